@@ -1,0 +1,387 @@
+"""Limits profiles: every limit, overhead and price, each with its source and its uncertainty.
+
+A profile is YAML data validated by pydantic (``LimitsProfile``) and compiled into a plain, frozen
+``Limits`` object that the engine and the simulator read in their hot loops. Figures are addressed by
+dotted paths (``longhorn.max_volumes``), which is how sweeps override them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from placement.units import to_bytes
+
+PROFILE_NAMES = ("seed", "published")
+
+
+class Figure(BaseModel):
+    """One number with its unit, its source and, where known, its uncertainty range."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    value: float
+    unit: str
+    source: str = Field(min_length=3)
+    low: float | None = None
+    high: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse_quantities(cls, data: Any) -> Any:
+        # Byte figures may be written as Kubernetes quantities ("3Gi") in the YAML.
+        if isinstance(data, dict) and data.get("unit") == "bytes":
+            data = dict(data)
+            for key in ("value", "low", "high"):
+                if isinstance(data.get(key), str):
+                    data[key] = to_bytes(data[key])
+        return data
+
+    @model_validator(mode="after")
+    def _range_holds_value(self) -> Figure:
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError(f"low {self.low} is above high {self.high}")
+        if self.low is not None and self.value < self.low:
+            raise ValueError(f"value {self.value} is below its low bound {self.low}")
+        if self.high is not None and self.value > self.high:
+            raise ValueError(f"value {self.value} is above its high bound {self.high}")
+        return self
+
+    @property
+    def int_value(self) -> int:
+        return round(self.value)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class KubernetesSection(_Section):
+    max_nodes: Figure
+    max_pods_cluster: Figure
+    max_namespaces: Figure
+    max_services_cluster: Figure
+    max_pods_per_node: Figure
+    max_etcd_objects: Figure
+    etcd_quota_bytes: Figure
+
+
+class RunNodeSection(_Section):
+    ram_bytes: Figure
+    os_reserved_bytes: Figure
+    kube_reserved_bytes: Figure
+    eviction_bytes: Figure
+    k3s_agent_bytes: Figure
+    traefik_bytes: Figure
+
+
+class StorageSection(_Section):
+    max_volumes: Figure
+    min_nodes: Figure
+    replicas: Figure
+    base_ram_bytes_per_node: Figure
+    ram_bytes_per_volume: Figure
+    etcd_objects_per_volume: Figure
+
+
+class EtcdSection(_Section):
+    objects_per_customer: Figure
+    objects_per_service: Figure
+
+
+class CtrlNodeType(_Section):
+    name: str
+    vcpu: int = Field(gt=0)
+    ram_bytes: int = Field(gt=0)
+    comfortable_objects: int = Field(gt=0)
+    tight_objects: int = Field(gt=0)
+    eur_month: float = Field(ge=0)
+    source: str = Field(min_length=3)
+
+    @field_validator("ram_bytes", mode="before")
+    @classmethod
+    def _ram(cls, value: Any) -> Any:
+        return to_bytes(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CtrlNodeType:
+        if self.tight_objects < self.comfortable_objects:
+            raise ValueError("tight_objects must be at least comfortable_objects")
+        return self
+
+
+class RunNodeType(_Section):
+    name: str
+    ram_bytes: int = Field(gt=0)
+    cores: int = Field(gt=0)
+    eur_month: float = Field(ge=0)
+    setup_eur: float = Field(ge=0)
+    source: str = Field(min_length=3)
+
+    @field_validator("ram_bytes", mode="before")
+    @classmethod
+    def _ram(cls, value: Any) -> Any:
+        return to_bytes(value) if isinstance(value, str) else value
+
+
+class CostsSection(_Section):
+    price_multiplier: Figure
+    object_storage_eur_month_base: Figure
+    object_storage_eur_per_tb_month: Figure
+    object_storage_included_tb: Figure
+    run_node_types: tuple[RunNodeType, ...] = Field(min_length=1)
+    default_run_node_type: str
+
+    @model_validator(mode="after")
+    def _default_exists(self) -> CostsSection:
+        names = [t.name for t in self.run_node_types]
+        if self.default_run_node_type not in names:
+            raise ValueError(f"default_run_node_type {self.default_run_node_type!r} is not one of {names}")
+        return self
+
+
+class LimitsProfile(_Section):
+    """The YAML form of a profile. Load with ``load_profile``; compile with ``.compile()``."""
+
+    name: str
+    description: str = ""
+    kubernetes: KubernetesSection
+    run_node: RunNodeSection
+    longhorn: StorageSection
+    rook_ceph: StorageSection = Field(alias="rook-ceph")
+    etcd: EtcdSection
+    control_plane_types: tuple[CtrlNodeType, ...] = Field(min_length=1)
+    control_plane_ladder: tuple[str, ...] = Field(min_length=1)
+    costs: CostsSection
+
+    @model_validator(mode="after")
+    def _ladder_known(self) -> LimitsProfile:
+        names = {t.name for t in self.control_plane_types}
+        unknown = [n for n in self.control_plane_ladder if n not in names]
+        if unknown:
+            raise ValueError(f"control_plane_ladder names unknown node types {unknown}; known: {sorted(names)}")
+        return self
+
+    # --- dotted-path access, used by sweeps -------------------------------------------------------------
+    def figure(self, path: str) -> Figure:
+        node: Any = self
+        for part in path.split("."):
+            attr = part.replace("-", "_")
+            if isinstance(node, BaseModel) and attr in type(node).model_fields:
+                node = getattr(node, attr)
+            else:
+                raise KeyError(f"unknown limits figure {path!r} (no {part!r})")
+        if not isinstance(node, Figure):
+            raise KeyError(f"{path!r} is a section, not a figure")
+        return node
+
+    def figure_paths(self) -> list[str]:
+        """Every dotted path that names a figure, in file order."""
+        paths: list[str] = []
+
+        def walk(model: BaseModel, prefix: str) -> None:
+            for name in type(model).model_fields:
+                value = getattr(model, name)
+                key = "rook-ceph" if name == "rook_ceph" else name
+                if isinstance(value, Figure):
+                    paths.append(prefix + key)
+                elif isinstance(value, BaseModel):
+                    walk(value, prefix + key + ".")
+
+        walk(self, "")
+        return paths
+
+    def with_values(self, overrides: dict[str, float]) -> LimitsProfile:
+        """A copy with some figures' values replaced (their sources and ranges kept)."""
+        data = self.model_dump(by_alias=True)
+        for path, value in overrides.items():
+            self.figure(path)  # raises KeyError for an unknown path
+            node = data
+            parts = path.split(".")
+            for part in parts[:-1]:
+                node = node[part]
+            figure = dict(node[parts[-1]])
+            figure["value"] = value
+            # An override may leave the catalog's range on purpose (a what-if study).
+            figure["low"] = None if figure["low"] is not None and value < figure["low"] else figure["low"]
+            figure["high"] = None if figure["high"] is not None and value > figure["high"] else figure["high"]
+            node[parts[-1]] = figure
+        return LimitsProfile.model_validate(data)
+
+    def compile(self) -> Limits:
+        return _compile(self)
+
+
+# --- the compiled, plain form ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StorageLimits:
+    provider: str
+    max_volumes: int
+    min_nodes: int
+    replicas: int
+    base_ram_bytes_per_node: int
+    ram_bytes_per_volume: int
+    etcd_objects_per_volume: int
+
+
+@dataclass(frozen=True, slots=True)
+class ControlPlaneType:
+    name: str
+    vcpu: int
+    ram_bytes: int
+    comfortable_objects: int
+    tight_objects: int
+    eur_month: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunNodePrice:
+    name: str
+    ram_bytes: int
+    cores: int
+    eur_month: float
+    setup_eur: float
+
+
+@dataclass(frozen=True, slots=True)
+class Costs:
+    price_multiplier: float
+    object_storage_eur_month_base: float
+    object_storage_eur_per_tb_month: float
+    object_storage_included_tb: float
+    run_node_types: dict[str, RunNodePrice]
+    default_run_node_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The numbers the engine and the simulator read, as plain ints and floats."""
+
+    profile: str
+    max_nodes: int
+    max_pods_cluster: int
+    max_namespaces: int
+    max_services_cluster: int
+    max_pods_per_node: int
+    max_etcd_objects: int
+    etcd_quota_bytes: int
+    etcd_objects_per_customer: int
+    etcd_objects_per_service: int
+    run_node_ram_bytes: int
+    run_node_system_bytes: int  # OS, kube-reserved, eviction, k3s agent and Traefik
+    storage: dict[str, StorageLimits]
+    control_plane_types: dict[str, ControlPlaneType]
+    control_plane_ladder: tuple[str, ...]
+    costs: Costs
+
+    def run_node_allocatable_bytes(self, storage_provider: str, ram_bytes: int | None = None) -> int:
+        """RAM left for customer workloads on a run node of a cluster with this storage provider."""
+        total = self.run_node_ram_bytes if ram_bytes is None else ram_bytes
+        return total - self.run_node_system_bytes - self.storage[storage_provider].base_ram_bytes_per_node
+
+    def control_plane(self, node_type: str) -> ControlPlaneType:
+        try:
+            return self.control_plane_types[node_type]
+        except KeyError:
+            raise KeyError(
+                f"unknown control-plane node type {node_type!r} for profile {self.profile!r}; "
+                f"known: {sorted(self.control_plane_types)}"
+            ) from None
+
+
+def _compile(profile: LimitsProfile) -> Limits:
+    k8s, run, etcd = profile.kubernetes, profile.run_node, profile.etcd
+
+    def storage(provider: str, section: StorageSection) -> StorageLimits:
+        return StorageLimits(
+            provider=provider,
+            max_volumes=section.max_volumes.int_value,
+            min_nodes=section.min_nodes.int_value,
+            replicas=section.replicas.int_value,
+            base_ram_bytes_per_node=section.base_ram_bytes_per_node.int_value,
+            ram_bytes_per_volume=section.ram_bytes_per_volume.int_value,
+            etcd_objects_per_volume=section.etcd_objects_per_volume.int_value,
+        )
+
+    costs = profile.costs
+    return Limits(
+        profile=profile.name,
+        max_nodes=k8s.max_nodes.int_value,
+        max_pods_cluster=k8s.max_pods_cluster.int_value,
+        max_namespaces=k8s.max_namespaces.int_value,
+        max_services_cluster=k8s.max_services_cluster.int_value,
+        max_pods_per_node=k8s.max_pods_per_node.int_value,
+        max_etcd_objects=k8s.max_etcd_objects.int_value,
+        etcd_quota_bytes=k8s.etcd_quota_bytes.int_value,
+        etcd_objects_per_customer=etcd.objects_per_customer.int_value,
+        etcd_objects_per_service=etcd.objects_per_service.int_value,
+        run_node_ram_bytes=run.ram_bytes.int_value,
+        run_node_system_bytes=sum(
+            f.int_value
+            for f in (
+                run.os_reserved_bytes,
+                run.kube_reserved_bytes,
+                run.eviction_bytes,
+                run.k3s_agent_bytes,
+                run.traefik_bytes,
+            )
+        ),
+        storage={
+            "longhorn": storage("longhorn", profile.longhorn),
+            "rook-ceph": storage("rook-ceph", profile.rook_ceph),
+        },
+        control_plane_types={
+            t.name: ControlPlaneType(t.name, t.vcpu, t.ram_bytes, t.comfortable_objects, t.tight_objects, t.eur_month)
+            for t in profile.control_plane_types
+        },
+        control_plane_ladder=profile.control_plane_ladder,
+        costs=Costs(
+            price_multiplier=costs.price_multiplier.value,
+            object_storage_eur_month_base=costs.object_storage_eur_month_base.value,
+            object_storage_eur_per_tb_month=costs.object_storage_eur_per_tb_month.value,
+            object_storage_included_tb=costs.object_storage_included_tb.value,
+            run_node_types={
+                t.name: RunNodePrice(t.name, t.ram_bytes, t.cores, t.eur_month, t.setup_eur)
+                for t in costs.run_node_types
+            },
+            default_run_node_type=costs.default_run_node_type,
+        ),
+    )
+
+
+# --- loading ---------------------------------------------------------------------------------------------
+
+
+def load_profile(name_or_path: str | Path) -> LimitsProfile:
+    """Load a shipped profile by name (``seed``, ``published``) or any profile YAML by path."""
+    from placement.yamlio import load_yaml_model
+
+    text_name = str(name_or_path)
+    if text_name in PROFILE_NAMES:
+        return _shipped_profile(text_name)
+    return load_yaml_model(Path(name_or_path), LimitsProfile)
+
+
+@cache
+def _shipped_profile(name: str) -> LimitsProfile:
+    from placement.yamlio import parse_yaml_model
+
+    text = resources.files("placement.data.limits").joinpath(f"{name}.yaml").read_text()
+    return parse_yaml_model(text, LimitsProfile, source=f"placement/data/limits/{name}.yaml")
+
+
+@cache
+def shipped_limits(name: str = "seed") -> Limits:
+    return _shipped_profile(name).compile()
+
+
+def dump_profile(profile: LimitsProfile) -> str:
+    return yaml.safe_dump(profile.model_dump(by_alias=True, exclude_none=True), sort_keys=False)

@@ -1,0 +1,229 @@
+"""The edge models: clusters, load snapshots and requests as they arrive in YAML, JSON or HTTP bodies.
+
+They validate (pydantic, ``extra="forbid"``), accept Kubernetes quantities for sizes, and convert to the
+engine's plain dataclasses with ``to_model()``. The CLI's state file, the router's API and the collector
+all use these, so one snapshot format flows from the collector to the router to the engine.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from placement.model import (
+    DEFAULT_MOUNT_PATH,
+    Cluster,
+    ClusterLoad,
+    PlacementRequest,
+    RunNode,
+    VolumeRequest,
+)
+from placement.units import format_bytes, to_bytes
+
+
+def _quantity(value: Any) -> Any:
+    if isinstance(value, str):
+        return to_bytes(value)
+    return value
+
+
+Bytes = Annotated[int, BeforeValidator(_quantity), Field(ge=0, description="bytes, or a quantity such as 2Gi")]
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class _Edge(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ClusterIn(_Edge):
+    id: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+    name: str = Field(min_length=1)
+    region: str = Field(min_length=1)
+    task_queue: str = Field(min_length=1)
+    api_endpoint: str | None = None
+    storage_provider: Literal["longhorn", "rook-ceph"] = "longhorn"
+    registry_url: str = Field(min_length=1)
+    status: Literal["active", "draining", "maintenance"] = "active"
+    created_at: datetime | None = None
+
+    def to_model(self) -> Cluster:
+        return Cluster(
+            id=self.id,
+            name=self.name,
+            region=self.region,
+            task_queue=self.task_queue,
+            registry_url=self.registry_url,
+            api_endpoint=self.api_endpoint,
+            storage_provider=self.storage_provider,
+            status=self.status,
+            created_at=_aware(self.created_at),
+        )
+
+    @classmethod
+    def from_model(cls, cluster: Cluster) -> ClusterIn:
+        return cls(
+            id=cluster.id,
+            name=cluster.name,
+            region=cluster.region,
+            task_queue=cluster.task_queue,
+            api_endpoint=cluster.api_endpoint,
+            storage_provider=cluster.storage_provider,
+            registry_url=cluster.registry_url,
+            status=cluster.status,
+            created_at=cluster.created_at,
+        )
+
+
+class RunNodeIn(_Edge):
+    name: str = Field(min_length=1)
+    allocatable_ram: Bytes
+    requested_ram: Bytes = 0
+    pods: int = Field(default=0, ge=0)
+    max_pods: int | None = Field(default=None, gt=0)
+    schedulable: bool = True
+
+    def to_model(self) -> RunNode:
+        return RunNode(
+            self.name, self.allocatable_ram, self.requested_ram, self.pods, self.max_pods, self.schedulable
+        )
+
+    @classmethod
+    def from_model(cls, node: RunNode) -> RunNodeIn:
+        return cls(
+            name=node.name,
+            allocatable_ram=node.allocatable_ram_bytes,
+            requested_ram=node.requested_ram_bytes,
+            pods=node.pods,
+            max_pods=node.max_pods,
+            schedulable=node.schedulable,
+        )
+
+
+class ClusterLoadIn(_Edge):
+    """A load snapshot. ``observed_at`` defaults to now when the snapshot is created from a document."""
+
+    observed_at: datetime | None = None
+    run_nodes: list[RunNodeIn]
+    ctrl_node_type: str = Field(min_length=1)
+    volumes: int = Field(default=0, ge=0)
+    services: int = Field(default=0, ge=0)
+    customers: int = Field(default=0, ge=0)
+    pods: int = Field(default=0, ge=0)
+    etcd_objects: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _unique_nodes(self) -> ClusterLoadIn:
+        names = [n.name for n in self.run_nodes]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"run_nodes: duplicate node names {duplicates}")
+        return self
+
+    def to_model(self) -> ClusterLoad:
+        return ClusterLoad(
+            run_nodes=tuple(n.to_model() for n in self.run_nodes),
+            ctrl_node_type=self.ctrl_node_type,
+            volumes=self.volumes,
+            services=self.services,
+            customers=self.customers,
+            pods=self.pods,
+            etcd_objects=self.etcd_objects,
+            observed_at=_aware(self.observed_at),
+        )
+
+    @classmethod
+    def from_model(cls, load: ClusterLoad) -> ClusterLoadIn:
+        return cls(
+            observed_at=load.observed_at,
+            run_nodes=[RunNodeIn.from_model(n) for n in load.run_nodes],
+            ctrl_node_type=load.ctrl_node_type,
+            volumes=load.volumes,
+            services=load.services,
+            customers=load.customers,
+            pods=load.pods,
+            etcd_objects=load.etcd_objects,
+        )
+
+
+class VolumeIn(_Edge):
+    mount_path: str = Field(default=DEFAULT_MOUNT_PATH, pattern=r"^/")
+    size: Bytes
+
+    def to_model(self) -> VolumeRequest:
+        return VolumeRequest(self.size, self.mount_path)
+
+
+class RequestIn(_Edge):
+    """One ``create_service`` call as the product API passes it on."""
+
+    customer_id: str = Field(min_length=1)
+    region: str | None = None
+    ram: Bytes = Field(gt=0)
+    volumes: list[VolumeIn] = Field(default_factory=list)
+    customer_volume_count: int = Field(default=0, ge=0)
+    plan: str = "default"
+    pods: int = Field(default=1, ge=1)
+    new_customer: bool = False
+    etcd_objects: int | None = Field(default=None, ge=0)
+
+    def to_model(self) -> PlacementRequest:
+        return PlacementRequest(
+            customer_id=self.customer_id,
+            ram_bytes=self.ram,
+            region=self.region,
+            volumes=tuple(v.to_model() for v in self.volumes),
+            customer_volume_count=self.customer_volume_count,
+            plan=self.plan,
+            pods=self.pods,
+            new_customer=self.new_customer,
+            etcd_objects=self.etcd_objects,
+        )
+
+
+class FleetEntry(_Edge):
+    cluster: ClusterIn
+    load: ClusterLoadIn
+
+
+class FleetState(_Edge):
+    """A state file: the clusters and their load snapshots."""
+
+    clusters: list[FleetEntry] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> FleetState:
+        for attr in ("id", "task_queue"):
+            values = [getattr(e.cluster, attr) for e in self.clusters]
+            duplicates = sorted({v for v in values if values.count(v) > 1})
+            if duplicates:
+                raise ValueError(f"clusters: duplicate {attr} {duplicates}")
+        return self
+
+    def to_model(self) -> list[tuple[Cluster, ClusterLoad]]:
+        return [(e.cluster.to_model(), e.load.to_model()) for e in self.clusters]
+
+
+def load_state(path: str | Path) -> list[tuple[Cluster, ClusterLoad]]:
+    from placement.yamlio import load_yaml_model
+
+    return load_yaml_model(Path(path), FleetState).to_model()
+
+
+def volume_block(size_bytes: int, mount_path: str, node: str | None, replicas: int, durability: str) -> dict:
+    """The design document's tool-response ``volume`` block."""
+    return {
+        "mount_path": mount_path,
+        "size": format_bytes(size_bytes),
+        "node": node,
+        "durability": durability,
+        "replicas": replicas,
+        "backup_schedule": "daily",
+    }

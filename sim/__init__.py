@@ -1,0 +1,1 @@
+"""capplan's growth simulator (SimPy). It places every service through ``placement.select_cluster``."""

@@ -1,0 +1,14 @@
+"""The ``sim`` command line."""
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Growth simulation for the k3s PaaS.")
+
+
+@app.callback()
+def _root() -> None:
+    """Growth simulation for the k3s PaaS."""
+
+
+def main() -> None:
+    app()
