@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from placement.collector.cli import collect
 from placement.engine import Decision, select_cluster
 from placement.policy import load_policy
 from placement.state import RequestIn, load_state
@@ -109,6 +110,9 @@ def select(
         render_decision(decision)
     if not decision.placed:
         raise typer.Exit(1)
+
+
+app.command()(collect)
 
 
 def main() -> None:

@@ -1,0 +1,119 @@
+"""``placement collect``: read one cluster's load through its API server and hand the snapshot on."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from placement.collector.resources import DEFAULT_PAGE_SIZE
+
+if TYPE_CHECKING:
+    from placement.collector.snapshot import Snapshot
+
+CLUSTER_ID = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+log_console = Console(stderr=True)
+
+
+class _StdoutSink:
+    def write(self, snapshot: Snapshot) -> str:
+        from placement.collector.sinks import snapshot_json
+
+        sys.stdout.write(snapshot_json(snapshot))
+        sys.stdout.flush()
+        return "stdout"
+
+
+def collect(
+    cluster_id: Annotated[str, typer.Option(help="The cluster's id in the router (its clusters row).")],
+    kubeconfig: Annotated[
+        Path | None, typer.Option(help="Kubeconfig file (default: in-cluster service account, then ~/.kube/config).")
+    ] = None,
+    context: Annotated[str | None, typer.Option(help="Kubeconfig context (default: its current context).")] = None,
+    db: Annotated[str | None, typer.Option(help="Router database URL: store the load there.")] = None,
+    router: Annotated[str | None, typer.Option(help="Router base URL: PUT the load to its API.")] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar="PLACEMENT_ROUTER_TOKEN", help="Bearer token for --router.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the snapshot JSON (load and inventory) to this file.")] = None,
+    print_snapshot: Annotated[bool, typer.Option("--print", help="Print the snapshot JSON to stdout.")] = False,
+    watch_mode: Annotated[bool, typer.Option("--watch", help="Collect again every --interval seconds.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between collections with --watch.", min=0)] = 60.0,
+    backoff_max: Annotated[float, typer.Option(help="Longest wait after repeated failures, seconds.", min=0)] = 300.0,
+    iterations: Annotated[
+        int | None, typer.Option(help="With --watch: stop after this many collections.", min=1)
+    ] = None,
+    page_size: Annotated[int, typer.Option(help="Objects per list request.", min=1)] = DEFAULT_PAGE_SIZE,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each API request.", min=0.001)] = 30.0,
+    storage_provider: Annotated[
+        str | None, typer.Option(help="longhorn or rook-ceph (default: detected from the storage classes).")
+    ] = None,
+    ctrl_node_type: Annotated[
+        str | None, typer.Option(help="Control-plane node type when no node carries an instance-type label.")
+    ] = None,
+    system_namespace: Annotated[
+        list[str] | None, typer.Option(help="Another platform namespace that is not a customer (repeatable).")
+    ] = None,
+) -> None:
+    """Read a k3s cluster's load (run nodes, pods, volumes, object counts) and store one snapshot."""
+    # Imported here: the Kubernetes client and httpx load only when a collection runs.
+    from placement.cli import fail
+    from placement.collector.errors import CollectError
+    from placement.collector.sinks import DatabaseSink, FileSink, RouterSink, Sink
+    from placement.collector.snapshot import SYSTEM_NAMESPACES, StorageProvider, collect_snapshot
+    from placement.collector.source import KubernetesSource
+    from placement.collector.watch import summary, watch
+
+    if not CLUSTER_ID.match(cluster_id):
+        fail(f"--cluster-id {cluster_id!r}: lower-case letters, digits and '-', as in the router's clusters table")
+    if db and router:
+        fail("--db and --router: give one of them")
+    if router and not token:
+        fail("--router needs --token (or PLACEMENT_ROUTER_TOKEN)")
+    if storage_provider not in (None, "longhorn", "rook-ceph"):
+        fail(f"--storage-provider {storage_provider!r}: expected longhorn or rook-ceph")
+    if not (db or router or out or print_snapshot):
+        fail("nothing to write: pass --db, --router, --out or --print")
+    if kubeconfig is not None and not kubeconfig.is_file():
+        fail(f"--kubeconfig: no such file {kubeconfig}")
+
+    sinks: list[Sink] = []
+    if out:
+        sinks.append(FileSink(out))
+    if print_snapshot:
+        sinks.append(_StdoutSink())
+    if db:
+        sinks.append(DatabaseSink(db))
+    if router:
+        sinks.append(RouterSink(router, token or "", timeout=timeout))
+    try:
+        source = KubernetesSource.from_kubeconfig(kubeconfig, context, page_size=page_size, timeout=timeout)
+    except CollectError as exc:
+        fail(str(exc))
+    provider: StorageProvider | None = storage_provider  # type: ignore[assignment]
+    namespaces = SYSTEM_NAMESPACES | frozenset(system_namespace or ())
+
+    def collect_once() -> Snapshot:
+        return collect_snapshot(
+            source, cluster_id, storage_provider=provider, ctrl_node_type=ctrl_node_type, system_namespaces=namespaces
+        )
+
+    with source:
+        if watch_mode:
+            ok = watch(
+                collect_once, sinks, interval=interval, backoff_cap=backoff_max, cycles=iterations,
+                log=lambda line: log_console.print(line, highlight=False, soft_wrap=True),
+            )
+            if not ok:
+                raise typer.Exit(1)
+            return
+        try:
+            snapshot = collect_once()
+            targets = [sink.write(snapshot) for sink in sinks]
+        except CollectError as exc:
+            fail(f"{exc} (nothing written)", code=1)
+    log_console.print(f"{summary(snapshot)} -> {', '.join(targets)}", highlight=False, soft_wrap=True)

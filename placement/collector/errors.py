@@ -1,0 +1,66 @@
+"""Collection failures, phrased so that an operator knows what to fix.
+
+A failed collection raises ``CollectError`` and nothing is written: the previous snapshot stays in place and
+the router's staleness rule takes over.
+"""
+
+from __future__ import annotations
+
+import json
+
+import urllib3
+from kubernetes.client.exceptions import ApiException
+
+from placement.collector.resources import LONGHORN_VOLUMES, Resource
+
+RBAC_MANIFEST = "deploy/collector-rbac.yaml"
+
+
+class CollectError(RuntimeError):
+    """A collection that could not finish. The message says what failed and, where known, what to do."""
+
+
+def _server_message(exc: ApiException) -> str:
+    """The ``message`` of the API server's Status body, or the HTTP reason."""
+    try:
+        body = json.loads(exc.body or "")
+    except (TypeError, ValueError):
+        body = None
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return str(exc.reason or "").strip() or "no detail"
+
+
+def from_api_exception(exc: ApiException, resource: Resource, verb: str = "list") -> CollectError:
+    """Translate an HTTP error answer for ``verb`` on ``resource`` at cluster scope."""
+    status = exc.status or 0
+    detail = _server_message(exc)
+    what = f"{verb} {resource.plural} ({resource.group_version}) at cluster scope"
+    if status == 403:
+        return CollectError(
+            f"forbidden: {what}; grant it to the collector's ServiceAccount ({RBAC_MANIFEST}). Server: {detail}"
+        )
+    if status == 401:
+        return CollectError(f"unauthorized: the API server rejected the kubeconfig's credentials ({what}): {detail}")
+    if status == 404 and resource == LONGHORN_VOLUMES:
+        return CollectError(
+            "Longhorn CRD missing: the API server has no volumes.longhorn.io/v1beta2 "
+            f"(404 on {resource.path}); is Longhorn installed, or is this a Rook-Ceph cluster "
+            "(pass --storage-provider rook-ceph)?"
+        )
+    if status == 404:
+        return CollectError(f"not found: {what} (404 on {resource.path}): {detail}")
+    if status >= 500:
+        return CollectError(f"API server error {status} on {what}: {detail}")
+    if status == 0:
+        return CollectError(f"cannot reach the API server ({what}): {detail}")
+    return CollectError(f"unexpected answer {status} on {what}: {detail}")
+
+
+def from_transport_error(exc: urllib3.exceptions.HTTPError, resource: Resource, host: str) -> CollectError:
+    """Translate a failure below HTTP: refused connection, DNS failure, TLS failure or timeout."""
+    reason = getattr(exc, "reason", None) or exc
+    what = f"list {resource.plural} ({resource.group_version})"
+    if isinstance(reason, urllib3.exceptions.TimeoutError | TimeoutError):
+        return CollectError(f"timeout: the API server at {host} did not answer {what} in time ({reason})")
+    return CollectError(f"unreachable: cannot connect to the API server at {host} ({what}): {reason}")
