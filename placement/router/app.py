@@ -1,0 +1,249 @@
+"""The router's FastAPI app: the engine's decision over HTTP, placements with atomic reservations.
+
+Handlers are ``async``; every database call runs in the thread pool under a deadline, so an unreachable
+database is answered 503 in bounded time, and the next request simply tries again (the connection pool
+pre-pings, so the service recovers on its own when the database is back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import exc as sa_exc
+
+from placement.router.api import (
+    ClusterPatch,
+    LoadAccepted,
+    NothingFitsOut,
+    PlacementIn,
+    PlacementOut,
+    Problem,
+    ReleaseOut,
+    StorableClusterIn,
+    StorableLoadIn,
+    StorableRequestIn,
+)
+from placement.router.auth import bearer, check_bearer
+from placement.router.config import RouterSettings
+from placement.router.metrics import LatencyMiddleware, RouterMetrics
+from placement.router.store import (
+    ClusterExists,
+    NothingFits,
+    PlacementOrder,
+    RequestIdReused,
+    Store,
+    UnknownCluster,
+    UnknownPlacement,
+)
+from placement.router.views import cluster_view
+from placement.state import ClusterIn
+
+T = TypeVar("T")
+
+
+class DatabaseUnavailable(Exception):
+    """The database did not answer in time or refused the connection."""
+
+
+def _unreachable(error: BaseException) -> bool:
+    if isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError):
+        return True
+    return isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated
+
+
+def _problem(code: int, detail: str) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": Problem, "description": detail}}
+
+
+AUTH_RESPONSES = {**_problem(401, "missing bearer token"), **_problem(403, "invalid bearer token")}
+DB_RESPONSES = _problem(503, "the database is unreachable")
+
+
+def create_app(store: Store, settings: RouterSettings | None = None) -> FastAPI:
+    """The app over an open ``Store``. ``settings`` holds the tokens and the select-cluster protection."""
+    settings = settings or RouterSettings(db_url=str(store.engine.url))
+    metrics = RouterMetrics()
+    app = FastAPI(
+        title="capplan router",
+        version="1",
+        description="Cluster placement for the k3s PaaS: select_cluster over HTTP, with atomic reservations.",
+    )
+    app.state.store = store
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.add_middleware(LatencyMiddleware, metrics=metrics)
+
+    async def db(call: Callable[..., T], *args: Any) -> T:
+        try:
+            return await asyncio.wait_for(run_in_threadpool(call, *args), settings.db_deadline_seconds)
+        except TimeoutError as error:
+            raise DatabaseUnavailable("the database did not answer in time") from error
+        except sa_exc.SQLAlchemyError as error:
+            if _unreachable(error):
+                raise DatabaseUnavailable(
+                    f"the database is unreachable: {type(error.orig or error).__name__}"
+                ) from error
+            raise
+
+    async def need_token(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> None:
+        check_bearer(credentials, settings.tokens)
+
+    async def need_token_for_select(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> None:
+        if settings.protect_select:
+            check_bearer(credentials, settings.tokens)
+
+    @app.exception_handler(DatabaseUnavailable)
+    async def _db_down(_request: Request, error: DatabaseUnavailable) -> JSONResponse:
+        metrics.db_unavailable.inc()
+        return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": "1"})
+
+    @app.exception_handler(UnknownCluster)
+    async def _unknown_cluster(_request: Request, error: UnknownCluster) -> JSONResponse:
+        return JSONResponse({"detail": f"unknown cluster {error.args[0]!r}"}, status_code=404)
+
+    @app.exception_handler(NothingFits)
+    async def _nothing_fits(_request: Request, error: NothingFits) -> JSONResponse:
+        body = {"detail": error.decision.reason, "decision": error.decision.to_dict()}
+        return JSONResponse(body, status_code=409)
+
+    # --- decisions ---------------------------------------------------------------------------------------
+
+    @app.post(
+        "/v1/select-cluster",
+        tags=["placement"],
+        dependencies=[Depends(need_token_for_select)],
+        responses={**AUTH_RESPONSES, **DB_RESPONSES, 409: {"model": NothingFitsOut}},
+        summary="Dry run: the engine's full decision, with per-cluster reasons and scores",
+    )
+    async def select_cluster_endpoint(body: StorableRequestIn) -> dict[str, Any]:
+        decision = await db(store.decide, body)
+        metrics.record_decision("select", decision)
+        if not decision.placed:
+            raise NothingFits(decision)
+        return decision.to_dict()
+
+    @app.post(
+        "/v1/placements",
+        tags=["placement"],
+        status_code=status.HTTP_201_CREATED,
+        dependencies=[Depends(need_token)],
+        response_model=PlacementOut,
+        responses={
+            **AUTH_RESPONSES,
+            **DB_RESPONSES,
+            200: {"model": PlacementOut, "description": "a replay of an earlier request id"},
+            409: {"model": NothingFitsOut, "description": "nothing fits, a quota refused it, or a reused request id"},
+        },
+        summary="Decide and atomically reserve; idempotent by request id",
+    )
+    async def create_placement(body: PlacementIn, response: Response) -> dict[str, Any]:
+        order = PlacementOrder(body.request_id, body.service_name, body.request, body.repo, body.service_id)
+        try:
+            placement = await db(store.place, order)
+        except RequestIdReused as error:
+            raise HTTPException(409, str(error)) from error
+        except sa_exc.IntegrityError as error:
+            # Only a client-chosen service_id can collide here.
+            raise HTTPException(409, f"service_id {body.service_id!r} is taken") from error
+        if placement.decision is not None:
+            metrics.record_decision("placements", placement.decision)
+        if placement.replayed:
+            response.status_code = status.HTTP_200_OK
+        return placement.response
+
+    @app.delete(
+        "/v1/placements/{service_id}",
+        tags=["placement"],
+        dependencies=[Depends(need_token)],
+        responses={**AUTH_RESPONSES, **DB_RESPONSES, **_problem(404, "unknown placement")},
+        summary="Release what a placement reserved",
+    )
+    async def release_placement(service_id: str) -> ReleaseOut:
+        try:
+            released = await db(store.release, service_id)
+        except UnknownPlacement as error:
+            raise HTTPException(404, f"unknown placement {service_id!r}") from error
+        return ReleaseOut(service_id=service_id, released=released)
+
+    # --- clusters ----------------------------------------------------------------------------------------
+
+    @app.get("/v1/clusters", tags=["clusters"], responses=DB_RESPONSES)
+    async def list_clusters() -> list[ClusterIn]:
+        return [ClusterIn.from_model(c) for c in await db(store.list_clusters)]
+
+    @app.post(
+        "/v1/clusters",
+        tags=["clusters"],
+        status_code=status.HTTP_201_CREATED,
+        dependencies=[Depends(need_token)],
+        responses={**AUTH_RESPONSES, **DB_RESPONSES, **_problem(409, "the id or task queue is taken")},
+    )
+    async def add_cluster(body: StorableClusterIn) -> ClusterIn:
+        try:
+            cluster = await db(store.add_cluster, body.to_model())
+        except ClusterExists as error:
+            raise HTTPException(409, str(error)) from error
+        return ClusterIn.from_model(cluster)
+
+    @app.get(
+        "/v1/clusters/{cluster_id}",
+        tags=["clusters"],
+        responses={**DB_RESPONSES, **_problem(404, "unknown cluster")},
+        summary="A cluster's load, headroom against every limit, and its snapshot's age",
+    )
+    async def get_cluster(cluster_id: str) -> dict[str, Any]:
+        cluster, load, reserved = await db(store.cluster_state, cluster_id)
+        return cluster_view(cluster, load, reserved, store.policy, store.clock())
+
+    @app.patch(
+        "/v1/clusters/{cluster_id}",
+        tags=["clusters"],
+        dependencies=[Depends(need_token)],
+        responses={**AUTH_RESPONSES, **DB_RESPONSES, **_problem(404, "unknown cluster")},
+        summary="Set a cluster's status (draining and maintenance take no new services)",
+    )
+    async def patch_cluster(cluster_id: str, body: ClusterPatch) -> ClusterIn:
+        return ClusterIn.from_model(await db(store.set_status, cluster_id, body.status))
+
+    @app.put(
+        "/v1/clusters/{cluster_id}/load",
+        tags=["clusters"],
+        dependencies=[Depends(need_token)],
+        responses={**AUTH_RESPONSES, **DB_RESPONSES, **_problem(404, "unknown cluster")},
+        summary="Set the cluster's load snapshot (observed_at defaults to now)",
+    )
+    async def put_load(cluster_id: str, body: StorableLoadIn) -> LoadAccepted:
+        load = body.to_model()
+        if load.observed_at is None:
+            load = replace(load, observed_at=store.clock())
+        await db(store.put_load, cluster_id, load)
+        return LoadAccepted(cluster_id=cluster_id, observed_at=load.observed_at.isoformat())
+
+    # --- operations --------------------------------------------------------------------------------------
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], responses=DB_RESPONSES)
+    async def readyz() -> dict[str, str]:
+        await db(store.ping)
+        return {"status": "ready", "database": store.backend}
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

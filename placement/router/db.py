@@ -1,0 +1,210 @@
+"""The router's tables (SQLAlchemy 2 Core) and engine setup for SQLite and PostgreSQL.
+
+``clusters`` and ``volumes`` follow the design document column for column; ``services`` carries
+``cluster_id``. The rest is the router's own bookkeeping:
+
+- ``cluster_loads``: every load snapshot received, with ``observed_at``;
+- ``cluster_counters`` / ``node_counters``: the current snapshot's figures plus what was reserved since it was
+  observed; the guarded UPDATEs of a reservation run against these rows;
+- ``reservations``: the ledger, one row per placement request id (the idempotency key);
+- ``customer_volumes``: volumes per customer, guarded by the plan's quota.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+)
+from sqlalchemy.engine import make_url
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+clusters = Table(
+    "clusters",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("region", Text, nullable=False),
+    Column("task_queue", Text, nullable=False, unique=True),
+    Column("api_endpoint", Text),
+    Column("storage_provider", Text, nullable=False, server_default="longhorn"),
+    Column("registry_url", Text, nullable=False),
+    Column("status", Text, nullable=False, server_default="active"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+services = Table(
+    "services",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("cluster_id", Text, ForeignKey("clusters.id"), nullable=False, index=True),
+    Column("customer_id", Text, nullable=False, index=True),
+    Column("name", Text, nullable=False),
+    Column("repo", Text),
+    Column("ram_bytes", BigInteger, nullable=False),
+    Column("pods", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+volumes = Table(
+    "volumes",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("service_id", Text, ForeignKey("services.id"), nullable=False, index=True),
+    Column("cluster_id", Text, ForeignKey("clusters.id"), nullable=False),
+    Column("mount_path", Text, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("node_name", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+cluster_loads = Table(
+    "cluster_loads",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("cluster_id", Text, ForeignKey("clusters.id"), nullable=False, index=True),
+    Column("observed_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("snapshot", JSON, nullable=False),  # the ClusterLoadIn document
+)
+
+cluster_counters = Table(
+    "cluster_counters",
+    metadata,
+    Column("cluster_id", Text, ForeignKey("clusters.id"), primary_key=True),
+    Column("load_id", Integer, ForeignKey("cluster_loads.id")),
+    Column("observed_at", DateTime(timezone=True)),
+    Column("ctrl_node_type", Text),
+    Column("base_volumes", Integer, nullable=False, server_default="0"),
+    Column("base_services", Integer, nullable=False, server_default="0"),
+    Column("base_customers", Integer, nullable=False, server_default="0"),
+    Column("base_pods", Integer, nullable=False, server_default="0"),
+    Column("base_objects", Integer, nullable=False, server_default="0"),
+    Column("reserved_volumes", Integer, nullable=False, server_default="0"),
+    Column("reserved_services", Integer, nullable=False, server_default="0"),
+    Column("reserved_customers", Integer, nullable=False, server_default="0"),
+    Column("reserved_pods", Integer, nullable=False, server_default="0"),
+    Column("reserved_objects", Integer, nullable=False, server_default="0"),
+)
+
+node_counters = Table(
+    "node_counters",
+    metadata,
+    Column("cluster_id", Text, ForeignKey("clusters.id"), primary_key=True),
+    Column("node_name", Text, primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("allocatable_ram", BigInteger, nullable=False),
+    Column("requested_ram", BigInteger, nullable=False),
+    Column("pods", Integer, nullable=False),
+    Column("max_pods", Integer),
+    Column("schedulable", Boolean, nullable=False),
+    Column("reserved_ram", BigInteger, nullable=False, server_default="0"),
+    Column("reserved_pods", Integer, nullable=False, server_default="0"),
+)
+
+reservations = Table(
+    "reservations",
+    metadata,
+    Column("request_id", String(200), primary_key=True),
+    Column("body_hash", Text, nullable=False),
+    Column("service_id", Text, nullable=False, unique=True),
+    Column("cluster_id", Text, ForeignKey("clusters.id"), nullable=False, index=True),
+    Column("node_name", Text),
+    Column("customer_id", Text, nullable=False),
+    Column("ram_bytes", BigInteger, nullable=False),
+    Column("pods", Integer, nullable=False),
+    Column("volumes", Integer, nullable=False),
+    Column("objects", Integer, nullable=False),
+    Column("new_customer", Boolean, nullable=False),
+    Column("reserved_at", DateTime(timezone=True), nullable=False),
+    Column("released_at", DateTime(timezone=True)),
+    Column("response", JSON, nullable=False),
+    CheckConstraint("ram_bytes >= 0 AND pods >= 0 AND volumes >= 0 AND objects >= 0", name="non_negative"),
+)
+
+customer_volumes = Table(
+    "customer_volumes",
+    metadata,
+    Column("customer_id", Text, primary_key=True),
+    Column("volumes", Integer, nullable=False, server_default="0"),
+    CheckConstraint("volumes >= 0", name="non_negative"),
+)
+
+
+def normalise_url(url: str) -> str:
+    """``postgresql://`` (and ``postgres://``) mean psycopg 3; a bare path means a SQLite file."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url[len("postgresql://") :]
+    if "://" not in url:
+        return f"sqlite:///{url}"
+    return url
+
+
+def make_engine(url: str, *, connect_timeout: float = 2.0) -> Engine:
+    """One engine per process. SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE for writing transactions."""
+    url = normalise_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=8, max_overflow=16
+        )
+        _sqlite_transactions(engine)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        schema = parsed.query.get("schema")
+        options = {"connect_timeout": max(1, round(connect_timeout))}
+        if schema:
+            options["options"] = f"-csearch_path={schema}"
+            parsed = parsed.difference_update_query(["schema"])
+        return create_engine(
+            parsed,
+            connect_args=options,
+            pool_size=10,
+            max_overflow=20,
+            pool_timeout=connect_timeout,
+            pool_pre_ping=True,
+        )
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_transactions(engine: Engine) -> None:
+    # SQLAlchemy's SQLite dialect docs, "Serializable isolation / Savepoints / Transactional DDL": let the
+    # driver stop issuing BEGIN itself, then emit our own. Writers take the lock up front (BEGIN IMMEDIATE),
+    # so a read-check-write never interleaves with another writer; readers stay deferred.
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")

@@ -1,0 +1,81 @@
+"""Prometheus metrics: request latency, decisions by cluster, rejections by reason. Labels stay low-cardinality."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from placement.engine import Decision
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+
+
+class RouterMetrics:
+    """One registry per app, so several apps in one process (tests) never share counters."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.request_seconds = Histogram(
+            "placement_http_request_duration_seconds",
+            "HTTP request latency by route template, method and status code.",
+            ["method", "route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.decisions = Counter(
+            "placement_decisions_total",
+            "Engine decisions by chosen cluster ('none' when nothing fits), endpoint and outcome.",
+            ["endpoint", "cluster", "outcome"],
+            registry=self.registry,
+        )
+        self.rejections = Counter(
+            "placement_rejections_total",
+            "Clusters rejected in decisions, by filter name; 'quota' counts requests refused by a quota.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.db_unavailable = Counter(
+            "placement_db_unavailable_total",
+            "Requests answered 503 because the database could not be reached in time.",
+            registry=self.registry,
+        )
+
+    def record_decision(self, endpoint: str, decision: Decision) -> None:
+        outcome = "placed" if decision.placed else ("quota" if decision.quota_violations else "unschedulable")
+        self.decisions.labels(endpoint, decision.cluster_id or "none", outcome).inc()
+        if decision.quota_violations:
+            self.rejections.labels("quota").inc()
+        for reason, count in decision.rejection_counts().items():
+            self.rejections.labels(reason).inc(count)
+
+
+class LatencyMiddleware:
+    """A plain ASGI middleware (cheaper than BaseHTTPMiddleware) that times every HTTP request."""
+
+    def __init__(self, app: ASGIApp, metrics: RouterMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.request_seconds.labels(scope["method"], template, str(status)).observe(
+                time.perf_counter() - start
+            )

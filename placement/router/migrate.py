@@ -1,0 +1,56 @@
+"""Alembic, driven from Python: ``placement db upgrade`` and the router's start-up both call ``upgrade``."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+
+from placement.router.db import make_engine, normalise_url
+
+SCRIPT_LOCATION = "placement.router:migrations"
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", SCRIPT_LOCATION)
+    config.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str, revision: str = "head", engine: Engine | None = None) -> None:
+    """Bring the database at ``url`` to ``revision`` (on ``engine``'s connection when given)."""
+    config = alembic_config(url)
+    owned = engine is None
+    engine = engine or make_engine(url)
+    try:
+        with engine.connect() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+    finally:
+        if owned:
+            engine.dispose()
+
+
+def downgrade(url: str, revision: str = "base", engine: Engine | None = None) -> None:
+    config = alembic_config(url)
+    owned = engine is None
+    engine = engine or make_engine(url)
+    try:
+        with engine.connect() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, revision)
+    finally:
+        if owned:
+            engine.dispose()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision(url: str) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()

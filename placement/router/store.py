@@ -1,0 +1,657 @@
+"""The router's state in SQL: clusters, load snapshots, and atomic reservations.
+
+A placement decides with ``placement.select_cluster`` on the fleet as the database shows it (each cluster's
+last snapshot plus what was reserved since that snapshot was observed), then reserves in one transaction:
+
+1. guarded conditional UPDATEs of the chosen node's RAM and pod counters, of the cluster's volume, pod,
+   service, namespace and etcd-object counters, and of the customer's volume count against the plan's quota.
+   Each UPDATE only matches while the result still fits, so ``rowcount == 1`` means reserved;
+2. the ledger row (primary key: the request id, which makes the call idempotent), the service and its volumes.
+
+If a guard does not match, someone else took the room since the read: the transaction rolls back and the
+placement decides again on fresh state. After a few such losses it takes the locks up front (all counter rows
+``FOR UPDATE`` on PostgreSQL; SQLite writers always start with ``BEGIN IMMEDIATE``), so it cannot lose again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Integer, and_, cast, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from placement.cycle import Cycle
+from placement.engine import Decision, select_cluster
+from placement.model import Cluster, ClusterLoad, PlacementRequest, RunNode
+from placement.policy import Policy, default_policy
+from placement.router.db import (
+    cluster_counters,
+    cluster_loads,
+    clusters,
+    customer_volumes,
+    make_engine,
+    node_counters,
+    reservations,
+    services,
+    volumes,
+)
+from placement.state import ClusterLoadIn, RequestIn, volume_block
+
+# Placements that lose a guard this many times in a row then decide under the locks.
+OPTIMISTIC_ATTEMPTS = 3
+NO_SNAPSHOT = "(no load snapshot)"
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class UnknownCluster(LookupError):
+    """No cluster with this id."""
+
+
+class ClusterExists(ValueError):
+    """A cluster with this id or task queue exists already."""
+
+
+class UnknownPlacement(LookupError):
+    """No placement with this service id."""
+
+
+class NothingFits(Exception):
+    """The engine found no cluster (or a quota refused the request). ``decision`` explains why."""
+
+    def __init__(self, decision: Decision):
+        super().__init__(decision.reason)
+        self.decision = decision
+
+
+class RequestIdReused(ValueError):
+    """The request id was used before with a different body."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlacementOrder:
+    """What ``POST /v1/placements`` asks for: the engine request plus the service's identity."""
+
+    request_id: str
+    service_name: str
+    request: RequestIn
+    repo: str | None = None
+    service_id: str | None = None
+
+    def body_hash(self) -> str:
+        body = {
+            "service_name": self.service_name,
+            "repo": self.repo,
+            "service_id": self.service_id,
+            "request": self.request.model_dump(mode="json"),
+        }
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    response: dict[str, Any]
+    replayed: bool
+    decision: Decision | None  # None when replayed
+
+
+class _GuardLost(Exception):
+    """A guarded UPDATE matched no row: the room was taken since the read."""
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _cluster_from_row(row: Any) -> Cluster:
+    return Cluster(
+        id=row.id,
+        name=row.name,
+        region=row.region,
+        task_queue=row.task_queue,
+        registry_url=row.registry_url,
+        api_endpoint=row.api_endpoint,
+        storage_provider=row.storage_provider,
+        status=row.status,
+        created_at=_aware(row.created_at),
+    )
+
+
+class Store:
+    """Clusters, snapshots and reservations in one database. Thread-safe: one instance per process."""
+
+    def __init__(self, engine: Engine, policy: Policy | None = None, clock: Clock = utc_now):
+        self.engine = engine
+        self.writer = engine.execution_options(write=True)
+        self.policy = policy or default_policy()
+        self.clock = clock
+        self.backend = engine.dialect.name
+
+    # --- health ------------------------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # --- clusters ----------------------------------------------------------------------------------------
+
+    def add_cluster(self, cluster: Cluster) -> Cluster:
+        created = _aware(cluster.created_at) or self.clock()
+        try:
+            with self.writer.begin() as conn:
+                clash = conn.execute(
+                    select(clusters.c.id).where(
+                        or_(clusters.c.id == cluster.id, clusters.c.task_queue == cluster.task_queue)
+                    )
+                ).first()
+                if clash is not None:
+                    raise ClusterExists(f"a cluster with id {cluster.id!r} or task_queue {cluster.task_queue!r} exists")
+                conn.execute(
+                    insert(clusters).values(
+                        id=cluster.id,
+                        name=cluster.name,
+                        region=cluster.region,
+                        task_queue=cluster.task_queue,
+                        api_endpoint=cluster.api_endpoint,
+                        storage_provider=cluster.storage_provider,
+                        registry_url=cluster.registry_url,
+                        status=cluster.status,
+                        created_at=created,
+                    )
+                )
+                conn.execute(insert(cluster_counters).values(cluster_id=cluster.id))
+        except IntegrityError as exc:
+            raise ClusterExists(
+                f"a cluster with id {cluster.id!r} or task_queue {cluster.task_queue!r} exists"
+            ) from exc
+        return replace(cluster, created_at=created)
+
+    def get_cluster(self, cluster_id: str) -> Cluster:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(clusters).where(clusters.c.id == cluster_id)).first()
+        if row is None:
+            raise UnknownCluster(cluster_id)
+        return _cluster_from_row(row)
+
+    def list_clusters(self) -> list[Cluster]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(clusters).order_by(clusters.c.id)).all()
+        return [_cluster_from_row(row) for row in rows]
+
+    def set_status(self, cluster_id: str, status: str) -> Cluster:
+        with self.writer.begin() as conn:
+            result = conn.execute(update(clusters).where(clusters.c.id == cluster_id).values(status=status))
+            if result.rowcount != 1:
+                raise UnknownCluster(cluster_id)
+        return self.get_cluster(cluster_id)
+
+    # --- load snapshots ----------------------------------------------------------------------------------
+
+    def put_load(self, cluster_id: str, load: ClusterLoad) -> None:
+        """Record a load snapshot; ``observed_at`` defaults to now.
+
+        The newest snapshot becomes the cluster's base load, and reservations made after it was observed stay
+        on top of it (older ones are assumed to be in the snapshot). An out-of-order older snapshot is kept in
+        the history but does not replace a newer one.
+        """
+        now = self.clock()
+        observed = _aware(load.observed_at) or now
+        document = ClusterLoadIn.from_model(replace(load, observed_at=observed)).model_dump(mode="json")
+        with self.writer.begin() as conn:
+            current = conn.execute(
+                select(cluster_counters.c.observed_at).where(cluster_counters.c.cluster_id == cluster_id)
+            ).first()
+            if current is None:
+                raise UnknownCluster(cluster_id)
+            load_id = conn.execute(
+                insert(cluster_loads)
+                .values(cluster_id=cluster_id, observed_at=observed, received_at=now, snapshot=document)
+                .returning(cluster_loads.c.id)
+            ).scalar_one()
+            if current.observed_at is not None and _aware(current.observed_at) > observed:
+                return
+            since = and_(
+                reservations.c.cluster_id == cluster_id,
+                reservations.c.released_at.is_(None),
+                reservations.c.reserved_at > observed,
+            )
+            totals = conn.execute(
+                select(
+                    func.coalesce(func.sum(reservations.c.volumes), 0),
+                    func.count(),
+                    func.coalesce(func.sum(cast(reservations.c.new_customer, Integer)), 0),
+                    func.coalesce(func.sum(reservations.c.pods), 0),
+                    func.coalesce(func.sum(reservations.c.objects), 0),
+                ).where(since)
+            ).one()
+            conn.execute(
+                update(cluster_counters)
+                .where(cluster_counters.c.cluster_id == cluster_id)
+                .values(
+                    load_id=load_id,
+                    observed_at=observed,
+                    ctrl_node_type=load.ctrl_node_type,
+                    base_volumes=load.volumes,
+                    base_services=load.services,
+                    base_customers=load.customers,
+                    base_pods=load.pods,
+                    base_objects=load.etcd_objects,
+                    reserved_volumes=totals[0],
+                    reserved_services=totals[1],
+                    reserved_customers=totals[2],
+                    reserved_pods=totals[3],
+                    reserved_objects=totals[4],
+                )
+            )
+            per_node = {
+                row.node_name: (row.ram, row.pods)
+                for row in conn.execute(
+                    select(
+                        reservations.c.node_name,
+                        func.sum(reservations.c.ram_bytes).label("ram"),
+                        func.sum(reservations.c.pods).label("pods"),
+                    )
+                    .where(since)
+                    .group_by(reservations.c.node_name)
+                )
+            }
+            conn.execute(node_counters.delete().where(node_counters.c.cluster_id == cluster_id))
+            if load.run_nodes:
+                conn.execute(
+                    insert(node_counters),
+                    [
+                        {
+                            "cluster_id": cluster_id,
+                            "node_name": node.name,
+                            "position": position,
+                            "allocatable_ram": node.allocatable_ram_bytes,
+                            "requested_ram": node.requested_ram_bytes,
+                            "pods": node.pods,
+                            "max_pods": node.max_pods,
+                            "schedulable": node.schedulable,
+                            "reserved_ram": per_node.get(node.name, (0, 0))[0],
+                            "reserved_pods": per_node.get(node.name, (0, 0))[1],
+                        }
+                        for position, node in enumerate(load.run_nodes)
+                    ],
+                )
+
+    # --- the fleet as the engine sees it -----------------------------------------------------------------
+
+    def fleet(self) -> list[tuple[Cluster, ClusterLoad]]:
+        """Every cluster with its effective load: last snapshot plus reservations since, sorted by id."""
+        with self.engine.connect() as conn:
+            return self._fleet(conn)
+
+    def _fleet(self, conn: Connection) -> list[tuple[Cluster, ClusterLoad]]:
+        rows = conn.execute(
+            select(clusters, cluster_counters)
+            .join(cluster_counters, cluster_counters.c.cluster_id == clusters.c.id)
+            .order_by(clusters.c.id)
+        ).all()
+        nodes: dict[str, list[RunNode]] = {}
+        for node in conn.execute(select(node_counters).order_by(node_counters.c.cluster_id, node_counters.c.position)):
+            nodes.setdefault(node.cluster_id, []).append(
+                RunNode(
+                    name=node.node_name,
+                    allocatable_ram_bytes=node.allocatable_ram,
+                    requested_ram_bytes=node.requested_ram + node.reserved_ram,
+                    pods=node.pods + node.reserved_pods,
+                    max_pods=node.max_pods,
+                    schedulable=bool(node.schedulable),
+                )
+            )
+        fleet = []
+        for row in rows:
+            load = ClusterLoad(
+                run_nodes=tuple(nodes.get(row.id, ())),
+                ctrl_node_type=row.ctrl_node_type or NO_SNAPSHOT,
+                volumes=row.base_volumes + row.reserved_volumes,
+                services=row.base_services + row.reserved_services,
+                customers=row.base_customers + row.reserved_customers,
+                pods=row.base_pods + row.reserved_pods,
+                etcd_objects=row.base_objects + row.reserved_objects,
+                observed_at=_aware(row.observed_at),
+            )
+            fleet.append((_cluster_from_row(row), load))
+        return fleet
+
+    def cluster_state(self, cluster_id: str) -> tuple[Cluster, ClusterLoad, dict[str, int]]:
+        """One cluster, its effective load and what has been reserved on top of the snapshot."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(cluster_counters).where(cluster_counters.c.cluster_id == cluster_id)).first()
+            if row is None:
+                raise UnknownCluster(cluster_id)
+            for cluster, load in self._fleet(conn):
+                if cluster.id == cluster_id:
+                    reserved = {
+                        "volumes": row.reserved_volumes,
+                        "services": row.reserved_services,
+                        "customers": row.reserved_customers,
+                        "pods": row.reserved_pods,
+                        "etcd_objects": row.reserved_objects,
+                    }
+                    return cluster, load, reserved
+        raise UnknownCluster(cluster_id)
+
+    def customer_volume_count(self, customer_id: str, conn: Connection | None = None) -> int:
+        def read(c: Connection) -> int:
+            value = c.execute(
+                select(customer_volumes.c.volumes).where(customer_volumes.c.customer_id == customer_id)
+            ).scalar()
+            return int(value or 0)
+
+        if conn is not None:
+            return read(conn)
+        with self.engine.connect() as own:
+            return read(own)
+
+    def decide(self, request: RequestIn, now: datetime | None = None) -> Decision:
+        """The dry run: the engine's decision on the current fleet, without reserving anything."""
+        with self.engine.connect() as conn:
+            return self._decide(conn, request, now or self.clock())
+
+    def _decide(self, conn: Connection, request: RequestIn, now: datetime) -> Decision:
+        fleet = self._fleet(conn)
+        model = self._engine_request(conn, request)
+        return select_cluster(model, fleet, self.policy, now=now)
+
+    def _engine_request(self, conn: Connection, request: RequestIn) -> PlacementRequest:
+        # The request's customer_volume_count counts volumes made outside this router; ours come from the DB.
+        model = request.to_model()
+        if model.volumes or model.customer_volume_count:
+            known = self.customer_volume_count(model.customer_id, conn)
+            model = replace(model, customer_volume_count=model.customer_volume_count + known)
+        return model
+
+    # --- placements --------------------------------------------------------------------------------------
+
+    def place(self, order: PlacementOrder, now: datetime | None = None) -> Placement:
+        """Decide and reserve atomically; the same request id always gets the same answer."""
+        body_hash = order.body_hash()
+        replayed = self._replay(order.request_id, body_hash)
+        if replayed is not None:
+            return replayed
+        # SQLite has one writer at a time anyway, so it decides inside its BEGIN IMMEDIATE transaction.
+        first = OPTIMISTIC_ATTEMPTS if self.backend == "sqlite" else 0
+        for attempt in range(first, OPTIMISTIC_ATTEMPTS + 1):
+            locked = attempt == OPTIMISTIC_ATTEMPTS
+            when = now or self.clock()
+            try:
+                decision = None
+                if not locked:
+                    with self.engine.connect() as reader:
+                        decision = self._decide(reader, order.request, when)
+                    if not decision.placed:
+                        raise NothingFits(decision)
+                with self.writer.begin() as conn:
+                    if decision is None:
+                        self._lock_counters(conn)
+                        decision = self._decide(conn, order.request, when)
+                        if not decision.placed:
+                            raise NothingFits(decision)
+                    response = self._reserve(conn, order, body_hash, decision, when)
+                return Placement(response, False, decision)
+            except _GuardLost:
+                continue
+            except IntegrityError:
+                # A concurrent call with the same request id won the ledger insert.
+                replayed = self._replay(order.request_id, body_hash)
+                if replayed is not None:
+                    return replayed
+                raise
+        raise AssertionError("a placement under the counter locks cannot lose a guard")
+
+    def _lock_counters(self, conn: Connection) -> None:
+        if self.backend == "postgresql":
+            # Ordered, so two lockers never wait on each other in opposite orders.
+            conn.execute(
+                select(cluster_counters.c.cluster_id).order_by(cluster_counters.c.cluster_id).with_for_update()
+            ).all()
+        # SQLite: the write transaction began with BEGIN IMMEDIATE, which already excludes other writers.
+
+    def _replay(self, request_id: str, body_hash: str) -> Placement | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(reservations.c.body_hash, reservations.c.response).where(reservations.c.request_id == request_id)
+            ).first()
+        if row is None:
+            return None
+        if row.body_hash != body_hash:
+            raise RequestIdReused(f"request_id {request_id!r} was used before with a different body")
+        return Placement(row.response, True, None)
+
+    def _reserve(
+        self, conn: Connection, order: PlacementOrder, body_hash: str, decision: Decision, now: datetime
+    ) -> dict[str, Any]:
+        policy, limits = self.policy, self.policy.limits
+        request = self._engine_request(conn, order.request)
+        cluster_id, node_name = decision.cluster_id, decision.node_hint
+        cluster_row = conn.execute(
+            select(clusters.c.storage_provider, cluster_counters.c.ctrl_node_type)
+            .join(cluster_counters, cluster_counters.c.cluster_id == clusters.c.id)
+            .where(clusters.c.id == cluster_id)
+        ).one()
+        storage = limits.storage[cluster_row.storage_provider]
+        cycle = Cycle.start(request, policy, now)
+        ram = cycle.ram_need_bytes(storage)
+        objects = cycle.new_objects(storage)
+        volume_count = len(request.volumes)
+        ctrl = limits.control_plane_types[cluster_row.ctrl_node_type]
+
+        node = node_counters.c
+        result = conn.execute(
+            update(node_counters)
+            .where(
+                node.cluster_id == cluster_id,
+                node.node_name == node_name,
+                node.schedulable.is_(True),
+                node.requested_ram + node.reserved_ram + ram <= node.allocatable_ram,
+                node.pods + node.reserved_pods < func.coalesce(node.max_pods, limits.max_pods_per_node),
+            )
+            .values(reserved_ram=node.reserved_ram + ram, reserved_pods=node.reserved_pods + request.pods)
+        )
+        if result.rowcount != 1:
+            raise _GuardLost
+
+        counter = cluster_counters.c
+        guards = [
+            counter.cluster_id == cluster_id,
+            counter.ctrl_node_type == cluster_row.ctrl_node_type,
+            counter.base_pods + counter.reserved_pods + request.pods <= limits.max_pods_cluster,
+            counter.base_services + counter.reserved_services + 1 <= limits.max_services_cluster,
+            counter.base_objects + counter.reserved_objects + objects
+            <= min(ctrl.tight_objects, limits.max_etcd_objects),
+        ]
+        if volume_count:
+            guards.append(counter.base_volumes + counter.reserved_volumes + volume_count <= storage.max_volumes)
+        if request.new_customer:
+            guards.append(counter.base_customers + counter.reserved_customers + 1 <= limits.max_namespaces)
+        result = conn.execute(
+            update(cluster_counters)
+            .where(*guards)
+            .values(
+                reserved_volumes=counter.reserved_volumes + volume_count,
+                reserved_services=counter.reserved_services + 1,
+                reserved_customers=counter.reserved_customers + int(request.new_customer),
+                reserved_pods=counter.reserved_pods + request.pods,
+                reserved_objects=counter.reserved_objects + objects,
+            )
+        )
+        if result.rowcount != 1:
+            raise _GuardLost
+
+        if volume_count:
+            self._reserve_customer_volumes(conn, order.request, volume_count)
+
+        service_id = order.service_id or f"svc-{uuid.uuid4().hex}"
+        blocks = [
+            volume_block(
+                v.size_bytes,
+                v.mount_path,
+                node_name,
+                storage.replicas,
+                "replicated" if storage.replicas > 1 else "single-copy",
+            )
+            for v in request.volumes
+        ]
+        response = {
+            "request_id": order.request_id,
+            "service_id": service_id,
+            "cluster_id": cluster_id,
+            "task_queue": decision.task_queue,
+            "node": node_name,
+            "volume": blocks[0] if blocks else None,
+            "volumes": blocks,
+            "reason": decision.reason,
+            "warnings": list(decision.warnings),
+        }
+        conn.execute(
+            insert(reservations).values(
+                request_id=order.request_id,
+                body_hash=body_hash,
+                service_id=service_id,
+                cluster_id=cluster_id,
+                node_name=node_name,
+                customer_id=request.customer_id,
+                ram_bytes=ram,
+                pods=request.pods,
+                volumes=volume_count,
+                objects=objects,
+                new_customer=request.new_customer,
+                reserved_at=now,
+                response=response,
+            )
+        )
+        conn.execute(
+            insert(services).values(
+                id=service_id,
+                cluster_id=cluster_id,
+                customer_id=request.customer_id,
+                name=order.service_name,
+                repo=order.repo,
+                ram_bytes=request.ram_bytes,
+                pods=request.pods,
+                created_at=now,
+            )
+        )
+        if request.volumes:
+            conn.execute(
+                insert(volumes),
+                [
+                    {
+                        "id": f"{service_id}-vol-{index}",
+                        "service_id": service_id,
+                        "cluster_id": cluster_id,
+                        "mount_path": volume.mount_path,
+                        "size_bytes": volume.size_bytes,
+                        "node_name": node_name,
+                        "created_at": now,
+                    }
+                    for index, volume in enumerate(request.volumes)
+                ],
+            )
+        return response
+
+    def _reserve_customer_volumes(self, conn: Connection, request: RequestIn, count: int) -> None:
+        quota = self.policy.quota(request.plan)
+        allowed = quota.max_volumes_per_customer - request.customer_volume_count
+        if self.backend == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        conn.execute(
+            upsert(customer_volumes).values(customer_id=request.customer_id, volumes=0).on_conflict_do_nothing()
+        )
+        row = customer_volumes.c
+        result = conn.execute(
+            update(customer_volumes)
+            .where(row.customer_id == request.customer_id, row.volumes + count <= allowed)
+            .values(volumes=row.volumes + count)
+        )
+        if result.rowcount != 1:
+            raise _GuardLost
+
+    def release(self, service_id: str) -> bool:
+        """Give back what a placement reserved. False when it was released before (releasing is idempotent)."""
+        with self.writer.begin() as conn:
+            row = conn.execute(select(reservations).where(reservations.c.service_id == service_id)).first()
+            if row is None:
+                raise UnknownPlacement(service_id)
+            if row.released_at is not None:
+                return False
+            conn.execute(
+                update(reservations).where(reservations.c.request_id == row.request_id).values(released_at=self.clock())
+            )
+            observed = conn.execute(
+                select(cluster_counters.c.observed_at).where(cluster_counters.c.cluster_id == row.cluster_id)
+            ).scalar()
+            # A reservation older than the snapshot is inside the snapshot's figures; the next snapshot drops it.
+            if observed is None or _aware(row.reserved_at) > _aware(observed):
+                counter = cluster_counters.c
+                conn.execute(
+                    update(cluster_counters)
+                    .where(counter.cluster_id == row.cluster_id)
+                    .values(
+                        reserved_volumes=counter.reserved_volumes - row.volumes,
+                        reserved_services=counter.reserved_services - 1,
+                        reserved_customers=counter.reserved_customers - int(row.new_customer),
+                        reserved_pods=counter.reserved_pods - row.pods,
+                        reserved_objects=counter.reserved_objects - row.objects,
+                    )
+                )
+                node = node_counters.c
+                conn.execute(
+                    update(node_counters)
+                    .where(node.cluster_id == row.cluster_id, node.node_name == row.node_name)
+                    .values(reserved_ram=node.reserved_ram - row.ram_bytes, reserved_pods=node.reserved_pods - row.pods)
+                )
+            if row.volumes:
+                conn.execute(
+                    update(customer_volumes)
+                    .where(customer_volumes.c.customer_id == row.customer_id)
+                    .values(volumes=customer_volumes.c.volumes - row.volumes)
+                )
+            conn.execute(volumes.delete().where(volumes.c.service_id == service_id))
+            conn.execute(services.delete().where(services.c.id == service_id))
+        return True
+
+    def ledger_totals(self) -> dict[str, dict[str, int]]:
+        """Active reservations summed per cluster (the ledger is the truth the counters are checked against)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    reservations.c.cluster_id,
+                    func.count(),
+                    func.coalesce(func.sum(reservations.c.ram_bytes), 0),
+                    func.coalesce(func.sum(reservations.c.volumes), 0),
+                )
+                .where(reservations.c.released_at.is_(None))
+                .group_by(reservations.c.cluster_id)
+            ).all()
+        return {r[0]: {"services": int(r[1]), "ram_bytes": int(r[2]), "volumes": int(r[3])} for r in rows}
+
+
+def open_store(url: str, *, policy: Policy | None = None, clock: Clock = utc_now, migrate: bool = True) -> Store:
+    """Connect to the router's database (a SQLite path or URL, or ``postgresql://``) and migrate it to head."""
+    engine = make_engine(url)
+    if migrate:
+        from placement.router.migrate import upgrade
+
+        upgrade(url, engine=engine)
+    return Store(engine, policy, clock)
