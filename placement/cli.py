@@ -15,6 +15,7 @@ from rich.table import Table
 from placement.collector.cli import collect
 from placement.engine import Decision, select_cluster
 from placement.policy import load_policy
+from placement.router.cli import db_app, serve
 from placement.state import RequestIn, load_state
 from placement.yamlio import ConfigError, validation_problems
 
@@ -113,6 +114,8 @@ def select(
 
 
 app.command()(collect)
+app.command()(serve)
+app.add_typer(db_app, name="db")
 
 
 def main() -> None:

@@ -1,0 +1,87 @@
+"""``placement serve`` and ``placement db upgrade``: the router's commands (registered in ``placement.cli``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from placement.router.config import DEFAULT_DB
+
+log_console = Console(stderr=True)
+db_app = typer.Typer(no_args_is_help=True, add_completion=False, help="The router's database.")
+
+DB_HELP = "Database: a SQLite path or sqlite:/// URL, or postgresql://user@host/db (psycopg 3)."
+
+
+def _policy(policy: Path | None, profile: str | None):
+    from placement.policy import load_policy
+
+    return load_policy(policy, profile)
+
+
+def serve(
+    db: Annotated[str, typer.Option(help=DB_HELP)] = DEFAULT_DB,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8080,
+    tokens_file: Annotated[
+        Path | None, typer.Option(help="Bearer tokens, one per line (added to CAPPLAN_TOKENS).")
+    ] = None,
+    protect_select: Annotated[
+        bool | None,
+        typer.Option(help="Require a token for select-cluster too (default: CAPPLAN_PROTECT_SELECT)."),
+    ] = None,
+    policy: Annotated[Path | None, typer.Option(help="Policy YAML (default: the shipped policy).")] = None,
+    profile: Annotated[str | None, typer.Option(help="Limits profile: seed, published or a path.")] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+) -> None:
+    """Run the live router (FastAPI under uvicorn, one worker). Migrates the database to head first."""
+    import uvicorn
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from placement.cli import fail
+    from placement.router.app import create_app
+    from placement.router.config import settings_from_env
+    from placement.router.store import open_store
+    from placement.yamlio import ConfigError
+
+    try:
+        settings = settings_from_env(db, tokens_file, protect_select, policy, profile)
+        compiled = _policy(policy, profile)
+    except ConfigError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"--tokens-file: cannot read {tokens_file}: {exc.strerror or exc}")
+    except (KeyError, ValueError) as exc:
+        fail(str(exc))
+    if not settings.tokens:
+        log_console.print(
+            "[yellow]warning:[/] no bearer tokens (CAPPLAN_TOKENS or --tokens-file): every mutating call gets 401"
+        )
+    try:
+        store = open_store(settings.db_url, policy=compiled)
+    except SQLAlchemyError as exc:
+        fail(f"--db: cannot open {db}: {exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}")
+    app = create_app(store, settings)
+    log_console.print(f"capplan router on http://{host}:{port} ({store.backend})", highlight=False)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    db: Annotated[str, typer.Option(help=DB_HELP)] = DEFAULT_DB,
+    revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
+) -> None:
+    """Run the Alembic migrations up to ``revision``."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from placement.cli import fail
+    from placement.router.migrate import upgrade
+
+    try:
+        upgrade(db, revision)
+    except SQLAlchemyError as exc:
+        fail(f"--db: cannot migrate {db}: {exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}")
+    log_console.print(f"database at {revision}", highlight=False)
