@@ -228,7 +228,7 @@ class Store:
             since = and_(
                 reservations.c.cluster_id == cluster_id,
                 reservations.c.released_at.is_(None),
-                reservations.c.reserved_at > observed,
+                reservations.c.reserved_at >= observed,
             )
             totals = conn.execute(
                 select(
@@ -602,7 +602,7 @@ class Store:
                 select(cluster_counters.c.observed_at).where(cluster_counters.c.cluster_id == row.cluster_id)
             ).scalar()
             # A reservation older than the snapshot is inside the snapshot's figures; the next snapshot drops it.
-            if observed is None or _aware(row.reserved_at) > _aware(observed):
+            if observed is None or _aware(row.reserved_at) >= _aware(observed):
                 counter = cluster_counters.c
                 conn.execute(
                     update(cluster_counters)

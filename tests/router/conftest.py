@@ -1,0 +1,186 @@
+"""Fixtures for the router tests: real SQLite files, a private schema in the real PostgreSQL, real uvicorn."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from placement.router.app import create_app
+from placement.router.config import RouterSettings
+from placement.router.store import Store, open_store
+from placement.state import ClusterIn, ClusterLoadIn
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+TOKEN = "test-token-1"
+OTHER_TOKEN = "test-token-2"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+GiB = 1024**3
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class FixedClock:
+    """A settable clock, so the router and the in-process engine see the same ``now``."""
+
+    def __init__(self, now: datetime = NOW):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'router.db'}"
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A fresh schema in the shared ``test`` database, dropped afterwards."""
+    schema = f"router_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    yield schema
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def pg_url(pg_schema: str) -> str:
+    return f"{PG_ADMIN}?schema={pg_schema}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'router.db'}"
+    else:
+        yield request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def store(sqlite_url: str, clock: FixedClock) -> Iterator[Store]:
+    opened = open_store(sqlite_url, clock=clock)
+    yield opened
+    opened.dispose()
+
+
+@pytest.fixture
+def app(store: Store):
+    return create_app(store, RouterSettings(db_url="unused", tokens=(TOKEN, OTHER_TOKEN)))
+
+
+@pytest.fixture
+async def client(app) -> httpx.AsyncClient:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://router") as http:
+        yield http
+
+
+def cluster_body(cluster_id: str, region: str = "eu-west", provider: str = "longhorn", **extra) -> dict:
+    body = {
+        "id": cluster_id,
+        "name": cluster_id.replace("-", " ").title(),
+        "region": region,
+        "task_queue": f"deployer-{cluster_id}",
+        "api_endpoint": f"https://{cluster_id}.example:6443",
+        "storage_provider": provider,
+        "registry_url": f"{cluster_id}.registry:5000",
+    }
+    body.update(extra)
+    return ClusterIn.model_validate(body).model_dump(mode="json", exclude_none=True)
+
+
+def load_body(
+    nodes: list[tuple[str, str, str]] | None = None,
+    observed_at: datetime | None = NOW,
+    ctrl: str = "CX52",
+    **counts,
+) -> dict:
+    """``nodes``: (name, allocatable, requested) quantities."""
+    nodes = nodes or [("run-1", "250Gi", "100Gi"), ("run-2", "250Gi", "120Gi")]
+    body = {
+        "observed_at": observed_at.isoformat() if observed_at else None,
+        "ctrl_node_type": ctrl,
+        "run_nodes": [{"name": n, "allocatable_ram": a, "requested_ram": r} for n, a, r in nodes],
+        "volumes": 10,
+        "services": 20,
+        "customers": 15,
+        "pods": 20,
+        "etcd_objects": 300,
+    }
+    body.update(counts)
+    if body["observed_at"] is None:
+        del body["observed_at"]
+    return ClusterLoadIn.model_validate(body).model_dump(mode="json", exclude_none=True)
+
+
+def seed_store(store: Store, entries: list[tuple[dict, dict | None]]) -> None:
+    for cluster, load in entries:
+        store.add_cluster(ClusterIn.model_validate(cluster).to_model())
+        if load is not None:
+            store.put_load(cluster["id"], ClusterLoadIn.model_validate(load).to_model())
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveRouter:
+    """``placement serve`` in a subprocess: real uvicorn on loopback, started through the real entry point."""
+
+    def __init__(self, db: str, tmp_path: Path, extra_env: dict[str, str] | None = None):
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ, CAPPLAN_TOKENS=f"{TOKEN},{OTHER_TOKEN}", **(extra_env or {}))
+        self.log = (tmp_path / f"router-{self.port}.log").open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "placement", "serve", "--db", db, "--port", str(self.port)],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"router exited: {(tmp_path / f'router-{self.port}.log').read_text()}")
+            try:
+                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("router did not start")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
