@@ -48,6 +48,7 @@ class Fault:
     message: str = ""
     delay: float = 0.0  # seconds to wait before answering
     expire_continue: int = 0  # answer this many continue requests with 410 Gone
+    times: int | None = None  # the status and delay apply to this many requests (None: all of them)
 
 
 @dataclass
@@ -83,6 +84,7 @@ class _Handler(BaseHTTPRequestHandler):
     cluster: FakeCluster
     stop: threading.Event
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # silence the default stderr access log
         pass
@@ -108,6 +110,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(401, _status(401, "Unauthorized", "Unauthorized"))
             return
         fault = cluster.faults.get(url.path)
+        if fault is not None and fault.times is not None and (fault.status or fault.delay):
+            with cluster.lock:
+                if fault.times <= 0:
+                    fault = None
+                else:
+                    fault.times -= 1
         if fault is not None:
             if fault.delay and self.stop.wait(fault.delay):
                 return
@@ -155,7 +163,7 @@ class ApiServer:
         handler = type("Handler", (_Handler,), {"cluster": cluster, "stop": self.stop})
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def url(self) -> str:
