@@ -1,0 +1,134 @@
+"""The decision table: for every limit, when it first binds, at how many customers, and what the operator did.
+
+A limit *binds* the first time a cluster reaches the level at which it forces an action (the operator's
+threshold for it) or the engine rejects a placement on a cluster because of it, whichever comes first.
+The daily check is vectorised over clusters; rejections are attributed through the engine's filter names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# (key, human name); the order is the table's order.
+LIMITS: tuple[tuple[str, str], ...] = (
+    ("ram_per_run_node", "RAM per run node"),
+    ("pods_per_node", "pods per run node"),
+    ("control_plane_objects", "control-plane etcd objects (current rung)"),
+    ("control_plane_ladder_top", "control-plane ladder exhausted"),
+    ("longhorn_volumes", "Longhorn volumes per cluster"),
+    ("rook_ceph_volumes", "Rook-Ceph volumes per cluster"),
+    ("max_run_nodes_per_cluster", "operator's max run nodes per cluster"),
+    ("shard_nodes", "shard trigger: run nodes per cluster"),
+    ("shard_pods", "shard trigger: pods per cluster"),
+    ("shard_etcd_objects", "shard trigger: etcd objects per cluster"),
+    ("k8s_nodes", "k8s threshold: nodes per cluster"),
+    ("k8s_pods_cluster", "k8s threshold: pods per cluster"),
+    ("k8s_namespaces", "k8s threshold: namespaces per cluster"),
+    ("k8s_services", "k8s threshold: services per cluster"),
+    ("k8s_etcd_objects", "k8s threshold: etcd objects per cluster"),
+)
+LIMIT_NAMES = dict(LIMITS)
+SHARD_LIMITS = (
+    "control_plane_ladder_top",
+    "longhorn_volumes",
+    "rook_ceph_volumes",
+    "max_run_nodes_per_cluster",
+    "shard_nodes",
+    "shard_pods",
+    "shard_etcd_objects",
+)
+
+_K8S_REASONS = {
+    "pods": "k8s_pods_cluster",
+    "services": "k8s_services",
+    "namespaces": "k8s_namespaces",
+    "etcd": "k8s_etcd_objects",
+    "nodes": "k8s_nodes",
+}
+
+
+def limit_of_rejection(filter_name: str, reason: str | None, provider: str) -> str | None:
+    """The decision-table row a filter rejection belongs to (None for status, region and snapshot age)."""
+    if filter_name == "ram-fit":
+        return "ram_per_run_node"
+    if filter_name == "pods-per-node":
+        return "pods_per_node"
+    if filter_name == "volume-limit":
+        return "longhorn_volumes" if provider == "longhorn" else "rook_ceph_volumes"
+    if filter_name == "control-plane":
+        return "control_plane_objects"
+    if filter_name == "k8s-thresholds" and reason:
+        words = reason.split()
+        return _K8S_REASONS.get(words[1] if len(words) > 1 else "")
+    return None
+
+
+@dataclass(slots=True)
+class Binding:
+    limit: str
+    day: float
+    customers: int
+    cluster_id: str
+    action: str
+    why: str
+
+
+@dataclass(slots=True)
+class LimitWatch:
+    """Remembers first bindings (fleet-wide) and first crossings per cluster (for ``limit_crossed`` events)."""
+
+    first: dict[str, Binding] = field(default_factory=dict)
+    crossed: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def bind(self, limit: str, day: float, customers: int, cluster_id: str, action: str, why: str) -> bool:
+        if limit in self.first:
+            return False
+        self.first[limit] = Binding(limit, day, customers, cluster_id, action, why)
+        return True
+
+    def newly_crossed(self, limit: str, reached: np.ndarray) -> np.ndarray:
+        """Cluster numbers that reach this limit for the first time today."""
+        seen = self.crossed.get(limit)
+        if seen is None or len(seen) < len(reached):
+            grown = np.zeros(len(reached), dtype=bool)
+            if seen is not None:
+                grown[: len(seen)] = seen
+            seen = grown
+        fresh = reached & ~seen
+        self.crossed[limit] = seen | reached
+        return np.flatnonzero(fresh)
+
+    def table(self, start, day_to_date) -> list[dict]:
+        rows = []
+        for key, name in LIMITS:
+            binding = self.first.get(key)
+            if binding is None:
+                rows.append(
+                    {
+                        "limit": key,
+                        "name": name,
+                        "first_bind_day": None,
+                        "first_bind_date": None,
+                        "customers_at_bind": None,
+                        "cluster_id": None,
+                        "action": None,
+                        "why": "did not bind within the horizon",
+                    }
+                )
+                continue
+            rows.append(
+                {
+                    "limit": key,
+                    "name": name,
+                    "first_bind_day": round(binding.day, 3),
+                    "first_bind_date": day_to_date(binding.day),
+                    "customers_at_bind": binding.customers,
+                    "cluster_id": binding.cluster_id,
+                    "action": binding.action,
+                    "why": binding.why,
+                }
+            )
+        rows.sort(key=lambda r: (r["first_bind_day"] is None, r["first_bind_day"] or 0.0, r["limit"]))
+        return rows

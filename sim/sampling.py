@@ -1,0 +1,228 @@
+"""Bulk random draws for a run: sign-up times, lifetimes, services, sizes.
+
+Everything a run will ever need is drawn up front, vectorised, from one ``numpy.random.Generator``
+(SimPy performance rule 4: pre-sample in bulk). The order of draws is fixed, so a seed replays exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+
+from sim.scenario import (
+    DAYS_PER_MONTH,
+    ChoiceCount,
+    ChoiceSize,
+    ConstantGrowth,
+    CountDistribution,
+    DelayDistribution,
+    ExponentialDelay,
+    ExponentialGrowth,
+    ExponentialLifetime,
+    FixedCount,
+    FixedSize,
+    GeometricCount,
+    Growth,
+    LinearGrowth,
+    LogisticGrowth,
+    LognormalLifetime,
+    LognormalSize,
+    MonthlyChurn,
+    NoChurn,
+    PiecewiseGrowth,
+    PoissonCount,
+    Scenario,
+    SizeDistribution,
+)
+
+
+def signup_rate_per_day(growth: Growth, days: np.ndarray, start: date) -> np.ndarray:
+    """The expected sign-ups per day at each time in ``days`` (days since ``start``)."""
+    months = days / DAYS_PER_MONTH
+    if isinstance(growth, ConstantGrowth):
+        rate = np.full_like(days, growth.rate_per_month, dtype=float)
+    elif isinstance(growth, LinearGrowth):
+        rate = np.maximum(growth.start_per_month + growth.slope_per_month * months, 0.0)
+    elif isinstance(growth, ExponentialGrowth):
+        rate = growth.start_per_month * (1.0 + growth.monthly_growth) ** months
+    elif isinstance(growth, LogisticGrowth):
+        span = growth.max_per_month - growth.min_per_month
+        rate = growth.min_per_month + span / (
+            1.0 + np.exp(-growth.steepness_per_month * (months - growth.midpoint_months))
+        )
+    elif isinstance(growth, PiecewiseGrowth):
+        return _piecewise_rate(growth, days, start)
+    else:  # pragma: no cover - the union is closed
+        raise TypeError(type(growth))
+    return rate / DAYS_PER_MONTH
+
+
+def _piecewise_rate(growth: PiecewiseGrowth, days: np.ndarray, start: date) -> np.ndarray:
+    rows = growth.monthly or []
+    index = {row.month: row.signups for row in rows}
+    first, last = rows[0].month, rows[-1].month
+    rate = np.zeros_like(days, dtype=float)
+    whole_days = np.floor(days).astype(np.int64)
+    for offset in np.unique(whole_days):
+        day = start + timedelta(days=int(offset))
+        key = f"{day.year:04d}-{day.month:02d}"
+        if key in index:
+            count = index[key]
+        elif key > last and growth.after_data == "hold":
+            count = index[last]
+        else:
+            count = 0.0 if key < first or growth.after_data == "zero" else index[last]
+        month_days = _days_in_month(day)
+        rate[whole_days == offset] = count / month_days
+    return rate
+
+
+def _days_in_month(day: date) -> int:
+    following = date(day.year + (day.month == 12), day.month % 12 + 1, 1)
+    return (following - date(day.year, day.month, 1)).days
+
+
+def signup_times(growth: Growth, horizon: float, start: date, rng: np.random.Generator) -> np.ndarray:
+    """Sign-up times (days, sorted) of a Poisson process with the growth's rate, on [0, horizon).
+
+    Inversion: the rate is taken as constant on a grid of at most one day, its integral is piecewise linear,
+    and sorted uniform points on the integral's range map back through it. Exact for a piecewise-constant
+    rate, so exact for ``constant`` and ``piecewise``.
+    """
+    steps = max(int(np.ceil(horizon)), 1000)
+    edges = np.linspace(0.0, horizon, steps + 1)
+    midpoints = (edges[:-1] + edges[1:]) / 2
+    if isinstance(growth, PiecewiseGrowth):
+        # The monthly rate changes on day boundaries: evaluate it at each cell's day.
+        midpoints = edges[:-1] + 1e-9
+    rate = signup_rate_per_day(growth, midpoints, start)
+    cumulative = np.concatenate(([0.0], np.cumsum(rate * np.diff(edges))))
+    total = cumulative[-1]
+    count = int(rng.poisson(total)) if total > 0 else 0
+    points = np.sort(rng.uniform(0.0, total, size=count))
+    return np.interp(points, cumulative, edges)
+
+
+def sample_counts(dist: CountDistribution, n: int, rng: np.random.Generator) -> np.ndarray:
+    if isinstance(dist, FixedCount):
+        return np.full(n, dist.value, dtype=np.int64)
+    if isinstance(dist, PoissonCount):
+        counts = 1 + rng.poisson(dist.mean - 1.0, size=n)
+    elif isinstance(dist, GeometricCount):
+        counts = rng.geometric(1.0 / dist.mean, size=n)
+    elif isinstance(dist, ChoiceCount):
+        counts = rng.choice(np.asarray(dist.values), size=n, p=_probabilities(dist.weights, len(dist.values)))
+    else:  # pragma: no cover
+        raise TypeError(type(dist))
+    if getattr(dist, "max", None) is not None:
+        counts = np.minimum(counts, dist.max)
+    return counts.astype(np.int64)
+
+
+def sample_sizes(dist: SizeDistribution, n: int, rng: np.random.Generator) -> np.ndarray:
+    if isinstance(dist, FixedSize):
+        return np.full(n, dist.value, dtype=np.int64)
+    if isinstance(dist, LognormalSize):
+        sizes = rng.lognormal(np.log(dist.median), dist.sigma, size=n)
+        low = dist.min if dist.min is not None else 1
+        sizes = np.clip(sizes, low, dist.max if dist.max is not None else None)
+        return np.ceil(sizes).astype(np.int64)
+    if isinstance(dist, ChoiceSize):
+        return rng.choice(
+            np.asarray(dist.values, dtype=np.int64), size=n, p=_probabilities(dist.weights, len(dist.values))
+        )
+    raise TypeError(type(dist))  # pragma: no cover
+
+
+def sample_delays(dist: DelayDistribution, n: int, rng: np.random.Generator) -> np.ndarray:
+    if isinstance(dist, ExponentialDelay):
+        return rng.exponential(dist.mean_days, size=n) if dist.mean_days > 0 else np.zeros(n)
+    return np.full(n, dist.days, dtype=float)
+
+
+def sample_lifetimes(churn, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Customer lifetimes in days (``inf`` without churn)."""
+    if isinstance(churn, NoChurn):
+        return np.full(n, np.inf)
+    if isinstance(churn, MonthlyChurn):
+        mean_days = DAYS_PER_MONTH / -np.log1p(-churn.rate)
+        return rng.exponential(mean_days, size=n)
+    if isinstance(churn, ExponentialLifetime):
+        return rng.exponential(churn.mean_months * DAYS_PER_MONTH, size=n)
+    if isinstance(churn, LognormalLifetime):
+        mean_days = churn.mean_months * DAYS_PER_MONTH
+        mu = np.log(mean_days) - churn.sigma**2 / 2
+        return rng.lognormal(mu, churn.sigma, size=n)
+    raise TypeError(type(churn))  # pragma: no cover
+
+
+def mean_lifetime_days(churn) -> float:
+    if isinstance(churn, NoChurn):
+        return float("inf")
+    if isinstance(churn, MonthlyChurn):
+        return DAYS_PER_MONTH / -np.log1p(-churn.rate)
+    return churn.mean_months * DAYS_PER_MONTH
+
+
+def _probabilities(weights: list[float] | None, n: int) -> np.ndarray:
+    if weights is None:
+        return np.full(n, 1.0 / n)
+    array = np.asarray(weights, dtype=float)
+    return array / array.sum()
+
+
+@dataclass(frozen=True, slots=True)
+class Draws:
+    """Every random quantity of a run, customer-major.
+
+    Customers ``0..n_initial-1`` are the initial fleet's, all signed up at time 0 on ``forced_cluster``;
+    the rest arrive by the growth process. Customer ``i``'s services are ``service_start[i]`` to
+    ``service_start[i+1]-1``; its first service is created at sign-up, the others after ``service_delay``.
+    """
+
+    signup: np.ndarray  # float days, sorted
+    lifetime: np.ndarray  # float days (inf: never churns)
+    region: np.ndarray  # int index into the scenario's regions
+    forced_cluster: np.ndarray  # int index into the initial fleet, -1 for grown customers
+    service_start: np.ndarray  # int, length customers + 1
+    service_created: np.ndarray  # float days
+    service_ram: np.ndarray  # int bytes
+    service_volume: np.ndarray  # int bytes, 0: no volume
+
+    @property
+    def customers(self) -> int:
+        return len(self.signup)
+
+
+def draw(scenario: Scenario, rng: np.random.Generator) -> Draws:
+    """All draws for one run, in a fixed order."""
+    mix = scenario.customers
+    region_names = list(scenario.regions)
+    initial = [(i, spec) for i, spec in enumerate(scenario.fleet.clusters) for _ in range(spec.customers)]
+    grown = signup_times(scenario.growth, scenario.days, scenario.start_date, rng)
+    n_initial = len(initial)
+    n = n_initial + len(grown)
+    signup = np.concatenate((np.zeros(n_initial), grown))
+    forced = np.full(n, -1, dtype=np.int64)
+    region = rng.choice(len(region_names), size=n, p=_probabilities(list(scenario.regions.values()), len(region_names)))
+    if n_initial:
+        forced[:n_initial] = [i for i, _ in initial]
+        region[:n_initial] = [
+            region_names.index(spec.region) if spec.region in region_names else 0 for _, spec in initial
+        ]
+    lifetime = sample_lifetimes(scenario.churn, n, rng)
+    counts = sample_counts(mix.services, n, rng)
+    service_start = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    total = int(service_start[-1])
+    owner_signup = np.repeat(signup, counts)
+    delay = sample_delays(mix.service_delay, total, rng)
+    first = np.zeros(total, dtype=bool)
+    first[service_start[:-1]] = True
+    initial_services = np.repeat(forced >= 0, counts)
+    delay[first | initial_services] = 0.0
+    ram = sample_sizes(mix.ram, total, rng)
+    has_volume = rng.random(total) < mix.volume_probability
+    volume = np.where(has_volume, sample_sizes(mix.volume_size, total, rng), 0).astype(np.int64)
+    return Draws(signup, lifetime, region.astype(np.int64), forced, service_start, owner_signup + delay, ram, volume)

@@ -1,0 +1,457 @@
+"""The scenario: a declarative description of one growth study, kept apart from the engine that runs it.
+
+Every model is pydantic v2, frozen, with ``extra="forbid"``; variants are discriminated unions on ``kind``.
+``load_scenario`` is the only way in from a file. It resolves everything the file points at (a policy
+YAML, a CSV of monthly sign-ups) into the model itself, so a loaded ``Scenario`` is self-contained:
+``scenario.model_copy(update={"limits_overrides": {...}})`` is runnable anywhere (a Dask worker, a test).
+
+Units: sizes are bytes (Kubernetes quantities such as ``512Mi`` are accepted), times are days unless a
+field says months. A month is ``DAYS_PER_MONTH`` days.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from placement.limits import PROFILE_NAMES
+from placement.model import STORAGE_PROVIDERS
+from placement.policy import PolicyConfig
+from placement.units import to_bytes
+from placement.yamlio import ConfigError, load_yaml_model
+
+DAYS_PER_MONTH = 365.25 / 12
+
+StorageProviderName = Literal["longhorn", "rook-ceph"]
+
+
+def _quantity(value: Any) -> Any:
+    return to_bytes(value) if isinstance(value, str) else value
+
+
+Bytes = Annotated[int, BeforeValidator(_quantity), Field(gt=0, description="bytes, or a quantity such as 2Gi")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- distributions of sizes and counts ------------------------------------------------------------------------
+
+
+class FixedSize(_Model):
+    kind: Literal["fixed"]
+    value: Bytes
+
+
+class LognormalSize(_Model):
+    """Lognormal by its median (``exp(mu)``) and ``sigma``, clipped to [min, max]."""
+
+    kind: Literal["lognormal"]
+    median: Bytes
+    sigma: float = Field(gt=0, le=5)
+    min: Bytes | None = None
+    max: Bytes | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> LognormalSize:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min is above max")
+        return self
+
+
+class ChoiceSize(_Model):
+    """One of ``values`` with the given ``weights`` (e.g. the plans' RAM sizes)."""
+
+    kind: Literal["choice"]
+    values: list[Bytes] = Field(min_length=1)
+    weights: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _weights(self) -> ChoiceSize:
+        if self.weights is not None:
+            if len(self.weights) != len(self.values):
+                raise ValueError("weights must have one entry per value")
+            if min(self.weights) < 0 or sum(self.weights) <= 0:
+                raise ValueError("weights must be non-negative and not all zero")
+        return self
+
+
+SizeDistribution = Annotated[FixedSize | LognormalSize | ChoiceSize, Field(discriminator="kind")]
+
+
+class FixedCount(_Model):
+    kind: Literal["fixed"]
+    value: int = Field(ge=1)
+
+
+class PoissonCount(_Model):
+    """At least one: ``1 + Poisson(mean - 1)``, so the mean is ``mean``."""
+
+    kind: Literal["poisson"]
+    mean: float = Field(ge=1)
+    max: int | None = Field(default=None, ge=1)
+
+
+class GeometricCount(_Model):
+    """Geometric on 1, 2, 3, ... with the given mean (a long tail of customers with many services)."""
+
+    kind: Literal["geometric"]
+    mean: float = Field(ge=1)
+    max: int | None = Field(default=None, ge=1)
+
+
+class ChoiceCount(_Model):
+    kind: Literal["choice"]
+    values: list[int] = Field(min_length=1)
+    weights: list[float] | None = None
+
+    @field_validator("values")
+    @classmethod
+    def _positive(cls, values: list[int]) -> list[int]:
+        if min(values) < 1:
+            raise ValueError("every customer has at least one service")
+        return values
+
+    @model_validator(mode="after")
+    def _weights(self) -> ChoiceCount:
+        if self.weights is not None and len(self.weights) != len(self.values):
+            raise ValueError("weights must have one entry per value")
+        return self
+
+
+CountDistribution = Annotated[FixedCount | PoissonCount | GeometricCount | ChoiceCount, Field(discriminator="kind")]
+
+
+class ExponentialDelay(_Model):
+    kind: Literal["exponential"]
+    mean_days: float = Field(ge=0)
+
+
+class FixedDelay(_Model):
+    kind: Literal["fixed"]
+    days: float = Field(ge=0)
+
+
+DelayDistribution = Annotated[ExponentialDelay | FixedDelay, Field(discriminator="kind")]
+
+
+# --- growth ---------------------------------------------------------------------------------------------------
+
+
+class ConstantGrowth(_Model):
+    """A homogeneous Poisson process of sign-ups."""
+
+    kind: Literal["constant"]
+    rate_per_month: float = Field(ge=0)
+
+
+class LinearGrowth(_Model):
+    """The sign-up rate moves linearly from ``start_per_month`` by ``slope_per_month`` each month (floored at 0)."""
+
+    kind: Literal["linear"]
+    start_per_month: float = Field(ge=0)
+    slope_per_month: float
+
+
+class ExponentialGrowth(_Model):
+    """The sign-up rate compounds: ``start_per_month * (1 + monthly_growth) ** months``."""
+
+    kind: Literal["exponential"]
+    start_per_month: float = Field(ge=0)
+    monthly_growth: float = Field(gt=-1)
+
+
+class LogisticGrowth(_Model):
+    """An S-curve in the sign-up rate: from ``min_per_month`` up to ``max_per_month`` around ``midpoint_months``."""
+
+    kind: Literal["logistic"]
+    max_per_month: float = Field(ge=0)
+    min_per_month: float = Field(default=0, ge=0)
+    midpoint_months: float
+    steepness_per_month: float = Field(gt=0)
+
+
+class MonthlySignups(_Model):
+    month: str = Field(pattern=r"^\d{4}-\d{2}$", description="calendar month, YYYY-MM")
+    signups: float = Field(ge=0)
+
+
+class PiecewiseGrowth(_Model):
+    """Real monthly sign-ups: a constant rate within each calendar month.
+
+    In YAML, ``csv`` names a file (relative to the scenario) with the columns ``month,signups``;
+    ``load_scenario`` reads it into ``monthly``. Months outside the data get ``after_data`` (``hold``: the
+    last month's count; ``zero``: none) or, before the first month, none.
+    """
+
+    kind: Literal["piecewise"]
+    csv: str | None = None
+    monthly: list[MonthlySignups] | None = None
+    after_data: Literal["hold", "zero"] = "hold"
+
+    @model_validator(mode="after")
+    def _source(self) -> PiecewiseGrowth:
+        if self.csv is None and not self.monthly:
+            raise ValueError("give csv (a file of month,signups) or monthly (inline rows)")
+        if self.monthly:
+            months = [row.month for row in self.monthly]
+            if months != sorted(set(months)):
+                raise ValueError("monthly rows must be in increasing month order, each month once")
+        return self
+
+
+Growth = Annotated[
+    ConstantGrowth | LinearGrowth | ExponentialGrowth | LogisticGrowth | PiecewiseGrowth,
+    Field(discriminator="kind"),
+]
+
+
+# --- churn ----------------------------------------------------------------------------------------------------
+
+
+class NoChurn(_Model):
+    kind: Literal["none"]
+
+
+class MonthlyChurn(_Model):
+    """A constant monthly churn probability: exponential lifetimes with P(leave within a month) = ``rate``."""
+
+    kind: Literal["monthly"]
+    rate: float = Field(gt=0, lt=1)
+
+
+class ExponentialLifetime(_Model):
+    kind: Literal["exponential"]
+    mean_months: float = Field(gt=0)
+
+
+class LognormalLifetime(_Model):
+    """Lognormal lifetimes with the given mean (not median) and log-scale ``sigma``."""
+
+    kind: Literal["lognormal"]
+    mean_months: float = Field(gt=0)
+    sigma: float = Field(gt=0, le=5)
+
+
+Churn = Annotated[NoChurn | MonthlyChurn | ExponentialLifetime | LognormalLifetime, Field(discriminator="kind")]
+
+
+# --- customers ------------------------------------------------------------------------------------------------
+
+
+class CustomerMix(_Model):
+    services: CountDistribution = FixedCount(kind="fixed", value=1)
+    service_delay: DelayDistribution = ExponentialDelay(kind="exponential", mean_days=30)
+    ram: SizeDistribution = FixedSize(kind="fixed", value=to_bytes("512Mi"))
+    volume_probability: float = Field(default=0.0, ge=0, le=1)
+    volume_size: SizeDistribution = FixedSize(kind="fixed", value=to_bytes("5Gi"))
+    pods_per_service: int = Field(default=1, ge=1)
+    etcd_objects_per_customer: int | None = Field(default=None, ge=0, description="None: the limits profile's")
+    etcd_objects_per_service: int | None = Field(default=None, ge=0, description="None: the limits profile's")
+    plan: str = "default"
+
+
+# --- fleet ----------------------------------------------------------------------------------------------------
+
+
+class ClusterSpec(_Model):
+    id: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+    region: str = Field(min_length=1)
+    storage_provider: StorageProviderName = "longhorn"
+    run_nodes: int = Field(ge=0)
+    ctrl_node_type: str | None = Field(default=None, description="None: the first rung of the ladder")
+    ctrl_nodes: int = Field(default=1, ge=1, description="control-plane nodes (3 for HA)")
+    customers: int = Field(default=0, ge=0, description="customers already on the cluster at the start")
+
+
+class Fleet(_Model):
+    clusters: list[ClusterSpec] = Field(min_length=1)
+
+    @field_validator("clusters")
+    @classmethod
+    def _unique(cls, clusters: list[ClusterSpec]) -> list[ClusterSpec]:
+        ids = [c.id for c in clusters]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate cluster ids {dupes}")
+        return clusters
+
+
+# --- operator -------------------------------------------------------------------------------------------------
+
+
+class ControlPlanePolicy(_Model):
+    ladder: list[str] | None = Field(default=None, description="None: the limits profile's control_plane_ladder")
+    upgrade_basis: Literal["comfortable", "tight"] = "comfortable"
+    upgrade_at_fraction: float = Field(default=1.0, gt=0, le=1.5)
+    lead_days: float = Field(default=1.0, ge=0)
+
+
+class ShardTriggers(_Model):
+    """When a cluster stops taking new customers, and when its successor is ordered.
+
+    The defaults follow the design document: "Plan to shard around 500-1000 nodes / 50-100K pods".
+    """
+
+    nodes: int | None = Field(default=500, ge=1)
+    pods: int | None = Field(default=50_000, ge=1)
+    volumes_fraction: float | None = Field(default=0.9, gt=0, le=1, description="of the storage provider's max")
+    etcd_objects: int | None = Field(default=None, ge=1, description="None: 80% of the k8s etcd-object limit")
+    ctrl_tight_fraction: float | None = Field(
+        default=0.9, gt=0, le=1, description="of the top ladder rung's tight objects"
+    )
+    prepare_fraction: float = Field(default=0.8, gt=0, le=1, description="order the successor at this share")
+    lead_days: float = Field(default=30.0, ge=0)
+    new_cluster_run_nodes: int | None = Field(default=None, ge=1, description="None: the provider's min nodes")
+    new_cluster_ctrl_nodes: int = Field(default=3, ge=1)
+    regional_cluster_at_customers: int | None = Field(
+        default=None, ge=1, description="open a cluster in a region once this many of its customers live elsewhere"
+    )
+
+
+class FixedStorage(_Model):
+    kind: Literal["fixed"]
+    provider: StorageProviderName
+
+
+class SwitchStorage(_Model):
+    """New clusters get ``before`` until any condition holds, then ``after``."""
+
+    kind: Literal["switch"]
+    before: StorageProviderName = "longhorn"
+    after: StorageProviderName = "rook-ceph"
+    on_date: date | None = None
+    after_clusters: int | None = Field(default=None, ge=1, description="fleet size (clusters) that flips it")
+    on_volume_shard: bool = Field(default=True, description="flip once a cluster shards on its volume limit")
+
+    @model_validator(mode="after")
+    def _some_condition(self) -> SwitchStorage:
+        if self.on_date is None and self.after_clusters is None and not self.on_volume_shard:
+            raise ValueError("a switch needs on_date, after_clusters or on_volume_shard")
+        return self
+
+
+def _storage_shorthand(value: Any) -> Any:
+    if isinstance(value, str):
+        if value not in STORAGE_PROVIDERS:
+            raise ValueError(f"unknown storage provider {value!r}; known: {list(STORAGE_PROVIDERS)}")
+        return {"kind": "fixed", "provider": value}
+    return value
+
+
+NewClusterStorage = Annotated[
+    FixedStorage | SwitchStorage, BeforeValidator(_storage_shorthand), Field(discriminator="kind")
+]
+
+
+class OperatorPolicy(_Model):
+    auto_add_nodes: bool = True
+    auto_upgrade_control_plane: bool = True
+    auto_shard: bool = True
+    run_node_type: str | None = Field(default=None, description="None: the limits profile's default run node type")
+    node_order_at_ram_fraction: float = Field(default=0.8, gt=0, le=1)
+    node_order_at_pods_fraction: float = Field(default=0.8, gt=0, le=1)
+    node_lead_days: float = Field(default=14.0, ge=0, description="Hetzner dedicated servers are not instant")
+    max_run_nodes_per_cluster: int = Field(default=1000, ge=1)
+    control_plane: ControlPlanePolicy = ControlPlanePolicy()
+    shard: ShardTriggers = ShardTriggers()
+    new_cluster_storage: NewClusterStorage = FixedStorage(kind="fixed", provider="longhorn")
+
+
+class CostSettings(_Model):
+    backup_used_fraction: float = Field(default=0.5, ge=0, le=1, description="share of volume bytes backed up")
+
+
+# --- the scenario ---------------------------------------------------------------------------------------------
+
+
+class Scenario(_Model):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    description: str = ""
+    start_date: date
+    horizon_days: float | None = Field(default=None, gt=0)
+    horizon_years: float | None = Field(default=None, gt=0)
+    growth: Growth
+    regions: dict[str, float] = Field(min_length=1, description="region mix of new customers (weights)")
+    customers: CustomerMix = CustomerMix()
+    churn: Churn = NoChurn(kind="none")
+    fleet: Fleet
+    limits_profile: str = Field(default="seed", description=f"one of {PROFILE_NAMES} or a profile YAML path")
+    limits_overrides: dict[str, float] = Field(default_factory=dict, description="dotted figure path -> value")
+    policy: PolicyConfig | str | None = Field(default=None, description="engine policy: inline, a path, or default")
+    operator: OperatorPolicy = OperatorPolicy()
+    costs: CostSettings = CostSettings()
+
+    @model_validator(mode="after")
+    def _horizon(self) -> Scenario:
+        if (self.horizon_days is None) == (self.horizon_years is None):
+            raise ValueError("give exactly one of horizon_days and horizon_years")
+        return self
+
+    @field_validator("regions")
+    @classmethod
+    def _weights(cls, regions: dict[str, float]) -> dict[str, float]:
+        if min(regions.values()) < 0 or sum(regions.values()) <= 0:
+            raise ValueError("region weights must be non-negative and not all zero")
+        return regions
+
+    @property
+    def days(self) -> float:
+        return self.horizon_days if self.horizon_days is not None else self.horizon_years * 365.25
+
+
+# --- loading --------------------------------------------------------------------------------------------------
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read, validate and resolve a scenario YAML. Raises ``ConfigError`` naming the file, line and field."""
+    path = Path(path)
+    scenario = load_yaml_model(path, Scenario)
+    base = path.parent
+    update: dict[str, Any] = {}
+    if isinstance(scenario.policy, str):
+        update["policy"] = load_yaml_model(_resolve(base, scenario.policy), PolicyConfig)
+    growth = scenario.growth
+    if isinstance(growth, PiecewiseGrowth) and growth.csv is not None and not growth.monthly:
+        rows = read_monthly_csv(_resolve(base, growth.csv))
+        update["growth"] = growth.model_copy(update={"monthly": rows, "csv": str(_resolve(base, growth.csv))})
+    if str(scenario.limits_profile) not in PROFILE_NAMES:
+        update["limits_profile"] = str(_resolve(base, scenario.limits_profile))
+    return scenario.model_copy(update=update) if update else scenario
+
+
+def _resolve(base: Path, name: str) -> Path:
+    candidate = Path(name)
+    return candidate if candidate.is_absolute() else base / candidate
+
+
+def read_monthly_csv(path: Path) -> list[MonthlySignups]:
+    """A CSV with a ``month,signups`` header; errors name the file and the line."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read: {exc.strerror or exc}"]) from None
+    reader = csv.DictReader(text.splitlines())
+    if reader.fieldnames is None or {"month", "signups"} - set(reader.fieldnames):
+        raise ConfigError(str(path), [f"line 1: header must have the columns month,signups, got {reader.fieldnames}"])
+    rows: list[MonthlySignups] = []
+    problems: list[str] = []
+    for line, record in enumerate(reader, start=2):
+        try:
+            rows.append(MonthlySignups(month=record["month"].strip(), signups=float(record["signups"])))
+        except (ValueError, TypeError, AttributeError) as exc:
+            message = str(exc).splitlines()[-1] if str(exc) else type(exc).__name__
+            problems.append(f"line {line}: {record}: {message.strip()}")
+    if not rows and not problems:
+        problems.append("no data rows")
+    months = [r.month for r in rows]
+    if not problems and months != sorted(set(months)):
+        problems.append("months must be increasing, each month once")
+    if problems:
+        raise ConfigError(str(path), problems)
+    return rows
