@@ -61,6 +61,8 @@ def from_transport_error(exc: urllib3.exceptions.HTTPError, resource: Resource, 
     """Translate a failure below HTTP: refused connection, DNS failure, TLS failure or timeout."""
     reason = getattr(exc, "reason", None) or exc
     what = f"list {resource.plural} ({resource.group_version})"
-    if isinstance(reason, urllib3.exceptions.TimeoutError | TimeoutError):
+    # NewConnectionError derives from ConnectTimeoutError in urllib3, but a refused connection is no timeout.
+    timed_out = isinstance(reason, urllib3.exceptions.TimeoutError | TimeoutError)
+    if timed_out and not isinstance(reason, urllib3.exceptions.NewConnectionError):
         return CollectError(f"timeout: the API server at {host} did not answer {what} in time ({reason})")
     return CollectError(f"unreachable: cannot connect to the API server at {host} ({what}): {reason}")
