@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -63,7 +64,7 @@ def collect(
     # Imported here: the Kubernetes client and httpx load only when a collection runs.
     from placement.cli import fail
     from placement.collector.errors import CollectError
-    from placement.collector.sinks import DatabaseSink, FileSink, RouterSink, Sink
+    from placement.collector.sinks import DatabaseSink, DeliveryError, FileSink, RouterSink, Sink
     from placement.collector.snapshot import SYSTEM_NAMESPACES, StorageProvider, collect_snapshot
     from placement.collector.source import KubernetesSource
     from placement.collector.watch import summary, watch
@@ -81,15 +82,16 @@ def collect(
     if kubeconfig is not None and not kubeconfig.is_file():
         fail(f"--kubeconfig: no such file {kubeconfig}")
 
+    # The router first: when it refuses the load, no file or stdout copy suggests otherwise.
     sinks: list[Sink] = []
-    if out:
-        sinks.append(FileSink(out))
-    if print_snapshot:
-        sinks.append(_StdoutSink())
     if db:
         sinks.append(DatabaseSink(db))
     if router:
         sinks.append(RouterSink(router, token or "", timeout=timeout))
+    if out:
+        sinks.append(FileSink(out))
+    if print_snapshot:
+        sinks.append(_StdoutSink())
     try:
         source = KubernetesSource.from_kubeconfig(kubeconfig, context, page_size=page_size, timeout=timeout)
     except CollectError as exc:
@@ -102,7 +104,11 @@ def collect(
             source, cluster_id, storage_provider=provider, ctrl_node_type=ctrl_node_type, system_namespaces=namespaces
         )
 
-    with source:
+    with ExitStack() as cleanup:
+        cleanup.enter_context(source)
+        for sink in sinks:
+            if hasattr(sink, "close"):
+                cleanup.callback(sink.close)
         if watch_mode:
             ok = watch(
                 collect_once, sinks, interval=interval, backoff_cap=backoff_max, cycles=iterations,
@@ -114,6 +120,8 @@ def collect(
         try:
             snapshot = collect_once()
             targets = [sink.write(snapshot) for sink in sinks]
+        except DeliveryError as exc:
+            fail(str(exc), code=1)
         except CollectError as exc:
             fail(f"{exc} (nothing written)", code=1)
     log_console.print(f"{summary(snapshot)} -> {', '.join(targets)}", highlight=False, soft_wrap=True)

@@ -81,6 +81,11 @@ class DatabaseSink:
             raise
         return f"database {self._safe_url()}"
 
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.dispose()
+            self._store = None
+
     def _safe_url(self) -> str:
         from sqlalchemy.engine import make_url
 

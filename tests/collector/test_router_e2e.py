@@ -81,7 +81,7 @@ def test_db_sink_refuses_an_unregistered_cluster(serve, tmp_path):
     served = serve(k3s_longhorn_fleet())
     out = tmp_path / "snap.json"
     result = runner.invoke(app, ["collect", "--kubeconfig", str(served.kubeconfig), "--cluster-id", "eu-central-9",
-                                 "--db", url])
+                                 "--db", url, "--out", str(out)])
     assert result.exit_code == 1
     assert "cluster 'eu-central-9' is not registered in the router's database" in result.output
     assert not out.exists()
@@ -145,7 +145,7 @@ def test_router_sink_feeds_the_live_routers_select_cluster(fleet, tmp_path, live
 def test_router_sink_reports_a_refused_token(fleet, tmp_path, live_router):
     out = tmp_path / "snap.json"
     result = runner.invoke(app, ["collect", "--kubeconfig", str(fleet[0].kubeconfig), "--cluster-id", "eu-west-1",
-                                 "--router", live_router, "--token", "wrong"])
+                                 "--router", live_router, "--token", "wrong", "--out", str(out)])
     assert result.exit_code == 1
     assert "router refused the load: PUT" in result.output and "403" in result.output
     assert not out.exists()
