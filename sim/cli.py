@@ -2,12 +2,17 @@
 
 import typer
 
+from sim.cli_run import run_command
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Growth simulation for the k3s PaaS.")
 
 
 @app.callback()
 def _root() -> None:
     """Growth simulation for the k3s PaaS."""
+
+
+app.command("run")(run_command)
 
 
 def main() -> None:

@@ -186,11 +186,12 @@ class Simulation:
         self.service_volumes = np.zeros(services, dtype=np.int64)
 
         env = self.env = simpy.Environment()
-        # Creation order is the order at equal times: the operator acts, then placements, then the sampler.
-        env.process(self._operator(env))
+        # Creation order is the order at equal times: at time 0 the initial fleet's customers are placed
+        # before the operator's first look, and the sampler records after the operator acted.
         env.process(self._arrivals(env))
         env.process(self._service_creation(env))
         env.process(self._churn(env))
+        env.process(self._operator(env))
         env.process(self._sampler(env))
         env.run(until=self.horizon + 0.5)
         return self

@@ -82,8 +82,10 @@ class Operator:
         self.history.append(levels)
         self._fold_in_rejections(ratios)
         customers = int(world.view("customers").sum())
+        close = self.policy.shard.close_fraction if self.policy.auto_shard else 1.0
         for limit, ratio in ratios.items():
-            fresh = self.watch.newly_crossed(limit, (ratio >= 1.0) & active)
+            level = close if _is_shard_limit(limit) else 1.0
+            fresh = self.watch.newly_crossed(limit, (ratio >= level) & active)
             for number in fresh:
                 self._crossed(limit, int(number), day, customers)
         self._upgrade(day, ratios, active)
@@ -312,15 +314,17 @@ class Operator:
         if not self.policy.auto_shard:
             return
         world, shard = self.world, self.policy.shard
-        names = [name for name in ratios if name in SHARD_LIMITS or name.startswith("k8s_")]
+        names = [name for name in ratios if _is_shard_limit(name)]
         now = np.vstack([ratios[name] for name in names])
         ahead = np.vstack(
             [np.maximum(self.projected(name, ratios[name], shard.lead_days), ratios[name]) for name in names]
         )
         worst_now = now.max(axis=0)
-        # Order a successor when a limit is near (prepare_fraction) or will be reached within the lead time.
-        urgency = np.maximum(worst_now / shard.prepare_fraction, ahead.max(axis=0))
-        worst_limit = [names[i] for i in np.maximum(now / shard.prepare_fraction, ahead).argmax(axis=0)]
+        # Order a successor when a limit is near (prepare_fraction) or the cluster would close within the
+        # successor's lead time.
+        pressure = np.maximum(now / shard.prepare_fraction, ahead / shard.close_fraction)
+        urgency = pressure.max(axis=0)
+        worst_limit = [names[i] for i in pressure.argmax(axis=0)]
         open_active = np.array([info.open and info.active for info in world.clusters], dtype=bool)
         for number in np.flatnonzero(open_active & (urgency >= 1.0)).tolist():
             limit = worst_limit[number]
@@ -330,7 +334,9 @@ class Operator:
             if not self._region_has_room(info.region, urgency, open_active, exclude=number):
                 self._new_cluster(day, info.region, limit, customers, self._why(limit, number), number)
             # Close only once a successor takes new customers: a closed region rejects every sign-up.
-            if worst_now[number] >= 1.0 and self._region_has_room(info.region, urgency, open_active, number, True):
+            if worst_now[number] >= shard.close_fraction and self._region_has_room(
+                info.region, urgency, open_active, number, True
+            ):
                 limit = names[int(now[:, number].argmax())]
                 world.close(number)
                 self.sim.event(day, "cluster_closed", info.cluster.id, f"closed to new customers: {LIMIT_NAMES[limit]}")
@@ -434,6 +440,10 @@ class Operator:
                 "why": why,
                 "cluster_id": cluster_id,
             }
+
+
+def _is_shard_limit(limit: str) -> bool:
+    return limit in SHARD_LIMITS or limit.startswith("k8s_")
 
 
 def _share(level: np.ndarray, threshold) -> np.ndarray:

@@ -300,12 +300,15 @@ class ShardTriggers(_Model):
 
     nodes: int | None = Field(default=500, ge=1)
     pods: int | None = Field(default=50_000, ge=1)
-    volumes_fraction: float | None = Field(default=0.9, gt=0, le=1, description="of the storage provider's max")
+    volumes_fraction: float | None = Field(default=1.0, gt=0, le=1, description="of the storage provider's max")
     etcd_objects: int | None = Field(default=None, ge=1, description="None: 80% of the k8s etcd-object limit")
     ctrl_tight_fraction: float | None = Field(
-        default=0.9, gt=0, le=1, description="of the top ladder rung's tight objects"
+        default=1.0, gt=0, le=1, description="of the top ladder rung's tight objects"
     )
     prepare_fraction: float = Field(default=0.8, gt=0, le=1, description="order the successor at this share")
+    close_fraction: float = Field(
+        default=0.9, gt=0, le=1, description="close to new customers at this share (headroom for existing ones)"
+    )
     lead_days: float = Field(default=30.0, ge=0)
     new_cluster_run_nodes: int | None = Field(default=None, ge=1, description="None: the provider's min nodes")
     new_cluster_ctrl_nodes: int = Field(default=3, ge=1)

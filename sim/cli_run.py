@@ -1,0 +1,99 @@
+"""``sim run SCENARIO.yaml``: one replication with a progress bar, the decision table, and the outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from placement.limits import PROFILE_NAMES
+from placement.yamlio import ConfigError
+
+console = Console()
+error_console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    error_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def print_decision_table(summary: dict) -> None:
+    table = Table(title=f"Decision table: {summary['scenario']} ({summary['limits_profile']} limits)")
+    table.add_column("limit")
+    table.add_column("first binds", no_wrap=True)
+    table.add_column("customers", justify="right")
+    table.add_column("action")
+    table.add_column("why")
+    for row in summary["decision_table"]:
+        bound = row["first_bind_date"] is not None
+        table.add_row(
+            row["name"],
+            row["first_bind_date"] or "[dim]-[/]",
+            str(row["customers_at_bind"]) if bound else "",
+            row["action"] or "",
+            row["why"] if bound else "[dim]did not bind[/]",
+        )
+    console.print(table)
+    if summary["first_shard_limit"] is None:
+        console.print("No shard within the horizon.")
+    else:
+        console.print(
+            f"First shard: {summary['first_shard_date']} at {summary['first_shard_customers']} customers, "
+            f"forced by [bold]{summary['first_shard_limit']}[/] ({summary['first_shard_why']})",
+            highlight=False,
+            soft_wrap=True,
+        )
+    console.print(
+        f"Placements: {summary['placements_attempted']} attempted, {summary['placements_rejected']} rejected; "
+        f"end: {summary['customers_end']} customers, {summary['clusters_end']} clusters, "
+        f"{summary['run_nodes_end']} run nodes, EUR {summary['cost_eur_month_end']:,.0f}/month",
+        highlight=False,
+    )
+
+
+def run_command(
+    scenario_path: Annotated[Path, typer.Argument(metavar="SCENARIO.yaml", help="the scenario file")],
+    seed: Annotated[int, typer.Option("--seed", min=0, help="random seed (same seed, same outputs)")] = 0,
+    out: Annotated[Path | None, typer.Option("--out", help="output directory (default out/<scenario name>)")] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option("--profile", help=f"limits profile, overriding the scenario's: {'|'.join(PROFILE_NAMES)}"),
+    ] = None,
+    fmt: Annotated[Literal["parquet", "csv"], typer.Option("--format", help="table format")] = "parquet",
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+) -> None:
+    """Run one replication of a scenario and write its tables, summary and HTML report."""
+    import sim
+
+    if profile is not None and profile not in PROFILE_NAMES:
+        fail(f"--profile must be one of {', '.join(PROFILE_NAMES)}, got {profile!r}")
+    try:
+        scenario = sim.load_scenario(scenario_path)
+    except ConfigError as exc:
+        fail(str(exc))
+    out_dir = out or Path("out") / scenario.name
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=error_console,
+        disable=quiet,
+        transient=False,
+    ) as bar:
+        task = bar.add_task(f"simulating {scenario.name}", total=1.0)
+        try:
+            result = sim.run(scenario, seed, profile=profile, progress=lambda done: bar.update(task, completed=done))
+        except ConfigError as exc:
+            fail(str(exc))
+        bar.update(task, description="writing report")
+        written = result.write(out_dir, fmt=fmt)
+        bar.update(task, description="done", completed=1.0)
+    print_decision_table(result.summary)
+    for name, path in written.items():
+        console.print(f"wrote {name}: {path}", highlight=False)

@@ -1,0 +1,207 @@
+"""The HTML report: the summary, the decision table, the event log and six matplotlib plots (PNG, inline)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from typing import TYPE_CHECKING
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+if TYPE_CHECKING:
+    from sim.results import SimResult
+
+GIB = 1024**3
+MAX_CLUSTER_LINES = 12  # beyond this, per-cluster lines are unreadable: plot the busiest ones
+
+
+def _png(fig) -> str:
+    buffer = io.BytesIO()
+    # No software/version metadata: the same run gives the same bytes.
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _busiest(clusters: pd.DataFrame, column: str) -> list[str]:
+    peak = clusters.groupby("cluster_id")[column].max().sort_values(ascending=False, kind="stable")
+    return sorted(peak.index[:MAX_CLUSTER_LINES])
+
+
+def _per_cluster(ax, clusters: pd.DataFrame, value: str, limit: str | None, scale: float, label: str) -> None:
+    ids = _busiest(clusters, value)
+    for cluster_id in ids:
+        rows = clusters[clusters["cluster_id"] == cluster_id]
+        (line,) = ax.plot(rows["date"], rows[value] / scale, label=cluster_id, linewidth=1.2)
+        if limit is not None:
+            ax.plot(rows["date"], rows[limit] / scale, linestyle="--", linewidth=0.8, color=line.get_color())
+    title_extra = "" if len(ids) == clusters["cluster_id"].nunique() else f" (busiest {len(ids)} clusters)"
+    ax.set_ylabel(label)
+    ax.set_title(ax.get_title() + title_extra)
+    if ids:
+        ax.legend(fontsize=7, ncol=2, loc="upper left")
+
+
+def plots(result: SimResult) -> list[tuple[str, str]]:
+    ts = result.timeseries
+    fleet = ts[ts["cluster_id"] == "fleet"]
+    clusters = ts[ts["cluster_id"] != "fleet"]
+    figures: list[tuple[str, str]] = []
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.plot(fleet["date"], fleet["customers"], label="customers")
+    ax.plot(fleet["date"], fleet["services"], label="services")
+    ax.plot(fleet["date"], fleet["volumes"], label="volumes")
+    ax.set_title("Customers, services and volumes (fleet)")
+    ax.set_xlabel("date")
+    ax.set_ylabel("count")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    figures.append(("Customers and services", _png(fig)))
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.set_title("RAM requested per cluster (solid) vs allocatable (dashed)")
+    _per_cluster(ax, clusters, "ram_requested_bytes", "ram_allocatable_bytes", GIB, "GiB")
+    ax.set_xlabel("date")
+    ax.grid(alpha=0.3)
+    figures.append(("RAM per cluster", _png(fig)))
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.set_title("Volumes per cluster (solid) vs the storage provider's limit (dashed)")
+    _per_cluster(ax, clusters, "volumes", "max_volumes", 1.0, "volumes")
+    ax.set_xlabel("date")
+    ax.grid(alpha=0.3)
+    figures.append(("Volumes vs storage limit", _png(fig)))
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.set_title("etcd objects per cluster (solid) vs control-plane tight capacity (dashed)")
+    _per_cluster(ax, clusters, "etcd_objects", "ctrl_tight_objects", 1.0, "objects")
+    ax.set_yscale("symlog", linthresh=1000)
+    ax.set_xlabel("date")
+    ax.grid(alpha=0.3)
+    figures.append(("etcd objects vs control plane", _png(fig)))
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.step(fleet["date"], fleet["run_nodes"], where="post", label="run nodes")
+    ax.step(fleet["date"], fleet["run_nodes_on_order"], where="post", label="run nodes on order", alpha=0.6)
+    ax.set_ylabel("run nodes")
+    ax.set_xlabel("date")
+    right = ax.twinx()
+    right.step(fleet["date"], fleet["clusters"], where="post", color="tab:red", label="clusters")
+    right.set_ylabel("clusters")
+    ax.set_title("Run nodes and clusters (fleet)")
+    lines = ax.get_legend_handles_labels()
+    more = right.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper left")
+    ax.grid(alpha=0.3)
+    figures.append(("Nodes and clusters", _png(fig)))
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.stackplot(
+        fleet["date"],
+        fleet["compute_eur_month"],
+        fleet["backup_eur_month"],
+        labels=["run + control-plane nodes", "object storage (backups)"],
+    )
+    ax.set_ylabel("EUR / month")
+    ax.set_xlabel("date")
+    right = ax.twinx()
+    right.plot(fleet["date"], fleet["cost_eur_cumulative"] / 1000, color="black", label="cumulative (kEUR)")
+    right.set_ylabel("cumulative spend, kEUR (incl. setup fees)")
+    ax.set_title("Cost (fleet)")
+    lines = ax.get_legend_handles_labels()
+    more = right.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper left")
+    ax.grid(alpha=0.3)
+    figures.append(("Cost", _png(fig)))
+    return figures
+
+
+def _table(rows: list[dict], columns: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td>{html.escape('' if r.get(c) is None else str(r.get(c)))}</td>" for c in columns)
+        + "</tr>"
+        for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; max-width: 1100px; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.85em; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; }
+img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0 1.5em; }
+.muted { color: #777; }
+"""
+
+
+def render_report(result: SimResult) -> str:
+    summary = result.summary
+    keys = [
+        "scenario",
+        "limits_profile",
+        "start_date",
+        "end_date",
+        "customers_signed_up",
+        "customers_end",
+        "customers_churned",
+        "customers_lost",
+        "placements_attempted",
+        "placements_rejected",
+        "clusters_end",
+        "run_nodes_end",
+        "cost_eur_month_end",
+        "cost_eur_total",
+        "first_shard_date",
+        "first_shard_customers",
+        "first_shard_limit",
+        "first_shard_why",
+        "seed_entropy",
+    ]
+    summary_rows = [{"field": k, "value": summary.get(k)} for k in keys]
+    if summary.get("limits_overrides"):
+        summary_rows.append({"field": "limits_overrides", "value": summary["limits_overrides"]})
+    decision = _table(
+        summary["decision_table"],
+        ["name", "first_bind_date", "customers_at_bind", "cluster_id", "action", "why"],
+    )
+    events = result.events
+    counts = events["kind"].value_counts().sort_index()
+    count_rows = [{"kind": k, "count": int(v)} for k, v in counts.items()]
+    log = events[events["kind"] != "placement_rejected"].head(300)
+    log_rows = [
+        {"date": d.date().isoformat(), "kind": k, "cluster_id": c, "detail": t}
+        for d, k, c, t in zip(log["date"], log["kind"], log["cluster_id"], log["detail"], strict=True)
+    ]
+    images = "".join(
+        f"<h3>{html.escape(title)}</h3><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>"
+        for title, data in plots(result)
+    )
+    name = html.escape(result.scenario_name)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>capplan simulation: {name}</title><style>{STYLE}</style></head>
+<body>
+<h1>Growth simulation: {name}</h1>
+<h2>Summary</h2>
+{_table(summary_rows, ["field", "value"])}
+<h2>Decision table</h2>
+<p class="muted">For every limit: the first date a cluster reached the level at which it forces an action (or the
+engine rejected a placement because of it), the fleet's customers then, and what the operator did.</p>
+{decision}
+<h2>Plots</h2>
+{images}
+<h2>Event log</h2>
+{_table(count_rows, ["kind", "count"])}
+<p class="muted">First {len(log_rows)} events other than placement rejections (those are in events.parquet,
+aggregated per day, scope and reason).</p>
+{_table(log_rows, ["date", "kind", "cluster_id", "detail"])}
+</body></html>
+"""
