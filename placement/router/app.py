@@ -7,13 +7,12 @@ pre-pings, so the service recovers on its own when the database is back).
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -33,6 +32,7 @@ from placement.router.api import (
 )
 from placement.router.auth import bearer, check_bearer
 from placement.router.config import RouterSettings
+from placement.router.gate import DatabaseGate, DatabaseUnavailable
 from placement.router.metrics import LatencyMiddleware, RouterMetrics
 from placement.router.store import (
     ClusterExists,
@@ -45,18 +45,6 @@ from placement.router.store import (
 )
 from placement.router.views import cluster_view
 from placement.state import ClusterIn
-
-T = TypeVar("T")
-
-
-class DatabaseUnavailable(Exception):
-    """The database did not answer in time or refused the connection."""
-
-
-def _unreachable(error: BaseException) -> bool:
-    if isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError):
-        return True
-    return isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated
 
 
 def _problem(code: int, detail: str) -> dict[int | str, dict[str, Any]]:
@@ -71,7 +59,15 @@ def create_app(store: Store, settings: RouterSettings | None = None) -> FastAPI:
     """The app over an open ``Store``. ``settings`` holds the tokens and the select-cluster protection."""
     settings = settings or RouterSettings(db_url=str(store.engine.url))
     metrics = RouterMetrics()
+    gate = DatabaseGate(settings.db_deadline_seconds)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        gate.shutdown()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="capplan router",
         version="1",
         description="Cluster placement for the k3s PaaS: select_cluster over HTTP, with atomic reservations.",
@@ -81,17 +77,8 @@ def create_app(store: Store, settings: RouterSettings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.add_middleware(LatencyMiddleware, metrics=metrics)
 
-    async def db(call: Callable[..., T], *args: Any) -> T:
-        try:
-            return await asyncio.wait_for(run_in_threadpool(call, *args), settings.db_deadline_seconds)
-        except TimeoutError as error:
-            raise DatabaseUnavailable("the database did not answer in time") from error
-        except sa_exc.SQLAlchemyError as error:
-            if _unreachable(error):
-                raise DatabaseUnavailable(
-                    f"the database is unreachable: {type(error.orig or error).__name__}"
-                ) from error
-            raise
+    app.state.gate = gate
+    db = gate.call
 
     async def need_token(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],

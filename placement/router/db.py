@@ -184,8 +184,8 @@ def make_engine(url: str, *, connect_timeout: float = 2.0) -> Engine:
         return create_engine(
             parsed,
             connect_args=options,
-            pool_size=10,
-            max_overflow=20,
+            pool_size=16,
+            max_overflow=16,
             pool_timeout=connect_timeout,
             pool_pre_ping=True,
         )

@@ -8,23 +8,27 @@ last snapshot plus what was reserved since that snapshot was observed), then res
    Each UPDATE only matches while the result still fits, so ``rowcount == 1`` means reserved;
 2. the ledger row (primary key: the request id, which makes the call idempotent), the service and its volumes.
 
+Calls with the same request id take turns (a transaction-scoped advisory lock on PostgreSQL; on SQLite every
+writing transaction starts with ``BEGIN IMMEDIATE``), so a retry never sees half of its twin's work.
 If a guard does not match, someone else took the room since the read: the transaction rolls back and the
-placement decides again on fresh state. After a few such losses it takes the locks up front (all counter rows
-``FOR UPDATE`` on PostgreSQL; SQLite writers always start with ``BEGIN IMMEDIATE``), so it cannot lose again.
+placement decides again on fresh state. After a few such losses it locks every cluster's counter row
+(``FOR UPDATE``, in id order) before deciding, so no other placement can take the room under it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Integer, and_, cast, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from placement.cycle import Cycle
 from placement.engine import Decision, select_cluster
@@ -46,6 +50,7 @@ from placement.state import ClusterLoadIn, RequestIn, volume_block
 # Placements that lose a guard this many times in a row then decide under the locks.
 OPTIMISTIC_ATTEMPTS = 3
 NO_SNAPSHOT = "(no load snapshot)"
+RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
 
 Clock = Callable[[], datetime]
 
@@ -138,6 +143,14 @@ class Store:
         self.policy = policy or default_policy()
         self.clock = clock
         self.backend = engine.dialect.name
+        # SQLite's busy handler polls with growing sleeps, which starves some writers under load; queueing them
+        # on a lock in this process first keeps waits short. BEGIN IMMEDIATE still guards other processes.
+        self._local_writer_lock = threading.Lock() if self.backend == "sqlite" else nullcontext()
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._local_writer_lock, self.writer.begin() as conn:
+            yield conn
 
     # --- health ------------------------------------------------------------------------------------------
 
@@ -153,7 +166,7 @@ class Store:
     def add_cluster(self, cluster: Cluster) -> Cluster:
         created = _aware(cluster.created_at) or self.clock()
         try:
-            with self.writer.begin() as conn:
+            with self._write() as conn:
                 clash = conn.execute(
                     select(clusters.c.id).where(
                         or_(clusters.c.id == cluster.id, clusters.c.task_queue == cluster.task_queue)
@@ -194,7 +207,7 @@ class Store:
         return [_cluster_from_row(row) for row in rows]
 
     def set_status(self, cluster_id: str, status: str) -> Cluster:
-        with self.writer.begin() as conn:
+        with self._write() as conn:
             result = conn.execute(update(clusters).where(clusters.c.id == cluster_id).values(status=status))
             if result.rowcount != 1:
                 raise UnknownCluster(cluster_id)
@@ -212,7 +225,7 @@ class Store:
         now = self.clock()
         observed = _aware(load.observed_at) or now
         document = ClusterLoadIn.from_model(replace(load, observed_at=observed)).model_dump(mode="json")
-        with self.writer.begin() as conn:
+        with self._write() as conn:
             current = conn.execute(
                 select(cluster_counters.c.observed_at).where(cluster_counters.c.cluster_id == cluster_id)
             ).first()
@@ -387,35 +400,42 @@ class Store:
         replayed = self._replay(order.request_id, body_hash)
         if replayed is not None:
             return replayed
-        # SQLite has one writer at a time anyway, so it decides inside its BEGIN IMMEDIATE transaction.
-        first = OPTIMISTIC_ATTEMPTS if self.backend == "sqlite" else 0
-        for attempt in range(first, OPTIMISTIC_ATTEMPTS + 1):
-            locked = attempt == OPTIMISTIC_ATTEMPTS
+        locked = False
+        losses = 0
+        while True:
             when = now or self.clock()
             try:
-                decision = None
-                if not locked:
-                    with self.engine.connect() as reader:
-                        decision = self._decide(reader, order.request, when)
+                with self._write() as conn:
+                    self._lock_request_id(conn, order.request_id)
+                    if locked:
+                        self._lock_counters(conn)
+                    replayed = self._replay(order.request_id, body_hash, conn)
+                    if replayed is not None:
+                        return replayed
+                    decision = self._decide(conn, order.request, when)
                     if not decision.placed:
                         raise NothingFits(decision)
-                with self.writer.begin() as conn:
-                    if decision is None:
-                        self._lock_counters(conn)
-                        decision = self._decide(conn, order.request, when)
-                        if not decision.placed:
-                            raise NothingFits(decision)
                     response = self._reserve(conn, order, body_hash, decision, when)
                 return Placement(response, False, decision)
             except _GuardLost:
-                continue
+                losses += 1
+                locked = losses >= OPTIMISTIC_ATTEMPTS
+            except OperationalError as error:
+                if getattr(error.orig, "sqlstate", None) not in RETRYABLE_SQLSTATES:
+                    raise
+                locked = True
             except IntegrityError:
                 # A concurrent call with the same request id won the ledger insert.
                 replayed = self._replay(order.request_id, body_hash)
                 if replayed is not None:
                     return replayed
                 raise
-        raise AssertionError("a placement under the counter locks cannot lose a guard")
+
+    def _lock_request_id(self, conn: Connection, request_id: str) -> None:
+        # Calls with the same request id take turns, so a twin sees the other's ledger row, never a half-made one.
+        # SQLite: the write transaction began with BEGIN IMMEDIATE, which already excludes other writers.
+        if self.backend == "postgresql":
+            conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(request_id, 0))))
 
     def _lock_counters(self, conn: Connection) -> None:
         if self.backend == "postgresql":
@@ -425,11 +445,13 @@ class Store:
             ).all()
         # SQLite: the write transaction began with BEGIN IMMEDIATE, which already excludes other writers.
 
-    def _replay(self, request_id: str, body_hash: str) -> Placement | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(reservations.c.body_hash, reservations.c.response).where(reservations.c.request_id == request_id)
-            ).first()
+    def _replay(self, request_id: str, body_hash: str, conn: Connection | None = None) -> Placement | None:
+        query = select(reservations.c.body_hash, reservations.c.response).where(reservations.c.request_id == request_id)
+        if conn is not None:
+            row = conn.execute(query).first()
+        else:
+            with self.engine.connect() as own:
+                row = own.execute(query).first()
         if row is None:
             return None
         if row.body_hash != body_hash:
@@ -454,21 +476,7 @@ class Store:
         volume_count = len(request.volumes)
         ctrl = limits.control_plane_types[cluster_row.ctrl_node_type]
 
-        node = node_counters.c
-        result = conn.execute(
-            update(node_counters)
-            .where(
-                node.cluster_id == cluster_id,
-                node.node_name == node_name,
-                node.schedulable.is_(True),
-                node.requested_ram + node.reserved_ram + ram <= node.allocatable_ram,
-                node.pods + node.reserved_pods < func.coalesce(node.max_pods, limits.max_pods_per_node),
-            )
-            .values(reserved_ram=node.reserved_ram + ram, reserved_pods=node.reserved_pods + request.pods)
-        )
-        if result.rowcount != 1:
-            raise _GuardLost
-
+        # Lock order: the cluster's counter row, then the node's, then the customer's (see _lock_counters).
         counter = cluster_counters.c
         guards = [
             counter.cluster_id == cluster_id,
@@ -492,6 +500,21 @@ class Store:
                 reserved_pods=counter.reserved_pods + request.pods,
                 reserved_objects=counter.reserved_objects + objects,
             )
+        )
+        if result.rowcount != 1:
+            raise _GuardLost
+
+        node = node_counters.c
+        result = conn.execute(
+            update(node_counters)
+            .where(
+                node.cluster_id == cluster_id,
+                node.node_name == node_name,
+                node.schedulable.is_(True),
+                node.requested_ram + node.reserved_ram + ram <= node.allocatable_ram,
+                node.pods + node.reserved_pods < func.coalesce(node.max_pods, limits.max_pods_per_node),
+            )
+            .values(reserved_ram=node.reserved_ram + ram, reserved_pods=node.reserved_pods + request.pods)
         )
         if result.rowcount != 1:
             raise _GuardLost
@@ -589,7 +612,7 @@ class Store:
 
     def release(self, service_id: str) -> bool:
         """Give back what a placement reserved. False when it was released before (releasing is idempotent)."""
-        with self.writer.begin() as conn:
+        with self._write() as conn:
             row = conn.execute(select(reservations).where(reservations.c.service_id == service_id)).first()
             if row is None:
                 raise UnknownPlacement(service_id)

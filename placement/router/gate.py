@@ -1,0 +1,82 @@
+"""Database calls off the event loop, with a deadline and a short circuit breaker.
+
+Each call runs on a dedicated thread pool. Its deadline starts when a thread picks it up, so requests queued
+behind a busy (but working) database are not failed; a database that refuses connections or stops answering
+fails the call within the deadline. After a refused or broken connection the gate answers "unavailable" at
+once for ``cool_down`` seconds, then lets calls through again, so the service recovers by itself when the database is
+back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from sqlalchemy import exc as sa_exc
+
+T = TypeVar("T")
+
+
+class DatabaseUnavailable(Exception):
+    """The database refused the connection or did not answer in time."""
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """Connection trouble, as opposed to an error in what was asked (those are bugs and stay visible)."""
+    if isinstance(error, sa_exc.TimeoutError):  # no pooled connection came free in time
+        return True
+    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+        return True
+    if isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError):
+        # PostgreSQL: class 08 is "connection exception", 57P0x the server shutting down or starting up.
+        # No SQLSTATE at all means the client failed to talk to the server (or it is SQLite's "locked").
+        sqlstate = getattr(error.orig, "sqlstate", None)
+        return sqlstate is None or sqlstate.startswith("08") or sqlstate.startswith("57P")
+    return False
+
+
+class DatabaseGate:
+    """``threads`` is small on purpose: the handlers' Python work shares one GIL, so more threads only make each
+    call (and the row locks it holds) last longer; queued calls wait outside their deadline instead."""
+
+    def __init__(self, deadline: float, threads: int = 8, queue_deadline: float = 30.0, cool_down: float = 0.5):
+        self.deadline = deadline
+        self.queue_deadline = queue_deadline
+        self.cool_down = cool_down
+        self.executor = ThreadPoolExecutor(threads, thread_name_prefix="db")
+        self._closed_until = 0.0
+        self.last_error = ""
+
+    def _trip(self, reason: str) -> DatabaseUnavailable:
+        self._closed_until = time.monotonic() + self.cool_down
+        self.last_error = reason
+        return DatabaseUnavailable(reason)
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        if time.monotonic() < self._closed_until:
+            raise DatabaseUnavailable(f"the database is unavailable ({self.last_error})")
+        loop = asyncio.get_running_loop()
+        started = asyncio.Event()
+
+        def run() -> T:
+            loop.call_soon_threadsafe(started.set)
+            return fn(*args)
+
+        future = loop.run_in_executor(self.executor, run)
+        try:
+            await asyncio.wait_for(started.wait(), self.queue_deadline)
+            return await asyncio.wait_for(future, self.deadline)
+        except TimeoutError as error:
+            # Not a trip: a slow answer under load should not fail the requests behind it.
+            raise DatabaseUnavailable("the database did not answer in time") from error
+        except sa_exc.SQLAlchemyError as error:
+            if is_unreachable(error):
+                orig = getattr(error, "orig", None) or error
+                raise self._trip(f"the database is unreachable: {type(orig).__name__}") from error
+            raise
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
