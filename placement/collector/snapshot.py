@@ -21,6 +21,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from kubernetes.utils import parse_quantity
 from pydantic import BaseModel, ConfigDict, Field
 
 from placement.collector import resources as r
@@ -171,8 +172,8 @@ class _Nodes:
         try:
             memory = to_bytes(allocatable.get("memory", 0))
             pods = allocatable.get("pods")
-            max_pods = int(pods) if pods is not None else None
-        except ValueError as exc:
+            max_pods = int(parse_quantity(pods)) if pods is not None else None
+        except (ValueError, ArithmeticError) as exc:
             raise CollectError(f"node {name}: bad status.allocatable: {exc}") from exc
         self.run[name] = _RunNodeTally(name, memory, max_pods or None, node_is_ready(node), node_accepts_pods(node))
 
