@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from tests.collector.objects import generated_fleet, k3s_longhorn_fleet
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUTER_TOKEN = "collector-e2e-token"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 runner = CliRunner()
 
 CLUSTERS = [
@@ -56,8 +58,26 @@ def fleet(serve):
     return serve(k3s_longhorn_fleet()), serve(generated_fleet(4, 400, customers=40, ceph=True))
 
 
-def test_db_sink_feeds_the_routers_select_cluster(fleet, tmp_path):
-    url = f"sqlite:///{tmp_path / 'router.db'}"
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def router_db(request, tmp_path):
+    """The router's database: a SQLite file, or a private schema in the local PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'router.db'}"
+        return
+    import psycopg
+
+    schema = f"collector_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{PG_ADMIN}?schema={schema}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def test_db_sink_feeds_the_routers_select_cluster(fleet, tmp_path, router_db):
+    url = router_db
     store = open_store(url)
     for cluster in CLUSTERS:
         store.add_cluster(cluster.to_model())
@@ -73,6 +93,7 @@ def test_db_sink_feeds_the_routers_select_cluster(fleet, tmp_path):
                                                  zip(CLUSTERS, snapshots, strict=True)], default_policy(), now=now)
     assert routed.placed
     assert routed.to_dict() == local.to_dict()
+    store.dispose()
 
 
 def test_db_sink_refuses_an_unregistered_cluster(serve, tmp_path):
