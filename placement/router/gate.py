@@ -10,6 +10,7 @@ back.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -48,6 +49,8 @@ class DatabaseGate:
         self.cool_down = cool_down
         self.executor = ThreadPoolExecutor(threads, thread_name_prefix="db")
         self._closed_until = 0.0
+        self._lock = threading.Lock()
+        self._stuck = 0  # calls past their deadline whose thread is still blocked
         self.last_error = ""
 
     def _trip(self, reason: str) -> DatabaseUnavailable:
@@ -60,16 +63,36 @@ class DatabaseGate:
             raise DatabaseUnavailable(f"the database is unavailable ({self.last_error})")
         loop = asyncio.get_running_loop()
         started = asyncio.Event()
+        state = {"done": False, "stuck": False}
 
         def run() -> T:
             loop.call_soon_threadsafe(started.set)
-            return fn(*args)
+            try:
+                return fn(*args)
+            finally:
+                with self._lock:
+                    state["done"] = True
+                    if state["stuck"]:
+                        self._stuck -= 1
 
         future = loop.run_in_executor(self.executor, run)
+        queued_at = time.monotonic()
+        while not started.is_set():
+            try:
+                await asyncio.wait_for(started.wait(), 0.25)
+            except TimeoutError:
+                waited = time.monotonic() - queued_at
+                # While earlier calls hang past their deadline, threads may never come free: wait only as long.
+                if waited >= self.queue_deadline or (self._stuck and waited >= self.deadline):
+                    future.cancel()
+                    raise DatabaseUnavailable("the database did not answer in time") from None
         try:
-            await asyncio.wait_for(started.wait(), self.queue_deadline)
             return await asyncio.wait_for(future, self.deadline)
         except TimeoutError as error:
+            with self._lock:
+                if not state["done"]:
+                    state["stuck"] = True
+                    self._stuck += 1
             # Not a trip: a slow answer under load should not fail the requests behind it.
             raise DatabaseUnavailable("the database did not answer in time") from error
         except sa_exc.SQLAlchemyError as error:
@@ -77,6 +100,10 @@ class DatabaseGate:
                 orig = getattr(error, "orig", None) or error
                 raise self._trip(f"the database is unreachable: {type(orig).__name__}") from error
             raise
+
+    @property
+    def stuck_calls(self) -> int:
+        return self._stuck
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
