@@ -47,7 +47,8 @@ class DatabaseGate:
         self.deadline = deadline
         self.queue_deadline = queue_deadline
         self.cool_down = cool_down
-        self.executor = ThreadPoolExecutor(threads, thread_name_prefix="db")
+        self.threads = threads
+        self.executor: ThreadPoolExecutor | None = None
         self._closed_until = 0.0
         self._lock = threading.Lock()
         self._stuck = 0  # calls past their deadline whose thread is still blocked
@@ -75,6 +76,8 @@ class DatabaseGate:
                     if state["stuck"]:
                         self._stuck -= 1
 
+        if self.executor is None:
+            self.executor = ThreadPoolExecutor(self.threads, thread_name_prefix="db")
         future = loop.run_in_executor(self.executor, run)
         queued_at = time.monotonic()
         while not started.is_set():
@@ -106,4 +109,7 @@ class DatabaseGate:
         return self._stuck
 
     def shutdown(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        """Stop the threads (at the app's shutdown); a later call starts new ones."""
+        executor, self.executor = self.executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
