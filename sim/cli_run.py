@@ -14,6 +14,8 @@ from placement.limits import PROFILE_NAMES
 from placement.yamlio import ConfigError
 
 console = Console()
+if not console.is_terminal:
+    console.width = 160  # a log or a pipe: keep the decision table's rows on one line each
 error_console = Console(stderr=True)
 
 
@@ -24,7 +26,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 def print_decision_table(summary: dict) -> None:
     table = Table(title=f"Decision table: {summary['scenario']} ({summary['limits_profile']} limits)")
-    table.add_column("limit")
+    table.add_column("limit", no_wrap=True)
     table.add_column("first binds", no_wrap=True)
     table.add_column("customers", justify="right")
     table.add_column("action")

@@ -111,6 +111,8 @@ class Simulation:
                 problems.append(
                     f"fleet.clusters[{i}].ctrl_node_type: {spec.ctrl_node_type!r} is not on the ladder {list(ladder)}"
                 )
+            if spec.ctrl_rung is not None and not -len(ladder) <= spec.ctrl_rung < len(ladder):
+                problems.append(f"fleet.clusters[{i}].ctrl_rung: {spec.ctrl_rung} is off the ladder {list(ladder)}")
             if spec.run_nodes < self.limits.storage[spec.storage_provider].min_nodes:
                 problems.append(
                     f"fleet.clusters[{i}].run_nodes: {spec.storage_provider} needs at least "
@@ -127,7 +129,7 @@ class Simulation:
                 spec.id,
                 spec.region,
                 spec.storage_provider,
-                spec.ctrl_node_type or ladder[0],
+                spec.ctrl_type_on(ladder),
                 spec.ctrl_nodes,
                 0.0,
                 True,

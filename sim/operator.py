@@ -187,8 +187,9 @@ class Operator:
         p = self.policy
         ctrl = limits.control_plane(world.ctrl_type(number))
         texts = {
-            "ram_per_run_node": f"{c['ram_requested'] / 2**30:.0f} GiB requested of {c['ram_allocatable'] / 2**30:.0f} GiB "
-            f"allocatable on {c['nodes']} run nodes (order at {p.node_order_at_ram_fraction:.0%})",
+            "ram_per_run_node": f"{c['ram_requested'] / 2**30:.0f} GiB requested of "
+            f"{c['ram_allocatable'] / 2**30:.0f} GiB allocatable on {c['nodes']} run nodes "
+            f"(order at {p.node_order_at_ram_fraction:.0%})",
             "pods_per_node": f"{c['pods']} pods on {c['nodes']} run nodes x {limits.max_pods_per_node} max pods "
             f"(order at {p.node_order_at_pods_fraction:.0%})",
             "control_plane_objects": f"{c['etcd_objects']} etcd objects on {ctrl.name} (comfortable "

@@ -264,9 +264,24 @@ class ClusterSpec(_Model):
     region: str = Field(min_length=1)
     storage_provider: StorageProviderName = "longhorn"
     run_nodes: int = Field(ge=0)
-    ctrl_node_type: str | None = Field(default=None, description="None: the first rung of the ladder")
+    ctrl_node_type: str | None = Field(default=None, description="a type on the ladder; None: see ctrl_rung")
+    ctrl_rung: int | None = Field(
+        default=None, description="position on the ladder instead of a type (0 first, -1 last), so the same "
+        "scenario runs under either limits profile; neither: the first rung"
+    )
     ctrl_nodes: int = Field(default=1, ge=1, description="control-plane nodes (3 for HA)")
     customers: int = Field(default=0, ge=0, description="customers already on the cluster at the start")
+
+    @model_validator(mode="after")
+    def _one_ctrl(self) -> ClusterSpec:
+        if self.ctrl_node_type is not None and self.ctrl_rung is not None:
+            raise ValueError("give ctrl_node_type or ctrl_rung, not both")
+        return self
+
+    def ctrl_type_on(self, ladder: tuple[str, ...]) -> str:
+        if self.ctrl_node_type is not None:
+            return self.ctrl_node_type
+        return ladder[self.ctrl_rung or 0]
 
 
 class Fleet(_Model):

@@ -42,7 +42,9 @@ def queue_scenario(
             "regions": {"eu-west": 1.0},
             "customers": {"services": {"kind": "fixed", "value": 1}, "ram": {"kind": "fixed", "value": "1Mi"}},
             "churn": lifetime,
-            "fleet": {"clusters": [{"id": "eu-west-1", "region": "eu-west", "run_nodes": run_nodes, "ctrl_node_type": ctrl}]},
+            "fleet": {
+                "clusters": [{"id": "eu-west-1", "region": "eu-west", "run_nodes": run_nodes, "ctrl_node_type": ctrl}]
+            },
             "limits_overrides": UNLIMITED if overrides is None else overrides,
             "operator": FROZEN,
         }

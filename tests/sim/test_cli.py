@@ -1,0 +1,71 @@
+"""``sim run`` through its real entry point (typer's CliRunner on the installed app, and the console script)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from sim.cli import app
+
+runner = CliRunner()
+
+
+def test_run_writes_everything_and_prints_the_decision_table(stage1_short, tmp_path):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", str(stage1_short), "--seed", "4", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "Decision table" in result.output and "pods per run node" in result.output
+    for name in ["timeseries.parquet", "events.parquet", "customers.parquet", "summary.json", "report.html"]:
+        assert (out / name).stat().st_size > 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["scenario"] == "stage1" and summary["horizon_days"] == 150
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 6
+    for title in ["Customers and services", "RAM per cluster", "Volumes vs storage limit", "etcd objects",
+                  "Nodes and clusters", "Cost"]:  # fmt: skip
+        assert title in html
+    events = pd.read_parquet(out / "events.parquet")
+    assert {"limit_crossed", "node_ordered", "node_added"} <= set(events["kind"])
+
+
+def test_profile_and_csv_format(stage1_short, tmp_path):
+    out = tmp_path / "published"
+    result = runner.invoke(
+        app, ["run", str(stage1_short), "--profile", "published", "--format", "csv", "--out", str(out), "--quiet"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "summary.json").read_text())["limits_profile"] == "published"
+    frame = pd.read_csv(out / "timeseries.csv")
+    assert frame["ctrl_node_type"].dropna().str.startswith("CX").all()  # the published ladder's types
+
+
+def test_bad_input_exits_2_and_writes_nothing(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nstart_date: 2026-01-01\nhorizon_days: ten\n")
+    out = tmp_path / "never"
+    result = runner.invoke(app, ["run", str(bad), "--out", str(out)])
+    assert result.exit_code == 2
+    assert "horizon_days" in result.output and "line 3" in result.output
+    assert not out.exists()
+    result = runner.invoke(app, ["run", str(bad), "--profile", "nonsense", "--out", str(out)])
+    assert result.exit_code == 2 and not out.exists()
+    result = runner.invoke(app, ["run", str(tmp_path / "missing.yaml"), "--out", str(out)])
+    assert result.exit_code == 2 and "cannot read" in result.output and not out.exists()
+
+
+def test_console_script_runs(stage1_short, tmp_path):
+    sim_script = Path(sys.executable).parent / "sim"
+    completed = subprocess.run(
+        [str(sim_script), "run", str(stage1_short), "--out", str(tmp_path / "o"), "--seed", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "First shard" in completed.stdout or "No shard" in completed.stdout
+    assert (tmp_path / "o" / "report.html").exists()

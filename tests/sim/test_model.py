@@ -1,0 +1,202 @@
+"""The model's behaviour: accounting, the operator's rules, costs, the API contract and determinism."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sim
+import sim.model
+from placement import engine
+from placement.limits import load_profile
+from sim.decisions import LIMITS
+from tests.sim.conftest import FROZEN, SCENARIOS
+
+
+@pytest.fixture(scope="module")
+def stage1_short_scenario():
+    return sim.load_scenario(SCENARIOS / "stage1.yaml").model_copy(
+        update={"horizon_days": 200.0, "horizon_years": None}
+    )
+
+
+@pytest.fixture(scope="module")
+def stage1_result(stage1_short_scenario):
+    return sim.run(stage1_short_scenario, seed=3)
+
+
+def clusters_of(result):
+    ts = result.timeseries
+    return ts[ts["cluster_id"] != "fleet"]
+
+
+def test_timeseries_shape_and_columns(stage1_result):
+    ts = stage1_result.timeseries
+    for column in [
+        "date", "day", "cluster_id", "customers", "services", "volumes", "ram_requested_bytes",
+        "ram_allocatable_bytes", "run_nodes", "etcd_objects", "ctrl_node_type", "cost_eur_month",
+        "clusters", "placements_rejected",
+    ]:  # fmt: skip
+        assert column in ts.columns
+    fleet = ts[ts["cluster_id"] == "fleet"]
+    assert list(fleet["day"]) == list(range(201))
+    summed = clusters_of(stage1_result).groupby("day")[["customers", "services", "run_nodes"]].sum()
+    assert (fleet.set_index("day")[["customers", "services", "run_nodes"]] == summed).all().all()
+    assert list(stage1_result.events.columns) == ["date", "day", "kind", "cluster_id", "detail"]
+
+
+def test_engine_invariants_hold_every_day(stage1_result):
+    c = clusters_of(stage1_result)
+    limits = load_profile("seed").compile()
+    assert (c["ram_requested_bytes"] <= c["ram_allocatable_bytes"]).all()
+    assert (c["pods"] <= c["run_nodes"] * limits.max_pods_per_node).all()
+    assert (c["volumes"] <= c["max_volumes"]).all()
+    assert (c["etcd_objects"] <= c["ctrl_tight_objects"]).all()
+
+
+def test_summary_is_json_and_has_the_decision_table(stage1_result):
+    summary = json.loads(json.dumps(stage1_result.summary))
+    for key in ["placements_attempted", "placements_rejected", "first_shard_day", "first_shard_date",
+                "first_shard_customers", "first_shard_limit"]:  # fmt: skip
+        assert key in summary
+    table = summary["decision_table"]
+    assert {row["limit"] for row in table} == {key for key, _ in LIMITS}
+    bound = [row for row in table if row["first_bind_day"] is not None]
+    assert bound, "stage 1 binds the pods-per-node and control-plane limits"
+    for row in bound:
+        assert row["first_bind_date"] and row["customers_at_bind"] is not None and row["action"] and row["why"]
+    pods = next(row for row in table if row["limit"] == "pods_per_node")
+    assert pods["first_bind_day"] is not None and "pods" in pods["why"]
+
+
+def test_every_placement_goes_through_select_cluster(stage1_short_scenario, monkeypatch):
+    calls = []
+
+    def counting(request, clusters, policy=None, *, now=None):
+        calls.append(request)
+        return engine.select_cluster(request, clusters, policy, now=now)
+
+    monkeypatch.setattr(sim.model, "select_cluster", counting)
+    result = sim.run(stage1_short_scenario.model_copy(update={"horizon_days": 60.0}), seed=1)
+    assert len(calls) == result.summary["placements_attempted"] > 0
+
+
+def test_churn_releases_everything():
+    """Sign-ups only in the first month, short lifetimes: at the end the fleet holds nothing."""
+    scenario = sim.load_scenario(SCENARIOS / "piecewise.yaml")
+    growth = scenario.growth.model_copy(update={"monthly": scenario.growth.monthly[:1], "after_data": "zero"})
+    scenario = scenario.model_copy(
+        update={
+            "growth": growth,
+            "horizon_days": 120.0,
+            "churn": sim.scenario.MonthlyChurn(kind="monthly", rate=0.9),
+        }
+    )
+    result = sim.run(scenario, seed=2)
+    end = result.timeseries[result.timeseries["day"] == 120]
+    assert result.summary["customers_churned"] == result.summary["customers_signed_up"] > 0
+    for column in ["customers", "services", "volumes", "pods", "etcd_objects", "ram_requested_bytes", "volume_bytes"]:
+        assert (end[column] == 0).all(), column
+
+
+def test_nodes_arrive_after_the_lead_time(stage1_result, stage1_short_scenario):
+    events = stage1_result.events
+    lead = stage1_short_scenario.operator.node_lead_days
+    ordered = events[events["kind"] == "node_ordered"]
+    added = events[events["kind"] == "node_added"]
+    assert len(ordered) and len(added)
+    first = ordered.iloc[0]
+    arrival = added[added["cluster_id"] == first["cluster_id"]].iloc[0]
+    assert arrival["day"] - first["day"] == lead
+
+
+def test_frozen_capacity_rejects_and_never_grows(stage1_short_scenario):
+    frozen = stage1_short_scenario.model_copy(
+        update={"operator": stage1_short_scenario.operator.model_copy(update=FROZEN)}
+    )
+    result = sim.run(frozen, seed=3)
+    kinds = set(result.events["kind"])
+    assert not kinds & {"node_ordered", "node_added", "cluster_ordered", "cluster_created", "control_plane_upgraded"}
+    assert result.summary["placements_rejected"] > 0 and result.summary["first_shard_limit"] is None
+    fleet = result.timeseries[result.timeseries["cluster_id"] == "fleet"]
+    assert set(fleet["run_nodes"]) == {3} and set(fleet["clusters"]) == {1}
+    assert "limit_crossed" in kinds  # limits still bind and are logged
+
+
+def test_new_clusters_get_the_providers_minimum_nodes():
+    scenario = sim.load_scenario(SCENARIOS / "stage1.yaml")
+    operator = scenario.operator.model_copy(
+        update={
+            "auto_add_nodes": False,
+            "new_cluster_storage": sim.scenario.FixedStorage(kind="fixed", provider="rook-ceph"),
+            "shard": scenario.operator.shard.model_copy(update={"pods": 150, "lead_days": 5}),
+        }
+    )
+    result = sim.run(scenario.model_copy(update={"operator": operator, "horizon_days": 150.0, "horizon_years": None}))
+    created = result.events[result.events["kind"] == "cluster_created"]
+    assert len(created) >= 1
+    assert created["detail"].str.contains("rook-ceph, 3 run nodes").all()
+    first_rows = clusters_of(result).groupby("cluster_id").first()
+    assert (first_rows.loc[created["cluster_id"], "run_nodes"] == 3).all()
+    assert result.summary["first_shard_limit"] == "shard_pods"
+
+
+def test_storage_switch_after_a_volume_shard():
+    scenario = sim.load_scenario(SCENARIOS / "longhorn-vs-ceph.yaml")
+    result = sim.run(scenario.model_copy(update={"horizon_days": 300.0, "horizon_years": None}), seed=0)
+    ordered = result.events[result.events["kind"] == "cluster_ordered"]
+    assert len(ordered) >= 1 and ordered.iloc[0]["detail"].startswith("rook-ceph")
+    assert result.summary["first_shard_limit"] == "longhorn_volumes"
+    providers = clusters_of(result).groupby("cluster_id")["storage_provider"].first()
+    assert providers["eu-west-1"] == "longhorn" and "rook-ceph" in set(providers)
+
+
+def test_limits_overrides_through_model_copy(stage1_short_scenario):
+    tight = stage1_short_scenario.model_copy(update={"limits_overrides": {"longhorn.max_volumes": 60}})
+    result = sim.run(tight, seed=3)
+    assert (clusters_of(result)["max_volumes"] == 60).all()
+    row = next(r for r in result.summary["decision_table"] if r["limit"] == "longhorn_volumes")
+    assert row["first_bind_day"] is not None
+    assert result.summary["limits_overrides"] == {"longhorn.max_volumes": 60}
+
+
+def test_cost_model(stage1_short_scenario):
+    base = sim.run(stage1_short_scenario.model_copy(update={"horizon_days": 5.0}), seed=0)
+    double = sim.run(
+        stage1_short_scenario.model_copy(
+            update={"horizon_days": 5.0, "limits_overrides": {"costs.price_multiplier": 2}}
+        ),
+        seed=0,
+    )
+    limits = load_profile("seed").compile()
+    day0 = base.timeseries.iloc[0]
+    node = limits.costs.run_node_types[limits.costs.default_run_node_type]
+    ctrl = limits.control_plane(day0["ctrl_node_type"])
+    assert day0["compute_eur_month"] == pytest.approx(3 * node.eur_month + ctrl.eur_month)
+    assert double.timeseries.iloc[0]["compute_eur_month"] == pytest.approx(2 * day0["compute_eur_month"])
+    fleet = base.timeseries[base.timeseries["cluster_id"] == "fleet"]
+    assert (fleet["cost_eur_month"] == fleet["compute_eur_month"] + fleet["backup_eur_month"]).all()
+
+
+def test_seed_forms_and_progress(stage1_short_scenario):
+    short = stage1_short_scenario.model_copy(update={"horizon_days": 40.0})
+    seen = []
+    by_int = sim.run(short, 11, progress=seen.append)
+    by_sequence = sim.run(short, np.random.SeedSequence(11))
+    pd.testing.assert_frame_equal(by_int.timeseries, by_sequence.timeseries)
+    assert seen == sorted(seen) and seen[-1] == 1.0
+    other = sim.run(short, 12)
+    assert not by_int.timeseries.equals(other.timeseries)
+
+
+def test_same_seed_gives_byte_identical_outputs(stage1_short_scenario, tmp_path):
+    short = stage1_short_scenario.model_copy(update={"horizon_days": 90.0})
+    first = sim.run(short, 5).write(tmp_path / "a")
+    second = sim.run(short, 5).write(tmp_path / "b")
+    for name in ["timeseries", "events", "customers", "summary", "report"]:
+        assert first[name].read_bytes() == second[name].read_bytes(), name
+    frame = pd.read_parquet(first["timeseries"])
+    assert len(frame) > 0 and not list((tmp_path / "a").glob(".*"))  # no temp files left
