@@ -80,7 +80,7 @@ def test_horizon_needs_exactly_one_form(tmp_path):
 
 
 def test_missing_policy_file_names_it(tmp_path):
-    with pytest.raises(ConfigError, match="nowhere.yaml"):
+    with pytest.raises(ConfigError, match=r"nowhere\.yaml"):
         sim.load_scenario(write(tmp_path, BASE + "policy: nowhere.yaml\n"))
 
 
@@ -92,7 +92,7 @@ def test_policy_file_is_read_relative_to_the_scenario(tmp_path):
 
 def test_run_time_problems_are_config_errors(tmp_path):
     scenario = sim.load_scenario(write(tmp_path, BASE))
-    with pytest.raises(ConfigError, match="no such figure|unknown limits figure"):
+    with pytest.raises(ConfigError, match="unknown limits figure"):
         sim.run(scenario.model_copy(update={"limits_overrides": {"longhorn.max_volume": 10}}))
     ceph = BASE.replace("run_nodes: 2}", "run_nodes: 2, storage_provider: rook-ceph}")
     with pytest.raises(ConfigError, match=r"fleet.clusters\[0\].run_nodes: rook-ceph needs at least 3"):
@@ -107,7 +107,7 @@ def test_csv_errors_name_the_file_and_line(tmp_path):
     message = str(err.value)
     assert str(csv) in message and "line 3" in message and "line 4" in message
     path = write(tmp_path, BASE.replace("{kind: constant, rate_per_month: 10}", "{kind: piecewise, csv: signups.csv}"))
-    with pytest.raises(ConfigError, match="signups.csv"):
+    with pytest.raises(ConfigError, match=r"signups\.csv"):
         sim.load_scenario(path)
 
 
