@@ -49,6 +49,7 @@ class Operator:
         self.rejected_reason: dict[tuple[int, str], str] = {}
         self.region_demand: Counter = Counter()
         self.volume_shard_seen = False
+        self.retiring: dict[int, int] = {}  # cluster -> the successor ordered for it
         self.first_shard: dict | None = None
         ladder = self.world.ladder
         types = [self.limits.control_plane(name) for name in ladder]
@@ -256,6 +257,16 @@ class Operator:
                 )
             elif order.kind == "cluster":
                 world.activate(order.cluster)
+                # The successor takes the new customers of the cluster it was ordered for (the shard itself).
+                for predecessor, successor in sorted(self.retiring.items()):
+                    if successor == order.cluster and world.clusters[predecessor].open:
+                        world.close(predecessor)
+                        self.sim.event(
+                            day,
+                            "cluster_closed",
+                            world.clusters[predecessor].cluster.id,
+                            f"closed to new customers: {info.cluster.id} takes them",
+                        )
                 world.counters["pending_nodes"][order.cluster] -= order.amount
                 world.add_nodes(order.cluster, order.amount)
                 self.sim.setup_fees(order.cluster, order.amount)
@@ -332,8 +343,10 @@ class Operator:
             info = world.clusters[number]
             if limit in ("longhorn_volumes", "rook_ceph_volumes"):
                 self.volume_shard_seen = True
-            if not self._region_has_room(info.region, urgency, open_active, exclude=number):
-                self._new_cluster(day, info.region, limit, customers, self._why(limit, number), number)
+            if number not in self.retiring and not self._region_has_room(info.region, urgency, open_active, number):
+                self.retiring[number] = self._new_cluster(
+                    day, info.region, limit, customers, self._why(limit, number), number
+                )
             # Close only once a successor takes new customers: a closed region rejects every sign-up.
             if worst_now[number] >= shard.close_fraction and self._region_has_room(
                 info.region, urgency, open_active, number, True
@@ -383,20 +396,23 @@ class Operator:
                 )
 
     def _successor_nodes(self, predecessor: int, provider: str) -> int:
-        """Enough run nodes for the demand the predecessor took over the last weeks, for two node lead times.
+        """Enough run nodes for the region's recent demand, for two node lead times and the trend window.
 
-        A successor takes all of the region's new customers at once; starting at the provider's minimum would
-        leave it rejecting placements until its first node order arrives.
+        A new, empty cluster scores best on every headroom and takes (nearly) all of its region's new
+        customers at once; starting at the provider's minimum would leave it rejecting placements until its
+        first node order arrives.
         """
         if len(self.history) <= MIN_TREND_DAYS:
             return 0
+        region = self.world.clusters[predecessor].region
+        members = [n for n, info in enumerate(self.world.clusters) if info.region == region and info.open]
         span = len(self.history) - 1
         horizon = 2 * self.policy.node_lead_days + PROJECTION_WINDOW_DAYS
         growth = {}
         for name in ("ram_requested", "pods"):
             past, now = self.history[0][name], self.history[-1][name]
-            before = past[predecessor] if predecessor < len(past) else 0.0
-            growth[name] = np.array([max(now[predecessor] - before, 0.0) / span * horizon])
+            total = sum(max(now[n] - (past[n] if n < len(past) else 0.0), 0.0) for n in members)
+            growth[name] = np.array([total / span * horizon])
         alloc = np.array([float(self.limits.run_node_allocatable_bytes(provider, self.world.run_node_ram))])
         return int(self.needed_nodes(growth, alloc)[0])
 
@@ -414,7 +430,7 @@ class Operator:
 
     def _new_cluster(
         self, day: float, region: str, limit: str, customers: int, why: str, predecessor: int | None = None
-    ) -> None:
+    ) -> int:
         world, shard = self.world, self.policy.shard
         provider = self.storage_for_new_cluster(day)
         nodes = max(shard.new_cluster_run_nodes or 0, self.limits.storage[provider].min_nodes)
@@ -441,6 +457,7 @@ class Operator:
                 "why": why,
                 "cluster_id": cluster_id,
             }
+        return number
 
 
 def _is_shard_limit(limit: str) -> bool:

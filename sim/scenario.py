@@ -266,8 +266,9 @@ class ClusterSpec(_Model):
     run_nodes: int = Field(ge=0)
     ctrl_node_type: str | None = Field(default=None, description="a type on the ladder; None: see ctrl_rung")
     ctrl_rung: int | None = Field(
-        default=None, description="position on the ladder instead of a type (0 first, -1 last), so the same "
-        "scenario runs under either limits profile; neither: the first rung"
+        default=None,
+        description="position on the ladder instead of a type (0 first, -1 last), so the same "
+        "scenario runs under either limits profile; neither: the first rung",
     )
     ctrl_nodes: int = Field(default=1, ge=1, description="control-plane nodes (3 for HA)")
     customers: int = Field(default=0, ge=0, description="customers already on the cluster at the start")
