@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/placement select --state examples/state.yaml --region eu-west --ram 2Gi --volume 10Gi
+	$(BIN)/sim run scenarios/stage1.yaml --out out/stage1
 
 test: $(STAMP)
 	$(BIN)/ruff check .
