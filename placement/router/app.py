@@ -36,6 +36,7 @@ from placement.router.gate import DatabaseGate, DatabaseUnavailable
 from placement.router.metrics import LatencyMiddleware, RouterMetrics
 from placement.router.store import (
     ClusterExists,
+    Contention,
     NothingFits,
     PlacementOrder,
     RequestIdReused,
@@ -141,6 +142,8 @@ def create_app(store: Store, settings: RouterSettings | None = None) -> FastAPI:
             placement = await db(store.place, order)
         except RequestIdReused as error:
             raise HTTPException(409, str(error)) from error
+        except Contention as error:
+            raise HTTPException(503, str(error), headers={"Retry-After": "1"}) from error
         except sa_exc.IntegrityError as error:
             # Only a client-chosen service_id can collide here.
             raise HTTPException(409, f"service_id {body.service_id!r} is taken") from error

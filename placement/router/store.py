@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -50,6 +51,7 @@ from placement.state import ClusterLoadIn, RequestIn, volume_block
 # Placements that lose a guard this many times in a row then decide under the locks.
 OPTIMISTIC_ATTEMPTS = 3
 NO_SNAPSHOT = "(no load snapshot)"
+MAX_GUARD_LOSSES = 20
 RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
 
 Clock = Callable[[], datetime]
@@ -77,6 +79,10 @@ class NothingFits(Exception):
     def __init__(self, decision: Decision):
         super().__init__(decision.reason)
         self.decision = decision
+
+
+class Contention(RuntimeError):
+    """Reservations kept losing their guards; the caller may retry with the same request id."""
 
 
 class RequestIdReused(ValueError):
@@ -137,7 +143,12 @@ def _cluster_from_row(row: Any) -> Cluster:
 class Store:
     """Clusters, snapshots and reservations in one database. Thread-safe: one instance per process."""
 
-    def __init__(self, engine: Engine, policy: Policy | None = None, clock: Clock = utc_now):
+    def __init__(
+        self, engine: Engine, policy: Policy | None = None, clock: Clock = utc_now, fleet_cache_seconds: float = 1.0
+    ):
+        self.fleet_cache_seconds = fleet_cache_seconds
+        self._generation = 0
+        self._fleet_cache: tuple[int, float, list[tuple[Cluster, ClusterLoad]]] | None = None
         self.engine = engine
         self.writer = engine.execution_options(write=True)
         self.policy = policy or default_policy()
@@ -149,8 +160,11 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self._local_writer_lock, self.writer.begin() as conn:
-            yield conn
+        try:
+            with self._local_writer_lock, self.writer.begin() as conn:
+                yield conn
+        finally:
+            self._generation += 1  # after the commit, so a cached fleet read before it is dropped
 
     # --- health ------------------------------------------------------------------------------------------
 
@@ -375,14 +389,32 @@ class Store:
             return read(own)
 
     def decide(self, request: RequestIn, now: datetime | None = None) -> Decision:
-        """The dry run: the engine's decision on the current fleet, without reserving anything."""
-        with self.engine.connect() as conn:
-            return self._decide(conn, request, now or self.clock())
+        """The dry run: the engine's decision on the current fleet, without reserving anything.
 
-    def _decide(self, conn: Connection, request: RequestIn, now: datetime) -> Decision:
+        The fleet is cached for ``fleet_cache_seconds``; any write through this store drops the cache, so only
+        writes by other processes (a collector with ``--db``) can take that long to show. Placements never use
+        the cache.
+        """
+        with self.engine.connect() as conn:
+            model = self._engine_request(conn, request)
+            fleet = self._cached_fleet(conn)
+        return select_cluster(model, fleet, self.policy, now=now or self.clock())
+
+    def _cached_fleet(self, conn: Connection) -> list[tuple[Cluster, ClusterLoad]]:
+        generation, stamp = self._generation, time.monotonic()
+        cached = self._fleet_cache
+        if cached is not None and cached[0] == generation and stamp - cached[1] < self.fleet_cache_seconds:
+            return cached[2]
+        fleet = self._fleet(conn)
+        self._fleet_cache = (generation, stamp, fleet)
+        return fleet
+
+    def _decide(
+        self, conn: Connection, request: RequestIn, now: datetime
+    ) -> tuple[Decision, PlacementRequest, list[tuple[Cluster, ClusterLoad]]]:
         fleet = self._fleet(conn)
         model = self._engine_request(conn, request)
-        return select_cluster(model, fleet, self.policy, now=now)
+        return select_cluster(model, fleet, self.policy, now=now), model, fleet
 
     def _engine_request(self, conn: Connection, request: RequestIn) -> PlacementRequest:
         # The request's customer_volume_count counts volumes made outside this router; ours come from the DB.
@@ -397,9 +429,6 @@ class Store:
     def place(self, order: PlacementOrder, now: datetime | None = None) -> Placement:
         """Decide and reserve atomically; the same request id always gets the same answer."""
         body_hash = order.body_hash()
-        replayed = self._replay(order.request_id, body_hash)
-        if replayed is not None:
-            return replayed
         locked = False
         losses = 0
         while True:
@@ -412,13 +441,18 @@ class Store:
                     replayed = self._replay(order.request_id, body_hash, conn)
                     if replayed is not None:
                         return replayed
-                    decision = self._decide(conn, order.request, when)
+                    decision, model, fleet = self._decide(conn, order.request, when)
                     if not decision.placed:
                         raise NothingFits(decision)
-                    response = self._reserve(conn, order, body_hash, decision, when)
+                    chosen = next(pair for pair in fleet if pair[0].id == decision.cluster_id)
+                    response = self._reserve(conn, order, body_hash, decision, model, chosen, when)
                 return Placement(response, False, decision)
             except _GuardLost:
                 losses += 1
+                if losses > MAX_GUARD_LOSSES:
+                    raise Contention(
+                        f"gave up after {losses} lost reservations; retry with the same request id"
+                    ) from None
                 locked = losses >= OPTIMISTIC_ATTEMPTS
             except OperationalError as error:
                 if getattr(error.orig, "sqlstate", None) not in RETRYABLE_SQLSTATES:
@@ -459,28 +493,30 @@ class Store:
         return Placement(row.response, True, None)
 
     def _reserve(
-        self, conn: Connection, order: PlacementOrder, body_hash: str, decision: Decision, now: datetime
+        self,
+        conn: Connection,
+        order: PlacementOrder,
+        body_hash: str,
+        decision: Decision,
+        request: PlacementRequest,
+        chosen: tuple[Cluster, ClusterLoad],
+        now: datetime,
     ) -> dict[str, Any]:
         policy, limits = self.policy, self.policy.limits
-        request = self._engine_request(conn, order.request)
+        cluster, load = chosen
         cluster_id, node_name = decision.cluster_id, decision.node_hint
-        cluster_row = conn.execute(
-            select(clusters.c.storage_provider, cluster_counters.c.ctrl_node_type)
-            .join(cluster_counters, cluster_counters.c.cluster_id == clusters.c.id)
-            .where(clusters.c.id == cluster_id)
-        ).one()
-        storage = limits.storage[cluster_row.storage_provider]
+        storage = limits.storage[cluster.storage_provider]
         cycle = Cycle.start(request, policy, now)
         ram = cycle.ram_need_bytes(storage)
         objects = cycle.new_objects(storage)
         volume_count = len(request.volumes)
-        ctrl = limits.control_plane_types[cluster_row.ctrl_node_type]
+        ctrl = limits.control_plane_types[load.ctrl_node_type]
 
         # Lock order: the cluster's counter row, then the node's, then the customer's (see _lock_counters).
         counter = cluster_counters.c
         guards = [
             counter.cluster_id == cluster_id,
-            counter.ctrl_node_type == cluster_row.ctrl_node_type,
+            counter.ctrl_node_type == load.ctrl_node_type,
             counter.base_pods + counter.reserved_pods + request.pods <= limits.max_pods_cluster,
             counter.base_services + counter.reserved_services + 1 <= limits.max_services_cluster,
             counter.base_objects + counter.reserved_objects + objects
@@ -598,16 +634,18 @@ class Store:
             from sqlalchemy.dialects.postgresql import insert as upsert
         else:
             from sqlalchemy.dialects.sqlite import insert as upsert
-        conn.execute(
-            upsert(customer_volumes).values(customer_id=request.customer_id, volumes=0).on_conflict_do_nothing()
-        )
+        if count > allowed:
+            raise _GuardLost
         row = customer_volumes.c
+        statement = upsert(customer_volumes).values(customer_id=request.customer_id, volumes=count)
         result = conn.execute(
-            update(customer_volumes)
-            .where(row.customer_id == request.customer_id, row.volumes + count <= allowed)
-            .values(volumes=row.volumes + count)
+            statement.on_conflict_do_update(
+                index_elements=[row.customer_id],
+                set_={"volumes": row.volumes + count},
+                where=row.volumes + count <= allowed,
+            ).returning(row.volumes)
         )
-        if result.rowcount != 1:
+        if result.first() is None:
             raise _GuardLost
 
     def release(self, service_id: str) -> bool:
@@ -670,11 +708,18 @@ class Store:
         return {r[0]: {"services": int(r[1]), "ram_bytes": int(r[2]), "volumes": int(r[3])} for r in rows}
 
 
-def open_store(url: str, *, policy: Policy | None = None, clock: Clock = utc_now, migrate: bool = True) -> Store:
+def open_store(
+    url: str,
+    *,
+    policy: Policy | None = None,
+    clock: Clock = utc_now,
+    migrate: bool = True,
+    fleet_cache_seconds: float = 1.0,
+) -> Store:
     """Connect to the router's database (a SQLite path or URL, or ``postgresql://``) and migrate it to head."""
     engine = make_engine(url)
     if migrate:
         from placement.router.migrate import upgrade
 
         upgrade(url, engine=engine)
-    return Store(engine, policy, clock)
+    return Store(engine, policy, clock, fleet_cache_seconds)
