@@ -271,6 +271,18 @@ def main() -> None:
                     args.duration,
                     workdir,
                 )
+                one = PLACEMENT_LUA % {"delay": 0, "prefix": "one", "token": TOKEN}
+                scenario(
+                    "placements, PostgreSQL, one connection",
+                    wrk,
+                    router,
+                    "/v1/placements",
+                    "/v1/placements",
+                    one,
+                    1,
+                    args.duration,
+                    workdir,
+                )
                 paced = PLACEMENT_LUA % {"delay": 20, "prefix": "paced", "token": TOKEN}
                 scenario(
                     "placements, PostgreSQL, paced ~200/s",
