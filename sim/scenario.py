@@ -402,7 +402,11 @@ class Scenario(_Model):
     fleet: Fleet
     limits_profile: str = Field(default="seed", description=f"one of {PROFILE_NAMES} or a profile YAML path")
     limits_overrides: dict[str, float] = Field(default_factory=dict, description="dotted figure path -> value")
-    policy: PolicyConfig | str | None = Field(default=None, description="engine policy: inline, a path, or default")
+    policy: PolicyConfig | str | None = Field(
+        default=None,
+        description="engine policy: inline, a path, or the default; its own limits_profile is ignored, the "
+        "scenario's (or --profile) applies",
+    )
     operator: OperatorPolicy = OperatorPolicy()
     costs: CostSettings = CostSettings()
 
