@@ -200,3 +200,21 @@ def test_same_seed_gives_byte_identical_outputs(stage1_short_scenario, tmp_path)
         assert first[name].read_bytes() == second[name].read_bytes(), name
     frame = pd.read_parquet(first["timeseries"])
     assert len(frame) > 0 and not list((tmp_path / "a").glob(".*"))  # no temp files left
+
+
+def test_control_plane_is_upgraded_up_the_ladder(stage1_result):
+    upgrades = stage1_result.events[stage1_result.events["kind"] == "control_plane_upgraded"]
+    assert upgrades.iloc[0]["detail"] == "CX32 -> CX52"
+    ordered = stage1_result.events[stage1_result.events["kind"] == "control_plane_upgrade_ordered"]
+    assert upgrades.iloc[0]["day"] - ordered.iloc[0]["day"] == 1.0  # the ladder's lead time in stage 1
+
+
+def test_a_region_gets_its_own_cluster_once_enough_customers_live_elsewhere():
+    scenario = sim.load_scenario(SCENARIOS / "stage2.yaml")
+    result = sim.run(scenario.model_copy(update={"horizon_days": 90.0, "horizon_years": None}), seed=0)
+    ordered = result.events[result.events["kind"] == "cluster_ordered"]
+    us = ordered[ordered["cluster_id"].str.startswith("us-east")]
+    assert len(us) == 1 and "customers of us-east live elsewhere" in us.iloc[0]["detail"]
+    assert result.summary["first_shard_limit"] == "region_demand"
+    created = result.events[(result.events["kind"] == "cluster_created") & (result.events["cluster_id"] == "us-east-1")]
+    assert created.iloc[0]["day"] - us.iloc[0]["day"] == scenario.operator.shard.lead_days
