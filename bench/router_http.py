@@ -4,9 +4,10 @@
 
 Needs ``wrk`` (Debian package ``wrk``); when it is missing and we are root, it is installed with apt-get.
 Each scenario starts ``placement serve`` (one uvicorn worker) on a loopback port, seeds 10 clusters, then runs
-wrk with a Lua script for the POST bodies. wrk is closed-loop; a paced run gives every connection a fixed
-think time (wrk's ``delay()`` hook) to hold the rate near the target, and the achieved rate is reported next
-to wrk's latency distribution and the server's own Prometheus histogram.
+wrk with a Lua script for the POST bodies. wrk is closed-loop; a paced run gives every connection a random think
+time (wrk's ``delay()`` hook, uniform in 0..2x the mean, so the connections do not fire in bursts) to hold the
+rate near the target. The achieved rate is reported next to wrk's latency distribution and the server's own
+Prometheus histogram (as bucket bounds).
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ SELECT_LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"customer_id": "bench", "ram": "2Gi", "region": "eu-west", "volumes": [{"size": "10Gi"}]}'
-function delay() return %(delay)d end
+function delay() if %(delay)d == 0 then return 0 end return math.random(0, 2 * %(delay)d) end
 """
 
 PLACEMENT_LUA = """
@@ -126,8 +127,8 @@ local counter = 0
 local prefix = "%(prefix)s"
 local threads = 0
 function setup(thread) threads = threads + 1; thread:set("tid", threads) end
-function init(args) tid = tid or 0 end
-function delay() return %(delay)d end
+function init(args) tid = tid or 0; math.randomseed(tid) end
+function delay() if %(delay)d == 0 then return 0 end return math.random(0, 2 * %(delay)d) end
 request = function()
   counter = counter + 1
   local id = string.format("%%s-%%d-%%d", prefix, tid, counter)
