@@ -7,6 +7,7 @@ the fleet's state lives in ``sim.world.World``. Times are days since the scenari
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -28,6 +29,7 @@ from sim.scenario import Scenario
 from sim.world import World, start_datetime
 
 PENDING, ACTIVE, LOST, CHURNED = 0, 1, 2, 3
+END_EPSILON_DAYS = 1e-6  # run just past the last midnight so its operator look and sample happen
 
 # Columns the sampler records per cluster and day, in this order.
 SAMPLED = (
@@ -121,7 +123,8 @@ class Simulation:
         if problems:
             raise ConfigError(scenario.name, problems)
         self.start = scenario.start_date
-        self.horizon = scenario.days
+        # The run ends at the last daily sample, so the last row of the time series is the end state.
+        self.horizon = float(math.floor(scenario.days))
         ram = self.limits.costs.run_node_types[run_node_type].ram_bytes
         self.world = World(self.limits, ladder, start_datetime(self.start), ram)
         for spec in scenario.fleet.clusters:
@@ -176,7 +179,7 @@ class Simulation:
     # --- the run --------------------------------------------------------------------------------------------
     def run(self) -> Simulation:
         rng = np.random.default_rng(self.seed_sequence)
-        self.draws = draws = draw(self.scenario, rng)
+        self.draws = draws = draw(self.scenario, rng, self.horizon)
         n, services = draws.customers, int(draws.service_start[-1])
         self.state = np.zeros(n, dtype=np.int8)
         self.home = np.full(n, -1, dtype=np.int64)
@@ -195,7 +198,7 @@ class Simulation:
         env.process(self._churn(env))
         env.process(self._operator(env))
         env.process(self._sampler(env))
-        env.run(until=self.horizon + 0.5)
+        env.run(until=self.horizon + END_EPSILON_DAYS)
         return self
 
     def _operator(self, env: simpy.Environment):
@@ -228,7 +231,7 @@ class Simulation:
     def _churn(self, env: simpy.Environment):
         draws = self.draws
         leave = draws.signup + draws.lifetime
-        order = np.flatnonzero(leave < self.horizon + 0.5)
+        order = np.flatnonzero(leave < self.horizon)
         order = order[np.argsort(leave[order], kind="stable")]
         for customer, at in zip(order.tolist(), leave[order].tolist(), strict=True):
             if at > env.now:

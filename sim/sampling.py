@@ -196,12 +196,12 @@ class Draws:
         return len(self.signup)
 
 
-def draw(scenario: Scenario, rng: np.random.Generator) -> Draws:
-    """All draws for one run, in a fixed order."""
+def draw(scenario: Scenario, rng: np.random.Generator, horizon: float) -> Draws:
+    """All draws for one run of ``horizon`` days, in a fixed order."""
     mix = scenario.customers
     region_names = list(scenario.regions)
     initial = [(i, spec) for i, spec in enumerate(scenario.fleet.clusters) for _ in range(spec.customers)]
-    grown = signup_times(scenario.growth, scenario.days, scenario.start_date, rng)
+    grown = signup_times(scenario.growth, horizon, scenario.start_date, rng)
     n_initial = len(initial)
     n = n_initial + len(grown)
     signup = np.concatenate((np.zeros(n_initial), grown))

@@ -393,7 +393,7 @@ class Scenario(_Model):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     description: str = ""
     start_date: date
-    horizon_days: float | None = Field(default=None, gt=0)
+    horizon_days: float | None = Field(default=None, ge=1, description="whole days are simulated")
     horizon_years: float | None = Field(default=None, gt=0)
     growth: Growth
     regions: dict[str, float] = Field(min_length=1, description="region mix of new customers (weights)")
