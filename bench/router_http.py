@@ -223,34 +223,31 @@ def main() -> None:
         "| scenario | connections | req/s | wrk p50 ms | wrk p90 ms | wrk p99 ms | server p50 | server p99 | non-2xx |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
+    select_path = "/v1/select-cluster"
+    place_path = "/v1/placements"
+
+    def placing(delay: int, prefix: str) -> str:
+        return PLACEMENT_LUA % {"delay": delay, "prefix": prefix, "token": TOKEN}
+
+    # (name, path, Lua script, connections); paced runs: connections / (mean think time + latency) ~ target rate.
+    sqlite_runs = [
+        ("select-cluster, SQLite, one connection", select_path, SELECT_LUA % {"delay": 0}, 1),
+        ("select-cluster, SQLite, paced ~500/s", select_path, SELECT_LUA % {"delay": 19}, 10),
+        ("select-cluster, SQLite, saturated", select_path, SELECT_LUA % {"delay": 0}, 16),
+    ]
+    pg_runs = [
+        ("select-cluster, PostgreSQL, paced ~500/s", select_path, SELECT_LUA % {"delay": 19}, 10),
+        ("placements, PostgreSQL, one connection", place_path, placing(0, "one"), 1),
+        ("placements, PostgreSQL, paced ~200/s", place_path, placing(18, "paced"), 5),
+        ("placements, PostgreSQL, saturated", place_path, placing(0, "sat"), 16),
+    ]
     with tempfile.TemporaryDirectory(prefix="router-bench-") as tmp:
         workdir = Path(tmp)
         router = Router(f"sqlite:///{workdir / 'bench.db'}", workdir / "sqlite.log")
         try:
             seed(router.url)
-            paced = SELECT_LUA % {"delay": 18}
-            scenario(
-                "select-cluster, SQLite, paced ~500/s",
-                wrk,
-                router,
-                "/v1/select-cluster",
-                "/v1/select-cluster",
-                paced,
-                10,
-                args.duration,
-                workdir,
-            )
-            scenario(
-                "select-cluster, SQLite, saturated",
-                wrk,
-                router,
-                "/v1/select-cluster",
-                "/v1/select-cluster",
-                SELECT_LUA % {"delay": 0},
-                16,
-                args.duration,
-                workdir,
-            )
+            for name, path, script, connections in sqlite_runs:
+                scenario(name, wrk, router, path, path, script, connections, args.duration, workdir)
         finally:
             router.stop()
 
@@ -261,53 +258,8 @@ def main() -> None:
             router = Router(f"{args.pg}?schema={schema}", workdir / "pg.log")
             try:
                 seed(router.url)
-                scenario(
-                    "select-cluster, PostgreSQL, paced ~500/s",
-                    wrk,
-                    router,
-                    "/v1/select-cluster",
-                    "/v1/select-cluster",
-                    SELECT_LUA % {"delay": 18},
-                    10,
-                    args.duration,
-                    workdir,
-                )
-                one = PLACEMENT_LUA % {"delay": 0, "prefix": "one", "token": TOKEN}
-                scenario(
-                    "placements, PostgreSQL, one connection",
-                    wrk,
-                    router,
-                    "/v1/placements",
-                    "/v1/placements",
-                    one,
-                    1,
-                    args.duration,
-                    workdir,
-                )
-                paced = PLACEMENT_LUA % {"delay": 20, "prefix": "paced", "token": TOKEN}
-                scenario(
-                    "placements, PostgreSQL, paced ~200/s",
-                    wrk,
-                    router,
-                    "/v1/placements",
-                    "/v1/placements",
-                    paced,
-                    4,
-                    args.duration,
-                    workdir,
-                )
-                saturated = PLACEMENT_LUA % {"delay": 0, "prefix": "sat", "token": TOKEN}
-                scenario(
-                    "placements, PostgreSQL, saturated",
-                    wrk,
-                    router,
-                    "/v1/placements",
-                    "/v1/placements",
-                    saturated,
-                    16,
-                    args.duration,
-                    workdir,
-                )
+                for name, path, script, connections in pg_runs:
+                    scenario(name, wrk, router, path, path, script, connections, args.duration, workdir)
             finally:
                 router.stop()
         finally:
