@@ -82,6 +82,11 @@ def resolve_policy(scenario: Scenario, profile: LimitsProfile) -> Policy:
 
 
 class Simulation:
+    """One replication: validates the scenario against its limits profile, draws, runs SimPy, keeps the log.
+
+    ``sim.run`` wraps it and turns the result into a ``SimResult``; the operator reads and changes ``world``.
+    """
+
     def __init__(
         self,
         scenario: Scenario,

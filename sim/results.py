@@ -28,7 +28,9 @@ class SimResult:
     ``timeseries``: one row per day per (delivered) cluster plus a ``cluster_id == "fleet"`` row per day.
     ``events``: the operator's and the engine's log (date, day, kind, cluster_id, detail).
     ``customers``: one row per customer (sign-up and departure day, state, home cluster).
-    ``summary``: JSON-ready totals, the first shard, and the decision table.
+    ``summary``: JSON-ready totals, the first shard, and the decision table. ``first_shard_limit`` is a
+    decision-table limit key (``sim.decisions.LIMITS``), or ``region_demand`` when the first new cluster was
+    opened for a region's customers; the run ends at ``horizon_days`` (whole days), the last row's day.
     """
 
     scenario_name: str
