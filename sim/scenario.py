@@ -119,8 +119,11 @@ class ChoiceCount(_Model):
 
     @model_validator(mode="after")
     def _weights(self) -> ChoiceCount:
-        if self.weights is not None and len(self.weights) != len(self.values):
-            raise ValueError("weights must have one entry per value")
+        if self.weights is not None:
+            if len(self.weights) != len(self.values):
+                raise ValueError("weights must have one entry per value")
+            if min(self.weights) < 0 or sum(self.weights) <= 0:
+                raise ValueError("weights must be non-negative and not all zero")
         return self
 
 
