@@ -29,6 +29,6 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(_store, Rout
 
 
 @schema.parametrize()
-@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
 def test_no_server_errors(case):
     case.call_and_validate(headers=AUTH, checks=[not_a_server_error])
