@@ -1,0 +1,89 @@
+"""Median in-process ``select_cluster`` time for fleets of 10, 100 and 1,000 clusters.
+
+``python -m bench.engine [--repeat N]``. Default policy, a 2Gi request with one 10Gi volume, no ``now``
+(so no snapshot-age check). The fleet is generated from a seeded ``numpy.random.Generator``: three regions,
+Longhorn and Rook-Ceph, 3-12 run nodes per cluster, about 10% draining, volumes and etcd objects spread across
+their limits, so some clusters are rejected and the rest score differently. The same fleet object is passed on
+every call, as the router (cached fleet) and the simulator pass theirs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+from placement.engine import select_cluster, select_cluster_reference
+from placement.model import Cluster, ClusterLoad, PlacementRequest, RunNode, VolumeRequest
+from placement.policy import default_policy
+
+GIB = 1024**3
+REGIONS = ("eu-west", "eu-central", "us-east")
+
+
+def make_fleet(count: int, rng: np.random.Generator) -> list[tuple[Cluster, ClusterLoad]]:
+    fleet = []
+    for index in range(count):
+        provider = "longhorn" if rng.random() < 0.6 else "rook-ceph"
+        status = "draining" if rng.random() < 0.1 else "active"
+        cluster = Cluster(
+            id=f"c-{index:05d}",
+            name=f"cluster {index}",
+            region=REGIONS[int(rng.integers(len(REGIONS)))],
+            task_queue=f"deployer-{index:05d}",
+            registry_url=f"10.{index // 250}.{index % 250}.4:5000",
+            storage_provider=provider,
+            status=status,
+        )
+        nodes = tuple(
+            RunNode(f"run-{n}", 250 * GIB, int(rng.integers(0, 250)) * GIB, int(rng.integers(0, 110)))
+            for n in range(int(rng.integers(3, 13)))
+        )
+        max_volumes = 500 if provider == "longhorn" else 10_000
+        load = ClusterLoad(
+            run_nodes=nodes,
+            ctrl_node_type=("CX32", "CX42", "CX52")[int(rng.integers(3))],
+            volumes=int(rng.integers(0, max_volumes + 1)),
+            services=int(rng.integers(0, 2_000)),
+            customers=int(rng.integers(0, 1_000)),
+            pods=int(rng.integers(0, 3_000)),
+            etcd_objects=int(rng.integers(0, 3_000)),
+        )
+        fleet.append((cluster, load))
+    return fleet
+
+
+def median_seconds(function, repeat: int) -> float:
+    function()  # warm caches (policy plan, fleet columns, per-load largest-free)
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=2_000, help="timed calls per fleet size")
+    parser.add_argument("--seed", type=int, default=20240601)
+    args = parser.parse_args()
+    policy = default_policy()
+    request = PlacementRequest("bench", 2 * GIB, "eu-west", (VolumeRequest(10 * GIB),))
+    print(f"{'clusters':>8} {'select_cluster':>15} {'reference':>12} {'placed':>8}")
+    for count in (10, 100, 1_000):
+        rng = np.random.default_rng(np.random.SeedSequence(args.seed).spawn(1)[0])
+        fleet = make_fleet(count, rng)
+        decision = select_cluster(request, fleet, policy)
+        assert decision == select_cluster_reference(request, fleet, policy)
+        fast = median_seconds(lambda fleet=fleet: select_cluster(request, fleet, policy), args.repeat)
+        reference = median_seconds(
+            lambda fleet=fleet: select_cluster_reference(request, fleet, policy), max(20, args.repeat // count)
+        )
+        print(f"{count:>8} {fast * 1e6:>12.1f} µs {reference * 1e6:>9.0f} µs {decision.cluster_id or '-':>8}")
+
+
+if __name__ == "__main__":
+    main()
