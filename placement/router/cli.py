@@ -59,7 +59,7 @@ def serve(
         fail(str(exc))
     if not settings.tokens:
         log_console.print(
-            "[yellow]warning:[/] no bearer tokens (CAPPLAN_TOKENS or --tokens-file): every mutating call is refused (401/403)"
+            "[yellow]warning:[/] no bearer tokens (CAPPLAN_TOKENS or --tokens-file): mutating calls are refused"
         )
     try:
         store = open_store(settings.db_url, policy=compiled)
