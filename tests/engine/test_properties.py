@@ -1,0 +1,178 @@
+"""Hypothesis properties of the engine, and the fast path held to the straightforward pipeline."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from unittest import mock
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from placement import engine, scorers
+from placement.engine import check_quotas, select_cluster, select_cluster_reference
+from placement.filters import FILTERS
+from placement.model import Cluster, ClusterLoad, PlacementRequest, RunNode, VolumeRequest
+from placement.policy import PolicyConfig, default_policy, load_policy
+
+from .fleet import GIB, cycle
+
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+REGIONS = ("eu-west", "eu-central", "us-east")
+POLICIES = (
+    default_policy(),
+    PolicyConfig(region_mode="strict").compile(),
+    PolicyConfig(ram_scoring={"strategy": "most_allocated"}).compile(),
+    PolicyConfig(
+        ram_scoring={"strategy": "requested_to_capacity_ratio", "shape": [[0, 0], [60, 10], [100, 2]]}
+    ).compile(),
+    PolicyConfig(ram_scoring={"strategy": "balanced_allocation", "resources": {"memory": 1, "pods": 1}}).compile(),
+    PolicyConfig(ram_scoring={"resources": {"memory": 2, "pods": 1}}).compile(),
+    PolicyConfig(stale_snapshot={"action": "allow", "max_age_seconds": 600}).compile(),
+    PolicyConfig(weights={"region": 0, "ram_headroom": 2, "volume_headroom": 0, "control_plane_headroom": 5}).compile(),
+    PolicyConfig(weights={"volume_headroom": 4}, volume_shape=[[0, 2], [50, 10], [100, 0]]).compile(),
+    load_policy(profile="published"),
+)
+CTRL_TYPES = ("CX32", "CX52", "AX162-R", "CX99")
+
+nodes = st.builds(
+    lambda alloc, used_share, pods, max_pods, schedulable, name: RunNode(
+        name, alloc, alloc * used_share // 100, pods, max_pods, schedulable
+    ),
+    alloc=st.integers(0, 256).map(lambda g: g * GIB) | st.integers(0, 300 * GIB),
+    used_share=st.integers(0, 100),
+    pods=st.integers(0, 120),
+    max_pods=st.none() | st.integers(20, 250),
+    schedulable=st.booleans() | st.just(True),
+    name=st.sampled_from(["run-1", "run-2", "run-3", "run-4"]),
+)
+
+
+@st.composite
+def loads(draw) -> ClusterLoad:
+    return ClusterLoad(
+        run_nodes=tuple(draw(st.lists(nodes, max_size=4))),
+        ctrl_node_type=draw(st.sampled_from(CTRL_TYPES)),
+        volumes=draw(st.integers(0, 520) | st.integers(9_990, 10_010)),
+        services=draw(st.integers(0, 400) | st.just(10_000)),
+        customers=draw(st.integers(0, 400) | st.just(10_000)),
+        pods=draw(st.integers(0, 4_000) | st.just(150_000)),
+        etcd_objects=draw(st.integers(0, 13_000) | st.integers(299_980, 300_010)),
+        observed_at=draw(st.none() | st.integers(0, 1_200).map(lambda s: NOW - timedelta(seconds=s))),
+    )
+
+
+@st.composite
+def fleets(draw, min_size=0, max_size=12):
+    ids = draw(st.lists(st.from_regex(r"[a-z][a-z0-9]{0,5}", fullmatch=True), min_size=min_size, max_size=max_size,
+                        unique=True))
+    fleet = []
+    for cid in ids:
+        cluster = Cluster(
+            cid, cid, draw(st.sampled_from(REGIONS)), f"q-{cid}", "r:5000", None,
+            draw(st.sampled_from(["longhorn", "rook-ceph"])),
+            draw(st.sampled_from(["active"] * 6 + ["draining", "maintenance"])),
+        )
+        fleet.append((cluster, draw(loads())))
+    return fleet
+
+
+requests = st.builds(
+    PlacementRequest,
+    customer_id=st.just("cust"),
+    ram_bytes=st.integers(1, 64 * GIB),
+    region=st.none() | st.sampled_from((*REGIONS, "ap-south")),
+    volumes=st.lists(st.integers(1, 60).map(lambda g: VolumeRequest(g * GIB)), max_size=2).map(tuple),
+    customer_volume_count=st.integers(0, 6),
+    pods=st.integers(1, 3),
+    new_customer=st.booleans(),
+)
+policies = st.sampled_from(POLICIES)
+nows = st.none() | st.just(NOW)
+
+
+@contextmanager
+def columns_from(size: int):
+    with mock.patch.object(engine, "NUMPY_MIN_CLUSTERS", size):
+        yield
+
+
+def comparable(decision):
+    data = decision.to_dict()
+    data["warnings"] = sorted(data["warnings"])
+    return data
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fleet=fleets(), req=requests, policy=policies, now=nows, columns=st.booleans())
+def test_fast_path_gives_the_reference_decision(fleet, req, policy, now, columns):
+    with columns_from(0 if columns else 10**9):
+        fast = select_cluster(req, fleet, policy, now=now)
+    reference = select_cluster_reference(req, fleet, policy, now=now)
+    assert fast == reference
+    assert fast.to_dict() == reference.to_dict()
+    assert fast.rejection_counts() == reference.rejection_counts()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fleet=fleets(min_size=1), req=requests, policy=policies, now=nows)
+def test_a_filtered_cluster_is_never_chosen(fleet, req, policy, now):
+    decision = select_cluster(req, fleet, policy, now=now)
+    if not decision.placed:
+        assert all(not r.feasible for r in decision.results)
+        return
+    chosen = decision.result(decision.cluster_id)
+    assert chosen.feasible and decision.results[0] is chosen
+    cluster, load = next(pair for pair in fleet if pair[0].id == decision.cluster_id)
+    state = cycle(req, policy, now)
+    assert [plugin(state, cluster, load) for _, plugin in FILTERS] == [None] * len(FILTERS)
+    assert all(r.total <= chosen.total for r in decision.results if r.feasible)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fleet=fleets(min_size=2), req=requests, policy=policies, now=nows, data=st.data(), columns=st.booleans())
+def test_the_decision_does_not_depend_on_cluster_order(fleet, req, policy, now, data, columns):
+    shuffled = data.draw(st.permutations(fleet))
+    with columns_from(0 if columns else 10**9):
+        first, second = select_cluster(req, fleet, policy, now=now), select_cluster(req, shuffled, policy, now=now)
+    assert (first.cluster_id, first.node_hint, first.reason) == (second.cluster_id, second.node_hint, second.reason)
+    assert comparable(first) == comparable(second)
+
+
+@settings(max_examples=200, deadline=None)
+@given(load=loads(), freed_share=st.integers(1, 100), req=requests)
+def test_more_free_ram_never_lowers_the_ram_score(load, freed_share, req):
+    freer = ClusterLoad(
+        tuple(RunNode(n.name, n.allocatable_ram_bytes, n.requested_ram_bytes * (100 - freed_share) // 100, n.pods,
+                      n.max_pods, n.schedulable) for n in load.run_nodes),
+        load.ctrl_node_type, load.volumes, load.services, load.customers, load.pods, load.etcd_objects,
+    )
+    cluster = Cluster("c", "c", "eu-west", "q", "r")
+    state = cycle(req, default_policy())  # least_allocated
+    assert scorers.ram_headroom(state, cluster, freer) >= scorers.ram_headroom(state, cluster, load)
+
+
+def _never(*args, **kwargs):
+    raise AssertionError("a quota violation reached filtering or scoring")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    fleet=fleets(),
+    req=requests.filter(lambda r: bool(check_quotas(r, default_policy()))),
+    now=nows,
+)
+def test_a_quota_violation_never_reaches_scoring(fleet, req, now):
+    raising_filters = tuple((name, _never) for name, _ in FILTERS)
+    with (
+        mock.patch.object(engine, "_evaluate_loop", _never),
+        mock.patch.object(engine, "_evaluate_columns", _never),
+        mock.patch.object(engine, "FILTERS", raising_filters),
+        mock.patch.dict(engine.SCORERS, {name: _never for name in engine.SCORERS}),
+        mock.patch.object(engine, "Cycle", mock.Mock(start=_never)),
+    ):
+        for select in (select_cluster, select_cluster_reference):
+            decision = select(req, fleet, default_policy(), now=now)
+            assert not decision.placed and decision.results == ()
+            assert decision.quota_violations == check_quotas(req, default_policy())
+            assert decision.reason == "; ".join(decision.quota_violations)
