@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -626,6 +626,14 @@ class _FleetColumns:
         # Table lookups below need non-negative utilizations; odd data goes through the loop instead.
         self.usable = bool(n) and min(self.volumes.min(), self.etcd_objects.min(), self.ram_requested.min()) >= 0
         self._largest_free: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # Observation times as whole microseconds since the epoch, which is what timedelta holds exactly.
+        observed = [load.observed_at for load in loads]
+        self.observed_us: np.ndarray | None = None
+        if all(t is None or t.utcoffset() is not None for t in observed):
+            self.has_observed = np.array([t is not None for t in observed], dtype=bool)
+            self.observed_us = np.array(
+                [0 if t is None else (t - _EPOCH) // _MICROSECOND for t in observed], dtype=np.int64
+            )
 
     def largest_free(self, max_pods_per_node: int) -> tuple[np.ndarray, np.ndarray]:
         cached = self._largest_free.get(max_pods_per_node)
@@ -639,6 +647,26 @@ class _FleetColumns:
 
 
 _FLEETS: list[_FleetColumns] = []
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _stale_mask(columns: _FleetColumns, cycle: Cycle, max_age_seconds: float) -> np.ndarray:
+    """Where the snapshot-age filter rejects, computed as ``(now - observed_at).total_seconds()`` does.
+
+    total_seconds() divides whole microseconds by 10**6 with one correct rounding; so does float64 division while
+    the microsecond counts are exact in a float64 (below 2**53), which is checked.
+    """
+    now = cycle.now
+    if columns.observed_us is not None and now.utcoffset() is not None:
+        age_us = (now - _EPOCH) // _MICROSECOND - columns.observed_us
+        if columns.n == 0 or int(np.abs(age_us).max()) < 2**53:
+            return ~columns.has_observed | (age_us.astype(np.float64) / 1e6 > max_age_seconds)
+    stale = np.zeros(columns.n, dtype=bool)
+    for i in range(columns.n):
+        cluster, load = columns.pairs[i]
+        stale[i] = snapshot_age_filter(cycle, cluster, load) is not None
+    return stale
 
 
 def _columns_for(clusters: Sequence[tuple[Cluster, ClusterLoad]]) -> _FleetColumns:
@@ -683,11 +711,7 @@ def _evaluate_columns(plan, cycle, clusters, need, added):
 
     failing = [~columns.active]
     if policy.max_snapshot_age_seconds is not None and policy.stale_action == "reject" and cycle.now is not None:
-        stale = np.zeros(columns.n, dtype=bool)
-        for i in np.flatnonzero(columns.active).tolist():
-            cluster, load = columns.pairs[i]
-            stale[i] = snapshot_age_filter(cycle, cluster, load) is not None
-        failing.append(stale)
+        failing.append(_stale_mask(columns, cycle, policy.max_snapshot_age_seconds))
     else:
         failing.append(np.zeros(columns.n, dtype=bool))
     in_region = (columns.region == columns.region_codes.get(wanted, -1)) if wanted is not None else None
