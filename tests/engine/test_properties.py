@@ -58,7 +58,11 @@ def loads(draw) -> ClusterLoad:
         customers=draw(st.integers(0, 400) | st.just(10_000)),
         pods=draw(st.integers(0, 4_000) | st.just(150_000)),
         etcd_objects=draw(st.integers(0, 13_000) | st.integers(299_980, 300_010)),
-        observed_at=draw(st.none() | st.integers(0, 1_200).map(lambda s: NOW - timedelta(seconds=s))),
+        observed_at=draw(
+            st.none()
+            | st.integers(0, 1_200).map(lambda s: NOW - timedelta(seconds=s))
+            | st.integers(-10**6, 1_200 * 10**6).map(lambda us: NOW - timedelta(microseconds=us))
+        ),
     )
 
 
