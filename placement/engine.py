@@ -21,7 +21,7 @@ from placement.filters import FILTER_NAMES, FILTERS
 from placement.filters import snapshot_age as snapshot_age_filter
 from placement.model import Cluster, ClusterLoad, PlacementRequest
 from placement.policy import SCORER_NAMES, Policy, default_policy
-from placement.scorers import SCORERS, control_plane_headroom, ram_headroom, volume_headroom
+from placement.scorers import SCORERS, control_plane_headroom, control_plane_shape, ram_headroom, volume_headroom
 from placement.scoring import requested_to_capacity_ratio
 from placement.units import format_bytes
 
@@ -385,10 +385,7 @@ class _PolicyPlan:
         self.volume_table = _curve_table(policy.volume_shape)
         self.control_tables: dict[str, tuple[int, tuple[int, ...]]] = {}
         for name, ctrl in limits.control_plane_types.items():
-            comfortable = ctrl.comfortable_objects * 100 // ctrl.tight_objects
-            shape = ((0, 10), (comfortable, policy.control_plane_comfort_score), (100, 0))
-            if comfortable in (0, 100):
-                shape = ((0, 10), (100, 0))
+            shape = control_plane_shape(ctrl, policy.control_plane_comfort_score)
             self.control_tables[name] = (ctrl.tight_objects, _curve_table(shape))
         self.volume_limit = {p: s.max_volumes for p, s in limits.storage.items()}
         self.np_volume_table = np.array(self.volume_table, dtype=np.int64)
@@ -505,7 +502,7 @@ def _evaluate_loop(plan, cycle, clusters, need, added):
         else:
             capacity = load.ram_allocatable_bytes
             requested = load.ram_requested_bytes + need_bytes
-            if requested < 0:  # odd data: Go's truncating division differs from //, so ask the plugin
+            if requested < 0 or capacity < 0:  # odd data: Go's truncating division differs from //: ask the plugin
                 ram_score = ram_headroom(cycle, cluster, load)
             elif capacity <= 0:
                 ram_score = 0
@@ -624,7 +621,11 @@ class _FleetColumns:
         self.ram_requested = column("ram_requested_bytes")
         self.node_count = np.array([len(load.run_nodes) for load in loads], dtype=np.int64)
         # Table lookups below need non-negative utilizations; odd data goes through the loop instead.
-        self.usable = bool(n) and min(self.volumes.min(), self.etcd_objects.min(), self.ram_requested.min()) >= 0
+        self.usable = (
+            bool(n)
+            and min(self.volumes.min(), self.etcd_objects.min(), self.ram_requested.min(), self.ram_allocatable.min())
+            >= 0
+        )
         self._largest_free: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         # Observation times as whole microseconds since the epoch, which is what timedelta holds exactly.
         observed = [load.observed_at for load in loads]

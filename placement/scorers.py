@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from placement.cycle import Cycle
+from placement.limits import ControlPlaneType
 from placement.model import Cluster, ClusterLoad
 from placement.scoring import (
     MAX_NODE_SCORE,
@@ -52,14 +53,19 @@ def volume_headroom(cycle: Cycle, cluster: Cluster, load: ClusterLoad) -> int:
     )
 
 
+def control_plane_shape(ctrl: ControlPlaneType, comfort_score: int) -> tuple[tuple[int, int], ...]:
+    """10 when empty, ``comfort_score`` at the comfortable object count, 0 at the tight one (% of tight)."""
+    comfortable = ctrl.comfortable_objects * 100 // ctrl.tight_objects
+    if comfortable in (0, 100):
+        return ((0, 10), (100, 0))
+    return ((0, 10), (comfortable, comfort_score), (100, 0))
+
+
 def control_plane_headroom(cycle: Cycle, cluster: Cluster, load: ClusterLoad) -> int:
     """etcd objects against the control-plane node's tight capacity, scoring the comfortable point as set."""
     limits = cycle.limits
     ctrl = limits.control_plane_types[load.ctrl_node_type]
-    comfortable = ctrl.comfortable_objects * 100 // ctrl.tight_objects
-    shape = ((0, 10), (comfortable, cycle.policy.control_plane_comfort_score), (100, 0))
-    if comfortable in (0, 100):
-        shape = ((0, 10), (100, 0))
+    shape = control_plane_shape(ctrl, cycle.policy.control_plane_comfort_score)
     added = cycle.new_objects(limits.storage[cluster.storage_provider])
     return requested_to_capacity_ratio(
         {"objects": load.etcd_objects + added}, {"objects": ctrl.tight_objects}, {"objects": 1}, shape
