@@ -229,3 +229,14 @@ def test_bad_policy_yaml_names_line_and_field(tmp_path):
 
 def test_ram_bytes_in_gib_helper_is_consistent():
     assert request(ram_gib=2).ram_bytes == 2 * GIB
+
+
+def test_a_changed_fleet_is_not_answered_from_cached_columns(monkeypatch):
+    monkeypatch.setattr(engine, "NUMPY_MIN_CLUSTERS", 1)
+    fleet = [(cluster(f"c{i}"), load(volumes=100)) for i in range(5)]
+    assert both(request(), fleet).cluster_id == "c0"
+    fleet[0] = (fleet[0][0], load(volumes=500))  # the same list object, changed in place
+    changed = both(request(), fleet)
+    assert changed.cluster_id == "c1" and changed.result("c0").reason == "volume-limit: longhorn 500/500"
+    fleet[1] = (cluster("c1", status="draining"), fleet[1][1])
+    assert both(request(), fleet).cluster_id == "c2"
