@@ -14,6 +14,7 @@ from rich.table import Table
 
 from placement.collector.cli import collect
 from placement.engine import Decision, select_cluster
+from placement.optimize.cli import optimize_app
 from placement.policy import load_policy
 from placement.router.cli import db_app, serve
 from placement.state import RequestIn, load_state
@@ -116,6 +117,7 @@ def select(
 app.command()(collect)
 app.command()(serve)
 app.add_typer(db_app, name="db")
+app.add_typer(optimize_app, name="optimize")
 
 
 def main() -> None:

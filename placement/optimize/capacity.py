@@ -1,0 +1,169 @@
+"""Capacity plan: the cheapest mix of run nodes, control-plane types and Longhorn or Ceph clusters that holds a
+forecast demand, priced from the limits profile.
+
+Demand is a RAM distribution in buckets (RAM, volume or none, count). Services are assigned to clusters by
+count per bucket; inside a cluster RAM is treated as fluid across its run nodes (a service never exceeds one
+node: that is checked up front), so the plan is a lower bound on the real fleet by at most the packing loss
+that ``placement.optimize.packing`` measures. ``utilisation`` leaves headroom on every node.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ortools.sat.python import cp_model
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from placement.limits import Limits
+from placement.model import STORAGE_PROVIDERS
+from placement.optimize.solve import Infeasible, SolverOutcome, SolveSettings, mib_ceil, mib_floor, solve
+from placement.units import to_bytes
+from placement.yamlio import load_yaml_model
+
+
+def _quantity(value: object) -> object:
+    return to_bytes(value) if isinstance(value, str | int) and not isinstance(value, bool) else value
+
+
+class DemandBucket(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    ram: int = Field(gt=0)
+    volume: int | None = Field(default=None, gt=0)
+    count: int = Field(ge=1)
+
+    _bytes = field_validator("ram", "volume", mode="before")(_quantity)
+
+
+class Demand(BaseModel):
+    """Forecast demand at one date, e.g. a simulation's final day or a sweep's 90th percentile."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    customers: int = Field(ge=0)
+    services: list[DemandBucket] = Field(min_length=1)
+    date: str | None = None
+
+    @classmethod
+    def load(cls, path: str | Path) -> Demand:
+        return load_yaml_model(Path(path), cls)
+
+    @property
+    def service_count(self) -> int:
+        return sum(b.count for b in self.services)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedCluster:
+    provider: str
+    run_nodes: int
+    ctrl_node_type: str
+    services: int
+    volumes: int
+    ram_bytes: int
+    eur_month: float
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityPlan:
+    outcome: SolverOutcome
+    eur_month: float
+    best_bound_eur_month: float | None
+    clusters: tuple[PlannedCluster, ...]
+    run_node_type: str
+
+    def to_dict(self) -> dict:
+        return {"outcome": self.outcome.to_dict(), "eur_month": self.eur_month,
+                "best_bound_eur_month": self.best_bound_eur_month, "run_node_type": self.run_node_type,
+                "clusters": [asdict(c) for c in self.clusters]}
+
+
+def plan_capacity(demand: Demand, limits: Limits, settings: SolveSettings | None = None, *,
+                  max_clusters_per_provider: int = 10, max_nodes_per_cluster: int = 20,
+                  utilisation: float = 1.0, providers: tuple[str, ...] = STORAGE_PROVIDERS,
+                  run_node_type: str | None = None) -> CapacityPlan:
+    settings = settings or SolveSettings()
+    if not 0 < utilisation <= 1:
+        raise Infeasible("utilisation", f"must be in (0, 1], got {utilisation}")
+    costs = limits.costs
+    node_type = costs.run_node_types.get(run_node_type or costs.default_run_node_type)
+    if node_type is None:
+        raise Infeasible("run_node_type", f"unknown {run_node_type!r}; known: {sorted(costs.run_node_types)}")
+    cents = 100 * costs.price_multiplier
+    node_price = round(node_type.eur_month * cents)
+    ctrl_types = [limits.control_plane(name) for name in limits.control_plane_ladder]
+    buckets = demand.services
+    per_customer = math.ceil(demand.customers * limits.etcd_objects_per_customer / demand.service_count)
+    capacity = {p: mib_floor(int(limits.run_node_allocatable_bytes(p, node_type.ram_bytes) * utilisation))
+                for p in providers}
+    for bucket in buckets:
+        if not any(mib_ceil(bucket.ram + (bucket.volume is not None) * limits.storage[p].ram_bytes_per_volume)
+                   <= capacity[p] for p in providers):
+            raise Infeasible("services.ram", f"a {bucket.ram}-byte service fits on no {node_type.name} run node "
+                                             f"({max(capacity.values())} MiB usable)")
+    volumes = sum(b.count for b in buckets if b.volume is not None)
+    volume_room = sum(limits.storage[p].max_volumes for p in providers) * max_clusters_per_provider
+    if volumes > volume_room:
+        raise Infeasible("volume-limit", f"{volumes} volumes > {volume_room} (max volumes x max clusters per "
+                                         f"provider {max_clusters_per_provider})")
+
+    model = cp_model.CpModel()
+    slots = [(p, k) for p in providers for k in range(max_clusters_per_provider)]
+    used, nodes, ctrl, assign, cost = {}, {}, {}, {}, []
+    for p, k in slots:
+        storage = limits.storage[p]
+        if storage.min_nodes > max_nodes_per_cluster:
+            continue
+        used[p, k] = model.new_bool_var(f"u_{p}_{k}")
+        nodes[p, k] = model.new_int_var(0, max_nodes_per_cluster, f"n_{p}_{k}")
+        model.add(nodes[p, k] >= storage.min_nodes * used[p, k])
+        model.add(nodes[p, k] <= max_nodes_per_cluster * used[p, k])
+        ctrl[p, k] = [model.new_bool_var(f"c_{p}_{k}_{t.name}") for t in ctrl_types]
+        model.add(sum(ctrl[p, k]) == used[p, k])
+        for b, bucket in enumerate(buckets):
+            assign[b, p, k] = model.new_int_var(0, bucket.count, f"a{b}_{p}_{k}")
+        ram = sum(mib_ceil(bucket.ram + (bucket.volume is not None) * storage.ram_bytes_per_volume)
+                  * assign[b, p, k] for b, bucket in enumerate(buckets))
+        model.add(ram <= capacity[p] * nodes[p, k])
+        count = sum(assign[b, p, k] for b in range(len(buckets)))
+        model.add(count <= limits.max_pods_per_node * nodes[p, k])
+        model.add(count <= limits.max_services_cluster * used[p, k])
+        model.add(sum(assign[b, p, k] for b, bucket in enumerate(buckets) if bucket.volume is not None)
+                  <= storage.max_volumes * used[p, k])
+        objects = sum((limits.etcd_objects_per_service + per_customer
+                       + (bucket.volume is not None) * storage.etcd_objects_per_volume) * assign[b, p, k]
+                      for b, bucket in enumerate(buckets))
+        model.add(objects <= sum(t.tight_objects * c for t, c in zip(ctrl_types, ctrl[p, k], strict=True)))
+        cost.append(node_price * nodes[p, k])
+        cost.extend(round(t.eur_month * cents) * c for t, c in zip(ctrl_types, ctrl[p, k], strict=True))
+        if k > 0 and (p, k - 1) in used:
+            # Clusters of one provider are interchangeable: use them in order, largest first.
+            model.add(used[p, k - 1] >= used[p, k])
+            model.add(nodes[p, k - 1] >= nodes[p, k])
+    for b, bucket in enumerate(buckets):
+        model.add(sum(assign[b, p, k] for p, k in used) == bucket.count)
+    total_ram = sum(mib_ceil(b.ram) * b.count for b in buckets)
+    model.add(sum(nodes.values()) >= -(-total_ram // max(capacity.values())))  # L1 bound, redundant
+    model.minimize(sum(cost))
+    solver, outcome = solve(model, settings)
+    if outcome.objective is None:
+        if outcome.status == "INFEASIBLE":
+            raise Infeasible("fleet", f"no mix of up to {max_clusters_per_provider} clusters per provider with up "
+                                      f"to {max_nodes_per_cluster} run nodes each holds the demand (RAM, pods, "
+                                      "volume or control-plane limits)")
+        raise Infeasible("time_limit", f"no plan found within {settings.time_limit_seconds:g}s ({outcome.status})")
+    planned = []
+    for p, k in used:
+        if not solver.value(used[p, k]):
+            continue
+        ctrl_type = next(t for t, c in zip(ctrl_types, ctrl[p, k], strict=True) if solver.value(c))
+        counts = [solver.value(assign[b, p, k]) for b in range(len(buckets))]
+        n = solver.value(nodes[p, k])
+        planned.append(PlannedCluster(
+            p, n, ctrl_type.name, sum(counts),
+            sum(c for c, bucket in zip(counts, buckets, strict=True) if bucket.volume is not None),
+            sum(c * bucket.ram for c, bucket in zip(counts, buckets, strict=True)),
+            round((n * node_type.eur_month + ctrl_type.eur_month) * costs.price_multiplier, 2)))
+    return CapacityPlan(outcome, round(outcome.objective / 100, 2),
+                        None if outcome.best_bound is None else round(outcome.best_bound / 100, 2),
+                        tuple(planned), node_type.name)

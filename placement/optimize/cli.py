@@ -1,0 +1,192 @@
+"""``placement optimize pack|drain|capacity``: thin wrappers over the optimizers, JSON or rich tables."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from rich.console import Console
+from rich.table import Table
+
+from placement.limits import Limits, load_profile
+from placement.optimize.capacity import Demand, plan_capacity
+from placement.optimize.drain import DrainFleet, plan_drain
+from placement.optimize.packing import Service, greedy_to_optimal_ratio
+from placement.optimize.solve import Infeasible, SolverOutcome, SolveSettings
+from placement.policy import load_policy
+from placement.units import human_bytes, to_bytes
+from placement.yamlio import ConfigError, load_yaml_model, validation_problems
+
+optimize_app = typer.Typer(no_args_is_help=True, add_completion=False,
+                           help="Offline CP-SAT planning: packing bound, drain plan, capacity plan.")
+console = Console()
+error_console = Console(stderr=True)
+
+TimeLimit = Annotated[float, typer.Option(help="Solver time limit in seconds.", min=0.01)]
+Workers = Annotated[int, typer.Option(help="CP-SAT worker threads.", min=1)]
+Profile = Annotated[str, typer.Option(help="Limits profile: seed, published or a path.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    error_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _limits(profile: str) -> Limits:
+    try:
+        return load_profile(profile).compile()
+    except (ConfigError, KeyError, ValueError, OSError) as exc:
+        raise _fail(f"profile: {exc}") from None
+
+
+class _ServiceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    ram: int = Field(gt=0)
+    volume: int | None = Field(default=None, gt=0)
+    customer: str | None = None
+
+    @field_validator("ram", "volume", mode="before")
+    @classmethod
+    def _bytes(cls, value: object) -> object:
+        return to_bytes(value) if isinstance(value, str | int) and not isinstance(value, bool) else value
+
+
+class _ServicesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    services: list[_ServiceIn] = Field(min_length=1)
+
+
+def _outcome_line(outcome: SolverOutcome) -> str:
+    gap = "-" if outcome.gap is None else f"{outcome.gap:.2%}"
+    return (f"status {outcome.status} ({outcome.method}), objective {outcome.objective}, best bound "
+            f"{outcome.best_bound}, gap {gap}, {outcome.wall_seconds:.2f}s of {outcome.time_limit_seconds:g}s "
+            f"limit, {outcome.num_workers} workers")
+
+
+def _emit(data: dict, as_json: bool) -> bool:
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    return as_json
+
+
+@optimize_app.command()
+def pack(
+    services: Annotated[Path, typer.Option(help="YAML/JSON file: services: [{name, ram, volume?, customer?}].")],
+    provider: Annotated[str, typer.Option(help="Storage provider of the node type.")] = "longhorn",
+    max_nodes_per_cluster: Annotated[int, typer.Option(min=1)] = 20,
+    ctrl_node_type: Annotated[str | None, typer.Option(help="Control-plane type (default: top of the ladder).")]
+    = None,
+    policy: Annotated[Path | None, typer.Option(help="Policy YAML for the greedy engine.")] = None,
+    profile: Profile = "seed",
+    time_limit: TimeLimit = 10.0,
+    workers: Workers = 2,
+    force_solver: Annotated[bool, typer.Option(help="Run CP-SAT even when FFD meets the L1 bound.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Fewest run nodes and clusters for a set of services, and the greedy engine against them."""
+    try:
+        rows = load_yaml_model(services, _ServicesIn).services
+        compiled_policy = load_policy(policy, profile)
+    except (ConfigError, KeyError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    if provider not in compiled_policy.limits.storage:
+        raise _fail(f"provider: unknown {provider!r}; known: {sorted(compiled_policy.limits.storage)}")
+    items = [Service(r.name, r.ram, r.volume, r.customer) for r in rows]
+    try:
+        report = greedy_to_optimal_ratio(
+            items, compiled_policy.limits, compiled_policy, provider=provider,
+            max_nodes_per_cluster=max_nodes_per_cluster, ctrl_node_type=ctrl_node_type,
+            settings=SolveSettings(time_limit, workers), force_solver=force_solver)
+    except KeyError as exc:
+        raise _fail(f"ctrl_node_type: {exc.args[0]}") from None
+    except Infeasible as exc:
+        raise _fail(f"infeasible: {exc}", 1) from None
+    if _emit(report.to_dict(), as_json):
+        return
+    table = Table(title=f"Packing bound: {report.services} services on {provider} run nodes")
+    for column in ("", "L1 bound", "FFD", "optimum", "greedy engine", "greedy / optimum"):
+        table.add_column(column, justify="right")
+    table.add_row("run nodes", str(report.l1_nodes), str(report.ffd_nodes),
+                  f"{report.nodes} ({report.nodes_outcome.status})", str(report.greedy_nodes),
+                  f"{report.greedy_to_optimal_nodes:.3f}")
+    table.add_row("clusters", str(report.l1_clusters), str(report.ffd_clusters),
+                  f"{report.clusters} ({report.clusters_status})", str(report.greedy_clusters),
+                  f"{report.greedy_to_optimal_clusters:.3f}")
+    console.print(table)
+    console.print(_outcome_line(report.nodes_outcome), highlight=False)
+
+
+@optimize_app.command()
+def drain(
+    fleet: Annotated[Path, typer.Option(help="YAML/JSON: drain, target?, clusters with nodes and services.")],
+    profile: Profile = "seed",
+    time_limit: TimeLimit = 30.0,
+    workers: Workers = 2,
+    as_json: AsJson = False,
+) -> None:
+    """Fewest moves (volumes weighted by size) that empty a draining cluster or bring it under a target."""
+    try:
+        state = DrainFleet.load(fleet)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    try:
+        plan = plan_drain(state, _limits(profile), SolveSettings(time_limit, workers))
+    except Infeasible as exc:
+        raise _fail(f"infeasible: {exc}", 1) from None
+    if _emit(plan.to_dict(), as_json):
+        return
+    table = Table(title=f"Drain plan for {plan.cluster}: {len(plan.moves)} moves, weight {plan.total_weight}")
+    for column in ("#", "service", "from", "to", "RAM", "volume", "weight", "why"):
+        table.add_column(column)
+    for move in plan.moves:
+        table.add_row(str(move.order), move.service, f"{move.from_cluster}/{move.from_node}",
+                      f"{move.to_cluster}/{move.to_node}", human_bytes(move.ram_bytes),
+                      human_bytes(move.volume_bytes) if move.volume_bytes else "-", str(move.weight), move.why)
+    console.print(table)
+    console.print(f"stays on {plan.cluster}: {len(plan.stays)} services, {human_bytes(plan.remaining_ram_bytes)} "
+                  f"RAM, {plan.remaining_volumes} volumes", highlight=False)
+    console.print(_outcome_line(plan.outcome), highlight=False)
+
+
+@optimize_app.command()
+def capacity(
+    demand: Annotated[Path, typer.Option(help="YAML/JSON: customers, services: [{ram, volume?, count}].")],
+    profile: Profile = "seed",
+    max_clusters: Annotated[int, typer.Option(help="Most new clusters per storage provider.", min=1)] = 10,
+    max_nodes_per_cluster: Annotated[int, typer.Option(min=1)] = 20,
+    utilisation: Annotated[float, typer.Option(help="Usable share of each node's allocatable RAM.")] = 1.0,
+    run_node_type: Annotated[str | None, typer.Option(help="Run node type from the profile's costs.")] = None,
+    time_limit: TimeLimit = 10.0,
+    workers: Workers = 2,
+    as_json: AsJson = False,
+) -> None:
+    """Cheapest mix of run nodes, control-plane types and Longhorn/Ceph clusters that holds a demand."""
+    try:
+        forecast = Demand.load(demand)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    except ValidationError as exc:
+        raise _fail("; ".join(validation_problems(exc))) from None
+    try:
+        plan = plan_capacity(forecast, _limits(profile), SolveSettings(time_limit, workers),
+                             max_clusters_per_provider=max_clusters, max_nodes_per_cluster=max_nodes_per_cluster,
+                             utilisation=utilisation, run_node_type=run_node_type)
+    except Infeasible as exc:
+        code = 2 if exc.constraint in ("utilisation", "run_node_type") else 1
+        raise _fail(f"{'bad input' if code == 2 else 'infeasible'}: {exc}", code) from None
+    if _emit(plan.to_dict(), as_json):
+        return
+    table = Table(title=f"Capacity plan: EUR {plan.eur_month:,.2f}/month ({plan.run_node_type} run nodes)")
+    for column in ("provider", "run nodes", "control plane", "services", "volumes", "RAM", "EUR/month"):
+        table.add_column(column)
+    for c in plan.clusters:
+        table.add_row(c.provider, str(c.run_nodes), c.ctrl_node_type, str(c.services), str(c.volumes),
+                      human_bytes(c.ram_bytes), f"{c.eur_month:,.2f}")
+    console.print(table)
+    console.print(_outcome_line(plan.outcome), highlight=False)

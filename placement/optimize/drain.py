@@ -1,0 +1,301 @@
+"""Drain plan: the cheapest set of service moves that empties a draining cluster (or brings it under a target)
+without breaking a limit on the clusters that receive them.
+
+A move costs 1, plus the volume's size in GiB (rounded up): copying data is what makes a move slow and risky.
+The receiving side keeps every limit the engine's filters check: free RAM and pods per run node, the storage
+provider's volume limit and the control plane's tight object count per cluster.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ortools.sat.python import cp_model
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from placement.limits import Limits
+from placement.model import STORAGE_PROVIDERS
+from placement.optimize.solve import Infeasible, SolverOutcome, SolveSettings, mib_ceil, mib_floor, solve
+from placement.units import human_bytes, to_bytes
+from placement.yamlio import load_yaml_model
+
+GIB = 1024**3
+
+
+def _quantity(value: object) -> object:
+    return to_bytes(value) if isinstance(value, str | int) and not isinstance(value, bool) else value
+
+
+class _Edge(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DrainServiceIn(_Edge):
+    name: str
+    ram: int = Field(gt=0, description="RAM request, bytes or a quantity such as 2Gi")
+    volume: int | None = Field(default=None, gt=0)
+    node: str
+    customer: str | None = None
+    pods: int = Field(default=1, ge=1)
+
+    _bytes = field_validator("ram", "volume", mode="before")(_quantity)
+
+
+class DrainNodeIn(_Edge):
+    name: str
+    allocatable: int = Field(gt=0)
+    max_pods: int | None = Field(default=None, ge=1)
+    schedulable: bool = True
+
+    _bytes = field_validator("allocatable", mode="before")(_quantity)
+
+
+class DrainClusterIn(_Edge):
+    id: str
+    storage_provider: str = "longhorn"
+    status: str = "active"
+    ctrl_node_type: str
+    nodes: list[DrainNodeIn] = Field(min_length=1)
+    services: list[DrainServiceIn] = []
+    extra_etcd_objects: int = Field(default=0, ge=0, description="objects not counted from the services")
+
+    @field_validator("storage_provider")
+    @classmethod
+    def _provider(cls, value: str) -> str:
+        if value not in STORAGE_PROVIDERS:
+            raise ValueError(f"must be one of {STORAGE_PROVIDERS}")
+        return value
+
+    @model_validator(mode="after")
+    def _nodes_known(self) -> DrainClusterIn:
+        names = {n.name for n in self.nodes}
+        for service in self.services:
+            if service.node not in names:
+                raise ValueError(f"service {service.name!r} is on unknown node {service.node!r}")
+        return self
+
+
+class DrainTarget(_Edge):
+    """What may stay on the drained cluster; all unset means empty it."""
+
+    services: int | None = Field(default=None, ge=0)
+    ram: int | None = Field(default=None, ge=0)
+    volumes: int | None = Field(default=None, ge=0)
+
+    _bytes = field_validator("ram", mode="before")(_quantity)
+
+
+class DrainFleet(_Edge):
+    drain: str
+    target: DrainTarget = DrainTarget()
+    clusters: list[DrainClusterIn] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _drain_known(self) -> DrainFleet:
+        ids = [c.id for c in self.clusters]
+        if len(set(ids)) != len(ids):
+            raise ValueError("cluster ids must be unique")
+        if self.drain not in ids:
+            raise ValueError(f"drain: unknown cluster {self.drain!r}; known: {ids}")
+        return self
+
+    @classmethod
+    def load(cls, path: str | Path) -> DrainFleet:
+        return load_yaml_model(Path(path), cls)
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    order: int
+    service: str
+    from_cluster: str
+    from_node: str
+    to_cluster: str
+    to_node: str
+    ram_bytes: int
+    volume_bytes: int | None
+    weight: int
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class DrainPlan:
+    cluster: str
+    outcome: SolverOutcome
+    moves: tuple[Move, ...]
+    stays: tuple[str, ...]
+    total_weight: int
+    remaining_ram_bytes: int
+    remaining_volumes: int
+
+    def to_dict(self) -> dict:
+        return {"cluster": self.cluster, "outcome": self.outcome.to_dict(), "total_weight": self.total_weight,
+                "moves": [asdict(m) for m in self.moves], "stays": list(self.stays),
+                "remaining_ram_bytes": self.remaining_ram_bytes, "remaining_volumes": self.remaining_volumes}
+
+
+def move_weight(service: DrainServiceIn) -> int:
+    return 1 + (0 if service.volume is None else math.ceil(service.volume / GIB))
+
+
+@dataclass(slots=True)
+class _Room:
+    cluster: str
+    node: str
+    ram: int  # MiB
+    pods: int
+
+
+def plan_drain(fleet: DrainFleet, limits: Limits, settings: SolveSettings | None = None) -> DrainPlan:
+    settings = settings or SolveSettings()
+    drained = next(c for c in fleet.clusters if c.id == fleet.drain)
+    receivers = [c for c in fleet.clusters if c.id != fleet.drain and c.status == "active"]
+    services = drained.services
+    storage = {c.id: limits.storage[c.storage_provider] for c in fleet.clusters}
+    tight: dict[str, int] = {}
+    for cluster in fleet.clusters:
+        try:
+            tight[cluster.id] = limits.control_plane(cluster.ctrl_node_type).tight_objects
+        except KeyError as exc:
+            raise Infeasible("ctrl_node_type", f"cluster {cluster.id}: {exc.args[0]}") from None
+
+    def need_ram(service: DrainServiceIn, cluster: str) -> int:
+        return mib_ceil(service.ram + (service.volume is not None) * storage[cluster].ram_bytes_per_volume)
+
+    def objects(service: DrainServiceIn, cluster: str) -> int:
+        return limits.etcd_objects_per_service + (service.volume is not None) * storage[cluster].etcd_objects_per_volume
+
+    rooms: list[_Room] = []
+    volume_room: dict[str, int] = {}
+    object_room: dict[str, int] = {}
+    customers_on: dict[str, set[str]] = {}
+    for cluster in receivers:
+        used_ram: dict[str, int] = {}
+        used_pods: dict[str, int] = {}
+        for service in cluster.services:
+            used_ram[service.node] = used_ram.get(service.node, 0) + need_ram(service, cluster.id)
+            used_pods[service.node] = used_pods.get(service.node, 0) + service.pods
+        for node in cluster.nodes:
+            if node.schedulable:
+                rooms.append(_Room(cluster.id, node.name, mib_floor(node.allocatable) - used_ram.get(node.name, 0),
+                                   (node.max_pods or limits.max_pods_per_node) - used_pods.get(node.name, 0)))
+        customers_on[cluster.id] = {s.customer or s.name for s in cluster.services}
+        volume_room[cluster.id] = storage[cluster.id].max_volumes - sum(s.volume is not None for s in cluster.services)
+        object_room[cluster.id] = tight[cluster.id] - cluster.extra_etcd_objects - sum(
+            objects(s, cluster.id) for s in cluster.services) - len(customers_on[cluster.id]) * (
+            limits.etcd_objects_per_customer)
+
+    def move_objects(service: DrainServiceIn, cluster: str) -> int:
+        # Conservative: a service of a customer new to the cluster brings the namespace objects with it.
+        new = (service.customer or service.name) not in customers_on[cluster]
+        return objects(service, cluster) + new * limits.etcd_objects_per_customer
+
+    target = fleet.target
+    empty = target.services is None and target.ram is None and target.volumes is None
+    must_services = len(services) - (0 if empty else (target.services if target.services is not None
+                                                        else len(services)))
+    _precheck(services, rooms, volume_room, target, empty, must_services, need_ram)
+
+    model = cp_model.CpModel()
+    stay = [model.new_bool_var(f"stay{i}") for i in range(len(services))]
+    moves: dict[tuple[int, int], cp_model.IntVar] = {}
+    for i, service in enumerate(services):
+        options = []
+        for r, room in enumerate(rooms):
+            if need_ram(service, room.cluster) <= room.ram and service.pods <= room.pods and (
+                    service.volume is None or volume_room[room.cluster] >= 1):
+                var = model.new_bool_var(f"m{i}_{r}")
+                moves[i, r] = var
+                options.append(var)
+        model.add_exactly_one([stay[i], *options])
+    by_room: dict[int, list[int]] = {}
+    for i, r in moves:
+        by_room.setdefault(r, []).append(i)
+    for r, items in by_room.items():
+        room = rooms[r]
+        model.add(sum(need_ram(services[i], room.cluster) * moves[i, r] for i in items) <= room.ram)
+        model.add(sum(services[i].pods * moves[i, r] for i in items) <= room.pods)
+    for cluster in volume_room:
+        keys = [(i, r) for (i, r) in moves if rooms[r].cluster == cluster]
+        model.add(sum(moves[k] for k in keys if services[k[0]].volume is not None) <= volume_room[cluster])
+        model.add(sum(move_objects(services[i], cluster) * moves[i, r] for i, r in keys) <= object_room[cluster])
+    if empty:
+        for var in stay:
+            model.add(var == 0)
+    if target.services is not None:
+        model.add(sum(stay) <= target.services)
+    if target.ram is not None:
+        model.add(sum(mib_ceil(s.ram) * stay[i] for i, s in enumerate(services)) <= mib_floor(target.ram))
+    if target.volumes is not None:
+        model.add(sum(stay[i] for i, s in enumerate(services) if s.volume is not None) <= target.volumes)
+    weights = [move_weight(s) for s in services]
+    model.minimize(sum(w * (1 - stay[i]) for i, w in enumerate(weights)))
+    _hint(model, services, rooms, moves, stay, need_ram)
+    solver, outcome = solve(model, settings)
+    if outcome.objective is None:
+        explanation = ("no plan exists: the receiving clusters' per-node RAM, pods, volume or control-plane "
+                       "limits cannot take the services that must move" if outcome.status == "INFEASIBLE"
+                       else f"no plan found within {settings.time_limit_seconds:g}s")
+        raise Infeasible(outcome.status.lower(), explanation)
+    planned = []
+    for (i, r), var in moves.items():
+        if solver.value(var):
+            planned.append((i, r))
+    # Volume moves first (they take longest), then by RAM, so the slow copies start early.
+    planned.sort(key=lambda ir: (-(services[ir[0]].volume or 0), -services[ir[0]].ram, services[ir[0]].name))
+    plan = []
+    free_after = {r: rooms[r].ram for r in range(len(rooms))}
+    for order, (i, r) in enumerate(planned, start=1):
+        service, room = services[i], rooms[r]
+        free_after[r] -= need_ram(service, room.cluster)
+        volume = f"{human_bytes(service.volume)} volume + " if service.volume else ""
+        why = (f"{volume}{human_bytes(service.ram)} RAM off {drained.id}; {room.node} on {room.cluster} keeps "
+               f"{human_bytes(free_after[r] * 1024 * 1024)} free")
+        plan.append(Move(order, service.name, drained.id, service.node, room.cluster, room.node, service.ram,
+                         service.volume, weights[i], why))
+    stays = tuple(s.name for i, s in enumerate(services) if solver.value(stay[i]))
+    kept = [s for s in services if s.name in set(stays)]
+    return DrainPlan(drained.id, outcome, tuple(plan), stays, sum(m.weight for m in plan),
+                     sum(s.ram for s in kept), sum(s.volume is not None for s in kept))
+
+
+def _precheck(services, rooms, volume_room, target, empty, must_services, need_ram) -> None:
+    if not rooms and services and (empty or must_services > 0):
+        raise Infeasible("clusters", "no active cluster with a schedulable run node can receive services")
+    if empty:
+        for service in services:
+            if not any(need_ram(service, r.cluster) <= r.ram and service.pods <= r.pods for r in rooms):
+                raise Infeasible("ram", f"service {service.name!r} ({human_bytes(service.ram)}) fits on no "
+                                        "receiving run node's free RAM and pods")
+        volumes = sum(s.volume is not None for s in services)
+        if volumes > sum(volume_room.values()):
+            raise Infeasible("volume-limit", f"{volumes} volumes must move but the receiving clusters have room "
+                                             f"for {sum(volume_room.values())}")
+        ram = sum(need_ram(s, rooms[0].cluster) for s in services)
+        if ram > sum(max(r.ram, 0) for r in rooms):
+            raise Infeasible("ram", f"{ram} MiB must move but the receiving nodes have "
+                                    f"{sum(max(r.ram, 0) for r in rooms)} MiB free")
+    if target.volumes is not None:
+        volumes = sum(s.volume is not None for s in services)
+        if volumes - target.volumes > sum(volume_room.values()):
+            raise Infeasible("target.volumes", f"{volumes - target.volumes} volumes must move but the receiving "
+                                               f"clusters have room for {sum(volume_room.values())}")
+
+
+def _hint(model, services, rooms, moves, stay, need_ram) -> None:
+    """First-fit decreasing of every service onto the receiving nodes; whatever does not fit stays."""
+    free = [(r.ram, r.pods) for r in rooms]
+    for i in sorted(range(len(services)), key=lambda k: -services[k].ram):
+        chosen = None
+        for r in range(len(rooms)):
+            if (i, r) in moves and need_ram(services[i], rooms[r].cluster) <= free[r][0] and \
+                    services[i].pods <= free[r][1]:
+                chosen = r
+                free[r] = (free[r][0] - need_ram(services[i], rooms[r].cluster), free[r][1] - services[i].pods)
+                break
+        model.add_hint(stay[i], chosen is None)
+        for r in range(len(rooms)):
+            if (i, r) in moves:
+                model.add_hint(moves[i, r], r == chosen)

@@ -1,0 +1,79 @@
+"""What every optimizer shares: solver settings, an honest solver outcome, and the infeasibility error."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from ortools.sat.python import cp_model
+
+MIB = 1024 * 1024
+
+
+class Infeasible(ValueError):
+    """The input cannot be satisfied; ``constraint`` names the constraint that makes it so."""
+
+    def __init__(self, constraint: str, message: str) -> None:
+        super().__init__(f"{constraint}: {message}")
+        self.constraint = constraint
+
+
+@dataclass(frozen=True, slots=True)
+class SolveSettings:
+    time_limit_seconds: float = 10.0
+    num_workers: int = 2
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SolverOutcome:
+    """The solver's own words. ``status`` is OPTIMAL only when the bound meets the objective.
+
+    ``method`` is ``cp-sat`` when the solver ran, or ``bound`` when a heuristic met the lower bound and the
+    solver was not needed (that is a proof too).
+    """
+
+    status: str
+    objective: float | None
+    best_bound: float | None
+    gap: float | None
+    wall_seconds: float
+    time_limit_seconds: float
+    num_workers: int
+    method: str = "cp-sat"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def proven_optimal(self) -> bool:
+        return self.status == "OPTIMAL"
+
+
+def proven_by_bound(objective: float, settings: SolveSettings) -> SolverOutcome:
+    return SolverOutcome("OPTIMAL", objective, objective, 0.0, 0.0, settings.time_limit_seconds,
+                         settings.num_workers, method="bound")
+
+
+def solve(model: cp_model.CpModel, settings: SolveSettings) -> tuple[cp_model.CpSolver, SolverOutcome]:
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = settings.time_limit_seconds
+    solver.parameters.num_workers = settings.num_workers
+    solver.parameters.random_seed = settings.seed
+    code = solver.solve(model)
+    status = solver.status_name(code)
+    objective = bound = gap = None
+    if code in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        objective = solver.objective_value
+        bound = solver.best_objective_bound
+        gap = 0.0 if objective == bound else abs(objective - bound) / max(abs(objective), 1e-9)
+    return solver, SolverOutcome(status, objective, bound, gap, solver.wall_time, settings.time_limit_seconds,
+                                 settings.num_workers)
+
+
+def mib_ceil(value_bytes: int) -> int:
+    """CP-SAT is integer-only; demands round up to MiB so a solution in MiB never overfills in bytes."""
+    return -(-value_bytes // MIB)
+
+
+def mib_floor(value_bytes: int) -> int:
+    return value_bytes // MIB
