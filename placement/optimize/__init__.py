@@ -5,7 +5,7 @@ capacity plans. The live path stays greedy (``placement.engine``); nothing here 
 from placement.optimize.capacity import CapacityPlan, Demand, DemandBucket, plan_capacity
 from placement.optimize.drain import DrainFleet, DrainPlan, plan_drain
 from placement.optimize.packing import PackingReport, Service, greedy_to_optimal_ratio, pack
-from placement.optimize.solve import Infeasible, SolveSettings, SolverOutcome
+from placement.optimize.solve import Infeasible, SolverOutcome, SolveSettings
 
 __all__ = [
     "CapacityPlan",
