@@ -28,4 +28,7 @@ def run(
     return collect(Simulation(scenario, seed, profile=profile, progress=progress).run())
 
 
-__all__ = ["Scenario", "SimResult", "load_scenario", "run"]
+# Imported eagerly, after run: binds ``sim.sweep`` to the function (the module stays importable as sim.sweep).
+from sim.sweep import SweepResult, sweep  # noqa: E402
+
+__all__ = ["Scenario", "SimResult", "SweepResult", "load_scenario", "run", "sweep"]

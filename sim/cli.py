@@ -3,6 +3,7 @@
 import typer
 
 from sim.cli_run import run_command
+from sim.sweep_cli import sweep_command
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Growth simulation for the k3s PaaS.")
 
@@ -13,6 +14,7 @@ def _root() -> None:
 
 
 app.command("run")(run_command)
+app.command("sweep")(sweep_command)
 
 
 def main() -> None:

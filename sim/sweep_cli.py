@@ -1,0 +1,105 @@
+"""``sim sweep``: Monte Carlo runs of one scenario on a process pool or a Dask cluster, with a progress bar."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from placement.yamlio import ConfigError
+
+err = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(2)
+
+
+def sweep_command(
+    scenario_path: Annotated[Path, typer.Argument(metavar="SCENARIO.yaml", help="the scenario file")],
+    runs: Annotated[int, typer.Option("--runs", min=1, help="number of runs")] = 100,
+    vary: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--vary",
+            help="PATH=uniform:A:B | triangular:A:MODE:B | choice:V1,V2,... | catalog (repeatable), "
+            "e.g. longhorn.max_volumes=uniform:400:1000",
+        ),
+    ] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="run on a Dask LocalCluster of K")] = None,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help="existing Dask scheduler, tcp://HOST:8786")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="output directory (resumable)")] = Path("out/sweep"),
+    seed: Annotated[int, typer.Option("--seed", min=0, help="root seed")] = 0,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="runs per task")] = 1,
+) -> None:
+    """Run a Monte Carlo sweep; write per-run files, bands and a report to --out. Rerun to resume."""
+    from sim.scenario import load_scenario
+    from sim.sweep import SweepError, dask_executor, sweep
+    from sim.sweep_vary import VaryError
+
+    try:
+        scenario = load_scenario(scenario_path)
+    except (ConfigError, OSError) as exc:
+        _fail(str(exc))
+    progress = Progress(
+        TextColumn("[bold]sweep"),
+        BarColumn(),
+        TextColumn("{task.fields[ok]} done, [red]{task.fields[failed]} failed[/red], {task.fields[left]} remaining"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err,
+    )
+    state = {"ok": 0, "failed": 0, "task": None, "total": runs}
+
+    def on_start(total: int, already: int) -> None:
+        state["task"] = progress.add_task(
+            "sweep", total=total, completed=already, ok=already, failed=0, left=total - already
+        )
+        if already:
+            err.print(f"resuming: {already} of {total} runs already in {out}")
+        state["ok"] = already
+
+    def on_run(record: dict) -> None:
+        key = "ok" if record["status"] == "ok" else "failed"
+        state[key] += 1
+        if key == "failed":
+            progress.console.print(
+                f"[red]run {record['run']} failed[/red] (seed {record['seed_entropy']}, "
+                f"spawn key {record['seed_spawn_key']}): {record['error']}",
+                highlight=False,
+            )
+        progress.update(
+            state["task"], advance=1, ok=state["ok"], failed=state["failed"], left=runs - state["ok"] - state["failed"]
+        )
+
+    executor_ctx = dask_executor(workers, scheduler) if (workers or scheduler) else contextlib.nullcontext(None)
+    try:
+        with executor_ctx as executor, progress:
+            result = sweep(
+                scenario,
+                runs,
+                vary=vary or [],
+                executor=executor,
+                out=out,
+                seed=seed,
+                chunk_size=chunk_size,
+                on_start=on_start,
+                on_run=on_run,
+            )
+    except (VaryError, SweepError, ConfigError) as exc:
+        _fail(str(exc))
+    except ValueError as exc:
+        _fail(str(exc))
+    shard = result.first_shard.set_index("statistic")
+    err.print(f"{runs} runs: {len(result.failed)} failed; wrote {out}/report.html and Parquet tables", highlight=False)
+    if shard["runs_sharded"].iloc[0]:
+        dates = ", ".join(f"{s} {shard.loc[s, 'first_shard_date'].date()}" for s in ("p10", "p50", "p90"))
+        err.print(f"first shard: {dates}", highlight=False)
