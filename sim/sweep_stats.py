@@ -12,6 +12,24 @@ from sim.sweep_vary import VarySpec
 QUANTILES = (0.1, 0.5, 0.9)
 BAND_COLUMNS = ("p10", "p50", "p90")
 NO_SHARD = "(no shard)"
+# A fixed order: a run record read back from disk (JSON) gives the same frame as one fresh from a worker.
+RUN_COLUMNS = (
+    "run",
+    "seed_entropy",
+    "seed_spawn_key",
+    "status",
+    "error",
+    "first_shard_day",
+    "first_shard_date",
+    "first_shard_customers",
+    "first_shard_limit",
+    "first_bind_limit",
+    "placements_attempted",
+    "placements_rejected",
+    "customers_end",
+    "clusters_end",
+    "cost_eur_total",
+)
 
 
 def runs_frame(outcomes: list[tuple[dict[str, Any], pd.DataFrame]], specs: list[VarySpec]) -> pd.DataFrame:
@@ -23,18 +41,9 @@ def runs_frame(outcomes: list[tuple[dict[str, Any], pd.DataFrame]], specs: list[
             row[f"param:{spec.path}"] = record["params"].get(spec.path)
         rows.append(row)
     frame = pd.DataFrame(rows)
-    for column in (
-        "first_shard_day",
-        "first_shard_date",
-        "first_shard_customers",
-        "first_shard_limit",
-        "first_bind_limit",
-        "customers_end",
-        "clusters_end",
-        "cost_eur_total",
-    ):
-        if column not in frame:
-            frame[column] = None
+    params = [f"param:{spec.path}" for spec in specs]
+    extra = sorted(set(frame.columns) - set(RUN_COLUMNS) - set(params))
+    frame = frame.reindex(columns=[*RUN_COLUMNS, *params, *extra])
     frame["first_shard_day"] = pd.to_numeric(frame["first_shard_day"], errors="coerce").astype("float64")
     frame["first_shard_customers"] = pd.to_numeric(frame["first_shard_customers"], errors="coerce").astype("float64")
     frame["first_shard_date"] = pd.to_datetime(frame["first_shard_date"])
