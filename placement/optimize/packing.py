@@ -137,37 +137,44 @@ def _check_fits(services: Sequence[Service], node: NodeType) -> None:
 def l1_nodes(services: Sequence[Service], node: NodeType) -> int:
     ram = sum(mib_ceil(node.ram_need(s)) for s in services)
     pods = sum(s.pods for s in services)
-    return max(1 if services else 0, -(-ram // mib_floor(node.allocatable_bytes)), -(-pods // node.max_pods))
+    volumes = sum(s.volumes for s in services)
+    return max(1 if services else 0, -(-ram // mib_floor(node.allocatable_bytes)), -(-pods // node.max_pods),
+               -(-volumes // node.max_volumes))
 
 
-def ffd_nodes(ram: np.ndarray, pods: np.ndarray, capacity: int, max_pods: int) -> np.ndarray:
-    """First-fit decreasing by RAM; returns the node index of every item (in the input order)."""
-    order = np.argsort(-ram, kind="stable")
-    free_ram: list[int] = []
-    free_pods: list[int] = []
-    node_of = np.empty(len(ram), dtype=np.int64)
+def ffd_nodes(demand: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    """First-fit decreasing by the first column (RAM) with every column a per-node cap; returns each item's node."""
+    order = np.argsort(-demand[:, 0], kind="stable")
+    free: list[np.ndarray] = []
+    node_of = np.empty(len(demand), dtype=np.int64)
     for item in order:
-        size, count = int(ram[item]), int(pods[item])
-        for index, (room, pod_room) in enumerate(zip(free_ram, free_pods, strict=True)):
-            if size <= room and count <= pod_room:
-                free_ram[index] -= size
-                free_pods[index] -= count
+        need = demand[item]
+        for index, room in enumerate(free):
+            if (need <= room).all():
+                room -= need
                 node_of[item] = index
                 break
         else:
-            free_ram.append(capacity - size)
-            free_pods.append(max_pods - count)
-            node_of[item] = len(free_ram) - 1
+            free.append(capacity - need)
+            node_of[item] = len(free) - 1
     return node_of
+
+
+def _demand(services: Sequence[Service], node: NodeType) -> tuple[np.ndarray, np.ndarray]:
+    """Per-node dimensions: RAM (MiB), pods, and the cluster limits a node's services must meet on their own
+    (volumes, etcd objects counting each service's customer objects, conservatively)."""
+    demand = np.array([[mib_ceil(node.ram_need(s)), s.pods, s.volumes,
+                        node.service_objects(s) + node.objects_per_customer] for s in services], dtype=np.int64)
+    capacity = np.array([mib_floor(node.allocatable_bytes), node.max_pods, node.max_volumes, node.tight_objects],
+                        dtype=np.int64)
+    return demand, capacity
 
 
 def _min_nodes(services: Sequence[Service], node: NodeType, settings: SolveSettings,
                force_solver: bool) -> tuple[int, int, int, SolverOutcome, np.ndarray]:
-    ram = np.array([mib_ceil(node.ram_need(s)) for s in services], dtype=np.int64)
-    pods = np.array([s.pods for s in services], dtype=np.int64)
-    capacity = mib_floor(node.allocatable_bytes)
+    demand, capacity = _demand(services, node)
     bound = l1_nodes(services, node)
-    hint = ffd_nodes(ram, pods, capacity, node.max_pods)
+    hint = ffd_nodes(demand, capacity)
     ffd = int(hint.max()) + 1
     if ffd == bound and not force_solver:
         return bound, ffd, ffd, proven_by_bound(ffd, settings), hint
@@ -181,13 +188,16 @@ def _min_nodes(services: Sequence[Service], node: NodeType, settings: SolveSetti
         for b in slots:
             model.add_hint(row[b], int(hint[i]) == b)
     for b in slots:
-        model.add(sum(int(ram[i]) * on[i][b] for i in range(len(services))) <= capacity * used[b])
-        model.add(sum(int(pods[i]) * on[i][b] for i in range(len(services))) <= node.max_pods * used[b])
+        for d in range(demand.shape[1]):
+            column = demand[:, d]
+            if d == 0 or column.sum() > capacity[d]:  # RAM always: it ties the services to used nodes
+                model.add(sum(int(column[i]) * on[i][b] for i in np.flatnonzero(column))
+                          <= int(capacity[d]) * used[b])
         model.add_hint(used[b], True)
         if b + 1 < ffd:
             model.add(used[b] >= used[b + 1])
     # The largest service can always go on the first node.
-    model.add(on[int(np.argmax(ram))][0] == 1)
+    model.add(on[int(np.argmax(demand[:, 0]))][0] == 1)
     model.add(sum(used) >= bound)
     model.minimize(sum(used))
     solver, outcome = solve(model, settings)
@@ -240,8 +250,7 @@ def pack(services: Sequence[Service], node: NodeType, settings: SolveSettings | 
         raise Infeasible("services", "no services to pack")
     _check_fits(services, node)
     bound, ffd, nodes, outcome, node_of = _min_nodes(services, node, settings, force_solver)
-    ffd_assign = ffd_nodes(np.array([mib_ceil(node.ram_need(s)) for s in services]),
-                           np.array([s.pods for s in services]), mib_floor(node.allocatable_bytes), node.max_pods)
+    ffd_assign = ffd_nodes(*_demand(services, node))
     ffd_clusters = _group_into_clusters(services, ffd_assign, node, ffd)
     cluster_bound = _cluster_bound(services, node, nodes)
     clusters = _group_into_clusters(services, node_of, node, nodes)
