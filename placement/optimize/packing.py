@@ -143,8 +143,11 @@ def l1_nodes(services: Sequence[Service], node: NodeType) -> int:
 
 
 def ffd_nodes(demand: np.ndarray, capacity: np.ndarray) -> np.ndarray:
-    """First-fit decreasing by the first column (RAM) with every column a per-node cap; returns each item's node."""
-    order = np.argsort(-demand[:, 0], kind="stable")
+    """First-fit decreasing with every column a per-node cap; returns each item's node.
+
+    Items are sorted by their largest share of a node in any dimension, so pod-heavy small services and
+    RAM-heavy large ones are both placed early (the 2-D FFD of ecosystem.md §3)."""
+    order = np.lexsort((-demand[:, 0], -(demand / np.maximum(capacity, 1)).max(axis=1)))
     free: list[np.ndarray] = []
     node_of = np.empty(len(demand), dtype=np.int64)
     for item in order:
@@ -157,6 +160,25 @@ def ffd_nodes(demand: np.ndarray, capacity: np.ndarray) -> np.ndarray:
         else:
             free.append(capacity - need)
             node_of[item] = len(free) - 1
+    return node_of
+
+
+def worst_fit_into(demand: np.ndarray, capacity: np.ndarray, nodes: int) -> np.ndarray | None:
+    """Largest first, each item onto the node with the most room left in its tightest dimension, with exactly
+    ``nodes`` nodes; None when an item fits nowhere. Balancing RAM and pods together is what FFD misses when
+    many small services hit the pods-per-node cap on the last nodes."""
+    free = np.tile(capacity, (nodes, 1)).astype(np.float64)
+    scale = np.maximum(capacity, 1).astype(np.float64)
+    node_of = np.empty(len(demand), dtype=np.int64)
+    for item in np.argsort(-demand[:, 0], kind="stable"):
+        fits = (free >= demand[item]).all(axis=1)
+        if not fits.any():
+            return None
+        room = (free / scale).min(axis=1)
+        room[~fits] = -1.0
+        chosen = int(np.argmax(room))
+        free[chosen] -= demand[item]
+        node_of[item] = chosen
     return node_of
 
 
@@ -176,11 +198,17 @@ def _min_nodes(services: Sequence[Service], node: NodeType, settings: SolveSetti
     bound = l1_nodes(services, node)
     hint = ffd_nodes(demand, capacity)
     ffd = int(hint.max()) + 1
-    if ffd == bound and not force_solver:
-        return bound, ffd, ffd, proven_by_bound(ffd, settings), hint
+    for nodes in range(bound, min(ffd, bound + 8)):
+        balanced = worst_fit_into(demand, capacity, nodes)
+        if balanced is not None:
+            hint = balanced
+            break
+    best = int(hint.max()) + 1
+    if best == bound and not force_solver:
+        return bound, ffd, best, proven_by_bound(best, settings), hint
 
     model = cp_model.CpModel()
-    slots = range(ffd)
+    slots = range(best)
     used = [model.new_bool_var(f"node{b}") for b in slots]
     on = [[model.new_bool_var(f"s{i}n{b}") for b in slots] for i in range(len(services))]
     for i, row in enumerate(on):
@@ -194,7 +222,7 @@ def _min_nodes(services: Sequence[Service], node: NodeType, settings: SolveSetti
                 model.add(sum(int(column[i]) * on[i][b] for i in np.flatnonzero(column))
                           <= int(capacity[d]) * used[b])
         model.add_hint(used[b], True)
-        if b + 1 < ffd:
+        if b + 1 < best:
             model.add(used[b] >= used[b + 1])
     # The largest service can always go on the first node.
     model.add(on[int(np.argmax(demand[:, 0]))][0] == 1)
@@ -203,7 +231,7 @@ def _min_nodes(services: Sequence[Service], node: NodeType, settings: SolveSetti
     solver, outcome = solve(model, settings)
     if outcome.objective is None:
         # The FFD answer is a solution, so UNKNOWN only means the limit came before the model was even searched.
-        return bound, ffd, ffd, outcome, hint
+        return bound, ffd, best, outcome, hint
     node_of = np.array([next(b for b in slots if solver.value(on[i][b])) for i in range(len(services))])
     return bound, ffd, int(round(outcome.objective)), outcome, node_of
 
