@@ -45,7 +45,7 @@ def _lognormal(rng: np.random.Generator, spec: dict, size: int) -> np.ndarray:
     return np.clip(values, to_bytes(spec["min"]), to_bytes(spec["max"])).astype(np.int64)
 
 
-def bench_drain(rng: np.random.Generator) -> dict:
+def bench_drain(rng: np.random.Generator, target: dict | None = None) -> dict:
     limits = shipped_limits("seed")
     alloc = limits.run_node_allocatable_bytes("longhorn")
     ram = _lognormal(rng, {"median": "2Gi", "sigma": 0.8, "min": "128Mi", "max": "32Gi"}, 500)
@@ -61,7 +61,7 @@ def bench_drain(rng: np.random.Generator) -> dict:
         services = [{"name": f"r{c}s{i}", "ram": int(r), "node": f"r{c}n{i % 20}",
                      **({"volume": GIB} if i < 300 else {})} for i, r in enumerate(load)]
         clusters.append({"id": f"r{c}", "ctrl_node_type": "AX162-R", "nodes": nodes, "services": services})
-    fleet = DrainFleet.model_validate({"drain": "drain-me", "clusters": clusters})
+    fleet = DrainFleet.model_validate({"drain": "drain-me", "target": target or {}, "clusters": clusters})
     started = time.perf_counter()
     plan = plan_drain(fleet, limits, SolveSettings(time_limit_seconds=30, num_workers=2))
     return {"plan": plan, "wall": time.perf_counter() - started}
@@ -100,11 +100,12 @@ def main() -> None:
     console.print(f"[bold]packing[/] 2000 services: L1 {r.l1_nodes}, FFD {r.ffd_nodes}, optimum {r.nodes} "
                   f"{r.nodes_outcome.status} (bound {r.nodes_outcome.best_bound}, gap {r.nodes_outcome.gap}), "
                   f"solver {r.nodes_outcome.wall_seconds:.2f}s, total {packing['wall']:.2f}s", highlight=False)
-    drain = bench_drain(np.random.default_rng(seeds[1]))
-    p = drain["plan"]
-    console.print(f"[bold]drain[/] 500 services onto 4 clusters: {len(p.moves)} moves, weight {p.total_weight}, "
-                  f"{p.outcome.status} (bound {p.outcome.best_bound}, gap {p.outcome.gap}), solver "
-                  f"{p.outcome.wall_seconds:.2f}s, total {drain['wall']:.2f}s", highlight=False)
+    for label, target in (("empty", None), ("under 400 GiB RAM and 40 volumes", {"ram": "400Gi", "volumes": 40})):
+        drain = bench_drain(np.random.default_rng(seeds[1]), target)
+        p = drain["plan"]
+        console.print(f"[bold]drain[/] 500 services onto 4 clusters, {label}: {len(p.moves)} moves, weight "
+                      f"{p.total_weight}, {p.outcome.status} (bound {p.outcome.best_bound}, gap {p.outcome.gap}), "
+                      f"solver {p.outcome.wall_seconds:.2f}s, total {drain['wall']:.2f}s", highlight=False)
     table = Table(title="Greedy engine vs optimum (synthetic demand shaped like the stage scenarios, 2,500 customers)")
     for column in ("scenario", "services", "opt nodes", "status", "greedy nodes", "nodes ratio", "opt clusters",
                    "greedy clusters", "clusters ratio", "wall s"):
