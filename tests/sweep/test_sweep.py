@@ -117,3 +117,21 @@ def test_bands_and_counts_on_a_synthetic_frame():
     assert sens["spearman_rho"] == pytest.approx(1.0)
     assert sens["swing_days"] == pytest.approx(10 * (sens["high_value"] - sens["low_value"]))
     assert sens["runs_used"] == 7
+
+
+def test_cli_on_a_dask_local_cluster_writes_the_tables(tmp_path, pool_result):
+    from typer.testing import CliRunner
+
+    from sim.cli import app
+
+    out = tmp_path / "cli"
+    args = ["sweep", str(TINY), "--runs", "6", "--seed", "11", "--workers", "2", "--out", str(out)]
+    for spec in VARY:
+        args += ["--vary", spec]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    for name in ("runs", "bands", "first_shard", "binding_counts", "sensitivity"):
+        assert (out / f"{name}.parquet").exists()
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "runs.parquet"), pool_result.runs)
+    sens = pd.read_parquet(out / "sensitivity.parquet")
+    assert sorted(sens["parameter"]) == ["etcd.objects_per_service", "longhorn.max_volumes"]
