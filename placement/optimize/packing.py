@@ -69,12 +69,13 @@ class NodeType:
 
     @classmethod
     def from_limits(cls, limits: Limits, provider: str = "longhorn", max_nodes_per_cluster: int = 20,
-                    ctrl_node_type: str | None = None) -> NodeType:
+                    ctrl_node_type: str | None = None, run_node_ram_bytes: int | None = None) -> NodeType:
+        """``run_node_ram_bytes``: the run node's RAM (None: the profile's default run node)."""
         storage = limits.storage[provider]
         ctrl = limits.control_plane(ctrl_node_type or limits.control_plane_ladder[-1])
         if max_nodes_per_cluster < 1:
             raise ValueError(f"max_nodes_per_cluster: must be at least 1, got {max_nodes_per_cluster}")
-        return cls(provider, limits.run_node_allocatable_bytes(provider), limits.max_pods_per_node,
+        return cls(provider, limits.run_node_allocatable_bytes(provider, run_node_ram_bytes), limits.max_pods_per_node,
                    storage.max_volumes, storage.min_nodes, min(max_nodes_per_cluster, limits.max_nodes), ctrl.name,
                    ctrl.tight_objects, storage.ram_bytes_per_volume, limits.etcd_objects_per_service,
                    storage.etcd_objects_per_volume, limits.etcd_objects_per_customer)
@@ -148,18 +149,22 @@ def ffd_nodes(demand: np.ndarray, capacity: np.ndarray) -> np.ndarray:
     Items are sorted by their largest share of a node in any dimension, so pod-heavy small services and
     RAM-heavy large ones are both placed early (the 2-D FFD of ecosystem.md §3)."""
     order = np.lexsort((-demand[:, 0], -(demand / np.maximum(capacity, 1)).max(axis=1)))
-    free: list[np.ndarray] = []
+    free = np.empty((16, demand.shape[1]), dtype=np.int64)  # room left on each open node; grows by doubling
+    count = 0
     node_of = np.empty(len(demand), dtype=np.int64)
     for item in order:
         need = demand[item]
-        for index, room in enumerate(free):
-            if (need <= room).all():
-                room -= need
-                node_of[item] = index
-                break
-        else:
-            free.append(capacity - need)
-            node_of[item] = len(free) - 1
+        # First fit as one vectorised test over the open nodes: a simulated fleet's check has 10^5 services.
+        fits = (free[:count] >= need).all(axis=1)
+        index = int(fits.argmax()) if count else 0
+        if not count or not fits[index]:
+            if count == len(free):
+                free = np.concatenate([free, np.empty_like(free)])
+            index = count
+            free[index] = capacity
+            count += 1
+        free[index] -= need
+        node_of[item] = index
     return node_of
 
 
@@ -169,15 +174,15 @@ def worst_fit_into(demand: np.ndarray, capacity: np.ndarray, nodes: int) -> np.n
     many small services hit the pods-per-node cap on the last nodes."""
     free = np.tile(capacity, (nodes, 1)).astype(np.float64)
     scale = np.maximum(capacity, 1).astype(np.float64)
+    room = (free / scale).min(axis=1)  # kept per node, updated only where an item went
     node_of = np.empty(len(demand), dtype=np.int64)
     for item in np.argsort(-demand[:, 0], kind="stable"):
         fits = (free >= demand[item]).all(axis=1)
         if not fits.any():
             return None
-        room = (free / scale).min(axis=1)
-        room[~fits] = -1.0
-        chosen = int(np.argmax(room))
+        chosen = int(np.argmax(np.where(fits, room, -1.0)))
         free[chosen] -= demand[item]
+        room[chosen] = (free[chosen] / scale).min()
         node_of[item] = chosen
     return node_of
 
@@ -193,10 +198,11 @@ def _demand(services: Sequence[Service], node: NodeType) -> tuple[np.ndarray, np
 
 
 def _min_nodes(services: Sequence[Service], node: NodeType, settings: SolveSettings,
-               force_solver: bool) -> tuple[int, int, int, SolverOutcome, np.ndarray]:
+               force_solver: bool) -> tuple[int, int, int, SolverOutcome, np.ndarray, np.ndarray]:
+    """(L1 bound, FFD nodes, best nodes, outcome, best assignment, FFD assignment)."""
     demand, capacity = _demand(services, node)
     bound = l1_nodes(services, node)
-    hint = ffd_nodes(demand, capacity)
+    hint = ffd_assign = ffd_nodes(demand, capacity)
     ffd = int(hint.max()) + 1
     for nodes in range(bound, min(ffd, bound + 8)):
         balanced = worst_fit_into(demand, capacity, nodes)
@@ -205,7 +211,7 @@ def _min_nodes(services: Sequence[Service], node: NodeType, settings: SolveSetti
             break
     best = int(hint.max()) + 1
     if best == bound and not force_solver:
-        return bound, ffd, best, proven_by_bound(best, settings), hint
+        return bound, ffd, best, proven_by_bound(best, settings), hint, ffd_assign
 
     model = cp_model.CpModel()
     slots = range(best)
@@ -231,9 +237,9 @@ def _min_nodes(services: Sequence[Service], node: NodeType, settings: SolveSetti
     solver, outcome = solve(model, settings)
     if outcome.objective is None:
         # The FFD answer is a solution, so UNKNOWN only means the limit came before the model was even searched.
-        return bound, ffd, best, outcome, hint
+        return bound, ffd, best, outcome, hint, ffd_assign
     node_of = np.array([next(b for b in slots if solver.value(on[i][b])) for i in range(len(services))])
-    return bound, ffd, int(round(outcome.objective)), outcome, node_of
+    return bound, ffd, int(round(outcome.objective)), outcome, node_of, ffd_assign
 
 
 def _group_into_clusters(services: Sequence[Service], node_of: np.ndarray, node: NodeType, nodes: int) -> int:
@@ -277,8 +283,7 @@ def pack(services: Sequence[Service], node: NodeType, settings: SolveSettings | 
     if not services:
         raise Infeasible("services", "no services to pack")
     _check_fits(services, node)
-    bound, ffd, nodes, outcome, node_of = _min_nodes(services, node, settings, force_solver)
-    ffd_assign = ffd_nodes(*_demand(services, node))
+    bound, ffd, nodes, outcome, node_of, ffd_assign = _min_nodes(services, node, settings, force_solver)
     ffd_clusters = _group_into_clusters(services, ffd_assign, node, ffd)
     cluster_bound = _cluster_bound(services, node, nodes)
     clusters = _group_into_clusters(services, node_of, node, nodes)
@@ -381,13 +386,13 @@ def greedy_engine(services: Sequence[Service], node: NodeType, policy: Policy) -
 def greedy_to_optimal_ratio(services: Sequence[Service], limits: Limits, policy: Policy | None = None, *,
                             provider: str = "longhorn", max_nodes_per_cluster: int = 20,
                             ctrl_node_type: str | None = None, settings: SolveSettings | None = None,
-                            force_solver: bool = False) -> PackingReport:
+                            force_solver: bool = False, run_node_ram_bytes: int | None = None) -> PackingReport:
     """The packing bound for ``services`` with the greedy engine's answer and the ratio between them.
 
     ``services`` should be in arrival order: the greedy engine places them in that order.
     """
     policy = (policy or default_policy()).with_limits(limits)
-    node = NodeType.from_limits(limits, provider, max_nodes_per_cluster, ctrl_node_type)
+    node = NodeType.from_limits(limits, provider, max_nodes_per_cluster, ctrl_node_type, run_node_ram_bytes)
     report = pack(services, node, settings, force_solver=force_solver)
     greedy_nodes, greedy_clusters = greedy_engine(services, node, policy)
     return PackingReport(

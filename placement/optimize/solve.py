@@ -19,9 +19,14 @@ class Infeasible(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class SolveSettings:
+    """CP-SAT's limits. ``deterministic_time_limit`` (CP-SAT's own work units, roughly seconds on one core)
+    replaces the wall-clock limit when set: with one worker the answer then depends only on the model, not on
+    how busy the machine is, which is what a seeded simulation needs to replay byte for byte."""
+
     time_limit_seconds: float = 10.0
     num_workers: int = 2
     seed: int = 0
+    deterministic_time_limit: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +42,10 @@ class SolverOutcome:
     best_bound: float | None
     gap: float | None
     wall_seconds: float
-    time_limit_seconds: float
+    time_limit_seconds: float | None
     num_workers: int
     method: str = "cp-sat"
+    deterministic_time_limit: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -49,14 +55,22 @@ class SolverOutcome:
         return self.status == "OPTIMAL"
 
 
+def _wall_limit(settings: SolveSettings) -> float | None:
+    return None if settings.deterministic_time_limit is not None else settings.time_limit_seconds
+
+
 def proven_by_bound(objective: float, settings: SolveSettings) -> SolverOutcome:
-    return SolverOutcome("OPTIMAL", objective, objective, 0.0, 0.0, settings.time_limit_seconds,
-                         settings.num_workers, method="bound")
+    return SolverOutcome("OPTIMAL", objective, objective, 0.0, 0.0, _wall_limit(settings), settings.num_workers,
+                         method="bound", deterministic_time_limit=settings.deterministic_time_limit)
 
 
 def solve(model: cp_model.CpModel, settings: SolveSettings) -> tuple[cp_model.CpSolver, SolverOutcome]:
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = settings.time_limit_seconds
+    if settings.deterministic_time_limit is not None:
+        # No wall-clock limit here: it would make the answer depend on the machine's load.
+        solver.parameters.max_deterministic_time = settings.deterministic_time_limit
+    else:
+        solver.parameters.max_time_in_seconds = settings.time_limit_seconds
     solver.parameters.num_workers = settings.num_workers
     solver.parameters.random_seed = settings.seed
     code = solver.solve(model)
@@ -66,8 +80,8 @@ def solve(model: cp_model.CpModel, settings: SolveSettings) -> tuple[cp_model.Cp
         objective = solver.objective_value
         bound = solver.best_objective_bound
         gap = 0.0 if objective == bound else abs(objective - bound) / max(abs(objective), 1e-9)
-    return solver, SolverOutcome(status, objective, bound, gap, solver.wall_time, settings.time_limit_seconds,
-                                 settings.num_workers)
+    return solver, SolverOutcome(status, objective, bound, gap, solver.wall_time, _wall_limit(settings),
+                                 settings.num_workers, deterministic_time_limit=settings.deterministic_time_limit)
 
 
 def mib_ceil(value_bytes: int) -> int:

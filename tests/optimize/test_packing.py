@@ -5,7 +5,7 @@ import pytest
 
 from placement.limits import shipped_limits
 from placement.optimize import Infeasible, Service, SolveSettings, greedy_to_optimal_ratio, pack
-from placement.optimize.packing import NodeType
+from placement.optimize.packing import NodeType, ffd_nodes, worst_fit_into
 
 GIB = 1024**3
 LIMITS = shipped_limits("seed")
@@ -84,6 +84,50 @@ def test_time_limit_is_honoured_and_reported():
         assert outcome.objective == outcome.best_bound
     if outcome.status == "FEASIBLE":
         assert outcome.best_bound < outcome.objective and outcome.gap > 0
+
+
+def test_deterministic_time_limit_replays_the_same_answer():
+    rng = np.random.default_rng(3)
+    services = [Service(f"s{i}", int(min(rng.lognormal(1.0, 0.9), 30) * GIB) + 1) for i in range(120)]
+    settings = SolveSettings(num_workers=1, deterministic_time_limit=1.0)
+    first, second = (pack(services, small_node(40), settings, force_solver=True) for _ in range(2))
+    outcome = first.nodes_outcome
+    assert outcome.time_limit_seconds is None and outcome.deterministic_time_limit == 1.0
+    assert outcome.method == "cp-sat" and outcome.status in ("OPTIMAL", "FEASIBLE")
+    assert first.node_of == second.node_of
+    assert {k: v for k, v in outcome.to_dict().items() if k != "wall_seconds"} == {
+        k: v for k, v in second.nodes_outcome.to_dict().items() if k != "wall_seconds"
+    }
+
+
+def reference_ffd(demand: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    """First fit decreasing as a plain loop over the open nodes (the order is ffd_nodes's)."""
+    order = np.lexsort((-demand[:, 0], -(demand / np.maximum(capacity, 1)).max(axis=1)))
+    free: list[np.ndarray] = []
+    node_of = np.empty(len(demand), dtype=np.int64)
+    for item in order:
+        index = next((k for k, room in enumerate(free) if (demand[item] <= room).all()), len(free))
+        if index == len(free):
+            free.append(capacity.copy())
+        free[index] -= demand[item]
+        node_of[item] = index
+    return node_of
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_vectorised_ffd_is_first_fit_and_the_balanced_bound_fits(seed):
+    rng = np.random.default_rng(seed)
+    n = 2000
+    demand = np.column_stack([rng.integers(100, 3000, n), rng.integers(1, 3, n), rng.integers(0, 2, n)])
+    capacity = np.array([24000, 110, int(rng.integers(5, 40))], dtype=np.int64)
+    node_of = ffd_nodes(demand, capacity)
+    assert (node_of == reference_ffd(demand, capacity)).all()
+    nodes = int(node_of.max()) + 1
+    balanced = worst_fit_into(demand, capacity, nodes)
+    assert balanced is not None
+    used = np.zeros((nodes, 3), dtype=np.int64)
+    np.add.at(used, balanced, demand)
+    assert (used <= capacity).all()
 
 
 def test_greedy_ratio_through_the_real_engine():
