@@ -58,6 +58,52 @@ def print_decision_table(summary: dict) -> None:
     )
 
 
+def _ratio(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def print_packing_table(summary: dict) -> None:
+    """The packing checks: run nodes and clusters of the optimum, the greedy engine and the simulated fleet."""
+    rows = summary.get("packing_checks")
+    if rows is None:
+        return
+    table = Table(title="Packing checks: greedy engine and simulated fleet vs the optimum (run nodes, clusters)")
+    for column, justify in (
+        ("date", "left"),
+        ("group", "left"),
+        ("services", "right"),
+        ("L1", "right"),
+        ("optimum", "right"),
+        ("status", "left"),
+        ("greedy", "right"),
+        ("greedy/opt", "right"),
+        ("sim", "right"),
+        ("sim/opt", "right"),
+        ("clusters opt/greedy/sim", "right"),
+    ):
+        table.add_column(column, justify=justify, no_wrap=True)
+    for row in rows:
+        if row["status"] == "INFEASIBLE":
+            table.add_row(row["date"], f"{row['region']} {row['storage_provider']}", str(row["services"]),
+                          "", "", "[red]INFEASIBLE[/]", "", "", str(row["sim_run_nodes"]), "", "")  # fmt: skip
+            continue
+        status = row["status"] if row["status"] == "OPTIMAL" else f"[yellow]{row['status']}[/] gap {row['gap']:.1%}"
+        table.add_row(
+            row["date"],
+            f"{row['region']} {row['storage_provider']}",
+            str(row["services"]),
+            str(row["l1_nodes"]),
+            str(row["optimal_nodes"]),
+            status,
+            str(row["greedy_nodes"]),
+            _ratio(row["greedy_to_optimal_nodes"]),
+            str(row["sim_run_nodes"]),
+            _ratio(row["sim_to_optimal_nodes"]),
+            f"{row['optimal_clusters']}/{row['greedy_clusters']}/{row['sim_clusters']}",
+        )
+    console.print(table)
+
+
 def run_command(
     scenario_path: Annotated[Path, typer.Argument(metavar="SCENARIO.yaml", help="the scenario file")],
     seed: Annotated[int, typer.Option("--seed", min=0, help="random seed (same seed, same outputs)")] = 0,
@@ -97,5 +143,6 @@ def run_command(
         written = result.write(out_dir, fmt=fmt)
         bar.update(task, description="done", completed=1.0)
     print_decision_table(result.summary)
+    print_packing_table(result.summary)
     for name, path in written.items():
         console.print(f"wrote {name}: {path}", highlight=False)

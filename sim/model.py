@@ -1,8 +1,9 @@
 """The SimPy model: one process per driver, every new service placed by ``placement.select_cluster``.
 
-Processes: sign-ups (arrivals), later service creation, churn, the operator and the daily sampler. None
-of them is per customer: customers and services are rows of the arrays drawn in ``sim.sampling``, and
-the fleet's state lives in ``sim.world.World``. Times are days since the scenario's start date.
+Processes: sign-ups (arrivals), later service creation, churn, the operator and the daily sampler (which
+also runs the scenario's packing checks on their days, ``sim.packing``). None of them is per customer:
+customers and services are rows of the arrays drawn in ``sim.sampling``, and the fleet's state lives in
+``sim.world.World``. Times are days since the scenario's start date.
 """
 
 from __future__ import annotations
@@ -125,11 +126,26 @@ class Simulation:
                     f"fleet.clusters[{i}].run_nodes: {spec.storage_provider} needs at least "
                     f"{self.limits.storage[spec.storage_provider].min_nodes} run nodes, got {spec.run_nodes}"
                 )
+        checks = scenario.packing_checks
+        if checks is not None and checks.ctrl_node_type not in (None, *self.limits.control_plane_types):
+            problems.append(
+                f"packing_checks.ctrl_node_type: unknown {checks.ctrl_node_type!r}; "
+                f"known {sorted(self.limits.control_plane_types)}"
+            )
         if problems:
             raise ConfigError(scenario.name, problems)
         self.start = scenario.start_date
         # The run ends at the last daily sample, so the last row of the time series is the end state.
         self.horizon = float(math.floor(scenario.days))
+        # A loaded scenario has its check days within the horizon; a copy with a shorter horizon (a quick
+        # run, a test) runs the checks that still fall within it.
+        self.check_days = (
+            set()
+            if checks is None
+            else {d for d in checks.days_from(self.start) if 0 <= d <= self.horizon}
+        )
+        self.packing_rows: list[dict] = []
+        self.packing_wall_seconds: list[float] = []
         ram = self.limits.costs.run_node_types[run_node_type].ram_bytes
         self.world = World(self.limits, ladder, start_datetime(self.start), ram)
         for spec in scenario.fleet.clusters:
@@ -194,6 +210,7 @@ class Simulation:
         self.service_need = np.zeros(services, dtype=np.int64)
         self.service_objects = np.zeros(services, dtype=np.int64)
         self.service_volumes = np.zeros(services, dtype=np.int64)
+        self.service_seq = np.full(services, -1, dtype=np.int64)  # placement order, for the packing checks
 
         env = self.env = simpy.Environment()
         # Creation order is the order at equal times: at time 0 the initial fleet's customers are placed
@@ -251,6 +268,10 @@ class Simulation:
             if day > env.now:
                 yield env.timeout(day - env.now)
             self._sample(day)
+            if day in self.check_days:
+                from sim.packing import check_packing
+
+                self.packing_rows.extend(check_packing(self, day))
             if self.progress is not None and (day % step == 0 or day == days):
                 self.progress(day / max(days, 1))
 
@@ -314,6 +335,7 @@ class Simulation:
         self.service_need[service] = need
         self.service_objects[service] = objects
         self.service_volumes[service] = size
+        self.service_seq[service] = self.attempted
         for result in decision.results:
             if result.failed_filter is not None:
                 self.operator.note_rejection(

@@ -31,6 +31,9 @@ class SimResult:
     ``summary``: JSON-ready totals, the first shard, and the decision table. ``first_shard_limit`` is a
     decision-table limit key (``sim.decisions.LIMITS``), or ``region_demand`` when the first new cluster was
     opened for a region's customers; the run ends at ``horizon_days`` (whole days), the last row's day.
+    ``packing``: with the scenario's ``packing_checks``, one row per check day and (region, storage provider)
+    group: the greedy engine and the simulated fleet against the packing optimum (``sim.packing``); None
+    without checks (and then no packing table is written).
     """
 
     scenario_name: str
@@ -39,13 +42,17 @@ class SimResult:
     customers: pd.DataFrame
     summary: dict[str, Any]
     meta: dict[str, Any] = field(default_factory=dict)
+    packing: pd.DataFrame | None = None
 
     def write(self, out_dir: str | Path, *, report: bool = True, fmt: str = "parquet") -> dict[str, Path]:
         """Write the tables (Parquet or CSV), summary.json and report.html, each atomically."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         written: dict[str, Path] = {}
-        for name, frame in (("timeseries", self.timeseries), ("events", self.events), ("customers", self.customers)):
+        tables = [("timeseries", self.timeseries), ("events", self.events), ("customers", self.customers)]
+        if self.packing is not None:
+            tables.append(("packing", self.packing))
+        for name, frame in tables:
             target = out / f"{name}.{fmt}"
             if fmt == "parquet":
                 _atomic(target, lambda tmp, frame=frame: frame.to_parquet(tmp, index=False, engine="pyarrow"))
@@ -214,7 +221,15 @@ def collect(sim: Simulation) -> SimResult:
         }
     )
     summary = _summary(sim, timeseries, customers)
-    return SimResult(sim.scenario.name, timeseries, events, customers, summary, {"profile": sim.profile.name})
+    meta: dict[str, Any] = {"profile": sim.profile.name}
+    packing = None
+    if sim.scenario.packing_checks is not None:
+        from sim.packing import packing_frame, packing_summary
+
+        packing = packing_frame(sim.packing_rows)
+        summary["packing_checks"] = packing_summary(sim.packing_rows)
+        meta["packing_wall_seconds"] = list(sim.packing_wall_seconds)  # machine-dependent: never written
+    return SimResult(sim.scenario.name, timeseries, events, customers, summary, meta, packing)
 
 
 def _fleet_last(column: pd.Series) -> pd.Series:

@@ -12,11 +12,19 @@ field says months. A month is ``DAYS_PER_MONTH`` days.
 from __future__ import annotations
 
 import csv
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from placement.limits import PROFILE_NAMES
 from placement.model import STORAGE_PROVIDERS
@@ -389,6 +397,49 @@ class CostSettings(_Model):
     backup_used_fraction: float = Field(default=0.5, ge=0, le=1, description="share of volume bytes backed up")
 
 
+# --- packing checks -------------------------------------------------------------------------------------------
+
+
+class PackingChecks(_Model):
+    """On chosen days, the live services against the fewest run nodes and clusters that could hold them.
+
+    At each check day (after that day's placements and the operator's look) the live services are grouped by
+    their cluster's region and storage provider, and each group is packed by ``placement.optimize``: the L1
+    bound, first-fit decreasing, CP-SAT, and the greedy engine (this scenario's policy) re-placing the same
+    services in arrival order. CP-SAT runs on one worker with a deterministic time limit, so a seed replays.
+    """
+
+    days: list[int] = Field(default_factory=list, description="days since start_date")
+    dates: list[date] = Field(default_factory=list, description="calendar dates, instead of or besides days")
+    deterministic_time_limit: float = Field(
+        default=10.0,
+        gt=0,
+        description="CP-SAT work per solve in its deterministic time units (about seconds on one core); "
+        "not wall-clock, so a run replays",
+    )
+    max_nodes_per_cluster: int | None = Field(
+        default=None, ge=1, description="None: operator.max_run_nodes_per_cluster"
+    )
+    ctrl_node_type: str | None = Field(default=None, description="None: the top rung of the control-plane ladder")
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, days: list[int]) -> list[int]:
+        if days and min(days) < 0:
+            raise ValueError("days count from start_date and cannot be negative")
+        return days
+
+    @model_validator(mode="after")
+    def _some_day(self) -> PackingChecks:
+        if not self.days and not self.dates:
+            raise ValueError("give days or dates (or leave packing_checks out)")
+        return self
+
+    def days_from(self, start: date) -> list[int]:
+        """The check days, in order; a day named twice (as a day and a date) is checked once."""
+        return sorted(set(self.days) | {(d - start).days for d in self.dates})
+
+
 # --- the scenario ---------------------------------------------------------------------------------------------
 
 
@@ -412,12 +463,27 @@ class Scenario(_Model):
     )
     operator: OperatorPolicy = OperatorPolicy()
     costs: CostSettings = CostSettings()
+    packing_checks: PackingChecks | None = Field(
+        default=None, description="greedy engine vs the packing optimum on chosen days; None: no checks"
+    )
 
     @model_validator(mode="after")
     def _horizon(self) -> Scenario:
         if (self.horizon_days is None) == (self.horizon_years is None):
             raise ValueError("give exactly one of horizon_days and horizon_years")
         return self
+
+    @field_validator("packing_checks")
+    @classmethod
+    def _checks_within_horizon(cls, checks: PackingChecks | None, info: ValidationInfo) -> PackingChecks | None:
+        start = info.data.get("start_date")
+        horizon = _horizon_days(info.data.get("horizon_days"), info.data.get("horizon_years"))
+        if checks is None or start is None or horizon is None:
+            return checks  # the missing fields have their own errors
+        problems = packing_check_problems(checks, start, horizon)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return checks
 
     @field_validator("regions")
     @classmethod
@@ -429,6 +495,31 @@ class Scenario(_Model):
     @property
     def days(self) -> float:
         return self.horizon_days if self.horizon_days is not None else self.horizon_years * 365.25
+
+
+def _horizon_days(horizon_days: float | None, horizon_years: float | None) -> int | None:
+    """The last simulated day (the run samples whole days), or None when the horizon itself is malformed."""
+    if (horizon_days is None) == (horizon_years is None):
+        return None
+    return int(horizon_days if horizon_days is not None else horizon_years * 365.25)
+
+
+def packing_check_problems(checks: PackingChecks, start: date, horizon: int) -> list[str]:
+    """Check days before the start or past the last simulated day, each named by its field and position."""
+    end = start + timedelta(days=horizon)
+    problems = [
+        f"days[{i}]: day {day} is past the horizon (the last simulated day is {horizon}, {end.isoformat()})"
+        for i, day in enumerate(checks.days)
+        if day > horizon
+    ]
+    for i, when in enumerate(checks.dates):
+        if when < start:
+            problems.append(f"dates[{i}]: {when.isoformat()} is before start_date {start.isoformat()}")
+        elif when > end:
+            problems.append(
+                f"dates[{i}]: {when.isoformat()} is past the horizon (the last simulated day is {end.isoformat()})"
+            )
+    return problems
 
 
 # --- loading --------------------------------------------------------------------------------------------------

@@ -1,0 +1,223 @@
+"""Packing checks: on the scenario's chosen days, the live services against the fewest nodes that hold them.
+
+At a check day the live services (placed and not churned) are taken from the model's arrays in the order they
+were placed, and grouped by their cluster's region and storage provider: services do not move between regions,
+and a Longhorn and a Ceph cluster are different packing problems (run-node RAM, volume limit, minimum nodes).
+Each group goes to ``placement.optimize.greedy_to_optimal_ratio`` with the scenario's limits, engine policy,
+run-node type, maximum run nodes per cluster and the top control-plane rung (the operator can always upgrade
+to it), so one row says three things about the same services:
+
+- ``optimal_nodes`` / ``optimal_clusters``: the fewest that hold them (``status`` OPTIMAL only with a proof:
+  CP-SAT's, or a heuristic meeting the L1 bound; otherwise FEASIBLE, the best packing found);
+- ``greedy_nodes`` / ``greedy_clusters``: the live engine re-placing them in arrival order on a fresh fleet
+  that grows only when the engine rejects a service (the policy's own waste);
+- ``sim_run_nodes`` / ``sim_clusters``: what the simulated operator actually runs that day for the group
+  (the policy's waste plus the operator's headroom, lead times and churn holes).
+
+CP-SAT runs on one worker with a deterministic time limit and no wall-clock limit, so a seed replays byte for
+byte; solver wall times go to ``SimResult.meta`` only.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from placement.optimize import Service
+    from sim.model import Simulation
+
+PACKING_COLUMNS = [
+    "date",
+    "day",
+    "region",
+    "storage_provider",
+    "services",
+    "customers",
+    "volumes",
+    "l1_nodes",
+    "ffd_nodes",
+    "optimal_nodes",
+    "status",
+    "method",
+    "solver_status",
+    "best_bound",
+    "gap",
+    "l1_clusters",
+    "ffd_clusters",
+    "optimal_clusters",
+    "clusters_status",
+    "greedy_nodes",
+    "greedy_clusters",
+    "greedy_to_optimal_nodes",
+    "greedy_to_optimal_clusters",
+    "ratio_exact",
+    "sim_run_nodes",
+    "sim_run_nodes_on_order",
+    "sim_clusters",
+    "sim_to_optimal_nodes",
+    "sim_to_optimal_clusters",
+    "max_nodes_per_cluster",
+    "ctrl_node_type",
+    "deterministic_time_limit",
+    "note",
+]
+
+
+def live_service_groups(sim: Simulation) -> dict[tuple[str, str], list[Service]]:
+    """The live services per (region, storage provider) of their cluster, each list in placement order."""
+    from placement.optimize import Service
+
+    world, draws = sim.world, sim.draws
+    live = np.flatnonzero(sim.service_node >= 0)
+    live = live[np.argsort(sim.service_seq[live], kind="stable")]
+    cluster = world.node_cluster[sim.service_node[live]]
+    owner = np.searchsorted(draws.service_start, live, side="right") - 1
+    pods = sim.scenario.customers.pods_per_service
+    groups: dict[tuple[str, str], list[Service]] = {}
+    for service, number, customer in zip(live.tolist(), cluster.tolist(), owner.tolist(), strict=True):
+        info = world.clusters[number]
+        volume = int(draws.service_volume[service])
+        groups.setdefault((info.region, info.provider), []).append(
+            Service(f"s{service}", int(draws.service_ram[service]), volume or None, f"c{customer}", pods)
+        )
+    return dict(sorted(groups.items()))
+
+
+def check_packing(sim: Simulation, day: int) -> list[dict[str, Any]]:
+    """One row per (region, storage provider) group with live services at ``day``."""
+    from placement.optimize import Infeasible, SolveSettings, greedy_to_optimal_ratio
+
+    checks = sim.scenario.packing_checks
+    world = sim.world
+    settings = SolveSettings(num_workers=1, seed=0, deterministic_time_limit=checks.deterministic_time_limit)
+    max_nodes = checks.max_nodes_per_cluster or sim.scenario.operator.max_run_nodes_per_cluster
+    ctrl = checks.ctrl_node_type or world.ladder[-1]
+    nodes, pending = world.view("nodes"), world.view("pending_nodes")
+    rows = []
+    for (region, provider), services in live_service_groups(sim).items():
+        members = [
+            i
+            for i, info in enumerate(world.clusters)
+            if info.active and info.region == region and info.provider == provider
+        ]
+        sim_nodes = int(nodes[members].sum())
+        row: dict[str, Any] = {
+            "day": day,
+            "date": sim.date_of(day),
+            "region": region,
+            "storage_provider": provider,
+            "services": len(services),
+            "customers": len({s.customer for s in services}),
+            "volumes": sum(s.volumes for s in services),
+            "sim_run_nodes": sim_nodes,
+            "sim_run_nodes_on_order": int(pending[members].sum()),
+            "sim_clusters": len(members),
+            "max_nodes_per_cluster": max_nodes,
+            "ctrl_node_type": ctrl,
+            "deterministic_time_limit": checks.deterministic_time_limit,
+            "note": None,
+        }
+        started = time.perf_counter()
+        try:
+            report = greedy_to_optimal_ratio(
+                services,
+                sim.limits,
+                sim.policy,
+                provider=provider,
+                max_nodes_per_cluster=max_nodes,
+                ctrl_node_type=ctrl,
+                settings=settings,
+                run_node_ram_bytes=world.run_node_ram,
+            )
+        except Infeasible as exc:
+            # The simulator placed these services, so this means the check's settings (a smaller control
+            # plane, fewer nodes per cluster) cannot hold them: say so instead of stopping the run.
+            row.update(status="INFEASIBLE", note=str(exc))
+            rows.append(row)
+            continue
+        finally:
+            sim.packing_wall_seconds.append(round(time.perf_counter() - started, 3))
+        outcome = report.nodes_outcome
+        packed = max(report.node_of) + 1  # before padding clusters to the provider's minimum nodes
+        best_bound = outcome.best_bound if outcome.best_bound is not None else float(report.l1_nodes)
+        row.update(
+            l1_nodes=report.l1_nodes,
+            ffd_nodes=report.ffd_nodes,
+            optimal_nodes=report.nodes,
+            # OPTIMAL only with a proof; an unproven packing (CP-SAT FEASIBLE, or UNKNOWN with the heuristic's
+            # packing in hand) is a feasible upper bound, so the ratio against it understates the waste.
+            status="OPTIMAL" if outcome.proven_optimal else "FEASIBLE",
+            method=outcome.method,
+            solver_status=outcome.status if outcome.method == "cp-sat" else None,
+            best_bound=best_bound,
+            gap=outcome.gap if outcome.gap is not None else (packed - best_bound) / packed,
+            l1_clusters=report.l1_clusters,
+            ffd_clusters=report.ffd_clusters,
+            optimal_clusters=report.clusters,
+            clusters_status=report.clusters_status,
+            greedy_nodes=report.greedy_nodes,
+            greedy_clusters=report.greedy_clusters,
+            greedy_to_optimal_nodes=report.greedy_to_optimal_nodes,
+            greedy_to_optimal_clusters=report.greedy_to_optimal_clusters,
+            ratio_exact=report.ratio_exact,
+            sim_to_optimal_nodes=sim_nodes / report.nodes,
+            sim_to_optimal_clusters=len(members) / report.clusters,
+        )
+        rows.append(row)
+    return rows
+
+
+def packing_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The rows as a table with fixed columns and dtypes (nullable where a check could not pack)."""
+    frame = pd.DataFrame(rows, columns=PACKING_COLUMNS)
+    frame["date"] = pd.to_datetime(frame["date"])
+    ints = [
+        "day",
+        "services",
+        "customers",
+        "volumes",
+        "l1_nodes",
+        "ffd_nodes",
+        "optimal_nodes",
+        "l1_clusters",
+        "ffd_clusters",
+        "optimal_clusters",
+        "greedy_nodes",
+        "greedy_clusters",
+        "sim_run_nodes",
+        "sim_run_nodes_on_order",
+        "sim_clusters",
+        "max_nodes_per_cluster",
+    ]
+    floats = [
+        "best_bound",
+        "gap",
+        "greedy_to_optimal_nodes",
+        "greedy_to_optimal_clusters",
+        "sim_to_optimal_nodes",
+        "sim_to_optimal_clusters",
+        "deterministic_time_limit",
+    ]
+    texts = ["region", "storage_provider", "status", "method", "solver_status", "clusters_status", "ctrl_node_type"]
+    texts.append("note")
+    frame = frame.astype({c: "Int64" for c in ints} | {c: "float64" for c in floats} | {c: "object" for c in texts})
+    frame["ratio_exact"] = frame["ratio_exact"].astype("boolean")
+    return frame
+
+
+def packing_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """JSON-ready rows for ``summary.json`` (dates as ISO strings, no NaN)."""
+    out = []
+    for row in rows:
+        clean = {k: row.get(k) for k in PACKING_COLUMNS}
+        clean["date"] = row["date"].isoformat()
+        for key in ("greedy_to_optimal_nodes", "greedy_to_optimal_clusters", "sim_to_optimal_nodes",
+                    "sim_to_optimal_clusters", "gap"):
+            if clean.get(key) is not None:
+                clean[key] = round(float(clean[key]), 6)
+        out.append(clean)
+    return out
