@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +58,10 @@ def months(days: float) -> float:
 
 @pytest.fixture(scope="session")
 def stage1_short(tmp_path_factory) -> Path:
-    """Stage 1 cut to 150 days, as a file (for the CLI and determinism tests)."""
+    """Stage 1 cut to 150 days with one packing check on day 120, as a file (for the CLI and determinism tests)."""
     text = (SCENARIOS / "stage1.yaml").read_text().replace("horizon_years: 2", "horizon_days: 150")
+    text = re.sub(r"(?m)^packing_checks:.*$", "packing_checks: {days: [120]}", text)
+    assert "packing_checks: {days: [120]}" in text
     path = tmp_path_factory.mktemp("scenarios") / "stage1-short.yaml"
     path.write_text(text)
     return path

@@ -20,14 +20,19 @@ def test_run_writes_everything_and_prints_the_decision_table(stage1_short, tmp_p
     result = runner.invoke(app, ["run", str(stage1_short), "--seed", "4", "--out", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
     assert "Decision table" in result.output and "pods per run node" in result.output
-    for name in ["timeseries.parquet", "events.parquet", "customers.parquet", "summary.json", "report.html"]:
+    assert "Packing checks" in result.output and "2026-05-01" in result.output  # the check on day 120
+    for name in ["timeseries.parquet", "events.parquet", "customers.parquet", "packing.parquet", "summary.json",
+                 "report.html"]:  # fmt: skip
         assert (out / name).stat().st_size > 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["scenario"] == "stage1" and summary["horizon_days"] == 150
+    assert [row["date"] for row in summary["packing_checks"]] == ["2026-05-01"]
+    assert pd.read_parquet(out / "packing.parquet")["day"].tolist() == [120]
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 6
+    assert html.count("data:image/png;base64,") == 7
     for title in ["Customers and services", "RAM per cluster", "Volumes vs storage limit", "etcd objects",
-                  "Nodes and clusters", "Cost"]:  # fmt: skip
+                  "Nodes and clusters", "Cost", "Packing checks: greedy engine vs optimum",
+                  "Run nodes at the packing checks"]:  # fmt: skip
         assert title in html
     events = pd.read_parquet(out / "events.parquet")
     assert {"limit_crossed", "node_ordered", "node_added"} <= set(events["kind"])
