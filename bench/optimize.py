@@ -3,23 +3,20 @@
 1. 2,000 services (RAM lognormal mu=1.0, sigma=0.9 GiB, as in ecosystem.md §3) on at most 40 run nodes:
    CP-SAT forced to run (no FFD=L1 shortcut), 2 workers, 10 s limit.
 2. A drain plan for a 500-service cluster onto 4 others (20 run nodes each, partly loaded), 30 s limit.
-3. The greedy-to-optimal ratio on synthetic demand shaped like the shipped stage scenarios (their RAM,
-   services-per-customer and volume distributions, read from scenarios/stage*.yaml), placed in arrival order
-   through the real engine with the default policy.
+
+The greedy-to-optimal ratio on the shipped stage scenarios is measured in simulation runs by ``bench.sim_packing``
+(the simulator's packing checks), no longer on synthetic demand here.
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
-import yaml
 from rich.console import Console
-from rich.table import Table
 
 from placement.limits import shipped_limits
-from placement.optimize import DrainFleet, Service, SolveSettings, greedy_to_optimal_ratio, pack, plan_drain
+from placement.optimize import DrainFleet, Service, SolveSettings, pack, plan_drain
 from placement.optimize.packing import NodeType
 from placement.units import to_bytes
 
@@ -67,32 +64,6 @@ def bench_drain(rng: np.random.Generator, target: dict | None = None) -> dict:
     return {"plan": plan, "wall": time.perf_counter() - started}
 
 
-def stage_services(rng: np.random.Generator, scenario: dict, customers: int) -> list[Service]:
-    shape = scenario["customers"]
-    per_customer = np.clip(rng.poisson(shape["services"]["mean"], customers), 1, shape["services"].get("max", 10))
-    services = []
-    for customer, count in enumerate(per_customer):
-        rams = _lognormal(rng, shape["ram"], int(count))
-        for k, ram in enumerate(rams):
-            volume = (int(_lognormal(rng, shape["volume_size"], 1)[0])
-                      if rng.random() < shape.get("volume_probability", 0.0) else None)
-            services.append(Service(f"c{customer}-s{k}", int(ram), volume, f"c{customer}"))
-    return services
-
-
-def bench_ratios(rng: np.random.Generator, customers: int = 2500) -> list[dict]:
-    rows = []
-    for path in sorted(Path("scenarios").glob("stage*.yaml")):
-        scenario = yaml.safe_load(path.read_text())
-        limits = shipped_limits(scenario.get("limits_profile", "seed"))
-        services = stage_services(rng, scenario, customers)
-        started = time.perf_counter()
-        report = greedy_to_optimal_ratio(services, limits, max_nodes_per_cluster=20, ctrl_node_type="CX52",
-                                         settings=SolveSettings(time_limit_seconds=10, num_workers=2))
-        rows.append({"scenario": scenario["name"], "report": report, "wall": time.perf_counter() - started})
-    return rows
-
-
 def main() -> None:
     seeds = np.random.SeedSequence(SEED).spawn(3)
     packing = bench_packing(np.random.default_rng(seeds[0]))
@@ -106,17 +77,6 @@ def main() -> None:
         console.print(f"[bold]drain[/] 500 services onto 4 clusters, {label}: {len(p.moves)} moves, weight "
                       f"{p.total_weight}, {p.outcome.status} (bound {p.outcome.best_bound}, gap {p.outcome.gap}), "
                       f"solver {p.outcome.wall_seconds:.2f}s, total {drain['wall']:.2f}s", highlight=False)
-    table = Table(title="Greedy engine vs optimum (synthetic demand shaped like the stage scenarios, 2,500 customers)")
-    for column in ("scenario", "services", "opt nodes", "status", "greedy nodes", "nodes ratio", "opt clusters",
-                   "greedy clusters", "clusters ratio", "wall s"):
-        table.add_column(column)
-    for row in bench_ratios(np.random.default_rng(seeds[2])):
-        r = row["report"]
-        table.add_row(row["scenario"], str(r.services), str(r.nodes), r.nodes_outcome.status, str(r.greedy_nodes),
-                      f"{r.greedy_to_optimal_nodes:.3f}", f"{r.clusters} ({r.clusters_status})",
-                      str(r.greedy_clusters), f"{r.greedy_to_optimal_clusters:.3f}", f"{row['wall']:.1f}")
-    console.print(table)
-
 
 if __name__ == "__main__":
     main()
