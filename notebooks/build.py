@@ -35,23 +35,43 @@ pd.set_option("display.width", 160)
 pd.set_option("display.max_columns", 30)
 print("quick mode" if QUICK else "full mode", "| scenarios in", ROOT / "scenarios")'''
 
-REPLICATE = '''\
-def replicate(scenario, seeds, root_seed=2026):
-    """Independent seeded runs of one scenario: one SeedSequence child per replication."""
-    children = np.random.SeedSequence(root_seed).spawn(seeds)
-    return [sim.run(scenario, child) for child in children]
+SWEEPS = '''\
+from sim.sweep import process_pool
+
+# Every sweep in this notebook shares one local process pool, so its workers start once. It works from a Jupyter
+# kernel (no `__main__` file): the pool runs sim.sweep's own importable `run_chunk`, and nothing defined in the
+# notebook is pickled. The notebook's last cell shuts it down.
+pool = process_pool()
 
 
-def bands(results, column, quantiles=(0.1, 0.5, 0.9)):
-    """p10/p50/p90 of a fleet time-series column across replications, by date."""
-    frames = []
-    for i, result in enumerate(results):
-        fleet = result.timeseries[result.timeseries["cluster_id"] == "fleet"][["date", column]]
-        frames.append(fleet.assign(replication=i))
-    wide = pd.concat(frames).pivot(index="date", columns="replication", values=column)
-    out = wide.quantile(list(quantiles), axis=1).T
-    out.columns = [f"p{round(q * 100)}" for q in quantiles]
-    return out'''
+def run_sweep(scenario, runs, vary=(), seed=2026):
+    """`sim.sweep` on the notebook's pool. Run i gets the same draw and seed in every sweep with the same `vary`
+    and `seed`, so sweeps of different scenarios are paired run by run. A run that raised stops the notebook."""
+    result = sim.sweep(scenario, runs, vary=list(vary), executor=pool, seed=seed)
+    assert result.failed.empty, result.failed[["run", "seed_spawn_key", "error"]].to_string()
+    return result
+
+
+def band(result, metric, scale=1):
+    """One daily fleet metric's p10/p50/p90 by date, read from the sweep's own bands table."""
+    table = result.bands[result.bands["metric"] == metric].set_index("date")
+    return table[["p10", "p50", "p90"]] / scale
+
+
+def plot_band(ax, result, metric, label, scale=1, color=None):
+    """The p10-p90 band shaded and the p50 as a line."""
+    b = band(result, metric, scale)
+    ax.fill_between(b.index, b["p10"], b["p90"], alpha=0.25, color=color, linewidth=0)
+    ax.plot(b.index, b["p50"], color=color, label=f"{label} (p50; band p10-p90)")
+
+
+def shares(result, which):
+    """The sweep's binding counts as text: each limit's share of the runs that it triggered the first shard in
+    (`which="first_shard"`) or bound first in (`which="first_bind"`)."""
+    counts = result.binding_counts.sort_values(f"{which}_runs", ascending=False, kind="stable")
+    counts = counts[counts[f"{which}_runs"] > 0]
+    pairs = zip(counts["limit"], counts[f"{which}_share"], strict=True)
+    return ", ".join(f"{limit} {share:.0%}" for limit, share in pairs)'''
 
 
 def longhorn_vs_ceph() -> list:
@@ -61,11 +81,13 @@ def longhorn_vs_ceph() -> list:
             "When does Longhorn's per-cluster volume limit make a Ceph cluster the cheaper way to add volumes? "
             "This notebook reads the figures from both limits profiles (`seed`: the design document's numbers; "
             "`published`: the limits catalog's), computes the crossover, then runs one volume-heavy growth "
-            "scenario (`scenarios/longhorn-vs-ceph.yaml`) under three storage policies through the simulator.\n\n"
-            "Set `CAPPLAN_QUICK=0` for the real answers (full horizon, more replications)."
+            "scenario (`scenarios/longhorn-vs-ceph.yaml`) under three storage policies as Monte Carlo sweeps "
+            "(`sim.sweep`), first at the seed's figures and then with Longhorn's practical volume limit drawn "
+            "from its catalog range.\n\n"
+            "Set `CAPPLAN_QUICK=0` for the real answers (full horizon, more runs per sweep)."
         ),
         new_code_cell(SETUP),
-        new_code_cell(REPLICATE),
+        new_code_cell(SWEEPS),
         new_markdown_cell(
             "## Overhead per node and per volume, from both profiles\n\n"
             "RAM the storage system takes on every run node (its base) and per volume, priced at the profile's "
@@ -185,70 +207,116 @@ policies = {
     "Ceph on new clusters": base,
     "Ceph from the start": with_storage(base, "rook-ceph", ceph_only),
 }
-seeds = 2 if QUICK else 10
-runs = {name: replicate(scenario, seeds) for name, scenario in policies.items()}
-rows = []
-for name, results in runs.items():
-    for i, result in enumerate(results):
-        s = result.summary
-        rows.append({"policy": name, "replication": i, "clusters": s["clusters_end"], "run nodes": s["run_nodes_end"],
-                     "EUR / month at end": s["cost_eur_month_end"], "EUR total": s["cost_eur_total"],
-                     "first shard": s["first_shard_date"], "first shard limit": s["first_shard_limit"]})
-per_run = pd.DataFrame(rows)
-policy_table = per_run.groupby("policy", sort=False).agg({
-    "clusters": "median", "run nodes": "median", "EUR / month at end": "median", "EUR total": "median",
-    "first shard": "min", "first shard limit": lambda s: s.mode().iat[0] if s.notna().any() else None})
-medians = per_run.groupby("policy", sort=False)[["clusters", "run nodes", "EUR / month at end"]].median()
-gap = medians.loc["Longhorn only"] - medians.loc["Ceph on new clusters"]
-print(f"Longhorn only vs Ceph on new clusters at the horizon (medians): {gap['clusters']:+.0f} clusters, "
-      f"{gap['run nodes']:+.0f} run nodes, {gap['EUR / month at end']:+,.0f} EUR/month")
+POLICY_RUNS = 3 if QUICK else 20
+policy_sweeps = {name: run_sweep(scenario, POLICY_RUNS) for name, scenario in policies.items()}
+
+
+def horizon_row(result):
+    """What a sweep ends with: p50 (and the cost's p10/p90) on the last day, and the first-shard distribution."""
+    first = result.first_shard.set_index("statistic")
+    cost = band(result, "cost_eur_month").iloc[-1]
+    return {"clusters (p50)": band(result, "clusters").iloc[-1]["p50"],
+            "run nodes (p50)": band(result, "run_nodes").iloc[-1]["p50"],
+            "EUR / month at end (p10)": round(cost["p10"]), "EUR / month at end (p50)": round(cost["p50"]),
+            "EUR / month at end (p90)": round(cost["p90"]),
+            "EUR total (p50)": round(band(result, "cost_eur_cumulative").iloc[-1]["p50"]),
+            "first shard (p10)": first.loc["p10", "first_shard_date"],
+            "first shard (p50)": first.loc["p50", "first_shard_date"],
+            "runs sharded": f"{first.loc['p50', 'runs_sharded']} of {first.loc['p50', 'runs_ok']}",
+            "first shard triggered by": shares(result, "first_shard")}
+
+
+policy_table = pd.DataFrame({name: horizon_row(result) for name, result in policy_sweeps.items()}).T
+numbers = ["clusters (p50)", "run nodes (p50)", "EUR / month at end (p50)"]
+gap = policy_table.loc["Longhorn only", numbers] - policy_table.loc["Ceph on new clusters", numbers]
+print(f"Longhorn only vs Ceph on new clusters at the horizon (p50 of {POLICY_RUNS} runs each): "
+      f"{gap.iloc[0]:+.0f} clusters, {gap.iloc[1]:+.0f} run nodes, {gap.iloc[2]:+,.0f} EUR/month")
 policy_table'''),
         new_code_cell('''\
 fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-for name, results in runs.items():
-    cost = bands(results, "cost_eur_month")
-    axes[0].plot(cost.index, cost["p50"], label=name)
-    clusters = bands(results, "clusters")
-    axes[1].step(clusters.index, clusters["p50"], where="post", label=name)
-axes[0].set(title="Fleet cost (median of replications)", xlabel="date", ylabel="EUR per month")
-axes[1].set(title="Clusters (median of replications)", xlabel="date", ylabel="clusters")
+for (name, result), color in zip(policy_sweeps.items(), ["tab:blue", "tab:orange", "tab:green"], strict=True):
+    plot_band(axes[0], result, "cost_eur_month", name, color=color)
+    plot_band(axes[1], result, "clusters", name, color=color)
+axes[0].set(title=f"Fleet cost ({POLICY_RUNS} runs per policy)", xlabel="date", ylabel="EUR per month")
+axes[1].set(title=f"Clusters ({POLICY_RUNS} runs per policy)", xlabel="date", ylabel="clusters")
 for ax in axes:
-    ax.legend()
+    ax.legend(fontsize="small")
 fig.autofmt_xdate()
 fig.tight_layout()'''),
         new_markdown_cell(
             "## Sensitivity to Longhorn's practical volume limit\n\n"
-            "The ~500 volumes per cluster is soft: the catalog's range is 400 to 1,000+. The sweep below runs "
-            "the Longhorn-only policy at several values of `longhorn.max_volumes` (a `limits_overrides` entry), "
-            "with seeded replications at each, and shows p10/p50/p90 bands."
+            "The ~500 volumes per cluster is soft: the catalog's range is 400 to 1,000+. Each run of the sweeps "
+            "below draws `longhorn.max_volumes` from the seed profile's catalog range (`catalog`: uniform over "
+            "400-1,000). Both Longhorn policies use the same sweep seed, so run *i* has the same drawn limit and "
+            "the same simulation seed under each: the per-run differences are the policy's. Ceph from the start "
+            "has no Longhorn cluster and does not depend on the limit.\n\n"
+            "The tables are the sweeps' own: `first_shard` (p10/p50/p90 of the first-shard day, date and "
+            "customers), `binding_counts` (which limit triggered the first shard / bound first, share of the runs) "
+            "and `sensitivity` (Spearman rho of the drawn limit with the first-shard day, and the tornado swing "
+            "between the limit's p10 and p90 draws)."
         ),
         new_code_cell('''\
-limits_grid = [400, 700, 1000] if QUICK else [400, 500, 600, 700, 800, 1000, 1200]
-seeds = 2 if QUICK else 10
-rows = []
-for max_volumes in limits_grid:
-    scenario = policies["Longhorn only"].model_copy(
-        update={"limits_overrides": {**base.limits_overrides, "longhorn.max_volumes": max_volumes}})
-    for i, result in enumerate(replicate(scenario, seeds, root_seed=max_volumes)):
-        s = result.summary
-        rows.append({"longhorn max volumes": max_volumes, "replication": i, "clusters": s["clusters_end"],
-                     "EUR / month at end": s["cost_eur_month_end"],
-                     "first shard day": s["first_shard_day"] if s["first_shard_day"] is not None else np.nan})
-sweep = pd.DataFrame(rows)
-sensitivity = sweep.groupby("longhorn max volumes")[["clusters", "EUR / month at end", "first shard day"]].quantile(
-    [0.1, 0.5, 0.9]).unstack()
-sensitivity.round(1)'''),
+from IPython.display import display
+
+VOLUME_LIMIT = "longhorn.max_volumes=catalog"
+LIMIT_RUNS = 8 if QUICK else 100
+limit_sweeps = {name: run_sweep(policies[name], LIMIT_RUNS, vary=[VOLUME_LIMIT])
+                for name in ("Longhorn only", "Ceph on new clusters")}
+FIRST_SHARD_ROUNDING = {"first_shard_day": 1, "first_shard_customers": 0}
+display(pd.concat({name: r.first_shard.set_index("statistic") for name, r in limit_sweeps.items()},
+                  names=["policy"]).round(FIRST_SHARD_ROUNDING))
+display(pd.concat({name: r.binding_counts.set_index("limit") for name, r in limit_sweeps.items()},
+                  names=["policy"]).round(2))
+pd.concat({name: r.sensitivity.set_index("parameter") for name, r in limit_sweeps.items()},
+          names=["policy"]).round(2)'''),
         new_code_cell('''\
-fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
-units = {"clusters": "clusters at the horizon", "EUR / month at end": "EUR per month at the horizon",
-         "first shard day": "days from the start"}
-for ax, (column, unit) in zip(axes, units.items(), strict=True):
-    band = sensitivity[column]
-    ax.fill_between(band.index, band[0.1], band[0.9], alpha=0.3, label="p10-p90")
-    ax.plot(band.index, band[0.5], marker="o", label="p50")
-    ax.set(title=f"Longhorn-only: {column}", xlabel="Longhorn max volumes per cluster", ylabel=unit)
-    ax.legend()
+fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+for (name, result), color in zip(limit_sweeps.items(), ["tab:blue", "tab:orange"], strict=True):
+    plot_band(axes[0], result, "cost_eur_month", name, color=color)
+    plot_band(axes[1], result, "clusters", name, color=color)
+axes[0].set(title=f"Fleet cost, Longhorn limit drawn from 400-1,000 ({LIMIT_RUNS} runs)", xlabel="date",
+            ylabel="EUR per month")
+axes[1].set(title=f"Clusters, Longhorn limit drawn from 400-1,000 ({LIMIT_RUNS} runs)", xlabel="date",
+            ylabel="clusters")
+for ax in axes:
+    ax.legend(fontsize="small")
+fig.autofmt_xdate()
 fig.tight_layout()'''),
+        new_markdown_cell(
+            "Per run, against the limit it drew: the first-shard day, the clusters at the horizon, and what "
+            "the Longhorn-only fleet spends over the horizon beyond the same run with Ceph on new clusters. "
+            "Both policies are identical up to the first shard (the switch to Ceph happens there), so their "
+            "first-shard points coincide."
+        ),
+        new_code_cell('''\
+LIMIT = "param:longhorn.max_volumes"
+longhorn_runs = limit_sweeps["Longhorn only"].runs
+ceph_runs = limit_sweeps["Ceph on new clusters"].runs
+assert (longhorn_runs[LIMIT] == ceph_runs[LIMIT]).all()  # paired: run i drew the same limit in both sweeps
+fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+for (name, runs), marker in zip([("Longhorn only", longhorn_runs), ("Ceph on new clusters", ceph_runs)], "os",
+                                strict=True):
+    axes[0].scatter(runs[LIMIT], runs["first_shard_day"], marker=marker, label=name)
+    axes[1].scatter(runs[LIMIT], runs["clusters_end"], marker=marker, label=name)
+axes[0].set(title="First shard vs the drawn limit", xlabel="Longhorn max volumes per cluster (drawn)",
+            ylabel="first-shard day (days from the start)")
+axes[1].set(title="Clusters at the horizon vs the drawn limit", xlabel="Longhorn max volumes per cluster (drawn)",
+            ylabel="clusters")
+extra = longhorn_runs["cost_eur_total"] - ceph_runs["cost_eur_total"]
+axes[2].scatter(longhorn_runs[LIMIT], extra, color="tab:red")
+axes[2].axhline(0, color="grey", lw=0.8)
+axes[2].set(title="Longhorn only minus Ceph on new clusters", xlabel="Longhorn max volumes per cluster (drawn)",
+            ylabel="EUR over the horizon (same run)")
+for ax in axes[:2]:
+    ax.legend(fontsize="small")
+fig.tight_layout()
+pd.DataFrame({"Longhorn max volumes": longhorn_runs[LIMIT].round(0),
+              "first shard day (Longhorn only)": longhorn_runs["first_shard_day"],
+              "first shard day (Ceph on new)": ceph_runs["first_shard_day"],
+              "clusters (Longhorn only)": longhorn_runs["clusters_end"],
+              "clusters (Ceph on new)": ceph_runs["clusters_end"],
+              "EUR total, Longhorn only minus Ceph on new": extra.round(0)}).sort_values("Longhorn max volumes")'''),
+        new_code_cell("pool.shutdown()"),
     ]
 
 
@@ -258,12 +326,14 @@ def growth_planning() -> list:
             "# Growth planning: stages 1 to 4\n\n"
             "The design document's scaling progression as four simulator scenarios (`scenarios/stage1..4.yaml`): "
             "what each stage ends with, the decision table (which limit binds, when, and what the operator did), "
-            "p10/p50/p90 bands from seeded replications, and which limit binds first under the seed profile vs. "
-            "with the published control-plane and objects-per-customer figures.\n\n"
-            "Quick mode (default) cuts every horizon to half a year; `CAPPLAN_QUICK=0` runs the stages in full."
+            "p10/p50/p90 bands from a Monte Carlo sweep (`sim.sweep`) over the uncertain limits, and which limit "
+            "binds first under the seed profile vs. with the published control-plane and objects-per-customer "
+            "figures, as shares of each sweep's runs.\n\n"
+            "Quick mode (default) cuts every horizon to half a year and runs few runs per sweep; "
+            "`CAPPLAN_QUICK=0` runs the stages in full."
         ),
         new_code_cell(SETUP),
-        new_code_cell(REPLICATE),
+        new_code_cell(SWEEPS),
         new_code_cell('''\
 stages = {}
 for n in range(1, 5):
@@ -303,31 +373,47 @@ for ax, (name, result) in zip(axes.flat, results.items(), strict=True):
 fig.autofmt_xdate()
 fig.tight_layout()'''),
         new_markdown_cell(
-            "## p10/p50/p90 bands\n\n"
-            "Seeded replications of stage 1 (the stage the fleet is in now): customers, run nodes and cost."
+            "## p10/p50/p90 bands from a sweep\n\n"
+            "Stage 1 (the stage the fleet is in now) as a sweep: every run has its own seed and draws the seed "
+            "profile's uncertain figures from their catalog ranges (Longhorn's practical volume limit, etcd "
+            "objects per customer and per service). The charts are the sweep report's own "
+            "(`sim.sweep_report.plots`, the same as `report.html` from `sim sweep`): the daily fleet metrics' "
+            "p10/p50/p90 bands, the first-shard distribution, which limit binds first, and a tornado of how far "
+            "each varied figure moves the first-shard day."
         ),
         new_code_cell('''\
-replications = replicate(stages["stage1"], 3 if QUICK else 30)
-fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
-for ax, (column, unit) in zip(axes, [("customers", "customers"), ("run_nodes", "run nodes"),
-                                     ("cost_eur_month", "EUR per month")], strict=True):
-    band = bands(replications, column)
-    ax.fill_between(band.index, band["p10"], band["p90"], alpha=0.3, label="p10-p90")
-    ax.plot(band.index, band["p50"], label="p50")
-    ax.set(title=f"stage1: {column.replace('_', ' ')}", xlabel="date", ylabel=unit)
-    ax.legend()
-fig.autofmt_xdate()
-fig.tight_layout()
-end = pd.DataFrame([r.summary for r in replications])
-end[["customers_end", "clusters_end", "run_nodes_end", "cost_eur_month_end", "first_shard_day"]].quantile(
-    [0.1, 0.5, 0.9]).round(1)'''),
+import base64
+
+import matplotlib
+from IPython.display import Image, display
+
+backend = matplotlib.get_backend()
+from sim.sweep_report import plots as sweep_plots
+
+# sim.report (which the sweep report uses) switches matplotlib to Agg when it is imported, for headless HTML
+# reports; switch back so the notebook's own figures below are still shown.
+matplotlib.use(backend)
+
+UNCERTAIN = ["longhorn.max_volumes=catalog", "etcd.objects_per_customer=catalog", "etcd.objects_per_service=catalog"]
+BAND_RUNS = 8 if QUICK else 100
+stage1_sweep = run_sweep(stages["stage1"], BAND_RUNS, vary=UNCERTAIN)
+for title, png in sweep_plots(stage1_sweep):
+    print(title)
+    display(Image(base64.b64decode(png)))
+display(stage1_sweep.first_shard.set_index("statistic").round({"first_shard_day": 1, "first_shard_customers": 0}))
+display(stage1_sweep.binding_counts.set_index("limit").round(2))
+stage1_sweep.sensitivity.set_index("parameter").round(2)'''),
         new_markdown_cell(
             "## Which limit binds first, and how it moves\n\n"
             "Four variants per stage: the seed profile; the seed with the published profile's control-plane "
             "ladder (node types and their object capacities); the seed with the published etcd objects per "
             "customer and per service (`limits_overrides`); and both. The control-plane ladder is not a single "
             "figure, so that variant is a profile file: the seed with the published `control_plane_types` and "
-            "`control_plane_ladder` (stage files name control-plane rungs by position, so they run on either)."
+            "`control_plane_ladder` (stage files name control-plane rungs by position, so they run on either).\n\n"
+            "Each (stage, variant) is a sweep that draws Longhorn's volume limit from its catalog range; all "
+            "sweeps share one seed, so run *i* has the same draw and simulation seed in every variant. "
+            "\"Binds first\" and \"first shard triggered by\" are the sweeps' `binding_counts` as shares of the "
+            "runs; the first-shard day is the sweeps' `first_shard` p10/p50/p90."
         ),
         new_code_cell('''\
 import tempfile
@@ -339,7 +425,7 @@ published = placement.load_profile("published")
 hybrid = seed_profile.model_copy(update={"name": "seed-with-published-control-plane",
                                          "control_plane_types": published.control_plane_types,
                                          "control_plane_ladder": published.control_plane_ladder})
-profile_dir = tempfile.TemporaryDirectory(prefix="capplan-profiles-")  # removed at the end of the next cell
+profile_dir = tempfile.TemporaryDirectory(prefix="capplan-profiles-")  # removed once the sweeps are done
 hybrid_path = Path(profile_dir.name) / "seed-published-ctrl.yaml"
 hybrid_path.write_text(yaml.safe_dump(hybrid.model_dump(by_alias=True, mode="json"), sort_keys=False))
 placement.load_profile(hybrid_path)  # validates the file before any run uses it
@@ -352,39 +438,40 @@ variants = {
     "published objects/customer": {"limits_overrides": etcd_published},
     "both": {"limits_profile": str(hybrid_path), "limits_overrides": etcd_published},
 }
-
-
-def binding_order(result):
-    """The limits that bound, in the order they first bound."""
-    table = pd.DataFrame(result.summary["decision_table"])
-    if not len(table):
-        return table
-    return table.dropna(subset=["first_bind_day"]).sort_values("first_bind_day", kind="stable")
-
-
+VARIANT_RUNS = 2 if QUICK else 10
 rows = []
 for stage, scenario in stages.items():
     for variant, update in variants.items():
-        result = sim.run(scenario.model_copy(update=update), 0)
-        s = result.summary
-        order = binding_order(result)
-        first, second = (order.iloc[i] if len(order) > i else None for i in (0, 1))
+        result = run_sweep(scenario.model_copy(update=update), VARIANT_RUNS, vary=["longhorn.max_volumes=catalog"])
+        first = result.first_shard.set_index("statistic")["first_shard_day"]
         rows.append({"stage": stage, "variant": variant,
-                     "binds first": None if first is None else first["limit"],
-                     "on": None if first is None else first["first_bind_date"],
-                     "at customers": None if first is None else first["customers_at_bind"],
-                     "binds second": None if second is None else second["limit"],
-                     "first shard limit": s["first_shard_limit"], "first shard": s["first_shard_date"],
-                     "first shard day": s["first_shard_day"],
-                     "clusters": s["clusters_end"], "EUR / month": s["cost_eur_month_end"]})
+                     "binds first": shares(result, "first_bind"),
+                     "first shard triggered by": shares(result, "first_shard"),
+                     "first shard day (p10)": first["p10"], "first shard day (p50)": first["p50"],
+                     "first shard day (p90)": first["p90"],
+                     "clusters (p50)": band(result, "clusters").iloc[-1]["p50"],
+                     "EUR / month (p50)": band(result, "cost_eur_month").iloc[-1]["p50"]})
 profile_dir.cleanup()
 moves = pd.DataFrame(rows).set_index(["stage", "variant"])
-fig, ax = plt.subplots(figsize=(10, 4))
-moves["first shard day"].unstack("variant")[list(variants)].plot.bar(ax=ax, rot=0)
-ax.set(title="Days until the first shard, by stage and limits variant (missing: no shard in the horizon)",
+moves.round(1)'''),
+        new_code_cell('''\
+fig, ax = plt.subplots(figsize=(11, 4.2))
+width = 0.8 / len(variants)
+positions = np.arange(len(stages))
+for j, variant in enumerate(variants):
+    days = moves.xs(variant, level="variant").loc[list(stages)]
+    p10, p50, p90 = (days[f"first shard day ({p})"].to_numpy(dtype=float) for p in ("p10", "p50", "p90"))
+    x = positions + (j - (len(variants) - 1) / 2) * width
+    ax.bar(x, p50, width, label=variant, yerr=[p50 - p10, p90 - p50], capsize=3)
+    for xi, mid, high in zip(x, p50, p90, strict=True):
+        ax.text(xi, 0 if np.isnan(high) else high, "none" if np.isnan(mid) else f"{mid:.0f}", ha="center",
+                va="bottom", fontsize="x-small")
+ax.set_xticks(positions, list(stages))
+ax.set(title=f"Days until the first shard: p50 (labelled), whiskers p10-p90, none = no shard ({VARIANT_RUNS} runs)",
        xlabel="stage", ylabel="days from the stage's start")
-fig.tight_layout()
-moves.drop(columns="first shard day")'''),
+ax.legend(title="limits variant", fontsize="small")
+fig.tight_layout()'''),
+        new_code_cell("pool.shutdown()"),
     ]
 
 

@@ -16,8 +16,10 @@ import pytest
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 NAMES = ["longhorn_vs_ceph.ipynb", "growth_planning.ipynb", "router_decisions.ipynb"]
 # Plotting and tables, the standard library, and the project; nothing that could stand in for placement or sim.
-ALLOWED_IMPORTS = {"os", "pathlib", "tempfile", "dataclasses", "matplotlib", "numpy", "pandas", "yaml", "IPython",
-                   "placement", "sim"}
+ALLOWED_IMPORTS = {"os", "pathlib", "tempfile", "dataclasses", "base64", "matplotlib", "numpy", "pandas", "yaml",
+                   "IPython", "placement", "sim"}
+# The notebooks that simulate: their bands, first-shard distributions and binding limits come from sim.sweep.
+SWEEP_NOTEBOOKS = ["longhorn_vs_ceph.ipynb", "growth_planning.ipynb"]
 
 
 def _build_module():
@@ -66,3 +68,15 @@ def test_notebook_has_a_quick_mode_and_uses_the_project(name):
             keywords = {k.arg for k in call.keywords}
             if keywords & {"title", "xlabel", "ylabel"}:
                 assert {"title", "xlabel", "ylabel"} <= keywords, ast.unparse(call)
+
+
+@pytest.mark.parametrize("name", SWEEP_NOTEBOOKS)
+def test_bands_come_from_sim_sweep_on_a_pool_the_notebook_shuts_down(name):
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+    calls = {ast.unparse(node.func) for node in ast.walk(ast.parse("\n".join(code))) if isinstance(node, ast.Call)}
+    assert "sim.sweep" in calls
+    # No hand-rolled replications or percentiles: seeds and p10/p50/p90 are the sweep's.
+    hand_rolled = {c for c in calls if c.split(".")[-1] in {"quantile", "percentile", "SeedSequence", "spawn"}}
+    assert not hand_rolled, hand_rolled
+    assert code[-1].strip() == "pool.shutdown()", "the last cell shuts the sweeps' process pool down"
