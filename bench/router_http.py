@@ -78,21 +78,27 @@ class Router:
         self.log.close()
 
 
-def seed(url: str, clusters: int = 10) -> None:
+def seed(url: str, clusters: int = 10, *, loads_only: bool = False) -> None:
+    """Add the clusters (unless ``loads_only``) and give each a fresh load snapshot.
+
+    A fresh snapshot absorbs the reservations made before it, as the collector's next snapshot would, so each
+    placement run starts from the same free room instead of filling the fleet up run after run.
+    """
     with httpx.Client(base_url=url, headers=AUTH, timeout=10) as http:
         for index in range(clusters):
             cluster_id = f"eu-west-{index + 1}"
-            http.post(
-                "/v1/clusters",
-                json={
-                    "id": cluster_id,
-                    "name": cluster_id,
-                    "region": "eu-west" if index % 2 else "eu-central",
-                    "task_queue": f"deployer-{cluster_id}",
-                    "registry_url": "10.0.0.1:5000",
-                    "storage_provider": "rook-ceph" if index % 3 == 0 else "longhorn",
-                },
-            ).raise_for_status()
+            if not loads_only:
+                http.post(
+                    "/v1/clusters",
+                    json={
+                        "id": cluster_id,
+                        "name": cluster_id,
+                        "region": "eu-west" if index % 2 else "eu-central",
+                        "task_queue": f"deployer-{cluster_id}",
+                        "registry_url": "10.0.0.1:5000",
+                        "storage_provider": "rook-ceph" if index % 3 == 0 else "longhorn",
+                    },
+                ).raise_for_status()
             http.put(
                 f"/v1/clusters/{cluster_id}/load",
                 json={
@@ -118,7 +124,7 @@ def seed(url: str, clusters: int = 10) -> None:
 SELECT_LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"customer_id": "bench", "ram": "2Gi", "region": "eu-west", "volumes": [{"size": "10Gi"}]}'
+wrk.body = '{"customer_id": "bench", "ram": "2Gi", "region": "eu-west", "volumes": [%(volumes)s]}'
 function delay() if %(delay)d == 0 then return 0 end return math.random(0, 2 * %(delay)d) end
 """
 
@@ -229,16 +235,21 @@ def main() -> None:
     def placing(delay: int, prefix: str) -> str:
         return PLACEMENT_LUA % {"delay": delay, "prefix": prefix, "token": TOKEN}
 
+    def selecting(delay: int, volume: bool = True) -> str:
+        return SELECT_LUA % {"delay": delay, "volumes": '{"size": "10Gi"}' if volume else ""}
+
     # (name, path, Lua script, connections); paced runs: connections / (mean think time + latency) ~ target rate.
     sqlite_runs = [
-        ("select-cluster, SQLite, one connection", select_path, SELECT_LUA % {"delay": 0}, 1),
-        ("select-cluster, SQLite, paced ~500/s", select_path, SELECT_LUA % {"delay": 19}, 10),
-        ("select-cluster, SQLite, saturated", select_path, SELECT_LUA % {"delay": 0}, 16),
+        ("select-cluster, SQLite, one connection", select_path, selecting(0), 1),
+        ("select-cluster, SQLite, paced ~500/s", select_path, selecting(19), 11),
+        ("select-cluster without volume (from the cache), SQLite, one connection", select_path, selecting(0, False), 1),
+        ("select-cluster without volume (from the cache), SQLite, paced ~500/s", select_path, selecting(19, False), 10),
+        ("select-cluster, SQLite, saturated", select_path, selecting(0), 16),
     ]
     pg_runs = [
-        ("select-cluster, PostgreSQL, paced ~500/s", select_path, SELECT_LUA % {"delay": 19}, 10),
+        ("select-cluster, PostgreSQL, paced ~500/s", select_path, selecting(19), 11),
         ("placements, PostgreSQL, one connection", place_path, placing(0, "one"), 1),
-        ("placements, PostgreSQL, paced ~200/s", place_path, placing(18, "paced"), 5),
+        ("placements, PostgreSQL, paced ~200/s", place_path, placing(20, "paced"), 6),
         ("placements, PostgreSQL, saturated", place_path, placing(0, "sat"), 16),
     ]
     with tempfile.TemporaryDirectory(prefix="router-bench-") as tmp:
@@ -259,6 +270,8 @@ def main() -> None:
             try:
                 seed(router.url)
                 for name, path, script, connections in pg_runs:
+                    if path == place_path:
+                        seed(router.url, loads_only=True)
                     scenario(name, wrk, router, path, path, script, connections, args.duration, workdir)
             finally:
                 router.stop()

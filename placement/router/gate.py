@@ -10,7 +10,7 @@ back.
 from __future__ import annotations
 
 import asyncio
-import threading
+import contextlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -41,7 +41,12 @@ def is_unreachable(error: BaseException) -> bool:
 
 class DatabaseGate:
     """``threads`` is small on purpose: the handlers' Python work shares one GIL, so more threads only make each
-    call (and the row locks it holds) last longer; queued calls wait outside their deadline instead."""
+    call (and the row locks it holds) last longer; queued calls wait outside their deadline instead.
+
+    The free threads are counted by a semaphore on the event loop, so a call that finds one free goes straight
+    to it (one hop there and one back); only when every thread is busy does a call wait, in slices, for one.
+    A thread is given back when its call really ends, even if the caller gave up on it earlier.
+    """
 
     def __init__(self, deadline: float, threads: int = 8, queue_deadline: float = 30.0, cool_down: float = 0.5):
         self.deadline = deadline
@@ -49,53 +54,68 @@ class DatabaseGate:
         self.cool_down = cool_down
         self.threads = threads
         self.executor: ThreadPoolExecutor | None = None
+        self._free: asyncio.Semaphore | None = None
         self._closed_until = 0.0
-        self._lock = threading.Lock()
         self._stuck = 0  # calls past their deadline whose thread is still blocked
         self.last_error = ""
+        self.healthy = True  # the last call that ended got its answer from the database
 
     def _trip(self, reason: str) -> DatabaseUnavailable:
+        self.healthy = False
         self._closed_until = time.monotonic() + self.cool_down
         self.last_error = reason
         return DatabaseUnavailable(reason)
 
-    async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        if time.monotonic() < self._closed_until:
-            raise DatabaseUnavailable(f"the database is unavailable ({self.last_error})")
-        loop = asyncio.get_running_loop()
-        started = asyncio.Event()
-        state = {"done": False, "stuck": False}
-
-        def run() -> T:
-            loop.call_soon_threadsafe(started.set)
-            try:
-                return fn(*args)
-            finally:
-                with self._lock:
-                    state["done"] = True
-                    if state["stuck"]:
-                        self._stuck -= 1
-
-        if self.executor is None:
-            self.executor = ThreadPoolExecutor(self.threads, thread_name_prefix="db")
-        future = loop.run_in_executor(self.executor, run)
+    async def _take_thread(self, free: asyncio.Semaphore) -> None:
         queued_at = time.monotonic()
-        while not started.is_set():
+        while True:
             try:
-                await asyncio.wait_for(started.wait(), 0.25)
+                async with asyncio.timeout(0.25):
+                    await free.acquire()
+                return
             except TimeoutError:
                 waited = time.monotonic() - queued_at
                 # While earlier calls hang past their deadline, threads may never come free: wait only as long.
                 if waited >= self.queue_deadline or (self._stuck and waited >= self.deadline):
-                    future.cancel()
+                    self.healthy = False
                     raise DatabaseUnavailable("the database did not answer in time") from None
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        if time.monotonic() < self._closed_until:
+            raise DatabaseUnavailable(f"the database is unavailable ({self.last_error})")
+        if self.executor is None or self._free is None:
+            self.executor = ThreadPoolExecutor(self.threads, thread_name_prefix="db")
+            self._free = asyncio.Semaphore(self.threads)
+        free = self._free
+        if free.locked():
+            await self._take_thread(free)
+        else:
+            await free.acquire()  # returns at once: a thread is free
+        loop = asyncio.get_running_loop()
+        running = self.executor.submit(fn, *args)
+        state = {"stuck": False}
+
+        def give_back(_done: Any) -> None:
+            if state["stuck"]:
+                self._stuck -= 1
+            free.release()
+
+        def hand_back(done: Any) -> None:
+            # The loop owns the semaphore and the stuck count; after shutdown there is nothing to give back to.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(give_back, done)
+
+        running.add_done_callback(hand_back)
         try:
-            return await asyncio.wait_for(future, self.deadline)
+            async with asyncio.timeout(self.deadline):
+                answer = await asyncio.wrap_future(running)
+            self.healthy = True
+            return answer
         except TimeoutError as error:
-            with self._lock:
-                if not state["done"]:
-                    state["stuck"] = True
-                    self._stuck += 1
+            self.healthy = False
+            if not running.done():
+                state["stuck"] = True
+                self._stuck += 1
             # Not a trip: a slow answer under load should not fail the requests behind it.
             raise DatabaseUnavailable("the database did not answer in time") from error
         except sa_exc.SQLAlchemyError as error:
@@ -110,6 +130,6 @@ class DatabaseGate:
 
     def shutdown(self) -> None:
         """Stop the threads (at the app's shutdown); a later call starts new ones."""
-        executor, self.executor = self.executor, None
+        executor, self.executor, self._free = self.executor, None, None
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)

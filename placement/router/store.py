@@ -1,7 +1,10 @@
 """The router's state in SQL: clusters, load snapshots, and atomic reservations.
 
 A placement decides with ``placement.select_cluster`` on the fleet as the database shows it (each cluster's
-last snapshot plus what was reserved since that snapshot was observed), then reserves in one transaction:
+last snapshot plus what was reserved since that snapshot was observed), then reserves in one transaction.
+The fleet is read once and cached: each placement adds what it reserved to the cache, so in one process the
+cache is what the database holds; a choice made on it is checked by the guards below, and "nothing fits" is
+always confirmed on a fresh read. The transaction:
 
 1. guarded conditional UPDATEs of the chosen node's RAM and pod counters, of the cluster's volume, pod,
    service, namespace and etcd-object counters, and of the customer's volume count against the plan's quota.
@@ -28,7 +31,20 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Integer, and_, cast, func, insert, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Engine,
+    Integer,
+    and_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from placement.cycle import Cycle
@@ -140,6 +156,92 @@ def _cluster_from_row(row: Any) -> Cluster:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _CachedFleet:
+    generation: int  # the store's write generation when the read began
+    read_at: float  # time.monotonic() when the read began
+    fleet: list[tuple[Cluster, ClusterLoad]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Reserved:
+    """What one placement added to its cluster's and node's counters."""
+
+    cluster_id: str
+    node_name: str
+    ram_bytes: int
+    pods: int
+    volumes: int
+    new_customer: bool
+    objects: int
+
+
+class _Statements:
+    """A placement's statements, built once with bound parameters: building SQLAlchemy expressions on every
+    call cost more than running them."""
+
+    def __init__(self) -> None:
+        self._on_cluster: dict[tuple[bool, bool], Any] = {}
+        node = node_counters.c
+        self.reserve_on_node = (
+            update(node_counters)
+            .where(
+                node.cluster_id == bindparam("match_cluster_id"),
+                node.node_name == bindparam("match_node_name"),
+                node.schedulable.is_(True),
+                node.requested_ram + node.reserved_ram + bindparam("add_ram", type_=BigInteger) <= node.allocatable_ram,
+                node.pods + node.reserved_pods
+                < func.coalesce(node.max_pods, bindparam("default_max_pods", type_=BigInteger)),
+            )
+            .values(
+                reserved_ram=node.reserved_ram + bindparam("add_ram", type_=BigInteger),
+                reserved_pods=node.reserved_pods + bindparam("add_pods", type_=BigInteger),
+            )
+        )
+        self.insert_reservation = insert(reservations)
+        self.insert_service = insert(services)
+        self.insert_volume = insert(volumes)
+
+    def reserve_on_cluster(self, with_volumes: bool, new_customer: bool) -> Any:
+        """The guarded UPDATE of a cluster's counters; the guards on volumes and namespaces only when they grow."""
+        key = (with_volumes, new_customer)
+        statement = self._on_cluster.get(key)
+        if statement is None:
+            counter = cluster_counters.c
+
+            def grows(column_base: Any, column_reserved: Any, add: str, limit: str) -> Any:
+                return column_base + column_reserved + bindparam(add, type_=BigInteger) <= bindparam(
+                    limit, type_=BigInteger
+                )
+
+            guards = [
+                counter.cluster_id == bindparam("match_cluster_id"),
+                counter.ctrl_node_type == bindparam("match_ctrl_node_type"),
+                grows(counter.base_pods, counter.reserved_pods, "add_pods", "max_pods"),
+                counter.base_services + counter.reserved_services + 1 <= bindparam("max_services", type_=BigInteger),
+                grows(counter.base_objects, counter.reserved_objects, "add_objects", "max_objects"),
+            ]
+            if with_volumes:
+                guards.append(grows(counter.base_volumes, counter.reserved_volumes, "add_volumes", "max_volumes"))
+            if new_customer:
+                guards.append(
+                    grows(counter.base_customers, counter.reserved_customers, "add_customers", "max_customers")
+                )
+            statement = (
+                update(cluster_counters)
+                .where(*guards)
+                .values(
+                    reserved_volumes=counter.reserved_volumes + bindparam("add_volumes", type_=BigInteger),
+                    reserved_services=counter.reserved_services + 1,
+                    reserved_customers=counter.reserved_customers + bindparam("add_customers", type_=BigInteger),
+                    reserved_pods=counter.reserved_pods + bindparam("add_pods", type_=BigInteger),
+                    reserved_objects=counter.reserved_objects + bindparam("add_objects", type_=BigInteger),
+                )
+            )
+            self._on_cluster[key] = statement
+        return statement
+
+
 class Store:
     """Clusters, snapshots and reservations in one database. Thread-safe: one instance per process."""
 
@@ -148,7 +250,9 @@ class Store:
     ):
         self.fleet_cache_seconds = fleet_cache_seconds
         self._generation = 0
-        self._fleet_cache: tuple[int, float, list[tuple[Cluster, ClusterLoad]]] | None = None
+        self._fleet_cache: _CachedFleet | None = None
+        self._cache_lock = threading.Lock()
+        self._statements = _Statements()
         self.engine = engine
         self.writer = engine.execution_options(write=True)
         self.policy = policy or default_policy()
@@ -159,12 +263,14 @@ class Store:
         self._local_writer_lock = threading.Lock() if self.backend == "sqlite" else nullcontext()
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def _write(self, *, drops_cache: bool = True) -> Iterator[Connection]:
+        """A writing transaction. It drops the cached fleet, unless the caller patches the cache itself."""
         try:
             with self._local_writer_lock, self.writer.begin() as conn:
                 yield conn
         finally:
-            self._generation += 1  # after the commit, so a cached fleet read before it is dropped
+            if drops_cache:
+                self._generation += 1  # after the commit, so a cached fleet read before it is dropped
 
     # --- health ------------------------------------------------------------------------------------------
 
@@ -391,29 +497,86 @@ class Store:
     def decide(self, request: RequestIn, now: datetime | None = None) -> Decision:
         """The dry run: the engine's decision on the current fleet, without reserving anything.
 
-        The fleet is cached for ``fleet_cache_seconds``; any write through this store drops the cache, so only
-        writes by other processes (a collector with ``--db``) can take that long to show. Placements never use
-        the cache.
+        The fleet is cached for ``fleet_cache_seconds``. Writes through this store drop the cache or, for
+        placements, add what they reserved to it, so only writes by other processes (a collector with ``--db``,
+        another router worker) can take that long to show.
         """
         with self.engine.connect() as conn:
             model = self._engine_request(conn, request)
-            fleet = self._cached_fleet(conn)
+            fleet = self._fresh_cached_fleet() or self._read_fleet(conn)
         return select_cluster(model, fleet, self.policy, now=now or self.clock())
 
-    def _cached_fleet(self, conn: Connection) -> list[tuple[Cluster, ClusterLoad]]:
-        generation, stamp = self._generation, time.monotonic()
+    def decide_from_cache(self, request: RequestIn, now: datetime | None = None) -> Decision | None:
+        """``decide`` when it needs no database at all (a fresh cached fleet and no volume quota to count);
+        None otherwise. Cheap enough for the event loop."""
+        model = request.to_model()
+        if model.volumes or model.customer_volume_count:
+            return None
+        fleet = self._fresh_cached_fleet()
+        if fleet is None:
+            return None
+        return select_cluster(model, fleet, self.policy, now=now or self.clock())
+
+    def _fresh_cached_fleet(self) -> list[tuple[Cluster, ClusterLoad]] | None:
         cached = self._fleet_cache
-        if cached is not None and cached[0] == generation and stamp - cached[1] < self.fleet_cache_seconds:
-            return cached[2]
+        if (
+            cached is not None
+            and cached.generation == self._generation
+            and time.monotonic() - cached.read_at < self.fleet_cache_seconds
+        ):
+            return cached.fleet
+        return None
+
+    def _read_fleet(self, conn: Connection) -> list[tuple[Cluster, ClusterLoad]]:
+        """The fleet from the database, which becomes the cached fleet."""
+        generation, read_at = self._generation, time.monotonic()  # before the read: see _write
         fleet = self._fleet(conn)
-        self._fleet_cache = (generation, stamp, fleet)
+        with self._cache_lock:
+            self._fleet_cache = _CachedFleet(generation, read_at, fleet)
         return fleet
 
+    def _add_to_cached_fleet(self, reserved: _Reserved) -> None:
+        """What a committed placement reserved, added to the cached fleet as the counters' UPDATEs added it."""
+        with self._cache_lock:
+            cached = self._fleet_cache
+            if cached is None or cached.generation != self._generation:
+                return
+            fleet = []
+            for cluster, load in cached.fleet:
+                if cluster.id == reserved.cluster_id:
+                    nodes = tuple(
+                        replace(
+                            node,
+                            requested_ram_bytes=node.requested_ram_bytes + reserved.ram_bytes,
+                            pods=node.pods + reserved.pods,
+                        )
+                        if node.name == reserved.node_name
+                        else node
+                        for node in load.run_nodes
+                    )
+                    load = replace(
+                        load,
+                        run_nodes=nodes,
+                        volumes=load.volumes + reserved.volumes,
+                        services=load.services + 1,
+                        customers=load.customers + int(reserved.new_customer),
+                        pods=load.pods + reserved.pods,
+                        etcd_objects=load.etcd_objects + reserved.objects,
+                    )
+                fleet.append((cluster, load))
+            self._fleet_cache = replace(cached, fleet=fleet)
+
     def _decide(
-        self, conn: Connection, request: RequestIn, now: datetime
+        self, conn: Connection, request: RequestIn, now: datetime, *, may_use_cache: bool
     ) -> tuple[Decision, PlacementRequest, list[tuple[Cluster, ClusterLoad]]]:
-        fleet = self._fleet(conn)
         model = self._engine_request(conn, request)
+        fleet = self._fresh_cached_fleet() if may_use_cache else None
+        if fleet is not None:
+            decision = select_cluster(model, fleet, self.policy, now=now)
+            # A choice made on the cache is checked by the guards; a refusal must come from the database itself.
+            if decision.placed:
+                return decision, model, fleet
+        fleet = self._read_fleet(conn)
         return select_cluster(model, fleet, self.policy, now=now), model, fleet
 
     def _engine_request(self, conn: Connection, request: RequestIn) -> PlacementRequest:
@@ -434,18 +597,20 @@ class Store:
         while True:
             when = now or self.clock()
             try:
-                with self._write() as conn:
+                with self._write(drops_cache=False) as conn:
                     self._lock_request_id(conn, order.request_id)
                     if locked:
                         self._lock_counters(conn)
                     replayed = self._replay(order.request_id, body_hash, conn)
                     if replayed is not None:
                         return replayed
-                    decision, model, fleet = self._decide(conn, order.request, when)
+                    # After a lost guard the cache is behind the database: decide on a fresh read.
+                    decision, model, fleet = self._decide(conn, order.request, when, may_use_cache=losses == 0)
                     if not decision.placed:
                         raise NothingFits(decision)
                     chosen = next(pair for pair in fleet if pair[0].id == decision.cluster_id)
-                    response = self._reserve(conn, order, body_hash, decision, model, chosen, when)
+                    response, reserved = self._reserve(conn, order, body_hash, decision, model, chosen, when)
+                self._add_to_cached_fleet(reserved)
                 return Placement(response, False, decision)
             except _GuardLost:
                 losses += 1
@@ -501,7 +666,7 @@ class Store:
         request: PlacementRequest,
         chosen: tuple[Cluster, ClusterLoad],
         now: datetime,
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], _Reserved]:
         policy, limits = self.policy, self.policy.limits
         cluster, load = chosen
         cluster_id, node_name = decision.cluster_id, decision.node_hint
@@ -513,44 +678,35 @@ class Store:
         ctrl = limits.control_plane_types[load.ctrl_node_type]
 
         # Lock order: the cluster's counter row, then the node's, then the customer's (see _lock_counters).
-        counter = cluster_counters.c
-        guards = [
-            counter.cluster_id == cluster_id,
-            counter.ctrl_node_type == load.ctrl_node_type,
-            counter.base_pods + counter.reserved_pods + request.pods <= limits.max_pods_cluster,
-            counter.base_services + counter.reserved_services + 1 <= limits.max_services_cluster,
-            counter.base_objects + counter.reserved_objects + objects
-            <= min(ctrl.tight_objects, limits.max_etcd_objects),
-        ]
-        if volume_count:
-            guards.append(counter.base_volumes + counter.reserved_volumes + volume_count <= storage.max_volumes)
-        if request.new_customer:
-            guards.append(counter.base_customers + counter.reserved_customers + 1 <= limits.max_namespaces)
+        statements = self._statements
         result = conn.execute(
-            update(cluster_counters)
-            .where(*guards)
-            .values(
-                reserved_volumes=counter.reserved_volumes + volume_count,
-                reserved_services=counter.reserved_services + 1,
-                reserved_customers=counter.reserved_customers + int(request.new_customer),
-                reserved_pods=counter.reserved_pods + request.pods,
-                reserved_objects=counter.reserved_objects + objects,
-            )
+            statements.reserve_on_cluster(bool(volume_count), request.new_customer),
+            {
+                "match_cluster_id": cluster_id,
+                "match_ctrl_node_type": load.ctrl_node_type,
+                "add_volumes": volume_count,
+                "add_customers": int(request.new_customer),
+                "add_pods": request.pods,
+                "add_objects": objects,
+                "max_volumes": storage.max_volumes,
+                "max_customers": limits.max_namespaces,
+                "max_pods": limits.max_pods_cluster,
+                "max_services": limits.max_services_cluster,
+                "max_objects": min(ctrl.tight_objects, limits.max_etcd_objects),
+            },
         )
         if result.rowcount != 1:
             raise _GuardLost
 
-        node = node_counters.c
         result = conn.execute(
-            update(node_counters)
-            .where(
-                node.cluster_id == cluster_id,
-                node.node_name == node_name,
-                node.schedulable.is_(True),
-                node.requested_ram + node.reserved_ram + ram <= node.allocatable_ram,
-                node.pods + node.reserved_pods < func.coalesce(node.max_pods, limits.max_pods_per_node),
-            )
-            .values(reserved_ram=node.reserved_ram + ram, reserved_pods=node.reserved_pods + request.pods)
+            statements.reserve_on_node,
+            {
+                "match_cluster_id": cluster_id,
+                "match_node_name": node_name,
+                "add_ram": ram,
+                "add_pods": request.pods,
+                "default_max_pods": limits.max_pods_per_node,
+            },
         )
         if result.rowcount != 1:
             raise _GuardLost
@@ -581,37 +737,39 @@ class Store:
             "warnings": list(decision.warnings),
         }
         conn.execute(
-            insert(reservations).values(
-                request_id=order.request_id,
-                body_hash=body_hash,
-                service_id=service_id,
-                cluster_id=cluster_id,
-                node_name=node_name,
-                customer_id=request.customer_id,
-                ram_bytes=ram,
-                pods=request.pods,
-                volumes=volume_count,
-                objects=objects,
-                new_customer=request.new_customer,
-                reserved_at=now,
-                response=response,
-            )
+            statements.insert_reservation,
+            {
+                "request_id": order.request_id,
+                "body_hash": body_hash,
+                "service_id": service_id,
+                "cluster_id": cluster_id,
+                "node_name": node_name,
+                "customer_id": request.customer_id,
+                "ram_bytes": ram,
+                "pods": request.pods,
+                "volumes": volume_count,
+                "objects": objects,
+                "new_customer": request.new_customer,
+                "reserved_at": now,
+                "response": response,
+            },
         )
         conn.execute(
-            insert(services).values(
-                id=service_id,
-                cluster_id=cluster_id,
-                customer_id=request.customer_id,
-                name=order.service_name,
-                repo=order.repo,
-                ram_bytes=request.ram_bytes,
-                pods=request.pods,
-                created_at=now,
-            )
+            statements.insert_service,
+            {
+                "id": service_id,
+                "cluster_id": cluster_id,
+                "customer_id": request.customer_id,
+                "name": order.service_name,
+                "repo": order.repo,
+                "ram_bytes": request.ram_bytes,
+                "pods": request.pods,
+                "created_at": now,
+            },
         )
         if request.volumes:
             conn.execute(
-                insert(volumes),
+                statements.insert_volume,
                 [
                     {
                         "id": f"{service_id}-vol-{index}",
@@ -625,7 +783,8 @@ class Store:
                     for index, volume in enumerate(request.volumes)
                 ],
             )
-        return response
+        reserved = _Reserved(cluster_id, node_name, ram, request.pods, volume_count, request.new_customer, objects)
+        return response, reserved
 
     def _reserve_customer_volumes(self, conn: Connection, request: RequestIn, count: int) -> None:
         quota = self.policy.quota(request.plan)
