@@ -52,6 +52,15 @@ def test_runs_match_single_runs_with_the_recorded_seed(scenario, pool_result):
     assert (band["p10"].to_numpy() <= band["p90"].to_numpy()).all()
 
 
+def test_a_sweep_skips_the_packing_checks(scenario, pool_result):
+    from sim.scenario import PackingChecks
+
+    checked = scenario.model_copy(update={"packing_checks": PackingChecks(days=[30])})
+    with process_pool(2) as pool:
+        result = sim.sweep(checked, 6, vary=VARY, executor=pool, seed=11)
+    pd.testing.assert_frame_equal(pool_result.runs, result.runs)
+
+
 def test_a_run_that_raises_is_recorded_and_the_sweep_goes_on(scenario, monkeypatch, tmp_path):
     real_run = sim.run
 
