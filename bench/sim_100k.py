@@ -22,12 +22,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profile", action="store_true", help="print the top functions by own time")
+    parser.add_argument(
+        "--packing-checks", action="store_true", help="keep the scenario's CP-SAT packing checks (off: the sim alone)"
+    )
     args = parser.parse_args()
     print(f"sim 100K benchmark ({pin_to_one_core()})")
     profiler = cProfile.Profile() if args.profile else None
     if profiler:
         profiler.enable()
-    seconds, result = timed_run("stage4", args.seed)
+    seconds, result = timed_run("stage4", args.seed, packing_checks=args.packing_checks)
     if profiler:
         profiler.disable()
         pstats.Stats(profiler).sort_stats("tottime").print_stats(15)

@@ -18,11 +18,14 @@ TARGET_SECONDS = 3.0
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--packing-checks", action="store_true", help="keep the scenario's CP-SAT packing checks (off: the sim alone)"
+    )
     args = parser.parse_args()
     print(f"sim stage1 benchmark ({pin_to_one_core()})")
     times = []
     for seed in range(args.runs):
-        seconds, result = timed_run("stage1", seed)
+        seconds, result = timed_run("stage1", seed, packing_checks=args.packing_checks)
         times.append(seconds)
         print(f"  seed {seed}: {seconds:.2f} s  ({describe(result)})")
     median = statistics.median(times)
