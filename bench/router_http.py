@@ -1,13 +1,13 @@
 """Benchmark the live router with ``wrk``: select-cluster (10 clusters) and placements on PostgreSQL.
 
-    python -m bench.router_http [--duration 10] [--pg postgresql://postgres@127.0.0.1:5432/test]
+    python -m bench.router_http [--duration 10] [--workers 1] [--pg postgresql://postgres@127.0.0.1:5432/test]
 
 Needs ``wrk`` (Debian package ``wrk``); when it is missing and we are root, it is installed with apt-get.
-Each scenario starts ``placement serve`` (one uvicorn worker) on a loopback port, seeds 10 clusters, then runs
-wrk with a Lua script for the POST bodies. wrk is closed-loop; a paced run gives every connection a random think
-time (wrk's ``delay()`` hook, uniform in 0..2x the mean, so the connections do not fire in bursts) to hold the
-rate near the target. The achieved rate is reported next to wrk's latency distribution and the server's own
-Prometheus histogram (as bucket bounds).
+Each scenario starts ``placement serve --workers N`` (default one uvicorn worker) on a loopback port, seeds 10
+clusters, then runs wrk with a Lua script for the POST bodies. wrk is closed-loop; a paced run gives every
+connection a random think time (wrk's ``delay()`` hook, uniform in 0..2x the mean, so the connections do not fire
+in bursts) to hold the rate near the target. The achieved rate is reported next to wrk's latency distribution
+and the server's own Prometheus histogram (as bucket bounds; with several workers, summed over them).
 """
 
 from __future__ import annotations
@@ -52,25 +52,34 @@ def free_port() -> int:
 
 
 class Router:
-    def __init__(self, db: str, log: Path):
+    def __init__(self, db: str, log: Path, workers: int = 1):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log.open("w")
         env = dict(os.environ, CAPPLAN_TOKENS=TOKEN)
+        command = [sys.executable, "-m", "placement", "serve", "--db", db, "--port", str(self.port)]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "placement", "serve", "--db", db, "--port", str(self.port)],
+            [*command, "--workers", str(workers)],
             cwd=ROOT,
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        for _ in range(300):
+        for _ in range(600):
+            if self.process.poll() is not None:
+                break
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200 and self.workers() == workers:
                     return
             except httpx.TransportError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.1)
         raise RuntimeError(f"router did not start; see {log}")
+
+    def workers(self) -> int:
+        """Worker processes serving: every one of them, before a run starts."""
+        match = re.search(r"^placement_router_workers ([\d.e+]+)$", httpx.get(f"{self.url}/metrics").text, re.MULTILINE)
+        return int(float(match.group(1))) if match else 0
 
     def stop(self) -> None:
         self.process.terminate()
@@ -223,7 +232,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--workers", type=int, default=1, help="placement serve --workers N")
     args = parser.parse_args()
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     wrk = require_wrk()
     print(
         "| scenario | connections | req/s | wrk p50 ms | wrk p90 ms | wrk p99 ms | server p50 | server p99 | non-2xx |"
@@ -254,7 +266,7 @@ def main() -> None:
     ]
     with tempfile.TemporaryDirectory(prefix="router-bench-") as tmp:
         workdir = Path(tmp)
-        router = Router(f"sqlite:///{workdir / 'bench.db'}", workdir / "sqlite.log")
+        router = Router(f"sqlite:///{workdir / 'bench.db'}", workdir / "sqlite.log", args.workers)
         try:
             seed(router.url)
             for name, path, script, connections in sqlite_runs:
@@ -266,7 +278,7 @@ def main() -> None:
         with psycopg.connect(args.pg, autocommit=True) as conn:
             conn.execute(f'CREATE SCHEMA "{schema}"')
         try:
-            router = Router(f"{args.pg}?schema={schema}", workdir / "pg.log")
+            router = Router(f"{args.pg}?schema={schema}", workdir / "pg.log", args.workers)
             try:
                 seed(router.url)
                 for name, path, script, connections in pg_runs:

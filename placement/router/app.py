@@ -16,7 +16,7 @@ import pydantic_core
 from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import exc as sa_exc
 
 from placement.router.api import (
@@ -57,16 +57,22 @@ AUTH_RESPONSES = {**_problem(401, "missing bearer token"), **_problem(403, "inva
 DB_RESPONSES = _problem(503, "the database is unreachable")
 
 
-def create_app(store: Store, settings: RouterSettings | None = None) -> FastAPI:
-    """The app over an open ``Store``. ``settings`` holds the tokens and the select-cluster protection."""
+def create_app(
+    store: Store, settings: RouterSettings | None = None, *, multiprocess_metrics: bool = False
+) -> FastAPI:
+    """The app over an open ``Store``. ``settings`` holds the tokens and the select-cluster protection.
+
+    ``multiprocess_metrics``: one of ``serve --workers N``'s workers; ``/metrics`` sums over all of them.
+    """
     settings = settings or RouterSettings(db_url=str(store.engine.url))
-    metrics = RouterMetrics()
+    metrics = RouterMetrics(multiprocess=multiprocess_metrics)
     gate = DatabaseGate(settings.db_deadline_seconds)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         gate.shutdown()
+        metrics.process_exited()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -146,6 +152,9 @@ def create_app(store: Store, settings: RouterSettings | None = None) -> FastAPI:
         order = PlacementOrder(body.request_id, body.service_name, body.request, body.repo, body.service_id)
         try:
             placement = await db(store.place, order)
+        except NothingFits as error:
+            metrics.record_decision("placements", error.decision)
+            raise
         except RequestIdReused as error:
             raise HTTPException(409, str(error)) from error
         except Contention as error:
@@ -240,6 +249,6 @@ def create_app(store: Store, settings: RouterSettings | None = None) -> FastAPI:
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
     async def prometheus_metrics() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return app

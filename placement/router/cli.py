@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -37,8 +36,11 @@ def serve(
     policy: Annotated[Path | None, typer.Option(help="Policy YAML (default: the shipped policy).")] = None,
     profile: Annotated[str | None, typer.Option(help="Limits profile: seed, published or a path.")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    workers: Annotated[
+        int, typer.Option(help="Worker processes: uvicorn workers sharing the socket, each with its own store.", min=1)
+    ] = 1,
 ) -> None:
-    """Run the live router (FastAPI under uvicorn, one worker). Migrates the database to head first."""
+    """Run the live router (FastAPI under uvicorn). Migrates the database to head first."""
     import uvicorn
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -46,6 +48,7 @@ def serve(
     from placement.router.app import create_app
     from placement.router.config import settings_from_env
     from placement.router.store import open_store
+    from placement.router.workers import keep_event_loop_responsive, serve_workers
     from placement.yamlio import ConfigError
 
     try:
@@ -62,15 +65,21 @@ def serve(
             "[yellow]warning:[/] no bearer tokens (CAPPLAN_TOKENS or --tokens-file): mutating calls are refused"
         )
     try:
-        store = open_store(settings.db_url, policy=compiled)
+        store = open_store(settings.db_url, policy=compiled)  # migrates, once, before any worker starts
     except SQLAlchemyError as exc:
         fail(f"--db: cannot open {db}: {exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}")
+    if workers > 1:
+        store.dispose()  # each worker opens its own
+        log_console.print(
+            f"capplan router on http://{host}:{port} ({store.backend}, {workers} workers)", highlight=False
+        )
+        serve_workers(settings, workers=workers, host=host, port=port, log_level=log_level)
+        return
     app = create_app(store, settings)
-    # The event loop shares the GIL with the database threads; at the default 5 ms switch interval a request
-    # that is ready waits up to 5 ms for a thread's Python work. 0.5 ms keeps the loop responsive.
-    sys.setswitchinterval(0.0005)
+    keep_event_loop_responsive()
     log_console.print(f"capplan router on http://{host}:{port} ({store.backend})", highlight=False)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    # workers=1 explicitly: uvicorn would otherwise take WEB_CONCURRENCY, which needs an import string.
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, workers=1)
 
 
 @db_app.command("upgrade")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -54,3 +55,17 @@ def settings_from_env(
         policy_path=policy_path,
         limits_profile=limits_profile,
     )
+
+
+def write_settings_file(settings: RouterSettings, path: Path) -> None:
+    """The settings, tokens included, as JSON readable by the owner only: how ``serve --workers N`` hands them
+    to its worker processes without putting the tokens in anyone's argv."""
+    data = settings.model_dump(mode="json", exclude={"tokens"})
+    data["tokens"] = [token.get_secret_value() for token in settings.tokens]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(data, out)
+
+
+def read_settings_file(path: Path) -> RouterSettings:
+    return RouterSettings.model_validate_json(Path(path).read_text())

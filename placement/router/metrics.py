@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from placement.engine import Decision
@@ -13,9 +15,15 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02
 
 
 class RouterMetrics:
-    """One registry per app, so several apps in one process (tests) never share counters."""
+    """One registry per app, so several apps in one process (tests) never share counters.
 
-    def __init__(self) -> None:
+    With ``multiprocess`` (``serve --workers N``, PROMETHEUS_MULTIPROC_DIR set before the workers started) every
+    value also lives in the workers' shared files, and ``exposition`` sums them over all workers, whichever
+    worker answers the scrape.
+    """
+
+    def __init__(self, *, multiprocess: bool = False) -> None:
+        self.multiprocess = multiprocess
         self.registry = CollectorRegistry()
         self.request_seconds = Histogram(
             "placement_http_request_duration_seconds",
@@ -41,6 +49,28 @@ class RouterMetrics:
             "Requests answered 503 because the database could not be reached in time.",
             registry=self.registry,
         )
+        self.workers = Gauge(
+            "placement_router_workers",
+            "Router worker processes serving (summed over the live workers).",
+            multiprocess_mode="livesum",
+            registry=self.registry,
+        )
+        self.workers.set(1)
+        self._exposed = self.registry
+        if multiprocess:
+            # A fresh registry holding only the collector: registering our own metrics there too would export
+            # them twice (client_python's multiprocess docs).
+            self._exposed = CollectorRegistry()
+            MultiProcessCollector(self._exposed)
+
+    def exposition(self) -> bytes:
+        """The text format for ``/metrics``."""
+        return generate_latest(self._exposed)
+
+    def process_exited(self) -> None:
+        """A worker's last act: drop its live gauge files, so the worker count no longer includes it."""
+        if self.multiprocess:
+            mark_process_dead(os.getpid())
 
     def record_decision(self, endpoint: str, decision: Decision) -> None:
         outcome = "placed" if decision.placed else ("quota" if decision.quota_violations else "unschedulable")

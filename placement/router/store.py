@@ -7,8 +7,9 @@ cache is what the database holds; a choice made on it is checked by the guards b
 always confirmed on a fresh read. The transaction:
 
 1. guarded conditional UPDATEs of the chosen node's RAM and pod counters, of the cluster's volume, pod,
-   service, namespace and etcd-object counters, and of the customer's volume count against the plan's quota.
-   Each UPDATE only matches while the result still fits, so ``rowcount == 1`` means reserved;
+   service, namespace and etcd-object counters (while the cluster is still active), and of the customer's volume
+   count against the plan's quota. Each UPDATE only matches while the result still fits, so ``rowcount == 1``
+   means reserved;
 2. the ledger row (primary key: the request id, which makes the call idempotent), the service and its volumes.
 
 Calls with the same request id take turns (a transaction-scoped advisory lock on PostgreSQL; on SQLite every
@@ -39,6 +40,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     cast,
+    exists,
     func,
     insert,
     or_,
@@ -217,6 +219,9 @@ class _Statements:
             guards = [
                 counter.cluster_id == bindparam("match_cluster_id"),
                 counter.ctrl_node_type == bindparam("match_ctrl_node_type"),
+                # A cached fleet can be up to a second behind another process (another worker of
+                # ``serve --workers N``, a collector with --db): a cluster drained there takes nothing here.
+                exists().where(clusters.c.id == counter.cluster_id, clusters.c.status == "active"),
                 grows(counter.base_pods, counter.reserved_pods, "add_pods", "max_pods"),
                 counter.base_services + counter.reserved_services + 1 <= bindparam("max_services", type_=BigInteger),
                 grows(counter.base_objects, counter.reserved_objects, "add_objects", "max_objects"),

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from placement.router.app import create_app
 from placement.router.config import RouterSettings
@@ -143,33 +144,52 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class LiveRouter:
-    """``placement serve`` in a subprocess: real uvicorn on loopback, started through the real entry point."""
+def metric_samples(base_url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """``/metrics`` as {(sample name, sorted labels): value}, over a new connection."""
+    text = httpx.get(f"{base_url}/metrics", timeout=10).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
-    def __init__(self, db: str, tmp_path: Path, extra_env: dict[str, str] | None = None):
+
+class LiveRouter:
+    """``placement serve`` in a subprocess: real uvicorn on loopback, started through the real entry point.
+
+    With ``workers`` > 1 it is ready once every worker counts itself in ``placement_router_workers``.
+    """
+
+    def __init__(self, db: str, tmp_path: Path, extra_env: dict[str, str] | None = None, workers: int = 1):
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, CAPPLAN_TOKENS=f"{TOKEN},{OTHER_TOKEN}", **(extra_env or {}))
-        self.log = (tmp_path / f"router-{self.port}.log").open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "placement", "serve", "--db", db, "--port", str(self.port)],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
+        self.log_path = tmp_path / f"router-{self.port}.log"
+        self.log = self.log_path.open("w")
+        command = [sys.executable, "-m", "placement", "serve", "--db", db, "--port", str(self.port)]
+        if workers != 1:
+            command += ["--workers", str(workers)]
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
-        while True:
+        while not self._ready(workers):
             if self.process.poll() is not None:
-                raise RuntimeError(f"router exited: {(tmp_path / f'router-{self.port}.log').read_text()}")
-            try:
-                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
+                raise RuntimeError(f"router exited: {self.log_path.read_text()}")
             if time.monotonic() > deadline:
-                raise RuntimeError("router did not start")
+                raise RuntimeError(f"router did not start: {self.log_path.read_text()}")
             time.sleep(0.1)
+
+    def _ready(self, workers: int) -> bool:
+        try:
+            if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code != 200:
+                return False
+            return workers == 1 or metric_samples(self.base_url).get(("placement_router_workers", ())) == workers
+        except httpx.TransportError:
+            return False
+
+    def worker_pids(self) -> list[int]:
+        """The router's worker processes (Linux): its children but multiprocessing's resource tracker."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        return [int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
     def stop(self) -> None:
         self.process.terminate()

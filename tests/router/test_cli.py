@@ -31,3 +31,10 @@ def test_serve_rejects_an_unreachable_database_and_a_missing_tokens_file(tmp_pat
     result = runner.invoke(app, ["serve", "--db", str(tmp_path / "r.db"), "--tokens-file", str(tmp_path / "none")])
     assert result.exit_code == 2
     assert "--tokens-file" in result.output
+
+
+def test_serve_needs_at_least_one_worker(tmp_path):
+    result = CliRunner().invoke(app, ["serve", "--db", str(tmp_path / "r.db"), "--workers", "0"])
+    assert result.exit_code == 2
+    assert "--workers" in result.output
+    assert not (tmp_path / "r.db").exists()  # refused before anything was opened
