@@ -19,18 +19,21 @@ import simpy
 from placement.cycle import Cycle
 from placement.engine import select_cluster
 from placement.filters import FILTER_NAMES
-from placement.limits import LimitsProfile, load_profile
+from placement.limits import Limits, LimitsProfile, load_profile
 from placement.model import PlacementRequest, VolumeRequest
 from placement.policy import Policy, PolicyConfig, load_policy
 from placement.yamlio import ConfigError
 from sim.costs import CostModel
 from sim.operator import Operator
 from sim.sampling import draw
-from sim.scenario import Scenario
+from sim.scenario import OperatorPolicy, Scenario
 from sim.world import World, start_datetime
 
 PENDING, ACTIVE, LOST, CHURNED = 0, 1, 2, 3
 END_EPSILON_DAYS = 1e-6  # run just past the last midnight so its operator look and sample happen
+# Filters that reject a service for want of room on one run node (an empty node passes both when the
+# service's RAM need is within the node's allocatable RAM).
+NODE_FIT_FILTERS = ("ram-fit", "pods-per-node")
 
 # Columns the sampler records per cluster and day, in this order.
 SAMPLED = (
@@ -49,6 +52,26 @@ SAMPLED = (
     "placements",
     "rejections",
 )
+
+
+def new_cluster_problems(op: OperatorPolicy, limits: Limits) -> list[str]:
+    """New clusters must start within the cap: the provider's minimum and ``new_cluster_run_nodes`` fit under it."""
+    if not op.auto_shard:
+        return []  # no new clusters
+    cap = op.max_run_nodes_per_cluster
+    problems = []
+    for provider in dict.fromkeys(op.new_cluster_storage.providers):
+        if limits.storage[provider].min_nodes > cap:
+            problems.append(
+                f"operator.max_run_nodes_per_cluster: {cap} is below {provider}'s minimum of "
+                f"{limits.storage[provider].min_nodes} run nodes, and new clusters may use {provider}"
+            )
+    if op.shard.new_cluster_run_nodes is not None and op.shard.new_cluster_run_nodes > cap:
+        problems.append(
+            f"operator.shard.new_cluster_run_nodes: {op.shard.new_cluster_run_nodes} exceed "
+            f"operator.max_run_nodes_per_cluster ({cap})"
+        )
+    return problems
 
 
 def resolve_limits(scenario: Scenario, profile: str | None = None) -> LimitsProfile:
@@ -126,6 +149,12 @@ class Simulation:
                     f"fleet.clusters[{i}].run_nodes: {spec.storage_provider} needs at least "
                     f"{self.limits.storage[spec.storage_provider].min_nodes} run nodes, got {spec.run_nodes}"
                 )
+            if spec.run_nodes > op.max_run_nodes_per_cluster:
+                problems.append(
+                    f"fleet.clusters[{i}].run_nodes: {spec.run_nodes} run nodes exceed "
+                    f"operator.max_run_nodes_per_cluster ({op.max_run_nodes_per_cluster})"
+                )
+        problems += new_cluster_problems(op, self.limits)
         checks = scenario.packing_checks
         if checks is not None and checks.ctrl_node_type not in (None, *self.limits.control_plane_types):
             problems.append(
@@ -309,7 +338,7 @@ class Simulation:
         self.day_attempted += 1
         home = int(self.home[customer])
         if decision.cluster_id is None:
-            self._reject(decision, home, new_customer)
+            self._reject(request, decision, home, new_customer)
             return -1
         number = world.index[decision.cluster_id]
         node = world.node_by_name[decision.node_hint]
@@ -336,14 +365,31 @@ class Simulation:
         self.service_objects[service] = objects
         self.service_volumes[service] = size
         self.service_seq[service] = self.attempted
-        for result in decision.results:
-            if result.failed_filter is not None:
-                self.operator.note_rejection(
-                    world.index[result.cluster_id], FILTER_NAMES[result.failed_filter], result.reason
-                )
+        self._note_rejections(request, decision)
         return number
 
-    def _reject(self, decision, home: int, new_customer: bool) -> None:
+    def _note_rejections(self, request: PlacementRequest, decision) -> None:
+        """Tell the operator which cluster rejected the service for which limit.
+
+        A service that no empty run node of a cluster could hold is not a capacity signal there: no node
+        order makes it fit, and feeding its rejections to the operator would grow the cluster one node at a
+        time up to the cap. It stays a counted rejection (``placement_rejected``) and nothing more.
+        """
+        world = self.world
+        cycle = None
+        for result in decision.results:
+            if result.failed_filter is None:
+                continue
+            number = world.index[result.cluster_id]
+            filter_name = FILTER_NAMES[result.failed_filter]
+            if filter_name in NODE_FIT_FILTERS:
+                cycle = cycle or Cycle.start(request, self.policy, None)
+                info = world.clusters[number]
+                if cycle.ram_need_bytes(self.limits.storage[info.provider]) > info.node_alloc:
+                    continue
+            self.operator.note_rejection(number, filter_name, result.reason)
+
+    def _reject(self, request: PlacementRequest, decision, home: int, new_customer: bool) -> None:
         self.rejected += 1
         self.day_rejected += 1
         world = self.world
@@ -351,11 +397,7 @@ class Simulation:
         if home >= 0 and not new_customer:
             world.counters["rejections"][home] += 1
         self.rejection_log[(scope, decision.reason)] += 1
-        for result in decision.results:
-            if result.failed_filter is not None:
-                self.operator.note_rejection(
-                    world.index[result.cluster_id], FILTER_NAMES[result.failed_filter], result.reason
-                )
+        self._note_rejections(request, decision)
 
     def _leave(self, customer: int, at: float) -> None:
         world = self.world

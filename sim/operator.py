@@ -314,6 +314,7 @@ class Operator:
         for number, counts in self.rejected.items():
             if (counts.get("ram-fit") or counts.get("pods-per-node")) and c["pending_nodes"][number] == 0:
                 needed[number] = max(needed[number], have[number] + 1)
+        # Nodes on order count against the cap as much as delivered ones.
         wanted = np.minimum(needed, policy.max_run_nodes_per_cluster) - have
         for number in np.flatnonzero(active & (wanted > 0)).tolist():
             amount = int(wanted[number])
@@ -435,7 +436,10 @@ class Operator:
         provider = self.storage_for_new_cluster(day)
         nodes = max(shard.new_cluster_run_nodes or 0, self.limits.storage[provider].min_nodes)
         if predecessor is not None and self.policy.auto_add_nodes:
-            nodes = max(nodes, self._successor_nodes(predecessor, provider))
+            # The cap holds at creation too: demand beyond it is the next successor's, not one giant cluster's.
+            # (The scenario check keeps the provider's minimum and new_cluster_run_nodes within the cap.)
+            demand = min(self._successor_nodes(predecessor, provider), self.policy.max_run_nodes_per_cluster)
+            nodes = max(nodes, demand)
         taken = set(world.index)
         k = 1 + sum(1 for info in world.clusters if info.region == region)
         while f"{region}-{k}" in taken:

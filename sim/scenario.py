@@ -348,6 +348,11 @@ class FixedStorage(_Model):
     kind: Literal["fixed"]
     provider: StorageProviderName
 
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """Every provider a new cluster may get under this rule."""
+        return (self.provider,)
+
 
 class SwitchStorage(_Model):
     """New clusters get ``before`` until any condition holds, then ``after``."""
@@ -364,6 +369,11 @@ class SwitchStorage(_Model):
         if self.on_date is None and self.after_clusters is None and not self.on_volume_shard:
             raise ValueError("a switch needs on_date, after_clusters or on_volume_shard")
         return self
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """Every provider a new cluster may get under this rule."""
+        return (self.before, self.after)
 
 
 def _storage_shorthand(value: Any) -> Any:
