@@ -384,15 +384,9 @@ fig.tight_layout()'''),
         new_code_cell('''\
 import base64
 
-import matplotlib
 from IPython.display import Image, display
 
-backend = matplotlib.get_backend()
 from sim.sweep_report import plots as sweep_plots
-
-# sim.report (which the sweep report uses) switches matplotlib to Agg when it is imported, for headless HTML
-# reports; switch back so the notebook's own figures below are still shown.
-matplotlib.use(backend)
 
 UNCERTAIN = ["longhorn.max_volumes=catalog", "etcd.objects_per_customer=catalog", "etcd.objects_per_service=catalog"]
 BAND_RUNS = 8 if QUICK else 100

@@ -8,12 +8,10 @@ import html
 import io
 from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
     from sim.results import SimResult
@@ -22,11 +20,18 @@ GIB = 1024**3
 MAX_CLUSTER_LINES = 12  # beyond this, per-cluster lines are unreadable: plot the busiest ones
 
 
-def _png(fig) -> str:
+def figure(**kwargs) -> Figure:
+    """A figure on its own Agg canvas, outside pyplot: reports never touch the global backend (a notebook's
+    inline figures keep showing) and leave no figure behind in pyplot's registry."""
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig: Figure) -> str:
     buffer = io.BytesIO()
     # No software/version metadata: the same run gives the same bytes.
     fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
     return base64.b64encode(buffer.getvalue()).decode()
 
 
@@ -55,7 +60,8 @@ def plots(result: SimResult) -> list[tuple[str, str]]:
     clusters = ts[ts["cluster_id"] != "fleet"]
     figures: list[tuple[str, str]] = []
 
-    fig, ax = plt.subplots(figsize=(9, 4))
+    fig = figure(figsize=(9, 4))
+    ax = fig.subplots()
     ax.plot(fleet["date"], fleet["customers"], label="customers")
     ax.plot(fleet["date"], fleet["services"], label="services")
     ax.plot(fleet["date"], fleet["volumes"], label="volumes")
@@ -66,21 +72,24 @@ def plots(result: SimResult) -> list[tuple[str, str]]:
     ax.grid(alpha=0.3)
     figures.append(("Customers and services", _png(fig)))
 
-    fig, ax = plt.subplots(figsize=(9, 4))
+    fig = figure(figsize=(9, 4))
+    ax = fig.subplots()
     ax.set_title("RAM requested per cluster (solid) vs allocatable (dashed)")
     _per_cluster(ax, clusters, "ram_requested_bytes", "ram_allocatable_bytes", GIB, "GiB")
     ax.set_xlabel("date")
     ax.grid(alpha=0.3)
     figures.append(("RAM per cluster", _png(fig)))
 
-    fig, ax = plt.subplots(figsize=(9, 4))
+    fig = figure(figsize=(9, 4))
+    ax = fig.subplots()
     ax.set_title("Volumes per cluster (solid) vs the storage provider's limit (dashed)")
     _per_cluster(ax, clusters, "volumes", "max_volumes", 1.0, "volumes")
     ax.set_xlabel("date")
     ax.grid(alpha=0.3)
     figures.append(("Volumes vs storage limit", _png(fig)))
 
-    fig, ax = plt.subplots(figsize=(9, 4))
+    fig = figure(figsize=(9, 4))
+    ax = fig.subplots()
     ax.set_title("etcd objects per cluster (solid) vs control-plane tight capacity (dashed)")
     _per_cluster(ax, clusters, "etcd_objects", "ctrl_tight_objects", 1.0, "objects")
     ax.set_yscale("symlog", linthresh=1000)
@@ -88,7 +97,8 @@ def plots(result: SimResult) -> list[tuple[str, str]]:
     ax.grid(alpha=0.3)
     figures.append(("etcd objects vs control plane", _png(fig)))
 
-    fig, ax = plt.subplots(figsize=(9, 4))
+    fig = figure(figsize=(9, 4))
+    ax = fig.subplots()
     ax.step(fleet["date"], fleet["run_nodes"], where="post", label="run nodes")
     ax.step(fleet["date"], fleet["run_nodes_on_order"], where="post", label="run nodes on order", alpha=0.6)
     ax.set_ylabel("run nodes")
@@ -103,7 +113,8 @@ def plots(result: SimResult) -> list[tuple[str, str]]:
     ax.grid(alpha=0.3)
     figures.append(("Nodes and clusters", _png(fig)))
 
-    fig, ax = plt.subplots(figsize=(9, 4))
+    fig = figure(figsize=(9, 4))
+    ax = fig.subplots()
     ax.stackplot(
         fleet["date"],
         fleet["compute_eur_month"],
@@ -134,7 +145,8 @@ def packing_plot(packing: pd.DataFrame) -> str | None:
     labels = [d.date().isoformat() + (" *" if unproven[d] else "") for d in per_day.index]
     x = np.arange(len(per_day))
     width = 0.27
-    fig, ax = plt.subplots(figsize=(9, 4))
+    fig = figure(figsize=(9, 4))
+    ax = fig.subplots()
     for k, (column, label) in enumerate(
         [
             ("optimal_nodes", "optimum (CP-SAT / L1 bound)"),

@@ -5,10 +5,9 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING
 
-import matplotlib.pyplot as plt
 import pandas as pd
 
-from sim.report import STYLE, _png, _table
+from sim.report import STYLE, _png, _table, figure
 
 if TYPE_CHECKING:
     from sim.sweep import SweepResult
@@ -33,7 +32,9 @@ def plots(result: SweepResult) -> list[tuple[str, str]]:
     b = result.bands
     shown = [p for p in BAND_PLOTS if p[0] in set(b["metric"])]
     if shown:
-        fig, axes = plt.subplots((len(shown) + 1) // 2, 2, figsize=(11, 2.8 * ((len(shown) + 1) // 2)), squeeze=False)
+        rows = (len(shown) + 1) // 2
+        fig = figure(figsize=(11, 2.8 * rows))
+        axes = fig.subplots(rows, 2, squeeze=False)
         for ax, (metric, label, scale) in zip(axes.flat, shown, strict=False):
             m = b[b["metric"] == metric]
             ax.fill_between(m["date"], m["p10"] / scale, m["p90"] / scale, alpha=0.3, label="p10–p90")
@@ -48,7 +49,8 @@ def plots(result: SweepResult) -> list[tuple[str, str]]:
         out.append(("Daily fleet metrics: p10/p50/p90 over the runs", _png(fig)))
     runs = result.runs[result.runs["status"] == "ok"].dropna(subset=["first_shard_day"])
     if len(runs):
-        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.5))
+        fig = figure(figsize=(11, 3.5))
+        left, right = fig.subplots(1, 2)
         left.hist(runs["first_shard_date"], bins=min(30, max(5, len(runs) // 3)))
         left.set_title("first-shard date")
         left.set_xlabel("date of the first new cluster")
@@ -61,7 +63,8 @@ def plots(result: SweepResult) -> list[tuple[str, str]]:
         out.append(("Distribution of the first shard", _png(fig)))
     counts = result.binding_counts
     if len(counts):
-        fig, ax = plt.subplots(figsize=(9, 0.5 * len(counts) + 1.5))
+        fig = figure(figsize=(9, 0.5 * len(counts) + 1.5))
+        ax = fig.subplots()
         y = range(len(counts))
         ax.barh([i - 0.2 for i in y], counts["first_shard_share"] * 100, height=0.4, label="triggered the first shard")
         ax.barh([i + 0.2 for i in y], counts["first_bind_share"] * 100, height=0.4, label="bound first")
@@ -73,7 +76,8 @@ def plots(result: SweepResult) -> list[tuple[str, str]]:
         out.append(("Which limit binds first", _png(fig)))
     sens = result.sensitivity.dropna(subset=["swing_days"])
     if len(sens):
-        fig, ax = plt.subplots(figsize=(9, 0.6 * len(sens) + 1.5))
+        fig = figure(figsize=(9, 0.6 * len(sens) + 1.5))
+        ax = fig.subplots()
         base = float(result.runs["first_shard_day"].median())
         for i, row in enumerate(sens.itertuples()):
             ax.barh(

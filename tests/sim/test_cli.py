@@ -74,3 +74,22 @@ def test_console_script_runs(stage1_short, tmp_path):
     assert completed.returncode == 0, completed.stderr
     assert "First shard" in completed.stdout or "No shard" in completed.stdout
     assert (tmp_path / "o" / "report.html").exists()
+
+
+def test_importing_sim_and_rendering_reports_leave_the_matplotlib_backend_alone():
+    # A fresh interpreter: the import-time side effect is what matters (a notebook's inline backend), and
+    # pyplot is never imported, so no figure is left in its registry.
+    code = """
+import sys
+import matplotlib
+matplotlib.use("template")
+import sim, sim.report, sim.sweep_report
+from sim.report import _png, figure
+fig = figure(figsize=(2, 2))
+fig.subplots().plot([0, 1], [1, 0])
+assert _png(fig)
+print(matplotlib.get_backend(), "matplotlib.pyplot" in sys.modules)
+"""
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split() == ["template", "False"]
