@@ -42,7 +42,6 @@ def sweep_command(
     """Run a Monte Carlo sweep; write per-run files, bands and a report to --out. Rerun to resume."""
     from sim.scenario import load_scenario
     from sim.sweep import SweepError, dask_executor, sweep
-    from sim.sweep_vary import VaryError
 
     try:
         scenario = load_scenario(scenario_path)
@@ -94,9 +93,7 @@ def sweep_command(
                 on_start=on_start,
                 on_run=on_run,
             )
-    except (VaryError, SweepError, ConfigError) as exc:
-        _fail(str(exc))
-    except ValueError as exc:
+    except (SweepError, ValueError) as exc:  # VaryError and ConfigError are ValueErrors
         _fail(str(exc))
     shard = result.first_shard.set_index("statistic")
     err.print(f"{runs} runs: {len(result.failed)} failed; wrote {out}/report.html and Parquet tables", highlight=False)
