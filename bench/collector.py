@@ -85,13 +85,18 @@ def main() -> None:
     parser.add_argument("--page-size", type=int, default=500)
     args = parser.parse_args()
     run(5, 50, args.page_size)  # warm-up: first-use imports and client set-up are not part of a collection
-    print(f"{'run nodes':>9} {'pods':>8} {'page':>5} {'requests':>8} {'etcd objs':>9} {'time s':>7} "
-          f"{'pods/s':>8} {'tracemalloc peak':>16} {'RSS growth':>11}")
+    print(
+        f"{'run nodes':>9} {'pods':>8} {'page':>5} {'requests':>8} {'etcd objs':>9} {'time s':>7} "
+        f"{'pods/s':>8} {'tracemalloc peak':>16} {'RSS growth':>11}"
+    )
     for nodes, pods in ((args.nodes // 10, args.pods // 10), (args.nodes, args.pods)):
         result = run(nodes, pods, args.page_size)
-        print(f"{result['run_nodes']:>9,} {result['pods']:>8,} {args.page_size:>5} {result['requests']:>8,} "
-              f"{result['etcd_objects']:>9,} {result['seconds']:>7.1f} {result['pods'] / result['seconds']:>8,.0f} "
-              f"{human_bytes(result['tracemalloc_peak']):>16} {human_bytes(result['rss_growth']):>11}", flush=True)
+        print(
+            f"{result['run_nodes']:>9,} {result['pods']:>8,} {args.page_size:>5} {result['requests']:>8,} "
+            f"{result['etcd_objects']:>9,} {result['seconds']:>7.1f} {result['pods'] / result['seconds']:>8,.0f} "
+            f"{human_bytes(result['tracemalloc_peak']):>16} {human_bytes(result['rss_growth']):>11}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

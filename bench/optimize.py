@@ -46,17 +46,30 @@ def bench_drain(rng: np.random.Generator, target: dict | None = None) -> dict:
     limits = shipped_limits("seed")
     alloc = limits.run_node_allocatable_bytes("longhorn")
     ram = _lognormal(rng, {"median": "2Gi", "sigma": 0.8, "min": "128Mi", "max": "32Gi"}, 500)
-    drained = {"id": "drain-me", "status": "draining", "ctrl_node_type": "AX162-R",
-               "nodes": [{"name": f"d{k}", "allocatable": alloc} for k in range(8)],
-               "services": [{"name": f"s{i}", "ram": int(r), "node": f"d{i % 8}", "customer": f"c{i // 2}",
-                             **({"volume": int(rng.integers(1, 50)) * GIB} if rng.random() < 0.25 else {})}
-                            for i, r in enumerate(ram)]}
+    drained = {
+        "id": "drain-me",
+        "status": "draining",
+        "ctrl_node_type": "AX162-R",
+        "nodes": [{"name": f"d{k}", "allocatable": alloc} for k in range(8)],
+        "services": [
+            {
+                "name": f"s{i}",
+                "ram": int(r),
+                "node": f"d{i % 8}",
+                "customer": f"c{i // 2}",
+                **({"volume": int(rng.integers(1, 50)) * GIB} if rng.random() < 0.25 else {}),
+            }
+            for i, r in enumerate(ram)
+        ],
+    }
     clusters = [drained]
     for c in range(4):
         nodes = [{"name": f"r{c}n{k}", "allocatable": alloc} for k in range(20)]
         load = _lognormal(rng, {"median": "2Gi", "sigma": 0.8, "min": "128Mi", "max": "32Gi"}, 1500)
-        services = [{"name": f"r{c}s{i}", "ram": int(r), "node": f"r{c}n{i % 20}",
-                     **({"volume": GIB} if i < 300 else {})} for i, r in enumerate(load)]
+        services = [
+            {"name": f"r{c}s{i}", "ram": int(r), "node": f"r{c}n{i % 20}", **({"volume": GIB} if i < 300 else {})}
+            for i, r in enumerate(load)
+        ]
         clusters.append({"id": f"r{c}", "ctrl_node_type": "AX162-R", "nodes": nodes, "services": services})
     fleet = DrainFleet.model_validate({"drain": "drain-me", "target": target or {}, "clusters": clusters})
     started = time.perf_counter()
@@ -68,15 +81,22 @@ def main() -> None:
     seeds = np.random.SeedSequence(SEED).spawn(3)
     packing = bench_packing(np.random.default_rng(seeds[0]))
     r = packing["report"]
-    console.print(f"[bold]packing[/] 2000 services: L1 {r.l1_nodes}, FFD {r.ffd_nodes}, optimum {r.nodes} "
-                  f"{r.nodes_outcome.status} (bound {r.nodes_outcome.best_bound}, gap {r.nodes_outcome.gap}), "
-                  f"solver {r.nodes_outcome.wall_seconds:.2f}s, total {packing['wall']:.2f}s", highlight=False)
+    console.print(
+        f"[bold]packing[/] 2000 services: L1 {r.l1_nodes}, FFD {r.ffd_nodes}, optimum {r.nodes} "
+        f"{r.nodes_outcome.status} (bound {r.nodes_outcome.best_bound}, gap {r.nodes_outcome.gap}), "
+        f"solver {r.nodes_outcome.wall_seconds:.2f}s, total {packing['wall']:.2f}s",
+        highlight=False,
+    )
     for label, target in (("empty", None), ("under 400 GiB RAM and 40 volumes", {"ram": "400Gi", "volumes": 40})):
         drain = bench_drain(np.random.default_rng(seeds[1]), target)
         p = drain["plan"]
-        console.print(f"[bold]drain[/] 500 services onto 4 clusters, {label}: {len(p.moves)} moves, weight "
-                      f"{p.total_weight}, {p.outcome.status} (bound {p.outcome.best_bound}, gap {p.outcome.gap}), "
-                      f"solver {p.outcome.wall_seconds:.2f}s, total {drain['wall']:.2f}s", highlight=False)
+        console.print(
+            f"[bold]drain[/] 500 services onto 4 clusters, {label}: {len(p.moves)} moves, weight "
+            f"{p.total_weight}, {p.outcome.status} (bound {p.outcome.best_bound}, gap {p.outcome.gap}), "
+            f"solver {p.outcome.wall_seconds:.2f}s, total {drain['wall']:.2f}s",
+            highlight=False,
+        )
+
 
 if __name__ == "__main__":
     main()

@@ -57,8 +57,10 @@ def render_decision(decision: Decision) -> None:
     table.add_column("total", justify="right")
     for record in decision.cluster_records():
         scores = {s["name"]: s for s in record["scores"]}
-        cells = [f"{scores[name]['score']} → {scores[name]['weighted']}" if name in scores else "-"
-                 for name, _ in decision.weights]
+        cells = [
+            f"{scores[name]['score']} → {scores[name]['weighted']}" if name in scores else "-"
+            for name, _ in decision.weights
+        ]
         table.add_row(
             str(record["rank"] or "-"),
             record["cluster_id"],

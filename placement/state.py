@@ -91,9 +91,7 @@ class RunNodeIn(_Edge):
     schedulable: bool = True
 
     def to_model(self) -> RunNode:
-        return RunNode(
-            self.name, self.allocatable_ram, self.requested_ram, self.pods, self.max_pods, self.schedulable
-        )
+        return RunNode(self.name, self.allocatable_ram, self.requested_ram, self.pods, self.max_pods, self.schedulable)
 
     @classmethod
     def from_model(cls, node: RunNode) -> RunNodeIn:

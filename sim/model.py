@@ -169,9 +169,7 @@ class Simulation:
         # A loaded scenario has its check days within the horizon; a copy with a shorter horizon (a quick
         # run, a test) runs the checks that still fall within it.
         self.check_days = (
-            set()
-            if checks is None
-            else {d for d in checks.days_from(self.start) if 0 <= d <= self.horizon}
+            set() if checks is None else {d for d in checks.days_from(self.start) if 0 <= d <= self.horizon}
         )
         self.packing_rows: list[dict] = []
         self.packing_wall_seconds: list[float] = []

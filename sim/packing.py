@@ -215,8 +215,13 @@ def packing_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         clean = {k: row.get(k) for k in PACKING_COLUMNS}
         clean["date"] = row["date"].isoformat()
-        for key in ("greedy_to_optimal_nodes", "greedy_to_optimal_clusters", "sim_to_optimal_nodes",
-                    "sim_to_optimal_clusters", "gap"):
+        for key in (
+            "greedy_to_optimal_nodes",
+            "greedy_to_optimal_clusters",
+            "sim_to_optimal_nodes",
+            "sim_to_optimal_clusters",
+            "gap",
+        ):
             if clean.get(key) is not None:
                 clean[key] = round(float(clean[key]), 6)
         out.append(clean)

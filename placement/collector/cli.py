@@ -111,7 +111,11 @@ def collect(
                 cleanup.callback(sink.close)
         if watch_mode:
             ok = watch(
-                collect_once, sinks, interval=interval, backoff_cap=backoff_max, cycles=iterations,
+                collect_once,
+                sinks,
+                interval=interval,
+                backoff_cap=backoff_max,
+                cycles=iterations,
                 log=lambda line: log_console.print(line, highlight=False, soft_wrap=True),
             )
             if not ok:

@@ -45,22 +45,27 @@ PODS = Resource("", "v1", "pods", "CoreV1Api", "list_pod_for_all_namespaces")
 SERVICES = Resource("", "v1", "services", "CoreV1Api", "list_service_for_all_namespaces")
 SECRETS = Resource("", "v1", "secrets", "CoreV1Api", "list_secret_for_all_namespaces")
 CONFIGMAPS = Resource("", "v1", "configmaps", "CoreV1Api", "list_config_map_for_all_namespaces")
-PVCS = Resource(
-    "", "v1", "persistentvolumeclaims", "CoreV1Api", "list_persistent_volume_claim_for_all_namespaces"
-)
+PVCS = Resource("", "v1", "persistentvolumeclaims", "CoreV1Api", "list_persistent_volume_claim_for_all_namespaces")
 ENDPOINTS = Resource("", "v1", "endpoints", "CoreV1Api", "list_endpoints_for_all_namespaces")
 DEPLOYMENTS = Resource("apps", "v1", "deployments", "AppsV1Api", "list_deployment_for_all_namespaces")
 STATEFULSETS = Resource("apps", "v1", "statefulsets", "AppsV1Api", "list_stateful_set_for_all_namespaces")
 REPLICASETS = Resource("apps", "v1", "replicasets", "AppsV1Api", "list_replica_set_for_all_namespaces")
-INGRESSES = Resource(
-    "networking.k8s.io", "v1", "ingresses", "NetworkingV1Api", "list_ingress_for_all_namespaces"
-)
+INGRESSES = Resource("networking.k8s.io", "v1", "ingresses", "NetworkingV1Api", "list_ingress_for_all_namespaces")
 STORAGE_CLASSES = Resource("storage.k8s.io", "v1", "storageclasses", "StorageV1Api", "list_storage_class")
 LONGHORN_VOLUMES = Resource("longhorn.io", "v1beta2", "volumes", "CustomObjectsApi", "")
 
 # The object kinds summed into the etcd estimate, in report order.
 ETCD_COUNTED: tuple[Resource, ...] = (
-    NAMESPACES, PODS, SERVICES, INGRESSES, SECRETS, CONFIGMAPS, PVCS, DEPLOYMENTS, STATEFULSETS, REPLICASETS,
+    NAMESPACES,
+    PODS,
+    SERVICES,
+    INGRESSES,
+    SECRETS,
+    CONFIGMAPS,
+    PVCS,
+    DEPLOYMENTS,
+    STATEFULSETS,
+    REPLICASETS,
     ENDPOINTS,
 )
 

@@ -100,9 +100,7 @@ class RouterSink:
 
     def __init__(self, url: str, token: str, *, timeout: float = 30.0, transport: httpx.BaseTransport | None = None):
         self.url = url.rstrip("/")
-        self.client = httpx.Client(
-            timeout=timeout, headers={"Authorization": f"Bearer {token}"}, transport=transport
-        )
+        self.client = httpx.Client(timeout=timeout, headers={"Authorization": f"Bearer {token}"}, transport=transport)
 
     def write(self, snapshot: Snapshot) -> str:
         target = f"{self.url}/v1/clusters/{snapshot.cluster_id}/load"

@@ -36,11 +36,24 @@ CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kube
 INSTANCE_TYPE_LABELS = ("node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type")
 TERMINATED_PHASES = frozenset({"Succeeded", "Failed"})
 BLOCKING_TAINT_EFFECTS = frozenset({"NoSchedule", "NoExecute"})
-SYSTEM_NAMESPACES = frozenset({
-    "default", "kube-system", "kube-public", "kube-node-lease", "longhorn-system", "rook-ceph",
-    "cert-manager", "ingress-nginx", "traefik", "metallb-system", "monitoring", "cattle-system",
-    "system-upgrade", "capplan-system",
-})
+SYSTEM_NAMESPACES = frozenset(
+    {
+        "default",
+        "kube-system",
+        "kube-public",
+        "kube-node-lease",
+        "longhorn-system",
+        "rook-ceph",
+        "cert-manager",
+        "ingress-nginx",
+        "traefik",
+        "metallb-system",
+        "monitoring",
+        "cattle-system",
+        "system-upgrade",
+        "capplan-system",
+    }
+)
 LONGHORN_PROVISIONER = "driver.longhorn.io"
 CEPH_RBD_PROVISIONER_SUFFIX = ".rbd.csi.ceph.com"
 LONGHORN_ROBUSTNESS = ("healthy", "degraded", "faulted", "unknown")
@@ -162,8 +175,10 @@ class _Nodes:
         if any(label in labels for label in CONTROL_PLANE_LABELS):
             instance_type = next((labels[k] for k in INSTANCE_TYPE_LABELS if labels.get(k)), None)
             # Prefer a control-plane node that names its type; the first by name otherwise, for determinism.
-            if self.control_plane is None or (instance_type and not self.control_plane[1]) or (
-                bool(instance_type) == bool(self.control_plane[1]) and name < self.control_plane[0]
+            if (
+                self.control_plane is None
+                or (instance_type and not self.control_plane[1])
+                or (bool(instance_type) == bool(self.control_plane[1]) and name < self.control_plane[0])
             ):
                 self.control_plane = (name, instance_type)
         if labels.get(RUN_POOL_LABEL[0]) != RUN_POOL_LABEL[1]:
@@ -335,8 +350,10 @@ def collect_snapshot(
     control_plane_name, instance_type = nodes.control_plane or (None, None)
     node_type = (instance_type or "").upper() or ctrl_node_type
     if not node_type:
-        where = f"control-plane node {control_plane_name}" if control_plane_name else "no node labelled " + " or ".join(
-            CONTROL_PLANE_LABELS
+        where = (
+            f"control-plane node {control_plane_name}"
+            if control_plane_name
+            else "no node labelled " + " or ".join(CONTROL_PLANE_LABELS)
         )
         raise CollectError(
             f"control-plane node type unknown: {where} has no {INSTANCE_TYPE_LABELS[0]} label; pass --ctrl-node-type"

@@ -125,9 +125,7 @@ class KubernetesSource:
         self.requests += 1
         try:
             if resource.custom:
-                response = api.list_cluster_custom_object(
-                    resource.group, resource.version, resource.plural, **options
-                )
+                response = api.list_cluster_custom_object(resource.group, resource.version, resource.plural, **options)
             else:
                 if metadata_only:
                     options["_headers"] = {"Accept": METADATA_ONLY}
@@ -149,9 +147,7 @@ class KubernetesSource:
             raise CollectError(f"list {resource}: the API server sent a body that is not a list: {exc}") from exc
         return page
 
-    def fold(
-        self, resource: Resource, make: Callable[[], AccT], *, metadata_only: bool = False
-    ) -> AccT:
+    def fold(self, resource: Resource, make: Callable[[], AccT], *, metadata_only: bool = False) -> AccT:
         """Feed every object of ``resource`` to a fresh ``make()`` accumulator, page by page, and return it."""
         for _attempt in range(self.max_restarts + 1):
             accumulator = make()

@@ -73,15 +73,26 @@ class CapacityPlan:
     run_node_type: str
 
     def to_dict(self) -> dict:
-        return {"outcome": self.outcome.to_dict(), "eur_month": self.eur_month,
-                "best_bound_eur_month": self.best_bound_eur_month, "run_node_type": self.run_node_type,
-                "clusters": [asdict(c) for c in self.clusters]}
+        return {
+            "outcome": self.outcome.to_dict(),
+            "eur_month": self.eur_month,
+            "best_bound_eur_month": self.best_bound_eur_month,
+            "run_node_type": self.run_node_type,
+            "clusters": [asdict(c) for c in self.clusters],
+        }
 
 
-def plan_capacity(demand: Demand, limits: Limits, settings: SolveSettings | None = None, *,
-                  max_clusters_per_provider: int = 10, max_nodes_per_cluster: int = 20,
-                  utilisation: float = 1.0, providers: tuple[str, ...] = STORAGE_PROVIDERS,
-                  run_node_type: str | None = None) -> CapacityPlan:
+def plan_capacity(
+    demand: Demand,
+    limits: Limits,
+    settings: SolveSettings | None = None,
+    *,
+    max_clusters_per_provider: int = 10,
+    max_nodes_per_cluster: int = 20,
+    utilisation: float = 1.0,
+    providers: tuple[str, ...] = STORAGE_PROVIDERS,
+    run_node_type: str | None = None,
+) -> CapacityPlan:
     settings = settings or SolveSettings()
     if not 0 < utilisation <= 1:
         raise Infeasible("utilisation", f"must be in (0, 1], got {utilisation}")
@@ -94,18 +105,26 @@ def plan_capacity(demand: Demand, limits: Limits, settings: SolveSettings | None
     ctrl_types = [limits.control_plane(name) for name in limits.control_plane_ladder]
     buckets = demand.services
     per_customer = math.ceil(demand.customers * limits.etcd_objects_per_customer / demand.service_count)
-    capacity = {p: mib_floor(int(limits.run_node_allocatable_bytes(p, node_type.ram_bytes) * utilisation))
-                for p in providers}
+    capacity = {
+        p: mib_floor(int(limits.run_node_allocatable_bytes(p, node_type.ram_bytes) * utilisation)) for p in providers
+    }
     for bucket in buckets:
-        if not any(mib_ceil(bucket.ram + (bucket.volume is not None) * limits.storage[p].ram_bytes_per_volume)
-                   <= capacity[p] for p in providers):
-            raise Infeasible("services.ram", f"a {bucket.ram}-byte service fits on no {node_type.name} run node "
-                                             f"({max(capacity.values())} MiB usable)")
+        if not any(
+            mib_ceil(bucket.ram + (bucket.volume is not None) * limits.storage[p].ram_bytes_per_volume) <= capacity[p]
+            for p in providers
+        ):
+            raise Infeasible(
+                "services.ram",
+                f"a {bucket.ram}-byte service fits on no {node_type.name} run node "
+                f"({max(capacity.values())} MiB usable)",
+            )
     volumes = sum(b.count for b in buckets if b.volume is not None)
     volume_room = sum(limits.storage[p].max_volumes for p in providers) * max_clusters_per_provider
     if volumes > volume_room:
-        raise Infeasible("volume-limit", f"{volumes} volumes > {volume_room} (max volumes x max clusters per "
-                                         f"provider {max_clusters_per_provider})")
+        raise Infeasible(
+            "volume-limit",
+            f"{volumes} volumes > {volume_room} (max volumes x max clusters per provider {max_clusters_per_provider})",
+        )
 
     model = cp_model.CpModel()
     slots = [(p, k) for p in providers for k in range(max_clusters_per_provider)]
@@ -122,17 +141,27 @@ def plan_capacity(demand: Demand, limits: Limits, settings: SolveSettings | None
         model.add(sum(ctrl[p, k]) == used[p, k])
         for b, bucket in enumerate(buckets):
             assign[b, p, k] = model.new_int_var(0, bucket.count, f"a{b}_{p}_{k}")
-        ram = sum(mib_ceil(bucket.ram + (bucket.volume is not None) * storage.ram_bytes_per_volume)
-                  * assign[b, p, k] for b, bucket in enumerate(buckets))
+        ram = sum(
+            mib_ceil(bucket.ram + (bucket.volume is not None) * storage.ram_bytes_per_volume) * assign[b, p, k]
+            for b, bucket in enumerate(buckets)
+        )
         model.add(ram <= capacity[p] * nodes[p, k])
         count = sum(assign[b, p, k] for b in range(len(buckets)))
         model.add(count <= limits.max_pods_per_node * nodes[p, k])
         model.add(count <= limits.max_services_cluster * used[p, k])
-        model.add(sum(assign[b, p, k] for b, bucket in enumerate(buckets) if bucket.volume is not None)
-                  <= storage.max_volumes * used[p, k])
-        objects = sum((limits.etcd_objects_per_service + per_customer
-                       + (bucket.volume is not None) * storage.etcd_objects_per_volume) * assign[b, p, k]
-                      for b, bucket in enumerate(buckets))
+        model.add(
+            sum(assign[b, p, k] for b, bucket in enumerate(buckets) if bucket.volume is not None)
+            <= storage.max_volumes * used[p, k]
+        )
+        objects = sum(
+            (
+                limits.etcd_objects_per_service
+                + per_customer
+                + (bucket.volume is not None) * storage.etcd_objects_per_volume
+            )
+            * assign[b, p, k]
+            for b, bucket in enumerate(buckets)
+        )
         model.add(objects <= sum(t.tight_objects * c for t, c in zip(ctrl_types, ctrl[p, k], strict=True)))
         cost.append(node_price * nodes[p, k])
         cost.extend(round(t.eur_month * cents) * c for t, c in zip(ctrl_types, ctrl[p, k], strict=True))
@@ -148,9 +177,12 @@ def plan_capacity(demand: Demand, limits: Limits, settings: SolveSettings | None
     solver, outcome = solve(model, settings)
     if outcome.objective is None:
         if outcome.status == "INFEASIBLE":
-            raise Infeasible("fleet", f"no mix of up to {max_clusters_per_provider} clusters per provider with up "
-                                      f"to {max_nodes_per_cluster} run nodes each holds the demand (RAM, pods, "
-                                      "volume or control-plane limits)")
+            raise Infeasible(
+                "fleet",
+                f"no mix of up to {max_clusters_per_provider} clusters per provider with up "
+                f"to {max_nodes_per_cluster} run nodes each holds the demand (RAM, pods, "
+                "volume or control-plane limits)",
+            )
         raise Infeasible("time_limit", f"no plan found within {settings.time_limit_seconds:g}s ({outcome.status})")
     planned = []
     for p, k in used:
@@ -159,11 +191,21 @@ def plan_capacity(demand: Demand, limits: Limits, settings: SolveSettings | None
         ctrl_type = next(t for t, c in zip(ctrl_types, ctrl[p, k], strict=True) if solver.value(c))
         counts = [solver.value(assign[b, p, k]) for b in range(len(buckets))]
         n = solver.value(nodes[p, k])
-        planned.append(PlannedCluster(
-            p, n, ctrl_type.name, sum(counts),
-            sum(c for c, bucket in zip(counts, buckets, strict=True) if bucket.volume is not None),
-            sum(c * bucket.ram for c, bucket in zip(counts, buckets, strict=True)),
-            round((n * node_type.eur_month + ctrl_type.eur_month) * costs.price_multiplier, 2)))
-    return CapacityPlan(outcome, round(outcome.objective / 100, 2),
-                        None if outcome.best_bound is None else round(outcome.best_bound / 100, 2),
-                        tuple(planned), node_type.name)
+        planned.append(
+            PlannedCluster(
+                p,
+                n,
+                ctrl_type.name,
+                sum(counts),
+                sum(c for c, bucket in zip(counts, buckets, strict=True) if bucket.volume is not None),
+                sum(c * bucket.ram for c, bucket in zip(counts, buckets, strict=True)),
+                round((n * node_type.eur_month + ctrl_type.eur_month) * costs.price_multiplier, 2),
+            )
+        )
+    return CapacityPlan(
+        outcome,
+        round(outcome.objective / 100, 2),
+        None if outcome.best_bound is None else round(outcome.best_bound / 100, 2),
+        tuple(planned),
+        node_type.name,
+    )

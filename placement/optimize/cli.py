@@ -21,8 +21,11 @@ from placement.policy import load_policy
 from placement.units import human_bytes, to_bytes
 from placement.yamlio import ConfigError, load_yaml_model, validation_problems
 
-optimize_app = typer.Typer(no_args_is_help=True, add_completion=False,
-                           help="Offline CP-SAT planning: packing bound, drain plan, capacity plan.")
+optimize_app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Offline CP-SAT planning: packing bound, drain plan, capacity plan.",
+)
 console = Console()
 error_console = Console(stderr=True)
 
@@ -64,9 +67,11 @@ class _ServicesIn(BaseModel):
 
 def _outcome_line(outcome: SolverOutcome) -> str:
     gap = "-" if outcome.gap is None else f"{outcome.gap:.2%}"
-    return (f"status {outcome.status} ({outcome.method}), objective {outcome.objective}, best bound "
-            f"{outcome.best_bound}, gap {gap}, {outcome.wall_seconds:.2f}s of {outcome.time_limit_seconds:g}s "
-            f"limit, {outcome.num_workers} workers")
+    return (
+        f"status {outcome.status} ({outcome.method}), objective {outcome.objective}, best bound "
+        f"{outcome.best_bound}, gap {gap}, {outcome.wall_seconds:.2f}s of {outcome.time_limit_seconds:g}s "
+        f"limit, {outcome.num_workers} workers"
+    )
 
 
 def _emit(data: dict, as_json: bool) -> bool:
@@ -80,8 +85,7 @@ def pack(
     services: Annotated[Path, typer.Option(help="YAML/JSON file: services: [{name, ram, volume?, customer?}].")],
     provider: Annotated[str, typer.Option(help="Storage provider of the node type.")] = "longhorn",
     max_nodes_per_cluster: Annotated[int, typer.Option(min=1)] = 20,
-    ctrl_node_type: Annotated[str | None, typer.Option(help="Control-plane type (default: top of the ladder).")]
-    = None,
+    ctrl_node_type: Annotated[str | None, typer.Option(help="Control-plane type (default: top of the ladder).")] = None,
     policy: Annotated[Path | None, typer.Option(help="Policy YAML for the greedy engine.")] = None,
     profile: Profile = "seed",
     time_limit: TimeLimit = 10.0,
@@ -100,9 +104,15 @@ def pack(
     items = [Service(r.name, r.ram, r.volume, r.customer) for r in rows]
     try:
         report = greedy_to_optimal_ratio(
-            items, compiled_policy.limits, compiled_policy, provider=provider,
-            max_nodes_per_cluster=max_nodes_per_cluster, ctrl_node_type=ctrl_node_type,
-            settings=SolveSettings(time_limit, workers), force_solver=force_solver)
+            items,
+            compiled_policy.limits,
+            compiled_policy,
+            provider=provider,
+            max_nodes_per_cluster=max_nodes_per_cluster,
+            ctrl_node_type=ctrl_node_type,
+            settings=SolveSettings(time_limit, workers),
+            force_solver=force_solver,
+        )
     except KeyError as exc:
         raise _fail(f"ctrl_node_type: {exc.args[0]}") from None
     except Infeasible as exc:
@@ -112,12 +122,22 @@ def pack(
     table = Table(title=f"Packing bound: {report.services} services on {provider} run nodes")
     for column in ("", "L1 bound", "FFD", "optimum", "greedy engine", "greedy / optimum"):
         table.add_column(column, justify="right")
-    table.add_row("run nodes", str(report.l1_nodes), str(report.ffd_nodes),
-                  f"{report.nodes} ({report.nodes_outcome.status})", str(report.greedy_nodes),
-                  f"{report.greedy_to_optimal_nodes:.3f}")
-    table.add_row("clusters", str(report.l1_clusters), str(report.ffd_clusters),
-                  f"{report.clusters} ({report.clusters_status})", str(report.greedy_clusters),
-                  f"{report.greedy_to_optimal_clusters:.3f}")
+    table.add_row(
+        "run nodes",
+        str(report.l1_nodes),
+        str(report.ffd_nodes),
+        f"{report.nodes} ({report.nodes_outcome.status})",
+        str(report.greedy_nodes),
+        f"{report.greedy_to_optimal_nodes:.3f}",
+    )
+    table.add_row(
+        "clusters",
+        str(report.l1_clusters),
+        str(report.ffd_clusters),
+        f"{report.clusters} ({report.clusters_status})",
+        str(report.greedy_clusters),
+        f"{report.greedy_to_optimal_clusters:.3f}",
+    )
     console.print(table)
     console.print(_outcome_line(report.nodes_outcome), highlight=False)
 
@@ -145,12 +165,22 @@ def drain(
     for column in ("#", "service", "from", "to", "RAM", "volume", "weight", "why"):
         table.add_column(column)
     for move in plan.moves:
-        table.add_row(str(move.order), move.service, f"{move.from_cluster}/{move.from_node}",
-                      f"{move.to_cluster}/{move.to_node}", human_bytes(move.ram_bytes),
-                      human_bytes(move.volume_bytes) if move.volume_bytes else "-", str(move.weight), move.why)
+        table.add_row(
+            str(move.order),
+            move.service,
+            f"{move.from_cluster}/{move.from_node}",
+            f"{move.to_cluster}/{move.to_node}",
+            human_bytes(move.ram_bytes),
+            human_bytes(move.volume_bytes) if move.volume_bytes else "-",
+            str(move.weight),
+            move.why,
+        )
     console.print(table)
-    console.print(f"stays on {plan.cluster}: {len(plan.stays)} services, {human_bytes(plan.remaining_ram_bytes)} "
-                  f"RAM, {plan.remaining_volumes} volumes", highlight=False)
+    console.print(
+        f"stays on {plan.cluster}: {len(plan.stays)} services, {human_bytes(plan.remaining_ram_bytes)} "
+        f"RAM, {plan.remaining_volumes} volumes",
+        highlight=False,
+    )
     console.print(_outcome_line(plan.outcome), highlight=False)
 
 
@@ -174,9 +204,15 @@ def capacity(
     except ValidationError as exc:
         raise _fail("; ".join(validation_problems(exc))) from None
     try:
-        plan = plan_capacity(forecast, _limits(profile), SolveSettings(time_limit, workers),
-                             max_clusters_per_provider=max_clusters, max_nodes_per_cluster=max_nodes_per_cluster,
-                             utilisation=utilisation, run_node_type=run_node_type)
+        plan = plan_capacity(
+            forecast,
+            _limits(profile),
+            SolveSettings(time_limit, workers),
+            max_clusters_per_provider=max_clusters,
+            max_nodes_per_cluster=max_nodes_per_cluster,
+            utilisation=utilisation,
+            run_node_type=run_node_type,
+        )
     except Infeasible as exc:
         code = 2 if exc.constraint in ("utilisation", "run_node_type") else 1
         raise _fail(f"{'bad input' if code == 2 else 'infeasible'}: {exc}", code) from None
@@ -186,7 +222,14 @@ def capacity(
     for column in ("provider", "run nodes", "control plane", "services", "volumes", "RAM", "EUR/month"):
         table.add_column(column)
     for c in plan.clusters:
-        table.add_row(c.provider, str(c.run_nodes), c.ctrl_node_type, str(c.services), str(c.volumes),
-                      human_bytes(c.ram_bytes), f"{c.eur_month:,.2f}")
+        table.add_row(
+            c.provider,
+            str(c.run_nodes),
+            c.ctrl_node_type,
+            str(c.services),
+            str(c.volumes),
+            human_bytes(c.ram_bytes),
+            f"{c.eur_month:,.2f}",
+        )
     console.print(table)
     console.print(_outcome_line(plan.outcome), highlight=False)

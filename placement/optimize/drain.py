@@ -131,9 +131,15 @@ class DrainPlan:
     remaining_volumes: int
 
     def to_dict(self) -> dict:
-        return {"cluster": self.cluster, "outcome": self.outcome.to_dict(), "total_weight": self.total_weight,
-                "moves": [asdict(m) for m in self.moves], "stays": list(self.stays),
-                "remaining_ram_bytes": self.remaining_ram_bytes, "remaining_volumes": self.remaining_volumes}
+        return {
+            "cluster": self.cluster,
+            "outcome": self.outcome.to_dict(),
+            "total_weight": self.total_weight,
+            "moves": [asdict(m) for m in self.moves],
+            "stays": list(self.stays),
+            "remaining_ram_bytes": self.remaining_ram_bytes,
+            "remaining_volumes": self.remaining_volumes,
+        }
 
 
 def move_weight(service: DrainServiceIn) -> int:
@@ -179,13 +185,22 @@ def plan_drain(fleet: DrainFleet, limits: Limits, settings: SolveSettings | None
             used_pods[service.node] = used_pods.get(service.node, 0) + service.pods
         for node in cluster.nodes:
             if node.schedulable:
-                rooms.append(_Room(cluster.id, node.name, mib_floor(node.allocatable) - used_ram.get(node.name, 0),
-                                   (node.max_pods or limits.max_pods_per_node) - used_pods.get(node.name, 0)))
+                rooms.append(
+                    _Room(
+                        cluster.id,
+                        node.name,
+                        mib_floor(node.allocatable) - used_ram.get(node.name, 0),
+                        (node.max_pods or limits.max_pods_per_node) - used_pods.get(node.name, 0),
+                    )
+                )
         customers_on[cluster.id] = {s.customer or s.name for s in cluster.services}
         volume_room[cluster.id] = storage[cluster.id].max_volumes - sum(s.volume is not None for s in cluster.services)
-        object_room[cluster.id] = tight[cluster.id] - cluster.extra_etcd_objects - sum(
-            objects(s, cluster.id) for s in cluster.services) - len(customers_on[cluster.id]) * (
-            limits.etcd_objects_per_customer)
+        object_room[cluster.id] = (
+            tight[cluster.id]
+            - cluster.extra_etcd_objects
+            - sum(objects(s, cluster.id) for s in cluster.services)
+            - len(customers_on[cluster.id]) * (limits.etcd_objects_per_customer)
+        )
 
     def move_objects(service: DrainServiceIn, cluster: str) -> int:
         # Conservative: a service of a customer new to the cluster brings the namespace objects with it.
@@ -194,8 +209,9 @@ def plan_drain(fleet: DrainFleet, limits: Limits, settings: SolveSettings | None
 
     target = fleet.target
     empty = target.services is None and target.ram is None and target.volumes is None
-    must_services = len(services) - (0 if empty else (target.services if target.services is not None
-                                                        else len(services)))
+    must_services = len(services) - (
+        0 if empty else (target.services if target.services is not None else len(services))
+    )
     _precheck(services, rooms, volume_room, target, empty, must_services, need_ram)
 
     model = cp_model.CpModel()
@@ -204,8 +220,11 @@ def plan_drain(fleet: DrainFleet, limits: Limits, settings: SolveSettings | None
     for i, service in enumerate(services):
         options = []
         for r, room in enumerate(rooms):
-            if need_ram(service, room.cluster) <= room.ram and service.pods <= room.pods and (
-                    service.volume is None or volume_room[room.cluster] >= 1):
+            if (
+                need_ram(service, room.cluster) <= room.ram
+                and service.pods <= room.pods
+                and (service.volume is None or volume_room[room.cluster] >= 1)
+            ):
                 var = model.new_bool_var(f"m{i}_{r}")
                 moves[i, r] = var
                 options.append(var)
@@ -235,9 +254,12 @@ def plan_drain(fleet: DrainFleet, limits: Limits, settings: SolveSettings | None
     _hint(model, services, rooms, moves, stay, need_ram)
     solver, outcome = solve(model, settings)
     if outcome.objective is None:
-        explanation = ("no plan exists: the receiving clusters' per-node RAM, pods, volume or control-plane "
-                       "limits cannot take the services that must move" if outcome.status == "INFEASIBLE"
-                       else f"no plan found within {settings.time_limit_seconds:g}s")
+        explanation = (
+            "no plan exists: the receiving clusters' per-node RAM, pods, volume or control-plane "
+            "limits cannot take the services that must move"
+            if outcome.status == "INFEASIBLE"
+            else f"no plan found within {settings.time_limit_seconds:g}s"
+        )
         raise Infeasible(outcome.status.lower(), explanation)
     planned = []
     for (i, r), var in moves.items():
@@ -251,14 +273,35 @@ def plan_drain(fleet: DrainFleet, limits: Limits, settings: SolveSettings | None
         service, room = services[i], rooms[r]
         free_after[r] -= need_ram(service, room.cluster)
         volume = f"{human_bytes(service.volume)} volume + " if service.volume else ""
-        why = (f"{volume}{human_bytes(service.ram)} RAM off {drained.id}; {room.node} on {room.cluster} keeps "
-               f"{human_bytes(free_after[r] * 1024 * 1024)} free")
-        plan.append(Move(order, service.name, drained.id, service.node, room.cluster, room.node, service.ram,
-                         service.volume, weights[i], why))
+        why = (
+            f"{volume}{human_bytes(service.ram)} RAM off {drained.id}; {room.node} on {room.cluster} keeps "
+            f"{human_bytes(free_after[r] * 1024 * 1024)} free"
+        )
+        plan.append(
+            Move(
+                order,
+                service.name,
+                drained.id,
+                service.node,
+                room.cluster,
+                room.node,
+                service.ram,
+                service.volume,
+                weights[i],
+                why,
+            )
+        )
     stays = tuple(s.name for i, s in enumerate(services) if solver.value(stay[i]))
     kept = [s for s in services if s.name in set(stays)]
-    return DrainPlan(drained.id, outcome, tuple(plan), stays, sum(m.weight for m in plan),
-                     sum(s.ram for s in kept), sum(s.volume is not None for s in kept))
+    return DrainPlan(
+        drained.id,
+        outcome,
+        tuple(plan),
+        stays,
+        sum(m.weight for m in plan),
+        sum(s.ram for s in kept),
+        sum(s.volume is not None for s in kept),
+    )
 
 
 def _precheck(services, rooms, volume_room, target, empty, must_services, need_ram) -> None:
@@ -267,21 +310,30 @@ def _precheck(services, rooms, volume_room, target, empty, must_services, need_r
     if empty:
         for service in services:
             if not any(need_ram(service, r.cluster) <= r.ram and service.pods <= r.pods for r in rooms):
-                raise Infeasible("ram", f"service {service.name!r} ({human_bytes(service.ram)}) fits on no "
-                                        "receiving run node's free RAM and pods")
+                raise Infeasible(
+                    "ram",
+                    f"service {service.name!r} ({human_bytes(service.ram)}) fits on no "
+                    "receiving run node's free RAM and pods",
+                )
         volumes = sum(s.volume is not None for s in services)
         if volumes > sum(volume_room.values()):
-            raise Infeasible("volume-limit", f"{volumes} volumes must move but the receiving clusters have room "
-                                             f"for {sum(volume_room.values())}")
+            raise Infeasible(
+                "volume-limit",
+                f"{volumes} volumes must move but the receiving clusters have room for {sum(volume_room.values())}",
+            )
         ram = sum(need_ram(s, rooms[0].cluster) for s in services)
         if ram > sum(max(r.ram, 0) for r in rooms):
-            raise Infeasible("ram", f"{ram} MiB must move but the receiving nodes have "
-                                    f"{sum(max(r.ram, 0) for r in rooms)} MiB free")
+            raise Infeasible(
+                "ram", f"{ram} MiB must move but the receiving nodes have {sum(max(r.ram, 0) for r in rooms)} MiB free"
+            )
     if target.volumes is not None:
         volumes = sum(s.volume is not None for s in services)
         if volumes - target.volumes > sum(volume_room.values()):
-            raise Infeasible("target.volumes", f"{volumes - target.volumes} volumes must move but the receiving "
-                                               f"clusters have room for {sum(volume_room.values())}")
+            raise Infeasible(
+                "target.volumes",
+                f"{volumes - target.volumes} volumes must move but the receiving "
+                f"clusters have room for {sum(volume_room.values())}",
+            )
 
 
 def _hint(model, services, rooms, moves, stay, need_ram) -> None:
@@ -290,8 +342,11 @@ def _hint(model, services, rooms, moves, stay, need_ram) -> None:
     for i in sorted(range(len(services)), key=lambda k: -services[k].ram):
         chosen = None
         for r in range(len(rooms)):
-            if (i, r) in moves and need_ram(services[i], rooms[r].cluster) <= free[r][0] and \
-                    services[i].pods <= free[r][1]:
+            if (
+                (i, r) in moves
+                and need_ram(services[i], rooms[r].cluster) <= free[r][0]
+                and services[i].pods <= free[r][1]
+            ):
                 chosen = r
                 free[r] = (free[r][0] - need_ram(services[i], rooms[r].cluster), free[r][1] - services[i].pods)
                 break

@@ -68,17 +68,33 @@ class NodeType:
     objects_per_customer: int
 
     @classmethod
-    def from_limits(cls, limits: Limits, provider: str = "longhorn", max_nodes_per_cluster: int = 20,
-                    ctrl_node_type: str | None = None, run_node_ram_bytes: int | None = None) -> NodeType:
+    def from_limits(
+        cls,
+        limits: Limits,
+        provider: str = "longhorn",
+        max_nodes_per_cluster: int = 20,
+        ctrl_node_type: str | None = None,
+        run_node_ram_bytes: int | None = None,
+    ) -> NodeType:
         """``run_node_ram_bytes``: the run node's RAM (None: the profile's default run node)."""
         storage = limits.storage[provider]
         ctrl = limits.control_plane(ctrl_node_type or limits.control_plane_ladder[-1])
         if max_nodes_per_cluster < 1:
             raise ValueError(f"max_nodes_per_cluster: must be at least 1, got {max_nodes_per_cluster}")
-        return cls(provider, limits.run_node_allocatable_bytes(provider, run_node_ram_bytes), limits.max_pods_per_node,
-                   storage.max_volumes, storage.min_nodes, min(max_nodes_per_cluster, limits.max_nodes), ctrl.name,
-                   ctrl.tight_objects, storage.ram_bytes_per_volume, limits.etcd_objects_per_service,
-                   storage.etcd_objects_per_volume, limits.etcd_objects_per_customer)
+        return cls(
+            provider,
+            limits.run_node_allocatable_bytes(provider, run_node_ram_bytes),
+            limits.max_pods_per_node,
+            storage.max_volumes,
+            storage.min_nodes,
+            min(max_nodes_per_cluster, limits.max_nodes),
+            ctrl.name,
+            ctrl.tight_objects,
+            storage.ram_bytes_per_volume,
+            limits.etcd_objects_per_service,
+            storage.etcd_objects_per_volume,
+            limits.etcd_objects_per_customer,
+        )
 
     def ram_need(self, service: Service) -> int:
         return service.ram_bytes + service.volumes * self.ram_bytes_per_volume
@@ -123,14 +139,20 @@ def _check_fits(services: Sequence[Service], node: NodeType) -> None:
     for service in services:
         need = node.ram_need(service)
         if need > node.allocatable_bytes:
-            raise Infeasible("ram", f"service {service.name!r} needs {need} bytes of RAM but a {node.provider} run "
-                                    f"node has {node.allocatable_bytes} allocatable")
+            raise Infeasible(
+                "ram",
+                f"service {service.name!r} needs {need} bytes of RAM but a {node.provider} run "
+                f"node has {node.allocatable_bytes} allocatable",
+            )
         if service.pods > node.max_pods:
             raise Infeasible("pods", f"service {service.name!r} has {service.pods} pods > {node.max_pods} per node")
         objects = node.service_objects(service) + node.objects_per_customer
         if objects > node.tight_objects:
-            raise Infeasible("control-plane", f"service {service.name!r} alone brings {objects} etcd objects > "
-                                              f"{node.ctrl_node_type} tight {node.tight_objects}")
+            raise Infeasible(
+                "control-plane",
+                f"service {service.name!r} alone brings {objects} etcd objects > "
+                f"{node.ctrl_node_type} tight {node.tight_objects}",
+            )
         if service.volumes > node.max_volumes:
             raise Infeasible("volume-limit", f"{node.provider} max_volumes is {node.max_volumes}")
 
@@ -139,8 +161,12 @@ def l1_nodes(services: Sequence[Service], node: NodeType) -> int:
     ram = sum(mib_ceil(node.ram_need(s)) for s in services)
     pods = sum(s.pods for s in services)
     volumes = sum(s.volumes for s in services)
-    return max(1 if services else 0, -(-ram // mib_floor(node.allocatable_bytes)), -(-pods // node.max_pods),
-               -(-volumes // node.max_volumes))
+    return max(
+        1 if services else 0,
+        -(-ram // mib_floor(node.allocatable_bytes)),
+        -(-pods // node.max_pods),
+        -(-volumes // node.max_volumes),
+    )
 
 
 def ffd_nodes(demand: np.ndarray, capacity: np.ndarray) -> np.ndarray:
@@ -190,15 +216,22 @@ def worst_fit_into(demand: np.ndarray, capacity: np.ndarray, nodes: int) -> np.n
 def _demand(services: Sequence[Service], node: NodeType) -> tuple[np.ndarray, np.ndarray]:
     """Per-node dimensions: RAM (MiB), pods, and the cluster limits a node's services must meet on their own
     (volumes, etcd objects counting each service's customer objects, conservatively)."""
-    demand = np.array([[mib_ceil(node.ram_need(s)), s.pods, s.volumes,
-                        node.service_objects(s) + node.objects_per_customer] for s in services], dtype=np.int64)
-    capacity = np.array([mib_floor(node.allocatable_bytes), node.max_pods, node.max_volumes, node.tight_objects],
-                        dtype=np.int64)
+    demand = np.array(
+        [
+            [mib_ceil(node.ram_need(s)), s.pods, s.volumes, node.service_objects(s) + node.objects_per_customer]
+            for s in services
+        ],
+        dtype=np.int64,
+    )
+    capacity = np.array(
+        [mib_floor(node.allocatable_bytes), node.max_pods, node.max_volumes, node.tight_objects], dtype=np.int64
+    )
     return demand, capacity
 
 
-def _min_nodes(services: Sequence[Service], node: NodeType, settings: SolveSettings,
-               force_solver: bool) -> tuple[int, int, int, SolverOutcome, np.ndarray, np.ndarray]:
+def _min_nodes(
+    services: Sequence[Service], node: NodeType, settings: SolveSettings, force_solver: bool
+) -> tuple[int, int, int, SolverOutcome, np.ndarray, np.ndarray]:
     """(L1 bound, FFD nodes, best nodes, outcome, best assignment, FFD assignment)."""
     demand, capacity = _demand(services, node)
     bound = l1_nodes(services, node)
@@ -225,8 +258,7 @@ def _min_nodes(services: Sequence[Service], node: NodeType, settings: SolveSetti
         for d in range(demand.shape[1]):
             column = demand[:, d]
             if d == 0 or column.sum() > capacity[d]:  # RAM always: it ties the services to used nodes
-                model.add(sum(int(column[i]) * on[i][b] for i in np.flatnonzero(column))
-                          <= int(capacity[d]) * used[b])
+                model.add(sum(int(column[i]) * on[i][b] for i in np.flatnonzero(column)) <= int(capacity[d]) * used[b])
         model.add_hint(used[b], True)
         if b + 1 < best:
             model.add(used[b] >= used[b + 1])
@@ -255,8 +287,11 @@ def _group_into_clusters(services: Sequence[Service], node_of: np.ndarray, node:
     clusters: list[list[int]] = []  # [nodes, volumes, objects]
     for b in sorted(range(nodes), key=lambda k: (-volumes[k], -objects[k])):
         for cluster in clusters:
-            if (cluster[0] < node.max_nodes_per_cluster and cluster[1] + volumes[b] <= node.max_volumes
-                    and cluster[2] + objects[b] <= node.tight_objects):
+            if (
+                cluster[0] < node.max_nodes_per_cluster
+                and cluster[1] + volumes[b] <= node.max_volumes
+                and cluster[2] + objects[b] <= node.tight_objects
+            ):
                 cluster[0] += 1
                 cluster[1] += int(volumes[b])
                 cluster[2] += int(objects[b])
@@ -270,14 +305,20 @@ def _group_into_clusters(services: Sequence[Service], node_of: np.ndarray, node:
 
 def _cluster_bound(services: Sequence[Service], node: NodeType, nodes: int) -> int:
     volumes = sum(s.volumes for s in services)
-    objects = (sum(node.service_objects(s) for s in services)
-               + len({s.customer for s in services}) * node.objects_per_customer)
-    return max(1 if services else 0, -(-nodes // node.max_nodes_per_cluster), -(-volumes // node.max_volumes),
-               -(-objects // node.tight_objects))
+    objects = (
+        sum(node.service_objects(s) for s in services) + len({s.customer for s in services}) * node.objects_per_customer
+    )
+    return max(
+        1 if services else 0,
+        -(-nodes // node.max_nodes_per_cluster),
+        -(-volumes // node.max_volumes),
+        -(-objects // node.tight_objects),
+    )
 
 
-def pack(services: Sequence[Service], node: NodeType, settings: SolveSettings | None = None, *,
-         force_solver: bool = False) -> PackingReport:
+def pack(
+    services: Sequence[Service], node: NodeType, settings: SolveSettings | None = None, *, force_solver: bool = False
+) -> PackingReport:
     """The fewest nodes and clusters for ``services``. ``force_solver`` runs CP-SAT even when FFD meets L1."""
     settings = settings or SolveSettings()
     if not services:
@@ -292,8 +333,19 @@ def pack(services: Sequence[Service], node: NodeType, settings: SolveSettings | 
     nodes = max(nodes, clusters * node.min_nodes)
     ffd = max(ffd, ffd_clusters * node.min_nodes)
     clusters_status = "OPTIMAL" if clusters == cluster_bound and outcome.proven_optimal else "FEASIBLE"
-    return PackingReport(len(services), node, bound, ffd, nodes, outcome, cluster_bound, ffd_clusters, clusters,
-                         clusters_status, node_of=tuple(int(b) for b in node_of))
+    return PackingReport(
+        len(services),
+        node,
+        bound,
+        ffd,
+        nodes,
+        outcome,
+        cluster_bound,
+        ffd_clusters,
+        clusters,
+        clusters_status,
+        node_of=tuple(int(b) for b in node_of),
+    )
 
 
 @dataclass(slots=True)
@@ -306,9 +358,15 @@ class _GreedyCluster:
     objects: int = 0
 
     def load(self, ctrl: str) -> ClusterLoad:
-        return ClusterLoad(tuple(self.nodes), ctrl, volumes=self.volumes, services=self.services,
-                           customers=len(self.customers), pods=sum(n.pods for n in self.nodes),
-                           etcd_objects=self.objects)
+        return ClusterLoad(
+            tuple(self.nodes),
+            ctrl,
+            volumes=self.volumes,
+            services=self.services,
+            customers=len(self.customers),
+            pods=sum(n.pods for n in self.nodes),
+            etcd_objects=self.objects,
+        )
 
 
 def greedy_engine(services: Sequence[Service], node: NodeType, policy: Policy) -> tuple[int, int]:
@@ -322,13 +380,15 @@ def greedy_engine(services: Sequence[Service], node: NodeType, policy: Policy) -
     loads: list[ClusterLoad | None] = []
 
     def new_node(cluster: _GreedyCluster) -> None:
-        cluster.nodes.append(RunNode(f"{cluster.cluster.id}-n{len(cluster.nodes)}", node.allocatable_bytes,
-                                     max_pods=node.max_pods))
+        cluster.nodes.append(
+            RunNode(f"{cluster.cluster.id}-n{len(cluster.nodes)}", node.allocatable_bytes, max_pods=node.max_pods)
+        )
 
     def open_cluster() -> None:
         index = len(fleet)
-        cluster = Cluster(f"c{index:03d}", f"c{index:03d}", "eu", f"q{index}", "registry",
-                          storage_provider=node.provider)
+        cluster = Cluster(
+            f"c{index:03d}", f"c{index:03d}", "eu", f"q{index}", "registry", storage_provider=node.provider
+        )
         entry = _GreedyCluster(cluster, [])
         for _ in range(node.min_nodes):
             new_node(entry)
@@ -339,9 +399,12 @@ def greedy_engine(services: Sequence[Service], node: NodeType, policy: Policy) -
     seen_customers: set[str] = set()
     for service in services:
         request = PlacementRequest(
-            customer_id=service.customer, ram_bytes=service.ram_bytes, pods=service.pods,
+            customer_id=service.customer,
+            ram_bytes=service.ram_bytes,
+            pods=service.pods,
             volumes=(VolumeRequest(service.volume_bytes),) if service.volume_bytes is not None else (),
-            new_customer=service.customer not in seen_customers)
+            new_customer=service.customer not in seen_customers,
+        )
         for _attempt in range(3):
             pairs = []
             for index, entry in enumerate(fleet):
@@ -353,9 +416,16 @@ def greedy_engine(services: Sequence[Service], node: NodeType, policy: Policy) -
                 break
             if decision.quota_violations:
                 raise Infeasible("quota", "; ".join(decision.quota_violations))
-            grow = next((i for i, r in enumerate(decision.results)
-                         if r.reason and r.reason.split(":")[0] in ("ram-fit", "pods-per-node")
-                         and len(fleet[int(r.cluster_id[1:])].nodes) < node.max_nodes_per_cluster), None)
+            grow = next(
+                (
+                    i
+                    for i, r in enumerate(decision.results)
+                    if r.reason
+                    and r.reason.split(":")[0] in ("ram-fit", "pods-per-node")
+                    and len(fleet[int(r.cluster_id[1:])].nodes) < node.max_nodes_per_cluster
+                ),
+                None,
+            )
             if grow is not None:
                 index = int(decision.results[grow].cluster_id[1:])
                 new_node(fleet[index])
@@ -363,15 +433,20 @@ def greedy_engine(services: Sequence[Service], node: NodeType, policy: Policy) -
             else:
                 open_cluster()
         else:
-            raise Infeasible("engine", f"the engine rejects service {service.name!r} even on a fresh cluster: "
-                                       f"{decision.reason}")
+            raise Infeasible(
+                "engine", f"the engine rejects service {service.name!r} even on a fresh cluster: {decision.reason}"
+            )
         index = int(decision.cluster_id[1:])
         entry = fleet[index]
         position = next(k for k, n in enumerate(entry.nodes) if n.name == decision.node_hint)
         placed = entry.nodes[position]
-        entry.nodes[position] = RunNode(placed.name, placed.allocatable_ram_bytes,
-                                        placed.requested_ram_bytes + node.ram_need(service),
-                                        placed.pods + service.pods, placed.max_pods)
+        entry.nodes[position] = RunNode(
+            placed.name,
+            placed.allocatable_ram_bytes,
+            placed.requested_ram_bytes + node.ram_need(service),
+            placed.pods + service.pods,
+            placed.max_pods,
+        )
         entry.volumes += service.volumes
         entry.services += 1
         entry.objects += node.service_objects(service)
@@ -383,10 +458,18 @@ def greedy_engine(services: Sequence[Service], node: NodeType, policy: Policy) -
     return sum(len(e.nodes) for e in fleet), len(fleet)
 
 
-def greedy_to_optimal_ratio(services: Sequence[Service], limits: Limits, policy: Policy | None = None, *,
-                            provider: str = "longhorn", max_nodes_per_cluster: int = 20,
-                            ctrl_node_type: str | None = None, settings: SolveSettings | None = None,
-                            force_solver: bool = False, run_node_ram_bytes: int | None = None) -> PackingReport:
+def greedy_to_optimal_ratio(
+    services: Sequence[Service],
+    limits: Limits,
+    policy: Policy | None = None,
+    *,
+    provider: str = "longhorn",
+    max_nodes_per_cluster: int = 20,
+    ctrl_node_type: str | None = None,
+    settings: SolveSettings | None = None,
+    force_solver: bool = False,
+    run_node_ram_bytes: int | None = None,
+) -> PackingReport:
     """The packing bound for ``services`` with the greedy engine's answer and the ratio between them.
 
     ``services`` should be in arrival order: the greedy engine places them in that order.
@@ -396,11 +479,15 @@ def greedy_to_optimal_ratio(services: Sequence[Service], limits: Limits, policy:
     report = pack(services, node, settings, force_solver=force_solver)
     greedy_nodes, greedy_clusters = greedy_engine(services, node, policy)
     return PackingReport(
-        **{**{f: getattr(report, f) for f in report.__dataclass_fields__},
-           "greedy_nodes": greedy_nodes, "greedy_clusters": greedy_clusters,
-           "greedy_to_optimal_nodes": greedy_nodes / report.nodes,
-           "greedy_to_optimal_clusters": greedy_clusters / report.clusters,
-           "ratio_exact": report.nodes_outcome.proven_optimal and report.clusters_status == "OPTIMAL"})
+        **{
+            **{f: getattr(report, f) for f in report.__dataclass_fields__},
+            "greedy_nodes": greedy_nodes,
+            "greedy_clusters": greedy_clusters,
+            "greedy_to_optimal_nodes": greedy_nodes / report.nodes,
+            "greedy_to_optimal_clusters": greedy_clusters / report.clusters,
+            "ratio_exact": report.nodes_outcome.proven_optimal and report.clusters_status == "OPTIMAL",
+        }
+    )
 
 
 def services_from_rows(rows: Sequence[dict]) -> list[Service]:
@@ -408,7 +495,12 @@ def services_from_rows(rows: Sequence[dict]) -> list[Service]:
     out = []
     for row in rows:
         volume = row.get("volume_bytes")
-        out.append(Service(str(row["name"]), int(row["ram_bytes"]),
-                           None if volume is None or (isinstance(volume, float) and math.isnan(volume))
-                           else int(volume), row.get("customer_id")))
+        out.append(
+            Service(
+                str(row["name"]),
+                int(row["ram_bytes"]),
+                None if volume is None or (isinstance(volume, float) and math.isnan(volume)) else int(volume),
+                row.get("customer_id"),
+            )
+        )
     return out

@@ -60,8 +60,17 @@ def _wall_limit(settings: SolveSettings) -> float | None:
 
 
 def proven_by_bound(objective: float, settings: SolveSettings) -> SolverOutcome:
-    return SolverOutcome("OPTIMAL", objective, objective, 0.0, 0.0, _wall_limit(settings), settings.num_workers,
-                         method="bound", deterministic_time_limit=settings.deterministic_time_limit)
+    return SolverOutcome(
+        "OPTIMAL",
+        objective,
+        objective,
+        0.0,
+        0.0,
+        _wall_limit(settings),
+        settings.num_workers,
+        method="bound",
+        deterministic_time_limit=settings.deterministic_time_limit,
+    )
 
 
 def solve(model: cp_model.CpModel, settings: SolveSettings) -> tuple[cp_model.CpSolver, SolverOutcome]:
@@ -80,8 +89,16 @@ def solve(model: cp_model.CpModel, settings: SolveSettings) -> tuple[cp_model.Cp
         objective = solver.objective_value
         bound = solver.best_objective_bound
         gap = 0.0 if objective == bound else abs(objective - bound) / max(abs(objective), 1e-9)
-    return solver, SolverOutcome(status, objective, bound, gap, solver.wall_time, _wall_limit(settings),
-                                 settings.num_workers, deterministic_time_limit=settings.deterministic_time_limit)
+    return solver, SolverOutcome(
+        status,
+        objective,
+        bound,
+        gap,
+        solver.wall_time,
+        _wall_limit(settings),
+        settings.num_workers,
+        deterministic_time_limit=settings.deterministic_time_limit,
+    )
 
 
 def mib_ceil(value_bytes: int) -> int:

@@ -57,9 +57,7 @@ AUTH_RESPONSES = {**_problem(401, "missing bearer token"), **_problem(403, "inva
 DB_RESPONSES = _problem(503, "the database is unreachable")
 
 
-def create_app(
-    store: Store, settings: RouterSettings | None = None, *, multiprocess_metrics: bool = False
-) -> FastAPI:
+def create_app(store: Store, settings: RouterSettings | None = None, *, multiprocess_metrics: bool = False) -> FastAPI:
     """The app over an open ``Store``. ``settings`` holds the tokens and the select-cluster protection.
 
     ``multiprocess_metrics``: one of ``serve --workers N``'s workers; ``/metrics`` sums over all of them.

@@ -20,10 +20,20 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 KINDS = {
-    "nodes": "Node", "namespaces": "Namespace", "pods": "Pod", "services": "Service", "secrets": "Secret",
-    "configmaps": "ConfigMap", "persistentvolumeclaims": "PersistentVolumeClaim", "endpoints": "Endpoints",
-    "deployments": "Deployment", "statefulsets": "StatefulSet", "replicasets": "ReplicaSet",
-    "ingresses": "Ingress", "storageclasses": "StorageClass", "volumes": "Volume",
+    "nodes": "Node",
+    "namespaces": "Namespace",
+    "pods": "Pod",
+    "services": "Service",
+    "secrets": "Secret",
+    "configmaps": "ConfigMap",
+    "persistentvolumeclaims": "PersistentVolumeClaim",
+    "endpoints": "Endpoints",
+    "deployments": "Deployment",
+    "statefulsets": "StatefulSet",
+    "replicasets": "ReplicaSet",
+    "ingresses": "Ingress",
+    "storageclasses": "StorageClass",
+    "volumes": "Volume",
 }
 TOKEN = "collector-test-token"
 
@@ -69,15 +79,24 @@ class FakeCluster:
 
 
 def _status(code: int, reason: str, message: str) -> dict[str, Any]:
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
-            "reason": reason, "code": code}
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
 
 
 def _forbidden_message(path: str) -> str:
     parts = path.strip("/").split("/")
     group = "" if parts[0] == "api" else parts[1]
-    return (f'{parts[-1]} is forbidden: User "system:serviceaccount:capplan-system:placement-collector" cannot list '
-            f'resource "{parts[-1]}" in API group "{group}" at the cluster scope')
+    return (
+        f'{parts[-1]} is forbidden: User "system:serviceaccount:capplan-system:placement-collector" cannot list '
+        f'resource "{parts[-1]}" in API group "{group}" at the cluster scope'
+    )
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -128,9 +147,16 @@ class _Handler(BaseHTTPRequestHandler):
             if token and fault.expire_continue > 0:
                 with cluster.lock:
                     fault.expire_continue -= 1
-                self._send(410, _status(410, "Expired", "The provided continue parameter is too old to display a "
-                                             "consistent list result. You can start a new list without the continue "
-                                             "parameter."))
+                self._send(
+                    410,
+                    _status(
+                        410,
+                        "Expired",
+                        "The provided continue parameter is too old to display a "
+                        "consistent list result. You can start a new list without the continue "
+                        "parameter.",
+                    ),
+                )
                 return
         items = cluster.collections.get(url.path)
         if items is None:
@@ -146,9 +172,19 @@ class _Handler(BaseHTTPRequestHandler):
                 meta["remainingItemCount"] = len(items) - end
         plural = url.path.rsplit("/", 1)[-1]
         if metadata_only:
-            body = {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta,
-                    "items": [{"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                               "metadata": item.get("metadata", {})} for item in page]}
+            body = {
+                "kind": "PartialObjectMetadataList",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": meta,
+                "items": [
+                    {
+                        "kind": "PartialObjectMetadata",
+                        "apiVersion": "meta.k8s.io/v1",
+                        "metadata": item.get("metadata", {}),
+                    }
+                    for item in page
+                ],
+            }
         else:
             body = {"kind": KINDS.get(plural, "Object") + "List", "apiVersion": "v1", "metadata": meta, "items": page}
         self._send(200, body)

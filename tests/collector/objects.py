@@ -15,8 +15,12 @@ CREATED = "2026-03-02T09:14:51Z"
 
 
 def _meta(name: str, namespace: str | None = None, **extra: Any) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name, "uid": f"6f1c2a4e-{zlib.crc32(f'{namespace}/{name}'.encode()):012d}",
-                            "resourceVersion": "948102", "creationTimestamp": CREATED}
+    meta: dict[str, Any] = {
+        "name": name,
+        "uid": f"6f1c2a4e-{zlib.crc32(f'{namespace}/{name}'.encode()):012d}",
+        "resourceVersion": "948102",
+        "creationTimestamp": CREATED,
+    }
     if namespace is not None:
         meta["namespace"] = namespace
     meta.update(extra)
@@ -53,45 +57,82 @@ def node(
         if pool:
             labels["pool"] = pool
         if control_plane:
-            labels.update({"node-role.kubernetes.io/control-plane": "true", "node-role.kubernetes.io/master": "true",
-                           "node-role.kubernetes.io/etcd": "true"})
-    spec: dict[str, Any] = {"podCIDR": "10.42.3.0/24", "podCIDRs": ["10.42.3.0/24"],
-                            "providerID": f"hcloud://{zlib.crc32(name.encode()) % 10**8}"}
+            labels.update(
+                {
+                    "node-role.kubernetes.io/control-plane": "true",
+                    "node-role.kubernetes.io/master": "true",
+                    "node-role.kubernetes.io/etcd": "true",
+                }
+            )
+    spec: dict[str, Any] = {
+        "podCIDR": "10.42.3.0/24",
+        "podCIDRs": ["10.42.3.0/24"],
+        "providerID": f"hcloud://{zlib.crc32(name.encode()) % 10**8}",
+    }
     if unschedulable:
         spec["unschedulable"] = True
     if taints:
         spec["taints"] = taints
-    meta = _meta(name, annotations={"k3s.io/node-args": '["server"]' if control_plane else '["agent"]',
-                                    "node.alpha.kubernetes.io/ttl": "0",
-                                    "volumes.kubernetes.io/controller-managed-attach-detach": "true"})
+    meta = _meta(
+        name,
+        annotations={
+            "k3s.io/node-args": '["server"]' if control_plane else '["agent"]',
+            "node.alpha.kubernetes.io/ttl": "0",
+            "volumes.kubernetes.io/controller-managed-attach-detach": "true",
+        },
+    )
     if labels:
         meta["labels"] = labels
     return {
         "metadata": meta,
         "spec": spec,
         "status": {
-            "capacity": {"cpu": "48", "ephemeral-storage": "937513336Ki", "hugepages-1Gi": "0", "hugepages-2Mi": "0",
-                         "memory": "263958940Ki", "pods": pods},
-            "allocatable": {"cpu": "48", "ephemeral-storage": "912014122803", "hugepages-1Gi": "0",
-                            "hugepages-2Mi": "0", "memory": memory, "pods": pods},
+            "capacity": {
+                "cpu": "48",
+                "ephemeral-storage": "937513336Ki",
+                "hugepages-1Gi": "0",
+                "hugepages-2Mi": "0",
+                "memory": "263958940Ki",
+                "pods": pods,
+            },
+            "allocatable": {
+                "cpu": "48",
+                "ephemeral-storage": "912014122803",
+                "hugepages-1Gi": "0",
+                "hugepages-2Mi": "0",
+                "memory": memory,
+                "pods": pods,
+            },
             "conditions": [
                 {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory"},
                 {"type": "DiskPressure", "status": "False", "reason": "KubeletHasNoDiskPressure"},
                 {"type": "PIDPressure", "status": "False", "reason": "KubeletHasSufficientPID"},
-                {"type": "Ready", "status": "True" if ready else "Unknown",
-                 "reason": "KubeletReady" if ready else "NodeStatusUnknown",
-                 "message": "kubelet is posting ready status" if ready else "Kubelet stopped posting node status."},
+                {
+                    "type": "Ready",
+                    "status": "True" if ready else "Unknown",
+                    "reason": "KubeletReady" if ready else "NodeStatusUnknown",
+                    "message": "kubelet is posting ready status" if ready else "Kubelet stopped posting node status.",
+                },
             ],
             "addresses": [{"type": "InternalIP", "address": "10.0.1.12"}, {"type": "Hostname", "address": name}],
-            "nodeInfo": {"kubeletVersion": "v1.31.6+k3s1", "containerRuntimeVersion": "containerd://2.0.2-k3s2",
-                         "osImage": "Ubuntu 24.04.1 LTS", "architecture": "amd64", "operatingSystem": "linux"},
+            "nodeInfo": {
+                "kubeletVersion": "v1.31.6+k3s1",
+                "containerRuntimeVersion": "containerd://2.0.2-k3s2",
+                "osImage": "Ubuntu 24.04.1 LTS",
+                "architecture": "amd64",
+                "operatingSystem": "linux",
+            },
         },
     }
 
 
 def container(name: str, memory: str | int | None, *, restart_policy: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": name, "image": f"10.0.1.4:5000/{name}:2026.03.1", "imagePullPolicy": "IfNotPresent",
-                           "resources": {}}
+    out: dict[str, Any] = {
+        "name": name,
+        "image": f"10.0.1.4:5000/{name}:2026.03.1",
+        "imagePullPolicy": "IfNotPresent",
+        "resources": {},
+    }
     if memory is not None:
         out["resources"] = {"requests": {"cpu": "100m", "memory": memory}, "limits": {"memory": memory}}
     if restart_policy:
@@ -109,8 +150,13 @@ def pod(
     phase: str = "Running",
     overhead: str | None = None,
 ) -> dict[str, Any]:
-    spec: dict[str, Any] = {"containers": containers, "restartPolicy": "Always", "schedulerName": "default-scheduler",
-                            "serviceAccountName": "default", "terminationGracePeriodSeconds": 30}
+    spec: dict[str, Any] = {
+        "containers": containers,
+        "restartPolicy": "Always",
+        "schedulerName": "default-scheduler",
+        "serviceAccountName": "default",
+        "terminationGracePeriodSeconds": 30,
+    }
     if node_name:
         spec["nodeName"] = node_name
     if init:
@@ -128,29 +174,48 @@ def namespaced(namespace: str, name: str, **fields: Any) -> dict[str, Any]:
 
 
 def namespace(name: str) -> dict[str, Any]:
-    return {"metadata": _meta(name, labels={"kubernetes.io/metadata.name": name}),
-            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
+    return {
+        "metadata": _meta(name, labels={"kubernetes.io/metadata.name": name}),
+        "spec": {"finalizers": ["kubernetes"]},
+        "status": {"phase": "Active"},
+    }
 
 
 def pvc(namespace: str, name: str, storage_class: str | None, size: str = "10Gi") -> dict[str, Any]:
-    spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}},
-                            "volumeMode": "Filesystem", "volumeName": f"pvc-{zlib.crc32(name.encode()) % 10**8:08d}"}
+    spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": size}},
+        "volumeMode": "Filesystem",
+        "volumeName": f"pvc-{zlib.crc32(name.encode()) % 10**8:08d}",
+    }
     if storage_class is not None:
         spec["storageClassName"] = storage_class
-    return {"metadata": _meta(name, namespace), "spec": spec,
-            "status": {"phase": "Bound", "capacity": {"storage": size}}}
+    return {
+        "metadata": _meta(name, namespace),
+        "spec": spec,
+        "status": {"phase": "Bound", "capacity": {"storage": size}},
+    }
 
 
 def storage_class(name: str, provisioner: str, default: bool = False) -> dict[str, Any]:
     annotations = {"storageclass.kubernetes.io/is-default-class": "true"} if default else {}
-    return {"metadata": _meta(name, annotations=annotations), "provisioner": provisioner,
-            "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate", "allowVolumeExpansion": True}
+    return {
+        "metadata": _meta(name, annotations=annotations),
+        "provisioner": provisioner,
+        "reclaimPolicy": "Delete",
+        "volumeBindingMode": "Immediate",
+        "allowVolumeExpansion": True,
+    }
 
 
 def longhorn_volume(name: str, robustness: str, state: str = "attached") -> dict[str, Any]:
-    return {"apiVersion": "longhorn.io/v1beta2", "kind": "Volume", "metadata": _meta(name, "longhorn-system"),
-            "spec": {"numberOfReplicas": 2, "size": "10737418240", "frontend": "blockdev", "dataEngine": "v1"},
-            "status": {"state": state, "robustness": robustness, "currentNodeID": "run-1"}}
+    return {
+        "apiVersion": "longhorn.io/v1beta2",
+        "kind": "Volume",
+        "metadata": _meta(name, "longhorn-system"),
+        "spec": {"numberOfReplicas": 2, "size": "10737418240", "frontend": "blockdev", "dataEngine": "v1"},
+        "status": {"state": state, "robustness": robustness, "currentNodeID": "run-1"},
+    }
 
 
 CUSTOMERS = ("cust-acme", "cust-globex", "cust-initech")
@@ -164,8 +229,14 @@ def k3s_longhorn_fleet() -> FakeCluster:
     Succeeded and Failed pods, and a pending pod.
     """
     nodes = [
-        node("k3s-ctrl-1", pool=None, control_plane=True, instance_type="cx52", memory="32603280Ki",
-             taints=[{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]),
+        node(
+            "k3s-ctrl-1",
+            pool=None,
+            control_plane=True,
+            instance_type="cx52",
+            memory="32603280Ki",
+            taints=[{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}],
+        ),
         node("run-1"),
         node("run-2"),
         node("run-3", unschedulable=True, taints=[{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}]),
@@ -179,11 +250,21 @@ def k3s_longhorn_fleet() -> FakeCluster:
         pod("cust-globex", "cache-6b7c9d8f5-m4jrt", "run-1", [container("redis", "268435456")]),
         pod("cust-initech", "cron-28470120-vb9xk", "run-1", [container("job", None)]),
         # run-2: init container larger than the app (3Gi > 1Gi + 512Mi); a sidecar; pod overhead
-        pod("cust-initech", "api-84f6d5c7b-7hx2q", "run-2", [container("api", "1Gi"), container("proxy", "512Mi")],
-            init=[container("migrate", "3Gi")]),
-        pod("cust-acme", "app-6f5b4c7d8-lp3nv", "run-2", [container("app", "1Gi")],
+        pod(
+            "cust-initech",
+            "api-84f6d5c7b-7hx2q",
+            "run-2",
+            [container("api", "1Gi"), container("proxy", "512Mi")],
+            init=[container("migrate", "3Gi")],
+        ),
+        pod(
+            "cust-acme",
+            "app-6f5b4c7d8-lp3nv",
+            "run-2",
+            [container("app", "1Gi")],
             init=[container("log-shipper", "256Mi", restart_policy="Always"), container("setup", "1Gi")],
-            overhead="64Mi"),
+            overhead="64Mi",
+        ),
         # terminated pods do not count on a node
         pod("cust-acme", "migrate-28470060-8qz4d", "run-2", [container("migrate", "4Gi")], phase="Succeeded"),
         pod("cust-globex", "backup-28470000-ws8kt", "run-2", [container("backup", "8Gi")], phase="Failed"),
@@ -197,43 +278,77 @@ def k3s_longhorn_fleet() -> FakeCluster:
         pod("kube-system", "coredns-ccb96694c-7fzqg", "k3s-ctrl-1", [container("coredns", "70Mi")]),
         pod("kube-system", "metrics-server-5985cbc9d7-w6x8p", "k3s-ctrl-1", [container("metrics-server", "70Mi")]),
     ]
-    namespaces = [namespace(n) for n in ("default", "kube-system", "kube-public", "kube-node-lease",
-                                         "longhorn-system", *CUSTOMERS)]
-    deployments = [namespaced("cust-acme", "web"), namespaced("cust-acme", "worker"), namespaced("cust-acme", "app"),
-                   namespaced("cust-globex", "cache"), namespaced("cust-globex", "web"),
-                   namespaced("cust-initech", "api"), namespaced("cust-initech", "web"),
-                   namespaced("kube-system", "coredns"), namespaced("kube-system", "metrics-server"),
-                   namespaced("longhorn-system", "longhorn-driver-deployer")]
+    namespaces = [
+        namespace(n)
+        for n in ("default", "kube-system", "kube-public", "kube-node-lease", "longhorn-system", *CUSTOMERS)
+    ]
+    deployments = [
+        namespaced("cust-acme", "web"),
+        namespaced("cust-acme", "worker"),
+        namespaced("cust-acme", "app"),
+        namespaced("cust-globex", "cache"),
+        namespaced("cust-globex", "web"),
+        namespaced("cust-initech", "api"),
+        namespaced("cust-initech", "web"),
+        namespaced("kube-system", "coredns"),
+        namespaced("kube-system", "metrics-server"),
+        namespaced("longhorn-system", "longhorn-driver-deployer"),
+    ]
     statefulsets = [namespaced("cust-globex", "db")]
-    pvcs = [pvc("cust-acme", "data-web", "longhorn"), pvc("cust-acme", "uploads", "longhorn"),
-            pvc("cust-globex", "data-db-0", "longhorn"), pvc("cust-initech", "scratch", "local-path"),
-            pvc("cust-initech", "legacy", None)]
-    volumes = [longhorn_volume("pvc-0a1b2c3d", "healthy"), longhorn_volume("pvc-1b2c3d4e", "healthy"),
-               longhorn_volume("pvc-2c3d4e5f", "degraded"), longhorn_volume("pvc-3d4e5f6a", "faulted", "detached")]
-    services = [namespaced(ns, name) for ns, name in (("default", "kubernetes"), ("kube-system", "kube-dns"),
-                ("cust-acme", "web"), ("cust-globex", "db"), ("cust-globex", "db-headless"), ("cust-initech", "api"))]
-    secrets = [namespaced(ns, f"{ns}-token", type="Opaque", data={"token": "c2VjcmV0"})
-               for ns in ("kube-system", *CUSTOMERS)]
-    configmaps = [namespaced(ns, "kube-root-ca.crt", data={"ca.crt": "-----BEGIN CERTIFICATE-----"})
-                  for ns in ("default", "kube-system", *CUSTOMERS)]
-    return FakeCluster(collections={
-        "/api/v1/nodes": nodes,
-        "/api/v1/namespaces": namespaces,
-        "/api/v1/pods": pods,
-        "/api/v1/services": services,
-        "/api/v1/endpoints": [namespaced(s["metadata"]["namespace"], s["metadata"]["name"]) for s in services],
-        "/api/v1/secrets": secrets,
-        "/api/v1/configmaps": configmaps,
-        "/api/v1/persistentvolumeclaims": pvcs,
-        "/apis/apps/v1/deployments": deployments,
-        "/apis/apps/v1/statefulsets": statefulsets,
-        "/apis/apps/v1/replicasets": [namespaced(d["metadata"]["namespace"], d["metadata"]["name"] + "-7d9f8b6c4")
-                                      for d in deployments],
-        "/apis/networking.k8s.io/v1/ingresses": [namespaced("cust-acme", "web"), namespaced("cust-initech", "api")],
-        "/apis/storage.k8s.io/v1/storageclasses": [storage_class("longhorn", "driver.longhorn.io", default=True),
-                                                   storage_class("local-path", "rancher.io/local-path")],
-        "/apis/longhorn.io/v1beta2/volumes": volumes,
-    })
+    pvcs = [
+        pvc("cust-acme", "data-web", "longhorn"),
+        pvc("cust-acme", "uploads", "longhorn"),
+        pvc("cust-globex", "data-db-0", "longhorn"),
+        pvc("cust-initech", "scratch", "local-path"),
+        pvc("cust-initech", "legacy", None),
+    ]
+    volumes = [
+        longhorn_volume("pvc-0a1b2c3d", "healthy"),
+        longhorn_volume("pvc-1b2c3d4e", "healthy"),
+        longhorn_volume("pvc-2c3d4e5f", "degraded"),
+        longhorn_volume("pvc-3d4e5f6a", "faulted", "detached"),
+    ]
+    services = [
+        namespaced(ns, name)
+        for ns, name in (
+            ("default", "kubernetes"),
+            ("kube-system", "kube-dns"),
+            ("cust-acme", "web"),
+            ("cust-globex", "db"),
+            ("cust-globex", "db-headless"),
+            ("cust-initech", "api"),
+        )
+    ]
+    secrets = [
+        namespaced(ns, f"{ns}-token", type="Opaque", data={"token": "c2VjcmV0"}) for ns in ("kube-system", *CUSTOMERS)
+    ]
+    configmaps = [
+        namespaced(ns, "kube-root-ca.crt", data={"ca.crt": "-----BEGIN CERTIFICATE-----"})
+        for ns in ("default", "kube-system", *CUSTOMERS)
+    ]
+    return FakeCluster(
+        collections={
+            "/api/v1/nodes": nodes,
+            "/api/v1/namespaces": namespaces,
+            "/api/v1/pods": pods,
+            "/api/v1/services": services,
+            "/api/v1/endpoints": [namespaced(s["metadata"]["namespace"], s["metadata"]["name"]) for s in services],
+            "/api/v1/secrets": secrets,
+            "/api/v1/configmaps": configmaps,
+            "/api/v1/persistentvolumeclaims": pvcs,
+            "/apis/apps/v1/deployments": deployments,
+            "/apis/apps/v1/statefulsets": statefulsets,
+            "/apis/apps/v1/replicasets": [
+                namespaced(d["metadata"]["namespace"], d["metadata"]["name"] + "-7d9f8b6c4") for d in deployments
+            ],
+            "/apis/networking.k8s.io/v1/ingresses": [namespaced("cust-acme", "web"), namespaced("cust-initech", "api")],
+            "/apis/storage.k8s.io/v1/storageclasses": [
+                storage_class("longhorn", "driver.longhorn.io", default=True),
+                storage_class("local-path", "rancher.io/local-path"),
+            ],
+            "/apis/longhorn.io/v1beta2/volumes": volumes,
+        }
+    )
 
 
 GENERATED_POD_MEMORY = ("256Mi", "512Mi", "1G", "2Gi", "134217728", None)
@@ -253,6 +368,7 @@ def generated_fleet(run_nodes: int, pods: int, *, customers: int = 100, ceph: bo
     Pod ``i`` runs on run node ``i % run_nodes`` in customer namespace ``i % customers``; every 20th pod has
     Succeeded.
     """
+
     def make_node(i: int) -> dict[str, Any]:
         if i == run_nodes:
             return node("k3s-ctrl-1", pool=None, control_plane=True, instance_type="cx52", memory="32603280Ki")
@@ -260,27 +376,43 @@ def generated_fleet(run_nodes: int, pods: int, *, customers: int = 100, ceph: bo
 
     def make_pod(i: int) -> dict[str, Any]:
         memory = GENERATED_POD_MEMORY[i % len(GENERATED_POD_MEMORY)]
-        return pod(f"cust-{i % customers:04d}", f"svc-{i:06d}-7d9f8b6c4-x2k9p", f"run-{i % run_nodes:05d}",
-                   [container("app", memory)], phase="Succeeded" if i % 20 == 19 else "Running")
+        return pod(
+            f"cust-{i % customers:04d}",
+            f"svc-{i:06d}-7d9f8b6c4-x2k9p",
+            f"run-{i % run_nodes:05d}",
+            [container("app", memory)],
+            phase="Succeeded" if i % 20 == 19 else "Running",
+        )
 
     sc_name, provisioner = ("ceph-block", "rook-ceph.rbd.csi.ceph.com") if ceph else ("longhorn", "driver.longhorn.io")
     collections: dict[str, Any] = {
         "/api/v1/nodes": Generated(run_nodes + 1, make_node),
-        "/api/v1/namespaces": Generated(customers + 4, lambda i: namespace(
-            ("default", "kube-system", "kube-public", "kube-node-lease")[i] if i < 4 else f"cust-{i - 4:04d}")),
+        "/api/v1/namespaces": Generated(
+            customers + 4,
+            lambda i: namespace(
+                ("default", "kube-system", "kube-public", "kube-node-lease")[i] if i < 4 else f"cust-{i - 4:04d}"
+            ),
+        ),
         "/api/v1/pods": Generated(pods, make_pod),
         "/apis/apps/v1/deployments": Generated(pods // 2, lambda i: namespaced(f"cust-{i % customers:04d}", f"d{i}")),
         "/apis/apps/v1/statefulsets": Generated(customers, lambda i: namespaced(f"cust-{i:04d}", "db")),
-        "/api/v1/persistentvolumeclaims": Generated(pods // 4, lambda i: pvc(f"cust-{i % customers:04d}", f"v{i}",
-                                                                             sc_name)),
+        "/api/v1/persistentvolumeclaims": Generated(
+            pods // 4, lambda i: pvc(f"cust-{i % customers:04d}", f"v{i}", sc_name)
+        ),
         "/apis/storage.k8s.io/v1/storageclasses": [storage_class(sc_name, provisioner, default=True)],
     }
-    for path, count in (("/api/v1/services", pods // 2), ("/api/v1/endpoints", pods // 2),
-                        ("/api/v1/secrets", customers * 3), ("/api/v1/configmaps", customers * 2),
-                        ("/apis/apps/v1/replicasets", pods), ("/apis/networking.k8s.io/v1/ingresses", pods // 4)):
+    for path, count in (
+        ("/api/v1/services", pods // 2),
+        ("/api/v1/endpoints", pods // 2),
+        ("/api/v1/secrets", customers * 3),
+        ("/api/v1/configmaps", customers * 2),
+        ("/apis/apps/v1/replicasets", pods),
+        ("/apis/networking.k8s.io/v1/ingresses", pods // 4),
+    ):
         collections[path] = Generated(count, lambda i: namespaced(f"cust-{i % customers:04d}", f"o{i}"))
     if not ceph:
         robustness = ("healthy", "healthy", "healthy", "degraded")
         collections["/apis/longhorn.io/v1beta2/volumes"] = Generated(
-            pods // 4, lambda i: longhorn_volume(f"pvc-{i:08d}", robustness[i % 4]))
+            pods // 4, lambda i: longhorn_volume(f"pvc-{i:08d}", robustness[i % 4])
+        )
     return FakeCluster(collections=collections)

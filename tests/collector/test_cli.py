@@ -76,8 +76,7 @@ def test_watch_backs_off_then_recovers(serve, tmp_path):
     cluster.faults["/api/v1/nodes"] = Fault(status=503, times=2)
     served = serve(cluster)
     out = tmp_path / "snap.json"
-    result = runner.invoke(app, _args(served, "--out", str(out), "--watch", "--interval", "0.01",
-                                      "--iterations", "4"))
+    result = runner.invoke(app, _args(served, "--out", str(out), "--watch", "--interval", "0.01", "--iterations", "4"))
     assert result.exit_code == 0, result.output
     assert result.output.count("collection failed") == 2
     assert "collection failed (2 in a row)" in result.output
@@ -89,8 +88,9 @@ def test_watch_that_never_succeeds_exits_1_and_writes_nothing(serve, tmp_path):
     cluster = k3s_longhorn_fleet()
     cluster.faults["/api/v1/pods"] = Fault(status=403)
     out = tmp_path / "snap.json"
-    result = runner.invoke(app, _args(serve(cluster), "--out", str(out), "--watch", "--interval", "0.01",
-                                      "--iterations", "2"))
+    result = runner.invoke(
+        app, _args(serve(cluster), "--out", str(out), "--watch", "--interval", "0.01", "--iterations", "2")
+    )
     assert result.exit_code == 1
     assert "forbidden: list pods (core/v1) at cluster scope" in result.output
     assert not out.exists()
@@ -100,7 +100,10 @@ def test_installed_entry_point(serve, tmp_path):
     served = serve(k3s_longhorn_fleet())
     completed = subprocess.run(
         [str(PLACEMENT), *_args(served, "--print", "--page-size", "2")],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert completed.returncode == 0, completed.stderr
     snapshot = Snapshot.model_validate_json(completed.stdout)

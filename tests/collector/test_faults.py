@@ -13,14 +13,20 @@ from tests.collector.apiserver import Fault, write_kubeconfig
 from tests.collector.objects import generated_fleet, k3s_longhorn_fleet
 
 FAULTS = [
-    ("/api/v1/pods", Fault(status=403),
-     r"forbidden: list pods \(core/v1\) at cluster scope; grant it .*deploy/collector-rbac.yaml.*"
-     r'cannot list resource "pods"'),
+    (
+        "/api/v1/pods",
+        Fault(status=403),
+        r"forbidden: list pods \(core/v1\) at cluster scope; grant it .*deploy/collector-rbac.yaml.*"
+        r'cannot list resource "pods"',
+    ),
     ("/api/v1/secrets", Fault(status=403), r"forbidden: list secrets \(core/v1\) at cluster scope"),
     ("/apis/longhorn.io/v1beta2/volumes", Fault(status=403), r"forbidden: list volumes \(longhorn.io/v1beta2\)"),
     ("/apis/apps/v1/deployments", Fault(status=500), r"API server error 500 on list deployments \(apps/v1\)"),
-    ("/api/v1/nodes", Fault(status=503, message="etcd cluster is unavailable"),
-     r"API server error 503 on list nodes \(core/v1\) at cluster scope: etcd cluster is unavailable"),
+    (
+        "/api/v1/nodes",
+        Fault(status=503, message="etcd cluster is unavailable"),
+        r"API server error 503 on list nodes \(core/v1\) at cluster scope: etcd cluster is unavailable",
+    ),
     ("/apis/networking.k8s.io/v1/ingresses", Fault(delay=3.0), r"timeout: .* did not answer list ingresses"),
 ]
 
@@ -38,8 +44,11 @@ def test_fault_is_reported(serve, path, fault, message):
 def test_missing_longhorn_crd(serve):
     cluster = k3s_longhorn_fleet()
     del cluster.collections["/apis/longhorn.io/v1beta2/volumes"]
-    with pytest.raises(CollectError, match=r"Longhorn CRD missing: .*volumes.longhorn.io/v1beta2 \(404 on "
-                                           r"/apis/longhorn.io/v1beta2/volumes\)"):
+    with pytest.raises(
+        CollectError,
+        match=r"Longhorn CRD missing: .*volumes.longhorn.io/v1beta2 \(404 on "
+        r"/apis/longhorn.io/v1beta2/volumes\)",
+    ):
         serve(cluster).collect()
 
 
@@ -51,8 +60,9 @@ def test_unreachable_api_server(tmp_path):
     from placement.collector.snapshot import collect_snapshot
     from placement.collector.source import KubernetesSource
 
-    with KubernetesSource.from_kubeconfig(kubeconfig) as source, pytest.raises(
-        CollectError, match=rf"unreachable: cannot connect to the API server at http://127.0.0.1:{port}"
+    with (
+        KubernetesSource.from_kubeconfig(kubeconfig) as source,
+        pytest.raises(CollectError, match=rf"unreachable: cannot connect to the API server at http://127.0.0.1:{port}"),
     ):
         collect_snapshot(source, "eu-west-1")
 
@@ -90,8 +100,9 @@ def test_cli_writes_nothing_when_the_first_collection_fails(serve, tmp_path):
     cluster.faults["/api/v1/configmaps"] = Fault(status=403)
     served = serve(cluster)
     out = tmp_path / "snapshot.json"
-    result = runner.invoke(app, ["collect", "--kubeconfig", str(served.kubeconfig), "--cluster-id", "c1",
-                                 "--out", str(out)])
+    result = runner.invoke(
+        app, ["collect", "--kubeconfig", str(served.kubeconfig), "--cluster-id", "c1", "--out", str(out)]
+    )
     assert result.exit_code == 1
     assert "forbidden: list configmaps (core/v1) at cluster scope" in result.output
     assert not out.exists()

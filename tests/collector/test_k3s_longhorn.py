@@ -19,9 +19,7 @@ def test_run_nodes_memory_pods_and_state(serve):
         assert node.allocatable_ram == 263856540 * 1024
         assert node.max_pods == 110
     # run-1: 512Mi + 1G + 2Gi + 268435456 bytes + a pod without requests + a system pod without requests
-    assert nodes["run-1"].requested_ram == (
-        to_bytes("512Mi") + 1_000_000_000 + to_bytes("2Gi") + 268_435_456
-    )
+    assert nodes["run-1"].requested_ram == (to_bytes("512Mi") + 1_000_000_000 + to_bytes("2Gi") + 268_435_456)
     assert nodes["run-1"].pods == 6
     # run-2: max(1Gi + 512Mi, init 3Gi) + (1Gi app + 256Mi sidecar vs 1Gi setup + 256Mi sidecar) + 64Mi overhead;
     # its Succeeded (4Gi) and Failed (8Gi) pods do not count
@@ -49,8 +47,19 @@ def test_inventory_and_etcd_objects(serve):
     served = {path.rsplit("/", 1)[-1]: len(items) for path, items in cluster.collections.items()}
     assert inventory.object_counts == {
         kind: served[kind]
-        for kind in ("namespaces", "pods", "services", "ingresses", "secrets", "configmaps", "persistentvolumeclaims",
-                     "deployments", "statefulsets", "replicasets", "endpoints")
+        for kind in (
+            "namespaces",
+            "pods",
+            "services",
+            "ingresses",
+            "secrets",
+            "configmaps",
+            "persistentvolumeclaims",
+            "deployments",
+            "statefulsets",
+            "replicasets",
+            "endpoints",
+        )
     }
     assert snapshot.load.etcd_objects == sum(inventory.object_counts.values())
     assert inventory.longhorn_volumes_by_robustness == {"healthy": 2, "degraded": 1, "faulted": 1, "unknown": 0}

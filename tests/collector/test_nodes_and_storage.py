@@ -29,8 +29,11 @@ def test_cluster_of_unlabelled_nodes_needs_the_control_plane_type(serve):
     cluster = k3s_longhorn_fleet()
     cluster.collections["/api/v1/nodes"] = [node(f"bare-{i}", labels={}) for i in range(3)]
     served = serve(cluster)
-    with pytest.raises(CollectError, match=r"control-plane node type unknown: no node labelled "
-                                           r"node-role\.kubernetes\.io/control-plane .*pass --ctrl-node-type"):
+    with pytest.raises(
+        CollectError,
+        match=r"control-plane node type unknown: no node labelled "
+        r"node-role\.kubernetes\.io/control-plane .*pass --ctrl-node-type",
+    ):
         served.collect()
     snapshot = served.collect(ctrl_node_type="CX32")
     assert snapshot.load.ctrl_node_type == "CX32"
@@ -47,8 +50,9 @@ def test_control_plane_without_instance_type_names_the_node(serve):
 
 def test_legacy_master_label_and_beta_instance_type(serve):
     cluster = k3s_longhorn_fleet()
-    cluster.collections["/api/v1/nodes"][0] = node("k3s-master", labels={
-        "node-role.kubernetes.io/master": "true", "beta.kubernetes.io/instance-type": "cx32"})
+    cluster.collections["/api/v1/nodes"][0] = node(
+        "k3s-master", labels={"node-role.kubernetes.io/master": "true", "beta.kubernetes.io/instance-type": "cx32"}
+    )
     snapshot = serve(cluster).collect()
     assert (snapshot.load.ctrl_node_type, snapshot.inventory.control_plane_node) == ("CX32", "k3s-master")
 
@@ -72,7 +76,9 @@ def test_storage_provider_override(serve):
 
 def test_system_namespaces_are_not_customers(serve):
     snapshot = serve(k3s_longhorn_fleet()).collect(
-        system_namespaces=frozenset({"default", "kube-system", "kube-public", "kube-node-lease", "longhorn-system",
-                                     "cust-initech"}))
+        system_namespaces=frozenset(
+            {"default", "kube-system", "kube-public", "kube-node-lease", "longhorn-system", "cust-initech"}
+        )
+    )
     assert snapshot.load.customers == 2
     assert snapshot.load.services == 6  # cust-initech's two Deployments no longer count

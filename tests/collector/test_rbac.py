@@ -49,8 +49,12 @@ def test_manifest_matches_what_a_collection_requests(serve):
 def test_service_account_is_bound_to_the_role():
     docs = _documents()
     account, binding = docs["ServiceAccount"], docs["ClusterRoleBinding"]
-    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                                  "name": docs["ClusterRole"]["metadata"]["name"]}
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["metadata"]["name"],
-                                    "namespace": account["metadata"]["namespace"]}]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": docs["ClusterRole"]["metadata"]["name"],
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": account["metadata"]["namespace"]}
+    ]
     assert docs["Namespace"]["metadata"]["name"] == account["metadata"]["namespace"]

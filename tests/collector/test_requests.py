@@ -12,14 +12,24 @@ from tests.collector.objects import container, node, pod
 
 
 def _pod(*memories, init=None, overhead=None):
-    return pod("cust-a", "p", "run-1", [container(f"c{i}", m) for i, m in enumerate(memories)], init=init,
-               overhead=overhead)
+    return pod(
+        "cust-a", "p", "run-1", [container(f"c{i}", m) for i, m in enumerate(memories)], init=init, overhead=overhead
+    )
 
 
 @pytest.mark.parametrize(
     ("quantity", "expected"),
-    [("512Mi", 512 * 2**20), ("1G", 10**9), ("500M", 5 * 10**8), ("2Gi", 2 * 2**30), ("268435456", 2**28),
-     (268435456, 2**28), ("1.5Gi", 3 * 2**29), ("263856540Ki", 263856540 * 1024), ("100m", 1)],
+    [
+        ("512Mi", 512 * 2**20),
+        ("1G", 10**9),
+        ("500M", 5 * 10**8),
+        ("2Gi", 2 * 2**30),
+        ("268435456", 2**28),
+        (268435456, 2**28),
+        ("1.5Gi", 3 * 2**29),
+        ("263856540Ki", 263856540 * 1024),
+        ("100m", 1),
+    ],
 )
 def test_quantity_variants(quantity, expected):
     assert pod_memory_request(_pod(quantity)) == expected
@@ -56,8 +66,10 @@ def test_malformed_quantity_is_an_error_naming_it():
         pod_memory_request(_pod("12 parsecs"))
 
 
-@given(st.lists(st.integers(min_value=0, max_value=2**40), max_size=6),
-       st.lists(st.integers(min_value=0, max_value=2**40), max_size=4))
+@given(
+    st.lists(st.integers(min_value=0, max_value=2**40), max_size=6),
+    st.lists(st.integers(min_value=0, max_value=2**40), max_size=4),
+)
 def test_without_sidecars_request_is_max_of_sum_and_largest_init(apps, inits):
     request = _pod(*[str(b) for b in apps], init=[container(f"i{k}", str(b)) for k, b in enumerate(inits)])
     assert pod_memory_request(request) == max(sum(apps), max(inits, default=0))

@@ -31,24 +31,46 @@ PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 runner = CliRunner()
 
 CLUSTERS = [
-    ClusterIn(id="eu-west-1", name="Europe West 1", region="eu-west", task_queue="deployer-eu-west-1",
-              registry_url="10.0.1.4:5000", api_endpoint="https://10.0.1.2:6443", storage_provider="longhorn"),
-    ClusterIn(id="eu-west-2", name="Europe West 2", region="eu-west", task_queue="deployer-eu-west-2",
-              registry_url="10.0.2.4:5000", api_endpoint="https://10.0.2.2:6443", storage_provider="rook-ceph"),
+    ClusterIn(
+        id="eu-west-1",
+        name="Europe West 1",
+        region="eu-west",
+        task_queue="deployer-eu-west-1",
+        registry_url="10.0.1.4:5000",
+        api_endpoint="https://10.0.1.2:6443",
+        storage_provider="longhorn",
+    ),
+    ClusterIn(
+        id="eu-west-2",
+        name="Europe West 2",
+        region="eu-west",
+        task_queue="deployer-eu-west-2",
+        registry_url="10.0.2.4:5000",
+        api_endpoint="https://10.0.2.2:6443",
+        storage_provider="rook-ceph",
+    ),
 ]
-REQUEST = RequestIn(customer_id="cust-new", region="eu-west", ram="2Gi", volumes=[{"size": "10Gi"}],
-                    new_customer=True)
+REQUEST = RequestIn(customer_id="cust-new", region="eu-west", ram="2Gi", volumes=[{"size": "10Gi"}], new_customer=True)
 
 
 def _without_derived(load: ClusterLoad) -> tuple:
-    return (load.run_nodes, load.ctrl_node_type, load.volumes, load.services, load.customers, load.pods,
-            load.etcd_objects, load.observed_at)
+    return (
+        load.run_nodes,
+        load.ctrl_node_type,
+        load.volumes,
+        load.services,
+        load.customers,
+        load.pods,
+        load.etcd_objects,
+        load.observed_at,
+    )
 
 
 def _collect(served, tmp_path: Path, cluster_id: str, *sink: str) -> Snapshot:
     out = tmp_path / f"{cluster_id}.json"
-    result = runner.invoke(app, ["collect", "--kubeconfig", str(served.kubeconfig), "--cluster-id", cluster_id,
-                                 "--out", str(out), *sink])
+    result = runner.invoke(
+        app, ["collect", "--kubeconfig", str(served.kubeconfig), "--cluster-id", cluster_id, "--out", str(out), *sink]
+    )
     assert result.exit_code == 0, result.output
     return Snapshot.model_validate_json(out.read_text())
 
@@ -89,8 +111,12 @@ def test_db_sink_feeds_the_routers_select_cluster(fleet, tmp_path, router_db):
 
     now = max(s.load.observed_at for s in snapshots) + timedelta(seconds=30)
     routed = store.decide(REQUEST, now=now)
-    local = select_cluster(REQUEST.to_model(), [(c.to_model(), s.to_model()) for c, s in
-                                                 zip(CLUSTERS, snapshots, strict=True)], default_policy(), now=now)
+    local = select_cluster(
+        REQUEST.to_model(),
+        [(c.to_model(), s.to_model()) for c, s in zip(CLUSTERS, snapshots, strict=True)],
+        default_policy(),
+        now=now,
+    )
     assert routed.placed
     assert routed.to_dict() == local.to_dict()
     store.dispose()
@@ -101,8 +127,20 @@ def test_db_sink_refuses_an_unregistered_cluster(serve, tmp_path):
     open_store(url).add_cluster(CLUSTERS[0].to_model())
     served = serve(k3s_longhorn_fleet())
     out = tmp_path / "snap.json"
-    result = runner.invoke(app, ["collect", "--kubeconfig", str(served.kubeconfig), "--cluster-id", "eu-central-9",
-                                 "--db", url, "--out", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "collect",
+            "--kubeconfig",
+            str(served.kubeconfig),
+            "--cluster-id",
+            "eu-central-9",
+            "--db",
+            url,
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 1
     assert "cluster 'eu-central-9' is not registered in the router's database" in result.output
     assert not out.exists()
@@ -123,7 +161,10 @@ def live_router(tmp_path):
     log = (tmp_path / "router.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "placement", "serve", "--db", db, "--port", str(port)],
-        cwd=ROOT, env=dict(os.environ, CAPPLAN_TOKENS=ROUTER_TOKEN), stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=dict(os.environ, CAPPLAN_TOKENS=ROUTER_TOKEN),
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         for _ in range(600):
@@ -152,21 +193,43 @@ def live_router(tmp_path):
 
 
 def test_router_sink_feeds_the_live_routers_select_cluster(fleet, tmp_path, live_router):
-    snapshots = [_collect(served, tmp_path, c.id, "--router", live_router, "--token", ROUTER_TOKEN)
-                 for served, c in zip(fleet, CLUSTERS, strict=True)]
-    response = httpx.post(f"{live_router}/v1/select-cluster", json=REQUEST.model_dump(mode="json"),
-                          headers={"Authorization": f"Bearer {ROUTER_TOKEN}"})
+    snapshots = [
+        _collect(served, tmp_path, c.id, "--router", live_router, "--token", ROUTER_TOKEN)
+        for served, c in zip(fleet, CLUSTERS, strict=True)
+    ]
+    response = httpx.post(
+        f"{live_router}/v1/select-cluster",
+        json=REQUEST.model_dump(mode="json"),
+        headers={"Authorization": f"Bearer {ROUTER_TOKEN}"},
+    )
     assert response.status_code == 200, response.text
-    local = select_cluster(REQUEST.to_model(), [(c.to_model(), s.to_model()) for c, s in
-                                                 zip(CLUSTERS, snapshots, strict=True)], default_policy(),
-                           now=datetime.now(UTC))
+    local = select_cluster(
+        REQUEST.to_model(),
+        [(c.to_model(), s.to_model()) for c, s in zip(CLUSTERS, snapshots, strict=True)],
+        default_policy(),
+        now=datetime.now(UTC),
+    )
     assert response.json() == local.to_dict()
 
 
 def test_router_sink_reports_a_refused_token(fleet, tmp_path, live_router):
     out = tmp_path / "snap.json"
-    result = runner.invoke(app, ["collect", "--kubeconfig", str(fleet[0].kubeconfig), "--cluster-id", "eu-west-1",
-                                 "--router", live_router, "--token", "wrong", "--out", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "collect",
+            "--kubeconfig",
+            str(fleet[0].kubeconfig),
+            "--cluster-id",
+            "eu-west-1",
+            "--router",
+            live_router,
+            "--token",
+            "wrong",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 1
     assert "router refused the load: PUT" in result.output and "403" in result.output
     assert not out.exists()

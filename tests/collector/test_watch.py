@@ -35,20 +35,34 @@ def _snapshot(pods):
     from placement.collector.snapshot import Inventory, Snapshot
     from placement.state import ClusterLoadIn
 
-    inventory = Inventory(nodes=0, run_nodes=0, run_nodes_not_ready=[], run_nodes_unschedulable=[],
-                          control_plane_node=None, storage_provider=None, volume_storage_classes=[],
-                          pvcs_by_storage_class={}, longhorn_volumes_by_robustness=None, pods_terminated=0,
-                          pods_pending_unscheduled=0, object_counts={}, requests=0, list_restarts=0)
-    return Snapshot(cluster_id="c", load=ClusterLoadIn(run_nodes=[], ctrl_node_type="CX32", pods=pods),
-                    inventory=inventory)
+    inventory = Inventory(
+        nodes=0,
+        run_nodes=0,
+        run_nodes_not_ready=[],
+        run_nodes_unschedulable=[],
+        control_plane_node=None,
+        storage_provider=None,
+        volume_storage_classes=[],
+        pvcs_by_storage_class={},
+        longhorn_volumes_by_robustness=None,
+        pods_terminated=0,
+        pods_pending_unscheduled=0,
+        object_counts={},
+        requests=0,
+        list_restarts=0,
+    )
+    return Snapshot(
+        cluster_id="c", load=ClusterLoadIn(run_nodes=[], ctrl_node_type="CX32", pods=pods), inventory=inventory
+    )
 
 
 def test_failures_keep_the_previous_snapshot_and_back_off():
     first, second = _snapshot(1), _snapshot(2)
     outcomes = [first, CollectError("a"), CollectError("b"), CollectError("c"), second, CollectError("d")]
     sink, slept, lines = _Sink(), [], []
-    ok = watch(_Cluster(outcomes).collect, [sink], interval=60, backoff_cap=15, cycles=6, log=lines.append,
-               sleep=slept.append)
+    ok = watch(
+        _Cluster(outcomes).collect, [sink], interval=60, backoff_cap=15, cycles=6, log=lines.append, sleep=slept.append
+    )
     assert not ok
     assert sink.written == [first, second]
     assert slept == [60, 5, 10, 15, 60]  # the last cycle does not sleep

@@ -68,7 +68,10 @@ def test_nothing_fits_summarises_the_reasons():
     assert decision.reason == "0/3 clusters fit: 2 volume-limit, 1 status"
     assert decision.rejection_counts() == {"volume-limit": 2, "status": 1}
     assert [r.reason for r in decision.results] == [
-        "volume-limit: longhorn 500/500", "volume-limit: longhorn 500/500", "status: draining"]
+        "volume-limit: longhorn 500/500",
+        "volume-limit: longhorn 500/500",
+        "status: draining",
+    ]
     assert all(not r.feasible and r.raw_scores == () for r in decision.results)
 
 
@@ -133,8 +136,16 @@ def test_to_dict_has_the_ocm_debug_shape_and_is_json():
     fleet = load_state("examples/state.yaml")
     decision = both(request(), fleet)
     data = json.loads(json.dumps(decision.to_dict()))
-    assert {"cluster_id", "task_queue", "node_hint", "reason", "filteredPipelineResults", "prioritizeResults",
-            "aggregatedScores", "clusters"} <= set(data)
+    assert {
+        "cluster_id",
+        "task_queue",
+        "node_hint",
+        "reason",
+        "filteredPipelineResults",
+        "prioritizeResults",
+        "aggregatedScores",
+        "clusters",
+    } <= set(data)
     pipeline = {step["name"]: step["filteredClusters"] for step in data["filteredPipelineResults"]}
     assert pipeline["status"] == ["eu-west-2", "eu-west-1"]  # the draining cluster drops out first
     assert pipeline["volume-limit"] == ["eu-west-2", "eu-west-1"]  # eu-west-1 is at 497/500: one more fits
@@ -142,8 +153,12 @@ def test_to_dict_has_the_ocm_debug_shape_and_is_json():
     assert [s["name"] for s in data["prioritizeResults"]] == [name for name, _ in decision.weights]
     record = data["clusters"][0]
     assert record["cluster_id"] == decision.cluster_id and record["rank"] == 1
-    assert {s["name"] for s in record["scores"]} == {"region", "ram_headroom", "volume_headroom",
-                                                     "control_plane_headroom"}
+    assert {s["name"] for s in record["scores"]} == {
+        "region",
+        "ram_headroom",
+        "volume_headroom",
+        "control_plane_headroom",
+    }
     assert all(s["weighted"] == s["score"] * s["weight"] for s in record["scores"])
 
 

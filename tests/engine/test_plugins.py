@@ -23,7 +23,13 @@ def policy_with(**fields):
 
 def test_filters_run_in_the_documented_order():
     assert FILTER_NAMES == (
-        "status", "snapshot-age", "region", "volume-limit", "control-plane", "k8s-thresholds", "ram-fit",
+        "status",
+        "snapshot-age",
+        "region",
+        "volume-limit",
+        "control-plane",
+        "k8s-thresholds",
+        "ram-fit",
         "pods-per-node",
     )
     plugins = dict(FILTERS)
@@ -31,8 +37,9 @@ def test_filters_run_in_the_documented_order():
     assert plugins["k8s-thresholds"] is filters.kubernetes_thresholds
 
 
-@pytest.mark.parametrize(("status", "reason"), [("active", None), ("draining", "status: draining"),
-                                                ("maintenance", "status: maintenance")])
+@pytest.mark.parametrize(
+    ("status", "reason"), [("active", None), ("draining", "status: draining"), ("maintenance", "status: maintenance")]
+)
 def test_status(status, reason):
     assert filters.status(cycle(), cluster(status=status), load()) == reason
 
@@ -73,13 +80,19 @@ def test_control_plane():
     c = cluster()
     # A service adds 8 objects in the seed profile (its volume 0 more, a new customer 2 more).
     assert filters.control_plane(cycle(), c, load(ctrl="CX32", etcd=2_992)) is None
-    assert filters.control_plane(cycle(), c, load(ctrl="CX32", etcd=2_993)) == \
-        "control-plane: CX32 2993+8 objects > tight 3000"
+    assert (
+        filters.control_plane(cycle(), c, load(ctrl="CX32", etcd=2_993))
+        == "control-plane: CX32 2993+8 objects > tight 3000"
+    )
     newcomer = cycle(request(new_customer=True))
-    assert filters.control_plane(newcomer, c, load(ctrl="CX32", etcd=2_991)) == \
-        "control-plane: CX32 2991+10 objects > tight 3000"
-    assert filters.control_plane(cycle(), c, load(ctrl="CX99")) == \
-        "control-plane: unknown node type 'CX99' in profile seed"
+    assert (
+        filters.control_plane(newcomer, c, load(ctrl="CX32", etcd=2_991))
+        == "control-plane: CX32 2991+10 objects > tight 3000"
+    )
+    assert (
+        filters.control_plane(cycle(), c, load(ctrl="CX99"))
+        == "control-plane: unknown node type 'CX99' in profile seed"
+    )
 
 
 @pytest.mark.parametrize(
@@ -100,17 +113,23 @@ def test_kubernetes_thresholds(fields, new_customer, reason):
 def test_kubernetes_thresholds_etcd_and_nodes():
     limits = default_policy().limits
     over = load(etcd=limits.max_etcd_objects - 7)
-    assert filters.kubernetes_thresholds(cycle(), cluster(), over) == \
-        f"k8s-thresholds: etcd objects {limits.max_etcd_objects - 7}/{limits.max_etcd_objects}"
+    assert (
+        filters.kubernetes_thresholds(cycle(), cluster(), over)
+        == f"k8s-thresholds: etcd objects {limits.max_etcd_objects - 7}/{limits.max_etcd_objects}"
+    )
     many = load(nodes=((250, 0, 0),) * (limits.max_nodes + 1))
-    assert filters.kubernetes_thresholds(cycle(), cluster(), many) == \
-        f"k8s-thresholds: nodes {limits.max_nodes + 1}/{limits.max_nodes}"
+    assert (
+        filters.kubernetes_thresholds(cycle(), cluster(), many)
+        == f"k8s-thresholds: nodes {limits.max_nodes + 1}/{limits.max_nodes}"
+    )
 
 
 def test_ram_fit_is_per_node_not_a_cluster_sum():
     ten_small = load(nodes=((250, 249, 1),) * 10)  # 10 GiB free in total, 1 GiB per node
-    assert filters.ram_fit(cycle(), cluster(), ten_small) == \
-        "ram-fit: largest free run node 1.0 GiB < 2.0 GiB needed (10 schedulable run nodes)"
+    assert (
+        filters.ram_fit(cycle(), cluster(), ten_small)
+        == "ram-fit: largest free run node 1.0 GiB < 2.0 GiB needed (10 schedulable run nodes)"
+    )
     assert filters.ram_fit(cycle(request(ram_gib=1)), cluster(), ten_small) is None
     cordoned = load(nodes=((250, 0, 0),))
     cordoned = type(cordoned)((RunNode("run-1", 250 * GIB, 0, 0, None, False),), "CX52")
@@ -120,8 +139,10 @@ def test_ram_fit_is_per_node_not_a_cluster_sum():
 def test_pods_per_node():
     full = load(nodes=((250, 0, 110), (250, 249, 3)))  # room for RAM only on the node with no pod room
     assert filters.ram_fit(cycle(), cluster(), full) is None
-    assert filters.pods_per_node(cycle(), cluster(), full) == \
-        "pods-per-node: no run node with 2.0 GiB free is below its pod cap (110 pods per node)"
+    assert (
+        filters.pods_per_node(cycle(), cluster(), full)
+        == "pods-per-node: no run node with 2.0 GiB free is below its pod cap (110 pods per node)"
+    )
     own_cap = type(full)((RunNode("run-1", 250 * GIB, 0, 110, max_pods=250),), "CX52")
     assert filters.pods_per_node(cycle(), cluster(), own_cap) is None
 
@@ -173,8 +194,11 @@ def test_control_plane_headroom_scores_the_comfortable_point_as_set():
 @pytest.mark.parametrize("name", list(scorers.SCORERS))
 def test_every_scorer_is_0_to_100(name):
     plugin = scorers.SCORERS[name]
-    for snapshot in (load(), load(volumes=499, etcd=2_990, ctrl="CX32", nodes=((250, 247, 100),)),
-                     load(volumes=0, etcd=0, nodes=((250, 0, 0),))):
+    for snapshot in (
+        load(),
+        load(volumes=499, etcd=2_990, ctrl="CX32", nodes=((250, 247, 100),)),
+        load(volumes=0, etcd=0, nodes=((250, 0, 0),)),
+    ):
         assert 0 <= plugin(cycle(), cluster(), snapshot) <= 100
 
 

@@ -61,19 +61,27 @@ def loads(draw) -> ClusterLoad:
         observed_at=draw(
             st.none()
             | st.integers(0, 1_200).map(lambda s: NOW - timedelta(seconds=s))
-            | st.integers(-10**6, 1_200 * 10**6).map(lambda us: NOW - timedelta(microseconds=us))
+            | st.integers(-(10**6), 1_200 * 10**6).map(lambda us: NOW - timedelta(microseconds=us))
         ),
     )
 
 
 @st.composite
 def fleets(draw, min_size=0, max_size=12):
-    ids = draw(st.lists(st.from_regex(r"[a-z][a-z0-9]{0,5}", fullmatch=True), min_size=min_size, max_size=max_size,
-                        unique=True))
+    ids = draw(
+        st.lists(
+            st.from_regex(r"[a-z][a-z0-9]{0,5}", fullmatch=True), min_size=min_size, max_size=max_size, unique=True
+        )
+    )
     fleet = []
     for cid in ids:
         cluster = Cluster(
-            cid, cid, draw(st.sampled_from(REGIONS)), f"q-{cid}", "r:5000", None,
+            cid,
+            cid,
+            draw(st.sampled_from(REGIONS)),
+            f"q-{cid}",
+            "r:5000",
+            None,
             draw(st.sampled_from(["longhorn", "rook-ceph"])),
             draw(st.sampled_from(["active"] * 6 + ["draining", "maintenance"])),
         )
@@ -147,9 +155,23 @@ def test_the_decision_does_not_depend_on_cluster_order(fleet, req, policy, now, 
 @given(load=loads(), freed_share=st.integers(1, 100), req=requests)
 def test_more_free_ram_never_lowers_the_ram_score(load, freed_share, req):
     freer = ClusterLoad(
-        tuple(RunNode(n.name, n.allocatable_ram_bytes, n.requested_ram_bytes * (100 - freed_share) // 100, n.pods,
-                      n.max_pods, n.schedulable) for n in load.run_nodes),
-        load.ctrl_node_type, load.volumes, load.services, load.customers, load.pods, load.etcd_objects,
+        tuple(
+            RunNode(
+                n.name,
+                n.allocatable_ram_bytes,
+                n.requested_ram_bytes * (100 - freed_share) // 100,
+                n.pods,
+                n.max_pods,
+                n.schedulable,
+            )
+            for n in load.run_nodes
+        ),
+        load.ctrl_node_type,
+        load.volumes,
+        load.services,
+        load.customers,
+        load.pods,
+        load.etcd_objects,
     )
     cluster = Cluster("c", "c", "eu-west", "q", "r")
     state = cycle(req, default_policy())  # least_allocated

@@ -15,14 +15,16 @@ def run(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture
 def files(tmp_path: Path) -> Path:
     (tmp_path / "services.yaml").write_text(
-        "services:\n  - {name: a, ram: 100Gi, volume: 10Gi}\n  - {name: b, ram: 100Gi}\n  - {name: c, ram: 150Gi}\n")
+        "services:\n  - {name: a, ram: 100Gi, volume: 10Gi}\n  - {name: b, ram: 100Gi}\n  - {name: c, ram: 150Gi}\n"
+    )
     (tmp_path / "huge.yaml").write_text("services:\n  - {name: whale, ram: 300Gi}\n")
     (tmp_path / "bad.yaml").write_text("services:\n  - {name: a, ram: lots}\n")
     (tmp_path / "fleet.yaml").write_text(
         "drain: c1\nclusters:\n"
         "  - {id: c1, status: draining, ctrl_node_type: CX32, nodes: [{name: n1, allocatable: 64Gi}],\n"
         "     services: [{name: s1, ram: 8Gi, volume: 20Gi, node: n1}, {name: s2, ram: 4Gi, node: n1}]}\n"
-        "  - {id: c2, ctrl_node_type: CX32, nodes: [{name: m1, allocatable: 16Gi}]}\n")
+        "  - {id: c2, ctrl_node_type: CX32, nodes: [{name: m1, allocatable: 16Gi}]}\n"
+    )
     (tmp_path / "demand.yaml").write_text("customers: 10\nservices:\n  - {ram: 2Gi, count: 100}\n")
     (tmp_path / "bad_demand.yaml").write_text("customers: 10\nservices:\n  - {ram: 2Gi, count: 0}\n")
     return tmp_path

@@ -11,11 +11,23 @@ LIMITS = shipped_limits("seed")
 
 
 def fleet(drained_services, receivers, target=None):
-    clusters = [{"id": "d", "status": "draining", "ctrl_node_type": "CX32",
-                 "nodes": [{"name": "d1", "allocatable": "200Gi"}], "services": drained_services}]
+    clusters = [
+        {
+            "id": "d",
+            "status": "draining",
+            "ctrl_node_type": "CX32",
+            "nodes": [{"name": "d1", "allocatable": "200Gi"}],
+            "services": drained_services,
+        }
+    ]
     for index, free in enumerate(receivers):
-        clusters.append({"id": f"r{index}", "ctrl_node_type": "CX32",
-                         "nodes": [{"name": f"r{index}n{k}", "allocatable": f"{gib}Gi"} for k, gib in enumerate(free)]})
+        clusters.append(
+            {
+                "id": f"r{index}",
+                "ctrl_node_type": "CX32",
+                "nodes": [{"name": f"r{index}n{k}", "allocatable": f"{gib}Gi"} for k, gib in enumerate(free)],
+            }
+        )
     return DrainFleet.model_validate({"drain": "d", "target": target or {}, "clusters": clusters})
 
 
@@ -40,9 +52,13 @@ def brute_force_drain(state: DrainFleet) -> int | None:
 
 @pytest.mark.parametrize("target_gib", [0, 6, 12])
 def test_drain_matches_brute_force(target_gib):
-    services = [{"name": "a", "ram": "4Gi", "volume": "20Gi", "node": "d1"},
-                {"name": "b", "ram": "6Gi", "node": "d1"}, {"name": "c", "ram": "3Gi", "node": "d1"},
-                {"name": "e", "ram": "2Gi", "volume": "1Gi", "node": "d1"}, {"name": "f", "ram": "5Gi", "node": "d1"}]
+    services = [
+        {"name": "a", "ram": "4Gi", "volume": "20Gi", "node": "d1"},
+        {"name": "b", "ram": "6Gi", "node": "d1"},
+        {"name": "c", "ram": "3Gi", "node": "d1"},
+        {"name": "e", "ram": "2Gi", "volume": "1Gi", "node": "d1"},
+        {"name": "f", "ram": "5Gi", "node": "d1"},
+    ]
     state = fleet(services, [[8, 5], [7]], {"ram": f"{target_gib}Gi"})
     plan = plan_drain(state, LIMITS, SolveSettings(5, 2))
     assert plan.outcome.status == "OPTIMAL"
@@ -55,11 +71,23 @@ def test_drain_respects_the_receivers_volume_limit():
     profile = shipped_limits("seed")
     services = [{"name": f"v{i}", "ram": "1Gi", "volume": "1Gi", "node": "d1"} for i in range(3)]
     state = fleet(services, [[100]])
-    tight = profile.__class__(**{**{f: getattr(profile, f) for f in profile.__dataclass_fields__},
-                                 "storage": {**profile.storage, "longhorn": profile.storage["longhorn"].__class__(
-                                     **{**{f: getattr(profile.storage["longhorn"], f)
-                                           for f in profile.storage["longhorn"].__dataclass_fields__},
-                                        "max_volumes": 2})}})
+    tight = profile.__class__(
+        **{
+            **{f: getattr(profile, f) for f in profile.__dataclass_fields__},
+            "storage": {
+                **profile.storage,
+                "longhorn": profile.storage["longhorn"].__class__(
+                    **{
+                        **{
+                            f: getattr(profile.storage["longhorn"], f)
+                            for f in profile.storage["longhorn"].__dataclass_fields__
+                        },
+                        "max_volumes": 2,
+                    }
+                ),
+            },
+        }
+    )
     with pytest.raises(Infeasible) as error:
         plan_drain(state, tight)
     assert error.value.constraint == "volume-limit"
@@ -89,10 +117,14 @@ def test_capacity_picks_ceph_when_longhorn_clusters_run_out():
 
 def test_capacity_price_multiplier_scales_cost():
     demand = Demand(customers=10, services=[DemandBucket(ram="2Gi", count=100)])
-    doubled = LIMITS.__class__(**{**{f: getattr(LIMITS, f) for f in LIMITS.__dataclass_fields__},
-                                  "costs": LIMITS.costs.__class__(**{**{f: getattr(LIMITS.costs, f) for f in
-                                                                        LIMITS.costs.__dataclass_fields__},
-                                                                     "price_multiplier": 2.0})})
+    doubled = LIMITS.__class__(
+        **{
+            **{f: getattr(LIMITS, f) for f in LIMITS.__dataclass_fields__},
+            "costs": LIMITS.costs.__class__(
+                **{**{f: getattr(LIMITS.costs, f) for f in LIMITS.costs.__dataclass_fields__}, "price_multiplier": 2.0}
+            ),
+        }
+    )
     assert plan_capacity(demand, doubled).eur_month == pytest.approx(2 * plan_capacity(demand, LIMITS).eur_month)
 
 
@@ -101,14 +133,19 @@ def test_capacity_infeasible_inputs_name_the_constraint():
         plan_capacity(Demand(customers=1, services=[DemandBucket(ram="400Gi", count=1)]), LIMITS)
     assert error.value.constraint == "services.ram"
     with pytest.raises(Infeasible) as error:
-        plan_capacity(Demand(customers=1, services=[DemandBucket(ram="1Mi", volume="1Gi", count=30000)]), LIMITS,
-                      max_clusters_per_provider=1)
+        plan_capacity(
+            Demand(customers=1, services=[DemandBucket(ram="1Mi", volume="1Gi", count=30000)]),
+            LIMITS,
+            max_clusters_per_provider=1,
+        )
     assert error.value.constraint == "volume-limit"
 
 
 def test_capacity_time_limit_is_reported():
-    demand = Demand(customers=500, services=[DemandBucket(ram=f"{g}Gi", volume="1Gi" if g % 2 else None, count=300)
-                                             for g in range(1, 6)])
+    demand = Demand(
+        customers=500,
+        services=[DemandBucket(ram=f"{g}Gi", volume="1Gi" if g % 2 else None, count=300) for g in range(1, 6)],
+    )
     plan = plan_capacity(demand, LIMITS, SolveSettings(time_limit_seconds=0.5, num_workers=1))
     assert plan.outcome.time_limit_seconds == 0.5 and plan.outcome.num_workers == 1
     assert plan.outcome.status in ("OPTIMAL", "FEASIBLE")

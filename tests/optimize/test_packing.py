@@ -132,8 +132,10 @@ def test_vectorised_ffd_is_first_fit_and_the_balanced_bound_fits(seed):
 
 def test_greedy_ratio_through_the_real_engine():
     rng = np.random.default_rng(7)
-    services = [Service(f"s{i}", int(rng.lognormal(2.5, 1.0) * GIB), 10 * GIB if rng.random() < 0.3 else None)
-                for i in range(300)]
+    services = [
+        Service(f"s{i}", int(rng.lognormal(2.5, 1.0) * GIB), 10 * GIB if rng.random() < 0.3 else None)
+        for i in range(300)
+    ]
     report = greedy_to_optimal_ratio(services, LIMITS, max_nodes_per_cluster=4)
     assert report.greedy_nodes >= report.nodes
     assert report.greedy_to_optimal_nodes == report.greedy_nodes / report.nodes >= 1.0
