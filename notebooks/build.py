@@ -377,7 +377,7 @@ fig.tight_layout()'''),
             "Stage 1 (the stage the fleet is in now) as a sweep: every run has its own seed and draws the seed "
             "profile's uncertain figures from their catalog ranges (Longhorn's practical volume limit, etcd "
             "objects per customer and per service). The charts are the sweep report's own "
-            "(`sim.sweep_report.plots`, the same as `report.html` from `sim sweep`): the daily fleet metrics' "
+            "(`sim.sweep.report.plots`, the same as `report.html` from `sim sweep`): the daily fleet metrics' "
             "p10/p50/p90 bands, the first-shard distribution, which limit binds first, and a tornado of how far "
             "each varied figure moves the first-shard day."
         ),
@@ -386,7 +386,7 @@ import base64
 
 from IPython.display import Image, display
 
-from sim.sweep_report import plots as sweep_plots
+from sim.sweep.report import plots as sweep_plots
 
 UNCERTAIN = ["longhorn.max_volumes=catalog", "etcd.objects_per_customer=catalog", "etcd.objects_per_service=catalog"]
 BAND_RUNS = 8 if QUICK else 100

@@ -3,7 +3,7 @@
 import typer
 
 from sim.cli_run import run_command
-from sim.sweep_cli import sweep_command
+from sim.sweep.cli import sweep_command
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Growth simulation for the k3s PaaS.")
 

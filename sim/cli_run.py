@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, NoReturn
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from placement.cli_common import error_console, fail
 from placement.limits import PROFILE_NAMES
 from placement.yamlio import ConfigError
+from sim.scenario import load_scenario
+from sim.simulation import run
 
 console = Console()
 if not console.is_terminal:
     console.width = 160  # a log or a pipe: keep the decision table's rows on one line each
-error_console = Console(stderr=True)
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    error_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def print_decision_table(summary: dict) -> None:
@@ -116,12 +113,10 @@ def run_command(
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
 ) -> None:
     """Run one replication of a scenario and write its tables, summary and HTML report."""
-    import sim
-
     if profile is not None and profile not in PROFILE_NAMES:
         fail(f"--profile must be one of {', '.join(PROFILE_NAMES)}, got {profile!r}")
     try:
-        scenario = sim.load_scenario(scenario_path)
+        scenario = load_scenario(scenario_path)
     except ConfigError as exc:
         fail(str(exc))
     out_dir = out or Path("out") / scenario.name
@@ -136,7 +131,7 @@ def run_command(
     ) as bar:
         task = bar.add_task(f"simulating {scenario.name}", total=1.0)
         try:
-            result = sim.run(scenario, seed, profile=profile, progress=lambda done: bar.update(task, completed=done))
+            result = run(scenario, seed, profile=profile, progress=lambda done: bar.update(task, completed=done))
         except ConfigError as exc:
             fail(str(exc))
         bar.update(task, description="writing report")

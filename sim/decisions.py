@@ -7,7 +7,8 @@ The daily check is vectorised over clusters; rejections are attributed through t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -75,18 +76,11 @@ class Binding:
     why: str
 
 
-@dataclass(slots=True)
-class LimitWatch:
-    """Remembers first bindings (fleet-wide) and first crossings per cluster (for ``limit_crossed`` events)."""
+class Crossings:
+    """Which clusters have reached each limit before, so a ``limit_crossed`` event is logged once per cluster."""
 
-    first: dict[str, Binding] = field(default_factory=dict)
-    crossed: dict[str, np.ndarray] = field(default_factory=dict)
-
-    def bind(self, limit: str, day: float, customers: int, cluster_id: str, action: str, why: str) -> bool:
-        if limit in self.first:
-            return False
-        self.first[limit] = Binding(limit, day, customers, cluster_id, action, why)
-        return True
+    def __init__(self) -> None:
+        self.crossed: dict[str, np.ndarray] = {}
 
     def newly_crossed(self, limit: str, reached: np.ndarray) -> np.ndarray:
         """Cluster numbers that reach this limit for the first time today."""
@@ -100,35 +94,37 @@ class LimitWatch:
         self.crossed[limit] = seen | reached
         return np.flatnonzero(fresh)
 
-    def table(self, start, day_to_date) -> list[dict]:
-        rows = []
-        for key, name in LIMITS:
-            binding = self.first.get(key)
-            if binding is None:
-                rows.append(
-                    {
-                        "limit": key,
-                        "name": name,
-                        "first_bind_day": None,
-                        "first_bind_date": None,
-                        "customers_at_bind": None,
-                        "cluster_id": None,
-                        "action": None,
-                        "why": "did not bind within the horizon",
-                    }
-                )
-                continue
+
+def decision_table(bindings: dict[str, Binding], day_to_date: Callable[[float], str | None]) -> list[dict]:
+    """One row per limit, the bound ones first by the day they first bound."""
+    rows = []
+    for key, name in LIMITS:
+        binding = bindings.get(key)
+        if binding is None:
             rows.append(
                 {
                     "limit": key,
                     "name": name,
-                    "first_bind_day": round(binding.day, 3),
-                    "first_bind_date": day_to_date(binding.day),
-                    "customers_at_bind": binding.customers,
-                    "cluster_id": binding.cluster_id,
-                    "action": binding.action,
-                    "why": binding.why,
+                    "first_bind_day": None,
+                    "first_bind_date": None,
+                    "customers_at_bind": None,
+                    "cluster_id": None,
+                    "action": None,
+                    "why": "did not bind within the horizon",
                 }
             )
-        rows.sort(key=lambda r: (r["first_bind_day"] is None, r["first_bind_day"] or 0.0, r["limit"]))
-        return rows
+            continue
+        rows.append(
+            {
+                "limit": key,
+                "name": name,
+                "first_bind_day": round(binding.day, 3),
+                "first_bind_date": day_to_date(binding.day),
+                "customers_at_bind": binding.customers,
+                "cluster_id": binding.cluster_id,
+                "action": binding.action,
+                "why": binding.why,
+            }
+        )
+    rows.sort(key=lambda r: (r["first_bind_day"] is None, r["first_bind_day"] or 0.0, r["limit"]))
+    return rows

@@ -1,6 +1,6 @@
 """Packing checks: on the scenario's chosen days, the live services against the fewest nodes that hold them.
 
-At a check day the live services (placed and not churned) are taken from the model's arrays in the order they
+At a check day the live services (placed and not churned) are taken from the world's arrays in the order they
 were placed, and grouped by their cluster's region and storage provider: services do not move between regions,
 and a Longhorn and a Ceph cluster are different packing problems (run-node RAM, volume limit, minimum nodes).
 Each group goes to ``placement.optimize.greedy_to_optimal_ratio`` with the scenario's limits, engine policy,
@@ -26,9 +26,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sim.log import Log
+from sim.world import World
+
 if TYPE_CHECKING:
     from placement.optimize import Service
-    from sim.model import Simulation
 
 PACKING_COLUMNS = [
     "date",
@@ -67,19 +69,20 @@ PACKING_COLUMNS = [
 ]
 
 
-def live_service_groups(sim: Simulation) -> dict[tuple[str, str], list[Service]]:
+def live_service_groups(world: World) -> dict[tuple[str, str], list[Service]]:
     """The live services per (region, storage provider) of their cluster, each list in placement order."""
+    # Imported here: only a run with packing checks loads the optimizer (and CP-SAT).
     from placement.optimize import Service
 
-    world, draws = sim.world, sim.draws
-    live = np.flatnonzero(sim.service_node >= 0)
-    live = live[np.argsort(sim.service_seq[live], kind="stable")]
-    cluster = world.node_cluster[sim.service_node[live]]
+    fleet, draws, people = world.fleet, world.draws, world.population
+    live = np.flatnonzero(people.service_node >= 0)
+    live = live[np.argsort(people.service_seq[live], kind="stable")]
+    cluster = fleet.node_cluster[people.service_node[live]]
     owner = np.searchsorted(draws.service_start, live, side="right") - 1
-    pods = sim.scenario.customers.pods_per_service
+    pods = world.config.scenario.customers.pods_per_service
     groups: dict[tuple[str, str], list[Service]] = {}
     for service, number, customer in zip(live.tolist(), cluster.tolist(), owner.tolist(), strict=True):
-        info = world.clusters[number]
+        info = fleet.clusters[number]
         volume = int(draws.service_volume[service])
         groups.setdefault((info.region, info.provider), []).append(
             Service(f"s{service}", int(draws.service_ram[service]), volume or None, f"c{customer}", pods)
@@ -87,27 +90,27 @@ def live_service_groups(sim: Simulation) -> dict[tuple[str, str], list[Service]]
     return dict(sorted(groups.items()))
 
 
-def check_packing(sim: Simulation, day: int) -> list[dict[str, Any]]:
-    """One row per (region, storage provider) group with live services at ``day``."""
+def check_packing(world: World, log: Log, day: int) -> list[dict[str, Any]]:
+    """One row per (region, storage provider) group with live services at ``day``; solver times go to the log."""
     from placement.optimize import Infeasible, SolveSettings, greedy_to_optimal_ratio
 
-    checks = sim.scenario.packing_checks
-    world = sim.world
+    config, fleet = world.config, world.fleet
+    checks = config.scenario.packing_checks
     settings = SolveSettings(num_workers=1, seed=0, deterministic_time_limit=checks.deterministic_time_limit)
-    max_nodes = checks.max_nodes_per_cluster or sim.scenario.operator.max_run_nodes_per_cluster
-    ctrl = checks.ctrl_node_type or world.ladder[-1]
-    nodes, pending = world.view("nodes"), world.view("pending_nodes")
+    max_nodes = checks.max_nodes_per_cluster or config.scenario.operator.max_run_nodes_per_cluster
+    ctrl = checks.ctrl_node_type or fleet.ladder[-1]
+    nodes, pending = fleet.view("nodes"), fleet.view("pending_nodes")
     rows = []
-    for (region, provider), services in live_service_groups(sim).items():
+    for (region, provider), services in live_service_groups(world).items():
         members = [
             i
-            for i, info in enumerate(world.clusters)
+            for i, info in enumerate(fleet.clusters)
             if info.active and info.region == region and info.provider == provider
         ]
         sim_nodes = int(nodes[members].sum())
         row: dict[str, Any] = {
             "day": day,
-            "date": sim.date_of(day),
+            "date": config.date_of(day),
             "region": region,
             "storage_provider": provider,
             "services": len(services),
@@ -125,13 +128,13 @@ def check_packing(sim: Simulation, day: int) -> list[dict[str, Any]]:
         try:
             report = greedy_to_optimal_ratio(
                 services,
-                sim.limits,
-                sim.policy,
+                config.limits,
+                config.policy,
                 provider=provider,
                 max_nodes_per_cluster=max_nodes,
                 ctrl_node_type=ctrl,
                 settings=settings,
-                run_node_ram_bytes=world.run_node_ram,
+                run_node_ram_bytes=fleet.run_node_ram,
             )
         except Infeasible as exc:
             # The simulator placed these services, so this means the check's settings (a smaller control
@@ -140,7 +143,7 @@ def check_packing(sim: Simulation, day: int) -> list[dict[str, Any]]:
             rows.append(row)
             continue
         finally:
-            sim.packing_wall_seconds.append(round(time.perf_counter() - started, 3))
+            log.packing_wall_seconds.append(round(time.perf_counter() - started, 3))
         outcome = report.nodes_outcome
         packed = max(report.node_of) + 1  # before padding clusters to the provider's minimum nodes
         best_bound = outcome.best_bound if outcome.best_bound is not None else float(report.l1_nodes)

@@ -3,36 +3,27 @@ the packing checks (a table and a plot) when the scenario has them."""
 
 from __future__ import annotations
 
-import base64
 import html
-import io
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-if TYPE_CHECKING:
-    from sim.results import SimResult
+from sim.render import STYLE, figure, png, table
+
+
+class RunTables(Protocol):
+    """What the report reads from a run's result (``sim.results.SimResult``)."""
+
+    scenario_name: str
+    summary: dict[str, Any]
+    timeseries: pd.DataFrame
+    events: pd.DataFrame
+    packing: pd.DataFrame | None
+
 
 GIB = 1024**3
 MAX_CLUSTER_LINES = 12  # beyond this, per-cluster lines are unreadable: plot the busiest ones
-
-
-def figure(**kwargs) -> Figure:
-    """A figure on its own Agg canvas, outside pyplot: reports never touch the global backend (a notebook's
-    inline figures keep showing) and leave no figure behind in pyplot's registry."""
-    fig = Figure(**kwargs)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _png(fig: Figure) -> str:
-    buffer = io.BytesIO()
-    # No software/version metadata: the same run gives the same bytes.
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})
-    return base64.b64encode(buffer.getvalue()).decode()
 
 
 def _busiest(clusters: pd.DataFrame, column: str) -> list[str]:
@@ -54,7 +45,7 @@ def _per_cluster(ax, clusters: pd.DataFrame, value: str, limit: str | None, scal
         ax.legend(fontsize=7, ncol=2, loc="upper left")
 
 
-def plots(result: SimResult) -> list[tuple[str, str]]:
+def plots(result: RunTables) -> list[tuple[str, str]]:
     ts = result.timeseries
     fleet = ts[ts["cluster_id"] == "fleet"]
     clusters = ts[ts["cluster_id"] != "fleet"]
@@ -70,7 +61,7 @@ def plots(result: SimResult) -> list[tuple[str, str]]:
     ax.set_ylabel("count")
     ax.legend()
     ax.grid(alpha=0.3)
-    figures.append(("Customers and services", _png(fig)))
+    figures.append(("Customers and services", png(fig)))
 
     fig = figure(figsize=(9, 4))
     ax = fig.subplots()
@@ -78,7 +69,7 @@ def plots(result: SimResult) -> list[tuple[str, str]]:
     _per_cluster(ax, clusters, "ram_requested_bytes", "ram_allocatable_bytes", GIB, "GiB")
     ax.set_xlabel("date")
     ax.grid(alpha=0.3)
-    figures.append(("RAM per cluster", _png(fig)))
+    figures.append(("RAM per cluster", png(fig)))
 
     fig = figure(figsize=(9, 4))
     ax = fig.subplots()
@@ -86,7 +77,7 @@ def plots(result: SimResult) -> list[tuple[str, str]]:
     _per_cluster(ax, clusters, "volumes", "max_volumes", 1.0, "volumes")
     ax.set_xlabel("date")
     ax.grid(alpha=0.3)
-    figures.append(("Volumes vs storage limit", _png(fig)))
+    figures.append(("Volumes vs storage limit", png(fig)))
 
     fig = figure(figsize=(9, 4))
     ax = fig.subplots()
@@ -95,7 +86,7 @@ def plots(result: SimResult) -> list[tuple[str, str]]:
     ax.set_yscale("symlog", linthresh=1000)
     ax.set_xlabel("date")
     ax.grid(alpha=0.3)
-    figures.append(("etcd objects vs control plane", _png(fig)))
+    figures.append(("etcd objects vs control plane", png(fig)))
 
     fig = figure(figsize=(9, 4))
     ax = fig.subplots()
@@ -111,7 +102,7 @@ def plots(result: SimResult) -> list[tuple[str, str]]:
     more = right.get_legend_handles_labels()
     ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper left")
     ax.grid(alpha=0.3)
-    figures.append(("Nodes and clusters", _png(fig)))
+    figures.append(("Nodes and clusters", png(fig)))
 
     fig = figure(figsize=(9, 4))
     ax = fig.subplots()
@@ -131,7 +122,7 @@ def plots(result: SimResult) -> list[tuple[str, str]]:
     more = right.get_legend_handles_labels()
     ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper left")
     ax.grid(alpha=0.3)
-    figures.append(("Cost", _png(fig)))
+    figures.append(("Cost", png(fig)))
     return figures
 
 
@@ -162,7 +153,7 @@ def packing_plot(packing: pd.DataFrame) -> str | None:
     ax.set_title("Run nodes at the packing checks: optimum vs greedy engine vs simulated fleet")
     ax.legend(fontsize=8, loc="upper left")
     ax.grid(alpha=0.3, axis="y")
-    return _png(fig)
+    return png(fig)
 
 
 def _packing_section(packing: pd.DataFrame | None) -> str:
@@ -207,33 +198,12 @@ deterministic time limit; <code>status</code> OPTIMAL only with a proof, FEASIBL
 policy re-placing the same services in arrival order on a fresh fleet that grows only on rejection.
 <code>sim</code>: the run nodes and clusters the simulated operator runs that day. Ratios are against the
 optimum (run nodes, clusters).</p>
-{_table(rows, columns)}
+{table(rows, columns)}
 {plot}
 """
 
 
-def _table(rows: list[dict], columns: list[str]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>"
-        + "".join(f"<td>{html.escape('' if r.get(c) is None else str(r.get(c)))}</td>" for c in columns)
-        + "</tr>"
-        for r in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em; max-width: 1100px; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.85em; }
-th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
-th { background: #f3f3f3; }
-img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0 1.5em; }
-.muted { color: #777; }
-"""
-
-
-def render_report(result: SimResult) -> str:
+def render_report(result: RunTables) -> str:
     summary = result.summary
     keys = [
         "scenario",
@@ -259,7 +229,7 @@ def render_report(result: SimResult) -> str:
     summary_rows = [{"field": k, "value": summary.get(k)} for k in keys]
     if summary.get("limits_overrides"):
         summary_rows.append({"field": "limits_overrides", "value": summary["limits_overrides"]})
-    decision = _table(
+    decision = table(
         summary["decision_table"],
         ["name", "first_bind_date", "customers_at_bind", "cluster_id", "action", "why"],
     )
@@ -281,7 +251,7 @@ def render_report(result: SimResult) -> str:
 <body>
 <h1>Growth simulation: {name}</h1>
 <h2>Summary</h2>
-{_table(summary_rows, ["field", "value"])}
+{table(summary_rows, ["field", "value"])}
 <h2>Decision table</h2>
 <p class="muted">For every limit: the first date a cluster reached the level at which it forces an action (or the
 engine rejected a placement because of it), the fleet's customers then, and what the operator did.</p>
@@ -290,9 +260,9 @@ engine rejected a placement because of it), the fleet's customers then, and what
 <h2>Plots</h2>
 {images}
 <h2>Event log</h2>
-{_table(count_rows, ["kind", "count"])}
+{table(count_rows, ["kind", "count"])}
 <p class="muted">First {len(log_rows)} events other than placement rejections (those are in events.parquet,
 aggregated per day, scope and reason).</p>
-{_table(log_rows, ["date", "kind", "cluster_id", "detail"])}
+{table(log_rows, ["date", "kind", "cluster_id", "detail"])}
 </body></html>
 """

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from sim.scenario import (
+from sim.distributions import (
     DAYS_PER_MONTH,
     ChoiceCount,
     ChoiceSize,
@@ -33,9 +33,9 @@ from sim.scenario import (
     NoChurn,
     PiecewiseGrowth,
     PoissonCount,
-    Scenario,
     SizeDistribution,
 )
+from sim.scenario import Scenario
 
 
 def signup_rate_per_day(growth: Growth, days: np.ndarray, start: date) -> np.ndarray:
@@ -156,14 +156,6 @@ def sample_lifetimes(churn, n: int, rng: np.random.Generator) -> np.ndarray:
         mu = np.log(mean_days) - churn.sigma**2 / 2
         return rng.lognormal(mu, churn.sigma, size=n)
     raise TypeError(type(churn))  # pragma: no cover
-
-
-def mean_lifetime_days(churn) -> float:
-    if isinstance(churn, NoChurn):
-        return float("inf")
-    if isinstance(churn, MonthlyChurn):
-        return DAYS_PER_MONTH / -np.log1p(-churn.rate)
-    return churn.mean_months * DAYS_PER_MONTH
 
 
 def _probabilities(weights: list[float] | None, n: int) -> np.ndarray:

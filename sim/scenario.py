@@ -5,8 +5,8 @@ Every model is pydantic v2, frozen, with ``extra="forbid"``; variants are discri
 YAML, a CSV of monthly sign-ups) into the model itself, so a loaded ``Scenario`` is self-contained:
 ``scenario.model_copy(update={"limits_overrides": {...}})`` is runnable anywhere (a Dask worker, a test).
 
-Units: sizes are bytes (Kubernetes quantities such as ``512Mi`` are accepted), times are days unless a
-field says months. A month is ``DAYS_PER_MONTH`` days.
+The random laws it names (growth, churn, sizes, counts, delays) are in ``sim.distributions``. Units: sizes
+are bytes (Kubernetes quantities such as ``512Mi`` are accepted), times are days unless a field says months.
 """
 
 from __future__ import annotations
@@ -16,246 +16,35 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from placement.limits import PROFILE_NAMES
 from placement.model import STORAGE_PROVIDERS
 from placement.policy import PolicyConfig
 from placement.units import to_bytes
 from placement.yamlio import ConfigError, load_yaml_model
-
-DAYS_PER_MONTH = 365.25 / 12
+from sim.distributions import (
+    Churn,
+    CountDistribution,
+    DelayDistribution,
+    ExponentialDelay,
+    FixedCount,
+    FixedSize,
+    Growth,
+    MonthlySignups,
+    NoChurn,
+    PiecewiseGrowth,
+    SizeDistribution,
+    SpecModel,
+)
 
 StorageProviderName = Literal["longhorn", "rook-ceph"]
-
-
-def _quantity(value: Any) -> Any:
-    return to_bytes(value) if isinstance(value, str) else value
-
-
-Bytes = Annotated[int, BeforeValidator(_quantity), Field(gt=0, description="bytes, or a quantity such as 2Gi")]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# --- distributions of sizes and counts ------------------------------------------------------------------------
-
-
-class FixedSize(_Model):
-    kind: Literal["fixed"]
-    value: Bytes
-
-
-class LognormalSize(_Model):
-    """Lognormal by its median (``exp(mu)``) and ``sigma``, clipped to [min, max]."""
-
-    kind: Literal["lognormal"]
-    median: Bytes
-    sigma: float = Field(gt=0, le=5)
-    min: Bytes | None = None
-    max: Bytes | None = None
-
-    @model_validator(mode="after")
-    def _bounds(self) -> LognormalSize:
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError("min is above max")
-        return self
-
-
-class ChoiceSize(_Model):
-    """One of ``values`` with the given ``weights`` (e.g. the plans' RAM sizes)."""
-
-    kind: Literal["choice"]
-    values: list[Bytes] = Field(min_length=1)
-    weights: list[float] | None = None
-
-    @model_validator(mode="after")
-    def _weights(self) -> ChoiceSize:
-        if self.weights is not None:
-            if len(self.weights) != len(self.values):
-                raise ValueError("weights must have one entry per value")
-            if min(self.weights) < 0 or sum(self.weights) <= 0:
-                raise ValueError("weights must be non-negative and not all zero")
-        return self
-
-
-SizeDistribution = Annotated[FixedSize | LognormalSize | ChoiceSize, Field(discriminator="kind")]
-
-
-class FixedCount(_Model):
-    kind: Literal["fixed"]
-    value: int = Field(ge=1)
-
-
-class PoissonCount(_Model):
-    """At least one: ``1 + Poisson(mean - 1)``, so the mean is ``mean``."""
-
-    kind: Literal["poisson"]
-    mean: float = Field(ge=1)
-    max: int | None = Field(default=None, ge=1)
-
-
-class GeometricCount(_Model):
-    """Geometric on 1, 2, 3, ... with the given mean (a long tail of customers with many services)."""
-
-    kind: Literal["geometric"]
-    mean: float = Field(ge=1)
-    max: int | None = Field(default=None, ge=1)
-
-
-class ChoiceCount(_Model):
-    kind: Literal["choice"]
-    values: list[int] = Field(min_length=1)
-    weights: list[float] | None = None
-
-    @field_validator("values")
-    @classmethod
-    def _positive(cls, values: list[int]) -> list[int]:
-        if min(values) < 1:
-            raise ValueError("every customer has at least one service")
-        return values
-
-    @model_validator(mode="after")
-    def _weights(self) -> ChoiceCount:
-        if self.weights is not None:
-            if len(self.weights) != len(self.values):
-                raise ValueError("weights must have one entry per value")
-            if min(self.weights) < 0 or sum(self.weights) <= 0:
-                raise ValueError("weights must be non-negative and not all zero")
-        return self
-
-
-CountDistribution = Annotated[FixedCount | PoissonCount | GeometricCount | ChoiceCount, Field(discriminator="kind")]
-
-
-class ExponentialDelay(_Model):
-    kind: Literal["exponential"]
-    mean_days: float = Field(ge=0)
-
-
-class FixedDelay(_Model):
-    kind: Literal["fixed"]
-    days: float = Field(ge=0)
-
-
-DelayDistribution = Annotated[ExponentialDelay | FixedDelay, Field(discriminator="kind")]
-
-
-# --- growth ---------------------------------------------------------------------------------------------------
-
-
-class ConstantGrowth(_Model):
-    """A homogeneous Poisson process of sign-ups."""
-
-    kind: Literal["constant"]
-    rate_per_month: float = Field(ge=0)
-
-
-class LinearGrowth(_Model):
-    """The sign-up rate moves linearly from ``start_per_month`` by ``slope_per_month`` each month (floored at 0)."""
-
-    kind: Literal["linear"]
-    start_per_month: float = Field(ge=0)
-    slope_per_month: float
-
-
-class ExponentialGrowth(_Model):
-    """The sign-up rate compounds: ``start_per_month * (1 + monthly_growth) ** months``."""
-
-    kind: Literal["exponential"]
-    start_per_month: float = Field(ge=0)
-    monthly_growth: float = Field(gt=-1)
-
-
-class LogisticGrowth(_Model):
-    """An S-curve in the sign-up rate: from ``min_per_month`` up to ``max_per_month`` around ``midpoint_months``."""
-
-    kind: Literal["logistic"]
-    max_per_month: float = Field(ge=0)
-    min_per_month: float = Field(default=0, ge=0)
-    midpoint_months: float
-    steepness_per_month: float = Field(gt=0)
-
-
-class MonthlySignups(_Model):
-    month: str = Field(pattern=r"^\d{4}-\d{2}$", description="calendar month, YYYY-MM")
-    signups: float = Field(ge=0)
-
-
-class PiecewiseGrowth(_Model):
-    """Real monthly sign-ups: a constant rate within each calendar month.
-
-    In YAML, ``csv`` names a file (relative to the scenario) with the columns ``month,signups``;
-    ``load_scenario`` reads it into ``monthly``. Months outside the data get ``after_data`` (``hold``: the
-    last month's count; ``zero``: none) or, before the first month, none.
-    """
-
-    kind: Literal["piecewise"]
-    csv: str | None = None
-    monthly: list[MonthlySignups] | None = None
-    after_data: Literal["hold", "zero"] = "hold"
-
-    @model_validator(mode="after")
-    def _source(self) -> PiecewiseGrowth:
-        if self.csv is None and not self.monthly:
-            raise ValueError("give csv (a file of month,signups) or monthly (inline rows)")
-        if self.monthly:
-            months = [row.month for row in self.monthly]
-            if months != sorted(set(months)):
-                raise ValueError("monthly rows must be in increasing month order, each month once")
-        return self
-
-
-Growth = Annotated[
-    ConstantGrowth | LinearGrowth | ExponentialGrowth | LogisticGrowth | PiecewiseGrowth,
-    Field(discriminator="kind"),
-]
-
-
-# --- churn ----------------------------------------------------------------------------------------------------
-
-
-class NoChurn(_Model):
-    kind: Literal["none"]
-
-
-class MonthlyChurn(_Model):
-    """A constant monthly churn probability: exponential lifetimes with P(leave within a month) = ``rate``."""
-
-    kind: Literal["monthly"]
-    rate: float = Field(gt=0, lt=1)
-
-
-class ExponentialLifetime(_Model):
-    kind: Literal["exponential"]
-    mean_months: float = Field(gt=0)
-
-
-class LognormalLifetime(_Model):
-    """Lognormal lifetimes with the given mean (not median) and log-scale ``sigma``."""
-
-    kind: Literal["lognormal"]
-    mean_months: float = Field(gt=0)
-    sigma: float = Field(gt=0, le=5)
-
-
-Churn = Annotated[NoChurn | MonthlyChurn | ExponentialLifetime | LognormalLifetime, Field(discriminator="kind")]
 
 
 # --- customers ------------------------------------------------------------------------------------------------
 
 
-class CustomerMix(_Model):
+class CustomerMix(SpecModel):
     services: CountDistribution = FixedCount(kind="fixed", value=1)
     service_delay: DelayDistribution = ExponentialDelay(kind="exponential", mean_days=30)
     ram: SizeDistribution = FixedSize(kind="fixed", value=to_bytes("512Mi"))
@@ -270,7 +59,7 @@ class CustomerMix(_Model):
 # --- fleet ----------------------------------------------------------------------------------------------------
 
 
-class ClusterSpec(_Model):
+class ClusterSpec(SpecModel):
     id: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
     region: str = Field(min_length=1)
     storage_provider: StorageProviderName = "longhorn"
@@ -296,7 +85,7 @@ class ClusterSpec(_Model):
         return ladder[self.ctrl_rung or 0]
 
 
-class Fleet(_Model):
+class Fleet(SpecModel):
     clusters: list[ClusterSpec] = Field(min_length=1)
 
     @field_validator("clusters")
@@ -312,14 +101,14 @@ class Fleet(_Model):
 # --- operator -------------------------------------------------------------------------------------------------
 
 
-class ControlPlanePolicy(_Model):
+class ControlPlanePolicy(SpecModel):
     ladder: list[str] | None = Field(default=None, description="None: the limits profile's control_plane_ladder")
     upgrade_basis: Literal["comfortable", "tight"] = "comfortable"
     upgrade_at_fraction: float = Field(default=1.0, gt=0, le=1.5)
     lead_days: float = Field(default=1.0, ge=0)
 
 
-class ShardTriggers(_Model):
+class ShardTriggers(SpecModel):
     """When a cluster stops taking new customers, and when its successor is ordered.
 
     The defaults follow the design document: "Plan to shard around 500-1000 nodes / 50-100K pods".
@@ -344,7 +133,7 @@ class ShardTriggers(_Model):
     )
 
 
-class FixedStorage(_Model):
+class FixedStorage(SpecModel):
     kind: Literal["fixed"]
     provider: StorageProviderName
 
@@ -354,7 +143,7 @@ class FixedStorage(_Model):
         return (self.provider,)
 
 
-class SwitchStorage(_Model):
+class SwitchStorage(SpecModel):
     """New clusters get ``before`` until any condition holds, then ``after``."""
 
     kind: Literal["switch"]
@@ -389,7 +178,7 @@ NewClusterStorage = Annotated[
 ]
 
 
-class OperatorPolicy(_Model):
+class OperatorPolicy(SpecModel):
     auto_add_nodes: bool = True
     auto_upgrade_control_plane: bool = True
     auto_shard: bool = True
@@ -403,14 +192,14 @@ class OperatorPolicy(_Model):
     new_cluster_storage: NewClusterStorage = FixedStorage(kind="fixed", provider="longhorn")
 
 
-class CostSettings(_Model):
+class CostSettings(SpecModel):
     backup_used_fraction: float = Field(default=0.5, ge=0, le=1, description="share of volume bytes backed up")
 
 
 # --- packing checks -------------------------------------------------------------------------------------------
 
 
-class PackingChecks(_Model):
+class PackingChecks(SpecModel):
     """On chosen days, the live services against the fewest run nodes and clusters that could hold them.
 
     At each check day (after that day's placements and the operator's look) the live services are grouped by
@@ -453,7 +242,7 @@ class PackingChecks(_Model):
 # --- the scenario ---------------------------------------------------------------------------------------------
 
 
-class Scenario(_Model):
+class Scenario(SpecModel):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     description: str = ""
     start_date: date

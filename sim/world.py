@@ -1,201 +1,79 @@
-"""The simulated fleet's state: clusters, run nodes, services and customers as numpy arrays.
+"""The world a run's processes share: the compiled scenario, the draws, the fleet, the customers, and the
+signals placements leave for the operator.
 
-Nothing here is per-entity Python objects except what the engine needs: each cluster keeps a list of
-``RunNode`` values (replaced one at a time when a node's load changes) and a cached ``ClusterLoad`` that is
-rebuilt only after the cluster changed. Arrays that grow (clusters, nodes) double their capacity.
+Each SimPy process (``sim.processes``) receives ``(env, world, log)``: it reads and changes the world and
+appends what happened to the log. No process holds a reference to another.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from placement.limits import Limits
-from placement.model import Cluster, ClusterLoad, RunNode
-
-CLUSTER_COUNTERS = (
-    "customers",
-    "services",
-    "volumes",
-    "pods",
-    "etcd_objects",
-    "volume_bytes",
-    "ram_requested",
-    "ram_allocatable",
-    "nodes",
-    "pending_nodes",
-    "ctrl_rung",
-    "ctrl_nodes",
-    "placements",
-    "rejections",
-)
-
-
-def _grow(array: np.ndarray, size: int) -> np.ndarray:
-    if size <= len(array):
-        return array
-    bigger = np.zeros(max(size, 2 * len(array), 8), dtype=array.dtype)
-    bigger[: len(array)] = array
-    return bigger
+from sim.config import RunConfig
+from sim.fleet import Fleet, start_datetime
+from sim.population import ACTIVE, Population
+from sim.sampling import Draws
 
 
 @dataclass(slots=True)
-class ClusterInfo:
-    """What does not change often: the engine's ``Cluster`` row and the cluster's life cycle."""
+class Signals:
+    """What the placements since the operator's last look told it: which cluster rejected a service for which
+    filter (with the first reason), and the new customers of each region that no open cluster could take."""
 
-    cluster: Cluster
-    provider: str
-    region: str
-    node_alloc: int  # allocatable bytes of one run node on this cluster
-    active: bool  # delivered (an ordered cluster is inactive until its lead time passes)
-    open: bool  # takes new customers
-    created_day: float
+    rejected: defaultdict[int, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    rejected_reason: dict[tuple[int, str], str] = field(default_factory=dict)
+    region_demand: Counter = field(default_factory=Counter)
+
+    def note_rejection(self, cluster: int, filter_name: str, reason: str | None) -> None:
+        self.rejected[cluster][filter_name] += 1
+        self.rejected_reason.setdefault((cluster, filter_name), reason or filter_name)
+
+    def note_demand(self, region: str) -> None:
+        self.region_demand[region] += 1
+
+    def clear(self) -> None:
+        self.rejected.clear()
+        self.rejected_reason.clear()
+        self.region_demand.clear()
 
 
+@dataclass(slots=True)
 class World:
-    """Counters per cluster (numpy, indexed by cluster number) and per node, plus the engine-facing caches."""
+    config: RunConfig
+    draws: Draws
+    fleet: Fleet
+    population: Population
+    signals: Signals
 
-    def __init__(self, limits: Limits, ladder: tuple[str, ...], start: datetime, run_node_ram: int):
-        self.limits = limits
-        self.ladder = ladder
-        self.start = start
-        self.run_node_ram = run_node_ram
-        self.clusters: list[ClusterInfo] = []
-        self.index: dict[str, int] = {}
-        self.counters = {name: np.zeros(8, dtype=np.int64) for name in CLUSTER_COUNTERS}
-        self.cluster_nodes: list[list[int]] = []
-        self.cluster_runnodes: list[list[RunNode]] = []
-        self.loads: list[ClusterLoad | None] = []
-        self.node_cluster = np.zeros(64, dtype=np.int64)
-        self.node_position = np.zeros(64, dtype=np.int64)
-        self.node_requested = np.zeros(64, dtype=np.int64)
-        self.node_pods = np.zeros(64, dtype=np.int64)
-        self.node_names: list[str] = []
-        self.node_by_name: dict[str, int] = {}
-        self._open_pairs: list[tuple[Cluster, ClusterLoad]] | None = None
-
-    # --- clusters -------------------------------------------------------------------------------------------
-    @property
-    def n_clusters(self) -> int:
-        return len(self.clusters)
-
-    def add_cluster(
-        self, cluster_id: str, region: str, provider: str, ctrl_type: str, ctrl_nodes: int, day: float, active: bool
-    ) -> int:
-        number = len(self.clusters)
-        created = self.start + timedelta(days=day)
-        cluster = Cluster(
-            id=cluster_id,
-            name=cluster_id,
-            region=region,
-            task_queue=f"deployer-{cluster_id}",
-            registry_url=f"registry.{cluster_id}.internal:5000",
-            storage_provider=provider,  # type: ignore[arg-type]
-            created_at=created,
-        )
-        alloc = self.limits.run_node_allocatable_bytes(provider, self.run_node_ram)
-        self.clusters.append(ClusterInfo(cluster, provider, region, alloc, active, active, day))
-        self.index[cluster_id] = number
-        for name, array in self.counters.items():
-            self.counters[name] = _grow(array, number + 1)
-        self.counters["ctrl_rung"][number] = self.ladder.index(ctrl_type)
-        self.counters["ctrl_nodes"][number] = ctrl_nodes
-        self.cluster_nodes.append([])
-        self.cluster_runnodes.append([])
-        self.loads.append(None)
-        self._open_pairs = None
-        return number
-
-    def activate(self, number: int) -> None:
-        info = self.clusters[number]
-        info.active = info.open = True
-        self._open_pairs = None
-
-    def close(self, number: int) -> None:
-        self.clusters[number].open = False
-        self._open_pairs = None
-
-    def ctrl_type(self, number: int) -> str:
-        return self.ladder[int(self.counters["ctrl_rung"][number])]
-
-    def set_ctrl_rung(self, number: int, rung: int) -> None:
-        self.counters["ctrl_rung"][number] = rung
-        self._touch(number)
-
-    # --- nodes ----------------------------------------------------------------------------------------------
-    def add_nodes(self, number: int, count: int) -> None:
-        info = self.clusters[number]
-        for _ in range(count):
-            node = len(self.node_names)
-            if node >= len(self.node_cluster):
-                size = node + 1
-                self.node_cluster = _grow(self.node_cluster, size)
-                self.node_position = _grow(self.node_position, size)
-                self.node_requested = _grow(self.node_requested, size)
-                self.node_pods = _grow(self.node_pods, size)
-            name = f"{info.cluster.id}-run-{len(self.cluster_nodes[number]) + 1}"
-            self.node_names.append(name)
-            self.node_by_name[name] = node
-            self.node_cluster[node] = number
-            self.node_position[node] = len(self.cluster_nodes[number])
-            self.cluster_nodes[number].append(node)
-            self.cluster_runnodes[number].append(RunNode(name, info.node_alloc))
-        self.counters["nodes"][number] += count
-        self.counters["ram_allocatable"][number] += count * info.node_alloc
-        self._touch(number)
-
-    def change_node(self, node: int, ram: int, pods: int) -> None:
-        requested = int(self.node_requested[node]) + ram
-        node_pods = int(self.node_pods[node]) + pods
-        self.node_requested[node] = requested
-        self.node_pods[node] = node_pods
-        number = int(self.node_cluster[node])
-        info = self.clusters[number]
-        self.cluster_runnodes[number][int(self.node_position[node])] = RunNode(
-            self.node_names[node], info.node_alloc, requested, node_pods
-        )
-        self.counters["ram_requested"][number] += ram
-        self._touch(number)
-
-    # --- the engine's view ----------------------------------------------------------------------------------
-    def _touch(self, number: int) -> None:
-        self.loads[number] = None
-        if self.clusters[number].open:
-            self._open_pairs = None
-
-    def touch(self, number: int) -> None:
-        self._touch(number)
-
-    def load(self, number: int) -> ClusterLoad:
-        load = self.loads[number]
-        if load is None:
-            c = self.counters
-            load = ClusterLoad(
-                run_nodes=tuple(self.cluster_runnodes[number]),
-                ctrl_node_type=self.ctrl_type(number),
-                volumes=int(c["volumes"][number]),
-                services=int(c["services"][number]),
-                customers=int(c["customers"][number]),
-                pods=int(c["pods"][number]),
-                etcd_objects=int(c["etcd_objects"][number]),
+    @classmethod
+    def build(cls, config: RunConfig, draws: Draws) -> World:
+        """The initial fleet of the scenario, and every drawn customer and service not yet placed."""
+        fleet = Fleet(config.limits, config.ladder, start_datetime(config.start), config.run_node_ram)
+        for spec in config.scenario.fleet.clusters:
+            number = fleet.add_cluster(
+                spec.id,
+                spec.region,
+                spec.storage_provider,
+                spec.ctrl_type_on(config.ladder),
+                spec.ctrl_nodes,
+                0.0,
+                True,
             )
-            self.loads[number] = load
-        return load
+            fleet.add_nodes(number, spec.run_nodes)
+        population = Population.empty(draws.customers, int(draws.service_start[-1]))
+        return cls(config, draws, fleet, population, Signals())
 
-    def pair(self, number: int) -> tuple[Cluster, ClusterLoad]:
-        return self.clusters[number].cluster, self.load(number)
-
-    def open_pairs(self) -> list[tuple[Cluster, ClusterLoad]]:
-        """The clusters new customers may be placed on, with their loads."""
-        if self._open_pairs is None:
-            self._open_pairs = [self.pair(i) for i, info in enumerate(self.clusters) if info.open]
-        return self._open_pairs
-
-    def view(self, name: str) -> np.ndarray:
-        return self.counters[name][: self.n_clusters]
-
-
-def start_datetime(day) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=UTC)
+    def customers_outside_region(self) -> Counter:
+        """Active customers per region whose home cluster is in another region."""
+        regions = self.config.regions
+        active = self.population.state == ACTIVE
+        home = self.population.home[active]
+        drawn = self.draws.region[active]
+        cluster_region = np.array(
+            [regions.index(info.region) if info.region in regions else -1 for info in self.fleet.clusters]
+        )
+        away = cluster_region[home] != drawn
+        return Counter(regions[r] for r in drawn[away].tolist())

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from sim.scenario import DAYS_PER_MONTH, Scenario
+from sim.distributions import DAYS_PER_MONTH
+from sim.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"

@@ -83,11 +83,11 @@ def test_importing_sim_and_rendering_reports_leave_the_matplotlib_backend_alone(
 import sys
 import matplotlib
 matplotlib.use("template")
-import sim, sim.report, sim.sweep_report
-from sim.report import _png, figure
+import sim, sim.report, sim.sweep.report
+from sim.render import figure, png
 fig = figure(figsize=(2, 2))
 fig.subplots().plot([0, 1], [1, 0])
-assert _png(fig)
+assert png(fig)
 print(matplotlib.get_backend(), "matplotlib.pyplot" in sys.modules)
 """
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

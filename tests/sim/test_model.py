@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 
 import sim
-import sim.model
+import sim.placing
 from placement import engine
 from placement.limits import load_profile
 from sim.decisions import LIMITS
+from sim.distributions import MonthlyChurn
 from tests.sim.conftest import FROZEN, SCENARIOS
 
 
@@ -79,7 +80,7 @@ def test_every_placement_goes_through_select_cluster(stage1_short_scenario, monk
         calls.append(request)
         return engine.select_cluster(request, clusters, policy, now=now)
 
-    monkeypatch.setattr(sim.model, "select_cluster", counting)
+    monkeypatch.setattr(sim.placing, "select_cluster", counting)
     result = sim.run(stage1_short_scenario.model_copy(update={"horizon_days": 60.0}), seed=1)
     assert len(calls) == result.summary["placements_attempted"] > 0
 
@@ -92,7 +93,7 @@ def test_churn_releases_everything():
         update={
             "growth": growth,
             "horizon_days": 120.0,
-            "churn": sim.scenario.MonthlyChurn(kind="monthly", rate=0.9),
+            "churn": MonthlyChurn(kind="monthly", rate=0.9),
         }
     )
     result = sim.run(scenario, seed=2)

@@ -12,9 +12,10 @@ import pytest
 import sim
 from placement.optimize import SolveSettings, greedy_to_optimal_ratio
 from placement.yamlio import ConfigError
-from sim.model import Simulation
+from sim.config import compile_scenario
 from sim.packing import PACKING_COLUMNS, live_service_groups
 from sim.scenario import PackingChecks
+from sim.simulation import simulate
 from tests.sim.conftest import SCENARIOS
 
 
@@ -99,26 +100,26 @@ def test_the_solver_runs_when_the_heuristics_miss_the_bound(big_result):
 def test_greedy_nodes_equal_a_direct_call_on_the_same_services(which, request):
     scenario = request.getfixturevalue(which)
     last = int(scenario.horizon_days)
-    simulation = Simulation(scenario, 7).run()  # the last check is on the last day: the state after the run
-    rows = [r for r in simulation.packing_rows if r["day"] == last]
-    groups = live_service_groups(simulation)
+    world, log = simulate(compile_scenario(scenario), 7)  # the last check is on the last day: the end state
+    rows = [r for r in log.packing_rows if r["day"] == last]
+    groups = live_service_groups(world)
     assert [(r["region"], r["storage_provider"]) for r in rows] == list(groups)
     # The settings the simulator uses: one worker and a deterministic limit, so the answers are the same.
     settings = SolveSettings(num_workers=1, deterministic_time_limit=scenario.packing_checks.deterministic_time_limit)
     for row, ((_, provider), services) in zip(rows, groups.items(), strict=True):
         assert len(services) == row["services"]
         assert [int(s.name[1:]) for s in services] == sorted(
-            (int(s.name[1:]) for s in services), key=lambda k: simulation.service_seq[k]
+            (int(s.name[1:]) for s in services), key=lambda k: world.population.service_seq[k]
         )
         direct = greedy_to_optimal_ratio(
             services,
-            simulation.limits,
-            simulation.policy,
+            world.config.limits,
+            world.config.policy,
             provider=provider,
             max_nodes_per_cluster=scenario.operator.max_run_nodes_per_cluster,
-            ctrl_node_type=simulation.world.ladder[-1],
+            ctrl_node_type=world.config.ladder[-1],
             settings=settings,
-            run_node_ram_bytes=simulation.world.run_node_ram,
+            run_node_ram_bytes=world.config.run_node_ram,
         )
         assert (direct.greedy_nodes, direct.greedy_clusters) == (row["greedy_nodes"], row["greedy_clusters"])
         assert direct.l1_nodes == row["l1_nodes"] and direct.ffd_nodes == row["ffd_nodes"]

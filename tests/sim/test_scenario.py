@@ -11,8 +11,9 @@ import pytest
 
 import sim
 from placement.yamlio import ConfigError
+from sim.distributions import DAYS_PER_MONTH, PiecewiseGrowth
 from sim.sampling import signup_rate_per_day, signup_times
-from sim.scenario import DAYS_PER_MONTH, PiecewiseGrowth, read_monthly_csv
+from sim.scenario import read_monthly_csv
 from tests.sim.conftest import SCENARIOS
 
 SHIPPED = sorted(SCENARIOS.glob("*.yaml"))
@@ -134,7 +135,7 @@ def test_piecewise_csv_drives_the_monthly_signups():
 
 def test_growth_kinds_have_their_shapes():
     days = np.array([0.0, 12 * DAYS_PER_MONTH])
-    from sim.scenario import ExponentialGrowth, LinearGrowth, LogisticGrowth
+    from sim.distributions import ExponentialGrowth, LinearGrowth, LogisticGrowth
 
     start = date(2026, 1, 1)
     linear = signup_rate_per_day(LinearGrowth(kind="linear", start_per_month=100, slope_per_month=10), days, start)

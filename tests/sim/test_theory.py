@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import sim
-from sim.scenario import DAYS_PER_MONTH
+from sim.distributions import DAYS_PER_MONTH
 from tests.sim.conftest import months, queue_scenario
 
 FAMILY_ALPHA = 0.001

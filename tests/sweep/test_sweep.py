@@ -11,9 +11,20 @@ import pandas as pd
 import pytest
 
 import sim
-from sim.sweep import SweepError, dask_executor, prepare_out, process_pool, read_run, run_path, write_run
-from sim.sweep_stats import bands, binding_counts, sensitivity
-from sim.sweep_vary import VarySpec
+from placement.limits import load_profile
+from sim.sweep import (
+    SweepError,
+    dask_executor,
+    parse_all,
+    prepare_out,
+    process_pool,
+    read_run,
+    run_draw,
+    run_path,
+    write_run,
+)
+from sim.sweep.stats import bands, binding_counts, sensitivity
+from sim.sweep.vary import VarySpec
 
 TINY = Path(__file__).with_name("tiny.yaml")
 VARY = ["longhorn.max_volumes=catalog", "etcd.objects_per_service=triangular:6:8:12"]
@@ -61,23 +72,22 @@ def test_a_sweep_skips_the_packing_checks(scenario, pool_result):
     pd.testing.assert_frame_equal(pool_result.runs, result.runs)
 
 
-def test_a_run_that_raises_is_recorded_and_the_sweep_goes_on(scenario, monkeypatch, tmp_path):
-    real_run = sim.run
-
-    def flaky(s, seed, **kw):
-        if seed.spawn_key == (2, 1):
-            raise RuntimeError("boom")
-        return real_run(s, seed, **kw)
-
-    monkeypatch.setattr(sim, "run", flaky)
+def test_a_run_that_raises_is_recorded_and_the_sweep_goes_on(scenario, tmp_path):
+    # A run that draws a Longhorn minimum of 20 run nodes makes the scenario invalid (its cluster has 3, the
+    # operator's cap is 10): that run raises, the others go on.
+    vary = ["longhorn.min_nodes=choice:2,20"]
+    specs = parse_all(vary, load_profile(scenario.limits_profile))
+    doomed = [i for i in range(5) if run_draw(specs, 11, i)[0]["longhorn.min_nodes"] == 20]
+    assert 0 < len(doomed) < 5
     with cf.ThreadPoolExecutor(2) as pool:
-        result = sim.sweep(scenario, 4, vary=VARY, executor=pool, seed=11, out=tmp_path)
+        result = sim.sweep(scenario, 5, vary=vary, executor=pool, seed=11, out=tmp_path)
     failed = result.failed
-    assert failed["run"].tolist() == [2]
-    assert failed["seed_spawn_key"].tolist() == ["2,1"] and "RuntimeError: boom" in failed["error"].iloc[0]
-    assert (result.runs["status"] == "ok").sum() == 3
-    assert read_run(run_path(tmp_path, 2))[0]["status"] == "failed"
-    assert result.first_shard["runs_ok"].iloc[0] == 3
+    assert failed["run"].tolist() == doomed
+    assert failed["seed_spawn_key"].tolist() == [f"{i},1" for i in doomed]
+    assert all("ConfigError" in error and "at least 20 run nodes" in error for error in failed["error"])
+    assert (result.runs["status"] == "ok").sum() == 5 - len(doomed)
+    assert read_run(run_path(tmp_path, doomed[0]))[0]["status"] == "failed"
+    assert result.first_shard["runs_ok"].iloc[0] == 5 - len(doomed)
 
 
 def test_resume_refuses_other_arguments_and_ignores_partial_files(tmp_path):
@@ -115,7 +125,7 @@ def test_bands_and_counts_on_a_synthetic_frame():
     assert b.loc[("customers", 1), "p50"] == pytest.approx(9.0)
     assert b.loc[("customers", 0), "p10"] == pytest.approx(0.9)
     assert b.loc[("customers", 0), "runs"] == 10
-    from sim.sweep_stats import runs_frame
+    from sim.sweep.stats import runs_frame
 
     runs = runs_frame(outcomes, [VarySpec("a.b", "uniform", (0.0, 9.0), "a.b=uniform:0:9")])
     counts = binding_counts(runs).set_index("limit")

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from placement.limits import load_profile
 from sim.cli import app
 from sim.sweep import run_draw, run_seed
-from sim.sweep_vary import VaryError, parse_all, parse_vary
+from sim.sweep.vary import VaryError, parse_all, parse_vary
 
 TINY = Path(__file__).with_name("tiny.yaml")
 SEED = load_profile("seed")

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import pandas as pd
 
-from sim.report import STYLE, _png, _table, figure
+from sim.render import STYLE, figure, png, table
 
-if TYPE_CHECKING:
-    from sim.sweep import SweepResult
+
+class SweepTables(Protocol):
+    """What the report reads from a sweep's result (``sim.sweep.SweepResult``)."""
+
+    scenario_name: str
+    manifest: dict[str, Any]
+    runs: pd.DataFrame
+    bands: pd.DataFrame
+    first_shard: pd.DataFrame
+    binding_counts: pd.DataFrame
+    sensitivity: pd.DataFrame
+
+    @property
+    def failed(self) -> pd.DataFrame: ...
+
 
 GIB = 1024**3
 # (metric, axis label, divisor)
@@ -26,7 +39,7 @@ BAND_PLOTS = (
 )
 
 
-def plots(result: SweepResult) -> list[tuple[str, str]]:
+def plots(result: SweepTables) -> list[tuple[str, str]]:
     """(title, base64 PNG) pairs."""
     out: list[tuple[str, str]] = []
     b = result.bands
@@ -46,7 +59,7 @@ def plots(result: SweepResult) -> list[tuple[str, str]]:
         for ax in list(axes.flat)[len(shown) :]:
             ax.set_visible(False)
         fig.autofmt_xdate()
-        out.append(("Daily fleet metrics: p10/p50/p90 over the runs", _png(fig)))
+        out.append(("Daily fleet metrics: p10/p50/p90 over the runs", png(fig)))
     runs = result.runs[result.runs["status"] == "ok"].dropna(subset=["first_shard_day"])
     if len(runs):
         fig = figure(figsize=(11, 3.5))
@@ -60,7 +73,7 @@ def plots(result: SweepResult) -> list[tuple[str, str]]:
         right.set_xlabel("fleet customers")
         right.set_ylabel("runs")
         fig.autofmt_xdate()
-        out.append(("Distribution of the first shard", _png(fig)))
+        out.append(("Distribution of the first shard", png(fig)))
     counts = result.binding_counts
     if len(counts):
         fig = figure(figsize=(9, 0.5 * len(counts) + 1.5))
@@ -73,7 +86,7 @@ def plots(result: SweepResult) -> list[tuple[str, str]]:
         ax.set_xlabel("share of successful runs (%)")
         ax.set_title("Which limit binds first")
         ax.legend(fontsize="small")
-        out.append(("Which limit binds first", _png(fig)))
+        out.append(("Which limit binds first", png(fig)))
     sens = result.sensitivity.dropna(subset=["swing_days"])
     if len(sens):
         fig = figure(figsize=(9, 0.6 * len(sens) + 1.5))
@@ -99,7 +112,7 @@ def plots(result: SweepResult) -> list[tuple[str, str]]:
         ax.set_xlabel("first-shard day (days after the scenario start)")
         ax.set_title("Sensitivity of the first-shard day (tornado; line = median)")
         ax.legend(fontsize="small")
-        out.append(("Sensitivity of the first-shard day", _png(fig)))
+        out.append(("Sensitivity of the first-shard day", png(fig)))
     return out
 
 
@@ -107,7 +120,7 @@ def _rows(frame: pd.DataFrame) -> list[dict]:
     return [{k: (None if pd.isna(v) else v) for k, v in row.items()} for row in frame.to_dict("records")]
 
 
-def render_sweep_report(result: SweepResult) -> str:
+def render_sweep_report(result: SweepTables) -> str:
     """A self-contained HTML page."""
     name = html.escape(result.scenario_name)
     manifest = [{"field": k, "value": v} for k, v in result.manifest.items()]
@@ -123,17 +136,17 @@ def render_sweep_report(result: SweepResult) -> str:
 <body>
 <h1>Monte Carlo sweep: {name}</h1>
 <p>{ok} of {len(result.runs)} runs succeeded.</p>
-{_table(manifest, ["field", "value"])}
+{table(manifest, ["field", "value"])}
 <h2>First shard</h2>
-{_table(_rows(first), list(first.columns))}
+{table(_rows(first), list(first.columns))}
 <h2>Which limit binds first</h2>
-{_table(_rows(result.binding_counts), list(result.binding_counts.columns))}
+{table(_rows(result.binding_counts), list(result.binding_counts.columns))}
 <h2>Sensitivity</h2>
 <p class="muted">Spearman rank correlation of each varied parameter with the first-shard day, and a least-squares
 line read at the parameter's p10 and p90 draws.</p>
-{_table(_rows(result.sensitivity), list(result.sensitivity.columns))}
+{table(_rows(result.sensitivity), list(result.sensitivity.columns))}
 <h2>Failed runs</h2>
-{_table(_rows(failed), list(failed.columns)) if len(failed) else "<p>None.</p>"}
+{table(_rows(failed), list(failed.columns)) if len(failed) else "<p>None.</p>"}
 <h2>Plots</h2>
 {images}
 </body></html>

@@ -7,17 +7,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from placement.cli_common import error_console, fail
 from placement.yamlio import ConfigError
-
-err = Console(stderr=True)
-
-
-def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(2)
+from sim.scenario import load_scenario
+from sim.sweep.core import sweep
+from sim.sweep.executors import dask_executor
+from sim.sweep.store import SweepError
 
 
 def sweep_command(
@@ -40,13 +37,10 @@ def sweep_command(
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="runs per task")] = 1,
 ) -> None:
     """Run a Monte Carlo sweep; write per-run files, bands and a report to --out. Rerun to resume."""
-    from sim.scenario import load_scenario
-    from sim.sweep import SweepError, dask_executor, sweep
-
     try:
         scenario = load_scenario(scenario_path)
     except (ConfigError, OSError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     progress = Progress(
         TextColumn("[bold]sweep"),
         BarColumn(),
@@ -54,7 +48,7 @@ def sweep_command(
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
-        console=err,
+        console=error_console,
     )
     state = {"ok": 0, "failed": 0, "task": None, "total": runs}
 
@@ -63,7 +57,7 @@ def sweep_command(
             "sweep", total=total, completed=already, ok=already, failed=0, left=total - already
         )
         if already:
-            err.print(f"resuming: {already} of {total} runs already in {out}")
+            error_console.print(f"resuming: {already} of {total} runs already in {out}")
         state["ok"] = already
 
     def on_run(record: dict) -> None:
@@ -94,9 +88,11 @@ def sweep_command(
                 on_run=on_run,
             )
     except (SweepError, ValueError) as exc:  # VaryError and ConfigError are ValueErrors
-        _fail(str(exc))
+        fail(str(exc))
     shard = result.first_shard.set_index("statistic")
-    err.print(f"{runs} runs: {len(result.failed)} failed; wrote {out}/report.html and Parquet tables", highlight=False)
+    error_console.print(
+        f"{runs} runs: {len(result.failed)} failed; wrote {out}/report.html and Parquet tables", highlight=False
+    )
     if shard["runs_sharded"].iloc[0]:
         dates = ", ".join(f"{s} {shard.loc[s, 'first_shard_date'].date()}" for s in ("p10", "p50", "p90"))
-        err.print(f"first shard: {dates}", highlight=False)
+        error_console.print(f"first shard: {dates}", highlight=False)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.sweep_vary import VarySpec
+from sim.sweep.vary import VarySpec
 
 QUANTILES = (0.1, 0.5, 0.9)
 BAND_COLUMNS = ("p10", "p50", "p90")

@@ -1,0 +1,163 @@
+"""A scenario compiled against its limits profile: everything a run needs that no random draw decides.
+
+``compile_scenario`` applies the scenario's limits overrides, compiles its engine policy, and checks the
+scenario against the profile (unknown control-plane or run-node types, clusters below their storage
+provider's minimum or above the operator's cap). It raises one ``ConfigError`` naming every problem, so
+nothing runs on a scenario that cannot run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from placement.limits import Limits, LimitsProfile, load_profile
+from placement.policy import Policy, PolicyConfig, load_policy
+from placement.yamlio import ConfigError
+from sim.costs import CostModel
+from sim.scenario import OperatorPolicy, Scenario
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """The compiled scenario. ``horizon`` is the last simulated day (whole days: the run ends at its sample)."""
+
+    scenario: Scenario
+    profile: LimitsProfile
+    policy: Policy
+    ladder: tuple[str, ...]  # the control-plane ladder, first rung first
+    run_node_ram: int  # bytes of one run node of the operator's type
+    costs: CostModel
+    horizon: float
+    check_days: frozenset[int]  # the packing checks' days that fall within the horizon
+    regions: tuple[str, ...]  # the scenario's regions, in order: the draws index into them
+
+    @property
+    def limits(self) -> Limits:
+        return self.policy.limits
+
+    @property
+    def start(self) -> date:
+        return self.scenario.start_date
+
+    def date_of(self, day: float) -> date:
+        return self.start + timedelta(days=int(day))
+
+
+def resolve_limits(scenario: Scenario, profile: str | None = None) -> LimitsProfile:
+    """The scenario's limits profile with its customer-mix figures and ``limits_overrides`` applied."""
+    base = load_profile(profile or scenario.limits_profile)
+    overrides: dict[str, float] = {}
+    mix = scenario.customers
+    if mix.etcd_objects_per_customer is not None:
+        overrides["etcd.objects_per_customer"] = mix.etcd_objects_per_customer
+    if mix.etcd_objects_per_service is not None:
+        overrides["etcd.objects_per_service"] = mix.etcd_objects_per_service
+    overrides.update(scenario.limits_overrides)
+    if not overrides:
+        return base
+    try:
+        return base.with_values(overrides)
+    except KeyError as exc:
+        raise ConfigError(scenario.name, [f"limits_overrides: {exc.args[0]}"]) from None
+    except ValueError as exc:
+        raise ConfigError(scenario.name, [f"limits_overrides: {exc}"]) from None
+
+
+def resolve_policy(scenario: Scenario, profile: LimitsProfile) -> Policy:
+    if scenario.policy is None:
+        config = PolicyConfig()
+    elif isinstance(scenario.policy, PolicyConfig):
+        config = scenario.policy
+    else:
+        # An unresolved path: a scenario built in code rather than by load_scenario.
+        return load_policy(scenario.policy, profile)
+    return config.compile(profile)
+
+
+def new_cluster_problems(op: OperatorPolicy, limits: Limits) -> list[str]:
+    """New clusters must start within the cap: the provider's minimum and ``new_cluster_run_nodes`` fit under it."""
+    if not op.auto_shard:
+        return []  # no new clusters
+    cap = op.max_run_nodes_per_cluster
+    problems = []
+    for provider in dict.fromkeys(op.new_cluster_storage.providers):
+        if limits.storage[provider].min_nodes > cap:
+            problems.append(
+                f"operator.max_run_nodes_per_cluster: {cap} is below {provider}'s minimum of "
+                f"{limits.storage[provider].min_nodes} run nodes, and new clusters may use {provider}"
+            )
+    if op.shard.new_cluster_run_nodes is not None and op.shard.new_cluster_run_nodes > cap:
+        problems.append(
+            f"operator.shard.new_cluster_run_nodes: {op.shard.new_cluster_run_nodes} exceed "
+            f"operator.max_run_nodes_per_cluster ({cap})"
+        )
+    return problems
+
+
+def fleet_problems(scenario: Scenario, limits: Limits, ladder: tuple[str, ...]) -> list[str]:
+    """The initial clusters against the ladder, their provider's minimum nodes and the operator's cap."""
+    cap = scenario.operator.max_run_nodes_per_cluster
+    problems = []
+    for i, spec in enumerate(scenario.fleet.clusters):
+        if spec.ctrl_node_type is not None and spec.ctrl_node_type not in ladder:
+            problems.append(
+                f"fleet.clusters[{i}].ctrl_node_type: {spec.ctrl_node_type!r} is not on the ladder {list(ladder)}"
+            )
+        if spec.ctrl_rung is not None and not -len(ladder) <= spec.ctrl_rung < len(ladder):
+            problems.append(f"fleet.clusters[{i}].ctrl_rung: {spec.ctrl_rung} is off the ladder {list(ladder)}")
+        min_nodes = limits.storage[spec.storage_provider].min_nodes
+        if spec.run_nodes < min_nodes:
+            problems.append(
+                f"fleet.clusters[{i}].run_nodes: {spec.storage_provider} needs at least "
+                f"{min_nodes} run nodes, got {spec.run_nodes}"
+            )
+        if spec.run_nodes > cap:
+            problems.append(
+                f"fleet.clusters[{i}].run_nodes: {spec.run_nodes} run nodes exceed "
+                f"operator.max_run_nodes_per_cluster ({cap})"
+            )
+    return problems
+
+
+def compile_scenario(scenario: Scenario, profile: str | None = None) -> RunConfig:
+    """Compile ``scenario`` (``profile`` overrides its limits profile); raise ``ConfigError`` naming every problem."""
+    resolved = resolve_limits(scenario, profile)
+    policy = resolve_policy(scenario, resolved)
+    limits = policy.limits
+    op = scenario.operator
+    ladder = tuple(op.control_plane.ladder or limits.control_plane_ladder)
+    problems = [
+        f"operator.control_plane.ladder: unknown type {n!r}" for n in ladder if n not in limits.control_plane_types
+    ]
+    run_node_type = op.run_node_type or limits.costs.default_run_node_type
+    if run_node_type not in limits.costs.run_node_types:
+        problems.append(
+            f"operator.run_node_type: unknown {run_node_type!r}; known {sorted(limits.costs.run_node_types)}"
+        )
+    problems += fleet_problems(scenario, limits, ladder)
+    problems += new_cluster_problems(op, limits)
+    checks = scenario.packing_checks
+    if checks is not None and checks.ctrl_node_type not in (None, *limits.control_plane_types):
+        problems.append(
+            f"packing_checks.ctrl_node_type: unknown {checks.ctrl_node_type!r}; "
+            f"known {sorted(limits.control_plane_types)}"
+        )
+    if problems:
+        raise ConfigError(scenario.name, problems)
+    horizon = float(math.floor(scenario.days))
+    # A loaded scenario has its check days within the horizon; a copy with a shorter horizon (a quick run, a
+    # test) runs the checks that still fall within it.
+    days = () if checks is None else checks.days_from(scenario.start_date)
+    return RunConfig(
+        scenario=scenario,
+        profile=resolved,
+        policy=policy,
+        ladder=ladder,
+        run_node_ram=limits.costs.run_node_types[run_node_type].ram_bytes,
+        costs=CostModel.build(limits, run_node_type, ladder, scenario.costs.backup_used_fraction),
+        horizon=horizon,
+        check_days=frozenset(d for d in days if 0 <= d <= horizon),
+        regions=tuple(scenario.regions),
+    )

@@ -1,0 +1,77 @@
+"""What a run records, as flat records in the order they happen: events, daily samples, tallies, bindings.
+
+The processes append to one ``Log``; ``sim.collect`` turns it into the result tables once the run is over.
+Nothing in it is read back by the model while it runs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sim.decisions import Binding
+from sim.fleet import CLUSTER_COUNTERS, Fleet
+
+# The columns of a daily sample row: day, cluster number, every cluster counter (in CLUSTER_COUNTERS order),
+# delivered, open, and that day's setup fees.
+SAMPLE_DAY, SAMPLE_CLUSTER, SAMPLE_COUNTERS = 0, 1, 2
+SAMPLE_ACTIVE = SAMPLE_COUNTERS + len(CLUSTER_COUNTERS)
+SAMPLE_OPEN = SAMPLE_ACTIVE + 1
+SAMPLE_SETUP = SAMPLE_OPEN + 1
+
+
+@dataclass(slots=True)
+class Log:
+    events: list[tuple[float, str, str, str]] = field(default_factory=list)  # day, kind, cluster id, detail
+    rejections: Counter = field(default_factory=Counter)  # (scope, reason) -> rejections since the last sample
+    attempted: int = 0
+    rejected: int = 0
+    day_signups: int = 0
+    day_attempted: int = 0
+    day_rejected: int = 0
+    day_setup: np.ndarray = field(default_factory=lambda: np.zeros(8))  # setup fees per cluster since the sample
+    samples: list[np.ndarray] = field(default_factory=list)  # one block of sample rows per day
+    fleet_samples: list[tuple[int, int, int, int]] = field(default_factory=list)  # day, sign-ups, attempts, rejects
+    bindings: dict[str, Binding] = field(default_factory=dict)  # the first time each limit bound
+    first_shard: dict[str, Any] | None = None
+    packing_rows: list[dict[str, Any]] = field(default_factory=list)
+    packing_wall_seconds: list[float] = field(default_factory=list)  # machine-dependent: never written
+
+    def event(self, day: float, kind: str, cluster_id: str, detail: str) -> None:
+        self.events.append((day, kind, cluster_id, detail))
+
+    def bind(self, limit: str, day: float, customers: int, cluster_id: str, action: str, why: str) -> bool:
+        """Record the first time ``limit`` binds; later bindings are not recorded (returns whether this was it)."""
+        if limit in self.bindings:
+            return False
+        self.bindings[limit] = Binding(limit, day, customers, cluster_id, action, why)
+        return True
+
+    def add_setup_eur(self, number: int, eur: float) -> None:
+        if len(self.day_setup) <= number:
+            grown = np.zeros(max(2 * len(self.day_setup), number + 1))
+            grown[: len(self.day_setup)] = self.day_setup
+            self.day_setup = grown
+        self.day_setup[number] += eur
+
+    def record_day(self, fleet: Fleet, day: int) -> None:
+        """The day's sample of every cluster, the day's rejections as events; the daily tallies start again."""
+        n = fleet.n_clusters
+        rows = np.empty((n, len(CLUSTER_COUNTERS) + 2), dtype=np.float64)
+        for j, name in enumerate(CLUSTER_COUNTERS):
+            rows[:, j] = fleet.view(name)
+        rows[:, -2] = [info.active for info in fleet.clusters]
+        rows[:, -1] = [info.open for info in fleet.clusters]
+        setup = np.zeros(n)
+        m = min(n, len(self.day_setup))
+        setup[:m] = self.day_setup[:m]
+        self.samples.append(np.column_stack((np.full(n, day), np.arange(n), rows, setup)))
+        self.fleet_samples.append((day, self.day_signups, self.day_attempted, self.day_rejected))
+        for (scope, reason), count in sorted(self.rejections.items()):
+            self.event(float(day), "placement_rejected", scope, f"{count} rejected since the previous day: {reason}")
+        self.rejections.clear()
+        self.day_setup[:] = 0
+        self.day_signups = self.day_attempted = self.day_rejected = 0

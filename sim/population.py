@@ -1,0 +1,42 @@
+"""The customers and their services: one row per customer and per service, as numpy arrays.
+
+Rows are those of ``sim.sampling.Draws`` (customer ``i``'s services are ``service_start[i]`` to
+``service_start[i+1]-1``); these arrays hold what happened to them: a customer's state and home cluster,
+a service's run node and what it added there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+PENDING, ACTIVE, LOST, CHURNED = 0, 1, 2, 3
+STATE_NAMES = ("pending", "active", "lost", "churned")
+
+
+@dataclass(slots=True)
+class Population:
+    state: np.ndarray  # int8 per customer: PENDING, ACTIVE, LOST (its first service fit nowhere), CHURNED
+    home: np.ndarray  # cluster number per customer, -1 before it is placed
+    customer_volumes: np.ndarray  # volumes per customer, for the per-customer quota
+    departed: np.ndarray  # churn day per customer, NaN while it stays
+    service_node: np.ndarray  # run node per service, -1 when not (or no longer) placed
+    service_need: np.ndarray  # RAM bytes the service took on its node
+    service_objects: np.ndarray  # etcd objects the service added to its cluster
+    service_volumes: np.ndarray  # volume bytes of the service, 0 without a volume
+    service_seq: np.ndarray  # placement order, for the packing checks
+
+    @classmethod
+    def empty(cls, customers: int, services: int) -> Population:
+        return cls(
+            state=np.zeros(customers, dtype=np.int8),
+            home=np.full(customers, -1, dtype=np.int64),
+            customer_volumes=np.zeros(customers, dtype=np.int64),
+            departed=np.full(customers, np.nan),
+            service_node=np.full(services, -1, dtype=np.int64),
+            service_need=np.zeros(services, dtype=np.int64),
+            service_objects=np.zeros(services, dtype=np.int64),
+            service_volumes=np.zeros(services, dtype=np.int64),
+            service_seq=np.full(services, -1, dtype=np.int64),
+        )

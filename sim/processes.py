@@ -1,0 +1,113 @@
+"""The SimPy processes: one per driver, each a generator of ``(env, world, log)``.
+
+- ``signups``: customers arrive at their drawn sign-up times and place their first service;
+- ``service_creation``: customers' later services are created and placed on their home cluster;
+- ``churn``: customers leave at the end of their drawn lifetimes and give back what they held;
+- ``operator``: once a day the operator looks at the fleet and acts (``sim.operator``);
+- ``sampler``: once a day, after the operator, every cluster's counters are recorded;
+- ``packing_checks``: on the scenario's check days, after the sample, the live services are packed (``sim.packing``).
+
+None of them is per customer: customers and services are rows of the arrays drawn up front in
+``sim.sampling``. The processes share nothing but the world and the log; ``sim.simulation`` starts them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+
+import numpy as np
+import simpy
+
+from sim.log import Log
+from sim.operator import Operator
+from sim.packing import check_packing
+from sim.placing import leave, place, sign_up
+from sim.population import ACTIVE
+from sim.world import World
+
+Process = Generator[simpy.Event, None, None]
+
+
+def signups(env: simpy.Environment, world: World, log: Log) -> Process:
+    for customer, at in enumerate(world.draws.signup.tolist()):
+        if at > env.now:
+            yield env.timeout(at - env.now)
+        sign_up(world, log, customer)
+
+
+def service_creation(env: simpy.Environment, world: World, log: Log) -> Process:
+    draws, people, fleet = world.draws, world.population, world.fleet
+    later = np.ones(len(draws.service_created), dtype=bool)
+    later[draws.service_start[:-1]] = False
+    later &= draws.service_created < world.config.horizon
+    order = np.flatnonzero(later)
+    order = order[np.argsort(draws.service_created[order], kind="stable")]
+    owner = np.repeat(np.arange(draws.customers), np.diff(draws.service_start))
+    times = draws.service_created[order].tolist()
+    for service, customer, at in zip(order.tolist(), owner[order].tolist(), times, strict=True):
+        if at > env.now:
+            yield env.timeout(at - env.now)
+        if people.state[customer] == ACTIVE:
+            place(world, log, customer, service, False, [fleet.pair(int(people.home[customer]))])
+
+
+def churn(env: simpy.Environment, world: World, log: Log) -> Process:
+    draws, people = world.draws, world.population
+    leaving = draws.signup + draws.lifetime
+    order = np.flatnonzero(leaving < world.config.horizon)
+    order = order[np.argsort(leaving[order], kind="stable")]
+    for customer, at in zip(order.tolist(), leaving[order].tolist(), strict=True):
+        if at > env.now:
+            yield env.timeout(at - env.now)
+        if people.state[customer] == ACTIVE:
+            leave(world, customer, at)
+
+
+def operator(env: simpy.Environment, world: World, log: Log) -> Process:
+    look = Operator(world, log)
+    while True:
+        look.tick(env.now)
+        yield env.timeout(1.0)
+
+
+def _days(world: World) -> range:
+    """The sampled days: every midnight from the start to the horizon."""
+    return range(int(np.floor(world.config.horizon)) + 1)
+
+
+def sampler(env: simpy.Environment, world: World, log: Log) -> Process:
+    counters = world.fleet.counters
+    for day in _days(world):
+        if day > env.now:
+            yield env.timeout(day - env.now)
+        log.record_day(world.fleet, day)
+        counters["placements"][:] = 0
+        counters["rejections"][:] = 0
+
+
+def packing_checks(env: simpy.Environment, world: World, log: Log) -> Process:
+    # Wakes every day (not just on check days) so that on a check day it runs after that day's sample: SimPy
+    # runs events of equal time in the order they were scheduled.
+    for day in _days(world):
+        if day > env.now:
+            yield env.timeout(day - env.now)
+        if day in world.config.check_days:
+            log.packing_rows.extend(check_packing(world, log, day))
+
+
+def progress_reports(env: simpy.Environment, world: World, progress: Callable[[float], None]) -> Process:
+    """Calls ``progress(fraction)`` about a hundred times over the run, after each reported day's work."""
+    days = _days(world)
+    last = days[-1]
+    step = max(last // 100, 1)
+    for day in days:
+        if day > env.now:
+            yield env.timeout(day - env.now)
+        if day % step == 0 or day == last:
+            progress(day / max(last, 1))
+
+
+# Started in this order, which is their order at equal times: at time 0 the initial fleet's customers are
+# placed before the operator's first look, and the sampler records after the operator acted. The packing
+# checks (only with check days) and the progress reports start after them.
+DRIVERS = (signups, service_creation, churn, operator, sampler)

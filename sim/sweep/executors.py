@@ -1,0 +1,39 @@
+"""Where a sweep's runs go: any ``concurrent.futures.Executor``. A local process pool is the default; Dask gives
+a ``LocalCluster`` or an existing scheduler's workers. Every executor gives the same results."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import multiprocessing
+import os
+from collections.abc import Iterator
+
+
+def process_pool(workers: int | None = None) -> cf.ProcessPoolExecutor:
+    """The default executor: a local process pool (forkserver, so no thread state is forked)."""
+    return cf.ProcessPoolExecutor(
+        max_workers=workers or os.cpu_count(), mp_context=multiprocessing.get_context("forkserver")
+    )
+
+
+@contextlib.contextmanager
+def dask_executor(workers: int | None = None, scheduler: str | None = None) -> Iterator[cf.Executor]:
+    """A ``concurrent.futures.Executor`` on Dask: an existing cluster at ``scheduler``, else a ``LocalCluster``."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        with Client(scheduler) as client:
+            yield client.get_executor(pure=False)
+        return
+    # Each worker's statistical profiler samples the running task every 10 ms under the task's GIL: a cost with
+    # no reader here (no dashboard). The nannies hand this config to the worker processes they start.
+    with (
+        dask.config.set({"distributed.worker.profile.enabled": False}),
+        LocalCluster(
+            n_workers=workers or os.cpu_count(), threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client.get_executor(pure=False)

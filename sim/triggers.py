@@ -1,0 +1,156 @@
+"""The operator's triggers: each limit's level per cluster as a share of the level at which it acts, and why.
+
+A ratio of 1 or more means act: order run nodes (RAM, pods), upgrade the control plane, or shard (the shard
+limits and the Kubernetes thresholds, at ``close_fraction``). Ratios are computed for all clusters at once
+with numpy from the fleet's counters; a placement the engine rejected for a limit sets that limit's ratio to
+at least 1 on its cluster, whatever the utilisation says.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from placement.limits import Limits
+from sim.decisions import SHARD_LIMITS, limit_of_rejection
+from sim.fleet import Fleet
+from sim.scenario import OperatorPolicy
+from sim.world import Signals
+
+
+class Triggers:
+    def __init__(self, fleet: Fleet, limits: Limits, policy: OperatorPolicy):
+        self.fleet = fleet
+        self.limits = limits
+        self.policy = policy
+        types = [limits.control_plane(name) for name in fleet.ladder]
+        self.comfortable = np.array([t.comfortable_objects for t in types], dtype=float)
+        self.tight = np.array([t.tight_objects for t in types], dtype=float)
+        self.etcd_trigger = policy.shard.etcd_objects or int(0.8 * limits.max_etcd_objects)
+
+    def ratios(self, n: int) -> dict[str, np.ndarray]:
+        """Each limit's level per cluster as a share of the level that forces an action (>= 1: act)."""
+        fleet, limits, policy = self.fleet, self.limits, self.policy
+        c = {name: fleet.view(name).astype(float) for name in fleet.counters}
+        node_alloc = np.array([info.node_alloc for info in fleet.clusters], dtype=float)
+        rung = fleet.view("ctrl_rung")
+        top = len(fleet.ladder) - 1
+        providers = [info.provider for info in fleet.clusters]
+        max_volumes = np.array([limits.storage[p].max_volumes for p in providers], dtype=float)
+        longhorn = np.array([p == "longhorn" for p in providers])
+        shard = policy.shard
+        cp = policy.control_plane
+        basis = self.comfortable if cp.upgrade_basis == "comfortable" else self.tight
+        volumes_fraction = shard.volumes_fraction or 1.0
+        exhausted = (rung >= top) | (not policy.auto_upgrade_control_plane)
+        pods_capacity = c["nodes"] * limits.max_pods_per_node
+        needed = self.needed_nodes(c, node_alloc, whole=False)
+        zero = np.zeros(n)
+        volume_ratio = _share(c["volumes"], volumes_fraction * max_volumes)
+        return {
+            "ram_per_run_node": _share(c["ram_requested"], policy.node_order_at_ram_fraction * c["ram_allocatable"]),
+            "pods_per_node": _share(c["pods"], policy.node_order_at_pods_fraction * pods_capacity),
+            "control_plane_objects": _share(c["etcd_objects"], cp.upgrade_at_fraction * basis[rung]),
+            "control_plane_ladder_top": np.where(
+                exhausted, _share(c["etcd_objects"], (shard.ctrl_tight_fraction or 1.0) * self.tight[rung]), 0.0
+            ),
+            "longhorn_volumes": np.where(longhorn, volume_ratio, 0.0),
+            "rook_ceph_volumes": np.where(~longhorn, volume_ratio, 0.0),
+            "max_run_nodes_per_cluster": _share(needed, float(policy.max_run_nodes_per_cluster) + 0.5),
+            "shard_nodes": _share(c["nodes"], shard.nodes) if shard.nodes else zero,
+            "shard_pods": _share(c["pods"], shard.pods) if shard.pods else zero,
+            "shard_etcd_objects": _share(c["etcd_objects"], self.etcd_trigger),
+            "k8s_nodes": _share(c["nodes"], limits.max_nodes),
+            "k8s_pods_cluster": _share(c["pods"], limits.max_pods_cluster),
+            "k8s_namespaces": _share(c["customers"], limits.max_namespaces),
+            "k8s_services": _share(c["services"], limits.max_services_cluster),
+            "k8s_etcd_objects": _share(c["etcd_objects"], limits.max_etcd_objects),
+        }
+
+    def needed_nodes(self, c: dict[str, np.ndarray], node_alloc: np.ndarray, whole: bool = True) -> np.ndarray:
+        """Run nodes that keep RAM and pods under the operator's thresholds (fractional unless ``whole``)."""
+        policy = self.policy
+        by_ram = c["ram_requested"] / (policy.node_order_at_ram_fraction * node_alloc)
+        by_pods = c["pods"] / (policy.node_order_at_pods_fraction * self.limits.max_pods_per_node)
+        needed = np.maximum(by_ram, by_pods)
+        return np.ceil(needed) if whole else needed
+
+    def fold_in_rejections(self, ratios: dict[str, np.ndarray], signals: Signals) -> None:
+        """A rejection on a cluster means its limit binds there now, whatever the utilisation says."""
+        rung = self.fleet.view("ctrl_rung")
+        top = len(self.fleet.ladder) - 1
+        for number, counts in signals.rejected.items():
+            provider = self.fleet.clusters[number].provider
+            for filter_name in counts:
+                reason = signals.rejected_reason.get((number, filter_name))
+                limit = limit_of_rejection(filter_name, reason, provider)
+                if limit == "control_plane_objects" and (
+                    rung[number] >= top or not self.policy.auto_upgrade_control_plane
+                ):
+                    limit = "control_plane_ladder_top"
+                if limit is not None:
+                    ratios[limit][number] = max(ratios[limit][number], 1.0)
+
+    def why(self, limit: str, number: int, signals: Signals) -> str:
+        fleet, limits = self.fleet, self.limits
+        c = {name: int(fleet.counters[name][number]) for name in fleet.counters}
+        info = fleet.clusters[number]
+        for (cluster, filter_name), reason in signals.rejected_reason.items():
+            if cluster == number and limit_of_rejection(filter_name, reason, info.provider) == limit:
+                return f"placement rejected: {reason}"
+        p = self.policy
+        ctrl = limits.control_plane(fleet.ctrl_type(number))
+        texts = {
+            "ram_per_run_node": f"{c['ram_requested'] / 2**30:.0f} GiB requested of "
+            f"{c['ram_allocatable'] / 2**30:.0f} GiB allocatable on {c['nodes']} run nodes "
+            f"(order at {p.node_order_at_ram_fraction:.0%})",
+            "pods_per_node": f"{c['pods']} pods on {c['nodes']} run nodes x {limits.max_pods_per_node} max pods "
+            f"(order at {p.node_order_at_pods_fraction:.0%})",
+            "control_plane_objects": f"{c['etcd_objects']} etcd objects on {ctrl.name} (comfortable "
+            f"{ctrl.comfortable_objects}, tight {ctrl.tight_objects})",
+            "control_plane_ladder_top": f"{c['etcd_objects']} etcd objects on {ctrl.name}, the last rung used "
+            f"(tight {ctrl.tight_objects})",
+            "longhorn_volumes": f"{c['volumes']} volumes of Longhorn's {limits.storage['longhorn'].max_volumes}",
+            "rook_ceph_volumes": f"{c['volumes']} volumes of Rook-Ceph's {limits.storage['rook-ceph'].max_volumes}",
+            "max_run_nodes_per_cluster": f"needs more than {p.max_run_nodes_per_cluster} run nodes",
+            "shard_nodes": f"{c['nodes']} run nodes (trigger {p.shard.nodes})",
+            "shard_pods": f"{c['pods']} pods (trigger {p.shard.pods})",
+            "shard_etcd_objects": f"{c['etcd_objects']} etcd objects (trigger {self.etcd_trigger})",
+            "k8s_nodes": f"{c['nodes']} nodes of {limits.max_nodes}",
+            "k8s_pods_cluster": f"{c['pods']} pods of {limits.max_pods_cluster}",
+            "k8s_namespaces": f"{c['customers']} namespaces of {limits.max_namespaces}",
+            "k8s_services": f"{c['services']} services of {limits.max_services_cluster}",
+            "k8s_etcd_objects": f"{c['etcd_objects']} etcd objects of {limits.max_etcd_objects}",
+        }
+        return f"{info.cluster.id}: {texts[limit]}"
+
+    def action(self, limit: str, number: int) -> str:
+        p = self.policy
+        if limit in ("ram_per_run_node", "pods_per_node"):
+            return (
+                f"order run nodes ({p.node_lead_days:g} days lead)" if p.auto_add_nodes else "none: auto_add_nodes off"
+            )
+        if limit == "control_plane_objects":
+            rung = int(self.fleet.counters["ctrl_rung"][number])
+            if p.auto_upgrade_control_plane and rung + 1 < len(self.fleet.ladder):
+                return f"upgrade control plane {self.fleet.ladder[rung]} -> {self.fleet.ladder[rung + 1]}"
+            return "none: no higher rung (see control_plane_ladder_top)"
+        if limit in SHARD_LIMITS or limit.startswith("k8s_"):
+            if p.auto_shard:
+                return "close the cluster to new customers; a new cluster takes them"
+            return "none: auto_shard off, placements are rejected"
+        return "none"
+
+
+def is_shard_limit(limit: str) -> bool:
+    return limit in SHARD_LIMITS or limit.startswith("k8s_")
+
+
+def _share(level: np.ndarray, threshold) -> np.ndarray:
+    threshold = np.asarray(threshold, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(
+            threshold > 0, level / np.where(threshold > 0, threshold, 1.0), np.where(level > 0, math.inf, 0.0)
+        )
+    return ratio
