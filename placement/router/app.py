@@ -41,6 +41,7 @@ from placement.router.store import (
     NothingFits,
     PlacementOrder,
     RequestIdReused,
+    SnapshotFromTheFuture,
     Store,
     UnknownCluster,
     UnknownPlacement,
@@ -105,6 +106,12 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
     @app.exception_handler(UnknownCluster)
     async def _unknown_cluster(_request: Request, error: UnknownCluster) -> JSONResponse:
         return JSONResponse({"detail": f"unknown cluster {error.args[0]!r}"}, status_code=404)
+
+    @app.exception_handler(SnapshotFromTheFuture)
+    async def _future_snapshot(_request: Request, error: SnapshotFromTheFuture) -> JSONResponse:
+        # FastAPI's own 422 shape, naming the field.
+        problem = {"loc": ["body", "observed_at"], "msg": str(error), "type": "value_error"}
+        return JSONResponse({"detail": [problem]}, status_code=422)
 
     @app.exception_handler(NothingFits)
     async def _nothing_fits(_request: Request, error: NothingFits) -> JSONResponse:
@@ -178,6 +185,8 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
             released = await db(store.release, service_id)
         except UnknownPlacement as error:
             raise HTTPException(404, f"unknown placement {service_id!r}") from error
+        except Contention as error:
+            raise HTTPException(503, str(error), headers={"Retry-After": "1"}) from error
         return ReleaseOut(service_id=service_id, released=released)
 
     # --- clusters ----------------------------------------------------------------------------------------

@@ -36,6 +36,15 @@ def serve(
     policy: Annotated[Path | None, typer.Option(help="Policy YAML (default: the shipped policy).")] = None,
     profile: Annotated[str | None, typer.Option(help="Limits profile: seed, published or a path.")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    max_clock_skew: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds a load snapshot's observed_at may be ahead of this clock; further ahead is refused "
+            "(default: CAPPLAN_MAX_CLOCK_SKEW_SECONDS, else 300).",
+            min=0,
+            max=86_400,
+        ),
+    ] = None,
     workers: Annotated[
         int, typer.Option(help="Worker processes: uvicorn workers sharing the socket, each with its own store.", min=1)
     ] = 1,
@@ -52,7 +61,9 @@ def serve(
     from placement.yamlio import ConfigError
 
     try:
-        settings = settings_from_env(db, tokens_file, protect_select, policy, profile)
+        settings = settings_from_env(
+            db, tokens_file, protect_select, policy, profile, max_clock_skew_seconds=max_clock_skew
+        )
         compiled = _policy(policy, profile)
     except ConfigError as exc:
         fail(str(exc))
@@ -65,7 +76,9 @@ def serve(
             "[yellow]warning:[/] no bearer tokens (CAPPLAN_TOKENS or --tokens-file): mutating calls are refused"
         )
     try:
-        store = open_store(settings.db_url, policy=compiled)  # migrates, once, before any worker starts
+        store = open_store(
+            settings.db_url, policy=compiled, max_clock_skew_seconds=settings.max_clock_skew_seconds
+        )  # migrates, once, before any worker starts
     except SQLAlchemyError as exc:
         fail(f"--db: cannot open {db}: {exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}")
     if workers > 1:

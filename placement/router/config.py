@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 DEFAULT_DB = "capplan-router.db"
 TOKENS_ENV = "CAPPLAN_TOKENS"
 PROTECT_SELECT_ENV = "CAPPLAN_PROTECT_SELECT"
+CLOCK_SKEW_ENV = "CAPPLAN_MAX_CLOCK_SKEW_SECONDS"
+DEFAULT_MAX_CLOCK_SKEW_SECONDS = 300.0
 
 
 class RouterSettings(BaseModel):
@@ -23,6 +25,8 @@ class RouterSettings(BaseModel):
     limits_profile: str | None = None
     # Every database call gets this long before the request is answered 503; the issue allows 2 s in all.
     db_deadline_seconds: float = Field(default=1.5, gt=0, le=30)
+    # A load snapshot dated further ahead of the router's clock than this is refused (422).
+    max_clock_skew_seconds: float = Field(default=DEFAULT_MAX_CLOCK_SKEW_SECONDS, ge=0, le=86_400)
 
 
 def read_tokens_file(path: Path) -> list[str]:
@@ -42,9 +46,17 @@ def settings_from_env(
     policy_path: Path | None = None,
     limits_profile: str | None = None,
     environ: dict[str, str] | None = None,
+    max_clock_skew_seconds: float | None = None,
 ) -> RouterSettings:
-    """Tokens come from ``CAPPLAN_TOKENS`` (comma-separated) and the tokens file, if any."""
+    """Tokens come from ``CAPPLAN_TOKENS`` (comma-separated) and the tokens file, if any. An argument given
+    wins over its environment variable."""
     env = os.environ if environ is None else environ
+    if max_clock_skew_seconds is None:
+        raw_skew = env.get(CLOCK_SKEW_ENV, "").strip()
+        try:
+            max_clock_skew_seconds = float(raw_skew) if raw_skew else DEFAULT_MAX_CLOCK_SKEW_SECONDS
+        except ValueError:
+            raise ValueError(f"{CLOCK_SKEW_ENV}: not a number of seconds: {raw_skew[:40]!r}") from None
     tokens = [t.strip() for t in env.get(TOKENS_ENV, "").split(",") if t.strip()]
     if tokens_file is not None:
         tokens += read_tokens_file(tokens_file)
@@ -54,6 +66,7 @@ def settings_from_env(
         protect_select=_truthy(env.get(PROTECT_SELECT_ENV)) if protect_select is None else protect_select,
         policy_path=policy_path,
         limits_profile=limits_profile,
+        max_clock_skew_seconds=max_clock_skew_seconds,
     )
 
 

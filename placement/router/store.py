@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -53,6 +53,7 @@ from placement.cycle import Cycle
 from placement.engine import Decision, select_cluster
 from placement.model import Cluster, ClusterLoad, PlacementRequest, RunNode
 from placement.policy import Policy, default_policy
+from placement.router.config import DEFAULT_MAX_CLOCK_SKEW_SECONDS
 from placement.router.db import (
     cluster_counters,
     cluster_loads,
@@ -85,6 +86,10 @@ class UnknownCluster(LookupError):
 
 class ClusterExists(ValueError):
     """A cluster with this id or task queue exists already."""
+
+
+class SnapshotFromTheFuture(ValueError):
+    """A load snapshot dated further ahead of the router's clock than the allowed clock skew."""
 
 
 class UnknownPlacement(LookupError):
@@ -251,9 +256,15 @@ class Store:
     """Clusters, snapshots and reservations in one database. Thread-safe: one instance per process."""
 
     def __init__(
-        self, engine: Engine, policy: Policy | None = None, clock: Clock = utc_now, fleet_cache_seconds: float = 1.0
+        self,
+        engine: Engine,
+        policy: Policy | None = None,
+        clock: Clock = utc_now,
+        fleet_cache_seconds: float = 1.0,
+        max_clock_skew_seconds: float = DEFAULT_MAX_CLOCK_SKEW_SECONDS,
     ):
         self.fleet_cache_seconds = fleet_cache_seconds
+        self.max_clock_skew = timedelta(seconds=max_clock_skew_seconds)
         self._generation = 0
         self._fleet_cache: _CachedFleet | None = None
         self._cache_lock = threading.Lock()
@@ -346,22 +357,37 @@ class Store:
         The newest snapshot becomes the cluster's base load, and reservations made after it was observed stay
         on top of it (older ones are assumed to be in the snapshot). An out-of-order older snapshot is kept in
         the history but does not replace a newer one.
+
+        A snapshot dated more than ``max_clock_skew`` ahead of this store's clock is refused
+        (``SnapshotFromTheFuture``): it would pin the cluster, every real snapshot after it looking older. One
+        dated ahead within the skew counts as observed when received, since it cannot hold a reservation made
+        after that; otherwise the reservations of the next minutes would be taken as already in it.
         """
         now = self.clock()
-        observed = _aware(load.observed_at) or now
-        document = ClusterLoadIn.from_model(replace(load, observed_at=observed)).model_dump(mode="json")
+        claimed = _aware(load.observed_at) or now
+        if claimed > now + self.max_clock_skew:
+            raise SnapshotFromTheFuture(
+                f"observed_at {claimed.isoformat()} is more than {self.max_clock_skew.total_seconds():g} s ahead "
+                f"of the router's clock ({now.isoformat()})"
+            )
+        observed = min(claimed, now)
+        document = ClusterLoadIn.from_model(replace(load, observed_at=claimed)).model_dump(mode="json")
         with self._write() as conn:
             current = conn.execute(
-                select(cluster_counters.c.observed_at).where(cluster_counters.c.cluster_id == cluster_id)
+                select(cluster_counters.c.observed_at)
+                .where(cluster_counters.c.cluster_id == cluster_id)
+                .with_for_update()  # see _release_once
             ).first()
             if current is None:
                 raise UnknownCluster(cluster_id)
             load_id = conn.execute(
                 insert(cluster_loads)
-                .values(cluster_id=cluster_id, observed_at=observed, received_at=now, snapshot=document)
+                .values(cluster_id=cluster_id, observed_at=claimed, received_at=now, snapshot=document)
                 .returning(cluster_loads.c.id)
             ).scalar_one()
-            if current.observed_at is not None and _aware(current.observed_at) > observed:
+            # A current snapshot dated beyond the skew (accepted before it was checked) is not trusted as newer.
+            current_at = _aware(current.observed_at)
+            if current_at is not None and now + self.max_clock_skew >= current_at > observed:
                 return
             since = and_(
                 reservations.c.cluster_id == cluster_id,
@@ -813,18 +839,40 @@ class Store:
             raise _GuardLost
 
     def release(self, service_id: str) -> bool:
-        """Give back what a placement reserved. False when it was released before (releasing is idempotent)."""
+        """Give back what a placement reserved. False when it was released before (releasing is idempotent).
+
+        Exactly once under any concurrency: the ledger row is marked released by an UPDATE guarded by
+        ``released_at IS NULL``, and only the call whose UPDATE matched gives the counters back. PostgreSQL
+        re-checks the guard on the row it locked, so a concurrent twin waits and then matches nothing; SQLite's
+        writers take turns (``BEGIN IMMEDIATE``).
+        """
+        for _ in range(MAX_GUARD_LOSSES):
+            try:
+                return self._release_once(service_id)
+            except OperationalError as error:
+                if getattr(error.orig, "sqlstate", None) not in RETRYABLE_SQLSTATES:
+                    raise
+        raise Contention(f"gave up releasing {service_id!r} after {MAX_GUARD_LOSSES} deadlocks; retry")
+
+    def _release_once(self, service_id: str) -> bool:
+        ledger = reservations.c
         with self._write() as conn:
-            row = conn.execute(select(reservations).where(reservations.c.service_id == service_id)).first()
+            row = conn.execute(
+                update(reservations)
+                .where(ledger.service_id == service_id, ledger.released_at.is_(None))
+                .values(released_at=self.clock())
+                .returning(*reservations.c)
+            ).first()
             if row is None:
-                raise UnknownPlacement(service_id)
-            if row.released_at is not None:
+                if conn.execute(select(ledger.request_id).where(ledger.service_id == service_id)).first() is None:
+                    raise UnknownPlacement(service_id)
                 return False
-            conn.execute(
-                update(reservations).where(reservations.c.request_id == row.request_id).values(released_at=self.clock())
-            )
+            # Locked before it is read, so a snapshot arriving now (put_load locks this row first too) either
+            # counted this reservation and sees it given back here, or recounts the ledger after this commits.
             observed = conn.execute(
-                select(cluster_counters.c.observed_at).where(cluster_counters.c.cluster_id == row.cluster_id)
+                select(cluster_counters.c.observed_at)
+                .where(cluster_counters.c.cluster_id == row.cluster_id)
+                .with_for_update()
             ).scalar()
             # A reservation older than the snapshot is inside the snapshot's figures; the next snapshot drops it.
             if observed is None or _aware(row.reserved_at) >= _aware(observed):
@@ -879,6 +927,7 @@ def open_store(
     clock: Clock = utc_now,
     migrate: bool = True,
     fleet_cache_seconds: float = 1.0,
+    max_clock_skew_seconds: float = DEFAULT_MAX_CLOCK_SKEW_SECONDS,
 ) -> Store:
     """Connect to the router's database (a SQLite path or URL, or ``postgresql://``) and migrate it to head."""
     engine = make_engine(url)
@@ -886,4 +935,4 @@ def open_store(
         from placement.router.migrate import upgrade
 
         upgrade(url, engine=engine)
-    return Store(engine, policy, clock, fleet_cache_seconds)
+    return Store(engine, policy, clock, fleet_cache_seconds, max_clock_skew_seconds)

@@ -78,7 +78,9 @@ def create_worker_app() -> FastAPI:
         settings = read_settings_file(Path(os.environ[SETTINGS_FILE_ENV]))
         forget_dead_workers(Path(os.environ[MULTIPROC_DIR_ENV]))
         policy = load_policy(settings.policy_path, settings.limits_profile)
-        store = open_store(settings.db_url, policy=policy, migrate=False)
+        store = open_store(
+            settings.db_url, policy=policy, migrate=False, max_clock_skew_seconds=settings.max_clock_skew_seconds
+        )
     except (KeyError, OSError, ValueError, ConfigError, SQLAlchemyError) as exc:
         # STARTUP_FAILURE makes uvicorn's supervisor stop instead of restarting a worker that cannot start.
         logger.error("router worker cannot start: %s: %s", exc.__class__.__name__, exc)

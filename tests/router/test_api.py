@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -133,6 +133,29 @@ async def test_a_new_snapshot_keeps_newer_reservations_and_drops_older_ones(clie
     # An older snapshot arriving late does not replace the newer one.
     await client.put("/v1/clusters/eu-west-1/load", json=load_body(volumes=5, observed_at=NOW), headers=AUTH)
     assert (await client.get("/v1/clusters/eu-west-1")).json()["load"]["volumes"] == 101
+
+
+async def test_a_snapshot_dated_in_the_future_is_422_and_changes_nothing(client, store, clock):
+    seed_store(store, [(cluster_body("eu-west-1"), load_body(volumes=100))])
+    future = await client.put(
+        "/v1/clusters/eu-west-1/load",
+        json=load_body(volumes=500, observed_at=datetime(2100, 1, 1, tzinfo=UTC)),
+        headers=AUTH,
+    )
+    assert future.status_code == 422
+    [problem] = future.json()["detail"]
+    assert problem["loc"] == ["body", "observed_at"]
+    assert "more than 300 s ahead" in problem["msg"]
+    view = (await client.get("/v1/clusters/eu-west-1")).json()
+    assert (view["load"]["volumes"], view["snapshot_age_seconds"]) == (100, 0)
+    # Later real snapshots still count, and a release still gives its room back.
+    clock.now = NOW + timedelta(seconds=60)
+    await client.put("/v1/clusters/eu-west-1/load", json=load_body(volumes=499, observed_at=clock.now), headers=AUTH)
+    placed = await client.post("/v1/placements", json=placement_body("f1"), headers=AUTH)
+    assert placed.status_code == 201
+    assert (await client.get("/v1/clusters/eu-west-1")).json()["load"]["volumes"] == 500
+    await client.delete(f"/v1/placements/{placed.json()['service_id']}", headers=AUTH)
+    assert (await client.get("/v1/clusters/eu-west-1")).json()["load"]["volumes"] == 499
 
 
 async def test_nothing_fits_is_409_with_per_cluster_reasons(client, store):
