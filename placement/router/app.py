@@ -139,6 +139,18 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
         # Serialised here, once: FastAPI would validate the free-form dict against the model and encode it again.
         return Response(pydantic_core.to_json(decision.to_dict()), media_type="application/json")
 
+    def place_and_count(order: PlacementOrder) -> Any:
+        # Counted in the database thread: a placement made after its caller stopped waiting (a 503) still
+        # counts, once; its retry is a replay, which decides nothing.
+        try:
+            placement = store.place(order)
+        except NothingFits as error:
+            metrics.record_decision("placements", error.decision)
+            raise
+        if placement.decision is not None:
+            metrics.record_decision("placements", placement.decision)
+        return placement
+
     @app.post(
         "/v1/placements",
         tags=["placement"],
@@ -156,10 +168,7 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
     async def create_placement(body: PlacementIn, response: Response) -> dict[str, Any]:
         order = PlacementOrder(body.request_id, body.service_name, body.request, body.repo, body.service_id)
         try:
-            placement = await db(store.place, order)
-        except NothingFits as error:
-            metrics.record_decision("placements", error.decision)
-            raise
+            placement = await db(place_and_count, order)
         except RequestIdReused as error:
             raise HTTPException(409, str(error)) from error
         except Contention as error:
@@ -167,8 +176,6 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
         except sa_exc.IntegrityError as error:
             # Only a client-chosen service_id can collide here.
             raise HTTPException(409, f"service_id {body.service_id!r} is taken") from error
-        if placement.decision is not None:
-            metrics.record_decision("placements", placement.decision)
         if placement.replayed:
             response.status_code = status.HTTP_200_OK
         return placement.response

@@ -19,34 +19,57 @@ def _json(response: httpx.Response) -> dict:
         return {"text": response.text[:200]}
 
 
-def request_all(base_url: str, calls: list[Call], headers: dict[str, str]) -> list[tuple[int, dict]]:
-    """Send every call concurrently, one connection each; return (status, json) per call, in order."""
+class Answers(list):
+    """(status, json) per call, in order; ``unavailable`` counts the 503 answers that were retried."""
 
-    async def run() -> list[tuple[int, dict]]:
+    unavailable = 0
+
+
+def request_all(base_url: str, calls: list[Call], headers: dict[str, str], retries: int = 5) -> Answers:
+    """Send every call concurrently, one connection each; return (status, json) per call, in order.
+
+    A 503 means "outcome unknown, retry the same call" (the router's contract): calls answered 503 are sent
+    again, all at once, after the Retry-After second, up to ``retries`` rounds. A loaded machine can push a
+    database call past the router's deadline; the retried call must then come out as if it had been sent once.
+    """
+
+    async def run() -> Answers:
         limits = httpx.Limits(max_connections=len(calls), max_keepalive_connections=len(calls))
+        results = Answers([(0, {})] * len(calls))
+        pending = list(range(len(calls)))
         async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as client:
-            responses = await asyncio.gather(
-                *(client.request(method, path, json=body, headers=headers) for method, path, body in calls)
-            )
-        return [(r.status_code, _json(r)) for r in responses]
+            for round_ in range(retries + 1):
+                if round_:
+                    await asyncio.sleep(1)
+                responses = await asyncio.gather(
+                    *(client.request(calls[i][0], calls[i][1], json=calls[i][2], headers=headers) for i in pending)
+                )
+                for index, response in zip(pending, responses, strict=True):
+                    results[index] = (response.status_code, _json(response))
+                pending = [i for i in pending if results[i][0] == 503]
+                if not pending or round_ == retries:
+                    break
+                results.unavailable += len(pending)
+        return results
 
     return asyncio.run(run())
 
 
-def post_all(base_url: str, path: str, bodies: list[dict], headers: dict[str, str]) -> list[tuple[str, int, dict]]:
+def post_all(base_url: str, path: str, bodies: list[dict], headers: dict[str, str]) -> Answers:
     """POST every body concurrently; return (request_id, status, json) per body, in order."""
     results = request_all(base_url, [("POST", path, b) for b in bodies], headers)
-    return [(b["request_id"], status, answer) for b, (status, answer) in zip(bodies, results, strict=True)]
+    answers = Answers((b["request_id"], status, answer) for b, (status, answer) in zip(bodies, results, strict=True))
+    answers.unavailable = results.unavailable
+    return answers
 
 
-def request_from_processes(
-    base_url: str, calls: list[Call], headers: dict[str, str], processes: int
-) -> list[tuple[int, dict]]:
+def request_from_processes(base_url: str, calls: list[Call], headers: dict[str, str], processes: int) -> Answers:
     """``request_all`` split over ``processes`` client processes (interleaved); results in the calls' order."""
     chunks = [calls[i::processes] for i in range(processes)]
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
         parts = list(pool.map(request_all, [base_url] * processes, chunks, [headers] * processes))
-    results: list[tuple[int, dict]] = [(0, {})] * len(calls)
+    results = Answers([(0, {})] * len(calls))
     for offset, part in enumerate(parts):
         results[offset::processes] = part
+        results.unavailable += part.unavailable
     return results

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from tests.router.conftest import AUTH, TOKEN, LiveRouter, cluster_body, load_body, metric_samples
-from tests.router.load_client import post_all
+from tests.router.load_client import Answers, post_all
 from tests.router.test_concurrency import body, check_ledger_matches_counters, setup_clusters
 
 WORKERS = 2
@@ -22,7 +22,7 @@ REQUESTS = 200
 FREE_SLOTS = 37
 
 
-def place_all(base_url: str, bodies: list[dict]) -> list[tuple[str, int, dict]]:
+def place_all(base_url: str, bodies: list[dict]) -> Answers:
     # All at once, one connection each: the kernel hands the connections to both workers.
     return post_all(base_url, "/v1/placements", bodies, AUTH)
 
@@ -35,7 +35,11 @@ def test_two_workers_place_exactly_what_fits_count_it_together_and_honour_a_drai
             setup_clusters(http, [(cluster_body("vol-1"), load_body(volumes=500 - FREE_SLOTS))], [])
             results = place_all(router.base_url, [body(f"w{i}", f"cw{i}", volumes=1) for i in range(REQUESTS)])
             statuses = Counter(status for _, status, _ in results)
-            assert statuses == {201: FREE_SLOTS, 409: REQUESTS - FREE_SLOTS}, [a for _, s, a in results if s == 503][:3]
+            # A 503 (a database call past its deadline on a loaded machine) was retried with the same request id:
+            # 200 if the first call had placed it after all.
+            assert statuses[200] + statuses[201] == FREE_SLOTS, statuses
+            assert statuses[409] == REQUESTS - FREE_SLOTS, statuses
+            retried = results.unavailable
             assert http.get("/v1/clusters/vol-1").json()["load"]["volumes"] == 500
             check_ledger_matches_counters(db_url, "vol-1", FREE_SLOTS, FREE_SLOTS)
 
@@ -44,18 +48,24 @@ def test_two_workers_place_exactly_what_fits_count_it_together_and_honour_a_drai
             placed = (("cluster", "vol-1"), ("endpoint", "placements"), ("outcome", "placed"))
             refused = (("cluster", "none"), ("endpoint", "placements"), ("outcome", "unschedulable"))
             route = (("method", "POST"), ("route", "/v1/placements"))
+            expected_answers = {str(code): count for code, count in statuses.items()}
+            if retried:
+                expected_answers["503"] = retried
             for _ in range(6):
                 samples = metric_samples(router.base_url)
                 assert samples[("placement_router_workers", ())] == WORKERS
+                # Every reservation is counted once, in the thread that made it; a retried refusal decides again.
                 assert samples[("placement_decisions_total", placed)] == FREE_SLOTS
-                assert samples[("placement_decisions_total", refused)] == REQUESTS - FREE_SLOTS
-                assert samples[("placement_rejections_total", (("reason", "volume-limit"),))] == REQUESTS - FREE_SLOTS
+                assert samples[("placement_decisions_total", refused)] >= REQUESTS - FREE_SLOTS
+                assert samples[("placement_decisions_total", refused)] <= REQUESTS - FREE_SLOTS + retried
+                rejections = samples[("placement_rejections_total", (("reason", "volume-limit"),))]
+                assert rejections == samples[("placement_decisions_total", refused)]
                 answered = {
                     labels[-1][1]: value
                     for (name, labels), value in samples.items()
                     if name == "placement_http_request_duration_seconds_count" and labels[:2] == route
                 }
-                assert answered == {"201": FREE_SLOTS, "409": REQUESTS - FREE_SLOTS}
+                assert answered == expected_answers
 
             # Drain: near-1 (in the requested region) wins until it is drained through whichever worker answers
             # the PATCH. The other worker's cached fleet still shows it active: its choice must lose the guard
@@ -68,7 +78,7 @@ def test_two_workers_place_exactly_what_fits_count_it_together_and_honour_a_drai
                 for one in bodies:
                     one["request"]["region"] = "eu-west"
                 results = place_all(router.base_url, bodies)
-                assert {status for _, status, _ in results} == {201}
+                assert {status for _, status, _ in results} <= {200, 201}  # 200: a replay after a 503
                 return Counter(answer["cluster_id"] for _, _, answer in results)
 
             assert place_in_eu_west("before") == {"near-1": 40}
