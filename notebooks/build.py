@@ -7,12 +7,12 @@ real answers.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from placement.atomic import atomic_write
 
 HERE = Path(__file__).resolve().parent
 
@@ -640,17 +640,7 @@ def build(out_dir: Path = HERE) -> list[Path]:
         for index, cell in enumerate(notebook.cells):
             cell.id = f"{Path(filename).stem.replace('_', '-')}-{index}"
         nbformat.validate(notebook)
-        target = out_dir / filename
-        fd, tmp = tempfile.mkstemp(prefix=f".{filename}.", dir=out_dir)
-        os.close(fd)
-        try:
-            nbformat.write(notebook, tmp)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        written.append(target)
+        written.append(atomic_write(out_dir / filename, lambda tmp, notebook=notebook: nbformat.write(notebook, tmp)))
     return written
 
 

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from placement.quantity import PositiveBytes
 from placement.units import to_bytes
 
 PROFILE_NAMES = ("seed", "published")
@@ -98,16 +99,11 @@ class EtcdSection(_Section):
 class CtrlNodeType(_Section):
     name: str
     vcpu: int = Field(gt=0)
-    ram_bytes: int = Field(gt=0)
+    ram_bytes: PositiveBytes
     comfortable_objects: int = Field(gt=0)
     tight_objects: int = Field(gt=0)
     eur_month: float = Field(ge=0)
     source: str = Field(min_length=3)
-
-    @field_validator("ram_bytes", mode="before")
-    @classmethod
-    def _ram(cls, value: Any) -> Any:
-        return to_bytes(value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _ordered(self) -> CtrlNodeType:
@@ -118,16 +114,11 @@ class CtrlNodeType(_Section):
 
 class RunNodeType(_Section):
     name: str
-    ram_bytes: int = Field(gt=0)
+    ram_bytes: PositiveBytes
     cores: int = Field(gt=0)
     eur_month: float = Field(ge=0)
     setup_eur: float = Field(ge=0)
     source: str = Field(min_length=3)
-
-    @field_validator("ram_bytes", mode="before")
-    @classmethod
-    def _ram(cls, value: Any) -> Any:
-        return to_bytes(value) if isinstance(value, str) else value
 
 
 class CostsSection(_Section):

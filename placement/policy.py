@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from placement.limits import Limits, LimitsProfile, load_profile
+from placement.quantity import PositiveBytes
 from placement.scoring import MAX_NODE_SCORE, validate_shape
 from placement.units import to_bytes
 
@@ -25,14 +26,9 @@ SCORER_NAMES = ("region", "ram_headroom", "volume_headroom", "control_plane_head
 class QuotaConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_volume_size: int = Field(default=to_bytes("50Gi"), gt=0, description="bytes, or a quantity such as 50Gi")
+    max_volume_size: PositiveBytes = to_bytes("50Gi")
     max_volumes_per_service: int = Field(default=1, ge=0)
     max_volumes_per_customer: int = Field(default=5, ge=0)
-
-    @field_validator("max_volume_size", mode="before")
-    @classmethod
-    def _size(cls, value):
-        return to_bytes(value) if isinstance(value, str) else value
 
 
 class RamScoringConfig(BaseModel):

@@ -22,7 +22,8 @@ def parse_size(value: Any) -> Any:
     return to_bytes(value) if isinstance(value, str) else value
 
 
-# Two separate types rather than one constrained twice: a nested ``Annotated`` would put both ``minimum`` and
-# ``exclusiveMinimum`` into the JSON schema.
-Bytes = Annotated[int, BeforeValidator(parse_size), Field(ge=0, description=DESCRIPTION)]
-PositiveBytes = Annotated[int, BeforeValidator(parse_size), Field(gt=0, description=DESCRIPTION)]
+# The bound comes before the parser, so pydantic applies it to the int itself and the JSON schema says
+# ``minimum``/``exclusiveMinimum`` (after a validator it would leak as a non-standard ``ge``/``gt`` keyword).
+# Two types rather than one constrained twice, which would carry both bounds.
+Bytes = Annotated[int, Field(ge=0, description=DESCRIPTION), BeforeValidator(parse_size)]
+PositiveBytes = Annotated[int, Field(gt=0, description=DESCRIPTION), BeforeValidator(parse_size)]

@@ -1,17 +1,18 @@
 """The edge models: clusters, load snapshots and requests as they arrive in YAML, JSON or HTTP bodies.
 
-They validate (pydantic, ``extra="forbid"``), accept Kubernetes quantities for sizes, and convert to the
-engine's plain dataclasses with ``to_model()``. The CLI's state file, the router's API and the collector
-all use these, so one snapshot format flows from the collector to the router to the engine.
+They validate (pydantic, ``extra="forbid"``), accept Kubernetes quantities for sizes (``placement.quantity``),
+and convert to the engine's plain dataclasses with ``to_model()`` and back with ``from_model()``, field by
+name. The CLI's state file, the router's API and the collector all use these, so one snapshot format flows
+from the collector to the router to the engine.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from placement.model import (
     DEFAULT_MOUNT_PATH,
@@ -21,16 +22,11 @@ from placement.model import (
     RunNode,
     VolumeRequest,
 )
-from placement.units import format_bytes, to_bytes
+from placement.quantity import Bytes, PositiveBytes
+from placement.units import format_bytes
 
-
-def _quantity(value: Any) -> Any:
-    if isinstance(value, str):
-        return to_bytes(value)
-    return value
-
-
-Bytes = Annotated[int, BeforeValidator(_quantity), Field(ge=0, description="bytes, or a quantity such as 2Gi")]
+# Sizes are named without the ``_bytes`` suffix at the edge (they accept quantities) and with it in the engine.
+_RUN_NODE_FIELDS = {"allocatable_ram": "allocatable_ram_bytes", "requested_ram": "requested_ram_bytes"}
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -55,31 +51,11 @@ class ClusterIn(_Edge):
     created_at: datetime | None = None
 
     def to_model(self) -> Cluster:
-        return Cluster(
-            id=self.id,
-            name=self.name,
-            region=self.region,
-            task_queue=self.task_queue,
-            registry_url=self.registry_url,
-            api_endpoint=self.api_endpoint,
-            storage_provider=self.storage_provider,
-            status=self.status,
-            created_at=_aware(self.created_at),
-        )
+        return Cluster(**self.model_dump(exclude={"created_at"}), created_at=_aware(self.created_at))
 
     @classmethod
     def from_model(cls, cluster: Cluster) -> ClusterIn:
-        return cls(
-            id=cluster.id,
-            name=cluster.name,
-            region=cluster.region,
-            task_queue=cluster.task_queue,
-            api_endpoint=cluster.api_endpoint,
-            storage_provider=cluster.storage_provider,
-            registry_url=cluster.registry_url,
-            status=cluster.status,
-            created_at=cluster.created_at,
-        )
+        return cls.model_validate(cluster, from_attributes=True)
 
 
 class RunNodeIn(_Edge):
@@ -91,18 +67,11 @@ class RunNodeIn(_Edge):
     schedulable: bool = True
 
     def to_model(self) -> RunNode:
-        return RunNode(self.name, self.allocatable_ram, self.requested_ram, self.pods, self.max_pods, self.schedulable)
+        return RunNode(**{_RUN_NODE_FIELDS.get(name, name): value for name, value in self.model_dump().items()})
 
     @classmethod
     def from_model(cls, node: RunNode) -> RunNodeIn:
-        return cls(
-            name=node.name,
-            allocatable_ram=node.allocatable_ram_bytes,
-            requested_ram=node.requested_ram_bytes,
-            pods=node.pods,
-            max_pods=node.max_pods,
-            schedulable=node.schedulable,
-        )
+        return cls(**{name: getattr(node, _RUN_NODE_FIELDS.get(name, name)) for name in cls.model_fields})
 
 
 class ClusterLoadIn(_Edge):
@@ -128,27 +97,14 @@ class ClusterLoadIn(_Edge):
     def to_model(self) -> ClusterLoad:
         return ClusterLoad(
             run_nodes=tuple(n.to_model() for n in self.run_nodes),
-            ctrl_node_type=self.ctrl_node_type,
-            volumes=self.volumes,
-            services=self.services,
-            customers=self.customers,
-            pods=self.pods,
-            etcd_objects=self.etcd_objects,
             observed_at=_aware(self.observed_at),
+            **self.model_dump(exclude={"run_nodes", "observed_at"}),
         )
 
     @classmethod
     def from_model(cls, load: ClusterLoad) -> ClusterLoadIn:
-        return cls(
-            observed_at=load.observed_at,
-            run_nodes=[RunNodeIn.from_model(n) for n in load.run_nodes],
-            ctrl_node_type=load.ctrl_node_type,
-            volumes=load.volumes,
-            services=load.services,
-            customers=load.customers,
-            pods=load.pods,
-            etcd_objects=load.etcd_objects,
-        )
+        counts = {name: getattr(load, name) for name in cls.model_fields if name != "run_nodes"}
+        return cls(run_nodes=[RunNodeIn.from_model(n) for n in load.run_nodes], **counts)
 
 
 class VolumeIn(_Edge):
@@ -164,7 +120,7 @@ class RequestIn(_Edge):
 
     customer_id: str = Field(min_length=1)
     region: str | None = None
-    ram: Bytes = Field(gt=0)
+    ram: PositiveBytes
     volumes: list[VolumeIn] = Field(default_factory=list)
     customer_volume_count: int = Field(default=0, ge=0)
     plan: str = "default"

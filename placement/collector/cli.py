@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from placement.cli_common import fail
 from placement.collector.resources import DEFAULT_PAGE_SIZE
 
 if TYPE_CHECKING:
@@ -62,7 +63,6 @@ def collect(
 ) -> None:
     """Read a k3s cluster's load (run nodes, pods, volumes, object counts) and store one snapshot."""
     # Imported here: the Kubernetes client and httpx load only when a collection runs.
-    from placement.cli import fail
     from placement.collector.errors import CollectError
     from placement.collector.sinks import DatabaseSink, DeliveryError, FileSink, RouterSink, Sink
     from placement.collector.snapshot import SYSTEM_NAMESPACES, StorageProvider, collect_snapshot

@@ -5,13 +5,12 @@ A sink either stores the whole snapshot or raises ``DeliveryError`` having store
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
 
+from placement.atomic import atomic_write
 from placement.collector.errors import CollectError
 from placement.collector.snapshot import Snapshot
 from placement.state import ClusterLoadIn
@@ -38,17 +37,9 @@ class FileSink:
         self.path = path
 
     def write(self, snapshot: Snapshot) -> str:
-        directory = self.path.parent
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{self.path.name}.", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w") as handle:
-                    handle.write(snapshot_json(snapshot))
-                os.replace(temp, self.path)
-            except BaseException:
-                Path(temp).unlink(missing_ok=True)
-                raise
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.path, snapshot_json(snapshot))
         except OSError as exc:
             raise DeliveryError(f"cannot write {self.path}: {exc}") from exc
         return str(self.path)

@@ -14,26 +14,20 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ortools.sat.python import cp_model
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from placement.limits import Limits
 from placement.model import STORAGE_PROVIDERS
 from placement.optimize.solve import Infeasible, SolverOutcome, SolveSettings, mib_ceil, mib_floor, solve
-from placement.units import to_bytes
+from placement.quantity import PositiveBytes
 from placement.yamlio import load_yaml_model
-
-
-def _quantity(value: object) -> object:
-    return to_bytes(value) if isinstance(value, str | int) and not isinstance(value, bool) else value
 
 
 class DemandBucket(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    ram: int = Field(gt=0)
-    volume: int | None = Field(default=None, gt=0)
+    ram: PositiveBytes
+    volume: PositiveBytes | None = None
     count: int = Field(ge=1)
-
-    _bytes = field_validator("ram", "volume", mode="before")(_quantity)
 
 
 class Demand(BaseModel):

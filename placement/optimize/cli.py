@@ -8,17 +8,19 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from placement.cli_common import fail
 from placement.limits import Limits, load_profile
 from placement.optimize.capacity import Demand, plan_capacity
 from placement.optimize.drain import DrainFleet, plan_drain
 from placement.optimize.packing import Service, greedy_to_optimal_ratio
 from placement.optimize.solve import Infeasible, SolverOutcome, SolveSettings
 from placement.policy import load_policy
-from placement.units import human_bytes, to_bytes
+from placement.quantity import PositiveBytes
+from placement.units import human_bytes
 from placement.yamlio import ConfigError, load_yaml_model, validation_problems
 
 optimize_app = typer.Typer(
@@ -27,7 +29,6 @@ optimize_app = typer.Typer(
     help="Offline CP-SAT planning: packing bound, drain plan, capacity plan.",
 )
 console = Console()
-error_console = Console(stderr=True)
 
 TimeLimit = Annotated[float, typer.Option(help="Solver time limit in seconds.", min=0.01)]
 Workers = Annotated[int, typer.Option(help="CP-SAT worker threads.", min=1)]
@@ -35,29 +36,19 @@ Profile = Annotated[str, typer.Option(help="Limits profile: seed, published or a
 AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    error_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
-
-
 def _limits(profile: str) -> Limits:
     try:
         return load_profile(profile).compile()
     except (ConfigError, KeyError, ValueError, OSError) as exc:
-        raise _fail(f"profile: {exc}") from None
+        fail(f"profile: {exc}")
 
 
 class _ServiceIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str
-    ram: int = Field(gt=0)
-    volume: int | None = Field(default=None, gt=0)
+    ram: PositiveBytes
+    volume: PositiveBytes | None = None
     customer: str | None = None
-
-    @field_validator("ram", "volume", mode="before")
-    @classmethod
-    def _bytes(cls, value: object) -> object:
-        return to_bytes(value) if isinstance(value, str | int) and not isinstance(value, bool) else value
 
 
 class _ServicesIn(BaseModel):
@@ -98,9 +89,9 @@ def pack(
         rows = load_yaml_model(services, _ServicesIn).services
         compiled_policy = load_policy(policy, profile)
     except (ConfigError, KeyError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        fail(str(exc))
     if provider not in compiled_policy.limits.storage:
-        raise _fail(f"provider: unknown {provider!r}; known: {sorted(compiled_policy.limits.storage)}")
+        fail(f"provider: unknown {provider!r}; known: {sorted(compiled_policy.limits.storage)}")
     items = [Service(r.name, r.ram, r.volume, r.customer) for r in rows]
     try:
         report = greedy_to_optimal_ratio(
@@ -114,9 +105,9 @@ def pack(
             force_solver=force_solver,
         )
     except KeyError as exc:
-        raise _fail(f"ctrl_node_type: {exc.args[0]}") from None
+        fail(f"ctrl_node_type: {exc.args[0]}")
     except Infeasible as exc:
-        raise _fail(f"infeasible: {exc}", 1) from None
+        fail(f"infeasible: {exc}", 1)
     if _emit(report.to_dict(), as_json):
         return
     table = Table(title=f"Packing bound: {report.services} services on {provider} run nodes")
@@ -154,11 +145,11 @@ def drain(
     try:
         state = DrainFleet.load(fleet)
     except ConfigError as exc:
-        raise _fail(str(exc)) from None
+        fail(str(exc))
     try:
         plan = plan_drain(state, _limits(profile), SolveSettings(time_limit, workers))
     except Infeasible as exc:
-        raise _fail(f"infeasible: {exc}", 1) from None
+        fail(f"infeasible: {exc}", 1)
     if _emit(plan.to_dict(), as_json):
         return
     table = Table(title=f"Drain plan for {plan.cluster}: {len(plan.moves)} moves, weight {plan.total_weight}")
@@ -200,9 +191,9 @@ def capacity(
     try:
         forecast = Demand.load(demand)
     except ConfigError as exc:
-        raise _fail(str(exc)) from None
+        fail(str(exc))
     except ValidationError as exc:
-        raise _fail("; ".join(validation_problems(exc))) from None
+        fail("; ".join(validation_problems(exc)))
     try:
         plan = plan_capacity(
             forecast,
@@ -215,7 +206,7 @@ def capacity(
         )
     except Infeasible as exc:
         code = 2 if exc.constraint in ("utilisation", "run_node_type") else 1
-        raise _fail(f"{'bad input' if code == 2 else 'infeasible'}: {exc}", code) from None
+        fail(f"{'bad input' if code == 2 else 'infeasible'}: {exc}", code)
     if _emit(plan.to_dict(), as_json):
         return
     table = Table(title=f"Capacity plan: EUR {plan.eur_month:,.2f}/month ({plan.run_node_type} run nodes)")

@@ -18,14 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from placement.limits import Limits
 from placement.model import STORAGE_PROVIDERS
 from placement.optimize.solve import Infeasible, SolverOutcome, SolveSettings, mib_ceil, mib_floor, solve
-from placement.units import human_bytes, to_bytes
+from placement.quantity import Bytes, PositiveBytes
+from placement.units import human_bytes
 from placement.yamlio import load_yaml_model
 
 GIB = 1024**3
-
-
-def _quantity(value: object) -> object:
-    return to_bytes(value) if isinstance(value, str | int) and not isinstance(value, bool) else value
 
 
 class _Edge(BaseModel):
@@ -34,22 +31,18 @@ class _Edge(BaseModel):
 
 class DrainServiceIn(_Edge):
     name: str
-    ram: int = Field(gt=0, description="RAM request, bytes or a quantity such as 2Gi")
-    volume: int | None = Field(default=None, gt=0)
+    ram: PositiveBytes
+    volume: PositiveBytes | None = None
     node: str
     customer: str | None = None
     pods: int = Field(default=1, ge=1)
 
-    _bytes = field_validator("ram", "volume", mode="before")(_quantity)
-
 
 class DrainNodeIn(_Edge):
     name: str
-    allocatable: int = Field(gt=0)
+    allocatable: PositiveBytes
     max_pods: int | None = Field(default=None, ge=1)
     schedulable: bool = True
-
-    _bytes = field_validator("allocatable", mode="before")(_quantity)
 
 
 class DrainClusterIn(_Edge):
@@ -81,10 +74,8 @@ class DrainTarget(_Edge):
     """What may stay on the drained cluster; all unset means empty it."""
 
     services: int | None = Field(default=None, ge=0)
-    ram: int | None = Field(default=None, ge=0)
+    ram: Bytes | None = None
     volumes: int | None = Field(default=None, ge=0)
-
-    _bytes = field_validator("ram", mode="before")(_quantity)
 
 
 class DrainFleet(_Edge):

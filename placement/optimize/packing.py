@@ -9,7 +9,6 @@ the cluster count is the larger of its three lower bounds whenever a grouping of
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -488,19 +487,3 @@ def greedy_to_optimal_ratio(
             "ratio_exact": report.nodes_outcome.proven_optimal and report.clusters_status == "OPTIMAL",
         }
     )
-
-
-def services_from_rows(rows: Sequence[dict]) -> list[Service]:
-    """Services from plain rows with ``name``, ``ram_bytes`` and optional ``volume_bytes`` / ``customer_id``."""
-    out = []
-    for row in rows:
-        volume = row.get("volume_bytes")
-        out.append(
-            Service(
-                str(row["name"]),
-                int(row["ram_bytes"]),
-                None if volume is None or (isinstance(volume, float) and math.isnan(volume)) else int(volume),
-                row.get("customer_id"),
-            )
-        )
-    return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Sequence
 
-from fastapi import HTTPException, Request, status
+from fastapi import HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 
@@ -28,7 +28,3 @@ def check_bearer(credentials: HTTPAuthorizationCredentials | None, tokens: Seque
         )
     if not token_matches(credentials.credentials, tokens):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid bearer token")
-
-
-def tokens_of(request: Request) -> Sequence[SecretStr]:
-    return request.app.state.settings.tokens

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from placement.cli_common import fail
 from placement.router.config import DEFAULT_DB
 
 log_console = Console(stderr=True)
@@ -53,7 +54,6 @@ def serve(
     import uvicorn
     from sqlalchemy.exc import SQLAlchemyError
 
-    from placement.cli import fail
     from placement.router.app import create_app
     from placement.router.config import settings_from_env
     from placement.router.store import open_store
@@ -103,7 +103,6 @@ def db_upgrade(
     """Run the Alembic migrations up to ``revision``."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from placement.cli import fail
     from placement.router.migrate import upgrade
 
     try:

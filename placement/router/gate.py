@@ -124,10 +124,6 @@ class DatabaseGate:
                 raise self._trip(f"the database is unreachable: {type(orig).__name__}") from error
             raise
 
-    @property
-    def stuck_calls(self) -> int:
-        return self._stuck
-
     def shutdown(self) -> None:
         """Stop the threads (at the app's shutdown); a later call starts new ones."""
         executor, self.executor, self._free = self.executor, None, None
