@@ -111,9 +111,7 @@ class Operator:
         for order in sorted(due):
             info = fleet.clusters[order.cluster]
             if order.kind == "nodes":
-                fleet.counters["pending_nodes"][order.cluster] -= order.amount
-                fleet.add_nodes(order.cluster, order.amount)
-                self.log.add_setup_eur(order.cluster, order.amount * self.world.config.costs.run_node_setup_eur)
+                self._install_nodes(order)
                 self.log.event(day, "node_added", info.cluster.id, f"{order.amount} run node(s) added")
             elif order.kind == "upgrade":
                 old = fleet.ctrl_type(order.cluster)
@@ -134,15 +132,19 @@ class Operator:
                             fleet.clusters[predecessor].cluster.id,
                             f"closed to new customers: {info.cluster.id} takes them",
                         )
-                fleet.counters["pending_nodes"][order.cluster] -= order.amount
-                fleet.add_nodes(order.cluster, order.amount)
-                self.log.add_setup_eur(order.cluster, order.amount * self.world.config.costs.run_node_setup_eur)
+                self._install_nodes(order)
                 self.log.event(
                     day,
                     "cluster_created",
                     info.cluster.id,
                     f"{info.region}, {info.provider}, {order.amount} run nodes, {fleet.ctrl_type(order.cluster)}",
                 )
+
+    def _install_nodes(self, order: Order) -> None:
+        """The ordered run nodes arrive: on order no more, in the fleet, and their setup fees paid."""
+        self.fleet.counters["pending_nodes"][order.cluster] -= order.amount
+        self.fleet.add_nodes(order.cluster, order.amount)
+        self.log.add_setup_eur(order.cluster, order.amount * self.world.config.costs.run_node_setup_eur)
 
     def _upgrade(self, day: float, ratios: dict[str, np.ndarray], active: np.ndarray) -> None:
         if not self.policy.auto_upgrade_control_plane:

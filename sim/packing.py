@@ -32,41 +32,43 @@ from sim.world import World
 if TYPE_CHECKING:
     from placement.optimize import Service
 
-PACKING_COLUMNS = [
-    "date",
-    "day",
-    "region",
-    "storage_provider",
-    "services",
-    "customers",
-    "volumes",
-    "l1_nodes",
-    "ffd_nodes",
-    "optimal_nodes",
-    "status",
-    "method",
-    "solver_status",
-    "best_bound",
-    "gap",
-    "l1_clusters",
-    "ffd_clusters",
-    "optimal_clusters",
-    "clusters_status",
-    "greedy_nodes",
-    "greedy_clusters",
-    "greedy_to_optimal_nodes",
-    "greedy_to_optimal_clusters",
-    "ratio_exact",
-    "sim_run_nodes",
-    "sim_run_nodes_on_order",
-    "sim_clusters",
-    "sim_to_optimal_nodes",
-    "sim_to_optimal_clusters",
-    "max_nodes_per_cluster",
-    "ctrl_node_type",
-    "deterministic_time_limit",
-    "note",
-]
+# Every column of packing.parquet after ``date`` (calendar dates, parsed by ``pd.to_datetime``), in order, with
+# its dtype (nullable where a check could not pack).
+PACKING_SCHEMA: dict[str, str] = {
+    "day": "Int64",
+    "region": "object",
+    "storage_provider": "object",
+    "services": "Int64",
+    "customers": "Int64",
+    "volumes": "Int64",
+    "l1_nodes": "Int64",
+    "ffd_nodes": "Int64",
+    "optimal_nodes": "Int64",
+    "status": "object",
+    "method": "object",
+    "solver_status": "object",
+    "best_bound": "float64",
+    "gap": "float64",
+    "l1_clusters": "Int64",
+    "ffd_clusters": "Int64",
+    "optimal_clusters": "Int64",
+    "clusters_status": "object",
+    "greedy_nodes": "Int64",
+    "greedy_clusters": "Int64",
+    "greedy_to_optimal_nodes": "float64",
+    "greedy_to_optimal_clusters": "float64",
+    "ratio_exact": "boolean",
+    "sim_run_nodes": "Int64",
+    "sim_run_nodes_on_order": "Int64",
+    "sim_clusters": "Int64",
+    "sim_to_optimal_nodes": "float64",
+    "sim_to_optimal_clusters": "float64",
+    "max_nodes_per_cluster": "Int64",
+    "ctrl_node_type": "object",
+    "deterministic_time_limit": "float64",
+    "note": "object",
+}
+PACKING_COLUMNS = ["date", *PACKING_SCHEMA]
 
 
 def live_service_groups(world: World) -> dict[tuple[str, str], list[Service]]:
@@ -175,41 +177,10 @@ def check_packing(world: World, log: Log, day: int) -> list[dict[str, Any]]:
 
 
 def packing_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """The rows as a table with fixed columns and dtypes (nullable where a check could not pack)."""
+    """The rows as a table with fixed columns and dtypes (``PACKING_SCHEMA``)."""
     frame = pd.DataFrame(rows, columns=PACKING_COLUMNS)
     frame["date"] = pd.to_datetime(frame["date"])
-    ints = [
-        "day",
-        "services",
-        "customers",
-        "volumes",
-        "l1_nodes",
-        "ffd_nodes",
-        "optimal_nodes",
-        "l1_clusters",
-        "ffd_clusters",
-        "optimal_clusters",
-        "greedy_nodes",
-        "greedy_clusters",
-        "sim_run_nodes",
-        "sim_run_nodes_on_order",
-        "sim_clusters",
-        "max_nodes_per_cluster",
-    ]
-    floats = [
-        "best_bound",
-        "gap",
-        "greedy_to_optimal_nodes",
-        "greedy_to_optimal_clusters",
-        "sim_to_optimal_nodes",
-        "sim_to_optimal_clusters",
-        "deterministic_time_limit",
-    ]
-    texts = ["region", "storage_provider", "status", "method", "solver_status", "clusters_status", "ctrl_node_type"]
-    texts.append("note")
-    frame = frame.astype({c: "Int64" for c in ints} | {c: "float64" for c in floats} | {c: "object" for c in texts})
-    frame["ratio_exact"] = frame["ratio_exact"].astype("boolean")
-    return frame
+    return frame.astype(PACKING_SCHEMA)
 
 
 def packing_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

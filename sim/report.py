@@ -24,6 +24,37 @@ class RunTables(Protocol):
 
 GIB = 1024**3
 MAX_CLUSTER_LINES = 12  # beyond this, per-cluster lines are unreadable: plot the busiest ones
+# Each cluster's level (solid) against its limit (dashed): (section, title, value, limit, scale, axis label,
+# symlog threshold or None).
+PER_CLUSTER_PLOTS = (
+    (
+        "RAM per cluster",
+        "RAM requested per cluster (solid) vs allocatable (dashed)",
+        "ram_requested_bytes",
+        "ram_allocatable_bytes",
+        GIB,
+        "GiB",
+        None,
+    ),
+    (
+        "Volumes vs storage limit",
+        "Volumes per cluster (solid) vs the storage provider's limit (dashed)",
+        "volumes",
+        "max_volumes",
+        1.0,
+        "volumes",
+        None,
+    ),
+    (
+        "etcd objects vs control plane",
+        "etcd objects per cluster (solid) vs control-plane tight capacity (dashed)",
+        "etcd_objects",
+        "ctrl_tight_objects",
+        1.0,
+        "objects",
+        1000,
+    ),
+)
 
 
 def _busiest(clusters: pd.DataFrame, column: str) -> list[str]:
@@ -45,6 +76,13 @@ def _per_cluster(ax, clusters: pd.DataFrame, value: str, limit: str | None, scal
         ax.legend(fontsize=7, ncol=2, loc="upper left")
 
 
+def _legend_of_both(ax, right) -> None:
+    """One legend for a plot and its twin axis."""
+    lines = ax.get_legend_handles_labels()
+    more = right.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper left")
+
+
 def plots(result: RunTables) -> list[tuple[str, str]]:
     ts = result.timeseries
     fleet = ts[ts["cluster_id"] == "fleet"]
@@ -63,30 +101,16 @@ def plots(result: RunTables) -> list[tuple[str, str]]:
     ax.grid(alpha=0.3)
     figures.append(("Customers and services", png(fig)))
 
-    fig = figure(figsize=(9, 4))
-    ax = fig.subplots()
-    ax.set_title("RAM requested per cluster (solid) vs allocatable (dashed)")
-    _per_cluster(ax, clusters, "ram_requested_bytes", "ram_allocatable_bytes", GIB, "GiB")
-    ax.set_xlabel("date")
-    ax.grid(alpha=0.3)
-    figures.append(("RAM per cluster", png(fig)))
-
-    fig = figure(figsize=(9, 4))
-    ax = fig.subplots()
-    ax.set_title("Volumes per cluster (solid) vs the storage provider's limit (dashed)")
-    _per_cluster(ax, clusters, "volumes", "max_volumes", 1.0, "volumes")
-    ax.set_xlabel("date")
-    ax.grid(alpha=0.3)
-    figures.append(("Volumes vs storage limit", png(fig)))
-
-    fig = figure(figsize=(9, 4))
-    ax = fig.subplots()
-    ax.set_title("etcd objects per cluster (solid) vs control-plane tight capacity (dashed)")
-    _per_cluster(ax, clusters, "etcd_objects", "ctrl_tight_objects", 1.0, "objects")
-    ax.set_yscale("symlog", linthresh=1000)
-    ax.set_xlabel("date")
-    ax.grid(alpha=0.3)
-    figures.append(("etcd objects vs control plane", png(fig)))
+    for name, title, value, limit, scale, label, symlog in PER_CLUSTER_PLOTS:
+        fig = figure(figsize=(9, 4))
+        ax = fig.subplots()
+        ax.set_title(title)
+        _per_cluster(ax, clusters, value, limit, scale, label)
+        if symlog is not None:
+            ax.set_yscale("symlog", linthresh=symlog)
+        ax.set_xlabel("date")
+        ax.grid(alpha=0.3)
+        figures.append((name, png(fig)))
 
     fig = figure(figsize=(9, 4))
     ax = fig.subplots()
@@ -98,9 +122,7 @@ def plots(result: RunTables) -> list[tuple[str, str]]:
     right.step(fleet["date"], fleet["clusters"], where="post", color="tab:red", label="clusters")
     right.set_ylabel("clusters")
     ax.set_title("Run nodes and clusters (fleet)")
-    lines = ax.get_legend_handles_labels()
-    more = right.get_legend_handles_labels()
-    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper left")
+    _legend_of_both(ax, right)
     ax.grid(alpha=0.3)
     figures.append(("Nodes and clusters", png(fig)))
 
@@ -118,9 +140,7 @@ def plots(result: RunTables) -> list[tuple[str, str]]:
     right.plot(fleet["date"], fleet["cost_eur_cumulative"] / 1000, color="black", label="cumulative (kEUR)")
     right.set_ylabel("cumulative spend, kEUR (incl. setup fees)")
     ax.set_title("Cost (fleet)")
-    lines = ax.get_legend_handles_labels()
-    more = right.get_legend_handles_labels()
-    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper left")
+    _legend_of_both(ax, right)
     ax.grid(alpha=0.3)
     figures.append(("Cost", png(fig)))
     return figures
