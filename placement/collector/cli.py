@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from placement.cli_common import fail
-from placement.collector.resources import DEFAULT_PAGE_SIZE
+from placement.collector.resources import DEFAULT_COLLECTION_TIMEOUT, DEFAULT_PAGE_SIZE
 
 if TYPE_CHECKING:
     from placement.collector.snapshot import Snapshot
@@ -50,24 +50,58 @@ def collect(
         int | None, typer.Option(help="With --watch: stop after this many collections.", min=1)
     ] = None,
     page_size: Annotated[int, typer.Option(help="Objects per list request.", min=1)] = DEFAULT_PAGE_SIZE,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for each API request.", min=0.001)] = 30.0,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            help="Total seconds one API request may take: connecting, the headers and the whole body.", min=0.001
+        ),
+    ] = 30.0,
+    collection_timeout: Annotated[
+        float,
+        typer.Option(
+            help="Total seconds one collection may take, the waits the API server asks for (Retry-After) included.",
+            min=0.001,
+        ),
+    ] = DEFAULT_COLLECTION_TIMEOUT,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            help="Limits profile (seed, published or a path) whose control-plane types name the nodes "
+            "(default: the default policy's profile, as placement serve uses)."
+        ),
+    ] = None,
     storage_provider: Annotated[
         str | None, typer.Option(help="longhorn or rook-ceph (default: detected from the storage classes).")
     ] = None,
     ctrl_node_type: Annotated[
-        str | None, typer.Option(help="Control-plane node type when no node carries an instance-type label.")
+        str | None,
+        typer.Option(
+            help="Control-plane node type (in --profile) for control-plane nodes whose instance-type label names "
+            "none, e.g. k3s's own 'k3s', or that have none."
+        ),
     ] = None,
+    secrets: Annotated[
+        str,
+        typer.Option(
+            help="How to count secrets for the etcd estimate: 'list' (a metadata-only list; needs list on secrets) "
+            "or 'quota' (ResourceQuotas' count/secrets; no access to secrets, see deploy/collector-rbac-quota.yaml)."
+        ),
+    ] = "list",
     system_namespace: Annotated[
         list[str] | None, typer.Option(help="Another platform namespace that is not a customer (repeatable).")
     ] = None,
 ) -> None:
     """Read a k3s cluster's load (run nodes, pods, volumes, object counts) and store one snapshot."""
     # Imported here: the Kubernetes client and httpx load only when a collection runs.
+    from placement.collector.controlplane import known_type
     from placement.collector.errors import CollectError
+    from placement.collector.providers import PROVIDERS
+    from placement.collector.resources import SECRETS_COUNTS
     from placement.collector.sinks import DatabaseSink, DeliveryError, FileSink, RouterSink, Sink
-    from placement.collector.snapshot import SYSTEM_NAMESPACES, StorageProvider, collect_snapshot
+    from placement.collector.snapshot import SYSTEM_NAMESPACES, collect_snapshot, default_limits
     from placement.collector.source import KubernetesSource
     from placement.collector.watch import summary, watch
+    from placement.yamlio import ConfigError
 
     if not CLUSTER_ID.match(cluster_id):
         fail(f"--cluster-id {cluster_id!r}: lower-case letters, digits and '-', as in the router's clusters table")
@@ -75,12 +109,23 @@ def collect(
         fail("--db and --router: give one of them")
     if router and not token:
         fail("--router needs --token (or PLACEMENT_ROUTER_TOKEN)")
-    if storage_provider not in (None, "longhorn", "rook-ceph"):
-        fail(f"--storage-provider {storage_provider!r}: expected longhorn or rook-ceph")
+    if storage_provider is not None and storage_provider not in PROVIDERS:
+        fail(f"--storage-provider {storage_provider!r}: expected one of {', '.join(PROVIDERS)}")
+    if secrets not in SECRETS_COUNTS:
+        fail(f"--secrets {secrets!r}: expected one of {', '.join(SECRETS_COUNTS)}")
     if not (db or router or out or print_snapshot):
         fail("nothing to write: pass --db, --router, --out or --print")
     if kubeconfig is not None and not kubeconfig.is_file():
         fail(f"--kubeconfig: no such file {kubeconfig}")
+    try:
+        limits = default_limits(profile)
+    except (ConfigError, OSError) as exc:
+        fail(f"--profile {profile}: {exc}")
+    if ctrl_node_type is not None and known_type(ctrl_node_type, limits) is None:
+        fail(
+            f"--ctrl-node-type {ctrl_node_type!r} is not a control-plane type of limits profile {limits.profile} "
+            f"({', '.join(sorted(limits.control_plane_types))})"
+        )
 
     # The router first: when it refuses the load, no file or stdout copy suggests otherwise.
     sinks: list[Sink] = []
@@ -93,16 +138,26 @@ def collect(
     if print_snapshot:
         sinks.append(_StdoutSink())
     try:
-        source = KubernetesSource.from_kubeconfig(kubeconfig, context, page_size=page_size, timeout=timeout)
+        source = KubernetesSource.from_kubeconfig(
+            kubeconfig, context, page_size=page_size, timeout=timeout, collection_timeout=collection_timeout
+        )
     except CollectError as exc:
         fail(str(exc))
-    provider: StorageProvider | None = storage_provider  # type: ignore[assignment]
     namespaces = SYSTEM_NAMESPACES | frozenset(system_namespace or ())
 
     def collect_once() -> Snapshot:
         return collect_snapshot(
-            source, cluster_id, storage_provider=provider, ctrl_node_type=ctrl_node_type, system_namespaces=namespaces
+            source,
+            cluster_id,
+            limits=limits,
+            storage_provider=storage_provider,
+            ctrl_node_type=ctrl_node_type,
+            system_namespaces=namespaces,
+            secrets=secrets,  # type: ignore[arg-type]  # checked against SECRETS_COUNTS above
         )
+
+    def log(line: str) -> None:
+        log_console.print(line, highlight=False, soft_wrap=True)
 
     with ExitStack() as cleanup:
         cleanup.enter_context(source)
@@ -116,7 +171,7 @@ def collect(
                 interval=interval,
                 backoff_cap=backoff_max,
                 cycles=iterations,
-                log=lambda line: log_console.print(line, highlight=False, soft_wrap=True),
+                log=log,
             )
             if not ok:
                 raise typer.Exit(1)
@@ -128,4 +183,6 @@ def collect(
             fail(str(exc), code=1)
         except CollectError as exc:
             fail(f"{exc} (nothing written)", code=1)
-    log_console.print(f"{summary(snapshot)} -> {', '.join(targets)}", highlight=False, soft_wrap=True)
+    for warning in snapshot.inventory.warnings:
+        log(f"warning: {warning}")
+    log(f"{summary(snapshot)} -> {', '.join(targets)}")

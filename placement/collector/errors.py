@@ -57,12 +57,31 @@ def from_api_exception(exc: ApiException, resource: Resource, verb: str = "list"
     return CollectError(f"unexpected answer {status} on {what}: {detail}")
 
 
-def from_transport_error(exc: urllib3.exceptions.HTTPError, resource: Resource, host: str) -> CollectError:
-    """Translate a failure below HTTP: refused connection, DNS failure, TLS failure or timeout."""
+def is_timeout(exc: BaseException) -> bool:
+    """Whether a transport failure is a timeout (urllib3 wraps the cause in ``reason``)."""
     reason = getattr(exc, "reason", None) or exc
-    what = f"list {resource.plural} ({resource.group_version})"
     # NewConnectionError derives from ConnectTimeoutError in urllib3, but a refused connection is no timeout.
     timed_out = isinstance(reason, urllib3.exceptions.TimeoutError | TimeoutError)
-    if timed_out and not isinstance(reason, urllib3.exceptions.NewConnectionError):
-        return CollectError(f"timeout: the API server at {host} did not answer {what} in time ({reason})")
-    return CollectError(f"unreachable: cannot connect to the API server at {host} ({what}): {reason}")
+    return timed_out and not isinstance(reason, urllib3.exceptions.NewConnectionError)
+
+
+def from_transport_error(exc: BaseException, resource: Resource, host: str) -> CollectError:
+    """Translate a failure below HTTP: refused connection, DNS failure, TLS failure or a broken connection."""
+    reason = getattr(exc, "reason", None) or exc
+    return CollectError(
+        f"unreachable: cannot connect to the API server at {host} (list {resource.plural} "
+        f"({resource.group_version})): {reason}"
+    )
+
+
+def deadline_error(resource: Resource, host: str, seconds: float, bound: str) -> CollectError:
+    """A request that did not finish (connect, headers and whole body) within its deadline."""
+    return CollectError(
+        f"timeout: the API server at {host} did not answer list {resource.plural} ({resource.group_version}) "
+        f"within {seconds:.3g}s ({bound})"
+    )
+
+
+def malformed_answer(resource: Resource, problem: str) -> CollectError:
+    """A 200 answer that is not the list asked for: a proxy's error page, another kind, items that are not objects."""
+    return CollectError(f"malformed answer to list {resource.plural} ({resource.group_version}): {problem}")

@@ -10,30 +10,36 @@ What the snapshot's counters mean:
   plus any given with ``--system-namespace``).
 * ``services``: Deployments plus StatefulSets in customer namespaces. A customer's service is one workload
   controller; counting Services (the Kubernetes kind) would also count headless and per-port Services.
-* ``volumes``: PVCs whose storage class is the cluster's volume storage class (Longhorn's ``driver.longhorn.io``,
-  or Ceph RBD's ``*.rbd.csi.ceph.com``).
-* ``etcd_objects``: the sum of the objects counted in ``resources.ETCD_COUNTED``.
+* ``volumes``: what the storage provider's volume limit counts (``providers``): Longhorn volumes (the
+  ``volumes.longhorn.io`` objects, PVC or not) on Longhorn clusters, PVCs on the Ceph RBD classes on Rook-Ceph ones.
+* ``etcd_objects``: the sum of the objects counted in ``resources.ETCD_COUNTED``. Secrets are counted from a
+  metadata-only list (``secrets="list"``), or without reading them at all from what ResourceQuotas with
+  ``count/secrets`` say is used (``secrets="quota"``); namespaces without such a quota are then missing from the
+  count, and a warning says how many.
+* ``ctrl_node_type``: the smallest control-plane member's type in the limits profile (``controlplane``).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from kubernetes.utils import parse_quantity
 from pydantic import BaseModel, ConfigDict, Field
 
+from placement.collector import controlplane
 from placement.collector import resources as r
 from placement.collector.errors import CollectError
+from placement.collector.podrequests import pod_memory_request
+from placement.collector.providers import PROVIDERS, StorageProviderVolumes, volumes_against_limit
 from placement.collector.source import KubernetesSource
+from placement.limits import Limits
 from placement.model import ClusterLoad, RunNode
 from placement.state import ClusterLoadIn
 from placement.units import to_bytes
 
 RUN_POOL_LABEL = ("pool", "run")
-CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
-INSTANCE_TYPE_LABELS = ("node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type")
 TERMINATED_PHASES = frozenset({"Succeeded", "Failed"})
 BLOCKING_TAINT_EFFECTS = frozenset({"NoSchedule", "NoExecute"})
 SYSTEM_NAMESPACES = frozenset(
@@ -54,12 +60,9 @@ SYSTEM_NAMESPACES = frozenset(
         "capplan-system",
     }
 )
-LONGHORN_PROVISIONER = "driver.longhorn.io"
-CEPH_RBD_PROVISIONER_SUFFIX = ".rbd.csi.ceph.com"
 LONGHORN_ROBUSTNESS = ("healthy", "degraded", "faulted", "unknown")
+SECRET_QUOTA_KEYS = ("count/secrets", "secrets")  # the object-count quota, in its current and its legacy name
 NO_STORAGE_CLASS = ""  # PVCs that name no class (the default class, or pre-bound PVs)
-
-StorageProvider = Literal["longhorn", "rook-ceph"]
 
 
 class Inventory(BaseModel):
@@ -71,16 +74,32 @@ class Inventory(BaseModel):
     run_nodes: int
     run_nodes_not_ready: list[str]
     run_nodes_unschedulable: list[str]
-    control_plane_node: str | None
-    storage_provider: StorageProvider | None
+    control_plane_node: str | None = Field(description="the control-plane member whose type the objects are held to")
+    control_plane_nodes: dict[str, str] = Field(
+        default_factory=dict, description="every control-plane or etcd member and the type it counts as"
+    )
+    storage_provider: str | None
     volume_storage_classes: list[str]
+    volumes_counted_as: str | None = Field(default=None, description="what the snapshot's volumes count")
+    volume_pvcs: int = Field(default=0, description="PVCs on the provider's storage classes")
+    volume_objects: int | None = Field(default=None, description="objects of the provider's volume CRD, if it has one")
     pvcs_by_storage_class: dict[str, int]
     longhorn_volumes_by_robustness: dict[str, int] | None
+    longhorn_volumes_without_pvc: int | None = Field(
+        default=None, description="Longhorn volumes whose PVC is gone or that never had one; they still count"
+    )
     pods_terminated: int
     pods_pending_unscheduled: int
     object_counts: dict[str, int]
+    secrets_counted_by: str = Field(default="metadata-only list", description="how object_counts.secrets was made")
+    namespaces_without_secret_quota: int | None = Field(
+        default=None, description="with --secrets quota: namespaces whose secrets no ResourceQuota counts"
+    )
     requests: int = Field(description="HTTP requests the collection made")
     list_restarts: int = Field(description="lists restarted after an expired continue token (410)")
+    retries: int = Field(default=0, description="requests retried after 429/5xx with Retry-After")
+    retry_wait_seconds: float = Field(default=0.0, description="seconds spent waiting as Retry-After asked")
+    warnings: list[str] = Field(default_factory=list)
 
 
 class Snapshot(BaseModel):
@@ -94,41 +113,6 @@ class Snapshot(BaseModel):
 
     def to_model(self) -> ClusterLoad:
         return self.load.to_model()
-
-
-def pod_memory_request(pod: dict[str, Any]) -> int:
-    """A pod's memory request in bytes, as kube-scheduler's NodeResourcesFit counts it.
-
-    Regular containers add up; a restartable init container (a sidecar, ``restartPolicy: Always``) adds to
-    them and to every later init container; the pod needs the larger of that sum and its largest init
-    container; pod-level ``spec.resources`` replaces the container sum when set; ``spec.overhead`` is added.
-    """
-    spec = pod.get("spec") or {}
-    total = sum(_memory(c) for c in spec.get("containers") or ())
-    sidecars = 0
-    init_peak = 0
-    for container in spec.get("initContainers") or ():
-        need = _memory(container)
-        if container.get("restartPolicy") == "Always":
-            total += need
-            sidecars += need
-            need = sidecars
-        else:
-            need += sidecars
-        init_peak = max(init_peak, need)
-    total = max(total, init_peak)
-    pod_level = ((spec.get("resources") or {}).get("requests") or {}).get("memory")
-    if pod_level is not None:
-        total = to_bytes(pod_level)
-    overhead = (spec.get("overhead") or {}).get("memory")
-    if overhead is not None:
-        total += to_bytes(overhead)
-    return total
-
-
-def _memory(container: dict[str, Any]) -> int:
-    quantity = ((container.get("resources") or {}).get("requests") or {}).get("memory")
-    return 0 if quantity is None else to_bytes(quantity)
 
 
 def node_is_ready(node: dict[str, Any]) -> bool:
@@ -165,22 +149,16 @@ class _Nodes:
     def __init__(self) -> None:
         self.total = 0
         self.run: dict[str, _RunNodeTally] = {}
-        self.control_plane: tuple[str, str | None] | None = None
+        self.control_plane: dict[str, str | None] = {}  # member node -> its instance-type label
 
     def add(self, node: dict[str, Any]) -> None:
         self.total += 1
         meta = node.get("metadata") or {}
-        name = meta.get("name") or ""
+        name = str(meta.get("name") or "")
         labels = meta.get("labels") or {}
-        if any(label in labels for label in CONTROL_PLANE_LABELS):
-            instance_type = next((labels[k] for k in INSTANCE_TYPE_LABELS if labels.get(k)), None)
-            # Prefer a control-plane node that names its type; the first by name otherwise, for determinism.
-            if (
-                self.control_plane is None
-                or (instance_type and not self.control_plane[1])
-                or (bool(instance_type) == bool(self.control_plane[1]) and name < self.control_plane[0])
-            ):
-                self.control_plane = (name, instance_type)
+        if any(label in labels for label in controlplane.MEMBER_LABELS):
+            label = next((labels[k] for k in controlplane.INSTANCE_TYPE_LABELS if labels.get(k)), None)
+            self.control_plane[name] = str(label) if label is not None else None
         if labels.get(RUN_POOL_LABEL[0]) != RUN_POOL_LABEL[1]:
             return
         allocatable = (node.get("status") or {}).get("allocatable") or {}
@@ -188,7 +166,7 @@ class _Nodes:
             memory = to_bytes(allocatable.get("memory", 0))
             pods = allocatable.get("pods")
             max_pods = int(parse_quantity(pods)) if pods is not None else None
-        except (ValueError, ArithmeticError) as exc:
+        except (ValueError, TypeError, ArithmeticError) as exc:
             raise CollectError(f"node {name}: bad status.allocatable: {exc}") from exc
         self.run[name] = _RunNodeTally(name, memory, max_pods or None, node_is_ready(node), node_accepts_pods(node))
 
@@ -226,13 +204,33 @@ class _Namespaces:
     def __init__(self, system: frozenset[str]) -> None:
         self.system = system
         self.total = 0
+        self.names: set[str] = set()
         self.customers: set[str] = set()
 
     def add(self, namespace: dict[str, Any]) -> None:
         self.total += 1
-        name = (namespace.get("metadata") or {}).get("name") or ""
+        name = str((namespace.get("metadata") or {}).get("name") or "")
+        self.names.add(name)
         if name not in self.system:
             self.customers.add(name)
+
+
+class _SecretQuotas:
+    """Secrets per namespace as the ResourceQuota controller counts them (``status.used``), for ``--secrets quota``.
+
+    Every quota of a namespace that tracks the count sees the same number, so a namespace takes its largest.
+    """
+
+    def __init__(self) -> None:
+        self.by_namespace: dict[str, int] = {}
+
+    def add(self, quota: dict[str, Any]) -> None:
+        namespace = str((quota.get("metadata") or {}).get("namespace") or "")
+        used = (quota.get("status") or {}).get("used") or {}
+        key = next((k for k in SECRET_QUOTA_KEYS if k in used), None)
+        if key is not None:
+            count = int(parse_quantity(used[key]))
+            self.by_namespace[namespace] = max(count, self.by_namespace.get(namespace, 0))
 
 
 class _Workloads:
@@ -254,24 +252,15 @@ class _StorageClasses:
         self.provisioners: dict[str, str] = {}
 
     def add(self, storage_class: dict[str, Any]) -> None:
-        self.provisioners[(storage_class.get("metadata") or {}).get("name") or ""] = storage_class.get(
-            "provisioner", ""
-        )
+        name = str((storage_class.get("metadata") or {}).get("name") or "")
+        self.provisioners[name] = str(storage_class.get("provisioner") or "")
 
-    def for_provider(self, provider: StorageProvider) -> list[str]:
-        return sorted(name for name, prov in self.provisioners.items() if _provides(prov, provider))
+    def for_provider(self, provider: StorageProviderVolumes) -> list[str]:
+        return sorted(name for name, provisioner in self.provisioners.items() if provider.provides(provisioner))
 
-    def detect(self) -> StorageProvider | None:
-        for provider in ("longhorn", "rook-ceph"):
-            if self.for_provider(provider):
-                return provider
-        return None
-
-
-def _provides(provisioner: str, provider: StorageProvider) -> bool:
-    if provider == "longhorn":
-        return provisioner == LONGHORN_PROVISIONER
-    return provisioner.endswith(CEPH_RBD_PROVISIONER_SUFFIX)
+    def detect(self) -> StorageProviderVolumes | None:
+        """The first provider (in ``PROVIDERS`` order) that has a storage class."""
+        return next((p for p in PROVIDERS.values() if self.for_provider(p)), None)
 
 
 class _Claims:
@@ -287,35 +276,73 @@ class _Claims:
             name = ((claim.get("metadata") or {}).get("annotations") or {}).get(
                 "volume.beta.kubernetes.io/storage-class", NO_STORAGE_CLASS
             )
-        self.by_class[name] += 1
+        self.by_class[str(name)] += 1
 
 
-class _Robustness:
+class _VolumeObjects:
+    """A provider's volume objects: all of them, by Longhorn robustness, and those without a bound PVC.
+
+    Longhorn's ``status.kubernetesStatus`` names the PVC and, once the PVC is unbound or deleted, stamps
+    ``lastPVCRefAt`` (its kubernetes_pv_controller); a volume with neither a PVC nor a PV has no ``pvcName``.
+    """
+
     def __init__(self) -> None:
-        self.counts: Counter[str] = Counter({state: 0 for state in LONGHORN_ROBUSTNESS})
+        self.total = 0
+        self.robustness: Counter[str] = Counter({state: 0 for state in LONGHORN_ROBUSTNESS})
+        self.without_pvc = 0
 
     def add(self, volume: dict[str, Any]) -> None:
-        robustness = str((volume.get("status") or {}).get("robustness") or "unknown").lower()
-        self.counts[robustness if robustness in LONGHORN_ROBUSTNESS else "unknown"] += 1
+        self.total += 1
+        status = volume.get("status") or {}
+        robustness = str(status.get("robustness") or "unknown").lower()
+        self.robustness[robustness if robustness in LONGHORN_ROBUSTNESS else "unknown"] += 1
+        kubernetes_status = status.get("kubernetesStatus") or {}
+        if not kubernetes_status.get("pvcName") or kubernetes_status.get("lastPVCRefAt"):
+            self.without_pvc += 1
+
+
+def default_limits(profile: str | None = None) -> Limits:
+    """The limits profile named (seed, published or a path), or the default policy's profile, compiled."""
+    from placement.policy import load_policy
+
+    return load_policy(None, profile).limits
 
 
 def collect_snapshot(
     source: KubernetesSource,
     cluster_id: str,
     *,
-    storage_provider: StorageProvider | None = None,
+    limits: Limits | None = None,
+    storage_provider: str | None = None,
     ctrl_node_type: str | None = None,
     system_namespaces: frozenset[str] = SYSTEM_NAMESPACES,
+    secrets: r.SecretsCount = "list",
     now: datetime | None = None,
 ) -> Snapshot:
     """Read the cluster behind ``source`` and build its snapshot, or raise ``CollectError`` having built none.
 
-    ``storage_provider`` overrides the provider detected from the storage classes; ``ctrl_node_type`` is used
-    when no control-plane node carries an instance-type label. ``now`` stamps ``observed_at`` (default: the
-    time the collection started).
+    ``limits`` gives the control-plane types (default: the default policy's profile). ``storage_provider``
+    overrides the provider detected from the storage classes; ``ctrl_node_type`` stands in for control-plane
+    members whose instance-type label names no type of the profile. ``secrets`` says how secrets are counted: a
+    metadata-only list, or ResourceQuotas' ``count/secrets`` (no access to secrets needed). ``now`` stamps
+    ``observed_at`` (default: the time the collection started).
     """
+    limits = limits or default_limits()
+    fallback = None
+    if ctrl_node_type is not None:
+        fallback = controlplane.known_type(ctrl_node_type, limits)
+        if fallback is None:
+            raise ValueError(
+                f"--ctrl-node-type {ctrl_node_type!r} is not a control-plane type of limits profile {limits.profile} "
+                f"({', '.join(sorted(limits.control_plane_types))})"
+            )
+    provider = PROVIDERS.get(storage_provider) if storage_provider else None
+    if storage_provider and provider is None:
+        raise ValueError(f"--storage-provider {storage_provider!r}: expected one of {', '.join(PROVIDERS)}")
+
     observed_at = now or datetime.now(UTC)
-    requests_before, restarts_before = source.requests, source.restarts
+    source.start_collection()
+    before = (source.requests, source.restarts, source.retries, source.retry_wait)
     namespaces = source.fold(r.NAMESPACES, lambda: _Namespaces(system_namespaces), metadata_only=True)
     nodes = source.fold(r.NODES, _Nodes)
     run_nodes = nodes.run
@@ -331,9 +358,12 @@ def collect_snapshot(
     statefulsets = source.fold(r.STATEFULSETS, lambda: _Workloads(customers), metadata_only=True)
     claims = source.fold(r.PVCS, _Claims)
     storage_classes = source.fold(r.STORAGE_CLASSES, _StorageClasses)
-    provider = storage_provider or storage_classes.detect()
+    provider = provider or storage_classes.detect()
     volume_classes = storage_classes.for_provider(provider) if provider else []
-    robustness = source.fold(r.LONGHORN_VOLUMES, _Robustness) if provider == "longhorn" else None
+    volume_pvcs = sum(claims.by_class.get(name, 0) for name in volume_classes)
+    volume_objects = (
+        source.fold(provider.volume_crd, _VolumeObjects) if provider and provider.volume_crd is not None else None
+    )
 
     counts = {
         r.NAMESPACES.plural: namespaces.total,
@@ -342,29 +372,36 @@ def collect_snapshot(
         r.DEPLOYMENTS.plural: deployments.total,
         r.STATEFULSETS.plural: statefulsets.total,
     }
+    warnings: list[str] = []
+    without_secret_quota = None
+    if secrets == "quota":
+        quotas = source.fold(r.RESOURCE_QUOTAS, _SecretQuotas)
+        counts[r.SECRETS.plural] = sum(quotas.by_namespace.values())
+        uncounted = sorted(namespaces.names - set(quotas.by_namespace))
+        without_secret_quota = len(uncounted)
+        if uncounted:
+            shown = ", ".join(uncounted[:5]) + (", ..." if len(uncounted) > 5 else "")
+            warnings.append(
+                f"{len(uncounted)} of {namespaces.total} namespaces have no ResourceQuota counting secrets "
+                f"({SECRET_QUOTA_KEYS[0]}): {shown}; their secrets are missing from etcd_objects"
+            )
     for resource in r.ETCD_COUNTED:
         if resource.plural not in counts:
             counts[resource.plural] = source.count(resource)
     counts = {resource.plural: counts[resource.plural] for resource in r.ETCD_COUNTED}
 
-    control_plane_name, instance_type = nodes.control_plane or (None, None)
-    node_type = (instance_type or "").upper() or ctrl_node_type
-    if not node_type:
-        where = (
-            f"control-plane node {control_plane_name}"
-            if control_plane_name
-            else "no node labelled " + " or ".join(CONTROL_PLANE_LABELS)
-        )
-        raise CollectError(
-            f"control-plane node type unknown: {where} has no {INSTANCE_TYPE_LABELS[0]} label; pass --ctrl-node-type"
-        )
+    control_plane = controlplane.resolve(nodes.control_plane, limits, fallback)
     ordered = sorted(run_nodes.values(), key=lambda t: t.name)
     load = ClusterLoad(
         run_nodes=tuple(
             RunNode(t.name, t.allocatable, t.requested, t.pods, t.max_pods, t.schedulable) for t in ordered
         ),
-        ctrl_node_type=node_type,
-        volumes=sum(claims.by_class.get(name, 0) for name in volume_classes),
+        ctrl_node_type=control_plane.node_type,
+        volumes=(
+            volumes_against_limit(provider, volume_pvcs, volume_objects.total if volume_objects else None)
+            if provider
+            else 0
+        ),
         services=deployments.in_customer_namespaces + statefulsets.in_customer_namespaces,
         customers=len(customers),
         pods=pods.active,
@@ -376,15 +413,25 @@ def collect_snapshot(
         run_nodes=len(ordered),
         run_nodes_not_ready=[t.name for t in ordered if not t.ready],
         run_nodes_unschedulable=[t.name for t in ordered if not t.schedulable],
-        control_plane_node=control_plane_name,
-        storage_provider=provider,
+        control_plane_node=control_plane.node,
+        control_plane_nodes=control_plane.members,
+        storage_provider=provider.name if provider else None,
         volume_storage_classes=volume_classes,
+        volumes_counted_as=provider.counted_as if provider else None,
+        volume_pvcs=volume_pvcs,
+        volume_objects=volume_objects.total if volume_objects else None,
         pvcs_by_storage_class=dict(sorted(claims.by_class.items())),
-        longhorn_volumes_by_robustness=dict(robustness.counts) if robustness else None,
+        longhorn_volumes_by_robustness=dict(volume_objects.robustness) if volume_objects else None,
+        longhorn_volumes_without_pvc=volume_objects.without_pvc if volume_objects else None,
         pods_terminated=pods.terminated,
         pods_pending_unscheduled=pods.pending_unscheduled,
         object_counts=counts,
-        requests=source.requests - requests_before,
-        list_restarts=source.restarts - restarts_before,
+        secrets_counted_by=f"ResourceQuota {SECRET_QUOTA_KEYS[0]}" if secrets == "quota" else "metadata-only list",
+        namespaces_without_secret_quota=without_secret_quota,
+        requests=source.requests - before[0],
+        list_restarts=source.restarts - before[1],
+        retries=source.retries - before[2],
+        retry_wait_seconds=source.retry_wait - before[3],
+        warnings=[*control_plane.warnings, *warnings],
     )
     return Snapshot(cluster_id=cluster_id, load=ClusterLoadIn.from_model(load), inventory=inventory)

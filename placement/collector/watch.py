@@ -1,7 +1,8 @@
 """Collect once, or on an interval with exponential backoff after failures.
 
 A failed cycle writes nothing, so whatever the sinks last received stays in place; the router's staleness
-rule decides when that snapshot is too old to use.
+rule decides when that snapshot is too old to use. Any error in a cycle, even one the collector did not foresee,
+fails that cycle only: the loop logs it, backs off and tries again.
 """
 
 from __future__ import annotations
@@ -39,17 +40,26 @@ def watch(
     """Run collect-and-deliver cycles (forever, or ``cycles`` times). Returns whether the last cycle succeeded."""
     failures = 0
     done = 0
+    warned: list[str] = []
     while True:
         try:
             snapshot = collect()
             targets = deliver(snapshot, sinks)
-        except CollectError as exc:
+        except Exception as exc:  # a daemon outlives any one cycle's error
             failures += 1
             delay = backoff_delay(failures, interval, backoff_cap)
-            log(f"collection failed ({failures} in a row), keeping the previous snapshot: {exc}; retry in {delay:g}s")
+            reason = str(exc) if isinstance(exc, CollectError) else f"unexpected {type(exc).__name__}: {exc}"
+            log(
+                f"collection failed ({failures} in a row), keeping the previous snapshot: {reason}; retry in {delay:g}s"
+            )
         else:
             failures = 0
             delay = interval
+            # The same warnings every cycle are noise: say them when they change.
+            if snapshot.inventory.warnings != warned:
+                warned = list(snapshot.inventory.warnings)
+                for warning in warned:
+                    log(f"warning: {warning}")
             log(f"{summary(snapshot)} -> {', '.join(targets) or 'nowhere'}")
         done += 1
         if cycles is not None and done >= cycles:

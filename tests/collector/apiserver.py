@@ -2,8 +2,10 @@
 
 It serves cluster-scoped collections at their real paths with ``limit``/``continue`` paging,
 ``metadata.remainingItemCount``, metadata-only lists (``as=PartialObjectMetadataList``) and Kubernetes
-``Status`` error bodies, and injects faults per path: an HTTP status, a delay (for timeouts) or expired
-continue tokens (410). Large collections are generated on the fly from an index, never stored.
+``Status`` error bodies, and injects faults per path: an HTTP status (with ``Retry-After``, as API Priority and
+Fairness sends with its 429s), a delay (for timeouts), expired continue tokens (410), a rewritten 200 body (a
+proxy's error object, another kind, ``items: null``, items that are not objects) and an answer trickled one byte
+at a time. Large collections are generated on the fly from an index, never stored.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ KINDS = {
     "ingresses": "Ingress",
     "storageclasses": "StorageClass",
     "volumes": "Volume",
+    "resourcequotas": "ResourceQuota",
 }
 TOKEN = "collector-test-token"
 
@@ -56,9 +59,27 @@ class Generated:
 class Fault:
     status: int = 0  # answer every request to the path with this status
     message: str = ""
+    retry_after: str | None = None  # the Retry-After header sent with the status
     delay: float = 0.0  # seconds to wait before answering
     expire_continue: int = 0  # answer this many continue requests with 410 Gone
-    times: int | None = None  # the status and delay apply to this many requests (None: all of them)
+    rewrite: Callable[[dict[str, Any]], Any] | None = None  # turns the list answer into another 200 body (bytes: raw)
+    trickle: float = 0.0  # send the answer's body one byte every this many seconds
+    trickle_headers: bool = False  # ... and its status line and headers too
+    times: int | None = None  # all but expire_continue apply to this many requests (None: all of them)
+    on_continue: bool = False  # all but expire_continue apply only to requests for a later page
+
+    @property
+    def counted(self) -> bool:
+        return bool(self.status or self.delay or self.rewrite or self.trickle)
+
+
+@dataclass
+class Trickle:
+    """How far a trickled answer got: bytes sent of the total, and whether the client stayed to the end."""
+
+    total: int
+    sent: int = 0
+    finished: bool = False
 
 
 @dataclass
@@ -67,6 +88,8 @@ class Request:
     limit: int | None
     continue_token: str | None
     metadata_only: bool
+    method: str = "GET"
+    query: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -75,6 +98,7 @@ class FakeCluster:
     faults: dict[str, Fault] = field(default_factory=dict)
     remaining_item_count: bool = True
     requests: list[Request] = field(default_factory=list)
+    trickles: dict[str, list[Trickle]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -108,13 +132,39 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # silence the default stderr access log
         pass
 
-    def _send(self, code: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body, separators=(",", ":")).encode()
+    def _send(self, code: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        raw = isinstance(body, bytes)
+        data = body if raw else json.dumps(body, separators=(",", ":")).encode()
         self.send_response(code)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", "text/html" if raw else "application/json")
         self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+    def _trickle(self, path: str, body: Any, pause: float, headers_too: bool) -> None:
+        """Send a 200 answer one byte every ``pause`` seconds (the body only, or the headers too)."""
+        data = json.dumps(body, separators=(",", ":")).encode()
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+        slow = head + data if headers_too else data
+        progress = Trickle(total=len(slow))
+        with self.cluster.lock:
+            self.cluster.trickles.setdefault(path, []).append(progress)
+        self.close_connection = True
+        try:
+            if not headers_too:
+                self.wfile.write(head)
+                self.wfile.flush()
+            for index in range(len(slow)):
+                if self.stop.wait(pause):
+                    return
+                self.wfile.write(slow[index : index + 1])
+                self.wfile.flush()
+                progress.sent = index + 1
+            progress.finished = True
+        except OSError:
+            pass  # the client hung up
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
@@ -124,12 +174,14 @@ class _Handler(BaseHTTPRequestHandler):
         limit = int(query["limit"]) if query.get("limit") else None
         token = query.get("continue")
         with cluster.lock:
-            cluster.requests.append(Request(url.path, limit, token, metadata_only))
+            cluster.requests.append(Request(url.path, limit, token, metadata_only, self.command, query))
         if self.headers.get("Authorization") != f"Bearer {TOKEN}":
             self._send(401, _status(401, "Unauthorized", "Unauthorized"))
             return
         fault = cluster.faults.get(url.path)
-        if fault is not None and fault.times is not None and (fault.status or fault.delay):
+        if fault is not None and fault.on_continue and not token and fault.counted:
+            fault = None
+        if fault is not None and fault.times is not None and fault.counted:
             with cluster.lock:
                 if fault.times <= 0:
                     fault = None
@@ -139,10 +191,17 @@ class _Handler(BaseHTTPRequestHandler):
             if fault.delay and self.stop.wait(fault.delay):
                 return
             if fault.status:
-                reasons = {403: "Forbidden", 404: "NotFound", 500: "InternalError", 503: "ServiceUnavailable"}
-                default = _forbidden_message(url.path) if fault.status == 403 else "etcdserver: request timed out"
-                message = fault.message or default
-                self._send(fault.status, _status(fault.status, reasons.get(fault.status, "Unknown"), message))
+                reasons = {
+                    403: "Forbidden",
+                    404: "NotFound",
+                    429: "TooManyRequests",
+                    500: "InternalError",
+                    503: "ServiceUnavailable",
+                }
+                defaults = {403: _forbidden_message(url.path), 429: "Too many requests, please try again later."}
+                message = fault.message or defaults.get(fault.status, "etcdserver: request timed out")
+                headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else None
+                self._send(fault.status, _status(fault.status, reasons.get(fault.status, "Unknown"), message), headers)
                 return
             if token and fault.expire_continue > 0:
                 with cluster.lock:
@@ -186,7 +245,19 @@ class _Handler(BaseHTTPRequestHandler):
                 ],
             }
         else:
-            body = {"kind": KINDS.get(plural, "Object") + "List", "apiVersion": "v1", "metadata": meta, "items": page}
+            parts = url.path.strip("/").split("/")
+            api_version = parts[1] if parts[0] == "api" else f"{parts[1]}/{parts[2]}"
+            body = {
+                "kind": KINDS.get(plural, "Object") + "List",
+                "apiVersion": api_version,
+                "metadata": meta,
+                "items": page,
+            }
+        if fault is not None and fault.rewrite is not None:
+            body = fault.rewrite(body)
+        if fault is not None and fault.trickle:
+            self._trickle(url.path, body, fault.trickle, fault.trickle_headers)
+            return
         self._send(200, body)
 
 

@@ -57,11 +57,14 @@ def node(
         if pool:
             labels["pool"] = pool
         if control_plane:
+            # k3s labels its servers so; with embedded etcd, as etcd members too
             labels.update(
                 {
                     "node-role.kubernetes.io/control-plane": "true",
                     "node-role.kubernetes.io/master": "true",
                     "node-role.kubernetes.io/etcd": "true",
+                    "k3s.io/hostname": name,
+                    "k3s.io/internal-ip": "10.0.0.2",
                 }
             )
     spec: dict[str, Any] = {
@@ -73,14 +76,15 @@ def node(
         spec["unschedulable"] = True
     if taints:
         spec["taints"] = taints
-    meta = _meta(
-        name,
-        annotations={
-            "k3s.io/node-args": '["server"]' if control_plane else '["agent"]',
-            "node.alpha.kubernetes.io/ttl": "0",
-            "volumes.kubernetes.io/controller-managed-attach-detach": "true",
-        },
-    )
+    annotations = {
+        "k3s.io/node-args": '["server","--cluster-init"]' if control_plane else '["agent"]',
+        "node.alpha.kubernetes.io/ttl": "0",
+        "volumes.kubernetes.io/controller-managed-attach-detach": "true",
+    }
+    if control_plane:
+        annotations["etcd.k3s.cattle.io/node-name"] = f"{name}-3f6b2c1d"
+        annotations["etcd.k3s.cattle.io/node-address"] = "10.0.0.2"
+    meta = _meta(name, annotations=annotations)
     if labels:
         meta["labels"] = labels
     return {
@@ -140,6 +144,33 @@ def container(name: str, memory: str | int | None, *, restart_policy: str | None
     return out
 
 
+def container_status(
+    name: str, *, allocated: str | None = None, actual: str | None = None, with_resources: bool = True
+) -> dict[str, Any]:
+    """A running container's status as the kubelet reports it with in-place resize (1.33+).
+
+    ``allocated`` is ``allocatedResources.memory``; ``actual`` the applied ``resources.requests.memory``;
+    ``with_resources=False`` leaves ``resources`` out, as for a container the runtime has not reported yet.
+    """
+    out: dict[str, Any] = {
+        "name": name,
+        "state": {"running": {"startedAt": CREATED}},
+        "ready": True,
+        "restartCount": 0,
+        "image": f"10.0.1.4:5000/{name}:2026.03.1",
+        "imageID": f"10.0.1.4:5000/{name}@sha256:{zlib.crc32(name.encode()):064d}",
+        "containerID": f"containerd://{zlib.crc32(name.encode()):064x}",
+        "started": True,
+    }
+    if allocated is not None:
+        out["allocatedResources"] = {"cpu": "100m", "memory": allocated}
+    if with_resources:
+        out["resources"] = {"requests": {"cpu": "100m"}, "limits": {}}
+        if actual is not None:
+            out["resources"] = {"requests": {"cpu": "100m", "memory": actual}, "limits": {"memory": actual}}
+    return out
+
+
 def pod(
     namespace: str,
     name: str,
@@ -149,6 +180,9 @@ def pod(
     init: list[dict[str, Any]] | None = None,
     phase: str = "Running",
     overhead: str | None = None,
+    statuses: list[dict[str, Any]] | None = None,
+    init_statuses: list[dict[str, Any]] | None = None,
+    conditions: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "containers": containers,
@@ -166,6 +200,12 @@ def pod(
     status: dict[str, Any] = {"phase": phase, "qosClass": "Burstable"}
     if node_name:
         status["hostIP"] = "10.0.1.12"
+    if statuses is not None:
+        status["containerStatuses"] = statuses
+    if init_statuses is not None:
+        status["initContainerStatuses"] = init_statuses
+    if conditions is not None:
+        status["conditions"] = conditions
     return {"metadata": _meta(name, namespace, labels={"app": name.rsplit("-", 2)[0]}), "spec": spec, "status": status}
 
 
@@ -208,14 +248,50 @@ def storage_class(name: str, provisioner: str, default: bool = False) -> dict[st
     }
 
 
-def longhorn_volume(name: str, robustness: str, state: str = "attached") -> dict[str, Any]:
+def longhorn_volume(
+    name: str, robustness: str, state: str = "attached", *, pvc: str | None = None, pvc_gone: bool = False
+) -> dict[str, Any]:
+    """A Longhorn volume; ``pvc`` ("namespace/name") is the claim its PV is bound to.
+
+    ``pvc_gone``: the PVC was deleted and the retained volume kept (Longhorn's PV controller stamps
+    ``lastPVCRefAt`` and the PV is Released); with no ``pvc`` the volume has no PV at all (made in Longhorn's UI).
+    """
+    kubernetes_status: dict[str, Any] = {
+        "pvName": "",
+        "pvStatus": "",
+        "namespace": "",
+        "pvcName": "",
+        "lastPVCRefAt": "",
+        "lastPodRefAt": "",
+        "workloadsStatus": None,
+    }
+    if pvc is not None:
+        namespace, claim = pvc.split("/")
+        kubernetes_status.update(pvName=name, pvStatus="Bound", namespace=namespace, pvcName=claim)
+        if pvc_gone:
+            kubernetes_status.update(pvStatus="Released", lastPVCRefAt="2026-11-02T17:41:09Z")
     return {
         "apiVersion": "longhorn.io/v1beta2",
         "kind": "Volume",
         "metadata": _meta(name, "longhorn-system"),
         "spec": {"numberOfReplicas": 2, "size": "10737418240", "frontend": "blockdev", "dataEngine": "v1"},
-        "status": {"state": state, "robustness": robustness, "currentNodeID": "run-1"},
+        "status": {
+            "state": state,
+            "robustness": robustness,
+            "currentNodeID": "run-1" if state == "attached" else "",
+            "kubernetesStatus": kubernetes_status,
+        },
     }
+
+
+def resource_quota(namespace: str, secrets: int | None, name: str = "customer-quota") -> dict[str, Any]:
+    """A customer namespace's ResourceQuota; with ``secrets``, it counts them (``count/secrets``)."""
+    hard = {"requests.memory": "16Gi", "limits.memory": "32Gi", "count/persistentvolumeclaims": "5"}
+    used = {"requests.memory": "3Gi", "limits.memory": "3Gi", "count/persistentvolumeclaims": "1"}
+    if secrets is not None:
+        hard["count/secrets"] = "100"
+        used["count/secrets"] = str(secrets)
+    return {"metadata": _meta(name, namespace), "spec": {"hard": hard}, "status": {"hard": hard, "used": used}}
 
 
 CUSTOMERS = ("cust-acme", "cust-globex", "cust-initech")
@@ -226,7 +302,8 @@ def k3s_longhorn_fleet() -> FakeCluster:
     """A k3s cluster: one control-plane node (cx52) and three run nodes, Longhorn volumes, three customers.
 
     Memory requests use Mi, M, Gi, plain bytes and none; there are init containers, a sidecar, pod overhead,
-    Succeeded and Failed pods, and a pending pod.
+    Succeeded and Failed pods, and a pending pod. Four Longhorn volumes for three Longhorn PVCs: the fourth
+    volume's PVC was deleted and the volume retained.
     """
     nodes = [
         node(
@@ -303,10 +380,11 @@ def k3s_longhorn_fleet() -> FakeCluster:
         pvc("cust-initech", "legacy", None),
     ]
     volumes = [
-        longhorn_volume("pvc-0a1b2c3d", "healthy"),
-        longhorn_volume("pvc-1b2c3d4e", "healthy"),
-        longhorn_volume("pvc-2c3d4e5f", "degraded"),
-        longhorn_volume("pvc-3d4e5f6a", "faulted", "detached"),
+        longhorn_volume("pvc-0a1b2c3d", "healthy", pvc="cust-acme/data-web"),
+        longhorn_volume("pvc-1b2c3d4e", "healthy", pvc="cust-acme/uploads"),
+        longhorn_volume("pvc-2c3d4e5f", "degraded", pvc="cust-globex/data-db-0"),
+        # retained after its PVC was deleted: detached, but Longhorn still counts it
+        longhorn_volume("pvc-3d4e5f6a", "faulted", "detached", pvc="cust-initech/old-data", pvc_gone=True),
     ]
     services = [
         namespaced(ns, name)
@@ -347,6 +425,7 @@ def k3s_longhorn_fleet() -> FakeCluster:
                 storage_class("local-path", "rancher.io/local-path"),
             ],
             "/apis/longhorn.io/v1beta2/volumes": volumes,
+            "/api/v1/resourcequotas": [resource_quota(ns, 1) for ns in CUSTOMERS],
         }
     )
 
@@ -400,6 +479,7 @@ def generated_fleet(run_nodes: int, pods: int, *, customers: int = 100, ceph: bo
             pods // 4, lambda i: pvc(f"cust-{i % customers:04d}", f"v{i}", sc_name)
         ),
         "/apis/storage.k8s.io/v1/storageclasses": [storage_class(sc_name, provisioner, default=True)],
+        "/api/v1/resourcequotas": Generated(customers, lambda i: resource_quota(f"cust-{i:04d}", 3)),
     }
     for path, count in (
         ("/api/v1/services", pods // 2),
@@ -413,6 +493,31 @@ def generated_fleet(run_nodes: int, pods: int, *, customers: int = 100, ceph: bo
     if not ceph:
         robustness = ("healthy", "healthy", "healthy", "degraded")
         collections["/apis/longhorn.io/v1beta2/volumes"] = Generated(
-            pods // 4, lambda i: longhorn_volume(f"pvc-{i:08d}", robustness[i % 4])
+            pods // 4,
+            lambda i: longhorn_volume(f"pvc-{i:08d}", robustness[i % 4], pvc=f"cust-{i % customers:04d}/v{i}"),
         )
     return FakeCluster(collections=collections)
+
+
+def k3s_server(name: str, instance_type: str | None, **options: Any) -> dict[str, Any]:
+    """A k3s server node: control plane and embedded etcd member, tainted against workloads.
+
+    Without a cloud controller k3s labels it ``instance-type=k3s`` itself; Hetzner's cloud controller writes the
+    server type (``cx52``).
+    """
+    return node(
+        name,
+        pool=None,
+        control_plane=True,
+        instance_type=instance_type,
+        memory="32603280Ki",
+        taints=[{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}],
+        **options,
+    )
+
+
+def with_control_plane(cluster: FakeCluster, *servers: dict[str, Any]) -> FakeCluster:
+    """``cluster`` with its control-plane nodes replaced by ``servers``."""
+    nodes = [n for n in cluster.collections["/api/v1/nodes"] if "pool" in (n["metadata"].get("labels") or {})]
+    cluster.collections["/api/v1/nodes"] = [*servers, *nodes]
+    return cluster

@@ -27,7 +27,11 @@ FAULTS = [
         Fault(status=503, message="etcd cluster is unavailable"),
         r"API server error 503 on list nodes \(core/v1\) at cluster scope: etcd cluster is unavailable",
     ),
-    ("/apis/networking.k8s.io/v1/ingresses", Fault(delay=3.0), r"timeout: .* did not answer list ingresses"),
+    (
+        "/apis/networking.k8s.io/v1/ingresses",
+        Fault(delay=3.0),
+        r"timeout: .* did not answer list ingresses \(networking.k8s.io/v1\) within 0.3s \(the request deadline",
+    ),
 ]
 
 

@@ -36,7 +36,9 @@ def test_cluster_counters(serve):
     assert load.ctrl_node_type == "CX52"  # the Hetzner label is lower case, the limits profiles upper case
     assert load.customers == 3
     assert load.services == 7 + 1  # customer Deployments + the customer StatefulSet, not kube-system's
-    assert load.volumes == 3  # PVCs on the Longhorn class, not local-path or class-less ones
+    # Longhorn's limit counts Longhorn volumes: the three behind the Longhorn PVCs and the retained one whose PVC
+    # was deleted; not the local-path or class-less PVCs
+    assert load.volumes == 4
     assert load.pods == 13  # 15 pods minus one Succeeded and one Failed; the pending one counts
 
 
@@ -66,7 +68,13 @@ def test_inventory_and_etcd_objects(serve):
     assert inventory.pvcs_by_storage_class == {"": 1, "local-path": 1, "longhorn": 3}
     assert inventory.storage_provider == "longhorn"
     assert inventory.volume_storage_classes == ["longhorn"]
+    # both counts: the limit's (Longhorn volumes) and the PVCs on the Longhorn class
+    assert (inventory.volume_objects, inventory.volume_pvcs) == (4, 3)
+    assert inventory.volumes_counted_as == "volumes.longhorn.io objects"
+    assert inventory.longhorn_volumes_without_pvc == 1
     assert inventory.control_plane_node == "k3s-ctrl-1"
+    assert inventory.control_plane_nodes == {"k3s-ctrl-1": "CX52"}
+    assert inventory.warnings == []
     assert inventory.run_nodes_unschedulable == ["run-3"]
     assert inventory.run_nodes_not_ready == []
     assert inventory.pods_terminated == 2

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from placement.collector import resources
 from placement.collector.errors import CollectError
-from tests.collector.objects import generated_fleet, k3s_longhorn_fleet, node
+from placement.collector.providers import PROVIDERS, volumes_against_limit
+from tests.collector.apiserver import Generated
+from tests.collector.objects import generated_fleet, k3s_longhorn_fleet, longhorn_volume, node
 
 LONGHORN_PATH = "/apis/longhorn.io/v1beta2/volumes"
 
@@ -62,9 +65,54 @@ def test_rook_ceph_cluster_counts_rbd_pvcs_and_skips_longhorn(serve):
     snapshot = served.collect()
     assert snapshot.inventory.storage_provider == "rook-ceph"
     assert snapshot.inventory.volume_storage_classes == ["ceph-block"]
-    assert snapshot.load.volumes == 120 // 4
+    assert snapshot.load.volumes == snapshot.inventory.volume_pvcs == 120 // 4
+    assert snapshot.inventory.volumes_counted_as == "PVCs on its storage classes"
+    assert snapshot.inventory.volume_objects is None
     assert snapshot.inventory.longhorn_volumes_by_robustness is None
     assert LONGHORN_PATH not in {r.path for r in served.cluster.requests}
+
+
+def test_longhorn_volumes_whose_pvcs_are_gone_still_count(serve):
+    """Retained volumes whose PVCs were deleted, and one made in Longhorn's UI, count against Longhorn's limit."""
+    cluster = k3s_longhorn_fleet()
+    cluster.collections[LONGHORN_PATH] = [
+        *cluster.collections[LONGHORN_PATH],
+        longhorn_volume("pvc-4e5f6a7b", "unknown", "detached", pvc="cust-acme/cache", pvc_gone=True),
+        longhorn_volume("pvc-5f6a7b8c", "unknown", "detached", pvc="cust-globex/tmp", pvc_gone=True),
+        longhorn_volume("restore-test", "healthy", "detached"),
+    ]
+    snapshot = serve(cluster).collect()
+    assert snapshot.load.volumes == 7
+    assert (snapshot.inventory.volume_objects, snapshot.inventory.volume_pvcs) == (7, 3)
+    assert snapshot.inventory.longhorn_volumes_without_pvc == 4
+    assert snapshot.inventory.longhorn_volumes_by_robustness == {
+        "healthy": 3,
+        "degraded": 1,
+        "faulted": 1,
+        "unknown": 2,
+    }
+
+
+def test_large_longhorn_cluster_counts_volumes_not_pvcs(serve):
+    cluster = generated_fleet(10, 400, customers=20)
+    volumes = cluster.collections[LONGHORN_PATH]
+    cluster.collections[LONGHORN_PATH] = Generated(len(volumes) + 25, lambda i: volumes[i % len(volumes)])
+    snapshot = serve(cluster).collect(source_options={"page_size": 30})
+    assert snapshot.load.volumes == 400 // 4 + 25
+    assert snapshot.inventory.volume_pvcs == 400 // 4
+
+
+@pytest.mark.parametrize(
+    ("provider", "pvcs", "objects", "expected"),
+    [("longhorn", 3, 4, 4), ("longhorn", 5, 0, 0), ("rook-ceph", 3, None, 3)],
+)
+def test_provider_table_says_what_the_limit_counts(provider, pvcs, objects, expected):
+    assert volumes_against_limit(PROVIDERS[provider], pvcs, objects) == expected
+
+
+def test_every_provider_volume_crd_is_in_the_resource_catalogue():
+    crds = {p.volume_crd for p in PROVIDERS.values() if p.volume_crd is not None}
+    assert crds and crds <= set(resources.ALL)
 
 
 def test_storage_provider_override(serve):

@@ -67,3 +67,34 @@ def test_failures_keep_the_previous_snapshot_and_back_off():
     assert sink.written == [first, second]
     assert slept == [60, 5, 10, 15, 60]  # the last cycle does not sleep
     assert "collection failed (3 in a row), keeping the previous snapshot: c; retry in 15s" in lines
+
+
+def test_an_unexpected_error_fails_one_cycle_and_the_loop_goes_on():
+    first = _snapshot(1)
+    outcomes = [TypeError("'NoneType' object is not subscriptable"), first]
+    sink, slept, lines = _Sink(), [], []
+    ok = watch(
+        _Cluster(outcomes).collect, [sink], interval=60, backoff_cap=300, cycles=2, log=lines.append, sleep=slept.append
+    )
+    assert ok
+    assert sink.written == [first]
+    assert lines[0] == (
+        "collection failed (1 in a row), keeping the previous snapshot: unexpected TypeError: "
+        "'NoneType' object is not subscriptable; retry in 5s"
+    )
+
+
+def test_warnings_are_logged_when_they_change():
+    quiet, warned = _snapshot(1), _snapshot(2)
+    warned = warned.model_copy(update={"inventory": warned.inventory.model_copy(update={"warnings": ["k3s label"]})})
+    sink, lines = _Sink(), []
+    watch(
+        _Cluster([warned, warned, quiet, warned]).collect,
+        [sink],
+        interval=1,
+        backoff_cap=1,
+        cycles=4,
+        log=lines.append,
+        sleep=lambda _: None,
+    )
+    assert [line for line in lines if line.startswith("warning:")] == ["warning: k3s label", "warning: k3s label"]
