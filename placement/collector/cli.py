@@ -157,7 +157,8 @@ def collect(
         )
 
     def log(line: str) -> None:
-        log_console.print(line, highlight=False, soft_wrap=True)
+        # markup=False: a line can quote the API server, whose text must never be read as rich markup
+        log_console.print(line, markup=False, highlight=False, soft_wrap=True)
 
     with ExitStack() as cleanup:
         cleanup.enter_context(source)

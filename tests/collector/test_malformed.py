@@ -159,3 +159,17 @@ def test_watch_survives_malformed_answers(serve, tmp_path):
     assert "malformed answer to list nodes (core/v1)" in result.output
     assert "malformed answer to list pods (core/v1): items[0] is a JSON null" in result.output
     assert Snapshot.model_validate_json(out.read_text()).load.pods == 13
+
+
+def test_server_text_is_never_read_as_markup(serve, tmp_path):
+    """A message quoted from the server that looks like rich markup ("[/]") is printed as it is, in both modes."""
+    cluster = k3s_longhorn_fleet()
+    message = "proxy [/] said [bold]no[/bold]"
+    cluster.faults["/api/v1/nodes"] = Fault(rewrite=lambda body: {"kind": "Status", "message": message}, times=2)
+    served = serve(cluster)
+    out = tmp_path / "snap.json"
+    once = runner.invoke(app, _args(served, "--out", str(out)))
+    assert once.exit_code == 1 and message in once.output
+    watched = runner.invoke(app, _args(served, "--out", str(out), "--watch", "--interval", "0.01", "--iterations", "2"))
+    assert watched.exit_code == 0, watched.output
+    assert message in watched.output
