@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 
 from placement.atomic import atomic_write
-from sim.report import render_report
 
 
 @dataclass
@@ -61,6 +60,9 @@ class SimResult:
         summary_text = json.dumps(self.summary, indent=2, sort_keys=True, default=_json_default) + "\n"
         written["summary"] = atomic_write(out / "summary.json", summary_text)
         if report:
+            # Imported here: a run that writes no report (a sweep's) never loads matplotlib.
+            from sim.report import render_report
+
             written["report"] = atomic_write(out / "report.html", render_report(self))
         return written
 

@@ -25,7 +25,6 @@ from placement.atomic import atomic_write
 from sim.config import resolve_limits
 from sim.scenario import Scenario
 from sim.sweep.executors import process_pool
-from sim.sweep.report import render_sweep_report
 from sim.sweep.runs import run_chunk, run_draw, run_record
 from sim.sweep.stats import aggregate
 from sim.sweep.store import manifest_for, prepare_out, write_run
@@ -67,6 +66,9 @@ class SweepResult:
             atomic_write(target, lambda tmp, frame=frame: frame.to_parquet(tmp, index=False, engine="pyarrow"))
             written[name] = target
         if report:
+            # Imported here: sweep workers, which import this package, never load matplotlib.
+            from sim.sweep.report import render_sweep_report
+
             written["report"] = atomic_write(out / "report.html", render_sweep_report(self))
         return written
 
