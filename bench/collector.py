@@ -2,7 +2,7 @@
 
     python -m bench.collector [--nodes 5000] [--pods 150000] [--page-size 500]
 
-The fake API server (tests/collector/apiserver.py) runs in a separate process, so the collector's memory is
+The fake API server (support/kube_apiserver.py) runs in a separate process, so the collector's memory is
 measured alone. Two collections run: one timed (wall time, peak RSS growth), one under tracemalloc (peak
 Python allocation). A smaller cluster is collected too, to show that memory does not grow with the pod count.
 """
@@ -23,8 +23,8 @@ from placement.units import human_bytes
 
 
 def _serve(nodes: int, pods: int, ready: multiprocessing.Queue) -> None:
-    from tests.collector.apiserver import ApiServer
-    from tests.collector.objects import generated_fleet
+    from support.kube_apiserver import ApiServer
+    from support.kube_objects import generated_fleet
 
     with ApiServer(generated_fleet(nodes, pods, customers=2_000)) as server:
         ready.put(server.url)
@@ -36,7 +36,7 @@ def _peak_rss() -> int:
 
 
 def collect_once(url: str, page_size: int, trace: bool) -> dict[str, float]:
-    from tests.collector.apiserver import write_kubeconfig
+    from support.kube_apiserver import write_kubeconfig
 
     with tempfile.TemporaryDirectory() as tmp:
         kubeconfig = write_kubeconfig(Path(tmp) / "kubeconfig", url)

@@ -8,7 +8,7 @@ import pytest
 
 from placement.collector.snapshot import Snapshot, collect_snapshot
 from placement.collector.source import KubernetesSource
-from tests.collector.apiserver import ApiServer, FakeCluster, write_kubeconfig
+from support.kube_apiserver import ApiServer, FakeCluster, write_kubeconfig
 
 
 class Served:

@@ -12,7 +12,7 @@ from placement.collector import controlplane
 from placement.collector.errors import CollectError
 from placement.collector.snapshot import Snapshot, default_limits
 from placement.limits import dump_profile, load_profile
-from tests.collector.objects import k3s_longhorn_fleet, k3s_server, node, with_control_plane
+from support.kube_objects import k3s_longhorn_fleet, k3s_server, node, with_control_plane
 
 runner = CliRunner()
 SEED = default_limits("seed")

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from placement.cli import app
 from placement.collector import resources
 from placement.collector.errors import CollectError
-from tests.collector.apiserver import Fault
-from tests.collector.objects import k3s_longhorn_fleet
+from support.kube_apiserver import Fault
+from support.kube_objects import k3s_longhorn_fleet
 
 runner = CliRunner()
 INGRESSES = "/apis/networking.k8s.io/v1/ingresses"

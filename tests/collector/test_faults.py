@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from placement.cli import app
 from placement.collector.errors import CollectError
-from tests.collector.apiserver import Fault, write_kubeconfig
-from tests.collector.objects import generated_fleet, k3s_longhorn_fleet
+from support.kube_apiserver import Fault, write_kubeconfig
+from support.kube_objects import generated_fleet, k3s_longhorn_fleet
 
 FAULTS = [
     (

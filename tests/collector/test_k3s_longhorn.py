@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from placement.state import ClusterLoadIn
 from placement.units import to_bytes
-from tests.collector.objects import k3s_longhorn_fleet
+from support.kube_objects import k3s_longhorn_fleet
 
 NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 

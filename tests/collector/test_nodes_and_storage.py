@@ -7,8 +7,8 @@ import pytest
 from placement.collector import resources
 from placement.collector.errors import CollectError
 from placement.collector.providers import PROVIDERS, volumes_against_limit
-from tests.collector.apiserver import Generated
-from tests.collector.objects import generated_fleet, k3s_longhorn_fleet, longhorn_volume, node
+from support.kube_apiserver import Generated
+from support.kube_objects import generated_fleet, k3s_longhorn_fleet, longhorn_volume, node
 
 LONGHORN_PATH = "/apis/longhorn.io/v1beta2/volumes"
 

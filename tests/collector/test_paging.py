@@ -8,8 +8,8 @@ import pytest
 
 from placement.collector.errors import CollectError
 from placement.collector.source import ObjectCount
-from tests.collector.apiserver import Fault
-from tests.collector.objects import generated_fleet, generated_pod_memory
+from support.kube_apiserver import Fault
+from support.kube_objects import generated_fleet, generated_pod_memory
 
 RUN_NODES = 5_000
 PODS = 10_000

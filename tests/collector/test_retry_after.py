@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from placement.cli import app
 from placement.collector.errors import CollectError
 from placement.collector.snapshot import Snapshot
-from tests.collector.apiserver import Fault
-from tests.collector.objects import k3s_longhorn_fleet
+from support.kube_apiserver import Fault
+from support.kube_objects import k3s_longhorn_fleet
 
 runner = CliRunner()
 PODS = "/api/v1/pods"

@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from placement.cli import app
 from placement.collector.snapshot import Snapshot
-from tests.collector.objects import k3s_longhorn_fleet, resource_quota
+from support.kube_objects import k3s_longhorn_fleet, resource_quota
 
 runner = CliRunner()
 SECRETS = "/api/v1/secrets"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
-from tests.collector.apiserver import FakeCluster, Generated
+from support.kube_apiserver import FakeCluster, Generated
 
 CREATED = "2026-03-02T09:14:51Z"
 
