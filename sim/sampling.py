@@ -1,7 +1,13 @@
 """Bulk random draws for a run: sign-up times, lifetimes, services, sizes.
 
-Everything a run will ever need is drawn up front, vectorised, from one ``numpy.random.Generator``
-(SimPy performance rule 4: pre-sample in bulk). The order of draws is fixed, so a seed replays exactly.
+Everything a run will ever need is drawn up front, vectorised (SimPy performance rule 4: pre-sample in bulk).
+
+Common random numbers: each driver draws from its own ``numpy.random.Generator``, spawned from the run's
+``SeedSequence`` under a fixed name (``STREAMS``): arrivals, churn, each customer attribute and each service
+attribute. Every array is filled in customer (or service) order, one value per row, so customer ``i`` gets the
+same region, lifetime draw and services whatever the other streams do. Two scenarios run on the same seed are
+paired: more growth adds customers at the end of each array and leaves the first ones as they were, and a
+higher churn rate scales the same exponential draws instead of reshuffling them.
 """
 
 from __future__ import annotations
@@ -188,33 +194,59 @@ class Draws:
         return len(self.signup)
 
 
-def draw(scenario: Scenario, rng: np.random.Generator, horizon: float) -> Draws:
-    """All draws for one run of ``horizon`` days, in a fixed order."""
+# One stream per driver and attribute, by position: the spawn key of stream k is the run's spawn key plus (k,).
+# Append new streams at the end; never reorder (that would change every seed's outputs).
+STREAMS = (
+    "arrivals",
+    "churn",
+    "customer_region",
+    "customer_services",
+    "service_delay",
+    "service_ram",
+    "service_has_volume",
+    "service_volume_size",
+)
+
+
+def streams(seed: np.random.SeedSequence) -> dict[str, np.random.Generator]:
+    """The run's generators, one per entry of ``STREAMS``, each on its own child of ``seed``."""
+    return {
+        name: np.random.default_rng(
+            np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, k), pool_size=seed.pool_size)
+        )
+        for k, name in enumerate(STREAMS)
+    }
+
+
+def draw(scenario: Scenario, seed: np.random.SeedSequence, horizon: float) -> Draws:
+    """All draws for one run of ``horizon`` days, each from its own stream (common random numbers)."""
+    rng = streams(seed)
     mix = scenario.customers
     region_names = list(scenario.regions)
     initial = [(i, spec) for i, spec in enumerate(scenario.fleet.clusters) for _ in range(spec.customers)]
-    grown = signup_times(scenario.growth, horizon, scenario.start_date, rng)
+    grown = signup_times(scenario.growth, horizon, scenario.start_date, rng["arrivals"])
     n_initial = len(initial)
     n = n_initial + len(grown)
     signup = np.concatenate((np.zeros(n_initial), grown))
     forced = np.full(n, -1, dtype=np.int64)
-    region = rng.choice(len(region_names), size=n, p=_probabilities(list(scenario.regions.values()), len(region_names)))
+    weights = _probabilities(list(scenario.regions.values()), len(region_names))
+    region = rng["customer_region"].choice(len(region_names), size=n, p=weights)
     if n_initial:
         forced[:n_initial] = [i for i, _ in initial]
         region[:n_initial] = [
             region_names.index(spec.region) if spec.region in region_names else 0 for _, spec in initial
         ]
-    lifetime = sample_lifetimes(scenario.churn, n, rng)
-    counts = sample_counts(mix.services, n, rng)
+    lifetime = sample_lifetimes(scenario.churn, n, rng["churn"])
+    counts = sample_counts(mix.services, n, rng["customer_services"])
     service_start = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
     total = int(service_start[-1])
     owner_signup = np.repeat(signup, counts)
-    delay = sample_delays(mix.service_delay, total, rng)
+    delay = sample_delays(mix.service_delay, total, rng["service_delay"])
     first = np.zeros(total, dtype=bool)
     first[service_start[:-1]] = True
     initial_services = np.repeat(forced >= 0, counts)
     delay[first | initial_services] = 0.0
-    ram = sample_sizes(mix.ram, total, rng)
-    has_volume = rng.random(total) < mix.volume_probability
-    volume = np.where(has_volume, sample_sizes(mix.volume_size, total, rng), 0).astype(np.int64)
+    ram = sample_sizes(mix.ram, total, rng["service_ram"])
+    has_volume = rng["service_has_volume"].random(total) < mix.volume_probability
+    volume = np.where(has_volume, sample_sizes(mix.volume_size, total, rng["service_volume_size"]), 0).astype(np.int64)
     return Draws(signup, lifetime, region.astype(np.int64), forced, service_start, owner_signup + delay, ram, volume)

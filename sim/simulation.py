@@ -37,7 +37,7 @@ def simulate(
     progress: Callable[[float], None] | None = None,
 ) -> tuple[World, Log]:
     """One replication of a compiled scenario: the world as it ends, and the log of what happened."""
-    draws = draw(config.scenario, np.random.default_rng(seed_sequence(seed)), config.horizon)
+    draws = draw(config.scenario, seed_sequence(seed), config.horizon)
     world, log = World.build(config, draws), Log()
     env = simpy.Environment()
     for driver in DRIVERS:
