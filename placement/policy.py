@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from placement.limits import Limits, LimitsProfile, load_profile
 from placement.quantity import PositiveBytes
 from placement.scoring import MAX_NODE_SCORE, validate_shape
-from placement.units import to_bytes
+from placement.units import format_bytes, to_bytes
+from placement.yamlio import field_error
 
 RamStrategy = Literal["least_allocated", "most_allocated", "requested_to_capacity_ratio", "balanced_allocation"]
 SCORER_NAMES = ("region", "ram_headroom", "volume_headroom", "control_plane_headroom")
@@ -29,6 +30,32 @@ class QuotaConfig(BaseModel):
     max_volume_size: PositiveBytes = to_bytes("50Gi")
     max_volumes_per_service: int = Field(default=1, ge=0)
     max_volumes_per_customer: int = Field(default=5, ge=0)
+
+
+class PlanOverride(BaseModel):
+    """One plan's own defaults; what it leaves out comes from the fleet-wide ``defaults``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ram: PositiveBytes | None = None
+    volume_size: PositiveBytes | None = None
+
+
+class DefaultsConfig(BaseModel):
+    """The sizes a request gets when it leaves them out: the design document's ``selectCluster`` input names only
+    a region and whether the service has a volume. ``plans`` overrides them per plan."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ram: PositiveBytes = to_bytes("512Mi")
+    volume_size: PositiveBytes = to_bytes("10Gi")
+    plans: dict[str, PlanOverride] = Field(default_factory=dict)
+
+    def for_plan(self, plan: str) -> RequestDefaults:
+        override = self.plans.get(plan)
+        ram = override.ram if override and override.ram is not None else self.ram
+        volume_size = override.volume_size if override and override.volume_size is not None else self.volume_size
+        return RequestDefaults(ram, volume_size)
 
 
 class RamScoringConfig(BaseModel):
@@ -77,6 +104,7 @@ class PolicyConfig(BaseModel):
         default_factory=lambda: {"region": 3, "ram_headroom": 1, "volume_headroom": 1, "control_plane_headroom": 1}
     )
     quotas: dict[str, QuotaConfig] = Field(default_factory=lambda: {"default": QuotaConfig()})
+    defaults: DefaultsConfig = DefaultsConfig()
 
     @field_validator("volume_shape")
     @classmethod
@@ -100,6 +128,20 @@ class PolicyConfig(BaseModel):
             raise ValueError("quotas must define the 'default' plan")
         return self
 
+    @model_validator(mode="after")
+    def _defaults_within_quotas(self) -> PolicyConfig:
+        # A default volume the plan's own quota refuses would turn every `has_volume: true` into a 409.
+        for plan in sorted(set(self.quotas) | set(self.defaults.plans)):
+            size = self.defaults.for_plan(plan).volume_size_bytes
+            limit = self.quotas.get(plan, self.quotas["default"]).max_volume_size
+            if size > limit:
+                override = self.defaults.plans.get(plan)
+                own = override is not None and override.volume_size is not None
+                loc = ("defaults", "plans", plan, "volume_size") if own else ("defaults", "volume_size")
+                message = f"{format_bytes(size)} is above plan {plan!r}'s max_volume_size {format_bytes(limit)}"
+                raise field_error(loc, message, size)
+        return self
+
     def compile(self, profile: LimitsProfile | None = None) -> Policy:
         limits = (profile or load_profile(self.limits_profile)).compile()
         return Policy(
@@ -117,6 +159,7 @@ class PolicyConfig(BaseModel):
                 plan: Quota(q.max_volume_size, q.max_volumes_per_service, q.max_volumes_per_customer)
                 for plan, q in self.quotas.items()
             },
+            defaults={plan: self.defaults.for_plan(plan) for plan in set(self.quotas) | set(self.defaults.plans)},
         )
 
 
@@ -125,6 +168,14 @@ class Quota:
     max_volume_size_bytes: int
     max_volumes_per_service: int
     max_volumes_per_customer: int
+
+
+@dataclass(frozen=True, slots=True)
+class RequestDefaults:
+    """A plan's sizes for a request that leaves them out."""
+
+    ram_bytes: int
+    volume_size_bytes: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +191,13 @@ class Policy:
     control_plane_comfort_score: int
     weights: tuple[tuple[str, int], ...]  # only the scorers with a non-zero weight, in a fixed order
     quotas: dict[str, Quota]
+    defaults: dict[str, RequestDefaults]  # per plan; "default" is always there
 
     def quota(self, plan: str) -> Quota:
         return self.quotas.get(plan, self.quotas["default"])
+
+    def request_defaults(self, plan: str) -> RequestDefaults:
+        return self.defaults.get(plan, self.defaults["default"])
 
     def with_limits(self, limits: Limits) -> Policy:
         return replace(self, limits=limits)

@@ -58,7 +58,9 @@ def render_decision(decision: Decision) -> None:
 
 def select(
     state: Annotated[Path, typer.Option(help="YAML state file: clusters and their load snapshots.")],
-    ram: Annotated[str, typer.Option(help="RAM request of the new service, e.g. 2Gi.")],
+    ram: Annotated[
+        str | None, typer.Option(help="RAM request of the new service, e.g. 2Gi (default: the plan's default).")
+    ] = None,
     region: Annotated[str | None, typer.Option(help="The customer's preferred region.")] = None,
     volume: Annotated[
         list[str] | None, typer.Option(help="A volume size (repeatable), e.g. 10Gi; mounted at /data.")
@@ -84,7 +86,7 @@ def select(
             customer_volume_count=customer_volumes,
             plan=plan,
             new_customer=new_customer,
-        ).to_model()
+        ).to_model(compiled.request_defaults(plan))
     except ConfigError as exc:
         fail(str(exc))
     except ValidationError as exc:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from placement.model import (
     DEFAULT_MOUNT_PATH,
@@ -22,8 +22,11 @@ from placement.model import (
     RunNode,
     VolumeRequest,
 )
+from placement.policy import RequestDefaults, default_policy
+from placement.quantity import DESCRIPTION as SIZE_HELP
 from placement.quantity import Bytes, PositiveBytes
 from placement.units import format_bytes
+from placement.yamlio import field_error
 
 # Sizes are named without the ``_bytes`` suffix at the edge (they accept quantities) and with it in the engine.
 _RUN_NODE_FIELDS = {"allocatable_ram": "allocatable_ram_bytes", "requested_ram": "requested_ram_bytes"}
@@ -109,18 +112,28 @@ class ClusterLoadIn(_Edge):
 
 class VolumeIn(_Edge):
     mount_path: str = Field(default=DEFAULT_MOUNT_PATH, pattern=r"^/")
-    size: Bytes
+    size: Bytes | None = Field(default=None, description=f"{SIZE_HELP}; absent: the plan's default volume size")
 
-    def to_model(self) -> VolumeRequest:
-        return VolumeRequest(self.size, self.mount_path)
+    def to_model(self, defaults: RequestDefaults) -> VolumeRequest:
+        return VolumeRequest(defaults.volume_size_bytes if self.size is None else self.size, self.mount_path)
 
 
 class RequestIn(_Edge):
-    """One ``create_service`` call as the product API passes it on."""
+    """One ``create_service`` call as the product API passes it on.
 
-    customer_id: str = Field(min_length=1)
+    It may be as short as the design document's ``SelectClusterInput{Region, HasVolume}``: a missing ``ram`` or
+    volume ``size`` is the plan's default (the policy's ``defaults``), and ``has_volume: true`` without
+    ``volumes`` asks for one volume at the default mount path. ``has_volume`` given together with ``volumes``
+    must agree with it (true when at least one volume is listed). ``customer_id`` may be left out of a dry run
+    only: the customer's volume count is then unknown, so the per-customer volume quota is not checked.
+    """
+
+    customer_id: str | None = Field(default=None, min_length=1)
     region: str | None = None
-    ram: PositiveBytes
+    ram: PositiveBytes | None = Field(default=None, description=f"{SIZE_HELP}; absent: the plan's default RAM")
+    has_volume: StrictBool | None = Field(
+        default=None, description="The design document's HasVolume: true without volumes asks for one default volume"
+    )
     volumes: list[VolumeIn] = Field(default_factory=list)
     customer_volume_count: int = Field(default=0, ge=0)
     plan: str = "default"
@@ -128,12 +141,36 @@ class RequestIn(_Edge):
     new_customer: bool = False
     etcd_objects: int | None = Field(default=None, ge=0)
 
-    def to_model(self) -> PlacementRequest:
+    @model_validator(mode="after")
+    def _consistent(self) -> RequestIn:
+        if self.has_volume is not None and "volumes" in self.model_fields_set and self.has_volume != bool(self.volumes):
+            raise field_error(
+                ("has_volume",),
+                f"has_volume {str(self.has_volume).lower()} contradicts volumes, which lists {len(self.volumes)}: "
+                "send one of the two, or make them agree",
+                self.has_volume,
+            )
+        if self.customer_id is None and self.customer_volume_count:
+            raise field_error(
+                ("customer_volume_count",), "customer_volume_count needs customer_id", self.customer_volume_count
+            )
+        return self
+
+    @property
+    def customer_quota_checked(self) -> bool:
+        return self.customer_id is not None
+
+    def to_model(self, defaults: RequestDefaults | None = None) -> PlacementRequest:
+        """The engine's request, with the plan's defaults (the shipped policy's unless given) filled in."""
+        defaults = defaults or default_policy().request_defaults(self.plan)
+        volumes = [v.to_model(defaults) for v in self.volumes]
+        if not volumes and self.has_volume:
+            volumes = [VolumeRequest(defaults.volume_size_bytes, DEFAULT_MOUNT_PATH)]
         return PlacementRequest(
-            customer_id=self.customer_id,
-            ram_bytes=self.ram,
+            customer_id=self.customer_id or "",
+            ram_bytes=defaults.ram_bytes if self.ram is None else self.ram,
             region=self.region,
-            volumes=tuple(v.to_model() for v in self.volumes),
+            volumes=tuple(volumes),
             customer_volume_count=self.customer_volume_count,
             plan=self.plan,
             pods=self.pods,

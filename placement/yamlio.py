@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -18,6 +19,13 @@ class ConfigError(ValueError):
         self.source = source
         self.problems = problems
         super().__init__(f"{source}: invalid\n" + "\n".join(f"  {p}" for p in problems))
+
+
+def field_error(loc: tuple[str | int, ...], message: str, value: Any) -> ValidationError:
+    """A validation error located at ``loc``, for a model validator to raise: its own errors carry no field, so
+    a 422 or a YAML error could not name one."""
+    detail = InitErrorDetails(type=PydanticCustomError("invalid", message), loc=loc, input=value)
+    return ValidationError.from_exception_data("input", [detail])
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:

@@ -107,6 +107,12 @@ class StorableLoadIn(ClusterLoadIn):
         return self
 
 
+class PlacedRequestIn(StorableRequestIn):
+    """A placement's request: as a dry run's, but the customer is known, so every quota is checked."""
+
+    customer_id: str = Field(min_length=1)
+
+
 class PlacementIn(BaseModel):
     """``POST /v1/placements``: one ``create_service`` call. ``request_id`` makes retries safe."""
 
@@ -116,7 +122,7 @@ class PlacementIn(BaseModel):
     service_name: str = Field(min_length=1, max_length=200)
     repo: str | None = Field(default=None, max_length=1000)
     service_id: str | None = Field(default=None, min_length=1, max_length=200, pattern=ID_PATTERN)
-    request: StorableRequestIn
+    request: PlacedRequestIn
 
     @model_validator(mode="before")
     @classmethod
@@ -125,11 +131,27 @@ class PlacementIn(BaseModel):
 
 
 class ClusterPatch(BaseModel):
-    """``PATCH /v1/clusters/{id}``: take a cluster out of (or back into) placement."""
+    """``PATCH /v1/clusters/{id}``: take a cluster out of (or back into) placement, or rename its task queue.
+
+    A task queue is where the product API sends the deploys of the cluster's services, so it only changes while no
+    service lives on the cluster (409 otherwise), and never to another cluster's queue (409).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    status: Literal["active", "draining", "maintenance"]
+    status: Literal["active", "draining", "maintenance"] | None = None
+    task_queue: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text(cls, data: Any) -> Any:
+        return _check_storable(data)
+
+    @model_validator(mode="after")
+    def _something(self) -> ClusterPatch:
+        if self.status is None and self.task_queue is None:
+            raise ValueError("give status, task_queue or both")
+        return self
 
 
 class VolumeOut(BaseModel):
@@ -167,6 +189,90 @@ class Problem(BaseModel):
     detail: str
 
 
+class FilterStep(BaseModel):
+    name: str
+    filteredClusters: list[str]  # the OCM placement-debug names
+
+
+class ClusterScore(BaseModel):
+    clusterName: str
+    score: int
+
+
+class PrioritizeResult(BaseModel):
+    name: str
+    weight: int
+    scores: list[ClusterScore]
+
+
+class FilterStatus(BaseModel):
+    name: str
+    status: Literal["pass", "fail", "not-run"]
+    reason: str | None = None
+
+
+class ScoreDetail(BaseModel):
+    name: str
+    score: int
+    weight: int
+    weighted: int
+
+
+class ClusterRecord(BaseModel):
+    """One cluster's trip through the engine: each filter's status, each scorer's score."""
+
+    cluster_id: str
+    task_queue: str
+    rank: int | None
+    feasible: bool
+    reason: str | None = Field(description="why it was rejected (None when it fits)")
+    filters: list[FilterStatus]
+    scores: list[ScoreDetail]
+    total: int | None
+
+
+class DecisionOut(BaseModel):
+    """The engine's decision, explained (OCM placement-debug shape), as ``/v1/select-cluster`` returns it."""
+
+    cluster_id: str | None
+    task_queue: str | None
+    node_hint: str | None
+    placed: bool
+    reason: str
+    quota_violations: list[str]
+    warnings: list[str]
+    customer_quota_checked: bool = Field(
+        description="False for a dry run without customer_id: the customer's volume quota was not checked"
+    )
+    filteredPipelineResults: list[FilterStep]
+    prioritizeResults: list[PrioritizeResult]
+    aggregatedScores: list[ClusterScore]
+    clusters: list[ClusterRecord]
+
+
 class NothingFitsOut(BaseModel):
     detail: str
-    decision: dict[str, Any]
+    decision: DecisionOut
+
+
+class ServiceVolumeOut(BaseModel):
+    id: str
+    mount_path: str
+    size: str = Field(description="Kubernetes quantity, e.g. 10Gi")
+    size_bytes: int
+    node: str | None = Field(description="the run node the volume was placed on")
+
+
+class ServiceOut(BaseModel):
+    """``GET /v1/services/{id}``: where a service lives, the design document's ``getClusterForService``."""
+
+    service_id: str
+    name: str
+    customer_id: str
+    cluster_id: str
+    task_queue: str = Field(description="the Temporal task queue of the cluster's deployer-worker")
+    region: str
+    cluster_status: Literal["active", "draining", "maintenance"]
+    node: str | None
+    volumes: list[ServiceVolumeOut]
+    created_at: str

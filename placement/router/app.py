@@ -19,14 +19,17 @@ from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import exc as sa_exc
 
+from placement.engine import Decision
 from placement.router.api import (
     ClusterPatch,
+    DecisionOut,
     LoadAccepted,
     NothingFitsOut,
     PlacementIn,
     PlacementOut,
     Problem,
     ReleaseOut,
+    ServiceOut,
     StorableClusterIn,
     StorableLoadIn,
     StorableRequestIn,
@@ -41,13 +44,26 @@ from placement.router.store import (
     NothingFits,
     PlacementOrder,
     RequestIdReused,
+    ServiceReleased,
     SnapshotFromTheFuture,
     Store,
+    TaskQueueInUse,
     UnknownCluster,
     UnknownPlacement,
 )
 from placement.router.views import cluster_view
-from placement.state import ClusterIn
+from placement.state import ClusterIn, RequestIn
+
+NO_CUSTOMER_WARNING = "no customer_id: the customer's volume quota was not checked"
+
+
+def decision_body(decision: Decision, request: RequestIn) -> dict[str, Any]:
+    """The decision as ``DecisionOut``: the engine's explanation plus whether the customer's quota was checked."""
+    body = decision.to_dict()
+    body["customer_quota_checked"] = request.customer_quota_checked
+    if not request.customer_quota_checked:
+        body["warnings"].append(NO_CUSTOMER_WARNING)
+    return body
 
 
 def _problem(code: int, detail: str) -> dict[int | str, dict[str, Any]]:
@@ -115,7 +131,7 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
 
     @app.exception_handler(NothingFits)
     async def _nothing_fits(_request: Request, error: NothingFits) -> JSONResponse:
-        body = {"detail": error.decision.reason, "decision": error.decision.to_dict()}
+        body = {"detail": error.decision.reason, "decision": decision_body(error.decision, error.request)}
         return JSONResponse(body, status_code=409)
 
     # --- decisions ---------------------------------------------------------------------------------------
@@ -124,9 +140,14 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
         "/v1/select-cluster",
         tags=["placement"],
         dependencies=[Depends(need_token_for_select)],
-        response_model=dict[str, Any],
+        response_model=DecisionOut,
         responses={**AUTH_RESPONSES, **DB_RESPONSES, 409: {"model": NothingFitsOut}},
         summary="Dry run: the engine's full decision, with per-cluster reasons and scores",
+        description=(
+            "Accepts the design document's `SelectClusterInput{Region, HasVolume}` as `{region, has_volume}`: "
+            "a missing `ram` or volume `size` is the plan's default from the policy. Without `customer_id` the "
+            "customer's volume quota is not checked, and `customer_quota_checked` is false."
+        ),
     )
     async def select_cluster_endpoint(body: StorableRequestIn) -> Response:
         # Most dry runs need no database read (the fleet is cached): those skip the thread hop, but only while
@@ -135,9 +156,9 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
         decision = cached or await db(store.decide, body)
         metrics.record_decision("select", decision)
         if not decision.placed:
-            raise NothingFits(decision)
-        # Serialised here, once: FastAPI would validate the free-form dict against the model and encode it again.
-        return Response(pydantic_core.to_json(decision.to_dict()), media_type="application/json")
+            raise NothingFits(decision, body)
+        # Serialised here, once: FastAPI would validate the dict against the model and encode it again.
+        return Response(pydantic_core.to_json(decision_body(decision, body)), media_type="application/json")
 
     def place_and_count(order: PlacementOrder) -> Any:
         # Counted in the database thread: a placement made after its caller stopped waiting (a 503) still
@@ -196,6 +217,32 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
             raise HTTPException(503, str(error), headers={"Retry-After": "1"}) from error
         return ReleaseOut(service_id=service_id, released=released)
 
+    @app.get(
+        "/v1/services/{service_id}",
+        tags=["placement"],
+        dependencies=[Depends(need_token)],
+        responses={
+            **AUTH_RESPONSES,
+            **DB_RESPONSES,
+            **_problem(404, "no service was ever placed with this id"),
+            **_problem(410, "the service's placement was released"),
+        },
+        summary="Where a service lives: its cluster, task queue, region, node and volumes",
+        description=(
+            "The design document's `getClusterForService`: deploys go to `task_queue`. A draining cluster's "
+            "services still resolve. A released service is 410 Gone (it lived here once), an unknown id 404."
+        ),
+    )
+    async def get_service(service_id: str) -> ServiceOut:
+        try:
+            return ServiceOut(**await db(store.service, service_id))
+        except UnknownPlacement as error:
+            raise HTTPException(404, f"unknown service {service_id!r}") from error
+        except ServiceReleased as error:
+            raise HTTPException(
+                410, f"service {service_id!r} was released at {error.released_at.isoformat()}"
+            ) from error
+
     # --- clusters ----------------------------------------------------------------------------------------
 
     @app.get("/v1/clusters", tags=["clusters"], responses=DB_RESPONSES)
@@ -230,11 +277,20 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
         "/v1/clusters/{cluster_id}",
         tags=["clusters"],
         dependencies=[Depends(need_token)],
-        responses={**AUTH_RESPONSES, **DB_RESPONSES, **_problem(404, "unknown cluster")},
-        summary="Set a cluster's status (draining and maintenance take no new services)",
+        responses={
+            **AUTH_RESPONSES,
+            **DB_RESPONSES,
+            **_problem(404, "unknown cluster"),
+            **_problem(409, "the task queue is in use by the cluster's services, or by another cluster"),
+        },
+        summary="Set a cluster's status (draining and maintenance take no new services) or its task queue",
     )
     async def patch_cluster(cluster_id: str, body: ClusterPatch) -> ClusterIn:
-        return ClusterIn.from_model(await db(store.set_status, cluster_id, body.status))
+        try:
+            cluster = await db(store.patch_cluster, cluster_id, body.status, body.task_queue)
+        except TaskQueueInUse as error:
+            raise HTTPException(409, str(error)) from error
+        return ClusterIn.from_model(cluster)
 
     @app.put(
         "/v1/clusters/{cluster_id}/load",

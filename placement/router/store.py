@@ -66,6 +66,7 @@ from placement.router.db import (
     volumes,
 )
 from placement.state import ClusterLoadIn, RequestIn, volume_block
+from placement.units import format_bytes
 
 # Placements that lose a guard this many times in a row then decide under the locks.
 OPTIMISTIC_ATTEMPTS = 3
@@ -96,12 +97,26 @@ class UnknownPlacement(LookupError):
     """No placement with this service id."""
 
 
-class NothingFits(Exception):
-    """The engine found no cluster (or a quota refused the request). ``decision`` explains why."""
+class ServiceReleased(LookupError):
+    """The service was placed here once, and its placement has been released."""
 
-    def __init__(self, decision: Decision):
+    def __init__(self, service_id: str, released_at: datetime):
+        super().__init__(service_id)
+        self.service_id = service_id
+        self.released_at = released_at
+
+
+class TaskQueueInUse(ValueError):
+    """A cluster's task queue cannot change while services live on it, nor become another cluster's."""
+
+
+class NothingFits(Exception):
+    """The engine found no cluster (or a quota refused the request) for ``request``. ``decision`` explains why."""
+
+    def __init__(self, decision: Decision, request: RequestIn):
         super().__init__(decision.reason)
         self.decision = decision
+        self.request = request
 
 
 class Contention(RuntimeError):
@@ -123,11 +138,15 @@ class PlacementOrder:
     service_id: str | None = None
 
     def body_hash(self) -> str:
+        request = self.request.model_dump(mode="json")
+        if request.get("has_volume") is None:
+            # Absent, the body hashes as it did before has_volume existed, so a retry across an upgrade replays.
+            request.pop("has_volume", None)
         body = {
             "service_name": self.service_name,
             "repo": self.repo,
             "service_id": self.service_id,
-            "request": self.request.model_dump(mode="json"),
+            "request": request,
         }
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
@@ -343,11 +362,103 @@ class Store:
         return [_cluster_from_row(row) for row in rows]
 
     def set_status(self, cluster_id: str, status: str) -> Cluster:
+        return self.patch_cluster(cluster_id, status=status)
+
+    def patch_cluster(self, cluster_id: str, status: str | None = None, task_queue: str | None = None) -> Cluster:
+        """Set a cluster's status and/or task queue, all or nothing.
+
+        The task queue is where the deploys of the cluster's services go, so it changes only while no service
+        lives on the cluster, and never to another cluster's (``TaskQueueInUse``). The cluster's row is locked
+        first: a placement reads the queue under a share lock on that row (see ``_reserve``), so it either
+        committed its service before this looks for services, or waits and answers with the new queue.
+        A database trigger (migration 0002) refuses the same change from any other writer.
+        """
         with self._write() as conn:
-            result = conn.execute(update(clusters).where(clusters.c.id == cluster_id).values(status=status))
-            if result.rowcount != 1:
+            current = conn.execute(
+                select(clusters.c.task_queue).where(clusters.c.id == cluster_id).with_for_update()
+            ).first()
+            if current is None:
                 raise UnknownCluster(cluster_id)
+            values: dict[str, str] = {}
+            if task_queue is not None and task_queue != current.task_queue:
+                live = conn.execute(select(func.count()).where(services.c.cluster_id == cluster_id)).scalar_one()
+                if live:
+                    raise TaskQueueInUse(
+                        f"cluster {cluster_id!r} has {live} live service(s) on task_queue {current.task_queue!r}; "
+                        "it cannot change until they are released"
+                    )
+                taken = conn.execute(select(clusters.c.id).where(clusters.c.task_queue == task_queue)).first()
+                if taken is not None:
+                    raise TaskQueueInUse(f"task_queue {task_queue!r} belongs to cluster {taken.id!r}")
+                values["task_queue"] = task_queue
+            if status is not None:
+                values["status"] = status
+            if values:
+                try:
+                    conn.execute(update(clusters).where(clusters.c.id == cluster_id).values(**values))
+                except IntegrityError as error:
+                    # Another writer took the queue, or placed a service, since the checks above.
+                    raise TaskQueueInUse(f"task_queue of cluster {cluster_id!r} cannot change: {error.orig}") from None
         return self.get_cluster(cluster_id)
+
+    # --- services ----------------------------------------------------------------------------------------
+
+    def service(self, service_id: str) -> dict[str, Any]:
+        """Where a live service is: its cluster, the cluster's task queue and region, its node and volumes.
+
+        A draining cluster's services resolve like any other: their deploys must still reach it. A released
+        service raises ``ServiceReleased``; an id never placed raises ``UnknownPlacement``.
+        """
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(
+                    services.c.id,
+                    services.c.name,
+                    services.c.customer_id,
+                    services.c.cluster_id,
+                    services.c.created_at,
+                    clusters.c.task_queue,
+                    clusters.c.region,
+                    clusters.c.status,
+                    reservations.c.node_name,
+                )
+                .join(clusters, clusters.c.id == services.c.cluster_id)
+                .outerjoin(reservations, reservations.c.service_id == services.c.id)
+                .where(services.c.id == service_id)
+            ).first()
+            if row is None:
+                released = conn.execute(
+                    select(reservations.c.released_at).where(reservations.c.service_id == service_id)
+                ).first()
+                if released is not None and released.released_at is not None:
+                    raise ServiceReleased(service_id, _aware(released.released_at))
+                raise UnknownPlacement(service_id)
+            volume_rows = conn.execute(
+                select(volumes.c.id, volumes.c.mount_path, volumes.c.size_bytes, volumes.c.node_name)
+                .where(volumes.c.service_id == service_id)
+                .order_by(volumes.c.id)
+            ).all()
+        return {
+            "service_id": row.id,
+            "name": row.name,
+            "customer_id": row.customer_id,
+            "cluster_id": row.cluster_id,
+            "task_queue": row.task_queue,
+            "region": row.region,
+            "cluster_status": row.status,
+            "node": row.node_name,
+            "volumes": [
+                {
+                    "id": v.id,
+                    "mount_path": v.mount_path,
+                    "size": format_bytes(v.size_bytes),
+                    "size_bytes": v.size_bytes,
+                    "node": v.node_name,
+                }
+                for v in volume_rows
+            ],
+            "created_at": _aware(row.created_at).isoformat(),
+        }
 
     # --- load snapshots ----------------------------------------------------------------------------------
 
@@ -540,8 +651,8 @@ class Store:
     def decide_from_cache(self, request: RequestIn, now: datetime | None = None) -> Decision | None:
         """``decide`` when it needs no database at all (a fresh cached fleet and no volume quota to count);
         None otherwise. Cheap enough for the event loop."""
-        model = request.to_model()
-        if model.volumes or model.customer_volume_count:
+        model = self._request_model(request)
+        if _counts_customer_volumes(request, model):
             return None
         fleet = self._fresh_cached_fleet()
         if fleet is None:
@@ -610,10 +721,14 @@ class Store:
         fleet = self._read_fleet(conn)
         return select_cluster(model, fleet, self.policy, now=now), model, fleet
 
+    def _request_model(self, request: RequestIn) -> PlacementRequest:
+        """The engine's request: what the request leaves out is its plan's default in this store's policy."""
+        return request.to_model(self.policy.request_defaults(request.plan))
+
     def _engine_request(self, conn: Connection, request: RequestIn) -> PlacementRequest:
         # The request's customer_volume_count counts volumes made outside this router; ours come from the DB.
-        model = request.to_model()
-        if model.volumes or model.customer_volume_count:
+        model = self._request_model(request)
+        if _counts_customer_volumes(request, model):
             known = self.customer_volume_count(model.customer_id, conn)
             model = replace(model, customer_volume_count=model.customer_volume_count + known)
         return model
@@ -638,7 +753,7 @@ class Store:
                     # After a lost guard the cache is behind the database: decide on a fresh read.
                     decision, model, fleet = self._decide(conn, order.request, when, may_use_cache=losses == 0)
                     if not decision.placed:
-                        raise NothingFits(decision)
+                        raise NothingFits(decision, order.request)
                     chosen = next(pair for pair in fleet if pair[0].id == decision.cluster_id)
                     response, reserved = self._reserve(conn, order, body_hash, decision, model, chosen, when)
                 self._add_to_cached_fleet(reserved)
@@ -745,6 +860,11 @@ class Store:
         if volume_count:
             self._reserve_customer_volumes(conn, order.request, volume_count)
 
+        # The queue as committed, under a share lock on the cluster's row: a concurrent task-queue change either
+        # finished before (this reads the new queue) or waits for this service and then refuses.
+        task_queue = conn.execute(
+            select(clusters.c.task_queue).where(clusters.c.id == cluster_id).with_for_update(read=True, key_share=True)
+        ).scalar_one()
         service_id = order.service_id or f"svc-{uuid.uuid4().hex}"
         blocks = [
             volume_block(
@@ -760,7 +880,7 @@ class Store:
             "request_id": order.request_id,
             "service_id": service_id,
             "cluster_id": cluster_id,
-            "task_queue": decision.task_queue,
+            "task_queue": task_queue,
             "node": node_name,
             "volume": blocks[0] if blocks else None,
             "volumes": blocks,
@@ -918,6 +1038,11 @@ class Store:
                 .group_by(reservations.c.cluster_id)
             ).all()
         return {r[0]: {"services": int(r[1]), "ram_bytes": int(r[2]), "volumes": int(r[3])} for r in rows}
+
+
+def _counts_customer_volumes(request: RequestIn, model: PlacementRequest) -> bool:
+    """The customer's volume quota needs their volume count from the database (not for a dry run without one)."""
+    return request.customer_id is not None and bool(model.volumes or model.customer_volume_count)
 
 
 def open_store(

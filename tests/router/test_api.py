@@ -53,7 +53,7 @@ async def test_parity_http_equals_in_process_decision(client, store):
         response = await client.post("/v1/select-cluster", json=body)
         assert response.status_code == 200
         expected = select_cluster(RequestIn.model_validate(body).to_model(), store.fleet(), store.policy, now=NOW)
-        assert response.json() == expected.to_dict()
+        assert response.json() == {**expected.to_dict(), "customer_quota_checked": True}
     # The dry run reserved nothing.
     assert store.ledger_totals() == {}
 
