@@ -423,15 +423,19 @@ class Store:
                     reservations.c.node_name,
                 )
                 .join(clusters, clusters.c.id == services.c.cluster_id)
-                .outerjoin(reservations, reservations.c.service_id == services.c.id)
+                .outerjoin(
+                    reservations,
+                    and_(reservations.c.service_id == services.c.id, reservations.c.released_at.is_(None)),
+                )
                 .where(services.c.id == service_id)
             ).first()
             if row is None:
-                released = conn.execute(
-                    select(reservations.c.released_at).where(reservations.c.service_id == service_id)
-                ).first()
-                if released is not None and released.released_at is not None:
-                    raise ServiceReleased(service_id, _aware(released.released_at))
+                # The ledger keeps released placements (one id may have been placed and released several times).
+                released_at = conn.execute(
+                    select(func.max(reservations.c.released_at)).where(reservations.c.service_id == service_id)
+                ).scalar()
+                if released_at is not None:
+                    raise ServiceReleased(service_id, _aware(released_at))
                 raise UnknownPlacement(service_id)
             volume_rows = conn.execute(
                 select(volumes.c.id, volumes.c.mount_path, volumes.c.size_bytes, volumes.c.node_name)
