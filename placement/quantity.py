@@ -25,5 +25,14 @@ def parse_size(value: Any) -> Any:
 # The bound comes before the parser, so pydantic applies it to the int itself and the JSON schema says
 # ``minimum``/``exclusiveMinimum`` (after a validator it would leak as a non-standard ``ge``/``gt`` keyword).
 # Two types rather than one constrained twice, which would carry both bounds.
-Bytes = Annotated[int, Field(ge=0, description=DESCRIPTION), BeforeValidator(parse_size)]
-PositiveBytes = Annotated[int, Field(gt=0, description=DESCRIPTION), BeforeValidator(parse_size)]
+# What a client may send is an integer or a quantity string, and the input schema says so.
+Bytes = Annotated[
+    int,
+    Field(ge=0, description=DESCRIPTION),
+    BeforeValidator(parse_size, json_schema_input_type=Annotated[int, Field(ge=0)] | str),
+]
+PositiveBytes = Annotated[
+    int,
+    Field(gt=0, description=DESCRIPTION),
+    BeforeValidator(parse_size, json_schema_input_type=Annotated[int, Field(gt=0)] | str),
+]

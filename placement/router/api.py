@@ -6,6 +6,7 @@ database needs: bounds that fit its integer columns and no characters a text col
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -275,4 +276,4 @@ class ServiceOut(BaseModel):
     cluster_status: Literal["active", "draining", "maintenance"]
     node: str | None
     volumes: list[ServiceVolumeOut]
-    created_at: str
+    created_at: datetime

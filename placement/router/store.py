@@ -461,7 +461,7 @@ class Store:
                 }
                 for v in volume_rows
             ],
-            "created_at": _aware(row.created_at).isoformat(),
+            "created_at": _aware(row.created_at),
         }
 
     # --- load snapshots ----------------------------------------------------------------------------------

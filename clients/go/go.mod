@@ -1,0 +1,3 @@
+module github.com/capplan/capplan/clients/go
+
+go 1.19
