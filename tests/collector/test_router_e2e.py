@@ -209,7 +209,7 @@ def test_router_sink_feeds_the_live_routers_select_cluster(fleet, tmp_path, live
         default_policy(),
         now=datetime.now(UTC),
     )
-    assert response.json() == local.to_dict()
+    assert response.json() == {**local.to_dict(), "customer_quota_checked": True}
 
 
 def test_router_sink_reports_a_refused_token(fleet, tmp_path, live_router):
