@@ -46,8 +46,9 @@ pool = process_pool()
 
 def run_sweep(scenario, runs, vary=(), seed=2026):
     """`sim.sweep` on the notebook's pool. Run i gets the same draw and seed in every sweep with the same `vary`
-    and `seed`, so sweeps of different scenarios are paired run by run. A run that raised stops the notebook."""
-    result = sim.sweep(scenario, runs, vary=list(vary), executor=pool, seed=seed)
+    and `seed`, so sweeps of different scenarios are paired run by run. A run that raised stops the notebook.
+    The sensitivity is of the first-shard day (`metric="first_shard"`), the question these notebooks ask."""
+    result = sim.sweep(scenario, runs, vary=list(vary), executor=pool, seed=seed, metric="first_shard")
     assert result.failed.empty, result.failed[["run", "seed_spawn_key", "error"]].to_string()
     return result
 

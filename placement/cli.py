@@ -13,7 +13,10 @@ from placement.optimize.cli import optimize_app
 from placement.router.cli import db_app, serve
 from placement.select_cli import select
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Cluster placement for the k3s PaaS.")
+# rich_markup_mode=None (inherited by every subcommand): help text is printed as written, never read as markup.
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, rich_markup_mode=None, help="Cluster placement for the k3s PaaS."
+)
 
 
 @app.callback()

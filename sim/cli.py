@@ -2,10 +2,14 @@
 
 import typer
 
+from sim.cli_compare import compare_command
 from sim.cli_run import run_command
 from sim.sweep.cli import sweep_command
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Growth simulation for the k3s PaaS.")
+# rich_markup_mode=None: help text is printed as written (a "uniform:A:B" is not an emoji code, "[0]" not a tag).
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, rich_markup_mode=None, help="Growth simulation for the k3s PaaS."
+)
 
 
 @app.callback()
@@ -15,6 +19,7 @@ def _root() -> None:
 
 app.command("run")(run_command)
 app.command("sweep")(sweep_command)
+app.command("compare")(compare_command)
 
 
 def main() -> None:

@@ -13,12 +13,33 @@ from rich.table import Table
 from placement.cli_common import error_console, fail
 from placement.limits import PROFILE_NAMES
 from placement.yamlio import ConfigError
-from sim.scenario import load_scenario
+from sim.overrides import OverrideError, apply_overrides
+from sim.scenario import Scenario, load_scenario
 from sim.simulation import run
 
 console = Console()
 if not console.is_terminal:
     console.width = 160  # a log or a pipe: keep the decision table's rows on one line each
+
+
+SET_OPTION = typer.Option(
+    "--set",
+    metavar="PATH=VALUE",
+    help="what-if on any scenario field, repeatable: growth.start_per_month=300, operator.node_lead_days=30, "
+    "fleet.clusters[0].run_nodes=5, limits.kubernetes.max_pods_per_node=250 (a limits figure); "
+    "validated like the YAML",
+)
+
+
+def load_with_overrides(path: Path, overrides: list[str] | None) -> Scenario:
+    """The scenario file with the ``--set`` what-ifs checked (not applied: the run applies and records them);
+    a bad file or override ends the command with status 2 and a message naming the field."""
+    try:
+        scenario = load_scenario(path)
+        apply_overrides(scenario, overrides or ())
+    except (ConfigError, OverrideError) as exc:
+        fail(str(exc))
+    return scenario
 
 
 def print_decision_table(summary: dict) -> None:
@@ -48,11 +69,16 @@ def print_decision_table(summary: dict) -> None:
             soft_wrap=True,
         )
     console.print(
-        f"Placements: {summary['placements_attempted']} attempted, {summary['placements_rejected']} rejected; "
-        f"end: {summary['customers_end']} customers, {summary['clusters_end']} clusters, "
-        f"{summary['run_nodes_end']} run nodes, EUR {summary['cost_eur_month_end']:,.0f}/month",
+        f"Placements: {summary['placements_attempted']:,} attempted, {summary['placements_rejected']:,} rejected; "
+        f"customers: {summary['customers_signed_up']:,} signed up, {summary['customers_lost']:,} lost (their first "
+        f"service fit nowhere), {summary['customers_churned']:,} churned; end: {summary['customers_end']:,} "
+        f"customers, {summary['clusters_end']} clusters, {summary['run_nodes_end']} run nodes, "
+        f"EUR {summary['cost_eur_month_end']:,.0f}/month",
         highlight=False,
     )
+    for override in summary.get("overrides") or []:
+        line = f"what-if: {override['path']} = {override['value']} (scenario: {override['was']})"
+        console.print(line, highlight=False, markup=False)
 
 
 def _ratio(value: float | None) -> str:
@@ -111,14 +137,12 @@ def run_command(
     ] = None,
     fmt: Annotated[Literal["parquet", "csv"], typer.Option("--format", help="table format")] = "parquet",
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+    overrides: Annotated[list[str] | None, SET_OPTION] = None,
 ) -> None:
     """Run one replication of a scenario and write its tables, summary and HTML report."""
     if profile is not None and profile not in PROFILE_NAMES:
         fail(f"--profile must be one of {', '.join(PROFILE_NAMES)}, got {profile!r}")
-    try:
-        scenario = load_scenario(scenario_path)
-    except ConfigError as exc:
-        fail(str(exc))
+    scenario = load_with_overrides(scenario_path, overrides)
     out_dir = out or Path("out") / scenario.name
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -131,7 +155,13 @@ def run_command(
     ) as bar:
         task = bar.add_task(f"simulating {scenario.name}", total=1.0)
         try:
-            result = run(scenario, seed, profile=profile, progress=lambda done: bar.update(task, completed=done))
+            result = run(
+                scenario,
+                seed,
+                profile=profile,
+                overrides=overrides or (),
+                progress=lambda done: bar.update(task, completed=done),
+            )
         except ConfigError as exc:
             fail(str(exc))
         bar.update(task, description="writing report")

@@ -15,6 +15,7 @@ from sim.fleet import CLUSTER_COUNTERS
 from sim.log import SAMPLE_ACTIVE, SAMPLE_CLUSTER, SAMPLE_COUNTERS, SAMPLE_DAY, SAMPLE_OPEN, SAMPLE_SETUP, Log
 from sim.packing import packing_frame, packing_summary
 from sim.population import ACTIVE, CHURNED, LOST, STATE_NAMES
+from sim.procurement import cost_breakdown, orders_frame
 from sim.results import SimResult
 from sim.world import World
 
@@ -40,6 +41,7 @@ def collect(world: World, log: Log, seed: np.random.SeedSequence) -> SimResult:
     rung = col["ctrl_rung"].astype(np.int64)
     costs, limits = config.costs, config.limits
     compute = costs.compute_eur_month(col["nodes"], rung, col["ctrl_nodes"])
+    run_nodes_eur = col["nodes"] * costs.run_node_eur_month
     backup = np.zeros(len(day))
     days = int(day.max()) + 1 if len(day) else 0
     fleet_backup = np.zeros(days)
@@ -78,6 +80,8 @@ def collect(world: World, log: Log, seed: np.random.SeedSequence) -> SimResult:
             "placements": col["placements"].astype(np.int64),
             "placements_rejected": col["rejections"].astype(np.int64),
             "compute_eur_month": compute,
+            "run_nodes_eur_month": run_nodes_eur,
+            "control_plane_eur_month": compute - run_nodes_eur,
             "backup_eur_month": backup,
             "cost_eur_month": compute + backup,
             "setup_eur": setup,
@@ -102,6 +106,8 @@ def collect(world: World, log: Log, seed: np.random.SeedSequence) -> SimResult:
         "ctrl_tight_objects",
         "placements",
         "compute_eur_month",
+        "run_nodes_eur_month",
+        "control_plane_eur_month",
         "backup_eur_month",
         "cost_eur_month",
         "setup_eur",
@@ -152,7 +158,9 @@ def collect(world: World, log: Log, seed: np.random.SeedSequence) -> SimResult:
         packing = packing_frame(log.packing_rows)
         summary["packing_checks"] = packing_summary(log.packing_rows)
         meta["packing_wall_seconds"] = list(log.packing_wall_seconds)  # machine-dependent: never written
-    return SimResult(config.scenario.name, timeseries, events, customers, summary, meta, packing)
+    orders = orders_frame(config, log.orders, infos)
+    summary["orders"] = len(orders)
+    return SimResult(config.scenario.name, timeseries, events, customers, summary, meta, packing, orders)
 
 
 def _fleet_last(column: pd.Series) -> pd.Series:
@@ -211,4 +219,5 @@ def _summary(
         "first_shard_limit": None if first is None else first["limit"],
         "first_shard_why": None if first is None else first["why"],
         "decision_table": decision_table(log.bindings, day_to_date),
+        **cost_breakdown(fleet),
     }

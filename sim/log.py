@@ -37,6 +37,8 @@ class Log:
     fleet_samples: list[tuple[int, int, int, int]] = field(default_factory=list)  # day, sign-ups, attempts, rejects
     bindings: dict[str, Binding] = field(default_factory=dict)  # the first time each limit bound
     first_shard: dict[str, Any] | None = None
+    # Every order the operator placed: (due day, kind, cluster number, amount, ctrl rung, ctrl nodes) at ordering.
+    orders: list[tuple[float, str, int, int, int, int]] = field(default_factory=list)
     packing_rows: list[dict[str, Any]] = field(default_factory=list)
     packing_wall_seconds: list[float] = field(default_factory=list)  # machine-dependent: never written
 

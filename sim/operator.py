@@ -99,6 +99,10 @@ class Operator:
     def _order(self, due: float, kind: str, number: int, amount: int = 0) -> None:
         self._seq += 1
         self.orders.append(Order(due, self._seq, kind, number, amount))
+        counters = self.fleet.counters
+        self.log.orders.append(
+            (due, kind, number, amount, int(counters["ctrl_rung"][number]), int(counters["ctrl_nodes"][number]))
+        )
 
     def _deliver(self, day: float) -> None:
         if not self.orders:

@@ -1,15 +1,26 @@
-"""The HTML report: the summary, the decision table, the event log and six matplotlib plots (PNG, inline), plus
-the packing checks (a table and a plot) when the scenario has them."""
+"""The HTML report of one run, written for a reader who signs the orders: an executive summary in sentences with
+numbers (from the summary, the very figures of ``summary.json``), the cost per customer-month and its parts, the
+procurement calendar, the assumptions with their sources, the decision table, the plots, the packing checks and
+the event log. Numbers carry separators and units; dates are calendar dates."""
 
 from __future__ import annotations
 
 import html
 from typing import Any, Protocol
 
-import numpy as np
 import pandas as pd
 
-from sim.render import STYLE, figure, png, table
+from sim import fmt
+from sim.render import img, page, table
+from sim.report_plots import (
+    GIB,
+    cost_plot,
+    fleet_counts_plot,
+    nodes_and_clusters_plot,
+    packing_plot,
+    per_cluster_plot,
+    pods_per_node_plot,
+)
 
 
 class RunTables(Protocol):
@@ -19,270 +30,289 @@ class RunTables(Protocol):
     summary: dict[str, Any]
     timeseries: pd.DataFrame
     events: pd.DataFrame
+    orders: pd.DataFrame
     packing: pd.DataFrame | None
 
 
-GIB = 1024**3
-MAX_CLUSTER_LINES = 12  # beyond this, per-cluster lines are unreadable: plot the busiest ones
-# Each cluster's level (solid) against its limit (dashed): (section, title, value, limit, scale, axis label,
-# symlog threshold or None).
-PER_CLUSTER_PLOTS = (
-    (
-        "RAM per cluster",
-        "RAM requested per cluster (solid) vs allocatable (dashed)",
-        "ram_requested_bytes",
-        "ram_allocatable_bytes",
-        GIB,
-        "GiB",
-        None,
-    ),
-    (
-        "Volumes vs storage limit",
-        "Volumes per cluster (solid) vs the storage provider's limit (dashed)",
-        "volumes",
-        "max_volumes",
-        1.0,
-        "volumes",
-        None,
-    ),
-    (
-        "etcd objects vs control plane",
-        "etcd objects per cluster (solid) vs control-plane tight capacity (dashed)",
-        "etcd_objects",
-        "ctrl_tight_objects",
-        1.0,
-        "objects",
-        1000,
-    ),
+MONEY_COLUMNS = ("lead time", "adds per month", "setup (once)")
+PARTS = (
+    ("run_nodes", "Run nodes"),
+    ("control_plane", "Control plane"),
+    ("storage_backups", "Storage: object storage for volume backups"),
+    ("setup_fees", "Setup fees (one-off)"),
 )
 
 
-def _busiest(clusters: pd.DataFrame, column: str) -> list[str]:
-    peak = clusters.groupby("cluster_id")[column].max().sort_values(ascending=False, kind="stable")
-    return sorted(peak.index[:MAX_CLUSTER_LINES])
+def _v(summary: dict, key: str, text: str) -> str:
+    """A summary figure on the page, tagged with its ``summary.json`` key (the report test reads them back)."""
+    return f"<span data-key='{key}'>{html.escape(text)}</span>"
 
 
-def _per_cluster(ax, clusters: pd.DataFrame, value: str, limit: str | None, scale: float, label: str) -> None:
-    ids = _busiest(clusters, value)
-    for cluster_id in ids:
-        rows = clusters[clusters["cluster_id"] == cluster_id]
-        (line,) = ax.plot(rows["date"], rows[value] / scale, label=cluster_id, linewidth=1.2)
-        if limit is not None:
-            ax.plot(rows["date"], rows[limit] / scale, linestyle="--", linewidth=0.8, color=line.get_color())
-    title_extra = "" if len(ids) == clusters["cluster_id"].nunique() else f" (busiest {len(ids)} clusters)"
-    ax.set_ylabel(label)
-    ax.set_title(ax.get_title() + title_extra)
-    if ids:
-        ax.legend(fontsize=7, ncol=2, loc="upper left")
+def _assumption(summary: dict, name: str) -> float | None:
+    for row in summary.get("assumptions") or []:
+        if row["name"] == name:
+            return row["value"]
+    return None
 
 
-def _legend_of_both(ax, right) -> None:
-    """One legend for a plot and its twin axis."""
-    lines = ax.get_legend_handles_labels()
-    more = right.get_legend_handles_labels()
-    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper left")
-
-
-def plots(result: RunTables) -> list[tuple[str, str]]:
-    ts = result.timeseries
-    fleet = ts[ts["cluster_id"] == "fleet"]
-    clusters = ts[ts["cluster_id"] != "fleet"]
-    figures: list[tuple[str, str]] = []
-
-    fig = figure(figsize=(9, 4))
-    ax = fig.subplots()
-    ax.plot(fleet["date"], fleet["customers"], label="customers")
-    ax.plot(fleet["date"], fleet["services"], label="services")
-    ax.plot(fleet["date"], fleet["volumes"], label="volumes")
-    ax.set_title("Customers, services and volumes (fleet)")
-    ax.set_xlabel("date")
-    ax.set_ylabel("count")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    figures.append(("Customers and services", png(fig)))
-
-    for name, title, value, limit, scale, label, symlog in PER_CLUSTER_PLOTS:
-        fig = figure(figsize=(9, 4))
-        ax = fig.subplots()
-        ax.set_title(title)
-        _per_cluster(ax, clusters, value, limit, scale, label)
-        if symlog is not None:
-            ax.set_yscale("symlog", linthresh=symlog)
-        ax.set_xlabel("date")
-        ax.grid(alpha=0.3)
-        figures.append((name, png(fig)))
-
-    fig = figure(figsize=(9, 4))
-    ax = fig.subplots()
-    ax.step(fleet["date"], fleet["run_nodes"], where="post", label="run nodes")
-    ax.step(fleet["date"], fleet["run_nodes_on_order"], where="post", label="run nodes on order", alpha=0.6)
-    ax.set_ylabel("run nodes")
-    ax.set_xlabel("date")
-    right = ax.twinx()
-    right.step(fleet["date"], fleet["clusters"], where="post", color="tab:red", label="clusters")
-    right.set_ylabel("clusters")
-    ax.set_title("Run nodes and clusters (fleet)")
-    _legend_of_both(ax, right)
-    ax.grid(alpha=0.3)
-    figures.append(("Nodes and clusters", png(fig)))
-
-    fig = figure(figsize=(9, 4))
-    ax = fig.subplots()
-    ax.stackplot(
-        fleet["date"],
-        fleet["compute_eur_month"],
-        fleet["backup_eur_month"],
-        labels=["run + control-plane nodes", "object storage (backups)"],
+def executive_summary(summary: dict, orders: pd.DataFrame) -> str:
+    s = summary
+    years = s["horizon_days"] / 365.25
+    sentences = [
+        f"Over {years:.1f} years ({fmt.day_date(s['start_date'])} to {fmt.day_date(s['end_date'])}) "
+        f"{_v(s, 'customers_signed_up', fmt.number(s['customers_signed_up']))} customers sign up; "
+        f"{_v(s, 'customers_end', fmt.number(s['customers_end']))} are active at the end, "
+        f"{_v(s, 'customers_churned', fmt.number(s['customers_churned']))} churned and "
+        f"{_v(s, 'customers_lost', fmt.number(s['customers_lost']))} were lost because their first service fit "
+        "nowhere.",
+        f"At the end the fleet is {_v(s, 'clusters_end', fmt.number(s['clusters_end']))} cluster(s) with "
+        f"{_v(s, 'run_nodes_end', fmt.number(s['run_nodes_end']))} run nodes and costs "
+        f"{_v(s, 'cost_eur_month_end', fmt.eur(s['cost_eur_month_end']))} per month; the whole horizon costs "
+        f"{_v(s, 'cost_eur_total', fmt.eur(s['cost_eur_total']))} including setup fees, "
+        f"{_v(s, 'cost_eur_per_customer_month', fmt.eur(s['cost_eur_per_customer_month']))} per customer-month.",
+    ]
+    if len(orders):
+        top = orders.assign(weight=orders["eur_month"] * 12 + orders["setup_eur"])
+        top = top.sort_values(["weight", "order_by"], ascending=[False, True], kind="stable").head(3)
+        items = "; ".join(
+            f"{html.escape(row.what)} for {html.escape(row.cluster_id)}, ordered by {fmt.day_date(row.order_by)} "
+            f"({fmt.eur(row.eur_month)}/month, {fmt.eur(row.setup_eur)} once)"
+            for row in top.sort_values("order_by", kind="stable").itertuples()
+        )
+        sentences.append(
+            f"The operator places {_v(s, 'orders', fmt.number(len(orders)))} orders; the three that matter most "
+            f"by cost: {items}."
+        )
+    if s.get("first_shard_date"):
+        sentences.append(
+            f"The first new cluster is ordered on {_v(s, 'first_shard_date', fmt.day_date(s['first_shard_date']))} "
+            f"at {_v(s, 'first_shard_customers', fmt.number(s['first_shard_customers']))} customers, forced by "
+            f"{html.escape(str(s['first_shard_limit']))} ({html.escape(str(s['first_shard_why']))})."
+        )
+    else:
+        sentences.append("No new cluster is needed within the horizon.")
+    sentences.append(
+        f"Risk: {_v(s, 'placements_rejected', fmt.number(s['placements_rejected']))} of "
+        f"{_v(s, 'placements_attempted', fmt.number(s['placements_attempted']))} placements were rejected "
+        f"({_v(s, 'rejected_fraction', fmt.share(s['rejected_fraction'], 2))}); one run on one seed: use "
+        "<code>sim sweep</code> or <code>sim compare</code> for bands."
     )
-    ax.set_ylabel("EUR / month")
-    ax.set_xlabel("date")
-    right = ax.twinx()
-    right.plot(fleet["date"], fleet["cost_eur_cumulative"] / 1000, color="black", label="cumulative (kEUR)")
-    right.set_ylabel("cumulative spend, kEUR (incl. setup fees)")
-    ax.set_title("Cost (fleet)")
-    _legend_of_both(ax, right)
-    ax.grid(alpha=0.3)
-    figures.append(("Cost", png(fig)))
-    return figures
+    if s.get("overrides"):
+        changes = ", ".join(f"{html.escape(o['path'])} = {html.escape(str(o['value']))}" for o in s["overrides"])
+        sentences.append(f"What-ifs applied to the scenario file: {changes}.")
+    items = "".join(f"<li>{sentence}</li>" for sentence in sentences)
+    return f"<section id='summary' class='summary'><h2>Executive summary</h2><ul>{items}</ul></section>"
 
 
-def packing_plot(packing: pd.DataFrame) -> str | None:
-    """Run nodes per check date, summed over the groups: the optimum, the greedy engine, the simulated fleet."""
-    packed = packing[packing["status"] != "INFEASIBLE"]
-    if packed.empty:
-        return None
-    per_day = packed.groupby("date", sort=True)[["optimal_nodes", "greedy_nodes", "sim_run_nodes"]].sum()
-    unproven = packed.groupby("date", sort=True)["status"].apply(lambda s: bool((s != "OPTIMAL").any()))
-    labels = [d.date().isoformat() + (" *" if unproven[d] else "") for d in per_day.index]
-    x = np.arange(len(per_day))
-    width = 0.27
-    fig = figure(figsize=(9, 4))
-    ax = fig.subplots()
-    for k, (column, label) in enumerate(
-        [
-            ("optimal_nodes", "optimum (CP-SAT / L1 bound)"),
-            ("greedy_nodes", "greedy engine, same services in arrival order"),
-            ("sim_run_nodes", "simulated fleet (operator's run nodes)"),
-        ]
-    ):
-        bars = ax.bar(x + (k - 1) * width, per_day[column], width, label=label)
-        ax.bar_label(bars, fontsize=7)
-    ax.set_xticks(x, labels)
-    ax.set_xlabel("check date (* : optimum not proven in some group, best packing found)")
-    ax.set_ylabel("run nodes (all regions and storage providers)")
-    ax.set_title("Run nodes at the packing checks: optimum vs greedy engine vs simulated fleet")
-    ax.legend(fontsize=8, loc="upper left")
-    ax.grid(alpha=0.3, axis="y")
-    return png(fig)
+def _cost_section(summary: dict) -> str:
+    total = summary.get("cost_breakdown_eur") or {}
+    per = summary.get("cost_per_customer_month_breakdown_eur") or {}
+    rows = [
+        {"part": label, "over the horizon": fmt.eur(total.get(key)), "per customer-month": fmt.eur(per.get(key))}
+        for key, label in PARTS
+    ]
+    rows.append(
+        {
+            "part": "Total",
+            "over the horizon": fmt.eur(summary["cost_eur_total"]),
+            "per customer-month": fmt.eur(summary.get("cost_eur_per_customer_month")),
+        }
+    )
+    return f"""<h2>Cost per customer-month</h2>
+<p>{fmt.number(summary.get("customer_months"))} customer-months served (active customers summed over the days).
+Monthly prices are prorated per day; setup fees are paid when nodes arrive. Prices are the limits profile's, times
+its price multiplier (see the assumptions).</p>
+{table(rows, ["part", "over the horizon", "per customer-month"], numeric=("over the horizon", "per customer-month"))}"""
+
+
+def _orders_section(orders: pd.DataFrame) -> str:
+    if orders.empty:
+        return "<h2>Procurement calendar</h2><p>Nothing to order within the horizon.</p>"
+    rows = [
+        {
+            "order by": fmt.day_date(o.order_by),
+            "arrives": fmt.day_date(o.arrives) + ("" if o.arrives_within_horizon else " (after the horizon)"),
+            "lead time": f"{fmt.number(o.lead_days)} day{'' if o.lead_days == 1 else 's'}",
+            "what": o.what,
+            "cluster": o.cluster_id,
+            "adds per month": fmt.eur(o.eur_month),
+            "setup (once)": fmt.eur(o.setup_eur),
+        }
+        for o in orders.itertuples()
+    ]
+    columns = ["order by", "arrives", "lead time", "what", "cluster", "adds per month", "setup (once)"]
+    return f"""<h2 id="orders">Procurement calendar</h2>
+<p class="muted">Every order the simulated operator placed: the date it had to be ordered by (the day the
+operator decided, a lead time before it is needed), when it arrives, and its cost. Also in
+<code>orders.csv</code>.</p>
+{table(rows, columns, numeric=MONEY_COLUMNS, nowrap=("order by", "arrives", "cluster"))}"""
+
+
+def _assumptions_section(summary: dict) -> str:
+    rows = []
+    for row in summary.get("assumptions") or []:
+        value, unit = fmt.in_unit(row["value"], row["unit"])
+        low, high = row.get("low"), row.get("high")
+        span = (
+            ""
+            if low is None and high is None
+            else f"{fmt.in_unit(low, row['unit'])[0]} – {fmt.in_unit(high, row['unit'])[0]}"
+        )
+        was = ""
+        if row["overridden"]:
+            before = (
+                row["was"]
+                if isinstance(row["was"], str) or row["was"] is None
+                else fmt.in_unit(row["was"], row["unit"])[0]
+            )
+            was = f"yes (was {before})"
+        rows.append(
+            {"assumption": row["name"], "value": value, "unit": unit, "range": span, "source": row["source"],
+             "overridden": was}
+        )  # fmt: skip
+    columns = ["assumption", "value", "unit", "range", "source"]
+    if any(r["overridden"] for r in rows):
+        columns.append("overridden")
+    return f"""<h2>Assumptions</h2>
+<p class="muted">Every limit and price of the limits profile ({html.escape(str(summary["limits_profile"]))}) and
+the operator's settings, with the source of each figure and, where known, its uncertainty range (what
+<code>sim sweep --vary PATH=catalog</code> draws from). Highlighted rows were overridden by the scenario's
+<code>limits_overrides</code> or a <code>--set</code> what-if. Prices include the price multiplier.</p>
+{table(rows, columns, numeric=("value", "range"), marked="overridden")}"""
+
+
+def _decision_section(summary: dict) -> str:
+    rows = [
+        {
+            "limit": row["name"],
+            "first binds": fmt.day_date(row["first_bind_date"]),
+            "customers then (fleet)": fmt.number(row["customers_at_bind"]) if row["first_bind_date"] else "",
+            "cluster": row.get("cluster_id") or "",
+            "action": row.get("action") or "",
+            "why": row["why"] if row["first_bind_date"] else "did not bind",
+        }
+        for row in summary["decision_table"]
+    ]
+    columns = ["limit", "first binds", "customers then (fleet)", "cluster", "action", "why"]
+    return f"""<h2>Decision table</h2>
+<p class="muted">For every limit: the first date a cluster reached the level at which it forces an action (or the
+engine rejected a placement because of it), the fleet's customers then, and what the operator did.</p>
+{table(rows, columns, numeric=("customers then (fleet)",), nowrap=("first binds", "cluster"))}"""
 
 
 def _packing_section(packing: pd.DataFrame | None) -> str:
     if packing is None:
         return ""
-    columns = [
-        "date",
-        "region",
-        "storage_provider",
-        "services",
-        "l1_nodes",
-        "ffd_nodes",
-        "optimal_nodes",
-        "status",
-        "gap",
-        "greedy_nodes",
-        "greedy_to_optimal_nodes",
-        "sim_run_nodes",
-        "sim_to_optimal_nodes",
-        "optimal_clusters",
-        "clusters_status",
-        "greedy_clusters",
-        "greedy_to_optimal_clusters",
-        "sim_clusters",
-    ]
     rows = []
-    for record in packing.to_dict("records"):
-        row = {c: (None if pd.isna(record[c]) else record[c]) for c in columns}
-        row["date"] = record["date"].date().isoformat()
-        for c in ("greedy_to_optimal_nodes", "sim_to_optimal_nodes", "greedy_to_optimal_clusters"):
-            row[c] = None if row[c] is None else f"{row[c]:.3f}"
-        row["gap"] = None if row["gap"] is None else f"{row['gap']:.1%}"
-        rows.append(row)
+    for r in packing.to_dict("records"):
+        proven = r["status"] == "OPTIMAL" or fmt.missing(r["gap"])
+        rows.append(
+            {
+                "date": fmt.day_date(r["date"]),
+                "group": f"{r['region']} {r['storage_provider']}",
+                "services": fmt.number(r["services"]),
+                "L1 bound": fmt.number(r["l1_nodes"]),
+                "optimum": fmt.number(r["optimal_nodes"]),
+                "status": r["status"] if proven else f"{r['status']} (gap {fmt.share(r['gap'])})",
+                "greedy (× opt.)": f"{fmt.number(r['greedy_nodes'])} ({fmt.number(r['greedy_to_optimal_nodes'], 2)})",
+                "simulated (× opt.)": f"{fmt.number(r['sim_run_nodes'])} ({fmt.number(r['sim_to_optimal_nodes'], 2)})",
+                "clusters opt. / greedy / sim.": f"{fmt.number(r['optimal_clusters'])} / "
+                f"{fmt.number(r['greedy_clusters'])} / {fmt.number(r['sim_clusters'])}",
+            }
+        )
+    columns = list(rows[0]) if rows else []
     image = packing_plot(packing)
-    title = "Run nodes at the packing checks"
-    plot = "" if image is None else f"<img alt='{title}' src='data:image/png;base64,{image}'>"
+    plot = "" if image is None else img("Run nodes at the packing checks", image)
     return f"""<h2>Packing checks: greedy engine vs optimum</h2>
 <p class="muted">On each check day the live services of every region and storage provider are packed onto the
-fewest run nodes and clusters (<code>optimal</code>: L1 bound, first-fit decreasing, CP-SAT on one worker with a
-deterministic time limit; <code>status</code> OPTIMAL only with a proof, FEASIBLE is the best packing found and
-<code>gap</code> its distance to the best bound). <code>greedy</code>: the live engine with this scenario's
-policy re-placing the same services in arrival order on a fresh fleet that grows only on rejection.
-<code>sim</code>: the run nodes and clusters the simulated operator runs that day. Ratios are against the
-optimum (run nodes, clusters).</p>
-{table(rows, columns)}
-{plot}
-"""
+fewest run nodes and clusters (the optimum: L1 bound, first-fit decreasing, CP-SAT on one worker with a
+deterministic time limit; OPTIMAL only with a proof, FEASIBLE is the best packing found with its gap to the best
+bound). Greedy: the live engine with this scenario's policy re-placing the same services in arrival order on a
+fresh fleet that grows only on rejection. Simulated: the run nodes and clusters the simulated operator runs that
+day.</p>
+{table(rows, columns, numeric=tuple(c for c in columns if c not in ("date", "group", "status")), nowrap=("date",))}
+{plot}"""
+
+
+def _plots(result: RunTables) -> str:
+    ts, summary = result.timeseries, result.summary
+    fleet = ts[ts["cluster_id"] == "fleet"]
+    clusters = ts[ts["cluster_id"] != "fleet"]
+    span = (pd.Timestamp(summary["start_date"]), pd.Timestamp(summary["end_date"]))
+    order_ram = _assumption(summary, "operator.node_order_at_ram_fraction") or 1.0
+    order_pods = _assumption(summary, "operator.node_order_at_pods_fraction") or 1.0
+    close = _assumption(summary, "operator.shard.close_fraction") or 1.0
+    figures = [
+        ("Customers and services", (fleet_counts_plot(fleet, span), "")),
+        ("RAM per cluster", per_cluster_plot(
+            clusters, span, "RAM requested per cluster vs allocatable", "ram_requested_bytes",
+            "ram_allocatable_bytes", "GiB", GIB, counts=False,
+            threshold=(f"operator orders run nodes ({order_ram:.0%})", order_ram))),
+        ("Volumes vs storage limit", per_cluster_plot(
+            clusters, span, "Volumes per cluster vs the storage provider's limit", "volumes", "max_volumes",
+            "volumes", threshold=(f"cluster closes to new customers ({close:.0%})", close))),
+        ("etcd objects vs control plane", per_cluster_plot(
+            clusters, span, "etcd objects per cluster vs control-plane tight capacity", "etcd_objects",
+            "ctrl_tight_objects", "etcd objects")),
+        ("Pods per node", pods_per_node_plot(
+            clusters, span, _assumption(summary, "kubernetes.max_pods_per_node"), order_pods)),
+        ("Nodes and clusters", (nodes_and_clusters_plot(fleet, span), "")),
+        ("Cost", (cost_plot(fleet, span), "")),
+    ]  # fmt: skip
+    return "".join(
+        img(title, data) + (f"<p class='muted'>{html.escape(note.capitalize())}.</p>" if note else "")
+        for title, (data, note) in figures
+    )
+
+
+def _key_figures(summary: dict) -> str:
+    rows = [
+        ("Scenario", summary["scenario"]),
+        ("Limits profile", summary["limits_profile"]),
+        ("Period", f"{fmt.day_date(summary['start_date'])} to {fmt.day_date(summary['end_date'])}"),
+        ("Seed", f"{summary['seed_entropy']} (spawn key {summary['seed_spawn_key']})"),
+        ("Customers signed up / active at the end", f"{fmt.number(summary['customers_signed_up'])} / "
+         f"{fmt.number(summary['customers_end'])}"),
+        ("Churned / lost", f"{fmt.number(summary['customers_churned'])} / {fmt.number(summary['customers_lost'])}"),
+        ("Placements attempted / rejected", f"{fmt.number(summary['placements_attempted'])} / "
+         f"{fmt.number(summary['placements_rejected'])}"),
+        ("Clusters / run nodes at the end", f"{summary['clusters_end']} / {summary['run_nodes_end']}"),
+        ("Cost per month at the end", fmt.eur(summary["cost_eur_month_end"])),
+        ("Total cost over the horizon", fmt.eur(summary["cost_eur_total"])),
+    ]  # fmt: skip
+    return table([{"figure": k, "value": v} for k, v in rows], ["figure", "value"])
+
+
+def _event_section(events: pd.DataFrame) -> str:
+    counts = events["kind"].value_counts().sort_index()
+    count_rows = [{"kind": k.replace("_", " "), "count": fmt.number(v)} for k, v in counts.items()]
+    log = events[events["kind"] != "placement_rejected"].head(300)
+    log_rows = [
+        {"date": fmt.day_date(d), "event": k.replace("_", " "), "cluster": c, "detail": t}
+        for d, k, c, t in zip(log["date"], log["kind"], log["cluster_id"], log["detail"], strict=True)
+    ]
+    return f"""<h2>Event log</h2>
+{table(count_rows, ["kind", "count"], numeric=("count",))}
+<p class="muted">First {len(log_rows)} events other than placement rejections (those are in events.parquet,
+aggregated per day, scope and reason).</p>
+{table(log_rows, ["date", "event", "cluster", "detail"])}"""
 
 
 def render_report(result: RunTables) -> str:
     summary = result.summary
-    keys = [
-        "scenario",
-        "limits_profile",
-        "start_date",
-        "end_date",
-        "customers_signed_up",
-        "customers_end",
-        "customers_churned",
-        "customers_lost",
-        "placements_attempted",
-        "placements_rejected",
-        "clusters_end",
-        "run_nodes_end",
-        "cost_eur_month_end",
-        "cost_eur_total",
-        "first_shard_date",
-        "first_shard_customers",
-        "first_shard_limit",
-        "first_shard_why",
-        "seed_entropy",
-    ]
-    summary_rows = [{"field": k, "value": summary.get(k)} for k in keys]
-    if summary.get("limits_overrides"):
-        summary_rows.append({"field": "limits_overrides", "value": summary["limits_overrides"]})
-    decision = table(
-        summary["decision_table"],
-        ["name", "first_bind_date", "customers_at_bind", "cluster_id", "action", "why"],
-    )
-    events = result.events
-    counts = events["kind"].value_counts().sort_index()
-    count_rows = [{"kind": k, "count": int(v)} for k, v in counts.items()]
-    log = events[events["kind"] != "placement_rejected"].head(300)
-    log_rows = [
-        {"date": d.date().isoformat(), "kind": k, "cluster_id": c, "detail": t}
-        for d, k, c, t in zip(log["date"], log["kind"], log["cluster_id"], log["detail"], strict=True)
-    ]
-    images = "".join(
-        f"<h3>{html.escape(title)}</h3><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>"
-        for title, data in plots(result)
-    )
     name = html.escape(result.scenario_name)
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>capplan simulation: {name}</title><style>{STYLE}</style></head>
-<body>
-<h1>Growth simulation: {name}</h1>
-<h2>Summary</h2>
-{table(summary_rows, ["field", "value"])}
-<h2>Decision table</h2>
-<p class="muted">For every limit: the first date a cluster reached the level at which it forces an action (or the
-engine rejected a placement because of it), the fleet's customers then, and what the operator did.</p>
-{decision}
+    body = f"""<h1>Growth simulation: {name}</h1>
+{executive_summary(summary, result.orders)}
+<h2>Key figures</h2>
+{_key_figures(summary)}
+{_cost_section(summary)}
+{_orders_section(result.orders)}
+{_assumptions_section(summary)}
+{_decision_section(summary)}
 {_packing_section(result.packing)}
 <h2>Plots</h2>
-{images}
-<h2>Event log</h2>
-{table(count_rows, ["kind", "count"])}
-<p class="muted">First {len(log_rows)} events other than placement rejections (those are in events.parquet,
-aggregated per day, scope and reason).</p>
-{table(log_rows, ["date", "kind", "cluster_id", "detail"])}
-</body></html>
-"""
+<p class="muted">Solid lines are levels, dashed lines limits, dotted lines the operator's thresholds; per-cluster
+plots draw the busiest clusters and sum the rest as "others".</p>
+{_plots(result)}
+{_event_section(result.events)}"""
+    return page(f"capplan simulation: {result.scenario_name}", body)

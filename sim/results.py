@@ -30,6 +30,8 @@ class SimResult:
     ``packing``: with the scenario's ``packing_checks``, one row per check day and (region, storage provider)
     group: the greedy engine and the simulated fleet against the packing optimum (``sim.packing``); None
     without checks (and then no packing table is written).
+    ``orders``: the procurement calendar (``sim.procurement.orders_frame``), written as ``orders.csv`` whatever the
+    table format (a planner opens it in a spreadsheet).
     """
 
     scenario_name: str
@@ -39,6 +41,7 @@ class SimResult:
     summary: dict[str, Any]
     meta: dict[str, Any] = field(default_factory=dict)
     packing: pd.DataFrame | None = None
+    orders: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def write(self, out_dir: str | Path, *, report: bool = True, fmt: str = "parquet") -> dict[str, Path]:
         """Write the tables (Parquet or CSV), summary.json and report.html, each atomically."""
@@ -57,6 +60,7 @@ class SimResult:
             else:
                 raise ValueError(f"unknown format {fmt!r}; use parquet or csv")
             written[name] = target
+        written["orders"] = atomic_write(out / "orders.csv", lambda tmp: self.orders.to_csv(tmp, index=False))
         summary_text = json.dumps(self.summary, indent=2, sort_keys=True, default=_json_default) + "\n"
         written["summary"] = atomic_write(out / "summary.json", summary_text)
         if report:

@@ -14,9 +14,11 @@ from collections.abc import Callable
 import numpy as np
 import simpy
 
+from sim.assumptions import assumptions
 from sim.collect import collect
 from sim.config import RunConfig, compile_scenario
 from sim.log import Log
+from sim.overrides import apply_overrides
 from sim.processes import DRIVERS, packing_checks, progress_reports
 from sim.results import SimResult
 from sim.sampling import draw
@@ -56,8 +58,15 @@ def run(
     *,
     progress: Callable[[float], None] | None = None,
     profile: str | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
 ) -> SimResult:
-    """Run one replication. ``seed`` is an int or a ``SeedSequence``; ``profile`` overrides the scenario's."""
+    """Run one replication. ``seed`` is an int or a ``SeedSequence``; ``profile`` overrides the scenario's;
+    ``overrides`` are what-ifs, ``PATH=VALUE`` (``sim.overrides``), recorded in ``summary["overrides"]``."""
     seed = seed_sequence(seed)
-    world, log = simulate(compile_scenario(scenario, profile), seed, progress=progress)
-    return collect(world, log, seed)
+    scenario, record = apply_overrides(scenario, overrides)
+    config = compile_scenario(scenario, profile)
+    world, log = simulate(config, seed, progress=progress)
+    result = collect(world, log, seed)
+    result.summary["overrides"] = record
+    result.summary["assumptions"] = assumptions(config, record)
+    return result

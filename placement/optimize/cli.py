@@ -210,8 +210,11 @@ def capacity(
     if _emit(plan.to_dict(), as_json):
         return
     table = Table(title=f"Capacity plan: EUR {plan.eur_month:,.2f}/month ({plan.run_node_type} run nodes)")
-    for column in ("provider", "run nodes", "control plane", "services", "volumes", "RAM", "EUR/month"):
-        table.add_column(column)
+    # Cells never wrap or shrink (a money cell cut to "4,01…" at 80 columns is worse than none): short headers keep
+    # the table within 80 columns; only the control-plane header may wrap.
+    for column in ("provider", "nodes", "control plane", "services", "volumes", "RAM", "EUR/month"):
+        table.add_column(column, justify="left" if column in ("provider", "control plane") else "right",
+                         no_wrap=column != "control plane")  # fmt: skip
     for c in plan.clusters:
         table.add_row(
             c.provider,

@@ -11,6 +11,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from placement.cli_common import error_console, fail
 from placement.yamlio import ConfigError
+from sim import fmt
+from sim.outcomes import BY_NAME, METRIC_NAMES, PERCENTILE_NOTE
 from sim.scenario import load_scenario
 from sim.sweep.core import sweep
 from sim.sweep.executors import dask_executor
@@ -24,7 +26,9 @@ def sweep_command(
         list[str] | None,
         typer.Option(
             "--vary",
-            help="PATH=uniform:A:B | triangular:A:MODE:B | choice:V1,V2,... | catalog (repeatable), "
+            help="PATH=uniform:A:B | triangular:A:MODE:B | choice:V1,V2,... | catalog (repeatable); PATH is any "
+            "numeric scenario field (growth.start_per_month, churn.rate, operator.node_lead_days, "
+            "fleet.clusters[0].run_nodes) or limits figure (longhorn.max_volumes, kubernetes.max_pods_per_node); "
             "e.g. longhorn.max_volumes=uniform:400:1000",
         ),
     ] = None,
@@ -35,8 +39,17 @@ def sweep_command(
     out: Annotated[Path, typer.Option("--out", help="output directory (resumable)")] = Path("out/sweep"),
     seed: Annotated[int, typer.Option("--seed", min=0, help="root seed")] = 0,
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="runs per task")] = 1,
+    metric: Annotated[
+        str,
+        typer.Option(
+            "--metric",
+            help=f"outcome for the sensitivity table and the tornado: {' | '.join(METRIC_NAMES)}",
+        ),
+    ] = "cost_total",
 ) -> None:
     """Run a Monte Carlo sweep; write per-run files, bands and a report to --out. Rerun to resume."""
+    if metric not in METRIC_NAMES:
+        fail(f"--metric {metric!r}: unknown outcome; use one of {', '.join(METRIC_NAMES)}")
     try:
         scenario = load_scenario(scenario_path)
     except (ConfigError, OSError) as exc:
@@ -84,6 +97,7 @@ def sweep_command(
                 out=out,
                 seed=seed,
                 chunk_size=chunk_size,
+                metric=metric,
                 on_start=on_start,
                 on_run=on_run,
             )
@@ -96,3 +110,12 @@ def sweep_command(
     if shard["runs_sharded"].iloc[0]:
         dates = ", ".join(f"{s} {shard.loc[s, 'first_shard_date'].date()}" for s in ("p10", "p50", "p90"))
         error_console.print(f"first shard: {dates}", highlight=False)
+    item = BY_NAME[metric]
+    for row in result.sensitivity.head(5).itertuples():
+        error_console.print(
+            f"{item.label}: {row.parameter} swings it by {fmt.quantity(row.swing, item.unit)} "
+            f"(Spearman ρ {fmt.number(row.spearman_rho, 2)})",
+            highlight=False,
+            markup=False,
+        )
+    error_console.print(PERCENTILE_NOTE, highlight=False, markup=False)

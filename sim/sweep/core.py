@@ -23,6 +23,7 @@ import pandas as pd
 
 from placement.atomic import atomic_write
 from sim.config import resolve_limits
+from sim.outcomes import outcome
 from sim.scenario import Scenario
 from sim.sweep.executors import process_pool
 from sim.sweep.runs import run_chunk, run_draw, run_record
@@ -39,7 +40,9 @@ class SweepResult:
     ``bands``: p10/p50/p90 of each daily fleet metric over the successful runs (day, date, metric, p10, p50, p90, runs).
     ``first_shard``: p10/p50/p90 of the first-shard day, date and customer count.
     ``binding_counts``: per limit, how many runs it triggered the first shard in, and how many it bound first in.
-    ``sensitivity``: per varied parameter, Spearman rho and the tornado swing (see ``sim.sweep.stats.sensitivity``).
+    ``outcomes``: p10/p50/p90 of every run outcome (``sim.outcomes``: costs, run nodes, clusters, first shard...).
+    ``sensitivity``: per varied parameter, Spearman rho and the tornado swing of ``metric`` (an outcome name;
+    ``sim.sweep.stats.sensitivity``). Every percentile is ``sim.outcomes.PERCENTILE_METHOD``.
     """
 
     scenario_name: str
@@ -49,6 +52,8 @@ class SweepResult:
     first_shard: pd.DataFrame
     binding_counts: pd.DataFrame
     sensitivity: pd.DataFrame
+    outcomes: pd.DataFrame
+    metric: str = "cost_total"
 
     @property
     def failed(self) -> pd.DataFrame:
@@ -60,7 +65,7 @@ class SweepResult:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         written: dict[str, Path] = {}
-        for name in ("runs", "bands", "first_shard", "binding_counts", "sensitivity"):
+        for name in ("runs", "bands", "outcomes", "first_shard", "binding_counts", "sensitivity"):
             frame: pd.DataFrame = getattr(self, name)
             target = out / f"{name}.parquet"
             atomic_write(target, lambda tmp, frame=frame: frame.to_parquet(tmp, index=False, engine="pyarrow"))
@@ -85,6 +90,7 @@ def sweep(
     seed: int = 0,
     *,
     chunk_size: int = 1,
+    metric: str = "cost_total",
     on_start: Callable[[int, int], None] | None = None,
     on_run: ProgressCallback | None = None,
 ) -> SweepResult:
@@ -102,13 +108,14 @@ def sweep(
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     seed = int(seed)
+    outcome(metric)  # an unknown --metric fails before any run
     # A sweep keeps fleet metrics, not the per-day CP-SAT packing checks, which would double each run's time.
     if scenario.packing_checks is not None:
         scenario = scenario.model_copy(update={"packing_checks": None})
     specs = [s for s in vary if isinstance(s, VarySpec)]
     texts = [s for s in vary if not isinstance(s, VarySpec)]
     if texts:
-        specs = specs + parse_all(texts, resolve_limits(scenario))
+        specs = specs + parse_all(texts, resolve_limits(scenario), scenario)
     manifest = manifest_for(scenario, runs, specs, seed)
     out_path = Path(out) if out is not None else None
     done = prepare_out(out_path, manifest) if out_path is not None else {}
@@ -148,8 +155,8 @@ def sweep(
             if own:
                 pool.shutdown(wait=True, cancel_futures=True)
     ordered = [results[i] for i in range(runs)]
-    tables = aggregate(ordered, specs)
-    result = SweepResult(scenario_name=scenario.name, manifest=manifest, **tables)
+    tables = aggregate(ordered, specs, scenario.start_date.isoformat(), metric)
+    result = SweepResult(scenario_name=scenario.name, manifest=manifest, metric=metric, **tables)
     if out_path is not None:
         result.write(out_path)
     return result

@@ -7,7 +7,9 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from sim.render import STYLE, figure, png, table
+from sim import fmt
+from sim.outcomes import BY_NAME, PERCENTILE_NOTE, percentiles
+from sim.render import COLORS, count_axis, figure, img, legend_outside, money_axis, page, png, table
 
 
 class SweepTables(Protocol):
@@ -20,6 +22,8 @@ class SweepTables(Protocol):
     first_shard: pd.DataFrame
     binding_counts: pd.DataFrame
     sensitivity: pd.DataFrame
+    outcomes: pd.DataFrame
+    metric: str
 
     @property
     def failed(self) -> pd.DataFrame: ...
@@ -87,37 +91,70 @@ def plots(result: SweepTables) -> list[tuple[str, str]]:
         ax.set_title("Which limit binds first")
         ax.legend(fontsize="small")
         out.append(("Which limit binds first", png(fig)))
-    sens = result.sensitivity.dropna(subset=["swing_days"])
+    sens = result.sensitivity.dropna(subset=["swing"])
     if len(sens):
-        fig = figure(figsize=(9, 0.6 * len(sens) + 1.5))
-        ax = fig.subplots()
-        base = float(result.runs["first_shard_day"].median())
-        for i, row in enumerate(sens.itertuples()):
-            ax.barh(
-                i, row.day_at_low - base, left=base, color="tab:blue", label="parameter at its p10" if i == 0 else None
-            )
-            ax.barh(
-                i,
-                row.day_at_high - base,
-                left=base,
-                color="tab:orange",
-                label="parameter at its p90" if i == 0 else None,
-            )
-        ax.axvline(base, color="black", linewidth=0.8)
-        ax.set_yticks(
-            range(len(sens)),
-            [f"{p} (ρ={r:+.2f})" for p, r in zip(sens["parameter"], sens["spearman_rho"], strict=True)],
-        )
-        ax.invert_yaxis()
-        ax.set_xlabel("first-shard day (days after the scenario start)")
-        ax.set_title("Sensitivity of the first-shard day (tornado; line = median)")
-        ax.legend(fontsize="small")
-        out.append(("Sensitivity of the first-shard day", png(fig)))
+        out.append((f"Sensitivity of {_metric_label(result)}", tornado(result, sens)))
     return out
+
+
+def _metric_label(result: SweepTables) -> str:
+    item = BY_NAME[result.metric]
+    return f"{item.label} ({item.unit})"
+
+
+def tornado(result: SweepTables, sens: pd.DataFrame) -> str:
+    """One bar per parameter from the outcome at its p10 draw to the outcome at its p90 draw (the fitted line),
+    biggest swing on top, around the median outcome."""
+    item = BY_NAME[result.metric]
+    ok = result.runs[result.runs["status"] == "ok"]
+    base = percentiles(ok[item.key].astype("float64"))[1]
+    fig = figure(figsize=(10, 0.55 * len(sens) + 1.8))
+    ax = fig.subplots()
+    for i, row in enumerate(sens.itertuples()):
+        first = i == 0
+        ax.barh(i, row.at_low - base, left=base, color=COLORS[0], label="parameter at its p10 draw" if first else None)
+        ax.barh(i, row.at_high - base, left=base, color=COLORS[1], label="parameter at its p90 draw" if first else None)
+    ax.axvline(base, color="black", linewidth=0.8, label="median outcome")
+    ax.set_yticks(
+        range(len(sens)),
+        [f"{p} (ρ={r:+.2f})" for p, r in zip(sens["parameter"], sens["spearman_rho"], strict=True)],
+    )
+    ax.invert_yaxis()
+    money = item.unit.startswith("EUR")
+    ax.set(title=f"Tornado: {item.label}", xlabel=f"{item.label} ({item.unit})", ylabel="varied parameter")
+    (money_axis if money else count_axis)(ax, "x")
+    legend_outside(ax)
+    return png(fig)
 
 
 def _rows(frame: pd.DataFrame) -> list[dict]:
     return [{k: (None if pd.isna(v) else v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def _sensitivity_rows(result: SweepTables) -> list[dict]:
+    unit = BY_NAME[result.metric].unit
+    return [
+        {
+            "parameter": r["parameter"],
+            "distribution": r["distribution"],
+            "Spearman ρ": fmt.number(r["spearman_rho"], 2),
+            "p10 draw": fmt.number(r["low_value"]),
+            "p90 draw": fmt.number(r["high_value"]),
+            "outcome at p10 draw": fmt.quantity(r["at_low"], unit),
+            "outcome at p90 draw": fmt.quantity(r["at_high"], unit),
+            "swing": fmt.quantity(r["swing"], unit),
+            "runs": fmt.number(r["runs_used"]),
+        }
+        for r in result.sensitivity.to_dict("records")
+    ]
+
+
+def _outcome_rows(result: SweepTables) -> list[dict]:
+    return [
+        {"outcome": r["label"], "p10": fmt.quantity(r["p10"], r["unit"]), "p50": fmt.quantity(r["p50"], r["unit"]),
+         "p90": fmt.quantity(r["p90"], r["unit"]), "runs": fmt.number(r["runs"])}
+        for r in result.outcomes.to_dict("records")
+    ]  # fmt: skip
 
 
 def render_sweep_report(result: SweepTables) -> str:
@@ -126,28 +163,40 @@ def render_sweep_report(result: SweepTables) -> str:
     manifest = [{"field": k, "value": v} for k, v in result.manifest.items()]
     ok = int((result.runs["status"] == "ok").sum())
     failed = result.failed[["run", "seed_entropy", "seed_spawn_key", "status", "error"]]
-    images = "".join(
-        f"<h3>{html.escape(t)}</h3><img alt='{html.escape(t)}' src='data:image/png;base64,{d}'>"
-        for t, d in plots(result)
-    )
-    first = result.first_shard.assign(first_shard_date=result.first_shard["first_shard_date"].dt.date)
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>capplan sweep: {name}</title><style>{STYLE}</style></head>
-<body>
-<h1>Monte Carlo sweep: {name}</h1>
-<p>{ok} of {len(result.runs)} runs succeeded.</p>
+    images = "".join(img(t, d) for t, d in plots(result))
+    first = [
+        {
+            "statistic": r["statistic"],
+            "day": fmt.number(r["first_shard_day"], 0),
+            "date": fmt.day_date(r["first_shard_date"]),
+            "customers": fmt.number(r["first_shard_customers"], 0),
+            "runs sharded": f"{r['runs_sharded']} of {r['runs_ok']}",
+        }
+        for r in result.first_shard.to_dict("records")
+    ]
+    counts = [
+        {"limit": r["limit"], "triggered the first shard": fmt.share(r["first_shard_share"]),
+         "bound first": fmt.share(r["first_bind_share"])}
+        for r in result.binding_counts.to_dict("records")
+    ]  # fmt: skip
+    sens_columns = ["parameter", "distribution", "Spearman ρ", "p10 draw", "p90 draw", "outcome at p10 draw",
+                    "outcome at p90 draw", "swing", "runs"]  # fmt: skip
+    body = f"""<h1>Monte Carlo sweep: {name}</h1>
+<p>{ok} of {len(result.runs)} runs succeeded. {PERCENTILE_NOTE}.</p>
 {table(manifest, ["field", "value"])}
+<h2>Outcomes</h2>
+{table(_outcome_rows(result), ["outcome", "p10", "p50", "p90", "runs"], numeric=("p10", "p50", "p90", "runs"))}
+<h2>Sensitivity of {html.escape(_metric_label(result))}</h2>
+<p class="muted">Spearman rank correlation of each varied parameter with the outcome, and a least-squares line read
+at the parameter's p10 and p90 draws (the tornado's bars); all parameters vary together. Choose the outcome with
+<code>--metric</code>.</p>
+{table(_sensitivity_rows(result), sens_columns)}
 <h2>First shard</h2>
-{table(_rows(first), list(first.columns))}
+{table(first, ["statistic", "day", "date", "customers", "runs sharded"])}
 <h2>Which limit binds first</h2>
-{table(_rows(result.binding_counts), list(result.binding_counts.columns))}
-<h2>Sensitivity</h2>
-<p class="muted">Spearman rank correlation of each varied parameter with the first-shard day, and a least-squares
-line read at the parameter's p10 and p90 draws.</p>
-{table(_rows(result.sensitivity), list(result.sensitivity.columns))}
+{table(counts, ["limit", "triggered the first shard", "bound first"])}
 <h2>Failed runs</h2>
 {table(_rows(failed), list(failed.columns)) if len(failed) else "<p>None.</p>"}
 <h2>Plots</h2>
-{images}
-</body></html>
-"""
+{images}"""
+    return page(f"capplan sweep: {result.scenario_name}", body)

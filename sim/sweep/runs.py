@@ -3,7 +3,8 @@
 Seeds: run ``i`` uses ``SeedSequence(seed, spawn_key=(i,))`` (what ``SeedSequence(seed).spawn(n)[i]`` gives), so
 its seed never depends on the number of runs or on the order runs finish. That sequence spawns two children: the
 first feeds the run's parameter draw, the second is the simulation's seed. Any run can be repeated alone with
-``sim.run(scenario.model_copy(update={"limits_overrides": {...drawn}}), SeedSequence(seed, spawn_key=(i, 1)))``.
+``sim.run(scenario, SeedSequence(seed, spawn_key=(i, 1)), overrides=[f"{path}={value}" ...drawn])``. The drawn
+values are set like ``--set`` what-ifs (``sim.overrides``): scenario fields or limits figures.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.outcomes import OUTCOMES
+from sim.overrides import set_values
 from sim.scenario import Scenario
 from sim.simulation import run
 from sim.sweep.vary import VarySpec, draw_all
@@ -43,6 +46,16 @@ def _first_bind_limit(summary: dict[str, Any]) -> str | None:
     return min(rows, key=lambda r: (r["first_bind_day"], r["limit"]))["limit"] if rows else None
 
 
+# What a run's record keeps of its summary: the first shard, the binding limits and every outcome (sim.outcomes).
+RECORD_KEYS = tuple(
+    dict.fromkeys(
+        ["first_shard_day", "first_shard_date", "first_shard_customers", "first_shard_limit", "placements_attempted"]
+        + [o.key for o in OUTCOMES]
+        + ["cost_eur_total"]
+    )
+)
+
+
 def run_record(index: int, root: int, params: dict[str, float], status: str, error: str | None) -> dict[str, Any]:
     """A run's record before its outcome: which run, its seed, its drawn parameters, and how it ended."""
     return {
@@ -60,26 +73,16 @@ def run_one(scenario: Scenario, specs: list[VarySpec], root: int, index: int) ->
     params, sim_seq = run_draw(specs, root, index)
     record = run_record(index, root, params, "ok", None)
     try:
-        overrides = {**scenario.limits_overrides, **params}
-        result = run(scenario.model_copy(update={"limits_overrides": overrides}), sim_seq)
+        varied, _ = set_values(scenario, list(params.items()), label="--vary")
+        result = run(varied, sim_seq)
     except Exception as exc:
         last = traceback.extract_tb(exc.__traceback__)[-1:]
         where = f" at {last[0].filename}:{last[0].lineno}" if last else ""
         record.update(status="failed", error=f"{type(exc).__name__}: {exc}{where}")
         return record, pd.DataFrame()
     summary = result.summary
-    record.update(
-        first_shard_day=summary.get("first_shard_day"),
-        first_shard_date=summary.get("first_shard_date"),
-        first_shard_customers=summary.get("first_shard_customers"),
-        first_shard_limit=summary.get("first_shard_limit"),
-        first_bind_limit=_first_bind_limit(summary),
-        placements_attempted=summary.get("placements_attempted"),
-        placements_rejected=summary.get("placements_rejected"),
-        customers_end=summary.get("customers_end"),
-        clusters_end=summary.get("clusters_end"),
-        cost_eur_total=summary.get("cost_eur_total"),
-    )
+    record.update({key: summary.get(key) for key in RECORD_KEYS})
+    record["first_bind_limit"] = _first_bind_limit(summary)
     return record, _fleet_series(result.timeseries)
 
 

@@ -7,29 +7,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.outcomes import BAND_COLUMNS, OUTCOMES, PERCENTILE_METHOD, QUANTILES, Outcome, outcome, percentiles
+from sim.sweep.runs import RECORD_KEYS
 from sim.sweep.vary import VarySpec
 
-QUANTILES = (0.1, 0.5, 0.9)
-BAND_COLUMNS = ("p10", "p50", "p90")
 NO_SHARD = "(no shard)"
 # A fixed order: a run record read back from disk (JSON) gives the same frame as one fresh from a worker.
-RUN_COLUMNS = (
-    "run",
-    "seed_entropy",
-    "seed_spawn_key",
-    "status",
-    "error",
-    "first_shard_day",
-    "first_shard_date",
-    "first_shard_customers",
-    "first_shard_limit",
-    "first_bind_limit",
-    "placements_attempted",
-    "placements_rejected",
-    "customers_end",
-    "clusters_end",
-    "cost_eur_total",
-)
+RUN_COLUMNS = ("run", "seed_entropy", "seed_spawn_key", "status", "error", *RECORD_KEYS, "first_bind_limit")
 
 
 def runs_frame(outcomes: list[tuple[dict[str, Any], pd.DataFrame]], specs: list[VarySpec]) -> pd.DataFrame:
@@ -44,8 +28,9 @@ def runs_frame(outcomes: list[tuple[dict[str, Any], pd.DataFrame]], specs: list[
     params = [f"param:{spec.path}" for spec in specs]
     extra = sorted(set(frame.columns) - set(RUN_COLUMNS) - set(params))
     frame = frame.reindex(columns=[*RUN_COLUMNS, *params, *extra])
-    frame["first_shard_day"] = pd.to_numeric(frame["first_shard_day"], errors="coerce").astype("float64")
-    frame["first_shard_customers"] = pd.to_numeric(frame["first_shard_customers"], errors="coerce").astype("float64")
+    for key in RECORD_KEYS:
+        if key not in ("first_shard_date", "first_shard_limit"):
+            frame[key] = pd.to_numeric(frame[key], errors="coerce").astype("float64")
     frame["first_shard_date"] = pd.to_datetime(frame["first_shard_date"])
     return frame.sort_values("run").reset_index(drop=True)
 
@@ -57,28 +42,28 @@ def bands(outcomes: list[tuple[dict[str, Any], pd.DataFrame]]) -> pd.DataFrame:
         return pd.DataFrame(columns=["day", "date", "metric", *BAND_COLUMNS, "runs"])
     long = pd.concat(frames, ignore_index=True).melt(id_vars=["run", "day", "date"], var_name="metric")
     grouped = long.groupby(["metric", "day", "date"], sort=True)["value"]
-    table = grouped.quantile(list(QUANTILES)).unstack()
+    table = grouped.quantile(list(QUANTILES), interpolation=PERCENTILE_METHOD).unstack()
     table.columns = list(BAND_COLUMNS)
     table["runs"] = grouped.count()
     return table.reset_index()[["day", "date", "metric", *BAND_COLUMNS, "runs"]]
 
 
-def first_shard(runs: pd.DataFrame) -> pd.DataFrame:
-    """p10/p50/p90 of the first-shard day, date and customer count over the runs that sharded."""
+def first_shard(runs: pd.DataFrame, start_date: str) -> pd.DataFrame:
+    """p10/p50/p90 of the first-shard day and customer count over the runs that sharded; each date is the start
+    date plus that day percentile (floored), so the day and the date of a row always agree."""
     ok = runs[runs["status"] == "ok"]
     sharded = ok.dropna(subset=["first_shard_day"])
+    days = percentiles(sharded["first_shard_day"])
+    customers = percentiles(sharded["first_shard_customers"])
+    start = pd.Timestamp(start_date)
     rows = []
-    for q, name in zip(QUANTILES, BAND_COLUMNS, strict=True):
-        day = float(sharded["first_shard_day"].quantile(q)) if len(sharded) else np.nan
-        dates = sharded["first_shard_date"]
+    for name, day, count in zip(BAND_COLUMNS, days, customers, strict=True):
         rows.append(
             {
                 "statistic": name,
                 "first_shard_day": day,
-                "first_shard_date": dates.quantile(q, interpolation="lower").normalize() if len(sharded) else pd.NaT,
-                "first_shard_customers": float(sharded["first_shard_customers"].quantile(q))
-                if len(sharded)
-                else np.nan,
+                "first_shard_date": pd.NaT if np.isnan(day) else start + pd.Timedelta(days=int(np.floor(day))),
+                "first_shard_customers": count,
                 "runs_sharded": len(sharded),
                 "runs_ok": len(ok),
             }
@@ -104,71 +89,78 @@ def binding_counts(runs: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def sensitivity(runs: pd.DataFrame, specs: list[VarySpec]) -> pd.DataFrame:
-    """How strongly the first-shard day follows each varied parameter, for a tornado chart.
+def sensitivity(runs: pd.DataFrame, specs: list[VarySpec], metric: Outcome | str = "cost_total") -> pd.DataFrame:
+    """How strongly an outcome (``metric``: a ``sim.outcomes`` name) follows each varied parameter, for a tornado.
 
-    Two measures over the successful runs that sharded (runs that never shard are left out, so a parameter that
-    postpones the shard past the horizon looks weaker than it is; ``runs_used`` says how many counted):
+    Two measures over the successful runs that have the outcome (the first shard: runs that sharded, so a parameter
+    that postpones the shard past the horizon looks weaker than it is; ``runs_used`` says how many counted):
 
-    - ``spearman_rho``: rank correlation of the parameter's draws with the first-shard day (-1..1). Ranks make it
-      robust to the shape of the distribution and to the step-like response the shard rule gives.
-    - The tornado bar: a least-squares line of first-shard day on the parameter, read at the parameter's p10 and
-      p90 draws (``day_at_low``, ``day_at_high``); ``swing_days = day_at_high - day_at_low``. All parameters vary
+    - ``spearman_rho``: rank correlation of the parameter's draws with the outcome (-1..1). Ranks make it robust to
+      the shape of the distribution and to step-like responses.
+    - The tornado bar: a least-squares line of the outcome on the parameter, read at the parameter's p10 and p90
+      draws (``at_low``, ``at_high``); ``swing = at_high - at_low``, in the outcome's ``unit``. All parameters vary
       together, so this is a sample-based (not one-at-a-time) estimate; with independent draws it is unbiased.
     """
-    ok = runs[(runs["status"] == "ok")].dropna(subset=["first_shard_day"])
+    metric = outcome(metric) if isinstance(metric, str) else metric
+    ok = runs[(runs["status"] == "ok")].dropna(subset=[metric.key])
     rows = []
     for spec in specs:
-        column = f"param:{spec.path}"
-        x = ok[column].astype("float64").to_numpy()
-        y = ok["first_shard_day"].to_numpy()
-        low, high = np.quantile(x, [0.1, 0.9]) if len(x) else (np.nan, np.nan)
+        x = ok[f"param:{spec.path}"].astype("float64").to_numpy()
+        y = ok[metric.key].astype("float64").to_numpy()
+        low, _, high = percentiles(x)
         rho = slope = intercept = np.nan
         if len(x) >= 3 and np.ptp(x) > 0 and np.ptp(y) > 0:
-            rx = pd.Series(x).rank().to_numpy()
-            ry = pd.Series(y).rank().to_numpy()
-            rho = float(np.corrcoef(rx, ry)[0, 1])
+            rho = float(np.corrcoef(pd.Series(x).rank().to_numpy(), pd.Series(y).rank().to_numpy())[0, 1])
             slope, intercept = np.polyfit(x, y, 1)
         elif len(x) >= 1 and np.ptp(y) == 0:
-            rho, slope, intercept = 0.0, 0.0, float(y[0]) if len(y) else np.nan
+            rho, slope, intercept = 0.0, 0.0, float(y[0])
         rows.append(
             {
                 "parameter": spec.path,
                 "distribution": spec.text.partition("=")[2],
+                "metric": metric.name,
+                "unit": metric.unit,
                 "spearman_rho": rho,
-                "low_value": float(low),
-                "high_value": float(high),
-                "day_at_low": float(intercept + slope * low),
-                "day_at_high": float(intercept + slope * high),
-                "swing_days": float(slope * (high - low)),
+                "low_value": low,
+                "high_value": high,
+                "at_low": float(intercept + slope * low),
+                "at_high": float(intercept + slope * high),
+                "swing": float(slope * (high - low)),
                 "runs_used": len(x),
             }
         )
-    frame = pd.DataFrame(
-        rows,
-        columns=[
-            "parameter",
-            "distribution",
-            "spearman_rho",
-            "low_value",
-            "high_value",
-            "day_at_low",
-            "day_at_high",
-            "swing_days",
-            "runs_used",
-        ],
-    )
-    order = frame["swing_days"].abs().fillna(-1).sort_values(ascending=False).index
+    columns = ["parameter", "distribution", "metric", "unit", "spearman_rho", "low_value", "high_value", "at_low",
+               "at_high", "swing", "runs_used"]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=columns)
+    order = frame["swing"].abs().fillna(-1).sort_values(ascending=False, kind="stable").index
     return frame.loc[order].reset_index(drop=True)
 
 
-def aggregate(outcomes: list[tuple[dict[str, Any], pd.DataFrame]], specs: list[VarySpec]) -> dict[str, pd.DataFrame]:
+def outcome_bands(runs: pd.DataFrame) -> pd.DataFrame:
+    """p10/p50/p90 of every run outcome (``sim.outcomes``) over the successful runs."""
+    ok = runs[runs["status"] == "ok"]
+    rows = []
+    for item in OUTCOMES:
+        values = ok[item.key].astype("float64")
+        low, mid, high = percentiles(values)
+        rows.append({"outcome": item.name, "label": item.label, "unit": item.unit, "p10": low, "p50": mid,
+                     "p90": high, "runs": int(values.notna().sum())})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def aggregate(
+    outcomes: list[tuple[dict[str, Any], pd.DataFrame]],
+    specs: list[VarySpec],
+    start_date: str,
+    metric: str = "cost_total",
+) -> dict[str, pd.DataFrame]:
     """Every table of a ``SweepResult`` from its runs, in run order."""
     runs = runs_frame(outcomes, specs)
     return {
         "runs": runs,
         "bands": bands(outcomes),
-        "first_shard": first_shard(runs),
+        "outcomes": outcome_bands(runs),
+        "first_shard": first_shard(runs, start_date),
         "binding_counts": binding_counts(runs),
-        "sensitivity": sensitivity(runs, specs),
+        "sensitivity": sensitivity(runs, specs, metric),
     }

@@ -29,7 +29,7 @@ def test_run_writes_everything_and_prints_the_decision_table(stage1_short, tmp_p
     assert [row["date"] for row in summary["packing_checks"]] == ["2026-05-01"]
     assert pd.read_parquet(out / "packing.parquet")["day"].tolist() == [120]
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 7
+    assert html.count("data:image/png;base64,") == 8  # seven plots (pods per node among them) and the packing one
     for title in ["Customers and services", "RAM per cluster", "Volumes vs storage limit", "etcd objects",
                   "Nodes and clusters", "Cost", "Packing checks: greedy engine vs optimum",
                   "Run nodes at the packing checks"]:  # fmt: skip

@@ -23,7 +23,7 @@ from sim.sweep import (
     run_path,
     write_run,
 )
-from sim.sweep.stats import bands, binding_counts, sensitivity
+from sim.sweep.stats import bands, binding_counts, first_shard, sensitivity
 from sim.sweep.vary import VarySpec
 
 TINY = Path(__file__).with_name("tiny.yaml")
@@ -132,10 +132,16 @@ def test_bands_and_counts_on_a_synthetic_frame():
     assert counts.loc["volumes", "first_shard_runs"] == 7
     assert counts.loc["(no shard)", "first_shard_share"] == pytest.approx(0.3)
     assert counts.loc["etcd", "first_bind_share"] == 1.0
-    sens = sensitivity(runs, [VarySpec("a.b", "uniform", (0.0, 9.0), "a.b=uniform:0:9")]).iloc[0]
+    sens = sensitivity(runs, [VarySpec("a.b", "uniform", (0.0, 9.0), "a.b=uniform:0:9")], "first_shard").iloc[0]
     assert sens["spearman_rho"] == pytest.approx(1.0)
-    assert sens["swing_days"] == pytest.approx(10 * (sens["high_value"] - sens["low_value"]))
-    assert sens["runs_used"] == 7
+    assert sens["swing"] == pytest.approx(10 * (sens["high_value"] - sens["low_value"]))
+    assert (sens["metric"], sens["unit"], sens["runs_used"]) == ("first_shard", "days", 7)
+    # One percentile method: the first-shard dates are the start date plus the day percentiles.
+    first = first_shard(runs, "2026-01-01").set_index("statistic")
+    for name in ("p10", "p50", "p90"):
+        day = first.loc[name, "first_shard_day"]
+        assert first.loc[name, "first_shard_date"] == pd.Timestamp("2026-01-01") + pd.Timedelta(days=int(day))
+    assert first.loc["p10", "first_shard_day"] == pytest.approx(np.percentile(100 + 10 * np.arange(7), 10))
 
 
 def test_cli_on_a_dask_local_cluster_writes_the_tables(tmp_path, pool_result):

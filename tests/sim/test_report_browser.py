@@ -1,0 +1,93 @@
+"""The run report in a real headless Chromium (Debian's, driven by Playwright): no console errors, every image
+decodes, every table fits the page, and the executive summary's numbers are summary.json's."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sim.cli import app
+from tests.sim.conftest import SCENARIOS
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium is missing; .ci/run installs it")
+        pytest.skip("Debian's chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    """Stage 1 with small clusters, so more clusters exist than a plot draws one by one."""
+    out = tmp_path_factory.mktemp("report") / "out"
+    args = ["run", str(SCENARIOS / "stage1.yaml"), "--out", str(out), "--quiet", "--set", "packing_checks=null",
+            "--set", "horizon_years=1", "--set", "operator.max_run_nodes_per_cluster=3",
+            "--set", "growth.start_per_month=400"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def _number(text: str) -> float:
+    cleaned = re.sub(r"[^0-9.\-]", "", text.replace(",", ""))
+    return float(cleaned)
+
+
+def test_report_renders_cleanly_and_its_summary_is_summary_json(browser, report):
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["clusters_end"] > 8  # more than the plots draw one by one
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto((report / "report.html").as_uri())
+    page.wait_for_load_state("load")
+    assert problems == []
+    # The executive summary comes first and its figures are summary.json's, formatted.
+    assert page.locator("h2").first.inner_text() == "Executive summary"
+    shown = page.eval_on_selector_all("#summary [data-key]", "els => els.map(e => [e.dataset.key, e.innerText])")
+    keys = {key for key, _ in shown}
+    assert {"customers_end", "customers_lost", "cost_eur_month_end", "cost_eur_total", "cost_eur_per_customer_month",
+            "run_nodes_end", "clusters_end", "first_shard_date", "orders"} <= keys  # fmt: skip
+    for key, text in shown:
+        value = summary[key]
+        if key == "first_shard_date":
+            assert text == value
+        elif key == "rejected_fraction":
+            assert _number(text) == pytest.approx(100 * value, abs=0.005)
+        elif key.startswith("cost_eur"):
+            assert text.startswith("EUR ")
+            assert _number(text) == pytest.approx(value, abs=0.005 if abs(value) < 100 else 0.5)
+        else:
+            assert _number(text) == value, key
+    # No raw keys or long floats in the summary.
+    summary_text = page.locator("#summary").inner_text()
+    assert "cost_eur" not in summary_text and not re.search(r"\d\.\d{4,}", summary_text)
+    # Every image decodes; no table runs off the page.
+    widths = page.eval_on_selector_all("img", "els => els.map(e => e.naturalWidth)")
+    assert len(widths) == 7 and min(widths) > 0
+    overflowing = page.eval_on_selector_all(
+        ".scroll", "els => els.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText.slice(0, 60))"
+    )
+    assert overflowing == []
+    body_width = page.evaluate("document.documentElement.scrollWidth")
+    assert body_width <= 1280
+    html = (report / "report.html").read_text()
+    assert "the other" in html and "summed as &#x27;others&#x27;." in html  # said on the page, not only in a PNG
+    assert "Procurement calendar" in html and "Assumptions" in html and "Cost per customer-month" in html
+    page.close()
