@@ -256,9 +256,19 @@ class _Statements:
                 guards.append(
                     grows(counter.base_customers, counter.reserved_customers, "add_customers", "max_customers")
                 )
+            # It answers the cluster's task queue as committed, read under a share lock on the cluster's row, so a
+            # concurrent task-queue change either finished before (this reads the new queue) or waits for this
+            # placement's service and then refuses (see Store.patch_cluster). One statement, no extra round trip.
+            task_queue = (
+                select(clusters.c.task_queue)
+                .where(clusters.c.id == counter.cluster_id)
+                .with_for_update(read=True, key_share=True)
+                .scalar_subquery()
+            )
             statement = (
                 update(cluster_counters)
                 .where(*guards)
+                .returning(task_queue)
                 .values(
                     reserved_volumes=counter.reserved_volumes + bindparam("add_volumes", type_=BigInteger),
                     reserved_services=counter.reserved_services + 1,
@@ -369,13 +379,18 @@ class Store:
 
         The task queue is where the deploys of the cluster's services go, so it changes only while no service
         lives on the cluster, and never to another cluster's (``TaskQueueInUse``). The cluster's row is locked
-        first: a placement reads the queue under a share lock on that row (see ``_reserve``), so it either
-        committed its service before this looks for services, or waits and answers with the new queue.
+        first: a placement reads the queue under a share lock on that row (its guarded UPDATE of the cluster's
+        counters returns it), so it either committed its service before this looks for services, or waits and
+        answers with the new queue.
         A database trigger (migration 0002) refuses the same change from any other writer.
         """
         with self._write() as conn:
             current = conn.execute(
-                select(clusters.c.task_queue).where(clusters.c.id == cluster_id).with_for_update()
+                # FOR UPDATE only to change the queue: a status change (FOR NO KEY UPDATE) need not wait for
+                # placements in flight, whose share lock on the row only guards the queue.
+                select(clusters.c.task_queue)
+                .where(clusters.c.id == cluster_id)
+                .with_for_update(key_share=task_queue is None)
             ).first()
             if current is None:
                 raise UnknownCluster(cluster_id)
@@ -829,7 +844,7 @@ class Store:
 
         # Lock order: the cluster's counter row, then the node's, then the customer's (see _lock_counters).
         statements = self._statements
-        result = conn.execute(
+        reserved_on_cluster = conn.execute(
             statements.reserve_on_cluster(bool(volume_count), request.new_customer),
             {
                 "match_cluster_id": cluster_id,
@@ -844,9 +859,10 @@ class Store:
                 "max_services": limits.max_services_cluster,
                 "max_objects": min(ctrl.tight_objects, limits.max_etcd_objects),
             },
-        )
-        if result.rowcount != 1:
+        ).first()
+        if reserved_on_cluster is None:
             raise _GuardLost
+        task_queue = reserved_on_cluster[0]
 
         result = conn.execute(
             statements.reserve_on_node,
@@ -864,11 +880,6 @@ class Store:
         if volume_count:
             self._reserve_customer_volumes(conn, order.request, volume_count)
 
-        # The queue as committed, under a share lock on the cluster's row: a concurrent task-queue change either
-        # finished before (this reads the new queue) or waits for this service and then refuses.
-        task_queue = conn.execute(
-            select(clusters.c.task_queue).where(clusters.c.id == cluster_id).with_for_update(read=True, key_share=True)
-        ).scalar_one()
         service_id = order.service_id or f"svc-{uuid.uuid4().hex}"
         blocks = [
             volume_block(
