@@ -65,6 +65,9 @@ def select(
     volume: Annotated[
         list[str] | None, typer.Option(help="A volume size (repeatable), e.g. 10Gi; mounted at /data.")
     ] = None,
+    has_volume: Annotated[
+        bool, typer.Option(help="The service has a volume: one of the plan's default size unless --volume says.")
+    ] = False,
     mount_path: Annotated[str, typer.Option(help="Mount path of the volume.")] = "/data",
     customer: Annotated[str, typer.Option(help="Customer id.")] = "cli",
     customer_volumes: Annotated[int, typer.Option(help="Volumes the customer already has.")] = 0,
@@ -82,7 +85,8 @@ def select(
             customer_id=customer,
             region=region,
             ram=ram,
-            volumes=[{"size": size, "mount_path": mount_path} for size in (volume or [])],
+            volumes=[{"size": size, "mount_path": mount_path} for size in (volume or [])]
+            or ([{"mount_path": mount_path}] if has_volume else []),
             customer_volume_count=customer_volumes,
             plan=plan,
             new_customer=new_customer,

@@ -132,7 +132,11 @@ class RequestIn(_Edge):
     region: str | None = None
     ram: PositiveBytes | None = Field(default=None, description=f"{SIZE_HELP}; absent: the plan's default RAM")
     has_volume: StrictBool | None = Field(
-        default=None, description="The design document's HasVolume: true without volumes asks for one default volume"
+        default=None,
+        description=(
+            "The design document's HasVolume. True without volumes asks for one volume of the plan's default size at "
+            "/data. Sent with volumes, it must agree with them (true exactly when one is listed), else 422."
+        ),
     )
     volumes: list[VolumeIn] = Field(default_factory=list)
     customer_volume_count: int = Field(default=0, ge=0)

@@ -43,6 +43,22 @@ def test_json_output_has_the_ocm_debug_keys():
     assert {c["cluster_id"] for c in data["clusters"]} == {"eu-west-1", "eu-west-2", "us-east-1"}
 
 
+def test_the_design_documents_short_input_takes_the_policys_defaults(tmp_path):
+    short = run("--state", str(STATE), "--region", "eu-west", "--has-volume", "--json")
+    full = run("--state", str(STATE), "--region", "eu-west", "--ram", "512Mi", "--volume", "10Gi", "--json")
+    assert short.returncode == 0, short.stderr
+    assert json.loads(short.stdout) == json.loads(full.stdout)
+    policy = tmp_path / "defaults.yaml"
+    policy.write_text("defaults: {ram: 2Gi, volume_size: 20Gi}\n")
+    custom = run("--state", str(STATE), "--region", "eu-west", "--has-volume", "--policy", str(policy), "--json")
+    explicit = run("--state", str(STATE), "--region", "eu-west", "--ram", "2Gi", "--volume", "20Gi", "--json")
+    assert json.loads(custom.stdout) == json.loads(explicit.stdout)
+    policy.write_text("defaults: {ram: 240Gi}\n")  # more than any run node has free
+    too_big = run("--state", str(STATE), "--region", "eu-west", "--policy", str(policy), "--json")
+    assert too_big.returncode == 1
+    assert json.loads(too_big.stdout)["reason"] == "0/3 clusters fit: 2 ram-fit, 1 status"
+
+
 def test_nothing_fits_exits_1(tmp_path):
     policy = tmp_path / "strict.yaml"
     policy.write_text("region_mode: strict\n")
