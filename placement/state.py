@@ -8,11 +8,13 @@ from the collector to the router to the engine.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from placement.model import (
     DEFAULT_MOUNT_PATH,
@@ -24,12 +26,66 @@ from placement.model import (
 )
 from placement.policy import RequestDefaults, default_policy
 from placement.quantity import DESCRIPTION as SIZE_HELP
-from placement.quantity import Bytes, PositiveBytes
+from placement.quantity import Bytes, Count, PositiveBytes, PositiveCount
 from placement.units import format_bytes
 from placement.yamlio import field_error
 
 # Sizes are named without the ``_bytes`` suffix at the edge (they accept quantities) and with it in the engine.
 _RUN_NODE_FIELDS = {"allocatable_ram": "allocatable_ram_bytes", "requested_ram": "requested_ram_bytes"}
+
+
+CLUSTER_ID_LENGTH = 63
+CLUSTER_ID_PATTERN = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
+# Longest text each field takes: what any real value needs, with room; stated in the API's schema.
+NAME_LENGTH = 200
+LABEL_LENGTH = 63  # a Kubernetes label value: regions, plans, node types
+NODE_NAME_LENGTH = 253  # a Kubernetes node name (DNS subdomain)
+URL_LENGTH = 2048
+PATH_LENGTH = 1024
+MAX_RUN_NODES = 5000  # Kubernetes' largest supported cluster
+MAX_VOLUMES_PER_REQUEST = 100
+_BARE_REGISTRY = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[A-Za-z0-9._/-]*)?")
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    return value
+
+
+def _registry(value: str) -> str:
+    # The design document's registry_url is a bare host:port ("10.0.1.4:5000"); a URL may say http(s) only.
+    if "://" in value:
+        return _http_url(value)
+    if not _BARE_REGISTRY.fullmatch(value):
+        raise ValueError("must be host[:port][/path] (such as 10.0.1.4:5000) or an http:// or https:// URL")
+    return value
+
+
+def _mount_path(value: str) -> str:
+    if ".." in value.split("/"):
+        raise ValueError("must not contain '..' segments")
+    return value
+
+
+HttpUrl = Annotated[
+    str, Field(min_length=1, max_length=URL_LENGTH, description="an http:// or https:// URL"), AfterValidator(_http_url)
+]
+RegistryUrl = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=URL_LENGTH,
+        description="host[:port][/path] (such as 10.0.1.4:5000) or an http:// or https:// URL",
+    ),
+    AfterValidator(_registry),
+]
+MountPath = Annotated[
+    str,
+    Field(pattern=r"^/", max_length=PATH_LENGTH, description="an absolute path without '..' segments"),
+    AfterValidator(_mount_path),
+]
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -43,13 +99,13 @@ class _Edge(BaseModel):
 
 
 class ClusterIn(_Edge):
-    id: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
-    name: str = Field(min_length=1)
-    region: str = Field(min_length=1)
-    task_queue: str = Field(min_length=1)
-    api_endpoint: str | None = None
+    id: str = Field(min_length=1, max_length=CLUSTER_ID_LENGTH, pattern=CLUSTER_ID_PATTERN)
+    name: str = Field(min_length=1, max_length=NAME_LENGTH)
+    region: str = Field(min_length=1, max_length=LABEL_LENGTH)
+    task_queue: str = Field(min_length=1, max_length=NAME_LENGTH)
+    api_endpoint: HttpUrl | None = None
     storage_provider: Literal["longhorn", "rook-ceph"] = "longhorn"
-    registry_url: str = Field(min_length=1)
+    registry_url: RegistryUrl
     status: Literal["active", "draining", "maintenance"] = "active"
     created_at: datetime | None = None
 
@@ -58,15 +114,17 @@ class ClusterIn(_Edge):
 
     @classmethod
     def from_model(cls, cluster: Cluster) -> ClusterIn:
-        return cls.model_validate(cluster, from_attributes=True)
+        # Not validated again: a stored cluster was checked when it came in, perhaps under older rules (a bare
+        # host:port api_endpoint), and must still be shown rather than fail the answer.
+        return cls.model_construct(**{name: getattr(cluster, name) for name in cls.model_fields})
 
 
 class RunNodeIn(_Edge):
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=NODE_NAME_LENGTH)
     allocatable_ram: Bytes
     requested_ram: Bytes = 0
-    pods: int = Field(default=0, ge=0)
-    max_pods: int | None = Field(default=None, gt=0)
+    pods: Count = 0
+    max_pods: PositiveCount | None = None
     schedulable: bool = True
 
     def to_model(self) -> RunNode:
@@ -81,13 +139,13 @@ class ClusterLoadIn(_Edge):
     """A load snapshot. ``observed_at`` defaults to now when the snapshot is created from a document."""
 
     observed_at: datetime | None = None
-    run_nodes: list[RunNodeIn]
-    ctrl_node_type: str = Field(min_length=1)
-    volumes: int = Field(default=0, ge=0)
-    services: int = Field(default=0, ge=0)
-    customers: int = Field(default=0, ge=0)
-    pods: int = Field(default=0, ge=0)
-    etcd_objects: int = Field(default=0, ge=0)
+    run_nodes: list[RunNodeIn] = Field(max_length=MAX_RUN_NODES)
+    ctrl_node_type: str = Field(min_length=1, max_length=LABEL_LENGTH)
+    volumes: Count = 0
+    services: Count = 0
+    customers: Count = 0
+    pods: Count = 0
+    etcd_objects: Count = 0
 
     @model_validator(mode="after")
     def _unique_nodes(self) -> ClusterLoadIn:
@@ -111,7 +169,7 @@ class ClusterLoadIn(_Edge):
 
 
 class VolumeIn(_Edge):
-    mount_path: str = Field(default=DEFAULT_MOUNT_PATH, pattern=r"^/")
+    mount_path: MountPath = DEFAULT_MOUNT_PATH
     size: Bytes | None = Field(default=None, description=f"{SIZE_HELP}; absent: the plan's default volume size")
 
     def to_model(self, defaults: RequestDefaults) -> VolumeRequest:
@@ -128,8 +186,8 @@ class RequestIn(_Edge):
     only: the customer's volume count is then unknown, so the per-customer volume quota is not checked.
     """
 
-    customer_id: str | None = Field(default=None, min_length=1)
-    region: str | None = None
+    customer_id: str | None = Field(default=None, min_length=1, max_length=NAME_LENGTH)
+    region: str | None = Field(default=None, max_length=LABEL_LENGTH)
     ram: PositiveBytes | None = Field(default=None, description=f"{SIZE_HELP}; absent: the plan's default RAM")
     has_volume: StrictBool | None = Field(
         default=None,
@@ -138,12 +196,12 @@ class RequestIn(_Edge):
             "/data. Sent with volumes, it must agree with them (true exactly when one is listed), else 422."
         ),
     )
-    volumes: list[VolumeIn] = Field(default_factory=list)
-    customer_volume_count: int = Field(default=0, ge=0)
-    plan: str = "default"
-    pods: int = Field(default=1, ge=1)
+    volumes: list[VolumeIn] = Field(default_factory=list, max_length=MAX_VOLUMES_PER_REQUEST)
+    customer_volume_count: Count = 0
+    plan: str = Field(default="default", max_length=LABEL_LENGTH)
+    pods: PositiveCount = 1
     new_customer: bool = False
-    etcd_objects: int | None = Field(default=None, ge=0)
+    etcd_objects: Count | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> RequestIn:

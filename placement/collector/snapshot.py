@@ -25,7 +25,6 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes.utils import parse_quantity
 from pydantic import BaseModel, ConfigDict, Field
 
 from placement.collector import controlplane
@@ -37,7 +36,7 @@ from placement.collector.source import KubernetesSource
 from placement.limits import Limits
 from placement.model import ClusterLoad, RunNode
 from placement.state import ClusterLoadIn
-from placement.units import to_bytes
+from placement.units import to_bytes, to_count
 
 RUN_POOL_LABEL = ("pool", "run")
 TERMINATED_PHASES = frozenset({"Succeeded", "Failed"})
@@ -165,7 +164,7 @@ class _Nodes:
         try:
             memory = to_bytes(allocatable.get("memory", 0))
             pods = allocatable.get("pods")
-            max_pods = int(parse_quantity(pods)) if pods is not None else None
+            max_pods = to_count(pods) if pods is not None else None
         except (ValueError, TypeError, ArithmeticError) as exc:
             raise CollectError(f"node {name}: bad status.allocatable: {exc}") from exc
         self.run[name] = _RunNodeTally(name, memory, max_pods or None, node_is_ready(node), node_accepts_pods(node))
@@ -229,7 +228,7 @@ class _SecretQuotas:
         used = (quota.get("status") or {}).get("used") or {}
         key = next((k for k in SECRET_QUOTA_KEYS if k in used), None)
         if key is not None:
-            count = int(parse_quantity(used[key]))
+            count = to_count(used[key])
             self.by_namespace[namespace] = max(count, self.by_namespace.get(namespace, 0))
 
 

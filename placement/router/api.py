@@ -1,7 +1,7 @@
 """Request and response bodies of the router's HTTP API.
 
-The bodies reuse ``placement.state`` (``RequestIn``, ``ClusterIn``, ``ClusterLoadIn``) and add what the
-database needs: bounds that fit its integer columns and no characters a text column cannot hold.
+The bodies reuse ``placement.state`` (``RequestIn``, ``ClusterIn``, ``ClusterLoadIn``, whose numbers are bounded by
+their types) and add what the database needs: no characters a text column cannot hold.
 """
 
 from __future__ import annotations
@@ -11,12 +11,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from placement.state import ClusterIn, ClusterLoadIn, RequestIn
+from placement.state import NAME_LENGTH, URL_LENGTH, ClusterIn, ClusterLoadIn, RequestIn
 
-# Sizes stay below 2**53 so they round-trip through JSON numbers and fit a BIGINT; counts fit an INTEGER.
-MAX_BYTES = 2**53
-MAX_COUNT = 2**31 - 1
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+ID_LENGTH = 200
 
 
 def _storable_strings(value: Any, path: str, problems: list[str]) -> None:
@@ -44,35 +42,13 @@ def _check_storable(data: Any) -> Any:
     return data
 
 
-def _check_bounds(owner: str, pairs: list[tuple[str, int | None, int]]) -> None:
-    for name, value, bound in pairs:
-        if value is not None and value > bound:
-            raise ValueError(f"{owner}.{name}: must be at most {bound}")
-
-
 class StorableRequestIn(RequestIn):
-    """``RequestIn`` whose numbers fit the ledger's columns."""
+    """``RequestIn`` with no text a database column cannot hold (the numbers' bounds are in their types)."""
 
     @model_validator(mode="before")
     @classmethod
     def _text(cls, data: Any) -> Any:
         return _check_storable(data)
-
-    @model_validator(mode="after")
-    def _bounds(self) -> StorableRequestIn:
-        _check_bounds(
-            "request",
-            [
-                ("ram", self.ram, MAX_BYTES),
-                ("pods", self.pods, MAX_COUNT),
-                ("etcd_objects", self.etcd_objects, MAX_COUNT),
-                ("customer_volume_count", self.customer_volume_count, MAX_COUNT),
-                ("volumes", len(self.volumes), 1000),
-            ],
-        )
-        for index, volume in enumerate(self.volumes):
-            _check_bounds("request", [(f"volumes[{index}].size", volume.size, MAX_BYTES)])
-        return self
 
 
 class StorableClusterIn(ClusterIn):
@@ -88,30 +64,11 @@ class StorableLoadIn(ClusterLoadIn):
     def _text(cls, data: Any) -> Any:
         return _check_storable(data)
 
-    @model_validator(mode="after")
-    def _bounds(self) -> StorableLoadIn:
-        _check_bounds(
-            "load",
-            [(name, getattr(self, name), MAX_COUNT) for name in ("volumes", "services", "customers", "pods")]
-            + [("etcd_objects", self.etcd_objects, MAX_COUNT), ("run_nodes", len(self.run_nodes), 10_000)],
-        )
-        for index, node in enumerate(self.run_nodes):
-            _check_bounds(
-                "load",
-                [
-                    (f"run_nodes[{index}].allocatable_ram", node.allocatable_ram, MAX_BYTES),
-                    (f"run_nodes[{index}].requested_ram", node.requested_ram, MAX_BYTES),
-                    (f"run_nodes[{index}].pods", node.pods, MAX_COUNT),
-                    (f"run_nodes[{index}].max_pods", node.max_pods, MAX_COUNT),
-                ],
-            )
-        return self
-
 
 class PlacedRequestIn(StorableRequestIn):
     """A placement's request: as a dry run's, but the customer is known, so every quota is checked."""
 
-    customer_id: str = Field(min_length=1)
+    customer_id: str = Field(min_length=1, max_length=NAME_LENGTH)
 
 
 class PlacementIn(BaseModel):
@@ -119,10 +76,10 @@ class PlacementIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    request_id: str = Field(min_length=1, max_length=200, pattern=ID_PATTERN)
-    service_name: str = Field(min_length=1, max_length=200)
-    repo: str | None = Field(default=None, max_length=1000)
-    service_id: str | None = Field(default=None, min_length=1, max_length=200, pattern=ID_PATTERN)
+    request_id: str = Field(min_length=1, max_length=ID_LENGTH, pattern=ID_PATTERN)
+    service_name: str = Field(min_length=1, max_length=NAME_LENGTH)
+    repo: str | None = Field(default=None, max_length=URL_LENGTH)
+    service_id: str | None = Field(default=None, min_length=1, max_length=ID_LENGTH, pattern=ID_PATTERN)
     request: PlacedRequestIn
 
     @model_validator(mode="before")
@@ -252,6 +209,8 @@ class DecisionOut(BaseModel):
 
 
 class NothingFitsOut(BaseModel):
+    """Nothing fits, or a quota refused the request: the summary and the whole decision."""
+
     detail: str
     decision: DecisionOut
 
@@ -277,3 +236,52 @@ class ServiceOut(BaseModel):
     node: str | None
     volumes: list[ServiceVolumeOut]
     created_at: datetime
+
+
+class PlacementConflictOut(BaseModel):
+    """Every 409 of ``POST /v1/placements``: nothing fits or a quota refused it (with ``decision``), or the
+    request id was used with another body, or an active placement holds the service id (``detail`` only)."""
+
+    detail: str
+    decision: DecisionOut | None = Field(default=None, description="Present when nothing fits or a quota refused.")
+
+
+# --- GET /v1/clusters/{id} -----------------------------------------------------------------------------------------
+
+
+class ReservedOut(BaseModel):
+    volumes: int
+    services: int
+    customers: int
+    pods: int
+    etcd_objects: int
+
+
+class HeadroomOut(BaseModel):
+    limit: str
+    used: int
+    capacity: int | None = Field(description="null when the limit is unknown (no snapshot, unknown node type).")
+    free: int | None
+
+
+class NodeViewOut(BaseModel):
+    name: str
+    schedulable: bool
+    allocatable_ram_bytes: int
+    requested_ram_bytes: int
+    free_ram_bytes: int
+    pods: int
+    max_pods: int
+
+
+class ClusterViewOut(BaseModel):
+    """A cluster's effective load (last snapshot plus reservations since), headroom and snapshot age."""
+
+    cluster: ClusterIn
+    load: ClusterLoadIn | None = Field(description="null until the first load snapshot.")
+    reserved_since_snapshot: ReservedOut
+    snapshot_age_seconds: float | None
+    snapshot_stale: bool | None
+    max_snapshot_age_seconds: float | None
+    headroom: list[HeadroomOut]
+    nodes: list[NodeViewOut]

@@ -13,18 +13,22 @@ from dataclasses import replace
 from typing import Annotated, Any
 
 import pydantic_core
-from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
+from fastapi import Depends, FastAPI, HTTPException, Path, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import exc as sa_exc
 
 from placement.engine import Decision
 from placement.router.api import (
+    ID_LENGTH,
+    ID_PATTERN,
     ClusterPatch,
+    ClusterViewOut,
     DecisionOut,
     LoadAccepted,
     NothingFitsOut,
+    PlacementConflictOut,
     PlacementIn,
     PlacementOut,
     Problem,
@@ -35,7 +39,8 @@ from placement.router.api import (
     StorableRequestIn,
 )
 from placement.router.auth import bearer, check_bearer
-from placement.router.config import RouterSettings
+from placement.router.config import Role, RouterSettings
+from placement.router.errors import BodyLimit, preview_text, safe_errors
 from placement.router.gate import DatabaseGate, DatabaseUnavailable
 from placement.router.metrics import LatencyMiddleware, RouterMetrics
 from placement.router.store import (
@@ -43,8 +48,10 @@ from placement.router.store import (
     Contention,
     NothingFits,
     PlacementOrder,
+    PlacementReleased,
     RequestIdReused,
     ServiceReleased,
+    ServiceIdTaken,
     SnapshotFromTheFuture,
     Store,
     TaskQueueInUse,
@@ -52,7 +59,10 @@ from placement.router.store import (
     UnknownPlacement,
 )
 from placement.router.views import cluster_view
-from placement.state import ClusterIn, RequestIn
+from placement.state import CLUSTER_ID_LENGTH, CLUSTER_ID_PATTERN, ClusterIn, RequestIn
+
+ClusterId = Annotated[str, Path(max_length=CLUSTER_ID_LENGTH, pattern=CLUSTER_ID_PATTERN)]
+ServiceId = Annotated[str, Path(max_length=ID_LENGTH, pattern=ID_PATTERN)]
 
 NO_CUSTOMER_WARNING = "no customer_id: the customer's volume quota was not checked"
 
@@ -70,8 +80,53 @@ def _problem(code: int, detail: str) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": Problem, "description": detail}}
 
 
-AUTH_RESPONSES = {**_problem(401, "missing bearer token"), **_problem(403, "invalid bearer token")}
-DB_RESPONSES = _problem(503, "the database is unreachable")
+# OpenAPI links, so clients and schemathesis' stateful tests follow a dry run to its placement, a placement to its
+# release, and back: a placed service can be released, and a released service id placed again (a new request with
+# that service_id).
+PLACED_LINKS = {
+    "ReleasePlacement": {
+        "operationId": "release_placement",
+        "parameters": {"service_id": "$response.body#/service_id"},
+        "description": "release what this placement reserved",
+    }
+}
+DECIDED_LINKS = {
+    "PlaceTheRequest": {
+        "operationId": "create_placement",
+        "requestBody": {"request": "$request.body"},
+        "description": "place what the dry run decided on",
+    }
+}
+RELEASED_LINKS = {
+    "ReleaseAgain": {
+        "operationId": "release_placement",
+        "parameters": {"service_id": "$response.body#/service_id"},
+        "description": "a second release of the same service id answers released: false",
+    },
+    "PlaceServiceIdAgain": {
+        "operationId": "create_placement",
+        "requestBody": {"service_id": "$response.body#/service_id"},
+        "description": "a released service id may be placed again under a new request id",
+    },
+}
+AUTH_RESPONSES = {
+    **_problem(401, "missing bearer token"),
+    **_problem(403, "an unknown token, or one without the role this endpoint needs"),
+}
+DB_RESPONSES: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": Problem,
+        "description": "the database is unreachable, or did not answer in time: retry (a placement with the same "
+        "request id)",
+        "headers": {
+            "Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}},
+        },
+    }
+}
+BODY_RESPONSES = {
+    **_problem(400, "the request body cannot be read as JSON text (not UTF-8)"),
+    **_problem(413, "the request body is larger than the router reads (--max-body-bytes)"),
+}
 
 
 def create_app(store: Store, settings: RouterSettings | None = None, *, multiprocess_metrics: bool = False) -> FastAPI:
@@ -99,29 +154,36 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
     app.state.settings = settings
     app.state.metrics = metrics
     app.add_middleware(LatencyMiddleware, metrics=metrics)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     app.state.gate = gate
     db = gate.call
 
-    async def need_token(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> None:
-        check_bearer(credentials, settings.tokens)
+    def need(role: Role | None) -> Any:
+        """A dependency that lets a request through with a known token that has ``role`` (any, when None)."""
 
-    async def need_token_for_select(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> None:
-        if settings.protect_select:
-            check_bearer(credentials, settings.tokens)
+        async def check(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+            check_bearer(credentials, settings.tokens, role)
+
+        return Depends(check)
+
+    # select-cluster only decides: open unless configured, then any known token. The OpenAPI document shows
+    # the token requirement exactly where it applies.
+    select_guard = [need(None)] if settings.protect_select else []
+    select_auth = AUTH_RESPONSES if settings.protect_select else {}
 
     @app.exception_handler(DatabaseUnavailable)
     async def _db_down(_request: Request, error: DatabaseUnavailable) -> JSONResponse:
         metrics.db_unavailable.inc()
         return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": "1"})
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": safe_errors(error.errors())}, status_code=422)
+
     @app.exception_handler(UnknownCluster)
     async def _unknown_cluster(_request: Request, error: UnknownCluster) -> JSONResponse:
-        return JSONResponse({"detail": f"unknown cluster {error.args[0]!r}"}, status_code=404)
+        return JSONResponse({"detail": f"unknown cluster {preview_text(error.args[0])!r}"}, status_code=404)
 
     @app.exception_handler(SnapshotFromTheFuture)
     async def _future_snapshot(_request: Request, error: SnapshotFromTheFuture) -> JSONResponse:
@@ -139,9 +201,16 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
     @app.post(
         "/v1/select-cluster",
         tags=["placement"],
-        dependencies=[Depends(need_token_for_select)],
+        dependencies=select_guard,
         response_model=DecisionOut,
-        responses={**AUTH_RESPONSES, **DB_RESPONSES, 409: {"model": NothingFitsOut}},
+        operation_id="select_cluster",
+        responses={
+            200: {"description": "the engine's decision", "links": DECIDED_LINKS},
+            **select_auth,
+            **DB_RESPONSES,
+            **BODY_RESPONSES,
+            409: {"model": NothingFitsOut, "description": "nothing fits, or a quota refused the request"},
+        },
         summary="Dry run: the engine's full decision, with per-cluster reasons and scores",
         description=(
             "Accepts the design document's `SelectClusterInput{Region, HasVolume}` as `{region, has_volume}`: "
@@ -176,13 +245,25 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
         "/v1/placements",
         tags=["placement"],
         status_code=status.HTTP_201_CREATED,
-        dependencies=[Depends(need_token)],
+        dependencies=[need("api")],
         response_model=PlacementOut,
+        operation_id="create_placement",
         responses={
             **AUTH_RESPONSES,
             **DB_RESPONSES,
-            200: {"model": PlacementOut, "description": "a replay of an earlier request id"},
-            409: {"model": NothingFitsOut, "description": "nothing fits, a quota refused it, or a reused request id"},
+            **BODY_RESPONSES,
+            201: {"description": "placed and reserved", "links": PLACED_LINKS},
+            200: {
+                "model": PlacementOut,
+                "description": "a replay of a request id whose placement holds: the first answer",
+                "links": PLACED_LINKS,
+            },
+            409: {
+                "model": PlacementConflictOut,
+                "description": "nothing fits or a quota refused it (with the decision), the request id was used with "
+                "another body, or an active placement holds the service id",
+            },
+            **_problem(410, "the request id's placement was released: place again with a new request id"),
         },
         summary="Decide and atomically reserve; idempotent by request id",
     )
@@ -190,13 +271,12 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
         order = PlacementOrder(body.request_id, body.service_name, body.request, body.repo, body.service_id)
         try:
             placement = await db(place_and_count, order)
-        except RequestIdReused as error:
+        except (RequestIdReused, ServiceIdTaken) as error:
             raise HTTPException(409, str(error)) from error
+        except PlacementReleased as error:
+            raise HTTPException(410, str(error)) from error
         except Contention as error:
             raise HTTPException(503, str(error), headers={"Retry-After": "1"}) from error
-        except sa_exc.IntegrityError as error:
-            # Only a client-chosen service_id can collide here.
-            raise HTTPException(409, f"service_id {body.service_id!r} is taken") from error
         if placement.replayed:
             response.status_code = status.HTTP_200_OK
         return placement.response
@@ -204,11 +284,17 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
     @app.delete(
         "/v1/placements/{service_id}",
         tags=["placement"],
-        dependencies=[Depends(need_token)],
-        responses={**AUTH_RESPONSES, **DB_RESPONSES, **_problem(404, "unknown placement")},
+        dependencies=[need("api")],
+        operation_id="release_placement",
+        responses={
+            **AUTH_RESPONSES,
+            **DB_RESPONSES,
+            **_problem(404, "unknown placement"),
+            200: {"description": "released now, or released before (released: false)", "links": RELEASED_LINKS},
+        },
         summary="Release what a placement reserved",
     )
-    async def release_placement(service_id: str) -> ReleaseOut:
+    async def release_placement(service_id: ServiceId) -> ReleaseOut:
         try:
             released = await db(store.release, service_id)
         except UnknownPlacement as error:
@@ -220,7 +306,7 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
     @app.get(
         "/v1/services/{service_id}",
         tags=["placement"],
-        dependencies=[Depends(need_token)],
+        dependencies=[need("api")],
         responses={
             **AUTH_RESPONSES,
             **DB_RESPONSES,
@@ -233,7 +319,7 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
             "services still resolve. A released service is 410 Gone (it lived here once), an unknown id 404."
         ),
     )
-    async def get_service(service_id: str) -> ServiceOut:
+    async def get_service(service_id: ServiceId) -> ServiceOut:
         try:
             return ServiceOut(**await db(store.service, service_id))
         except UnknownPlacement as error:
@@ -253,8 +339,13 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
         "/v1/clusters",
         tags=["clusters"],
         status_code=status.HTTP_201_CREATED,
-        dependencies=[Depends(need_token)],
-        responses={**AUTH_RESPONSES, **DB_RESPONSES, **_problem(409, "the id or task queue is taken")},
+        dependencies=[need("admin")],
+        responses={
+            **AUTH_RESPONSES,
+            **DB_RESPONSES,
+            **BODY_RESPONSES,
+            **_problem(409, "the id or task queue is taken"),
+        },
     )
     async def add_cluster(body: StorableClusterIn) -> ClusterIn:
         try:
@@ -266,26 +357,28 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
     @app.get(
         "/v1/clusters/{cluster_id}",
         tags=["clusters"],
+        response_model=ClusterViewOut,
         responses={**DB_RESPONSES, **_problem(404, "unknown cluster")},
         summary="A cluster's load, headroom against every limit, and its snapshot's age",
     )
-    async def get_cluster(cluster_id: str) -> dict[str, Any]:
+    async def get_cluster(cluster_id: ClusterId) -> dict[str, Any]:
         cluster, load, reserved = await db(store.cluster_state, cluster_id)
         return cluster_view(cluster, load, reserved, store.policy, store.clock())
 
     @app.patch(
         "/v1/clusters/{cluster_id}",
         tags=["clusters"],
-        dependencies=[Depends(need_token)],
+        dependencies=[need("admin")],
         responses={
             **AUTH_RESPONSES,
             **DB_RESPONSES,
+            **BODY_RESPONSES,
             **_problem(404, "unknown cluster"),
             **_problem(409, "the task queue is in use by the cluster's services, or by another cluster"),
         },
         summary="Set a cluster's status (draining and maintenance take no new services) or its task queue",
     )
-    async def patch_cluster(cluster_id: str, body: ClusterPatch) -> ClusterIn:
+    async def patch_cluster(cluster_id: ClusterId, body: ClusterPatch) -> ClusterIn:
         try:
             cluster = await db(store.patch_cluster, cluster_id, body.status, body.task_queue)
         except TaskQueueInUse as error:
@@ -295,11 +388,11 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
     @app.put(
         "/v1/clusters/{cluster_id}/load",
         tags=["clusters"],
-        dependencies=[Depends(need_token)],
-        responses={**AUTH_RESPONSES, **DB_RESPONSES, **_problem(404, "unknown cluster")},
+        dependencies=[need("collector")],
+        responses={**AUTH_RESPONSES, **DB_RESPONSES, **BODY_RESPONSES, **_problem(404, "unknown cluster")},
         summary="Set the cluster's load snapshot (observed_at defaults to now)",
     )
-    async def put_load(cluster_id: str, body: StorableLoadIn) -> LoadAccepted:
+    async def put_load(cluster_id: ClusterId, body: StorableLoadIn) -> LoadAccepted:
         load = body.to_model()
         if load.observed_at is None:
             load = replace(load, observed_at=store.clock())

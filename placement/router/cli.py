@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from placement.cli_common import fail
-from placement.router.config import DEFAULT_DB
+from placement.router.config import DEFAULT_DB, DEFAULT_MAX_BODY_BYTES
 
 log_console = Console(stderr=True)
 db_app = typer.Typer(no_args_is_help=True, add_completion=False, help="The router's database.")
@@ -28,7 +28,8 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8080,
     tokens_file: Annotated[
-        Path | None, typer.Option(help="Bearer tokens, one per line (added to CAPPLAN_TOKENS).")
+        Path | None,
+        typer.Option(help="Bearer tokens, one `token role[,role]` per line (added to CAPPLAN_TOKENS)."),
     ] = None,
     protect_select: Annotated[
         bool | None,
@@ -46,6 +47,9 @@ def serve(
             max=86_400,
         ),
     ] = None,
+    max_body_bytes: Annotated[
+        int, typer.Option(help="Largest request body read; a longer one is refused with 413.", min=1024)
+    ] = DEFAULT_MAX_BODY_BYTES,
     workers: Annotated[
         int, typer.Option(help="Worker processes: uvicorn workers sharing the socket, each with its own store.", min=1)
     ] = 1,
@@ -62,7 +66,13 @@ def serve(
 
     try:
         settings = settings_from_env(
-            db, tokens_file, protect_select, policy, profile, max_clock_skew_seconds=max_clock_skew
+            db,
+            tokens_file,
+            protect_select,
+            policy,
+            profile,
+            max_clock_skew_seconds=max_clock_skew,
+            max_body_bytes=max_body_bytes,
         )
         compiled = _policy(policy, profile)
     except ConfigError as exc:
@@ -74,6 +84,11 @@ def serve(
     if not settings.tokens:
         log_console.print(
             "[yellow]warning:[/] no bearer tokens (CAPPLAN_TOKENS or --tokens-file): mutating calls are refused"
+        )
+    elif roleless := settings.roleless_tokens():
+        log_console.print(
+            f"[yellow]warning:[/] {roleless} bearer token(s) without a role have full access; give each token its "
+            "roles (`token role[,role]`, roles: collector, api, admin)"
         )
     try:
         store = open_store(

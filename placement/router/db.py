@@ -6,7 +6,8 @@
 - ``cluster_loads``: every load snapshot received, with ``observed_at``;
 - ``cluster_counters`` / ``node_counters``: the current snapshot's figures plus what was reserved since it was
   observed; the guarded UPDATEs of a reservation run against these rows;
-- ``reservations``: the ledger, one row per placement request id (the idempotency key);
+- ``reservations``: the ledger, one row per placement request id (the idempotency key); a service id is
+  unique among the active rows, so a released one can be placed again under a new request id;
 - ``customer_volumes``: volumes per customer, guarded by the plan's quota.
 """
 
@@ -21,6 +22,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -130,7 +132,8 @@ reservations = Table(
     metadata,
     Column("request_id", String(200), primary_key=True),
     Column("body_hash", Text, nullable=False),
-    Column("service_id", Text, nullable=False, unique=True),
+    # Unique among active placements only (the index below): a released service id may be placed again.
+    Column("service_id", Text, nullable=False, index=True),
     Column("cluster_id", Text, ForeignKey("clusters.id"), nullable=False, index=True),
     Column("node_name", Text),
     Column("customer_id", Text, nullable=False),
@@ -143,6 +146,13 @@ reservations = Table(
     Column("released_at", DateTime(timezone=True)),
     Column("response", JSON, nullable=False),
     CheckConstraint("ram_bytes >= 0 AND pods >= 0 AND volumes >= 0 AND objects >= 0", name="non_negative"),
+)
+Index(
+    "ix_reservations_active_service_id",
+    reservations.c.service_id,
+    unique=True,
+    sqlite_where=reservations.c.released_at.is_(None),
+    postgresql_where=reservations.c.released_at.is_(None),
 )
 
 customer_volumes = Table(

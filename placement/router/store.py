@@ -127,6 +127,26 @@ class RequestIdReused(ValueError):
     """The request id was used before with a different body."""
 
 
+class PlacementReleased(LookupError):
+    """The request id's placement was released: replaying its answer would promise room nobody holds."""
+
+    def __init__(self, request_id: str, service_id: str, released_at: datetime):
+        super().__init__(
+            f"the placement of request_id {request_id!r} (service_id {service_id!r}) was released at "
+            f"{released_at.isoformat()}; place again with a new request_id"
+        )
+        self.service_id = service_id
+        self.released_at = released_at
+
+
+class ServiceIdTaken(ValueError):
+    """A client-chosen service id belongs to an active placement."""
+
+    def __init__(self, service_id: str):
+        super().__init__(f"service_id {service_id!r} belongs to an active placement; release it first")
+        self.service_id = service_id
+
+
 @dataclass(frozen=True, slots=True)
 class PlacementOrder:
     """What ``POST /v1/placements`` asks for: the engine request plus the service's identity."""
@@ -769,6 +789,8 @@ class Store:
                     replayed = self._replay(order.request_id, body_hash, conn)
                     if replayed is not None:
                         return replayed
+                    if order.service_id is not None and self._service_id_active(conn, order.service_id):
+                        raise ServiceIdTaken(order.service_id)
                     # After a lost guard the cache is behind the database: decide on a fresh read.
                     decision, model, fleet = self._decide(conn, order.request, when, may_use_cache=losses == 0)
                     if not decision.placed:
@@ -789,10 +811,13 @@ class Store:
                     raise
                 locked = True
             except IntegrityError:
-                # A concurrent call with the same request id won the ledger insert.
+                # A concurrent call won the ledger insert: one with the same request id, or another request that
+                # took the same client-chosen service id.
                 replayed = self._replay(order.request_id, body_hash)
                 if replayed is not None:
                     return replayed
+                if order.service_id is not None:
+                    raise ServiceIdTaken(order.service_id) from None
                 raise
 
     def _lock_request_id(self, conn: Connection, request_id: str) -> None:
@@ -809,8 +834,18 @@ class Store:
             ).all()
         # SQLite: the write transaction began with BEGIN IMMEDIATE, which already excludes other writers.
 
+    def _service_id_active(self, conn: Connection, service_id: str) -> bool:
+        ledger = reservations.c
+        query = select(ledger.request_id).where(ledger.service_id == service_id, ledger.released_at.is_(None))
+        return conn.execute(query).first() is not None
+
     def _replay(self, request_id: str, body_hash: str, conn: Connection | None = None) -> Placement | None:
-        query = select(reservations.c.body_hash, reservations.c.response).where(reservations.c.request_id == request_id)
+        """The answer given to ``request_id`` before, or None if it is new. A different body is refused
+        (``RequestIdReused``), and so is a placement released since (``PlacementReleased``)."""
+        ledger = reservations.c
+        query = select(ledger.body_hash, ledger.response, ledger.service_id, ledger.released_at).where(
+            ledger.request_id == request_id
+        )
         if conn is not None:
             row = conn.execute(query).first()
         else:
@@ -820,6 +855,8 @@ class Store:
             return None
         if row.body_hash != body_hash:
             raise RequestIdReused(f"request_id {request_id!r} was used before with a different body")
+        if row.released_at is not None:
+            raise PlacementReleased(request_id, row.service_id, _aware(row.released_at))
         return Placement(row.response, True, None)
 
     def _reserve(

@@ -60,7 +60,7 @@ def cluster_view(
     age = (now - load.observed_at).total_seconds() if has_snapshot else None
     max_age = policy.max_snapshot_age_seconds
     return {
-        "cluster": ClusterIn.from_model(cluster).model_dump(mode="json"),
+        "cluster": ClusterIn.from_model(cluster),
         "load": ClusterLoadIn.from_model(load).model_dump(mode="json") if has_snapshot else None,
         "reserved_since_snapshot": reserved,
         "snapshot_age_seconds": age,

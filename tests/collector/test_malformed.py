@@ -173,3 +173,32 @@ def test_server_text_is_never_read_as_markup(serve, tmp_path):
     watched = runner.invoke(app, _args(served, "--out", str(out), "--watch", "--interval", "0.01", "--iterations", "2"))
     assert watched.exit_code == 0, watched.output
     assert message in watched.output
+
+
+def _allocatable(**values):
+    def rewrite(body):
+        items = [
+            {**node, "status": {**node["status"], "allocatable": {**node["status"]["allocatable"], **values}}}
+            for node in body["items"]
+        ]
+        return {**body, "items": items}
+
+    return rewrite
+
+
+@pytest.mark.parametrize(
+    ("values", "says"),
+    [
+        ({"pods": "1E300000"}, "exponent must be within ±30"),
+        ({"memory": "1e1000000"}, "exponent must be within ±30"),
+        ({"pods": "1" * 5000}, "at most 64 characters"),
+        ({"memory": "NaN"}, "not a Kubernetes quantity"),
+    ],
+    ids=["pods exponent", "memory exponent", "pods length", "memory NaN"],
+)
+def test_node_quantities_are_bounded_before_they_are_parsed(serve, values, says):
+    # Parsed unbounded, "1E300000" pods took seconds and "1e1000000" bytes minutes; now the cycle fails at once.
+    cluster = k3s_longhorn_fleet()
+    cluster.faults["/api/v1/nodes"] = Fault(rewrite=_allocatable(**values))
+    with pytest.raises(CollectError, match=rf"node \S+: bad status.allocatable: .*{says}"):
+        serve(cluster).collect()

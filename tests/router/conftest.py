@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -160,15 +161,23 @@ class LiveRouter:
     With ``workers`` > 1 it is ready once every worker counts itself in ``placement_router_workers``.
     """
 
-    def __init__(self, db: str, tmp_path: Path, extra_env: dict[str, str] | None = None, workers: int = 1):
+    def __init__(
+        self,
+        db: str,
+        tmp_path: Path,
+        extra_env: dict[str, str] | None = None,
+        workers: int = 1,
+        extra_args: tuple[str, ...] = (),
+    ):
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, CAPPLAN_TOKENS=f"{TOKEN},{OTHER_TOKEN}", **(extra_env or {}))
+        env = {**os.environ, "CAPPLAN_TOKENS": f"{TOKEN},{OTHER_TOKEN}", **(extra_env or {})}
         self.log_path = tmp_path / f"router-{self.port}.log"
         self.log = self.log_path.open("w")
         command = [sys.executable, "-m", "placement", "serve", "--db", db, "--port", str(self.port)]
         if workers != 1:
             command += ["--workers", str(workers)]
+        command += list(extra_args)
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while not self._ready(workers):
@@ -204,3 +213,25 @@ class LiveRouter:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@contextmanager
+def live_router_on(backend: str, tmp: Path) -> Iterator[tuple[LiveRouter, str]]:
+    """A real router on a fresh SQLite file or PostgreSQL schema, for a whole module: (router, database URL).
+    The router is stopped and the schema dropped afterwards."""
+    schema = None
+    if backend == "sqlite":
+        db = f"sqlite:///{tmp / 'router.db'}"
+    else:
+        schema = f"router_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+        db = f"{PG_ADMIN}?schema={schema}"
+    router = LiveRouter(db, tmp)
+    try:
+        yield router, db
+    finally:
+        router.stop()
+        if schema:
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

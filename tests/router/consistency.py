@@ -36,7 +36,7 @@ def check_consistency(url: str) -> dict[str, int]:
         store.dispose()
 
     active = [r for r in ledger if r.released_at is None]
-    assert len({r.service_id for r in ledger}) == len(ledger), "a service id appears twice in the ledger"
+    assert len({r.service_id for r in active}) == len(active), "a service id is active twice in the ledger"
     assert service_ids == {r.service_id for r in active}, "services rows differ from the active reservations"
     assert volume_rows == Counter({r.service_id: r.volumes for r in active if r.volumes}), "volume rows differ"
 

@@ -20,7 +20,7 @@ def test_tokens_from_env_and_file(tmp_path):
     settings = settings_from_env(
         "x.db", tokens_file, None, environ={"CAPPLAN_TOKENS": "a, b,,a", "CAPPLAN_PROTECT_SELECT": "1"}
     )
-    assert [t.get_secret_value() for t in settings.tokens] == ["a", "b", "from-file", "spaced"]
+    assert [t.token.get_secret_value() for t in settings.tokens] == ["a", "b", "from-file", "spaced"]
     assert settings.protect_select is True
     assert token_matches("from-file", settings.tokens)
     assert not token_matches("from-fil", settings.tokens)

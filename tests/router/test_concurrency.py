@@ -1,4 +1,4 @@
-"""No over-commit: 520 concurrent placements from four processes, over real HTTP, against real uvicorn.
+"""No over-commit: 600 concurrent placements from four processes, over real HTTP, against real uvicorn.
 
 One router per backend (SQLite file, PostgreSQL schema) runs three races in turn; each race puts its own
 clusters in place and sets the previous race's clusters to maintenance, so the races do not see each other.
@@ -15,7 +15,8 @@ from tests.router.conftest import AUTH, LiveRouter, cluster_body, load_body
 from tests.router.load_client import request_from_processes
 
 PROCESSES = 4
-REQUESTS = 520
+REQUESTS = 600
+QUOTA_CUSTOMERS = 15  # x 40 requests each = REQUESTS
 
 
 def race(base_url: str, bodies: list[dict]) -> list[tuple[str, int, dict]]:
@@ -58,7 +59,7 @@ def test_exactly_the_requests_that_fit_succeed(db_url, tmp_path):
     router = LiveRouter(db_url, tmp_path)
     try:
         with httpx.Client(base_url=router.base_url, timeout=30) as http:
-            # Race 1: 37 free Longhorn volume slots, 520 one-volume requests from distinct customers.
+            # Race 1: 37 free Longhorn volume slots, 600 one-volume requests from distinct customers.
             setup_clusters(http, [(cluster_body("vol-1"), load_body(volumes=463))], [])
             results = race(router.base_url, [body(f"v{i}", f"cv{i}", volumes=1) for i in range(REQUESTS)])
             statuses = Counter(status for _, status, _ in results)
@@ -82,16 +83,18 @@ def test_exactly_the_requests_that_fit_succeed(db_url, tmp_path):
             assert free == {"run-1": 0, "run-2": 512 * 1024**2}
             check_ledger_matches_counters(db_url, "ram-1", 33, 0)
 
-            # Race 3: per-customer volume quota (5): 13 customers x 40 one-volume requests on a roomy cluster.
+            # Race 3: per-customer volume quota (5): 15 customers x 40 one-volume requests on a roomy cluster.
             setup_clusters(http, [(cluster_body("quota-1", provider="rook-ceph"), load_body())], ["ram-1"])
-            bodies = [body(f"q{c}-{i}", f"quota-customer-{c}", volumes=1) for i in range(40) for c in range(13)]
+            bodies = [
+                body(f"q{c}-{i}", f"quota-customer-{c}", volumes=1) for i in range(40) for c in range(QUOTA_CUSTOMERS)
+            ]
             results = race(router.base_url, bodies)
             customer_of = {b["request_id"]: b["request"]["customer_id"] for b in bodies}
             per_customer = Counter(customer_of[rid] for rid, status, _ in results if status == 201)
-            assert per_customer == {f"quota-customer-{c}": 5 for c in range(13)}
+            assert per_customer == {f"quota-customer-{c}": 5 for c in range(QUOTA_CUSTOMERS)}
             refused = [answer for _, status, answer in results if status == 409]
-            assert len(refused) == 13 * 35, [(s, a) for _, s, a in results if s not in (201, 409)][:3]
+            assert len(refused) == QUOTA_CUSTOMERS * 35, [(s, a) for _, s, a in results if s not in (201, 409)][:3]
             assert all(a["decision"]["quota_violations"] for a in refused)
-            check_ledger_matches_counters(db_url, "quota-1", 65, 65)
+            check_ledger_matches_counters(db_url, "quota-1", QUOTA_CUSTOMERS * 5, QUOTA_CUSTOMERS * 5)
     finally:
         router.stop()
