@@ -226,15 +226,9 @@ func (r *retryable) Error() string { return r.err.Error() }
 func decodeError(status int, data []byte) error {
 	switch status {
 	case http.StatusConflict:
-		var body struct {
-			Detail   string          `json:"detail"`
-			Decision json.RawMessage `json:"decision"`
-		}
-		if json.Unmarshal(data, &body) == nil && len(body.Decision) > 0 && string(body.Decision) != "null" {
-			var fits NothingFitsError
-			if err := json.Unmarshal(data, &fits); err == nil {
-				return &fits
-			}
+		var conflict Conflict
+		if json.Unmarshal(data, &conflict) == nil && conflict.Decision != nil {
+			return &NothingFitsError{Detail: conflict.Detail, Decision: *conflict.Decision}
 		}
 		return &ConflictError{Detail: detailOf(data)}
 	case http.StatusUnprocessableEntity:

@@ -36,6 +36,7 @@ var contract = []struct {
 	{"ServiceOut", "out", Service{}},
 	{"ServiceVolumeOut", "out", ServiceVolume{}},
 	{"NothingFitsOut", "out", NothingFitsError{}},
+	{"PlacementConflictOut", "out", Conflict{}},
 	{"HTTPValidationError", "out", ValidationError{}},
 	{"ValidationError", "out", FieldProblem{}},
 }

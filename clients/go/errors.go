@@ -26,6 +26,13 @@ func (e *NothingFitsError) Reasons() map[string]string {
 	return reasons
 }
 
+// Conflict is a 409 of a placement as the router sends it (schema PlacementConflictOut): Decision is there when
+// nothing fits or a quota refused, and absent for a request id reused with another body or a taken service id.
+type Conflict struct {
+	Detail   string   `json:"detail"`
+	Decision *Cluster `json:"decision,omitempty"`
+}
+
 // ValidationError is a 422: the request was refused, and each problem names its field. (Schema
 // HTTPValidationError.)
 type ValidationError struct {
