@@ -1,33 +1,34 @@
 """Packing bound: the fewest run nodes and clusters that hold a set of services, and how the greedy engine
 compares.
 
-Nodes are a pure bin-packing problem (per-node RAM and pods); volume limits and control-plane objects are
-cluster-level, so they only decide how many clusters the nodes are grouped into. The node count is solved with
-CP-SAT (first-fit-decreasing hint, the L1 bound as a redundant constraint, ordered node slots against symmetry);
-the cluster count is the larger of its three lower bounds whenever a grouping of the packed nodes meets it.
+Nodes are a bin-packing problem in RAM and pods, with the cluster limits a node's services must meet on their own
+(volumes, control-plane objects); volume limits and control-plane objects are cluster-level, so otherwise they only
+decide how many clusters the nodes are grouped into. The node count comes from ``placement.optimize.node_count``:
+L1 and Martello–Toth L2 bounds, first/best-fit decreasing and balanced worst-fit packings, an arc-flow model on RAM
+(CP-SAT) that proves the one-dimensional optimum, and the assignment model over every dimension when arc-flow's
+packing breaks pods or volumes. The cluster count is the larger of its three lower bounds whenever a grouping of
+the packed nodes meets it.
+
+The greedy engine is measured twice: under the given policy (the default spreads: ``least_allocated``) and under
+the same policy with the packing strategy ``most_allocated``, both against the optimum.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
-from ortools.sat.python import cp_model
 
 from placement.engine import select_cluster
 from placement.limits import Limits
 from placement.model import Cluster, ClusterLoad, PlacementRequest, RunNode, VolumeRequest
-from placement.optimize.solve import (
-    Infeasible,
-    SolverOutcome,
-    SolveSettings,
-    mib_ceil,
-    mib_floor,
-    proven_by_bound,
-    solve,
-)
+from placement.optimize.heuristics import ffd_nodes, worst_fit_into
+from placement.optimize.node_count import min_nodes
+from placement.optimize.solve import Infeasible, SolverOutcome, SolveSettings, mib_ceil, mib_floor
 from placement.policy import Policy, default_policy
+
+__all__ = ["NodeType", "PackingReport", "Service", "ffd_nodes", "greedy_to_optimal_ratio", "pack", "worst_fit_into"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +127,13 @@ class PackingReport:
     greedy_to_optimal_clusters: float | None = None
     ratio_exact: bool = False
     node_of: tuple[int, ...] = field(default=(), repr=False)
+    l2_nodes: int | None = None
+    ram_rounding: str = ""
+    greedy_strategy: str | None = None
+    most_allocated_nodes: int | None = None
+    most_allocated_clusters: int | None = None
+    most_allocated_to_optimal_nodes: float | None = None
+    most_allocated_to_optimal_clusters: float | None = None
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -168,50 +176,6 @@ def l1_nodes(services: Sequence[Service], node: NodeType) -> int:
     )
 
 
-def ffd_nodes(demand: np.ndarray, capacity: np.ndarray) -> np.ndarray:
-    """First-fit decreasing with every column a per-node cap; returns each item's node.
-
-    Items are sorted by their largest share of a node in any dimension, so pod-heavy small services and
-    RAM-heavy large ones are both placed early (the 2-D FFD of ecosystem.md §3)."""
-    order = np.lexsort((-demand[:, 0], -(demand / np.maximum(capacity, 1)).max(axis=1)))
-    free = np.empty((16, demand.shape[1]), dtype=np.int64)  # room left on each open node; grows by doubling
-    count = 0
-    node_of = np.empty(len(demand), dtype=np.int64)
-    for item in order:
-        need = demand[item]
-        # First fit as one vectorised test over the open nodes: a simulated fleet's check has 10^5 services.
-        fits = (free[:count] >= need).all(axis=1)
-        index = int(fits.argmax()) if count else 0
-        if not count or not fits[index]:
-            if count == len(free):
-                free = np.concatenate([free, np.empty_like(free)])
-            index = count
-            free[index] = capacity
-            count += 1
-        free[index] -= need
-        node_of[item] = index
-    return node_of
-
-
-def worst_fit_into(demand: np.ndarray, capacity: np.ndarray, nodes: int) -> np.ndarray | None:
-    """Largest first, each item onto the node with the most room left in its tightest dimension, with exactly
-    ``nodes`` nodes; None when an item fits nowhere. Balancing RAM and pods together is what FFD misses when
-    many small services hit the pods-per-node cap on the last nodes."""
-    free = np.tile(capacity, (nodes, 1)).astype(np.float64)
-    scale = np.maximum(capacity, 1).astype(np.float64)
-    room = (free / scale).min(axis=1)  # kept per node, updated only where an item went
-    node_of = np.empty(len(demand), dtype=np.int64)
-    for item in np.argsort(-demand[:, 0], kind="stable"):
-        fits = (free >= demand[item]).all(axis=1)
-        if not fits.any():
-            return None
-        chosen = int(np.argmax(np.where(fits, room, -1.0)))
-        free[chosen] -= demand[item]
-        room[chosen] = (free[chosen] / scale).min()
-        node_of[item] = chosen
-    return node_of
-
-
 def _demand(services: Sequence[Service], node: NodeType) -> tuple[np.ndarray, np.ndarray]:
     """Per-node dimensions: RAM (MiB), pods, and the cluster limits a node's services must meet on their own
     (volumes, etcd objects counting each service's customer objects, conservatively)."""
@@ -226,51 +190,6 @@ def _demand(services: Sequence[Service], node: NodeType) -> tuple[np.ndarray, np
         [mib_floor(node.allocatable_bytes), node.max_pods, node.max_volumes, node.tight_objects], dtype=np.int64
     )
     return demand, capacity
-
-
-def _min_nodes(
-    services: Sequence[Service], node: NodeType, settings: SolveSettings, force_solver: bool
-) -> tuple[int, int, int, SolverOutcome, np.ndarray, np.ndarray]:
-    """(L1 bound, FFD nodes, best nodes, outcome, best assignment, FFD assignment)."""
-    demand, capacity = _demand(services, node)
-    bound = l1_nodes(services, node)
-    hint = ffd_assign = ffd_nodes(demand, capacity)
-    ffd = int(hint.max()) + 1
-    for nodes in range(bound, min(ffd, bound + 8)):
-        balanced = worst_fit_into(demand, capacity, nodes)
-        if balanced is not None:
-            hint = balanced
-            break
-    best = int(hint.max()) + 1
-    if best == bound and not force_solver:
-        return bound, ffd, best, proven_by_bound(best, settings), hint, ffd_assign
-
-    model = cp_model.CpModel()
-    slots = range(best)
-    used = [model.new_bool_var(f"node{b}") for b in slots]
-    on = [[model.new_bool_var(f"s{i}n{b}") for b in slots] for i in range(len(services))]
-    for i, row in enumerate(on):
-        model.add_exactly_one(row)
-        for b in slots:
-            model.add_hint(row[b], int(hint[i]) == b)
-    for b in slots:
-        for d in range(demand.shape[1]):
-            column = demand[:, d]
-            if d == 0 or column.sum() > capacity[d]:  # RAM always: it ties the services to used nodes
-                model.add(sum(int(column[i]) * on[i][b] for i in np.flatnonzero(column)) <= int(capacity[d]) * used[b])
-        model.add_hint(used[b], True)
-        if b + 1 < best:
-            model.add(used[b] >= used[b + 1])
-    # The largest service can always go on the first node.
-    model.add(on[int(np.argmax(demand[:, 0]))][0] == 1)
-    model.add(sum(used) >= bound)
-    model.minimize(sum(used))
-    solver, outcome = solve(model, settings)
-    if outcome.objective is None:
-        # The FFD answer is a solution, so UNKNOWN only means the limit came before the model was even searched.
-        return bound, ffd, best, outcome, hint, ffd_assign
-    node_of = np.array([next(b for b in slots if solver.value(on[i][b])) for i in range(len(services))])
-    return bound, ffd, int(round(outcome.objective)), outcome, node_of, ffd_assign
 
 
 def _group_into_clusters(services: Sequence[Service], node_of: np.ndarray, node: NodeType, nodes: int) -> int:
@@ -323,7 +242,10 @@ def pack(
     if not services:
         raise Infeasible("services", "no services to pack")
     _check_fits(services, node)
-    bound, ffd, nodes, outcome, node_of, ffd_assign = _min_nodes(services, node, settings, force_solver)
+    demand, capacity = _demand(services, node)
+    count = min_nodes(demand, capacity, settings, force_solver)
+    bound, ffd, nodes, outcome = l1_nodes(services, node), count.ffd, count.nodes, count.outcome
+    node_of, ffd_assign = count.node_of, count.ffd_node_of
     ffd_clusters = _group_into_clusters(services, ffd_assign, node, ffd)
     cluster_bound = _cluster_bound(services, node, nodes)
     clusters = _group_into_clusters(services, node_of, node, nodes)
@@ -344,6 +266,8 @@ def pack(
         clusters,
         clusters_status,
         node_of=tuple(int(b) for b in node_of),
+        l2_nodes=count.l2,
+        ram_rounding=count.discretisation_note,
     )
 
 
@@ -468,15 +392,32 @@ def greedy_to_optimal_ratio(
     settings: SolveSettings | None = None,
     force_solver: bool = False,
     run_node_ram_bytes: int | None = None,
+    node: NodeType | None = None,
+    compare_most_allocated: bool = True,
 ) -> PackingReport:
     """The packing bound for ``services`` with the greedy engine's answer and the ratio between them.
 
-    ``services`` should be in arrival order: the greedy engine places them in that order.
+    ``services`` should be in arrival order: the greedy engine places them in that order. ``node`` replaces the
+    node type built from ``limits`` (e.g. a bin-packing benchmark's bins). ``compare_most_allocated`` also runs the
+    engine with the policy's RAM strategy switched to ``most_allocated`` (the packing strategy).
     """
     policy = (policy or default_policy()).with_limits(limits)
-    node = NodeType.from_limits(limits, provider, max_nodes_per_cluster, ctrl_node_type, run_node_ram_bytes)
+    node = node or NodeType.from_limits(limits, provider, max_nodes_per_cluster, ctrl_node_type, run_node_ram_bytes)
     report = pack(services, node, settings, force_solver=force_solver)
     greedy_nodes, greedy_clusters = greedy_engine(services, node, policy)
+    packing: dict = {}
+    if compare_most_allocated:
+        nodes, clusters = (
+            (greedy_nodes, greedy_clusters)
+            if policy.ram_strategy == "most_allocated"
+            else greedy_engine(services, node, replace(policy, ram_strategy="most_allocated"))
+        )
+        packing = {
+            "most_allocated_nodes": nodes,
+            "most_allocated_clusters": clusters,
+            "most_allocated_to_optimal_nodes": nodes / report.nodes,
+            "most_allocated_to_optimal_clusters": clusters / report.clusters,
+        }
     return PackingReport(
         **{
             **{f: getattr(report, f) for f in report.__dataclass_fields__},
@@ -485,5 +426,7 @@ def greedy_to_optimal_ratio(
             "greedy_to_optimal_nodes": greedy_nodes / report.nodes,
             "greedy_to_optimal_clusters": greedy_clusters / report.clusters,
             "ratio_exact": report.nodes_outcome.proven_optimal and report.clusters_status == "OPTIMAL",
+            "greedy_strategy": policy.ram_strategy,
+            **packing,
         }
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, replace
 
 from ortools.sat.python import cp_model
 
@@ -99,6 +100,17 @@ def solve(model: cp_model.CpModel, settings: SolveSettings) -> tuple[cp_model.Cp
         settings.num_workers,
         deterministic_time_limit=settings.deterministic_time_limit,
     )
+
+
+def remaining(settings: SolveSettings, started: float, deterministic_spent: float) -> SolveSettings | None:
+    """``settings`` with what is left of its limit after a step that began at ``started`` (``perf_counter``) and
+    used ``deterministic_spent`` of CP-SAT's deterministic time; None when nothing useful is left. The clock is the
+    one the settings chose, so a deterministic run stays deterministic across steps."""
+    if settings.deterministic_time_limit is not None:
+        left = settings.deterministic_time_limit - deterministic_spent
+        return replace(settings, deterministic_time_limit=left) if left > 0.01 else None
+    left = settings.time_limit_seconds - (time.perf_counter() - started)
+    return replace(settings, time_limit_seconds=left) if left > 0.01 else None
 
 
 def mib_ceil(value_bytes: int) -> int:
