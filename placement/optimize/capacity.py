@@ -2,9 +2,13 @@
 forecast demand, priced from the limits profile.
 
 Demand is a RAM distribution in buckets (RAM, volume or none, count). Services are assigned to clusters by
-count per bucket; inside a cluster RAM is treated as fluid across its run nodes (a service never exceeds one
-node: that is checked up front), so the plan is a lower bound on the real fleet by at most the packing loss
-that ``placement.optimize.packing`` measures. ``utilisation`` leaves headroom on every node.
+count per bucket. Inside a cluster the run nodes must hold the services' RAM as bins, not as fluid: every cluster
+carries the Martello–Toth L2 cuts of its buckets (for each bucket size K <= C/2: C x nodes >= C x #services above
+C - K + the RAM of the services in [K, C - K]; and nodes >= #services above C/2), the same bound the packing model
+starts from. After the solve, each planned cluster's services are packed onto its run node type by
+``placement.optimize.node_count`` (bounds, heuristics, arc-flow, assignment model), and the plan reports the run
+nodes that packing needs beside the planned count, so a plan that the cuts leave short says so instead of
+understating the fleet. ``utilisation`` leaves headroom on every node.
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 from ortools.sat.python import cp_model
 from pydantic import BaseModel, ConfigDict, Field
 
 from placement.limits import Limits
 from placement.model import STORAGE_PROVIDERS
+from placement.optimize.node_count import min_nodes
 from placement.optimize.solve import Infeasible, SolverOutcome, SolveSettings, mib_ceil, mib_floor, solve
 from placement.quantity import PositiveBytes
 from placement.yamlio import load_yaml_model
@@ -56,6 +62,8 @@ class PlannedCluster:
     volumes: int
     ram_bytes: int
     eur_month: float
+    packed_nodes: int | None = None  # run nodes the packing of its services needs (None: not checked)
+    packed_status: str | None = None  # OPTIMAL when that count is proven minimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,14 +74,36 @@ class CapacityPlan:
     clusters: tuple[PlannedCluster, ...]
     run_node_type: str
 
+    @property
+    def packing_verified(self) -> bool:
+        """Every cluster's services pack onto its planned run nodes (checked with the packing model)."""
+        return all(c.packed_nodes is not None and c.packed_nodes <= c.run_nodes for c in self.clusters)
+
     def to_dict(self) -> dict:
         return {
             "outcome": self.outcome.to_dict(),
             "eur_month": self.eur_month,
             "best_bound_eur_month": self.best_bound_eur_month,
             "run_node_type": self.run_node_type,
+            "packing_verified": self.packing_verified,
             "clusters": [asdict(c) for c in self.clusters],
         }
+
+
+def l2_cuts(model: cp_model.CpModel, needs: list[int], counts: list, nodes, capacity: int) -> None:
+    """Martello–Toth L2 as linear cuts on one cluster: ``counts[b]`` services of RAM ``needs[b]`` on ``nodes``
+    run nodes of ``capacity`` (all MiB). Valid for every packing, so the plan stays a lower bound on cost while
+    no longer treating RAM as fluid across a cluster's nodes."""
+    model.add(nodes >= sum(c for need, c in zip(needs, counts, strict=True) if 2 * need > capacity))
+    for k in sorted({need for need in needs if 2 * need <= capacity}):
+        model.add(
+            capacity * nodes
+            >= sum(
+                (capacity if need > capacity - k else need) * c
+                for need, c in zip(needs, counts, strict=True)
+                if need >= k
+            )
+        )
 
 
 def plan_capacity(
@@ -140,6 +170,8 @@ def plan_capacity(
             for b, bucket in enumerate(buckets)
         )
         model.add(ram <= capacity[p] * nodes[p, k])
+        needs = [mib_ceil(b.ram + (b.volume is not None) * storage.ram_bytes_per_volume) for b in buckets]
+        l2_cuts(model, needs, [assign[b, p, k] for b in range(len(buckets))], nodes[p, k], capacity[p])
         count = sum(assign[b, p, k] for b in range(len(buckets)))
         model.add(count <= limits.max_pods_per_node * nodes[p, k])
         model.add(count <= limits.max_services_cluster * used[p, k])
@@ -185,6 +217,7 @@ def plan_capacity(
         ctrl_type = next(t for t, c in zip(ctrl_types, ctrl[p, k], strict=True) if solver.value(c))
         counts = [solver.value(assign[b, p, k]) for b in range(len(buckets))]
         n = solver.value(nodes[p, k])
+        packed = _pack_cluster(buckets, counts, limits, p, capacity[p], settings)
         planned.append(
             PlannedCluster(
                 p,
@@ -194,6 +227,7 @@ def plan_capacity(
                 sum(c for c, bucket in zip(counts, buckets, strict=True) if bucket.volume is not None),
                 sum(c * bucket.ram for c, bucket in zip(counts, buckets, strict=True)),
                 round((n * node_type.eur_month + ctrl_type.eur_month) * costs.price_multiplier, 2),
+                *packed,
             )
         )
     return CapacityPlan(
@@ -203,3 +237,24 @@ def plan_capacity(
         tuple(planned),
         node_type.name,
     )
+
+
+def _pack_cluster(
+    buckets: list[DemandBucket],
+    counts: list[int],
+    limits: Limits,
+    provider: str,
+    capacity: int,
+    settings: SolveSettings,
+) -> tuple[int, str]:
+    """The fewest run nodes that hold one planned cluster's services (RAM and pods per node), with its status."""
+    storage = limits.storage[provider]
+    rows = [
+        (mib_ceil(b.ram + (b.volume is not None) * storage.ram_bytes_per_volume), 1)
+        for b, count in zip(buckets, counts, strict=True)
+        for _ in range(count)
+    ]
+    if not rows:
+        return 0, "OPTIMAL"
+    count = min_nodes(np.array(rows, dtype=np.int64), np.array([capacity, limits.max_pods_per_node]), settings, False)
+    return count.nodes, count.outcome.status

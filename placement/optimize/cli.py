@@ -16,7 +16,7 @@ from placement.cli_common import fail
 from placement.limits import Limits, load_profile
 from placement.optimize.capacity import Demand, plan_capacity
 from placement.optimize.drain import DrainFleet, plan_drain
-from placement.optimize.packing import Service, greedy_to_optimal_ratio
+from placement.optimize.packing import PackingReport, Service, greedy_to_optimal_ratio
 from placement.optimize.solve import Infeasible, SolverOutcome, SolveSettings
 from placement.policy import load_policy
 from placement.quantity import PositiveBytes
@@ -111,26 +111,75 @@ def pack(
     if _emit(report.to_dict(), as_json):
         return
     table = Table(title=f"Packing bound: {report.services} services on {provider} run nodes")
-    for column in ("", "L1 bound", "FFD", "optimum", "greedy engine", "greedy / optimum"):
+    for column in ("", "L1 bound", "L2 bound", "FFD", "optimum"):
         table.add_column(column, justify="right")
     table.add_row(
         "run nodes",
         str(report.l1_nodes),
+        str(report.l2_nodes),
         str(report.ffd_nodes),
         f"{report.nodes} ({report.nodes_outcome.status})",
-        str(report.greedy_nodes),
-        f"{report.greedy_to_optimal_nodes:.3f}",
     )
     table.add_row(
         "clusters",
         str(report.l1_clusters),
+        "-",
         str(report.ffd_clusters),
         f"{report.clusters} ({report.clusters_status})",
-        str(report.greedy_clusters),
-        f"{report.greedy_to_optimal_clusters:.3f}",
     )
     console.print(table)
     console.print(_outcome_line(report.nodes_outcome), highlight=False)
+    console.print(report.ram_rounding, highlight=False)
+    console.print(_greedy_table(report))
+    for line in strategy_advice(report):
+        console.print(line, highlight=False)
+
+
+def _greedy_table(report: PackingReport) -> Table:
+    against = "optimum" if report.ratio_exact else "best packing found (not proven optimal)"
+    table = Table(title=f"Greedy engine (arrival order) against the {against}")
+    for column in ("RAM strategy", "run nodes", "/ optimum", "clusters", "/ optimum"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        f"{report.greedy_strategy} (policy)",
+        str(report.greedy_nodes),
+        f"{report.greedy_to_optimal_nodes:.3f}",
+        str(report.greedy_clusters),
+        f"{report.greedy_to_optimal_clusters:.3f}",
+    )
+    if report.most_allocated_nodes is not None and report.greedy_strategy != "most_allocated":
+        table.add_row(
+            "most_allocated",
+            str(report.most_allocated_nodes),
+            f"{report.most_allocated_to_optimal_nodes:.3f}",
+            str(report.most_allocated_clusters),
+            f"{report.most_allocated_to_optimal_clusters:.3f}",
+        )
+    return table
+
+
+def strategy_advice(report: PackingReport) -> list[str]:
+    """Which RAM strategy the operator should run, from this report's numbers."""
+    if report.most_allocated_nodes is None or report.greedy_strategy == "most_allocated":
+        return []
+    spread, packed = report.greedy_nodes, report.most_allocated_nodes
+    lines = []
+    if packed < spread:
+        lines.append(
+            f"most_allocated needs {spread - packed} fewer run nodes ({(spread - packed) / spread:.1%}) than "
+            f"{report.greedy_strategy} on these services."
+        )
+    elif packed > spread:
+        lines.append(f"most_allocated needs {packed - spread} more run nodes than {report.greedy_strategy} here.")
+    else:
+        lines.append(f"Both strategies need {spread} run nodes here: the choice is about headroom, not nodes.")
+    lines.append(
+        "Use least_allocated (spread) for the live router where headroom per node matters: services that grow in "
+        "place, bursts, and a node failure taking fewer services down. Use most_allocated (pack) when nodes cost "
+        "more than headroom: filling a fleet before buying, draining nodes to remove them, and large services "
+        "(databases, big volumes) that spreading leaves no whole node for."
+    )
+    return lines
 
 
 @optimize_app.command()
@@ -211,14 +260,16 @@ def capacity(
         return
     table = Table(title=f"Capacity plan: EUR {plan.eur_month:,.2f}/month ({plan.run_node_type} run nodes)")
     # Cells never wrap or shrink (a money cell cut to "4,01…" at 80 columns is worse than none): short headers keep
-    # the table within 80 columns; only the control-plane header may wrap.
-    for column in ("provider", "nodes", "control plane", "services", "volumes", "RAM", "EUR/month"):
+    # the table within 80 columns; only the control-plane header may wrap. "packed": the run nodes a packing of the
+    # cluster's services needs ("<=N" when that count is not proven minimal).
+    for column in ("provider", "nodes", "packed", "control plane", "services", "volumes", "RAM", "EUR/month"):
         table.add_column(column, justify="left" if column in ("provider", "control plane") else "right",
                          no_wrap=column != "control plane")  # fmt: skip
     for c in plan.clusters:
         table.add_row(
             c.provider,
             str(c.run_nodes),
+            str(c.packed_nodes) if c.packed_status == "OPTIMAL" else f"<={c.packed_nodes}",
             c.ctrl_node_type,
             str(c.services),
             str(c.volumes),
@@ -227,3 +278,11 @@ def capacity(
         )
     console.print(table)
     console.print(_outcome_line(plan.outcome), highlight=False)
+    if plan.packing_verified:
+        console.print("Each cluster's services pack onto its planned run nodes (column 'packed').", highlight=False)
+    else:
+        console.print(
+            "Some clusters' services need more run nodes than planned (column 'packed'): the plan's L2 cuts are "
+            "a bound and these clusters' packing needs more; budget the packed count.",
+            highlight=False,
+        )

@@ -4,6 +4,9 @@ without breaking a limit on the clusters that receive them.
 A move costs 1, plus the volume's size in GiB (rounded up): copying data is what makes a move slow and risky.
 The receiving side keeps every limit the engine's filters check: free RAM and pods per run node, the storage
 provider's volume limit and the control plane's tight object count per cluster.
+
+Where it packs (services into the receiving nodes' free RAM), the model uses what the packing model uses: a
+best-fit-decreasing hint and the L2 bound's argument as cuts (services over half a node's free RAM never share it).
 """
 
 from __future__ import annotations
@@ -227,6 +230,11 @@ def plan_drain(fleet: DrainFleet, limits: Limits, settings: SolveSettings | None
         room = rooms[r]
         model.add(sum(need_ram(services[i], room.cluster) * moves[i, r] for i in items) <= room.ram)
         model.add(sum(services[i].pods * moves[i, r] for i in items) <= room.pods)
+        # The L2 argument per node: two services over half its free RAM never share it (a clique cut the
+        # knapsack row above implies only for integers, not in the LP relaxation CP-SAT bounds with).
+        large = [moves[i, r] for i in items if 2 * need_ram(services[i], room.cluster) > room.ram]
+        if len(large) > 1:
+            model.add_at_most_one(large)
     for cluster in volume_room:
         keys = [(i, r) for (i, r) in moves if rooms[r].cluster == cluster]
         model.add(sum(moves[k] for k in keys if services[k[0]].volume is not None) <= volume_room[cluster])
@@ -328,19 +336,20 @@ def _precheck(services, rooms, volume_room, target, empty, must_services, need_r
 
 
 def _hint(model, services, rooms, moves, stay, need_ram) -> None:
-    """First-fit decreasing of every service onto the receiving nodes; whatever does not fit stays."""
+    """Best-fit decreasing of every service onto the receiving nodes (each onto the node it leaves with the least
+    RAM, as ``placement.optimize.heuristics.bfd_nodes`` does on identical nodes, which keeps the large holes for the
+    large services); whatever does not fit stays."""
     free = [(r.ram, r.pods) for r in rooms]
     for i in sorted(range(len(services)), key=lambda k: -services[k].ram):
-        chosen = None
+        chosen, least = None, None
         for r in range(len(rooms)):
-            if (
-                (i, r) in moves
-                and need_ram(services[i], rooms[r].cluster) <= free[r][0]
-                and services[i].pods <= free[r][1]
-            ):
-                chosen = r
-                free[r] = (free[r][0] - need_ram(services[i], rooms[r].cluster), free[r][1] - services[i].pods)
-                break
+            need = need_ram(services[i], rooms[r].cluster)
+            fits = (i, r) in moves and need <= free[r][0] and services[i].pods <= free[r][1]
+            if fits and (least is None or free[r][0] - need < least):
+                chosen, least = r, free[r][0] - need
+        if chosen is not None:
+            need = need_ram(services[i], rooms[chosen].cluster)
+            free[chosen] = (free[chosen][0] - need, free[chosen][1] - services[i].pods)
         model.add_hint(stay[i], chosen is None)
         for r in range(len(rooms)):
             if (i, r) in moves:

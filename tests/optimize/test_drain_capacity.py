@@ -150,3 +150,13 @@ def test_capacity_time_limit_is_reported():
     assert plan.outcome.time_limit_seconds == 0.5 and plan.outcome.num_workers == 1
     assert plan.outcome.status in ("OPTIMAL", "FEASIBLE")
     assert (plan.outcome.status == "OPTIMAL") == (plan.outcome.gap == 0.0)
+
+
+def test_capacity_packs_services_as_bins_not_fluid_ram():
+    # Seven services over half a run node each: fluid RAM would fit them on 5 nodes, a real packing needs 7.
+    half = LIMITS.run_node_allocatable_bytes("longhorn", LIMITS.costs.run_node_types["AX162-R"].ram_bytes) // 2
+    demand = Demand(customers=1, services=[DemandBucket(ram=half + GIB, count=7)])
+    plan = plan_capacity(demand, LIMITS, providers=("longhorn",), run_node_type="AX162-R")
+    assert sum(c.run_nodes for c in plan.clusters) == 7
+    assert plan.packing_verified and all(c.packed_status == "OPTIMAL" for c in plan.clusters)
+    assert plan.to_dict()["packing_verified"] is True
