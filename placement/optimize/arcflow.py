@@ -119,9 +119,7 @@ def _types(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
     return widths[order], counts[order], [members[k] for k in order.tolist()]
 
 
-def _feasible_k(
-    graph: Graph, k: int, settings: SolveSettings
-) -> tuple[str, list[list[int]] | None, cp_model.CpSolver | None]:
+def _feasible_k(graph: Graph, k: int, settings: SolveSettings) -> tuple[str, list[list[int]] | None, cp_model.CpSolver]:
     """Can the graph's items go into k bins? (status, each bin's item types, solver)."""
     model = cp_model.CpModel()
     flow = [model.new_int_var(0, int(graph.counts[kind]), f"f{i}") for i, (_, _, kind) in enumerate(graph.arcs)]
@@ -175,16 +173,21 @@ def pack_1d(sizes: np.ndarray, capacity: int, lower: int, upper: int, settings: 
             relaxed_widths, relaxed_counts, _ = _types(kept)
             relaxed = build_graph(relaxed_widths, relaxed_counts, grid.capacity)
     solves: list[tuple[int, str, str]] = []
-    deterministic_spent = 0.0
+    spent = [0.0]  # deterministic time used so far by all the solves
+
+    def attempt(graph: Graph, k: int, model: str) -> tuple[str, list[list[int]] | None]:
+        budget = remaining(settings, started, spent[0])
+        if budget is None:
+            return "UNKNOWN", None
+        status, found, solver = _feasible_k(graph, k, budget)
+        spent[0] += solver.response_proto.deterministic_time
+        solves.append((k, model, status))
+        return status, found
+
     proven = lower  # every k below it is proven infeasible
     bins = None
     for k in range(lower, upper):
-        budget = remaining(settings, started, deterministic_spent)
-        if budget is None:
-            break
-        status, found, solver = _feasible_k(packing, k, budget)
-        deterministic_spent += solver.response_proto.deterministic_time if solver else 0.0
-        solves.append((k, "rounded-up", status))
+        status, found = attempt(packing, k, "rounded-up")
         if found is not None:
             pools = [list(m) for m in members]
             bins = [[pools[kind].pop() for kind in kinds] for kinds in found]
@@ -194,13 +197,7 @@ def pack_1d(sizes: np.ndarray, capacity: int, lower: int, upper: int, settings: 
             break
         if status != "INFEASIBLE":
             break  # out of time
-        if relaxed is not None and proven == k:
-            budget = remaining(settings, started, deterministic_spent)
-            if budget is None:
-                break
-            status, _, solver = _feasible_k(relaxed, k, budget)
-            deterministic_spent += solver.response_proto.deterministic_time if solver else 0.0
-            solves.append((k, "rounded-down", status))
-        if relaxed is None or status == "INFEASIBLE":
-            proven = max(proven, k + 1) if proven == k else proven
-    return OneDimResult(proven, bins, grid, time.perf_counter() - started, deterministic_spent, tuple(solves))
+        # Exact units: no k-bin packing exists. Otherwise only the rounded-down relaxation can prove that.
+        if proven == k and (relaxed is None or attempt(relaxed, k, "rounded-down")[0] == "INFEASIBLE"):
+            proven = k + 1
+    return OneDimResult(proven, bins, grid, time.perf_counter() - started, spent[0], tuple(solves))
