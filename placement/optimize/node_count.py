@@ -165,8 +165,14 @@ def min_nodes(demand: np.ndarray, capacity: np.ndarray, settings: SolveSettings,
     limit = None if settings.deterministic_time_limit is not None else settings.time_limit_seconds
     outcome = replace(outcome, time_limit_seconds=limit, wall_seconds=time.perf_counter() - started)
     if node_of is None:
-        # The heuristic's packing is a solution, so UNKNOWN only means the limit came before the model was searched.
-        return NodeCount(l1, l2, ffd, best, replace(outcome, best_bound=float(lower)), hint, ffd_assign, arcflow)
+        # The heuristic's packing is a solution, so UNKNOWN only means the limit came before the model was searched;
+        # when that packing meets the bound it is still a proof (a forced solve that ran out of time).
+        if best <= lower:
+            proof = {"status": "OPTIMAL", "objective": float(best), "best_bound": float(best), "gap": 0.0}
+            outcome = replace(outcome, method="bound", **proof)
+        else:
+            outcome = replace(outcome, best_bound=float(lower))
+        return NodeCount(l1, l2, ffd, best, outcome, hint, ffd_assign, arcflow)
     nodes = int(round(outcome.objective))
     bound = max(lower, int(np.ceil(outcome.best_bound - 1e-6)))
     if nodes <= bound:
