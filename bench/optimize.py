@@ -5,7 +5,7 @@
    out of the way, one size unit = 1 GiB; ``pack`` with a 10 s limit and 2 workers; time to proof per instance,
    every packing re-checked here, the greedy engine under the default spread policy and under most_allocated.
 2. Generalisation: instances of the same kind drawn from a seeded ``numpy.random.Generator`` (sizes U[20,100],
-   capacity 150), with 250 and 500 items, checked the same way (proof = packing meets a lower bound).
+   capacity 150), with 250, 500 and 1,000 items, checked the same way (proof = packing meets a lower bound).
 3. 2,000 services (RAM lognormal mu=1.0, sigma=0.9 GiB, as in ecosystem.md §3) on at most 40 run nodes:
    CP-SAT forced to run (no FFD=L1 shortcut), 2 workers, 10 s limit.
 4. A drain plan for a 500-service cluster onto 4 others (20 run nodes each, partly loaded), 30 s limit.
@@ -78,7 +78,9 @@ def bench_u120() -> list[dict]:
     return [bench_bins(i["name"], i["items"], i["capacity"], i["optimal_bins"]) for i in json.loads(U120.read_text())]
 
 
-def bench_generated(rng: np.random.Generator, sizes: tuple[int, ...] = (250, 500), per_size: int = 10) -> list[dict]:
+def bench_generated(
+    rng: np.random.Generator, sizes: tuple[int, ...] = (250, 500, 1000), per_size: int = 10
+) -> list[dict]:
     rows = []
     for count in sizes:
         for k in range(per_size):

@@ -15,7 +15,8 @@ asks that question for k = lower bound, lower bound + 1, ... below the best know
 k bins, a no proves k + 1 is a lower bound. One dimension only: the caller checks the other limits.
 
 Sizes are integers in a unit (MiB for RAM) and are discretised further when the capacity spans more than
-``MAX_POSITIONS`` units: the graph's size grows with the number of positions. When the unit does not divide every
+``MAX_POSITIONS`` units, or the graph has more than ``MAX_ARCS`` arcs (the unit then doubles until it has not): the
+graph's size grows with the number of positions and of distinct sizes. When the unit does not divide every
 size, packings come from sizes rounded up and the capacity rounded down (never overfull in bytes), and
 infeasibility proofs from sizes rounded down (a relaxation of the true problem); a k where the two disagree is
 left unproven.
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import reduce
 
 import numpy as np
@@ -34,6 +35,7 @@ from ortools.sat.python import cp_model
 from placement.optimize.solve import SolveSettings, remaining, solve
 
 MAX_POSITIONS = 2048
+MAX_ARCS = 60_000  # a CP-SAT model of this many flow variables builds in about a second
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,28 +74,29 @@ class Graph:
         return sorted({self.source} | {a[0] for a in self.arcs} | {a[1] for a in self.arcs})
 
 
-def build_graph(widths: np.ndarray, counts: np.ndarray, capacity: int) -> Graph:
-    """``widths`` distinct and decreasing, all in 1..capacity; ``counts`` items of each."""
+def build_graph(widths: np.ndarray, counts: np.ndarray, capacity: int, max_arcs: int | None = None) -> Graph | None:
+    """``widths`` distinct and decreasing, all in 1..capacity; ``counts`` items of each. None when the graph
+    would have more than ``max_arcs`` arcs before compression."""
     reach = np.zeros(capacity + 1, dtype=bool)
     reach[0] = True
-    arcs: list[tuple[int, int, int]] = []
+    starts = np.zeros((len(widths), capacity + 1), dtype=bool)  # starts[t, p]: an arc of type t leaves p
     for kind, (width, count) in enumerate(zip(widths.tolist(), counts.tolist(), strict=True)):
-        starts = np.zeros(capacity + 1, dtype=bool)
         for copies in range(min(count, capacity // width)):
             shift = copies * width  # after `copies` items of this type placed back to back
-            starts[shift:] |= reach[: capacity + 1 - shift]
-        starts[capacity - width + 1 :] = False
-        tails = np.flatnonzero(starts)
-        arcs.extend((int(p), int(p) + width, kind) for p in tails)
-        reach[tails + width] = True
-    out: dict[int, list[tuple[int, int]]] = {}
-    for tail, head, kind in arcs:
-        out.setdefault(tail, []).append((head, kind))
-    label: dict[int, int] = {}
-    for position in sorted({0} | {a[0] for a in arcs} | {a[1] for a in arcs}, reverse=True):
-        label[position] = min([capacity] + [label[head] - int(widths[kind]) for head, kind in out.get(position, [])])
-    compressed = sorted({(label[t], label[h], k) for t, h, k in arcs})
-    return Graph(widths, counts, label[0], compressed, label)
+            starts[kind, shift:] |= reach[: capacity + 1 - shift]
+        starts[kind, capacity - width + 1 :] = False
+        reach[np.flatnonzero(starts[kind]) + width] = True
+    if max_arcs is not None and int(starts.sum()) > max_arcs:
+        return None
+    label = np.full(capacity + 1, capacity, dtype=np.int64)
+    for position in np.flatnonzero(starts.any(axis=0))[::-1]:
+        leaving = widths[starts[:, position]]
+        label[position] = min(capacity, int((label[position + leaving] - leaving).min()))
+    kinds, tails = np.nonzero(starts)
+    heads = tails + widths[kinds]
+    compressed = np.unique(np.column_stack([label[tails], label[heads], kinds]), axis=0)
+    arcs = [(int(t), int(h), int(k)) for t, h, k in compressed]
+    return Graph(widths, counts, int(label[0]), arcs, {int(p): int(label[p]) for p in np.flatnonzero(reach)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,12 +162,17 @@ def pack_1d(sizes: np.ndarray, capacity: int, lower: int, upper: int, settings: 
     node count, within ``settings``' limit (wall-clock or deterministic, shared by all the solves)."""
     started = time.perf_counter()
     sizes = np.asarray(sizes, dtype=np.int64)
-    grid = discretise(sizes, capacity)
-    up = -(-sizes // grid.unit)
-    positive = np.flatnonzero(up)
-    widths, counts, members = _types(up[positive])
+    positions = MAX_POSITIONS
+    while True:
+        grid = discretise(sizes, capacity, positions)
+        up = -(-sizes // grid.unit)
+        positive = np.flatnonzero(up)
+        widths, counts, members = _types(up[positive])
+        packing = build_graph(widths, counts, grid.capacity, None if grid.capacity < 64 else MAX_ARCS)
+        if packing is not None:
+            break
+        positions = grid.capacity // 2
     members = [[int(positive[i]) for i in kind] for kind in members]
-    packing = build_graph(widths, counts, grid.capacity)
     relaxed = None
     if not grid.exact:
         down = sizes // grid.unit
@@ -175,10 +183,16 @@ def pack_1d(sizes: np.ndarray, capacity: int, lower: int, upper: int, settings: 
     solves: list[tuple[int, str, str]] = []
     spent = [0.0]  # deterministic time used so far by all the solves
 
-    def attempt(graph: Graph, k: int, model: str) -> tuple[str, list[list[int]] | None]:
+    def attempt(graph: Graph, k: int, model: str, share: float = 1.0) -> tuple[str, list[list[int]] | None]:
         budget = remaining(settings, started, spent[0])
         if budget is None:
             return "UNKNOWN", None
+        if share < 1.0:
+            budget = replace(
+                budget,
+                time_limit_seconds=budget.time_limit_seconds * share,
+                deterministic_time_limit=budget.deterministic_time_limit and budget.deterministic_time_limit * share,
+            )
         status, found, solver = _feasible_k(graph, k, budget)
         spent[0] += solver.response_proto.deterministic_time
         solves.append((k, model, status))
@@ -187,7 +201,17 @@ def pack_1d(sizes: np.ndarray, capacity: int, lower: int, upper: int, settings: 
     proven = lower  # every k below it is proven infeasible
     bins = None
     for k in range(lower, upper):
-        status, found = attempt(packing, k, "rounded-up")
+        if relaxed is not None and proven == k:
+            # Rounded units: only the rounded-down relaxation proves that no k-bin packing exists.
+            status, _ = attempt(relaxed, k, "rounded-down", 0.4)
+            if status == "INFEASIBLE":
+                proven = k + 1
+                continue
+            if status != "FEASIBLE":
+                break  # out of time
+        # With rounded units, k bins may be a true optimum that rounding up no longer fits: a share of the time
+        # only, so a packing with k + 1 is still looked for.
+        status, found = attempt(packing, k, "rounded-up", 1.0 if relaxed is None else 0.4)
         if found is not None:
             pools = [list(m) for m in members]
             bins = [[pools[kind].pop() for kind in kinds] for kinds in found]
@@ -195,9 +219,8 @@ def pack_1d(sizes: np.ndarray, capacity: int, lower: int, upper: int, settings: 
             # Items that round to zero units take no room: they join the first bin.
             bins[0].extend(int(i) for i in np.flatnonzero(up == 0))
             break
-        if status != "INFEASIBLE":
-            break  # out of time
-        # Exact units: no k-bin packing exists. Otherwise only the rounded-down relaxation can prove that.
-        if proven == k and (relaxed is None or attempt(relaxed, k, "rounded-down")[0] == "INFEASIBLE"):
-            proven = k + 1
+        if relaxed is None:
+            if status != "INFEASIBLE":
+                break  # out of time
+            proven = k + 1  # exact units: no k-bin packing exists
     return OneDimResult(proven, bins, grid, time.perf_counter() - started, spent[0], tuple(solves))

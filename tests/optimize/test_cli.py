@@ -64,3 +64,20 @@ def test_drain_and_capacity_json(files):
     result = run("capacity", "--demand", str(files / "demand.yaml"), "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["outcome"]["status"] == "OPTIMAL"
+
+
+def test_pack_reports_both_greedy_strategies_and_which_to_use(files):
+    result = run("pack", "--services", str(files / "services.yaml"))
+    assert result.returncode == 0, result.stderr
+    assert "least_allocated (policy)" in result.stdout and "most_allocated" in result.stdout
+    assert "Use least_allocated (spread)" in result.stdout and "RAM in MiB" in result.stdout
+    report = json.loads(run("pack", "--services", str(files / "services.yaml"), "--json").stdout)
+    assert report["greedy_strategy"] == "least_allocated"
+    assert report["most_allocated_to_optimal_nodes"] == report["most_allocated_nodes"] / report["nodes"]
+    assert report["l2_nodes"] <= report["nodes"] and report["ram_rounding"].startswith("RAM in MiB")
+
+
+def test_capacity_table_shows_the_packing_check(files):
+    result = run("capacity", "--demand", str(files / "demand.yaml"))
+    assert result.returncode == 0, result.stderr
+    assert "packed" in result.stdout and "pack onto its planned run nodes" in result.stdout
