@@ -260,16 +260,14 @@ def capacity(
         return
     table = Table(title=f"Capacity plan: EUR {plan.eur_month:,.2f}/month ({plan.run_node_type} run nodes)")
     # Cells never wrap or shrink (a money cell cut to "4,01…" at 80 columns is worse than none): short headers keep
-    # the table within 80 columns; only the control-plane header may wrap. "packed": the run nodes a packing of the
-    # cluster's services needs ("<=N" when that count is not proven minimal).
-    for column in ("provider", "nodes", "packed", "control plane", "services", "volumes", "RAM", "EUR/month"):
+    # the table within 80 columns; only the control-plane header may wrap.
+    for column in ("provider", "nodes", "control plane", "services", "volumes", "RAM", "EUR/month"):
         table.add_column(column, justify="left" if column in ("provider", "control plane") else "right",
                          no_wrap=column != "control plane")  # fmt: skip
     for c in plan.clusters:
         table.add_row(
             c.provider,
             str(c.run_nodes),
-            str(c.packed_nodes) if c.packed_status == "OPTIMAL" else f"<={c.packed_nodes}",
             c.ctrl_node_type,
             str(c.services),
             str(c.volumes),
@@ -278,11 +276,13 @@ def capacity(
         )
     console.print(table)
     console.print(_outcome_line(plan.outcome), highlight=False)
-    if plan.packing_verified:
-        console.print("Each cluster's services pack onto its planned run nodes (column 'packed').", highlight=False)
-    else:
+    short = [(number, c) for number, c in enumerate(plan.clusters, start=1) if c.packed_nodes > c.run_nodes]
+    if not short:
+        console.print("Packing check: each cluster's services pack onto its planned run nodes.", highlight=False)
+    for number, c in short:
+        unproven = "" if c.packed_status == "OPTIMAL" else " (the best packing found, not proven minimal)"
         console.print(
-            "Some clusters' services need more run nodes than planned (column 'packed'): the plan's L2 cuts are "
-            "a bound and these clusters' packing needs more; budget the packed count.",
+            f"Packing check: cluster {number} ({c.provider}) needs {c.packed_nodes} run nodes{unproven}, not "
+            f"{c.run_nodes}: the plan's L2 cuts are a bound; budget the packed count.",
             highlight=False,
         )

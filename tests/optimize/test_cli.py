@@ -80,4 +80,4 @@ def test_pack_reports_both_greedy_strategies_and_which_to_use(files):
 def test_capacity_table_shows_the_packing_check(files):
     result = run("capacity", "--demand", str(files / "demand.yaml"))
     assert result.returncode == 0, result.stderr
-    assert "packed" in result.stdout and "pack onto its planned run nodes" in result.stdout
+    assert "Packing check: each cluster's services pack onto its planned run nodes" in result.stdout

@@ -160,3 +160,13 @@ def test_capacity_packs_services_as_bins_not_fluid_ram():
     assert sum(c.run_nodes for c in plan.clusters) == 7
     assert plan.packing_verified and all(c.packed_status == "OPTIMAL" for c in plan.clusters)
     assert plan.to_dict()["packing_verified"] is True
+
+
+def test_capacity_says_when_a_cluster_needs_more_nodes_than_the_cuts_allow():
+    # Nine services of 0.4 node: RAM and L2 both say 4 nodes, but only two fit on a node, so the packing needs 5.
+    node = LIMITS.run_node_allocatable_bytes("longhorn", LIMITS.costs.run_node_types["AX162-R"].ram_bytes)
+    demand = Demand(customers=1, services=[DemandBucket(ram=int(node * 0.4), count=9)])
+    plan = plan_capacity(demand, LIMITS, providers=("longhorn",), run_node_type="AX162-R")
+    (cluster,) = plan.clusters
+    assert cluster.packed_nodes == 5 and cluster.packed_status == "OPTIMAL"
+    assert cluster.run_nodes < cluster.packed_nodes and not plan.packing_verified
