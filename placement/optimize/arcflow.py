@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import reduce
 
 import numpy as np
@@ -67,7 +67,6 @@ class Graph:
     counts: np.ndarray
     source: int
     arcs: list[tuple[int, int, int]]
-    label: dict[int, int] = field(repr=False)  # uncompressed position -> label
 
     @property
     def nodes(self) -> list[int]:
@@ -96,7 +95,7 @@ def build_graph(widths: np.ndarray, counts: np.ndarray, capacity: int, max_arcs:
     heads = tails + widths[kinds]
     compressed = np.unique(np.column_stack([label[tails], label[heads], kinds]), axis=0)
     arcs = [(int(t), int(h), int(k)) for t, h, k in compressed]
-    return Graph(widths, counts, int(label[0]), arcs, {int(p): int(label[p]) for p in np.flatnonzero(reach)})
+    return Graph(widths, counts, int(label[0]), arcs)
 
 
 @dataclass(frozen=True, slots=True)

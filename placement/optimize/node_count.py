@@ -39,11 +39,6 @@ class NodeCount:
     arcflow: OneDimResult | None
 
     @property
-    def ram_unit_bytes(self) -> int | None:
-        """The arc-flow model's RAM unit (None when arc-flow did not run)."""
-        return None if self.arcflow is None else self.arcflow.discretisation.unit * MIB
-
-    @property
     def discretisation_note(self) -> str:
         """How RAM was rounded, in words an operator reads next to the node count."""
         base = "RAM in MiB: service needs rounded up, node capacity down"
