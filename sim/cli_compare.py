@@ -23,6 +23,10 @@ def _label(name: str, record: list[dict]) -> str:
     return name + "".join(f" + {r['path']}={r['value']}" for r in record)
 
 
+def _joined(record: list[dict]) -> str:
+    return ", ".join(f"{r['path']}={r['value']}" for r in record)
+
+
 def compare_command(
     scenario_a: Annotated[Path, typer.Argument(metavar="A.yaml", help="the baseline scenario")],
     scenario_b: Annotated[
@@ -58,7 +62,9 @@ def compare_command(
             fail(str(exc))
         loaded.append((scenario, record))
     (a, record_a), (b, record_b) = loaded
-    labels = (_label(a.name, record_a), _label(b.name, record_b))
+    # Labels name what differs; what --set changed on both sides is said once, in the manifest.
+    shared = len(both)
+    labels = (_label(a.name, record_a[shared:]), _label(b.name, record_b[shared:]))
     out_dir = out or Path("out") / f"compare-{a.name}-vs-{b.name}"
     progress = Progress(
         TextColumn("[bold]compare"), BarColumn(), TextColumn("{task.completed}/{task.total} runs"),
@@ -67,8 +73,9 @@ def compare_command(
     manifest = {
         "file_a": str(scenario_a),
         "file_b": str(path_b),
-        "overrides_a": ", ".join(f"{r['path']}={r['value']}" for r in record_a),
-        "overrides_b": ", ".join(f"{r['path']}={r['value']}" for r in record_b),
+        "overrides_both": _joined(record_a[:shared]),
+        "overrides_a": _joined(record_a[shared:]),
+        "overrides_b": _joined(record_b[shared:]),
     }
     try:
         with progress, process_pool(workers or None) as pool:

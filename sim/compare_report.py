@@ -114,6 +114,8 @@ def render_compare_report(result: CompareTables) -> str:
         {"": "A", "scenario": a, "file": manifest.get("file_a", ""), "what-ifs": manifest.get("overrides_a") or "-"},
         {"": "B", "scenario": b, "file": manifest.get("file_b", ""), "what-ifs": manifest.get("overrides_b") or "-"},
     ]
+    if manifest.get("overrides_both"):
+        setup.append({"": "both", "scenario": "", "file": "", "what-ifs": manifest["overrides_both"]})
     sentences = "".join(f"<li>{s}</li>" for s in headline(result))
     images = "".join(img(title, data) for title, data in plots(result))
     failed = (

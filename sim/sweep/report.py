@@ -9,7 +9,7 @@ import pandas as pd
 
 from sim import fmt
 from sim.outcomes import BY_NAME, PERCENTILE_NOTE, percentiles
-from sim.render import COLORS, count_axis, figure, img, legend_outside, money_axis, page, png, table
+from sim.render import COLORS, count_axis, date_axis, figure, img, legend_outside, money_axis, page, png, table
 
 
 class SweepTables(Protocol):
@@ -30,52 +30,61 @@ class SweepTables(Protocol):
 
 
 GIB = 1024**3
-# (metric, axis label, divisor)
+# (metric, axis label, divisor, whole numbers)
 BAND_PLOTS = (
-    ("customers", "customers", 1),
-    ("services", "services", 1),
-    ("volumes", "volumes", 1),
-    ("run_nodes", "run nodes", 1),
-    ("etcd_objects", "etcd objects", 1),
-    ("ram_requested_bytes", "RAM requested (GiB)", GIB),
-    ("cost_eur_month", "cost (EUR / month)", 1),
-    ("clusters", "clusters", 1),
+    ("customers", "customers", 1, True),
+    ("services", "services", 1, True),
+    ("volumes", "volumes", 1, True),
+    ("run_nodes", "run nodes", 1, True),
+    ("etcd_objects", "etcd objects", 1, True),
+    ("ram_requested_bytes", "RAM requested (GiB)", GIB, False),
+    ("cost_eur_month", "cost (EUR / month)", 1, False),
+    ("clusters", "clusters", 1, True),
 )
+
+
+def _band_plots(b: pd.DataFrame) -> str | None:
+    shown = [p for p in BAND_PLOTS if p[0] in set(b["metric"])]
+    if not shown:
+        return None
+    rows = (len(shown) + 1) // 2
+    fig = figure(figsize=(11, 2.9 * rows))
+    axes = fig.subplots(rows, 2, squeeze=False)
+    start, end = b["date"].min(), b["date"].max()
+    for ax, (metric, label, scale, whole) in zip(axes.flat, shown, strict=False):
+        m = b[b["metric"] == metric]
+        ax.fill_between(m["date"], m["p10"] / scale, m["p90"] / scale, color=COLORS[0], alpha=0.3, label="p10–p90")
+        ax.plot(m["date"], m["p50"] / scale, color=COLORS[0], label="p50")
+        ax.set(title=f"fleet {label}", xlabel="date", ylabel=label)
+        date_axis(ax, start, end)
+        (count_axis if whole else money_axis)(ax)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(shown) :]:
+        ax.set_visible(False)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1.02), ncol=2, frameon=False)
+    fig.tight_layout()
+    return png(fig)
 
 
 def plots(result: SweepTables) -> list[tuple[str, str]]:
     """(title, base64 PNG) pairs."""
     out: list[tuple[str, str]] = []
-    b = result.bands
-    shown = [p for p in BAND_PLOTS if p[0] in set(b["metric"])]
-    if shown:
-        rows = (len(shown) + 1) // 2
-        fig = figure(figsize=(11, 2.8 * rows))
-        axes = fig.subplots(rows, 2, squeeze=False)
-        for ax, (metric, label, scale) in zip(axes.flat, shown, strict=False):
-            m = b[b["metric"] == metric]
-            ax.fill_between(m["date"], m["p10"] / scale, m["p90"] / scale, alpha=0.3, label="p10–p90")
-            ax.plot(m["date"], m["p50"] / scale, label="p50")
-            ax.set_title(f"fleet {label}")
-            ax.set_xlabel("date")
-            ax.set_ylabel(label)
-            ax.legend(loc="upper left", fontsize="small")
-        for ax in list(axes.flat)[len(shown) :]:
-            ax.set_visible(False)
-        fig.autofmt_xdate()
-        out.append(("Daily fleet metrics: p10/p50/p90 over the runs", png(fig)))
+    bands = _band_plots(result.bands)
+    if bands is not None:
+        out.append(("Daily fleet metrics: p10/p50/p90 over the runs", bands))
     runs = result.runs[result.runs["status"] == "ok"].dropna(subset=["first_shard_day"])
     if len(runs):
         fig = figure(figsize=(11, 3.5))
         left, right = fig.subplots(1, 2)
-        left.hist(runs["first_shard_date"], bins=min(30, max(5, len(runs) // 3)))
-        left.set_title("first-shard date")
-        left.set_xlabel("date of the first new cluster")
-        left.set_ylabel("runs")
-        right.hist(runs["first_shard_customers"], bins=min(30, max(5, len(runs) // 3)))
-        right.set_title("customers at the first shard")
-        right.set_xlabel("fleet customers")
-        right.set_ylabel("runs")
+        bins = min(30, max(5, len(runs) // 3))
+        left.hist(runs["first_shard_date"], bins=bins, color=COLORS[0])
+        left.set(title="first-shard date", xlabel="date of the first new cluster", ylabel="runs")
+        right.hist(runs["first_shard_customers"], bins=bins, color=COLORS[1])
+        right.set(title="customers at the first shard", xlabel="fleet customers", ylabel="runs")
+        count_axis(right, "x")
+        for ax in (left, right):
+            count_axis(ax)
         fig.autofmt_xdate()
         out.append(("Distribution of the first shard", png(fig)))
     counts = result.binding_counts
@@ -83,13 +92,14 @@ def plots(result: SweepTables) -> list[tuple[str, str]]:
         fig = figure(figsize=(9, 0.5 * len(counts) + 1.5))
         ax = fig.subplots()
         y = range(len(counts))
-        ax.barh([i - 0.2 for i in y], counts["first_shard_share"] * 100, height=0.4, label="triggered the first shard")
-        ax.barh([i + 0.2 for i in y], counts["first_bind_share"] * 100, height=0.4, label="bound first")
+        ax.barh([i - 0.2 for i in y], counts["first_shard_share"] * 100, height=0.4, color=COLORS[0],
+                label="triggered the first shard")  # fmt: skip
+        ax.barh([i + 0.2 for i in y], counts["first_bind_share"] * 100, height=0.4, color=COLORS[1],
+                label="bound first")  # fmt: skip
         ax.set_yticks(list(y), counts["limit"])
         ax.invert_yaxis()
-        ax.set_xlabel("share of successful runs (%)")
-        ax.set_title("Which limit binds first")
-        ax.legend(fontsize="small")
+        ax.set(title="Which limit binds first", xlabel="share of successful runs (%)", ylabel="limit")
+        legend_outside(ax)
         out.append(("Which limit binds first", png(fig)))
     sens = result.sensitivity.dropna(subset=["swing"])
     if len(sens):
@@ -190,9 +200,9 @@ def render_sweep_report(result: SweepTables) -> str:
 <p class="muted">Spearman rank correlation of each varied parameter with the outcome, and a least-squares line read
 at the parameter's p10 and p90 draws (the tornado's bars); all parameters vary together. Choose the outcome with
 <code>--metric</code>.</p>
-{table(_sensitivity_rows(result), sens_columns)}
+{table(_sensitivity_rows(result), sens_columns, numeric=tuple(sens_columns[2:]))}
 <h2>First shard</h2>
-{table(first, ["statistic", "day", "date", "customers", "runs sharded"])}
+{table(first, ["statistic", "day", "date", "customers", "runs sharded"], numeric=("day", "customers"))}
 <h2>Which limit binds first</h2>
 {table(counts, ["limit", "triggered the first shard", "bound first"])}
 <h2>Failed runs</h2>

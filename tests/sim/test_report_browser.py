@@ -91,3 +91,39 @@ def test_report_renders_cleanly_and_its_summary_is_summary_json(browser, report)
     assert "the other" in html and "summed as &#x27;others&#x27;." in html  # said on the page, not only in a PNG
     assert "Procurement calendar" in html and "Assumptions" in html and "Cost per customer-month" in html
     page.close()
+
+
+def _open_cleanly(browser, path: Path):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(path.as_uri())
+    page.wait_for_load_state("load")
+    assert problems == []
+    assert min(page.eval_on_selector_all("img", "els => els.map(e => e.naturalWidth)")) > 0
+    overflowing = page.eval_on_selector_all(".scroll", "els => els.filter(e => e.scrollWidth > e.clientWidth + 1)")
+    assert overflowing == [] and page.evaluate("document.documentElement.scrollWidth") <= 1280
+    return page
+
+
+def test_compare_and_sweep_pages_render_cleanly(browser, tmp_path):
+    compare_out, sweep_out = tmp_path / "compare", tmp_path / "sweep"
+    stage1 = str(SCENARIOS / "stage1.yaml")
+    result = CliRunner().invoke(
+        app, ["compare", stage1, "--set", "packing_checks=null", "--set", "horizon_years=0.5",
+              "--set-b", "kubernetes.max_pods_per_node=250", "--runs", "2", "--out", str(compare_out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    page = _open_cleanly(browser, compare_out / "compare.html")
+    summary = page.locator("#summary").inner_text()
+    assert "paired runs" in summary and "EUR" in summary and not re.search(r"\d\.\d{4,}", summary)
+    page.close()
+    result = CliRunner().invoke(
+        app, ["sweep", stage1, "--runs", "4", "--vary", "growth.start_per_month=uniform:100:200",
+              "--vary", "longhorn.max_volumes=catalog", "--out", str(sweep_out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    page = _open_cleanly(browser, sweep_out / "report.html")
+    assert "Sensitivity of total cost over the horizon (EUR)" in page.content()
+    page.close()
