@@ -126,7 +126,7 @@ def render_compare_report(result: CompareTables) -> str:
     body = f"""<h1>Comparison: A {html.escape(a)} vs B {html.escape(b)}</h1>
 <section id="summary"><h2>Summary</h2><ul>{sentences}</ul></section>
 <h2>What is compared</h2>
-{table(setup, ["", "scenario", "file", "what-ifs"])}
+{table(setup, ["", "scenario", "file", "what-ifs"], long=("scenario", "file", "what-ifs"))}
 <p class="muted">{int(manifest.get("runs", 0))} runs per side, root seed {manifest.get("seed")}; run <i>i</i> of both
 sides uses <code>SeedSequence(seed, spawn_key=(i, 1))</code>, and each driver draws from its own stream (common random
 numbers), so B − A is taken run by run. Packing checks are not run. {PERCENTILE_NOTE}.</p>

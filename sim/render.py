@@ -18,8 +18,10 @@ body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; 
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.85em; max-width: 100%; }
 .scroll { max-width: 100%; overflow-x: auto; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; overflow-wrap: break-word; }
-td.num, th.num { text-align: right; white-space: nowrap; }
+td.num { text-align: right; white-space: nowrap; }
+th.num { text-align: right; }
 td.nowrap { white-space: nowrap; }
+td.long { overflow-wrap: anywhere; }
 th { background: #f3f3f3; }
 img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0 1.5em; }
 .muted { color: #777; }
@@ -100,12 +102,13 @@ def table(
     *,
     numeric: tuple[str, ...] = (),
     nowrap: tuple[str, ...] = (),
+    long: tuple[str, ...] = (),
     marked: str | None = None,
 ) -> str:
     """An HTML table (in a box that scrolls sideways rather than running off the page). ``numeric`` columns are
-    right-aligned, they and ``nowrap`` ones never wrap; a row whose ``marked`` key is true gets the ``override``
-    class."""
-    css = {c: "num" if c in numeric else "nowrap" if c in nowrap else "" for c in columns}
+    right-aligned, they and ``nowrap`` ones never wrap, ``long`` ones (paths, hashes, dotted names) may break
+    anywhere; a row whose ``marked`` key is true gets the ``override`` class."""
+    css = {c: "num" if c in numeric else "nowrap" if c in nowrap else "long" if c in long else "" for c in columns}
     head = "".join(f"<th class='num'>{html.escape(c)}</th>" if c in numeric else f"<th>{html.escape(c)}</th>"
                    for c in columns)  # fmt: skip
     body = "".join(

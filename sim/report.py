@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from sim import fmt
+from sim.decisions import LIMIT_NAMES
 from sim.render import img, page, table
 from sim.report_plots import (
     GIB,
@@ -41,6 +42,13 @@ PARTS = (
     ("storage_backups", "Storage: object storage for volume backups"),
     ("setup_fees", "Setup fees (one-off)"),
 )
+
+
+def limit_name(limit: str | None) -> str:
+    """A decision-table limit key as the reader knows it ("Longhorn volumes per cluster", not longhorn_volumes)."""
+    if limit == "region_demand":
+        return "a region's demand (its customers had no open cluster nearby)"
+    return LIMIT_NAMES.get(limit, str(limit))
 
 
 def _v(summary: dict, key: str, text: str) -> str:
@@ -87,7 +95,7 @@ def executive_summary(summary: dict, orders: pd.DataFrame) -> str:
         sentences.append(
             f"The first new cluster is ordered on {_v(s, 'first_shard_date', fmt.day_date(s['first_shard_date']))} "
             f"at {_v(s, 'first_shard_customers', fmt.number(s['first_shard_customers']))} customers, forced by "
-            f"{html.escape(str(s['first_shard_limit']))} ({html.escape(str(s['first_shard_why']))})."
+            f"{html.escape(limit_name(s['first_shard_limit']))} ({html.escape(str(s['first_shard_why']))})."
         )
     else:
         sentences.append("No new cluster is needed within the horizon.")

@@ -10,6 +10,8 @@ import pandas as pd
 from sim import fmt
 from sim.outcomes import BY_NAME, PERCENTILE_NOTE, percentiles
 from sim.render import COLORS, count_axis, date_axis, figure, img, legend_outside, money_axis, page, png, table
+from sim.report import limit_name
+from sim.sweep.stats import NO_SHARD
 
 
 class SweepTables(Protocol):
@@ -96,7 +98,7 @@ def plots(result: SweepTables) -> list[tuple[str, str]]:
                 label="triggered the first shard")  # fmt: skip
         ax.barh([i + 0.2 for i in y], counts["first_bind_share"] * 100, height=0.4, color=COLORS[1],
                 label="bound first")  # fmt: skip
-        ax.set_yticks(list(y), counts["limit"])
+        ax.set_yticks(list(y), [limit_name(k) if k != NO_SHARD else k for k in counts["limit"]])
         ax.invert_yaxis()
         ax.set(title="Which limit binds first", xlabel="share of successful runs (%)", ylabel="limit")
         legend_outside(ax)
@@ -185,7 +187,8 @@ def render_sweep_report(result: SweepTables) -> str:
         for r in result.first_shard.to_dict("records")
     ]
     counts = [
-        {"limit": r["limit"], "triggered the first shard": fmt.share(r["first_shard_share"]),
+        {"limit": limit_name(r["limit"]) if r["limit"] != NO_SHARD else r["limit"],
+         "triggered the first shard": fmt.share(r["first_shard_share"]),
          "bound first": fmt.share(r["first_bind_share"])}
         for r in result.binding_counts.to_dict("records")
     ]  # fmt: skip
@@ -193,7 +196,7 @@ def render_sweep_report(result: SweepTables) -> str:
                     "outcome at p90 draw", "swing", "runs"]  # fmt: skip
     body = f"""<h1>Monte Carlo sweep: {name}</h1>
 <p>{ok} of {len(result.runs)} runs succeeded. {PERCENTILE_NOTE}.</p>
-{table(manifest, ["field", "value"])}
+{table(manifest, ["field", "value"], long=("value",))}
 <h2>Outcomes</h2>
 {table(_outcome_rows(result), ["outcome", "p10", "p50", "p90", "runs"], numeric=("p10", "p50", "p90", "runs"))}
 <h2>Sensitivity of {html.escape(_metric_label(result))}</h2>
