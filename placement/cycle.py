@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from placement.limits import Limits, StorageLimits
+from placement.footprint import Footprint
+from placement.limits import Limits
 from placement.model import ClusterLoad, PlacementRequest
 from placement.policy import Policy
 
@@ -17,33 +18,18 @@ class Cycle:
     limits: Limits
     now: datetime | None
     volume_count: int
-    # Both depend on the cluster's storage provider, so they are keyed by it and filled on first use.
-    _ram_need: dict[str, int]
-    _new_objects: dict[str, int]
+    _footprints: dict[str, Footprint]
 
     @classmethod
     def start(cls, request: PlacementRequest, policy: Policy, now: datetime | None) -> Cycle:
-        return cls(request, policy, policy.limits, now, len(request.volumes), {}, {})
+        return cls(request, policy, policy.limits, now, len(request.volumes), {})
 
-    def ram_need_bytes(self, storage: StorageLimits) -> int:
-        """RAM the service takes on one node: its request plus the storage engine's per-volume overhead."""
-        need = self._ram_need.get(storage.provider)
-        if need is None:
-            need = self.request.ram_bytes + self.volume_count * storage.ram_bytes_per_volume
-            self._ram_need[storage.provider] = need
-        return need
-
-    def new_objects(self, storage: StorageLimits) -> int:
-        """etcd objects the service adds: its own, its volumes' and, for a new customer, the namespace's."""
-        count = self._new_objects.get(storage.provider)
-        if count is None:
-            request, limits = self.request, self.limits
-            per_service = limits.etcd_objects_per_service if request.etcd_objects is None else request.etcd_objects
-            count = per_service + self.volume_count * storage.etcd_objects_per_volume
-            if request.new_customer:
-                count += limits.etcd_objects_per_customer
-            self._new_objects[storage.provider] = count
-        return count
+    def footprint(self, provider: str) -> Footprint:
+        """What the service adds to a cluster with this storage provider (filled on first use)."""
+        footprint = self._footprints.get(provider)
+        if footprint is None:
+            footprint = self._footprints[provider] = Footprint.of(self.request, self.limits, provider)
+        return footprint
 
     def snapshot_age_seconds(self, load: ClusterLoad) -> float | None:
         if self.now is None or load.observed_at is None:

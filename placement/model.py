@@ -69,8 +69,8 @@ class ClusterLoad:
     ram_allocatable_bytes: int = field(init=False)
     ram_requested_bytes: int = field(init=False)
     schedulable_nodes: int = field(init=False)
-    # Per pod-cap answers to "largest free RAM on a node with pod room"; filled on first use.
-    _largest_free: dict[int, int] = field(init=False, repr=False, compare=False, hash=False)
+    # Answers derived from the snapshot alone (largest free RAM per pod cap, the limits' levels), on first use.
+    _cache: dict = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.run_nodes, tuple):
@@ -84,7 +84,7 @@ class ClusterLoad:
         object.__setattr__(self, "ram_allocatable_bytes", allocatable)
         object.__setattr__(self, "ram_requested_bytes", requested)
         object.__setattr__(self, "schedulable_nodes", schedulable)
-        object.__setattr__(self, "_largest_free", {})
+        object.__setattr__(self, "_cache", {})
 
     def largest_free_ram_bytes(self, default_max_pods: int, need_pod_room: bool) -> int:
         """The most free RAM on one schedulable run node (-1 when there is none).
@@ -93,7 +93,7 @@ class ClusterLoad:
         profile's ``default_max_pods``.
         """
         key = default_max_pods if need_pod_room else -1
-        cached = self._largest_free.get(key)
+        cached = self._cache.get(key)
         if cached is None:
             cached = -1
             for node in self.run_nodes:
@@ -104,7 +104,7 @@ class ClusterLoad:
                 free = node.allocatable_ram_bytes - node.requested_ram_bytes
                 if free > cached:
                     cached = free
-            self._largest_free[key] = cached
+            self._cache[key] = cached
         return cached
 
     @property

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from placement.catalogue import Rejection
+
 # (key, human name); the order is the table's order.
 LIMITS: tuple[tuple[str, str], ...] = (
     ("ram_per_run_node", "RAM per run node"),
@@ -41,29 +43,12 @@ SHARD_LIMITS = (
     "shard_etcd_objects",
 )
 
-_K8S_REASONS = {
-    "pods": "k8s_pods_cluster",
-    "services": "k8s_services",
-    "namespaces": "k8s_namespaces",
-    "etcd": "k8s_etcd_objects",
-    "nodes": "k8s_nodes",
-}
 
-
-def limit_of_rejection(filter_name: str, reason: str | None, provider: str) -> str | None:
+def limit_of_rejection(rejection: Rejection, provider: str) -> str | None:
     """The decision-table row a filter rejection belongs to (None for status, region and snapshot age)."""
-    if filter_name == "ram-fit":
-        return "ram_per_run_node"
-    if filter_name == "pods-per-node":
-        return "pods_per_node"
-    if filter_name == "volume-limit":
-        return "longhorn_volumes" if provider == "longhorn" else "rook_ceph_volumes"
-    if filter_name == "control-plane":
-        return "control_plane_objects"
-    if filter_name == "k8s-thresholds" and reason:
-        words = reason.split()
-        return _K8S_REASONS.get(words[1] if len(words) > 1 else "")
-    return None
+    if rejection.limit == "volumes":
+        return f"{provider.replace('-', '_')}_volumes"
+    return rejection.limit if rejection.limit in LIMIT_NAMES else None
 
 
 @dataclass(slots=True)

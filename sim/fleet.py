@@ -12,6 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import numpy as np
 
+from placement.footprint import Footprint
 from placement.limits import Limits
 from placement.model import Cluster, ClusterLoad, RunNode
 
@@ -30,6 +31,17 @@ CLUSTER_COUNTERS = (
     "ctrl_nodes",
     "placements",
     "rejections",
+)
+
+
+# Where each field of a placement's footprint is counted per cluster (its RAM and pods go on its node).
+FOOTPRINT_COUNTERS = (
+    ("services", "services"),
+    ("namespaces", "customers"),
+    ("pods", "pods"),
+    ("volumes", "volumes"),
+    ("volume_bytes", "volume_bytes"),
+    ("etcd_objects", "etcd_objects"),
 )
 
 
@@ -158,6 +170,15 @@ class Fleet:
         )
         self.counters["ram_requested"][number] += ram
         self._touch(number)
+
+    def add_footprint(self, number: int, node: int, footprint: Footprint, sign: int = 1) -> None:
+        """A placement's footprint on cluster ``number`` and its run node (``sign=-1``: taken back)."""
+        self.change_node(node, sign * footprint.ram_bytes, sign * footprint.pods)
+        counters = self.counters
+        for field, counter in FOOTPRINT_COUNTERS:
+            value = getattr(footprint, field)
+            if value:
+                counters[counter][number] += sign * value
 
     # --- the engine's view ----------------------------------------------------------------------------------
     def _touch(self, number: int) -> None:

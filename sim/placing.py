@@ -7,17 +7,13 @@ the operator through ``world.signals``.
 
 from __future__ import annotations
 
-from placement.cycle import Cycle
+from placement.catalogue import NODE_FIT_FILTERS
 from placement.engine import Decision, select_cluster
-from placement.filters import FILTER_NAMES
+from placement.footprint import Footprint
 from placement.model import Cluster, ClusterLoad, PlacementRequest, VolumeRequest
 from sim.log import Log
 from sim.population import ACTIVE, CHURNED, LOST
 from sim.world import World
-
-# Filters that reject a service for want of room on one run node (an empty node passes both when the
-# service's RAM need is within the node's allocatable RAM).
-NODE_FIT_FILTERS = ("ram-fit", "pods-per-node")
 
 
 def sign_up(world: World, log: Log, customer: int) -> None:
@@ -65,28 +61,17 @@ def place(
         return -1
     number = fleet.index[decision.cluster_id]
     node = fleet.node_by_name[decision.node_hint]
-    cycle = Cycle.start(request, config.policy, None)
-    storage = config.limits.storage[fleet.clusters[number].provider]
-    need = cycle.ram_need_bytes(storage)
-    objects = cycle.new_objects(storage)
-    volumes = len(request.volumes)
-    fleet.change_node(node, need, request.pods)
-    c = fleet.counters
-    c["services"][number] += 1
-    c["pods"][number] += request.pods
-    c["etcd_objects"][number] += objects
-    c["placements"][number] += 1
-    if volumes:
-        c["volumes"][number] += volumes
-        c["volume_bytes"][number] += size
-        people.customer_volumes[customer] += volumes
+    footprint = Footprint.of(request, config.policy.limits, fleet.clusters[number].provider)
+    fleet.add_footprint(number, node, footprint)
+    fleet.counters["placements"][number] += 1
+    if footprint.volumes:
+        people.customer_volumes[customer] += footprint.volumes
     if new_customer:
-        c["customers"][number] += 1
         people.home[customer] = number
     people.service_node[service] = node
-    people.service_need[service] = need
-    people.service_objects[service] = objects
-    people.service_volumes[service] = size
+    people.service_need[service] = footprint.ram_bytes
+    people.service_objects[service] = footprint.etcd_objects
+    people.service_volumes[service] = footprint.volume_bytes
     people.service_seq[service] = log.attempted
     _note_rejections(world, request, decision)
     return number
@@ -99,19 +84,17 @@ def _note_rejections(world: World, request: PlacementRequest, decision: Decision
     order makes it fit, and feeding its rejections to the operator would grow the cluster one node at a
     time up to the cap. It stays a counted rejection (``placement_rejected``) and nothing more.
     """
-    fleet, config = world.fleet, world.config
-    cycle = None
+    fleet, limits = world.fleet, world.config.policy.limits
     for result in decision.results:
-        if result.failed_filter is None:
+        rejection = result.rejection
+        if rejection is None:
             continue
         number = fleet.index[result.cluster_id]
-        filter_name = FILTER_NAMES[result.failed_filter]
-        if filter_name in NODE_FIT_FILTERS:
-            cycle = cycle or Cycle.start(request, config.policy, None)
+        if rejection.filter in NODE_FIT_FILTERS:
             info = fleet.clusters[number]
-            if cycle.ram_need_bytes(config.limits.storage[info.provider]) > info.node_alloc:
+            if Footprint.of(request, limits, info.provider).ram_bytes > info.node_alloc:
                 continue
-        world.signals.note_rejection(number, filter_name, result.reason)
+        world.signals.note_rejection(number, rejection)
 
 
 def _reject(
@@ -128,26 +111,30 @@ def _reject(
 
 
 def leave(world: World, customer: int, at: float) -> None:
-    """A customer churns: every placed service of it gives its node and cluster back what it took."""
+    """A customer churns: every placed service of it gives its node and cluster back its footprint (the first
+    one its customer's namespace too)."""
     fleet, people, draws = world.fleet, world.population, world.draws
     pods = world.config.scenario.customers.pods_per_service
-    c = fleet.counters
     number = int(people.home[customer])
+    provider = fleet.clusters[number].provider
     begin, end = int(draws.service_start[customer]), int(draws.service_start[customer + 1])
     for service in range(begin, end):
         node = int(people.service_node[service])
         if node < 0:
             continue
-        fleet.change_node(node, -int(people.service_need[service]), -pods)
-        c["services"][number] -= 1
-        c["pods"][number] -= pods
-        c["etcd_objects"][number] -= int(people.service_objects[service])
         size = int(people.service_volumes[service])
-        if size:
-            c["volumes"][number] -= 1
-            c["volume_bytes"][number] -= size
+        footprint = Footprint(
+            provider,
+            ram_bytes=int(people.service_need[service]),
+            pods=pods,
+            services=1,
+            namespaces=int(service == begin),
+            volumes=int(size > 0),
+            volume_bytes=size,
+            etcd_objects=int(people.service_objects[service]),
+        )
+        fleet.add_footprint(number, node, footprint, sign=-1)
         people.service_node[service] = -1
-    c["customers"][number] -= 1
     fleet.touch(number)
     people.state[customer] = CHURNED
     people.departed[customer] = at

@@ -83,8 +83,7 @@ class Triggers:
         for number, counts in signals.rejected.items():
             provider = self.fleet.clusters[number].provider
             for filter_name in counts:
-                reason = signals.rejected_reason.get((number, filter_name))
-                limit = limit_of_rejection(filter_name, reason, provider)
+                limit = limit_of_rejection(signals.first_rejection[(number, filter_name)], provider)
                 if limit == "control_plane_objects" and (
                     rung[number] >= top or not self.policy.auto_upgrade_control_plane
                 ):
@@ -96,9 +95,9 @@ class Triggers:
         fleet, limits = self.fleet, self.limits
         c = {name: int(fleet.counters[name][number]) for name in fleet.counters}
         info = fleet.clusters[number]
-        for (cluster, filter_name), reason in signals.rejected_reason.items():
-            if cluster == number and limit_of_rejection(filter_name, reason, info.provider) == limit:
-                return f"placement rejected: {reason}"
+        for (cluster, _), rejection in signals.first_rejection.items():
+            if cluster == number and limit_of_rejection(rejection, info.provider) == limit:
+                return f"placement rejected: {rejection}"
         p = self.policy
         ctrl = limits.control_plane(fleet.ctrl_type(number))
         texts = {

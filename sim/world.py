@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from placement.catalogue import Rejection
 from sim.config import RunConfig
 from sim.fleet import Fleet, start_datetime
 from sim.population import ACTIVE, Population
@@ -21,22 +22,22 @@ from sim.sampling import Draws
 @dataclass(slots=True)
 class Signals:
     """What the placements since the operator's last look told it: which cluster rejected a service for which
-    filter (with the first reason), and the new customers of each region that no open cluster could take."""
+    filter (with the first rejection), and the new customers of each region that no open cluster could take."""
 
     rejected: defaultdict[int, Counter] = field(default_factory=lambda: defaultdict(Counter))
-    rejected_reason: dict[tuple[int, str], str] = field(default_factory=dict)
+    first_rejection: dict[tuple[int, str], Rejection] = field(default_factory=dict)
     region_demand: Counter = field(default_factory=Counter)
 
-    def note_rejection(self, cluster: int, filter_name: str, reason: str | None) -> None:
-        self.rejected[cluster][filter_name] += 1
-        self.rejected_reason.setdefault((cluster, filter_name), reason or filter_name)
+    def note_rejection(self, cluster: int, rejection: Rejection) -> None:
+        self.rejected[cluster][rejection.filter] += 1
+        self.first_rejection.setdefault((cluster, rejection.filter), rejection)
 
     def note_demand(self, region: str) -> None:
         self.region_demand[region] += 1
 
     def clear(self) -> None:
         self.rejected.clear()
-        self.rejected_reason.clear()
+        self.first_rejection.clear()
         self.region_demand.clear()
 
 

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
+from placement.catalogue import NODE_FIT_FILTERS
 from placement.engine import select_cluster
 from placement.limits import Limits
 from placement.model import Cluster, ClusterLoad, PlacementRequest, RunNode, VolumeRequest
@@ -343,8 +344,8 @@ def greedy_engine(services: Sequence[Service], node: NodeType, policy: Policy) -
                 (
                     i
                     for i, r in enumerate(decision.results)
-                    if r.reason
-                    and r.reason.split(":")[0] in ("ram-fit", "pods-per-node")
+                    if r.rejection is not None
+                    and r.rejection.filter in NODE_FIT_FILTERS
                     and len(fleet[int(r.cluster_id[1:])].nodes) < node.max_nodes_per_cluster
                 ),
                 None,

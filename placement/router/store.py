@@ -49,8 +49,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from placement.cycle import Cycle
+from placement.catalogue import LIMITS
 from placement.engine import Decision, select_cluster
+from placement.footprint import Footprint
 from placement.model import Cluster, ClusterLoad, PlacementRequest, RunNode
 from placement.policy import Policy, default_policy
 from placement.router.config import DEFAULT_MAX_CLOCK_SKEW_SECONDS
@@ -211,15 +212,11 @@ class _CachedFleet:
 
 @dataclass(frozen=True, slots=True)
 class _Reserved:
-    """What one placement added to its cluster's and node's counters."""
+    """What one placement added to its cluster's and node's counters: its footprint, on that node."""
 
     cluster_id: str
     node_name: str
-    ram_bytes: int
-    pods: int
-    volumes: int
-    new_customer: bool
-    objects: int
+    footprint: Footprint
 
 
 class _Statements:
@@ -722,29 +719,13 @@ class Store:
             cached = self._fleet_cache
             if cached is None or cached.generation != self._generation:
                 return
-            fleet = []
-            for cluster, load in cached.fleet:
-                if cluster.id == reserved.cluster_id:
-                    nodes = tuple(
-                        replace(
-                            node,
-                            requested_ram_bytes=node.requested_ram_bytes + reserved.ram_bytes,
-                            pods=node.pods + reserved.pods,
-                        )
-                        if node.name == reserved.node_name
-                        else node
-                        for node in load.run_nodes
-                    )
-                    load = replace(
-                        load,
-                        run_nodes=nodes,
-                        volumes=load.volumes + reserved.volumes,
-                        services=load.services + 1,
-                        customers=load.customers + int(reserved.new_customer),
-                        pods=load.pods + reserved.pods,
-                        etcd_objects=load.etcd_objects + reserved.objects,
-                    )
-                fleet.append((cluster, load))
+            fleet = [
+                (
+                    cluster,
+                    reserved.footprint.add_to(load, reserved.node_name) if cluster.id == reserved.cluster_id else load,
+                )
+                for cluster, load in cached.fleet
+            ]
             self._fleet_cache = replace(cached, fleet=fleet)
 
     def _decide(
@@ -869,32 +850,32 @@ class Store:
         chosen: tuple[Cluster, ClusterLoad],
         now: datetime,
     ) -> tuple[dict[str, Any], _Reserved]:
-        policy, limits = self.policy, self.policy.limits
+        limits = self.policy.limits
         cluster, load = chosen
         cluster_id, node_name = decision.cluster_id, decision.node_hint
         storage = limits.storage[cluster.storage_provider]
-        cycle = Cycle.start(request, policy, now)
-        ram = cycle.ram_need_bytes(storage)
-        objects = cycle.new_objects(storage)
-        volume_count = len(request.volumes)
+        footprint = Footprint.of(request, limits, cluster.storage_provider)
+        ram, objects, volume_count = footprint.ram_bytes, footprint.etcd_objects, footprint.volumes
+        # The guards re-check the catalogue's cluster limits against the counters, at the engine's capacities.
         ctrl = limits.control_plane_types[load.ctrl_node_type]
+        capacity = {limit.key: limit.capacity(limits, cluster.storage_provider, ctrl) for limit in LIMITS}
 
         # Lock order: the cluster's counter row, then the node's, then the customer's (see _lock_counters).
         statements = self._statements
         reserved_on_cluster = conn.execute(
-            statements.reserve_on_cluster(bool(volume_count), request.new_customer),
+            statements.reserve_on_cluster(bool(volume_count), bool(footprint.namespaces)),
             {
                 "match_cluster_id": cluster_id,
                 "match_ctrl_node_type": load.ctrl_node_type,
                 "add_volumes": volume_count,
-                "add_customers": int(request.new_customer),
-                "add_pods": request.pods,
+                "add_customers": footprint.namespaces,
+                "add_pods": footprint.pods,
                 "add_objects": objects,
-                "max_volumes": storage.max_volumes,
-                "max_customers": limits.max_namespaces,
-                "max_pods": limits.max_pods_cluster,
-                "max_services": limits.max_services_cluster,
-                "max_objects": min(ctrl.tight_objects, limits.max_etcd_objects),
+                "max_volumes": capacity["volumes"],
+                "max_customers": capacity["k8s_namespaces"],
+                "max_pods": capacity["k8s_pods_cluster"],
+                "max_services": capacity["k8s_services"],
+                "max_objects": min(capacity["control_plane_objects"], capacity["k8s_etcd_objects"]),
             },
         ).first()
         if reserved_on_cluster is None:
@@ -907,7 +888,7 @@ class Store:
                 "match_cluster_id": cluster_id,
                 "match_node_name": node_name,
                 "add_ram": ram,
-                "add_pods": request.pods,
+                "add_pods": footprint.pods,
                 "default_max_pods": limits.max_pods_per_node,
             },
         )
@@ -949,10 +930,10 @@ class Store:
                 "node_name": node_name,
                 "customer_id": request.customer_id,
                 "ram_bytes": ram,
-                "pods": request.pods,
+                "pods": footprint.pods,
                 "volumes": volume_count,
                 "objects": objects,
-                "new_customer": request.new_customer,
+                "new_customer": bool(footprint.namespaces),
                 "reserved_at": now,
                 "response": response,
             },
@@ -986,7 +967,7 @@ class Store:
                     for index, volume in enumerate(request.volumes)
                 ],
             )
-        reserved = _Reserved(cluster_id, node_name, ram, request.pods, volume_count, request.new_customer, objects)
+        reserved = _Reserved(cluster_id, node_name, footprint)
         return response, reserved
 
     def _reserve_customer_volumes(self, conn: Connection, request: RequestIn, count: int) -> None:

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from placement import engine
-from placement.engine import check_quotas, select_cluster, select_cluster_reference
+from placement.engine import check_quotas, select_cluster
 from placement.limits import PROFILE_NAMES, LimitsProfile, load_profile
 from placement.policy import PolicyConfig, default_policy, load_policy
 from placement.state import load_state
@@ -22,10 +22,13 @@ NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
 def both(req, fleet, policy=None, now=None):
-    """The fast decision, after checking the straightforward pipeline agrees with it."""
+    """The decision, after checking that the pipeline over numpy columns gives the same one."""
     decision = select_cluster(req, fleet, policy, now=now)
-    assert decision == select_cluster_reference(req, fleet, policy, now=now)
-    assert decision.to_dict() == select_cluster_reference(req, fleet, policy, now=now).to_dict()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(engine, "NUMPY_MIN_CLUSTERS", 1)
+        columns = select_cluster(req, fleet, policy, now=now)
+    assert decision == columns
+    assert decision.to_dict() == columns.to_dict()
     return decision
 
 

@@ -7,9 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from placement import filters, scorers
-from placement.filters import FILTER_NAMES, FILTERS
+from placement.catalogue import Rejection
+from placement.filters import FILTERS
 from placement.model import RunNode
-from placement.policy import PolicyConfig, default_policy
+from placement.pipeline import explain
+from placement.policy import SCORER_NAMES, PolicyConfig, default_policy
+from placement.rules import FILTER_NAMES
 from placement.scoring import least_allocated, most_allocated, requested_to_capacity_ratio
 
 from .fleet import GIB, cluster, cycle, load, request
@@ -37,60 +40,81 @@ def test_filters_run_in_the_documented_order():
     assert plugins["k8s-thresholds"] is filters.kubernetes_thresholds
 
 
+def text(rejection: Rejection | None) -> str | None:
+    """A rejection as the decision's reason reads it."""
+    return None if rejection is None else str(rejection)
+
+
+def score(name, state, c, snapshot):
+    return explain(state, c, snapshot)[1][name]
+
+
+def test_a_rejection_is_data_and_its_text_is_made_when_read():
+    rejection = filters.volume_limit(cycle(), cluster(), load(volumes=500))
+    assert (rejection.filter, rejection.limit, rejection.subject) == ("volume-limit", "volumes", "longhorn")
+    assert (rejection.used, rejection.needed, rejection.capacity, rejection.unit) == (500, 1, 500, "volumes")
+    assert str(rejection) == rejection.reason == "volume-limit: longhorn 500/500"
+    ram = filters.ram_fit(cycle(), cluster(), load(nodes=((250, 249, 1),) * 2))
+    assert (ram.limit, ram.used, ram.needed, ram.capacity, ram.unit) == ("ram_per_run_node", 0, 2 * GIB, GIB, "bytes")
+
+
 @pytest.mark.parametrize(
     ("status", "reason"), [("active", None), ("draining", "status: draining"), ("maintenance", "status: maintenance")]
 )
 def test_status(status, reason):
-    assert filters.status(cycle(), cluster(status=status), load()) == reason
+    assert text(filters.status(cycle(), cluster(status=status), load())) == reason
 
 
 def test_snapshot_age_reject_allow_and_no_clock():
     fresh, stale = load(observed_at=NOW - timedelta(seconds=60)), load(observed_at=NOW - timedelta(seconds=1200))
     c = cluster()
-    assert filters.snapshot_age(cycle(now=NOW), c, fresh) is None
-    assert filters.snapshot_age(cycle(now=NOW), c, stale) == "snapshot-age: load observed 1200s ago > 900s"
-    assert filters.snapshot_age(cycle(now=NOW), c, load()) == "snapshot-age: load snapshot has no observed_at"
-    assert filters.snapshot_age(cycle(), c, stale) is None  # no now=: ages are not checked
+    assert text(filters.snapshot_age(cycle(now=NOW), c, fresh)) is None
+    assert text(filters.snapshot_age(cycle(now=NOW), c, stale)) == "snapshot-age: load observed 1200s ago > 900s"
+    assert text(filters.snapshot_age(cycle(now=NOW), c, load())) == "snapshot-age: load snapshot has no observed_at"
+    assert text(filters.snapshot_age(cycle(), c, stale)) is None  # no now=: ages are not checked
     allow = policy_with(stale_snapshot={"max_age_seconds": 900, "action": "allow"})
-    assert filters.snapshot_age(cycle(policy=allow, now=NOW), c, stale) is None
+    assert text(filters.snapshot_age(cycle(policy=allow, now=NOW), c, stale)) is None
     exactly = load(observed_at=NOW - timedelta(seconds=900))
-    assert filters.snapshot_age(cycle(now=NOW), c, exactly) is None  # "older than", not "as old as"
+    assert text(filters.snapshot_age(cycle(now=NOW), c, exactly)) is None  # "older than", not "as old as"
 
 
 def test_region_strict_and_preferred():
     strict = policy_with(region_mode="strict")
     far = cluster(region="us-east")
-    assert filters.region(cycle(policy=strict), far, load()) == "region: cluster is in us-east, request wants eu-west"
-    assert filters.region(cycle(policy=strict), cluster(), load()) is None
-    assert filters.region(cycle(request(region=None), strict), far, load()) is None
-    assert filters.region(cycle(), far, load()) is None  # preferred: only the score says so
+    assert (
+        text(filters.region(cycle(policy=strict), far, load()))
+        == "region: cluster is in us-east, request wants eu-west"
+    )
+    assert text(filters.region(cycle(policy=strict), cluster(), load())) is None
+    assert text(filters.region(cycle(request(region=None), strict), far, load())) is None
+    assert text(filters.region(cycle(), far, load())) is None  # preferred: only the score says so
 
 
 def test_volume_limit():
     c = cluster()
-    assert filters.volume_limit(cycle(), c, load(volumes=499)) is None
-    assert filters.volume_limit(cycle(), c, load(volumes=500)) == "volume-limit: longhorn 500/500"
-    assert filters.volume_limit(cycle(request(volumes=())), c, load(volumes=500)) is None  # no volume, no limit
+    assert text(filters.volume_limit(cycle(), c, load(volumes=499))) is None
+    assert text(filters.volume_limit(cycle(), c, load(volumes=500))) == "volume-limit: longhorn 500/500"
+    assert text(filters.volume_limit(cycle(request(volumes=())), c, load(volumes=500))) is None  # no volume, no limit
     ceph = cluster(provider="rook-ceph")
-    assert filters.volume_limit(cycle(), ceph, load(volumes=9_999)) is None
-    assert filters.volume_limit(cycle(), ceph, load(volumes=10_000)) == "volume-limit: rook-ceph 10000/10000"
+    assert text(filters.volume_limit(cycle(), ceph, load(volumes=9_999))) is None
+    assert text(filters.volume_limit(cycle(), ceph, load(volumes=10_000))) == "volume-limit: rook-ceph 10000/10000"
 
 
 def test_control_plane():
     c = cluster()
     # A service adds 8 objects in the seed profile (its volume 0 more, a new customer 2 more).
-    assert filters.control_plane(cycle(), c, load(ctrl="CX32", etcd=2_992)) is None
+    assert text(filters.control_plane(cycle(), c, load(ctrl="CX32", etcd=2_992))) is None
     assert (
-        filters.control_plane(cycle(), c, load(ctrl="CX32", etcd=2_993))
+        text(filters.control_plane(cycle(), c, load(ctrl="CX32", etcd=2_993)))
         == "control-plane: CX32 2993+8 objects > tight 3000"
     )
     newcomer = cycle(request(new_customer=True))
     assert (
-        filters.control_plane(newcomer, c, load(ctrl="CX32", etcd=2_991))
+        text(filters.control_plane(newcomer, c, load(ctrl="CX32", etcd=2_991)))
         == "control-plane: CX32 2991+10 objects > tight 3000"
     )
     assert (
-        filters.control_plane(cycle(), c, load(ctrl="CX99"))
+        text(filters.control_plane(cycle(), c, load(ctrl="CX99")))
         == "control-plane: unknown node type 'CX99' in profile seed"
     )
 
@@ -106,7 +130,7 @@ def test_control_plane():
     ],
 )
 def test_kubernetes_thresholds(fields, new_customer, reason):
-    got = filters.kubernetes_thresholds(cycle(request(new_customer=new_customer)), cluster(), load(**fields))
+    got = text(filters.kubernetes_thresholds(cycle(request(new_customer=new_customer)), cluster(), load(**fields)))
     assert got == reason
 
 
@@ -114,12 +138,12 @@ def test_kubernetes_thresholds_etcd_and_nodes():
     limits = default_policy().limits
     over = load(etcd=limits.max_etcd_objects - 7)
     assert (
-        filters.kubernetes_thresholds(cycle(), cluster(), over)
+        text(filters.kubernetes_thresholds(cycle(), cluster(), over))
         == f"k8s-thresholds: etcd objects {limits.max_etcd_objects - 7}/{limits.max_etcd_objects}"
     )
     many = load(nodes=((250, 0, 0),) * (limits.max_nodes + 1))
     assert (
-        filters.kubernetes_thresholds(cycle(), cluster(), many)
+        text(filters.kubernetes_thresholds(cycle(), cluster(), many))
         == f"k8s-thresholds: nodes {limits.max_nodes + 1}/{limits.max_nodes}"
     )
 
@@ -127,30 +151,30 @@ def test_kubernetes_thresholds_etcd_and_nodes():
 def test_ram_fit_is_per_node_not_a_cluster_sum():
     ten_small = load(nodes=((250, 249, 1),) * 10)  # 10 GiB free in total, 1 GiB per node
     assert (
-        filters.ram_fit(cycle(), cluster(), ten_small)
+        text(filters.ram_fit(cycle(), cluster(), ten_small))
         == "ram-fit: largest free run node 1.0 GiB < 2.0 GiB needed (10 schedulable run nodes)"
     )
-    assert filters.ram_fit(cycle(request(ram_gib=1)), cluster(), ten_small) is None
+    assert text(filters.ram_fit(cycle(request(ram_gib=1)), cluster(), ten_small)) is None
     cordoned = load(nodes=((250, 0, 0),))
     cordoned = type(cordoned)((RunNode("run-1", 250 * GIB, 0, 0, None, False),), "CX52")
-    assert filters.ram_fit(cycle(), cluster(), cordoned) == "ram-fit: no schedulable run node (1 run nodes)"
+    assert text(filters.ram_fit(cycle(), cluster(), cordoned)) == "ram-fit: no schedulable run node (1 run nodes)"
 
 
 def test_pods_per_node():
     full = load(nodes=((250, 0, 110), (250, 249, 3)))  # room for RAM only on the node with no pod room
-    assert filters.ram_fit(cycle(), cluster(), full) is None
+    assert text(filters.ram_fit(cycle(), cluster(), full)) is None
     assert (
-        filters.pods_per_node(cycle(), cluster(), full)
+        text(filters.pods_per_node(cycle(), cluster(), full))
         == "pods-per-node: no run node with 2.0 GiB free is below its pod cap (110 pods per node)"
     )
     own_cap = type(full)((RunNode("run-1", 250 * GIB, 0, 110, max_pods=250),), "CX52")
-    assert filters.pods_per_node(cycle(), cluster(), own_cap) is None
+    assert text(filters.pods_per_node(cycle(), cluster(), own_cap)) is None
 
 
 def test_region_scorer():
-    assert scorers.region(cycle(), cluster(), load()) == 100
-    assert scorers.region(cycle(), cluster(region="us-east"), load()) == 0
-    assert scorers.region(cycle(request(region=None)), cluster(region="us-east"), load()) == 100
+    assert score("region", cycle(), cluster(), load()) == 100
+    assert score("region", cycle(), cluster(region="us-east"), load()) == 0
+    assert score("region", cycle(request(region=None)), cluster(region="us-east"), load()) == 100
 
 
 def test_ram_headroom_scorer_follows_the_strategy():
@@ -174,32 +198,31 @@ def test_more_free_ram_scores_higher_on_least_allocated():
 
 def test_volume_headroom_comfort_curve():
     # Default curve: 10 at 0%, 5 at 80%, 0 at 100% of the provider's limit (scores x10).
-    assert scorers.volume_headroom(cycle(), cluster(), load(volumes=0)) == 100  # 1/500 truncates to 0%
-    assert scorers.volume_headroom(cycle(), cluster(), load(volumes=399)) == 50  # 400/500 = 80%
-    assert scorers.volume_headroom(cycle(), cluster(), load(volumes=449)) == 25  # 90%
-    assert scorers.volume_headroom(cycle(), cluster(), load(volumes=499)) == 0  # 100%
+    assert score("volume_headroom", cycle(), cluster(), load(volumes=0)) == 100  # 1/500 truncates to 0%
+    assert score("volume_headroom", cycle(), cluster(), load(volumes=399)) == 50  # 400/500 = 80%
+    assert score("volume_headroom", cycle(), cluster(), load(volumes=449)) == 25  # 90%
+    assert score("volume_headroom", cycle(), cluster(), load(volumes=499)) == 0  # 100%
     expected = requested_to_capacity_ratio({"v": 51}, {"v": 10_000}, {"v": 1}, [(0, 10), (80, 5), (100, 0)])
-    assert scorers.volume_headroom(cycle(), cluster(provider="rook-ceph"), load(volumes=50)) == expected
+    assert score("volume_headroom", cycle(), cluster(provider="rook-ceph"), load(volumes=50)) == expected
 
 
 def test_control_plane_headroom_scores_the_comfortable_point_as_set():
     # CX32: comfortable 1000, tight 3000 -> the comfortable point is at 33%, scored 8 (x10).
-    assert scorers.control_plane_headroom(cycle(), cluster(), load(ctrl="CX32", etcd=992)) == 80
-    assert scorers.control_plane_headroom(cycle(), cluster(), load(ctrl="CX32", etcd=2_992)) == 0
-    assert scorers.control_plane_headroom(cycle(), cluster(), load(ctrl="CX32", etcd=0)) == 100
+    assert score("control_plane_headroom", cycle(), cluster(), load(ctrl="CX32", etcd=992)) == 80
+    assert score("control_plane_headroom", cycle(), cluster(), load(ctrl="CX32", etcd=2_992)) == 0
+    assert score("control_plane_headroom", cycle(), cluster(), load(ctrl="CX32", etcd=0)) == 100
     softer = policy_with(control_plane_comfort_score=5)
-    assert scorers.control_plane_headroom(cycle(policy=softer), cluster(), load(ctrl="CX32", etcd=992)) == 50
+    assert score("control_plane_headroom", cycle(policy=softer), cluster(), load(ctrl="CX32", etcd=992)) == 50
 
 
-@pytest.mark.parametrize("name", list(scorers.SCORERS))
+@pytest.mark.parametrize("name", SCORER_NAMES)
 def test_every_scorer_is_0_to_100(name):
-    plugin = scorers.SCORERS[name]
     for snapshot in (
         load(),
         load(volumes=499, etcd=2_990, ctrl="CX32", nodes=((250, 247, 100),)),
         load(volumes=0, etcd=0, nodes=((250, 0, 0),)),
     ):
-        assert 0 <= plugin(cycle(), cluster(), snapshot) <= 100
+        assert 0 <= score(name, cycle(), cluster(), snapshot) <= 100
 
 
 def test_scoring_functions_used_directly_agree_with_the_scorer():

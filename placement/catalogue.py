@@ -1,0 +1,236 @@
+"""The limit catalogue: every limit a placement can run into, once, and the rejection record it produces.
+
+A ``Limit`` says how its "used" level is read from a cluster's load, what a placement adds to it (a
+``Footprint`` field), how its capacity is read from the limits profile, which engine filter checks it, its
+unit and the profile figure it comes from. A filter rejects a cluster when ``used + needed > capacity`` for one
+of its limits. The engine's filters, the router's guards and headroom, the operator's triggers, the decision
+table and the packing checks all read these entries; none keeps a list of its own.
+
+A rejection is data (kube-scheduler's ``InsufficientResource``): the filter, the limit, used, needed,
+capacity and unit. Its text is made only when someone reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from placement.limits import ControlPlaneType, Limits
+from placement.model import ClusterLoad
+from placement.units import human_bytes
+
+# "No capacity binds": a limit a placement does not grow never rejects it.
+UNBOUNDED = 2**62
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a filter turned a cluster down. ``subject`` names what the limit belongs to (a storage provider,
+    a control-plane node type, a status or a region); ``context`` holds what only the text needs."""
+
+    filter: str
+    limit: str
+    used: Any
+    needed: Any
+    capacity: Any
+    unit: str
+    subject: str | None = None
+    context: Any = None
+    describe: Callable[[Rejection], str] = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
+
+    def __str__(self) -> str:
+        return f"{self.filter}: {self.describe(self)}"
+
+    @property
+    def reason(self) -> str:
+        return str(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """One limit. ``level(load, limits)`` is its used level as the filter compares it, ``needed`` the footprint
+    field a placement adds, ``capacity(limits, provider, ctrl)`` its capacity (None: the cluster cannot be
+    judged, e.g. an unknown control-plane type). With ``grows_only`` it binds only when the placement adds to it.
+    """
+
+    key: str
+    filter: str
+    label: str
+    unit: str
+    level: Callable[[ClusterLoad, Limits], int]
+    needed: str | None
+    capacity: Callable[[Limits, str, ControlPlaneType | None], int | None]
+    source: str
+    text: Callable[[Rejection], str]
+    grows_only: bool = False
+    per_node: bool = False  # the level is minus the most free RAM on one run node (see ``ram_per_run_node``)
+    context: Callable[[ClusterLoad, Limits], Any] = lambda load, limits: limits.profile
+
+    def capacity_row_entry(self, limits: Limits, provider: str, ctrl: ControlPlaneType | None) -> int:
+        """The capacity as the filter compares it (-UNBOUNDED when the cluster cannot be judged)."""
+        capacity = self.capacity(limits, provider, ctrl)
+        return -UNBOUNDED if capacity is None else capacity
+
+    def needed_row_entry(self, footprint: Any) -> int:
+        """What ``footprint`` adds, as the filter subtracts it from the capacity (-UNBOUNDED: does not bind)."""
+        needed = getattr(footprint, self.needed) if self.needed else 0
+        return -UNBOUNDED if self.grows_only and not needed else needed
+
+    def threshold(self, limits: Limits, provider: str, ctrl: ControlPlaneType | None, footprint: Any) -> int:
+        """The level above which this limit rejects a placement of ``footprint``."""
+        return self.capacity_row_entry(limits, provider, ctrl) - self.needed_row_entry(footprint)
+
+    def rejection(self, load: ClusterLoad, limits: Limits, provider: str, ctrl_name: str, footprint: Any) -> Rejection:
+        ctrl = limits.control_plane_types.get(ctrl_name)
+        needed = getattr(footprint, self.needed) if self.needed else 0
+        used, capacity = self.level(load, limits), self.capacity(limits, provider, ctrl)
+        if self.per_node:  # reported as kube-scheduler would: the best node's free RAM is the capacity
+            used, capacity = 0, capacity - used
+        subject = ctrl_name if self.filter == "control-plane" else provider
+        return Rejection(
+            self.filter, self.key, used, needed, capacity, self.unit, subject, self.context(load, limits), self.text
+        )
+
+
+def _ratio(label: str) -> Callable[[Rejection], str]:
+    return lambda r: f"{label} {r.used}/{r.capacity}"
+
+
+def _control_plane_text(r: Rejection) -> str:
+    if r.capacity is None:
+        return f"unknown node type {r.subject!r} in profile {r.context}"
+    return f"{r.subject} {r.used}+{r.needed} objects > tight {r.capacity}"
+
+
+def _ram_text(r: Rejection) -> str:
+    schedulable, nodes = r.context
+    if r.capacity < 0:
+        return f"no schedulable run node ({nodes} run nodes)"
+    return (
+        f"largest free run node {human_bytes(r.capacity)} < {human_bytes(r.needed)} needed "
+        f"({schedulable} schedulable run nodes)"
+    )
+
+
+def _pods_per_node_text(r: Rejection) -> str:
+    return f"no run node with {human_bytes(r.needed)} free is below its pod cap ({r.context} pods per node)"
+
+
+def _tight(limits: Limits, provider: str, ctrl: ControlPlaneType | None) -> int | None:
+    return None if ctrl is None else ctrl.tight_objects
+
+
+# In the order the filters check them; the first binding limit names the rejection.
+LIMITS: tuple[Limit, ...] = (
+    Limit(
+        "volumes",
+        "volume-limit",
+        "volumes",
+        "volumes",
+        lambda load, limits: load.volumes,
+        "volumes",
+        lambda limits, provider, ctrl: limits.storage[provider].max_volumes,
+        "storage.{provider}.max_volumes",
+        lambda r: f"{r.subject} {r.used}/{r.capacity}",
+        grows_only=True,
+    ),
+    Limit(
+        "control_plane_objects",
+        "control-plane",
+        "etcd objects",
+        "objects",
+        lambda load, limits: load.etcd_objects,
+        "etcd_objects",
+        _tight,
+        "control_plane_types.{ctrl}.tight_objects",
+        _control_plane_text,
+    ),
+    Limit(
+        "k8s_pods_cluster",
+        "k8s-thresholds",
+        "pods",
+        "pods",
+        lambda load, limits: load.pods,
+        "pods",
+        lambda limits, provider, ctrl: limits.max_pods_cluster,
+        "kubernetes.max_pods_cluster",
+        _ratio("pods"),
+    ),
+    Limit(
+        "k8s_services",
+        "k8s-thresholds",
+        "services",
+        "services",
+        lambda load, limits: load.services,
+        "services",
+        lambda limits, provider, ctrl: limits.max_services_cluster,
+        "kubernetes.max_services_cluster",
+        _ratio("services"),
+    ),
+    Limit(
+        "k8s_namespaces",
+        "k8s-thresholds",
+        "namespaces",
+        "namespaces",
+        lambda load, limits: load.customers,
+        "namespaces",
+        lambda limits, provider, ctrl: limits.max_namespaces,
+        "kubernetes.max_namespaces",
+        _ratio("namespaces"),
+        grows_only=True,
+    ),
+    Limit(
+        "k8s_etcd_objects",
+        "k8s-thresholds",
+        "etcd objects",
+        "objects",
+        lambda load, limits: load.etcd_objects,
+        "etcd_objects",
+        lambda limits, provider, ctrl: limits.max_etcd_objects,
+        "kubernetes.max_etcd_objects",
+        _ratio("etcd objects"),
+    ),
+    Limit(
+        "k8s_nodes",
+        "k8s-thresholds",
+        "nodes",
+        "nodes",
+        lambda load, limits: load.node_count,
+        None,
+        lambda limits, provider, ctrl: limits.max_nodes,
+        "kubernetes.max_nodes",
+        _ratio("nodes"),
+    ),
+    # Per run node, not a cluster sum: 10 nodes with 1 GiB free each cannot take one 2 GiB service. The level
+    # is minus the most free RAM on one schedulable node, so "need > most free" reads as level > -need.
+    Limit(
+        "ram_per_run_node",
+        "ram-fit",
+        "RAM per run node",
+        "bytes",
+        lambda load, limits: -load.largest_free_ram_bytes(limits.max_pods_per_node, False),
+        "ram_bytes",
+        lambda limits, provider, ctrl: 0,
+        "run_node.ram_bytes",
+        _ram_text,
+        per_node=True,
+        context=lambda load, limits: (load.schedulable_nodes, load.node_count),
+    ),
+    Limit(
+        "pods_per_node",
+        "pods-per-node",
+        "pods per run node",
+        "pods",
+        lambda load, limits: -load.largest_free_ram_bytes(limits.max_pods_per_node, True),
+        "ram_bytes",
+        lambda limits, provider, ctrl: 0,
+        "kubernetes.max_pods_per_node",
+        _pods_per_node_text,
+        per_node=True,
+        context=lambda load, limits: limits.max_pods_per_node,
+    ),
+)
+BY_KEY = {limit.key: limit for limit in LIMITS}
+# Filters that turn a cluster down for want of room on one run node: another run node there would fix them.
+NODE_FIT_FILTERS = tuple(limit.filter for limit in LIMITS if limit.per_node)

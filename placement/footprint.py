@@ -1,0 +1,88 @@
+"""What one placement adds to a cluster and to the run node it lands on, and how it is added and taken back.
+
+This is the one accounting rule (kube-scheduler's ``NodeInfo.AddPod``/``RemovePod``): the engine's filters and
+scores read the footprint to ask "would it fit", and the router's reservations and cached fleet, the
+simulator's place and leave, and the optimizer's sizes add or remove it. None keeps arithmetic of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from placement.limits import Limits
+from placement.model import ClusterLoad, PlacementRequest
+
+FIELDS = ("ram_bytes", "pods", "services", "namespaces", "volumes", "volume_bytes", "etcd_objects")
+
+
+@dataclass(frozen=True, slots=True)
+class Footprint:
+    """One service's share of a cluster with the given storage provider.
+
+    ``ram_bytes`` is taken on one run node: the service's request plus the storage engine's per-volume RAM.
+    ``namespaces`` is 1 for a customer's first service (its namespace and per-customer objects come with it).
+    """
+
+    provider: str
+    ram_bytes: int
+    pods: int
+    services: int
+    namespaces: int
+    volumes: int
+    volume_bytes: int
+    etcd_objects: int
+
+    @classmethod
+    def of(cls, request: PlacementRequest, limits: Limits, provider: str) -> Footprint:
+        storage = limits.storage[provider]
+        volumes = len(request.volumes)
+        per_service = limits.etcd_objects_per_service if request.etcd_objects is None else request.etcd_objects
+        objects = per_service + volumes * storage.etcd_objects_per_volume
+        if request.new_customer:
+            objects += limits.etcd_objects_per_customer
+        return cls(
+            provider=provider,
+            ram_bytes=request.ram_bytes + volumes * storage.ram_bytes_per_volume,
+            pods=request.pods,
+            services=1,
+            namespaces=int(request.new_customer),
+            volumes=volumes,
+            volume_bytes=sum(volume.size_bytes for volume in request.volumes),
+            etcd_objects=objects,
+        )
+
+    def scaled(self, times: int) -> Footprint:
+        """``times`` placements of this footprint (negative: taken back)."""
+        return Footprint(self.provider, *(getattr(self, name) * times for name in FIELDS))
+
+    def add_to(self, load: ClusterLoad, node_name: str | None) -> ClusterLoad:
+        """The load with this placement on it (``NodeInfo.AddPod``); ``node_name`` is the run node it runs on."""
+        return _apply(load, node_name, self, 1)
+
+    def remove_from(self, load: ClusterLoad, node_name: str | None) -> ClusterLoad:
+        """The load with this placement taken back (``NodeInfo.RemovePod``)."""
+        return _apply(load, node_name, self, -1)
+
+
+def _apply(load: ClusterLoad, node_name: str | None, footprint: Footprint, sign: int) -> ClusterLoad:
+    nodes = load.run_nodes
+    if node_name is not None:
+        nodes = tuple(
+            replace(
+                node,
+                requested_ram_bytes=node.requested_ram_bytes + sign * footprint.ram_bytes,
+                pods=node.pods + sign * footprint.pods,
+            )
+            if node.name == node_name
+            else node
+            for node in nodes
+        )
+    return replace(
+        load,
+        run_nodes=nodes,
+        volumes=load.volumes + sign * footprint.volumes,
+        services=load.services + sign * footprint.services,
+        customers=load.customers + sign * footprint.namespaces,
+        pods=load.pods + sign * footprint.pods,
+        etcd_objects=load.etcd_objects + sign * footprint.etcd_objects,
+    )

@@ -1,0 +1,254 @@
+"""The placement pipeline over a fleet, a cluster at a time: the rules of ``placement.rules``, then the scores.
+
+``PolicyPlan`` holds what a policy fixes (weights, curve tables, each kind of cluster's capacities);
+``RequestPlan`` what a request adds (its footprint and needs per storage provider, the gates' allowed values).
+``evaluate`` runs every cluster through them; ``placement.columns`` runs the same plans over numpy columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from operator import add, gt, itemgetter
+
+from placement.catalogue import LIMITS, UNBOUNDED, Rejection
+from placement.cycle import Cycle
+from placement.footprint import Footprint
+from placement.model import Cluster, ClusterLoad
+from placement.policy import SCORER_NAMES, Policy
+from placement.rules import (
+    ACTIVE,
+    CONTROL,
+    FILTER_NAMES,
+    GATES,
+    VOLUMES,
+    curve_table,
+    least_allocated,
+    levels,
+    most_allocated,
+    utilization,
+)
+from placement.scorers import control_plane_shape, ram_headroom
+from placement.scoring import MAX_NODE_SCORE
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """What the rules read of one kind of cluster (storage provider, control-plane type) under one policy."""
+
+    provider: str
+    ctrl: str
+    capacities: tuple[int, ...]  # per catalogue limit, as the filters compare them
+    volume_capacity: int
+    control_capacity: int  # 0 for an unknown control-plane type (its clusters never reach scoring)
+    control_table: tuple[int, ...]
+
+
+class PolicyPlan:
+    """Everything the pipeline needs from a policy that does not depend on the request."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.limits = limits = policy.limits
+        weights = dict(policy.weights)
+        self.weights = tuple(weights.get(name, 0) for name in SCORER_NAMES)
+        self.pick = _picker(tuple(SCORER_NAMES.index(name) for name, _ in policy.weights))
+        self.ram_fast = None
+        if set(policy.ram_resource_weights) == {"memory"} and policy.ram_strategy in (
+            "least_allocated",
+            "most_allocated",
+        ):
+            self.ram_fast = least_allocated if policy.ram_strategy == "least_allocated" else most_allocated
+        self.volume_table = curve_table(policy.volume_shape)
+        self.control_tables = {
+            name: curve_table(control_plane_shape(ctrl, policy.control_plane_comfort_score))
+            for name, ctrl in limits.control_plane_types.items()
+        }
+        self.kinds: dict[tuple[str, str], Kind] = {}
+
+    def kind(self, provider: str, ctrl_name: str) -> Kind:
+        kind = self.kinds.get((provider, ctrl_name))
+        if kind is None:
+            limits = self.limits
+            ctrl = limits.control_plane_types.get(ctrl_name)
+            kind = self.kinds[(provider, ctrl_name)] = Kind(
+                provider,
+                ctrl_name,
+                tuple(limit.capacity_row_entry(limits, provider, ctrl) for limit in LIMITS),
+                LIMITS[VOLUMES].capacity(limits, provider, ctrl),
+                0 if ctrl is None else LIMITS[CONTROL].capacity(limits, provider, ctrl),
+                self.control_tables.get(ctrl_name, self.volume_table),
+            )
+        return kind
+
+
+def _picker(positions: tuple[int, ...]) -> Callable[[tuple[int, ...]], tuple[int, ...]]:
+    """The raw scores in the policy's weight order, from all four in ``SCORER_NAMES`` order."""
+    if positions == tuple(range(len(SCORER_NAMES))):
+        return _every
+    if len(positions) > 1:
+        return itemgetter(*positions)
+    return lambda scores: tuple(scores[i] for i in positions)
+
+
+def _every(scores: tuple[int, ...]) -> tuple[int, ...]:
+    return scores
+
+
+_PLANS: dict[int, PolicyPlan] = {}
+
+
+def plan_for(policy: Policy) -> PolicyPlan:
+    plan = _PLANS.get(id(policy))
+    if plan is None or plan.policy is not policy:
+        if len(_PLANS) >= 32:
+            _PLANS.clear()
+        plan = _PLANS[id(policy)] = PolicyPlan(policy)
+    return plan
+
+
+class RequestPlan:
+    """One request against one policy: what it needs per storage provider and the gates' allowed values.
+
+    ``only`` keeps one filter's rules and switches the others off (a cluster is then judged by that filter
+    alone, as an explanation asks); ``only=""`` switches every filter off, leaving the scores.
+    """
+
+    def __init__(self, plan: PolicyPlan, cycle: Cycle, only: str | None = None) -> None:
+        self.plan = plan
+        self.cycle = cycle
+        self.only = only
+        policy = plan.policy
+        self.wanted = wanted = cycle.request.region
+        self.status_gate = ACTIVE if only in (None, "status") else None
+        self.region_gate = None
+        if policy.region_mode == "strict" and wanted is not None and only in (None, "region"):
+            self.region_gate = frozenset({wanted})
+        self.max_age = None
+        if policy.max_snapshot_age_seconds is not None and policy.stale_action == "reject" and cycle.now is not None:
+            self.max_age = policy.max_snapshot_age_seconds if only in (None, "snapshot-age") else None
+        self.pick = plan.pick if only is None else _every
+        self.kinds = plan.kinds if only is None else {}
+        self.needs: dict[str, tuple[int, ...]] = {}
+
+    def kind(self, provider: str, ctrl_name: str) -> Kind:
+        kind = self.plan.kind(provider, ctrl_name)
+        if self.only is not None:  # the other filters' limits never bind
+            capacities = tuple(
+                c if limit.filter == self.only else UNBOUNDED for c, limit in zip(kind.capacities, LIMITS, strict=True)
+            )
+            kind = replace(kind, capacities=capacities)
+            self.kinds[(provider, ctrl_name)] = kind
+        return kind
+
+    def footprint(self, provider: str) -> Footprint:
+        return self.cycle.footprint(provider)
+
+    def need(self, provider: str) -> tuple[int, ...]:
+        """Per catalogue limit, what the request adds on a cluster with this storage provider."""
+        need = self.needs.get(provider)
+        if need is None:
+            footprint = self.cycle.footprint(provider)
+            need = self.needs[provider] = tuple(limit.needed_row_entry(footprint) for limit in LIMITS)
+        return need
+
+    def rejection(self, rule: int, cluster: Cluster, load: ClusterLoad) -> Rejection:
+        """The record of why rule number ``rule`` turned this cluster down."""
+        if rule == 0:
+            return Rejection("status", "status", cluster.status, "active", None, "status", cluster.status, None, _same)
+        if rule == 1:
+            age = self.cycle.snapshot_age_seconds(load)
+            return Rejection("snapshot-age", "snapshot_age", age, None, self.max_age, "s", None, None, _age_text)
+        if rule == 2:
+            return Rejection(
+                "region", "region", cluster.region, self.wanted, None, "region", cluster.region, None, _region_text
+            )
+        provider = cluster.storage_provider
+        limit = LIMITS[rule - len(GATES)]
+        return limit.rejection(load, self.plan.limits, provider, load.ctrl_node_type, self.footprint(provider))
+
+
+def _same(r: Rejection) -> str:
+    return r.used
+
+
+def _region_text(r: Rejection) -> str:
+    return f"cluster is in {r.used}, request wants {r.needed}"
+
+
+def _age_text(r: Rejection) -> str:
+    if r.used is None:
+        return "load snapshot has no observed_at"
+    return f"load observed {r.used:.0f}s ago > {r.capacity:.0f}s"
+
+
+def evaluate(request_plan: RequestPlan, clusters: Sequence[tuple[Cluster, ClusterLoad]]):
+    """Per cluster: the first rule that rejects it (-1: none), its raw scores (policy order) and its weighted
+    total; and the best cluster's index (-1: none fits): highest total, then smallest cluster id."""
+    plan, cycle = request_plan.plan, request_plan.cycle
+    status_gate, region_gate, max_age = request_plan.status_gate, request_plan.region_gate, request_plan.max_age
+    wanted, kinds, needs = request_plan.wanted, request_plan.kinds, request_plan.needs
+    max_pods = plan.limits.max_pods_per_node
+    level_key = ("levels", max_pods)
+    w_region, w_ram, w_volume, w_control = plan.weights
+    ram_fast, volume_table, pick = plan.ram_fast, plan.volume_table, request_plan.pick
+    fails: list[int] = []
+    raws: list[tuple[int, ...] | None] = []
+    totals: list[int] = []
+    best, best_key = -1, None
+    for index, (cluster, load) in enumerate(clusters):
+        provider = cluster.storage_provider
+        if status_gate is not None and cluster.status not in status_gate:
+            failed = 0
+        elif max_age is not None and not _age(cycle, load) <= max_age:
+            failed = 1
+        elif region_gate is not None and cluster.region not in region_gate:
+            failed = 2
+        else:
+            level = load._cache.get(level_key) or levels(load, max_pods)
+            kind = kinds.get((provider, load.ctrl_node_type)) or request_plan.kind(provider, load.ctrl_node_type)
+            need = needs.get(provider) or request_plan.need(provider)
+            over = list(map(gt, map(add, level, need), kind.capacities))
+            failed = len(GATES) + over.index(True) if True in over else -1
+        fails.append(failed)
+        if failed >= 0:
+            raws.append(None)
+            totals.append(0)
+            continue
+        footprint = request_plan.footprint(provider)
+        region_score = MAX_NODE_SCORE * (wanted is None or cluster.region == wanted)
+        requested = load.ram_requested_bytes + footprint.ram_bytes
+        capacity = load.ram_allocatable_bytes
+        if ram_fast is not None and requested >= 0 and capacity >= 0:
+            ram_score = ram_fast(requested, capacity)
+        else:
+            ram_score = ram_headroom(cycle, cluster, load)
+        volume_score = (kind.volume_capacity > 0) * volume_table[
+            utilization(level[VOLUMES] + footprint.volumes, kind.volume_capacity)
+        ]
+        control_score = kind.control_table[utilization(level[CONTROL] + footprint.etcd_objects, kind.control_capacity)]
+        total = region_score * w_region + ram_score * w_ram + volume_score * w_volume + control_score * w_control
+        totals.append(total)
+        raws.append(pick((region_score, ram_score, volume_score, control_score)))
+        key = (-total, cluster.id)
+        if best_key is None or key < best_key:
+            best, best_key = index, key
+    return fails, raws, totals, best
+
+
+def _age(cycle: Cycle, load: ClusterLoad) -> float:
+    age = cycle.snapshot_age_seconds(load)
+    return float("nan") if age is None else age
+
+
+def explain(cycle: Cycle, cluster: Cluster, load: ClusterLoad) -> tuple[dict[str, Rejection | None], dict[str, int]]:
+    """One cluster judged by each filter on its own (its rejection, None: it passes), and each score plugin's raw
+    score as if it had passed them all."""
+    plan = plan_for(cycle.policy)
+    verdicts: dict[str, Rejection | None] = {}
+    for name in FILTER_NAMES:
+        request_plan = RequestPlan(plan, cycle, only=name)
+        failed = evaluate(request_plan, [(cluster, load)])[0][0]
+        verdicts[name] = request_plan.rejection(failed, cluster, load) if failed >= 0 else None
+    raws = evaluate(RequestPlan(plan, cycle, only=""), [(cluster, load)])[1]
+    return verdicts, dict(zip(SCORER_NAMES, raws[0], strict=True))

@@ -1,0 +1,76 @@
+"""The rules of the placement pipeline, defined once: gates and limits (filters), then the score plugins.
+
+Every rule is written once, as arithmetic that reads the same over one cluster's numbers and over a fleet's
+numpy columns (``placement.pipeline`` runs it a cluster at a time, ``placement.columns`` on columns):
+
+- the status and region gates are membership tests of a cluster attribute;
+- the snapshot-age rule is ``not age <= max_age`` (an unknown age is NaN, which fails it);
+- every limit of ``placement.catalogue`` is ``level + needed > capacity``: the level read from the load, what
+  the placement needs (its footprint), the capacity per kind of cluster (storage provider, control-plane type);
+- the volume and control-plane scores are a RequestedToCapacityRatio curve (a 101-entry table built from
+  ``placement.scoring``) at ``utilization(used + needed, capacity)``, and the RAM score kube-scheduler's
+  NodeResourcesFit strategy (``least_allocated``/``most_allocated`` below, or the general functions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from placement.catalogue import LIMITS
+from placement.model import ClusterLoad
+from placement.scoring import MAX_NODE_SCORE, requested_to_capacity_ratio
+
+GATES = ("status", "snapshot-age", "region")
+FILTER_NAMES: tuple[str, ...] = GATES + tuple(dict.fromkeys(limit.filter for limit in LIMITS))
+# Rule number -> filter number: the gates, then one rule per catalogue limit.
+RULE_FILTER: tuple[int, ...] = (0, 1, 2, *(FILTER_NAMES.index(limit.filter) for limit in LIMITS))
+VOLUMES, CONTROL = (
+    next(i for i, limit in enumerate(LIMITS) if limit.key == key) for key in ("volumes", "control_plane_objects")
+)
+ACTIVE = frozenset({"active"})
+
+
+def utilization(used, capacity):
+    """kube-scheduler's resourceScoringFunction input, 0..100 (used above capacity is full; odd negatives 0)."""
+    over = used > capacity
+    safe = capacity + (capacity <= 0) * (1 - capacity)
+    value = over * 100 + (1 - over) * (used * 100 // safe)
+    return value * (value > 0)
+
+
+def least_allocated(requested, capacity):
+    """NodeResourcesFit LeastAllocated on memory alone, for non-negative figures."""
+    fits = (capacity > 0) * (requested <= capacity)
+    return fits * ((capacity - requested) * MAX_NODE_SCORE // (capacity + (capacity <= 0)))
+
+
+def most_allocated(requested, capacity):
+    """NodeResourcesFit MostAllocated on memory alone, for non-negative figures."""
+    over = requested > capacity
+    clipped = over * capacity + (1 - over) * requested
+    return (capacity > 0) * (clipped * MAX_NODE_SCORE // (capacity + (capacity <= 0)))
+
+
+def curve_table(shape: Sequence[tuple[int, int]]) -> tuple[int, ...]:
+    """A single-resource RequestedToCapacityRatio score for every utilization 0..100, from the general function."""
+    return tuple(
+        requested_to_capacity_ratio({"r": utilization}, {"r": 100}, {"r": 1}, shape) for utilization in range(101)
+    )
+
+
+def levels(load: ClusterLoad, max_pods_per_node: int) -> tuple[int, ...]:
+    """Each catalogue limit's level on this load (cached on the load: a snapshot never changes).
+
+    The levels read the limits profile only through its pods-per-node default, which keys the cache.
+    """
+    found = load._cache.get(("levels", max_pods_per_node))
+    if found is None:
+        found = tuple(limit.level(load, _PodsOnly(max_pods_per_node)) for limit in LIMITS)
+        load._cache[("levels", max_pods_per_node)] = found
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class _PodsOnly:
+    max_pods_per_node: int
