@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from placement.limits import Limits, LimitsProfile, load_profile
 from placement.quantity import PositiveBytes
 from placement.scoring import MAX_NODE_SCORE, validate_shape
-from placement.units import format_bytes, to_bytes
+from placement.units import format_bytes
 from placement.yamlio import field_error
 
 RamStrategy = Literal["least_allocated", "most_allocated", "requested_to_capacity_ratio", "balanced_allocation"]
@@ -27,7 +27,7 @@ SCORER_NAMES = ("region", "ram_headroom", "volume_headroom", "control_plane_head
 class QuotaConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_volume_size: PositiveBytes = to_bytes("50Gi")
+    max_volume_size: PositiveBytes = 50 * 1024**3
     max_volumes_per_service: int = Field(default=1, ge=0)
     max_volumes_per_customer: int = Field(default=5, ge=0)
 
@@ -47,8 +47,8 @@ class DefaultsConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    ram: PositiveBytes = to_bytes("512Mi")
-    volume_size: PositiveBytes = to_bytes("10Gi")
+    ram: PositiveBytes = 512 * 1024**2
+    volume_size: PositiveBytes = 10 * 1024**3
     plans: dict[str, PlanOverride] = Field(default_factory=dict)
 
     def for_plan(self, plan: str) -> RequestDefaults:

@@ -6,8 +6,6 @@ import math
 import re
 from decimal import Decimal
 
-from kubernetes.utils import parse_quantity
-
 GiB = 1024**3
 MiB = 1024**2
 
@@ -43,6 +41,9 @@ def quantity_value(quantity: str | int | float | Decimal) -> Decimal:
         raise ValueError(f"not a quantity: {quantity!r}")
     if isinstance(quantity, str):
         check_quantity(quantity)
+    # Imported here, at the edge that parses a quantity: the engine alone never loads the Kubernetes client.
+    from kubernetes.utils import parse_quantity
+
     try:
         value = parse_quantity(quantity)
     except (ValueError, TypeError, ArithmeticError) as exc:
