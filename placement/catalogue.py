@@ -63,6 +63,7 @@ class Limit:
     capacity: Callable[[Limits, str, ControlPlaneType | None], int | None]
     source: str
     text: Callable[[Rejection], str]
+    view: str  # its row in the router's headroom view ({provider}: the cluster's storage provider)
     grows_only: bool = False
     per_node: bool = False  # the level is minus the most free RAM on one run node (see ``ram_per_run_node``)
     context: Callable[[ClusterLoad, Limits], Any] = lambda load, limits: limits.profile
@@ -131,8 +132,9 @@ LIMITS: tuple[Limit, ...] = (
         lambda load, limits: load.volumes,
         "volumes",
         lambda limits, provider, ctrl: limits.storage[provider].max_volumes,
-        "storage.{provider}.max_volumes",
+        "{provider}.max_volumes",
         lambda r: f"{r.subject} {r.used}/{r.capacity}",
+        "{provider}.volumes",
         grows_only=True,
     ),
     Limit(
@@ -145,6 +147,7 @@ LIMITS: tuple[Limit, ...] = (
         _tight,
         "control_plane_types.{ctrl}.tight_objects",
         _control_plane_text,
+        "control_plane.objects_tight",
     ),
     Limit(
         "k8s_pods_cluster",
@@ -156,6 +159,7 @@ LIMITS: tuple[Limit, ...] = (
         lambda limits, provider, ctrl: limits.max_pods_cluster,
         "kubernetes.max_pods_cluster",
         _ratio("pods"),
+        "kubernetes.pods",
     ),
     Limit(
         "k8s_services",
@@ -167,6 +171,7 @@ LIMITS: tuple[Limit, ...] = (
         lambda limits, provider, ctrl: limits.max_services_cluster,
         "kubernetes.max_services_cluster",
         _ratio("services"),
+        "kubernetes.services",
     ),
     Limit(
         "k8s_namespaces",
@@ -178,6 +183,7 @@ LIMITS: tuple[Limit, ...] = (
         lambda limits, provider, ctrl: limits.max_namespaces,
         "kubernetes.max_namespaces",
         _ratio("namespaces"),
+        "kubernetes.namespaces",
         grows_only=True,
     ),
     Limit(
@@ -190,6 +196,7 @@ LIMITS: tuple[Limit, ...] = (
         lambda limits, provider, ctrl: limits.max_etcd_objects,
         "kubernetes.max_etcd_objects",
         _ratio("etcd objects"),
+        "kubernetes.etcd_objects",
     ),
     Limit(
         "k8s_nodes",
@@ -201,6 +208,7 @@ LIMITS: tuple[Limit, ...] = (
         lambda limits, provider, ctrl: limits.max_nodes,
         "kubernetes.max_nodes",
         _ratio("nodes"),
+        "kubernetes.nodes",
     ),
     # Per run node, not a cluster sum: 10 nodes with 1 GiB free each cannot take one 2 GiB service. The level
     # is minus the most free RAM on one schedulable node, so "need > most free" reads as level > -need.
@@ -214,6 +222,7 @@ LIMITS: tuple[Limit, ...] = (
         lambda limits, provider, ctrl: 0,
         "run_node.ram_bytes",
         _ram_text,
+        "largest_free_node_ram_bytes_ignoring_pods",
         per_node=True,
         context=lambda load, limits: (load.schedulable_nodes, load.node_count),
     ),
@@ -227,6 +236,7 @@ LIMITS: tuple[Limit, ...] = (
         lambda limits, provider, ctrl: 0,
         "kubernetes.max_pods_per_node",
         _pods_per_node_text,
+        "largest_free_node_ram_bytes",
         per_node=True,
         context=lambda load, limits: limits.max_pods_per_node,
     ),

@@ -82,13 +82,31 @@ class RunNodeSection(_Section):
     traefik_bytes: Figure
 
 
+class VolumeCrd(_Section):
+    """The custom resource whose objects a storage provider's volume limit counts (Longhorn's ``volumes``)."""
+
+    group: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+    plural: str = Field(min_length=1)
+    kind: str = Field(min_length=1)
+
+
 class StorageSection(_Section):
+    """One storage provider: its limits and overheads, and how the collector recognises and counts its volumes.
+
+    ``provisioners`` are fnmatch patterns of the CSI provisioner names of its storage classes; its volumes are
+    counted as objects of ``volume_crd`` when given (a volume can outlive its PVC), otherwise as PVCs on its
+    classes.
+    """
+
     max_volumes: Figure
     min_nodes: Figure
     replicas: Figure
     base_ram_bytes_per_node: Figure
     ram_bytes_per_volume: Figure
     etcd_objects_per_volume: Figure
+    provisioners: tuple[str, ...] = Field(min_length=1)
+    volume_crd: VolumeCrd | None = None
 
 
 class EtcdSection(_Section):
@@ -144,12 +162,20 @@ class LimitsProfile(_Section):
     description: str = ""
     kubernetes: KubernetesSection
     run_node: RunNodeSection
-    longhorn: StorageSection
-    rook_ceph: StorageSection = Field(alias="rook-ceph")
+    storage: dict[str, StorageSection] = Field(min_length=1)
     etcd: EtcdSection
     control_plane_types: tuple[CtrlNodeType, ...] = Field(min_length=1)
     control_plane_ladder: tuple[str, ...] = Field(min_length=1)
     costs: CostsSection
+
+    @model_validator(mode="after")
+    def _storage_names(self) -> LimitsProfile:
+        for name in self.storage:
+            if not name or name != name.strip() or "." in name or ":" in name:
+                raise ValueError(f"storage provider name {name!r}: a non-empty name without '.', ':' or spaces")
+            if name in type(self).model_fields:
+                raise ValueError(f"storage provider name {name!r} is a section name")
+        return self
 
     @model_validator(mode="after")
     def _ladder_known(self) -> LimitsProfile:
@@ -159,12 +185,19 @@ class LimitsProfile(_Section):
             raise ValueError(f"control_plane_ladder names unknown node types {unknown}; known: {sorted(names)}")
         return self
 
-    # --- dotted-path access, used by sweeps -------------------------------------------------------------
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """The storage providers this profile knows, in file order."""
+        return tuple(self.storage)
+
+    # --- dotted-path access, used by sweeps: a storage provider's figures are ``longhorn.max_volumes`` ------
     def figure(self, path: str) -> Figure:
         node: Any = self
-        for part in path.split("."):
+        for index, part in enumerate(path.split(".")):
             attr = part.replace("-", "_")
-            if isinstance(node, BaseModel) and attr in type(node).model_fields:
+            if index == 0 and part in self.storage:
+                node = self.storage[part]
+            elif isinstance(node, BaseModel) and attr in type(node).model_fields and attr != "storage":
                 node = getattr(node, attr)
             else:
                 raise KeyError(f"unknown limits figure {path!r} (no {part!r})")
@@ -177,13 +210,15 @@ class LimitsProfile(_Section):
         paths: list[str] = []
 
         def walk(model: BaseModel, prefix: str) -> None:
-            for name in type(model).model_fields:
-                value = getattr(model, name)
-                key = "rook-ceph" if name == "rook_ceph" else name
+            for key in type(model).model_fields:
+                value = getattr(model, key)
                 if isinstance(value, Figure):
                     paths.append(prefix + key)
                 elif isinstance(value, BaseModel):
                     walk(value, prefix + key + ".")
+                elif key == "storage":
+                    for provider, section in value.items():
+                        walk(section, prefix + provider + ".")
 
         walk(self, "")
         return paths
@@ -193,8 +228,8 @@ class LimitsProfile(_Section):
         data = self.model_dump(by_alias=True)
         for path, value in overrides.items():
             self.figure(path)  # raises KeyError for an unknown path
-            node = data
             parts = path.split(".")
+            node = data["storage"] if parts[0] in self.storage else data
             for part in parts[:-1]:
                 node = node[part]
             figure = dict(node[parts[-1]])
@@ -221,6 +256,8 @@ class StorageLimits:
     base_ram_bytes_per_node: int
     ram_bytes_per_volume: int
     etcd_objects_per_volume: int
+    provisioners: tuple[str, ...] = ()
+    volume_crd: tuple[str, str, str, str] | None = None  # group, version, plural, kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +337,15 @@ def _compile(profile: LimitsProfile) -> Limits:
             base_ram_bytes_per_node=section.base_ram_bytes_per_node.int_value,
             ram_bytes_per_volume=section.ram_bytes_per_volume.int_value,
             etcd_objects_per_volume=section.etcd_objects_per_volume.int_value,
+            provisioners=section.provisioners,
+            volume_crd=None
+            if section.volume_crd is None
+            else (
+                section.volume_crd.group,
+                section.volume_crd.version,
+                section.volume_crd.plural,
+                section.volume_crd.kind,
+            ),
         )
 
     costs = profile.costs
@@ -325,10 +371,7 @@ def _compile(profile: LimitsProfile) -> Limits:
                 run.traefik_bytes,
             )
         ),
-        storage={
-            "longhorn": storage("longhorn", profile.longhorn),
-            "rook-ceph": storage("rook-ceph", profile.rook_ceph),
-        },
+        storage={provider: storage(provider, section) for provider, section in profile.storage.items()},
         control_plane_types={
             t.name: ControlPlaneType(t.name, t.vcpu, t.ram_bytes, t.comfortable_objects, t.tight_objects, t.eur_month)
             for t in profile.control_plane_types

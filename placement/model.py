@@ -11,9 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-StorageProvider = Literal["longhorn", "rook-ceph"]
+# A storage provider is a name of the limits profile's ``storage:`` section (``Limits.storage``); the edges
+# check it against the profile they load.
+StorageProvider = str
 ClusterStatus = Literal["active", "draining", "maintenance"]
 
+# The shipped profiles' providers (seed, published), for callers that have no profile at hand.
 STORAGE_PROVIDERS: tuple[str, ...] = ("longhorn", "rook-ceph")
 CLUSTER_STATUSES: tuple[str, ...] = ("active", "draining", "maintenance")
 DEFAULT_MOUNT_PATH = "/data"

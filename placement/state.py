@@ -104,7 +104,9 @@ class ClusterIn(_Edge):
     region: str = Field(min_length=1, max_length=LABEL_LENGTH)
     task_queue: str = Field(min_length=1, max_length=NAME_LENGTH)
     api_endpoint: HttpUrl | None = None
-    storage_provider: Literal["longhorn", "rook-ceph"] = "longhorn"
+    storage_provider: str = Field(
+        default="longhorn", min_length=1, max_length=LABEL_LENGTH, description="a storage provider of the profile"
+    )
     registry_url: RegistryUrl
     status: Literal["active", "draining", "maintenance"] = "active"
     created_at: datetime | None = None

@@ -218,6 +218,6 @@ def _summary(
         "first_shard_customers": None if first is None else first["customers"],
         "first_shard_limit": None if first is None else first["limit"],
         "first_shard_why": None if first is None else first["why"],
-        "decision_table": decision_table(log.bindings, day_to_date),
+        "decision_table": decision_table(log.bindings, day_to_date, config.limits.storage),
         **cost_breakdown(fleet),
     }

@@ -96,6 +96,21 @@ def new_cluster_problems(op: OperatorPolicy, limits: Limits) -> list[str]:
     return problems
 
 
+def provider_problems(scenario: Scenario, limits: Limits) -> list[str]:
+    """Every storage provider the scenario names must be one of the limits profile's."""
+    known = list(limits.storage)
+    named = [
+        (f"fleet.clusters[{i}].storage_provider", c.storage_provider) for i, c in enumerate(scenario.fleet.clusters)
+    ]
+    rule = scenario.operator.new_cluster_storage
+    named += [("operator.new_cluster_storage", provider) for provider in rule.providers]
+    return [
+        f"{where}: unknown storage provider {name!r}; the profile knows {known}"
+        for where, name in named
+        if name not in known
+    ]
+
+
 def fleet_problems(scenario: Scenario, limits: Limits, ladder: tuple[str, ...]) -> list[str]:
     """The initial clusters against the ladder, their provider's minimum nodes and the operator's cap."""
     cap = scenario.operator.max_run_nodes_per_cluster
@@ -136,8 +151,10 @@ def compile_scenario(scenario: Scenario, profile: str | None = None) -> RunConfi
         problems.append(
             f"operator.run_node_type: unknown {run_node_type!r}; known {sorted(limits.costs.run_node_types)}"
         )
-    problems += fleet_problems(scenario, limits, ladder)
-    problems += new_cluster_problems(op, limits)
+    problems += provider_problems(scenario, limits)
+    if not problems:
+        problems += fleet_problems(scenario, limits, ladder)
+        problems += new_cluster_problems(op, limits)
     checks = scenario.packing_checks
     if checks is not None and checks.ctrl_node_type not in (None, *limits.control_plane_types):
         problems.append(

@@ -7,21 +7,24 @@ The daily check is vectorised over clusters; rejections are attributed through t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 from placement.catalogue import Rejection
 
-# (key, human name); the order is the table's order.
-LIMITS: tuple[tuple[str, str], ...] = (
+VOLUMES_PREFIX = "volumes:"
+
+# (key, human name); the order is the table's order. ``volumes:<provider>`` rows follow the limits profile's
+# storage providers (``limit_rows``).
+LIMITS_BEFORE_VOLUMES: tuple[tuple[str, str], ...] = (
     ("ram_per_run_node", "RAM per run node"),
     ("pods_per_node", "pods per run node"),
     ("control_plane_objects", "control-plane etcd objects (current rung)"),
     ("control_plane_ladder_top", "control-plane ladder exhausted"),
-    ("longhorn_volumes", "Longhorn volumes per cluster"),
-    ("rook_ceph_volumes", "Rook-Ceph volumes per cluster"),
+)
+LIMITS_AFTER_VOLUMES: tuple[tuple[str, str], ...] = (
     ("max_run_nodes_per_cluster", "operator's max run nodes per cluster"),
     ("shard_nodes", "shard trigger: run nodes per cluster"),
     ("shard_pods", "shard trigger: pods per cluster"),
@@ -32,11 +35,8 @@ LIMITS: tuple[tuple[str, str], ...] = (
     ("k8s_services", "k8s threshold: services per cluster"),
     ("k8s_etcd_objects", "k8s threshold: etcd objects per cluster"),
 )
-LIMIT_NAMES = dict(LIMITS)
 SHARD_LIMITS = (
     "control_plane_ladder_top",
-    "longhorn_volumes",
-    "rook_ceph_volumes",
     "max_run_nodes_per_cluster",
     "shard_nodes",
     "shard_pods",
@@ -44,11 +44,34 @@ SHARD_LIMITS = (
 )
 
 
+def volume_limit(provider: str) -> str:
+    """The decision-table key of a storage provider's volumes per cluster."""
+    return VOLUMES_PREFIX + provider
+
+
+def limit_rows(providers: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """Every row of the decision table for a profile with these storage providers, in the table's order."""
+    volumes = tuple((volume_limit(p), f"{p} volumes per cluster") for p in providers)
+    return LIMITS_BEFORE_VOLUMES + volumes + LIMITS_AFTER_VOLUMES
+
+
+def limit_name(limit: str) -> str:
+    if limit.startswith(VOLUMES_PREFIX):
+        return f"{limit[len(VOLUMES_PREFIX) :]} volumes per cluster"
+    return dict(LIMITS_BEFORE_VOLUMES + LIMITS_AFTER_VOLUMES)[limit]
+
+
+def is_shard_limit(limit: str) -> bool:
+    """Limits the operator answers by closing the cluster to new customers (a new cluster takes them)."""
+    return limit in SHARD_LIMITS or limit.startswith(("k8s_", VOLUMES_PREFIX))
+
+
 def limit_of_rejection(rejection: Rejection, provider: str) -> str | None:
     """The decision-table row a filter rejection belongs to (None for status, region and snapshot age)."""
     if rejection.limit == "volumes":
-        return f"{provider.replace('-', '_')}_volumes"
-    return rejection.limit if rejection.limit in LIMIT_NAMES else None
+        return volume_limit(provider)
+    known = {key for key, _ in LIMITS_BEFORE_VOLUMES + LIMITS_AFTER_VOLUMES}
+    return rejection.limit if rejection.limit in known else None
 
 
 @dataclass(slots=True)
@@ -80,10 +103,13 @@ class Crossings:
         return np.flatnonzero(fresh)
 
 
-def decision_table(bindings: dict[str, Binding], day_to_date: Callable[[float], str | None]) -> list[dict]:
-    """One row per limit, the bound ones first by the day they first bound."""
+def decision_table(
+    bindings: dict[str, Binding], day_to_date: Callable[[float], str | None], providers: Iterable[str]
+) -> list[dict]:
+    """One row per limit (the profile's ``providers`` give the volume rows), the bound ones first by the day
+    they first bound."""
     rows = []
-    for key, name in LIMITS:
+    for key, name in limit_rows(providers):
         binding = bindings.get(key)
         if binding is None:
             rows.append(

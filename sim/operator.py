@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.decisions import LIMIT_NAMES, Crossings
+from sim.decisions import VOLUMES_PREFIX, Crossings, is_shard_limit, limit_name
 from sim.log import Log
 from sim.scenario import FixedStorage, SwitchStorage
-from sim.triggers import Triggers, is_shard_limit
+from sim.triggers import Triggers
 from sim.world import World
 
 PROJECTION_WINDOW_DAYS = 28
@@ -92,7 +92,7 @@ class Operator:
     def _crossed(self, limit: str, number: int, day: float, customers: int) -> None:
         info = self.fleet.clusters[number]
         why = self.triggers.why(limit, number, self.world.signals)
-        self.log.event(day, "limit_crossed", info.cluster.id, f"{LIMIT_NAMES[limit]}: {why}")
+        self.log.event(day, "limit_crossed", info.cluster.id, f"{limit_name(limit)}: {why}")
         self.log.bind(limit, day, customers, info.cluster.id, self.triggers.action(limit, number), why)
 
     # --- actions --------------------------------------------------------------------------------------------
@@ -215,7 +215,7 @@ class Operator:
         for number in np.flatnonzero(open_active & (urgency >= 1.0)).tolist():
             limit = worst_limit[number]
             info = fleet.clusters[number]
-            if limit in ("longhorn_volumes", "rook_ceph_volumes"):
+            if limit.startswith(VOLUMES_PREFIX):
                 self.volume_shard_seen = True
             if number not in self.retiring and not self._region_has_room(info.region, urgency, open_active, number):
                 self.retiring[number] = self._new_cluster(
@@ -227,7 +227,7 @@ class Operator:
             ):
                 limit = names[int(now[:, number].argmax())]
                 fleet.close(number)
-                self.log.event(day, "cluster_closed", info.cluster.id, f"closed to new customers: {LIMIT_NAMES[limit]}")
+                self.log.event(day, "cluster_closed", info.cluster.id, f"closed to new customers: {limit_name(limit)}")
 
     def _region_has_room(
         self, region: str, urgency: np.ndarray, open_active: np.ndarray, exclude: int, delivered: bool = False

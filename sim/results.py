@@ -25,7 +25,7 @@ class SimResult:
     ``events``: the operator's and the engine's log (date, day, kind, cluster_id, detail).
     ``customers``: one row per customer (sign-up and departure day, state, home cluster).
     ``summary``: JSON-ready totals, the first shard, and the decision table. ``first_shard_limit`` is a
-    decision-table limit key (``sim.decisions.LIMITS``), or ``region_demand`` when the first new cluster was
+    decision-table limit key (``sim.decisions.limit_rows``), or ``region_demand`` when the first new cluster was
     opened for a region's customers; the run ends at ``horizon_days`` (whole days), the last row's day.
     ``packing``: with the scenario's ``packing_checks``, one row per check day and (region, storage provider)
     group: the greedy engine and the simulated fleet against the packing optimum (``sim.packing``); None

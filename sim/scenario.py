@@ -38,7 +38,8 @@ from sim.distributions import (
     SpecModel,
 )
 
-StorageProviderName = Literal["longhorn", "rook-ceph"]
+# A storage provider of the limits profile (its ``storage:`` keys); checked against the profile when compiled.
+StorageProviderName = Annotated[str, Field(min_length=1)]
 
 
 # --- customers ------------------------------------------------------------------------------------------------

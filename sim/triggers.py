@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from placement.limits import Limits
-from sim.decisions import SHARD_LIMITS, limit_of_rejection
+from sim.decisions import is_shard_limit, limit_of_rejection, volume_limit
 from sim.fleet import Fleet
 from sim.scenario import OperatorPolicy
 from sim.world import Signals
@@ -38,7 +38,6 @@ class Triggers:
         top = len(fleet.ladder) - 1
         providers = [info.provider for info in fleet.clusters]
         max_volumes = np.array([limits.storage[p].max_volumes for p in providers], dtype=float)
-        longhorn = np.array([p == "longhorn" for p in providers])
         shard = policy.shard
         cp = policy.control_plane
         basis = self.comfortable if cp.upgrade_basis == "comfortable" else self.tight
@@ -48,6 +47,9 @@ class Triggers:
         needed = self.needed_nodes(c, node_alloc, whole=False)
         zero = np.zeros(n)
         volume_ratio = _share(c["volumes"], volumes_fraction * max_volumes)
+        # Each provider's volume limit binds on its own clusters only.
+        on = {provider: np.array([p == provider for p in providers], dtype=bool) for provider in limits.storage}
+        volumes = {volume_limit(p): np.where(mask, volume_ratio, 0.0) for p, mask in on.items()}
         return {
             "ram_per_run_node": _share(c["ram_requested"], policy.node_order_at_ram_fraction * c["ram_allocatable"]),
             "pods_per_node": _share(c["pods"], policy.node_order_at_pods_fraction * pods_capacity),
@@ -55,8 +57,7 @@ class Triggers:
             "control_plane_ladder_top": np.where(
                 exhausted, _share(c["etcd_objects"], (shard.ctrl_tight_fraction or 1.0) * self.tight[rung]), 0.0
             ),
-            "longhorn_volumes": np.where(longhorn, volume_ratio, 0.0),
-            "rook_ceph_volumes": np.where(~longhorn, volume_ratio, 0.0),
+            **volumes,
             "max_run_nodes_per_cluster": _share(needed, float(policy.max_run_nodes_per_cluster) + 0.5),
             "shard_nodes": _share(c["nodes"], shard.nodes) if shard.nodes else zero,
             "shard_pods": _share(c["pods"], shard.pods) if shard.pods else zero,
@@ -100,7 +101,9 @@ class Triggers:
                 return f"placement rejected: {rejection}"
         p = self.policy
         ctrl = limits.control_plane(fleet.ctrl_type(number))
+        max_volumes = limits.storage[info.provider].max_volumes
         texts = {
+            volume_limit(info.provider): f"{c['volumes']} volumes of {info.provider}'s {max_volumes}",
             "ram_per_run_node": f"{c['ram_requested'] / 2**30:.0f} GiB requested of "
             f"{c['ram_allocatable'] / 2**30:.0f} GiB allocatable on {c['nodes']} run nodes "
             f"(order at {p.node_order_at_ram_fraction:.0%})",
@@ -110,8 +113,6 @@ class Triggers:
             f"{ctrl.comfortable_objects}, tight {ctrl.tight_objects})",
             "control_plane_ladder_top": f"{c['etcd_objects']} etcd objects on {ctrl.name}, the last rung used "
             f"(tight {ctrl.tight_objects})",
-            "longhorn_volumes": f"{c['volumes']} volumes of Longhorn's {limits.storage['longhorn'].max_volumes}",
-            "rook_ceph_volumes": f"{c['volumes']} volumes of Rook-Ceph's {limits.storage['rook-ceph'].max_volumes}",
             "max_run_nodes_per_cluster": f"needs more than {p.max_run_nodes_per_cluster} run nodes",
             "shard_nodes": f"{c['nodes']} run nodes (trigger {p.shard.nodes})",
             "shard_pods": f"{c['pods']} pods (trigger {p.shard.pods})",
@@ -135,15 +136,11 @@ class Triggers:
             if p.auto_upgrade_control_plane and rung + 1 < len(self.fleet.ladder):
                 return f"upgrade control plane {self.fleet.ladder[rung]} -> {self.fleet.ladder[rung + 1]}"
             return "none: no higher rung (see control_plane_ladder_top)"
-        if limit in SHARD_LIMITS or limit.startswith("k8s_"):
+        if is_shard_limit(limit):
             if p.auto_shard:
                 return "close the cluster to new customers; a new cluster takes them"
             return "none: auto_shard off, placements are rejected"
         return "none"
-
-
-def is_shard_limit(limit: str) -> bool:
-    return limit in SHARD_LIMITS or limit.startswith("k8s_")
 
 
 def _share(level: np.ndarray, threshold) -> np.ndarray:

@@ -71,7 +71,10 @@ def collect(
         ),
     ] = None,
     storage_provider: Annotated[
-        str | None, typer.Option(help="longhorn or rook-ceph (default: detected from the storage classes).")
+        str | None,
+        typer.Option(
+            help="A storage provider of --profile, e.g. longhorn or rook-ceph (default: detected from its classes)."
+        ),
     ] = None,
     ctrl_node_type: Annotated[
         str | None,
@@ -95,7 +98,6 @@ def collect(
     # Imported here: the Kubernetes client and httpx load only when a collection runs.
     from placement.collector.controlplane import known_type
     from placement.collector.errors import CollectError
-    from placement.collector.providers import PROVIDERS
     from placement.collector.resources import SECRETS_COUNTS
     from placement.collector.sinks import DatabaseSink, DeliveryError, FileSink, RouterSink, Sink
     from placement.collector.snapshot import SYSTEM_NAMESPACES, collect_snapshot, default_limits
@@ -109,8 +111,6 @@ def collect(
         fail("--db and --router: give one of them")
     if router and not token:
         fail("--router needs --token (or PLACEMENT_ROUTER_TOKEN)")
-    if storage_provider is not None and storage_provider not in PROVIDERS:
-        fail(f"--storage-provider {storage_provider!r}: expected one of {', '.join(PROVIDERS)}")
     if secrets not in SECRETS_COUNTS:
         fail(f"--secrets {secrets!r}: expected one of {', '.join(SECRETS_COUNTS)}")
     if not (db or router or out or print_snapshot):
@@ -121,6 +121,8 @@ def collect(
         limits = default_limits(profile)
     except (ConfigError, OSError) as exc:
         fail(f"--profile {profile}: {exc}")
+    if storage_provider is not None and storage_provider not in limits.storage:
+        fail(f"--storage-provider {storage_provider!r}: expected one of {', '.join(limits.storage)} (--profile)")
     if ctrl_node_type is not None and known_type(ctrl_node_type, limits) is None:
         fail(
             f"--ctrl-node-type {ctrl_node_type!r} is not a control-plane type of limits profile {limits.profile} "

@@ -1,13 +1,11 @@
 """Storage providers as the collector sees them: which storage classes are theirs, and what their volume limit counts.
 
-``PROVIDERS`` is the only place that says so; the snapshot code reads it and holds no provider name of its own.
-Longhorn's limit is on Longhorn volumes (its ``volumes.longhorn.io`` objects), and a volume outlives its PVC (a
-retained, detached volume whose PVC was deleted still counts), so Longhorn is counted from its CRD. Ceph RBD's
-limit is reached through the images behind PVCs, so Rook-Ceph is counted as PVCs on its classes.
-
-When storage providers become data in the limits profile (issue 13), each profile entry carries these three
-fields (name, provisioner patterns, the CRD to count or none for PVCs) and replaces its row here one for one;
-``volumes_against_limit`` stays the one rule that picks the count.
+The limits profile says so (its ``storage:`` entries: CSI provisioner patterns, and the CRD whose objects the
+volume limit counts, or none for PVCs on the provider's classes); ``providers_of`` reads it, and the snapshot code
+holds no provider name of its own. Longhorn's limit is on Longhorn volumes (its ``volumes.longhorn.io`` objects),
+and a volume outlives its PVC, so Longhorn is counted from its CRD. Ceph RBD's limit is reached through the images
+behind PVCs, so Rook-Ceph is counted as PVCs on its classes. A new provider is a profile entry, and granting its
+CRD in ``deploy/collector-rbac.yaml`` when it has one.
 """
 
 from __future__ import annotations
@@ -16,6 +14,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from placement.collector import resources as r
+from placement.limits import Limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,13 +33,16 @@ class StorageProviderVolumes:
         return f"{self.volume_crd.plural}.{self.volume_crd.group} objects"
 
 
-PROVIDERS: dict[str, StorageProviderVolumes] = {
-    p.name: p
-    for p in (
-        StorageProviderVolumes("longhorn", ("driver.longhorn.io",), r.LONGHORN_VOLUMES),
-        StorageProviderVolumes("rook-ceph", ("*.rbd.csi.ceph.com",), None),
-    )
-}
+def providers_of(limits: Limits) -> dict[str, StorageProviderVolumes]:
+    """The profile's storage providers, in its order (the order ``--storage-provider`` detection tries them)."""
+    return {
+        name: StorageProviderVolumes(
+            name,
+            storage.provisioners,
+            None if storage.volume_crd is None else r.Resource(*storage.volume_crd, "CustomObjectsApi", ""),
+        )
+        for name, storage in limits.storage.items()
+    }
 
 
 def volumes_against_limit(provider: StorageProviderVolumes, pvcs: int, crd_objects: int | None) -> int:

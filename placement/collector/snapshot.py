@@ -31,7 +31,7 @@ from placement.collector import controlplane
 from placement.collector import resources as r
 from placement.collector.errors import CollectError
 from placement.collector.podrequests import pod_memory_request
-from placement.collector.providers import PROVIDERS, StorageProviderVolumes, volumes_against_limit
+from placement.collector.providers import StorageProviderVolumes, providers_of, volumes_against_limit
 from placement.collector.source import KubernetesSource
 from placement.limits import Limits
 from placement.model import ClusterLoad, RunNode
@@ -257,9 +257,9 @@ class _StorageClasses:
     def for_provider(self, provider: StorageProviderVolumes) -> list[str]:
         return sorted(name for name, provisioner in self.provisioners.items() if provider.provides(provisioner))
 
-    def detect(self) -> StorageProviderVolumes | None:
-        """The first provider (in ``PROVIDERS`` order) that has a storage class."""
-        return next((p for p in PROVIDERS.values() if self.for_provider(p)), None)
+    def detect(self, providers: dict[str, StorageProviderVolumes]) -> StorageProviderVolumes | None:
+        """The first provider (in the profile's order) that has a storage class."""
+        return next((p for p in providers.values() if self.for_provider(p)), None)
 
 
 class _Claims:
@@ -335,9 +335,10 @@ def collect_snapshot(
                 f"--ctrl-node-type {ctrl_node_type!r} is not a control-plane type of limits profile {limits.profile} "
                 f"({', '.join(sorted(limits.control_plane_types))})"
             )
-    provider = PROVIDERS.get(storage_provider) if storage_provider else None
+    providers = providers_of(limits)
+    provider = providers.get(storage_provider) if storage_provider else None
     if storage_provider and provider is None:
-        raise ValueError(f"--storage-provider {storage_provider!r}: expected one of {', '.join(PROVIDERS)}")
+        raise ValueError(f"--storage-provider {storage_provider!r}: expected one of {', '.join(providers)}")
 
     observed_at = now or datetime.now(UTC)
     source.start_collection()
@@ -357,7 +358,7 @@ def collect_snapshot(
     statefulsets = source.fold(r.STATEFULSETS, lambda: _Workloads(customers), metadata_only=True)
     claims = source.fold(r.PVCS, _Claims)
     storage_classes = source.fold(r.STORAGE_CLASSES, _StorageClasses)
-    provider = provider or storage_classes.detect()
+    provider = provider or storage_classes.detect(providers)
     volume_classes = storage_classes.for_provider(provider) if provider else []
     volume_pvcs = sum(claims.by_class.get(name, 0) for name in volume_classes)
     volume_objects = (

@@ -57,6 +57,7 @@ from placement.router.store import (
     TaskQueueInUse,
     UnknownCluster,
     UnknownPlacement,
+    UnknownStorageProvider,
 )
 from placement.router.views import cluster_view
 from placement.state import CLUSTER_ID_LENGTH, CLUSTER_ID_PATTERN, ClusterIn, RequestIn
@@ -189,6 +190,12 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
     async def _future_snapshot(_request: Request, error: SnapshotFromTheFuture) -> JSONResponse:
         # FastAPI's own 422 shape, naming the field.
         problem = {"loc": ["body", "observed_at"], "msg": str(error), "type": "value_error"}
+        return JSONResponse({"detail": [problem]}, status_code=422)
+
+    @app.exception_handler(UnknownStorageProvider)
+    async def _unknown_provider(_request: Request, error: UnknownStorageProvider) -> JSONResponse:
+        # The providers are the loaded limits profile's; FastAPI's own 422 shape, naming the field.
+        problem = {"loc": ["body", "storage_provider"], "msg": str(error), "type": "value_error"}
         return JSONResponse({"detail": [problem]}, status_code=422)
 
     @app.exception_handler(NothingFits)

@@ -90,6 +90,10 @@ class ClusterExists(ValueError):
     """A cluster with this id or task queue exists already."""
 
 
+class UnknownStorageProvider(ValueError):
+    """A cluster names a storage provider the router's limits profile does not have."""
+
+
 class SnapshotFromTheFuture(ValueError):
     """A load snapshot dated further ahead of the router's clock than the allowed clock skew."""
 
@@ -346,6 +350,12 @@ class Store:
     # --- clusters ----------------------------------------------------------------------------------------
 
     def add_cluster(self, cluster: Cluster) -> Cluster:
+        providers = self.policy.limits.storage
+        if cluster.storage_provider not in providers:
+            raise UnknownStorageProvider(
+                f"storage_provider {cluster.storage_provider!r}: the limits profile {self.policy.limits.profile!r} "
+                f"has {', '.join(providers)}"
+            )
         created = _aware(cluster.created_at) or self.clock()
         try:
             with self._write() as conn:

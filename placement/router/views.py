@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from placement.catalogue import LIMITS
 from placement.model import Cluster, ClusterLoad
 from placement.policy import Policy
 from placement.state import ClusterIn, ClusterLoadIn
@@ -20,21 +21,21 @@ def _row(name: str, used: int, capacity: int | None) -> dict[str, Any]:
 
 
 def headroom(cluster: Cluster, load: ClusterLoad, policy: Policy) -> list[dict[str, Any]]:
+    """The cluster's RAM, then every limit of the catalogue as its filter reads it, and the control plane's
+    comfortable point (the score's, not a filter's)."""
     limits = policy.limits
-    storage = limits.storage[cluster.storage_provider]
+    provider = cluster.storage_provider
     ctrl = limits.control_plane_types.get(load.ctrl_node_type)
-    return [
-        _row("ram_bytes", load.ram_requested_bytes, load.ram_allocatable_bytes),
-        _row("largest_free_node_ram_bytes", 0, max(load.largest_free_ram_bytes(limits.max_pods_per_node, True), 0)),
-        _row(f"{storage.provider}.volumes", load.volumes, storage.max_volumes),
-        _row("control_plane.objects_tight", load.etcd_objects, ctrl.tight_objects if ctrl else None),
-        _row("control_plane.objects_comfortable", load.etcd_objects, ctrl.comfortable_objects if ctrl else None),
-        _row("kubernetes.pods", load.pods, limits.max_pods_cluster),
-        _row("kubernetes.services", load.services, limits.max_services_cluster),
-        _row("kubernetes.namespaces", load.customers, limits.max_namespaces),
-        _row("kubernetes.etcd_objects", load.etcd_objects, limits.max_etcd_objects),
-        _row("kubernetes.nodes", load.node_count, limits.max_nodes),
-    ]
+    rows = [_row("ram_bytes", load.ram_requested_bytes, load.ram_allocatable_bytes)]
+    for limit in LIMITS:
+        used, capacity = limit.level(load, limits), limit.capacity(limits, provider, ctrl)
+        if limit.per_node:  # the best run node's free RAM, as the filter compares the request with it
+            used, capacity = 0, max(capacity - used, 0)
+        rows.append(_row(limit.view.format(provider=provider), used, capacity))
+    rows.append(
+        _row("control_plane.objects_comfortable", load.etcd_objects, ctrl.comfortable_objects if ctrl else None)
+    )
+    return rows
 
 
 def node_rows(load: ClusterLoad, policy: Policy) -> list[dict[str, Any]]:

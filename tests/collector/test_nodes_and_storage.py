@@ -6,10 +6,12 @@ import pytest
 
 from placement.collector import resources
 from placement.collector.errors import CollectError
-from placement.collector.providers import PROVIDERS, volumes_against_limit
+from placement.collector.providers import providers_of, volumes_against_limit
+from placement.limits import shipped_limits
 from support.kube_apiserver import Generated
 from support.kube_objects import generated_fleet, k3s_longhorn_fleet, longhorn_volume, node
 
+PROVIDERS = providers_of(shipped_limits("seed"))
 LONGHORN_PATH = "/apis/longhorn.io/v1beta2/volumes"
 
 

@@ -216,12 +216,12 @@ def test_profile_with_values_changes_the_engine_answer():
 def test_bad_profile_yaml_names_line_and_field():
     text = load_profile("seed").model_dump_json()
     data = json.loads(text)
-    data["longhorn"]["max_volumes"]["source"] = ""
+    data["storage"]["longhorn"]["max_volumes"]["source"] = ""
     bad = yaml.safe_dump(data, sort_keys=False)
     with pytest.raises(ConfigError) as info:
         parse_yaml_model(bad, LimitsProfile, source="bad.yaml")
     message = str(info.value)
-    assert "bad.yaml" in message and "longhorn.max_volumes.source" in message
+    assert "bad.yaml" in message and "storage.longhorn.max_volumes.source" in message
     reported = int(message.split("line ")[1].split(":")[0])
     lines = bad.splitlines()
     assert lines[reported - 1].strip() == "source: ''"

@@ -12,7 +12,7 @@ import sim
 import sim.placing
 from placement import engine
 from placement.limits import load_profile
-from sim.decisions import LIMITS
+from sim.decisions import limit_rows
 from sim.distributions import MonthlyChurn
 from tests.sim.conftest import FROZEN, SCENARIOS
 
@@ -64,7 +64,7 @@ def test_summary_is_json_and_has_the_decision_table(stage1_result):
                 "first_shard_customers", "first_shard_limit"]:  # fmt: skip
         assert key in summary
     table = summary["decision_table"]
-    assert {row["limit"] for row in table} == {key for key, _ in LIMITS}
+    assert {row["limit"] for row in table} == {key for key, _ in limit_rows(("longhorn", "rook-ceph"))}
     bound = [row for row in table if row["first_bind_day"] is not None]
     assert bound, "stage 1 binds the pods-per-node and control-plane limits"
     for row in bound:
@@ -150,7 +150,7 @@ def test_storage_switch_after_a_volume_shard():
     result = sim.run(scenario.model_copy(update={"horizon_days": 300.0, "horizon_years": None}), seed=0)
     ordered = result.events[result.events["kind"] == "cluster_ordered"]
     assert len(ordered) >= 1 and ordered.iloc[0]["detail"].startswith("rook-ceph")
-    assert result.summary["first_shard_limit"] == "longhorn_volumes"
+    assert result.summary["first_shard_limit"] == "volumes:longhorn"
     providers = clusters_of(result).groupby("cluster_id")["storage_provider"].first()
     assert providers["eu-west-1"] == "longhorn" and "rook-ceph" in set(providers)
 
