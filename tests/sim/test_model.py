@@ -159,7 +159,7 @@ def test_limits_overrides_through_model_copy(stage1_short_scenario):
     tight = stage1_short_scenario.model_copy(update={"limits_overrides": {"longhorn.max_volumes": 60}})
     result = sim.run(tight, seed=3)
     assert (clusters_of(result)["max_volumes"] == 60).all()
-    row = next(r for r in result.summary["decision_table"] if r["limit"] == "longhorn_volumes")
+    row = next(r for r in result.summary["decision_table"] if r["limit"] == "volumes:longhorn")
     assert row["first_bind_day"] is not None
     assert result.summary["limits_overrides"] == {"longhorn.max_volumes": 60}
 
