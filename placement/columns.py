@@ -124,7 +124,7 @@ def evaluate_columns(request_plan: RequestPlan, clusters: Sequence[tuple[Cluster
     if request_plan.region_gate is not None:
         failing[2] = ~_member(columns.region_codes, columns.region, request_plan.region_gate)
     capacities = np.array([k.capacities for k in kinds], dtype=np.int64).reshape(len(kinds), len(LIMITS))
-    needs = np.array([request_plan.need(k.provider) for k in kinds], dtype=np.int64).reshape(len(kinds), len(LIMITS))
+    needs = np.array([request_plan.need(k.provider)[0] for k in kinds], dtype=np.int64).reshape(len(kinds), len(LIMITS))
     failing[len(GATES) :] = (columns.levels + needs[kind] > capacities[kind]).T
     rejected = failing.any(axis=0)
     fails = np.where(rejected, failing.argmax(axis=0), -1)
@@ -144,11 +144,11 @@ def evaluate_columns(request_plan: RequestPlan, clusters: Sequence[tuple[Cluster
     volume_capacity = per_kind(lambda k: k.volume_capacity)
     used = columns.levels[:, VOLUMES] + per_footprint("volumes")
     volume_score = (volume_capacity > 0) * np.array(plan.volume_table, dtype=np.int64)[
-        utilization(used, volume_capacity)
+        utilization(used, volume_capacity, np.minimum)
     ]
     objects = columns.levels[:, CONTROL] + per_footprint("etcd_objects")
     control_tables = np.array([k.control_table for k in kinds], dtype=np.int64).reshape(len(kinds), 101)
-    control_score = control_tables[kind, utilization(objects, per_kind(lambda k: k.control_capacity))]
+    control_score = control_tables[kind, utilization(objects, per_kind(lambda k: k.control_capacity), np.minimum)]
     totals = region_score * w_region + ram_score * w_ram + volume_score * w_volume + control_score * w_control
     scores = request_plan.pick((region_score, ram_score, volume_score, control_score))
 

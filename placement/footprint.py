@@ -7,7 +7,8 @@ simulator's place and leave, and the optimizer's sizes add or remove it. None ke
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from typing import NamedTuple
 
 from placement.limits import Limits
 from placement.model import ClusterLoad, PlacementRequest
@@ -15,12 +16,12 @@ from placement.model import ClusterLoad, PlacementRequest
 FIELDS = ("ram_bytes", "pods", "services", "namespaces", "volumes", "volume_bytes", "etcd_objects")
 
 
-@dataclass(frozen=True, slots=True)
-class Footprint:
+class Footprint(NamedTuple):
     """One service's share of a cluster with the given storage provider.
 
     ``ram_bytes`` is taken on one run node: the service's request plus the storage engine's per-volume RAM.
     ``namespaces`` is 1 for a customer's first service (its namespace and per-customer objects come with it).
+    A named tuple: the engine makes one per request and storage provider, so it must be cheap to make.
     """
 
     provider: str
@@ -35,21 +36,27 @@ class Footprint:
     @classmethod
     def of(cls, request: PlacementRequest, limits: Limits, provider: str) -> Footprint:
         storage = limits.storage[provider]
-        volumes = len(request.volumes)
+        volumes = request.volumes
+        count = len(volumes)
         per_service = limits.etcd_objects_per_service if request.etcd_objects is None else request.etcd_objects
-        objects = per_service + volumes * storage.etcd_objects_per_volume
+        objects = per_service + count * storage.etcd_objects_per_volume
         if request.new_customer:
             objects += limits.etcd_objects_per_customer
         return cls(
-            provider=provider,
-            ram_bytes=request.ram_bytes + volumes * storage.ram_bytes_per_volume,
-            pods=request.pods,
-            services=1,
-            namespaces=int(request.new_customer),
-            volumes=volumes,
-            volume_bytes=sum(volume.size_bytes for volume in request.volumes),
-            etcd_objects=objects,
+            provider,
+            request.ram_bytes + count * storage.ram_bytes_per_volume,  # ram_bytes
+            request.pods,
+            1,  # services
+            int(request.new_customer),  # namespaces
+            count,  # volumes
+            sum(volume.size_bytes for volume in volumes) if count else 0,  # volume_bytes
+            objects,  # etcd_objects
         )
+
+    @property
+    def nothing(self) -> int:
+        """What a placement adds to a limit it does not grow (the number of run nodes, say)."""
+        return 0
 
     def scaled(self, times: int) -> Footprint:
         """``times`` placements of this footprint (negative: taken back)."""

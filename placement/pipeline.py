@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from operator import add, gt, itemgetter
+from operator import attrgetter, gt, itemgetter, sub
 
 from placement.catalogue import LIMITS, UNBOUNDED, Rejection
 from placement.cycle import Cycle
@@ -129,7 +129,10 @@ class RequestPlan:
             self.max_age = policy.max_snapshot_age_seconds if only in (None, "snapshot-age") else None
         self.pick = plan.pick if only is None else _every
         self.kinds = plan.kinds if only is None else {}
-        self.needs: dict[str, tuple[int, ...]] = {}
+        self.needs: dict[str, tuple[tuple[int, ...], Footprint]] = {}
+        # Per kind of cluster: the level each limit may reach with this request (its capacity less what the
+        # request needs), the request's footprint there, and the kind.
+        self.slots: dict[tuple[str, str], tuple[tuple[int, ...], Footprint, Kind]] = {}
 
     def kind(self, provider: str, ctrl_name: str) -> Kind:
         kind = self.plan.kind(provider, ctrl_name)
@@ -141,15 +144,21 @@ class RequestPlan:
             self.kinds[(provider, ctrl_name)] = kind
         return kind
 
+    def slot(self, provider: str, ctrl_name: str) -> tuple[tuple[int, ...], Footprint, Kind]:
+        kind = self.kinds.get((provider, ctrl_name)) or self.kind(provider, ctrl_name)
+        need, footprint = self.needs.get(provider) or self.need(provider)
+        slot = self.slots[(provider, ctrl_name)] = (tuple(map(sub, kind.capacities, need)), footprint, kind)
+        return slot
+
     def footprint(self, provider: str) -> Footprint:
         return self.cycle.footprint(provider)
 
-    def need(self, provider: str) -> tuple[int, ...]:
-        """Per catalogue limit, what the request adds on a cluster with this storage provider."""
+    def need(self, provider: str) -> tuple[tuple[int, ...], Footprint]:
+        """Per catalogue limit, what the request adds on a cluster with this storage provider; and its footprint."""
         need = self.needs.get(provider)
         if need is None:
             footprint = self.cycle.footprint(provider)
-            need = self.needs[provider] = tuple(limit.needed_row_entry(footprint) for limit in LIMITS)
+            need = self.needs[provider] = (needed_row(footprint), footprint)
         return need
 
     def rejection(self, rule: int, cluster: Cluster, load: ClusterLoad) -> Rejection:
@@ -166,6 +175,20 @@ class RequestPlan:
         provider = cluster.storage_provider
         limit = LIMITS[rule - len(GATES)]
         return limit.rejection(load, self.plan.limits, provider, load.ctrl_node_type, self.footprint(provider))
+
+
+# What each limit's ``needed`` field reads of a footprint (``Limit.needed_row_entry``, in one C-level call).
+_NEEDED = attrgetter(*(limit.needed or "nothing" for limit in LIMITS))
+_GROWS_ONLY = tuple(i for i, limit in enumerate(LIMITS) if limit.grows_only)
+
+
+def needed_row(footprint: Footprint) -> tuple[int, ...]:
+    """Per catalogue limit, what ``footprint`` adds as the filters compare it (``Limit.needed_row_entry``)."""
+    row = list(_NEEDED(footprint))
+    for i in _GROWS_ONLY:
+        if not row[i]:
+            row[i] = -UNBOUNDED
+    return tuple(row)
 
 
 def _same(r: Rejection) -> str:
@@ -187,35 +210,39 @@ def evaluate(request_plan: RequestPlan, clusters: Sequence[tuple[Cluster, Cluste
     total; and the best cluster's index (-1: none fits): highest total, then smallest cluster id."""
     plan, cycle = request_plan.plan, request_plan.cycle
     status_gate, region_gate, max_age = request_plan.status_gate, request_plan.region_gate, request_plan.max_age
-    wanted, kinds, needs = request_plan.wanted, request_plan.kinds, request_plan.needs
+    wanted, slots = request_plan.wanted, request_plan.slots
     max_pods = plan.limits.max_pods_per_node
     level_key = ("levels", max_pods)
     w_region, w_ram, w_volume, w_control = plan.weights
     ram_fast, volume_table, pick = plan.ram_fast, plan.volume_table, request_plan.pick
+    now = cycle.now
     fails: list[int] = []
     raws: list[tuple[int, ...] | None] = []
     totals: list[int] = []
-    best, best_key = -1, None
+    best, best_total, best_id = -1, 0, ""
     for index, (cluster, load) in enumerate(clusters):
         provider = cluster.storage_provider
         if status_gate is not None and cluster.status not in status_gate:
             failed = 0
-        elif max_age is not None and not _age(cycle, load) <= max_age:
-            failed = 1
+        elif max_age is not None and (load.observed_at is None or (now - load.observed_at).total_seconds() > max_age):
+            failed = 1  # the snapshot-age rule: no observation, or older than the policy allows
         elif region_gate is not None and cluster.region not in region_gate:
             failed = 2
         else:
             level = load._cache.get(level_key) or levels(load, max_pods)
-            kind = kinds.get((provider, load.ctrl_node_type)) or request_plan.kind(provider, load.ctrl_node_type)
-            need = needs.get(provider) or request_plan.need(provider)
-            over = list(map(gt, map(add, level, need), kind.capacities))
-            failed = len(GATES) + over.index(True) if True in over else -1
+            thresholds, footprint, kind = slots.get((provider, load.ctrl_node_type)) or request_plan.slot(
+                provider, load.ctrl_node_type
+            )
+            # Each catalogue limit: used + needed > capacity, as used > capacity - needed.
+            if any(map(gt, level, thresholds)):
+                failed = len(GATES) + list(map(gt, level, thresholds)).index(True)
+            else:
+                failed = -1
         fails.append(failed)
         if failed >= 0:
             raws.append(None)
             totals.append(0)
             continue
-        footprint = request_plan.footprint(provider)
         region_score = MAX_NODE_SCORE * (wanted is None or cluster.region == wanted)
         requested = load.ram_requested_bytes + footprint.ram_bytes
         capacity = load.ram_allocatable_bytes
@@ -229,16 +256,11 @@ def evaluate(request_plan: RequestPlan, clusters: Sequence[tuple[Cluster, Cluste
         control_score = kind.control_table[utilization(level[CONTROL] + footprint.etcd_objects, kind.control_capacity)]
         total = region_score * w_region + ram_score * w_ram + volume_score * w_volume + control_score * w_control
         totals.append(total)
-        raws.append(pick((region_score, ram_score, volume_score, control_score)))
-        key = (-total, cluster.id)
-        if best_key is None or key < best_key:
-            best, best_key = index, key
+        scores = (region_score, ram_score, volume_score, control_score)
+        raws.append(scores if pick is _every else pick(scores))
+        if best < 0 or total > best_total or (total == best_total and cluster.id < best_id):
+            best, best_total, best_id = index, total, cluster.id
     return fails, raws, totals, best
-
-
-def _age(cycle: Cycle, load: ClusterLoad) -> float:
-    age = cycle.snapshot_age_seconds(load)
-    return float("nan") if age is None else age
 
 
 def explain(cycle: Cycle, cluster: Cluster, load: ClusterLoad) -> tuple[dict[str, Rejection | None], dict[str, int]]:

@@ -31,11 +31,10 @@ VOLUMES, CONTROL = (
 ACTIVE = frozenset({"active"})
 
 
-def utilization(used, capacity):
-    """kube-scheduler's resourceScoringFunction input, 0..100 (used above capacity is full; odd negatives 0)."""
-    over = used > capacity
-    safe = capacity + (capacity <= 0) * (1 - capacity)
-    value = over * 100 + (1 - over) * (used * 100 // safe)
+def utilization(used, capacity, minimum=min):
+    """kube-scheduler's resourceScoringFunction input, 0..100: used above capacity is full, and odd negative
+    figures count as empty. ``minimum`` is the element-wise min (``numpy.minimum`` over columns)."""
+    value = minimum(used * 100 // (capacity + (capacity <= 0)), 100)
     return value * (value > 0)
 
 
