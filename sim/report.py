@@ -10,8 +10,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from sim import fmt
-from sim.decisions import LIMIT_NAMES
+from sim import decisions, fmt
 from sim.render import img, page, table
 from sim.report_plots import (
     GIB,
@@ -45,10 +44,13 @@ PARTS = (
 
 
 def limit_name(limit: str | None) -> str:
-    """A decision-table limit key as the reader knows it ("Longhorn volumes per cluster", not longhorn_volumes)."""
+    """A decision-table limit key as the reader knows it ("longhorn volumes per cluster", not volumes:longhorn)."""
     if limit == "region_demand":
         return "a region's demand (its customers had no open cluster nearby)"
-    return LIMIT_NAMES.get(limit, str(limit))
+    try:
+        return decisions.limit_name(str(limit))
+    except KeyError:
+        return str(limit)
 
 
 def _v(summary: dict, key: str, text: str) -> str:
