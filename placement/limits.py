@@ -13,7 +13,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from placement.quantity import PositiveBytes
@@ -415,7 +414,3 @@ def _shipped_profile(name: str) -> LimitsProfile:
 @cache
 def shipped_limits(name: str = "seed") -> Limits:
     return _shipped_profile(name).compile()
-
-
-def dump_profile(profile: LimitsProfile) -> str:
-    return yaml.safe_dump(profile.model_dump(by_alias=True, exclude_none=True), sort_keys=False)

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-# A storage provider is a name of the limits profile's ``storage:`` section (``Limits.storage``); the edges
-# check it against the profile they load.
-StorageProvider = str
+from pydantic import Field
+
+LABEL_LENGTH = 63  # a Kubernetes label value: regions, plans, node types, storage provider names
+
+# The one type of a storage provider's name: a key of the limits profile's ``storage:`` section
+# (``Limits.storage``). Any name of that shape is accepted here; the edges check it against the profile they load,
+# so a provider added to a profile needs no change in Python.
+StorageProvider = Annotated[
+    str, Field(min_length=1, max_length=LABEL_LENGTH, description="a storage provider of the limits profile")
+]
 ClusterStatus = Literal["active", "draining", "maintenance"]
-
-# The shipped profiles' providers (seed, published), for callers that have no profile at hand.
-STORAGE_PROVIDERS: tuple[str, ...] = ("longhorn", "rook-ceph")
-CLUSTER_STATUSES: tuple[str, ...] = ("active", "draining", "maintenance")
 DEFAULT_MOUNT_PATH = "/data"
 
 

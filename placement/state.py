@@ -18,10 +18,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, m
 
 from placement.model import (
     DEFAULT_MOUNT_PATH,
+    LABEL_LENGTH,
     Cluster,
     ClusterLoad,
     PlacementRequest,
     RunNode,
+    StorageProvider,
     VolumeRequest,
 )
 from placement.policy import RequestDefaults, default_policy
@@ -38,7 +40,6 @@ CLUSTER_ID_LENGTH = 63
 CLUSTER_ID_PATTERN = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
 # Longest text each field takes: what any real value needs, with room; stated in the API's schema.
 NAME_LENGTH = 200
-LABEL_LENGTH = 63  # a Kubernetes label value: regions, plans, node types
 NODE_NAME_LENGTH = 253  # a Kubernetes node name (DNS subdomain)
 URL_LENGTH = 2048
 PATH_LENGTH = 1024
@@ -104,9 +105,7 @@ class ClusterIn(_Edge):
     region: str = Field(min_length=1, max_length=LABEL_LENGTH)
     task_queue: str = Field(min_length=1, max_length=NAME_LENGTH)
     api_endpoint: HttpUrl | None = None
-    storage_provider: str = Field(
-        default="longhorn", min_length=1, max_length=LABEL_LENGTH, description="a storage provider of the profile"
-    )
+    storage_provider: StorageProvider = "longhorn"
     registry_url: RegistryUrl
     status: Literal["active", "draining", "maintenance"] = "active"
     created_at: datetime | None = None

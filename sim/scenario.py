@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from placement.limits import PROFILE_NAMES
+from placement.model import StorageProvider
 from placement.policy import PolicyConfig
 from placement.units import to_bytes
 from placement.yamlio import ConfigError, load_yaml_model
@@ -36,10 +37,6 @@ from sim.distributions import (
     SizeDistribution,
     SpecModel,
 )
-
-# A storage provider of the limits profile (its ``storage:`` keys); checked against the profile when compiled.
-StorageProviderName = Annotated[str, Field(min_length=1)]
-
 
 # --- customers ------------------------------------------------------------------------------------------------
 
@@ -62,7 +59,7 @@ class CustomerMix(SpecModel):
 class ClusterSpec(SpecModel):
     id: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
     region: str = Field(min_length=1)
-    storage_provider: StorageProviderName = "longhorn"
+    storage_provider: StorageProvider = "longhorn"
     run_nodes: int = Field(ge=0)
     ctrl_node_type: str | None = Field(default=None, description="a type on the ladder; None: see ctrl_rung")
     ctrl_rung: int | None = Field(
@@ -135,7 +132,7 @@ class ShardTriggers(SpecModel):
 
 class FixedStorage(SpecModel):
     kind: Literal["fixed"]
-    provider: StorageProviderName
+    provider: StorageProvider
 
     @property
     def providers(self) -> tuple[str, ...]:
@@ -147,8 +144,8 @@ class SwitchStorage(SpecModel):
     """New clusters get ``before`` until any condition holds, then ``after``."""
 
     kind: Literal["switch"]
-    before: StorageProviderName = "longhorn"
-    after: StorageProviderName = "rook-ceph"
+    before: StorageProvider = "longhorn"
+    after: StorageProvider = "rook-ceph"
     on_date: date | None = None
     after_clusters: int | None = Field(default=None, ge=1, description="fleet size (clusters) that flips it")
     on_volume_shard: bool = Field(default=True, description="flip once a cluster shards on its volume limit")

@@ -11,6 +11,7 @@ import yaml
 from placement.engine import select_cluster
 from placement.limits import load_profile
 from placement.model import Cluster, ClusterLoad, PlacementRequest, RunNode, VolumeRequest
+from placement.optimize import Demand, DemandBucket, DrainFleet, Infeasible, SolveSettings, plan_capacity, plan_drain
 from placement.optimize.packing import NodeType, Service, greedy_engine
 from placement.policy import load_policy
 from placement.router.store import NothingFits, PlacementOrder, UnknownStorageProvider, open_store
@@ -123,3 +124,54 @@ def test_the_optimizer_sizes_mayastor_nodes_from_the_profile(policy):
     services = [Service(f"s{i}", 2 * GiB, 5 * GiB) for i in range(7)]
     nodes, clusters = greedy_engine(services, node, policy)
     assert clusters == 3 and nodes == 9  # three volumes per cluster, each cluster its three minimum nodes
+
+
+def test_the_capacity_planner_plans_mayastor_clusters_from_the_profile(policy):
+    limits = policy.limits
+    demand = Demand(customers=7, services=[DemandBucket(ram=2 * GiB, volume=5 * GiB, count=7)])
+    plan = plan_capacity(demand, limits, SolveSettings(10, 1), providers=(MAYASTOR,), max_clusters_per_provider=4)
+    assert {c.provider for c in plan.clusters} == {MAYASTOR}
+    # Its volume limit (3) and minimum nodes (3) are the profile entry's: seven volumes need three clusters.
+    assert len(plan.clusters) == 3 and sum(c.volumes for c in plan.clusters) == 7
+    assert all(c.volumes <= 3 and c.run_nodes >= 3 for c in plan.clusters)
+    assert plan.packing_verified
+    # Every provider of the profile is a candidate by default; a name the profile lacks is refused.
+    assert plan_capacity(demand, limits, SolveSettings(10, 1)).outcome.objective is not None
+    with pytest.raises(Infeasible, match="portworx"):
+        plan_capacity(demand, limits, providers=("portworx",))
+
+
+def test_the_drain_planner_moves_onto_mayastor_clusters_within_their_volume_limit(policy, profile_path):
+    def fleet(receiver_volumes: int) -> DrainFleet:
+        held = [{"name": f"h{i}", "ram": "1Gi", "volume": "1Gi", "node": "m-0"} for i in range(receiver_volumes)]
+        return DrainFleet.model_validate(
+            {
+                "drain": "old",
+                "clusters": [
+                    {
+                        "id": "old",
+                        "status": "draining",
+                        "ctrl_node_type": "CX32",
+                        "nodes": [{"name": "n-0", "allocatable": "64Gi"}],
+                        "services": [
+                            {"name": "db", "ram": "4Gi", "volume": "20Gi", "node": "n-0"},
+                            {"name": "web", "ram": "2Gi", "node": "n-0"},
+                        ],
+                    },
+                    {
+                        "id": "new",
+                        "storage_provider": MAYASTOR,
+                        "ctrl_node_type": "CX32",
+                        "nodes": [{"name": f"m-{i}", "allocatable": "64Gi"} for i in range(3)],
+                        "services": held,
+                    },
+                ],
+            }
+        )
+
+    plan = plan_drain(fleet(2), policy.limits, SolveSettings(10, 1))
+    assert {(m.service, m.to_cluster) for m in plan.moves} == {("db", "new"), ("web", "new")}
+    with pytest.raises(Infeasible, match="volume"):
+        plan_drain(fleet(3), policy.limits, SolveSettings(10, 1))  # Mayastor's 3 volumes are taken
+    with pytest.raises(Infeasible, match=f"unknown '{MAYASTOR}'"):
+        plan_drain(fleet(2), load_policy().limits, SolveSettings(10, 1))

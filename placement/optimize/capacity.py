@@ -1,4 +1,4 @@
-"""Capacity plan: the cheapest mix of run nodes, control-plane types and Longhorn or Ceph clusters that holds a
+"""Capacity plan: the cheapest mix of run nodes, control-plane types and clusters of any storage provider that hold a
 forecast demand, priced from the limits profile.
 
 Demand is a RAM distribution in buckets (RAM, volume or none, count). Services are assigned to clusters by
@@ -22,7 +22,6 @@ from ortools.sat.python import cp_model
 from pydantic import BaseModel, ConfigDict, Field
 
 from placement.limits import Limits
-from placement.model import STORAGE_PROVIDERS
 from placement.optimize.node_count import min_nodes
 from placement.optimize.solve import Infeasible, SolverOutcome, SolveSettings, mib_ceil, mib_floor, solve
 from placement.quantity import PositiveBytes
@@ -114,10 +113,15 @@ def plan_capacity(
     max_clusters_per_provider: int = 10,
     max_nodes_per_cluster: int = 20,
     utilisation: float = 1.0,
-    providers: tuple[str, ...] = STORAGE_PROVIDERS,
+    providers: tuple[str, ...] | None = None,
     run_node_type: str | None = None,
 ) -> CapacityPlan:
+    """``providers``: the storage providers new clusters may have (None: every provider of the limits profile)."""
     settings = settings or SolveSettings()
+    providers = tuple(limits.storage) if providers is None else tuple(providers)
+    unknown = [p for p in providers if p not in limits.storage]
+    if unknown or not providers:
+        raise Infeasible("providers", f"unknown {unknown or 'none given'}; known: {sorted(limits.storage)}")
     if not 0 < utilisation <= 1:
         raise Infeasible("utilisation", f"must be in (0, 1], got {utilisation}")
     costs = limits.costs

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -182,6 +182,13 @@ def strategy_advice(report: PackingReport) -> list[str]:
     return lines
 
 
+def _infeasible(exc: Infeasible, bad_input: tuple[str, ...]) -> NoReturn:
+    """Exit 2 when the input names something the profile lacks or is out of range, 1 when it cannot be met."""
+    if exc.constraint in bad_input:
+        fail(f"bad input: {exc}", 2)
+    fail(f"infeasible: {exc}", 1)
+
+
 @optimize_app.command()
 def drain(
     fleet: Annotated[Path, typer.Option(help="YAML/JSON: drain, target?, clusters with nodes and services.")],
@@ -198,7 +205,7 @@ def drain(
     try:
         plan = plan_drain(state, _limits(profile), SolveSettings(time_limit, workers))
     except Infeasible as exc:
-        fail(f"infeasible: {exc}", 1)
+        _infeasible(exc, bad_input=("storage_provider",))
     if _emit(plan.to_dict(), as_json):
         return
     table = Table(title=f"Drain plan for {plan.cluster}: {len(plan.moves)} moves, weight {plan.total_weight}")
@@ -232,11 +239,15 @@ def capacity(
     max_nodes_per_cluster: Annotated[int, typer.Option(min=1)] = 20,
     utilisation: Annotated[float, typer.Option(help="Usable share of each node's allocatable RAM.")] = 1.0,
     run_node_type: Annotated[str | None, typer.Option(help="Run node type from the profile's costs.")] = None,
+    provider: Annotated[
+        list[str] | None,
+        typer.Option(help="Storage provider new clusters may have (repeat; default: every provider of the profile)."),
+    ] = None,
     time_limit: TimeLimit = 10.0,
     workers: Workers = 2,
     as_json: AsJson = False,
 ) -> None:
-    """Cheapest mix of run nodes, control-plane types and Longhorn/Ceph clusters that holds a demand."""
+    """Cheapest mix of run nodes, control-plane types and storage providers' clusters that holds a demand."""
     try:
         forecast = Demand.load(demand)
     except ConfigError as exc:
@@ -252,10 +263,10 @@ def capacity(
             max_nodes_per_cluster=max_nodes_per_cluster,
             utilisation=utilisation,
             run_node_type=run_node_type,
+            providers=tuple(provider) if provider else None,
         )
     except Infeasible as exc:
-        code = 2 if exc.constraint in ("utilisation", "run_node_type") else 1
-        fail(f"{'bad input' if code == 2 else 'infeasible'}: {exc}", code)
+        _infeasible(exc, bad_input=("utilisation", "run_node_type", "providers"))
     if _emit(plan.to_dict(), as_json):
         return
     table = Table(title=f"Capacity plan: EUR {plan.eur_month:,.2f}/month ({plan.run_node_type} run nodes)")

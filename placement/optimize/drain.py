@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ortools.sat.python import cp_model
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from placement.limits import Limits
-from placement.model import STORAGE_PROVIDERS
+from placement.model import StorageProvider
 from placement.optimize.solve import Infeasible, SolverOutcome, SolveSettings, mib_ceil, mib_floor, solve
 from placement.quantity import Bytes, PositiveBytes
 from placement.units import human_bytes
@@ -50,19 +50,12 @@ class DrainNodeIn(_Edge):
 
 class DrainClusterIn(_Edge):
     id: str
-    storage_provider: str = "longhorn"
+    storage_provider: StorageProvider = "longhorn"
     status: str = "active"
     ctrl_node_type: str
     nodes: list[DrainNodeIn] = Field(min_length=1)
     services: list[DrainServiceIn] = []
     extra_etcd_objects: int = Field(default=0, ge=0, description="objects not counted from the services")
-
-    @field_validator("storage_provider")
-    @classmethod
-    def _provider(cls, value: str) -> str:
-        if value not in STORAGE_PROVIDERS:
-            raise ValueError(f"must be one of {STORAGE_PROVIDERS}")
-        return value
 
     @model_validator(mode="after")
     def _nodes_known(self) -> DrainClusterIn:
@@ -153,6 +146,13 @@ def plan_drain(fleet: DrainFleet, limits: Limits, settings: SolveSettings | None
     drained = next(c for c in fleet.clusters if c.id == fleet.drain)
     receivers = [c for c in fleet.clusters if c.id != fleet.drain and c.status == "active"]
     services = drained.services
+    for cluster in fleet.clusters:
+        if cluster.storage_provider not in limits.storage:
+            raise Infeasible(
+                "storage_provider",
+                f"cluster {cluster.id}: unknown {cluster.storage_provider!r} in profile {limits.profile!r}; "
+                f"known: {sorted(limits.storage)}",
+            )
     storage = {c.id: limits.storage[c.storage_provider] for c in fleet.clusters}
     tight: dict[str, int] = {}
     for cluster in fleet.clusters:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -11,7 +12,7 @@ from placement.cli import app
 from placement.collector import controlplane
 from placement.collector.errors import CollectError
 from placement.collector.snapshot import Snapshot, default_limits
-from placement.limits import dump_profile, load_profile
+from placement.limits import load_profile
 from support.kube_objects import k3s_longhorn_fleet, k3s_server, node, with_control_plane
 
 runner = CliRunner()
@@ -98,7 +99,7 @@ def test_published_profile_names_other_types(serve, tmp_path):
         served.collect()
     assert served.collect(limits=default_limits("published")).load.ctrl_node_type == "CX33"
     path = tmp_path / "profile.yaml"
-    path.write_text(dump_profile(load_profile("published")))
+    path.write_text(yaml.safe_dump(load_profile("published").model_dump(by_alias=True, exclude_none=True)))
     assert served.collect(limits=default_limits(str(path))).load.ctrl_node_type == "CX33"
 
 

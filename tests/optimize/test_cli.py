@@ -81,3 +81,18 @@ def test_capacity_table_shows_the_packing_check(files):
     result = run("capacity", "--demand", str(files / "demand.yaml"))
     assert result.returncode == 0, result.stderr
     assert "Packing check: each cluster's services pack onto its planned run nodes" in result.stdout
+
+
+def test_capacity_takes_the_providers_to_plan_with_and_refuses_unknown_ones(files):
+    result = run("capacity", "--demand", str(files / "demand.yaml"), "--provider", "rook-ceph", "--json")
+    assert result.returncode == 0, result.stderr
+    assert {c["provider"] for c in json.loads(result.stdout)["clusters"]} == {"rook-ceph"}
+    result = run("capacity", "--demand", str(files / "demand.yaml"), "--provider", "portworx")
+    assert result.returncode == 2 and "providers" in result.stderr and "portworx" in result.stderr
+
+
+def test_drain_refuses_a_provider_the_profile_lacks(files):
+    fleet = (files / "fleet.yaml").read_text().replace("{id: c2,", "{id: c2, storage_provider: portworx,")
+    (files / "portworx.yaml").write_text(fleet)
+    result = run("drain", "--fleet", str(files / "portworx.yaml"))
+    assert result.returncode == 2 and "storage_provider" in result.stderr and "'portworx'" in result.stderr
