@@ -42,6 +42,8 @@ from sim.distributions import (
     SizeDistribution,
 )
 from sim.scenario import Scenario
+from sim.start_from.draws import live_service_counts, set_live_sizes
+from sim.start_from.spec import live_of
 
 
 def signup_rate_per_day(growth: Growth, days: np.ndarray, start: date) -> np.ndarray:
@@ -238,6 +240,9 @@ def draw(scenario: Scenario, seed: np.random.SeedSequence, horizon: float) -> Dr
         ]
     lifetime = sample_lifetimes(scenario.churn, n, rng["churn"])
     counts = sample_counts(mix.services, n, rng["customer_services"])
+    live = live_of(scenario.start_from)
+    if live is not None:
+        counts[:n_initial] = live_service_counts(live, n_initial)
     service_start = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
     total = int(service_start[-1])
     owner_signup = np.repeat(signup, counts)
@@ -249,4 +254,6 @@ def draw(scenario: Scenario, seed: np.random.SeedSequence, horizon: float) -> Dr
     ram = sample_sizes(mix.ram, total, rng["service_ram"])
     has_volume = rng["service_has_volume"].random(total) < mix.volume_probability
     volume = np.where(has_volume, sample_sizes(mix.volume_size, total, rng["service_volume_size"]), 0).astype(np.int64)
+    if live is not None:
+        set_live_sizes(live, ram, volume)
     return Draws(signup, lifetime, region.astype(np.int64), forced, service_start, owner_signup + delay, ram, volume)

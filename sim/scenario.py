@@ -37,6 +37,7 @@ from sim.distributions import (
     SizeDistribution,
     SpecModel,
 )
+from sim.start_from.spec import StartFrom
 
 # --- customers ------------------------------------------------------------------------------------------------
 
@@ -260,6 +261,9 @@ class Scenario(SpecModel):
     costs: CostSettings = CostSettings()
     packing_checks: PackingChecks | None = Field(
         default=None, description="greedy engine vs the packing optimum on chosen days; None: no checks"
+    )
+    start_from: StartFrom | None = Field(
+        default=None, description="the live fleet to start from (sim.start_from); None: the fleet above"
     )
 
     @model_validator(mode="after")

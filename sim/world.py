@@ -17,6 +17,7 @@ from sim.config import RunConfig
 from sim.fleet import Fleet, start_datetime
 from sim.population import ACTIVE, Population
 from sim.sampling import Draws
+from sim.start_from.spec import live_of
 
 
 @dataclass(slots=True)
@@ -53,6 +54,8 @@ class World:
     def build(cls, config: RunConfig, draws: Draws) -> World:
         """The initial fleet of the scenario, and every drawn customer and service not yet placed."""
         fleet = Fleet(config.limits, config.ladder, start_datetime(config.start), config.run_node_ram)
+        live = live_of(config.scenario.start_from)
+        closed = set(live.closed) if live is not None else set()  # draining or in maintenance at a live start
         for spec in config.scenario.fleet.clusters:
             number = fleet.add_cluster(
                 spec.id,
@@ -64,6 +67,8 @@ class World:
                 True,
             )
             fleet.add_nodes(number, spec.run_nodes)
+            if spec.id in closed:
+                fleet.close(number)
         population = Population.empty(draws.customers, int(draws.service_start[-1]))
         return cls(config, draws, fleet, population, Signals())
 

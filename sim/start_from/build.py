@@ -1,0 +1,329 @@
+"""A base scenario plus a live state gives the scenario that starts from that state, and what is measured.
+
+    state = read_source(scenario.start_from or source, now)
+    started = start_from(base, state)                # started.scenario runs like any scenario
+    started.provenance                               # every figure: measured, estimated or assumed, and from where
+
+What the live state gives (measured): the clusters (region, storage provider, status, control-plane type, run
+nodes); the customers in the router's ledger with their active services' RAM and volume bytes (a customer on
+two clusters counts once per cluster: the simulator gives each customer one home); the sign-ups, the region mix
+of new customers and churn, fitted (``sim.growth_fit``) when the ledger holds enough history.
+
+Estimated: customers the router never saw. A cluster's newest load snapshot counts more customer namespaces
+than the ledger holds on that cluster as of the snapshot; the difference are customers placed some other way
+(before the router, by hand). Each gets an equal share of the snapshot's services, requested RAM and volumes
+the ledger does not account for; their volume sizes are the base mix's mean (a snapshot has no sizes).
+
+Assumed, from the base scenario: the customer mix of new customers, the operator's policy, the limits profile,
+the run node type (so a run node's size), and growth and churn when they could not be fitted. A source that does
+not know a cluster's region or provider takes the base fleet's cluster of the same id, else its first region.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.config import resolve_limits
+from sim.distributions import ChoiceSize, FixedSize, LognormalSize, SizeDistribution
+from sim.growth_fit import ChurnFit, GrowthFit, fit_churn, growth_from_ledger
+from sim.scenario import ClusterSpec, Fleet, Scenario
+from sim.start_from.sources import (
+    LiveCluster,
+    LiveState,
+    StartFromError,
+    read_router_db,
+    read_snapshots,
+    read_state,
+)
+from sim.start_from.spec import (
+    CLOSED_STATUSES,
+    LiveCustomer,
+    LiveFleet,
+    RouterDatabase,
+    SnapshotFolder,
+    StateFile,
+    source_of,
+)
+
+MEASURED, ESTIMATED, ASSUMED = "measured", "estimated", "assumed"
+
+
+def read_source(source: Any, now: datetime | None = None) -> LiveState:
+    """Read a ``start_from`` source (a spec model, its dict, or a bare string) as of ``now`` (default: the clock)."""
+    now = now or datetime.now(UTC)
+    if isinstance(source, str):
+        source = source_of(source)
+    if isinstance(source, dict):
+        kind, where = source["kind"], source.get("url") or source.get("path")
+    else:
+        kind, where = source.kind, getattr(source, "url", None) or getattr(source, "path", None)
+    if kind == "router_db":
+        return read_router_db(where, now)
+    if kind == "snapshots":
+        return read_snapshots(where, now)
+    return read_state(where, now)
+
+
+@dataclass
+class StartedScenario:
+    """The scenario starting from a live state; ``provenance``: one row per figure (figure, value, basis, source);
+    ``warnings``: what the source said that the simulator cannot hold as it is."""
+
+    scenario: Scenario
+    state: LiveState
+    growth_fit: GrowthFit | None
+    churn_fit: ChurnFit | None
+    provenance: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def measured_customers(self) -> int:
+        live = self.scenario.start_from.live
+        return sum(c.measured for c in live.customers)
+
+    @property
+    def estimated_customers(self) -> int:
+        live = self.scenario.start_from.live
+        return sum(not c.measured for c in live.customers)
+
+
+def mean_size(dist: SizeDistribution) -> float:
+    """The mean of a size law (a lognormal's unclipped mean)."""
+    if isinstance(dist, FixedSize):
+        return float(dist.value)
+    if isinstance(dist, LognormalSize):
+        return float(dist.median) * math.exp(dist.sigma**2 / 2)
+    if isinstance(dist, ChoiceSize):
+        weights = np.asarray(dist.weights or [1.0] * len(dist.values), dtype=float)
+        return float(np.dot(dist.values, weights / weights.sum()))
+    raise TypeError(type(dist))  # pragma: no cover - the union is closed
+
+
+class _Record:
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def __call__(self, figure: str, value: Any, basis: str, source: str) -> None:
+        self.rows.append({"figure": figure, "value": str(value), "basis": basis, "source": source})
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=["figure", "value", "basis", "source"])
+
+
+def _ledger_customers(state: LiveState) -> dict[str, list[tuple[str, list[int], list[int], pd.Timestamp]]]:
+    """Per cluster: (customer, RAM per active service, volume bytes per active service, first reservation there)."""
+    ledger = state.ledger
+    active = ledger[ledger["released_at"].isna()]
+    out: dict[str, list[tuple[str, list[int], list[int], pd.Timestamp]]] = {}
+    for (cluster_id, customer_id), rows in active.groupby(["cluster_id", "customer_id"], sort=True):
+        rows = rows.sort_values("reserved_at", kind="stable")
+        out.setdefault(cluster_id, []).append(
+            (
+                customer_id,
+                rows["ram_bytes"].astype(int).tolist(),
+                rows["volume_bytes"].astype(int).tolist(),
+                rows["reserved_at"].min(),
+            )
+        )
+    return out
+
+
+def _estimated(
+    live: LiveCluster, seen: list[tuple[str, list[int], list[int], pd.Timestamp]], state: LiveState, volume_mean: float
+) -> tuple[list[LiveCustomer], str | None]:
+    """The customers of ``live``'s snapshot the ledger does not hold, with the load the ledger does not explain."""
+    load = live.load
+    if load is None:
+        return [], None
+    observed = pd.Timestamp(load.observed_at or state.now)
+    before = [c for c in seen if c[3] <= observed]
+    unseen = load.customers - len(before)
+    if unseen <= 0:
+        return [], None
+    services = load.services - sum(len(c[1]) for c in before)
+    ram = sum(n.requested_ram_bytes for n in load.run_nodes) - sum(sum(c[1]) for c in before)
+    volumes = load.volumes - sum(sum(1 for v in c[2] if v) for c in before)
+    note = None
+    if services < unseen:
+        note = (
+            f"cluster {live.id}: {unseen} customers not in the ledger but only {max(services, 0)} services "
+            "unaccounted for: each is given one service"
+        )
+        services = unseen
+    if volumes > services:
+        note = (note + "; " if note else "") + (
+            f"cluster {live.id}: {load.volumes} volumes for {load.services} services in the snapshot; a simulated "
+            f"service holds at most one volume, so {volumes - services} volumes are left out of the start"
+        )
+    ram_each = max(ram, 0) // services
+    per_customer = [services // unseen + (i < services % unseen) for i in range(unseen)]
+    volumes = min(max(volumes, 0), services)
+    customers, given = [], 0
+    for count in per_customer:
+        sizes = [int(volume_mean) if given + j < volumes else 0 for j in range(count)]
+        given += count
+        customers.append(LiveCustomer(cluster=live.id, ram=[ram_each] * count, volume=sizes, measured=False))
+    return customers, note
+
+
+def start_from(
+    base: Scenario,
+    state: LiveState,
+    *,
+    criterion: str = "bic",
+    min_weeks: float | None = None,
+) -> StartedScenario:
+    """The scenario starting from ``state``; whatever the state cannot tell comes from ``base``."""
+    record, warnings = _Record(), []
+    profile = resolve_limits(base).compile()
+    base_clusters = {c.id: c for c in base.fleet.clusters}
+    first_region = next(iter(base.regions))
+    operator = base.operator
+    ladder = tuple(operator.control_plane.ladder or profile.control_plane_ladder)
+    cap = operator.max_run_nodes_per_cluster
+    by_cluster = _ledger_customers(state) if state.has_ledger else {}
+    volume_mean = mean_size(base.customers.volume_size)
+    specs, customers, closed, problems = [], [], [], []
+    where = f"{state.kind} {state.source}"
+    for live in state.clusters:
+        fallback = base_clusters.get(live.id)
+        region = live.region or (fallback.region if fallback else first_region)
+        record(f"clusters.{live.id}.region", region, MEASURED if live.region else ASSUMED,
+               where if live.region else "base scenario")  # fmt: skip
+        provider = live.provider or (fallback.storage_provider if fallback else "longhorn")
+        record(f"clusters.{live.id}.storage_provider", provider, MEASURED if live.provider else ASSUMED,
+               where if live.provider else "base scenario")  # fmt: skip
+        if provider not in profile.storage:
+            problems.append(f"cluster {live.id}: storage provider {provider!r} is not in the limits profile")
+            continue
+        record(f"clusters.{live.id}.status", live.status, MEASURED, where)
+        if live.status in CLOSED_STATUSES:
+            closed.append(live.id)
+        minimum = profile.storage[provider].min_nodes
+        if live.load is not None:
+            ctrl = live.load.ctrl_node_type
+            if ctrl not in ladder:
+                problems.append(f"cluster {live.id}: control-plane type {ctrl!r} is not on the ladder {list(ladder)}")
+                continue
+            run_nodes = len(live.load.run_nodes)
+            record(f"clusters.{live.id}.ctrl_node_type", ctrl, MEASURED, where)
+            record(f"clusters.{live.id}.run_nodes", run_nodes, MEASURED, where)
+        else:
+            ctrl = fallback.ctrl_type_on(ladder) if fallback else ladder[0]
+            run_nodes = fallback.run_nodes if fallback else minimum
+            warnings.append(f"cluster {live.id}: no load snapshot; its control plane and run nodes are assumed")
+            record(f"clusters.{live.id}.ctrl_node_type", ctrl, ASSUMED, "base scenario")
+            record(f"clusters.{live.id}.run_nodes", run_nodes, ASSUMED, "base scenario")
+        if run_nodes < minimum or run_nodes > cap:
+            bounded = min(max(run_nodes, minimum), cap)
+            warnings.append(
+                f"cluster {live.id}: {run_nodes} run nodes measured, outside {provider}'s minimum {minimum} and the "
+                f"operator's cap {cap}: simulated with {bounded}"
+            )
+            run_nodes = bounded
+        ctrl_nodes = live.ctrl_nodes or (fallback.ctrl_nodes if fallback else 1)
+        record(f"clusters.{live.id}.ctrl_nodes", ctrl_nodes, MEASURED if live.ctrl_nodes else ASSUMED,
+               where if live.ctrl_nodes else "base scenario (default 1)")  # fmt: skip
+        seen = by_cluster.get(live.id, [])
+        mine = [LiveCustomer(cluster=live.id, ram=ram, volume=volume) for _, ram, volume, _ in seen]
+        estimated, note = _estimated(live, seen, state, volume_mean)
+        if note:
+            warnings.append(note)
+        if state.has_ledger:
+            record(f"clusters.{live.id}.customers_in_ledger", len(mine), MEASURED, "ledger")
+        if estimated:
+            record(f"clusters.{live.id}.customers_not_in_ledger", len(estimated), ESTIMATED, "load snapshot")
+        customers += mine + estimated
+        specs.append(
+            ClusterSpec(
+                id=live.id,
+                region=region,
+                storage_provider=provider,
+                run_nodes=run_nodes,
+                ctrl_node_type=ctrl,
+                ctrl_nodes=ctrl_nodes,
+                customers=len(mine) + len(estimated),
+            )
+        )
+    if problems:
+        raise StartFromError(f"{where}: cannot start from it:\n" + "\n".join(f"  {p}" for p in problems))
+    if state.has_ledger:
+        active = state.ledger[state.ledger["released_at"].isna()]
+        spread = int((active.groupby("customer_id")["cluster_id"].nunique() > 1).sum())
+        if spread:
+            warnings.append(
+                f"{spread} customers hold services on more than one cluster; each counts once per cluster (the "
+                "simulator gives a customer one home)"
+            )
+    not_placed = sorted(set(by_cluster) - {s.id for s in specs})
+    if not_placed:
+        warnings.append(f"the ledger names clusters the source does not list: {not_placed}")
+    update: dict[str, Any] = {
+        "start_date": state.now.date(),
+        "fleet": Fleet(clusters=specs),
+        "packing_checks": None,
+        "start_from": _spec_with_live(state, LiveFleet(closed=closed, customers=customers)),
+    }
+    growth_fit = churn_fit = None
+    regions = dict(base.regions)
+    for spec in specs:
+        regions.setdefault(spec.region, 0.0)
+    if state.has_ledger:
+        options = {"criterion": criterion} | ({"min_weeks": min_weeks} if min_weeks is not None else {})
+        growth_fit = growth_from_ledger(state.ledger, state.now, **options)
+        churn_fit = fit_churn(state.ledger, state.now)
+        if growth_fit.enough:
+            update["growth"] = growth_fit.chosen.growth()
+            regions = _signup_regions(state, specs) or regions
+        if churn_fit.fitted:
+            update["churn"] = churn_fit.churn()
+    update["regions"] = regions
+    growth_basis = MEASURED if growth_fit is not None and growth_fit.enough else ASSUMED
+    record("growth", _describe(update.get("growth", base.growth)), growth_basis,
+           growth_fit.message if growth_fit else f"base scenario ({state.kind} has no history)")  # fmt: skip
+    churn_basis = MEASURED if churn_fit is not None and churn_fit.fitted else ASSUMED
+    record("churn", _describe(update.get("churn", base.churn)), churn_basis,
+           churn_fit.message if churn_fit else f"base scenario ({state.kind} has no history)")  # fmt: skip
+    regions_measured = growth_basis == MEASURED and regions != dict(base.regions)
+    record("regions", regions, MEASURED if regions_measured else ASSUMED,
+           "sign-ups per cluster region in the ledger" if regions_measured else "base scenario")  # fmt: skip
+    for figure in ("customers (mix of new customers)", "operator", "limits_profile", "costs"):
+        record(figure, base.limits_profile if figure == "limits_profile" else "base scenario", ASSUMED, base.name)
+    record("run node size", operator.run_node_type or profile.costs.default_run_node_type, ASSUMED,
+           "base scenario's operator.run_node_type (the simulator sizes run nodes by type)")  # fmt: skip
+    record("customers_measured", sum(c.measured for c in customers), MEASURED if state.has_ledger else ESTIMATED,
+           "ledger" if state.has_ledger else where)  # fmt: skip
+    record("customers_estimated", sum(not c.measured for c in customers), ESTIMATED,
+           "load snapshots minus the ledger" if state.has_ledger else "load snapshots")  # fmt: skip
+    scenario = base.model_copy(update=update)
+    scenario = Scenario.model_validate(scenario.model_dump())  # validated as a whole, as a loaded one is
+    return StartedScenario(scenario, state, growth_fit, churn_fit, record.frame(), warnings)
+
+
+def _spec_with_live(state: LiveState, live: LiveFleet) -> RouterDatabase | SnapshotFolder | StateFile:
+    if state.kind == "router_db":
+        return RouterDatabase(kind="router_db", url=state.source, live=live)
+    model = SnapshotFolder if state.kind == "snapshots" else StateFile
+    return model(kind=state.kind, path=state.source, live=live)
+
+
+def _signup_regions(state: LiveState, specs: list[ClusterSpec]) -> dict[str, float]:
+    """The region mix of new customers: each customer's first cluster's region, over the ledger's sign-ups."""
+    region_of = {s.id: s.region for s in specs}
+    ledger = state.ledger.sort_values("reserved_at", kind="stable")
+    first = ledger.groupby("customer_id")["cluster_id"].first()
+    counts = first.map(region_of).dropna().value_counts()
+    if counts.empty:
+        return {}
+    regions = {region: float(counts.get(region, 0)) for region in dict.fromkeys(region_of.values())}
+    return regions if sum(regions.values()) > 0 else {}
+
+
+def _describe(model: Any) -> str:
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in model.model_dump().items())

@@ -1,0 +1,253 @@
+"""Reading a live source into one ``LiveState``: the clusters with their newest load snapshot, and the ledger.
+
+- ``read_router_db(url)``: the router's database, SQLite or PostgreSQL, through the router's own table
+  definitions (``placement.router.db``), read only: SQLite is opened with ``mode=ro``, PostgreSQL in a read-only
+  transaction, and nothing is ever migrated (a database without the router's tables is refused, not created).
+- ``read_snapshots(folder)``: every collector snapshot (``*.json``, ``placement.collector.snapshot.Snapshot``); the
+  newest per cluster counts. A snapshot knows its storage provider and control plane but not its region or status.
+- ``read_state(path)``: a state YAML (``placement.state.FleetState``, as ``examples/state.yaml``).
+
+A snapshot dated ahead of ``now`` by more than the router's clock skew is refused, as the router refuses it.
+Every problem raises ``StartFromError`` with a message naming the source (never a password) and what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+from pydantic import ValidationError
+from sqlalchemy import create_engine, inspect, select
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from placement.collector.snapshot import Snapshot
+from placement.model import ClusterLoad
+from placement.router import db
+from placement.router.config import DEFAULT_MAX_CLOCK_SKEW_SECONDS
+from placement.state import ClusterLoadIn, FleetState
+from placement.yamlio import ConfigError, format_loc, load_yaml_model
+
+LEDGER_COLUMNS = (
+    "service_id",
+    "customer_id",
+    "cluster_id",
+    "ram_bytes",
+    "pods",
+    "volumes",
+    "volume_bytes",
+    "new_customer",
+    "reserved_at",
+    "released_at",
+)
+ROUTER_TABLES = ("clusters", "cluster_loads", "cluster_counters", "reservations", "services", "volumes")
+
+
+class StartFromError(ValueError):
+    """A live source that cannot be started from; the message says which source and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class LiveCluster:
+    """One cluster as the source knows it. ``None``: the source cannot tell (the base scenario will)."""
+
+    id: str
+    region: str | None
+    provider: str | None
+    status: str
+    load: ClusterLoad | None  # the newest snapshot; None when the router never received one
+    ctrl_nodes: int | None = None  # control-plane members, when the collector listed them
+
+
+@dataclass(frozen=True, slots=True)
+class LiveState:
+    """What a source said, read at ``now``. ``ledger``: one row per reservation (``LEDGER_COLUMNS``; times are
+    aware UTC, ``released_at`` NaT while active; ``volume_bytes`` only for active services); empty without one."""
+
+    kind: str  # router_db, snapshots, state
+    source: str  # the source as shown to people (a URL without its password)
+    now: datetime
+    clusters: tuple[LiveCluster, ...]
+    ledger: pd.DataFrame = field(default_factory=lambda: empty_ledger())
+
+    @property
+    def has_ledger(self) -> bool:
+        return self.kind == "router_db"
+
+
+def empty_ledger() -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype="object") for name in LEDGER_COLUMNS})
+
+
+def check_not_future(observed_at: datetime | None, now: datetime, where: str) -> None:
+    """The router's rule (``Store.put_load``): a snapshot more than the clock skew ahead of ``now`` is refused."""
+    skew = timedelta(seconds=DEFAULT_MAX_CLOCK_SKEW_SECONDS)
+    if observed_at is not None and _aware(observed_at) > now + skew:
+        raise StartFromError(
+            f"{where}: snapshot observed_at {_aware(observed_at).isoformat()} is more than "
+            f"{skew.total_seconds():g} s ahead of the clock ({now.isoformat()}); a snapshot from the future is "
+            "refused, as the router refuses it"
+        )
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+# --- the router's database ------------------------------------------------------------------------------------
+
+
+def safe_url(url: str) -> str:
+    """The URL as shown to people: without its password."""
+    try:
+        return make_url(db.normalise_url(url)).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]
+
+
+def _read_only_engine(url: str) -> Engine:
+    normalised = db.normalise_url(url)
+    parsed = make_url(normalised)
+    if parsed.get_backend_name() == "sqlite":
+        path = Path(parsed.database or "")
+        if not parsed.database or not path.is_file():
+            raise StartFromError(f"router database {url}: no such SQLite file")
+        # mode=ro: SQLite itself refuses every write, and a missing file is not created.
+        return create_engine(f"sqlite:///file:{path.resolve()}?mode=ro&uri=true")
+    if parsed.get_backend_name() == "postgresql":
+        engine = db.make_engine(url)  # the router's own PostgreSQL setup (schema, timeouts); it never migrates
+        return engine.execution_options(postgresql_readonly=True)
+    raise StartFromError(f"router database {safe_url(url)}: unsupported database (SQLite or PostgreSQL)")
+
+
+def read_router_db(url: str, now: datetime) -> LiveState:
+    """The router's clusters, their newest snapshots and the whole ledger, read only."""
+    shown = safe_url(url)
+    engine = _read_only_engine(url)
+    try:
+        with engine.connect() as conn:
+            missing = sorted(set(ROUTER_TABLES) - set(inspect(conn).get_table_names()))
+            if missing:
+                raise StartFromError(
+                    f"router database {shown}: not a router database (no table {', '.join(missing)}); it is "
+                    "opened read only and never migrated"
+                )
+            cluster_rows = conn.execute(select(db.clusters).order_by(db.clusters.c.created_at, db.clusters.c.id)).all()
+            snapshots = dict(
+                conn.execute(
+                    select(db.cluster_counters.c.cluster_id, db.cluster_loads.c.snapshot).join(
+                        db.cluster_loads, db.cluster_loads.c.id == db.cluster_counters.c.load_id
+                    )
+                ).all()
+            )
+            ledger_rows = conn.execute(select(db.reservations).order_by(db.reservations.c.reserved_at)).all()
+            volume_rows = conn.execute(select(db.volumes.c.service_id, db.volumes.c.size_bytes)).all()
+    except StartFromError:
+        raise
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise StartFromError(f"router database {shown}: cannot read it: {reason}") from None
+    finally:
+        engine.dispose()
+    clusters = []
+    for row in cluster_rows:
+        load = None
+        if row.id in snapshots:
+            document = snapshots[row.id]
+            load = ClusterLoadIn.model_validate(json.loads(document) if isinstance(document, str) else document)
+            load = load.to_model()
+            check_not_future(load.observed_at, now, f"router database {shown}, cluster {row.id}")
+        clusters.append(LiveCluster(row.id, row.region, row.storage_provider, row.status, load))
+    if not clusters:
+        raise StartFromError(f"router database {shown}: no clusters")
+    if not ledger_rows:
+        raise StartFromError(
+            f"router database {shown}: the ledger (reservations) is empty: no placement to start from or to fit "
+            "growth to"
+        )
+    volume_bytes: dict[str, int] = {}
+    for service_id, size in volume_rows:
+        volume_bytes[service_id] = volume_bytes.get(service_id, 0) + int(size)
+    ledger = pd.DataFrame(
+        {
+            "service_id": [r.service_id for r in ledger_rows],
+            "customer_id": [r.customer_id for r in ledger_rows],
+            "cluster_id": [r.cluster_id for r in ledger_rows],
+            "ram_bytes": [int(r.ram_bytes) for r in ledger_rows],
+            "pods": [int(r.pods) for r in ledger_rows],
+            "volumes": [int(r.volumes) for r in ledger_rows],
+            "volume_bytes": [volume_bytes.get(r.service_id, 0) if r.released_at is None else 0 for r in ledger_rows],
+            "new_customer": [bool(r.new_customer) for r in ledger_rows],
+            "reserved_at": pd.to_datetime([_aware(r.reserved_at) for r in ledger_rows], utc=True),
+            "released_at": pd.to_datetime(
+                [None if r.released_at is None else _aware(r.released_at) for r in ledger_rows], utc=True
+            ),
+        }
+    )
+    future = ledger["reserved_at"] > now + timedelta(seconds=DEFAULT_MAX_CLOCK_SKEW_SECONDS)
+    if future.any():
+        raise StartFromError(
+            f"router database {shown}: {int(future.sum())} reservations are dated after the clock ({now.isoformat()})"
+        )
+    return LiveState("router_db", shown, now, tuple(clusters), ledger)
+
+
+# --- collector snapshots --------------------------------------------------------------------------------------
+
+
+def read_snapshots(folder: str | Path, now: datetime) -> LiveState:
+    """The newest collector snapshot of each cluster in ``folder`` (``*.json``, searched recursively)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise StartFromError(f"snapshot folder {folder}: not a directory")
+    files = sorted(folder.rglob("*.json"))
+    if not files:
+        raise StartFromError(f"snapshot folder {folder}: no collector snapshots (*.json)")
+    newest: dict[str, tuple[datetime, Snapshot]] = {}
+    for path in files:
+        try:
+            snapshot = Snapshot.model_validate_json(path.read_text())
+        except OSError as exc:
+            raise StartFromError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise StartFromError(
+                f"{path}: not a collector snapshot: {format_loc(tuple(first['loc']))}: {first['msg']}"
+            ) from None
+        observed = snapshot.load.observed_at
+        if observed is None:
+            raise StartFromError(f"{path}: load.observed_at is missing; a snapshot must say when it was taken")
+        check_not_future(observed, now, str(path))
+        current = newest.get(snapshot.cluster_id)
+        if current is None or _aware(observed) > current[0]:
+            newest[snapshot.cluster_id] = (_aware(observed), snapshot)
+    clusters = []
+    for cluster_id in sorted(newest):
+        snapshot = newest[cluster_id][1]
+        inventory = snapshot.inventory
+        ctrl_nodes = len(inventory.control_plane_nodes) or None
+        clusters.append(
+            LiveCluster(cluster_id, None, inventory.storage_provider, "active", snapshot.to_model(), ctrl_nodes)
+        )
+    return LiveState("snapshots", str(folder), now, tuple(clusters))
+
+
+# --- a state file ---------------------------------------------------------------------------------------------
+
+
+def read_state(path: str | Path, now: datetime) -> LiveState:
+    """A state YAML: its clusters (region, provider, status) and their load snapshots."""
+    path = Path(path)
+    try:
+        state = load_yaml_model(path, FleetState)
+    except ConfigError as exc:
+        raise StartFromError(str(exc)) from None
+    clusters = []
+    for entry in state.clusters:
+        cluster, load = entry.cluster.to_model(), entry.load.to_model()
+        check_not_future(load.observed_at, now, f"{path}, cluster {cluster.id}")
+        clusters.append(LiveCluster(cluster.id, cluster.region, cluster.storage_provider, cluster.status, load))
+    return LiveState("state", str(path), now, tuple(clusters))

@@ -1,0 +1,93 @@
+"""The scenario's ``start_from:`` key: where the initial fleet comes from, and (once read) the fleet itself.
+
+In YAML a source is written as a mapping with ``kind`` or as a bare string::
+
+    start_from: {kind: router_db, url: postgresql://router@db/placement}
+    start_from: examples/state.yaml                # .yaml/.yml: a state file
+    start_from: var/router.db                      # a SQLite file (.db/.sqlite/.sqlite3) or a database URL
+    start_from: var/snapshots/                     # anything else: a folder of collector snapshots
+
+``live`` is filled in when the source is read (``sim.start_from.build``): the customers already on each cluster
+with their measured services, so a built scenario is self-contained like any loaded one (a Dask worker runs it
+without reaching the database).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, model_validator
+
+from sim.distributions import SpecModel
+
+URL_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://", "sqlite://")
+SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+STATE_SUFFIXES = (".yaml", ".yml")
+# A cluster in one of these router statuses takes no new customers (the engine's status filter).
+CLOSED_STATUSES = frozenset({"draining", "maintenance"})
+
+
+class LiveCustomer(SpecModel):
+    """A customer already on the fleet: its home cluster and, per service, its RAM and volume bytes (0: none)."""
+
+    cluster: str = Field(min_length=1)
+    ram: list[int] = Field(min_length=1, description="bytes requested per service")
+    volume: list[int] = Field(description="volume bytes per service, 0 without a volume")
+    measured: bool = Field(default=True, description="False: estimated from a load snapshot, not in the ledger")
+
+    @model_validator(mode="after")
+    def _aligned(self) -> LiveCustomer:
+        if len(self.volume) != len(self.ram):
+            raise ValueError("volume needs one entry per service (ram)")
+        if min(self.ram) < 0 or min(self.volume) < 0:
+            raise ValueError("sizes cannot be negative")
+        return self
+
+
+class LiveFleet(SpecModel):
+    """What the source said about the fleet beyond its clusters' sizes (those are in ``fleet.clusters``)."""
+
+    closed: list[str] = Field(default_factory=list, description="cluster ids taking no new customers")
+    customers: list[LiveCustomer] = Field(default_factory=list, description="in the order of fleet.clusters")
+
+
+class RouterDatabase(SpecModel):
+    kind: Literal["router_db"]
+    url: str = Field(min_length=1, description="a SQLite path or URL, or a PostgreSQL URL; read only")
+    live: LiveFleet | None = None
+
+
+class SnapshotFolder(SpecModel):
+    kind: Literal["snapshots"]
+    path: str = Field(min_length=1, description="a folder of collector snapshot JSON files")
+    live: LiveFleet | None = None
+
+
+class StateFile(SpecModel):
+    kind: Literal["state"]
+    path: str = Field(min_length=1, description="a state YAML (clusters and load snapshots), as examples/state.yaml")
+    live: LiveFleet | None = None
+
+
+def source_of(text: str) -> dict[str, str]:
+    """A bare string's source: a database URL or SQLite file, a state YAML, else a snapshot folder."""
+    lowered = text.lower()
+    if lowered.startswith(URL_SCHEMES) or lowered.endswith(SQLITE_SUFFIXES):
+        return {"kind": "router_db", "url": text}
+    if lowered.endswith(STATE_SUFFIXES):
+        return {"kind": "state", "path": text}
+    return {"kind": "snapshots", "path": text}
+
+
+def _shorthand(value: Any) -> Any:
+    return source_of(value) if isinstance(value, str) else value
+
+
+StartFrom = Annotated[
+    RouterDatabase | SnapshotFolder | StateFile, BeforeValidator(_shorthand), Field(discriminator="kind")
+]
+
+
+def live_of(start_from: RouterDatabase | SnapshotFolder | StateFile | None) -> LiveFleet | None:
+    """The read live fleet of a scenario's ``start_from`` (None: no live start, or not read yet)."""
+    return None if start_from is None else start_from.live

@@ -1,0 +1,149 @@
+"""Growth fitted from history: synthetic ledgers with known growth, drawn by the simulator's own sign-up process,
+are fitted back (kind and parameters within tolerance); too little history says so; draws come from the fit."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim.distributions import ConstantGrowth, ExponentialGrowth, LinearGrowth, LogisticGrowth
+from sim.growth_fit import (
+    MIN_HISTORY_WEEKS,
+    churn_days,
+    fit_churn,
+    fit_growth,
+    growth_from_ledger,
+    signup_days,
+)
+from sim.sampling import signup_rate_per_day, signup_times
+
+HISTORY_DAYS = 730
+START = date(2024, 1, 1)
+MONTHS = HISTORY_DAYS / (365.25 / 12)
+
+
+def fitted(growth, seed: int, criterion: str = "bic"):
+    times = signup_times(growth, HISTORY_DAYS, START, np.random.default_rng(seed))
+    return fit_growth(times - HISTORY_DAYS, HISTORY_DAYS, criterion=criterion)
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+@pytest.mark.parametrize(
+    ("truth", "expected"),
+    [
+        (ConstantGrowth(kind="constant", rate_per_month=40), {"rate_per_month": (40, 0.1)}),
+        # The fitted laws run from today (the end of the history): linear starts at 10 + 4 * 24 = 106 a month.
+        (
+            LinearGrowth(kind="linear", start_per_month=10, slope_per_month=4),
+            {"start_per_month": (10 + 4 * MONTHS, 0.1), "slope_per_month": (4, 0.15)},
+        ),
+        (
+            ExponentialGrowth(kind="exponential", start_per_month=15, monthly_growth=0.1),
+            {"start_per_month": (15 * 1.1**MONTHS, 0.12), "monthly_growth": (0.1, 0.1)},
+        ),
+        (
+            LogisticGrowth(kind="logistic", max_per_month=120, midpoint_months=12, steepness_per_month=0.5),
+            {"max_per_month": (120, 0.1), "midpoint_months": (12 - MONTHS, 0.1), "steepness_per_month": (0.5, 0.25)},
+        ),
+    ],
+)
+def test_the_fit_recovers_the_kind_and_its_parameters(truth, expected, seed):
+    fit = fitted(truth, seed)
+    assert fit.enough and fit.chosen.kind == truth.kind, fit.table()
+    for name, (value, tolerance) in expected.items():
+        assert fit.chosen.params[name] == pytest.approx(value, rel=tolerance), (name, fit.chosen.params)
+    # The truth lies within about the fit's 99 % intervals (its 90 % ones widened by 2.576 / 1.645), and the
+    # weights favour the chosen kind.
+    for name, (value, _) in expected.items():
+        low, high = fit.chosen.intervals()[name]
+        assert abs(value - (low + high) / 2) <= 1.57 * (high - low) / 2, (name, low, high, value)
+    assert max(fit.weights(), key=fit.weights().get) == truth.kind
+    by_aic = fitted(truth, seed, "aic")
+    assert by_aic.chosen.kind == min(by_aic.fits, key=lambda f: f.aic).kind
+    table = fit.table()
+    assert list(table["kind"]) == ["constant", "linear", "exponential", "logistic"]
+    assert table["chosen"].sum() == 1 and table.loc[table["chosen"], "kind"].item() == truth.kind
+
+
+def test_the_fitted_growth_continues_the_history_into_the_simulation():
+    truth = ExponentialGrowth(kind="exponential", start_per_month=15, monthly_growth=0.1)
+    growth = fitted(truth, 3).chosen.growth()
+    # The simulator's rate at day 0 of the forecast is the truth's at the end of the history.
+    now = signup_rate_per_day(growth, np.array([0.0, 30.0]), START)
+    then = signup_rate_per_day(truth, np.array([HISTORY_DAYS, HISTORY_DAYS + 30.0]), START)
+    np.testing.assert_allclose(now, then, rtol=0.12)
+
+
+def test_parameter_draws_come_from_the_covariance_through_the_passed_generator():
+    fit = fitted(LinearGrowth(kind="linear", start_per_month=10, slope_per_month=4), 5).chosen
+    draws = [fit.draw(np.random.default_rng(s)) for s in range(300)]
+    slopes = np.array([d.slope_per_month for d in draws])
+    standard_error = np.sqrt(fit.covariance[1, 1])
+    assert slopes.mean() == pytest.approx(fit.params["slope_per_month"], abs=0.3 * standard_error + 1e-9)
+    assert slopes.std() == pytest.approx(standard_error, rel=0.2)
+    # The same generator seed gives the same draw; draws are valid growth laws of the chosen kind.
+    assert fit.draw(np.random.default_rng(9)) == fit.draw(np.random.default_rng(9))
+    assert all(d.kind == "linear" and d.start_per_month > 0 for d in draws)
+
+
+def test_too_little_history_says_so_and_fits_nothing():
+    weeks = MIN_HISTORY_WEEKS - 1
+    times = signup_times(
+        ConstantGrowth(kind="constant", rate_per_month=200), weeks * 7, START, np.random.default_rng(0)
+    )
+    fit = fit_growth(times - weeks * 7, weeks * 7)
+    assert not fit.enough and fit.chosen is None and fit.fits == ()
+    assert f"fewer than {MIN_HISTORY_WEEKS} weeks" in fit.message and "base scenario's growth is used" in fit.message
+
+
+def ledger(rows: list[tuple[str, float, float | None]], now: datetime) -> pd.DataFrame:
+    """(customer, reserved days ago, released days ago or None) per reservation."""
+    return pd.DataFrame(
+        {
+            "customer_id": [r[0] for r in rows],
+            "reserved_at": pd.to_datetime([now - timedelta(days=r[1]) for r in rows], utc=True),
+            "released_at": pd.to_datetime(
+                [None if r[2] is None else now - timedelta(days=r[2]) for r in rows], utc=True
+            ),
+        }
+    )
+
+
+def test_signups_services_and_churn_follow_the_ledger_definitions():
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    book = ledger(
+        [
+            ("a", 100, None),  # a: signs up 100 days ago, a second service later, still here
+            ("a", 50, 40),
+            ("b", 80, 30),  # b: every reservation released, the last 10 days ago: churned then
+            ("b", 70, 10),
+            ("c", 20, 5),  # c: one released, one active: not churned
+            ("c", 15, None),
+        ],
+        now,
+    )
+    np.testing.assert_allclose(signup_days(book, now), [-100, -80, -20])
+    gone = churn_days(book, now)
+    assert gone["b"] == pytest.approx(-10) and np.isnan(gone["a"]) and np.isnan(gone["c"])
+    churn = fit_churn(book, now)
+    assert churn.events == 1
+    # Exposure: a 100 days, b 70 days (80 to 10 ago), c 20 days.
+    assert churn.exposure_months == pytest.approx(190 / (365.25 / 12))
+    assert not growth_from_ledger(book, now).enough  # 3 sign-ups over 14 weeks: too few to fit
+
+
+def test_churn_is_recovered_from_a_synthetic_ledger():
+    rng = np.random.default_rng(4)
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    hazard = 0.05 / (365.25 / 12)  # per day
+    rows = []
+    for i, joined in enumerate(rng.uniform(0, 700, size=3000)):
+        left = joined - rng.exponential(1 / hazard)
+        rows.append((f"c{i}", joined, left if left > 0 else None))
+    churn = fit_churn(ledger(rows, now), now)
+    assert churn.hazard_per_month == pytest.approx(0.05, rel=0.08)
+    low, high = churn.interval()
+    assert low < churn.churn().rate < high

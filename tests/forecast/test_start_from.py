@@ -1,0 +1,238 @@
+"""Starting a scenario from the live fleet: the router's database (SQLite and PostgreSQL, built through the router),
+a folder of collector snapshots and examples/state.yaml; and the bad sources."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from placement.router.db import normalise_url
+from sim.scenario import Scenario, load_scenario
+from sim.simulation import run
+from sim.start_from.build import ASSUMED, ESTIMATED, MEASURED, read_source, start_from
+from sim.start_from.sources import StartFromError
+from tests.forecast.conftest import NOW, ROOT, History
+
+BASE = ROOT / "scenarios" / "stage1.yaml"
+
+
+def base() -> Scenario:
+    return load_scenario(BASE)
+
+
+def basis(started, figure: str) -> str:
+    rows = started.provenance[started.provenance["figure"] == figure]
+    assert len(rows) == 1, figure
+    return rows["basis"].iloc[0]
+
+
+def value(started, figure: str) -> str:
+    return started.provenance.loc[started.provenance["figure"] == figure, "value"].iloc[0]
+
+
+def day_zero(scenario: Scenario) -> pd.DataFrame:
+    short = scenario.model_copy(update={"horizon_days": 2, "horizon_years": None})
+    frame = run(short, 3).timeseries
+    return frame[(frame["day"] == 0) & (frame["cluster_id"] != "fleet")].set_index("cluster_id")
+
+
+def ledger_active(history: History) -> pd.DataFrame:
+    state = read_source(history.url, NOW)
+    return state.ledger[state.ledger["released_at"].isna()]
+
+
+@pytest.mark.parametrize("which", ["sqlite_history", "pg_history"])
+def test_router_database_gives_the_fleet_the_ledger_and_the_unseen_customers(which, request):
+    history: History = request.getfixturevalue(which)
+    state = read_source(history.url, NOW)
+    assert state.kind == "router_db" and len(state.ledger) == history.services
+    started = start_from(base(), state)
+    scenario = started.scenario
+    clusters = {c.id: c for c in scenario.fleet.clusters}
+    assert set(clusters) == {"eu-west-1", "eu-west-2", "us-east-1"}
+    assert (clusters["eu-west-2"].storage_provider, clusters["us-east-1"].ctrl_node_type) == ("rook-ceph", "CX32")
+    assert scenario.start_from.live.closed == ["us-east-1"]  # draining: closed to new customers
+    assert scenario.start_date == NOW.date()
+    # The ledger's active customers per cluster are measured, with their services' RAM and volume bytes.
+    active = ledger_active(history)
+    live = scenario.start_from.live.customers
+    for cluster_id in ("eu-west-1", "eu-west-2"):
+        mine = [c for c in live if c.cluster == cluster_id and c.measured]
+        held = active[active["cluster_id"] == cluster_id]
+        assert len(mine) == held["customer_id"].nunique()
+        assert sum(len(c.ram) for c in mine) == len(held)
+        assert sum(sum(c.ram) for c in mine) == int(held["ram_bytes"].sum())
+        assert (
+            sum(sum(c.volume) for c in mine)
+            == int(held["volume_bytes"].sum())
+            == 2 * 1024**3 * int(held["volumes"].sum())
+        )
+        estimated = [c for c in live if c.cluster == cluster_id and not c.measured]
+        assert len(estimated) == history.unseen[cluster_id]
+        assert value(started, f"clusters.{cluster_id}.customers_not_in_ledger") == str(history.unseen[cluster_id])
+    assert sum(not c.measured for c in live if c.cluster == "us-east-1") == 12
+    assert started.estimated_customers == 2 * 15 + 12
+    # Enough history: growth, churn and the region mix are fitted; the rest is the base scenario's.
+    assert basis(started, "growth") == MEASURED and started.growth_fit.enough
+    assert started.growth_fit.chosen.growth() == scenario.growth
+    assert basis(started, "churn") == MEASURED and started.churn_fit.events == history.churned
+    assert scenario.regions == {"eu-west": float(history.customers), "us-east": 0.0}
+    assert basis(started, "clusters.eu-west-1.ctrl_nodes") == ASSUMED  # the router does not know it
+    assert basis(started, "operator") == ASSUMED and scenario.operator == base().operator
+    # The simulated fleet on day 0 holds what the snapshot and the ledger say.
+    first = day_zero(scenario)
+    assert first.loc["us-east-1", "open"] == False  # noqa: E712 - numpy bool
+    for cluster_id in ("eu-west-1", "eu-west-2"):
+        customers = sum(1 for c in live if c.cluster == cluster_id)
+        assert first.loc[cluster_id, "customers"] == customers
+        assert first.loc[cluster_id, "services"] == sum(len(c.ram) for c in live if c.cluster == cluster_id)
+
+
+def test_the_database_is_opened_read_only_and_never_migrated(sqlite_history, tmp_path):
+    path = Path(sqlite_history.url.removeprefix("sqlite:///"))
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    read_source(sqlite_history.url, NOW)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    # A SQLite file that is not the router's is refused, not migrated.
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE things (id INTEGER)").connection.commit()
+    with pytest.raises(StartFromError, match="not a router database"):
+        read_source(str(other), NOW)
+    assert [r[0] for r in sqlite3.connect(other).execute("SELECT name FROM sqlite_master")] == ["things"]
+
+
+def test_postgresql_source_is_read_in_a_read_only_transaction(pg_history):
+    from sqlalchemy import text
+
+    from sim.start_from.sources import _read_only_engine
+
+    engine = _read_only_engine(pg_history.url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SHOW transaction_read_only")).scalar() == "on"
+    engine.dispose()
+    assert normalise_url(pg_history.url).startswith("postgresql+psycopg://")
+
+
+def test_state_file_starts_from_its_snapshots_and_says_everything_is_estimated():
+    started = start_from(base(), read_source(str(ROOT / "examples" / "state.yaml"), NOW))
+    scenario = started.scenario
+    assert [c.id for c in scenario.fleet.clusters] == ["eu-west-1", "eu-west-2", "us-east-1"]
+    assert started.measured_customers == 0 and started.estimated_customers == 240 + 70 + 20
+    assert basis(started, "growth") == ASSUMED and scenario.growth == base().growth
+    assert basis(started, "customers_estimated") == ESTIMATED
+    first = day_zero(scenario)
+    assert first["customers"].to_dict() == {"eu-west-1": 240, "eu-west-2": 70, "us-east-1": 20}
+    assert first["services"].to_dict() == {"eu-west-1": 275, "eu-west-2": 82, "us-east-1": 23}
+    # eu-west-1's snapshot has more volumes (497) than services (275); a simulated service holds one at most.
+    assert first["volumes"].to_dict() == {"eu-west-1": 275, "eu-west-2": 64, "us-east-1": 20}
+    assert any("eu-west-1: 497 volumes" in w for w in started.warnings)
+    assert scenario.start_from.live.closed == ["us-east-1"]
+
+
+def snapshot_document(cluster_id: str, observed_at, customers: int, provider: str = "longhorn") -> dict:
+    return {
+        "cluster_id": cluster_id,
+        "load": {
+            "observed_at": observed_at.isoformat(),
+            "ctrl_node_type": "CX52",
+            "run_nodes": [{"name": f"run-{i}", "allocatable_ram": "250Gi", "requested_ram": "40Gi"} for i in range(3)],
+            "volumes": customers,
+            "services": 2 * customers,
+            "customers": customers,
+            "pods": 2 * customers,
+            "etcd_objects": 12 * customers,
+        },
+        "inventory": {
+            "nodes": 4, "run_nodes": 3, "run_nodes_not_ready": [], "run_nodes_unschedulable": [],
+            "control_plane_node": "cp-1", "control_plane_nodes": {"cp-1": "CX52", "cp-2": "CX52", "cp-3": "CX52"},
+            "storage_provider": provider, "volume_storage_classes": [], "pvcs_by_storage_class": {},
+            "longhorn_volumes_by_robustness": None, "pods_terminated": 0, "pods_pending_unscheduled": 0,
+            "object_counts": {}, "requests": 10, "list_restarts": 0,
+        },
+    }  # fmt: skip
+
+
+def write_snapshots(folder: Path, documents: list[dict]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, document in enumerate(documents):
+        (folder / f"snapshot-{i}.json").write_text(json.dumps(document))
+    return folder
+
+
+def test_snapshot_folder_takes_each_clusters_newest_snapshot(tmp_path):
+    folder = write_snapshots(
+        tmp_path / "snaps",
+        [
+            snapshot_document("eu-west-1", NOW - timedelta(days=2), 30),
+            snapshot_document("eu-west-1", NOW - timedelta(hours=1), 40),
+            snapshot_document("ceph-1", NOW - timedelta(hours=2), 25, "rook-ceph"),
+        ],
+    )
+    started = start_from(base(), read_source(str(folder), NOW))
+    clusters = {c.id: c for c in started.scenario.fleet.clusters}
+    assert clusters["eu-west-1"].customers == 40 and clusters["ceph-1"].customers == 25
+    assert clusters["ceph-1"].storage_provider == "rook-ceph" and clusters["ceph-1"].ctrl_nodes == 3
+    assert basis(started, "clusters.ceph-1.storage_provider") == MEASURED
+    assert basis(started, "clusters.ceph-1.ctrl_nodes") == MEASURED
+    assert basis(started, "clusters.ceph-1.region") == ASSUMED  # a snapshot does not know its region
+    assert started.estimated_customers == 65
+    first = day_zero(started.scenario)
+    assert first.loc["eu-west-1", "services"] == 80 and first.loc["eu-west-1", "volumes"] == 40
+
+
+# --- bad sources ------------------------------------------------------------------------------------------------
+
+
+def test_an_unreachable_database_is_a_clear_error():
+    with pytest.raises(StartFromError, match=r"router database postgresql\+psycopg://postgres:\*\*\*@127.0.0.1:1/x"):
+        read_source("postgresql://postgres:secret@127.0.0.1:1/x", NOW)
+    with pytest.raises(StartFromError, match="no such SQLite file"):
+        read_source("/nonexistent/router.db", NOW)
+
+
+def test_an_empty_ledger_is_refused(tmp_path):
+    from placement.router.store import open_store
+    from placement.state import ClusterIn
+
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    store = open_store(url)
+    store.add_cluster(ClusterIn(id="a", name="a", region="eu", task_queue="q-a", registry_url="r:5000").to_model())
+    store.dispose()
+    with pytest.raises(StartFromError, match=r"ledger .* is empty"):
+        read_source(url, NOW)
+
+
+def test_snapshots_from_the_future_are_refused_as_the_router_refuses_them(tmp_path):
+    ahead = write_snapshots(tmp_path / "ahead", [snapshot_document("eu-west-1", NOW + timedelta(minutes=10), 3)])
+    with pytest.raises(StartFromError, match="ahead of the clock"):
+        read_source(str(ahead), NOW)
+    # Within the router's clock skew (300 s) a snapshot is accepted.
+    near = write_snapshots(tmp_path / "near", [snapshot_document("eu-west-1", NOW + timedelta(minutes=4), 3)])
+    assert read_source(str(near), NOW).clusters[0].load.customers == 3
+
+
+def test_a_state_file_that_fails_validation_names_the_line(tmp_path):
+    bad = tmp_path / "state.yaml"
+    text = (ROOT / "examples" / "state.yaml").read_text().replace("volumes: 497", "volumes: -4", 1)
+    bad.write_text(text)
+    with pytest.raises(StartFromError, match=r"line \d+: clusters\[0\]\.load\.volumes"):
+        read_source(str(bad), NOW)
+
+
+def test_a_malformed_snapshot_names_its_file(tmp_path):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "x.json").write_text('{"cluster_id": "a"}')
+    with pytest.raises(StartFromError, match=r"x\.json: not a collector snapshot"):
+        read_source(str(folder), NOW)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(StartFromError, match="no collector snapshots"):
+        read_source(str(tmp_path / "empty"), NOW)
+    with pytest.raises(StartFromError, match="not a directory"):
+        read_source(str(tmp_path / "missing"), NOW)
