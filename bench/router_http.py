@@ -1,13 +1,24 @@
-"""Benchmark the live router with ``wrk``: select-cluster (10 clusters) and placements on PostgreSQL.
+"""Benchmark the live router with ``wrk`` against its two floors, in one run.
 
-    python -m bench.router_http [--duration 10] [--workers 1] [--pg postgresql://postgres@127.0.0.1:5432/test]
+    python -m bench.router_http [--duration 10] [--pg postgresql://postgres@127.0.0.1:5432/test]
 
 Needs ``wrk`` (Debian package ``wrk``); when it is missing and we are root, it is installed with apt-get.
-Each scenario starts ``placement serve --workers N`` (default one uvicorn worker) on a loopback port, seeds 10
-clusters, then runs wrk with a Lua script for the POST bodies. wrk is closed-loop; a paced run gives every
-connection a random think time (wrk's ``delay()`` hook, uniform in 0..2x the mean, so the connections do not fire
-in bursts) to hold the rate near the target. The achieved rate is reported next to wrk's latency distribution
-and the server's own Prometheus histogram (as bucket bounds; with several workers, summed over them).
+
+The server is ``bench.router_floor``: the production app from ``create_app`` (select-cluster protected by a
+token, so every run authenticates) plus the framework floor, ``POST /bench/floor``, under uvicorn as
+``placement serve`` runs it. 10 clusters are seeded. Each scenario is one wrk run with a Lua script; a paced run
+gives every connection a random think time (wrk's ``delay()`` hook, uniform in 0..2x the mean) to hold the rate
+near the target, and its floor runs with the same connections and the same think time:
+
+- select-cluster (with and without a volume) against the framework floor, on SQLite and PostgreSQL;
+- placements on PostgreSQL against the database floor (``bench.router_dbfloor``: the SQL statements of one
+  placement replayed by a bare script through the same driver and pool, with as many threads as wrk has
+  connections and the same think time).
+
+For each: the rate reached, wrk's p50/p99, the server's CPU per request (its process's user+system time over
+the requests answered), and each as a ratio to its floor. In the saturated placement runs, a sampler reads
+``pg_stat_activity`` every 10 ms for the router's (or the floor's) connections and reports where they wait.
+The machine's load average is printed first: these figures are only comparable within one run.
 """
 
 from __future__ import annotations
@@ -19,16 +30,26 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import numpy as np
 import psycopg
+
+from bench.router_dbfloor import capture, replay
+from bench.router_floor import FLOOR_PATH
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+SELECT_PATH = "/v1/select-cluster"
+PLACE_PATH = "/v1/placements"
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def require_wrk() -> str:
@@ -52,14 +73,15 @@ def free_port() -> int:
 
 
 class Router:
-    def __init__(self, db: str, log: Path, workers: int = 1):
+    """``bench.router_floor`` on a loopback port."""
+
+    def __init__(self, db: str, log: Path):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log.open("w")
         env = dict(os.environ, CAPPLAN_TOKENS=TOKEN)
-        command = [sys.executable, "-m", "placement", "serve", "--db", db, "--port", str(self.port)]
         self.process = subprocess.Popen(
-            [*command, "--workers", str(workers)],
+            [sys.executable, "-m", "bench.router_floor", "--db", db, "--port", str(self.port)],
             cwd=ROOT,
             env=env,
             stdout=self.log,
@@ -69,17 +91,16 @@ class Router:
             if self.process.poll() is not None:
                 break
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200 and self.workers() == workers:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"router did not start; see {log}")
 
-    def workers(self) -> int:
-        """Worker processes serving: every one of them, before a run starts."""
-        match = re.search(r"^placement_router_workers ([\d.e+]+)$", httpx.get(f"{self.url}/metrics").text, re.MULTILINE)
-        return int(float(match.group(1))) if match else 0
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
 
     def stop(self) -> None:
         self.process.terminate()
@@ -130,9 +151,11 @@ def seed(url: str, clusters: int = 10, *, loads_only: bool = False) -> None:
             ).raise_for_status()
 
 
+# The floor reads the same body as select-cluster, with the same token.
 SELECT_LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %(token)s"
 wrk.body = '{"customer_id": "bench", "ram": "2Gi", "region": "eu-west", "volumes": [%(volumes)s]}'
 function delay() if %(delay)d == 0 then return 0 end return math.random(0, 2 * %(delay)d) end
 """
@@ -158,138 +181,292 @@ end
 """
 
 
-def run_wrk(wrk: str, url: str, path: str, script: str, connections: int, duration: int, workdir: Path) -> dict:
+@dataclass
+class Run:
+    name: str
+    connections: int
+    rate: float
+    p50: float
+    p99: float
+    cpu_ms: float | None  # the server's (or the floor script's) CPU per request
+    errors: int = 0
+    floor: Run | None = None
+    waits: dict[str, float] = field(default_factory=dict)
+
+    def row(self) -> str:
+        def ratio(mine: float | None, floor: float | None) -> str:
+            return "" if self.floor is None or not mine or not floor else f"{mine / floor:.2f}×"
+
+        floor = self.floor
+        cpu = "" if self.cpu_ms is None else f"{self.cpu_ms:.2f}"
+        return (
+            f"| {self.name} | {self.connections} | {self.rate:.0f} | {self.p50:.2f} | {self.p99:.2f} | {cpu} | "
+            f"{ratio(self.p50, floor and floor.p50)} | {ratio(self.p99, floor and floor.p99)} | "
+            f"{ratio(self.cpu_ms, floor and floor.cpu_ms)} | {self.errors} |"
+        )
+
+
+def run_wrk(wrk: str, router: Router, path: str, script: str, connections: int, duration: int, workdir: Path):
     lua = workdir / f"{uuid.uuid4().hex}.lua"
     lua.write_text(script)
     threads = min(2, connections)
+    cpu = router.cpu_seconds()
     out = subprocess.run(
-        [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(lua), url + path],
+        [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(lua), router.url + path],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
-    result = {"raw": out, "rate": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
-    for label in ("50%", "90%", "99%"):
+    cpu = router.cpu_seconds() - cpu
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    result = {"rate": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "requests": requests}
+    for label in ("50%", "99%"):
         match = re.search(rf"^\s+{re.escape(label)}\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
         value, unit = float(match.group(1)), match.group(2)
         result[label] = value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    result["non2xx"] = int(non2xx.group(1)) if non2xx else 0
-    return result
-
-
-def server_histogram(url: str, route: str) -> dict[float, float]:
-    """Cumulative bucket counts of the server's latency histogram for 2xx answers on ``route``."""
-    text = httpx.get(f"{url}/metrics").text
-    buckets: dict[float, float] = {}
-    for line in text.splitlines():
-        if not line.startswith("placement_http_request_duration_seconds_bucket{"):
-            continue
-        labels = dict(re.findall(r'(\w+)="([^"]*)"', line[: line.rindex("}")]))
-        if labels.get("route") != route or labels.get("method") != "POST" or not labels["status"].startswith("2"):
-            continue
-        bound = float("inf") if labels["le"] == "+Inf" else float(labels["le"])
-        buckets[bound] = buckets.get(bound, 0.0) + float(line.rsplit(" ", 1)[1])
-    return buckets
-
-
-def quantile_bound(before: dict[float, float], after: dict[float, float], q: float) -> str:
-    diff = {b: after.get(b, 0.0) - before.get(b, 0.0) for b in after}
-    total = diff.get(float("inf"), 0.0)
-    if not total:
-        return "n/a"
-    for bound in sorted(diff):
-        if diff[bound] >= q * total:
-            return "> 2.5 s" if bound == float("inf") else f"≤ {bound * 1000:g} ms"
-    return "n/a"
-
-
-def scenario(
-    name: str,
-    wrk: str,
-    router: Router,
-    path: str,
-    route: str,
-    script: str,
-    connections: int,
-    duration: int,
-    workdir: Path,
-) -> dict:
-    before = server_histogram(router.url, route)
-    result = run_wrk(wrk, router.url, path, script, connections, duration, workdir)
-    after = server_histogram(router.url, route)
-    result["server_p50"] = quantile_bound(before, after, 0.50)
-    result["server_p99"] = quantile_bound(before, after, 0.99)
-    print(
-        f"| {name} | {connections} | {result['rate']:.0f} | {result['50%']:.2f} | {result['90%']:.2f} | "
-        f"{result['99%']:.2f} | {result['server_p50']} | {result['server_p99']} | {result['non2xx']} |",
-        flush=True,
+    errors = re.search(r"Socket errors: (.*)", out)
+    result["errors"] = (int(non2xx.group(1)) if non2xx else 0) + (
+        sum(int(n) for n in re.findall(r"\d+", errors.group(1))) if errors else 0
     )
+    result["cpu_ms"] = 1000 * cpu / max(requests, 1)
     return result
+
+
+def wrk_run(name, wrk, router, path, script, connections, duration, workdir, floor=None) -> Run:
+    result = run_wrk(wrk, router, path, script, connections, duration, workdir)
+    run = Run(name, connections, result["rate"], result["50%"], result["99%"], result["cpu_ms"], result["errors"])
+    run.floor = floor
+    print(run.row(), flush=True)
+    return run
+
+
+class WaitSampler:
+    """Samples ``pg_stat_activity`` for connections named ``application`` every 10 ms while running."""
+
+    def __init__(self, dsn: str, application: str):
+        self.dsn, self.application = dsn, application
+        self.samples: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample)
+
+    def _sample(self) -> None:
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            while not self._stop.is_set():
+                rows = conn.execute(
+                    "SELECT state, wait_event_type, wait_event FROM pg_stat_activity WHERE application_name = %s",
+                    (self.application,),
+                ).fetchall()
+                for state, kind, event in rows:
+                    if state == "active":
+                        self.samples[f"active: {kind}:{event}" if kind else "active: on CPU"] += 1
+                    elif state == "idle in transaction":
+                        self.samples["idle in transaction (waiting for the client)"] += 1
+                time.sleep(0.01)
+
+    def __enter__(self) -> WaitSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def shares(self) -> dict[str, float]:
+        total = sum(self.samples.values())
+        return {key: count / total for key, count in self.samples.most_common()} if total else {}
+
+
+def print_waits(name: str, shares: dict[str, float]) -> None:
+    print(f"\n{name}: where its connections were, share of samples in a transaction")
+    for key, share in shares.items():
+        print(f"  {share:6.1%}  {key}")
+
+
+def floor_run(name, engine, captured, nodes, connections, duration, delay, prefix, floor_of=None) -> Run:
+    result = replay(
+        engine, captured, nodes, connections=connections, duration=duration, mean_delay_ms=delay, prefix=prefix
+    )
+    latencies = np.array(result.latencies_ms)
+    run = Run(
+        name,
+        connections,
+        len(latencies) / result.seconds,
+        float(np.percentile(latencies, 50)),
+        float(np.percentile(latencies, 99)),
+        1000 * result.cpu_seconds / max(len(latencies), 1),
+    )
+    print(run.row(), flush=True)
+    return run
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per run")
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
-    parser.add_argument("--workers", type=int, default=1, help="placement serve --workers N")
     args = parser.parse_args()
-    if args.workers < 1:
-        parser.error("--workers must be at least 1")
     wrk = require_wrk()
+    load = os.getloadavg()
+    print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} CPUs)\n")
     print(
-        "| scenario | connections | req/s | wrk p50 ms | wrk p90 ms | wrk p99 ms | server p50 | server p99 | non-2xx |"
+        "| scenario | connections | req/s | p50 ms | p99 ms | CPU ms/req | p50 / floor | p99 / floor | "
+        "CPU / floor | errors |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
-    select_path = "/v1/select-cluster"
-    place_path = "/v1/placements"
+    print("|---|---|---|---|---|---|---|---|---|---|")
 
     def placing(delay: int, prefix: str) -> str:
         return PLACEMENT_LUA % {"delay": delay, "prefix": prefix, "token": TOKEN}
 
     def selecting(delay: int, volume: bool = True) -> str:
-        return SELECT_LUA % {"delay": delay, "volumes": '{"size": "10Gi"}' if volume else ""}
+        return SELECT_LUA % {"delay": delay, "volumes": '{"size": "10Gi"}' if volume else "", "token": TOKEN}
 
-    # (name, path, Lua script, connections); paced runs: connections / (mean think time + latency) ~ target rate.
-    sqlite_runs = [
-        ("select-cluster, SQLite, one connection", select_path, selecting(0), 1),
-        ("select-cluster, SQLite, paced ~500/s", select_path, selecting(19), 11),
-        ("select-cluster without volume (from the cache), SQLite, one connection", select_path, selecting(0, False), 1),
-        ("select-cluster without volume (from the cache), SQLite, paced ~500/s", select_path, selecting(19, False), 10),
-        ("select-cluster, SQLite, saturated", select_path, selecting(0), 16),
-    ]
-    pg_runs = [
-        ("select-cluster, PostgreSQL, paced ~500/s", select_path, selecting(19), 11),
-        ("placements, PostgreSQL, one connection", place_path, placing(0, "one"), 1),
-        ("placements, PostgreSQL, paced ~200/s", place_path, placing(20, "paced"), 6),
-        ("placements, PostgreSQL, saturated", place_path, placing(0, "sat"), 16),
-    ]
+    duration = args.duration
+    runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="router-bench-") as tmp:
         workdir = Path(tmp)
-        router = Router(f"sqlite:///{workdir / 'bench.db'}", workdir / "sqlite.log", args.workers)
+
+        def selects(router: Router, backend: str) -> None:
+            # ~500/s: 11 connections, each waiting 0..38 ms between requests.
+            floor = wrk_run(
+                f"framework floor, {backend}, paced ~500/s",
+                wrk,
+                router,
+                FLOOR_PATH,
+                selecting(19),
+                11,
+                duration,
+                workdir,
+            )
+            runs.append(floor)
+            for volume in (True, False):
+                label = "with" if volume else "without"
+                runs.append(
+                    wrk_run(
+                        f"select-cluster {label} a volume, {backend}, paced ~500/s",
+                        wrk,
+                        router,
+                        SELECT_PATH,
+                        selecting(19, volume),
+                        11,
+                        duration,
+                        workdir,
+                        floor,
+                    )
+                )
+            one = wrk_run(
+                f"framework floor, {backend}, one connection",
+                wrk,
+                router,
+                FLOOR_PATH,
+                selecting(0),
+                1,
+                duration,
+                workdir,
+            )
+            runs.append(
+                wrk_run(
+                    f"select-cluster with a volume, {backend}, one connection",
+                    wrk,
+                    router,
+                    SELECT_PATH,
+                    selecting(0),
+                    1,
+                    duration,
+                    workdir,
+                    one,
+                )
+            )
+
+        router = Router(f"sqlite:///{workdir / 'bench.db'}", workdir / "sqlite.log")
         try:
             seed(router.url)
-            for name, path, script, connections in sqlite_runs:
-                scenario(name, wrk, router, path, path, script, connections, args.duration, workdir)
+            selects(router, "SQLite")
         finally:
             router.stop()
 
         schema = f"bench_{uuid.uuid4().hex[:10]}"
+        application = f"capplan-{schema}"
         with psycopg.connect(args.pg, autocommit=True) as conn:
             conn.execute(f'CREATE SCHEMA "{schema}"')
         try:
-            router = Router(f"{args.pg}?schema={schema}", workdir / "pg.log", args.workers)
+            db = f"{args.pg}?schema={schema}&application_name={application}"
+            router = Router(db, workdir / "pg.log")
             try:
                 seed(router.url)
-                for name, path, script, connections in pg_runs:
-                    if path == place_path:
-                        seed(router.url, loads_only=True)
-                    scenario(name, wrk, router, path, path, script, connections, args.duration, workdir)
+                selects(router, "PostgreSQL")
+                floor_runs = placements(args, router, wrk, workdir, schema, application, placing, duration)
+                runs += floor_runs
             finally:
                 router.stop()
         finally:
             with psycopg.connect(args.pg, autocommit=True) as conn:
                 conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    load = os.getloadavg()
+    print(f"\nload average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    for run in runs:
+        if run.waits:
+            print_waits(run.name, run.waits)
+
+
+def placements(args, router: Router, wrk: str, workdir: Path, schema: str, application: str, placing, duration):
+    """The database floor and the placements, paced ~200/s and saturated, on the router's PostgreSQL schema."""
+    from placement.router.db import make_engine
+    from placement.router.store import PlacementOrder, Store
+    from placement.state import RequestIn
+
+    floor_application = f"{application}-floor"
+    engine = make_engine(f"{args.pg}?schema={schema}&application_name={floor_application}")
+    store = Store(engine)
+    try:
+        # The router's bench body: 256Mi, every other one with a 5Gi volume; the fleet cache warm first.
+        store.place(PlacementOrder("floor-warm", "floor-warm", RequestIn(customer_id="floor-warm", ram="256Mi")))
+        captured = [
+            capture(
+                store,
+                PlacementOrder(
+                    f"floor-{kind}",
+                    f"floor-{kind}",
+                    RequestIn(customer_id=f"floor-{kind}", ram="256Mi", volumes=volumes),
+                ),
+            )
+            for kind, volumes in (("plain", []), ("volume", [{"size": "5Gi"}]))
+        ]
+        nodes = [f"run-{n}" for n in range(6)]
+        runs = []
+        for label, connections, delay in (("paced ~200/s", 6, 20), ("saturated", 16, 0)):
+            seed(router.url, loads_only=True)
+            with WaitSampler(args.pg, floor_application) as floor_waits:
+                floor = floor_run(
+                    f"database floor, PostgreSQL, {label}",
+                    engine,
+                    captured,
+                    nodes,
+                    connections,
+                    duration,
+                    delay,
+                    f"f{connections}",
+                )
+            floor.waits = floor_waits.shares()
+            seed(router.url, loads_only=True)
+            with WaitSampler(args.pg, application) as router_waits:
+                placed = wrk_run(
+                    f"placements, PostgreSQL, {label}",
+                    wrk,
+                    router,
+                    PLACE_PATH,
+                    placing(delay, f"p{connections}"),
+                    connections,
+                    duration,
+                    workdir,
+                    floor,
+                )
+            placed.waits = router_waits.shares()
+            runs += [floor, placed]
+        statements = [len(c.statements) for c in captured]
+        print(f"\nSQL statements per placement (without, with a volume): {statements}")
+        return runs
+    finally:
+        engine.dispose()
 
 
 if __name__ == "__main__":

@@ -108,7 +108,7 @@ def _router(config, initial, database: Path) -> list:
             except NothingFits:
                 decisions.append(None)
                 continue
-            decisions.append((numbers[placed.response["cluster_id"]], positions[placed.response["node"]]))
+            decisions.append((numbers[placed.placed.cluster_id], positions[placed.placed.node]))
         return decisions
     finally:
         store.dispose()

@@ -81,7 +81,7 @@ def test_the_router_takes_the_provider_of_its_profile_and_refuses_others(policy,
         store.put_load("m1", three_nodes(volumes=2))
         body = RequestIn(customer_id="c1", region="eu-west", ram="2Gi", volumes=[VolumeIn(size="5Gi")])
         placed = store.place(PlacementOrder("r1", "s1", body))
-        assert placed.response["cluster_id"] == "m1"
+        assert placed.placed.cluster_id == "m1"
         with pytest.raises(NothingFits, match="volume-limit"):
             store.place(PlacementOrder("r2", "s2", body.model_copy(update={"customer_id": "c2"})))
         with pytest.raises(UnknownStorageProvider, match="'portworx'"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from placement.state import NAME_LENGTH, URL_LENGTH, ClusterIn, ClusterLoadIn, RequestIn
 
@@ -56,6 +56,21 @@ class StorableClusterIn(ClusterIn):
     @classmethod
     def _text(cls, data: Any) -> Any:
         return _check_storable(data)
+
+
+def cluster_body(providers: tuple[str, ...]) -> type[StorableClusterIn]:
+    """``POST /v1/clusters``' body under a limits profile: ``storage_provider`` is one of the profile's
+    providers (its ``storage:`` section), so the OpenAPI document lists them and anything else is a 422."""
+    default = ClusterIn.model_fields["storage_provider"].default
+    provider = Literal[providers]  # type: ignore[valid-type]
+    description = "a storage provider of the router's limits profile"
+    field = Field(default=default, description=description) if default in providers else Field(description=description)
+    return create_model(
+        "StorableClusterIn",
+        __base__=StorableClusterIn,
+        __module__=__name__,
+        storage_provider=(provider, field),
+    )
 
 
 class StorableLoadIn(ClusterLoadIn):
@@ -216,6 +231,8 @@ class NothingFitsOut(BaseModel):
 
 
 class ServiceVolumeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     mount_path: str
     size: str = Field(description="Kubernetes quantity, e.g. 10Gi")
@@ -225,6 +242,8 @@ class ServiceVolumeOut(BaseModel):
 
 class ServiceOut(BaseModel):
     """``GET /v1/services/{id}``: where a service lives, the design document's ``getClusterForService``."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     service_id: str
     name: str

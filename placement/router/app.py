@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from placement.engine import Decision
+from placement.router.answers import decision_body, placement_answer
 from placement.router.api import (
     ID_LENGTH,
     ID_PATTERN,
@@ -37,6 +37,7 @@ from placement.router.api import (
     StorableClusterIn,
     StorableLoadIn,
     StorableRequestIn,
+    cluster_body,
 )
 from placement.router.auth import bearer, check_bearer
 from placement.router.config import Role, RouterSettings
@@ -60,21 +61,10 @@ from placement.router.store import (
     UnknownStorageProvider,
 )
 from placement.router.views import cluster_view
-from placement.state import CLUSTER_ID_LENGTH, CLUSTER_ID_PATTERN, ClusterIn, RequestIn
+from placement.state import CLUSTER_ID_LENGTH, CLUSTER_ID_PATTERN, ClusterIn
 
 ClusterId = Annotated[str, Path(max_length=CLUSTER_ID_LENGTH, pattern=CLUSTER_ID_PATTERN)]
 ServiceId = Annotated[str, Path(max_length=ID_LENGTH, pattern=ID_PATTERN)]
-
-NO_CUSTOMER_WARNING = "no customer_id: the customer's volume quota was not checked"
-
-
-def decision_body(decision: Decision, request: RequestIn) -> dict[str, Any]:
-    """The decision as ``DecisionOut``: the engine's explanation plus whether the customer's quota was checked."""
-    body = decision.to_dict()
-    body["customer_quota_checked"] = request.customer_quota_checked
-    if not request.customer_quota_checked:
-        body["warnings"].append(NO_CUSTOMER_WARNING)
-    return body
 
 
 def _problem(code: int, detail: str) -> dict[int | str, dict[str, Any]]:
@@ -286,7 +276,7 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
             raise HTTPException(503, str(error), headers={"Retry-After": "1"}) from error
         if placement.replayed:
             response.status_code = status.HTTP_200_OK
-        return placement.response
+        return placement_answer(placement.placed)
 
     @app.delete(
         "/v1/placements/{service_id}",
@@ -313,6 +303,7 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
     @app.get(
         "/v1/services/{service_id}",
         tags=["placement"],
+        response_model=ServiceOut,
         dependencies=[need("api")],
         responses={
             **AUTH_RESPONSES,
@@ -326,9 +317,9 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
             "services still resolve. A released service is 410 Gone (it lived here once), an unknown id 404."
         ),
     )
-    async def get_service(service_id: ServiceId) -> ServiceOut:
+    async def get_service(service_id: ServiceId) -> Any:
         try:
-            return ServiceOut(**await db(store.service, service_id))
+            return await db(store.service, service_id)
         except UnknownPlacement as error:
             raise HTTPException(404, f"unknown service {service_id!r}") from error
         except ServiceReleased as error:
@@ -338,11 +329,22 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
 
     # --- clusters ----------------------------------------------------------------------------------------
 
+    # Stored clusters are shown as stored (ClusterIn.from_model does not validate them again): a row written under
+    # older rules must not turn a read into a 500.
     @app.get("/v1/clusters", tags=["clusters"], responses=DB_RESPONSES)
     async def list_clusters() -> list[ClusterIn]:
         return [ClusterIn.from_model(c) for c in await db(store.list_clusters)]
 
-    @app.post(
+    async def add_cluster(body: StorableClusterIn) -> ClusterIn:
+        try:
+            cluster = await db(store.add_cluster, body.to_model())
+        except ClusterExists as error:
+            raise HTTPException(409, str(error)) from error
+        return ClusterIn.from_model(cluster)
+
+    # The body's storage providers are the loaded profile's, so the OpenAPI document lists exactly those.
+    add_cluster.__annotations__["body"] = cluster_body(tuple(store.policy.limits.storage))
+    app.post(
         "/v1/clusters",
         tags=["clusters"],
         status_code=status.HTTP_201_CREATED,
@@ -353,13 +355,7 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
             **BODY_RESPONSES,
             **_problem(409, "the id or task queue is taken"),
         },
-    )
-    async def add_cluster(body: StorableClusterIn) -> ClusterIn:
-        try:
-            cluster = await db(store.add_cluster, body.to_model())
-        except ClusterExists as error:
-            raise HTTPException(409, str(error)) from error
-        return ClusterIn.from_model(cluster)
+    )(add_cluster)
 
     @app.get(
         "/v1/clusters/{cluster_id}",

@@ -13,8 +13,9 @@ from sqlalchemy import insert, text, update
 from sqlalchemy.exc import IntegrityError
 
 from placement.policy import PolicyConfig
+from placement.router.answers import NO_CUSTOMER_WARNING
 from placement.router.api import DecisionOut
-from placement.router.app import NO_CUSTOMER_WARNING, create_app
+from placement.router.app import create_app
 from placement.router.config import RouterSettings
 from placement.router.db import clusters
 from placement.router.store import PlacementOrder, open_store
@@ -324,8 +325,8 @@ def test_placements_racing_a_task_queue_change_always_answer_the_queue_they_live
             renamed = pool.map(rename, renames)
             placed, renamed = list(placed), list(renamed)
         final = store.get_cluster("eu-west-1").task_queue
-        assert {p.response["task_queue"] for p in placed} == {final}
-        assert {store.service(p.response["service_id"])["task_queue"] for p in placed} == {final}
+        assert {p.placed.task_queue for p in placed} == {final}
+        assert {store.service(p.placed.service_id).task_queue for p in placed} == {final}
         assert final in {*(q for q in renamed if q), "deployer-eu-west-1"}
     finally:
         store.dispose()

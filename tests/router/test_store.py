@@ -77,13 +77,13 @@ def test_reserve_release_and_ledger(db_url):
         order = PlacementOrder("req-1", "web", RequestIn(customer_id="c1", ram="4Gi", volumes=[{"size": "1Gi"}]))
         placed = store.place(order)
         assert not placed.replayed
-        assert store.place(order).response == placed.response
+        assert store.place(order).placed == placed.placed
         [(_, load)] = store.fleet()
         assert load.run_nodes[0].requested_ram_bytes == 104 * GiB
         assert (load.volumes, load.services, load.pods) == (4, 5, 5)
         assert store.customer_volume_count("c1") == 1
         assert store.ledger_totals() == {"eu-west-1": {"services": 1, "ram_bytes": 4 * GiB, "volumes": 1}}
-        assert store.release(placed.response["service_id"]) is True
+        assert store.release(placed.placed.service_id) is True
         [(_, load)] = store.fleet()
         assert load.run_nodes[0].requested_ram_bytes == 100 * GiB
         assert (load.volumes, load.services, load.pods) == (3, 4, 4)
@@ -118,7 +118,7 @@ def test_a_snapshot_from_the_future_is_refused_and_cannot_pin_the_cluster(db_url
         store.put_load("eu-west-1", a_load(volumes=4, observed_at=NOW + timedelta(seconds=30)))
         [(_, load)] = store.fleet()
         assert load.volumes == 5, "the reservation made after the snapshot was received stays on top of it"
-        store.release(placed.response["service_id"])
+        store.release(placed.placed.service_id)
         [(_, load)] = store.fleet()
         assert load.volumes == 4
 

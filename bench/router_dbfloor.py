@@ -1,0 +1,134 @@
+"""The database floor of a placement: the SQL statements one placement sends, replayed by a bare script.
+
+``capture`` places twice through a ``Store`` in this process (a warm-up, then the placement whose statements it
+records with SQLAlchemy's ``before_cursor_execute`` event): the advisory lock, the ledger read, the customer's
+volume read (if the router sends one), the guarded UPDATEs and the INSERTs, with their bound parameters.
+``replay`` runs them again, each placement in its own transaction, through the router's own engine setup
+(``make_engine``: psycopg 3 and the same pool), with as many threads as wrk has connections and wrk's think time.
+Each replay gets fresh ids (request, service, customer), stays on the captured cluster (its counter row is as hot
+as the router makes it) and moves to the cluster's next run node, so the guards keep matching.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from psycopg.types.json import Json
+from sqlalchemy import Engine, event
+
+from placement.router.store import PlacementOrder, Store
+
+
+@dataclass(frozen=True)
+class Captured:
+    statements: tuple[tuple[str, Any, bool], ...]
+    names: dict[str, str]  # what each replay renames: request id, service id, customer id, node
+
+
+def capture(store: Store, order: PlacementOrder) -> Captured:
+    """The statements ``store`` sends to place ``order`` (the fleet cache warm)."""
+    sent: list[tuple[str, Any, bool]] = []
+
+    def record(_conn, _cursor, statement, parameters, _context, executemany) -> None:
+        sent.append((statement, parameters, executemany))
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        placed = store.place(order).placed
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+    names = {
+        "request": order.request_id,
+        "service": placed.service_id,
+        "customer": order.request.customer_id or "",
+        "node": placed.node or "",
+    }
+    return Captured(tuple(sent), names)
+
+
+def _renamed(value: Any, renames: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        if value in renames:
+            return renames[value]
+        for old, new in renames.items():
+            if old.startswith("svc-") and old in value:
+                return value.replace(old, new)
+        return value
+    if isinstance(value, Json):
+        return Json(_renamed(value.obj, renames))
+    if isinstance(value, dict):
+        return {key: _renamed(item, renames) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_renamed(item, renames) for item in value)
+    return value
+
+
+@dataclass
+class ReplayResult:
+    latencies_ms: list[float]
+    seconds: float
+    cpu_seconds: float
+
+
+def replay(
+    engine: Engine,
+    captured: list[Captured],
+    nodes: list[str],
+    *,
+    connections: int,
+    duration: float,
+    mean_delay_ms: int,
+    prefix: str,
+    on_start: Callable[[], None] | None = None,
+) -> ReplayResult:
+    """Replay the captured placements in turn from ``connections`` threads for ``duration`` seconds."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    stop_at = [0.0]
+
+    def worker(thread: int) -> None:
+        rng = np.random.default_rng(np.random.SeedSequence(thread))  # think times, as wrk's math.random
+        mine: list[float] = []
+        count = 0
+        while time.monotonic() < stop_at[0]:
+            if mean_delay_ms:
+                time.sleep(rng.uniform(0, 2 * mean_delay_ms) / 1000)
+            count += 1
+            placement = captured[count % len(captured)]
+            tag = f"{prefix}-{thread}-{count}"
+            renames = {
+                placement.names["request"]: f"r-{tag}",
+                placement.names["service"]: f"svc-{tag}",
+                placement.names["customer"]: f"c-{tag}",
+                placement.names["node"]: nodes[count % len(nodes)],
+            }
+            started = time.perf_counter()
+            with engine.begin() as conn:
+                for statement, parameters, many in placement.statements:
+                    conn.exec_driver_sql(
+                        statement,
+                        _renamed(parameters, renames) if not many else [_renamed(p, renames) for p in parameters],
+                    )
+            mine.append((time.perf_counter() - started) * 1000)
+        with lock:
+            latencies.extend(mine)
+
+    # Every connection opened before the clock starts, as wrk's are.
+    warm = [engine.connect() for _ in range(connections)]
+    for conn in warm:
+        conn.close()
+    threads = [threading.Thread(target=worker, args=(index,)) for index in range(connections)]
+    if on_start is not None:
+        on_start()
+    cpu, started = time.process_time(), time.monotonic()
+    stop_at[0] = started + duration
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return ReplayResult(latencies, time.monotonic() - started, time.process_time() - cpu)

@@ -1,0 +1,71 @@
+"""The router as ``bench.router_http`` serves it: the production app from ``create_app``, plus one route that
+exists only here, ``POST /bench/floor``, the framework floor.
+
+    python -m bench.router_floor --db URL --port N      (bearer tokens from CAPPLAN_TOKENS)
+
+The floor goes through everything a select-cluster goes through before and after the engine: the same
+middleware (latency metrics, body limit), bearer authentication with the same dependency, a JSON body read and
+validated by a pydantic model, and a JSON answer. It does nothing else. The server runs under uvicorn exactly as
+``placement serve`` does with one worker (same switch interval, no access log).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Annotated
+
+from fastapi import Depends, FastAPI
+from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import BaseModel, ConfigDict
+
+FLOOR_PATH = "/bench/floor"
+
+
+class FloorIn(BaseModel):
+    """As much of a select-cluster body as the floor reads: the rest is ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    customer_id: str | None = None
+
+
+class FloorOut(BaseModel):
+    status: str
+    customer_id: str | None
+
+
+def bench_app(db_url: str) -> FastAPI:
+    from placement.router.app import create_app
+    from placement.router.auth import bearer, check_bearer
+    from placement.router.config import settings_from_env
+    from placement.router.store import open_store
+
+    settings = settings_from_env(db_url, protect_select=True)
+    app = create_app(open_store(settings.db_url), settings)
+
+    async def authenticated(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+        check_bearer(credentials, settings.tokens, None)
+
+    @app.post(FLOOR_PATH, dependencies=[Depends(authenticated)], include_in_schema=False)
+    async def floor(body: FloorIn) -> FloorOut:
+        return FloorOut(status="ok", customer_id=body.customer_id)
+
+    return app
+
+
+def main() -> None:
+    import uvicorn
+
+    from placement.router.workers import keep_event_loop_responsive
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    app = bench_app(args.db)
+    keep_event_loop_responsive()
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False, workers=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,437 @@
+"""Placements: decide on the fleet, then reserve atomically; release exactly once.
+
+A placement decides with ``placement.select_cluster`` on the fleet as the database shows it (each cluster's last
+snapshot plus what was reserved since that snapshot was observed; usually the cached fleet), then reserves in one
+transaction:
+
+1. guarded conditional UPDATEs that add the placement's ``Footprint`` to the chosen node's RAM and pod counters,
+   to the cluster's counters (while the cluster is still active; ``placement.router.counters`` has the guards the
+   catalogue sets), and to the customer's volume count against the plan's quota. Each UPDATE only matches while
+   the result still fits, so a match means reserved;
+2. the ledger row (primary key: the request id, which makes the call idempotent), the service and its volumes.
+
+Calls with the same request id take turns (a transaction-scoped advisory lock on PostgreSQL; on SQLite every
+writing transaction starts with ``BEGIN IMMEDIATE``), so a retry never sees half of its twin's work.
+If a guard does not match, someone else took the room since the read: the transaction rolls back and the
+placement decides again on fresh state. After a few such losses it locks every cluster's counter row
+(``FOR UPDATE``, in id order) before deciding, so no other placement can take the room under it.
+
+The ledger keeps what was placed (``PlacedService``), not an HTTP answer: the API shapes both the first answer
+and every replay from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from pydantic import TypeAdapter
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from placement.engine import Decision, select_cluster
+from placement.footprint import Footprint
+from placement.model import PlacementRequest
+from placement.router import counters
+from placement.router.cache import Fleet, FleetCache
+from placement.router.db import (
+    cluster_counters,
+    clusters,
+    customer_volumes,
+    reservations,
+    services,
+    volumes,
+)
+from placement.router.exceptions import (
+    Contention,
+    NothingFits,
+    PlacementReleased,
+    RequestIdReused,
+    ServiceIdTaken,
+    UnknownPlacement,
+)
+from placement.router.repository import Repository, aware
+from placement.state import RequestIn
+
+# Placements that lose a guard this many times in a row then decide under the locks.
+OPTIMISTIC_ATTEMPTS = 3
+MAX_GUARD_LOSSES = 20
+RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
+
+
+@dataclass(frozen=True, slots=True)
+class PlacementOrder:
+    """What ``POST /v1/placements`` asks for: the engine request plus the service's identity."""
+
+    request_id: str
+    service_name: str
+    request: RequestIn
+    repo: str | None = None
+    service_id: str | None = None
+
+    def body_hash(self) -> str:
+        request = self.request.model_dump(mode="json")
+        if request.get("has_volume") is None:
+            # Absent, the body hashes as it did before has_volume existed, so a retry across an upgrade replays.
+            request.pop("has_volume", None)
+        body = {
+            "service_name": self.service_name,
+            "repo": self.repo,
+            "service_id": self.service_id,
+            "request": request,
+        }
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedVolume:
+    mount_path: str
+    size_bytes: int
+    replicas: int  # the storage provider's copies of it
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedService:
+    """What a placement reserved, as the ledger keeps it: where the service goes and why."""
+
+    request_id: str
+    service_id: str
+    cluster_id: str
+    task_queue: str
+    node: str | None
+    volumes: tuple[PlacedVolume, ...]
+    reason: str
+    warnings: tuple[str, ...]
+
+
+PLACED = TypeAdapter(PlacedService)
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    placed: PlacedService
+    replayed: bool
+    decision: Decision | None  # None when replayed
+
+
+class _GuardLost(Exception):
+    """A guarded UPDATE matched no row: the room was taken since the read."""
+
+
+def _counts_customer_volumes(request: RequestIn, model: PlacementRequest) -> bool:
+    """The customer's volume quota needs their volume count from the database (not for a dry run without one)."""
+    return request.customer_id is not None and bool(model.volumes or model.customer_volume_count)
+
+
+class Reservations:
+    """Decisions on the fleet and the transactions that reserve and release. Thread-safe."""
+
+    def __init__(self, repository: Repository, cache: FleetCache):
+        self.repository = repository
+        self.cache = cache
+        self.policy = repository.policy
+        self._on_cluster: dict[tuple[str, ...], Any] = {}
+        self._on_node = counters.reserve_on_node()
+
+    # --- decisions ---------------------------------------------------------------------------------------
+
+    def request_model(self, request: RequestIn) -> PlacementRequest:
+        """The engine's request: what the request leaves out is its plan's default in this store's policy."""
+        return request.to_model(self.policy.request_defaults(request.plan))
+
+    def needs_database(self, request: RequestIn, model: PlacementRequest) -> bool:
+        return _counts_customer_volumes(request, model)
+
+    def engine_request(self, conn: Connection, request: RequestIn) -> PlacementRequest:
+        # The request's customer_volume_count counts volumes made outside this router; ours come from the DB.
+        model = self.request_model(request)
+        if _counts_customer_volumes(request, model):
+            known = self.repository.customer_volume_count(model.customer_id, conn)
+            model = replace(model, customer_volume_count=model.customer_volume_count + known)
+        return model
+
+    def cached_fleet(self, conn: Connection) -> Fleet:
+        fresh = self.cache.fresh()
+        return fresh[0] if fresh is not None else self.cache.refill(lambda: self.repository.read_fleet(conn))
+
+    def _decide(
+        self, conn: Connection, request: RequestIn, now: datetime, *, may_use_cache: bool
+    ) -> tuple[Decision, PlacementRequest, Fleet]:
+        model = self.engine_request(conn, request)
+        fresh = self.cache.fresh() if may_use_cache else None
+        if fresh is not None:
+            decision = select_cluster(model, fresh[0], self.policy, now=now)
+            # A choice made on the cache is checked by the guards; a refusal must come from the database itself.
+            if decision.placed:
+                return decision, model, fresh[0]
+        fleet = self.cache.refill(lambda: self.repository.read_fleet(conn))
+        return select_cluster(model, fleet, self.policy, now=now), model, fleet
+
+    # --- placements --------------------------------------------------------------------------------------
+
+    def place(self, order: PlacementOrder, now: datetime | None = None) -> Placement:
+        """Decide and reserve atomically; the same request id always gets the same answer."""
+        body_hash = order.body_hash()
+        locked = False
+        losses = 0
+        while True:
+            when = now or self.repository.clock()
+            try:
+                with self.repository.write(drops_cache=False) as conn:
+                    self._lock_request_id(conn, order.request_id)
+                    if locked:
+                        self._lock_counters(conn)
+                    replayed = self._replay(order.request_id, body_hash, conn)
+                    if replayed is not None:
+                        return replayed
+                    if order.service_id is not None and self._service_id_active(conn, order.service_id):
+                        raise ServiceIdTaken(order.service_id)
+                    # After a lost guard the cache is behind the database: decide on a fresh read.
+                    decision, model, fleet = self._decide(conn, order.request, when, may_use_cache=losses == 0)
+                    if not decision.placed:
+                        raise NothingFits(decision, order.request)
+                    placed, footprint = self._reserve(conn, order, body_hash, decision, model, fleet, when)
+                self.cache.add(placed.cluster_id, placed.node, footprint)
+                return Placement(placed, False, decision)
+            except _GuardLost:
+                losses += 1
+                if losses > MAX_GUARD_LOSSES:
+                    raise Contention(
+                        f"gave up after {losses} lost reservations; retry with the same request id"
+                    ) from None
+                locked = losses >= OPTIMISTIC_ATTEMPTS
+            except OperationalError as error:
+                if getattr(error.orig, "sqlstate", None) not in RETRYABLE_SQLSTATES:
+                    raise
+                locked = True
+            except IntegrityError:
+                # A concurrent call won the ledger insert: one with the same request id, or another request that
+                # took the same client-chosen service id.
+                replayed = self._replay(order.request_id, body_hash)
+                if replayed is not None:
+                    return replayed
+                if order.service_id is not None:
+                    raise ServiceIdTaken(order.service_id) from None
+                raise
+
+    def _lock_request_id(self, conn: Connection, request_id: str) -> None:
+        # Calls with the same request id take turns, so a twin sees the other's ledger row, never a half-made one.
+        # SQLite: the write transaction began with BEGIN IMMEDIATE, which already excludes other writers.
+        if self.repository.backend == "postgresql":
+            conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(request_id, 0))))
+
+    def _lock_counters(self, conn: Connection) -> None:
+        if self.repository.backend == "postgresql":
+            # Ordered, so two lockers never wait on each other in opposite orders.
+            conn.execute(
+                select(cluster_counters.c.cluster_id).order_by(cluster_counters.c.cluster_id).with_for_update()
+            ).all()
+        # SQLite: the write transaction began with BEGIN IMMEDIATE, which already excludes other writers.
+
+    def _service_id_active(self, conn: Connection, service_id: str) -> bool:
+        ledger = reservations.c
+        query = select(ledger.request_id).where(ledger.service_id == service_id, ledger.released_at.is_(None))
+        return conn.execute(query).first() is not None
+
+    def _replay(self, request_id: str, body_hash: str, conn: Connection | None = None) -> Placement | None:
+        """The placement made for ``request_id`` before, or None if it is new. A different body is refused
+        (``RequestIdReused``), and so is a placement released since (``PlacementReleased``)."""
+        ledger = reservations.c
+        query = select(ledger.body_hash, ledger.response, ledger.service_id, ledger.released_at).where(
+            ledger.request_id == request_id
+        )
+        if conn is not None:
+            row = conn.execute(query).first()
+        else:
+            with self.repository.engine.connect() as own:
+                row = own.execute(query).first()
+        if row is None:
+            return None
+        if row.body_hash != body_hash:
+            raise RequestIdReused(f"request_id {request_id!r} was used before with a different body")
+        if row.released_at is not None:
+            raise PlacementReleased(request_id, row.service_id, aware(row.released_at))
+        return Placement(PLACED.validate_python(row.response), True, None)
+
+    def _reserve(
+        self,
+        conn: Connection,
+        order: PlacementOrder,
+        body_hash: str,
+        decision: Decision,
+        request: PlacementRequest,
+        fleet: Fleet,
+        now: datetime,
+    ) -> tuple[PlacedService, Footprint]:
+        limits = self.policy.limits
+        cluster, load = next(pair for pair in fleet if pair[0].id == decision.cluster_id)
+        cluster_id, node_name = cluster.id, decision.node_hint
+        footprint = Footprint.of(request, limits, cluster.storage_provider)
+        ctrl = limits.control_plane_types.get(load.ctrl_node_type)
+
+        # Lock order: the cluster's counter row, then the node's, then the customer's (see _lock_counters).
+        binding = counters.guards_that_bind(footprint)
+        statement = self._on_cluster.get(binding)
+        if statement is None:
+            statement = self._on_cluster[binding] = counters.reserve_on_cluster(binding)
+        on_cluster = conn.execute(
+            statement,
+            {
+                "match_cluster_id": cluster_id,
+                "match_ctrl_node_type": load.ctrl_node_type,
+                **counters.cluster_additions(footprint),
+                **counters.guard_capacities(limits, cluster.storage_provider, ctrl),
+            },
+        ).first()
+        if on_cluster is None:
+            raise _GuardLost
+        on_node = conn.execute(
+            self._on_node,
+            {
+                "match_cluster_id": cluster_id,
+                "match_node_name": node_name,
+                "default_max_pods": limits.max_pods_per_node,
+                **counters.node_additions(footprint),
+            },
+        )
+        if on_node.rowcount != 1:
+            raise _GuardLost
+        if footprint.volumes:
+            self._reserve_customer_volumes(conn, order.request, footprint.volumes)
+
+        replicas = limits.storage[cluster.storage_provider].replicas
+        placed = PlacedService(
+            request_id=order.request_id,
+            service_id=order.service_id or f"svc-{uuid.uuid4().hex}",
+            cluster_id=cluster_id,
+            task_queue=on_cluster[0],
+            node=node_name,
+            volumes=tuple(PlacedVolume(v.mount_path, v.size_bytes, replicas) for v in request.volumes),
+            reason=decision.reason,
+            warnings=tuple(decision.warnings),
+        )
+        conn.execute(
+            insert(reservations),
+            {
+                "request_id": order.request_id,
+                "body_hash": body_hash,
+                "service_id": placed.service_id,
+                "cluster_id": cluster_id,
+                "node_name": node_name,
+                "customer_id": request.customer_id,
+                "reserved_at": now,
+                "response": PLACED.dump_python(placed, mode="json"),
+                **counters.ledger_values(footprint),
+            },
+        )
+        conn.execute(
+            insert(services),
+            {
+                "id": placed.service_id,
+                "cluster_id": cluster_id,
+                "customer_id": request.customer_id,
+                "name": order.service_name,
+                "repo": order.repo,
+                "ram_bytes": request.ram_bytes,
+                "pods": request.pods,
+                "created_at": now,
+            },
+        )
+        if request.volumes:
+            conn.execute(
+                insert(volumes),
+                [
+                    {
+                        "id": f"{placed.service_id}-vol-{index}",
+                        "service_id": placed.service_id,
+                        "cluster_id": cluster_id,
+                        "mount_path": volume.mount_path,
+                        "size_bytes": volume.size_bytes,
+                        "node_name": node_name,
+                        "created_at": now,
+                    }
+                    for index, volume in enumerate(request.volumes)
+                ],
+            )
+        return placed, footprint
+
+    def _reserve_customer_volumes(self, conn: Connection, request: RequestIn, count: int) -> None:
+        quota = self.policy.quota(request.plan)
+        allowed = quota.max_volumes_per_customer - request.customer_volume_count
+        if count > allowed:
+            raise _GuardLost
+        if self.repository.backend == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        row = customer_volumes.c
+        statement = upsert(customer_volumes).values(customer_id=request.customer_id, volumes=count)
+        result = conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=[row.customer_id],
+                set_={"volumes": row.volumes + count},
+                where=row.volumes + count <= allowed,
+            ).returning(row.volumes)
+        )
+        if result.first() is None:
+            raise _GuardLost
+
+    # --- releases ----------------------------------------------------------------------------------------
+
+    def release(self, service_id: str) -> bool:
+        """Give back what a placement reserved. False when it was released before (releasing is idempotent).
+
+        Exactly once under any concurrency: the ledger row is marked released by an UPDATE guarded by
+        ``released_at IS NULL``, and only the call whose UPDATE matched gives the counters back. PostgreSQL
+        re-checks the guard on the row it locked, so a concurrent twin waits and then matches nothing; SQLite's
+        writers take turns (``BEGIN IMMEDIATE``).
+        """
+        for _ in range(MAX_GUARD_LOSSES):
+            try:
+                return self._release_once(service_id)
+            except OperationalError as error:
+                if getattr(error.orig, "sqlstate", None) not in RETRYABLE_SQLSTATES:
+                    raise
+        raise Contention(f"gave up releasing {service_id!r} after {MAX_GUARD_LOSSES} deadlocks; retry")
+
+    def _release_once(self, service_id: str) -> bool:
+        ledger = reservations.c
+        with self.repository.write() as conn:
+            row = conn.execute(
+                update(reservations)
+                .where(ledger.service_id == service_id, ledger.released_at.is_(None))
+                .values(released_at=self.repository.clock())
+                .returning(*reservations.c)
+            ).first()
+            if row is None:
+                if conn.execute(select(ledger.request_id).where(ledger.service_id == service_id)).first() is None:
+                    raise UnknownPlacement(service_id)
+                return False
+            # Locked before it is read, so a snapshot arriving now (put_load locks this row first too) either
+            # counted this reservation and sees it given back here, or recounts the ledger after this commits.
+            counter = conn.execute(
+                select(cluster_counters.c.observed_at, clusters.c.storage_provider)
+                .join(clusters, clusters.c.id == cluster_counters.c.cluster_id)
+                .where(cluster_counters.c.cluster_id == row.cluster_id)
+                .with_for_update(of=cluster_counters)
+            ).one()
+            footprint = counters.ledger_footprint(row, counter.storage_provider)
+            # A reservation older than the snapshot is inside the snapshot's figures; the next snapshot drops it.
+            if counter.observed_at is None or aware(row.reserved_at) >= aware(counter.observed_at):
+                taken_back = footprint.scaled(-1)
+                match = {"match_cluster_id": row.cluster_id, "match_node_name": row.node_name}
+                conn.execute(counters.ADD_TO_CLUSTER, {**match, **counters.cluster_additions(taken_back)})
+                conn.execute(counters.ADD_TO_NODE, {**match, **counters.node_additions(taken_back)})
+            if footprint.volumes:
+                conn.execute(
+                    update(customer_volumes)
+                    .where(customer_volumes.c.customer_id == row.customer_id)
+                    .values(volumes=customer_volumes.c.volumes - footprint.volumes)
+                )
+            conn.execute(volumes.delete().where(volumes.c.service_id == service_id))
+            conn.execute(services.delete().where(services.c.id == service_id))
+        return True
