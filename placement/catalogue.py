@@ -65,6 +65,9 @@ class Limit:
     text: Callable[[Rejection], str]
     view: str  # its row in the router's headroom view ({provider}: the cluster's storage provider)
     grows_only: bool = False
+    # A scalability threshold (sig-scalability thresholds.md: "NOT hard limits - crossing the limit results in
+    # degraded performance") or a comfort level, which an operator may bend; False: a wall nothing runs past.
+    soft: bool = False
     per_node: bool = False  # the level is minus the most free RAM on one run node (see ``ram_per_run_node``)
     context: Callable[[ClusterLoad, Limits], Any] = lambda load, limits: limits.profile
 
@@ -136,6 +139,7 @@ LIMITS: tuple[Limit, ...] = (
         lambda r: f"{r.subject} {r.used}/{r.capacity}",
         "{provider}.volumes",
         grows_only=True,
+        soft=True,
     ),
     Limit(
         "control_plane_objects",
@@ -148,6 +152,7 @@ LIMITS: tuple[Limit, ...] = (
         "control_plane_types.{ctrl}.tight_objects",
         _control_plane_text,
         "control_plane.objects_tight",
+        soft=True,
     ),
     Limit(
         "k8s_pods_cluster",
@@ -160,6 +165,7 @@ LIMITS: tuple[Limit, ...] = (
         "kubernetes.max_pods_cluster",
         _ratio("pods"),
         "kubernetes.pods",
+        soft=True,
     ),
     Limit(
         "k8s_services",
@@ -172,6 +178,7 @@ LIMITS: tuple[Limit, ...] = (
         "kubernetes.max_services_cluster",
         _ratio("services"),
         "kubernetes.services",
+        soft=True,
     ),
     Limit(
         "k8s_namespaces",
@@ -185,6 +192,7 @@ LIMITS: tuple[Limit, ...] = (
         _ratio("namespaces"),
         "kubernetes.namespaces",
         grows_only=True,
+        soft=True,
     ),
     Limit(
         "k8s_etcd_objects",
@@ -209,6 +217,7 @@ LIMITS: tuple[Limit, ...] = (
         "kubernetes.max_nodes",
         _ratio("nodes"),
         "kubernetes.nodes",
+        soft=True,
     ),
     # Per run node, not a cluster sum: 10 nodes with 1 GiB free each cannot take one 2 GiB service. The level
     # is minus the most free RAM on one schedulable node, so "need > most free" reads as level > -need.

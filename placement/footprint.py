@@ -38,7 +38,12 @@ class Footprint(NamedTuple):
         storage = limits.storage[provider]
         volumes = request.volumes
         count = len(volumes)
-        per_service = limits.etcd_objects_per_service if request.etcd_objects is None else request.etcd_objects
+        # A request's own object estimate replaces the profile's per-service figures, its Events included.
+        per_service = (
+            limits.etcd_objects_per_service + limits.etcd_events_per_service
+            if request.etcd_objects is None
+            else request.etcd_objects
+        )
         objects = per_service + count * storage.etcd_objects_per_volume
         if request.new_customer:
             objects += limits.etcd_objects_per_customer
@@ -69,6 +74,34 @@ class Footprint(NamedTuple):
     def remove_from(self, load: ClusterLoad, node_name: str | None) -> ClusterLoad:
         """The load with this placement taken back (``NodeInfo.RemovePod``)."""
         return _apply(load, node_name, self, -1)
+
+
+class NodeFootprint(NamedTuple):
+    """What one run node brings to its cluster before any customer's service lands on it.
+
+    ``pods`` are the system pods every run node carries (Traefik, ServiceLB's svclb-*, the storage provider's
+    DaemonSets and per-node daemons); they count against the node's max-pods and the cluster's pods.
+    ``etcd_objects`` are the node's objects: Node, Lease, CSINode, those pods, and the provider's per-node objects.
+    """
+
+    provider: str
+    pods: int
+    etcd_objects: int
+
+    @classmethod
+    def of(cls, limits: Limits, provider: str) -> NodeFootprint:
+        storage = limits.storage[provider]
+        pods = limits.system_pods_per_node(provider)
+        return cls(provider, pods, limits.etcd_objects_per_node + pods + storage.etcd_objects_per_node)
+
+    def customer_pod_room(self, max_pods: int) -> int:
+        """Pods left for customers' services on a node with this max-pods."""
+        return max(max_pods - self.pods, 0)
+
+
+def cluster_baseline_objects(limits: Limits, provider: str) -> int:
+    """The etcd objects of a cluster with no run node and no customer: Kubernetes' and the storage provider's own."""
+    return limits.etcd_objects_per_cluster + limits.storage[provider].etcd_objects_per_cluster
 
 
 def _apply(load: ClusterLoad, node_name: str | None, footprint: Footprint, sign: int) -> ClusterLoad:

@@ -7,7 +7,6 @@ dotted paths (``longhorn.max_volumes``), which is how sweeps override them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -15,6 +14,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# The compiled forms, re-exported: callers import them from here.
+from placement.limit_values import ControlPlaneType as ControlPlaneType
+from placement.limit_values import Costs as Costs
+from placement.limit_values import Limits as Limits
+from placement.limit_values import RunNodePrice as RunNodePrice
+from placement.limit_values import StorageLimits as StorageLimits
 from placement.quantity import PositiveBytes
 from placement.units import to_bytes
 
@@ -62,14 +67,22 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+def _default(value: float, unit: str, source: str) -> Any:
+    """A figure a profile may leave out (written before the field existed): its documented default."""
+    return Field(default_factory=lambda: Figure(value=value, unit=unit, source=source))
+
+
 class KubernetesSection(_Section):
     max_nodes: Figure
     max_pods_cluster: Figure
     max_namespaces: Figure
     max_services_cluster: Figure
+    # The kubelet's --max-pods on run nodes: the value a run node type inherits unless it sets its own.
     max_pods_per_node: Figure
     max_etcd_objects: Figure
     etcd_quota_bytes: Figure
+    # Each node's pod range (kube-controller-manager --node-cidr-mask-size-ipv4) bounds its max-pods.
+    node_cidr_mask_size: Figure = _default(24, "bits", "kube-controller-manager --node-cidr-mask-size-ipv4 default 24")
 
 
 class RunNodeSection(_Section):
@@ -79,6 +92,8 @@ class RunNodeSection(_Section):
     eviction_bytes: Figure
     k3s_agent_bytes: Figure
     traefik_bytes: Figure
+    # Pods every run node carries whatever the storage (Traefik, ServiceLB's svclb-*): they count against max-pods.
+    system_pods_per_node: Figure = _default(0, "pods", "not in this profile: none counted")
 
 
 class VolumeCrd(_Section):
@@ -103,14 +118,29 @@ class StorageSection(_Section):
     replicas: Figure
     base_ram_bytes_per_node: Figure
     ram_bytes_per_volume: Figure
+    # Objects per volume whatever its replicas (PVC, PV, VolumeAttachment, the provider's volume CRs) ...
     etcd_objects_per_volume: Figure
+    # ... and per replica of it (Longhorn's Replica CR), so the replica count moves the object count.
+    etcd_objects_per_replica: Figure = _default(0, "objects", "not in this profile: none counted")
+    # The provider's pods on every run node (DaemonSets, per-node Deployments), counted against max-pods,
+    system_pods_per_node: Figure = _default(0, "pods", "not in this profile: none counted")
+    # its other objects per run node (its Node CRs, the pods' controllers), and those of its installation.
+    etcd_objects_per_node: Figure = _default(0, "objects", "not in this profile: none counted")
+    etcd_objects_per_cluster: Figure = _default(0, "objects", "not in this profile: none counted")
     provisioners: tuple[str, ...] = Field(min_length=1)
     volume_crd: VolumeCrd | None = None
+    # The provider's custom resources whose objects its etcd figures count (per volume, replica, node and
+    # installation): the collector lists them into its etcd count, so the live count and the model's agree.
+    counted_crds: tuple[VolumeCrd, ...] = ()
 
 
 class EtcdSection(_Section):
     objects_per_customer: Figure
     objects_per_service: Figure
+    # Events of a service's rollouts and restarts that are alive at a time (they expire after --event-ttl).
+    events_per_service: Figure = _default(0, "objects", "not in this profile: none counted")
+    objects_per_node: Figure = _default(0, "objects", "not in this profile: none counted")
+    objects_per_cluster: Figure = _default(0, "objects", "not in this profile: none counted")
 
 
 class CtrlNodeType(_Section):
@@ -133,6 +163,9 @@ class RunNodeType(_Section):
     name: str
     ram_bytes: PositiveBytes
     cores: int = Field(gt=0)
+    max_pods: int | None = Field(
+        default=None, gt=0, description="kubelet --max-pods; None: kubernetes.max_pods_per_node"
+    )
     eur_month: float = Field(ge=0)
     setup_eur: float = Field(ge=0)
     source: str = Field(min_length=3)
@@ -175,6 +208,24 @@ class LimitsProfile(_Section):
             if name in type(self).model_fields:
                 raise ValueError(f"storage provider name {name!r} is a section name")
         return self
+
+    @model_validator(mode="after")
+    def _figures_in_range(self) -> LimitsProfile:
+        from placement.profile_checks import field_errors, figure_problem, node_pod_problems
+
+        problems = [
+            (self._loc(path), problem, self.figure(path).value)
+            for path in self.figure_paths()
+            if (problem := figure_problem(path, self.figure(path))) is not None
+        ]
+        problems += node_pod_problems(self)
+        if problems:
+            raise field_errors(problems)
+        return self
+
+    def _loc(self, path: str) -> tuple[str, ...]:
+        parts = tuple(path.split("."))
+        return (("storage", *parts) if parts[0] in self.storage else parts) + ("value",)
 
     @model_validator(mode="after")
     def _ladder_known(self) -> LimitsProfile:
@@ -243,85 +294,7 @@ class LimitsProfile(_Section):
         return _compile(self)
 
 
-# --- the compiled, plain form ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class StorageLimits:
-    provider: str
-    max_volumes: int
-    min_nodes: int
-    replicas: int
-    base_ram_bytes_per_node: int
-    ram_bytes_per_volume: int
-    etcd_objects_per_volume: int
-    provisioners: tuple[str, ...] = ()
-    volume_crd: tuple[str, str, str, str] | None = None  # group, version, plural, kind
-
-
-@dataclass(frozen=True, slots=True)
-class ControlPlaneType:
-    name: str
-    vcpu: int
-    ram_bytes: int
-    comfortable_objects: int
-    tight_objects: int
-    eur_month: float
-
-
-@dataclass(frozen=True, slots=True)
-class RunNodePrice:
-    name: str
-    ram_bytes: int
-    cores: int
-    eur_month: float
-    setup_eur: float
-
-
-@dataclass(frozen=True, slots=True)
-class Costs:
-    price_multiplier: float
-    object_storage_eur_month_base: float
-    object_storage_eur_per_tb_month: float
-    object_storage_included_tb: float
-    run_node_types: dict[str, RunNodePrice]
-    default_run_node_type: str
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """The numbers the engine and the simulator read, as plain ints and floats."""
-
-    profile: str
-    max_nodes: int
-    max_pods_cluster: int
-    max_namespaces: int
-    max_services_cluster: int
-    max_pods_per_node: int
-    max_etcd_objects: int
-    etcd_quota_bytes: int
-    etcd_objects_per_customer: int
-    etcd_objects_per_service: int
-    run_node_ram_bytes: int
-    run_node_system_bytes: int  # OS, kube-reserved, eviction, k3s agent and Traefik
-    storage: dict[str, StorageLimits]
-    control_plane_types: dict[str, ControlPlaneType]
-    control_plane_ladder: tuple[str, ...]
-    costs: Costs
-
-    def run_node_allocatable_bytes(self, storage_provider: str, ram_bytes: int | None = None) -> int:
-        """RAM left for customer workloads on a run node of a cluster with this storage provider."""
-        total = self.run_node_ram_bytes if ram_bytes is None else ram_bytes
-        return total - self.run_node_system_bytes - self.storage[storage_provider].base_ram_bytes_per_node
-
-    def control_plane(self, node_type: str) -> ControlPlaneType:
-        try:
-            return self.control_plane_types[node_type]
-        except KeyError:
-            raise KeyError(
-                f"unknown control-plane node type {node_type!r} for profile {self.profile!r}; "
-                f"known: {sorted(self.control_plane_types)}"
-            ) from None
+# --- the compiled, plain form lives in placement.limit_values (re-exported here) -----------------------------
 
 
 def _compile(profile: LimitsProfile) -> Limits:
@@ -335,7 +308,8 @@ def _compile(profile: LimitsProfile) -> Limits:
             replicas=section.replicas.int_value,
             base_ram_bytes_per_node=section.base_ram_bytes_per_node.int_value,
             ram_bytes_per_volume=section.ram_bytes_per_volume.int_value,
-            etcd_objects_per_volume=section.etcd_objects_per_volume.int_value,
+            etcd_objects_per_volume=section.etcd_objects_per_volume.int_value
+            + section.replicas.int_value * section.etcd_objects_per_replica.int_value,
             provisioners=section.provisioners,
             volume_crd=None
             if section.volume_crd is None
@@ -345,6 +319,10 @@ def _compile(profile: LimitsProfile) -> Limits:
                 section.volume_crd.plural,
                 section.volume_crd.kind,
             ),
+            counted_crds=tuple((c.group, c.version, c.plural, c.kind) for c in section.counted_crds),
+            system_pods_per_node=section.system_pods_per_node.int_value,
+            etcd_objects_per_node=section.etcd_objects_per_node.int_value,
+            etcd_objects_per_cluster=section.etcd_objects_per_cluster.int_value,
         )
 
     costs = profile.costs
@@ -371,6 +349,11 @@ def _compile(profile: LimitsProfile) -> Limits:
             )
         ),
         storage={provider: storage(provider, section) for provider, section in profile.storage.items()},
+        node_cidr_mask_size=k8s.node_cidr_mask_size.int_value,
+        run_node_system_pods=run.system_pods_per_node.int_value,
+        etcd_events_per_service=etcd.events_per_service.int_value,
+        etcd_objects_per_node=etcd.objects_per_node.int_value,
+        etcd_objects_per_cluster=etcd.objects_per_cluster.int_value,
         control_plane_types={
             t.name: ControlPlaneType(t.name, t.vcpu, t.ram_bytes, t.comfortable_objects, t.tight_objects, t.eur_month)
             for t in profile.control_plane_types
@@ -382,7 +365,14 @@ def _compile(profile: LimitsProfile) -> Limits:
             object_storage_eur_per_tb_month=costs.object_storage_eur_per_tb_month.value,
             object_storage_included_tb=costs.object_storage_included_tb.value,
             run_node_types={
-                t.name: RunNodePrice(t.name, t.ram_bytes, t.cores, t.eur_month, t.setup_eur)
+                t.name: RunNodePrice(
+                    t.name,
+                    t.ram_bytes,
+                    t.cores,
+                    t.eur_month,
+                    t.setup_eur,
+                    t.max_pods or k8s.max_pods_per_node.int_value,
+                )
                 for t in costs.run_node_types
             },
             default_run_node_type=costs.default_run_node_type,

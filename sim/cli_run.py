@@ -167,6 +167,8 @@ def run_command(
         bar.update(task, description="writing report")
         written = result.write(out_dir, fmt=fmt)
         bar.update(task, description="done", completed=1.0)
+    for warning in result.summary.get("warnings", ()):  # the initial fleet over a comfortable level
+        console.print(f"warning: {warning}", style="yellow", highlight=False, markup=False)
     print_decision_table(result.summary)
     print_packing_table(result.summary)
     for name, path in written.items():

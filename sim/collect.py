@@ -13,6 +13,7 @@ import pandas as pd
 from sim.decisions import decision_table
 from sim.fleet import CLUSTER_COUNTERS
 from sim.log import SAMPLE_ACTIVE, SAMPLE_CLUSTER, SAMPLE_COUNTERS, SAMPLE_DAY, SAMPLE_OPEN, SAMPLE_SETUP, Log
+from sim.objects import objects_summary
 from sim.packing import packing_frame, packing_summary
 from sim.population import ACTIVE, CHURNED, LOST, STATE_NAMES
 from sim.procurement import cost_breakdown, orders_frame
@@ -152,6 +153,13 @@ def collect(world: World, log: Log, seed: np.random.SeedSequence) -> SimResult:
         }
     )
     summary = _summary(world, log, seed, timeseries, customers)
+    summary["warnings"] = list(config.warnings)  # the initial fleet over a comfortable level (sim.initial_fleet)
+    summary["objects_per_customer"] = objects_summary(
+        config.scenario,
+        config.limits,
+        int(world.fleet.view("etcd_objects").sum()),
+        int(world.fleet.view("customers").sum()),
+    )
     meta: dict[str, Any] = {"profile": config.profile.name}
     packing = None
     if config.scenario.packing_checks is not None:

@@ -12,11 +12,34 @@ import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import numpy as np
+from pydantic import ValidationError
+
 from placement.limits import Limits, LimitsProfile, load_profile
 from placement.policy import Policy, PolicyConfig, load_policy
-from placement.yamlio import ConfigError
+from placement.yamlio import ConfigError, validation_problems
 from sim.costs import CostModel
+from sim.initial_fleet import initial_fleet_checks
 from sim.scenario import OperatorPolicy, Scenario
+
+# The most customers a run may expect to sign up. A run holds a few hundred bytes per customer and service in numpy
+# arrays plus its tables: 1M customers take about 1 GB (BENCHMARKS.md, bench.sim_1m), so 10M is about 10 GB.
+MAX_EXPECTED_SIGNUPS = 10_000_000
+
+
+def signup_problems(scenario: Scenario) -> list[str]:
+    """Growth that would sign up more customers over the horizon than a run can hold (an exponent's typo, say)."""
+    from sim.sampling import signup_rate_per_day  # the growth law's one definition
+
+    days = np.arange(math.floor(scenario.days)) + 0.5
+    expected = float(signup_rate_per_day(scenario.growth, days, scenario.start_date).sum())
+    initial = sum(spec.customers for spec in scenario.fleet.clusters)
+    if not math.isfinite(expected) or expected + initial > MAX_EXPECTED_SIGNUPS:
+        return [
+            f"growth: about {expected:,.0f} sign-ups expected over {scenario.days:,.0f} days, more than a run holds "
+            f"({MAX_EXPECTED_SIGNUPS:,} customers); check the growth rates"
+        ]
+    return []
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +51,14 @@ class RunConfig:
     policy: Policy
     ladder: tuple[str, ...]  # the control-plane ladder, first rung first
     run_node_ram: int  # bytes of one run node of the operator's type
+    run_node_max_pods: int  # the kubelet's max-pods on a run node of the operator's type
     costs: CostModel
     horizon: float
     check_days: frozenset[int]  # the packing checks' days that fall within the horizon
     regions: tuple[str, ...]  # the scenario's regions, in order: the draws index into them
+    # What runs but deserves a word at the top of the output and the report (an initial fleet over a comfortable
+    # level), one line each.
+    warnings: tuple[str, ...] = ()
 
     @property
     def limits(self) -> Limits:
@@ -61,6 +88,8 @@ def resolve_limits(scenario: Scenario, profile: str | None = None) -> LimitsProf
         return base.with_values(overrides)
     except KeyError as exc:
         raise ConfigError(scenario.name, [f"limits_overrides: {exc.args[0]}"]) from None
+    except ValidationError as exc:
+        raise ConfigError(scenario.name, [f"limits_overrides: {p}" for p in validation_problems(exc)]) from None
     except ValueError as exc:
         raise ConfigError(scenario.name, [f"limits_overrides: {exc}"]) from None
 
@@ -152,9 +181,16 @@ def compile_scenario(scenario: Scenario, profile: str | None = None) -> RunConfi
             f"operator.run_node_type: unknown {run_node_type!r}; known {sorted(limits.costs.run_node_types)}"
         )
     problems += provider_problems(scenario, limits)
+    warnings: list[str] = []
     if not problems:
         problems += fleet_problems(scenario, limits, ladder)
         problems += new_cluster_problems(op, limits)
+    if not problems:
+        max_pods = limits.run_node_max_pods(run_node_type)
+        node_ram = limits.costs.run_node_types[run_node_type].ram_bytes
+        fleet_checks, warnings = initial_fleet_checks(scenario, limits, ladder, node_ram, max_pods)
+        problems += fleet_checks
+    problems += signup_problems(scenario)
     checks = scenario.packing_checks
     if checks is not None and checks.ctrl_node_type not in (None, *limits.control_plane_types):
         problems.append(
@@ -173,8 +209,10 @@ def compile_scenario(scenario: Scenario, profile: str | None = None) -> RunConfi
         policy=policy,
         ladder=ladder,
         run_node_ram=limits.costs.run_node_types[run_node_type].ram_bytes,
+        run_node_max_pods=limits.run_node_max_pods(run_node_type),
         costs=CostModel.build(limits, run_node_type, ladder, scenario.costs.backup_used_fraction),
         horizon=horizon,
         check_days=frozenset(d for d in days if 0 <= d <= horizon),
         regions=tuple(scenario.regions),
+        warnings=tuple(warnings),
     )

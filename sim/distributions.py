@@ -7,9 +7,10 @@ field says months. A month is ``DAYS_PER_MONTH`` days.
 
 from __future__ import annotations
 
+import itertools
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from placement.quantity import PositiveBytes
 
@@ -162,10 +163,47 @@ class LogisticGrowth(SpecModel):
     midpoint_months: float
     steepness_per_month: float = Field(gt=0)
 
+    @model_validator(mode="after")
+    def _ordered(self) -> LogisticGrowth:
+        if self.min_per_month > self.max_per_month:
+            raise ValueError(f"min_per_month {self.min_per_month:g} is above max_per_month {self.max_per_month:g}")
+        return self
+
 
 class MonthlySignups(SpecModel):
-    month: str = Field(pattern=r"^\d{4}-\d{2}$", description="calendar month, YYYY-MM")
+    month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="calendar month, YYYY-MM")
     signups: float = Field(ge=0)
+
+
+def _month_number(month: str) -> int:
+    year, number = month.split("-")
+    return int(year) * 12 + int(number) - 1
+
+
+def _month_name(number: int) -> str:
+    return f"{number // 12:04d}-{number % 12 + 1:02d}"
+
+
+def resolve_gaps(rows: list[MonthlySignups], gaps: str) -> list[MonthlySignups]:
+    """Monthly rows without a missing month: refused (``ValueError`` naming the months) or, with
+    ``gaps: interpolate``, filled on the straight line between the months either side."""
+    filled: list[MonthlySignups] = []
+    missing: list[str] = []
+    for before, after in itertools.pairwise(rows):
+        filled.append(before)
+        start, end = _month_number(before.month), _month_number(after.month)
+        for number in range(start + 1, end):
+            missing.append(_month_name(number))
+            share = (number - start) / (end - start)
+            signups = before.signups + share * (after.signups - before.signups)
+            filled.append(MonthlySignups(month=_month_name(number), signups=signups))
+    if missing and gaps != "interpolate":
+        shown = ", ".join(missing[:6]) + (", ..." if len(missing) > 6 else "")
+        raise ValueError(
+            f"{len(missing)} month(s) missing between the first and the last row ({shown}); add them, or set "
+            "growth.gaps: interpolate to fill them on the line between their neighbours"
+        )
+    return [*filled, rows[-1]] if rows else rows
 
 
 class PiecewiseGrowth(SpecModel):
@@ -173,13 +211,23 @@ class PiecewiseGrowth(SpecModel):
 
     In YAML, ``csv`` names a file (relative to the scenario) with the columns ``month,signups``;
     ``load_scenario`` reads it into ``monthly``. Months outside the data get ``after_data`` (``hold``: the
-    last month's count; ``zero``: none) or, before the first month, none.
+    last month's count; ``zero``: none) or, before the first month, none. A month missing between two rows is
+    an error unless ``gaps: interpolate`` fills it on the line between its neighbours.
     """
 
     kind: Literal["piecewise"]
     csv: str | None = None
+    gaps: Literal["refuse", "interpolate"] = "refuse"
     monthly: list[MonthlySignups] | None = None
     after_data: Literal["hold", "zero"] = "hold"
+
+    @field_validator("monthly")
+    @classmethod
+    def _no_gaps(cls, rows: list[MonthlySignups] | None, info: ValidationInfo) -> list[MonthlySignups] | None:
+        months = [row.month for row in rows or ()]
+        if not rows or months != sorted(set(months)):
+            return rows  # the order has its own error below
+        return resolve_gaps(rows, info.data.get("gaps", "refuse"))
 
     @model_validator(mode="after")
     def _source(self) -> PiecewiseGrowth:

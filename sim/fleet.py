@@ -12,7 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import numpy as np
 
-from placement.footprint import Footprint
+from placement.footprint import Footprint, NodeFootprint, cluster_baseline_objects
 from placement.limits import Limits
 from placement.model import Cluster, ClusterLoad, RunNode
 
@@ -61,6 +61,7 @@ class ClusterInfo:
     provider: str
     region: str
     node_alloc: int  # allocatable bytes of one run node on this cluster
+    node_footprint: NodeFootprint  # the system pods and objects each of its run nodes brings
     active: bool  # delivered (an ordered cluster is inactive until its lead time passes)
     open: bool  # takes new customers
     created_day: float
@@ -69,8 +70,11 @@ class ClusterInfo:
 class Fleet:
     """Counters per cluster (numpy, indexed by cluster number) and per node, plus the engine-facing caches."""
 
-    def __init__(self, limits: Limits, ladder: tuple[str, ...], start: datetime, run_node_ram: int):
+    def __init__(
+        self, limits: Limits, ladder: tuple[str, ...], start: datetime, run_node_ram: int, max_pods: int | None = None
+    ):
         self.limits = limits
+        self.max_pods = max_pods or limits.run_node_max_pods()  # the kubelet's max-pods on the run node type
         self.ladder = ladder
         self.start = start
         self.run_node_ram = run_node_ram
@@ -108,12 +112,14 @@ class Fleet:
             created_at=created,
         )
         alloc = self.limits.run_node_allocatable_bytes(provider, self.run_node_ram)
-        self.clusters.append(ClusterInfo(cluster, provider, region, alloc, active, active, day))
+        node_footprint = NodeFootprint.of(self.limits, provider)
+        self.clusters.append(ClusterInfo(cluster, provider, region, alloc, node_footprint, active, active, day))
         self.index[cluster_id] = number
         for name, array in self.counters.items():
             self.counters[name] = _grow(array, number + 1)
         self.counters["ctrl_rung"][number] = self.ladder.index(ctrl_type)
         self.counters["ctrl_nodes"][number] = ctrl_nodes
+        self.counters["etcd_objects"][number] = cluster_baseline_objects(self.limits, provider)
         self.cluster_nodes.append([])
         self.cluster_runnodes.append([])
         self.loads.append(None)
@@ -153,9 +159,15 @@ class Fleet:
             self.node_cluster[node] = number
             self.node_position[node] = len(self.cluster_nodes[number])
             self.cluster_nodes[number].append(node)
-            self.cluster_runnodes[number].append(RunNode(name, info.node_alloc))
+            self.node_requested[node] = 0
+            self.node_pods[node] = info.node_footprint.pods
+            self.cluster_runnodes[number].append(
+                RunNode(name, info.node_alloc, 0, info.node_footprint.pods, self.max_pods)
+            )
         self.counters["nodes"][number] += count
         self.counters["ram_allocatable"][number] += count * info.node_alloc
+        self.counters["pods"][number] += count * info.node_footprint.pods
+        self.counters["etcd_objects"][number] += count * info.node_footprint.etcd_objects
         self._touch(number)
 
     def change_node(self, node: int, ram: int, pods: int) -> None:
@@ -166,7 +178,7 @@ class Fleet:
         number = int(self.node_cluster[node])
         info = self.clusters[number]
         self.cluster_runnodes[number][int(self.node_position[node])] = RunNode(
-            self.node_names[node], info.node_alloc, requested, node_pods
+            self.node_names[node], info.node_alloc, requested, node_pods, self.max_pods
         )
         self.counters["ram_requested"][number] += ram
         self._touch(number)

@@ -36,8 +36,13 @@ from sim.distributions import (
     PiecewiseGrowth,
     SizeDistribution,
     SpecModel,
+    resolve_gaps,
 )
 from sim.start_from.spec import StartFrom
+
+# The longest horizon a scenario may ask for. Hetzner prices, the limits and the design itself are not known that far
+# ahead, and a run's memory grows with its customers: a horizon of centuries is a typo, not a study.
+MAX_HORIZON_YEARS = 30
 
 # --- customers ------------------------------------------------------------------------------------------------
 
@@ -272,6 +277,17 @@ class Scenario(SpecModel):
             raise ValueError("give exactly one of horizon_days and horizon_years")
         return self
 
+    @field_validator("horizon_days", "horizon_years")
+    @classmethod
+    def _horizon_bound(cls, value: float | None, info: ValidationInfo) -> float | None:
+        years = None if value is None else value / 365.25 if info.field_name == "horizon_days" else value
+        if years is not None and years > MAX_HORIZON_YEARS:
+            raise ValueError(
+                f"{value:g} is past the longest horizon, {MAX_HORIZON_YEARS} years ({MAX_HORIZON_YEARS * 365.25:g} "
+                "days): prices, limits and the design are not known that far ahead"
+            )
+        return value
+
     @field_validator("packing_checks")
     @classmethod
     def _checks_within_horizon(cls, checks: PackingChecks | None, info: ValidationInfo) -> PackingChecks | None:
@@ -334,7 +350,12 @@ def load_scenario(path: str | Path) -> Scenario:
         update["policy"] = load_yaml_model(_resolve(base, scenario.policy), PolicyConfig)
     growth = scenario.growth
     if isinstance(growth, PiecewiseGrowth) and growth.csv is not None and not growth.monthly:
-        rows = read_monthly_csv(_resolve(base, growth.csv))
+        csv_path = _resolve(base, growth.csv)
+        rows = read_monthly_csv(csv_path)
+        try:
+            rows = resolve_gaps(rows, growth.gaps)
+        except ValueError as exc:
+            raise ConfigError(str(csv_path), [str(exc)]) from None
         update["growth"] = growth.model_copy(update={"monthly": rows, "csv": str(_resolve(base, growth.csv))})
     if str(scenario.limits_profile) not in PROFILE_NAMES:
         update["limits_profile"] = str(_resolve(base, scenario.limits_profile))

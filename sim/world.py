@@ -53,7 +53,9 @@ class World:
     @classmethod
     def build(cls, config: RunConfig, draws: Draws) -> World:
         """The initial fleet of the scenario, and every drawn customer and service not yet placed."""
-        fleet = Fleet(config.limits, config.ladder, start_datetime(config.start), config.run_node_ram)
+        fleet = Fleet(
+            config.limits, config.ladder, start_datetime(config.start), config.run_node_ram, config.run_node_max_pods
+        )
         live = live_of(config.scenario.start_from)
         closed = set(live.closed) if live is not None else set()  # draining or in maintenance at a live start
         for spec in config.scenario.fleet.clusters:

@@ -37,6 +37,22 @@ KINDS = {
     "storageclasses": "StorageClass",
     "volumes": "Volume",
     "resourcequotas": "ResourceQuota",
+    "serviceaccounts": "ServiceAccount",
+    "events": "Event",
+    "persistentvolumes": "PersistentVolume",
+    "endpointslices": "EndpointSlice",
+    "daemonsets": "DaemonSet",
+    "jobs": "Job",
+    "leases": "Lease",
+    "csinodes": "CSINode",
+    "volumeattachments": "VolumeAttachment",
+    "engines": "Engine",
+    "replicas": "Replica",
+    "instancemanagers": "InstanceManager",
+    "engineimages": "EngineImage",
+    "settings": "Setting",
+    "cephclusters": "CephCluster",
+    "cephblockpools": "CephBlockPool",
 }
 TOKEN = "collector-test-token"
 

@@ -294,6 +294,78 @@ def resource_quota(namespace: str, secrets: int | None, name: str = "customer-qu
     return {"metadata": _meta(name, namespace), "spec": {"hard": hard}, "status": {"hard": hard, "used": used}}
 
 
+def lease(node_name: str) -> dict[str, Any]:
+    """A node's heartbeat Lease, which the kubelet renews in kube-node-lease."""
+    return {
+        "metadata": _meta(node_name, "kube-node-lease"),
+        "spec": {"holderIdentity": node_name, "leaseDurationSeconds": 40, "renewTime": "2026-11-28T05:59:51.000000Z"},
+    }
+
+
+def csi_node(node_name: str, drivers: tuple[str, ...] = ("driver.longhorn.io",)) -> dict[str, Any]:
+    """The kubelet's CSINode: the CSI drivers registered on the node."""
+    return {
+        "metadata": _meta(node_name),
+        "spec": {"drivers": [{"name": d, "nodeID": node_name, "topologyKeys": None} for d in drivers]},
+    }
+
+
+def volume_attachment(volume: str, node_name: str, attacher: str = "driver.longhorn.io") -> dict[str, Any]:
+    """The CSI attacher's VolumeAttachment of a volume's PV to a node (storage.k8s.io)."""
+    name = f"csi-{zlib.crc32(f'{volume}/{node_name}'.encode()):08x}{'0' * 56}"
+    return {
+        "metadata": _meta(name),
+        "spec": {"attacher": attacher, "nodeName": node_name, "source": {"persistentVolumeName": volume}},
+        "status": {"attached": True},
+    }
+
+
+def persistent_volume(name: str, claim: str | None, storage_class: str, phase: str = "Bound") -> dict[str, Any]:
+    """A PV; ``claim`` ("namespace/name") is the PVC it is bound to."""
+    spec: dict[str, Any] = {"capacity": {"storage": "10Gi"}, "storageClassName": storage_class}
+    if claim is not None:
+        namespace_name, claim_name = claim.split("/")
+        spec["claimRef"] = {"kind": "PersistentVolumeClaim", "namespace": namespace_name, "name": claim_name}
+    return {"metadata": _meta(name), "spec": spec, "status": {"phase": phase}}
+
+
+def event(namespace_name: str, involved: str, reason: str) -> dict[str, Any]:
+    """An Event about a pod (they expire after kube-apiserver's --event-ttl)."""
+    return {
+        "metadata": _meta(f"{involved}.{zlib.crc32(reason.encode()):016x}", namespace_name),
+        "involvedObject": {"kind": "Pod", "namespace": namespace_name, "name": involved},
+        "reason": reason,
+        "type": "Normal",
+        "count": 1,
+    }
+
+
+def longhorn_object(kind: str, name: str, **spec: Any) -> dict[str, Any]:
+    """A Longhorn custom resource (Engine, Replica, Node, InstanceManager, ...) in longhorn-system."""
+    return {"apiVersion": "longhorn.io/v1beta2", "kind": kind, "metadata": _meta(name, "longhorn-system"), "spec": spec}
+
+
+def longhorn_volume_objects(volume: str, node_name: str, replicas: int) -> dict[str, list[dict[str, Any]]]:
+    """What Longhorn keeps for one volume besides its Volume: an Engine, a Replica per replica and its own
+    VolumeAttachment, by the collection path they are listed at."""
+    base = "/apis/longhorn.io/v1beta2/"
+    return {
+        base + "engines": [longhorn_object("Engine", f"{volume}-e-0", volumeName=volume, nodeID=node_name)],
+        base + "replicas": [
+            longhorn_object("Replica", f"{volume}-r-{i:08x}", volumeName=volume) for i in range(replicas)
+        ],
+        base + "volumeattachments": [longhorn_object("VolumeAttachment", volume, volume=volume)],
+    }
+
+
+def collections_extended(collections: dict[str, Any], more: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """``collections`` with ``more`` objects appended at their paths."""
+    merged = {path: list(items) for path, items in collections.items()}
+    for path, items in more.items():
+        merged.setdefault(path, []).extend(items)
+    return merged
+
+
 CUSTOMERS = ("cust-acme", "cust-globex", "cust-initech")
 SYSTEM_OBJECTS = {"kube-system": 6, "longhorn-system": 4}
 
@@ -426,8 +498,74 @@ def k3s_longhorn_fleet() -> FakeCluster:
             ],
             "/apis/longhorn.io/v1beta2/volumes": volumes,
             "/api/v1/resourcequotas": [resource_quota(ns, 1) for ns in CUSTOMERS],
+            **_k3s_longhorn_counted_kinds(nodes, namespaces, services, volumes),
         }
     )
+
+
+def _k3s_longhorn_counted_kinds(nodes, namespaces, services, volumes) -> dict[str, list[dict[str, Any]]]:
+    """The rest of the kinds the etcd count covers, as k3s and Longhorn make them for ``k3s_longhorn_fleet``."""
+    node_names = [n["metadata"]["name"] for n in nodes]
+    run_nodes = [name for name in node_names if name.startswith("run-")]
+    attached = [v for v in volumes if v["status"]["state"] == "attached"]
+    base = "/apis/longhorn.io/v1beta2/"
+    kinds: dict[str, list[dict[str, Any]]] = {
+        "/api/v1/serviceaccounts": [namespaced(n["metadata"]["name"], "default") for n in namespaces]
+        + [
+            namespaced("kube-system", name)
+            for name in ("coredns", "local-path-provisioner-service-account", "metrics-server", "helm-traefik")
+        ]
+        + [namespaced("longhorn-system", "longhorn-service-account")],
+        "/api/v1/events": [
+            event("cust-acme", "web-7d9f8b6c4-x2k9p", "Pulled"),
+            event("cust-acme", "web-7d9f8b6c4-x2k9p", "Started"),
+            event("cust-initech", "web-7c6d5f8b9-pq9zr", "FailedScheduling"),
+        ],
+        "/api/v1/persistentvolumes": [
+            persistent_volume(
+                v["metadata"]["name"],
+                v["status"]["kubernetesStatus"]["namespace"] + "/" + v["status"]["kubernetesStatus"]["pvcName"],
+                "longhorn",
+                v["status"]["kubernetesStatus"]["pvStatus"],
+            )
+            for v in volumes
+        ]
+        + [persistent_volume("pvc-9e8d7c6b", "cust-initech/scratch", "local-path")],
+        "/apis/discovery.k8s.io/v1/endpointslices": [
+            namespaced(s["metadata"]["namespace"], s["metadata"]["name"] + "-x7k2q") for s in services
+        ],
+        "/apis/apps/v1/daemonsets": [
+            namespaced("kube-system", "svclb-traefik-3a1b7c2d"),
+            namespaced("longhorn-system", "longhorn-manager"),
+            namespaced("longhorn-system", "longhorn-csi-plugin"),
+            namespaced("longhorn-system", "engine-image-ei-db6c2b6f"),
+        ],
+        "/apis/batch/v1/jobs": [
+            namespaced("kube-system", "helm-install-traefik-crd"),
+            namespaced("kube-system", "helm-install-traefik"),
+            namespaced("cust-initech", "cron-28470120"),
+        ],
+        "/apis/coordination.k8s.io/v1/leases": [lease(name) for name in node_names]
+        + [namespaced("kube-system", name) for name in ("kube-controller-manager", "kube-scheduler", "k3s")],
+        "/apis/storage.k8s.io/v1/csinodes": [csi_node(name) for name in node_names],
+        "/apis/storage.k8s.io/v1/volumeattachments": [
+            volume_attachment(v["metadata"]["name"], v["status"]["currentNodeID"]) for v in attached
+        ],
+        base + "nodes": [longhorn_object("Node", name) for name in run_nodes],
+        base + "instancemanagers": [
+            longhorn_object("InstanceManager", f"instance-manager-{name}") for name in run_nodes
+        ],
+        base + "engineimages": [longhorn_object("EngineImage", "ei-db6c2b6f")],
+        base + "settings": [
+            longhorn_object("Setting", name)
+            for name in ("default-replica-count", "storage-minimal-available-percentage")
+        ],
+    }
+    for v in volumes:
+        replicas = v["spec"]["numberOfReplicas"]
+        node_name = v["status"]["currentNodeID"] or run_nodes[0]
+        kinds = collections_extended(kinds, longhorn_volume_objects(v["metadata"]["name"], node_name, replicas))
+    return kinds  # fmt: skip
 
 
 GENERATED_POD_MEMORY = ("256Mi", "512Mi", "1G", "2Gi", "134217728", None)
@@ -490,12 +628,43 @@ def generated_fleet(run_nodes: int, pods: int, *, customers: int = 100, ceph: bo
         ("/apis/networking.k8s.io/v1/ingresses", pods // 4),
     ):
         collections[path] = Generated(count, lambda i: namespaced(f"cust-{i % customers:04d}", f"o{i}"))
-    if not ceph:
+    node_name = lambda i: "k3s-ctrl-1" if i == run_nodes else f"run-{i:05d}"  # noqa: E731
+    for path, count, make in (
+        ("/api/v1/serviceaccounts", customers + 4, lambda i: namespaced(f"cust-{i % customers:04d}", "default")),
+        ("/api/v1/events", pods // 2, lambda i: event(f"cust-{i % customers:04d}", f"svc-{i:06d}", "Started")),
+        ("/api/v1/persistentvolumes", pods // 4, lambda i: persistent_volume(f"pvc-{i:08d}", None, sc_name)),
+        ("/apis/discovery.k8s.io/v1/endpointslices", pods // 2,
+         lambda i: namespaced(f"cust-{i % customers:04d}", f"o{i}-x7k2q")),
+        ("/apis/apps/v1/daemonsets", 3, lambda i: namespaced("kube-system", f"ds{i}")),
+        ("/apis/batch/v1/jobs", 2, lambda i: namespaced("kube-system", f"helm-install-{i}")),
+        ("/apis/coordination.k8s.io/v1/leases", run_nodes + 1, lambda i: lease(node_name(i))),
+        ("/apis/storage.k8s.io/v1/csinodes", run_nodes + 1, lambda i: csi_node(node_name(i))),
+        ("/apis/storage.k8s.io/v1/volumeattachments", pods // 4,
+         lambda i: volume_attachment(f"pvc-{i:08d}", f"run-{i % run_nodes:05d}")),
+    ):  # fmt: skip
+        collections[path] = Generated(count, make)
+    if ceph:
+        ceph_base = "/apis/ceph.rook.io/v1/"
+        collections[ceph_base + "cephclusters"] = [namespaced("rook-ceph", "rook-ceph")]
+        collections[ceph_base + "cephblockpools"] = [namespaced("rook-ceph", "replicapool")]
+    else:
         robustness = ("healthy", "healthy", "healthy", "degraded")
-        collections["/apis/longhorn.io/v1beta2/volumes"] = Generated(
+        base = "/apis/longhorn.io/v1beta2/"
+        collections[base + "volumes"] = Generated(
             pods // 4,
             lambda i: longhorn_volume(f"pvc-{i:08d}", robustness[i % 4], pvc=f"cust-{i % customers:04d}/v{i}"),
         )
+        collections[base + "engines"] = Generated(pods // 4, lambda i: longhorn_object("Engine", f"pvc-{i:08d}-e-0"))
+        collections[base + "replicas"] = Generated(pods // 2, lambda i: longhorn_object("Replica", f"pvc-r-{i:08d}"))
+        collections[base + "volumeattachments"] = Generated(
+            pods // 4, lambda i: longhorn_object("VolumeAttachment", f"pvc-{i:08d}")
+        )
+        collections[base + "nodes"] = Generated(run_nodes, lambda i: longhorn_object("Node", f"run-{i:05d}"))
+        collections[base + "instancemanagers"] = Generated(
+            run_nodes, lambda i: longhorn_object("InstanceManager", f"instance-manager-{i:05d}")
+        )
+        collections[base + "engineimages"] = [longhorn_object("EngineImage", "ei-db6c2b6f")]
+        collections[base + "settings"] = [longhorn_object("Setting", "default-replica-count")]
     return FakeCluster(collections=collections)
 
 

@@ -11,13 +11,17 @@ import json
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from placement.collector.resources import LONGHORN_VOLUMES, Resource
+from placement.collector.resources import Resource
 
 RBAC_MANIFEST = "deploy/collector-rbac.yaml"
 
 
 class CollectError(RuntimeError):
     """A collection that could not finish. The message says what failed and, where known, what to do."""
+
+
+class MissingResource(CollectError):
+    """The API server does not serve a custom resource (404): its CRD is not installed."""
 
 
 def _server_message(exc: ApiException) -> str:
@@ -42,11 +46,11 @@ def from_api_exception(exc: ApiException, resource: Resource, verb: str = "list"
         )
     if status == 401:
         return CollectError(f"unauthorized: the API server rejected the kubeconfig's credentials ({what}): {detail}")
-    if status == 404 and resource == LONGHORN_VOLUMES:
-        return CollectError(
-            "Longhorn CRD missing: the API server has no volumes.longhorn.io/v1beta2 "
-            f"(404 on {resource.path}); is Longhorn installed, or is this a Rook-Ceph cluster "
-            "(pass --storage-provider rook-ceph)?"
+    if status == 404 and resource.custom:
+        return MissingResource(
+            f"{resource.kind} CRD missing: the API server has no {resource.plural}.{resource.group}/{resource.version} "
+            f"(404 on {resource.path}); is the storage provider its storage classes name ({resource.group}) installed, "
+            "or does --storage-provider name another?"
         )
     if status == 404:
         return CollectError(f"not found: {what} (404 on {resource.path}): {detail}")

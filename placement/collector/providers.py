@@ -22,6 +22,7 @@ class StorageProviderVolumes:
     name: str
     provisioners: tuple[str, ...]  # fnmatch patterns of the CSI provisioner names of the provider's storage classes
     volume_crd: r.Resource | None  # the limit counts these objects; None: it counts PVCs on the provider's classes
+    counted_crds: tuple[r.Resource, ...] = ()  # its custom resources counted as etcd objects
 
     def provides(self, provisioner: str) -> bool:
         return any(fnmatchcase(provisioner, pattern) for pattern in self.provisioners)
@@ -39,7 +40,8 @@ def providers_of(limits: Limits) -> dict[str, StorageProviderVolumes]:
         name: StorageProviderVolumes(
             name,
             storage.provisioners,
-            None if storage.volume_crd is None else r.Resource(*storage.volume_crd, "CustomObjectsApi", ""),
+            None if storage.volume_crd is None else r.custom_resource(*storage.volume_crd),
+            tuple(r.custom_resource(*crd) for crd in storage.counted_crds),
         )
         for name, storage in limits.storage.items()
     }

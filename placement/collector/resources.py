@@ -75,12 +75,35 @@ INGRESSES = Resource(
 STORAGE_CLASSES = Resource(
     "storage.k8s.io", "v1", "storageclasses", "StorageClass", "StorageV1Api", "list_storage_class"
 )
-LONGHORN_VOLUMES = Resource("longhorn.io", "v1beta2", "volumes", "Volume", "CustomObjectsApi", "")
 RESOURCE_QUOTAS = Resource(
     "", "v1", "resourcequotas", "ResourceQuota", "CoreV1Api", "list_resource_quota_for_all_namespaces"
 )
 
-# The object kinds summed into the etcd estimate, in report order.
+SERVICE_ACCOUNTS = Resource(
+    "", "v1", "serviceaccounts", "ServiceAccount", "CoreV1Api", "list_service_account_for_all_namespaces"
+)
+EVENTS = Resource("", "v1", "events", "Event", "CoreV1Api", "list_event_for_all_namespaces")
+PERSISTENT_VOLUMES = Resource("", "v1", "persistentvolumes", "PersistentVolume", "CoreV1Api", "list_persistent_volume")
+ENDPOINT_SLICES = Resource(
+    "discovery.k8s.io",
+    "v1",
+    "endpointslices",
+    "EndpointSlice",
+    "DiscoveryV1Api",
+    "list_endpoint_slice_for_all_namespaces",
+)
+DAEMONSETS = Resource("apps", "v1", "daemonsets", "DaemonSet", "AppsV1Api", "list_daemon_set_for_all_namespaces")
+JOBS = Resource("batch", "v1", "jobs", "Job", "BatchV1Api", "list_job_for_all_namespaces")
+LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease", "CoordinationV1Api", "list_lease_for_all_namespaces")
+CSI_NODES = Resource("storage.k8s.io", "v1", "csinodes", "CSINode", "StorageV1Api", "list_csi_node")
+VOLUME_ATTACHMENTS = Resource(
+    "storage.k8s.io", "v1", "volumeattachments", "VolumeAttachment", "StorageV1Api", "list_volume_attachment"
+)
+
+# The object kinds summed into the etcd estimate, in report order: the kinds the limits profile's etcd figures
+# count (per customer, service, volume, node and cluster; see placement/data/limits/published.yaml), so the live
+# count and the model's agree. The storage provider's own custom resources (its ``counted_crds``) are added to
+# these. RBAC, CRDs, APIServices and flow-control objects do not grow with the fleet and are not counted.
 ETCD_COUNTED: tuple[Resource, ...] = (
     NAMESPACES,
     PODS,
@@ -93,10 +116,40 @@ ETCD_COUNTED: tuple[Resource, ...] = (
     STATEFULSETS,
     REPLICASETS,
     ENDPOINTS,
+    ENDPOINT_SLICES,
+    SERVICE_ACCOUNTS,
+    DAEMONSETS,
+    JOBS,
+    EVENTS,
+    NODES,
+    LEASES,
+    CSI_NODES,
+    PERSISTENT_VOLUMES,
+    VOLUME_ATTACHMENTS,
 )
 
-# Everything the collector may read, in either way of counting secrets.
-ALL: tuple[Resource, ...] = (NODES, *ETCD_COUNTED, STORAGE_CLASSES, LONGHORN_VOLUMES, RESOURCE_QUOTAS)
+
+def custom_resource(group: str, version: str, plural: str, kind: str) -> Resource:
+    """A custom resource of a storage provider (its volumes, replicas, per-node objects), listed as custom objects."""
+    return Resource(group, version, plural, kind, "CustomObjectsApi", "")
+
+
+def _shipped_provider_resources() -> tuple[Resource, ...]:
+    # Every custom resource a shipped profile's storage providers name (their volume CRD and counted CRDs), in order.
+    from placement.limits import PROFILE_NAMES, shipped_limits
+
+    found: dict[tuple[str, str, str, str], None] = {}
+    for name in PROFILE_NAMES:
+        for storage in shipped_limits(name).storage.values():
+            for crd in (storage.volume_crd, *storage.counted_crds):
+                if crd is not None:
+                    found.setdefault(crd)
+    return tuple(custom_resource(*crd) for crd in found)
+
+
+# Everything the collector may read, in either way of counting secrets: with the shipped profiles' providers'
+# custom resources (deploy/collector-rbac.yaml grants them; a new provider's are a data change there).
+ALL: tuple[Resource, ...] = (*ETCD_COUNTED, STORAGE_CLASSES, *_shipped_provider_resources(), RESOURCE_QUOTAS)
 
 SecretsCount = Literal["list", "quota"]
 SECRETS_COUNTS: tuple[SecretsCount, ...] = ("list", "quota")

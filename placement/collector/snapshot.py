@@ -12,8 +12,9 @@ What the snapshot's counters mean:
   controller; counting Services (the Kubernetes kind) would also count headless and per-port Services.
 * ``volumes``: what the storage provider's volume limit counts (``providers``): Longhorn volumes (the
   ``volumes.longhorn.io`` objects, PVC or not) on Longhorn clusters, PVCs on the Ceph RBD classes on Rook-Ceph ones.
-* ``etcd_objects``: the sum of the objects counted in ``resources.ETCD_COUNTED``. Secrets are counted from a
-  metadata-only list (``secrets="list"``), or without reading them at all from what ResourceQuotas with
+* ``etcd_objects``: the sum of the objects of the kinds in ``resources.ETCD_COUNTED`` and of the storage
+  provider's ``counted_crds`` (the kinds the limits profile's etcd figures count, so the two agree). Secrets are
+  counted from a metadata-only list (``secrets="list"``), or without reading them at all from what ResourceQuotas with
   ``count/secrets`` say is used (``secrets="quota"``); namespaces without such a quota are then missing from the
   count, and a warning says how many.
 * ``ctrl_node_type``: the smallest control-plane member's type in the limits profile (``controlplane``).
@@ -29,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from placement.collector import controlplane
 from placement.collector import resources as r
-from placement.collector.errors import CollectError
+from placement.collector.errors import CollectError, MissingResource
 from placement.collector.podrequests import pod_memory_request
 from placement.collector.providers import StorageProviderVolumes, providers_of, volumes_against_limit
 from placement.collector.source import KubernetesSource
@@ -366,6 +367,7 @@ def collect_snapshot(
     )
 
     counts = {
+        r.NODES.plural: nodes.total,
         r.NAMESPACES.plural: namespaces.total,
         r.PODS.plural: pods.total,
         r.PVCS.plural: claims.total,
@@ -389,6 +391,18 @@ def collect_snapshot(
         if resource.plural not in counts:
             counts[resource.plural] = source.count(resource)
     counts = {resource.plural: counts[resource.plural] for resource in r.ETCD_COUNTED}
+    for resource in provider.counted_crds if provider else ():
+        # The provider's custom resources its etcd figures count (its volumes, replicas, per-node objects). A CRD
+        # the server does not serve has no objects, so it counts none; the warning says so.
+        key = f"{resource.plural}.{resource.group}"
+        if volume_objects is not None and resource == provider.volume_crd:
+            counts[key] = volume_objects.total
+            continue
+        try:
+            counts[key] = source.count(resource)
+        except MissingResource:
+            counts[key] = 0
+            warnings.append(f"{key} is not served (its CRD is not installed): counted as 0 objects")
 
     control_plane = controlplane.resolve(nodes.control_plane, limits, fallback)
     ordered = sorted(run_nodes.values(), key=lambda t: t.name)

@@ -50,7 +50,7 @@ def test_missing_longhorn_crd(serve):
     del cluster.collections["/apis/longhorn.io/v1beta2/volumes"]
     with pytest.raises(
         CollectError,
-        match=r"Longhorn CRD missing: .*volumes.longhorn.io/v1beta2 \(404 on "
+        match=r"Volume CRD missing: .*volumes.longhorn.io/v1beta2 \(404 on "
         r"/apis/longhorn.io/v1beta2/volumes\)",
     ):
         serve(cluster).collect()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from placement.collector import resources
+from placement.collector.providers import providers_of
+from placement.collector.snapshot import default_limits as snapshot_limits
 from placement.state import ClusterLoadIn
 from placement.units import to_bytes
 from support.kube_objects import k3s_longhorn_fleet
@@ -46,23 +49,15 @@ def test_inventory_and_etcd_objects(serve):
     cluster = k3s_longhorn_fleet()
     snapshot = serve(cluster).collect(now=NOW)
     inventory = snapshot.inventory
-    served = {path.rsplit("/", 1)[-1]: len(items) for path, items in cluster.collections.items()}
-    assert inventory.object_counts == {
-        kind: served[kind]
-        for kind in (
-            "namespaces",
-            "pods",
-            "services",
-            "ingresses",
-            "secrets",
-            "configmaps",
-            "persistentvolumeclaims",
-            "deployments",
-            "statefulsets",
-            "replicasets",
-            "endpoints",
-        )
-    }
+    served = {path: len(items) for path, items in cluster.collections.items()}
+    # Every kind the etcd figures count: Kubernetes' own, and Longhorn's custom resources (the limits profile's
+    # counted_crds); not storage classes or quotas.
+    expected = {resource.plural: served[resource.path] for resource in resources.ETCD_COUNTED}
+    longhorn = providers_of(snapshot_limits())["longhorn"]
+    expected |= {f"{crd.plural}.{crd.group}": served[crd.path] for crd in longhorn.counted_crds}
+    assert inventory.object_counts == expected
+    assert {"leases", "csinodes", "volumeattachments", "events", "replicas.longhorn.io"} <= set(expected)
+    assert expected["replicas.longhorn.io"] == 4 * 2  # numberOfReplicas 2 on each of the four volumes
     assert snapshot.load.etcd_objects == sum(inventory.object_counts.values())
     assert inventory.longhorn_volumes_by_robustness == {"healthy": 2, "degraded": 1, "faulted": 1, "unknown": 0}
     assert inventory.pvcs_by_storage_class == {"": 1, "local-path": 1, "longhorn": 3}

@@ -9,6 +9,7 @@ import pytest
 from placement import filters, scorers
 from placement.catalogue import Rejection
 from placement.filters import FILTERS
+from placement.footprint import Footprint
 from placement.model import RunNode
 from placement.pipeline import explain
 from placement.policy import SCORER_NAMES, PolicyConfig, default_policy
@@ -102,16 +103,21 @@ def test_volume_limit():
 
 def test_control_plane():
     c = cluster()
-    # A service adds 8 objects in the seed profile (its volume 0 more, a new customer 2 more).
-    assert text(filters.control_plane(cycle(), c, load(ctrl="CX32", etcd=2_992))) is None
+    limits = default_policy().limits
+    # What a service adds comes from the profile's footprint (its volume's objects, a new customer's namespace).
+    adds = Footprint.of(request(), limits, "longhorn").etcd_objects
+    tight = limits.control_plane_types["CX32"].tight_objects
+    assert text(filters.control_plane(cycle(), c, load(ctrl="CX32", etcd=tight - adds))) is None
     assert (
-        text(filters.control_plane(cycle(), c, load(ctrl="CX32", etcd=2_993)))
-        == "control-plane: CX32 2993+8 objects > tight 3000"
+        text(filters.control_plane(cycle(), c, load(ctrl="CX32", etcd=tight - adds + 1)))
+        == f"control-plane: CX32 {tight - adds + 1}+{adds} objects > tight {tight}"
     )
     newcomer = cycle(request(new_customer=True))
+    adds_newcomer = Footprint.of(request(new_customer=True), limits, "longhorn").etcd_objects
+    assert adds_newcomer == adds + limits.etcd_objects_per_customer
     assert (
-        text(filters.control_plane(newcomer, c, load(ctrl="CX32", etcd=2_991)))
-        == "control-plane: CX32 2991+10 objects > tight 3000"
+        text(filters.control_plane(newcomer, c, load(ctrl="CX32", etcd=tight - adds_newcomer + 1)))
+        == f"control-plane: CX32 {tight - adds_newcomer + 1}+{adds_newcomer} objects > tight {tight}"
     )
     assert (
         text(filters.control_plane(cycle(), c, load(ctrl="CX99")))
@@ -126,7 +132,7 @@ def test_control_plane():
         ({"services": 10_000}, False, "k8s-thresholds: services 10000/10000"),
         ({"customers": 10_000}, True, "k8s-thresholds: namespaces 10000/10000"),
         ({"customers": 10_000}, False, None),  # an existing customer brings no namespace
-        ({"etcd": 299_992, "ctrl": "AX162-R"}, False, None),  # 299,992 + 8 is at, not over, the limit
+        ({"etcd": 299_992, "ctrl": "AX162-R"}, False, None),  # 299,992 + a service's few objects: not over
     ],
 )
 def test_kubernetes_thresholds(fields, new_customer, reason):
@@ -136,10 +142,11 @@ def test_kubernetes_thresholds(fields, new_customer, reason):
 
 def test_kubernetes_thresholds_etcd_and_nodes():
     limits = default_policy().limits
-    over = load(etcd=limits.max_etcd_objects - 7)
+    used = limits.max_etcd_objects - Footprint.of(request(), limits, "longhorn").etcd_objects + 1
+    assert text(filters.kubernetes_thresholds(cycle(), cluster(), load(etcd=used - 1))) is None
     assert (
-        text(filters.kubernetes_thresholds(cycle(), cluster(), over))
-        == f"k8s-thresholds: etcd objects {limits.max_etcd_objects - 7}/{limits.max_etcd_objects}"
+        text(filters.kubernetes_thresholds(cycle(), cluster(), load(etcd=used)))
+        == f"k8s-thresholds: etcd objects {used}/{limits.max_etcd_objects}"
     )
     many = load(nodes=((250, 0, 0),) * (limits.max_nodes + 1))
     assert (
@@ -207,12 +214,14 @@ def test_volume_headroom_comfort_curve():
 
 
 def test_control_plane_headroom_scores_the_comfortable_point_as_set():
-    # CX32: comfortable 1000, tight 3000 -> the comfortable point is at 33%, scored 8 (x10).
-    assert score("control_plane_headroom", cycle(), cluster(), load(ctrl="CX32", etcd=992)) == 80
-    assert score("control_plane_headroom", cycle(), cluster(), load(ctrl="CX32", etcd=2_992)) == 0
+    # CX32: comfortable 1000, tight 3000 -> the comfortable point is at 33%, scored 8 (x10). The level scored is
+    # the cluster's objects with the service's footprint on them.
+    adds = Footprint.of(request(), default_policy().limits, "longhorn").etcd_objects
+    assert score("control_plane_headroom", cycle(), cluster(), load(ctrl="CX32", etcd=1000 - adds)) == 80
+    assert score("control_plane_headroom", cycle(), cluster(), load(ctrl="CX32", etcd=3000 - adds)) == 0
     assert score("control_plane_headroom", cycle(), cluster(), load(ctrl="CX32", etcd=0)) == 100
     softer = policy_with(control_plane_comfort_score=5)
-    assert score("control_plane_headroom", cycle(policy=softer), cluster(), load(ctrl="CX32", etcd=992)) == 50
+    assert score("control_plane_headroom", cycle(policy=softer), cluster(), load(ctrl="CX32", etcd=1000 - adds)) == 50
 
 
 @pytest.mark.parametrize("name", SCORER_NAMES)

@@ -11,7 +11,9 @@ import pytest
 import sim
 import sim.placing
 from placement import engine
+from placement.footprint import NodeFootprint, cluster_baseline_objects
 from placement.limits import load_profile
+from sim.config import compile_scenario
 from sim.decisions import limit_rows
 from sim.distributions import MonthlyChurn
 from tests.sim.conftest import FROZEN, SCENARIOS
@@ -99,8 +101,17 @@ def test_churn_releases_everything():
     result = sim.run(scenario, seed=2)
     end = result.timeseries[result.timeseries["day"] == 120]
     assert result.summary["customers_churned"] == result.summary["customers_signed_up"] > 0
-    for column in ["customers", "services", "volumes", "pods", "etcd_objects", "ram_requested_bytes", "volume_bytes"]:
+    for column in ["customers", "services", "volumes", "ram_requested_bytes", "volume_bytes"]:
         assert (end[column] == 0).all(), column
+    # What is left is what the clusters and their run nodes bring themselves: system pods and their objects.
+    limits = compile_scenario(scenario).limits
+    clusters = end[end["cluster_id"] != "fleet"]
+    assert len(clusters) > 0
+    for row in clusters.itertuples():
+        node = NodeFootprint.of(limits, row.storage_provider)
+        assert row.pods == row.run_nodes * node.pods
+        baseline = cluster_baseline_objects(limits, row.storage_provider)
+        assert row.etcd_objects == baseline + row.run_nodes * node.etcd_objects
 
 
 def test_nodes_arrive_after_the_lead_time(stage1_result, stage1_short_scenario):

@@ -15,7 +15,7 @@ import pytest
 
 import sim
 from sim.distributions import DAYS_PER_MONTH
-from tests.sim.conftest import months, queue_scenario
+from tests.sim.conftest import NO_SYSTEM_PODS, months, queue_scenario
 
 FAMILY_ALPHA = 0.001
 
@@ -104,7 +104,7 @@ def erlang_b(offered: float, servers: int) -> float:
 def test_erlang_b_rejected_fraction_with_fixed_capacity():
     """Two run nodes capped at 5 pods each: 10 slots, one 1-pod service per customer, no operator."""
     arrivals, mean_lifetime, warm_up = 8.0, 1.0, 10
-    overrides = {"kubernetes.max_pods_per_node": 5}
+    overrides = {**NO_SYSTEM_PODS, "kubernetes.max_pods_per_node": 5}
     scenario = queue_scenario(
         arrivals_per_day=arrivals,
         lifetime={"kind": "exponential", "mean_months": months(mean_lifetime)},

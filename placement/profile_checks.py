@@ -1,0 +1,90 @@
+"""What a limits profile's figures may be: limits are positive, nothing is negative, and a node's max-pods fits
+its pod range. ``LimitsProfile`` runs these on every profile it builds, a what-if's overrides included, so an
+absurd figure is refused when it is read rather than found out at the end of a run.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+if TYPE_CHECKING:
+    from placement.limits import Figure, LimitsProfile
+
+# Figures that are limits or sizes a fleet cannot have zero of: a zero or negative one is an error, not a what-if.
+# Every other figure (an overhead, an object count, a price) may be zero but not negative.
+POSITIVE = frozenset(
+    {
+        "max_nodes",
+        "max_pods_cluster",
+        "max_namespaces",
+        "max_services_cluster",
+        "max_pods_per_node",
+        "max_etcd_objects",
+        "etcd_quota_bytes",
+        "node_cidr_mask_size",
+        "ram_bytes",
+        "max_volumes",
+        "min_nodes",
+        "replicas",
+        "price_multiplier",
+    }
+)
+# An IPv4 node pod range: a /32 holds no pod, a /8 is as large as kube-controller-manager's cluster CIDRs go.
+MASK_RANGE = (8, 30)
+
+
+def figure_problem(path: str, figure: Figure) -> str | None:
+    """Why the figure at ``path`` cannot be, or None."""
+    name = path.rsplit(".", 1)[-1]
+    if name in POSITIVE and figure.value <= 0:
+        return f"{figure.value:g} {figure.unit}: a limit must be positive"
+    if figure.value < 0:
+        return f"{figure.value:g} {figure.unit}: cannot be negative"
+    if name == "node_cidr_mask_size" and not MASK_RANGE[0] <= figure.value <= MASK_RANGE[1]:
+        return f"/{figure.value:g}: an IPv4 node pod range between /{MASK_RANGE[0]} and /{MASK_RANGE[1]}"
+    return None
+
+
+def pod_addresses(mask_size: float) -> int:
+    """Pod IPs in a node's /``mask_size`` range: all addresses but the network and broadcast ones."""
+    return 2 ** (32 - round(mask_size)) - 2
+
+
+def node_pod_problems(profile: LimitsProfile) -> list[tuple[tuple[Any, ...], str, Any]]:
+    """Max-pods settings (the default and each run node type's) above what a node's pod range holds, as
+    (location, message, value)."""
+    mask = profile.kubernetes.node_cidr_mask_size.value
+    addresses = pod_addresses(mask)
+    wanted = [(("kubernetes", "max_pods_per_node", "value"), profile.kubernetes.max_pods_per_node.int_value)]
+    wanted += [
+        (("costs", "run_node_types", i, "max_pods"), node.max_pods)
+        for i, node in enumerate(profile.costs.run_node_types)
+        if node.max_pods is not None
+    ]
+    problems = []
+    for loc, max_pods in wanted:
+        if max_pods > addresses:
+            larger = next(m for m in range(round(mask), 7, -1) if pod_addresses(m) >= max_pods)
+            problems.append(
+                (
+                    loc,
+                    f"max-pods {max_pods} exceeds the {addresses} pod addresses of a node's /{mask:g} pod range "
+                    f"(kubernetes.node_cidr_mask_size); set node_cidr_mask_size to {larger} or less "
+                    f"(k3s: --kube-controller-manager-arg=node-cidr-mask-size-ipv4={larger}, and a cluster-cidr "
+                    "large enough for every node's range)",
+                    max_pods,
+                )
+            )
+    return problems
+
+
+def field_errors(problems: list[tuple[tuple[Any, ...], str, Any]]) -> ValidationError:
+    """One validation error naming every (location, message, value), so a profile's problems are told at once."""
+    details = [
+        InitErrorDetails(type=PydanticCustomError("invalid", message), loc=loc, input=value)
+        for loc, message, value in problems
+    ]
+    return ValidationError.from_exception_data("LimitsProfile", details)
