@@ -20,6 +20,7 @@ from placement.limit_values import Costs as Costs
 from placement.limit_values import Limits as Limits
 from placement.limit_values import RunNodePrice as RunNodePrice
 from placement.limit_values import StorageLimits as StorageLimits
+from placement.profile_checks import field_errors, figure_problem, node_pod_problems
 from placement.quantity import PositiveBytes
 from placement.units import to_bytes
 
@@ -211,14 +212,15 @@ class LimitsProfile(_Section):
 
     @model_validator(mode="after")
     def _figures_in_range(self) -> LimitsProfile:
-        from placement.profile_checks import field_errors, figure_problem, node_pod_problems
-
-        problems = [
-            (self._loc(path), problem, self.figure(path).value)
-            for path in self.figure_paths()
-            if (problem := figure_problem(path, self.figure(path))) is not None
-        ]
-        problems += node_pod_problems(self)
+        problems = []
+        for path in self.figure_paths():
+            figure = self.figure(path)
+            problem = figure_problem(path, figure.value, figure.unit)
+            if problem is not None:
+                problems.append((self._loc(path), problem, figure.value))
+        k8s = self.kubernetes
+        node_types = [node.max_pods for node in self.costs.run_node_types]
+        problems += node_pod_problems(k8s.node_cidr_mask_size.value, k8s.max_pods_per_node.int_value, node_types)
         if problems:
             raise field_errors(problems)
         return self

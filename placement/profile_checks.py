@@ -5,13 +5,10 @@ absurd figure is refused when it is read rather than found out at the end of a r
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
-
-if TYPE_CHECKING:
-    from placement.limits import Figure, LimitsProfile
 
 # Figures that are limits or sizes a fleet cannot have zero of: a zero or negative one is an error, not a what-if.
 # Every other figure (an overhead, an object count, a price) may be zero but not negative.
@@ -36,15 +33,15 @@ POSITIVE = frozenset(
 MASK_RANGE = (8, 30)
 
 
-def figure_problem(path: str, figure: Figure) -> str | None:
-    """Why the figure at ``path`` cannot be, or None."""
+def figure_problem(path: str, value: float, unit: str) -> str | None:
+    """Why the figure at ``path`` cannot have ``value``, or None."""
     name = path.rsplit(".", 1)[-1]
-    if name in POSITIVE and figure.value <= 0:
-        return f"{figure.value:g} {figure.unit}: a limit must be positive"
-    if figure.value < 0:
-        return f"{figure.value:g} {figure.unit}: cannot be negative"
-    if name == "node_cidr_mask_size" and not MASK_RANGE[0] <= figure.value <= MASK_RANGE[1]:
-        return f"/{figure.value:g}: an IPv4 node pod range between /{MASK_RANGE[0]} and /{MASK_RANGE[1]}"
+    if name in POSITIVE and value <= 0:
+        return f"{value:g} {unit}: a limit must be positive"
+    if value < 0:
+        return f"{value:g} {unit}: cannot be negative"
+    if name == "node_cidr_mask_size" and not MASK_RANGE[0] <= value <= MASK_RANGE[1]:
+        return f"/{value:g}: an IPv4 node pod range between /{MASK_RANGE[0]} and /{MASK_RANGE[1]}"
     return None
 
 
@@ -53,16 +50,17 @@ def pod_addresses(mask_size: float) -> int:
     return 2 ** (32 - round(mask_size)) - 2
 
 
-def node_pod_problems(profile: LimitsProfile) -> list[tuple[tuple[Any, ...], str, Any]]:
-    """Max-pods settings (the default and each run node type's) above what a node's pod range holds, as
-    (location, message, value)."""
-    mask = profile.kubernetes.node_cidr_mask_size.value
+def node_pod_problems(
+    mask: float, default_max_pods: int, type_max_pods: list[int | None]
+) -> list[tuple[tuple[Any, ...], str, Any]]:
+    """Max-pods settings (the kubelet default and each run node type's, in order) above what a node's /``mask`` pod
+    range holds, as (location, message, value)."""
     addresses = pod_addresses(mask)
-    wanted = [(("kubernetes", "max_pods_per_node", "value"), profile.kubernetes.max_pods_per_node.int_value)]
+    wanted = [(("kubernetes", "max_pods_per_node", "value"), default_max_pods)]
     wanted += [
-        (("costs", "run_node_types", i, "max_pods"), node.max_pods)
-        for i, node in enumerate(profile.costs.run_node_types)
-        if node.max_pods is not None
+        (("costs", "run_node_types", i, "max_pods"), max_pods)
+        for i, max_pods in enumerate(type_max_pods)
+        if max_pods is not None
     ]
     problems = []
     for loc, max_pods in wanted:
