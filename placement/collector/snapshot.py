@@ -392,8 +392,7 @@ def collect_snapshot(
             counts[resource.plural] = source.count(resource)
     counts = {resource.plural: counts[resource.plural] for resource in r.ETCD_COUNTED}
     for resource in provider.counted_crds if provider else ():
-        # The provider's custom resources its etcd figures count (its volumes, replicas, per-node objects). A CRD
-        # the server does not serve has no objects, so it counts none; the warning says so.
+        # The provider's CRs its etcd figures count; a CRD the server does not serve has no objects (warned).
         key = f"{resource.plural}.{resource.group}"
         if volume_objects is not None and resource == provider.volume_crd:
             counts[key] = volume_objects.total
