@@ -13,7 +13,9 @@ from rich.table import Table
 from placement.cli_common import error_console, fail
 from placement.limits import PROFILE_NAMES
 from placement.yamlio import ConfigError
+from sim import fmt
 from sim.overrides import OverrideError, apply_overrides
+from sim.report import level_text, never_bound_line
 from sim.scenario import Scenario, load_scenario
 from sim.simulation import run
 
@@ -42,23 +44,46 @@ def load_with_overrides(path: Path, overrides: list[str] | None) -> Scenario:
     return scenario
 
 
+CONSOLE_DECISIONS = 30  # the console shows this many decisions; decisions.csv and the report have them all
+
+
 def print_decision_table(summary: dict) -> None:
+    """The decision table v2 (``sim.decision_table``): the shards and upgrades always, then node orders and the
+    rest up to ``CONSOLE_DECISIONS`` rows; and the limits that never bound, with their peak utilisation."""
+    decisions = summary.get("decisions") or []
+    big = [d for d in decisions if d["kind"] != "run nodes" or d["status"] != "ordered"]
+    shown = big[:CONSOLE_DECISIONS]
+    shown += [d for d in decisions if d not in big][: max(0, CONSOLE_DECISIONS - len(shown))]
+    shown.sort(key=lambda d: (d["decided_date"] or "", d["cluster_id"] or ""))
     table = Table(title=f"Decision table: {summary['scenario']} ({summary['limits_profile']} limits)")
-    table.add_column("limit", no_wrap=True)
-    table.add_column("first binds", no_wrap=True)
-    table.add_column("customers", justify="right")
-    table.add_column("action")
-    table.add_column("why")
-    for row in summary["decision_table"]:
-        bound = row["first_bind_date"] is not None
+    for column, justify in (("decided", "left"), ("effective", "left"), ("cluster", "left"),
+                            ("triggered by", "left"), ("limit", "left"), ("level then / limit", "right"),
+                            ("breach", "left"), ("customers cl./fleet", "right"), ("action", "left"),
+                            ("EUR/month", "right")):  # fmt: skip
+        table.add_column(column, justify=justify, no_wrap=column in ("decided", "effective", "breach"))
+    for d in shown:
+        status = "" if d["status"] == "ordered" else f" [{d['status']}]"
         table.add_row(
-            row["name"],
-            row["first_bind_date"] or "[dim]-[/]",
-            str(row["customers_at_bind"]) if bound else "",
-            row["action"] or "",
-            row["why"] if bound else "[dim]did not bind[/]",
+            fmt.day_date(d["decided_date"]),
+            fmt.day_date(d["effective_date"]),
+            d["cluster_id"],
+            d["triggered_by"] or "its region",
+            d["limit_name"],
+            level_text(d),
+            fmt.day_date(d["projected_breach_date"]),
+            f"{fmt.number(d['cluster_customers'])}/{fmt.number(d['fleet_customers'])}",
+            d["action"] + status,
+            fmt.number(d["eur_month"]),
         )
-    console.print(table)
+    console.print(table, markup=False)
+    if len(shown) < len(decisions):
+        console.print(
+            f"{len(decisions) - len(shown)} more decisions (run-node orders) in decisions.csv and the report",
+            highlight=False,
+        )
+    line = never_bound_line(summary)
+    if line:
+        console.print(f"Limits that never bound (peak utilisation): {line}", highlight=False, markup=False)
     if summary["first_shard_limit"] is None:
         console.print("No shard within the horizon.")
     else:

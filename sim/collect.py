@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.decision_table import decision_rows
 from sim.decisions import decision_table
 from sim.fleet import CLUSTER_COUNTERS
 from sim.log import SAMPLE_ACTIVE, SAMPLE_CLUSTER, SAMPLE_COUNTERS, SAMPLE_DAY, SAMPLE_OPEN, SAMPLE_SETUP, Log
@@ -168,7 +169,20 @@ def collect(world: World, log: Log, seed: np.random.SeedSequence) -> SimResult:
         meta["packing_wall_seconds"] = list(log.packing_wall_seconds)  # machine-dependent: never written
     orders = orders_frame(config, log.orders, infos)
     summary["orders"] = len(orders)
-    return SimResult(config.scenario.name, timeseries, events, customers, summary, meta, packing, orders)
+    per_cluster = timeseries[timeseries["cluster_id"] != "fleet"]
+    decisions, never_bound = decision_rows(
+        orders,
+        per_cluster,
+        timeseries[timeseries["cluster_id"] == "fleet"],
+        config.limits,
+        config.scenario.operator,
+        config.ladder,
+        start,
+        config.horizon,
+    )
+    summary["decisions"] = decisions.astype(object).where(decisions.notna(), None).to_dict("records")
+    summary["limits_never_bound"] = never_bound
+    return SimResult(config.scenario.name, timeseries, events, customers, summary, meta, packing, orders, decisions)
 
 
 def _fleet_last(column: pd.Series) -> pd.Series:

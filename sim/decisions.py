@@ -55,7 +55,12 @@ def limit_rows(providers: Iterable[str]) -> tuple[tuple[str, str], ...]:
     return LIMITS_BEFORE_VOLUMES + volumes + LIMITS_AFTER_VOLUMES
 
 
+REGION_DEMAND = "region_demand"  # not a limit: a region's new customers had no open cluster (a shard's reason)
+
+
 def limit_name(limit: str) -> str:
+    if limit == REGION_DEMAND:
+        return "a region's demand (its customers had no open cluster nearby)"
     if limit.startswith(VOLUMES_PREFIX):
         return f"{limit[len(VOLUMES_PREFIX) :]} volumes per cluster"
     return dict(LIMITS_BEFORE_VOLUMES + LIMITS_AFTER_VOLUMES)[limit]

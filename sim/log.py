@@ -23,6 +23,23 @@ SAMPLE_OPEN = SAMPLE_ACTIVE + 1
 SAMPLE_SETUP = SAMPLE_OPEN + 1
 
 
+@dataclass(frozen=True, slots=True)
+class OrderRecord:
+    """One order the operator placed, and why: the day it decided, the day it arrives, what for which cluster, the
+    control plane then (for the price), the cluster whose limit triggered it (None: a region's demand, no cluster)
+    and that limit's decision-table key (``sim.decisions``) or ``region_demand``."""
+
+    day: float
+    due: float
+    kind: str  # "nodes", "upgrade", "cluster"
+    cluster: int
+    amount: int
+    ctrl_rung: int
+    ctrl_nodes: int
+    trigger: int | None
+    limit: str
+
+
 @dataclass(slots=True)
 class Log:
     events: list[tuple[float, str, str, str]] = field(default_factory=list)  # day, kind, cluster id, detail
@@ -37,8 +54,7 @@ class Log:
     fleet_samples: list[tuple[int, int, int, int]] = field(default_factory=list)  # day, sign-ups, attempts, rejects
     bindings: dict[str, Binding] = field(default_factory=dict)  # the first time each limit bound
     first_shard: dict[str, Any] | None = None
-    # Every order the operator placed: (due day, kind, cluster number, amount, ctrl rung, ctrl nodes) at ordering.
-    orders: list[tuple[float, str, int, int, int, int]] = field(default_factory=list)
+    orders: list[OrderRecord] = field(default_factory=list)  # every order the operator placed, in order
     packing_rows: list[dict[str, Any]] = field(default_factory=list)
     packing_wall_seconds: list[float] = field(default_factory=list)  # machine-dependent: never written
 

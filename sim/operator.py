@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim.decisions import VOLUMES_PREFIX, Crossings, is_shard_limit, limit_name
-from sim.log import Log
+from sim.log import Log, OrderRecord
 from sim.scenario import FixedStorage, SwitchStorage
 from sim.triggers import Triggers
 from sim.world import World
@@ -96,13 +96,15 @@ class Operator:
         self.log.bind(limit, day, customers, info.cluster.id, self.triggers.action(limit, number), why)
 
     # --- actions --------------------------------------------------------------------------------------------
-    def _order(self, due: float, kind: str, number: int, amount: int = 0) -> None:
+    def _order(
+        self, day: float, due: float, kind: str, number: int, amount: int = 0, *, limit: str, trigger: int | None
+    ) -> None:
+        """Order for cluster ``number``; ``limit`` on cluster ``trigger`` (None: a region's demand) is why."""
         self._seq += 1
         self.orders.append(Order(due, self._seq, kind, number, amount))
         counters = self.fleet.counters
-        self.log.orders.append(
-            (due, kind, number, amount, int(counters["ctrl_rung"][number]), int(counters["ctrl_nodes"][number]))
-        )
+        rung, ctrl_nodes = int(counters["ctrl_rung"][number]), int(counters["ctrl_nodes"][number])
+        self.log.orders.append(OrderRecord(day, due, kind, number, amount, rung, ctrl_nodes, trigger, limit))
 
     def _deliver(self, day: float) -> None:
         if not self.orders:
@@ -160,7 +162,8 @@ class Operator:
             if number in self.upgrade_pending:
                 continue
             self.upgrade_pending.add(number)
-            self._order(day + self.policy.control_plane.lead_days, "upgrade", number)
+            lead = self.policy.control_plane.lead_days
+            self._order(day, day + lead, "upgrade", number, limit="control_plane_objects", trigger=number)
             info = self.fleet.clusters[number]
             self.log.event(
                 day,
@@ -192,7 +195,10 @@ class Operator:
         for number in np.flatnonzero(active & (wanted > 0)).tolist():
             amount = int(wanted[number])
             fleet.counters["pending_nodes"][number] += amount
-            self._order(day + lead, "nodes", number, amount)
+            # RAM or pods per node, whichever is nearer its threshold, is why (a rejection set its ratio to >= 1).
+            ram, pods = ratios["ram_per_run_node"][number], ratios["pods_per_node"][number]
+            limit = "pods_per_node" if pods > ram else "ram_per_run_node"
+            self._order(day, day + lead, "nodes", number, amount, limit=limit, trigger=number)
             info = fleet.clusters[number]
             self.log.event(day, "node_ordered", info.cluster.id, f"{amount} run node(s), due in {lead:g} days")
 
@@ -322,7 +328,7 @@ class Operator:
             cluster_id, region, provider, fleet.ladder[0], shard.new_cluster_ctrl_nodes, day, False
         )
         fleet.counters["pending_nodes"][number] += nodes
-        self._order(day + shard.lead_days, "cluster", number, nodes)
+        self._order(day, day + shard.lead_days, "cluster", number, nodes, limit=limit, trigger=predecessor)
         self.log.event(
             day, "cluster_ordered", cluster_id, f"{provider}, {nodes} run nodes, due in {shard.lead_days:g} days: {why}"
         )

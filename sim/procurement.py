@@ -17,9 +17,11 @@ import pandas as pd
 
 from sim.config import RunConfig
 from sim.distributions import DAYS_PER_MONTH
+from sim.log import OrderRecord
 
 ORDER_COLUMNS = [
     "order_by",
+    "day",
     "arrives",
     "lead_days",
     "kind",
@@ -29,6 +31,8 @@ ORDER_COLUMNS = [
     "eur_month",
     "setup_eur",
     "arrives_within_horizon",
+    "triggered_by",
+    "limit",
 ]
 KIND_NAMES = {"nodes": "run nodes", "cluster": "new cluster", "upgrade": "control-plane upgrade"}
 BREAKDOWN = (
@@ -38,24 +42,17 @@ BREAKDOWN = (
 )
 
 
-def _lead(config: RunConfig, kind: str) -> float:
-    operator = config.scenario.operator
-    return {
-        "nodes": operator.node_lead_days,
-        "upgrade": operator.control_plane.lead_days,
-        "cluster": operator.shard.lead_days,
-    }[kind]
-
-
-def orders_frame(config: RunConfig, orders: list[tuple], clusters: list[Any]) -> pd.DataFrame:
-    """One row per order. ``orders``: the log's ``(due, kind, cluster number, amount, ctrl rung, ctrl nodes)``."""
+def orders_frame(config: RunConfig, orders: list[OrderRecord], clusters: list[Any]) -> pd.DataFrame:
+    """One row per order of the log (``sim.log.OrderRecord``), with the cluster and limit that triggered it
+    (``triggered_by`` None: a region's demand) and the day it was decided."""
     costs = config.costs
     node_type = config.scenario.operator.run_node_type or config.profile.costs.default_run_node_type
     rows = []
-    for due, kind, number, amount, rung, ctrl_nodes in orders:
+    for order in orders:
+        due, kind, number, amount = order.due, order.kind, order.cluster, order.amount
+        rung, ctrl_nodes, decided = order.ctrl_rung, order.ctrl_nodes, order.day
         info = clusters[number]
-        lead = _lead(config, kind)
-        decided = due - lead
+        lead = due - decided
         if kind == "nodes":
             what = f"{amount} × {node_type} run node{'s' if amount != 1 else ''}"
             monthly, setup, quantity = amount * costs.run_node_eur_month, amount * costs.run_node_setup_eur, amount
@@ -74,6 +71,7 @@ def orders_frame(config: RunConfig, orders: list[tuple], clusters: list[Any]) ->
         rows.append(
             {
                 "order_by": config.start + timedelta(days=int(np.floor(decided))),
+                "day": float(decided),
                 "arrives": config.start + timedelta(days=int(np.ceil(due - 1e-9))),
                 "lead_days": float(lead),
                 "kind": KIND_NAMES[kind],
@@ -83,6 +81,8 @@ def orders_frame(config: RunConfig, orders: list[tuple], clusters: list[Any]) ->
                 "eur_month": round(float(monthly), 2),
                 "setup_eur": round(float(setup), 2),
                 "arrives_within_horizon": bool(due <= config.horizon),
+                "triggered_by": None if order.trigger is None else clusters[order.trigger].cluster.id,
+                "limit": order.limit,
             }
         )
     frame = pd.DataFrame(rows, columns=ORDER_COLUMNS)

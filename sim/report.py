@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from sim import decisions, fmt
+from sim.planning import TREND_WINDOW_DAYS
 from sim.render import img, page, table
 from sim.report_plots import (
     GIB,
@@ -45,8 +46,6 @@ PARTS = (
 
 def limit_name(limit: str | None) -> str:
     """A decision-table limit key as the reader knows it ("longhorn volumes per cluster", not volumes:longhorn)."""
-    if limit == "region_demand":
-        return "a region's demand (its customers had no open cluster nearby)"
     try:
         return decisions.limit_name(str(limit))
     except KeyError:
@@ -191,23 +190,86 @@ the operator's settings, with the source of each figure and, where known, its un
 {table(rows, columns, numeric=("value", "range"), marked="overridden")}"""
 
 
+def level_text(row: dict) -> str:
+    """``185 / 330 pods (56.1 %)``: a decision's limit level then, its capacity and the share used."""
+    if fmt.missing(row.get("value")) or fmt.missing(row.get("capacity")):
+        return "-"
+    value, unit = fmt.in_unit(row["value"], row["unit"])
+    capacity, _ = fmt.in_unit(row["capacity"], row["unit"])
+    return f"{value} / {capacity} {unit} ({fmt.share(row['share'])})"
+
+
+def _cost(row: dict) -> str:
+    if fmt.missing(row.get("eur_month")):
+        return "-"
+    return f"{fmt.eur(row['eur_month'])}/month + {fmt.eur(row['setup_eur'])} once"
+
+
+def never_bound_line(summary: dict) -> str:
+    """The limits no decision names, in one sentence with each one's peak utilisation."""
+    parts = []
+    for item in summary.get("limits_never_bound") or []:
+        if item["peak_share"] is None:
+            parts.append(f"{item['name']} (not set)")
+        else:
+            parts.append(f"{item['name']} {fmt.share(item['peak_share'])} ({item['cluster_id']}, "
+                         f"{fmt.day_date(item['date'])})")  # fmt: skip
+    return "; ".join(parts)
+
+
 def _decision_section(summary: dict) -> str:
+    decisions = summary.get("decisions") or []
     rows = [
+        {
+            "decided": fmt.day_date(row["decided_date"]),
+            "effective": fmt.day_date(row["effective_date"]),
+            "status": row["status"],
+            "cluster": row["cluster_id"],
+            "triggered by": row["triggered_by"] or "its region",
+            "limit": row["limit_name"],
+            "level then / limit": level_text(row),
+            "projected breach": fmt.day_date(row["projected_breach_date"]),
+            "customers: cluster / fleet": f"{fmt.number(row['cluster_customers'])} / "
+            f"{fmt.number(row['fleet_customers'])}",
+            "action": row["action"],
+            "cost": _cost(row),
+        }
+        for row in decisions
+    ]
+    columns = ["decided", "effective", "status", "cluster", "triggered by", "limit", "level then / limit",
+               "projected breach", "customers: cluster / fleet", "action", "cost"]  # fmt: skip
+    counts = pd.Series([row["status"] for row in decisions], dtype=object).value_counts()
+    told = ", ".join(f"{fmt.number(n)} {status}" for status, n in counts.items()) or "none"
+    first = [
         {
             "limit": row["name"],
             "first binds": fmt.day_date(row["first_bind_date"]),
-            "customers then (fleet)": fmt.number(row["customers_at_bind"]) if row["first_bind_date"] else "",
+            "customers then (fleet)": fmt.number(row["customers_at_bind"]),
             "cluster": row.get("cluster_id") or "",
-            "action": row.get("action") or "",
-            "why": row["why"] if row["first_bind_date"] else "did not bind",
+            "why": row["why"],
         }
         for row in summary["decision_table"]
+        if row["first_bind_date"]
     ]
-    columns = ["limit", "first binds", "customers then (fleet)", "cluster", "action", "why"]
-    return f"""<h2>Decision table</h2>
-<p class="muted">For every limit: the first date a cluster reached the level at which it forces an action (or the
-engine rejected a placement because of it), the fleet's customers then, and what the operator did.</p>
-{table(rows, columns, numeric=("customers then (fleet)",), nowrap=("first binds", "cluster"))}"""
+    return f"""<h2 id="decisions">Decision table</h2>
+<p class="muted">One row per decision the operator took (every order: run nodes, control-plane upgrades, new
+clusters), or would have had to take (a limit breached with no order answering it; orders due shortly after the
+horizon): {html.escape(told)}. <em>Decided</em> is the day it was ordered, <em>effective</em> the day it arrives
+(the lead time later). <em>Triggered by</em> is the cluster whose limit forced it; its level then is against the
+limit's capacity, and the projected breach is where that level's trend over the previous
+{TREND_WINDOW_DAYS} days reached the capacity had nothing been ordered. Also in <code>decisions.csv</code>.</p>
+{table(rows, columns, nowrap=("decided", "effective", "projected breach"), long=("cluster", "triggered by"))}
+<p><strong>Limits that never bound</strong> (peak utilisation, where and when):
+{html.escape(never_bound_line(summary)) or "none"}.</p>
+<h3>When each limit first bound</h3>
+{
+        table(
+            first,
+            ["limit", "first binds", "customers then (fleet)", "cluster", "why"],
+            numeric=("customers then (fleet)",),
+            nowrap=("first binds",),
+        )
+    }"""
 
 
 def _packing_section(packing: pd.DataFrame | None) -> str:

@@ -32,6 +32,10 @@ class SimResult:
     without checks (and then no packing table is written).
     ``orders``: the procurement calendar (``sim.procurement.orders_frame``), written as ``orders.csv`` whatever the
     table format (a planner opens it in a spreadsheet).
+    ``decisions``: the decision table (``sim.decision_table``): one row per decision the operator took or would
+    have had to take, written as ``decisions.csv``; ``summary["decisions"]`` holds the same rows and
+    ``summary["limits_never_bound"]`` each other limit's peak utilisation. ``summary["decision_table"]`` is the
+    older per-limit view: the first time each limit bound.
     """
 
     scenario_name: str
@@ -42,6 +46,7 @@ class SimResult:
     meta: dict[str, Any] = field(default_factory=dict)
     packing: pd.DataFrame | None = None
     orders: pd.DataFrame = field(default_factory=pd.DataFrame)
+    decisions: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def write(self, out_dir: str | Path, *, report: bool = True, fmt: str = "parquet") -> dict[str, Path]:
         """Write the tables (Parquet or CSV), summary.json and report.html, each atomically."""
@@ -61,6 +66,7 @@ class SimResult:
                 raise ValueError(f"unknown format {fmt!r}; use parquet or csv")
             written[name] = target
         written["orders"] = atomic_write(out / "orders.csv", lambda tmp: self.orders.to_csv(tmp, index=False))
+        written["decisions"] = atomic_write(out / "decisions.csv", lambda tmp: self.decisions.to_csv(tmp, index=False))
         summary_text = json.dumps(self.summary, indent=2, sort_keys=True, default=_json_default) + "\n"
         written["summary"] = atomic_write(out / "summary.json", summary_text)
         if report:

@@ -13,8 +13,9 @@ import math
 import numpy as np
 
 from placement.limits import Limits
-from sim.decisions import is_shard_limit, limit_of_rejection, volume_limit
+from sim.decisions import limit_of_rejection, volume_limit
 from sim.fleet import Fleet
+from sim.planning import action, shard_etcd_trigger
 from sim.scenario import OperatorPolicy
 from sim.world import Signals
 
@@ -27,7 +28,7 @@ class Triggers:
         types = [limits.control_plane(name) for name in fleet.ladder]
         self.comfortable = np.array([t.comfortable_objects for t in types], dtype=float)
         self.tight = np.array([t.tight_objects for t in types], dtype=float)
-        self.etcd_trigger = policy.shard.etcd_objects or int(0.8 * limits.max_etcd_objects)
+        self.etcd_trigger = shard_etcd_trigger(policy, limits)
 
     def ratios(self, n: int) -> dict[str, np.ndarray]:
         """Each limit's level per cluster as a share of the level that forces an action (>= 1: act)."""
@@ -126,21 +127,7 @@ class Triggers:
         return f"{info.cluster.id}: {texts[limit]}"
 
     def action(self, limit: str, number: int) -> str:
-        p = self.policy
-        if limit in ("ram_per_run_node", "pods_per_node"):
-            return (
-                f"order run nodes ({p.node_lead_days:g} days lead)" if p.auto_add_nodes else "none: auto_add_nodes off"
-            )
-        if limit == "control_plane_objects":
-            rung = int(self.fleet.counters["ctrl_rung"][number])
-            if p.auto_upgrade_control_plane and rung + 1 < len(self.fleet.ladder):
-                return f"upgrade control plane {self.fleet.ladder[rung]} -> {self.fleet.ladder[rung + 1]}"
-            return "none: no higher rung (see control_plane_ladder_top)"
-        if is_shard_limit(limit):
-            if p.auto_shard:
-                return "close the cluster to new customers; a new cluster takes them"
-            return "none: auto_shard off, placements are rejected"
-        return "none"
+        return action(limit, self.policy, self.fleet.ladder, int(self.fleet.counters["ctrl_rung"][number]))
 
 
 def _share(level: np.ndarray, threshold) -> np.ndarray:

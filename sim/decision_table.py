@@ -1,0 +1,252 @@
+"""The decision table: one row per decision the operator took, or would have had to take.
+
+- Every order the operator placed (``sim.procurement.orders_frame``): run nodes, a control-plane upgrade, a new
+  cluster (a shard). Each row carries the day it was decided and the day it takes effect (the lead time later),
+  the cluster it was for and the cluster whose limit triggered it, that limit's level and capacity then, the
+  breach the limit's trend projected had nothing been ordered, the customers of that cluster and of the fleet,
+  and the order's cost.
+- Every breach nobody answered (a limit reached its capacity on a cluster and no order of the kind that answers
+  it was ever triggered there, e.g. with the operator switched off): what would have had to be ordered, and by
+  when.
+- Every breach the trend projects shortly after the horizon, for the orders due then.
+
+Limits that never appear are collapsed into ``never_bound``: each one's peak utilisation (cluster and date).
+Levels, trends, breach and order-by days come from ``sim.planning``.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from placement.limits import Limits
+from sim.decisions import limit_name
+from sim.planning import (
+    ANSWERS,
+    POLICY_MEASURES,
+    RESOURCES,
+    TREND_WINDOW_DAYS,
+    action,
+    answer_kind,
+    breach_day,
+    ladder_exhausted,
+    lead_days,
+    measure_of,
+    measures,
+    project,
+    trend_per_day,
+)
+from sim.scenario import OperatorPolicy
+
+ORDERED, UNANSWERED, AFTER_HORIZON = "ordered", "breached, not ordered", "due after the horizon"
+DECISION_COLUMNS = [
+    "status",
+    "decided_date",
+    "effective_date",
+    "lead_days",
+    "kind",
+    "cluster_id",
+    "triggered_by",
+    "limit",
+    "limit_name",
+    "value",
+    "capacity",
+    "unit",
+    "share",
+    "projected_breach_date",
+    "cluster_customers",
+    "fleet_customers",
+    "action",
+    "eur_month",
+    "setup_eur",
+]
+# After the horizon, breaches projected within this many days are listed (orders due soon after the end).
+LOOKAHEAD_DAYS = 90
+
+
+def _date(start: date, day: float | None) -> str | None:
+    if day is None or not math.isfinite(day):
+        return None
+    return (start + timedelta(days=int(math.floor(day)))).isoformat()
+
+
+def _number(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+class _Levels:
+    """Per cluster, its measured levels by day (for the value, the trend and the customers at a decision)."""
+
+    def __init__(self, clusters: pd.DataFrame, limits: Limits, policy: OperatorPolicy):
+        self.table = measures(clusters, limits, policy).assign(customers=clusters["customers"].to_numpy())
+        self.by_cluster = {
+            cid: (rows["day"].to_numpy(dtype=float), rows.reset_index(drop=True))
+            for cid, rows in self.table.sort_values("day", kind="stable").groupby("cluster_id")
+        }
+
+    def _upto(self, cluster_id: str | None, day: float) -> tuple[np.ndarray, pd.DataFrame, int] | None:
+        """The cluster's days, levels and the position of its last sample on or before ``day``."""
+        if cluster_id not in self.by_cluster:
+            return None
+        days, rows = self.by_cluster[cluster_id]
+        position = int(np.searchsorted(days, math.floor(day), side="right")) - 1
+        return None if position < 0 else (days, rows, position)
+
+    def at(self, cluster_id: str | None, day: float) -> pd.Series | None:
+        found = self._upto(cluster_id, day)
+        return None if found is None else found[1].iloc[found[2]]
+
+    def breach(self, cluster_id: str, key: str, day: float) -> float | None:
+        """The breach of ``key`` on the cluster that its trend up to ``day`` projects, had nothing been done."""
+        found = self._upto(cluster_id, day)
+        if found is None:
+            return None
+        days, rows, position = found
+        used = rows[f"{key}_used"].to_numpy(dtype=float)
+        first = int(np.searchsorted(days, days[position] - TREND_WINDOW_DAYS, side="left"))
+        window = slice(first, position + 1)
+        slope = trend_per_day(days[window], used[window], days[position], TREND_WINDOW_DAYS)
+        return breach_day(days[position], used[position], rows[f"{key}_capacity"].iloc[position], slope)
+
+
+def decision_rows(
+    orders: pd.DataFrame,
+    clusters: pd.DataFrame,
+    fleet: pd.DataFrame,
+    limits: Limits,
+    policy: OperatorPolicy,
+    ladder: tuple[str, ...],
+    start: date,
+    horizon: float,
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """The decision table (``DECISION_COLUMNS``, by decided date) and the limits that never bound.
+
+    ``orders``: the run's procurement calendar; ``clusters``/``fleet``: its per-cluster and fleet time series."""
+    levels = _Levels(clusters, limits, policy)
+    fleet_customers = dict(zip(fleet["day"].astype(int), fleet["customers"].astype(int), strict=False))
+    rows: list[dict[str, Any]] = []
+
+    def row(status, day, effective, kind, cluster_id, trigger, limit, act, eur_month=None, setup=None, breach=None):
+        """A decision on ``day``; its level is the trigger's then, or at the breach when one is given."""
+        measure = measure_of(limit)
+        seen = day if breach is None else min(breach, float(clusters["day"].max()))
+        level = levels.at(trigger, seen) if trigger is not None else None
+        value = capacity = share = None
+        if measure is not None and level is not None:
+            value, capacity = _number(level[f"{measure.key}_used"]), _number(level[f"{measure.key}_capacity"])
+            share = _number(level[f"{measure.key}_share"])
+            if breach is None:
+                breach = levels.breach(trigger, measure.key, day)
+        rows.append(
+            {
+                "status": status,
+                "decided_date": _date(start, day),
+                "effective_date": _date(start, effective),
+                "lead_days": None if effective is None else round(float(effective - day), 3),
+                "kind": ANSWERS.get(kind, kind),
+                "cluster_id": cluster_id,
+                "triggered_by": trigger,
+                "limit": limit,
+                "limit_name": limit_name(limit),
+                "value": value,
+                "capacity": capacity,
+                "unit": None if measure is None else measure.unit,
+                "share": None if share is None else round(share, 4),
+                "projected_breach_date": _date(start, breach),
+                "cluster_customers": None if level is None else int(level["customers"]),
+                "fleet_customers": fleet_customers.get(int(math.floor(seen))),
+                "action": act,
+                "eur_month": eur_month,
+                "setup_eur": setup,
+            }
+        )
+
+    kinds = {"run nodes": "nodes", "control-plane upgrade": "upgrade", "new cluster": "cluster"}
+    answered: set[tuple[str, str]] = set()
+    for order in orders.itertuples():
+        kind = kinds[order.kind]
+        trigger = None if pd.isna(order.triggered_by) else order.triggered_by
+        answered.add((trigger, kind))
+        row(ORDERED, order.day, order.day + order.lead_days, kind, order.cluster_id, trigger, order.limit,
+            order.what, float(order.eur_month), float(order.setup_eur))  # fmt: skip
+
+    # Breaches no order answered: what a working operator would have ordered, a lead time before.
+    switched_on = policy.model_copy(
+        update={"auto_add_nodes": True, "auto_upgrade_control_plane": True, "auto_shard": True}
+    )
+    table = levels.table
+    ctrl = clusters["ctrl_node_type"].astype(str).to_numpy()
+    rung_of = {name: i for i, name in enumerate(ladder)}
+    for measure in RESOURCES + POLICY_MEASURES:
+        kind = answer_kind(measure.key)
+        breached = table[table[f"{measure.key}_share"] >= 1.0]
+        if measure.key == "control_plane_ladder_top":  # with a rung left, the upgrade answers it (not a shard)
+            rungs = clusters.loc[breached.index, "ctrl_node_type"].astype(str).map(lambda n: rung_of.get(n, 0))
+            breached = breached[np.array([ladder_exhausted(policy, ladder, r) for r in rungs], dtype=bool)]
+        for cluster_id, hits in breached.groupby("cluster_id", sort=True):
+            if (cluster_id, kind) in answered:
+                continue
+            first = hits.iloc[0]
+            limit = measure.key if measure.key != "volumes" else _volume_key(clusters, hits.index[0])
+            rung = rung_of.get(ctrl[clusters.index.get_loc(hits.index[0])], 0)
+            lead = lead_days(policy, kind)
+            did = action(limit, policy, ladder, rung)
+            needed = "would need: " + action(limit, switched_on, ladder, rung)
+            needed += f"; not done: {did.removeprefix('none: ')}" if did.startswith("none") else ""
+            row(UNANSWERED, float(first["day"]) - lead, float(first["day"]), kind, cluster_id, cluster_id, limit,
+                needed, breach=float(first["day"]))  # fmt: skip
+            answered.add((cluster_id, kind))
+
+    # Orders due shortly after the horizon.
+    last = clusters[clusters["day"] == clusters["day"].max()]
+    pending = dict(zip(last["cluster_id"], last["run_nodes_on_order"], strict=False))
+    still_open = dict(zip(last["cluster_id"], last["open"], strict=False))
+    for p in project(clusters, limits, policy, ladder, float(clusters["day"].max())):
+        kind = answer_kind(p.limit)
+        if p.breach_day is None or p.breach_day > horizon + LOOKAHEAD_DAYS or p.share >= 1.0:
+            continue
+        on_order = kind == "nodes" and pending.get(p.cluster_id, 0) > 0
+        if on_order or (kind == "cluster" and not still_open[p.cluster_id]):
+            continue  # already answered: nodes on order, or the cluster is closed to new customers
+        row_of = last.index[last["cluster_id"] == p.cluster_id][0]
+        limit = p.limit if p.limit != "volumes" else _volume_key(last, row_of)
+        decided = max(p.order_by_day, float(horizon))
+        row(AFTER_HORIZON, decided, decided + lead_days(policy, kind), kind, p.cluster_id, p.cluster_id, limit,
+            "order by then: " + p.action, breach=p.breach_day)  # fmt: skip
+
+    frame = pd.DataFrame(rows, columns=DECISION_COLUMNS)
+    frame = frame.sort_values(["decided_date", "cluster_id"], kind="stable").reset_index(drop=True)
+    return frame, never_bound(table, clusters, frame, start)
+
+
+def _volume_key(clusters: pd.DataFrame, index) -> str:
+    return f"volumes:{clusters.loc[index, 'storage_provider']}"
+
+
+def never_bound(table: pd.DataFrame, clusters: pd.DataFrame, decisions: pd.DataFrame, start: date) -> list[dict]:
+    """Each limit no decision names: its peak share of capacity over the clusters and days (None: not set)."""
+    named = {m.key for m in (measure_of(limit) for limit in decisions["limit"]) if m is not None}
+    out = []
+    for measure in RESOURCES + POLICY_MEASURES:
+        if measure.key in named:
+            continue
+        share = table[f"{measure.key}_share"].to_numpy(dtype=float)
+        if not np.isfinite(share).any():
+            out.append({"limit": measure.key, "name": measure.name, "peak_share": None, "cluster_id": None,
+                        "date": None})  # fmt: skip
+            continue
+        at = int(np.nanargmax(share))
+        out.append(
+            {
+                "limit": measure.key,
+                "name": measure.name,
+                "peak_share": round(float(share[at]), 4),
+                "cluster_id": str(table["cluster_id"].iloc[at]),
+                "date": _date(start, float(table["day"].iloc[at])),
+            }
+        )
+    return out
