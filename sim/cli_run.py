@@ -15,6 +15,7 @@ from placement.limits import PROFILE_NAMES
 from placement.yamlio import ConfigError
 from sim import fmt
 from sim.overrides import OverrideError, apply_overrides
+from sim.recommend import recommend
 from sim.report import level_text, never_bound_line
 from sim.scenario import Scenario, load_scenario
 from sim.simulation import run
@@ -106,6 +107,25 @@ def print_decision_table(summary: dict) -> None:
         console.print(line, highlight=False, markup=False)
 
 
+def print_recommendations(summary: dict, scenario_path: Path) -> None:
+    """``--recommend``: one line per binding limit, what to change and what it saves, or why nothing helps."""
+    items = summary.get("recommendations")
+    if items is None:
+        return
+    console.print("Recommendations (each a paired run on the same seed):", highlight=False)
+    if not items:
+        console.print("  no limit forced a decision: nothing to recommend", highlight=False)
+    for item in items:
+        console.print(f"  {item['limit_name']}: {item['verdict']}", highlight=False, markup=False, soft_wrap=True)
+    helps = [i for i in items if i.get("helps")]
+    if helps:
+        console.print(
+            f"  for a band over seeds: sim compare {scenario_path} --set-b {helps[0]['override']} --runs 20",
+            highlight=False,
+            markup=False,
+        )
+
+
 def _ratio(value: float | None) -> str:
     return "" if value is None else f"{value:.3f}"
 
@@ -163,6 +183,15 @@ def run_command(
     fmt: Annotated[Literal["parquet", "csv"], typer.Option("--format", help="table format")] = "parquet",
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
     overrides: Annotated[list[str] | None, SET_OPTION] = None,
+    recommend_settings: Annotated[
+        bool,
+        typer.Option(
+            "--recommend",
+            help="for each binding limit that is a setting (max-pods, run-node type, control-plane rung, storage "
+            "provider, shard thresholds), rerun with the next sensible setting on the same seed and report the "
+            "saving in EUR/month and the shift of the binding date",
+        ),
+    ] = False,
 ) -> None:
     """Run one replication of a scenario and write its tables, summary and HTML report."""
     if profile is not None and profile not in PROFILE_NAMES:
@@ -189,6 +218,15 @@ def run_command(
             )
         except ConfigError as exc:
             fail(str(exc))
+        if recommend_settings:
+            applied, _ = apply_overrides(scenario, overrides or ())
+            result.summary["recommendations"] = recommend(
+                applied,
+                result,
+                seed,
+                profile=profile,
+                on_try=lambda override: bar.update(task, description=f"counterfactual --set {override}"),
+            )
         bar.update(task, description="writing report")
         written = result.write(out_dir, fmt=fmt)
         bar.update(task, description="done", completed=1.0)
@@ -196,5 +234,6 @@ def run_command(
         console.print(f"warning: {warning}", style="yellow", highlight=False, markup=False)
     print_decision_table(result.summary)
     print_packing_table(result.summary)
+    print_recommendations(result.summary, scenario_path)
     for name, path in written.items():
         console.print(f"wrote {name}: {path}", highlight=False)

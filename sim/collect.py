@@ -16,6 +16,7 @@ from sim.fleet import CLUSTER_COUNTERS
 from sim.log import SAMPLE_ACTIVE, SAMPLE_CLUSTER, SAMPLE_COUNTERS, SAMPLE_DAY, SAMPLE_OPEN, SAMPLE_SETUP, Log
 from sim.objects import objects_summary
 from sim.packing import packing_frame, packing_summary
+from sim.planning import RESOURCES, idle_while_binding, measures, utilisation_summary
 from sim.population import ACTIVE, CHURNED, LOST, STATE_NAMES
 from sim.procurement import cost_breakdown, orders_frame
 from sim.results import SimResult
@@ -170,18 +171,29 @@ def collect(world: World, log: Log, seed: np.random.SeedSequence) -> SimResult:
     orders = orders_frame(config, log.orders, infos)
     summary["orders"] = len(orders)
     per_cluster = timeseries[timeseries["cluster_id"] != "fleet"]
+    policy = config.scenario.operator
+    levels = measures(per_cluster, config.limits, policy)
     decisions, never_bound = decision_rows(
         orders,
         per_cluster,
         timeseries[timeseries["cluster_id"] == "fleet"],
         config.limits,
-        config.scenario.operator,
+        policy,
         config.ladder,
         start,
         config.horizon,
+        levels,
     )
     summary["decisions"] = decisions.astype(object).where(decisions.notna(), None).to_dict("records")
     summary["limits_never_bound"] = never_bound
+    summary["idle_resources"] = idle_while_binding(levels, decisions)
+    utilisation = utilisation_summary(levels)
+    for item in utilisation:
+        item["peak_date"] = (start + timedelta(days=int(item.pop("peak_day")))).isoformat()
+    summary["utilisation"] = utilisation
+    # Each resource's share of its capacity, per cluster and day (the report's utilisation plots; NaN on fleet rows).
+    for m in RESOURCES:
+        timeseries.loc[per_cluster.index, f"share_{m.key}"] = levels[f"{m.key}_share"].to_numpy()
     return SimResult(config.scenario.name, timeseries, events, customers, summary, meta, packing, orders, decisions)
 
 

@@ -46,6 +46,7 @@ ORDERED, UNANSWERED, AFTER_HORIZON = "ordered", "breached, not ordered", "due af
 DECISION_COLUMNS = [
     "status",
     "decided_date",
+    "decided_day",
     "effective_date",
     "lead_days",
     "kind",
@@ -81,8 +82,8 @@ def _number(value: float) -> float | None:
 class _Levels:
     """Per cluster, its measured levels by day (for the value, the trend and the customers at a decision)."""
 
-    def __init__(self, clusters: pd.DataFrame, limits: Limits, policy: OperatorPolicy):
-        self.table = measures(clusters, limits, policy).assign(customers=clusters["customers"].to_numpy())
+    def __init__(self, clusters: pd.DataFrame, table: pd.DataFrame):
+        self.table = table.assign(customers=clusters["customers"].to_numpy())
         self.by_cluster = {
             cid: (rows["day"].to_numpy(dtype=float), rows.reset_index(drop=True))
             for cid, rows in self.table.sort_values("day", kind="stable").groupby("cluster_id")
@@ -122,11 +123,13 @@ def decision_rows(
     ladder: tuple[str, ...],
     start: date,
     horizon: float,
+    table: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """The decision table (``DECISION_COLUMNS``, by decided date) and the limits that never bound.
 
-    ``orders``: the run's procurement calendar; ``clusters``/``fleet``: its per-cluster and fleet time series."""
-    levels = _Levels(clusters, limits, policy)
+    ``orders``: the run's procurement calendar; ``clusters``/``fleet``: its per-cluster and fleet time series;
+    ``table``: ``sim.planning.measures`` of ``clusters`` when already computed."""
+    levels = _Levels(clusters, measures(clusters, limits, policy) if table is None else table)
     fleet_customers = dict(zip(fleet["day"].astype(int), fleet["customers"].astype(int), strict=False))
     rows: list[dict[str, Any]] = []
 
@@ -145,6 +148,7 @@ def decision_rows(
             {
                 "status": status,
                 "decided_date": _date(start, day),
+                "decided_day": round(float(day), 3),
                 "effective_date": _date(start, effective),
                 "lead_days": None if effective is None else round(float(effective - day), 3),
                 "kind": ANSWERS.get(kind, kind),
@@ -171,8 +175,9 @@ def decision_rows(
         kind = kinds[order.kind]
         trigger = None if pd.isna(order.triggered_by) else order.triggered_by
         answered.add((trigger, kind))
-        row(ORDERED, order.day, order.day + order.lead_days, kind, order.cluster_id, trigger, order.limit,
-            order.what, float(order.eur_month), float(order.setup_eur))  # fmt: skip
+        decided = order.decided_day
+        row(ORDERED, decided, decided + order.lead_days, kind, order.cluster_id, trigger, order.limit, order.what,
+            float(order.eur_month), float(order.setup_eur))  # fmt: skip
 
     # Breaches no order answered: what a working operator would have ordered, a lead time before.
     switched_on = policy.model_copy(

@@ -276,3 +276,74 @@ def project(
                 )
             )
     return out
+
+
+# What a run node or a control-plane rung buys: when another limit binds, these may sit idle (paid, unused).
+BOUGHT_RESOURCES = ("ram_per_run_node", "pods_per_node", "control_plane_objects")
+
+
+def idle_while_binding(levels: pd.DataFrame, decisions: pd.DataFrame) -> list[dict]:
+    """For each limit that forced run-node or cluster orders, the resources bought with run nodes or control
+    planes that were mostly idle then: the median share used on the triggering clusters on the decision days,
+    when below ``IDLE_SHARE`` ("RAM 21 % used while pods per run node binds").
+
+    ``levels``: ``measures`` of the per-cluster time series (``day``, ``cluster_id`` and ``<key>_share``);
+    ``decisions``: the decision table (``sim.decision_table``)."""
+    taken = decisions[(decisions["status"] == "ordered") & decisions["triggered_by"].notna()]
+    if taken.empty:
+        return []
+    index = levels.set_index(["cluster_id", "day"]).sort_index()
+    out = []
+    for limit, rows in taken.groupby("limit", sort=True):
+        if answer_kind(str(limit)) == "upgrade":
+            continue  # a control-plane upgrade buys no run node: what the nodes hold is not its concern
+        binding = measure_of(str(limit))
+        keys = [
+            (cluster, float(math.floor(day)))
+            for cluster, day in zip(rows["triggered_by"], rows["decided_day"], strict=True)
+        ]
+        found = index.reindex(keys)
+        for key in BOUGHT_RESOURCES:
+            if binding is not None and binding.key == key:
+                continue
+            shares = found[f"{key}_share"].to_numpy(dtype=float)
+            shares = shares[np.isfinite(shares)]
+            if not len(shares):
+                continue
+            median = float(np.median(shares))
+            if median < IDLE_SHARE:
+                out.append(
+                    {
+                        "binding_limit": str(limit),
+                        "binding_name": limit_name(str(limit)),
+                        "resource": key,
+                        "resource_name": RESOURCE_BY_KEY[key].name,
+                        "median_share": round(median, 4),
+                        "decisions": len(shares),
+                    }
+                )
+    return out
+
+
+def utilisation_summary(levels: pd.DataFrame) -> list[dict]:
+    """Per catalogue resource: its peak share of capacity over the clusters and days (where, when) and the
+    highest share on the last day."""
+    last = levels["day"].max()
+    out = []
+    for m in RESOURCES:
+        share = levels[f"{m.key}_share"].to_numpy(dtype=float)
+        if not np.isfinite(share).any():
+            continue
+        at = int(np.nanargmax(share))
+        end = levels.loc[levels["day"] == last, f"{m.key}_share"].to_numpy(dtype=float)
+        out.append(
+            {
+                "resource": m.key,
+                "name": m.name,
+                "peak_share": round(float(share[at]), 4),
+                "peak_cluster": str(levels["cluster_id"].iloc[at]),
+                "peak_day": float(levels["day"].iloc[at]),
+                "end_max_share": round(float(np.nanmax(end)), 4) if np.isfinite(end).any() else None,
+            }
+        )
+    return out

@@ -21,7 +21,6 @@ from sim.log import OrderRecord
 
 ORDER_COLUMNS = [
     "order_by",
-    "day",
     "arrives",
     "lead_days",
     "kind",
@@ -33,6 +32,7 @@ ORDER_COLUMNS = [
     "arrives_within_horizon",
     "triggered_by",
     "limit",
+    "decided_day",
 ]
 KIND_NAMES = {"nodes": "run nodes", "cluster": "new cluster", "upgrade": "control-plane upgrade"}
 BREAKDOWN = (
@@ -71,7 +71,7 @@ def orders_frame(config: RunConfig, orders: list[OrderRecord], clusters: list[An
         rows.append(
             {
                 "order_by": config.start + timedelta(days=int(np.floor(decided))),
-                "day": float(decided),
+                "decided_day": float(decided),
                 "arrives": config.start + timedelta(days=int(np.ceil(due - 1e-9))),
                 "lead_days": float(lead),
                 "kind": KIND_NAMES[kind],

@@ -21,6 +21,7 @@ from sim.report_plots import (
     packing_plot,
     per_cluster_plot,
     pods_per_node_plot,
+    utilisation_plot,
 )
 
 
@@ -100,6 +101,13 @@ def executive_summary(summary: dict, orders: pd.DataFrame) -> str:
         )
     else:
         sentences.append("No new cluster is needed within the horizon.")
+    helps = [item for item in s.get("recommendations") or [] if item.get("helps")]
+    if helps:
+        best = max(helps, key=lambda item: item["saving_eur_month"])
+        sentences.append(f"Recommendation: {html.escape(best['verdict'])} (one paired run on the same seed).")
+    idle = idle_sentences(s)
+    if idle:
+        sentences.append(f"Paid for but idle: {html.escape('; '.join(idle))}.")
     sentences.append(
         f"Risk: {_v(s, 'placements_rejected', fmt.number(s['placements_rejected']))} of "
         f"{_v(s, 'placements_attempted', fmt.number(s['placements_attempted']))} placements were rejected "
@@ -272,6 +280,76 @@ limit's capacity, and the projected breach is where that level's trend over the 
     }"""
 
 
+def _recommendation_section(summary: dict) -> str:
+    items = summary.get("recommendations")
+    if items is None:
+        return ""
+    rows = [
+        {
+            "binding limit": item["limit_name"],
+            "setting tried": "-" if not item.get("override") else f"{item['setting']}: {item['was']} → {item['to']}",
+            "saving per month (average / at the end)": "-"
+            if item.get("saving_eur_month") is None
+            else f"{fmt.signed_eur(item['saving_eur_month'])} / {fmt.signed_eur(item['saving_eur_month_end'])}",
+            "verdict": item["verdict"],
+        }
+        for item in items
+    ]
+    columns = ["binding limit", "setting tried", "saving per month (average / at the end)", "verdict"]
+    return f"""<h2 id="recommendations">Recommendations</h2>
+<p class="muted">For each limit that forced a decision and is a setting, the run repeated with the next sensible
+setting on the same seed (the same customers arrive: common random numbers). A positive saving is money saved.
+One paired run is not a band: <code>sim compare SCENARIO --set-b PATH=VALUE --runs 20</code> gives one.</p>
+{table(rows, columns, numeric=("saving per month (average / at the end)",))}"""
+
+
+def idle_sentences(summary: dict) -> list[str]:
+    """ "RAM 21 % used while pods per run node binds": resources paid for and mostly idle when a limit forced orders."""
+    return [
+        f"{item['resource_name']} {fmt.share(item['median_share'], 0)} used while {item['binding_name']} binds "
+        f"(median on the triggering clusters over {fmt.number(item['decisions'])} decisions)"
+        for item in summary.get("idle_resources") or []
+    ]
+
+
+def _utilisation_section(result: RunTables) -> str:
+    summary, ts = result.summary, result.timeseries
+    idle = idle_sentences(summary)
+    flags = (
+        "<ul>" + "".join(f"<li class='idle'>{html.escape(text)}</li>" for text in idle) + "</ul>"
+        if idle
+        else "<p>No resource bought with run nodes or control planes sat idle (below half used) while a limit bound."
+        "</p>"
+    )
+    rows = [
+        {
+            "resource": item["name"],
+            "peak": fmt.share(item["peak_share"]),
+            "where, when": f"{item['peak_cluster']}, {fmt.day_date(item['peak_date'])}",
+            "highest at the end": fmt.share(item["end_max_share"]),
+        }
+        for item in summary.get("utilisation") or []
+    ]
+    plot = ""
+    clusters = ts[ts["cluster_id"] != "fleet"]
+    names = [(item["resource"], item["name"]) for item in summary.get("utilisation") or []]
+    if names and f"share_{names[0][0]}" in clusters:
+        span = (pd.Timestamp(summary["start_date"]), pd.Timestamp(summary["end_date"]))
+        image, note = utilisation_plot(clusters, span, names)
+        plot = img("Utilisation of every resource per cluster", image) + (
+            f"<p class='muted'>{html.escape(note.capitalize())}.</p>" if note else ""
+        )
+    return f"""<h2 id="utilisation">Utilisation</h2>
+<p class="muted">Each catalogue resource's level as a share of its capacity on each cluster (RAM requested of
+allocatable; pods of run nodes × max pods per node; volumes of the storage provider's limit; etcd objects of the
+control plane's tight capacity and of the Kubernetes limit; services, namespaces, pods and nodes of the Kubernetes
+thresholds). Idle: a resource bought with run nodes or control planes that was less than half used on the clusters
+whose limit forced orders.</p>
+{flags}
+{table(rows, ["resource", "peak", "where, when", "highest at the end"], numeric=("peak", "highest at the end"))}
+{plot}"""
+
+
 def _packing_section(packing: pd.DataFrame | None) -> str:
     if packing is None:
         return ""
@@ -314,20 +392,25 @@ def _plots(result: RunTables) -> str:
     order_ram = _assumption(summary, "operator.node_order_at_ram_fraction") or 1.0
     order_pods = _assumption(summary, "operator.node_order_at_pods_fraction") or 1.0
     close = _assumption(summary, "operator.shard.close_fraction") or 1.0
+    # Only the thresholds that triggered a decision in this run are drawn.
+    bound = {row["limit"] for row in summary.get("decisions") or []}
+    ram_threshold = (f"operator orders run nodes ({order_ram:.0%})", order_ram)
+    volume_threshold = (f"cluster closes to new customers ({close:.0%})", close)
     figures = [
         ("Customers and services", (fleet_counts_plot(fleet, span), "")),
         ("RAM per cluster", per_cluster_plot(
             clusters, span, "RAM requested per cluster vs allocatable", "ram_requested_bytes",
             "ram_allocatable_bytes", "GiB", GIB, counts=False,
-            threshold=(f"operator orders run nodes ({order_ram:.0%})", order_ram))),
+            threshold=ram_threshold if "ram_per_run_node" in bound else None)),
         ("Volumes vs storage limit", per_cluster_plot(
             clusters, span, "Volumes per cluster vs the storage provider's limit", "volumes", "max_volumes",
-            "volumes", threshold=(f"cluster closes to new customers ({close:.0%})", close))),
+            "volumes", threshold=volume_threshold if any(b.startswith("volumes:") for b in bound) else None)),
         ("etcd objects vs control plane", per_cluster_plot(
             clusters, span, "etcd objects per cluster vs control-plane tight capacity", "etcd_objects",
             "ctrl_tight_objects", "etcd objects")),
         ("Pods per node", pods_per_node_plot(
-            clusters, span, _assumption(summary, "kubernetes.max_pods_per_node"), order_pods)),
+            clusters, span, _assumption(summary, "kubernetes.max_pods_per_node"),
+            order_pods if "pods_per_node" in bound else None)),
         ("Nodes and clusters", (nodes_and_clusters_plot(fleet, span), "")),
         ("Cost", (cost_plot(fleet, span), "")),
     ]  # fmt: skip
@@ -375,16 +458,19 @@ def render_report(result: RunTables) -> str:
     name = html.escape(result.scenario_name)
     body = f"""<h1>Growth simulation: {name}</h1>
 {executive_summary(summary, result.orders)}
+{_recommendation_section(summary)}
 <h2>Key figures</h2>
 {_key_figures(summary)}
 {_cost_section(summary)}
 {_orders_section(result.orders)}
 {_assumptions_section(summary)}
 {_decision_section(summary)}
+{_utilisation_section(result)}
 {_packing_section(result.packing)}
 <h2>Plots</h2>
-<p class="muted">Solid lines are levels, dashed lines limits, dotted lines the operator's thresholds; per-cluster
-plots draw the busiest clusters and sum the rest as "others".</p>
+<p class="muted">Solid lines are levels, dashed lines limits, dotted lines the operator's thresholds (drawn only
+where they triggered a decision in this run); per-cluster plots draw the busiest clusters and sum the rest as
+"others".</p>
 {_plots(result)}
 {_event_section(result.events)}"""
     return page(f"capplan simulation: {result.scenario_name}", body)

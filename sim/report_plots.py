@@ -92,8 +92,11 @@ def per_cluster_plot(
     return png(fig), note.removeprefix(" — ")
 
 
-def pods_per_node_plot(clusters: pd.DataFrame, span, max_pods: float | None, order_fraction: float) -> tuple[str, str]:
-    """Pods per run node per cluster against the kubelet's max-pods and the operator's node-order threshold."""
+def pods_per_node_plot(
+    clusters: pd.DataFrame, span, max_pods: float | None, order_fraction: float | None
+) -> tuple[str, str]:
+    """Pods per run node per cluster against the kubelet's max-pods and, when it triggered orders
+    (``order_fraction`` given), the operator's node-order threshold."""
     shown, others = busiest(clusters.assign(ppn=_pods_per_node(clusters)), "ppn")
     fig = figure(figsize=(10, 4))
     ax = fig.subplots()
@@ -106,8 +109,9 @@ def pods_per_node_plot(clusters: pd.DataFrame, span, max_pods: float | None, ord
                 label=f"others ({len(others)} clusters, pooled)")  # fmt: skip
     if max_pods is not None:
         ax.axhline(max_pods, color="black", linestyle="--", linewidth=1, label=f"max pods per node ({max_pods:,.0f})")
-        ax.axhline(max_pods * order_fraction, color="black", linestyle=":", linewidth=1,
-                   label=f"operator orders nodes ({order_fraction:.0%})")  # fmt: skip
+        if order_fraction is not None:
+            ax.axhline(max_pods * order_fraction, color="black", linestyle=":", linewidth=1,
+                       label=f"operator orders nodes ({order_fraction:.0%})")  # fmt: skip
     note = _others_note(shown, others)
     ax.set(title="Pods per run node" + note, xlabel="date", ylabel="pods per node")
     finish(ax, span, from_zero=True)
@@ -193,3 +197,43 @@ def packing_plot(packing: pd.DataFrame) -> str | None:
     ax.grid(alpha=0.3, axis="y")
     legend_outside(ax)
     return png(fig)
+
+
+def utilisation_plot(clusters: pd.DataFrame, span, resources: list[tuple[str, str]]) -> tuple[str, str]:
+    """One panel per catalogue resource: each cluster's share of that resource's capacity over time (the busiest
+    clusters by peak share one by one, the rest as the highest share among them, "others (max)")."""
+    shown_panels = [(key, name) for key, name in resources if clusters[f"share_{key}"].notna().any()]
+    columns = 3
+    rows = max(1, (len(shown_panels) + columns - 1) // columns)
+    fig = figure(figsize=(12, 2.6 * rows))
+    axes = fig.subplots(rows, columns, squeeze=False, sharex=True)
+    peak = clusters.groupby("cluster_id")[[f"share_{k}" for k, _ in shown_panels]].max().max(axis=1)
+    order = list(peak.sort_values(ascending=False, kind="stable").index)
+    shown = sorted(order[: MAX_CLUSTER_LINES - 1]) if len(order) > MAX_CLUSTER_LINES else sorted(order)
+    others = sorted(set(order) - set(shown))
+    colour = {cluster_id: COLORS[k % len(COLORS)] for k, cluster_id in enumerate(shown)}
+    for ax, (key, name) in zip(axes.flat, shown_panels, strict=False):
+        column = f"share_{key}"
+        for cluster_id in shown:
+            rows_of = clusters[clusters["cluster_id"] == cluster_id]
+            ax.plot(rows_of["date"], rows_of[column] * 100, color=colour[cluster_id], linewidth=1.1, label=cluster_id)
+        if others:
+            rest = clusters[clusters["cluster_id"].isin(others)].groupby("date")[column].max()
+            ax.plot(rest.index, rest.to_numpy() * 100, color=OTHERS_COLOR, linewidth=1.1,
+                    label=f"others ({len(others)} clusters, max)")  # fmt: skip
+        ax.axhline(100, color="black", linestyle="--", linewidth=0.8)
+        ax.set_title(name, fontsize=9)
+        ax.set_ylabel("% of capacity", fontsize=8)
+        ax.set_ylim(bottom=0)
+        date_axis(ax, *span)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(shown_panels) :]:
+        ax.set_visible(False)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    handles.append(axes.flat[0].plot([], [], color="black", linestyle="--", linewidth=0.8)[0])
+    labels.append("capacity (100 %)")
+    fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    fig.tight_layout()
+    note = _others_note(shown, others).replace("summed", "drawn as their highest share")
+    return png(fig), note.removeprefix(" — ")

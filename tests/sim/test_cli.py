@@ -22,14 +22,14 @@ def test_run_writes_everything_and_prints_the_decision_table(stage1_short, tmp_p
     assert "Decision table" in result.output and "pods per run node" in result.output
     assert "Packing checks" in result.output and "2026-05-01" in result.output  # the check on day 120
     for name in ["timeseries.parquet", "events.parquet", "customers.parquet", "packing.parquet", "summary.json",
-                 "report.html"]:  # fmt: skip
+                 "report.html", "orders.csv", "decisions.csv"]:  # fmt: skip
         assert (out / name).stat().st_size > 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["scenario"] == "stage1" and summary["horizon_days"] == 150
     assert [row["date"] for row in summary["packing_checks"]] == ["2026-05-01"]
     assert pd.read_parquet(out / "packing.parquet")["day"].tolist() == [120]
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 8  # seven plots (pods per node among them) and the packing one
+    assert html.count("data:image/png;base64,") == 9  # eight plots (pods per node, utilisation) and the packing one
     for title in ["Customers and services", "RAM per cluster", "Volumes vs storage limit", "etcd objects",
                   "Nodes and clusters", "Cost", "Packing checks: greedy engine vs optimum",
                   "Run nodes at the packing checks"]:  # fmt: skip

@@ -80,7 +80,7 @@ def test_report_renders_cleanly_and_its_summary_is_summary_json(browser, report)
     assert "cost_eur" not in summary_text and not re.search(r"\d\.\d{4,}", summary_text)
     # Every image decodes; no table runs off the page.
     widths = page.eval_on_selector_all("img", "els => els.map(e => e.naturalWidth)")
-    assert len(widths) == 7 and min(widths) > 0
+    assert len(widths) == 8 and min(widths) > 0
     overflowing = page.eval_on_selector_all(
         ".scroll", "els => els.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText.slice(0, 60))"
     )
@@ -90,6 +90,11 @@ def test_report_renders_cleanly_and_its_summary_is_summary_json(browser, report)
     html = (report / "report.html").read_text()
     assert "the other" in html and "summed as &#x27;others&#x27;." in html  # said on the page, not only in a PNG
     assert "Procurement calendar" in html and "Assumptions" in html and "Cost per customer-month" in html
+    # The decision table has a row per decision of summary.json; idle resources are flagged in words.
+    rows = page.eval_on_selector_all("#decisions + p + .scroll tbody tr", "els => els.length")
+    assert rows == len(summary["decisions"]) > 0
+    idle = page.eval_on_selector_all("li.idle", "els => els.map(e => e.innerText)")
+    assert any(re.fullmatch(r"RAM \d+ % used while pods per run node binds .*", text) for text in idle), idle
     page.close()
 
 

@@ -1,0 +1,70 @@
+"""``sim run --recommend``: the next sensible setting for each binding limit, tried on the same seed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+import sim
+from sim.cli import app
+from sim.config import compile_scenario
+from sim.recommend import Candidate, NoSetting, candidate
+from tests.sim.conftest import SCENARIOS
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def stage1_recommended(tmp_path_factory):
+    out = tmp_path_factory.mktemp("recommend") / "out"
+    args = ["run", str(SCENARIOS / "stage1.yaml"), "--recommend", "--set", "packing_checks=null", "--quiet",
+            "--out", str(out)]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return json.loads((out / "summary.json").read_text()), result.output, (out / "report.html").read_text()
+
+
+def test_stage1_names_max_pods_with_its_saving(stage1_recommended):
+    """Must hold (issue 15): on stage 1 the recommendation names max-pods, with its saving."""
+    summary, output, html = stage1_recommended
+    by_limit = {item["limit"]: item for item in summary["recommendations"]}
+    pods = by_limit["pods_per_node"]
+    assert pods["override"] == "kubernetes.max_pods_per_node=250" and pods["was"] == "110" and pods["to"] == "250"
+    assert pods["helps"] and pods["saving_eur_month"] > 0 and pods["saving_eur_total"] > 0
+    # Fewer, fuller nodes: the pods limit first forces a node order later (or never).
+    assert pods["first_binds_day_after"] is None or pods["binding_shift_days"] > 0
+    assert f"EUR {pods['saving_eur_month']:,.0f}/month on average" in pods["verdict"]
+    text = " ".join(output.split())
+    assert "max pods per node (kubelet --max-pods) 110 -> 250: saves EUR" in text
+    assert "sim compare" in text and "--set-b kubernetes.max_pods_per_node=250" in text
+    # Every binding limit gets an answer: a setting with its outcome, or why none helps.
+    assert {item["limit"] for item in summary["recommendations"]} >= {"pods_per_node", "max_run_nodes_per_cluster"}
+    for item in summary["recommendations"]:
+        assert item["verdict"].startswith(("set ", "no setting helps", "no:", "not tried"))
+    assert 'id="recommendations"' in html and "Recommendation: set max pods per node" in html
+
+
+def test_settings_that_cannot_move_a_limit_say_so():
+    scenario = sim.load_scenario(SCENARIOS / "stage1.yaml")
+    config = compile_scenario(scenario)
+    limits, ladder = config.limits, config.ladder
+    services = candidate("k8s_services", scenario, limits, ladder)
+    assert isinstance(services, NoSetting) and "Kubernetes threshold" in services.reason
+    # Both run-node types of the seed profile have 256 GiB: no larger type exists.
+    ram = candidate("ram_per_run_node", scenario, limits, ladder)
+    assert isinstance(ram, NoSetting) and "largest run-node type" in ram.reason
+    # Longhorn's volume limit: Rook-Ceph holds more volumes per cluster.
+    volumes = candidate("volumes:longhorn", scenario, limits, ladder)
+    assert isinstance(volumes, Candidate) and volumes.override == "operator.new_cluster_storage=rook-ceph"
+    assert isinstance(candidate("volumes:rook-ceph", scenario, limits, ladder), NoSetting)
+    # max-pods never goes past what a /24 pod CIDR per node holds.
+    for now, expected in ((250, "kubernetes.max_pods_per_node=254"), (254, None)):
+        raised = scenario.model_copy(update={"limits_overrides": {"kubernetes.max_pods_per_node": now}})
+        found = candidate("pods_per_node", raised, compile_scenario(raised).limits, ladder)
+        assert (found.override if isinstance(found, Candidate) else None) == expected
+        if expected is None:
+            assert "/24 pod CIDR" in found.reason
+    cap = candidate("max_run_nodes_per_cluster", scenario, limits, ladder)
+    assert isinstance(cap, Candidate) and cap.override == "operator.max_run_nodes_per_cluster=20"
