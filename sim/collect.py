@@ -183,6 +183,7 @@ def collect(world: World, log: Log, seed: np.random.SeedSequence) -> SimResult:
         start,
         config.horizon,
         levels,
+        events,
     )
     summary["decisions"] = decisions.astype(object).where(decisions.notna(), None).to_dict("records")
     summary["limits_never_bound"] = never_bound

@@ -65,6 +65,8 @@ DECISION_COLUMNS = [
     "eur_month",
     "setup_eur",
 ]
+# The operator's scale-down events (sim.operator): decisions without a limit or a lead time.
+SCALE_DOWN_EVENTS = {"node_removed": "run node removed", "cluster_decommissioned": "cluster decommissioned"}
 # After the horizon, breaches projected within this many days are listed (orders due soon after the end).
 LOOKAHEAD_DAYS = 90
 
@@ -124,11 +126,13 @@ def decision_rows(
     start: date,
     horizon: float,
     table: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """The decision table (``DECISION_COLUMNS``, by decided date) and the limits that never bound.
 
     ``orders``: the run's procurement calendar; ``clusters``/``fleet``: its per-cluster and fleet time series;
-    ``table``: ``sim.planning.measures`` of ``clusters`` when already computed."""
+    ``table``: ``sim.planning.measures`` of ``clusters`` when already computed; ``events``: the event log, whose
+    scale-down events (``SCALE_DOWN_EVENTS``) are decisions too."""
     levels = _Levels(clusters, measures(clusters, limits, policy) if table is None else table)
     fleet_customers = dict(zip(fleet["day"].astype(int), fleet["customers"].astype(int), strict=False))
     rows: list[dict[str, Any]] = []
@@ -223,6 +227,27 @@ def decision_rows(
         row(AFTER_HORIZON, decided, decided + lead_days(policy, kind), kind, p.cluster_id, p.cluster_id, limit,
             "order by then: " + p.action, breach=p.breach_day)  # fmt: skip
 
+    # Scale-down: the operator gives back what it no longer needs (no lead time, no limit: low utilisation).
+    if events is not None and len(events):
+        for event in events[events["kind"].isin(SCALE_DOWN_EVENTS)].itertuples():
+            day = float(event.day)
+            rows.append(
+                dict.fromkeys(DECISION_COLUMNS)
+                | {
+                    "status": "scaled down",
+                    "decided_date": _date(start, day),
+                    "decided_day": round(day, 3),
+                    "effective_date": _date(start, day),
+                    "lead_days": 0.0,
+                    "kind": SCALE_DOWN_EVENTS[event.kind],
+                    "cluster_id": event.cluster_id,
+                    "triggered_by": event.cluster_id,
+                    "limit_name": "utilisation under the operator's scale-down threshold",
+                    "fleet_customers": fleet_customers.get(int(math.floor(day))),
+                    "action": event.detail,
+                }
+            )
+
     frame = pd.DataFrame(rows, columns=DECISION_COLUMNS)
     frame = frame.sort_values(["decided_date", "cluster_id"], kind="stable").reset_index(drop=True)
     return frame, never_bound(table, clusters, frame, start)
@@ -234,7 +259,7 @@ def _volume_key(clusters: pd.DataFrame, index) -> str:
 
 def never_bound(table: pd.DataFrame, clusters: pd.DataFrame, decisions: pd.DataFrame, start: date) -> list[dict]:
     """Each limit no decision names: its peak share of capacity over the clusters and days (None: not set)."""
-    named = {m.key for m in (measure_of(limit) for limit in decisions["limit"]) if m is not None}
+    named = {m.key for m in (measure_of(limit) for limit in decisions["limit"].dropna()) if m is not None}
     out = []
     for measure in RESOURCES + POLICY_MEASURES:
         if measure.key in named:

@@ -157,7 +157,8 @@ def binding_limits(result: SimResult) -> list[str]:
     decisions = result.decisions
     if decisions.empty:
         return []
-    taken = decisions[decisions["limit"] != "region_demand"].sort_values(["decided_date"], kind="stable")
+    taken = decisions[decisions["limit"].notna() & (decisions["limit"] != "region_demand")]
+    taken = taken.sort_values(["decided_date"], kind="stable")
     return list(dict.fromkeys(taken["limit"]))
 
 
