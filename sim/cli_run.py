@@ -16,7 +16,7 @@ from placement.yamlio import ConfigError
 from sim import fmt
 from sim.overrides import OverrideError, apply_overrides
 from sim.recommend import recommend
-from sim.report import level_text, never_bound_line
+from sim.report_planning import level_text, never_bound_line
 from sim.scenario import Scenario, load_scenario
 from sim.simulation import run
 
@@ -107,6 +107,10 @@ def print_decision_table(summary: dict) -> None:
         console.print(line, highlight=False, markup=False)
 
 
+def _yaml_value(value) -> str:
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def print_recommendations(summary: dict, scenario_path: Path) -> None:
     """``--recommend``: one line per binding limit, what to change and what it saves, or why nothing helps."""
     items = summary.get("recommendations")
@@ -118,9 +122,10 @@ def print_recommendations(summary: dict, scenario_path: Path) -> None:
     for item in items:
         console.print(f"  {item['limit_name']}: {item['verdict']}", highlight=False, markup=False, soft_wrap=True)
     helps = [i for i in items if i.get("helps")]
+    base = "".join(f" --set {o['path']}={_yaml_value(o['value'])}" for o in summary.get("overrides") or [])
     if helps:
         console.print(
-            f"  for a band over seeds: sim compare {scenario_path} --set-b {helps[0]['override']} --runs 20",
+            f"  for a band over seeds: sim compare {scenario_path}{base} --set-b {helps[0]['override']} --runs 20",
             highlight=False,
             markup=False,
         )
