@@ -300,10 +300,25 @@ aggregated per day, scope and reason).</p>
 {table(log_rows, ["date", "event", "cluster", "detail"])}"""
 
 
+def _warnings(summary: dict) -> str:
+    """What the scenario's own figures contradict, first on the page: the run's warnings (an initial fleet over a
+    comfortable level) and, when the profiles disagree, the etcd objects per customer they and the design
+    document assume."""
+    lines = list(summary.get("warnings") or [])
+    objects = summary.get("objects_per_customer") or {}
+    if objects.get("differ"):
+        lines += list(objects.get("lines") or [])
+    if not lines:
+        return ""
+    items = "".join(f"<li>{html.escape(str(line))}</li>" for line in lines)
+    return f"<section id='warnings' class='warnings'><h2>Warnings</h2><ul>{items}</ul></section>"
+
+
 def render_report(result: RunTables) -> str:
     summary = result.summary
     name = html.escape(result.scenario_name)
     body = f"""<h1>Growth simulation: {name}</h1>
+{_warnings(summary)}
 {executive_summary(summary, result.orders)}
 {recommendation_section(summary)}
 <h2>Key figures</h2>
