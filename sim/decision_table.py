@@ -86,34 +86,37 @@ class _Levels:
 
     def __init__(self, clusters: pd.DataFrame, table: pd.DataFrame):
         self.table = table.assign(customers=clusters["customers"].to_numpy())
-        self.by_cluster = {
-            cid: (rows["day"].to_numpy(dtype=float), rows.reset_index(drop=True))
-            for cid, rows in self.table.sort_values("day", kind="stable").groupby("cluster_id")
-        }
+        numeric = [c for c in self.table.columns if c != "cluster_id"]
+        self.by_cluster: dict[str, dict[str, np.ndarray]] = {}
+        for cid, rows in self.table.sort_values("day", kind="stable").groupby("cluster_id"):
+            self.by_cluster[cid] = {c: rows[c].to_numpy(dtype=float) for c in numeric}
 
-    def _upto(self, cluster_id: str | None, day: float) -> tuple[np.ndarray, pd.DataFrame, int] | None:
-        """The cluster's days, levels and the position of its last sample on or before ``day``."""
+    def _position(self, cluster_id: str | None, day: float) -> tuple[dict[str, np.ndarray], int] | None:
+        """The cluster's columns and the position of its last sample on or before ``day``."""
         if cluster_id not in self.by_cluster:
             return None
-        days, rows = self.by_cluster[cluster_id]
-        position = int(np.searchsorted(days, math.floor(day), side="right")) - 1
-        return None if position < 0 else (days, rows, position)
+        columns = self.by_cluster[cluster_id]
+        position = int(np.searchsorted(columns["day"], math.floor(day), side="right")) - 1
+        return None if position < 0 else (columns, position)
 
-    def at(self, cluster_id: str | None, day: float) -> pd.Series | None:
-        found = self._upto(cluster_id, day)
-        return None if found is None else found[1].iloc[found[2]]
+    def at(self, cluster_id: str | None, day: float) -> dict[str, float] | None:
+        found = self._position(cluster_id, day)
+        if found is None:
+            return None
+        columns, position = found
+        return {name: values[position] for name, values in columns.items()}
 
     def breach(self, cluster_id: str, key: str, day: float) -> float | None:
         """The breach of ``key`` on the cluster that its trend up to ``day`` projects, had nothing been done."""
-        found = self._upto(cluster_id, day)
+        found = self._position(cluster_id, day)
         if found is None:
             return None
-        days, rows, position = found
-        used = rows[f"{key}_used"].to_numpy(dtype=float)
+        columns, position = found
+        days, used = columns["day"], columns[f"{key}_used"]
         first = int(np.searchsorted(days, days[position] - TREND_WINDOW_DAYS, side="left"))
         window = slice(first, position + 1)
         slope = trend_per_day(days[window], used[window], days[position], TREND_WINDOW_DAYS)
-        return breach_day(days[position], used[position], rows[f"{key}_capacity"].iloc[position], slope)
+        return breach_day(days[position], used[position], columns[f"{key}_capacity"][position], slope)
 
 
 def decision_rows(

@@ -61,15 +61,14 @@ def _catalogue_capacity(key: str) -> Callable[[pd.DataFrame, Limits, OperatorPol
     limit = BY_KEY[key]
 
     def capacity(rows: pd.DataFrame, limits: Limits, policy: OperatorPolicy) -> np.ndarray:
-        pairs = rows[["storage_provider", "ctrl_node_type"]].astype(str)
-        cache: dict[tuple[str, str], float] = {}
-        out = np.empty(len(rows))
-        for i, (provider, ctrl) in enumerate(pairs.itertuples(index=False, name=None)):
-            if (provider, ctrl) not in cache:
-                value = limit.capacity(limits, provider, limits.control_plane_types.get(ctrl))
-                cache[(provider, ctrl)] = math.nan if value is None else float(value)
-            out[i] = cache[(provider, ctrl)]
-        return out
+        pairs = rows["storage_provider"].astype(str) + "\0" + rows["ctrl_node_type"].astype(str)
+        codes, uniques = pd.factorize(pairs)
+        values = np.empty(len(uniques))
+        for i, pair in enumerate(uniques):
+            provider, ctrl = pair.split("\0")
+            value = limit.capacity(limits, provider, limits.control_plane_types.get(ctrl))
+            values[i] = math.nan if value is None else float(value)
+        return values[codes] if len(rows) else np.empty(0)
 
     return capacity
 
@@ -145,10 +144,11 @@ def trend_per_day(days: np.ndarray, levels: np.ndarray, now: float, window: floa
     in the window (0 with fewer than two samples). ``days`` ascending."""
     inside = (days <= now) & (days >= now - window)
     x, y = days[inside].astype(float), levels[inside].astype(float)
-    if len(x) < 2 or np.ptp(x) == 0:
+    if len(x) < 2:
         return 0.0
-    slope = np.polyfit(x, y, 1)[0]
-    return float(slope)
+    dx = x - x.mean()
+    spread = float(dx @ dx)
+    return 0.0 if spread == 0 else float(dx @ (y - y.mean())) / spread
 
 
 def breach_day(now: float, used: float, capacity: float, slope: float) -> float | None:

@@ -327,7 +327,7 @@ def render_report(result: RunTables) -> str:
 {_orders_section(result.orders)}
 {_assumptions_section(summary)}
 {decision_section(summary)}
-{utilisation_section(result)}
+{utilisation_section(summary, result.timeseries)}
 {_packing_section(result.packing)}
 <h2>Plots</h2>
 <p class="muted">Solid lines are levels, dashed lines limits, dotted lines the operator's thresholds (drawn only

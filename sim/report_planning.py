@@ -5,7 +5,6 @@ with the idle ones flagged. ``sim.report`` assembles the page; the console (``si
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -13,9 +12,6 @@ from sim import fmt
 from sim.planning import TREND_WINDOW_DAYS
 from sim.render import img, table
 from sim.report_plots import utilisation_plot
-
-if TYPE_CHECKING:
-    from sim.report import RunTables
 
 
 def level_text(row: dict) -> str:
@@ -132,8 +128,7 @@ def idle_sentences(summary: dict) -> list[str]:
     ]
 
 
-def utilisation_section(result: RunTables) -> str:
-    summary, ts = result.summary, result.timeseries
+def utilisation_section(summary: dict, ts: pd.DataFrame) -> str:
     idle = idle_sentences(summary)
     flags = (
         "<ul>" + "".join(f"<li class='idle'>{html.escape(text)}</li>" for text in idle) + "</ul>"

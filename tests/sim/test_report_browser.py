@@ -95,7 +95,12 @@ def test_report_renders_cleanly_and_its_summary_is_summary_json(browser, report)
     rows = page.eval_on_selector_all("#decisions + p + .scroll tbody tr", "els => els.length")
     assert rows == len(summary["decisions"]) > 0
     idle = page.eval_on_selector_all("li.idle", "els => els.map(e => e.innerText)")
-    assert any(re.fullmatch(r"RAM \d+ % used while pods per run node binds .*", text) for text in idle), idle
+    assert len(idle) == len(summary["idle_resources"]) > 0
+    for text, item in zip(idle, summary["idle_resources"], strict=True):
+        shown = re.fullmatch(r"(.+) (\d+) % used while (.+) binds \(median .* over (\d+) decisions\)", text)
+        assert shown is not None, text
+        assert shown[1] == item["resource_name"] and shown[3] == item["binding_name"]
+        assert int(shown[2]) == round(100 * item["median_share"]) and int(shown[4]) == item["decisions"]
     page.close()
 
 

@@ -70,6 +70,17 @@ def test_every_order_in_the_event_log_is_a_decision_with_its_date_and_trigger(sh
     assert len(summary["decisions"]) == len(decisions)
 
 
+def test_stage1_flags_ram_idle_while_pods_per_node_binds(shipped_run):
+    if shipped_run.scenario_name != "stage1":
+        pytest.skip("the stage 1 finding")
+    idle = {(i["binding_limit"], i["resource"]): i for i in shipped_run.summary["idle_resources"]}
+    ram = idle[("pods_per_node", "ram_per_run_node")]
+    assert 0 < ram["median_share"] < 0.5 and ram["decisions"] > 10
+    # The utilisation of every catalogue resource, per cluster and day, is in the time series.
+    clusters = shipped_run.timeseries[shipped_run.timeseries["cluster_id"] != "fleet"]
+    assert clusters["share_pods_per_node"].max() > 0.8 > clusters["share_ram_per_run_node"].max()
+
+
 def test_a_breach_the_operator_does_not_answer_is_a_decision_it_would_have_had_to_take():
     """With run-node ordering off, the pods-per-node breach is a row: what would be needed, by when."""
     scenario = queue_scenario(
