@@ -33,6 +33,7 @@ from sim.planning import (
     action,
     answer_kind,
     breach_day,
+    by_cluster,
     ladder_exhausted,
     lead_days,
     measure_of,
@@ -86,10 +87,10 @@ class _Levels:
 
     def __init__(self, clusters: pd.DataFrame, table: pd.DataFrame):
         self.table = table.assign(customers=clusters["customers"].to_numpy())
-        numeric = [c for c in self.table.columns if c != "cluster_id"]
-        self.by_cluster: dict[str, dict[str, np.ndarray]] = {}
-        for cid, rows in self.table.sort_values("day", kind="stable").groupby("cluster_id"):
-            self.by_cluster[cid] = {c: rows[c].to_numpy(dtype=float) for c in numeric}
+        whole = {c: self.table[c].to_numpy(dtype=float) for c in self.table.columns if c != "cluster_id"}
+        self.by_cluster: dict[str, dict[str, np.ndarray]] = {
+            cid: {c: values[rows] for c, values in whole.items()} for cid, rows in by_cluster(self.table).items()
+        }
 
     def _position(self, cluster_id: str | None, day: float) -> tuple[dict[str, np.ndarray], int] | None:
         """The cluster's columns and the position of its last sample on or before ``day``."""
@@ -191,41 +192,43 @@ def decision_rows(
         update={"auto_add_nodes": True, "auto_upgrade_control_plane": True, "auto_shard": True}
     )
     table = levels.table
-    ctrl = clusters["ctrl_node_type"].astype(str).to_numpy()
+    ids = table["cluster_id"].to_numpy()
+    days = table["day"].to_numpy(dtype=float)
+    providers = clusters["storage_provider"].astype(str).to_numpy()
     rung_of = {name: i for i, name in enumerate(ladder)}
+    rungs = np.array([rung_of.get(name, 0) for name in clusters["ctrl_node_type"].astype(str)], dtype=int)
+    exhausted = np.array([ladder_exhausted(policy, ladder, r) for r in range(len(ladder))], dtype=bool)[rungs]
     for measure in RESOURCES + POLICY_MEASURES:
         kind = answer_kind(measure.key)
-        breached = table[table[f"{measure.key}_share"] >= 1.0]
+        hit = table[f"{measure.key}_share"].to_numpy(dtype=float) >= 1.0
         if measure.key == "control_plane_ladder_top":  # with a rung left, the upgrade answers it (not a shard)
-            rungs = clusters.loc[breached.index, "ctrl_node_type"].astype(str).map(lambda n: rung_of.get(n, 0))
-            breached = breached[np.array([ladder_exhausted(policy, ladder, r) for r in rungs], dtype=bool)]
-        for cluster_id, hits in breached.groupby("cluster_id", sort=True):
+            hit &= exhausted
+        positions = np.flatnonzero(hit)
+        for position in positions[np.lexsort((days[positions], ids[positions]))]:
+            cluster_id = str(ids[position])
             if (cluster_id, kind) in answered:
                 continue
-            first = hits.iloc[0]
-            limit = measure.key if measure.key != "volumes" else _volume_key(clusters, hits.index[0])
-            rung = rung_of.get(ctrl[clusters.index.get_loc(hits.index[0])], 0)
-            lead = lead_days(policy, kind)
+            day, rung, lead = float(days[position]), int(rungs[position]), lead_days(policy, kind)
+            limit = measure.key if measure.key != "volumes" else f"volumes:{providers[position]}"
             did = action(limit, policy, ladder, rung)
             needed = "would need: " + action(limit, switched_on, ladder, rung)
             needed += f"; not done: {did.removeprefix('none: ')}" if did.startswith("none") else ""
-            row(UNANSWERED, float(first["day"]) - lead, float(first["day"]), kind, cluster_id, cluster_id, limit,
-                needed, breach=float(first["day"]))  # fmt: skip
+            row(UNANSWERED, day - lead, day, kind, cluster_id, cluster_id, limit, needed, breach=day)
             answered.add((cluster_id, kind))
 
     # Orders due shortly after the horizon.
     last = clusters[clusters["day"] == clusters["day"].max()]
     pending = dict(zip(last["cluster_id"], last["run_nodes_on_order"], strict=False))
     still_open = dict(zip(last["cluster_id"], last["open"], strict=False))
-    for p in project(clusters, limits, policy, ladder, float(clusters["day"].max())):
+    for p in project(clusters, limits, policy, ladder, float(clusters["day"].max()), table=levels.table):
         kind = answer_kind(p.limit)
         if p.breach_day is None or p.breach_day > horizon + LOOKAHEAD_DAYS or p.share >= 1.0:
             continue
         on_order = kind == "nodes" and pending.get(p.cluster_id, 0) > 0
         if on_order or (kind == "cluster" and not still_open[p.cluster_id]):
             continue  # already answered: nodes on order, or the cluster is closed to new customers
-        row_of = last.index[last["cluster_id"] == p.cluster_id][0]
-        limit = p.limit if p.limit != "volumes" else _volume_key(last, row_of)
+        provider = last.loc[last["cluster_id"] == p.cluster_id, "storage_provider"].iloc[0]
+        limit = p.limit if p.limit != "volumes" else f"volumes:{provider}"
         decided = max(p.order_by_day, float(horizon))
         row(AFTER_HORIZON, decided, decided + lead_days(policy, kind), kind, p.cluster_id, p.cluster_id, limit,
             "order by then: " + p.action, breach=p.breach_day)  # fmt: skip
@@ -254,10 +257,6 @@ def decision_rows(
     frame = pd.DataFrame(rows, columns=DECISION_COLUMNS)
     frame = frame.sort_values(["decided_date", "cluster_id"], kind="stable").reset_index(drop=True)
     return frame, never_bound(table, clusters, frame, start)
-
-
-def _volume_key(clusters: pd.DataFrame, index) -> str:
-    return f"volumes:{clusters.loc[index, 'storage_provider']}"
 
 
 def never_bound(table: pd.DataFrame, clusters: pd.DataFrame, decisions: pd.DataFrame, start: date) -> list[dict]:

@@ -18,6 +18,7 @@ reject at); the operator's own shard triggers and cap come from its policy.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -231,6 +232,16 @@ class Projection:
     action: str
 
 
+def by_cluster(table: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each cluster's row positions in ``table``, in day order."""
+    ids = table["cluster_id"].to_numpy()
+    order = np.lexsort((table["day"].to_numpy(dtype=float), ids))
+    sorted_ids = ids[order]
+    starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]]) if len(ids) else np.empty(0, int)
+    bounds = np.r_[starts, len(ids)]
+    return {str(sorted_ids[a]): order[a:b] for a, b in itertools.pairwise(bounds)}
+
+
 def project(
     clusters: pd.DataFrame,
     limits: Limits,
@@ -239,39 +250,44 @@ def project(
     now: float,
     keys: list[str] | None = None,
     window: float = TREND_WINDOW_DAYS,
+    table: pd.DataFrame | None = None,
 ) -> list[Projection]:
     """For every cluster with a sample on day ``now`` and every limit (or those of ``keys``): where it stands
-    and, at its trend over the trailing ``window``, when it is breached and by when its answer must be ordered."""
+    and, at its trend over the trailing ``window``, when it is breached and by when its answer must be ordered.
+    ``table``: ``measures`` of ``clusters`` when already computed."""
     chosen = keys or [m.key for m in RESOURCES + POLICY_MEASURES]
-    history = clusters[(clusters["day"] <= now) & (clusters["day"] >= now - window)]
-    levels = measures(history, limits, policy, chosen)
+    inside = ((clusters["day"] <= now) & (clusters["day"] >= now - window)).to_numpy()
+    history = clusters[inside]
+    levels = measures(history, limits, policy, chosen) if table is None else table[inside]
+    days = history["day"].to_numpy(dtype=float)
+    ctrl = history["ctrl_node_type"].astype(str).to_numpy()
+    columns = {
+        (key, part): levels[f"{key}_{part}"].to_numpy(dtype=float)
+        for key in chosen
+        for part in ("used", "capacity", "share")
+    }
     ladder_index = {name: i for i, name in enumerate(ladder)}
     out = []
-    for cluster_id, rows in levels.groupby("cluster_id", sort=True):
-        today = rows[rows["day"] == now]
-        if today.empty:
+    for cluster_id, rows in sorted(by_cluster(history).items()):
+        if days[rows[-1]] != now:
             continue
-        ctrl = history.loc[today.index[0], "ctrl_node_type"]
-        rung = ladder_index.get(str(ctrl), 0)
-        days = rows["day"].to_numpy(dtype=float)
+        today, rung = rows[-1], ladder_index.get(ctrl[rows[-1]], 0)
         for key in chosen:
             if key == "control_plane_ladder_top" and not ladder_exhausted(policy, ladder, rung):
                 continue
-            used = float(today[f"{key}_used"].iloc[0])
-            capacity = float(today[f"{key}_capacity"].iloc[0])
-            slope = trend_per_day(days, rows[f"{key}_used"].to_numpy(dtype=float), now, window)
+            used, capacity = columns[(key, "used")][today], columns[(key, "capacity")][today]
+            slope = trend_per_day(days[rows], columns[(key, "used")][rows], now, window)
             breach = breach_day(now, used, capacity, slope)
-            kind = answer_kind(key)
             out.append(
                 Projection(
-                    str(cluster_id),
+                    cluster_id,
                     key,
-                    used,
-                    capacity,
-                    float(today[f"{key}_share"].iloc[0]),
+                    float(used),
+                    float(capacity),
+                    float(columns[(key, "share")][today]),
                     slope,
                     breach,
-                    order_by_day(breach, lead_days(policy, kind)),
+                    order_by_day(breach, lead_days(policy, answer_kind(key))),
                     action(key, policy, ladder, rung),
                 )
             )
