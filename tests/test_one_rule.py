@@ -17,7 +17,7 @@ import yaml
 
 from placement import engine
 from placement.limits import load_profile
-from placement.optimize import packing
+from placement.optimize import greedy
 from placement.optimize.packing import NodeType, Service, greedy_engine
 from placement.router.store import NothingFits, PlacementOrder, open_store
 from placement.state import RequestIn, VolumeIn
@@ -132,7 +132,7 @@ def _greedy(config, ctrl_node_type: str) -> list:
         return decision
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(packing, "select_cluster", recording)
+        patch.setattr(greedy, "select_cluster", recording)
         greedy_engine(services, node, config.policy)
     return [first[f"c{c}"] for c in range(CUSTOMERS)]
 

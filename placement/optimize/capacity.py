@@ -13,7 +13,6 @@ understating the fleet. ``utilisation`` leaves headroom on every node.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -21,8 +20,12 @@ import numpy as np
 from ortools.sat.python import cp_model
 from pydantic import BaseModel, ConfigDict, Field
 
+from placement.catalogue import BY_KEY
+from placement.footprint import Footprint
 from placement.limits import Limits
+from placement.model import PlacementRequest, VolumeRequest
 from placement.optimize.node_count import min_nodes
+from placement.optimize.shapes import CLUSTER_LIMITS
 from placement.optimize.solve import Infeasible, SolverOutcome, SolveSettings, mib_ceil, mib_floor, solve
 from placement.quantity import PositiveBytes
 from placement.yamlio import load_yaml_model
@@ -132,67 +135,62 @@ def plan_capacity(
     node_price = round(node_type.eur_month * cents)
     ctrl_types = [limits.control_plane(name) for name in limits.control_plane_ladder]
     buckets = demand.services
-    per_customer = math.ceil(demand.customers * limits.etcd_objects_per_customer / demand.service_count)
+    # What one service of each bucket adds under each provider: its footprint without and with its customer's
+    # namespace and objects. A cluster carries its share of the customers: ``customers / services`` per service.
+    fp = {(b, p, new): _footprint(bucket, limits, p, new) for b, bucket in enumerate(buckets) for p in providers
+          for new in (False, True)}  # fmt: skip
+    need_mib = {(b, p): mib_ceil(fp[b, p, False].ram_bytes) for b in range(len(buckets)) for p in providers}
     capacity = {
         p: mib_floor(int(limits.run_node_allocatable_bytes(p, node_type.ram_bytes) * utilisation)) for p in providers
     }
-    for bucket in buckets:
-        if not any(
-            mib_ceil(bucket.ram + (bucket.volume is not None) * limits.storage[p].ram_bytes_per_volume) <= capacity[p]
-            for p in providers
-        ):
+    for b, bucket in enumerate(buckets):
+        if not any(need_mib[b, p] <= capacity[p] for p in providers):
             raise Infeasible(
                 "services.ram",
                 f"a {bucket.ram}-byte service fits on no {node_type.name} run node "
                 f"({max(capacity.values())} MiB usable)",
             )
     volumes = sum(b.count for b in buckets if b.volume is not None)
-    volume_room = sum(limits.storage[p].max_volumes for p in providers) * max_clusters_per_provider
+    volume_limit = BY_KEY["volumes"]
+    volume_room = sum(volume_limit.capacity(limits, p, None) for p in providers) * max_clusters_per_provider
     if volumes > volume_room:
         raise Infeasible(
-            "volume-limit",
+            volume_limit.filter,
             f"{volumes} volumes > {volume_room} (max volumes x max clusters per provider {max_clusters_per_provider})",
         )
+    max_nodes = min(max_nodes_per_cluster, BY_KEY["k8s_nodes"].capacity(limits, providers[0], None))
 
     model = cp_model.CpModel()
     slots = [(p, k) for p in providers for k in range(max_clusters_per_provider)]
     used, nodes, ctrl, assign, cost = {}, {}, {}, {}, []
     for p, k in slots:
         storage = limits.storage[p]
-        if storage.min_nodes > max_nodes_per_cluster:
+        if storage.min_nodes > max_nodes:
             continue
         used[p, k] = model.new_bool_var(f"u_{p}_{k}")
-        nodes[p, k] = model.new_int_var(0, max_nodes_per_cluster, f"n_{p}_{k}")
+        nodes[p, k] = model.new_int_var(0, max_nodes, f"n_{p}_{k}")
         model.add(nodes[p, k] >= storage.min_nodes * used[p, k])
-        model.add(nodes[p, k] <= max_nodes_per_cluster * used[p, k])
+        model.add(nodes[p, k] <= max_nodes * used[p, k])
         ctrl[p, k] = [model.new_bool_var(f"c_{p}_{k}_{t.name}") for t in ctrl_types]
         model.add(sum(ctrl[p, k]) == used[p, k])
-        for b, bucket in enumerate(buckets):
-            assign[b, p, k] = model.new_int_var(0, bucket.count, f"a{b}_{p}_{k}")
-        ram = sum(
-            mib_ceil(bucket.ram + (bucket.volume is not None) * storage.ram_bytes_per_volume) * assign[b, p, k]
-            for b, bucket in enumerate(buckets)
-        )
-        model.add(ram <= capacity[p] * nodes[p, k])
-        needs = [mib_ceil(b.ram + (b.volume is not None) * storage.ram_bytes_per_volume) for b in buckets]
-        l2_cuts(model, needs, [assign[b, p, k] for b in range(len(buckets))], nodes[p, k], capacity[p])
-        count = sum(assign[b, p, k] for b in range(len(buckets)))
-        model.add(count <= limits.max_pods_per_node * nodes[p, k])
-        model.add(count <= limits.max_services_cluster * used[p, k])
-        model.add(
-            sum(assign[b, p, k] for b, bucket in enumerate(buckets) if bucket.volume is not None)
-            <= storage.max_volumes * used[p, k]
-        )
-        objects = sum(
-            (
-                limits.etcd_objects_per_service
-                + per_customer
-                + (bucket.volume is not None) * storage.etcd_objects_per_volume
-            )
-            * assign[b, p, k]
-            for b, bucket in enumerate(buckets)
-        )
-        model.add(objects <= sum(t.tight_objects * c for t, c in zip(ctrl_types, ctrl[p, k], strict=True)))
+        counts = [model.new_int_var(0, bucket.count, f"a{b}_{p}_{k}") for b, bucket in enumerate(buckets)]
+        for b, count in enumerate(counts):
+            assign[b, p, k] = count
+        needs = [need_mib[b, p] for b in range(len(buckets))]
+        model.add(sum(need * count for need, count in zip(needs, counts, strict=True)) <= capacity[p] * nodes[p, k])
+        l2_cuts(model, needs, counts, nodes[p, k], capacity[p])
+        pods = sum(fp[b, p, False].pods * count for b, count in enumerate(counts))
+        model.add(pods <= limits.max_pods_per_node * nodes[p, k])
+        # Every cluster limit of the catalogue, its capacity under the chosen control-plane type. Scaled by the
+        # service count so the customers' share stays whole: services x (own needs) + customers x (what a new
+        # customer adds) <= services x capacity.
+        scale = demand.service_count
+        for limit in CLUSTER_LIMITS:
+            own = [getattr(fp[b, p, False], limit.needed) for b in range(len(buckets))]
+            extra = [getattr(fp[b, p, True], limit.needed) - own[b] for b in range(len(buckets))]
+            load = sum((scale * own[b] + demand.customers * extra[b]) * count for b, count in enumerate(counts))
+            room = sum(scale * limit.capacity(limits, p, t) * c for t, c in zip(ctrl_types, ctrl[p, k], strict=True))
+            model.add(load <= room)
         cost.append(node_price * nodes[p, k])
         cost.extend(round(t.eur_month * cents) * c for t, c in zip(ctrl_types, ctrl[p, k], strict=True))
         if k > 0 and (p, k - 1) in used:
@@ -221,7 +219,7 @@ def plan_capacity(
         ctrl_type = next(t for t, c in zip(ctrl_types, ctrl[p, k], strict=True) if solver.value(c))
         counts = [solver.value(assign[b, p, k]) for b in range(len(buckets))]
         n = solver.value(nodes[p, k])
-        packed = _pack_cluster(buckets, counts, limits, p, capacity[p], settings)
+        packed = _pack_cluster(counts, [need_mib[b, p] for b in range(len(buckets))], limits, capacity[p], settings)
         planned.append(
             PlannedCluster(
                 p,
@@ -243,21 +241,18 @@ def plan_capacity(
     )
 
 
+def _footprint(bucket: DemandBucket, limits: Limits, provider: str, new_customer: bool) -> Footprint:
+    volumes = () if bucket.volume is None else (VolumeRequest(bucket.volume),)
+    return Footprint.of(
+        PlacementRequest("demand", bucket.ram, volumes=volumes, new_customer=new_customer), limits, provider
+    )
+
+
 def _pack_cluster(
-    buckets: list[DemandBucket],
-    counts: list[int],
-    limits: Limits,
-    provider: str,
-    capacity: int,
-    settings: SolveSettings,
+    counts: list[int], needs: list[int], limits: Limits, capacity: int, settings: SolveSettings
 ) -> tuple[int, str]:
     """The fewest run nodes that hold one planned cluster's services (RAM and pods per node), with its status."""
-    storage = limits.storage[provider]
-    rows = [
-        (mib_ceil(b.ram + (b.volume is not None) * storage.ram_bytes_per_volume), 1)
-        for b, count in zip(buckets, counts, strict=True)
-        for _ in range(count)
-    ]
+    rows = [(need, 1) for need, count in zip(needs, counts, strict=True) for _ in range(count)]
     if not rows:
         return 0, "OPTIMAL"
     count = min_nodes(np.array(rows, dtype=np.int64), np.array([capacity, limits.max_pods_per_node]), settings, False)

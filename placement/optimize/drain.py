@@ -2,8 +2,10 @@
 without breaking a limit on the clusters that receive them.
 
 A move costs 1, plus the volume's size in GiB (rounded up): copying data is what makes a move slow and risky.
-The receiving side keeps every limit the engine's filters check: free RAM and pods per run node, the storage
-provider's volume limit and the control plane's tight object count per cluster.
+The receiving side keeps every limit the engine's filters check: free RAM and pods per run node, and every
+cluster limit of the catalogue a placement grows (the storage provider's volume limit, the control plane's tight
+object count, the Kubernetes thresholds). What a service adds to a node and a cluster is its placement footprint
+under the receiving cluster's storage provider, the same one the engine, the router and the simulator add.
 
 Where it packs (services into the receiving nodes' free RAM), the model uses what the packing model uses: a
 best-fit-decreasing hint and the L2 bound's argument as cuts (services over half a node's free RAM never share it).
@@ -18,8 +20,11 @@ from pathlib import Path
 from ortools.sat.python import cp_model
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from placement.limits import Limits
-from placement.model import StorageProvider
+from placement.catalogue import BY_KEY
+from placement.footprint import Footprint
+from placement.limits import ControlPlaneType, Limits
+from placement.model import ClusterLoad, PlacementRequest, RunNode, StorageProvider, VolumeRequest
+from placement.optimize.shapes import CLUSTER_LIMITS, cluster_needs
 from placement.optimize.solve import Infeasible, SolverOutcome, SolveSettings, mib_ceil, mib_floor, solve
 from placement.quantity import Bytes, PositiveBytes
 from placement.units import human_bytes
@@ -153,53 +158,50 @@ def plan_drain(fleet: DrainFleet, limits: Limits, settings: SolveSettings | None
                 f"cluster {cluster.id}: unknown {cluster.storage_provider!r} in profile {limits.profile!r}; "
                 f"known: {sorted(limits.storage)}",
             )
-    storage = {c.id: limits.storage[c.storage_provider] for c in fleet.clusters}
-    tight: dict[str, int] = {}
+    providers = {c.id: c.storage_provider for c in fleet.clusters}
+    ctrl: dict[str, ControlPlaneType] = {}
     for cluster in fleet.clusters:
         try:
-            tight[cluster.id] = limits.control_plane(cluster.ctrl_node_type).tight_objects
+            ctrl[cluster.id] = limits.control_plane(cluster.ctrl_node_type)
         except KeyError as exc:
             raise Infeasible("ctrl_node_type", f"cluster {cluster.id}: {exc.args[0]}") from None
 
-    def need_ram(service: DrainServiceIn, cluster: str) -> int:
-        return mib_ceil(service.ram + (service.volume is not None) * storage[cluster].ram_bytes_per_volume)
+    def footprint(service: DrainServiceIn, cluster: str, new_customer: bool) -> Footprint:
+        volumes = () if service.volume is None else (VolumeRequest(service.volume),)
+        request = PlacementRequest(
+            service.customer or service.name, service.ram, volumes=volumes, pods=service.pods, new_customer=new_customer
+        )
+        return Footprint.of(request, limits, providers[cluster])
 
-    def objects(service: DrainServiceIn, cluster: str) -> int:
-        return limits.etcd_objects_per_service + (service.volume is not None) * storage[cluster].etcd_objects_per_volume
-
+    # Each receiving cluster's load, its services added by the footprint as the router and the simulator add them.
     rooms: list[_Room] = []
-    volume_room: dict[str, int] = {}
-    object_room: dict[str, int] = {}
+    cluster_room: dict[str, tuple[int, ...]] = {}
     customers_on: dict[str, set[str]] = {}
     for cluster in receivers:
-        used_ram: dict[str, int] = {}
-        used_pods: dict[str, int] = {}
+        nodes = tuple(RunNode(n.name, n.allocatable, 0, 0, n.max_pods, n.schedulable) for n in cluster.nodes)
+        load = ClusterLoad(nodes, cluster.ctrl_node_type, etcd_objects=cluster.extra_etcd_objects)
+        customers_on[cluster.id] = set()
         for service in cluster.services:
-            used_ram[service.node] = used_ram.get(service.node, 0) + need_ram(service, cluster.id)
-            used_pods[service.node] = used_pods.get(service.node, 0) + service.pods
-        for node in cluster.nodes:
+            customer = service.customer or service.name
+            load = footprint(service, cluster.id, customer not in customers_on[cluster.id]).add_to(load, service.node)
+            customers_on[cluster.id].add(customer)
+        for node in load.run_nodes:
             if node.schedulable:
-                rooms.append(
-                    _Room(
-                        cluster.id,
-                        node.name,
-                        mib_floor(node.allocatable) - used_ram.get(node.name, 0),
-                        (node.max_pods or limits.max_pods_per_node) - used_pods.get(node.name, 0),
-                    )
-                )
-        customers_on[cluster.id] = {s.customer or s.name for s in cluster.services}
-        volume_room[cluster.id] = storage[cluster.id].max_volumes - sum(s.volume is not None for s in cluster.services)
-        object_room[cluster.id] = (
-            tight[cluster.id]
-            - cluster.extra_etcd_objects
-            - sum(objects(s, cluster.id) for s in cluster.services)
-            - len(customers_on[cluster.id]) * (limits.etcd_objects_per_customer)
+                pods = (node.max_pods or limits.max_pods_per_node) - node.pods
+                rooms.append(_Room(cluster.id, node.name, mib_floor(node.free_ram_bytes), pods))
+        provider, control_plane = providers[cluster.id], ctrl[cluster.id]
+        cluster_room[cluster.id] = tuple(
+            limit.capacity(limits, provider, control_plane) - limit.level(load, limits) for limit in CLUSTER_LIMITS
         )
 
-    def move_objects(service: DrainServiceIn, cluster: str) -> int:
+    def move_footprint(service: DrainServiceIn, cluster: str) -> Footprint:
         # Conservative: a service of a customer new to the cluster brings the namespace objects with it.
-        new = (service.customer or service.name) not in customers_on[cluster]
-        return objects(service, cluster) + new * limits.etcd_objects_per_customer
+        return footprint(service, cluster, (service.customer or service.name) not in customers_on[cluster])
+
+    def need_ram(service: DrainServiceIn, cluster: str) -> int:
+        return mib_ceil(footprint(service, cluster, False).ram_bytes)
+
+    volume_room = {cluster: room[CLUSTER_LIMITS.index(BY_KEY["volumes"])] for cluster, room in cluster_room.items()}
 
     target = fleet.target
     empty = target.services is None and target.ram is None and target.volumes is None
@@ -214,10 +216,11 @@ def plan_drain(fleet: DrainFleet, limits: Limits, settings: SolveSettings | None
     for i, service in enumerate(services):
         options = []
         for r, room in enumerate(rooms):
+            needs = cluster_needs(move_footprint(service, room.cluster))
             if (
                 need_ram(service, room.cluster) <= room.ram
                 and service.pods <= room.pods
-                and (service.volume is None or volume_room[room.cluster] >= 1)
+                and all(need <= free for need, free in zip(needs, cluster_room[room.cluster], strict=True))
             ):
                 var = model.new_bool_var(f"m{i}_{r}")
                 moves[i, r] = var
@@ -235,10 +238,11 @@ def plan_drain(fleet: DrainFleet, limits: Limits, settings: SolveSettings | None
         large = [moves[i, r] for i in items if 2 * need_ram(services[i], room.cluster) > room.ram]
         if len(large) > 1:
             model.add_at_most_one(large)
-    for cluster in volume_room:
+    for cluster, room in cluster_room.items():
         keys = [(i, r) for (i, r) in moves if rooms[r].cluster == cluster]
-        model.add(sum(moves[k] for k in keys if services[k[0]].volume is not None) <= volume_room[cluster])
-        model.add(sum(move_objects(services[i], cluster) * moves[i, r] for i, r in keys) <= object_room[cluster])
+        needs = {i: cluster_needs(move_footprint(services[i], cluster)) for i, _ in keys}
+        for column, free in enumerate(room):
+            model.add(sum(needs[i][column] * moves[i, r] for i, r in keys) <= free)
     if empty:
         for var in stay:
             model.add(var == 0)

@@ -2,11 +2,13 @@
 compares.
 
 Nodes are a bin-packing problem in RAM and pods, with the cluster limits a node's services must meet on their own
-(volumes, control-plane objects); volume limits and control-plane objects are cluster-level, so otherwise they only
-decide how many clusters the nodes are grouped into. The node count comes from ``placement.optimize.node_count``:
+(every cluster limit of the catalogue a placement grows: volumes, control-plane objects, the Kubernetes
+thresholds); those limits are cluster-level, so otherwise they only decide how many clusters the nodes are
+grouped into. What each service needs is its placement footprint and what a node and a cluster hold is read from
+the catalogue (``placement.optimize.shapes``). The node count comes from ``placement.optimize.node_count``:
 L1 and Martello–Toth L2 bounds, first/best-fit decreasing and balanced worst-fit packings, an arc-flow model on RAM
 (CP-SAT) that proves the one-dimensional optimum, and the assignment model over every dimension when arc-flow's
-packing breaks pods or volumes. The cluster count is the larger of its three lower bounds whenever a grouping of
+packing breaks pods or volumes. The cluster count is the larger of its lower bounds whenever a grouping of
 the packed nodes meets it.
 
 The greedy engine is measured twice: under the given policy (the default spreads: ``least_allocated``) and under
@@ -16,92 +18,29 @@ the same policy with the packing strategy ``most_allocated``, both against the o
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from placement.catalogue import NODE_FIT_FILTERS
-from placement.engine import select_cluster
+from placement.footprint import Footprint
 from placement.limits import Limits
-from placement.model import Cluster, ClusterLoad, PlacementRequest, RunNode, VolumeRequest
+from placement.optimize.greedy import greedy_engine
 from placement.optimize.heuristics import ffd_nodes, worst_fit_into
 from placement.optimize.node_count import min_nodes
+from placement.optimize.shapes import CLUSTER_LIMITS, NodeType, Service, cluster_needs
 from placement.optimize.solve import Infeasible, SolverOutcome, SolveSettings, mib_ceil, mib_floor
 from placement.policy import Policy, default_policy
 
-__all__ = ["NodeType", "PackingReport", "Service", "ffd_nodes", "greedy_to_optimal_ratio", "pack", "worst_fit_into"]
-
-
-@dataclass(frozen=True, slots=True)
-class Service:
-    """One service to place: its RAM request and its volume (``None`` when it has none)."""
-
-    name: str
-    ram_bytes: int
-    volume_bytes: int | None = None
-    customer_id: str | None = None  # None: the service is its own customer
-    pods: int = 1
-
-    @property
-    def volumes(self) -> int:
-        return 0 if self.volume_bytes is None else 1
-
-    @property
-    def customer(self) -> str:
-        return self.customer_id or self.name
-
-
-@dataclass(frozen=True, slots=True)
-class NodeType:
-    """The run node and cluster shape the services are packed onto."""
-
-    provider: str
-    allocatable_bytes: int
-    max_pods: int
-    max_volumes: int
-    min_nodes: int
-    max_nodes_per_cluster: int
-    ctrl_node_type: str
-    tight_objects: int
-    ram_bytes_per_volume: int
-    objects_per_service: int
-    objects_per_volume: int
-    objects_per_customer: int
-
-    @classmethod
-    def from_limits(
-        cls,
-        limits: Limits,
-        provider: str = "longhorn",
-        max_nodes_per_cluster: int = 20,
-        ctrl_node_type: str | None = None,
-        run_node_ram_bytes: int | None = None,
-    ) -> NodeType:
-        """``run_node_ram_bytes``: the run node's RAM (None: the profile's default run node)."""
-        storage = limits.storage[provider]
-        ctrl = limits.control_plane(ctrl_node_type or limits.control_plane_ladder[-1])
-        if max_nodes_per_cluster < 1:
-            raise ValueError(f"max_nodes_per_cluster: must be at least 1, got {max_nodes_per_cluster}")
-        return cls(
-            provider,
-            limits.run_node_allocatable_bytes(provider, run_node_ram_bytes),
-            limits.max_pods_per_node,
-            storage.max_volumes,
-            storage.min_nodes,
-            min(max_nodes_per_cluster, limits.max_nodes),
-            ctrl.name,
-            ctrl.tight_objects,
-            storage.ram_bytes_per_volume,
-            limits.etcd_objects_per_service,
-            storage.etcd_objects_per_volume,
-            limits.etcd_objects_per_customer,
-        )
-
-    def ram_need(self, service: Service) -> int:
-        return service.ram_bytes + service.volumes * self.ram_bytes_per_volume
-
-    def service_objects(self, service: Service) -> int:
-        return self.objects_per_service + service.volumes * self.objects_per_volume
+__all__ = [
+    "NodeType",
+    "PackingReport",
+    "Service",
+    "ffd_nodes",
+    "greedy_engine",
+    "greedy_to_optimal_ratio",
+    "pack",
+    "worst_fit_into",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,101 +76,97 @@ class PackingReport:
     most_allocated_to_optimal_clusters: float | None = None
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data.pop("node_of")
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "node_of"}
+        data["node_type"] = self.node_type.to_dict()
         data["nodes_outcome"] = self.nodes_outcome.to_dict()
         return data
 
 
-def _check_fits(services: Sequence[Service], node: NodeType) -> None:
-    for service in services:
-        need = node.ram_need(service)
-        if need > node.allocatable_bytes:
+def _footprints(services: Sequence[Service], node: NodeType) -> tuple[list[Footprint], list[Footprint]]:
+    """Each service's footprint with its customer's objects (``new``) and without (``old``)."""
+    return [node.footprint(s, True) for s in services], [node.footprint(s, False) for s in services]
+
+
+def _check_fits(services: Sequence[Service], new: list[Footprint], node: NodeType) -> None:
+    """Every service fits a node and a cluster of this type on its own, or nothing can hold it."""
+    capacity = node.cluster_capacity()
+    for service, footprint in zip(services, new, strict=True):
+        if footprint.ram_bytes > node.allocatable_bytes:
             raise Infeasible(
                 "ram",
-                f"service {service.name!r} needs {need} bytes of RAM but a {node.provider} run "
+                f"service {service.name!r} needs {footprint.ram_bytes} bytes of RAM but a {node.provider} run "
                 f"node has {node.allocatable_bytes} allocatable",
             )
-        if service.pods > node.max_pods:
-            raise Infeasible("pods", f"service {service.name!r} has {service.pods} pods > {node.max_pods} per node")
-        objects = node.service_objects(service) + node.objects_per_customer
-        if objects > node.tight_objects:
-            raise Infeasible(
-                "control-plane",
-                f"service {service.name!r} alone brings {objects} etcd objects > "
-                f"{node.ctrl_node_type} tight {node.tight_objects}",
-            )
-        if service.volumes > node.max_volumes:
-            raise Infeasible("volume-limit", f"{node.provider} max_volumes is {node.max_volumes}")
+        if footprint.pods > node.max_pods:
+            raise Infeasible("pods", f"service {service.name!r} has {footprint.pods} pods > {node.max_pods} per node")
+        for limit, need, room in zip(CLUSTER_LIMITS, cluster_needs(footprint), capacity, strict=True):
+            if need > room:
+                source = limit.source.format(provider=node.provider, ctrl=node.ctrl_node_type)
+                raise Infeasible(
+                    limit.filter,
+                    f"service {service.name!r} alone brings {need} {limit.unit} of {limit.label} > {room} ({source})",
+                )
 
 
-def l1_nodes(services: Sequence[Service], node: NodeType) -> int:
-    ram = sum(mib_ceil(node.ram_need(s)) for s in services)
-    pods = sum(s.pods for s in services)
-    volumes = sum(s.volumes for s in services)
-    return max(
-        1 if services else 0,
-        -(-ram // mib_floor(node.allocatable_bytes)),
-        -(-pods // node.max_pods),
-        -(-volumes // node.max_volumes),
-    )
+def _demand(new: list[Footprint], node: NodeType) -> tuple[np.ndarray, np.ndarray]:
+    """Per-node columns: RAM (MiB) and pods, then the cluster limits a node's services could break on their own
+    (each service with its customer's objects, conservatively). A cluster limit the whole set stays within
+    cannot bind on one node, so it is left out of the node count's model."""
+    rows = np.array([[mib_ceil(f.ram_bytes), f.pods, *cluster_needs(f)] for f in new], dtype=np.int64)
+    capacity = np.array([mib_floor(node.allocatable_bytes), node.max_pods, *node.cluster_capacity()], dtype=np.int64)
+    binding = np.ones(len(capacity), dtype=bool)
+    binding[2:] = rows[:, 2:].sum(axis=0) > capacity[2:]
+    return rows[:, binding], capacity[binding]
 
 
-def _demand(services: Sequence[Service], node: NodeType) -> tuple[np.ndarray, np.ndarray]:
-    """Per-node dimensions: RAM (MiB), pods, and the cluster limits a node's services must meet on their own
-    (volumes, etcd objects counting each service's customer objects, conservatively)."""
-    demand = np.array(
-        [
-            [mib_ceil(node.ram_need(s)), s.pods, s.volumes, node.service_objects(s) + node.objects_per_customer]
-            for s in services
-        ],
-        dtype=np.int64,
-    )
-    capacity = np.array(
-        [mib_floor(node.allocatable_bytes), node.max_pods, node.max_volumes, node.tight_objects], dtype=np.int64
-    )
-    return demand, capacity
+def _node_sums(
+    services: Sequence[Service], new: list[Footprint], old: list[Footprint], node_of: np.ndarray, nodes: int
+) -> np.ndarray:
+    """Each packed node's share of every cluster limit; a customer's objects counted once per node."""
+    sums = np.zeros((nodes, len(CLUSTER_LIMITS)), dtype=np.int64)
+    seen: set[tuple[int, str]] = set()
+    for service, with_customer, without, b in zip(services, new, old, node_of.tolist(), strict=True):
+        first = (b, service.customer) not in seen
+        seen.add((b, service.customer))
+        sums[b] += cluster_needs(with_customer if first else without)
+    return sums
 
 
-def _group_into_clusters(services: Sequence[Service], node_of: np.ndarray, node: NodeType, nodes: int) -> int:
-    """First-fit decreasing of the packed nodes into clusters by (volumes, etcd objects), at most max nodes each."""
-    volumes = np.zeros(nodes, dtype=np.int64)
-    objects = np.zeros(nodes, dtype=np.int64)
-    customers: list[set[str]] = [set() for _ in range(nodes)]
-    for service, b in zip(services, node_of, strict=True):
-        volumes[b] += service.volumes
-        objects[b] += node.service_objects(service)
-        customers[b].add(service.customer)
-    objects += np.array([len(c) for c in customers], dtype=np.int64) * node.objects_per_customer
-    clusters: list[list[int]] = []  # [nodes, volumes, objects]
-    for b in sorted(range(nodes), key=lambda k: (-volumes[k], -objects[k])):
-        for cluster in clusters:
-            if (
-                cluster[0] < node.max_nodes_per_cluster
-                and cluster[1] + volumes[b] <= node.max_volumes
-                and cluster[2] + objects[b] <= node.tight_objects
-            ):
-                cluster[0] += 1
-                cluster[1] += int(volumes[b])
-                cluster[2] += int(objects[b])
+def _group_into_clusters(sums: np.ndarray, node: NodeType) -> int:
+    """First-fit decreasing of the packed nodes into clusters by every cluster limit, at most max nodes each."""
+    capacity = np.array(node.cluster_capacity(), dtype=np.int64)
+    if (sums > capacity).any():
+        raise Infeasible("cluster", "one node's services exceed a cluster limit on their own")
+    clusters: list[np.ndarray] = []  # each cluster's sums
+    members: list[int] = []
+    # Largest first, in catalogue order (volumes, then control-plane objects, ...).
+    for b in sorted(range(len(sums)), key=lambda k: tuple(-sums[k])):
+        for c, used in enumerate(clusters):
+            if members[c] < node.max_nodes_per_cluster and (used + sums[b] <= capacity).all():
+                used += sums[b]
+                members[c] += 1
                 break
         else:
-            if volumes[b] > node.max_volumes or objects[b] > node.tight_objects:
-                raise Infeasible("cluster", "one node's services exceed a cluster limit on their own")
-            clusters.append([1, int(volumes[b]), int(objects[b])])
+            clusters.append(sums[b].copy())
+            members.append(1)
     return len(clusters)
 
 
-def _cluster_bound(services: Sequence[Service], node: NodeType, nodes: int) -> int:
-    volumes = sum(s.volumes for s in services)
-    objects = (
-        sum(node.service_objects(s) for s in services) + len({s.customer for s in services}) * node.objects_per_customer
-    )
+def _cluster_bound(
+    services: Sequence[Service], new: list[Footprint], old: list[Footprint], node: NodeType, nodes: int
+) -> int:
+    """The fewest clusters: the nodes over max nodes per cluster, and each cluster limit's total (a customer's
+    objects once) over its capacity."""
+    seen: set[str] = set()
+    total = np.zeros(len(CLUSTER_LIMITS), dtype=np.int64)
+    for service, with_customer, without in zip(services, new, old, strict=True):
+        total += cluster_needs(without if service.customer in seen else with_customer)
+        seen.add(service.customer)
+    capacity = node.cluster_capacity()
     return max(
         1 if services else 0,
         -(-nodes // node.max_nodes_per_cluster),
-        -(-volumes // node.max_volumes),
-        -(-objects // node.tight_objects),
+        *(-(-int(t) // c) for t, c in zip(total, capacity, strict=True)),
     )
 
 
@@ -242,14 +177,15 @@ def pack(
     settings = settings or SolveSettings()
     if not services:
         raise Infeasible("services", "no services to pack")
-    _check_fits(services, node)
-    demand, capacity = _demand(services, node)
+    new, old = _footprints(services, node)
+    _check_fits(services, new, node)
+    demand, capacity = _demand(new, node)
     count = min_nodes(demand, capacity, settings, force_solver)
-    bound, ffd, nodes, outcome = l1_nodes(services, node), count.ffd, count.nodes, count.outcome
+    ffd, nodes, outcome = count.ffd, count.nodes, count.outcome
     node_of, ffd_assign = count.node_of, count.ffd_node_of
-    ffd_clusters = _group_into_clusters(services, ffd_assign, node, ffd)
-    cluster_bound = _cluster_bound(services, node, nodes)
-    clusters = _group_into_clusters(services, node_of, node, nodes)
+    ffd_clusters = _group_into_clusters(_node_sums(services, new, old, ffd_assign, ffd), node)
+    cluster_bound = _cluster_bound(services, new, old, node, nodes)
+    clusters = _group_into_clusters(_node_sums(services, new, old, node_of, nodes), node)
     clusters = min(clusters, ffd_clusters) if ffd == nodes else clusters
     # Each cluster needs its storage provider's minimum node count; the padding nodes stay empty.
     nodes = max(nodes, clusters * node.min_nodes)
@@ -258,7 +194,7 @@ def pack(
     return PackingReport(
         len(services),
         node,
-        bound,
+        count.l1,
         ffd,
         nodes,
         outcome,
@@ -270,116 +206,6 @@ def pack(
         l2_nodes=count.l2,
         ram_rounding=count.discretisation_note,
     )
-
-
-@dataclass(slots=True)
-class _GreedyCluster:
-    cluster: Cluster
-    nodes: list[RunNode]
-    volumes: int = 0
-    services: int = 0
-    customers: set[str] = field(default_factory=set)
-    objects: int = 0
-
-    def load(self, ctrl: str) -> ClusterLoad:
-        return ClusterLoad(
-            tuple(self.nodes),
-            ctrl,
-            volumes=self.volumes,
-            services=self.services,
-            customers=len(self.customers),
-            pods=sum(n.pods for n in self.nodes),
-            etcd_objects=self.objects,
-        )
-
-
-def greedy_engine(services: Sequence[Service], node: NodeType, policy: Policy) -> tuple[int, int]:
-    """Place ``services`` in order through the real engine, as an operator would run the fleet.
-
-    The fleet starts as one cluster with the provider's minimum nodes. When the engine rejects a service, the
-    operator adds a run node to a cluster the engine turned down for RAM or pods (if it has node room), or
-    else opens a new cluster with the minimum nodes. Returns (run nodes, clusters).
-    """
-    fleet: list[_GreedyCluster] = []
-    loads: list[ClusterLoad | None] = []
-
-    def new_node(cluster: _GreedyCluster) -> None:
-        cluster.nodes.append(
-            RunNode(f"{cluster.cluster.id}-n{len(cluster.nodes)}", node.allocatable_bytes, max_pods=node.max_pods)
-        )
-
-    def open_cluster() -> None:
-        index = len(fleet)
-        cluster = Cluster(
-            f"c{index:03d}", f"c{index:03d}", "eu", f"q{index}", "registry", storage_provider=node.provider
-        )
-        entry = _GreedyCluster(cluster, [])
-        for _ in range(node.min_nodes):
-            new_node(entry)
-        fleet.append(entry)
-        loads.append(None)
-
-    open_cluster()
-    seen_customers: set[str] = set()
-    for service in services:
-        request = PlacementRequest(
-            customer_id=service.customer,
-            ram_bytes=service.ram_bytes,
-            pods=service.pods,
-            volumes=(VolumeRequest(service.volume_bytes),) if service.volume_bytes is not None else (),
-            new_customer=service.customer not in seen_customers,
-        )
-        for _attempt in range(3):
-            pairs = []
-            for index, entry in enumerate(fleet):
-                if loads[index] is None:
-                    loads[index] = entry.load(node.ctrl_node_type)
-                pairs.append((entry.cluster, loads[index]))
-            decision = select_cluster(request, pairs, policy)
-            if decision.placed:
-                break
-            if decision.quota_violations:
-                raise Infeasible("quota", "; ".join(decision.quota_violations))
-            grow = next(
-                (
-                    i
-                    for i, r in enumerate(decision.results)
-                    if r.rejection is not None
-                    and r.rejection.filter in NODE_FIT_FILTERS
-                    and len(fleet[int(r.cluster_id[1:])].nodes) < node.max_nodes_per_cluster
-                ),
-                None,
-            )
-            if grow is not None:
-                index = int(decision.results[grow].cluster_id[1:])
-                new_node(fleet[index])
-                loads[index] = None
-            else:
-                open_cluster()
-        else:
-            raise Infeasible(
-                "engine", f"the engine rejects service {service.name!r} even on a fresh cluster: {decision.reason}"
-            )
-        index = int(decision.cluster_id[1:])
-        entry = fleet[index]
-        position = next(k for k, n in enumerate(entry.nodes) if n.name == decision.node_hint)
-        placed = entry.nodes[position]
-        entry.nodes[position] = RunNode(
-            placed.name,
-            placed.allocatable_ram_bytes,
-            placed.requested_ram_bytes + node.ram_need(service),
-            placed.pods + service.pods,
-            placed.max_pods,
-        )
-        entry.volumes += service.volumes
-        entry.services += 1
-        entry.objects += node.service_objects(service)
-        if service.customer not in seen_customers:
-            entry.objects += node.objects_per_customer
-        seen_customers.add(service.customer)
-        entry.customers.add(service.customer)
-        loads[index] = None
-    return sum(len(e.nodes) for e in fleet), len(fleet)
 
 
 def greedy_to_optimal_ratio(

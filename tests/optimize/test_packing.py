@@ -1,3 +1,4 @@
+import dataclasses
 import itertools
 
 import numpy as np
@@ -11,11 +12,17 @@ GIB = 1024**3
 LIMITS = shipped_limits("seed")
 
 
-def small_node(capacity_gib: int = 10, max_pods: int = 110, **overrides) -> NodeType:
-    node = NodeType.from_limits(LIMITS, "longhorn", max_nodes_per_cluster=20)
-    fields = {f: getattr(node, f) for f in node.__dataclass_fields__}
-    fields.update({"allocatable_bytes": capacity_gib * GIB, "max_pods": max_pods, "min_nodes": 1, **overrides})
-    return NodeType(**fields)
+def small_node(capacity_gib: int = 10, max_pods: int = 110, max_volumes: int | None = None, **overrides) -> NodeType:
+    """A node type of the seed profile with its RAM and pods set; ``max_volumes`` changes the profile's Longhorn
+    volume limit, which the node type reads through the catalogue."""
+    limits = LIMITS
+    if max_volumes is not None:
+        longhorn = dataclasses.replace(LIMITS.storage["longhorn"], max_volumes=max_volumes)
+        storage = {**LIMITS.storage, "longhorn": longhorn}
+        limits = dataclasses.replace(LIMITS, storage=storage)
+    node = NodeType.from_limits(limits, "longhorn", max_nodes_per_cluster=20)
+    fields = {"allocatable_bytes": capacity_gib * GIB, "max_pods": max_pods, "min_nodes": 1, **overrides}
+    return dataclasses.replace(node, **fields)
 
 
 def brute_force_nodes(sizes: list[int], capacity: int, max_pods: int) -> int:
