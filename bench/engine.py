@@ -1,7 +1,12 @@
 """Median in-process ``select_cluster`` time for fleets of 10, 100 and 1,000 clusters.
 
-``python -m bench.engine [--repeat N]``. Default policy, a 2Gi request with one 10Gi volume, no ``now``
-(so no snapshot-age check). The fleet is generated from a seeded ``numpy.random.Generator``: three regions,
+``python -m bench.engine [--repeat N]``. Default policy, a 2Gi request with one 10Gi volume, without ``now``
+(no snapshot-age check) and with it, as the router calls the engine (every snapshot a minute old). "new shape"
+gives every call a request of a RAM size not seen before, so nothing the engine keeps per request shape (its
+footprint and thresholds per kind of cluster) is reused: the cost of a request unlike any before it. "+ .results"
+also reads ``Decision.results`` and ``.reason``, the full explanation, which is otherwise never built.
+
+The fleet is generated from a seeded ``numpy.random.Generator``: three regions,
 Longhorn and Rook-Ceph, 3-12 run nodes per cluster, about 10% draining, volumes and etcd objects spread across
 their limits, so some clusters are rejected and the rest score differently. The same fleet object is passed on
 every call, as the router (cached fleet) and the simulator pass theirs.
@@ -67,6 +72,10 @@ def median_seconds(function, repeat: int) -> float:
     return statistics.median(samples)
 
 
+def explained(decision) -> tuple:
+    return decision.results, decision.reason
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=2_000, help="timed calls per fleet size")
@@ -75,8 +84,8 @@ def main() -> None:
     policy = default_policy()
     request = PlacementRequest("bench", 2 * GIB, "eu-west", (VolumeRequest(10 * GIB),))
     now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-    header = ("clusters", "select_cluster", "with now=", "+ .results", "placed")
-    print(" ".join(f"{name:>{width}}" for name, width in zip(header, (8, 15, 12, 12, 8), strict=True)))
+    header = ("clusters", "select_cluster", "with now=", "new shape", "+ .results", "placed")
+    print(" ".join(f"{name:>{width}}" for name, width in zip(header, (8, 15, 12, 12, 12, 8), strict=True)))
     for count in (10, 100, 1_000):
         rng = np.random.default_rng(np.random.SeedSequence(args.seed).spawn(1)[0])
         fleet = make_fleet(count, rng)
@@ -85,9 +94,16 @@ def main() -> None:
         decision = select_cluster(request, fleet, policy)
         fast = median_seconds(lambda fleet=fleet: select_cluster(request, fleet, policy), args.repeat)
         aged = median_seconds(lambda seen=observed: select_cluster(request, seen, policy, now=now), args.repeat)
-        explained = median_seconds(lambda fleet=fleet: select_cluster(request, fleet, policy).results, args.repeat)
+        # One request per timed call, each of a RAM size no call before it had (the warm-up call's included).
+        fresh = iter([dataclasses.replace(request, ram_bytes=2 * GIB + count + k) for k in range(args.repeat + 1)])
+        novel = median_seconds(
+            lambda seen=observed, shapes=fresh: select_cluster(next(shapes), seen, policy, now=now), args.repeat
+        )
+        full = median_seconds(
+            lambda seen=observed: explained(select_cluster(request, seen, policy, now=now)), args.repeat
+        )
         print(
-            f"{count:>8} {fast * 1e6:>12.1f} µs {aged * 1e6:>9.1f} µs {explained * 1e6:>9.1f} µs "
+            f"{count:>8} {fast * 1e6:>12.1f} µs {aged * 1e6:>9.1f} µs {novel * 1e6:>9.1f} µs {full * 1e6:>9.1f} µs "
             f"{decision.cluster_id or '-':>8}"
         )
 

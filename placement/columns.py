@@ -125,7 +125,8 @@ def evaluate_columns(request_plan: RequestPlan, clusters: Sequence[tuple[Cluster
         failing[2] = ~_member(columns.region_codes, columns.region, request_plan.region_gate)
     capacities = np.array([k.capacities for k in kinds], dtype=np.int64).reshape(len(kinds), len(LIMITS))
     needs = np.array([request_plan.need(k.provider)[0] for k in kinds], dtype=np.int64).reshape(len(kinds), len(LIMITS))
-    failing[len(GATES) :] = (columns.levels + needs[kind] > capacities[kind]).T
+    # Each catalogue limit: used + needed > capacity, as used > capacity - needed (per kind, then per cluster).
+    failing[len(GATES) :] = (columns.levels > (capacities - needs)[kind]).T
     rejected = failing.any(axis=0)
     fails = np.where(rejected, failing.argmax(axis=0), -1)
     feasible = ~rejected

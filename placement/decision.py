@@ -43,18 +43,20 @@ class ClusterResult:
 class Decision:
     """The engine's answer, with everything needed to explain it (OCM placement-debug shape in ``to_dict``).
 
-    Treat it as immutable. ``results`` (ranked: feasible by score, then rejected, each by cluster id) may be built
-    on first access: a decision over a large fleet usually only needs its winner, and building one explained
-    ``ClusterResult`` per cluster would cost more than choosing.
+    Treat it as immutable. ``results`` (ranked: feasible by score, then rejected, each by cluster id) and
+    ``reason`` may be built on first access: a caller that only needs the winner (the simulator, the router's
+    reservation) pays for no text, and building one explained ``ClusterResult`` per cluster of a large fleet
+    would cost more than choosing.
     """
 
     __slots__ = (
+        "_build_reason",
         "_build_results",
+        "_reason",
         "_results",
         "cluster_id",
         "node_hint",
         "quota_violations",
-        "reason",
         "task_queue",
         "warnings",
         "weights",
@@ -65,23 +67,33 @@ class Decision:
         cluster_id: str | None,
         task_queue: str | None,
         node_hint: str | None,
-        reason: str,
+        reason: str | None,
         weights: tuple[tuple[str, int], ...],
         results: tuple[ClusterResult, ...] | None = (),
         quota_violations: tuple[str, ...] = (),
         warnings: tuple[str, ...] = (),
         *,
         build_results: Callable[[], tuple[ClusterResult, ...]] | None = None,
+        build_reason: Callable[[], str] | None = None,
     ) -> None:
         self.cluster_id = cluster_id
         self.task_queue = task_queue
         self.node_hint = node_hint
-        self.reason = reason
+        self._reason = reason
+        self._build_reason = build_reason
         self.weights = weights
         self.quota_violations = quota_violations
         self.warnings = warnings
         self._results = results if build_results is None else None
         self._build_results = build_results
+
+    @property
+    def reason(self) -> str:
+        """One line saying why: the winner's scores, or what turned every cluster down (made when read)."""
+        if self._reason is None:
+            self._reason = self._build_reason()
+            self._build_reason = None
+        return self._reason
 
     @property
     def results(self) -> tuple[ClusterResult, ...]:

@@ -53,10 +53,12 @@ def check_quotas(request: PlacementRequest, policy: Policy) -> tuple[str, ...]:
     return tuple(problems)
 
 
-def _node_hint(cycle: Cycle, cluster: Cluster, load: ClusterLoad) -> str | None:
+def _node_hint(request_plan: RequestPlan, cluster: Cluster, load: ClusterLoad) -> str | None:
     """The run node kube-scheduler would likely pick: the feasible node the RAM strategy scores highest."""
+    cycle = request_plan.cycle
     limits = cycle.limits
-    need = cycle.footprint(cluster.storage_provider).ram_bytes
+    slot = request_plan.slots.get((cluster.storage_provider, load.ctrl_node_type))
+    need = (slot[1] if slot is not None else cycle.footprint(cluster.storage_provider)).ram_bytes
     pack = cycle.policy.ram_strategy == "most_allocated"
     best_key: tuple[int, str] | None = None
     best_name = None
@@ -104,38 +106,44 @@ def _summary(counts: Counter, total: int) -> str:
 def _decide(request_plan: RequestPlan, clusters, fails, raws, totals, best) -> Decision:
     cycle = request_plan.cycle
     weights = cycle.policy.weights
-    total_count = len(clusters)
     warnings = _stale_warnings(cycle, clusters)
     build = partial(_build_results, request_plan, clusters, fails, raws, totals)
     if best < 0:
-        if isinstance(fails, np.ndarray):
-            tally = enumerate(np.bincount(fails[fails >= 0], minlength=len(RULE_FILTER)).tolist())
-        else:
-            tally = Counter(fails).items()
-        counts: Counter = Counter()
-        for rule, n in tally:
-            if n:
-                counts[FILTER_NAMES[RULE_FILTER[rule]]] += n
-        return Decision(
-            None, None, None, _summary(counts, total_count), weights, None, (), warnings, build_results=build
-        )
+        why = partial(_rejected_reason, fails, len(clusters))
+        return Decision(None, None, None, None, weights, None, (), warnings, build_results=build, build_reason=why)
     cluster, load = clusters[best]
-    total = int(totals[best])
-    best_raw = raws()[best] if callable(raws) else raws[best]
-    feasible = int((fails < 0).sum()) if isinstance(fails, np.ndarray) else fails.count(-1)
-    breakdown = ", ".join(f"{name} {raw}x{weight}" for (name, weight), raw in zip(weights, best_raw, strict=True))
-    reason = f"{cluster.id}: score {total} ({breakdown}); {feasible}/{total_count} clusters fit"
+    why = partial(_placed_reason, cluster.id, weights, fails, raws, int(totals[best]), best)
     return Decision(
         cluster.id,
         cluster.task_queue,
-        _node_hint(cycle, cluster, load),
-        reason,
+        _node_hint(request_plan, cluster, load),
+        None,
         weights,
         None,
         (),
         warnings,
         build_results=build,
+        build_reason=why,
     )
+
+
+def _rejected_reason(fails, total_count: int) -> str:
+    if isinstance(fails, np.ndarray):
+        tally = enumerate(np.bincount(fails[fails >= 0], minlength=len(RULE_FILTER)).tolist())
+    else:
+        tally = Counter(fails).items()
+    counts: Counter = Counter()
+    for rule, n in tally:
+        if n:
+            counts[FILTER_NAMES[RULE_FILTER[rule]]] += n
+    return _summary(counts, total_count)
+
+
+def _placed_reason(cluster_id: str, weights, fails, raws, total: int, best: int) -> str:
+    best_raw = raws()[best] if callable(raws) else raws[best]
+    feasible = int((fails < 0).sum()) if isinstance(fails, np.ndarray) else fails.count(-1)
+    breakdown = ", ".join(f"{name} {raw}x{weight}" for (name, weight), raw in zip(weights, best_raw, strict=True))
+    return f"{cluster_id}: score {total} ({breakdown}); {feasible}/{len(fails)} clusters fit"
 
 
 def _build_results(request_plan, clusters, fails, raws, totals) -> tuple[ClusterResult, ...]:

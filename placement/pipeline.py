@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from operator import attrgetter, gt, itemgetter, sub
 
 from placement.catalogue import LIMITS, UNBOUNDED, Rejection
 from placement.cycle import Cycle
 from placement.footprint import Footprint
-from placement.model import Cluster, ClusterLoad
+from placement.model import Cluster, ClusterLoad, PlacementRequest
 from placement.policy import SCORER_NAMES, Policy
 from placement.rules import (
     ACTIVE,
@@ -65,6 +66,26 @@ class PolicyPlan:
             for name, ctrl in limits.control_plane_types.items()
         }
         self.kinds: dict[tuple[str, str], Kind] = {}
+        # Per request shape (what its footprint reads of it): the per-kind slots ``RequestPlan`` fills. Requests of
+        # the same shape (the same plan's sizes, say) share them, so their thresholds are worked out once.
+        self.shapes: dict[tuple, dict] = {}
+
+    def slots_for(self, request: PlacementRequest) -> dict:
+        volumes = request.volumes
+        shape = (
+            request.ram_bytes,
+            request.pods,
+            request.new_customer,
+            request.etcd_objects,
+            len(volumes),
+            sum(volume.size_bytes for volume in volumes) if volumes else 0,
+        )
+        slots = self.shapes.get(shape)
+        if slots is None:
+            if len(self.shapes) >= SHAPES_KEPT:
+                self.shapes.clear()
+            slots = self.shapes[shape] = {}
+        return slots
 
     def kind(self, provider: str, ctrl_name: str) -> Kind:
         kind = self.kinds.get((provider, ctrl_name))
@@ -96,6 +117,7 @@ def _every(scores: tuple[int, ...]) -> tuple[int, ...]:
 
 
 _PLANS: dict[int, PolicyPlan] = {}
+SHAPES_KEPT = 4096
 
 
 def plan_for(policy: Policy) -> PolicyPlan:
@@ -124,15 +146,20 @@ class RequestPlan:
         self.region_gate = None
         if policy.region_mode == "strict" and wanted is not None and only in (None, "region"):
             self.region_gate = frozenset({wanted})
-        self.max_age = None
+        self.max_age = self.oldest = None
         if policy.max_snapshot_age_seconds is not None and policy.stale_action == "reject" and cycle.now is not None:
             self.max_age = policy.max_snapshot_age_seconds if only in (None, "snapshot-age") else None
+            if self.max_age is not None:
+                # age > max_age, as a comparison of datetimes: observed before the oldest time allowed.
+                self.oldest = cycle.now - timedelta(seconds=self.max_age)
         self.pick = plan.pick if only is None else _every
         self.kinds = plan.kinds if only is None else {}
         self.needs: dict[str, tuple[tuple[int, ...], Footprint]] = {}
         # Per kind of cluster: the level each limit may reach with this request (its capacity less what the
         # request needs), the request's footprint there, and the kind.
-        self.slots: dict[tuple[str, str], tuple[tuple[int, ...], Footprint, Kind]] = {}
+        self.slots: dict[tuple[str, str], tuple[tuple[int, ...], Footprint, Kind]] = (
+            plan.slots_for(cycle.request) if only is None else {}
+        )
 
     def kind(self, provider: str, ctrl_name: str) -> Kind:
         kind = self.plan.kind(provider, ctrl_name)
@@ -209,13 +236,12 @@ def evaluate(request_plan: RequestPlan, clusters: Sequence[tuple[Cluster, Cluste
     """Per cluster: the first rule that rejects it (-1: none), its raw scores (policy order) and its weighted
     total; and the best cluster's index (-1: none fits): highest total, then smallest cluster id."""
     plan, cycle = request_plan.plan, request_plan.cycle
-    status_gate, region_gate, max_age = request_plan.status_gate, request_plan.region_gate, request_plan.max_age
+    status_gate, region_gate, oldest = request_plan.status_gate, request_plan.region_gate, request_plan.oldest
     wanted, slots = request_plan.wanted, request_plan.slots
     max_pods = plan.limits.max_pods_per_node
     level_key = ("levels", max_pods)
     w_region, w_ram, w_volume, w_control = plan.weights
     ram_fast, volume_table, pick = plan.ram_fast, plan.volume_table, request_plan.pick
-    now = cycle.now
     fails: list[int] = []
     raws: list[tuple[int, ...] | None] = []
     totals: list[int] = []
@@ -224,7 +250,7 @@ def evaluate(request_plan: RequestPlan, clusters: Sequence[tuple[Cluster, Cluste
         provider = cluster.storage_provider
         if status_gate is not None and cluster.status not in status_gate:
             failed = 0
-        elif max_age is not None and (load.observed_at is None or (now - load.observed_at).total_seconds() > max_age):
+        elif oldest is not None and (load.observed_at is None or load.observed_at < oldest):
             failed = 1  # the snapshot-age rule: no observation, or older than the policy allows
         elif region_gate is not None and cluster.region not in region_gate:
             failed = 2

@@ -3,6 +3,7 @@ decision agrees with every filter and score plugin read on its own."""
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from unittest import mock
@@ -225,3 +226,23 @@ def test_a_quota_violation_never_reaches_scoring(fleet, req, now):
         assert not decision.placed and decision.results == ()
         assert decision.quota_violations == check_quotas(req, default_policy())
         assert decision.reason == "; ".join(decision.quota_violations)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    fleet=fleets(min_size=1),
+    base=requests,
+    rams=st.lists(st.integers(1, 64 * GIB), min_size=1, max_size=4),
+    others=st.lists(requests, max_size=3),
+    policy=policies,
+    now=nows,
+)
+def test_what_the_engine_keeps_per_request_shape_never_leaks_into_another(fleet, base, rams, others, policy, now):
+    """A policy's plan keeps each request shape's thresholds for the next request of that shape; requests of
+    other shapes in between (the same request but for its RAM, or anything else), in any order, decide as they
+    would on a plan that has seen nothing."""
+    reqs = [base, *(dataclasses.replace(base, ram_bytes=ram) for ram in rams), *others]
+    fresh = [select_cluster(req, fleet, dataclasses.replace(policy), now=now) for req in reqs]
+    warm = [select_cluster(req, fleet, policy, now=now) for req in [*reqs, *reversed(reqs)]]
+    assert warm == [*fresh, *reversed(fresh)]
+    assert [d.reason for d in warm] == [d.reason for d in [*fresh, *reversed(fresh)]]
