@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
 
 from ortools.sat.python import cp_model
@@ -194,10 +195,12 @@ def plan_drain(fleet: DrainFleet, limits: Limits, settings: SolveSettings | None
             limit.capacity(limits, provider, control_plane) - limit.level(load, limits) for limit in CLUSTER_LIMITS
         )
 
+    @cache  # asked for every (service, receiving node) pair
     def move_footprint(service: DrainServiceIn, cluster: str) -> Footprint:
         # Conservative: a service of a customer new to the cluster brings the namespace objects with it.
         return footprint(service, cluster, (service.customer or service.name) not in customers_on[cluster])
 
+    @cache
     def need_ram(service: DrainServiceIn, cluster: str) -> int:
         return mib_ceil(footprint(service, cluster, False).ram_bytes)
 
