@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
+import cProfile
 import os
+import pstats
 import resource
 import time
 from pathlib import Path
@@ -42,4 +45,29 @@ def describe(result: sim.SimResult) -> str:
         f"{s['customers_signed_up']} sign-ups, {s['customers_end']} customers at the end, "
         f"{s['placements_attempted']} placements ({s['placements_rejected']} rejected), "
         f"{s['clusters_end']} clusters, {s['run_nodes_end']} run nodes"
+    )
+
+
+def benchmark_main(doc: str, title: str, scenario: str, target_seconds: float, target_rss_mib: float) -> None:
+    """The command line of a one-scenario benchmark: time one run (pinned to one core), its RSS, the targets."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--profile", action="store_true", help="print the top functions by own time")
+    parser.add_argument(
+        "--packing-checks", action="store_true", help="keep the scenario's CP-SAT packing checks (off: the sim alone)"
+    )
+    args = parser.parse_args()
+    print(f"{title} ({pin_to_one_core()})")
+    profiler = cProfile.Profile() if args.profile else None
+    if profiler:
+        profiler.enable()
+    seconds, result = timed_run(scenario, args.seed, packing_checks=args.packing_checks)
+    if profiler:
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
+    rss = peak_rss_mib()
+    print(f"  {describe(result)}")
+    print(
+        f"wall {seconds:.1f} s ({'within' if seconds <= target_seconds else 'OVER'} {target_seconds:g} s), "
+        f"peak RSS {rss:.0f} MiB ({'within' if rss <= target_rss_mib else 'OVER'} {target_rss_mib:g} MiB)"
     )

@@ -21,6 +21,14 @@ OPERATOR_SETTINGS = (
     ("operator.shard.lead_days", "days", "new-cluster lead time"),
     ("operator.shard.nodes", "nodes", "shard trigger: run nodes per cluster"),
     ("operator.shard.pods", "pods", "shard trigger: pods per cluster"),
+    ("operator.scale_down.enabled", "switch", "remove run nodes the cluster no longer needs"),
+    ("operator.scale_down.utilization_threshold", "ratio", "a run node under this binding share may be removed"),
+    ("operator.scale_down.unneeded_days", "days", "days a cluster's surplus lasts before a node is removed"),
+    ("operator.scale_down.delay_after_add_days", "days", "no removal this soon after a node arrived"),
+    ("operator.scale_down.decommission_empty", "switch", "shut down closed clusters with no customer left"),
+    ("operator.n_plus.nodes", "nodes", "failure headroom: run nodes a cluster may lose without rejecting pods"),
+    ("operator.spill.enabled", "switch", "an existing customer's service may go to another cluster of its region"),
+    ("operator.migration.enabled", "switch", "migrate the last customers of a nearly empty closed cluster"),
     ("costs.backup_used_fraction", "ratio", "share of volume bytes backed up to object storage"),
 )
 

@@ -20,6 +20,7 @@ from sim.planning import RESOURCES, idle_while_binding, measures, utilisation_su
 from sim.population import ACTIVE, CHURNED, LOST, STATE_NAMES
 from sim.procurement import cost_breakdown, orders_frame
 from sim.results import SimResult
+from sim.scaledown import failure_headroom
 from sim.world import World
 
 DAYS_PER_YEAR_MONTH = 365.25 / 12
@@ -248,6 +249,10 @@ def _summary(
         "run_nodes_end": int(last["run_nodes"]),
         "cost_eur_month_end": round(float(last["cost_eur_month"]), 2),
         "cost_eur_total": round(float(last["cost_eur_cumulative"]), 2),
+        "n_plus": _n_plus(world),
+        # Spill policy: services placed away from their home cluster instead of being rejected.
+        "services_spilled": int(log.spilled),
+        "cross_cluster_customers_end": len(world.away),
         "first_shard_day": None if first is None else round(first["day"], 3),
         "first_shard_date": None if first is None else day_to_date(first["day"]),
         "first_shard_customers": None if first is None else first["customers"],
@@ -255,4 +260,19 @@ def _summary(
         "first_shard_why": None if first is None else first["why"],
         "decision_table": decision_table(log.bindings, day_to_date, config.limits.storage),
         **cost_breakdown(fleet),
+    }
+
+
+def _n_plus(world: World) -> dict[str, Any]:
+    """The failure headroom the operator kept (``operator.n_plus``) and what it costs at the end of the run."""
+    config, fleet = world.config, world.fleet
+    k = config.scenario.operator.n_plus.nodes
+    active = np.array([info.active for info in fleet.clusters], dtype=bool)
+    headroom = failure_headroom(fleet)[active]
+    extra = k * int(active.sum())
+    return {
+        "nodes": k,
+        "min_headroom_nodes_end": int(headroom.min()) if len(headroom) else None,
+        "extra_run_nodes_end": extra,
+        "extra_eur_month_end": round(extra * config.costs.run_node_eur_month, 2),
     }

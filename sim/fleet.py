@@ -65,6 +65,10 @@ class ClusterInfo:
     active: bool  # delivered (an ordered cluster is inactive until its lead time passes)
     open: bool  # takes new customers
     created_day: float
+    max_pods: int  # kubelet max-pods of this cluster's run nodes (each RunNode carries it too)
+    decommissioned: bool = False  # shut down: no nodes, no cost, never active again
+    last_node_added: float = -1e9  # day the last run node arrived (scale-down waits after it)
+    nodes_named: int = 0  # run nodes ever named on the cluster, so a new node never reuses a removed one's name
 
 
 class Fleet:
@@ -88,7 +92,11 @@ class Fleet:
         self.node_position = np.zeros(64, dtype=np.int64)
         self.node_requested = np.zeros(64, dtype=np.int64)
         self.node_pods = np.zeros(64, dtype=np.int64)
+        self.node_max_pods = np.zeros(64, dtype=np.int64)
+        # Pods the run nodes of each cluster can hold (the sum of their max-pods), beside the counters.
+        self.pods_capacity = np.zeros(8, dtype=np.int64)
         self.node_names: list[str] = []
+        self.node_services: list[set[int]] = []  # the services placed on each run node (a drain moves them)
         self.node_by_name: dict[str, int] = {}
         self._open_pairs: list[tuple[Cluster, ClusterLoad]] | None = None
 
@@ -113,10 +121,13 @@ class Fleet:
         )
         alloc = self.limits.run_node_allocatable_bytes(provider, self.run_node_ram)
         node_footprint = NodeFootprint.of(self.limits, provider)
-        self.clusters.append(ClusterInfo(cluster, provider, region, alloc, node_footprint, active, active, day))
+        self.clusters.append(
+            ClusterInfo(cluster, provider, region, alloc, node_footprint, active, active, day, self.max_pods)
+        )
         self.index[cluster_id] = number
         for name, array in self.counters.items():
             self.counters[name] = _grow(array, number + 1)
+        self.pods_capacity = _grow(self.pods_capacity, number + 1)
         self.counters["ctrl_rung"][number] = self.ladder.index(ctrl_type)
         self.counters["ctrl_nodes"][number] = ctrl_nodes
         self.counters["etcd_objects"][number] = cluster_baseline_objects(self.limits, provider)
@@ -135,6 +146,15 @@ class Fleet:
         self.clusters[number].open = False
         self._open_pairs = None
 
+    def decommission(self, number: int) -> None:
+        """Shut an empty cluster down: its run nodes go, it is no longer delivered (so costs nothing)."""
+        for node in list(self.cluster_nodes[number]):
+            self.remove_node(node)
+        info = self.clusters[number]
+        info.active = info.open = False
+        info.decommissioned = True
+        self._open_pairs = None
+
     def ctrl_type(self, number: int) -> str:
         return self.ladder[int(self.counters["ctrl_rung"][number])]
 
@@ -143,7 +163,7 @@ class Fleet:
         self._touch(number)
 
     # --- nodes ----------------------------------------------------------------------------------------------
-    def add_nodes(self, number: int, count: int) -> None:
+    def add_nodes(self, number: int, count: int, day: float = 0.0) -> None:
         info = self.clusters[number]
         for _ in range(count):
             node = len(self.node_names)
@@ -153,22 +173,56 @@ class Fleet:
                 self.node_position = _grow(self.node_position, size)
                 self.node_requested = _grow(self.node_requested, size)
                 self.node_pods = _grow(self.node_pods, size)
-            name = f"{info.cluster.id}-run-{len(self.cluster_nodes[number]) + 1}"
+                self.node_max_pods = _grow(self.node_max_pods, size)
+            info.nodes_named += 1
+            name = f"{info.cluster.id}-run-{info.nodes_named}"
             self.node_names.append(name)
+            self.node_services.append(set())
             self.node_by_name[name] = node
             self.node_cluster[node] = number
             self.node_position[node] = len(self.cluster_nodes[number])
+            self.node_max_pods[node] = info.max_pods
             self.cluster_nodes[number].append(node)
             self.node_requested[node] = 0
             self.node_pods[node] = info.node_footprint.pods
             self.cluster_runnodes[number].append(
-                RunNode(name, info.node_alloc, 0, info.node_footprint.pods, self.max_pods)
+                RunNode(name, info.node_alloc, 0, info.node_footprint.pods, info.max_pods)
             )
         self.counters["nodes"][number] += count
         self.counters["ram_allocatable"][number] += count * info.node_alloc
         self.counters["pods"][number] += count * info.node_footprint.pods
         self.counters["etcd_objects"][number] += count * info.node_footprint.etcd_objects
+        self.pods_capacity[number] += count * info.max_pods
+        if count:
+            info.last_node_added = day
         self._touch(number)
+
+    def remove_node(self, node: int) -> None:
+        """Take an empty run node out of its cluster (its services were moved first)."""
+        number = int(self.node_cluster[node])
+        info = self.clusters[number]
+        system = info.node_footprint
+        assert self.node_requested[node] == 0 and self.node_pods[node] == system.pods, "drain the node first"
+        position = int(self.node_position[node])
+        members = self.cluster_nodes[number]
+        del members[position]
+        del self.cluster_runnodes[number][position]
+        for later in members[position:]:
+            self.node_position[later] -= 1
+        self.node_cluster[node] = -1
+        del self.node_by_name[self.node_names[node]]
+        self.node_pods[node] = 0
+        self.counters["nodes"][number] -= 1
+        self.counters["ram_allocatable"][number] -= info.node_alloc
+        self.counters["pods"][number] -= system.pods
+        self.counters["etcd_objects"][number] -= system.etcd_objects
+        self.pods_capacity[number] -= int(self.node_max_pods[node])
+        self._touch(number)
+
+    def move_service(self, source: int, target: int, ram: int, pods: int) -> None:
+        """One service moves between two run nodes of the same cluster (a drain): the cluster's totals stay."""
+        self.change_node(source, -ram, -pods)
+        self.change_node(target, ram, pods)
 
     def change_node(self, node: int, ram: int, pods: int) -> None:
         requested = int(self.node_requested[node]) + ram
@@ -178,7 +232,7 @@ class Fleet:
         number = int(self.node_cluster[node])
         info = self.clusters[number]
         self.cluster_runnodes[number][int(self.node_position[node])] = RunNode(
-            self.node_names[node], info.node_alloc, requested, node_pods, self.max_pods
+            self.node_names[node], info.node_alloc, requested, node_pods, int(self.node_max_pods[node])
         )
         self.counters["ram_requested"][number] += ram
         self._touch(number)

@@ -57,6 +57,8 @@ class Log:
     orders: list[OrderRecord] = field(default_factory=list)  # every order the operator placed, in order
     packing_rows: list[dict[str, Any]] = field(default_factory=list)
     packing_wall_seconds: list[float] = field(default_factory=list)  # machine-dependent: never written
+    spilled: int = 0  # services placed away from their customer's home cluster (spill policy)
+    spills: Counter = field(default_factory=Counter)  # (home id, cluster id) -> spilled since the last sample
 
     def event(self, day: float, kind: str, cluster_id: str, detail: str) -> None:
         self.events.append((day, kind, cluster_id, detail))
@@ -67,6 +69,10 @@ class Log:
             return False
         self.bindings[limit] = Binding(limit, day, customers, cluster_id, action, why)
         return True
+
+    def spill(self, home_id: str, cluster_id: str) -> None:
+        self.spilled += 1
+        self.spills[(home_id, cluster_id)] += 1
 
     def add_setup_eur(self, number: int, eur: float) -> None:
         if len(self.day_setup) <= number:
@@ -91,5 +97,10 @@ class Log:
         for (scope, reason), count in sorted(self.rejections.items()):
             self.event(float(day), "placement_rejected", scope, f"{count} rejected since the previous day: {reason}")
         self.rejections.clear()
+        for (home_id, cluster_id), count in sorted(self.spills.items()):
+            self.event(
+                float(day), "service_spilled", cluster_id, f"{count} service(s) of {home_id}'s customers placed here"
+            )
+        self.spills.clear()
         self.day_setup[:] = 0
         self.day_signups = self.day_attempted = self.day_rejected = 0

@@ -16,6 +16,8 @@ import numpy as np
 
 from sim.decisions import VOLUMES_PREFIX, Crossings, is_shard_limit, limit_name
 from sim.log import Log, OrderRecord
+from sim.migration import migrate_nearly_empty
+from sim.scaledown import ScaleDown
 from sim.scenario import FixedStorage, SwitchStorage
 from sim.triggers import Triggers
 from sim.world import World
@@ -41,6 +43,7 @@ class Operator:
         self.policy = world.config.scenario.operator
         self.limits = world.config.limits
         self.triggers = Triggers(self.fleet, self.limits, self.policy)
+        self.scale_down = ScaleDown(world, log, self.triggers)
         self.crossings = Crossings()
         self.orders: list[Order] = []
         self._seq = 0
@@ -73,6 +76,8 @@ class Operator:
                 self._crossed(limit, int(number), day, customers)
         self._upgrade(day, ratios, active)
         self._add_nodes(day, ratios, active)
+        migrate_nearly_empty(self.world, self.log, day)
+        self._scale_down(day, n)
         self._shard(day, ratios, active, customers)
         self._serve_regions(day, customers)
         self.world.signals.clear()
@@ -88,6 +93,27 @@ class Operator:
         before[len(past) :] = current[len(past) :]
         slope = np.maximum(current - before, 0.0) / span
         return current + slope * lead_days
+
+    def _scale_down(self, day: float, n: int) -> None:
+        """Scale-down keeps what the trend says the cluster needs again before a re-ordered node could arrive
+        and settle: the same look-ahead as a new cluster's sizing, so a fresh cluster grows into its nodes."""
+        horizon = self.growth_horizon_days()
+        ahead = {
+            name: self.projected(name, self.fleet.view(name).astype(float), horizon)
+            for name in ("ram_requested", "pods")
+        }
+        self.scale_down.tick(day, ahead, self.trend_known(n))
+
+    def growth_horizon_days(self) -> float:
+        return 2 * self.policy.node_lead_days + PROJECTION_WINDOW_DAYS
+
+    def trend_known(self, n: int) -> np.ndarray:
+        """Clusters with a full window of history: only their projection says whether they are growing (a new
+        cluster's run nodes were sized for its region's growth, not for its first customers)."""
+        known = np.zeros(n, dtype=bool)
+        if len(self.history) > PROJECTION_WINDOW_DAYS:
+            known[: len(self.history[0]["pods"])] = True
+        return known
 
     def _crossed(self, limit: str, number: int, day: float, customers: int) -> None:
         info = self.fleet.clusters[number]
@@ -149,7 +175,7 @@ class Operator:
     def _install_nodes(self, order: Order) -> None:
         """The ordered run nodes arrive: on order no more, in the fleet, and their setup fees paid."""
         self.fleet.counters["pending_nodes"][order.cluster] -= order.amount
-        self.fleet.add_nodes(order.cluster, order.amount)
+        self.fleet.add_nodes(order.cluster, order.amount, order.due)
         self.log.add_setup_eur(order.cluster, order.amount * self.world.config.costs.run_node_setup_eur)
 
     def _upgrade(self, day: float, ratios: dict[str, np.ndarray], active: np.ndarray) -> None:
@@ -182,8 +208,8 @@ class Operator:
             "ram_requested": self.projected("ram_requested", c["ram_requested"], lead),
             "pods": self.projected("pods", c["pods"], lead),
         }
-        node_alloc = np.array([info.node_alloc for info in fleet.clusters], dtype=float)
-        needed = self.triggers.needed_nodes(ahead, node_alloc)
+        # n_plus: the cluster still holds its pods after losing its k largest run nodes (all of one type).
+        needed = self.triggers.needed_nodes(ahead) + policy.n_plus.nodes
         have = c["nodes"] + c["pending_nodes"]
         # A rejection for RAM or pods with nothing on order asks for one more node even below the threshold
         # (fragmentation: one large service fits on no node while the cluster as a whole has room).
@@ -218,12 +244,17 @@ class Operator:
         urgency = pressure.max(axis=0)
         worst_limit = [names[i] for i in pressure.argmax(axis=0)]
         open_active = np.array([info.open and info.active for info in fleet.clusters], dtype=bool)
+        levels = np.maximum(now, ahead)
         for number in np.flatnonzero(open_active & (urgency >= 1.0)).tolist():
             limit = worst_limit[number]
             info = fleet.clusters[number]
             if limit.startswith(VOLUMES_PREFIX):
                 self.volume_shard_seen = True
-            if number not in self.retiring and not self._region_has_room(info.region, urgency, open_active, number):
+            if (
+                number not in self.retiring
+                and not self._region_has_room(info.region, urgency, open_active, number)
+                and not self._reopen(day, info.region, names, levels, open_active)
+            ):
                 self.retiring[number] = self._new_cluster(
                     day, info.region, limit, customers, self.triggers.why(limit, number, self.world.signals), number
                 )
@@ -235,12 +266,46 @@ class Operator:
                 fleet.close(number)
                 self.log.event(day, "cluster_closed", info.cluster.id, f"closed to new customers: {limit_name(limit)}")
 
+    def _reopen(self, day: float, region: str, names: list[str], levels: np.ndarray, open_active: np.ndarray) -> bool:
+        """Instead of ordering a new cluster, reopen the region's closed cluster that its customers have shrunk
+        furthest below every shard limit (under ``scale_down.reopen_below``): sign-ups fill its holes rather than
+        a new cluster's nodes. Returns whether one was reopened."""
+        reopen = self.policy.scale_down.reopen_below
+        if reopen is None or not self.policy.scale_down.enabled:
+            return False
+        fleet = self.fleet
+        worst = levels.max(axis=0)
+        closed = [
+            number
+            for number, info in enumerate(fleet.clusters)
+            if info.region == region and info.active and not info.open and worst[number] < reopen
+        ]
+        if not closed:
+            return False
+        number = min(closed, key=lambda k: (worst[k], k))
+        info = fleet.clusters[number]
+        fleet.activate(number)
+        open_active[number] = True
+        self.retiring.pop(number, None)
+        limit = names[int(levels[:, number].argmax())]
+        self.log.event(
+            day,
+            "cluster_reopened",
+            info.cluster.id,
+            f"open to new customers again instead of a new cluster: every shard limit under {reopen:.0%} of its "
+            f"trigger (highest {limit_name(limit)} at {worst[number]:.0%}, also over the next "
+            f"{self.policy.shard.lead_days:g} days)",
+        )
+        return True
+
     def _region_has_room(
         self, region: str, urgency: np.ndarray, open_active: np.ndarray, exclude: int, delivered: bool = False
     ) -> bool:
         """Whether another cluster of the region has room (or, unless ``delivered``, is on order)."""
         for number, info in enumerate(self.fleet.clusters):
             if number == exclude or info.region != region:
+                continue
+            if info.decommissioned:
                 continue
             if not info.active:
                 if not delivered:
@@ -254,7 +319,9 @@ class Operator:
         if not self.policy.auto_shard:
             return
         fleet = self.fleet
-        regions_with_cluster = {info.region for info in fleet.clusters if info.open or not info.active}
+        regions_with_cluster = {
+            info.region for info in fleet.clusters if info.open or not (info.active or info.decommissioned)
+        }
         for region, count in sorted(self.world.signals.region_demand.items()):
             if region not in regions_with_cluster:
                 self._new_cluster(
@@ -287,14 +354,15 @@ class Operator:
         region = self.fleet.clusters[predecessor].region
         members = [n for n, info in enumerate(self.fleet.clusters) if info.region == region and info.open]
         span = len(self.history) - 1
-        horizon = 2 * self.policy.node_lead_days + PROJECTION_WINDOW_DAYS
+        horizon = self.growth_horizon_days()
         growth = {}
         for name in ("ram_requested", "pods"):
             past, now = self.history[0][name], self.history[-1][name]
             total = sum(max(now[n] - (past[n] if n < len(past) else 0.0), 0.0) for n in members)
             growth[name] = np.array([total / span * horizon])
         alloc = np.array([float(self.limits.run_node_allocatable_bytes(provider, self.fleet.run_node_ram))])
-        return int(self.triggers.needed_nodes(growth, alloc)[0])
+        max_pods = np.array([float(self.limits.max_pods_per_node)])
+        return int(self.triggers.needed_nodes(growth, alloc, max_pods)[0]) + self.policy.n_plus.nodes
 
     def storage_for_new_cluster(self, day: float) -> str:
         rule = self.policy.new_cluster_storage

@@ -12,7 +12,12 @@ to it), so one row says three things about the same services:
 - ``greedy_nodes`` / ``greedy_clusters``: the live engine re-placing them in arrival order on a fresh fleet
   that grows only when the engine rejects a service (the policy's own waste);
 - ``sim_run_nodes`` / ``sim_clusters``: what the simulated operator actually runs that day for the group
-  (the policy's waste plus the operator's headroom, lead times and churn holes).
+  (the policy's waste plus the operator's headroom, lead times and churn holes);
+- ``plan_run_nodes`` / ``plan_run_nodes_eur_month``: what ``placement optimize capacity`` plans for the same
+  services on the group's storage provider at the operator's utilisation target (``node_order_at_ram_fraction``),
+  beside ``sim_run_nodes_eur_month``: the simulated run-node cost against the planner's. The plan's demand
+  buckets round each service's RAM to the nearest step of a quarter octave (2^(1/4), about +-9 %), so the
+  CP-SAT model stays small; pods and volumes are counted exactly.
 
 CP-SAT runs on one worker with a deterministic time limit and no wall-clock limit, so a seed replays byte for
 byte; solver wall times go to ``SimResult.meta`` only.
@@ -30,7 +35,7 @@ from sim.log import Log
 from sim.world import World
 
 if TYPE_CHECKING:
-    from placement.optimize import Service
+    from placement.optimize import Demand, Service
 
 # Every column of packing.parquet after ``date`` (calendar dates, parsed by ``pd.to_datetime``), in order, with
 # its dtype (nullable where a check could not pack).
@@ -63,6 +68,11 @@ PACKING_SCHEMA: dict[str, str] = {
     "sim_clusters": "Int64",
     "sim_to_optimal_nodes": "float64",
     "sim_to_optimal_clusters": "float64",
+    "sim_run_nodes_eur_month": "float64",
+    "plan_run_nodes": "Int64",
+    "plan_run_nodes_eur_month": "float64",
+    "plan_status": "object",
+    "sim_to_plan_run_node_cost": "float64",
     "max_nodes_per_cluster": "Int64",
     "ctrl_node_type": "object",
     "deterministic_time_limit": "float64",
@@ -175,8 +185,69 @@ def check_packing(world: World, log: Log, day: int) -> list[dict[str, Any]]:
             sim_to_optimal_nodes=sim_nodes / report.nodes,
             sim_to_optimal_clusters=len(members) / report.clusters,
         )
+        row.update(_against_plan(world, services, provider, max_nodes, report.clusters + 1, settings, sim_nodes))
         rows.append(row)
     return rows
+
+
+RAM_STEPS_PER_OCTAVE = 4
+
+
+def demand_of(services: list[Service]) -> Demand:
+    """The services as ``placement optimize capacity`` demand: RAM on a quarter-octave grid, volumes kept."""
+    from placement.optimize import Demand, DemandBucket
+
+    ram = np.array([s.ram_bytes for s in services], dtype=float)
+    steps = np.round(np.log2(ram) * RAM_STEPS_PER_OCTAVE)
+    rounded = np.round(2 ** (steps / RAM_STEPS_PER_OCTAVE)).astype(np.int64)
+    volume = np.array([s.volume_bytes or 0 for s in services], dtype=np.int64)
+    keys, counts = np.unique(np.column_stack((rounded, volume > 0)), axis=0, return_counts=True)
+    sizes = {bool(v): int(volume[volume > 0].max()) if v else None for v in (True, False) if not v or volume.any()}
+    buckets = [
+        DemandBucket(ram=int(r), volume=sizes[bool(v)], count=int(c))
+        for (r, v), c in zip(keys.tolist(), counts.tolist(), strict=True)
+    ]
+    return Demand(customers=len({s.customer_id for s in services}), services=buckets)
+
+
+def _against_plan(
+    world: World,
+    services: list[Service],
+    provider: str,
+    max_nodes: int,
+    clusters: int,
+    settings: Any,
+    sim_nodes: int,
+) -> dict[str, Any]:
+    """The capacity planner's run nodes and cost for the group's services, beside the simulated fleet's."""
+    from placement.optimize import Infeasible, plan_capacity
+
+    config = world.config
+    node_eur = config.costs.run_node_eur_month
+    out: dict[str, Any] = {"sim_run_nodes_eur_month": round(sim_nodes * node_eur, 2)}
+    try:
+        plan = plan_capacity(
+            demand_of(services),
+            config.limits,
+            settings,
+            max_clusters_per_provider=clusters,
+            max_nodes_per_cluster=max_nodes,
+            utilisation=config.scenario.operator.node_order_at_ram_fraction,
+            providers=(provider,),
+            run_node_type=config.scenario.operator.run_node_type,
+        )
+    except Infeasible as exc:
+        out["plan_status"] = f"INFEASIBLE: {exc}"
+        return out
+    nodes = sum(c.run_nodes for c in plan.clusters)
+    cost = round(nodes * node_eur, 2)
+    out.update(
+        plan_run_nodes=nodes,
+        plan_run_nodes_eur_month=cost,
+        plan_status=plan.outcome.status,
+        sim_to_plan_run_node_cost=out["sim_run_nodes_eur_month"] / cost if cost else None,
+    )
+    return out
 
 
 def packing_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -197,6 +268,7 @@ def packing_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "greedy_to_optimal_clusters",
             "sim_to_optimal_nodes",
             "sim_to_optimal_clusters",
+            "sim_to_plan_run_node_cost",
             "gap",
         ):
             if clean.get(key) is not None:

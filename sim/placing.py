@@ -36,8 +36,16 @@ def place(
     service: int,
     new_customer: bool,
     candidates: list[tuple[Cluster, ClusterLoad]],
+    *,
+    namespace: bool | None = None,
+    first_attempt: bool = True,
+    last_attempt: bool = True,
 ) -> int:
-    """Place one service on one of ``candidates``; return the cluster number, or -1 when it was rejected."""
+    """Place one service on one of ``candidates``; return the cluster number, or -1 when it was rejected.
+
+    ``namespace``: whether the service brings its customer's namespace (default: when ``new_customer``); a
+    service tried on several candidate sets counts one attempt (``first_attempt``) and, if none takes it, one
+    rejection (``last_attempt``)."""
     draws, fleet, people, config = world.draws, world.fleet, world.population, world.config
     size = int(draws.service_volume[service])
     mix = config.scenario.customers
@@ -49,15 +57,19 @@ def place(
         customer_volume_count=int(people.customer_volumes[customer]),
         plan=mix.plan,
         pods=mix.pods_per_service,
-        new_customer=new_customer,
+        new_customer=new_customer if namespace is None else namespace,
     )
     # No ``now``: the simulator's load snapshots are always current, so the snapshot-age rule is moot.
     decision = select_cluster(request, candidates, config.policy)
-    log.attempted += 1
-    log.day_attempted += 1
+    if first_attempt:
+        log.attempted += 1
+        log.day_attempted += 1
     home = int(people.home[customer])
     if decision.cluster_id is None:
-        _reject(world, log, request, decision, home, new_customer)
+        if last_attempt:
+            _reject(world, log, request, decision, home, new_customer)
+        else:
+            _note_rejections(world, request, decision)
         return -1
     number = fleet.index[decision.cluster_id]
     node = fleet.node_by_name[decision.node_hint]
@@ -69,6 +81,7 @@ def place(
     if new_customer:
         people.home[customer] = number
     people.service_node[service] = node
+    fleet.node_services[node].add(service)
     people.service_need[service] = footprint.ram_bytes
     people.service_objects[service] = footprint.etcd_objects
     people.service_volumes[service] = footprint.volume_bytes
@@ -110,31 +123,87 @@ def _reject(
     _note_rejections(world, request, decision)
 
 
+def place_later(world: World, log: Log, customer: int, service: int) -> int:
+    """An existing customer's next service goes to its home cluster. Under the spill policy, when home cannot
+    take it (full, or closed and out of room), it goes to another open cluster of the same region instead of
+    being rejected: the customer becomes a cross-cluster customer (its namespace there comes with the first
+    such service)."""
+    fleet, people = world.fleet, world.population
+    home = int(people.home[customer])
+    spill = world.config.scenario.operator.spill.enabled
+    number = place(world, log, customer, service, False, [fleet.pair(home)], last_attempt=not spill)
+    if number >= 0 or not spill:
+        return number
+    region = fleet.clusters[home].region
+    others = [i for i, info in enumerate(fleet.clusters) if info.open and info.region == region and i != home]
+    if not others:  # nowhere to spill: the home cluster's rejection stands
+        return place(world, log, customer, service, False, [fleet.pair(home)], first_attempt=False)
+    number, namespace = place_on_others(world, log, customer, service, others, world.away.get(customer, set()))
+    if number >= 0:
+        world.away.setdefault(customer, set()).add(number)
+        world.spilled[service] = int(namespace)
+        log.spill(fleet.clusters[home].cluster.id, fleet.clusters[number].cluster.id)
+    return number
+
+
+def place_on_others(
+    world: World, log: Log, customer: int, service: int, numbers: list[int], present: set[int], final: bool = True
+) -> tuple[int, bool]:
+    """Place a service of an existing customer on one of the clusters ``numbers``: first those where it already
+    has a namespace, then the others (where this service brings one). Returns the cluster number (-1: none took
+    it; a rejection is counted only when ``final``) and whether it brought a namespace."""
+    tries = [(False, [i for i in numbers if i in present]), (True, [i for i in numbers if i not in present])]
+    tries = [(namespace, chosen) for namespace, chosen in tries if chosen]
+    for k, (namespace, chosen) in enumerate(tries):
+        number = place(
+            world,
+            log,
+            customer,
+            service,
+            False,
+            [world.fleet.pair(i) for i in chosen],
+            namespace=namespace,
+            first_attempt=False,
+            last_attempt=final and k == len(tries) - 1,
+        )
+        if number >= 0:
+            return number, namespace
+    return -1, False
+
+
+def placed_footprint(world: World, customer: int, service: int) -> Footprint:
+    """What a placed service holds on its cluster and node, as it was booked (its first service on a cluster
+    holds the customer's namespace there)."""
+    people = world.population
+    node = int(people.service_node[service])
+    size = int(people.service_volumes[service])
+    return Footprint(
+        world.fleet.clusters[int(world.fleet.node_cluster[node])].provider,
+        ram_bytes=int(people.service_need[service]),
+        pods=world.config.scenario.customers.pods_per_service,
+        services=1,
+        namespaces=world.spilled.get(service, int(service == int(world.draws.service_start[customer]))),
+        volumes=int(size > 0),
+        volume_bytes=size,
+        etcd_objects=int(people.service_objects[service]),
+    )
+
+
 def leave(world: World, customer: int, at: float) -> None:
-    """A customer churns: every placed service of it gives its node and cluster back its footprint (the first
-    one its customer's namespace too)."""
+    """A customer churns: every placed service of it gives its node and cluster back its footprint (its first
+    service on each cluster that cluster's namespace too)."""
     fleet, people, draws = world.fleet, world.population, world.draws
-    pods = world.config.scenario.customers.pods_per_service
-    number = int(people.home[customer])
-    provider = fleet.clusters[number].provider
     begin, end = int(draws.service_start[customer]), int(draws.service_start[customer + 1])
     for service in range(begin, end):
         node = int(people.service_node[service])
         if node < 0:
             continue
-        size = int(people.service_volumes[service])
-        footprint = Footprint(
-            provider,
-            ram_bytes=int(people.service_need[service]),
-            pods=pods,
-            services=1,
-            namespaces=int(service == begin),
-            volumes=int(size > 0),
-            volume_bytes=size,
-            etcd_objects=int(people.service_objects[service]),
-        )
-        fleet.add_footprint(number, node, footprint, sign=-1)
+        number = int(fleet.node_cluster[node])
+        fleet.add_footprint(number, node, placed_footprint(world, customer, service), sign=-1)
+        world.spilled.pop(service, None)
+        fleet.node_services[node].discard(service)
         people.service_node[service] = -1
-    fleet.touch(number)
+        fleet.touch(number)
+    world.away.pop(customer, None)
     people.state[customer] = CHURNED
     people.departed[customer] = at

@@ -21,7 +21,7 @@ import simpy
 from sim.log import Log
 from sim.operator import Operator
 from sim.packing import check_packing
-from sim.placing import leave, place, sign_up
+from sim.placing import leave, place_later, sign_up
 from sim.population import ACTIVE
 from sim.world import World
 
@@ -36,7 +36,7 @@ def signups(env: simpy.Environment, world: World, log: Log) -> Process:
 
 
 def service_creation(env: simpy.Environment, world: World, log: Log) -> Process:
-    draws, people, fleet = world.draws, world.population, world.fleet
+    draws, people = world.draws, world.population
     later = np.ones(len(draws.service_created), dtype=bool)
     later[draws.service_start[:-1]] = False
     later &= draws.service_created < world.config.horizon
@@ -48,7 +48,7 @@ def service_creation(env: simpy.Environment, world: World, log: Log) -> Process:
         if at > env.now:
             yield env.timeout(at - env.now)
         if people.state[customer] == ACTIVE:
-            place(world, log, customer, service, False, [fleet.pair(int(people.home[customer]))])
+            place_later(world, log, customer, service)
 
 
 def churn(env: simpy.Environment, world: World, log: Log) -> Process:

@@ -34,7 +34,6 @@ class Triggers:
         """Each limit's level per cluster as a share of the level that forces an action (>= 1: act)."""
         fleet, limits, policy = self.fleet, self.limits, self.policy
         c = {name: fleet.view(name).astype(float) for name in fleet.counters}
-        node_alloc = np.array([info.node_alloc for info in fleet.clusters], dtype=float)
         rung = fleet.view("ctrl_rung")
         top = len(fleet.ladder) - 1
         providers = [info.provider for info in fleet.clusters]
@@ -44,8 +43,9 @@ class Triggers:
         basis = self.comfortable if cp.upgrade_basis == "comfortable" else self.tight
         volumes_fraction = shard.volumes_fraction or 1.0
         exhausted = (rung >= top) | (not policy.auto_upgrade_control_plane)
-        pods_capacity = c["nodes"] * limits.max_pods_per_node
-        needed = self.needed_nodes(c, node_alloc, whole=False)
+        # Each run node's own max-pods, summed per cluster: no global copy.
+        pods_capacity = fleet.pods_capacity[:n].astype(float)
+        needed = self.needed_nodes(c, whole=False)
         zero = np.zeros(n)
         volume_ratio = _share(c["volumes"], volumes_fraction * max_volumes)
         # Each provider's volume limit binds on its own clusters only.
@@ -70,13 +70,26 @@ class Triggers:
             "k8s_etcd_objects": _share(c["etcd_objects"], limits.max_etcd_objects),
         }
 
-    def needed_nodes(self, c: dict[str, np.ndarray], node_alloc: np.ndarray, whole: bool = True) -> np.ndarray:
-        """Run nodes that keep RAM and pods under the operator's thresholds (fractional unless ``whole``)."""
+    def needed_nodes(
+        self,
+        c: dict[str, np.ndarray],
+        node_alloc: np.ndarray | None = None,
+        node_max_pods: np.ndarray | None = None,
+        whole: bool = True,
+    ) -> np.ndarray:
+        """Run nodes that keep RAM and pods under the operator's thresholds (fractional unless ``whole``).
+
+        ``node_alloc`` and ``node_max_pods`` are one run node's allocatable RAM and max-pods per cluster (by
+        default those of each fleet cluster's run nodes), so a cluster's own node settings decide."""
         policy = self.policy
+        if node_alloc is None:
+            node_alloc = np.array([info.node_alloc for info in self.fleet.clusters], dtype=float)
+        if node_max_pods is None:
+            node_max_pods = np.array([info.max_pods for info in self.fleet.clusters], dtype=float)
         by_ram = c["ram_requested"] / (policy.node_order_at_ram_fraction * node_alloc)
-        by_pods = c["pods"] / (policy.node_order_at_pods_fraction * self.limits.max_pods_per_node)
+        by_pods = c["pods"] / (policy.node_order_at_pods_fraction * node_max_pods)
         needed = np.maximum(by_ram, by_pods)
-        return np.ceil(needed) if whole else needed
+        return np.ceil(needed - 1e-9) if whole else needed
 
     def fold_in_rejections(self, ratios: dict[str, np.ndarray], signals: Signals) -> None:
         """A rejection on a cluster means its limit binds there now, whatever the utilisation says."""
@@ -108,7 +121,7 @@ class Triggers:
             "ram_per_run_node": f"{c['ram_requested'] / 2**30:.0f} GiB requested of "
             f"{c['ram_allocatable'] / 2**30:.0f} GiB allocatable on {c['nodes']} run nodes "
             f"(order at {p.node_order_at_ram_fraction:.0%})",
-            "pods_per_node": f"{c['pods']} pods on {c['nodes']} run nodes x {limits.max_pods_per_node} max pods "
+            "pods_per_node": f"{c['pods']} pods on {c['nodes']} run nodes x {info.max_pods} max pods "
             f"(order at {p.node_order_at_pods_fraction:.0%})",
             "control_plane_objects": f"{c['etcd_objects']} etcd objects on {ctrl.name} (comfortable "
             f"{ctrl.comfortable_objects}, tight {ctrl.tight_objects})",

@@ -49,6 +49,10 @@ class World:
     fleet: Fleet
     population: Population
     signals: Signals
+    # Spill policy: the clusters besides home where a customer has services, and each spilled service's
+    # namespaces (1 for the first on its cluster, which brought the customer's namespace there).
+    away: dict[int, set[int]] = field(default_factory=dict)
+    spilled: dict[int, int] = field(default_factory=dict)
 
     @classmethod
     def build(cls, config: RunConfig, draws: Draws) -> World:

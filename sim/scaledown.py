@@ -1,0 +1,180 @@
+"""Scale-down and consolidation: the operator removes run nodes its clusters no longer need, and shuts down
+closed clusters their customers have left.
+
+Cluster Autoscaler's rule, in days (``sim.scenario.ScaleDownPolicy`` has the sources and defaults): a cluster
+has surplus run nodes when fewer would still keep it under the operator's node-order levels for the demand it
+projects over the node lead time, above its storage provider's minimum nodes and replica count and its
+``n_plus`` headroom. Once that has held for ``unneeded_days`` (and no node arrived within
+``delay_after_add_days``), its emptiest run nodes under ``utilization_threshold`` are drained, one at a time:
+their services move to the cluster's other run nodes, each where it fits by RAM and max-pods (the engine's own
+node choice: most free RAM under ``least_allocated``, the fullest that fits under ``most_allocated``). A node
+whose services do not all fit stays. Nothing moves between clusters here: that is the forced-migration policy.
+
+A closed cluster with no customer left is decommissioned. Every removal and decommission is an event with
+its reason; the cost follows from the daily samples (a removed node is no longer paid for).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.log import Log
+from sim.triggers import Triggers
+from sim.world import World
+
+
+class ScaleDown:
+    def __init__(self, world: World, log: Log, triggers: Triggers):
+        self.world = world
+        self.fleet = world.fleet
+        self.log = log
+        self.triggers = triggers
+        self.policy = world.config.scenario.operator
+        self.unneeded_since: dict[int, float] = {}  # cluster -> first day of its current surplus
+
+    def keep_nodes(self, ahead: dict[str, np.ndarray]) -> np.ndarray:
+        """Run nodes each cluster keeps: its order levels for the projected demand, plus the n_plus headroom,
+        and never fewer than its storage provider's minimum nodes and replica count."""
+        limits = self.world.config.limits
+        needed = self.triggers.needed_nodes(ahead) + self.policy.n_plus.nodes
+        floor = np.array(
+            [
+                max(limits.storage[info.provider].min_nodes, limits.storage[info.provider].replicas)
+                for info in self.fleet.clusters
+            ],
+            dtype=float,
+        )
+        return np.maximum(needed, floor)
+
+    def tick(self, day: float, ahead: dict[str, np.ndarray], trend_known: np.ndarray) -> None:
+        self._decommission_empty(day)
+        scale_down = self.policy.scale_down
+        # With node adding off, capacity is frozen ("what if"): nothing is removed either.
+        if not (scale_down.enabled and self.policy.auto_add_nodes):
+            return
+        fleet = self.fleet
+        nodes, pending = fleet.view("nodes"), fleet.view("pending_nodes")
+        surplus = nodes - self.keep_nodes(ahead)
+        settled = np.array(
+            [info.active and day - info.last_node_added >= scale_down.delay_after_add_days for info in fleet.clusters],
+            dtype=bool,
+        )
+        candidates = settled & trend_known & (pending == 0) & (surplus >= 1)
+        for number in list(self.unneeded_since):
+            if not candidates[number]:
+                del self.unneeded_since[number]
+        for number in np.flatnonzero(candidates).tolist():
+            since = self.unneeded_since.setdefault(number, day)
+            if day - since >= scale_down.unneeded_days:
+                self._remove_nodes(day, number, int(surplus[number]))
+
+    def _remove_nodes(self, day: float, number: int, count: int) -> None:
+        """Drain and remove up to ``count`` of the cluster's emptiest run nodes under the threshold."""
+        fleet = self.fleet
+        info = fleet.clusters[number]
+        threshold = self.policy.scale_down.utilization_threshold
+        nodes_before = int(fleet.counters["nodes"][number])
+        removed = 0
+        for _ in range(count):
+            members = np.array(fleet.cluster_nodes[number], dtype=np.int64)
+            usage = self._usage(members)
+            emptiest = int(np.argmin(usage))
+            if usage[emptiest] >= threshold:
+                break
+            node = int(members[emptiest])
+            if not self._drain(node, members[members != node]):
+                break
+            fleet.remove_node(node)
+            removed += 1
+        if removed:
+            self.log.event(
+                day,
+                "node_removed",
+                info.cluster.id,
+                f"{removed} run node(s) removed, {nodes_before} -> {nodes_before - removed}: {self._why(number)}",
+            )
+
+    def _usage(self, members: np.ndarray) -> np.ndarray:
+        """Each run node's binding share: requested RAM over allocatable, or pods over its max-pods."""
+        fleet = self.fleet
+        alloc = fleet.clusters[int(fleet.node_cluster[members[0]])].node_alloc
+        return np.maximum(
+            fleet.node_requested[members] / alloc, fleet.node_pods[members] / fleet.node_max_pods[members]
+        )
+
+    def _drain(self, node: int, others: np.ndarray) -> bool:
+        """Move every service of ``node`` onto ``others`` if all fit (by RAM and max-pods); else move none."""
+        fleet, people = self.fleet, self.world.population
+        services = sorted(fleet.node_services[node], key=lambda s: (-int(people.service_need[s]), s))
+        if not services:
+            return True
+        if len(others) == 0:
+            return False
+        alloc = fleet.clusters[int(fleet.node_cluster[node])].node_alloc
+        free_ram = alloc - fleet.node_requested[others]
+        free_pods = fleet.node_max_pods[others] - fleet.node_pods[others]
+        pods = self.world.config.scenario.customers.pods_per_service
+        pack = self.world.config.policy.ram_strategy == "most_allocated"
+        plan = []
+        for service in services:
+            need = int(people.service_need[service])
+            fits = (free_ram >= need) & (free_pods >= pods)
+            if not fits.any():
+                return False
+            room = np.where(fits, free_ram, -1 if not pack else np.iinfo(np.int64).max)
+            target = int(np.argmin(room)) if pack else int(np.argmax(room))
+            free_ram[target] -= need
+            free_pods[target] -= pods
+            plan.append((service, int(others[target]), need))
+        for service, target, need in plan:
+            fleet.move_service(node, target, need, pods)
+            fleet.node_services[node].discard(service)
+            fleet.node_services[target].add(service)
+            people.service_node[service] = target
+        return True
+
+    def _why(self, number: int) -> str:
+        fleet, policy = self.fleet, self.policy
+        c = fleet.counters
+        info = fleet.clusters[number]
+        return (
+            f"{c['ram_requested'][number] / 2**30:.0f} GiB of {c['ram_allocatable'][number] / 2**30:.0f} GiB "
+            f"allocatable, {c['pods'][number]} of {fleet.pods_capacity[number]} pods: fewer nodes stay under the "
+            f"order levels ({policy.node_order_at_ram_fraction:.0%} RAM, {policy.node_order_at_pods_fraction:.0%} "
+            f"pods) for {policy.scale_down.unneeded_days:g} days"
+            + (f", n+{policy.n_plus.nodes} kept" if policy.n_plus.nodes else "")
+            + ("" if info.open else " (closed cluster shrinking as customers leave)")
+        )
+
+    def _decommission_empty(self, day: float) -> None:
+        if not self.policy.scale_down.decommission_empty:
+            return
+        fleet = self.fleet
+        customers, services = fleet.view("customers"), fleet.view("services")
+        pending = fleet.view("pending_nodes")
+        for number, info in enumerate(fleet.clusters):
+            if (
+                info.active
+                and not info.open
+                and customers[number] == 0
+                and services[number] == 0
+                and pending[number] == 0
+            ):
+                nodes = int(fleet.counters["nodes"][number])
+                fleet.decommission(number)
+                self.log.event(
+                    day,
+                    "cluster_decommissioned",
+                    info.cluster.id,
+                    f"closed and empty: its last customer left; {nodes} run node(s) and the control plane shut down",
+                )
+
+
+def failure_headroom(fleet) -> np.ndarray:
+    """Per cluster, how many of its run nodes it could lose and still hold every pod (RAM and max-pods at 100 %,
+    run nodes of one type): the n_plus the fleet actually has."""
+    nodes = fleet.view("nodes").astype(float)
+    alloc = np.array([info.node_alloc for info in fleet.clusters], dtype=float)
+    max_pods = np.array([info.max_pods for info in fleet.clusters], dtype=float)
+    busy = np.maximum(fleet.view("ram_requested") / alloc, fleet.view("pods") / max_pods)
+    return np.floor(nodes - busy + 1e-9).astype(np.int64)

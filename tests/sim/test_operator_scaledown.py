@@ -1,0 +1,220 @@
+"""The operator gives back what it no longer needs: scale-down, decommission, reopening, spill, forced migration
+and n_plus headroom, checked against the fleet's own arrays (nothing over a node's RAM or max-pods, every
+footprint given back when the customers are gone)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import simpy
+
+import sim
+from sim.config import compile_scenario
+from sim.fleet import CLUSTER_COUNTERS
+from sim.log import SAMPLE_COUNTERS, Log
+from sim.processes import DRIVERS
+from sim.sampling import draw
+from sim.scenario import Scenario
+from sim.simulation import END_EPSILON_DAYS, seed_sequence
+from sim.world import World
+
+GIB = 2**30
+
+
+def scenario(**changes: Any) -> Scenario:
+    """Two Longhorn clusters in one region with customers at the start, 2 GiB services, short lifetimes."""
+    base: dict[str, Any] = {
+        "name": "shrink",
+        "start_date": "2026-01-01",
+        "horizon_days": 200,
+        "growth": {"kind": "constant", "rate_per_month": 0},
+        "regions": {"eu-west": 1.0},
+        "customers": {
+            "services": {"kind": "fixed", "value": 2},
+            "service_delay": {"kind": "exponential", "mean_days": 2},
+            "ram": {"kind": "fixed", "value": "2Gi"},
+        },
+        "churn": {"kind": "exponential", "mean_months": 2},
+        "fleet": {
+            "clusters": [
+                {"id": "eu-west-1", "region": "eu-west", "run_nodes": 12, "customers": 500, "ctrl_rung": -1},
+                {"id": "eu-west-2", "region": "eu-west", "run_nodes": 4, "customers": 100, "ctrl_rung": -1},
+            ]
+        },
+        "operator": {"node_lead_days": 5, "max_run_nodes_per_cluster": 40},
+    }
+    for path, value in changes.items():
+        target = base
+        *parents, leaf = path.split(".")
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = value
+    return Scenario.model_validate(base)
+
+
+def simulate(spec: Scenario, seed: int = 0, closed: tuple[str, ...] = ()) -> tuple[World, Log]:
+    """Run a scenario with some initial clusters closed to new customers from the start."""
+    config = compile_scenario(spec)
+    world, log = World.build(config, draw(spec, seed_sequence(seed), config.horizon)), Log()
+    for cluster_id in closed:
+        world.fleet.close(world.fleet.index[cluster_id])
+    env = simpy.Environment()
+    for driver in DRIVERS:
+        env.process(driver(env, world, log))
+    env.run(until=config.horizon + END_EPSILON_DAYS)
+    return world, log
+
+
+def events(log: Log, kind: str) -> list[tuple[float, str, str, str]]:
+    return [e for e in log.events if e[1] == kind]
+
+
+def assert_nodes_hold_their_services(world: World) -> None:
+    fleet, people = world.fleet, world.population
+    for number, info in enumerate(fleet.clusters):
+        members = fleet.cluster_nodes[number]
+        assert len(members) == fleet.counters["nodes"][number]
+        for node in members:
+            assert fleet.node_requested[node] <= info.node_alloc
+            assert fleet.node_pods[node] <= fleet.node_max_pods[node]
+            on_node = np.flatnonzero(people.service_node == node)
+            assert set(on_node.tolist()) == fleet.node_services[node]
+            assert fleet.node_requested[node] == people.service_need[on_node].sum()
+        assert fleet.pods_capacity[number] == fleet.node_max_pods[members].sum()
+
+
+def test_churn_shrinks_the_fleet_and_every_removal_is_an_event_with_a_reason():
+    spec = scenario()
+    world, log = simulate(spec)
+    removed = events(log, "node_removed")
+    assert removed, "customers left but no run node was removed"
+    assert all("fewer nodes stay under the order levels" in detail for *_, detail in removed)
+    fleet = world.fleet
+    limits = world.config.limits
+    # Shrunk toward what the remaining customers need, never below Longhorn's minimum.
+    assert fleet.counters["nodes"][0] < 12
+    assert (fleet.view("nodes")[fleet.view("nodes") > 0] >= limits.storage["longhorn"].min_nodes).all()
+    assert_nodes_hold_their_services(world)
+    # The run's cost follows: fewer run nodes on the last day than on the first.
+    samples = np.vstack(log.samples)
+    first, last = samples[samples[:, 0] == 0], samples[samples[:, 0] == samples[:, 0].max()]
+    from sim.fleet import CLUSTER_COUNTERS
+    from sim.log import SAMPLE_COUNTERS
+
+    nodes = SAMPLE_COUNTERS + CLUSTER_COUNTERS.index("nodes")
+    assert last[:, nodes].sum() < first[:, nodes].sum()
+
+
+def test_scale_down_off_or_capacity_frozen_removes_nothing():
+    for changes in ({"operator.scale_down": {"enabled": False}}, {"operator.auto_add_nodes": False}):
+        world, log = simulate(scenario(**changes))
+        assert not events(log, "node_removed")
+        nodes = np.vstack(log.samples)[:, SAMPLE_COUNTERS + CLUSTER_COUNTERS.index("nodes")]
+        assert nodes.min() >= 4 and list(world.fleet.view("nodes")) == [12, 4]
+
+
+def test_the_removal_waits_for_the_unneeded_time():
+    quick, _ = simulate(scenario(**{"operator.scale_down": {"unneeded_days": 0, "delay_after_add_days": 0}}))
+    _, slow_log = simulate(scenario(**{"operator.scale_down": {"unneeded_days": 60, "delay_after_add_days": 0}}))
+    _, quick_log = simulate(scenario(**{"operator.scale_down": {"unneeded_days": 0, "delay_after_add_days": 0}}))
+    first_quick = min(day for day, *_ in events(quick_log, "node_removed"))
+    first_slow = min(day for day, *_ in events(slow_log, "node_removed"))
+    assert first_slow >= first_quick + 60 - 1
+    assert_nodes_hold_their_services(quick)
+
+
+def test_a_closed_cluster_its_customers_left_is_decommissioned_and_costs_nothing():
+    spec = scenario(**{"churn": {"kind": "exponential", "mean_months": 0.5}, "horizon_days": 150})
+    world, log = simulate(spec, closed=("eu-west-2",))
+    gone = events(log, "cluster_decommissioned")
+    assert [cluster for _, _, cluster, _ in gone] == ["eu-west-2"]
+    info = world.fleet.clusters[1]
+    assert info.decommissioned and not info.active and world.fleet.counters["nodes"][1] == 0
+    result = sim.run(spec.model_copy(update={"horizon_days": 150}))  # the public path: no cluster closed
+    assert not (result.events["kind"] == "cluster_decommissioned").any()
+
+
+def test_without_spill_a_full_home_rejects_with_spill_the_service_goes_next_door():
+    # eu-west-1 is closed and has no room: 2 nodes, 220 pods for 240; its customers' second services must go elsewhere.
+    changes = {
+        "fleet.clusters": [
+            {"id": "eu-west-1", "region": "eu-west", "run_nodes": 2, "customers": 120, "ctrl_rung": -1},
+            {"id": "eu-west-2", "region": "eu-west", "run_nodes": 6, "customers": 10, "ctrl_rung": -1},
+        ],
+        "churn": {"kind": "none"},
+        "horizon_days": 30,
+        "operator.auto_add_nodes": False,
+    }
+    without, without_log = simulate(
+        scenario(**changes, **{"operator.spill": {"enabled": False}}), closed=("eu-west-1",)
+    )
+    with_spill, with_log = simulate(scenario(**changes), closed=("eu-west-1",))
+    assert without_log.rejected > 0 and with_log.rejected == 0
+    assert with_log.spilled == without_log.rejected
+    assert len(with_spill.away) > 0
+    # A spilled customer's first service there brought its namespace: the cluster counts it as a customer.
+    assert with_spill.fleet.counters["customers"][1] == 10 + len(with_spill.away)
+    assert_nodes_hold_their_services(with_spill)
+    assert not without.away
+
+
+def test_everything_is_given_back_when_every_customer_has_left():
+    # Spill, drains and (forced) migration move services around; once all customers churned every counter is 0.
+    spec = scenario(
+        **{
+            "churn": {"kind": "exponential", "mean_months": 0.4},
+            "horizon_days": 250,
+            "operator.migration": {"enabled": True, "below_customers": 30, "cost_eur_per_customer": 10},
+        }
+    )
+    world, _ = simulate(spec, closed=("eu-west-1",))
+    fleet = world.fleet
+    assert (world.population.state != 1).all(), "pick a horizon past every lifetime"
+    for name in ("customers", "services", "pods", "volumes", "etcd_objects", "ram_requested", "volume_bytes"):
+        assert (fleet.view(name) == 0).all(), name
+    assert not world.away and not world.spilled
+    assert_nodes_hold_their_services(world)
+
+
+def test_forced_migration_empties_a_nearly_empty_closed_cluster_at_its_cost():
+    changes = {"churn": {"kind": "exponential", "mean_months": 1.5}, "horizon_days": 120}
+    off_world, off_log = simulate(scenario(**changes), closed=("eu-west-2",))
+    on_world, on_log = simulate(
+        scenario(
+            **changes, **{"operator.migration": {"enabled": True, "below_customers": 40, "cost_eur_per_customer": 25}}
+        ),
+        closed=("eu-west-2",),
+    )
+    assert not events(off_log, "customers_migrated")
+    migrated = events(on_log, "customers_migrated")
+    assert migrated and migrated[0][2] == "eu-west-2"
+    assert "EUR" in migrated[0][3]
+    assert [e[2] for e in events(on_log, "cluster_decommissioned")] == ["eu-west-2"]
+    assert on_world.fleet.clusters[1].decommissioned and not off_world.fleet.clusters[1].decommissioned
+    # The migration fee is paid on the day: the samples' setup fees include it.
+    moved = sum(int(detail.split()[0]) for *_, detail in migrated)
+    assert sum(block[:, -1].sum() for block in on_log.samples) >= 25 * moved
+    assert_nodes_hold_their_services(on_world)
+
+
+def test_n_plus_keeps_k_run_nodes_above_what_the_order_levels_need():
+    spec = scenario(**{"churn": {"kind": "exponential", "mean_months": 1}})
+    plain, _ = simulate(spec)
+    spare, _ = simulate(
+        scenario(**{"churn": {"kind": "exponential", "mean_months": 1}, "operator.n_plus": {"nodes": 2}})
+    )
+    plain_nodes, spare_nodes = plain.fleet.view("nodes"), spare.fleet.view("nodes")
+    assert (spare_nodes >= plain_nodes).all() and spare_nodes.sum() > plain_nodes.sum()
+    result = sim.run(scenario(**{"operator.n_plus": {"nodes": 2}}))
+    headroom = result.summary["n_plus"]
+    assert headroom["nodes"] == 2 and headroom["extra_run_nodes_end"] > 0 and headroom["extra_eur_month_end"] > 0
+
+
+@pytest.mark.parametrize("strategy", ["least_allocated", "most_allocated"])
+def test_a_drained_node_moves_its_services_where_they_fit(strategy):
+    spec = scenario(**{"policy": {"ram_scoring": {"strategy": strategy}}})
+    world, log = simulate(spec)
+    assert events(log, "node_removed")
+    assert_nodes_hold_their_services(world)
