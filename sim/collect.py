@@ -118,6 +118,10 @@ def collect(world: World, log: Log, seed: np.random.SeedSequence) -> SimResult:
     ]
     fleet = clusters.groupby("day", sort=True)[summed].sum().reindex(range(len(fleet_daily)), fill_value=0)
     fleet["backup_eur_month"] = fleet_backup[: len(fleet)] if len(fleet_backup) >= len(fleet) else 0.0
+    # A cross-cluster customer is a customer of each cluster it has a namespace on, but one of the fleet's.
+    away = np.zeros(len(fleet), dtype=np.int64)
+    away[: len(log.away_namespaces)] = log.away_namespaces[: len(fleet)]
+    fleet["customers"] -= away
     fleet["cost_eur_month"] = fleet["compute_eur_month"] + fleet["backup_eur_month"]
     fleet = fleet.reset_index()
     fleet["cluster_id"] = "fleet"

@@ -244,7 +244,13 @@ class OperatorPolicy(SpecModel):
     auto_shard: bool = True
     run_node_type: str | None = Field(default=None, description="None: the limits profile's default run node type")
     node_order_at_ram_fraction: float = Field(default=0.8, gt=0, le=1)
-    node_order_at_pods_fraction: float = Field(default=0.9, gt=0, le=1)
+    node_order_at_pods_fraction: float = Field(
+        default=0.95,
+        gt=0,
+        le=1,
+        description="pods are a count, not bins: no fragmentation, and the trend covers the lead time; "
+        "a service that finds no pod room spills to another cluster of its region",
+    )
     node_lead_days: float = Field(default=14.0, ge=0, description="Hetzner dedicated servers are not instant")
     max_run_nodes_per_cluster: int = Field(default=1000, ge=1)
     control_plane: ControlPlanePolicy = ControlPlanePolicy()

@@ -12,12 +12,18 @@ import math
 
 import numpy as np
 
+from placement.catalogue import BY_KEY, LIMITS
 from placement.limits import Limits
 from sim.decisions import limit_of_rejection, volume_limit
-from sim.fleet import Fleet
+from sim.fleet import FOOTPRINT_COUNTERS, Fleet
 from sim.planning import action, shard_etcd_trigger
 from sim.scenario import OperatorPolicy
 from sim.world import Signals
+
+# The fleet counter each catalogue limit's level is (a footprint field's counter; the node count for k8s_nodes).
+LEVEL_COUNTER = {**dict(FOOTPRINT_COUNTERS), None: "nodes"}
+# The Kubernetes scalability thresholds, read from the catalogue: key and the counter that is its level.
+K8S_THRESHOLDS = tuple((limit.key, LEVEL_COUNTER[limit.needed]) for limit in LIMITS if limit.filter == "k8s-thresholds")
 
 
 class Triggers:
@@ -37,7 +43,7 @@ class Triggers:
         rung = fleet.view("ctrl_rung")
         top = len(fleet.ladder) - 1
         providers = [info.provider for info in fleet.clusters]
-        max_volumes = np.array([limits.storage[p].max_volumes for p in providers], dtype=float)
+        max_volumes = self.capacities("volumes", providers)
         shard = policy.shard
         cp = policy.control_plane
         basis = self.comfortable if cp.upgrade_basis == "comfortable" else self.tight
@@ -63,12 +69,14 @@ class Triggers:
             "shard_nodes": _share(c["nodes"], shard.nodes) if shard.nodes else zero,
             "shard_pods": _share(c["pods"], shard.pods) if shard.pods else zero,
             "shard_etcd_objects": _share(c["etcd_objects"], self.etcd_trigger),
-            "k8s_nodes": _share(c["nodes"], limits.max_nodes),
-            "k8s_pods_cluster": _share(c["pods"], limits.max_pods_cluster),
-            "k8s_namespaces": _share(c["customers"], limits.max_namespaces),
-            "k8s_services": _share(c["services"], limits.max_services_cluster),
-            "k8s_etcd_objects": _share(c["etcd_objects"], limits.max_etcd_objects),
+            **{key: _share(c[counter], self.capacities(key, providers)) for key, counter in K8S_THRESHOLDS},
         }
+
+    def capacities(self, key: str, providers: list[str]) -> np.ndarray:
+        """The catalogue's capacity of limit ``key`` for clusters of these storage providers."""
+        limit = BY_KEY[key]
+        by_provider = {p: limit.capacity(self.limits, p, None) for p in set(providers)}
+        return np.array([by_provider[p] for p in providers], dtype=float)
 
     def needed_nodes(
         self,
@@ -115,7 +123,7 @@ class Triggers:
                 return f"placement rejected: {rejection}"
         p = self.policy
         ctrl = limits.control_plane(fleet.ctrl_type(number))
-        max_volumes = limits.storage[info.provider].max_volumes
+        max_volumes = BY_KEY["volumes"].capacity(limits, info.provider, None)
         texts = {
             volume_limit(info.provider): f"{c['volumes']} volumes of {info.provider}'s {max_volumes}",
             "ram_per_run_node": f"{c['ram_requested'] / 2**30:.0f} GiB requested of "
@@ -131,11 +139,10 @@ class Triggers:
             "shard_nodes": f"{c['nodes']} run nodes (trigger {p.shard.nodes})",
             "shard_pods": f"{c['pods']} pods (trigger {p.shard.pods})",
             "shard_etcd_objects": f"{c['etcd_objects']} etcd objects (trigger {self.etcd_trigger})",
-            "k8s_nodes": f"{c['nodes']} nodes of {limits.max_nodes}",
-            "k8s_pods_cluster": f"{c['pods']} pods of {limits.max_pods_cluster}",
-            "k8s_namespaces": f"{c['customers']} namespaces of {limits.max_namespaces}",
-            "k8s_services": f"{c['services']} services of {limits.max_services_cluster}",
-            "k8s_etcd_objects": f"{c['etcd_objects']} etcd objects of {limits.max_etcd_objects}",
+            **{
+                key: f"{c[counter]} {BY_KEY[key].label} of {BY_KEY[key].capacity(limits, info.provider, None)}"
+                for key, counter in K8S_THRESHOLDS
+            },
         }
         return f"{info.cluster.id}: {texts[limit]}"
 
