@@ -118,10 +118,6 @@ def collect(world: World, log: Log, seed: np.random.SeedSequence) -> SimResult:
     ]
     fleet = clusters.groupby("day", sort=True)[summed].sum().reindex(range(len(fleet_daily)), fill_value=0)
     fleet["backup_eur_month"] = fleet_backup[: len(fleet)] if len(fleet_backup) >= len(fleet) else 0.0
-    # A cross-cluster customer is a customer of each cluster it has a namespace on, but one of the fleet's.
-    away = np.zeros(len(fleet), dtype=np.int64)
-    away[: len(log.away_namespaces)] = log.away_namespaces[: len(fleet)]
-    fleet["customers"] -= away
     fleet["cost_eur_month"] = fleet["compute_eur_month"] + fleet["backup_eur_month"]
     fleet = fleet.reset_index()
     fleet["cluster_id"] = "fleet"
@@ -257,6 +253,8 @@ def _summary(
         # Spill policy: services placed away from their home cluster instead of being rejected.
         "services_spilled": int(log.spilled),
         "cross_cluster_customers_end": len(world.away),
+        # Their namespaces besides home: the clusters' (and the fleet row's) customers count each of them.
+        "away_namespaces_end": sum(len(clusters) for clusters in world.away.values()),
         "first_shard_day": None if first is None else round(first["day"], 3),
         "first_shard_date": None if first is None else day_to_date(first["day"]),
         "first_shard_customers": None if first is None else first["customers"],

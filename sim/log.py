@@ -59,9 +59,6 @@ class Log:
     packing_wall_seconds: list[float] = field(default_factory=list)  # machine-dependent: never written
     spilled: int = 0  # services placed away from their customer's home cluster (spill policy)
     spills: Counter = field(default_factory=Counter)  # (home id, cluster id) -> spilled since the last sample
-    # Per sampled day, the namespaces customers hold besides their home cluster's (spill, migration): a cluster
-    # counts every customer with a namespace on it, the fleet counts each customer once.
-    away_namespaces: list[int] = field(default_factory=list)
 
     def event(self, day: float, kind: str, cluster_id: str, detail: str) -> None:
         self.events.append((day, kind, cluster_id, detail))

@@ -81,7 +81,6 @@ def sampler(env: simpy.Environment, world: World, log: Log) -> Process:
         if day > env.now:
             yield env.timeout(day - env.now)
         log.record_day(world.fleet, day)
-        log.away_namespaces.append(sum(len(clusters) for clusters in world.away.values()))
         counters["placements"][:] = 0
         counters["rejections"][:] = 0
 
