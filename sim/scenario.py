@@ -245,7 +245,7 @@ class OperatorPolicy(SpecModel):
     run_node_type: str | None = Field(default=None, description="None: the limits profile's default run node type")
     node_order_at_ram_fraction: float = Field(default=0.8, gt=0, le=1)
     node_order_at_pods_fraction: float = Field(
-        default=0.95,
+        default=0.9,
         gt=0,
         le=1,
         description="pods are a count, not bins: no fragmentation, and the trend covers the lead time; "
