@@ -92,10 +92,14 @@ class Triggers:
         policy = self.policy
         if node_alloc is None:
             node_alloc = np.array([info.node_alloc for info in self.fleet.clusters], dtype=float)
+        pods, system = c["pods"], 0.0
         if node_max_pods is None:
+            # The fleet's own clusters: their pods include each run node's system pods, which take max-pods too.
             node_max_pods = np.array([info.max_pods for info in self.fleet.clusters], dtype=float)
+            system = np.array([info.node_footprint.pods for info in self.fleet.clusters], dtype=float)
+            pods = pods - self.fleet.view("nodes") * system
         by_ram = c["ram_requested"] / (policy.node_order_at_ram_fraction * node_alloc)
-        by_pods = c["pods"] / (policy.node_order_at_pods_fraction * node_max_pods)
+        by_pods = np.maximum(pods, 0.0) / (policy.node_order_at_pods_fraction * node_max_pods - system)
         needed = np.maximum(by_ram, by_pods)
         return np.ceil(needed - 1e-9) if whole else needed
 
