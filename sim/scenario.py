@@ -38,6 +38,7 @@ from sim.distributions import (
     SpecModel,
     resolve_gaps,
 )
+from sim.operator_policy import MigrationPolicy, NPlusPolicy, ScaleDownPolicy, SpillPolicy
 from sim.start_from.spec import StartFrom
 
 # The longest horizon a scenario may ask for. Hetzner prices, the limits and the design itself are not known that far
@@ -178,64 +179,6 @@ def _storage_shorthand(value: Any) -> Any:
 NewClusterStorage = Annotated[
     FixedStorage | SwitchStorage, BeforeValidator(_storage_shorthand), Field(discriminator="kind")
 ]
-
-
-class ScaleDownPolicy(SpecModel):
-    """Removing run nodes the cluster no longer needs, as Cluster Autoscaler does it, in days instead of minutes.
-
-    A run node is unneeded when its own binding resource (the larger of requested RAM over allocatable and pods
-    over max-pods) is under ``utilization_threshold``, its services fit on the cluster's other run nodes (RAM
-    and max-pods per node), the cluster keeps its storage provider's minimum nodes and its ``n_plus`` headroom,
-    and the cluster without it stays under the operator's node-order levels for the demand it projects over
-    the node lead time (else the operator would order it straight back). After ``unneeded_days`` unneeded, and
-    not within ``delay_after_add_days`` of a node arriving, it is drained and removed.
-
-    Sources: Cluster Autoscaler FAQ, "How does scale-down work?" and its flags --scale-down-utilization-threshold
-    (default 0.5), --scale-down-unneeded-time (10m), --scale-down-delay-after-add (10m). The default threshold
-    here is the operator's order level, 0.8, not CA's 0.5: the engine spreads services over run nodes
-    (least_allocated), so every node sits near its cluster's level and CA's 0.5 would hold clusters anywhere
-    from 50 % to 80 % used, up to 1.6x the packing optimum; Karpenter's consolidation (consolidationPolicy
-    WhenEmptyOrUnderutilized) likewise removes any node whose pods fit elsewhere, with no threshold at all.
-    CA's ten minutes become ten days: dedicated servers are rented by the month and ordered with a lead time.
-    """
-
-    enabled: bool = True
-    utilization_threshold: float = Field(default=0.8, gt=0, le=1, description="a run node's binding share")
-    unneeded_days: float = Field(default=10.0, ge=0, description="days a node stays unneeded before removal")
-    delay_after_add_days: float = Field(default=10.0, ge=0, description="no removal this soon after a node arrived")
-    decommission_empty: bool = Field(default=True, description="a closed cluster with no customers is shut down")
-    reopen_below: float | None = Field(
-        default=0.6,
-        gt=0,
-        lt=1,
-        description="a closed cluster whose every shard limit fell under this share takes new customers again "
-        "(consolidation without moving anyone); None: closed stays closed",
-    )
-
-
-class NPlusPolicy(SpecModel):
-    """Failure headroom: a cluster must absorb the loss of its ``nodes`` largest run nodes without rejecting
-    pods (the classic N+1 when 1). The operator orders, and keeps through scale-down, that many run nodes above
-    what its order levels need. 0: off (the default)."""
-
-    nodes: int = Field(default=0, ge=0)
-
-
-class SpillPolicy(SpecModel):
-    """When an existing customer's home cluster is closed to it or full, place the service on another open
-    cluster of the same region instead of rejecting it (counted as a cross-cluster customer). On by default:
-    an operator bends a soft wall rather than turn a paying customer's service away."""
-
-    enabled: bool = True
-
-
-class MigrationPolicy(SpecModel):
-    """Forced migration of the last customers of a nearly empty closed cluster to an open cluster of the same
-    region, so the cluster can be decommissioned. Off by default: the design document moves no customer."""
-
-    enabled: bool = False
-    below_customers: int = Field(default=20, ge=1, description="migrate when the closed cluster has fewer")
-    cost_eur_per_customer: float = Field(default=50.0, ge=0, description="one-off cost of moving one customer")
 
 
 class OperatorPolicy(SpecModel):
