@@ -80,8 +80,9 @@ class StorableLoadIn(ClusterLoadIn):
         return _check_storable(data)
 
 
-class PlacedRequestIn(StorableRequestIn):
-    """A placement's request: as a dry run's, but the customer is known, so every quota is checked."""
+class PlacedRequestIn(RequestIn):
+    """A placement's request: as a dry run's, but the customer is known, so every quota is checked. Its text is
+    checked with the rest of ``PlacementIn``'s body, once."""
 
     customer_id: str = Field(min_length=1, max_length=NAME_LENGTH)
 

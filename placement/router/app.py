@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from placement.router.answers import decision_body, placement_answer
+from placement.router.answers import DecisionAnswers, decision_body, placement_answer
 from placement.router.api import (
     ID_LENGTH,
     ID_PATTERN,
@@ -149,6 +149,7 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
 
     app.state.gate = gate
     db = gate.call
+    answers = DecisionAnswers(store.policy)
 
     def need(role: Role | None) -> Any:
         """A dependency that lets a request through with a known token that has ``role`` (any, when None)."""
@@ -216,15 +217,29 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
         ),
     )
     async def select_cluster_endpoint(body: StorableRequestIn) -> Response:
-        # Most dry runs need no database read (the fleet is cached): those skip the thread hop, but only while
-        # the database answers, so an outage is reported as one rather than hidden behind the cache.
-        cached = store.decide_from_cache(body) if gate.healthy else None
-        decision = cached or await db(store.decide, body)
+        # Most dry runs need no database read (the fleet and the customer's volume count are cached): those skip
+        # the thread hop, but only while the database answers, so an outage is reported as one rather than hidden
+        # behind the cache. Their answers are kept per fleet version (DecisionAnswers).
+        model = store.request_model(body)
+        hit = store.from_cache(body, model) if gate.healthy else None
+        payload = None
+        if hit is not None:
+            counted, cached = hit
+            now = store.clock()
+            answer = answers.get(cached.version, counted, body, now)
+            if answer is None:
+                answer = answers.put(
+                    cached.version, counted, body, now, store.decide_on(counted, cached, now), cached.fleet
+                )
+            decision, payload = answer.decision, answer.body
+        else:
+            decision = await db(store.decide, body, None, model)
         metrics.record_decision("select", decision)
         if not decision.placed:
             raise NothingFits(decision, body)
         # Serialised here, once: FastAPI would validate the dict against the model and encode it again.
-        return Response(pydantic_core.to_json(decision_body(decision, body)), media_type="application/json")
+        payload = payload or pydantic_core.to_json(decision_body(decision, body))
+        return Response(payload, media_type="application/json")
 
     def place_and_count(order: PlacementOrder) -> Any:
         # Counted in the database thread: a placement made after its caller stopped waiting (a 503) still
@@ -264,7 +279,7 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
         },
         summary="Decide and atomically reserve; idempotent by request id",
     )
-    async def create_placement(body: PlacementIn, response: Response) -> dict[str, Any]:
+    async def create_placement(body: PlacementIn) -> Response:
         order = PlacementOrder(body.request_id, body.service_name, body.request, body.repo, body.service_id)
         try:
             placement = await db(place_and_count, order)
@@ -274,9 +289,9 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
             raise HTTPException(410, str(error)) from error
         except Contention as error:
             raise HTTPException(503, str(error), headers={"Retry-After": "1"}) from error
-        if placement.replayed:
-            response.status_code = status.HTTP_200_OK
-        return placement_answer(placement.placed)
+        # Serialised here, once (PlacementOut is the documented shape): FastAPI would validate it again.
+        code = status.HTTP_200_OK if placement.replayed else status.HTTP_201_CREATED
+        return Response(pydantic_core.to_json(placement_answer(placement.placed)), code, media_type="application/json")
 
     @app.delete(
         "/v1/placements/{service_id}",
@@ -399,7 +414,8 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
         load = body.to_model()
         if load.observed_at is None:
             load = replace(load, observed_at=store.clock())
-        await db(store.put_load, cluster_id, load)
+        # The body as received is the stored document: the load is not converted back to validate it again.
+        await db(store.put_load, cluster_id, load, body.model_dump(mode="json"))
         return LoadAccepted(cluster_id=cluster_id, observed_at=load.observed_at.isoformat())
 
     # --- operations --------------------------------------------------------------------------------------

@@ -5,6 +5,10 @@ process the cache is what the database holds. Any other write through this proce
 generation). Writes by other processes (a collector with ``--db``, another router worker) show after at most
 ``max_age_seconds``. A choice made on the cache is checked by the reservation's guards, and "nothing fits" is
 always confirmed on a fresh read.
+
+With the fleet it keeps the volume counts of the customers it has seen (the per-customer quota's "used"), read
+from the database once per cached fleet and written through by placements (their guarded upsert returns the new
+count). The quota's guard stays in the placement's transaction; the cache only saves the read.
 """
 
 from __future__ import annotations
@@ -12,12 +16,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from placement.footprint import Footprint
 from placement.model import Cluster, ClusterLoad
 
 Fleet = list[tuple[Cluster, ClusterLoad]]
+MAX_CUSTOMERS = 10_000  # customer counts kept per cached fleet; beyond, they are read from the database
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +31,17 @@ class _Snapshot:
     read_at: float  # time.monotonic() when the read began
     fleet: Fleet
     version: int  # changes with every change of ``fleet``: answers built from it may be cached under it
+    customer_volumes: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CachedFleet:
+    fleet: Fleet
+    version: int
+    snapshot: _Snapshot
+
+    def customer_volumes(self, customer_id: str) -> int | None:
+        return self.snapshot.customer_volumes.get(customer_id)
 
 
 class FleetCache:
@@ -42,15 +58,15 @@ class FleetCache:
         """Called after a write commits, so a fleet read before the commit is never taken as current."""
         self.generation += 1
 
-    def fresh(self) -> tuple[Fleet, int] | None:
-        """The cached fleet and its version, or None when it is stale or dropped."""
+    def fresh(self) -> CachedFleet | None:
+        """The cached fleet, or None when it is stale or dropped."""
         snapshot = self._snapshot
         if (
             snapshot is not None
             and snapshot.generation == self.generation
             and time.monotonic() - snapshot.read_at < self.max_age_seconds
         ):
-            return snapshot.fleet, snapshot.version
+            return CachedFleet(snapshot.fleet, snapshot.version, snapshot)
         return None
 
     def refill(self, read: Callable[[], Fleet]) -> Fleet:
@@ -62,8 +78,25 @@ class FleetCache:
             self._snapshot = _Snapshot(generation, read_at, fleet, self._versions)
         return fleet
 
-    def add(self, cluster_id: str, node_name: str | None, footprint: Footprint) -> None:
-        """What a committed placement reserved, added as its guarded UPDATEs added it to the counters."""
+    def remember_customer(self, cached: CachedFleet, customer_id: str, volumes: int) -> None:
+        """A customer's volume count read from the database while ``cached`` was the cached fleet (and after it
+        was read), kept with it unless it has been replaced or dropped since."""
+        with self._lock:
+            snapshot = self._snapshot
+            if snapshot is cached.snapshot and snapshot.generation == self.generation:
+                if len(snapshot.customer_volumes) >= MAX_CUSTOMERS:
+                    snapshot.customer_volumes.clear()
+                snapshot.customer_volumes[customer_id] = volumes
+
+    def add(
+        self,
+        cluster_id: str,
+        node_name: str | None,
+        footprint: Footprint,
+        customer: tuple[str, int] | None = None,
+    ) -> None:
+        """What a committed placement reserved, added as its guarded UPDATEs added it to the counters;
+        ``customer``: the customer's volume count after it, as its upsert returned it."""
         with self._lock:
             snapshot = self._snapshot
             if snapshot is None or snapshot.generation != self.generation:
@@ -72,5 +105,8 @@ class FleetCache:
                 (cluster, footprint.add_to(load, node_name) if cluster.id == cluster_id else load)
                 for cluster, load in snapshot.fleet
             ]
+            customers = snapshot.customer_volumes
+            if customer is not None:
+                customers = {**customers, customer[0]: customer[1]}
             self._versions += 1
-            self._snapshot = _Snapshot(snapshot.generation, snapshot.read_at, fleet, self._versions)
+            self._snapshot = _Snapshot(snapshot.generation, snapshot.read_at, fleet, self._versions, customers)

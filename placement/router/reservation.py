@@ -16,20 +16,17 @@ If a guard does not match, someone else took the room since the read: the transa
 placement decides again on fresh state. After a few such losses it locks every cluster's counter row
 (``FOR UPDATE``, in id order) before deciding, so no other placement can take the room under it.
 
-The ledger keeps what was placed (``PlacedService``), not an HTTP answer: the API shapes both the first answer
-and every replay from it.
+The ledger keeps what was placed (``placement.router.ledger.PlacedService``), not an HTTP answer: the API shapes
+both the first answer and every replay from it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from pydantic import TypeAdapter
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -37,7 +34,7 @@ from placement.engine import Decision, select_cluster
 from placement.footprint import Footprint
 from placement.model import PlacementRequest
 from placement.router import counters
-from placement.router.cache import Fleet, FleetCache
+from placement.router.cache import CachedFleet, Fleet, FleetCache
 from placement.router.db import (
     cluster_counters,
     clusters,
@@ -54,6 +51,7 @@ from placement.router.exceptions import (
     ServiceIdTaken,
     UnknownPlacement,
 )
+from placement.router.ledger import PLACED, PlacedService, PlacedVolume, Placement, PlacementOrder
 from placement.router.repository import Repository, aware
 from placement.state import RequestIn
 
@@ -61,61 +59,6 @@ from placement.state import RequestIn
 OPTIMISTIC_ATTEMPTS = 3
 MAX_GUARD_LOSSES = 20
 RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
-
-
-@dataclass(frozen=True, slots=True)
-class PlacementOrder:
-    """What ``POST /v1/placements`` asks for: the engine request plus the service's identity."""
-
-    request_id: str
-    service_name: str
-    request: RequestIn
-    repo: str | None = None
-    service_id: str | None = None
-
-    def body_hash(self) -> str:
-        request = self.request.model_dump(mode="json")
-        if request.get("has_volume") is None:
-            # Absent, the body hashes as it did before has_volume existed, so a retry across an upgrade replays.
-            request.pop("has_volume", None)
-        body = {
-            "service_name": self.service_name,
-            "repo": self.repo,
-            "service_id": self.service_id,
-            "request": request,
-        }
-        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class PlacedVolume:
-    mount_path: str
-    size_bytes: int
-    replicas: int  # the storage provider's copies of it
-
-
-@dataclass(frozen=True, slots=True)
-class PlacedService:
-    """What a placement reserved, as the ledger keeps it: where the service goes and why."""
-
-    request_id: str
-    service_id: str
-    cluster_id: str
-    task_queue: str
-    node: str | None
-    volumes: tuple[PlacedVolume, ...]
-    reason: str
-    warnings: tuple[str, ...]
-
-
-PLACED = TypeAdapter(PlacedService)
-
-
-@dataclass(frozen=True, slots=True)
-class Placement:
-    placed: PlacedService
-    replayed: bool
-    decision: Decision | None  # None when replayed
 
 
 class _GuardLost(Exception):
@@ -143,33 +86,57 @@ class Reservations:
         """The engine's request: what the request leaves out is its plan's default in this store's policy."""
         return request.to_model(self.policy.request_defaults(request.plan))
 
-    def needs_database(self, request: RequestIn, model: PlacementRequest) -> bool:
-        return _counts_customer_volumes(request, model)
+    def counted(self, request: RequestIn, model: PlacementRequest, known: int | None) -> PlacementRequest | None:
+        """``model`` with the customer's volumes made through this router (``known``) added to the request's
+        own count (which counts volumes made elsewhere). None when the quota needs a count that is not known."""
+        if not _counts_customer_volumes(request, model):
+            return model
+        if known is None:
+            return None
+        return replace(model, customer_volume_count=model.customer_volume_count + known)
 
-    def engine_request(self, conn: Connection, request: RequestIn) -> PlacementRequest:
-        # The request's customer_volume_count counts volumes made outside this router; ours come from the DB.
-        model = self.request_model(request)
-        if _counts_customer_volumes(request, model):
-            known = self.repository.customer_volume_count(model.customer_id, conn)
-            model = replace(model, customer_volume_count=model.customer_volume_count + known)
-        return model
+    def from_cache(self, request: RequestIn, model: PlacementRequest) -> tuple[PlacementRequest, CachedFleet] | None:
+        """The engine's request and the fleet, both from the cache; None when either needs the database."""
+        cached = self.cache.fresh()
+        if cached is None:
+            return None
+        counted = self.counted(request, model, cached.customer_volumes(model.customer_id))
+        return None if counted is None else (counted, cached)
 
-    def cached_fleet(self, conn: Connection) -> Fleet:
-        fresh = self.cache.fresh()
-        return fresh[0] if fresh is not None else self.cache.refill(lambda: self.repository.read_fleet(conn))
+    def from_database(
+        self, conn: Connection, request: RequestIn, model: PlacementRequest, *, fresh_fleet: bool = False
+    ) -> tuple[PlacementRequest, Fleet]:
+        """The engine's request with the customer's volume count read now, and the fleet (the cached one, unless
+        stale, dropped or ``fresh_fleet``). The count is kept with the cached fleet it was read under."""
+        cached = None if fresh_fleet else self.cache.fresh()
+        if cached is None:
+            fleet = self.cache.refill(lambda: self.repository.read_fleet(conn))
+            cached = self.cache.fresh()
+        else:
+            fleet = cached.fleet
+        if not _counts_customer_volumes(request, model):
+            return model, fleet
+        known = self.repository.customer_volume_count(model.customer_id, conn)
+        if cached is not None:
+            self.cache.remember_customer(cached, model.customer_id, known)
+        return self.counted(request, model, known), fleet
 
     def _decide(
         self, conn: Connection, request: RequestIn, now: datetime, *, may_use_cache: bool
     ) -> tuple[Decision, PlacementRequest, Fleet]:
-        model = self.engine_request(conn, request)
-        fresh = self.cache.fresh() if may_use_cache else None
-        if fresh is not None:
-            decision = select_cluster(model, fresh[0], self.policy, now=now)
+        model = self.request_model(request)
+        cached = self.cache.fresh() if may_use_cache else None
+        if cached is not None:
+            # A customer the cache has not seen counts as having no volumes yet: the quota's guard in this
+            # transaction holds the line, and a lost guard decides again on what the database reads.
+            known = cached.customer_volumes(model.customer_id)
+            counted = self.counted(request, model, 0 if known is None else known)
+            decision = select_cluster(counted, cached.fleet, self.policy, now=now)
             # A choice made on the cache is checked by the guards; a refusal must come from the database itself.
             if decision.placed:
-                return decision, model, fresh[0]
-        fleet = self.cache.refill(lambda: self.repository.read_fleet(conn))
-        return select_cluster(model, fleet, self.policy, now=now), model, fleet
+                return decision, counted, cached.fleet
+        counted, fleet = self.from_database(conn, request, model, fresh_fleet=True)
+        return select_cluster(counted, fleet, self.policy, now=now), counted, fleet
 
     # --- placements --------------------------------------------------------------------------------------
 
@@ -194,8 +161,8 @@ class Reservations:
                     decision, model, fleet = self._decide(conn, order.request, when, may_use_cache=losses == 0)
                     if not decision.placed:
                         raise NothingFits(decision, order.request)
-                    placed, footprint = self._reserve(conn, order, body_hash, decision, model, fleet, when)
-                self.cache.add(placed.cluster_id, placed.node, footprint)
+                    placed, footprint, customer = self._reserve(conn, order, body_hash, decision, model, fleet, when)
+                self.cache.add(placed.cluster_id, placed.node, footprint, customer)
                 return Placement(placed, False, decision)
             except _GuardLost:
                 losses += 1
@@ -266,7 +233,8 @@ class Reservations:
         request: PlacementRequest,
         fleet: Fleet,
         now: datetime,
-    ) -> tuple[PlacedService, Footprint]:
+    ) -> tuple[PlacedService, Footprint, tuple[str, int] | None]:
+        """Reserve ``decision``; also returns the customer's volume count after it, when it changed."""
         limits = self.policy.limits
         cluster, load = next(pair for pair in fleet if pair[0].id == decision.cluster_id)
         cluster_id, node_name = cluster.id, decision.node_hint
@@ -300,8 +268,9 @@ class Reservations:
         )
         if on_node.rowcount != 1:
             raise _GuardLost
+        customer = None
         if footprint.volumes:
-            self._reserve_customer_volumes(conn, order.request, footprint.volumes)
+            customer = (request.customer_id, self._reserve_customer_volumes(conn, order.request, footprint.volumes))
 
         replicas = limits.storage[cluster.storage_provider].replicas
         placed = PlacedService(
@@ -357,9 +326,10 @@ class Reservations:
                     for index, volume in enumerate(request.volumes)
                 ],
             )
-        return placed, footprint
+        return placed, footprint, customer
 
-    def _reserve_customer_volumes(self, conn: Connection, request: RequestIn, count: int) -> None:
+    def _reserve_customer_volumes(self, conn: Connection, request: RequestIn, count: int) -> int:
+        """Add ``count`` to the customer's volumes, guarded by the plan's quota; the customer's volumes after."""
         quota = self.policy.quota(request.plan)
         allowed = quota.max_volumes_per_customer - request.customer_volume_count
         if count > allowed:
@@ -377,8 +347,10 @@ class Reservations:
                 where=row.volumes + count <= allowed,
             ).returning(row.volumes)
         )
-        if result.first() is None:
+        after = result.scalar()
+        if after is None:
             raise _GuardLost
+        return int(after)
 
     # --- releases ----------------------------------------------------------------------------------------
 

@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 
 from placement.engine import Decision, select_cluster
-from placement.model import Cluster
+from placement.model import Cluster, PlacementRequest
 from placement.policy import Policy, default_policy
-from placement.router.cache import FleetCache
+from placement.router.cache import CachedFleet, FleetCache
 from placement.router.config import DEFAULT_MAX_CLOCK_SKEW_SECONDS
 from placement.router.db import make_engine
 from placement.router.exceptions import (
@@ -31,15 +31,9 @@ from placement.router.exceptions import (
     UnknownPlacement,
     UnknownStorageProvider,
 )
+from placement.router.ledger import PlacedService, PlacedVolume, Placement, PlacementOrder
 from placement.router.repository import NO_SNAPSHOT, Clock, Repository, ServiceRecord, utc_now
-from placement.router.reservation import (
-    OPTIMISTIC_ATTEMPTS,
-    PlacedService,
-    PlacedVolume,
-    Placement,
-    PlacementOrder,
-    Reservations,
-)
+from placement.router.reservation import OPTIMISTIC_ATTEMPTS, Reservations
 from placement.state import RequestIn
 
 __all__ = [
@@ -108,29 +102,33 @@ class Store:
     def service(self, service_id: str) -> ServiceRecord:
         return self.repository.service(service_id)
 
-    def decide(self, request: RequestIn, now: datetime | None = None) -> Decision:
-        """The dry run: the engine's decision on the current fleet, without reserving anything.
+    def request_model(self, request: RequestIn) -> PlacementRequest:
+        return self.reservations.request_model(request)
 
-        The fleet is cached for ``fleet_cache_seconds``. Writes through this store drop the cache or, for
-        placements, add what they reserved to it, so only writes by other processes (a collector with ``--db``,
-        another router worker) can take that long to show.
+    def decide(
+        self, request: RequestIn, now: datetime | None = None, model: PlacementRequest | None = None
+    ) -> Decision:
+        """The dry run: the engine's decision on the current fleet, without reserving anything. ``model``: the
+        request as ``request_model`` gave it, when the caller has it already.
+
+        The fleet (and the customer volume counts read with it) is cached for ``fleet_cache_seconds``. Writes
+        through this store drop the cache or, for placements, add what they reserved to it, so only writes by
+        other processes (a collector with ``--db``, another router worker) can take that long to show.
         """
-        reservations = self.reservations
+        model = model or self.request_model(request)
         with self.engine.connect() as conn:
-            model = reservations.engine_request(conn, request)
-            fleet = reservations.cached_fleet(conn)
-        return select_cluster(model, fleet, self.policy, now=now or self.clock())
+            counted, fleet = self.reservations.from_database(conn, request, model)
+        return select_cluster(counted, fleet, self.policy, now=now or self.clock())
 
-    def decide_from_cache(self, request: RequestIn, now: datetime | None = None) -> Decision | None:
-        """``decide`` when it needs no database at all (a fresh cached fleet and no volume quota to count);
-        None otherwise. Cheap enough for the event loop."""
-        model = self.reservations.request_model(request)
-        if self.reservations.needs_database(request, model):
-            return None
-        fresh = self.cache.fresh()
-        if fresh is None:
-            return None
-        return select_cluster(model, fresh[0], self.policy, now=now or self.clock())
+    def from_cache(
+        self, request: RequestIn, model: PlacementRequest | None = None
+    ) -> tuple[PlacementRequest, CachedFleet] | None:
+        """The engine's request (its customer's volumes counted) and the fleet, when the cache holds both; None
+        when the database must be read. Cheap enough for the event loop."""
+        return self.reservations.from_cache(request, model or self.request_model(request))
+
+    def decide_on(self, model: PlacementRequest, cached: CachedFleet, now: datetime | None = None) -> Decision:
+        return select_cluster(model, cached.fleet, self.policy, now=now or self.clock())
 
 
 def open_store(

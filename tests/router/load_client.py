@@ -20,9 +20,14 @@ def _json(response: httpx.Response) -> dict:
 
 
 class Answers(list):
-    """(status, json) per call, in order; ``unavailable`` counts the 503 answers that were retried."""
+    """(status, json) per call, in order; ``unavailable`` counts the 503 answers that were retried, and
+    ``retried`` holds the indices of the calls that were (their first outcome unknown)."""
 
     unavailable = 0
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.retried: set[int] = set()
 
 
 def request_all(base_url: str, calls: list[Call], headers: dict[str, str], retries: int = 5) -> Answers:
@@ -50,6 +55,7 @@ def request_all(base_url: str, calls: list[Call], headers: dict[str, str], retri
                 if not pending or round_ == retries:
                     break
                 results.unavailable += len(pending)
+                results.retried.update(pending)
         return results
 
     return asyncio.run(run())
@@ -72,4 +78,5 @@ def request_from_processes(base_url: str, calls: list[Call], headers: dict[str, 
     for offset, part in enumerate(parts):
         results[offset::processes] = part
         results.unavailable += part.unavailable
+        results.retried.update(offset + processes * index for index in part.retried)
     return results

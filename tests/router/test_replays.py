@@ -149,7 +149,13 @@ def test_deletes_placements_and_replays_of_the_same_ids_race_consistently(db_url
             finally:
                 store.dispose()
             released_rows = Counter(row.service_id for row in ledger if row.released_at is not None)
-            assert released_rows == +released
+            # A DELETE answered 503 (past the deadline on a loaded machine) has an unknown outcome: it may have
+            # released, and its retry then answered released: false. Only those may release unseen.
+            unseen = Counter(
+                calls[index][1].rsplit("/", 1)[1] for index in results.retried if calls[index][0] == "DELETE"
+            )
+            for service_id in released_rows | released:
+                assert released[service_id] <= released_rows[service_id] <= released[service_id] + unseen[service_id]
             for i in range(KEPT):
                 assert released[f"svc-{i}"] >= 1  # the original always goes: at least one DELETE ran after it
             assert totals["active"] == sum(row.released_at is None for row in ledger)
