@@ -18,6 +18,8 @@ from fastapi import Depends, FastAPI
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict
 
+from placement.router.auth import bearer  # at module level: the dependency's annotation names it
+
 FLOOR_PATH = "/bench/floor"
 
 
@@ -36,7 +38,7 @@ class FloorOut(BaseModel):
 
 def bench_app(db_url: str) -> FastAPI:
     from placement.router.app import create_app
-    from placement.router.auth import bearer, check_bearer
+    from placement.router.auth import check_bearer
     from placement.router.config import settings_from_env
     from placement.router.store import open_store
 
