@@ -189,7 +189,12 @@ def compile_scenario(scenario: Scenario, profile: str | None = None) -> RunConfi
         max_pods = limits.run_node_max_pods(run_node_type)
         node_ram = limits.costs.run_node_types[run_node_type].ram_bytes
         fleet_checks, warnings = initial_fleet_checks(scenario, limits, ladder, node_ram, max_pods)
-        problems += fleet_checks
+        if scenario.start_from is None:
+            problems += fleet_checks
+        else:
+            # A fleet read from live state exists as it is: the check's load is the base mix's mean, not what the
+            # source measured, so an apparent overload is reported, never a reason to refuse the forecast.
+            warnings = [*(f"{problem} (estimated from the base scenario's mix)" for problem in fleet_checks), *warnings]
     problems += signup_problems(scenario)
     checks = scenario.packing_checks
     if checks is not None and checks.ctrl_node_type not in (None, *limits.control_plane_types):
