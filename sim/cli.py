@@ -4,6 +4,7 @@ import typer
 
 from sim.cli_compare import compare_command
 from sim.cli_run import run_command
+from sim.forecast.cli import forecast_command
 from sim.sweep.cli import sweep_command
 
 # rich_markup_mode=None: help text is printed as written (a "uniform:A:B" is not an emoji code, "[0]" not a tag).
@@ -20,6 +21,7 @@ def _root() -> None:
 app.command("run")(run_command)
 app.command("sweep")(sweep_command)
 app.command("compare")(compare_command)
+app.command("forecast")(forecast_command)
 
 
 def main() -> None:

@@ -1,0 +1,174 @@
+"""``sim forecast``: the Monte Carlo forecast from a live source, on a process pool or a Dask cluster."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from placement.cli_common import error_console, fail
+from placement.yamlio import ConfigError
+from sim.forecast.core import Forecast, forecast, prepare
+from sim.scenario import load_scenario
+from sim.start_from.sources import StartFromError
+from sim.sweep.executors import dask_executor, process_pool
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_BASE = ROOT / "scenarios" / "stage2.yaml"
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_every(text: str) -> float:
+    """``6h``, ``30m``, ``1d``, ``90s`` in seconds; ``ValueError`` naming the option otherwise."""
+    number, unit = text[:-1], text[-1:].lower()
+    try:
+        seconds = float(number) * UNITS[unit]
+    except (KeyError, ValueError):
+        raise ValueError(f"--every {text!r}: give a number and a unit, s, m, h or d (e.g. 6h)") from None
+    if seconds <= 0:
+        raise ValueError(f"--every {text!r}: must be positive")
+    return seconds
+
+
+def parse_as_of(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--as-of {text!r}: not an ISO 8601 date-time (e.g. 2026-12-01T06:00:00Z)") from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def forecast_command(
+    start_from: Annotated[
+        str,
+        typer.Option(
+            "--start-from",
+            help="the router's database (SQLite path or PostgreSQL URL, read only), a folder of collector "
+            "snapshots, or a state YAML",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="output directory")],
+    base: Annotated[
+        Path, typer.Option("--base", help="scenario for what the source cannot tell (mix, churn, operator)")
+    ] = DEFAULT_BASE,
+    runs: Annotated[int, typer.Option("--runs", min=1, help="Monte Carlo runs")] = 100,
+    horizon_days: Annotated[float, typer.Option("--horizon-days", min=1, help="days forecast")] = 730,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="root seed")] = 0,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="the forecast's now, ISO 8601 (default: the clock); fixes the output bytes"),
+    ] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="local processes (or Dask workers)")] = None,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help="'dask' for a Dask LocalCluster, or tcp://HOST:8786")
+    ] = None,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="runs per task")] = 1,
+    min_weeks: Annotated[
+        float | None, typer.Option("--min-weeks", min=0, help="history needed to fit growth (default 8 weeks)")
+    ] = None,
+    publish: Annotated[
+        str | None, typer.Option("--publish", help="also write the result into the router's forecasts table")
+    ] = None,
+    every: Annotated[
+        str | None, typer.Option("--every", help="repeat at this interval (e.g. 6h), at low priority")
+    ] = None,
+) -> None:
+    """Forecast, from the live fleet, the p10/p50/p90 day each catalogue limit binds on each cluster, the
+    order-by date and the operator's action; write forecast.parquet/.csv and forecast.html to --out."""
+    try:
+        interval = parse_every(every) if every else None
+        fixed_now = parse_as_of(as_of) if as_of else None
+    except ValueError as exc:
+        fail(str(exc))
+    if interval is not None and fixed_now is not None:
+        fail("--every repeats from the clock; it cannot be combined with --as-of")
+    try:
+        base_scenario = load_scenario(base)
+    except (ConfigError, OSError) as exc:
+        fail(f"--base: {exc}")
+    if interval is not None:
+        os.nice(10)  # a background forecast must not slow the router's placements on the same machine
+    while True:
+        started_at = time.monotonic()
+        result = _one(start_from, base_scenario, base, runs, horizon_days, seed, fixed_now, workers, scheduler,
+                      chunk_size, min_weeks)  # fmt: skip
+        written = result.write(out)
+        _summary(result, written)
+        if publish:
+            _publish(result, publish)
+        if interval is None:
+            return
+        time.sleep(max(0.0, interval - (time.monotonic() - started_at)))
+
+
+def _one(source, base_scenario, base_path, runs, horizon_days, seed, now, workers, scheduler, chunk_size, min_weeks):
+    try:
+        started = prepare(source, base_scenario, now=now, horizon_days=horizon_days, min_weeks=min_weeks)
+    except StartFromError as exc:
+        fail(str(exc))
+    except ConfigError as exc:
+        fail(f"{source}: the started scenario is not valid: {exc}")
+    progress = Progress(
+        TextColumn("[bold]forecast"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=error_console
+    )
+    if scheduler == "dask":
+        executor_ctx = dask_executor(workers)
+    elif scheduler:
+        executor_ctx = dask_executor(workers, scheduler)
+    else:
+        executor_ctx = process_pool(workers)
+    with executor_ctx as executor, progress:
+        task = progress.add_task("forecast", total=runs)
+        try:
+            return forecast(
+                started,
+                runs,
+                seed=seed,
+                executor=executor,
+                chunk_size=chunk_size,
+                base_name=_shown(base_path),
+                on_run=lambda outcome: progress.advance(task),
+            )
+        except (RuntimeError, ValueError) as exc:
+            fail(str(exc), code=1)
+
+
+def _shown(path: Path) -> str:
+    """A path as shown in the outputs: relative to the project when inside it (the same bytes on any machine)."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _summary(result: Forecast, written: dict[str, Path]) -> None:
+    head = result.header
+    error_console.print(
+        f"{head['runs_ok']} of {head['runs']} runs; customers {head['customers_measured']} measured, "
+        f"{head['customers_estimated']} estimated; wrote {written['html']} and {written['parquet']}",
+        highlight=False,
+    )
+    soon = result.table.dropna(subset=["p50_days"]).sort_values("p50_days").head(5)
+    for row in soon.itertuples():
+        error_console.print(
+            f"{row.cluster} {row.limit_name}: binds in {row.p50_days:.0f} days (p50, {row.p50_date}); "
+            f"order by {row.order_by_date}: {row.action}",
+            highlight=False,
+            markup=False,
+        )
+
+
+def _publish(result: Forecast, url: str) -> None:
+    from sim.forecast.publish import publish
+
+    try:
+        publish(result, url)
+    except Exception as exc:
+        fail(f"--publish: {exc}", code=1)

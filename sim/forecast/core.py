@@ -1,0 +1,211 @@
+"""The forecast: a live source and a base scenario in, per cluster and catalogue limit the p10/p50/p90 day it
+binds, the order-by date and the operator's action out.
+
+    started = prepare(source, base, now=as_of, horizon_days=730)     # StartFromError on a bad source
+    result = forecast(started, runs=100, seed=0, executor=pool)     # default: a local process pool
+    result.write("out/forecast")                                    # sim.forecast.output
+
+Bands: over the successful runs, a run that does not bind within the horizon counts as binding after it (right
+censored); a percentile is the linear interpolation between order statistics (``sim.outcomes``), "not within
+the horizon" (None) when the order statistic it interpolates toward is censored. The order-by day is the p10 bind
+day less the lead time of what answers the limit (``sim.planning``): ordering by then, nine runs in ten are not
+late. The action is the operator's (``sim.planning.action``) for the cluster's storage provider and rung.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.config import compile_scenario
+from sim.decisions import volume_limit
+from sim.forecast.runs import LIMITS, ForecastTask, RunOutcome, run_forecast_chunk
+from sim.growth_fit import ChurnFit, GrowthFit
+from sim.planning import RESOURCE_BY_KEY, action, answer_kind, lead_days
+from sim.scenario import Scenario
+from sim.start_from.build import StartedScenario, read_source, start_from
+from sim.sweep.executors import process_pool
+
+QUANTILES = (("p10", 0.10), ("p50", 0.50), ("p90", 0.90))
+TABLE_COLUMNS = [
+    "cluster", "region", "storage_provider", "limit", "limit_name", "unit", "used", "capacity", "share",
+    "p10_days", "p50_days", "p90_days", "p10_date", "p50_date", "p90_date", "runs_binding",
+    "order_by_days", "order_by_date", "lead_days", "action", "basis",
+]  # fmt: skip
+
+
+def censored_percentile(values: np.ndarray, q: float) -> float | None:
+    """The ``q`` percentile of ``values`` (NaN: beyond the horizon), linear between order statistics; None when
+    the order statistic it interpolates toward is beyond the horizon."""
+    ordered = np.sort(np.where(np.isfinite(values), values, np.inf))
+    if not len(ordered):
+        return None
+    position = (len(ordered) - 1) * q
+    low, high = math.floor(position), math.ceil(position)
+    if not np.isfinite(ordered[high]):
+        return None
+    return float(ordered[low] + (ordered[high] - ordered[low]) * (position - low))
+
+
+def prepare(
+    source: Any,
+    base: Scenario,
+    *,
+    now: datetime | None = None,
+    horizon_days: float = 730,
+    min_weeks: float | None = None,
+) -> StartedScenario:
+    """Read ``source`` as of ``now`` and start ``base`` from it, run for ``horizon_days``; ``StartFromError`` on a
+    bad source (nothing is run or written)."""
+    state = read_source(source, now or datetime.now(UTC))
+    started = start_from(base, state, min_weeks=min_weeks)
+    started.scenario = started.scenario.model_copy(update={"horizon_days": float(horizon_days), "horizon_years": None})
+    return started
+
+
+@dataclass
+class Forecast:
+    """A finished forecast. ``table``: one row per cluster and catalogue limit (``TABLE_COLUMNS``); ``header``:
+    as of, horizon, runs, seed, source, base; ``runs``: one row per run (status, error, drawn laws);
+    ``provenance``: every figure of the start, measured, estimated or assumed."""
+
+    table: pd.DataFrame
+    header: dict[str, Any]
+    runs: pd.DataFrame
+    provenance: pd.DataFrame
+    growth_fit: GrowthFit | None
+    churn_fit: ChurnFit | None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> pd.DataFrame:
+        return self.runs[self.runs["status"] != "ok"]
+
+    def write(self, out_dir, *, csv: bool = True, html: bool = True):
+        from sim.forecast.output import write_forecast
+
+        return write_forecast(self, out_dir, csv=csv, html=html)
+
+
+def forecast(
+    started: StartedScenario,
+    runs: int,
+    *,
+    seed: int = 0,
+    executor: cf.Executor | None = None,
+    chunk_size: int = 1,
+    base_name: str | None = None,
+    on_run: Callable[[RunOutcome], None] | None = None,
+) -> Forecast:
+    """Run ``runs`` replications from ``started`` on ``executor`` (default: a local process pool) and summarise."""
+    if runs < 1:
+        raise ValueError(f"runs must be at least 1, got {runs}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    scenario = started.scenario
+    clusters = tuple(spec.id for spec in scenario.fleet.clusters)
+    task = ForecastTask(scenario, clusters, started.growth_fit, started.churn_fit)
+    chunks = [list(range(k, min(k + chunk_size, runs))) for k in range(0, runs, max(1, chunk_size))]
+    outcomes: dict[int, RunOutcome] = {}
+    own = executor is None
+    pool = process_pool() if own else executor
+    try:
+        futures = [pool.submit(run_forecast_chunk, task, int(seed), chunk) for chunk in chunks]
+        for future in cf.as_completed(futures):
+            for outcome in future.result():
+                outcomes[outcome.index] = outcome
+                if on_run:
+                    on_run(outcome)
+    finally:
+        if own:
+            pool.shutdown(wait=True, cancel_futures=True)
+    ordered = [outcomes[i] for i in range(runs)]
+    ok = [o for o in ordered if o.status == "ok"]
+    if not ok:
+        raise RuntimeError(f"every forecast run failed; the first: {ordered[0].error}")
+    table = summarise(started, ok)
+    header = {
+        "as_of": started.state.now.isoformat(),
+        "start_date": scenario.start_date.isoformat(),
+        "horizon_days": float(scenario.horizon_days),
+        "runs": runs,
+        "runs_ok": len(ok),
+        "seed": int(seed),
+        "source": started.state.source,
+        "source_kind": started.state.kind,
+        "base": base_name or scenario.name,
+        "customers_measured": started.measured_customers,
+        "customers_estimated": started.estimated_customers,
+        "growth": started.growth_fit.message if started.growth_fit else "not fitted: the source has no ledger",
+        "churn": started.churn_fit.message if started.churn_fit else "not fitted: the source has no ledger",
+    }
+    run_rows = pd.DataFrame(
+        [{"run": o.index, "status": o.status, "error": o.error} | o.drawn for o in ordered],
+        columns=["run", "status", "error", "growth_kind", "growth", "churn_rate"],
+    )
+    return Forecast(table, header, run_rows, started.provenance, started.growth_fit, started.churn_fit,
+                    list(started.warnings))  # fmt: skip
+
+
+def summarise(started: StartedScenario, ok: list[RunOutcome]) -> pd.DataFrame:
+    """The forecast table from the successful runs."""
+    scenario = started.scenario
+    config = compile_scenario(scenario)
+    policy, ladder = scenario.operator, config.ladder
+    start = scenario.start_date
+    bind = np.stack([o.bind_days for o in ok])  # runs x clusters x limits
+    used, capacity = ok[0].used, ok[0].capacity
+    basis = {row.figure: row.basis for row in started.provenance.itertuples()}
+    live = scenario.start_from.live if scenario.start_from is not None else None
+    estimated = {c.cluster for c in (live.customers if live else []) if not c.measured}
+    rows = []
+    for i, spec in enumerate(scenario.fleet.clusters):
+        rung = ladder.index(spec.ctrl_type_on(ladder)) if spec.ctrl_type_on(ladder) in ladder else 0
+        for j, key in enumerate(LIMITS):
+            measure = RESOURCE_BY_KEY[key]
+            decision_key = volume_limit(spec.storage_provider) if key == "volumes" else key
+            lead = lead_days(policy, answer_kind(decision_key))
+            bands = {name: censored_percentile(bind[:, i, j], q) for name, q in QUANTILES}
+            order_by = None if bands["p10"] is None else bands["p10"] - lead
+            cap = float(capacity[i, j])
+            rows.append(
+                {
+                    "cluster": spec.id,
+                    "region": spec.region,
+                    "storage_provider": spec.storage_provider,
+                    "limit": key,
+                    "limit_name": measure.name,
+                    "unit": measure.unit,
+                    "used": float(used[i, j]),
+                    "capacity": cap if math.isfinite(cap) else None,
+                    "share": float(used[i, j] / cap) if math.isfinite(cap) and cap > 0 else None,
+                    **{f"{name}_days": value for name, value in bands.items()},
+                    **{f"{name}_date": day_date(start, value) for name, value in bands.items()},
+                    "runs_binding": float(np.isfinite(bind[:, i, j]).mean()),
+                    "order_by_days": order_by,
+                    "order_by_date": day_date(start, order_by),
+                    "lead_days": float(lead),
+                    "action": action(decision_key, policy, ladder, rung),
+                    "basis": _basis(spec.id, basis, estimated),
+                }
+            )
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def day_date(start: date, day: float | None) -> date | None:
+    """The date of a day after the start (floored to the day); None stays None."""
+    return None if day is None else start + timedelta(days=math.floor(day))
+
+
+def _basis(cluster: str, basis: dict[str, str], estimated: set[str]) -> str:
+    """Whether the cluster's starting level is measured, or partly estimated (customers not in the ledger)."""
+    if basis.get(f"clusters.{cluster}.run_nodes") == "assumed":
+        return "assumed (no load snapshot)"
+    return "measured, with estimated customers" if cluster in estimated else "measured"

@@ -1,0 +1,125 @@
+"""One Monte Carlo run of a forecast, as a task any ``concurrent.futures`` executor runs (a process pool, Dask).
+
+Seeds as a sweep's (``sim.sweep.runs.run_seed``): run ``i`` uses ``SeedSequence(seed, spawn_key=(i,))``, whose
+first child draws the run's growth and churn laws from their fits and whose second is the simulation's seed, so a
+run never depends on the run count, the executor or the order runs finish.
+
+Growth: the fitted kinds (``sim.growth_fit``) are averaged by their information-criterion weights: each run draws
+a kind with its weight, then that kind's parameters from its fit's covariance. A single chosen kind's covariance
+says nothing of the chance that another kind continues the history, which at a year ahead is most of the
+uncertainty. Churn: the hazard drawn from its Gamma posterior. Without a fit, the base scenario's laws stand.
+
+A run gives, per initial cluster and catalogue limit, the first day (after the start) its used level reaches the
+capacity the cluster has on day 0 (``sim.planning.measures``); NaN when it does not within the horizon.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.config import compile_scenario
+from sim.growth_fit import ChurnFit, GrowthFit
+from sim.planning import RESOURCES, measures
+from sim.scenario import Scenario
+from sim.simulation import run
+from sim.sweep.runs import run_seed
+
+LIMITS = tuple(m.key for m in RESOURCES)  # every catalogue limit, in the catalogue's order
+
+
+@dataclass(frozen=True)
+class ForecastTask:
+    """What every run needs (pickled once per task): the started scenario with its horizon, and the fits."""
+
+    scenario: Scenario
+    clusters: tuple[str, ...]  # the initial clusters, in the order of the result's rows
+    growth_fit: GrowthFit | None
+    churn_fit: ChurnFit | None
+
+
+@dataclass
+class RunOutcome:
+    """One run: its index, status, error, the laws it drew, and the bind day per (cluster, limit)."""
+
+    index: int
+    status: str
+    error: str | None
+    drawn: dict[str, Any]
+    bind_days: np.ndarray  # clusters x LIMITS, float days, NaN: not within the horizon
+    used: np.ndarray  # day-0 used level, clusters x LIMITS
+    capacity: np.ndarray  # day-0 capacity, clusters x LIMITS
+
+
+def draw_laws(task: ForecastTask, rng: np.random.Generator) -> tuple[dict[str, Any], dict[str, Any]]:
+    """This run's scenario update (growth, churn) and what was drawn, for the run table."""
+    update: dict[str, Any] = {}
+    drawn: dict[str, Any] = {"growth_kind": None, "growth": None, "churn_rate": None}
+    fit = task.growth_fit
+    if fit is not None and fit.enough:
+        weights = fit.weights()
+        kinds = [f for f in fit.fits if weights[f.kind] > 0]
+        probabilities = np.array([weights[f.kind] for f in kinds])
+        chosen = kinds[int(rng.choice(len(kinds), p=probabilities / probabilities.sum()))]
+        growth = chosen.draw(rng)
+        update["growth"] = growth
+        drawn["growth_kind"] = chosen.kind
+        drawn["growth"] = ", ".join(f"{k}={v:.4g}" for k, v in growth.model_dump().items() if k != "kind")
+    if task.churn_fit is not None and task.churn_fit.fitted:
+        churn = task.churn_fit.draw(rng)
+        update["churn"] = churn
+        drawn["churn_rate"] = float(churn.rate)
+    return update, drawn
+
+
+def bind_days(timeseries: pd.DataFrame, scenario: Scenario, clusters: tuple[str, ...]):
+    """Per cluster of ``clusters`` and limit: the first day the used level reaches its day-0 capacity (NaN: never
+    within the run), and the day-0 used level and capacity."""
+    config = compile_scenario(scenario)
+    rows = timeseries[timeseries["cluster_id"].isin(clusters)]
+    levels = measures(rows, config.limits, config.policy, list(LIMITS))
+    shape = (len(clusters), len(LIMITS))
+    days, used0, capacity0 = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
+    day = levels["day"].to_numpy(dtype=float)
+    ids = levels["cluster_id"].to_numpy()
+    for i, cluster in enumerate(clusters):
+        mine = np.flatnonzero(ids == cluster)
+        if not len(mine):
+            continue
+        mine = mine[np.argsort(day[mine], kind="stable")]
+        first = mine[0]
+        for j, key in enumerate(LIMITS):
+            used = levels[f"{key}_used"].to_numpy(dtype=float)[mine]
+            capacity = float(levels[f"{key}_capacity"].to_numpy(dtype=float)[first])
+            used0[i, j], capacity0[i, j] = used[0], capacity
+            if not np.isfinite(capacity) or capacity <= 0:
+                continue
+            reached = np.flatnonzero(used >= capacity)
+            if len(reached):
+                days[i, j] = day[mine[reached[0]]]
+    return days, used0, capacity0
+
+
+def run_forecast(task: ForecastTask, root: int, index: int) -> RunOutcome:
+    """Run ``index`` of a forecast. An exception becomes a ``failed`` outcome carrying the error."""
+    draw_seq, sim_seq = run_seed(root, index).spawn(2)
+    update, drawn = draw_laws(task, np.random.default_rng(draw_seq))
+    empty = np.full((len(task.clusters), len(LIMITS)), np.nan)
+    try:
+        scenario = task.scenario.model_copy(update=update)
+        result = run(scenario, sim_seq)
+        days, used, capacity = bind_days(result.timeseries, scenario, task.clusters)
+    except Exception as exc:
+        last = traceback.extract_tb(exc.__traceback__)[-1:]
+        where = f" at {last[0].filename}:{last[0].lineno}" if last else ""
+        return RunOutcome(index, "failed", f"{type(exc).__name__}: {exc}{where}", drawn, empty, empty, empty)
+    return RunOutcome(index, "ok", None, drawn, days, used, capacity)
+
+
+def run_forecast_chunk(task: ForecastTask, root: int, indices: list[int]) -> list[RunOutcome]:
+    """Several runs in one task (fewer round trips on a remote executor)."""
+    return [run_forecast(task, root, i) for i in indices]

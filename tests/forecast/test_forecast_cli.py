@@ -1,0 +1,154 @@
+"""``sim forecast`` through its real entry point (``python -m sim``): the table and the page, the bands, the
+same bytes for the same seed, and the bad sources (exit 2, a message naming the problem, nothing written)."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sim.forecast.core import censored_percentile
+from sim.forecast.runs import LIMITS
+from tests.forecast.conftest import NOW, ROOT, History
+from tests.forecast.test_start_from import snapshot_document, write_snapshots
+
+BASE = ROOT / "scenarios" / "stage1.yaml"
+AS_OF = NOW.isoformat()
+
+
+def sim(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "sim", *args], capture_output=True, text=True, cwd=ROOT, timeout=900, check=False
+    )
+
+
+def forecast(source: str, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    return sim(
+        "forecast", "--start-from", source, "--base", str(BASE), "--runs", "4", "--horizon-days", "60",
+        "--as-of", AS_OF, "--workers", "2", "--out", str(out), *extra,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def two_forecasts(sqlite_history: History, tmp_path_factory) -> tuple[Path, Path]:
+    first, second = tmp_path_factory.mktemp("first"), tmp_path_factory.mktemp("second")
+    for out in (first, second):
+        done = forecast(sqlite_history.url, out, "--seed", "11")
+        assert done.returncode == 0, done.stderr
+    return first, second
+
+
+def test_the_same_seed_gives_the_same_bytes(two_forecasts):
+    first, second = two_forecasts
+    names = sorted(p.name for p in first.iterdir())
+    assert {"forecast.parquet", "forecast.csv", "forecast.html", "provenance.csv", "meta.json"} <= set(names)
+    assert names == sorted(p.name for p in second.iterdir())
+    for name in names:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def test_every_cluster_and_catalogue_limit_has_a_row_with_ordered_bands(two_forecasts, sqlite_history):
+    table = pd.read_parquet(two_forecasts[0] / "forecast.parquet")
+    assert sorted(table["cluster"].unique()) == ["eu-west-1", "eu-west-2", "us-east-1"]
+    assert len(table) == 3 * len(LIMITS) and set(table["limit"]) == set(LIMITS)
+    for row in table.itertuples():
+        bands = [getattr(row, f"{q}_days") for q in ("p10", "p50", "p90")]
+        known = [b for b in bands if not pd.isna(b)]
+        # A band beyond the horizon stays beyond it for the higher percentiles.
+        assert bands[: len(known)] == known, row
+        assert known == sorted(known) and all(0 <= b <= 60 for b in known), row
+        if known:
+            assert row.order_by_days == pytest.approx(bands[0] - row.lead_days)
+            assert str(row.p10_date) == str(NOW.date() + timedelta(days=math.floor(bands[0])))
+        else:
+            assert pd.isna(row.order_by_days)
+    # The draining cluster is closed: the operator closes, not orders, for its shard limits; RAM is run nodes.
+    ram = table[(table["cluster"] == "eu-west-1") & (table["limit"] == "ram_per_run_node")].iloc[0]
+    assert ram["action"].startswith("order run nodes") and ram["lead_days"] == 14
+    volumes = table[(table["cluster"] == "eu-west-2") & (table["limit"] == "volumes")].iloc[0]
+    assert volumes["action"].startswith("close the cluster")
+    # The start is measured from the ledger, with the customers the router never saw estimated.
+    assert set(table["basis"]) == {"measured, with estimated customers"}
+
+
+def test_the_page_and_meta_say_what_is_measured_estimated_and_assumed(two_forecasts, sqlite_history):
+    out = two_forecasts[0]
+    page = (out / "forecast.html").read_text()
+    meta = pd.read_json(out / "meta.json", typ="series")
+    header = meta["header"]
+    assert header["customers_estimated"] == sum(sqlite_history.unseen.values()) + 12
+    assert header["customers_measured"] > 0 and header["runs_ok"] == 4 and header["seed"] == 11
+    assert f"<strong>{header['customers_estimated']}\nestimated</strong>" in page
+    assert "growth fitted to" in header["growth"] and "Growth fits" in page
+    provenance = pd.read_csv(out / "provenance.csv")
+    assert {"measured", "estimated", "assumed"} <= set(provenance["basis"])
+    runs = pd.read_csv(out / "runs.csv")
+    assert list(runs["run"]) == [0, 1, 2, 3] and set(runs["status"]) == {"ok"}
+    assert runs["growth_kind"].notna().all()  # every run drew its growth from the fits
+
+
+def test_a_different_seed_draws_different_growth(two_forecasts, sqlite_history, tmp_path):
+    done = forecast(sqlite_history.url, tmp_path, "--seed", "12", "--runs", "2")
+    assert done.returncode == 0, done.stderr
+    mine = pd.read_csv(tmp_path / "runs.csv")["growth"].tolist()
+    theirs = pd.read_csv(two_forecasts[0] / "runs.csv")["growth"].tolist()[:2]
+    assert mine != theirs
+
+
+def test_censored_percentiles():
+    nan = math.nan
+    assert censored_percentile([nan, nan, nan], 0.1) is None
+    assert censored_percentile([10, 20, nan, nan], 0.1) == pytest.approx(13.0)
+    assert censored_percentile([10, 20, nan, nan], 0.5) is None  # interpolates toward a censored run
+    assert censored_percentile([10, 20, 30], 0.5) == 20
+
+
+# --- bad sources: exit 2, the problem named, nothing written -----------------------------------------------------
+
+
+def refused(source: str, tmp_path: Path, match: str) -> None:
+    out = tmp_path / "out"
+    done = forecast(source, out)
+    assert done.returncode == 2, done.stderr
+    assert match in " ".join(done.stderr.split()), done.stderr
+    assert not out.exists()
+
+
+def test_an_unreachable_database_is_refused(tmp_path):
+    refused("postgresql://postgres:secret@127.0.0.1:1/nowhere", tmp_path, "cannot read it")
+    refused(str(tmp_path / "missing.db"), tmp_path, "no such SQLite file")
+
+
+def test_an_empty_ledger_is_refused(tmp_path):
+    from placement.router.store import open_store
+    from placement.state import ClusterIn
+
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    store = open_store(url)
+    store.add_cluster(ClusterIn(id="a", name="a", region="eu", task_queue="q-a", registry_url="r:5000").to_model())
+    store.dispose()
+    refused(url, tmp_path, "the ledger (reservations) is empty")
+
+
+def test_snapshots_from_the_future_are_refused(tmp_path):
+    folder = write_snapshots(tmp_path / "ahead", [snapshot_document("eu-west-1", NOW + timedelta(hours=1), 3)])
+    refused(str(folder), tmp_path, "ahead of the clock")
+
+
+def test_a_state_file_failing_validation_is_refused(tmp_path):
+    bad = tmp_path / "state.yaml"
+    bad.write_text((ROOT / "examples" / "state.yaml").read_text().replace("volumes: 497", "volumes: -4", 1))
+    refused(str(bad), tmp_path, "clusters[0].load.volumes")
+
+
+def test_bad_options_are_refused(tmp_path):
+    done = forecast("examples/state.yaml", tmp_path / "out", "--every", "6 hours")
+    assert done.returncode == 2 and "--every '6 hours'" in done.stderr
+    done = forecast("examples/state.yaml", tmp_path / "out", "--base", str(tmp_path / "none.yaml"))
+    assert done.returncode == 2 and "--base" in done.stderr
+    assert not (tmp_path / "out").exists()
