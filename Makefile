@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean notebooks
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,18 @@ test: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
+
+# The planners' notebooks executed and exported: out/notebooks/NAME.ipynb (with outputs) and NAME.html. Smoke mode
+# unless CAPPLAN_QUICK=0 (full mode); one notebook: make notebooks NOTEBOOKS=notebooks/growth_planning.py
+NOTEBOOKS ?= $(wildcard notebooks/*.py)
+notebooks: $(STAMP)
+	mkdir -p out/notebooks
+	set -e; for source in $(NOTEBOOKS); do \
+		built=out/notebooks/$$(basename $$source .py).ipynb; \
+		$(BIN)/jupytext --to ipynb --output $$built $$source; \
+		$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=-1 $$built; \
+		$(BIN)/jupyter nbconvert --to html $$built; \
+	done
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

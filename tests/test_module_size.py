@@ -1,8 +1,8 @@
 """No module in ``placement/`` or ``sim/`` is over 450 lines: one module, one job.
 
-Migrations are exempt (each is a frozen record of one schema step), as is ``notebooks/build.py`` (outside both
-packages; the Longhorn vs Ceph issue replaces it). A module that is over the limit while its owner splits it is
-listed in ``BEING_SPLIT`` with the reason; the entry must go as soon as the module is back under the limit.
+Migrations are exempt (each is a frozen record of one schema step). A module that is over the limit while its owner
+splits it is listed in ``BEING_SPLIT`` with the reason; the entry must go as soon as the module is back under the
+limit.
 """
 
 from __future__ import annotations
