@@ -42,6 +42,8 @@ from placement.router.api import (
 from placement.router.auth import bearer, check_bearer
 from placement.router.config import Role, RouterSettings
 from placement.router.errors import BodyLimit, preview_text, safe_errors
+from placement.router.fleet_page import add_fleet_page
+from placement.router.forecast_api import add_forecast_routes, forecast_for_scrape, forecast_gauges
 from placement.router.gate import DatabaseGate, DatabaseUnavailable
 from placement.router.metrics import LatencyMiddleware, RouterMetrics
 from placement.router.store import (
@@ -418,6 +420,9 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
         await db(store.put_load, cluster_id, load, body.model_dump(mode="json"))
         return LoadAccepted(cluster_id=cluster_id, observed_at=load.observed_at.isoformat())
 
+    add_forecast_routes(app, store.engine, db, store.clock, DB_RESPONSES)
+    add_fleet_page(app, store, db, settings, DB_RESPONSES)
+
     # --- operations --------------------------------------------------------------------------------------
 
     @app.get("/healthz", tags=["operations"])
@@ -431,6 +436,7 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
     async def prometheus_metrics() -> Response:
-        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+        forecast = await forecast_for_scrape(db, store.engine)  # read per scrape: any worker answers the same
+        return Response(metrics.exposition(forecast_gauges(forecast, store.clock())), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -8,7 +8,9 @@
   observed; the guarded UPDATEs of a reservation run against these rows;
 - ``reservations``: the ledger, one row per placement request id (the idempotency key); a service id is
   unique among the active rows, so a released one can be placed again under a new request id;
-- ``customer_volumes``: volumes per customer, guarded by the plan's quota.
+- ``customer_volumes``: volumes per customer, guarded by the plan's quota;
+- ``forecasts`` / ``forecast_rows``: what ``sim forecast --publish`` wrote, one header and a row per cluster and
+  limit (``placement.router.forecasts``). The router only reads them.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -161,6 +164,38 @@ customer_volumes = Table(
     Column("customer_id", Text, primary_key=True),
     Column("volumes", Integer, nullable=False, server_default="0"),
     CheckConstraint("volumes >= 0", name="non_negative"),
+)
+
+forecasts = Table(
+    "forecasts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("as_of", DateTime(timezone=True), nullable=False),
+    Column("horizon_days", Float, nullable=False),
+    Column("runs", Integer, nullable=False),
+    Column("seed", BigInteger, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("base", Text, nullable=False),
+    CheckConstraint("horizon_days > 0 AND runs > 0", name="positive"),
+)
+
+forecast_rows = Table(
+    "forecast_rows",
+    metadata,
+    Column("forecast_id", Integer, ForeignKey("forecasts.id", ondelete="CASCADE"), primary_key=True),
+    Column("cluster", Text, primary_key=True),
+    Column("limit", Text, primary_key=True),
+    Column("unit", Text, nullable=False),
+    Column("used", BigInteger, nullable=False),
+    Column("capacity", BigInteger),
+    # Days from the forecast's as_of; NULL: the limit does not bind within the horizon.
+    Column("p10_days", Float),
+    Column("p50_days", Float),
+    Column("p90_days", Float),
+    Column("order_by_days", Float),
+    Column("action", Text),
+    Column("lead_days", Float),
 )
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -63,9 +65,9 @@ class RouterMetrics:
             self._exposed = CollectorRegistry()
             MultiProcessCollector(self._exposed)
 
-    def exposition(self) -> bytes:
-        """The text format for ``/metrics``."""
-        return generate_latest(self._exposed)
+    def exposition(self, extra: Iterable[Metric] = ()) -> bytes:
+        """The text format for ``/metrics``; ``extra``: families made at scrape time (the forecast gauges)."""
+        return generate_latest(_Joined(self._exposed, extra))
 
     def process_exited(self) -> None:
         """A worker's last act: drop its live gauge files, so the worker count no longer includes it."""
@@ -79,6 +81,18 @@ class RouterMetrics:
             self.rejections.labels("quota").inc()
         for reason, count in decision.rejection_counts().items():
             self.rejections.labels(reason).inc(count)
+
+
+class _Joined:
+    """A registry's families followed by ``extra``: what ``generate_latest`` reads."""
+
+    def __init__(self, registry: CollectorRegistry, extra: Iterable[Metric]) -> None:
+        self.registry = registry
+        self.extra = extra
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.registry.collect()
+        yield from self.extra
 
 
 class LatencyMiddleware:

@@ -1,0 +1,279 @@
+"""Published forecasts: what ``sim forecast --publish`` writes into the router's database and the router serves.
+
+The router never computes a forecast (``placement`` never imports ``sim``): a separate process runs the Monte
+Carlo and calls ``write_forecast``; ``GET /v1/forecast``, the gauges and the fleet page read ``latest_forecast``.
+Any worker answers, because every one of them reads the same table.
+
+A forecast is a header (when it was made, the state's time it starts from, horizon, runs, seed, source and base
+scenario) and one ``ForecastRow`` per cluster and catalogue limit. Days count from ``as_of``; None means the limit
+does not bind within the horizon (in any run for p10, in half the runs for p50, ...).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, insert, inspect, select
+
+from placement.router.db import forecast_rows, forecasts, make_engine
+
+# What BIGINT holds: a seed or a figure beyond it is refused rather than wrapped.
+BIGINT_MAX = 2**63 - 1
+SECONDS_PER_DAY = 86_400.0
+
+
+class ForecastError(ValueError):
+    """A forecast that cannot be stored as given; the message names the field (and row)."""
+
+
+class ForecastsNotMigrated(RuntimeError):
+    """The database has no ``forecasts`` table: the router's migrations have not reached 0005."""
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastRow:
+    """One cluster × limit of a forecast. ``limit`` is the catalogue's name for it (``kubernetes.pods``...)."""
+
+    cluster: str
+    limit: str
+    unit: str
+    used: int
+    capacity: int | None
+    p10_days: float | None
+    p50_days: float | None
+    p90_days: float | None
+    order_by_days: float | None
+    action: str | None
+    lead_days: float | None
+
+    def check(self, where: str) -> ForecastRow:
+        """The row with its numbers as plain Python values, or ``ForecastError`` naming ``where`` and the field."""
+        for name in ("cluster", "limit", "unit"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise ForecastError(f"{where}.{name}: must be a non-empty string, got {value!r}")
+        used = _integer(self.used, f"{where}.used")
+        capacity = None if self.capacity is None else _integer(self.capacity, f"{where}.capacity")
+        days = {name: _days(getattr(self, name), f"{where}.{name}") for name in DAY_FIELDS}
+        bands = [days["p10_days"], days["p50_days"], days["p90_days"]]
+        # A later quantile never binds earlier; "not within the horizon" is later than any day.
+        ordered = [math.inf if value is None else value for value in bands]
+        if ordered != sorted(ordered):
+            raise ForecastError(f"{where}: p10_days <= p50_days <= p90_days must hold, got {bands}")
+        if self.action is not None and not isinstance(self.action, str):
+            raise ForecastError(f"{where}.action: must be a string or None, got {self.action!r}")
+        return ForecastRow(
+            self.cluster,
+            self.limit,
+            self.unit,
+            used,
+            capacity,
+            days["p10_days"],
+            days["p50_days"],
+            days["p90_days"],
+            days["order_by_days"],
+            self.action,
+            days["lead_days"],
+        )
+
+
+DAY_FIELDS = ("p10_days", "p50_days", "p90_days", "order_by_days", "lead_days")
+ROW_FIELDS = tuple(ForecastRow.__dataclass_fields__)
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    """A stored forecast. ``id`` and ``created_at`` are the database's (``created_at``: when it was published)."""
+
+    id: int
+    created_at: datetime
+    as_of: datetime
+    horizon_days: float
+    runs: int
+    seed: int
+    source: str
+    base: str
+    rows: tuple[ForecastRow, ...] = field(default=())
+
+    def age_seconds(self, now: datetime) -> float:
+        return (now - self.created_at).total_seconds()
+
+    def elapsed_days(self, now: datetime) -> float:
+        """Days since the state the forecast starts from: what has passed of every row's days."""
+        return (now - self.as_of).total_seconds() / SECONDS_PER_DAY
+
+    def day(self, days: float | None) -> datetime | None:
+        """The moment ``days`` after ``as_of`` (None stays None: not within the horizon)."""
+        return None if days is None else self.as_of + timedelta(days=days)
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastDraft:
+    """A forecast before it is published: what ``write_forecast`` takes (``publish(engine, draft)``)."""
+
+    as_of: datetime
+    horizon_days: float
+    runs: int
+    seed: int
+    source: str
+    base: str
+    rows: Sequence[ForecastRow]
+
+
+def publish(
+    engine: Engine, draft: ForecastDraft, *, created_at: datetime | None = None, keep: int | None = None
+) -> int:
+    """``write_forecast`` for a ``ForecastDraft``; returns the new forecast's id."""
+    fields = {name: getattr(draft, name) for name in ForecastDraft.__dataclass_fields__}
+    return write_forecast(engine, **fields, created_at=created_at, keep=keep)
+
+
+def _integer(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise ForecastError(f"{where}: must be a whole number, got {value!r}")
+    value = int(value)
+    if not 0 <= value <= BIGINT_MAX:
+        raise ForecastError(f"{where}: must be between 0 and {BIGINT_MAX}, got {value}")
+    return value
+
+
+def _days(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        days = float(value)
+    except (TypeError, ValueError):
+        raise ForecastError(f"{where}: must be a number of days or None, got {value!r}") from None
+    if math.isnan(days):
+        return None  # pandas' and numpy's "missing": not within the horizon
+    if math.isinf(days):
+        raise ForecastError(f"{where}: must be finite (None means not within the horizon), got {value!r}")
+    return days
+
+
+def _aware(value: datetime, where: str) -> datetime:
+    if not isinstance(value, datetime):
+        raise ForecastError(f"{where}: must be a datetime, got {value!r}")
+    if value.tzinfo is None:
+        raise ForecastError(f"{where}: must carry a time zone (UTC), got {value.isoformat()}")
+    return value.astimezone(UTC)
+
+
+def _stored(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; every time the router stores is UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def forecast_engine(url: str) -> Engine:
+    """An engine on the router's database for a publishing process. It does not migrate (the router owns its
+    schema); ``ForecastsNotMigrated`` says so when the forecasts table is missing."""
+    engine = make_engine(url)
+    try:
+        missing = not inspect(engine).has_table("forecasts")
+    except Exception:
+        engine.dispose()
+        raise
+    if missing:
+        engine.dispose()
+        raise ForecastsNotMigrated(
+            f"{engine.url.render_as_string(hide_password=True)} has no forecasts table: "
+            "run `placement db upgrade --db URL` (or start the router once) first"
+        )
+    return engine
+
+
+def write_forecast(
+    engine: Engine,
+    *,
+    as_of: datetime,
+    horizon_days: float,
+    runs: int,
+    seed: int,
+    source: str,
+    base: str,
+    rows: Sequence[ForecastRow],
+    created_at: datetime | None = None,
+    keep: int | None = None,
+) -> int:
+    """Store one forecast, header and rows, in one transaction, and return its id. A failed write (a bad row, a
+    lost connection) stores nothing. ``keep``: also delete all but the newest ``keep`` forecasts, in the same
+    transaction. ``created_at`` defaults to now (UTC)."""
+    as_of = _aware(as_of, "as_of")
+    created_at = _aware(created_at or datetime.now(UTC), "created_at")
+    horizon = _days(horizon_days, "horizon_days")
+    if horizon is None or horizon <= 0:
+        raise ForecastError(f"horizon_days: must be a positive number of days, got {horizon_days!r}")
+    runs = _integer(runs, "runs")
+    if runs < 1:
+        raise ForecastError("runs: must be at least 1")
+    seed = _integer(seed, "seed")
+    for name, text in (("source", source), ("base", base)):
+        if not isinstance(text, str) or not text.strip():
+            raise ForecastError(f"{name}: must be a non-empty string, got {text!r}")
+    if keep is not None and keep < 1:
+        raise ForecastError(f"keep: must be at least 1, got {keep}")
+    checked = [row.check(f"rows[{index}]") for index, row in enumerate(rows)]
+    seen: dict[tuple[str, str], int] = {}
+    for index, row in enumerate(checked):
+        first = seen.setdefault((row.cluster, row.limit), index)
+        if first != index:
+            raise ForecastError(f"rows[{index}]: cluster {row.cluster!r} limit {row.limit!r} repeats rows[{first}]")
+    header = {
+        "created_at": created_at,
+        "as_of": as_of,
+        "horizon_days": horizon,
+        "runs": runs,
+        "seed": seed,
+        "source": source,
+        "base": base,
+    }
+    # write=True: on SQLite the transaction takes the write lock up front (BEGIN IMMEDIATE, see db.py).
+    with engine.execution_options(write=True).begin() as conn:
+        forecast_id = conn.execute(insert(forecasts).values(header).returning(forecasts.c.id)).scalar_one()
+        if checked:
+            conn.execute(insert(forecast_rows), [{"forecast_id": forecast_id, **asdict(row)} for row in checked])
+        if keep is not None:
+            _prune(conn, keep)
+    return forecast_id
+
+
+def _prune(conn: Connection, keep: int) -> None:
+    kept = select(forecasts.c.id).order_by(forecasts.c.created_at.desc(), forecasts.c.id.desc()).limit(keep)
+    old = select(forecasts.c.id).where(forecasts.c.id.not_in(kept.scalar_subquery()))
+    # Rows first: SQLite enforces the foreign key but cascades only with the pragma on every connection.
+    conn.execute(delete(forecast_rows).where(forecast_rows.c.forecast_id.in_(old)))
+    conn.execute(delete(forecasts).where(forecasts.c.id.in_(old)))
+
+
+def latest_forecast(engine: Engine) -> Forecast | None:
+    """The newest forecast published (by ``created_at``, then id) with its rows by cluster and limit; None when
+    none has been."""
+    with engine.connect() as conn:
+        header = conn.execute(
+            select(forecasts).order_by(forecasts.c.created_at.desc(), forecasts.c.id.desc()).limit(1)
+        ).first()
+        if header is None:
+            return None
+        rows = conn.execute(
+            select(*(forecast_rows.c[name] for name in ROW_FIELDS))
+            .where(forecast_rows.c.forecast_id == header.id)
+            .order_by(forecast_rows.c.cluster, forecast_rows.c.limit)
+        ).all()
+    return Forecast(
+        id=header.id,
+        created_at=_stored(header.created_at),
+        as_of=_stored(header.as_of),
+        horizon_days=header.horizon_days,
+        runs=header.runs,
+        seed=header.seed,
+        source=header.source,
+        base=header.base,
+        rows=tuple(ForecastRow(*row) for row in rows),
+    )
