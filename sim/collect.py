@@ -157,6 +157,7 @@ def collect(world: World, log: Log, seed: np.random.SeedSequence) -> SimResult:
     )
     summary = _summary(world, log, seed, timeseries, customers)
     summary["warnings"] = list(config.warnings)  # the initial fleet over a comfortable level (sim.initial_fleet)
+    summary["control_plane_upgrade_basis"] = config.scenario.operator.control_plane.upgrade_basis
     summary["objects_per_customer"] = objects_summary(
         config.scenario,
         config.limits,

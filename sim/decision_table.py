@@ -34,7 +34,6 @@ from sim.planning import (
     answer_kind,
     breach_day,
     by_cluster,
-    ladder_exhausted,
     lead_days,
     measure_of,
     measures,
@@ -197,12 +196,9 @@ def decision_rows(
     providers = clusters["storage_provider"].astype(str).to_numpy()
     rung_of = {name: i for i, name in enumerate(ladder)}
     rungs = np.array([rung_of.get(name, 0) for name in clusters["ctrl_node_type"].astype(str)], dtype=int)
-    exhausted = np.array([ladder_exhausted(policy, ladder, r) for r in range(len(ladder))], dtype=bool)[rungs]
     for measure in RESOURCES + POLICY_MEASURES:
         kind = answer_kind(measure.key)
         hit = table[f"{measure.key}_share"].to_numpy(dtype=float) >= 1.0
-        if measure.key == "control_plane_ladder_top":  # with a rung left, the upgrade answers it (not a shard)
-            hit &= exhausted
         positions = np.flatnonzero(hit)
         for position in positions[np.lexsort((days[positions], ids[positions]))]:
             cluster_id = str(ids[position])

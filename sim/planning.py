@@ -101,10 +101,22 @@ RESOURCES: tuple[Measure, ...] = (
 )  # fmt: skip
 RESOURCE_BY_KEY = {m.key: m for m in RESOURCES}
 
+
+def _ladder_top_capacity(rows: pd.DataFrame, limits: Limits, policy: OperatorPolicy) -> np.ndarray:
+    """The control plane's capacity where no upgrade is left (``ladder_exhausted``), NaN on a rung an upgrade still
+    answers: there the ladder's top is not what binds."""
+    capacity = _catalogue_capacity("control_plane_objects")(rows, limits, policy)
+    ladder = tuple(policy.control_plane.ladder or limits.control_plane_ladder)
+    rung_of = {name: i for i, name in enumerate(ladder)}
+    top = np.array([ladder_exhausted(policy, ladder, r) for r in range(len(ladder))], dtype=bool)
+    rungs = np.array([rung_of.get(name, 0) for name in rows["ctrl_node_type"].astype(str)], dtype=int)
+    return np.where(top[rungs], capacity, np.nan) if len(rows) else capacity
+
+
 # The operator's own triggers: its settings, not the catalogue's.
 POLICY_MEASURES: tuple[Measure, ...] = (
     Measure("control_plane_ladder_top", limit_name("control_plane_ladder_top"), "objects", _column("etcd_objects"),
-            _catalogue_capacity("control_plane_objects")),
+            _ladder_top_capacity),
     Measure("max_run_nodes_per_cluster", limit_name("max_run_nodes_per_cluster"), "nodes",
             lambda rows: (rows["run_nodes"] + rows["run_nodes_on_order"]).to_numpy(dtype=float),
             _constant(lambda limits, policy: policy.max_run_nodes_per_cluster)),

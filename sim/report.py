@@ -243,6 +243,10 @@ def _plots(result: RunTables) -> str:
     bound = {row["limit"] for row in summary.get("decisions") or []}
     ram_threshold = (f"operator orders run nodes ({order_ram:.0%})", order_ram)
     volume_threshold = (f"cluster closes to new customers ({close:.0%})", close)
+    upgrade = _assumption(summary, "operator.control_plane.upgrade_at_fraction") or 1.0
+    basis = summary.get("control_plane_upgrade_basis", "tight")
+    upgrade_threshold = (f"operator upgrades the control plane ({upgrade:.0%} of {basis})", upgrade,
+                         f"ctrl_{basis}_objects")  # fmt: skip
     figures = [
         ("Customers and services", (fleet_counts_plot(fleet, span), "")),
         ("RAM per cluster", per_cluster_plot(
@@ -254,7 +258,8 @@ def _plots(result: RunTables) -> str:
             "volumes", threshold=volume_threshold if any(b.startswith("volumes:") for b in bound) else None)),
         ("etcd objects vs control plane", per_cluster_plot(
             clusters, span, "etcd objects per cluster vs control-plane tight capacity", "etcd_objects",
-            "ctrl_tight_objects", "etcd objects")),
+            "ctrl_tight_objects", "etcd objects",
+            threshold=upgrade_threshold if "control_plane_objects" in bound else None)),
         ("Pods per node", pods_per_node_plot(
             clusters, span, _assumption(summary, "kubernetes.max_pods_per_node"),
             order_pods if "pods_per_node" in bound else None)),

@@ -56,10 +56,12 @@ def per_cluster_plot(
     unit: str,
     scale: float = 1.0,
     counts: bool = True,
-    threshold: tuple[str, float] | None = None,
+    threshold: tuple[str, float] | tuple[str, float, str] | None = None,
 ) -> tuple[str, str]:
     """Each cluster's ``value`` (solid) against its ``limit`` (dashed, same colour) and, when given, the operator's
-    ``threshold`` (label, share of the limit; dotted) at which it acts. Returns the PNG and the "others" note."""
+    ``threshold`` (label, share, and the column it is a share of, the limit by default; dotted) at which it acts.
+    Returns the PNG and the "others" note."""
+    base = threshold[2] if threshold is not None and len(threshold) > 2 else limit
     shown, others = busiest(clusters, value)
     fig = figure(figsize=(10, 4))
     ax = fig.subplots()
@@ -70,7 +72,7 @@ def per_cluster_plot(
         if limit is not None:
             ax.plot(rows["date"], rows[limit] / scale, color=color, linestyle="--", linewidth=0.9)
             if threshold is not None:
-                ax.plot(rows["date"], rows[limit] * threshold[1] / scale, color=color, linestyle=":", linewidth=0.9)
+                ax.plot(rows["date"], rows[base] * threshold[1] / scale, color=color, linestyle=":", linewidth=0.9)
     if others:
         rest = clusters[clusters["cluster_id"].isin(others)].groupby("date")[value].sum()
         ax.plot(rest.index, rest.to_numpy() / scale, color=OTHERS_COLOR, linewidth=1.4,

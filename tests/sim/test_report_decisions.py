@@ -68,6 +68,15 @@ def test_every_order_in_the_event_log_is_a_decision_with_its_date_and_trigger(sh
     never = {item["limit"] for item in summary["limits_never_bound"]}
     assert not never & {lim.split(":")[0] for lim in ordered["limit"]}
     assert len(summary["decisions"]) == len(decisions)
+    # "Control-plane ladder exhausted" is read only where no upgrade is left: on the top rung.
+    clusters = shipped_run.timeseries[shipped_run.timeseries["cluster_id"] != "fleet"]
+    top_rung = clusters.groupby("cluster_id")["ctrl_tight_objects"].max().max()
+    for item in summary["limits_never_bound"]:
+        if item["limit"] == "control_plane_ladder_top" and item["peak_share"] is not None:
+            peak = clusters[(clusters["cluster_id"] == item["cluster_id"])
+                            & (clusters["date"] == pd.Timestamp(item["date"]))]  # fmt: skip
+            assert (peak["ctrl_tight_objects"] == top_rung).all(), item
+    assert summary["control_plane_upgrade_basis"] in ("comfortable", "tight")
 
 
 def test_stage1_flags_ram_idle_while_pods_per_node_binds(shipped_run):
