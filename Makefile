@@ -30,7 +30,7 @@ notebooks: $(STAMP)
 		built=out/notebooks/$$(basename $$source .py).ipynb; \
 		$(BIN)/jupytext --to ipynb --output $$built $$source; \
 		$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=-1 $$built; \
-		$(BIN)/jupyter nbconvert --to html $$built; \
+		$(BIN)/jupyter nbconvert --to html --template-file notebooks/offline.html.j2 $$built; \
 	done
 
 lint: $(STAMP)

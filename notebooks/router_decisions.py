@@ -15,12 +15,15 @@
 # %% [markdown]
 # # Router decisions
 #
-# A fleet of four clusters (three in eu-west: two Longhorn, one Rook-Ceph; one in us-east) and a batch of
-# `create_service` requests through the placement engine (`placement.select_cluster`): which cluster wins, each
-# cluster's score breakdown, and what changes when one cluster approaches its Longhorn volume limit or is set to
-# `draining`.
+# A fleet of four clusters (`examples/router-fleet.yaml`; three in eu-west: two Longhorn, one Rook-Ceph; one in us-east)
+# and a batch of `create_service` requests through the placement engine (`placement.select_cluster`): which cluster
+# wins, each cluster's score breakdown, and what changes when one cluster approaches its Longhorn volume limit or is set
+# to `draining`. Then the same fleet as the simulator's starting point: what the operator will have to decide and order
+# for it, what a customer costs, and which setting to change (the simulator's decision table, procurement calendar, cost
+# per customer-month and recommendations).
 #
-# The engine is instant, so quick and full mode differ only in the batch size.
+# Smoke mode (the default) places a batch of 12 requests and simulates 90 days; full mode (`CAPPLAN_QUICK=0`) 200
+# requests and a year.
 
 # %%
 import os
@@ -29,63 +32,20 @@ os.environ.setdefault("MPLBACKEND", "Agg")  # a kernel has its own (inline) back
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from IPython.display import display
 
 import placement
+import sim
 from sim.notebooks import NotebookMode
 
-# Smoke mode (the default, and what the tests run): small fixed-seed runs. CAPPLAN_QUICK=0: full mode.
 mode = NotebookMode.from_env()
-QUICK = not mode.full
-ROOT = mode.scenarios.parent
-print(mode.name, "| scenarios in", mode.scenarios)
+print(mode.name)
 
 # %%
-from placement.state import FleetState, RequestIn
+from placement.state import RequestIn, load_state
 
-
-def cluster_entry(cluster_id, region, storage, ctrl, nodes, requested, volumes, customers):
-    """One state-file entry: `nodes` run nodes of 256 GB, each with `requested` of its RAM taken."""
-    services = int(customers * 1.4)
-    return {
-        "cluster": {
-            "id": cluster_id,
-            "name": cluster_id.replace("-", " ").title(),
-            "region": region,
-            "task_queue": f"deployer-{cluster_id}",
-            "registry_url": "10.0.0.4:5000",
-            "storage_provider": storage,
-        },
-        "load": {
-            "ctrl_node_type": ctrl,
-            "volumes": volumes,
-            "services": services,
-            "customers": customers,
-            "pods": services,
-            "etcd_objects": 2 * customers + 8 * services,
-            "run_nodes": [
-                {"name": f"run-{i}", "allocatable_ram": "250Gi", "requested_ram": requested, "pods": services // nodes}
-                for i in range(1, nodes + 1)
-            ],
-        },
-    }
-
-
-fleet_yaml = {
-    "clusters": [
-        cluster_entry(
-            "eu-west-1", "eu-west", "longhorn", "CX52", nodes=4, requested="60Gi", volumes=100, customers=150
-        ),
-        cluster_entry(
-            "eu-west-2", "eu-west", "rook-ceph", "CX52", nodes=6, requested="100Gi", volumes=800, customers=250
-        ),
-        cluster_entry(
-            "eu-west-3", "eu-west", "longhorn", "CX52", nodes=4, requested="150Gi", volumes=300, customers=250
-        ),
-        cluster_entry("us-east-1", "us-east", "longhorn", "CX32", nodes=2, requested="40Gi", volumes=30, customers=40),
-    ]
-}
-state = FleetState.model_validate(fleet_yaml)
-fleet = state.to_model()
+FLEET_FILE = mode.scenarios.parent / "examples" / "router-fleet.yaml"  # a state file, as `placement select` reads
+fleet = load_state(FLEET_FILE)
 policy = placement.load_policy(profile="seed")
 pd.DataFrame(
     [
@@ -112,7 +72,7 @@ pd.DataFrame(
 
 # %%
 rng = np.random.default_rng(np.random.SeedSequence(8))
-batch_size = 12 if QUICK else 200
+batch_size = mode.pick(smoke=12, full=200)
 regions = ["eu-west", "us-east", None]  # None: the customer did not ask for a region
 requests = [
     RequestIn(
@@ -205,7 +165,7 @@ def with_status(fleet, cluster_id, status):
     return [(dataclasses.replace(c, status=status) if c.id == cluster_id else c, load) for c, load in fleet]
 
 
-steps = np.unique(np.r_[np.linspace(0, max_volumes, 11 if QUICK else 51).astype(int), max_volumes - 1])
+steps = np.unique(np.r_[np.linspace(0, max_volumes, mode.pick(smoke=11, full=51)).astype(int), max_volumes - 1])
 rows = []
 for volumes in steps:
     decision = placement.select_cluster(volume_request, with_load(fleet, "eu-west-1", volumes=int(volumes)), policy)
@@ -252,3 +212,70 @@ ax.set(title="Placements before and after draining eu-west-1", xlabel="cluster",
 fig.tight_layout()
 print("eu-west-1 when draining:", score_breakdown(after[0]).loc["eu-west-1", "rejected because"])
 counts
+
+# %% [markdown]
+# ## What this fleet needs next
+#
+# The fleet above as the simulator's starting point (`start_from:` the same state file), growing and churning as stage 2
+# assumes, with stage 2's operator. Everything below is the simulator's output for that run: the decisions the operator
+# takes (`SimResult.decisions`), what to order by when (`SimResult.orders`, `orders.csv`), the cost per customer-month
+# and its parts, and for each limit that forced a decision the next sensible setting tried on the same seed
+# (`sim.recommend`).
+
+# %%
+from datetime import UTC, datetime
+
+from sim.recommend import recommend
+from sim.report_planning import never_bound_line
+from sim.start_from.build import read_source, start_from
+
+FORWARD_DAYS = mode.pick(smoke=90, full=365)
+base = sim.load_scenario(mode.scenarios / "stage2.yaml").model_copy(
+    update={"horizon_days": FORWARD_DAYS, "horizon_years": None, "packing_checks": None}
+)
+started = start_from(base, read_source(str(FLEET_FILE), datetime(2026, 12, 1, tzinfo=UTC)))
+forward = sim.run(started.scenario, 0)
+summary = forward.summary
+for warning in started.warnings:
+    print("note:", warning)
+print(
+    f"After {FORWARD_DAYS} days: {summary['customers_end']:,} customers on {summary['clusters_end']} clusters and "
+    f"{summary['run_nodes_end']} run nodes, EUR {summary['cost_eur_month_end']:,.0f}/month; "
+    f"EUR {summary['cost_eur_per_customer_month']:.2f} per customer-month; {len(forward.orders)} orders; "
+    f"{summary['customers_lost']} customers lost"
+)
+print("never bound (peak utilisation):", never_bound_line(summary) or "-")
+decisions_ahead = forward.decisions
+display(
+    decisions_ahead[
+        ["decided_date", "effective_date", "status", "cluster_id", "limit_name", "share", "action", "eur_month"]
+    ]
+)
+pd.Series(summary["cost_per_customer_month_breakdown_eur"], name="EUR per customer-month").round(3)
+
+# %%
+orders = forward.orders
+fig, axes = plt.subplots(1, 2, figsize=(13, 4))
+by_cluster = orders.pivot_table(index="cluster_id", columns="kind", values="eur_month", aggfunc="sum", fill_value=0)
+if by_cluster.empty:
+    axes[0].text(0.5, 0.5, "no orders within the horizon", ha="center", va="center", transform=axes[0].transAxes)
+else:
+    by_cluster.plot.barh(stacked=True, ax=axes[0])
+axes[0].set(title=f"Orders over {FORWARD_DAYS} days, by cluster", xlabel="EUR per month added", ylabel="cluster")
+fleet_days = forward.timeseries[forward.timeseries["cluster_id"] == "fleet"]
+axes[1].plot(pd.to_datetime(fleet_days["date"]), fleet_days["cost_eur_month"], label="fleet cost")
+for order_by in pd.to_datetime(orders.loc[orders["kind"] != "run nodes", "order_by"]):
+    axes[1].axvline(order_by, color="grey", alpha=0.4, lw=0.8)
+axes[1].set(title="Fleet cost (grey: new clusters and upgrades ordered)", xlabel="date", ylabel="EUR per month")
+axes[1].legend(fontsize="small")
+fig.autofmt_xdate()
+fig.tight_layout()
+orders[["order_by", "arrives", "kind", "cluster_id", "what", "eur_month", "setup_eur", "limit"]]
+
+# %%
+advice = recommend(
+    started.scenario, forward, 0, band_runs=mode.pick(smoke=3, full=20)
+)  # helpful ones: over paired seeds
+for item in advice:
+    print(f"{item['limit_name']}: {item['verdict']}")
+pd.DataFrame(advice, columns=["limit_name", "setting", "was", "to", "saving_eur_month", "binding_shift_days", "helps"])

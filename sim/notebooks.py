@@ -11,6 +11,7 @@ Full mode runs the sizes a planner acts on.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -74,16 +75,26 @@ def run_sweep(
 
 
 class NotebookSweeps:
-    """A notebook's sweeps on one local process pool, so its workers start once; ``shutdown()`` in the last cell.
+    """A notebook's sweeps on one executor; ``shutdown()`` in the last cell.
 
-    It works from a Jupyter kernel (no ``__main__`` file, the spawn/forkserver trap): the pool runs ``sim.sweep``'s
-    own importable ``run_chunk``, and nothing defined in the notebook is pickled. Every sweep has the same ``seed``,
-    so run i of two sweeps with the same ``vary`` has the same draw and simulation seed (paired runs).
+    Full mode (or no mode given): one local process pool, so its workers start once. It works from a Jupyter kernel
+    (no ``__main__`` file, the spawn/forkserver trap): the pool runs ``sim.sweep``'s own importable ``run_chunk``, and
+    nothing defined in the notebook is pickled. Smoke mode: the few short runs in the kernel's own process (one
+    thread), which costs less than starting workers that import the simulator; the runs and their results are the
+    same. Every sweep has the same ``seed``, so run i of two sweeps with the same ``vary`` has the same draw and
+    simulation seed (paired).
     """
 
-    def __init__(self, seed: int = 2026, metric: str = "first_shard", workers: int | None = None) -> None:
+    def __init__(
+        self,
+        mode: NotebookMode | None = None,
+        seed: int = 2026,
+        metric: str = "first_shard",
+        workers: int | None = None,
+    ) -> None:
         self.seed, self.metric = seed, metric
-        self.pool = process_pool(workers)
+        in_process = mode is not None and not mode.full
+        self.pool: cf.Executor = cf.ThreadPoolExecutor(max_workers=1) if in_process else process_pool(workers)
 
     def run(self, scenario: Any, runs: int, vary: tuple[str, ...] | list[str] = ()) -> SweepResult:
         return run_sweep(scenario, runs, executor=self.pool, vary=vary, seed=self.seed, metric=self.metric)

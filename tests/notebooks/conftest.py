@@ -9,7 +9,8 @@ fixed-seed runs. ``CAPPLAN_QUICK=0`` in the environment runs the tests on the fu
 
 from __future__ import annotations
 
-import os
+import base64
+import io
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -19,6 +20,7 @@ import jupytext
 import nbformat
 import pytest
 from nbmake.nb_run import NotebookRun
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
@@ -42,6 +44,11 @@ def outputs(notebook: nbformat.NotebookNode, mime: str) -> list:
             if mime in output.get("data", {}):
                 found.append(output["data"][mime])
     return found
+
+
+def png_sizes(images: list[str]) -> list[tuple[int, int]]:
+    """Width and height of each base64 PNG output (each must decode)."""
+    return [Image.open(io.BytesIO(base64.b64decode(data))).size for data in images]
 
 
 def text_outputs(notebook: nbformat.NotebookNode) -> str:
@@ -68,7 +75,6 @@ def build_dir() -> Iterator[Path]:
 def executed(build_dir: Path, pytestconfig: pytest.Config) -> Callable[[str], nbformat.NotebookNode]:
     """``executed("growth_planning")``: that notebook run once in smoke mode (cached for the session); a cell that
     raised fails the test with the kernel's traceback."""
-    os.environ.setdefault("CAPPLAN_QUICK", "1")
     cell_timeout = pytestconfig.getoption("nbmake_timeout")  # pyproject's --nbmake-timeout, seconds per cell
     cache: dict[str, nbformat.NotebookNode] = {}
 
