@@ -4,7 +4,7 @@ import typer
 
 from sim.cli_compare import compare_command
 from sim.cli_run import run_command
-from sim.forecast.cli import forecast_command
+from sim.forecast.cli import backtest_command, forecast_command
 from sim.sweep.cli import sweep_command
 
 # rich_markup_mode=None: help text is printed as written (a "uniform:A:B" is not an emoji code, "[0]" not a tag).
@@ -22,6 +22,7 @@ app.command("run")(run_command)
 app.command("sweep")(sweep_command)
 app.command("compare")(compare_command)
 app.command("forecast")(forecast_command)
+app.command("backtest")(backtest_command)
 
 
 def main() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -20,19 +18,6 @@ from sim.sweep.executors import dask_executor, process_pool
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BASE = ROOT / "scenarios" / "stage2.yaml"
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_every(text: str) -> float:
-    """``6h``, ``30m``, ``1d``, ``90s`` in seconds; ``ValueError`` naming the option otherwise."""
-    number, unit = text[:-1], text[-1:].lower()
-    try:
-        seconds = float(number) * UNITS[unit]
-    except (KeyError, ValueError):
-        raise ValueError(f"--every {text!r}: give a number and a unit, s, m, h or d (e.g. 6h)") from None
-    if seconds <= 0:
-        raise ValueError(f"--every {text!r}: must be positive")
-    return seconds
 
 
 def parse_as_of(text: str | None) -> datetime:
@@ -83,29 +68,28 @@ def forecast_command(
     """Forecast, from the live fleet, the p10/p50/p90 day each catalogue limit binds on each cluster, the
     order-by date and the operator's action; write forecast.parquet/.csv and forecast.html to --out."""
     try:
-        interval = parse_every(every) if every else None
         fixed_now = parse_as_of(as_of) if as_of else None
     except ValueError as exc:
         fail(str(exc))
-    if interval is not None and fixed_now is not None:
-        fail("--every repeats from the clock; it cannot be combined with --as-of")
+    if every is not None and publish is None:
+        fail("--every repeats a published forecast: give --publish DB_URL too")
+    if every is not None and fixed_now is not None:
+        fail("--every forecasts from the clock each time; it cannot be combined with --as-of")
     try:
         base_scenario = load_scenario(base)
     except (ConfigError, OSError) as exc:
         fail(f"--base: {exc}")
-    if interval is not None:
-        os.nice(10)  # a background forecast must not slow the router's placements on the same machine
-    while True:
-        started_at = time.monotonic()
+
+    def make() -> Forecast:
         result = _one(start_from, base_scenario, base, runs, horizon_days, seed, fixed_now, workers, scheduler,
                       chunk_size, min_weeks)  # fmt: skip
-        written = result.write(out)
-        _summary(result, written)
-        if publish:
-            _publish(result, publish)
-        if interval is None:
-            return
-        time.sleep(max(0.0, interval - (time.monotonic() - started_at)))
+        _summary(result, result.write(out))
+        return result
+
+    if publish is None:
+        make()
+        return
+    _publish(make, publish, every)
 
 
 def _one(source, base_scenario, base_path, runs, horizon_days, seed, now, workers, scheduler, chunk_size, min_weeks):
@@ -165,10 +149,62 @@ def _summary(result: Forecast, written: dict[str, Path]) -> None:
         )
 
 
-def _publish(result: Forecast, url: str) -> None:
-    from sim.forecast.publish import publish
+def _publish(make, url: str, every: str | None) -> None:
+    """Publish through the router's forecasts module (``sim.forecast_publish``): once, or every ``every`` at low
+    priority; a bad URL or an unmigrated database fails before any forecast is run."""
+    try:
+        from sim.forecast_publish import parse_every, publish_every, publish_once
+    except ImportError as exc:
+        fail(f"--publish: the router's forecasts table is not available in this install ({exc})", code=1)
+    from sim.forecast.publish import draft_of
 
     try:
-        publish(result, url)
+        interval = parse_every(every) if every else None
+    except ValueError as exc:
+        fail(str(exc))
+    try:
+        if interval is None:
+            done = publish_once(lambda: draft_of(make()), url)
+            error_console.print(f"published forecast {done.forecast_id} to {url}", highlight=False)
+        else:
+            publish_every(lambda: draft_of(make()), url, interval, report=error_console.print)
     except Exception as exc:
         fail(f"--publish: {exc}", code=1)
+
+
+def backtest_command(
+    scenario_path: Annotated[Path, typer.Argument(metavar="SCENARIO.yaml", help="the scenario file")],
+    at: Annotated[int, typer.Option("--at", min=1, help="the day the forecast is made (days after the start)")],
+    out: Annotated[Path, typer.Option("--out", help="output directory")] = Path("out/backtest"),
+    horizon_days: Annotated[float, typer.Option("--horizon-days", min=1, help="days forecast after --at")] = 365,
+    runs: Annotated[int, typer.Option("--runs", min=1, help="forecast runs")] = 20,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="the full run's seed (and the forecast's root)")] = 0,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="local processes")] = None,
+) -> None:
+    """Run SCENARIO to --at, export it as a router database, forecast from there, and compare with what the run
+    did after --at (and with predict_linear over each limit's last 30 days); write pairs.csv/.parquet and the
+    forecast made on --at to --out."""
+    from placement.atomic import atomic_write
+    from sim.forecast.backtest import backtest
+
+    try:
+        scenario = load_scenario(scenario_path)
+    except (ConfigError, OSError) as exc:
+        fail(str(exc))
+    try:
+        with process_pool(workers) as pool:
+            result = backtest(scenario, at, horizon_days=horizon_days, runs=runs, seed=seed, executor=pool)
+    except (StartFromError, ValueError) as exc:
+        fail(str(exc))
+    result.forecast.write(out / "forecast")
+    pairs = result.pairs
+    atomic_write(out / "pairs.parquet", lambda tmp: pairs.to_parquet(tmp, index=False, engine="pyarrow"))
+    atomic_write(out / "pairs.csv", pairs.to_csv(index=False, lineterminator="\n"))
+    score = result.summary()
+    error_console.print(
+        f"{scenario.name} at day {at}, {horizon_days:g} days ahead: {score['pairs']} cluster x limit pairs, "
+        f"{score['pairs_truth_within_horizon']} bound within the horizon in the run; truth inside p10-p90 in "
+        f"{score['coverage_p10_p90']:.0%} of {score['informative_pairs']} informative pairs; median |p50 - truth| "
+        f"{score['mae_p50_days']:.1f} days, predict_linear {score['mae_baseline_days']:.1f} days; wrote {out}",
+        highlight=False,
+    )

@@ -147,8 +147,10 @@ def test_a_state_file_failing_validation_is_refused(tmp_path):
 
 
 def test_bad_options_are_refused(tmp_path):
-    done = forecast("examples/state.yaml", tmp_path / "out", "--every", "6 hours")
-    assert done.returncode == 2 and "--every '6 hours'" in done.stderr
+    done = forecast("examples/state.yaml", tmp_path / "out", "--every", "6h")
+    assert done.returncode == 2 and "give --publish" in done.stderr
+    done = forecast("examples/state.yaml", tmp_path / "out", "--as-of", "yesterday")
+    assert done.returncode == 2 and "--as-of 'yesterday'" in done.stderr
     done = forecast("examples/state.yaml", tmp_path / "out", "--base", str(tmp_path / "none.yaml"))
     assert done.returncode == 2 and "--base" in done.stderr
     assert not (tmp_path / "out").exists()

@@ -1,0 +1,92 @@
+"""Is the forecast calibrated, and does it beat ``predict_linear``? ``python -m bench.forecast_calibration``
+
+For each stage scenario and seed: one full run (``sim.forecast.backtest.full_run``) past the last forecast day
+plus 365 days; on each forecast day its state is exported as a router database, a 365-day forecast is made from
+it (``--runs`` Monte Carlo runs), and every cluster x catalogue limit gives a forecast/truth pair with the
+``predict_linear`` baseline (30-day window) beside it. The same pairs are scored 90 days ahead (everything past
+day 90 censored) and 365 days ahead.
+
+Counting (``sim.forecast.backtest.score``): a limit that does not bind within the horizon is "beyond it", later
+than any day. The p10-p90 coverage counts the informative pairs, those whose truth or p90 is within the horizon
+(a limit neither reached would only flatter the coverage); the truth is inside when p10 <= truth <= p90, a
+censored truth inside when p90 is censored too. The median absolute error of the p50 day (and of the baseline)
+is over the pairs whose truth is within the horizon, a censored estimate counting as the horizon.
+
+Must hold (issue 17): coverage 70-90 % at 90 and 365 days; forecast MAE <= half the baseline's at 365 days and
+no worse at 90 days. Writes ``out/forecast_calibration/pairs.csv`` and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from placement.atomic import atomic_write
+from sim.forecast.backtest import censor, forecast_at, full_run, score
+from sim.scenario import load_scenario
+from sim.sweep.executors import process_pool
+
+ROOT = Path(__file__).resolve().parents[1]
+HORIZONS = (90, 365)
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenarios", nargs="+", default=["stage1", "stage2"])
+    parser.add_argument("--seeds", type=int, default=4, help="full runs per scenario")
+    parser.add_argument("--days", type=int, nargs="+", default=[120, 240, 360], help="forecast days")
+    parser.add_argument("--runs", type=int, default=10, help="Monte Carlo runs per forecast")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=ROOT / "out" / "forecast_calibration")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse()
+    started = time.perf_counter()
+    frames = []
+    with process_pool(args.workers) as pool:
+        for name in args.scenarios:
+            scenario = load_scenario(ROOT / "scenarios" / f"{name}.yaml")
+            for seed in range(args.seeds):
+                run = full_run(scenario, max(args.days) + max(HORIZONS), seed)
+                for day in args.days:
+                    result = forecast_at(
+                        run, scenario, day, horizon_days=max(HORIZONS), runs=args.runs, seed=seed, executor=pool
+                    )
+                    pairs = result.pairs.assign(scenario=name, seed=seed)
+                    frames.append(pairs)
+                    print(f"{name} seed {seed} day {day}: {score(pairs)} ({time.perf_counter() - started:.0f} s)")
+    pairs = pd.concat(frames, ignore_index=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write(args.out / "pairs.csv", pairs.to_csv(index=False, lineterminator="\n"))
+    rows = []
+    for horizon in HORIZONS:
+        scored = censor(pairs, horizon)
+        for label, part in [("all", scored), *list(scored.groupby("scenario"))]:
+            rows.append({"horizon_days": horizon, "scenarios": label} | score(part))
+    table = pd.DataFrame(rows)
+    print(
+        f"\nforecast calibration: scenarios {args.scenarios}, {args.seeds} seeds, forecast days {args.days}, "
+        f"{args.runs} runs per forecast, {time.perf_counter() - started:.0f} s"
+    )
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    for horizon in HORIZONS:
+        row = table[(table["horizon_days"] == horizon) & (table["scenarios"] == "all")].iloc[0]
+        n = row["informative_pairs"]
+        half_width = 1.96 * math.sqrt(max(row["coverage_p10_p90"] * (1 - row["coverage_p10_p90"]), 1e-9) / max(n, 1))
+        bar = 0.5 if horizon == 365 else 1.0
+        print(
+            f"{horizon} days ahead: coverage {row['coverage_p10_p90']:.1%} ± {half_width:.1%} over {n} pairs "
+            f"({'met' if 0.7 <= row['coverage_p10_p90'] <= 0.9 else 'NOT met'}: 70-90 %); MAE p50 "
+            f"{row['mae_p50_days']:.1f} d vs predict_linear {row['mae_baseline_days']:.1f} d "
+            f"({'met' if row['mae_p50_days'] <= bar * row['mae_baseline_days'] else 'NOT met'}: <= {bar:g} x)"
+        )
+
+
+if __name__ == "__main__":
+    main()

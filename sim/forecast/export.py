@@ -1,0 +1,142 @@
+"""A simulated fleet on day DAY, written as the router's database would hold it (for ``sim backtest``).
+
+The database is made by the router's own code: its migrations (``placement.router.store.open_store``), its
+cluster and load-snapshot writes (``add_cluster``, ``put_load``, so the counters are the router's), and its table
+definitions (``placement.router.db``) for the ledger, which is written in bulk (a placement through the API per
+simulated service would take minutes and change nothing the reader sees).
+
+What goes in, from one run of the scenario past DAY (its world at the end, its time series):
+
+- every cluster delivered by DAY, with its region and storage provider; ``draining`` when it was closed to new
+  customers on DAY; its load snapshot of DAY (run nodes, requested RAM, pods, services, customers, volumes, etcd
+  objects; the cluster's totals split evenly over its run nodes), observed a minute before DAY ends;
+- one reservation per service a grown customer created by DAY (the customer placed), on the cluster of its run
+  node (or its customer's home once released), released when its customer churned by DAY; its volume's size.
+
+The scenario's initial customers were never placed through the router: they are in the snapshots only, so the
+forecast estimates them, as it would customers placed before a real router.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import insert
+
+from placement.router import db
+from placement.router.store import open_store
+from placement.state import ClusterIn, ClusterLoadIn, RunNodeIn
+from sim.world import World
+
+OBSERVED_BEFORE = timedelta(minutes=1)
+
+
+def as_of(start, day: int) -> datetime:
+    """The clock of the exported database: midnight starting day ``day`` after the scenario's start."""
+    return datetime(start.year, start.month, start.day, tzinfo=UTC) + timedelta(days=day)
+
+
+def export_router_db(world: World, timeseries: pd.DataFrame, day: int, path: str | Path) -> str:
+    """Write the fleet of ``world`` as of ``day`` into a new SQLite router database at ``path``; its URL."""
+    path = Path(path)
+    if path.exists():
+        raise FileExistsError(f"{path}: exists; a backtest writes a new router database")
+    url = f"sqlite:///{path}"
+    now = as_of(world.config.start, day)
+    rows = timeseries[(timeseries["day"] == day) & (timeseries["cluster_id"] != "fleet")]
+    store = open_store(url, clock=lambda: now)
+    try:
+        for row in rows.itertuples():
+            cluster = ClusterIn(
+                id=row.cluster_id,
+                name=row.cluster_id,
+                region=row.region,
+                task_queue=f"deployer-{row.cluster_id}",
+                storage_provider=row.storage_provider,
+                registry_url=f"{row.cluster_id}.registry:5000",
+                status="active" if row.open else "draining",
+                created_at=now - timedelta(days=day),
+            )
+            store.add_cluster(cluster.to_model())
+            store.put_load(row.cluster_id, _snapshot(row, now - OBSERVED_BEFORE).to_model())
+        ledger = ledger_rows(world, day, now, set(rows["cluster_id"]))
+        with store.engine.begin() as conn:
+            if ledger["services"]:
+                conn.execute(insert(db.services), ledger["services"])
+                conn.execute(insert(db.reservations), ledger["reservations"])
+            if ledger["volumes"]:
+                conn.execute(insert(db.volumes), ledger["volumes"])
+    finally:
+        store.dispose()
+    return url
+
+
+def _split(total: int, parts: int) -> list[int]:
+    return [total // parts + (i < total % parts) for i in range(parts)]
+
+
+def _snapshot(row, observed_at: datetime) -> ClusterLoadIn:
+    nodes = max(int(row.run_nodes), 1)
+    allocatable = _split(int(row.ram_allocatable_bytes), nodes)
+    requested = _split(int(row.ram_requested_bytes), nodes)
+    pods = _split(int(row.pods), nodes)
+    return ClusterLoadIn(
+        observed_at=observed_at,
+        ctrl_node_type=str(row.ctrl_node_type),
+        run_nodes=[
+            RunNodeIn(name=f"run-{i + 1}", allocatable_ram=allocatable[i], requested_ram=requested[i], pods=pods[i])
+            for i in range(nodes)
+        ],
+        volumes=int(row.volumes),
+        services=int(row.services),
+        customers=int(row.customers),
+        pods=int(row.pods),
+        etcd_objects=int(row.etcd_objects),
+    )
+
+
+def ledger_rows(world: World, day: int, now: datetime, clusters: set[str]) -> dict[str, list[dict]]:
+    """The services, reservations and volumes rows of the grown customers' services created by ``day``."""
+    draws, people, fleet = world.draws, world.population, world.fleet
+    ids = [info.cluster.id for info in fleet.clusters]
+    start = now - timedelta(days=day)
+    out: dict[str, list[dict]] = {"services": [], "reservations": [], "volumes": []}
+    customers = np.flatnonzero((draws.forced_cluster < 0) & (draws.signup <= day) & (people.home >= 0))
+    for customer in customers.tolist():
+        home = int(people.home[customer])
+        departed = float(people.departed[customer])
+        first, last = int(draws.service_start[customer]), int(draws.service_start[customer + 1])
+        customer_id = f"cust-{customer:07d}"
+        for k, service in enumerate(range(first, last)):
+            created = float(draws.service_created[service])
+            if created > day or (np.isfinite(departed) and created >= departed):
+                continue
+            node = int(people.service_node[service])
+            number = int(fleet.node_cluster[node]) if node >= 0 and fleet.node_cluster[node] >= 0 else home
+            cluster = ids[number]
+            if cluster not in clusters:
+                continue
+            at = start + timedelta(days=created)
+            released = start + timedelta(days=departed) if np.isfinite(departed) and departed <= day else None
+            service_id = f"{customer_id}-svc-{k}"
+            ram = int(draws.service_ram[service])
+            volume = int(draws.service_volume[service])
+            out["services"].append(
+                {"id": service_id, "cluster_id": cluster, "customer_id": customer_id, "name": f"svc-{k}",
+                 "ram_bytes": ram, "pods": 1, "created_at": at}
+            )  # fmt: skip
+            out["reservations"].append(
+                {"request_id": service_id, "body_hash": "backtest", "service_id": service_id, "cluster_id": cluster,
+                 "customer_id": customer_id, "ram_bytes": ram, "pods": 1, "volumes": int(volume > 0),
+                 "objects": 0, "new_customer": k == 0, "reserved_at": at, "released_at": released,
+                 "response": {"cluster_id": cluster}}
+            )  # fmt: skip
+            if volume and released is None:
+                out["volumes"].append(
+                    {"id": f"{service_id}-vol", "service_id": service_id, "cluster_id": cluster,
+                     "mount_path": "/data", "size_bytes": volume, "created_at": at}
+                )  # fmt: skip
+    return out

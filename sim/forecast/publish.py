@@ -1,0 +1,60 @@
+"""A forecast as the router stores it: ``draft_of(result)`` gives the ``placement.router.forecasts.ForecastDraft``
+that ``sim.forecast_publish`` (the publishing loop: once, or ``--every`` at low priority) writes into the router's
+``forecasts`` tables. One row per cluster and catalogue limit; days count from ``as_of``; None: not within the
+horizon; the order-by day is the p10 day less the lead time (``sim.forecast.core``)."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sim.forecast.core import Forecast
+
+
+def _optional(value: Any) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+def draft_of(result: Forecast):
+    """The router's ``ForecastDraft`` of ``result``."""
+    from placement.router.forecasts import ForecastDraft, ForecastRow
+
+    head = result.header
+    as_of = datetime.fromisoformat(head["as_of"])
+    # The runs' days count from midnight of the start date; the router's from as_of itself.
+    shift = (as_of - datetime.combine(date.fromisoformat(head["start_date"]), time(), as_of.tzinfo)).total_seconds()
+    shift /= 86400.0
+
+    def days(value: Any) -> float | None:
+        value = _optional(value)
+        return None if value is None else value - shift
+
+    rows = []
+    for row in result.table.itertuples():
+        capacity = _optional(row.capacity)
+        rows.append(
+            ForecastRow(
+                cluster=row.cluster,
+                limit=row.limit,
+                unit=row.unit,
+                used=int(round(row.used)),
+                capacity=None if capacity is None else int(round(capacity)),
+                p10_days=days(row.p10_days),
+                p50_days=days(row.p50_days),
+                p90_days=days(row.p90_days),
+                order_by_days=days(row.order_by_days),
+                action=row.action,
+                lead_days=_optional(row.lead_days),
+            )
+        )
+    return ForecastDraft(
+        as_of=as_of,
+        horizon_days=float(head["horizon_days"]),
+        runs=int(head["runs"]),
+        seed=int(head["seed"]),
+        source=str(head["source"]),
+        base=str(head["base"]),
+        rows=tuple(rows),
+    )
