@@ -42,7 +42,7 @@ from sim.distributions import (
     SizeDistribution,
 )
 from sim.scenario import Scenario
-from sim.start_from.draws import live_service_counts, set_live_sizes
+from sim.start_from.draws import add_pending_services, live_service_counts, set_live_sizes
 from sim.start_from.spec import live_of
 
 
@@ -207,6 +207,7 @@ STREAMS = (
     "service_ram",
     "service_has_volume",
     "service_volume_size",
+    "live_pending",
 )
 
 
@@ -256,4 +257,9 @@ def draw(scenario: Scenario, seed: np.random.SeedSequence, horizon: float) -> Dr
     volume = np.where(has_volume, sample_sizes(mix.volume_size, total, rng["service_volume_size"]), 0).astype(np.int64)
     if live is not None:
         set_live_sizes(live, ram, volume)
+        counts, delay, ram, volume = add_pending_services(
+            live, mix, rng["live_pending"], counts, service_start, delay, ram, volume
+        )
+        service_start = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        owner_signup = np.repeat(signup, counts)
     return Draws(signup, lifetime, region.astype(np.int64), forced, service_start, owner_signup + delay, ram, volume)

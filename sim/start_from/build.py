@@ -231,7 +231,10 @@ def start_from(
         record(f"clusters.{live.id}.ctrl_nodes", ctrl_nodes, MEASURED if live.ctrl_nodes else ASSUMED,
                where if live.ctrl_nodes else "base scenario (default 1)")  # fmt: skip
         seen = by_cluster.get(live.id, [])
-        mine = [LiveCustomer(cluster=live.id, ram=ram, volume=volume) for _, ram, volume, _ in seen]
+        mine = [
+            LiveCustomer(cluster=live.id, ram=ram, volume=volume, age_days=_age(state, first))
+            for _, ram, volume, first in seen
+        ]
         estimated, note = _estimated(live, seen, state, volume_mean)
         if note:
             warnings.append(note)
@@ -304,6 +307,10 @@ def start_from(
     scenario = base.model_copy(update=update)
     scenario = Scenario.model_validate(scenario.model_dump())  # validated as a whole, as a loaded one is
     return StartedScenario(scenario, state, growth_fit, churn_fit, record.frame(), warnings)
+
+
+def _age(state: LiveState, first: pd.Timestamp) -> float:
+    return max((pd.Timestamp(state.now) - first).total_seconds() / 86400.0, 0.0)
 
 
 def _spec_with_live(state: LiveState, live: LiveFleet) -> RouterDatabase | SnapshotFolder | StateFile:

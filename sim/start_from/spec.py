@@ -34,6 +34,9 @@ class LiveCustomer(SpecModel):
     ram: list[int] = Field(min_length=1, description="bytes requested per service")
     volume: list[int] = Field(description="volume bytes per service, 0 without a volume")
     measured: bool = Field(default=True, description="False: estimated from a load snapshot, not in the ledger")
+    age_days: float | None = Field(
+        default=None, ge=0, description="days since its first reservation (services still to come); None: unknown"
+    )
 
     @model_validator(mode="after")
     def _aligned(self) -> LiveCustomer:
