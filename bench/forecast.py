@@ -2,10 +2,10 @@
 
 The fleet: ``scenarios/stage2.yaml``'s customer mix and operator on ten clusters (two regions, Longhorn and
 Rook-Ceph), 200 customers on five run nodes each at the start, growing linearly from 250 sign-ups a month;
-simulated for a year and exported on day 365 as the router's SQLite database (``sim.forecast.export``: a year of ledger, the day's
-load snapshots). Timed: the forecast from that database as ``sim forecast`` makes it (read, fit, 100 runs of 730
-days on a local process pool of ``--workers``, summarise, write Parquet, CSV and HTML). Target: <= 60 s on the
-2-core machine.
+simulated for a year and exported on day 365 as the router's SQLite database (``sim.forecast.export``: a year
+of ledger, the day's load snapshots). Timed: the forecast from that database as ``sim forecast`` makes it (read,
+fit, 100 runs of 730 days on a local process pool of ``--workers``, summarise, write Parquet, CSV and HTML).
+Target: <= 60 s on the 2-core machine.
 """
 
 from __future__ import annotations
