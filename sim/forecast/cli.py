@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -18,6 +20,9 @@ from sim.sweep.executors import dask_executor, process_pool
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BASE = ROOT / "scenarios" / "stage2.yaml"
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+KEEP_FORECASTS = 120  # a week of forecasts at the 6 h cadence; older ones are pruned as new ones land
+NICE = 10
 
 
 def parse_as_of(text: str | None) -> datetime:
@@ -73,6 +78,11 @@ def forecast_command(
         fail(str(exc))
     if every is not None and publish is None:
         fail("--every repeats a published forecast: give --publish DB_URL too")
+    if every is not None:
+        try:
+            parse_every(every)
+        except ValueError as exc:
+            fail(str(exc))
     if every is not None and fixed_now is not None:
         fail("--every forecasts from the clock each time; it cannot be combined with --as-of")
     try:
@@ -149,27 +159,60 @@ def _summary(result: Forecast, written: dict[str, Path]) -> None:
         )
 
 
-def _publish(make, url: str, every: str | None) -> None:
-    """Publish through the router's forecasts module (``sim.forecast_publish``): once, or every ``every`` at low
-    priority; a bad URL or an unmigrated database fails before any forecast is run."""
+def parse_every(text: str) -> float:
+    """``6h``, ``30m``, ``1d``, ``90s`` in seconds; ``ValueError`` naming the option otherwise."""
+    number, unit = text.strip()[:-1], text.strip()[-1:].lower()
     try:
-        from sim.forecast_publish import parse_every, publish_every, publish_once
-    except ImportError as exc:
-        fail(f"--publish: the router's forecasts table is not available in this install ({exc})", code=1)
+        seconds = float(number) * UNITS[unit]
+    except (KeyError, ValueError):
+        raise ValueError(f"--every {text!r}: give a number and a unit, s, m, h or d (e.g. 6h)") from None
+    if seconds < 1:
+        raise ValueError(f"--every {text!r}: must be at least one second")
+    return seconds
+
+
+def _publish(make, url: str, every: str | None) -> None:
+    """Publish into the router's forecasts tables (``placement.router.forecasts``, one transaction each): once, or
+    every ``every`` at low priority. The database is checked before any forecast is run; in a standing process a
+    tick that fails (a source unreachable for a while) is reported and tried again at the next tick."""
+    from placement.router.forecasts import ForecastError, ForecastsNotMigrated, forecast_engine
+    from placement.router.forecasts import publish as write
     from sim.forecast.publish import draft_of
+    from sim.start_from.sources import safe_url
 
     try:
         interval = parse_every(every) if every else None
     except ValueError as exc:
         fail(str(exc))
     try:
-        if interval is None:
-            done = publish_once(lambda: draft_of(make()), url)
-            error_console.print(f"published forecast {done.forecast_id} to {url}", highlight=False)
-        else:
-            publish_every(lambda: draft_of(make()), url, interval, report=error_console.print)
+        engine = forecast_engine(url)
+    except ForecastsNotMigrated as exc:
+        fail(f"--publish: {exc}")
     except Exception as exc:
+        fail(f"--publish {safe_url(url)}: cannot open it: {str(exc).strip().splitlines()[0]}")
+    shown = safe_url(url)
+    try:
+        if interval is None:
+            forecast_id = write(engine, draft_of(make()), keep=KEEP_FORECASTS)
+            error_console.print(f"published forecast {forecast_id} to {shown}", highlight=False)
+            return
+        os.nice(NICE)  # a standing forecast must not slow the router's placements on the same machine
+        tick, due = 0, time.monotonic()
+        while True:
+            tick += 1
+            try:
+                forecast_id = write(engine, draft_of(make()), keep=KEEP_FORECASTS)
+                error_console.print(f"tick {tick}: published forecast {forecast_id} to {shown}", highlight=False)
+            except ForecastError:
+                raise
+            except (typer.Exit, Exception) as exc:  # a bad source at this tick: the last forecast stays served
+                error_console.print(f"tick {tick}: not published ({type(exc).__name__} {exc})", highlight=False)
+            due = max(due + interval, time.monotonic())
+            time.sleep(max(0.0, due - time.monotonic()))
+    except ForecastError as exc:
         fail(f"--publish: {exc}", code=1)
+    finally:
+        engine.dispose()
 
 
 def backtest_command(

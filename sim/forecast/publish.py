@@ -1,7 +1,8 @@
 """A forecast as the router stores it: ``draft_of(result)`` gives the ``placement.router.forecasts.ForecastDraft``
-that ``sim.forecast_publish`` (the publishing loop: once, or ``--every`` at low priority) writes into the router's
+that ``sim forecast --publish`` (once, or ``--every`` at low priority) writes into the router's
 ``forecasts`` tables. One row per cluster and catalogue limit; days count from ``as_of``; None: not within the
-horizon; the order-by day is the p10 day less the lead time (``sim.forecast.core``)."""
+horizon; the order-by day is the p10 day less the lead time (``sim.forecast.core``). A row's limit is the
+catalogue's headroom view name (``longhorn.volumes``, ``kubernetes.pods``), as the router's fleet page shows it."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ def _optional(value: Any) -> float | None:
 
 def draft_of(result: Forecast):
     """The router's ``ForecastDraft`` of ``result``."""
+    from placement.catalogue import BY_KEY
     from placement.router.forecasts import ForecastDraft, ForecastRow
 
     head = result.header
@@ -37,7 +39,7 @@ def draft_of(result: Forecast):
         rows.append(
             ForecastRow(
                 cluster=row.cluster,
-                limit=row.limit,
+                limit=BY_KEY[row.limit].view.format(provider=row.storage_provider),
                 unit=row.unit,
                 used=int(round(row.used)),
                 capacity=None if capacity is None else int(round(capacity)),

@@ -154,3 +154,48 @@ def test_bad_options_are_refused(tmp_path):
     done = forecast("examples/state.yaml", tmp_path / "out", "--base", str(tmp_path / "none.yaml"))
     assert done.returncode == 2 and "--base" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+# --- publishing into the router's forecasts tables ----------------------------------------------------------------
+
+
+def test_publish_writes_the_forecast_into_the_routers_table(sqlite_history: History, tmp_path):
+    import shutil
+
+    from placement.router.db import normalise_url
+    from placement.router.forecasts import forecast_engine, latest_forecast
+
+    source = normalise_url(sqlite_history.url).removeprefix("sqlite:///")
+    copy = tmp_path / "router.db"
+    shutil.copy(source, copy)
+    url = f"sqlite:///{copy}"
+    done = forecast(url, tmp_path / "out", "--runs", "2", "--seed", "4", "--publish", url)
+    assert done.returncode == 0, done.stderr
+    engine = forecast_engine(url)
+    try:
+        stored = latest_forecast(engine)
+    finally:
+        engine.dispose()
+    table = pd.read_parquet(tmp_path / "out" / "forecast.parquet")
+    assert stored is not None and stored.runs == 2 and stored.seed == 4 and stored.horizon_days == 60
+    assert stored.as_of == NOW and len(stored.rows) == len(table)
+    by_key = {(r.cluster, r.limit): r for r in stored.rows}
+    volumes = by_key[("eu-west-2", "rook-ceph.volumes")]
+    assert volumes.used == table[(table["cluster"] == "eu-west-2") & (table["limit"] == "volumes")]["used"].iloc[0]
+    # Days count from as_of (noon), the runs' from midnight of the start date.
+    for row in table.itertuples():
+        if not pd.isna(row.p50_days):
+            from placement.catalogue import BY_KEY
+
+            stored_row = by_key[(row.cluster, BY_KEY[row.limit].view.format(provider=row.storage_provider))]
+            assert stored_row.p50_days == pytest.approx(row.p50_days - 0.5)
+
+
+def test_publish_to_a_database_without_the_forecasts_table_is_refused_before_any_run(tmp_path):
+    import sqlite3
+
+    empty = tmp_path / "plain.db"
+    sqlite3.connect(empty).close()
+    done = forecast("examples/state.yaml", tmp_path / "out", "--publish", f"sqlite:///{empty}")
+    assert done.returncode == 2 and "no forecasts table" in " ".join(done.stderr.split()), done.stderr
+    assert not (tmp_path / "out").exists()
