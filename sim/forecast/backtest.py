@@ -195,14 +195,30 @@ def informative(pairs: pd.DataFrame) -> np.ndarray:
 def score(pairs: pd.DataFrame) -> dict:
     """Coverage of the p10-p90 band over the informative pairs, and the median absolute error of the p50 day
     and of the baseline over the pairs whose truth is within the horizon (a censored estimate counts as the
-    horizon, which understates its error)."""
+    horizon, which understates its error). ``*_any``: the same errors over the pairs where the truth, the p50 or the
+    baseline is within the horizon, so a breach foreseen that never came counts against the estimator."""
     useful = pairs[informative(pairs)]
     bound = pairs[pairs["truth_days"].notna()]
     horizon = bound["horizon_days"].to_numpy(dtype=float)
     truth = bound["truth_days"].to_numpy(dtype=float)
     p50 = np.minimum(bound["p50_days"].fillna(np.inf).to_numpy(dtype=float), horizon)
     base = np.minimum(bound["baseline_days"].fillna(np.inf).to_numpy(dtype=float), horizon)
+    # Both estimators on the same pairs: those where the truth, the p50 or the baseline is within the horizon,
+    # each side censored at the horizon, so a false alarm (a breach foreseen that never came) counts too.
+    any_bound = pairs[pairs[["truth_days", "p50_days", "baseline_days"]].notna().any(axis=1)]
+    cap = any_bound["horizon_days"].to_numpy(dtype=float)
+
+    def censored(column: str) -> np.ndarray:
+        return np.minimum(any_bound[column].fillna(np.inf).to_numpy(dtype=float), cap)
+
     return {
+        "pairs_any_within_horizon": len(any_bound),
+        "mae_p50_days_any": float(np.median(np.abs(censored("p50_days") - censored("truth_days"))))
+        if len(any_bound)
+        else math.nan,
+        "mae_baseline_days_any": float(np.median(np.abs(censored("baseline_days") - censored("truth_days"))))
+        if len(any_bound)
+        else math.nan,
         "pairs": len(pairs),
         "informative_pairs": len(useful),
         "pairs_truth_within_horizon": len(bound),
