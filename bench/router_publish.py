@@ -157,6 +157,17 @@ class Scraper:
         self.thread.join()
 
 
+def first_publication(url: str, publisher: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if publisher.poll() is not None:
+            sys.exit(f"the publisher exited with {publisher.returncode}")
+        if httpx.get(f"{url}/v1/forecast", timeout=10).status_code == 200:
+            return
+        time.sleep(0.2)
+    sys.exit("the publisher published nothing in time")
+
+
 def phase(name: str, wrk: str, router: Router, duration: int, workdir: Path, prefix: str) -> dict:
     seed(router.url, CLUSTERS, loads_only=True)  # the same free room for every phase
     script = PLACEMENT_LUA % {"delay": 20, "prefix": prefix, "token": TOKEN}  # 6 connections: ~200/s
@@ -178,7 +189,7 @@ def backend_runs(backend: str, db: str, args, wrk: str, workdir: Path) -> tuple[
         idle = phase(f"{backend}: idle", wrk, router, args.duration, workdir, f"{backend}-a")
         publisher = start_publisher(args.publisher, db, args.every, workdir / f"{backend}-publisher.log")
         try:
-            time.sleep(min(args.every, 3))  # the first forecast is in before the timed run
+            first_publication(router.url, publisher)  # the timed run starts with the publisher at work
             busy = phase(
                 f"{backend}: publishing every {args.every:g} s", wrk, router, args.duration, workdir, f"{backend}-b"
             )

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
+from math import inf
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Query, Request, status
@@ -34,8 +35,9 @@ STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5rem; color: #1d2329; }
 table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; }
 th, td { border-bottom: 1px solid #d8dde3; padding: 0.2rem 0.6rem; text-align: left; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.stale, .late { color: #b3261e; font-weight: 600; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td[data-field="reserved_at"], td[data-field="released_at"] { white-space: nowrap; }
+.stale { color: #b3261e; font-weight: 600; }
 .muted { color: #69737d; }
 section { margin-bottom: 2rem; }
 """
@@ -141,7 +143,8 @@ def _headroom_table(view: dict[str, Any], units: dict[str, str]) -> str:
     cluster_id = view["cluster"].id
     lines = ["<table><tr><th>limit</th><th>used</th><th>capacity</th><th>free</th><th>used %</th></tr>"]
     for row in view["headroom"]:
-        unit = "bytes" if row["limit"].endswith("bytes") else units.get(row["limit"], "")
+        # The headroom's RAM rows (the cluster's, and a run node's free RAM) are bytes, and say so in their names.
+        unit = "bytes" if "bytes" in row["limit"] else units.get(row["limit"], "")
         share = None if not row["capacity"] else 100 * row["used"] / row["capacity"]
         lines.append(
             f'<tr data-cluster="{escape(cluster_id)}" data-limit="{escape(row["limit"])}">'
@@ -163,7 +166,7 @@ def _forecast_table(rows: Iterable[dict[str, Any]]) -> str:
     )
     lines = [head]
     for row in rows:
-        late = row["order_by_days"] is not None and row["order_by_date"] is not None
+        ordered = row["order_by_days"] is not None
         lines.append(
             f'<tr data-cluster="{escape(row["cluster"])}" data-limit="{escape(row["limit"])}">'
             f"<td>{escape(row['limit'])}</td>"
@@ -175,7 +178,7 @@ def _forecast_table(rows: Iterable[dict[str, Any]]) -> str:
             )
             + _cell(
                 row["order_by_days"],
-                _days(row["order_by_days"], row["order_by_date"]) if late else None,
+                _days(row["order_by_days"], row["order_by_date"]) if ordered else None,
                 "order_by_days",
             )
             + _cell(row["lead_days"], None if row["lead_days"] is None else f"{row['lead_days']:.0f} d", "lead_days")
@@ -211,7 +214,8 @@ def _cluster_section(view: dict[str, Any], forecast_rows: list[dict[str, Any]], 
         f'<section id="cluster-{escape(cluster.id)}" data-cluster="{escape(cluster.id)}">',
         f"<h2>{escape(cluster.name)} <span class='muted'>({escape(cluster.id)})</span></h2>",
         f"<p>{escape(cluster.region)} · {escape(cluster.status)} · {escape(cluster.storage_provider)} · snapshot "
-        f'<span{stale} data-field="observed_at" data-value="{escape(observed or "")}">{escape(_age(age))} old</span>'
+        f'<span{stale} data-field="observed_at" data-value="{escape(observed or "")}">'
+        f"{escape(_age(age) + ('' if age is None else ' old'))}</span>"
         + (" (stale)" if view["snapshot_stale"] else "")
         + "</p>",
         "<h3>Headroom</h3>",
@@ -260,6 +264,8 @@ def render_page(
     by_cluster: dict[str, list[dict[str, Any]]] = {}
     for row in [] if body is None else body["rows"]:
         by_cluster.setdefault(row["cluster"], []).append(row)
+    for rows in by_cluster.values():  # what to order first on top; limits that do not bind last
+        rows.sort(key=lambda row: tuple(inf if row[k] is None else row[k] for k in ("order_by_days", "p10_days")))
     sections = [_cluster_section(view, by_cluster.pop(view["cluster"].id, []), units) for view in views]
     unknown = "".join(
         f'<section data-cluster="{escape(cid)}"><h2>{escape(cid)} <span class="muted">(in the forecast, not in '
