@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -115,9 +114,9 @@ def synthetic_publisher(db: str, every: float) -> None:
 
 def start_publisher(kind: str, db: str, every: float, log: Path) -> subprocess.Popen:
     if kind == "sim":
-        command = ["sim", "forecast", "--start-from", db, "--publish", db, "--every", f"{every}s"]
-        if shutil.which("sim") is None:
-            sys.exit("--publisher sim needs the `sim` command (pip install -e .)")
+        out = log.parent / "forecast-out"
+        command = [sys.executable, "-m", "sim", "forecast", "--start-from", db, "--publish", db]
+        command += ["--every", f"{every:g}s", "--out", str(out)]
     else:
         command = [sys.executable, "-m", "bench.router_publish", "--publish-only", db, "--every", str(every)]
     return subprocess.Popen(command, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT, preexec_fn=_low)
