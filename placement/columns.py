@@ -1,9 +1,14 @@
 """The pipeline of ``placement.pipeline`` over a large fleet's numpy columns.
 
-Nothing here defines a rule: the gates are the same membership tests, the limits the same ``level >
-threshold`` over the catalogue's levels and each kind's thresholds, and the scores the same ``utilization``,
-``least_allocated``/``most_allocated`` and curve tables, all applied to columns instead of one cluster's numbers.
-Columns are built once per fleet and reused while the same fleet is passed again.
+Nothing here defines a rule: the gates are the same membership tests and the same datetime comparison (as
+whole microseconds), the limits the same ``level > threshold`` over the catalogue's levels and each kind's
+thresholds (the request plan's slots), and the scores the same ``utilization``, ``least_allocated``/
+``most_allocated`` and curve tables, all applied to columns instead of one cluster's numbers.
+
+Columns are built once per fleet and reused while the same fleet is passed again; what a policy fixes per kind
+of cluster (capacities, curve tables) is kept with them per policy. A request then costs a fixed number of
+numpy operations, whatever the fleet's size. Which rule turned each cluster down is only worked out when an
+explanation asks for it.
 """
 
 from __future__ import annotations
@@ -15,18 +20,24 @@ import numpy as np
 
 from placement.catalogue import LIMITS
 from placement.model import Cluster, ClusterLoad
-from placement.pipeline import RequestPlan
+from placement.pipeline import PolicyPlan, RequestPlan
 from placement.rules import CONTROL, GATES, VOLUMES, levels, utilization
 from placement.scorers import ram_headroom
 from placement.scoring import MAX_NODE_SCORE
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+_NEVER = np.iinfo(np.int64).min  # the observed time of a load never observed: before any oldest time allowed
 
 
-def _codes(values: Sequence[str]) -> tuple[dict[str, int], np.ndarray]:
-    codes: dict[str, int] = {}
+def _codes(values: Sequence) -> tuple[dict, np.ndarray]:
+    codes: dict = {}
     return codes, np.array([codes.setdefault(v, len(codes)) for v in values], dtype=np.int64)
+
+
+def _microseconds(moment: datetime) -> int:
+    """An aware datetime as whole microseconds since the epoch: ordered exactly as the datetimes are."""
+    return (moment - _EPOCH) // _MICROSECOND
 
 
 class FleetColumns:
@@ -42,6 +53,8 @@ class FleetColumns:
         rank = np.empty(n, dtype=np.int64)
         rank[sorted(range(n), key=ids.__getitem__)] = np.arange(n)
         self.id_rank = rank  # stable: equal ids keep their input order
+        # Ties go to the smallest id: among equal totals, the largest ``totals * n + preference`` wins.
+        self.preference = n - 1 - rank
         self.status_codes, self.status = _codes([c.status for c in clusters])
         self.region_codes, self.region = _codes([c.region for c in clusters])
         self.kind_codes, self.kind = _codes([(c.storage_provider, ld.ctrl_node_type) for c, ld in pairs])
@@ -51,27 +64,40 @@ class FleetColumns:
         # The arithmetic is only exact over columns for non-negative figures; odd data goes cluster by cluster.
         self.usable = bool(n) and int(self.levels[:, [VOLUMES, CONTROL]].min()) >= 0
         self.usable = self.usable and min(int(self.ram_requested.min()), int(self.ram_allocatable.min())) >= 0
+        self.volume_levels = np.ascontiguousarray(self.levels[:, VOLUMES])
+        self.control_levels = np.ascontiguousarray(self.levels[:, CONTROL])
         observed = [load.observed_at for load in loads]
         self.observed_us: np.ndarray | None = None
         if all(t is None or t.utcoffset() is not None for t in observed):
-            self.has_observed = np.array([t is not None for t in observed], dtype=bool)
-            self.observed_us = np.array(
-                [0 if t is None else (t - _EPOCH) // _MICROSECOND for t in observed], dtype=np.int64
+            self.observed_us = np.array([_NEVER if t is None else _microseconds(t) for t in observed], dtype=np.int64)
+        self._members: dict = {}
+        self._plans: dict[int, tuple[PolicyPlan, tuple]] = {}
+
+    def member(self, attribute: str, allowed: frozenset) -> np.ndarray:
+        """Whether each cluster's ``attribute`` (status or region) is one of ``allowed`` (kept per fleet)."""
+        found = self._members.get((attribute, allowed))
+        if found is None:
+            codes, column = (
+                (self.status_codes, self.status) if attribute == "status" else (self.region_codes, self.region)
             )
+            found = np.array([name in allowed for name in codes], dtype=bool)[column]
+            self._members[(attribute, allowed)] = found
+        return found
 
-    def ages(self, request_plan: RequestPlan) -> np.ndarray:
-        """Snapshot ages in seconds as ``(now - observed_at).total_seconds()`` gives them (NaN: never observed).
-
-        total_seconds() divides whole microseconds by 10**6 with one correct rounding; so does float64 division
-        while the microsecond counts are exact in a float64 (below 2**53), which is checked.
-        """
-        now = request_plan.cycle.now
-        if self.observed_us is not None and now.utcoffset() is not None:
-            age_us = (now - _EPOCH) // _MICROSECOND - self.observed_us
-            if self.n == 0 or int(np.abs(age_us).max()) < 2**53:
-                return np.where(self.has_observed, age_us.astype(np.float64) / 1e6, np.nan)
-        ages = [request_plan.cycle.snapshot_age_seconds(load) for _, load in self.pairs]
-        return np.array([np.nan if age is None else age for age in ages], dtype=np.float64)
+    def per_kind(self, plan: PolicyPlan) -> tuple:
+        """What ``plan`` fixes per kind of cluster, as columns: each cluster's volume and control-plane capacity,
+        and its volume and control-plane curve tables (one row per kind, each cluster's row number)."""
+        kept = self._plans.get(id(plan))
+        if kept is None or kept[0] is not plan:
+            if len(self._plans) >= 8:
+                self._plans.clear()
+            kinds = [plan.kind(provider, ctrl) for provider, ctrl in self.kind_codes]
+            volume_capacity = np.array([k.volume_capacity for k in kinds], dtype=np.int64)[self.kind]
+            control_capacity = np.array([k.control_capacity for k in kinds], dtype=np.int64)[self.kind]
+            volume_tables = np.array([k.volume_table for k in kinds], dtype=np.int64).reshape(len(kinds), -1)
+            control_tables = np.array([k.control_table for k in kinds], dtype=np.int64).reshape(len(kinds), -1)
+            kept = self._plans[id(plan)] = (plan, (volume_capacity, control_capacity, volume_tables, control_tables))
+        return kept[1]
 
 
 _FLEETS: list[FleetColumns] = []
@@ -91,49 +117,48 @@ def columns_for(clusters: Sequence[tuple[Cluster, ClusterLoad]], max_pods_per_no
     return columns
 
 
-def _member(codes: dict[str, int], column: np.ndarray, allowed) -> np.ndarray:
-    table = np.array([name in allowed for name in codes], dtype=bool)
-    return table[column]
-
-
 def evaluate_columns(request_plan: RequestPlan, clusters: Sequence[tuple[Cluster, ClusterLoad]]):
-    """``pipeline.evaluate``'s answers for a large fleet. None: the fleet's figures need the per-cluster path."""
+    """``pipeline.evaluate``'s answers for a large fleet, with the rejecting rules (``fails``) and the raw scores
+    as functions that work them out when read. None: the fleet's figures need the per-cluster path."""
     plan = request_plan.plan
-    columns = columns_for(clusters, plan.limits.max_pods_per_node)
-    if not columns.usable:
+    if request_plan.only is not None:
         return None
-    n = columns.n
-    kinds = [request_plan.kind(provider, ctrl) for provider, ctrl in columns.kind_codes]
-    footprints = [request_plan.footprint(k.provider) for k in kinds]
-    kind = columns.kind
+    columns = columns_for(clusters, plan.limits.max_pods_per_node)
+    oldest = request_plan.oldest
+    if not columns.usable or (oldest is not None and (columns.observed_us is None or oldest.utcoffset() is None)):
+        return None
+    n, kind = columns.n, columns.kind
+    slots = request_plan.slots
+    # Per kind: the thresholds of the catalogue's limits, then what the scores read of the footprint.
+    per_kind = np.array(
+        [
+            (*slot.thresholds, slot.ram_bytes, slot.volumes, slot.etcd_objects)
+            for slot in (slots.get(code) or request_plan.slot(*code) for code in columns.kind_codes)
+        ],
+        dtype=np.int64,
+    )[kind]
+    count = len(LIMITS)
+    # Each catalogue limit: used + needed > capacity, as used > capacity - needed.
+    over = columns.levels > per_kind[:, :count]
+    gates = [
+        None if request_plan.status_gate is None else columns.member("status", request_plan.status_gate),
+        None if oldest is None else columns.observed_us >= _microseconds(oldest),
+        None if request_plan.region_gate is None else columns.member("region", request_plan.region_gate),
+    ]
+    feasible = ~over.any(axis=1)
+    for passing in gates:
+        if passing is not None:
+            feasible &= passing
 
-    def per_kind(value_of) -> np.ndarray:
-        return np.array([value_of(k) for k in kinds], dtype=np.int64)[kind]
-
-    def per_footprint(field: str) -> np.ndarray:
-        return np.array([getattr(f, field) for f in footprints], dtype=np.int64)[kind]
-
-    failing = np.zeros((len(GATES) + len(LIMITS), n), dtype=bool)
-    if request_plan.status_gate is not None:
-        failing[0] = ~_member(columns.status_codes, columns.status, request_plan.status_gate)
-    if request_plan.max_age is not None:
-        failing[1] = ~(columns.ages(request_plan) <= request_plan.max_age)
-    in_region = None
-    if request_plan.wanted is not None:
-        in_region = _member(columns.region_codes, columns.region, {request_plan.wanted})
-    if request_plan.region_gate is not None:
-        failing[2] = ~_member(columns.region_codes, columns.region, request_plan.region_gate)
-    capacities = np.array([k.capacities for k in kinds], dtype=np.int64).reshape(len(kinds), len(LIMITS))
-    needs = np.array([request_plan.need(k.provider)[0] for k in kinds], dtype=np.int64).reshape(len(kinds), len(LIMITS))
-    # Each catalogue limit: used + needed > capacity, as used > capacity - needed (per kind, then per cluster).
-    failing[len(GATES) :] = (columns.levels > (capacities - needs)[kind]).T
-    rejected = failing.any(axis=0)
-    fails = np.where(rejected, failing.argmax(axis=0), -1)
-    feasible = ~rejected
-
+    volume_capacity, control_capacity, volume_tables, control_tables = columns.per_kind(plan)
     w_region, w_ram, w_volume, w_control = plan.weights
-    region_score = np.full(n, MAX_NODE_SCORE, dtype=np.int64) if in_region is None else in_region * MAX_NODE_SCORE
-    requested = columns.ram_requested + per_footprint("ram_bytes")
+    wanted = request_plan.wanted
+    region_score = (
+        np.full(n, MAX_NODE_SCORE, dtype=np.int64)
+        if wanted is None
+        else columns.member("region", frozenset((wanted,))) * MAX_NODE_SCORE
+    )
+    requested = columns.ram_requested + per_kind[:, count]
     if plan.ram_fast is not None:
         ram_score = plan.ram_fast(requested, columns.ram_allocatable)
     else:
@@ -142,24 +167,26 @@ def evaluate_columns(request_plan: RequestPlan, clusters: Sequence[tuple[Cluster
             for i in np.flatnonzero(feasible).tolist():
                 cluster, load = columns.pairs[i]
                 ram_score[i] = ram_headroom(request_plan.cycle, cluster, load)
-    volume_capacity = per_kind(lambda k: k.volume_capacity)
-    used = columns.levels[:, VOLUMES] + per_footprint("volumes")
-    volume_score = (volume_capacity > 0) * np.array(plan.volume_table, dtype=np.int64)[
-        utilization(used, volume_capacity, np.minimum)
-    ]
-    objects = columns.levels[:, CONTROL] + per_footprint("etcd_objects")
-    control_tables = np.array([k.control_table for k in kinds], dtype=np.int64).reshape(len(kinds), 101)
-    control_score = control_tables[kind, utilization(objects, per_kind(lambda k: k.control_capacity), np.minimum)]
+    volume_used = columns.volume_levels + per_kind[:, count + 1]
+    volume_score = volume_tables[kind, utilization(volume_used, volume_capacity, np.minimum)]
+    objects = columns.control_levels + per_kind[:, count + 2]
+    control_score = control_tables[kind, utilization(objects, control_capacity, np.minimum)]
     totals = region_score * w_region + ram_score * w_ram + volume_score * w_volume + control_score * w_control
-    scores = request_plan.pick((region_score, ram_score, volume_score, control_score))
+    ranked = np.where(feasible, totals * n + columns.preference, -1)
+    best = int(ranked.argmax())
+    if ranked[best] < 0:
+        best = -1
 
-    best = -1
-    if feasible.any():
-        top = totals[feasible].max()
-        candidates = np.flatnonzero(feasible & (totals == top))
-        best = int(candidates[np.argmin(columns.id_rank[candidates])])
+    def fails() -> np.ndarray:
+        failing = np.zeros((len(GATES) + count, n), dtype=bool)
+        for rule, passing in enumerate(gates):
+            if passing is not None:
+                failing[rule] = ~passing
+        failing[len(GATES) :] = over.T
+        return np.where(feasible, -1, failing.argmax(axis=0))
 
     def rows() -> list[tuple[int, ...]]:
+        scores = request_plan.pick((region_score, ram_score, volume_score, control_score))
         return list(zip(*(column.tolist() for column in scores), strict=True)) if scores else [()] * n
 
     return fails, rows, totals, best

@@ -27,7 +27,7 @@ from placement.units import format_bytes
 
 __all__ = ["ClusterResult", "Decision", "check_quotas", "select_cluster"]
 
-NUMPY_MIN_CLUSTERS = 48
+NUMPY_MIN_CLUSTERS = 64
 
 
 def check_quotas(request: PlacementRequest, policy: Policy) -> tuple[str, ...]:
@@ -56,20 +56,29 @@ def check_quotas(request: PlacementRequest, policy: Policy) -> tuple[str, ...]:
 def _node_hint(request_plan: RequestPlan, cluster: Cluster, load: ClusterLoad) -> str | None:
     """The run node kube-scheduler would likely pick: the feasible node the RAM strategy scores highest."""
     cycle = request_plan.cycle
-    limits = cycle.limits
     slot = request_plan.slots.get((cluster.storage_provider, load.ctrl_node_type))
-    need = (slot[1] if slot is not None else cycle.footprint(cluster.storage_provider)).ram_bytes
-    pack = cycle.policy.ram_strategy == "most_allocated"
-    best_key: tuple[int, str] | None = None
-    best_name = None
-    for node in load.run_nodes:
-        free = node.allocatable_ram_bytes - node.requested_ram_bytes
-        if not node.schedulable or free < need or node.pods >= (node.max_pods or limits.max_pods_per_node):
-            continue
-        key = (free if pack else -free, node.name)
-        if best_key is None or key < best_key:
-            best_key, best_name = key, node.name
-    return best_name
+    need = (slot.footprint if slot is not None else cycle.footprint(cluster.storage_provider)).ram_bytes
+    for free, name in _nodes_by_preference(load, cycle.limits.max_pods_per_node, cycle.policy.ram_strategy):
+        if free >= need:
+            return name
+    return None
+
+
+def _nodes_by_preference(load: ClusterLoad, default_max_pods: int, ram_strategy: str) -> list[tuple[int, str]]:
+    """(free RAM, name) of the schedulable run nodes below their pod cap, the RAM strategy's favourite first
+    (the most free RAM, or the least when packing; then by name). Kept on the load: a snapshot never changes."""
+    key = ("node order", default_max_pods, ram_strategy == "most_allocated")
+    order = load._cache.get(key)
+    if order is None:
+        pack = key[2]
+        candidates = [
+            (node.allocatable_ram_bytes - node.requested_ram_bytes, node.name)
+            for node in load.run_nodes
+            if node.schedulable and node.pods < (node.max_pods or default_max_pods)
+        ]
+        candidates.sort(key=lambda candidate: (candidate[0] if pack else -candidate[0], candidate[1]))
+        order = load._cache[key] = candidates
+    return order
 
 
 def select_cluster(
@@ -128,6 +137,7 @@ def _decide(request_plan: RequestPlan, clusters, fails, raws, totals, best) -> D
 
 
 def _rejected_reason(fails, total_count: int) -> str:
+    fails = fails() if callable(fails) else fails
     if isinstance(fails, np.ndarray):
         tally = enumerate(np.bincount(fails[fails >= 0], minlength=len(RULE_FILTER)).tolist())
     else:
@@ -141,14 +151,15 @@ def _rejected_reason(fails, total_count: int) -> str:
 
 def _placed_reason(cluster_id: str, weights, fails, raws, total: int, best: int) -> str:
     best_raw = raws()[best] if callable(raws) else raws[best]
+    fails = fails() if callable(fails) else fails
     feasible = int((fails < 0).sum()) if isinstance(fails, np.ndarray) else fails.count(-1)
     breakdown = ", ".join(f"{name} {raw}x{weight}" for (name, weight), raw in zip(weights, best_raw, strict=True))
     return f"{cluster_id}: score {total} ({breakdown}); {feasible}/{len(fails)} clusters fit"
 
 
 def _build_results(request_plan, clusters, fails, raws, totals) -> tuple[ClusterResult, ...]:
-    if isinstance(fails, np.ndarray):
-        fails, totals, raws = fails.tolist(), totals.tolist(), raws()
+    if callable(fails):
+        fails, totals, raws = fails().tolist(), totals.tolist(), raws()
     ids = [cluster.id for cluster, _ in clusters]
     feasible = [i for i, failed in enumerate(fails) if failed < 0]
     feasible.sort(key=lambda i: (-totals[i], ids[i]))

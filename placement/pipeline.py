@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from operator import attrgetter, gt, itemgetter, sub
+from operator import attrgetter, itemgetter, sub
+from typing import NamedTuple
 
 from placement.catalogue import LIMITS, UNBOUNDED, Rejection
 from placement.cycle import Cycle
@@ -24,6 +25,7 @@ from placement.rules import (
     GATES,
     VOLUMES,
     curve_table,
+    first_binding,
     least_allocated,
     levels,
     most_allocated,
@@ -43,6 +45,23 @@ class Kind:
     volume_capacity: int
     control_capacity: int  # 0 for an unknown control-plane type (its clusters never reach scoring)
     control_table: tuple[int, ...]
+    volume_table: tuple[int, ...]  # the volume curve; all 0 where the provider has no volume capacity
+
+
+class Slot(NamedTuple):
+    """One request on one kind of cluster: the level each limit may reach (its capacity less what the request
+    needs), the request's footprint there, the kind, and what the scores read of the two, flattened."""
+
+    thresholds: tuple[int, ...]
+    footprint: Footprint
+    kind: Kind
+    ram_bytes: int
+    volumes: int
+    etcd_objects: int
+    volume_table: tuple[int, ...]
+    volume_capacity: int
+    control_table: tuple[int, ...]
+    control_capacity: int
 
 
 class PolicyPlan:
@@ -65,6 +84,9 @@ class PolicyPlan:
             name: curve_table(control_plane_shape(ctrl, policy.control_plane_comfort_score))
             for name, ctrl in limits.control_plane_types.items()
         }
+        self.max_age_delta = None
+        if policy.max_snapshot_age_seconds is not None and policy.stale_action == "reject":
+            self.max_age_delta = timedelta(seconds=policy.max_snapshot_age_seconds)
         self.kinds: dict[tuple[str, str], Kind] = {}
         # Per request shape (what its footprint reads of it): the per-kind slots ``RequestPlan`` fills. Requests of
         # the same shape (the same plan's sizes, say) share them, so their thresholds are worked out once.
@@ -78,7 +100,9 @@ class PolicyPlan:
             request.new_customer,
             request.etcd_objects,
             len(volumes),
-            sum(volume.size_bytes for volume in volumes) if volumes else 0,
+            (volumes[0].size_bytes if len(volumes) == 1 else sum(volume.size_bytes for volume in volumes))
+            if volumes
+            else 0,
         )
         slots = self.shapes.get(shape)
         if slots is None:
@@ -92,13 +116,15 @@ class PolicyPlan:
         if kind is None:
             limits = self.limits
             ctrl = limits.control_plane_types.get(ctrl_name)
+            volume_capacity = LIMITS[VOLUMES].capacity(limits, provider, ctrl)
             kind = self.kinds[(provider, ctrl_name)] = Kind(
                 provider,
                 ctrl_name,
                 tuple(limit.capacity_row_entry(limits, provider, ctrl) for limit in LIMITS),
-                LIMITS[VOLUMES].capacity(limits, provider, ctrl),
+                volume_capacity,
                 0 if ctrl is None else LIMITS[CONTROL].capacity(limits, provider, ctrl),
                 self.control_tables.get(ctrl_name, self.volume_table),
+                self.volume_table if volume_capacity > 0 else (0,) * len(self.volume_table),
             )
         return kind
 
@@ -147,19 +173,14 @@ class RequestPlan:
         if policy.region_mode == "strict" and wanted is not None and only in (None, "region"):
             self.region_gate = frozenset({wanted})
         self.max_age = self.oldest = None
-        if policy.max_snapshot_age_seconds is not None and policy.stale_action == "reject" and cycle.now is not None:
-            self.max_age = policy.max_snapshot_age_seconds if only in (None, "snapshot-age") else None
-            if self.max_age is not None:
-                # age > max_age, as a comparison of datetimes: observed before the oldest time allowed.
-                self.oldest = cycle.now - timedelta(seconds=self.max_age)
+        if plan.max_age_delta is not None and cycle.now is not None and only in (None, "snapshot-age"):
+            self.max_age = policy.max_snapshot_age_seconds
+            # age > max_age, as a comparison of datetimes: observed before the oldest time allowed.
+            self.oldest = cycle.now - plan.max_age_delta
         self.pick = plan.pick if only is None else _every
         self.kinds = plan.kinds if only is None else {}
         self.needs: dict[str, tuple[tuple[int, ...], Footprint]] = {}
-        # Per kind of cluster: the level each limit may reach with this request (its capacity less what the
-        # request needs), the request's footprint there, and the kind.
-        self.slots: dict[tuple[str, str], tuple[tuple[int, ...], Footprint, Kind]] = (
-            plan.slots_for(cycle.request) if only is None else {}
-        )
+        self.slots: dict[tuple[str, str], Slot] = plan.slots_for(cycle.request) if only is None else {}
 
     def kind(self, provider: str, ctrl_name: str) -> Kind:
         kind = self.plan.kind(provider, ctrl_name)
@@ -171,10 +192,21 @@ class RequestPlan:
             self.kinds[(provider, ctrl_name)] = kind
         return kind
 
-    def slot(self, provider: str, ctrl_name: str) -> tuple[tuple[int, ...], Footprint, Kind]:
+    def slot(self, provider: str, ctrl_name: str) -> Slot:
         kind = self.kinds.get((provider, ctrl_name)) or self.kind(provider, ctrl_name)
         need, footprint = self.needs.get(provider) or self.need(provider)
-        slot = self.slots[(provider, ctrl_name)] = (tuple(map(sub, kind.capacities, need)), footprint, kind)
+        slot = self.slots[(provider, ctrl_name)] = Slot(
+            tuple(map(sub, kind.capacities, need)),
+            footprint,
+            kind,
+            footprint.ram_bytes,
+            footprint.volumes,
+            footprint.etcd_objects,
+            kind.volume_table,
+            kind.volume_capacity,
+            kind.control_table,
+            kind.control_capacity,
+        )
         return slot
 
     def footprint(self, provider: str) -> Footprint:
@@ -235,55 +267,62 @@ def _age_text(r: Rejection) -> str:
 def evaluate(request_plan: RequestPlan, clusters: Sequence[tuple[Cluster, ClusterLoad]]):
     """Per cluster: the first rule that rejects it (-1: none), its raw scores (policy order) and its weighted
     total; and the best cluster's index (-1: none fits): highest total, then smallest cluster id."""
-    plan, cycle = request_plan.plan, request_plan.cycle
+    plan = request_plan.plan
     status_gate, region_gate, oldest = request_plan.status_gate, request_plan.region_gate, request_plan.oldest
-    wanted, slots = request_plan.wanted, request_plan.slots
+    wanted, slots, slot_for = request_plan.wanted, request_plan.slots, request_plan.slot
     max_pods = plan.limits.max_pods_per_node
     level_key = ("levels", max_pods)
     w_region, w_ram, w_volume, w_control = plan.weights
-    ram_fast, volume_table, pick = plan.ram_fast, plan.volume_table, request_plan.pick
-    fails: list[int] = []
-    raws: list[tuple[int, ...] | None] = []
-    totals: list[int] = []
+    ram_fast, pick = plan.ram_fast, request_plan.pick
+    gates = len(GATES)
+    count = len(clusters)
+    fails = [-1] * count
+    raws: list[tuple[int, ...] | None] = [None] * count
+    totals = [0] * count
     best, best_total, best_id = -1, 0, ""
     for index, (cluster, load) in enumerate(clusters):
-        provider = cluster.storage_provider
         if status_gate is not None and cluster.status not in status_gate:
-            failed = 0
-        elif oldest is not None and (load.observed_at is None or load.observed_at < oldest):
-            failed = 1  # the snapshot-age rule: no observation, or older than the policy allows
-        elif region_gate is not None and cluster.region not in region_gate:
-            failed = 2
-        else:
-            level = load._cache.get(level_key) or levels(load, max_pods)
-            thresholds, footprint, kind = slots.get((provider, load.ctrl_node_type)) or request_plan.slot(
-                provider, load.ctrl_node_type
-            )
-            # Each catalogue limit: used + needed > capacity, as used > capacity - needed.
-            if any(map(gt, level, thresholds)):
-                failed = len(GATES) + list(map(gt, level, thresholds)).index(True)
-            else:
-                failed = -1
-        fails.append(failed)
-        if failed >= 0:
-            raws.append(None)
-            totals.append(0)
+            fails[index] = 0
             continue
-        region_score = MAX_NODE_SCORE * (wanted is None or cluster.region == wanted)
-        requested = load.ram_requested_bytes + footprint.ram_bytes
+        if oldest is not None and (load.observed_at is None or load.observed_at < oldest):
+            fails[index] = 1  # the snapshot-age rule: no observation, or older than the policy allows
+            continue
+        if region_gate is not None and cluster.region not in region_gate:
+            fails[index] = 2
+            continue
+        level = load._cache.get(level_key) or levels(load, max_pods)
+        provider = cluster.storage_provider
+        ctrl = load.ctrl_node_type
+        (
+            thresholds,
+            _,
+            _,
+            ram_need,
+            volumes_need,
+            objects_need,
+            volume_table,
+            volume_capacity,
+            control_table,
+            control_capacity,
+        ) = slots.get((provider, ctrl)) or slot_for(provider, ctrl)
+        # Each catalogue limit: used + needed > capacity, as used > capacity - needed.
+        failed = first_binding(level, thresholds)
+        if failed >= 0:
+            fails[index] = gates + failed
+            continue
+        region_score = MAX_NODE_SCORE if wanted is None or cluster.region == wanted else 0
+        requested = load.ram_requested_bytes + ram_need
         capacity = load.ram_allocatable_bytes
         if ram_fast is not None and requested >= 0 and capacity >= 0:
             ram_score = ram_fast(requested, capacity)
         else:
-            ram_score = ram_headroom(cycle, cluster, load)
-        volume_score = (kind.volume_capacity > 0) * volume_table[
-            utilization(level[VOLUMES] + footprint.volumes, kind.volume_capacity)
-        ]
-        control_score = kind.control_table[utilization(level[CONTROL] + footprint.etcd_objects, kind.control_capacity)]
+            ram_score = ram_headroom(request_plan.cycle, cluster, load)
+        volume_score = volume_table[utilization(level[VOLUMES] + volumes_need, volume_capacity)]
+        control_score = control_table[utilization(level[CONTROL] + objects_need, control_capacity)]
         total = region_score * w_region + ram_score * w_ram + volume_score * w_volume + control_score * w_control
-        totals.append(total)
+        totals[index] = total
         scores = (region_score, ram_score, volume_score, control_score)
-        raws.append(scores if pick is _every else pick(scores))
+        raws[index] = scores if pick is _every else pick(scores)
         if best < 0 or total > best_total or (total == best_total and cluster.id < best_id):
             best, best_total, best_id = index, total, cluster.id
     return fails, raws, totals, best
