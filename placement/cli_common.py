@@ -1,5 +1,5 @@
-"""What every command line (``placement`` and its subcommands, ``sim``) shares: the console for errors and
-progress, and how a command ends on bad input."""
+"""What every command line (``placement`` and its subcommands, ``sim``) shares: the one stderr console for errors,
+logs and progress, and how a command ends on bad input."""
 
 from __future__ import annotations
 

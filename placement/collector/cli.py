@@ -9,16 +9,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
-from placement.cli_common import fail
+from placement.cli_common import error_console, fail
 from placement.collector.resources import DEFAULT_COLLECTION_TIMEOUT, DEFAULT_PAGE_SIZE
 
 if TYPE_CHECKING:
     from placement.collector.snapshot import Snapshot
 
 CLUSTER_ID = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
-log_console = Console(stderr=True)
 
 
 class _StdoutSink:
@@ -160,7 +158,7 @@ def collect(
 
     def log(line: str) -> None:
         # markup=False: a line can quote the API server, whose text must never be read as rich markup
-        log_console.print(line, markup=False, highlight=False, soft_wrap=True)
+        error_console.print(line, markup=False, highlight=False, soft_wrap=True)
 
     with ExitStack() as cleanup:
         cleanup.enter_context(source)

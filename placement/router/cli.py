@@ -6,12 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from placement.cli_common import fail
+from placement.cli_common import error_console, fail
 from placement.router.config import DEFAULT_DB, DEFAULT_MAX_BODY_BYTES
 
-log_console = Console(stderr=True)
 db_app = typer.Typer(no_args_is_help=True, add_completion=False, help="The router's database.")
 
 DB_HELP = "Database: a SQLite path or sqlite:/// URL, or postgresql://user@host/db (psycopg 3)."
@@ -82,11 +80,11 @@ def serve(
     except (KeyError, ValueError) as exc:
         fail(str(exc))
     if not settings.tokens:
-        log_console.print(
+        error_console.print(
             "[yellow]warning:[/] no bearer tokens (CAPPLAN_TOKENS or --tokens-file): mutating calls are refused"
         )
     elif roleless := settings.roleless_tokens():
-        log_console.print(
+        error_console.print(
             f"[yellow]warning:[/] {roleless} bearer token(s) without a role have full access; give each token its "
             "roles (`token role[,role]`, roles: collector, api, admin)"
         )
@@ -98,14 +96,14 @@ def serve(
         fail(f"--db: cannot open {db}: {exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}")
     if workers > 1:
         store.dispose()  # each worker opens its own
-        log_console.print(
+        error_console.print(
             f"capplan router on http://{host}:{port} ({store.backend}, {workers} workers)", highlight=False
         )
         serve_workers(settings, workers=workers, host=host, port=port, log_level=log_level)
         return
     app = create_app(store, settings)
     keep_event_loop_responsive()
-    log_console.print(f"capplan router on http://{host}:{port} ({store.backend})", highlight=False)
+    error_console.print(f"capplan router on http://{host}:{port} ({store.backend})", highlight=False)
     # workers=1 explicitly: uvicorn would otherwise take WEB_CONCURRENCY, which needs an import string.
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, workers=1)
 
@@ -124,4 +122,4 @@ def db_upgrade(
         upgrade(db, revision)
     except SQLAlchemyError as exc:
         fail(f"--db: cannot migrate {db}: {exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}")
-    log_console.print(f"database at {revision}", highlight=False)
+    error_console.print(f"database at {revision}", highlight=False)

@@ -21,17 +21,15 @@ not know a cluster's region or provider takes the base fleet's cluster of the sa
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from sim.config import resolve_limits
-from sim.distributions import ChoiceSize, FixedSize, LognormalSize, SizeDistribution
 from sim.growth_fit import ChurnFit, GrowthFit, fit_churn, growth_from_ledger
+from sim.initial_fleet import mean_size
 from sim.scenario import ClusterSpec, Fleet, Scenario
 from sim.start_from.sources import (
     LiveCluster,
@@ -91,18 +89,6 @@ class StartedScenario:
     def estimated_customers(self) -> int:
         live = self.scenario.start_from.live
         return sum(not c.measured for c in live.customers)
-
-
-def mean_size(dist: SizeDistribution) -> float:
-    """The mean of a size law (a lognormal's unclipped mean)."""
-    if isinstance(dist, FixedSize):
-        return float(dist.value)
-    if isinstance(dist, LognormalSize):
-        return float(dist.median) * math.exp(dist.sigma**2 / 2)
-    if isinstance(dist, ChoiceSize):
-        weights = np.asarray(dist.weights or [1.0] * len(dist.values), dtype=float)
-        return float(np.dot(dist.values, weights / weights.sum()))
-    raise TypeError(type(dist))  # pragma: no cover - the union is closed
 
 
 class _Record:
