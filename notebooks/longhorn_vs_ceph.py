@@ -13,15 +13,15 @@
 # ---
 
 # %% [markdown]
-# # Longhorn vs Rook-Ceph
+# # Longhorn vs Rook-Ceph: when should new clusters go Ceph?
 #
-# When does Longhorn's per-cluster volume limit make a Ceph cluster the cheaper way to add volumes? This notebook reads
-# the figures from both limits profiles (`seed`: the design document's numbers; `published`: the limits catalog's),
-# computes the crossover, then runs one volume-heavy growth scenario (`scenarios/longhorn-vs-ceph.yaml`) under three
-# storage policies as Monte Carlo sweeps (`sim.sweep`), first at the seed's figures and then with Longhorn's practical
-# volume limit drawn from its catalog range.
+# The answer comes first, in words, from `sim.storage_crossover.storage_crossover`: the storage cost model of the
+# limits profile (`placement.storage_cost`; every figure with its source and range) priced for both providers at
+# every expected cluster size, its crossover swept over the figures' ranges, and turned into a date with the shipped
+# stage 2 and stage 3 growth. Then what drives it, how much rests on the operations-cost estimate, the three policies
+# of the design document simulated, and the simulation reconciled with the static view.
 #
-# Set `CAPPLAN_QUICK=0` for the real answers (full horizon, more runs per sweep).
+# Smoke mode (the default, what the tests run) uses few draws and short runs; `CAPPLAN_QUICK=0` runs the full sizes.
 
 # %%
 import os
@@ -31,293 +31,191 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-import placement
 import sim
-from sim.notebooks import NotebookMode, NotebookSweeps, band, binding_shares, plot_band
+from sim.notebooks import NotebookMode
+from sim.storage_crossover import format_volumes, quarter, storage_crossover
+from sim.storage_policies import compare_policies
 
-# Smoke mode (the default, and what the tests run): small fixed-seed runs. CAPPLAN_QUICK=0: full mode.
 mode = NotebookMode.from_env()
-QUICK = not mode.full
-ROOT = mode.scenarios.parent
-print(mode.name, "| scenarios in", mode.scenarios)
-sweeps = NotebookSweeps()  # every sweep of the notebook on one process pool; the last cell shuts it down
-
+DRAWS = mode.pick(smoke=12, full=300)
+answer = storage_crossover("seed", draws=DRAWS, seed=2026, scenarios_dir=mode.scenarios)
+print(answer.sentence)
 
 # %% [markdown]
-# ## Overhead per node and per volume, from both profiles
-#
-# RAM the storage system takes on every run node (its base) and per volume, priced at the profile's default run node
-# (EUR per GiB-month of its RAM, times the price multiplier).
+# The crossover is the expected number of volumes a new cluster will hold above which one Rook-Ceph cluster costs
+# less per month than the Longhorn clusters needed for the same volumes (Longhorn splits at its volume limit; every
+# cluster brings a control plane, the provider's minimum nodes and its operations cost; Ceph brings dedicated storage
+# nodes sized by the replicas' disk). The band is p10-p90 over draws of every storage figure from its catalog range.
+# The design document says "Longhorn if <500 volumes per cluster, Ceph if more"; the rows below set that beside the
+# model's answer under both profiles.
 
 # %%
-GIB = 1024**3
-rows = []
-profiles = {name: placement.load_profile(name).compile() for name in ("seed", "published")}
-for name, limits in profiles.items():
-    costs = limits.costs
-    node = costs.run_node_types[costs.default_run_node_type]
-    eur_per_byte_month = node.eur_month * costs.price_multiplier / node.ram_bytes
-    for provider, storage in limits.storage.items():
-        rows.append(
-            {
-                "profile": name,
-                "provider": provider,
-                "max volumes / cluster": storage.max_volumes,
-                "min nodes": storage.min_nodes,
-                "replicas": storage.replicas,
-                "RAM / node (GiB)": storage.base_ram_bytes_per_node / GIB,
-                "RAM / volume (MiB)": storage.ram_bytes_per_volume / 1024**2,
-                "EUR / node / month": storage.base_ram_bytes_per_node * eur_per_byte_month,
-                "EUR / volume / month": storage.ram_bytes_per_volume * eur_per_byte_month,
-            }
-        )
-overhead = pd.DataFrame(rows).set_index(["profile", "provider"])
-overhead.round(2)
-
-# %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-overhead["RAM / node (GiB)"].unstack().plot.bar(ax=axes[0], rot=0)
-axes[0].set(title="Storage RAM overhead per run node", xlabel="limits profile", ylabel="RAM per node (GiB)")
-overhead["EUR / node / month"].unstack().plot.bar(ax=axes[1], rot=0)
-axes[1].set(title="Storage overhead cost per run node", xlabel="limits profile", ylabel="EUR per node per month")
-fig.tight_layout()
-
-# %% [markdown]
-# ## The crossover
-#
-# Past its volume limit, Longhorn needs *another cluster*: a new control plane (the scenario's `new_cluster_ctrl_nodes`
-# on the ladder's first rung) plus its storage overhead on every node. Ceph takes one cluster up to its (much higher)
-# volume limit but more RAM per node. Run nodes scale with the workload; the density (volumes per run node) comes from a
-# simulator run of the scenario. The crossover is the smallest volume count at which a Ceph fleet costs less per volume
-# than the Longhorn fleet for the same volumes. Cluster counts step, so the curves can cross more than once: the table
-# gives the first crossing and the count beyond which Ceph stays cheaper.
-
-# %%
-base = sim.load_scenario(ROOT / "scenarios" / "longhorn-vs-ceph.yaml")
-if QUICK:
-    base = base.model_copy(update={"horizon_years": 1.0})
-reference = sim.run(base, 0)
-end = reference.summary
-volumes_per_node = end["volumes_end"] / end["run_nodes_end"]
-ctrl_nodes = base.operator.shard.new_cluster_ctrl_nodes
-print(f"density from the scenario: {volumes_per_node:.1f} volumes per run node; {ctrl_nodes} control-plane nodes")
+print(mode.name, "|", DRAWS, "draws of the storage figures per profile")
+published = storage_crossover("published", draws=DRAWS, seed=2026, scenarios_dir=mode.scenarios)
 
 
-def storage_fleet_cost(limits, provider, volumes):
-    """EUR/month a fleet of clusters of one provider adds for `volumes` volumes: control planes + storage RAM."""
-    storage = limits.storage[provider]
-    costs = limits.costs
-    node = costs.run_node_types[costs.default_run_node_type]
-    eur_per_byte = node.eur_month * costs.price_multiplier / node.ram_bytes
-    ctrl = limits.control_plane(limits.control_plane_ladder[0]).eur_month * costs.price_multiplier
-    clusters = np.ceil(volumes / storage.max_volumes)
-    nodes = np.maximum(np.ceil(volumes / volumes_per_node), clusters * storage.min_nodes)
-    ram = nodes * storage.base_ram_bytes_per_node + volumes * storage.ram_bytes_per_volume
-    return clusters * ctrl_nodes * ctrl + ram * eur_per_byte
-
-
-volumes = np.arange(1, 20_001)
-crossover = {}
-fig, ax = plt.subplots(figsize=(10, 4))
-for name, limits in profiles.items():
-    lh = storage_fleet_cost(limits, "longhorn", volumes)
-    ceph = storage_fleet_cost(limits, "rook-ceph", volumes)
-    cheaper = ceph < lh
-    # Cluster counts step, so the two curves can cross more than once: report the first crossing and the
-    # count beyond which Ceph stays cheaper (None: not within the grid).
-    not_cheaper = np.flatnonzero(~cheaper)
-    never = f"not up to {volumes[-1]:,}"
-    crossover[name] = {
-        "Ceph first cheaper at": int(volumes[cheaper.argmax()]) if cheaper.any() else never,
-        "Ceph always cheaper from": never if not_cheaper[-1] == len(volumes) - 1 else int(volumes[not_cheaper[-1] + 1]),
-        "Longhorn max volumes": limits.storage["longhorn"].max_volumes,
-        "EUR / volume at 5,000 (Longhorn)": round(float(lh[4999] / 5000), 3),
-        "EUR / volume at 5,000 (Ceph)": round(float(ceph[4999] / 5000), 3),
-    }
-    ax.plot(volumes, lh / volumes, label=f"Longhorn ({name})")
-    ax.plot(volumes, ceph / volumes, "--", label=f"Rook-Ceph ({name})")
-ax.set(
-    title="Storage overhead per volume (control planes + storage RAM)",
-    xlabel="volumes in the fleet",
-    ylabel="EUR per volume per month",
-    xscale="log",
-    yscale="log",
-)
-ax.legend()
-ax.axvline(profiles["seed"].storage["longhorn"].max_volumes, color="grey", ls=":", label="seed Longhorn max volumes")
-ax.legend()
-pd.DataFrame(crossover).T
-
-
-# %% [markdown]
-# ## One growth scenario, three storage policies
-#
-# * **Longhorn only**: every new cluster is Longhorn; the fleet shards on the volume limit.
-# * **Ceph on new clusters** (the design document's plan): Longhorn until the first volume shard, then new clusters get
-#   Rook-Ceph (the scenario file as shipped).
-# * **Ceph from the start**: the first cluster and every new one is Rook-Ceph.
-#
-# The simulator also counts what the overhead model above leaves out: every shard starts part-empty, with the provider's
-# minimum nodes and its own HA control plane that climbs the ladder, so the simulated gap can be larger (or of the other
-# sign) than the static crossover suggests.
-
-
-# %%
-def with_storage(scenario, first, new_clusters):
-    fleet = scenario.fleet.model_copy(
-        update={"clusters": [c.model_copy(update={"storage_provider": first}) for c in scenario.fleet.clusters]}
-    )
-    operator = scenario.operator.model_copy(update={"new_cluster_storage": new_clusters})
-    return scenario.model_copy(update={"fleet": fleet, "operator": operator})
-
-
-longhorn_only = sim.scenario.FixedStorage(kind="fixed", provider="longhorn")
-ceph_only = sim.scenario.FixedStorage(kind="fixed", provider="rook-ceph")
-policies = {
-    "Longhorn only": with_storage(base, "longhorn", longhorn_only),
-    "Ceph on new clusters": base,
-    "Ceph from the start": with_storage(base, "rook-ceph", ceph_only),
-}
-POLICY_RUNS = 3 if QUICK else 20
-policy_sweeps = {name: sweeps.run(scenario, POLICY_RUNS) for name, scenario in policies.items()}
-
-
-def horizon_row(result):
-    """What a sweep ends with: p50 (and the cost's p10/p90) on the last day, and the first-shard distribution."""
-    first = result.first_shard.set_index("statistic")
-    cost = band(result, "cost_eur_month").iloc[-1]
+def summary_row(result):
+    day, customers = result.dates["p50"]
     return {
-        "clusters (p50)": band(result, "clusters").iloc[-1]["p50"],
-        "run nodes (p50)": band(result, "run_nodes").iloc[-1]["p50"],
-        "EUR / month at end (p10)": round(cost["p10"]),
-        "EUR / month at end (p50)": round(cost["p50"]),
-        "EUR / month at end (p90)": round(cost["p90"]),
-        "EUR total (p50)": round(band(result, "cost_eur_cumulative").iloc[-1]["p50"]),
-        "first shard (p10)": first.loc["p10", "first_shard_date"],
-        "first shard (p50)": first.loc["p50", "first_shard_date"],
-        "runs sharded": f"{first.loc['p50', 'runs_sharded']} of {first.loc['p50', 'runs_ok']}",
-        "first shard triggered by": binding_shares(result, "first_shard"),
+        "crossover at the profile's values (volumes/cluster)": result.crossover,
+        "p10": result.band["p10"],
+        "p50": result.band["p50"],
+        "p90": result.band["p90"],
+        "p50 without operations cost": result.band_without_operations["p50"],
+        "draws moved >10 % by the operations estimate": f"{result.operations_share:.0%}",
+        "largest cluster other limits allow (volumes)": round(result.largest_cluster_volumes),
+        "from (p50)": quarter(day),
+        "customers then (p50)": None if customers is None else round(customers),
     }
 
 
-policy_table = pd.DataFrame({name: horizon_row(result) for name, result in policy_sweeps.items()}).T
-numbers = ["clusters (p50)", "run nodes (p50)", "EUR / month at end (p50)"]
-gap = policy_table.loc["Longhorn only", numbers] - policy_table.loc["Ceph on new clusters", numbers]
-print(
-    f"Longhorn only vs Ceph on new clusters at the horizon (p50 of {POLICY_RUNS} runs each): "
-    f"{gap.iloc[0]:+.0f} clusters, {gap.iloc[1]:+.0f} run nodes, {gap.iloc[2]:+,.0f} EUR/month"
-)
-policy_table
+answers = {"seed": answer, "published": published}
+pd.DataFrame({name: summary_row(result) for name, result in answers.items()}).T
+
+# %% [markdown]
+# ## How much rests on the operations-cost estimate
+#
+# The operations cost per cluster-month (engineer time: Longhorn's simple failure modes against Ceph's PG states,
+# CRUSH maps and OSD trees) is an estimate, not a price. The answer is computed again with it set to zero for both
+# providers, draw by draw.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-for (name, result), color in zip(policy_sweeps.items(), ["tab:blue", "tab:orange", "tab:green"], strict=True):
-    plot_band(axes[0], result, "cost_eur_month", name, color=color)
-    plot_band(axes[1], result, "clusters", name, color=color)
-axes[0].set(title=f"Fleet cost ({POLICY_RUNS} runs per policy)", xlabel="date", ylabel="EUR per month")
-axes[1].set(title=f"Clusters ({POLICY_RUNS} runs per policy)", xlabel="date", ylabel="clusters")
-for ax in axes:
-    ax.legend(fontsize="small")
-fig.autofmt_xdate()
+for name, result in answers.items():
+    without, band = result.band_without_operations, result.band
+    print(
+        f"{name}: with the estimate p50 {format_volumes(band['p50'])} (p10-p90 {format_volumes(band['p10'])} to "
+        f"{format_volumes(band['p90'])}); without it p50 {format_volumes(without['p50'])} (p10-p90 "
+        f"{format_volumes(without['p10'])} to {format_volumes(without['p90'])}); "
+        f"{result.operations_share:.0%} of the draws move by more than 10 %."
+    )
+fig, ax = plt.subplots(figsize=(9, 3.5))
+for name, result in answers.items():
+    cap = result.largest_cluster_volumes
+    ax.hist(np.minimum(result.draws["crossover_volumes"], cap), bins=20, alpha=0.5, label=f"{name}, with operations")
+    ax.hist(
+        np.minimum(result.draws["crossover_volumes_without_operations"], cap),
+        bins=20,
+        alpha=0.5,
+        histtype="step",
+        linewidth=2,
+        label=f"{name}, without operations",
+    )
+ax.set(title="Crossover over the draws (no crossover shown at the largest cluster)", xlabel="volumes per cluster")
+ax.legend(fontsize="small")
 fig.tight_layout()
 
 # %% [markdown]
-# ## Sensitivity to Longhorn's practical volume limit
+# ## What drives it: a tornado over the storage figures
 #
-# The ~500 volumes per cluster is soft: the catalog's range is 400 to 1,000+. Each run of the sweeps below draws
-# `longhorn.max_volumes` from the seed profile's catalog range (`catalog`: uniform over 400-1,000). Both Longhorn
-# policies use the same sweep seed, so run *i* has the same drawn limit and the same simulation seed under each: the
-# per-run differences are the policy's. Ceph from the start has no Longhorn cluster and does not depend on the limit.
-#
-# The tables are the sweeps' own: `first_shard` (p10/p50/p90 of the first-shard day, date and customers),
-# `binding_counts` (which limit triggered the first shard / bound first, share of the runs) and `sensitivity` (Spearman
-# rho of the drawn limit with the first-shard day, and the tornado swing between the limit's p10 and p90 draws).
+# The crossover with one figure at its catalog low and one at its high, the others at the seed profile's values.
+# Figures that do not move it are left out of the chart (they stay in the table).
 
 # %%
-from IPython.display import display
-
-VOLUME_LIMIT = "longhorn.max_volumes=catalog"
-LIMIT_RUNS = 8 if QUICK else 100
-limit_sweeps = {
-    name: sweeps.run(policies[name], LIMIT_RUNS, vary=[VOLUME_LIMIT])
-    for name in ("Longhorn only", "Ceph on new clusters")
-}
-FIRST_SHARD_ROUNDING = {"first_shard_day": 1, "first_shard_customers": 0}
-display(
-    pd.concat({name: r.first_shard.set_index("statistic") for name, r in limit_sweeps.items()}, names=["policy"]).round(
-        FIRST_SHARD_ROUNDING
-    )
-)
-display(
-    pd.concat({name: r.binding_counts.set_index("limit") for name, r in limit_sweeps.items()}, names=["policy"]).round(
-        2
-    )
-)
-pd.concat({name: r.sensitivity.set_index("parameter") for name, r in limit_sweeps.items()}, names=["policy"]).round(2)
-
-# %%
-fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-for (name, result), color in zip(limit_sweeps.items(), ["tab:blue", "tab:orange"], strict=True):
-    plot_band(axes[0], result, "cost_eur_month", name, color=color)
-    plot_band(axes[1], result, "clusters", name, color=color)
-axes[0].set(
-    title=f"Fleet cost, Longhorn limit drawn from 400-1,000 ({LIMIT_RUNS} runs)", xlabel="date", ylabel="EUR per month"
-)
-axes[1].set(
-    title=f"Clusters, Longhorn limit drawn from 400-1,000 ({LIMIT_RUNS} runs)", xlabel="date", ylabel="clusters"
-)
-for ax in axes:
-    ax.legend(fontsize="small")
-fig.autofmt_xdate()
+tornado = answer.tornado
+moving = tornado[tornado["swing"] > 0].head(12).iloc[::-1]
+fig, ax = plt.subplots(figsize=(9, 0.4 * max(len(moving), 3) + 1))
+base = tornado.attrs["crossover_at_values"]
+cap = answer.largest_cluster_volumes
+for position, (_, row) in enumerate(moving.iterrows()):
+    low, high = min(row["crossover_at_low"], cap), min(row["crossover_at_high"], cap)
+    ax.barh(position, low - base, left=base, color="tab:blue")
+    ax.barh(position, high - base, left=base, color="tab:orange")
+ax.set_yticks(range(len(moving)), moving["figure"])
+ax.axvline(base, color="grey", lw=0.8)
+ax.set(title="Crossover with each figure at its low (blue) and high (orange)", xlabel="volumes per cluster")
 fig.tight_layout()
+tornado[["figure", "low", "value", "high", "unit", "crossover_at_low", "crossover_at_high", "swing"]]
 
 # %% [markdown]
-# Per run, against the limit it drew: the first-shard day, the clusters at the horizon, and what the Longhorn-only fleet
-# spends over the horizon beyond the same run with Ceph on new clusters. Both policies are identical up to the first
-# shard (the switch to Ceph happens there), so their first-shard points coincide.
+# ## The cost of one cluster's volumes, part by part
+#
+# At the seed profile's values: each part per volume-month for Longhorn and Rook-Ceph. Longhorn's steps are its
+# volume limit (another cluster: a control plane, minimum nodes, operations); Ceph's are its storage nodes.
 
 # %%
-LIMIT = "param:longhorn.max_volumes"
-longhorn_runs = limit_sweeps["Longhorn only"].runs
-ceph_runs = limit_sweeps["Ceph on new clusters"].runs
-assert (longhorn_runs[LIMIT] == ceph_runs[LIMIT]).all()  # paired: run i drew the same limit in both sweeps
-fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
-for (name, runs), marker in zip(
-    [("Longhorn only", longhorn_runs), ("Ceph on new clusters", ceph_runs)], "os", strict=True
-):
-    axes[0].scatter(runs[LIMIT], runs["first_shard_day"], marker=marker, label=name)
-    axes[1].scatter(runs[LIMIT], runs["clusters_end"], marker=marker, label=name)
-axes[0].set(
-    title="First shard vs the drawn limit",
-    xlabel="Longhorn max volumes per cluster (drawn)",
-    ylabel="first-shard day (days from the start)",
-)
-axes[1].set(
-    title="Clusters at the horizon vs the drawn limit",
-    xlabel="Longhorn max volumes per cluster (drawn)",
-    ylabel="clusters",
-)
-extra = longhorn_runs["cost_eur_total"] - ceph_runs["cost_eur_total"]
-axes[2].scatter(longhorn_runs[LIMIT], extra, color="tab:red")
-axes[2].axhline(0, color="grey", lw=0.8)
-axes[2].set(
-    title="Longhorn only minus Ceph on new clusters",
-    xlabel="Longhorn max volumes per cluster (drawn)",
-    ylabel="EUR over the horizon (same run)",
-)
-for ax in axes[:2]:
-    ax.legend(fontsize="small")
+costs = answer.costs
+fig, ax = plt.subplots(figsize=(9, 4))
+for provider, group in costs.groupby("provider"):
+    ax.plot(group["volumes"], group["eur_per_volume_month"], label=provider)
+ax.axvline(answer.band["p50"], color="grey", ls=":", label="crossover (p50)")
+ax.set(xscale="log", xlabel="volumes per cluster", ylabel="EUR per volume-month", title="Cost per volume (seed)")
+ax.legend()
+fig.tight_layout()
+parts = ["storage_ram", "storage_cpu", "minimum_nodes", "control_plane", "storage_nodes", "operations", "total"]
+sizes = [100, 250, 500, 1000, 2000]
+rows = [
+    costs[(costs["provider"] == p) & (costs["volumes"] >= v)].iloc[0] for v in sizes for p in ("longhorn", "rook-ceph")
+]
+pd.DataFrame(rows).set_index(["volumes", "provider"])[parts].round(0)
+
+# %% [markdown]
+# ## From volumes per cluster to a date
+#
+# The shipped stage 2 and stage 3 growth (expected sign-ups less churn, from each stage's start) and the volumes one
+# cluster of the larger region would hold were storage no limit (the region's volumes over as many clusters as the
+# other limits need). The band's dates are where that line crosses the band.
+
+# %%
+growth = answer.growth
+fig, ax = plt.subplots(figsize=(10, 4))
+ax.plot(growth["date"], growth["volumes_per_cluster"], label="volumes per cluster (larger region)")
+ax.axhspan(min(answer.band["p10"], cap), min(answer.band["p90"], cap), alpha=0.2, color="tab:orange", label="p10-p90")
+ax.axhline(min(answer.band["p50"], cap), color="tab:orange", label="crossover p50")
+ax.set(title="Shipped growth (stage 2, then stage 3)", xlabel="date", ylabel="volumes per cluster")
+ax.legend(fontsize="small")
+fig.autofmt_xdate()
 fig.tight_layout()
 pd.DataFrame(
-    {
-        "Longhorn max volumes": longhorn_runs[LIMIT].round(0),
-        "first shard day (Longhorn only)": longhorn_runs["first_shard_day"],
-        "first shard day (Ceph on new)": ceph_runs["first_shard_day"],
-        "clusters (Longhorn only)": longhorn_runs["clusters_end"],
-        "clusters (Ceph on new)": ceph_runs["clusters_end"],
-        "EUR total, Longhorn only minus Ceph on new": extra.round(0),
-    }
-).sort_values("Longhorn max volumes")
+    {q: {"volumes": answer.band[q], "date": quarter(d), "customers": c} for q, (d, c) in answer.dates.items()}
+).T
+
+# %% [markdown]
+# ## The design document's three policies, simulated
+#
+# `scenarios/longhorn-vs-ceph.yaml` (volume-heavy growth) under Longhorn only, Ceph on new clusters ("no big bang":
+# old Longhorn clusters wind down by churn) and Ceph from the start, on paired seeds. The fleet cost now counts the
+# storage cost model (storage nodes, run nodes bought for replicas' disk, operations). Bands are p10/p50/p90 over the
+# runs at the horizon.
 
 # %%
-sweeps.shutdown()
+scenario = sim.load_scenario(mode.scenarios / "longhorn-vs-ceph.yaml")
+scenario = scenario.model_copy(update={"horizon_years": mode.pick(smoke=0.2, full=3.0)})
+comparison = compare_policies(scenario, mode.pick(smoke=1, full=20), seed=2026, time_limit=mode.pick(1.0, 10.0))
+bands = comparison.bands.pivot(index="policy", columns="metric", values=["p10", "p50", "p90"])
+bands = bands.swaplevel(axis=1).sort_index(axis=1, level=0)
+bands.round(1)
+
+# %% [markdown]
+# ## Reconciling the static view with the simulation
+#
+# A simulated fleet's cost is the packing optimum of its services (the fewest run nodes and clusters that hold them,
+# priced with the same storage cost model) plus the operator's overhead (headroom, lead times, churn holes). Between
+# two policies the optimum's difference is the storage cost's, and so is the static model's at the same volumes; the
+# operator overhead is shown apart. The static column leaves out storage CPU, which the simulator does not count
+# (shown in its own column).
+
+# %%
+agreement = comparison.agreement
+for _, row in agreement.iterrows():
+    print(
+        f"{row['policy']} against Longhorn only: simulated {row['simulated_difference']:+,.0f} EUR/month, of which "
+        f"operator overhead {row['operator_overhead_difference']:+,.0f}; storage at the packing optimum "
+        f"{row['optimum_difference']:+,.0f}, static model {row['static_difference']:+,.0f}: "
+        + ("the same sign." if row["signs_agree"] else "OPPOSITE SIGNS: see the runs below.")
+    )
+fig, ax = plt.subplots(figsize=(9, 3.5))
+recon = comparison.reconciliation.set_index("policy")
+recon[["optimum_eur_month", "operator_overhead_eur_month"]].plot.barh(stacked=True, ax=ax)
+ax.set(title="Simulated cost = packing optimum + operator overhead (p50 of runs)", xlabel="EUR per month")
+fig.tight_layout()
+recon.round(0)
+
+# %% [markdown]
+# ## Every cost figure and its source
+#
+# The figures the storage cost model reads, from the seed profile (`placement/data/limits/seed.yaml`), with their
+# ranges. `[A]` marks an assumption and `ESTIMATE` the operations cost; `[D]` a figure derived from sources.
+
+# %%
+pd.set_option("display.max_colwidth", 200)
+answer.sources

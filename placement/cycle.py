@@ -18,17 +18,19 @@ class Cycle:
     limits: Limits
     now: datetime | None
     volume_count: int
-    _footprints: dict[str, Footprint]
+    _footprints: dict
 
     @classmethod
     def start(cls, request: PlacementRequest, policy: Policy, now: datetime | None) -> Cycle:
         return cls(request, policy, policy.limits, now, len(request.volumes), {})
 
-    def footprint(self, provider: str) -> Footprint:
-        """What the service adds to a cluster with this storage provider (filled on first use)."""
-        footprint = self._footprints.get(provider)
+    def footprint(self, provider: str, run_nodes: int | None = None) -> Footprint:
+        """What the service adds to a cluster with this storage provider (filled on first use); ``run_nodes``:
+        the cluster's, when it has fewer than the provider's replicas (None: a cluster of full size)."""
+        key = provider if run_nodes is None else (provider, self.limits.storage[provider].replicas_on(run_nodes))
+        footprint = self._footprints.get(key)
         if footprint is None:
-            footprint = self._footprints[provider] = Footprint.of(self.request, self.limits, provider)
+            footprint = self._footprints[key] = Footprint.of(self.request, self.limits, provider, run_nodes)
         return footprint
 
     def snapshot_age_seconds(self, load: ClusterLoad) -> float | None:

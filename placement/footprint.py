@@ -13,7 +13,7 @@ from typing import NamedTuple
 from placement.limits import Limits
 from placement.model import ClusterLoad, PlacementRequest
 
-FIELDS = ("ram_bytes", "pods", "services", "namespaces", "volumes", "volume_bytes", "etcd_objects")
+FIELDS = ("ram_bytes", "pods", "services", "namespaces", "volumes", "volume_bytes", "etcd_objects", "disk_bytes")
 
 
 class Footprint(NamedTuple):
@@ -21,6 +21,7 @@ class Footprint(NamedTuple):
 
     ``ram_bytes`` is taken on one run node: the service's request plus the storage engine's per-volume RAM.
     ``namespaces`` is 1 for a customer's first service (its namespace and per-customer objects come with it).
+    ``disk_bytes`` is the raw disk its volumes take: their bytes times the replicas the cluster keeps.
     A named tuple: the engine makes one per request and storage provider, so it must be cheap to make.
     """
 
@@ -32,30 +33,28 @@ class Footprint(NamedTuple):
     volumes: int
     volume_bytes: int
     etcd_objects: int
+    disk_bytes: int = 0
 
     @classmethod
-    def of(cls, request: PlacementRequest, limits: Limits, provider: str) -> Footprint:
+    def of(cls, request: PlacementRequest, limits: Limits, provider: str, run_nodes: int | None = None) -> Footprint:
+        """The footprint on a cluster of ``provider`` with ``run_nodes`` run nodes (None: at its full replica count;
+        a cluster with fewer run nodes than the provider's replicas keeps one replica per run node)."""
         storage = limits.storage[provider]
         volumes = request.volumes
         count = len(volumes)
-        # A request's own object estimate replaces the profile's per-service figures, its Events included.
-        per_service = (
-            limits.etcd_objects_per_service + limits.etcd_events_per_service
-            if request.etcd_objects is None
-            else request.etcd_objects
-        )
-        objects = per_service + count * storage.etcd_objects_per_volume
-        if request.new_customer:
-            objects += limits.etcd_objects_per_customer
+        objects = _objects(request, limits)
+        replicas = storage.replicas_on(run_nodes) if count else 0
+        volume_bytes = sum(volume.size_bytes for volume in volumes) if count else 0
         return cls(
             provider,
-            request.ram_bytes + count * storage.ram_bytes_per_volume,  # ram_bytes
+            request.ram_bytes + count * storage.volume_ram_bytes(replicas) if count else request.ram_bytes,
             request.pods,
             1,  # services
             int(request.new_customer),  # namespaces
             count,  # volumes
-            sum(volume.size_bytes for volume in volumes) if count else 0,  # volume_bytes
-            objects,  # etcd_objects
+            volume_bytes,
+            objects + count * storage.volume_objects(replicas) if count else objects,  # etcd_objects
+            volume_bytes * replicas,  # disk_bytes
         )
 
     @property
@@ -97,6 +96,17 @@ class NodeFootprint(NamedTuple):
     def customer_pod_room(self, max_pods: int) -> int:
         """Pods left for customers' services on a node with this max-pods."""
         return max(max_pods - self.pods, 0)
+
+
+def _objects(request: PlacementRequest, limits: Limits) -> int:
+    """A service's etcd objects besides its volumes'; a request's own estimate replaces the profile's per-service
+    figures, its Events included."""
+    objects = (
+        limits.etcd_objects_per_service + limits.etcd_events_per_service
+        if request.etcd_objects is None
+        else request.etcd_objects
+    )
+    return objects + limits.etcd_objects_per_customer if request.new_customer else objects
 
 
 def cluster_baseline_objects(limits: Limits, provider: str) -> int:

@@ -9,20 +9,65 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
+class StorageNodeType:
+    """A dedicated storage node (disks and the storage daemons, no customer pods)."""
+
+    name: str
+    ram_bytes: int
+    disk_bytes: int
+    eur_month: float
+    setup_eur: float
+
+
+@dataclass(frozen=True, slots=True)
 class StorageLimits:
+    """One storage provider's limits and costs. Per-volume figures are at the full replica count (``replicas``);
+    a cluster with fewer run nodes than that keeps one replica per run node (``replicas_on``)."""
+
     provider: str
     max_volumes: int
     min_nodes: int
     replicas: int
-    base_ram_bytes_per_node: int
-    ram_bytes_per_volume: int
-    etcd_objects_per_volume: int  # all of one volume's: its own and its replicas'
+    base_ram_bytes_per_node: int  # on every run node (with OSDs there when the provider has no storage nodes)
+    ram_bytes_per_volume: int  # one volume's at full replicas: its engine and its replicas
+    etcd_objects_per_volume: int  # all of one volume's at full replicas: its own and its replicas'
     provisioners: tuple[str, ...] = ()
     volume_crd: tuple[str, str, str, str] | None = None  # group, version, plural, kind
     counted_crds: tuple[tuple[str, str, str, str], ...] = ()  # custom resources counted as etcd objects
     system_pods_per_node: int = 0
     etcd_objects_per_node: int = 0  # besides its pods
     etcd_objects_per_cluster: int = 0
+    ram_bytes_per_replica: int = 0  # part of ram_bytes_per_volume, per replica
+    etcd_objects_per_replica: int = 0  # part of etcd_objects_per_volume, per replica
+    # The storage cost model (placement.storage_cost): CPU, daemons, disks, storage nodes, operations.
+    cpu_cores_per_node: float = 0.0
+    cpu_cores_per_instance: float = 0.0  # per engine or replica process (Longhorn's instance managers)
+    osd_ram_bytes_per_disk: int = 0
+    disks_per_node: int = 0  # data disks (one OSD each) on every node that holds the provider's data
+    daemon_ram_bytes_per_cluster: int = 0  # MONs, MGRs (and MDSs) and controllers of one cluster
+    osd_cpu_cores_per_disk: float = 0.0
+    daemon_cpu_cores_per_cluster: float = 0.0
+    disk_usable_fraction: float = 1.0  # of the raw disk, before the provider refuses to write more
+    storage_node: StorageNodeType | None = None  # dedicated storage nodes (None: data on the run nodes)
+    operations_eur_month: float = 0.0  # per cluster-month, an estimate
+
+    def replicas_on(self, run_nodes: int | None) -> int:
+        """Replicas a volume has on a cluster with ``run_nodes`` run nodes (None: a cluster of full size).
+
+        Replicas go to distinct nodes (Longhorn's hard anti-affinity, Ceph's host failure domain), so a cluster with
+        fewer data-holding nodes than ``replicas`` keeps one per node; dedicated storage nodes are never fewer
+        than the provider's minimum."""
+        if run_nodes is None or self.storage_node is not None or run_nodes >= self.replicas:
+            return self.replicas
+        return max(run_nodes, 1)
+
+    def volume_ram_bytes(self, replicas: int) -> int:
+        """RAM of one volume with ``replicas`` replicas (engine and replica processes)."""
+        return self.ram_bytes_per_volume - (self.replicas - replicas) * self.ram_bytes_per_replica
+
+    def volume_objects(self, replicas: int) -> int:
+        """etcd objects of one volume with ``replicas`` replicas."""
+        return self.etcd_objects_per_volume - (self.replicas - replicas) * self.etcd_objects_per_replica
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +125,7 @@ class Limits:
     etcd_events_per_service: int = 0
     etcd_objects_per_node: int = 0  # Node, Lease, CSINode (its pods and the provider's objects apart)
     etcd_objects_per_cluster: int = 0  # an empty cluster's, besides its storage provider's
+    run_node_disk_bytes: int = 0  # raw data disk of a run node (0: not known)
 
     def run_node_allocatable_bytes(self, storage_provider: str, ram_bytes: int | None = None) -> int:
         """RAM left for customer workloads on a run node of a cluster with this storage provider."""

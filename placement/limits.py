@@ -95,6 +95,18 @@ class RunNodeSection(_Section):
     traefik_bytes: Figure
     # Pods every run node carries whatever the storage (Traefik, ServiceLB's svclb-*): they count against max-pods.
     system_pods_per_node: Figure = _default(0, "pods", "not in this profile: none counted")
+    # Raw data disk of a run node: what a provider without storage nodes keeps its replicas on.
+    disk_bytes: Figure = _default(0, "bytes", "not in this profile: not known")
+
+
+class StorageNodeSection(_Section):
+    """The dedicated storage node a provider's data lives on: a named server type, its disk, RAM and price."""
+
+    type: str = Field(min_length=1)
+    ram_bytes: Figure
+    disk_bytes: Figure
+    eur_month: Figure
+    setup_eur: Figure
 
 
 class VolumeCrd(_Section):
@@ -133,6 +145,34 @@ class StorageSection(_Section):
     # The provider's custom resources whose objects its etcd figures count (per volume, replica, node and
     # installation): the collector lists them into its etcd count, so the live count and the model's agree.
     counted_crds: tuple[VolumeCrd, ...] = ()
+    # --- the storage cost model (placement.storage_cost): each figure sourced, with its range -------------
+    # One replica's processes (Longhorn's replica and sync agent); ram_bytes_per_volume is the rest (the engine).
+    ram_bytes_per_replica: Figure = _default(0, "bytes", "not in this profile: none counted")
+    cpu_cores_per_node: Figure = _default(0, "cores", "not in this profile: none counted")
+    cpu_cores_per_instance: Figure = _default(0, "cores", "not in this profile: none counted")
+    osd_ram_bytes_per_disk: Figure = _default(0, "bytes", "not in this profile: none counted")
+    disks_per_node: Figure = _default(0, "disks", "not in this profile: none counted")
+    mon_count: Figure = _default(0, "daemons", "not in this profile: none counted")
+    mon_ram_bytes: Figure = _default(0, "bytes", "not in this profile: none counted")
+    mgr_count: Figure = _default(0, "daemons", "not in this profile: none counted")
+    mgr_ram_bytes: Figure = _default(0, "bytes", "not in this profile: none counted")
+    mds_count: Figure = _default(0, "daemons", "not in this profile: none counted")
+    mds_ram_bytes: Figure = _default(0, "bytes", "not in this profile: none counted")
+    # Per-cluster controllers (Rook operator, CSI provisioners; Longhorn's driver deployer, CSI sidecars, UI).
+    controller_ram_bytes: Figure = _default(0, "bytes", "not in this profile: none counted")
+    daemon_cpu_cores: Figure = _default(0, "cores", "not in this profile: none counted")
+    osd_cpu_cores_per_disk: Figure = _default(0, "cores", "not in this profile: none counted")
+    disk_usable_fraction: Figure = _default(1, "ratio", "not in this profile: the whole disk")
+    # 1: the data lives on dedicated storage nodes (storage_node); 0: on the run nodes.
+    dedicated_storage_nodes: Figure = _default(0, "flag", "not in this profile: data on the run nodes")
+    storage_node: StorageNodeSection | None = None
+    operations_eur_per_cluster_month: Figure = _default(0, "EUR/month", "not in this profile: none counted")
+
+    @model_validator(mode="after")
+    def _storage_node_given(self) -> StorageSection:
+        if self.dedicated_storage_nodes.value >= 0.5 and self.storage_node is None:
+            raise ValueError("dedicated_storage_nodes is 1 but no storage_node type is given")
+        return self
 
 
 class EtcdSection(_Section):
@@ -293,93 +333,9 @@ class LimitsProfile(_Section):
         return LimitsProfile.model_validate(data)
 
     def compile(self) -> Limits:
-        return _compile(self)
+        from placement.limits_compile import compile_profile
 
-
-# --- the compiled, plain form lives in placement.limit_values (re-exported here) -----------------------------
-
-
-def _compile(profile: LimitsProfile) -> Limits:
-    k8s, run, etcd = profile.kubernetes, profile.run_node, profile.etcd
-
-    def storage(provider: str, section: StorageSection) -> StorageLimits:
-        return StorageLimits(
-            provider=provider,
-            max_volumes=section.max_volumes.int_value,
-            min_nodes=section.min_nodes.int_value,
-            replicas=section.replicas.int_value,
-            base_ram_bytes_per_node=section.base_ram_bytes_per_node.int_value,
-            ram_bytes_per_volume=section.ram_bytes_per_volume.int_value,
-            etcd_objects_per_volume=section.etcd_objects_per_volume.int_value
-            + section.replicas.int_value * section.etcd_objects_per_replica.int_value,
-            provisioners=section.provisioners,
-            volume_crd=None
-            if section.volume_crd is None
-            else (
-                section.volume_crd.group,
-                section.volume_crd.version,
-                section.volume_crd.plural,
-                section.volume_crd.kind,
-            ),
-            counted_crds=tuple((c.group, c.version, c.plural, c.kind) for c in section.counted_crds),
-            system_pods_per_node=section.system_pods_per_node.int_value,
-            etcd_objects_per_node=section.etcd_objects_per_node.int_value,
-            etcd_objects_per_cluster=section.etcd_objects_per_cluster.int_value,
-        )
-
-    costs = profile.costs
-    return Limits(
-        profile=profile.name,
-        max_nodes=k8s.max_nodes.int_value,
-        max_pods_cluster=k8s.max_pods_cluster.int_value,
-        max_namespaces=k8s.max_namespaces.int_value,
-        max_services_cluster=k8s.max_services_cluster.int_value,
-        max_pods_per_node=k8s.max_pods_per_node.int_value,
-        max_etcd_objects=k8s.max_etcd_objects.int_value,
-        etcd_quota_bytes=k8s.etcd_quota_bytes.int_value,
-        etcd_objects_per_customer=etcd.objects_per_customer.int_value,
-        etcd_objects_per_service=etcd.objects_per_service.int_value,
-        run_node_ram_bytes=run.ram_bytes.int_value,
-        run_node_system_bytes=sum(
-            f.int_value
-            for f in (
-                run.os_reserved_bytes,
-                run.kube_reserved_bytes,
-                run.eviction_bytes,
-                run.k3s_agent_bytes,
-                run.traefik_bytes,
-            )
-        ),
-        storage={provider: storage(provider, section) for provider, section in profile.storage.items()},
-        node_cidr_mask_size=k8s.node_cidr_mask_size.int_value,
-        run_node_system_pods=run.system_pods_per_node.int_value,
-        etcd_events_per_service=etcd.events_per_service.int_value,
-        etcd_objects_per_node=etcd.objects_per_node.int_value,
-        etcd_objects_per_cluster=etcd.objects_per_cluster.int_value,
-        control_plane_types={
-            t.name: ControlPlaneType(t.name, t.vcpu, t.ram_bytes, t.comfortable_objects, t.tight_objects, t.eur_month)
-            for t in profile.control_plane_types
-        },
-        control_plane_ladder=profile.control_plane_ladder,
-        costs=Costs(
-            price_multiplier=costs.price_multiplier.value,
-            object_storage_eur_month_base=costs.object_storage_eur_month_base.value,
-            object_storage_eur_per_tb_month=costs.object_storage_eur_per_tb_month.value,
-            object_storage_included_tb=costs.object_storage_included_tb.value,
-            run_node_types={
-                t.name: RunNodePrice(
-                    t.name,
-                    t.ram_bytes,
-                    t.cores,
-                    t.eur_month,
-                    t.setup_eur,
-                    t.max_pods or k8s.max_pods_per_node.int_value,
-                )
-                for t in costs.run_node_types
-            },
-            default_run_node_type=costs.default_run_node_type,
-        ),
-    )
+        return compile_profile(self)
 
 
 # --- loading ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from placement.storage_cost import storage_bill
 from sim.decision_table import decision_rows
 from sim.decisions import decision_table
 from sim.fleet import CLUSTER_COUNTERS
@@ -58,6 +59,9 @@ def collect(world: World, log: Log, seed: np.random.SeedSequence) -> SimResult:
     tight = np.array([limits.control_plane(n).tight_objects for n in ladder_names])
     comfortable = np.array([limits.control_plane(n).comfortable_objects for n in ladder_names])
     max_volumes = np.array([limits.storage[p].max_volumes for p in providers])
+    storage_nodes, storage_nodes_eur, disk_nodes, disk_nodes_eur, operations_eur = _storage_bills(
+        limits, providers[number], col
+    )
     clusters = pd.DataFrame(
         {
             "day": day,
@@ -87,7 +91,12 @@ def collect(world: World, log: Log, seed: np.random.SeedSequence) -> SimResult:
             "run_nodes_eur_month": run_nodes_eur,
             "control_plane_eur_month": compute - run_nodes_eur,
             "backup_eur_month": backup,
-            "cost_eur_month": compute + backup,
+            "storage_nodes": storage_nodes,
+            "storage_nodes_eur_month": storage_nodes_eur,
+            "disk_run_nodes": disk_nodes,
+            "disk_run_nodes_eur_month": disk_nodes_eur,
+            "operations_eur_month": operations_eur,
+            "cost_eur_month": compute + backup + storage_nodes_eur + disk_nodes_eur + operations_eur,
             "setup_eur": setup,
         }
     )
@@ -113,12 +122,23 @@ def collect(world: World, log: Log, seed: np.random.SeedSequence) -> SimResult:
         "run_nodes_eur_month",
         "control_plane_eur_month",
         "backup_eur_month",
+        "storage_nodes",
+        "storage_nodes_eur_month",
+        "disk_run_nodes",
+        "disk_run_nodes_eur_month",
+        "operations_eur_month",
         "cost_eur_month",
         "setup_eur",
     ]
     fleet = clusters.groupby("day", sort=True)[summed].sum().reindex(range(len(fleet_daily)), fill_value=0)
     fleet["backup_eur_month"] = fleet_backup[: len(fleet)] if len(fleet_backup) >= len(fleet) else 0.0
-    fleet["cost_eur_month"] = fleet["compute_eur_month"] + fleet["backup_eur_month"]
+    fleet["cost_eur_month"] = (
+        fleet["compute_eur_month"]
+        + fleet["backup_eur_month"]
+        + fleet["storage_nodes_eur_month"]
+        + fleet["disk_run_nodes_eur_month"]
+        + fleet["operations_eur_month"]
+    )
     fleet = fleet.reset_index()
     fleet["cluster_id"] = "fleet"
     fleet["region"] = None
@@ -204,6 +224,20 @@ def _fleet_last(column: pd.Series) -> pd.Series:
     if column.name == "cluster_id":
         return column.map(lambda v: (v == "fleet", v))
     return column
+
+
+def _storage_bills(limits, providers: np.ndarray, col: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """Per sample row: the dedicated storage nodes its volumes need, the run nodes bought for their disk alone, each
+    with its price, and the provider's operations cost (placement.storage_cost, the one storage cost model)."""
+    out = [np.zeros(len(providers)) for _ in range(5)]
+    for provider in np.unique(providers):
+        rows = providers == provider
+        bill = storage_bill(limits, str(provider), col["nodes"][rows], col["volume_bytes"][rows])
+        parts = (bill.storage_nodes, bill.storage_nodes_eur_month, bill.disk_run_nodes, bill.disk_run_nodes_eur_month)
+        for target, values in zip(out, (*parts, bill.operations_eur_month), strict=True):
+            target[rows] = values
+    out[0], out[2] = out[0].astype(np.int64), out[2].astype(np.int64)
+    return tuple(out)
 
 
 def _cumulative_cost(timeseries: pd.DataFrame) -> np.ndarray:

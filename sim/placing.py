@@ -73,7 +73,8 @@ def place(
         return -1
     number = fleet.index[decision.cluster_id]
     node = fleet.node_by_name[decision.node_hint]
-    footprint = Footprint.of(request, config.policy.limits, fleet.clusters[number].provider)
+    run_nodes = len(fleet.cluster_runnodes[number])
+    footprint = Footprint.of(request, config.policy.limits, fleet.clusters[number].provider, run_nodes)
     fleet.add_footprint(number, node, footprint)
     fleet.counters["placements"][number] += 1
     if footprint.volumes:
@@ -105,7 +106,8 @@ def _note_rejections(world: World, request: PlacementRequest, decision: Decision
         number = fleet.index[result.cluster_id]
         if rejection.filter in NODE_FIT_FILTERS:
             info = fleet.clusters[number]
-            if Footprint.of(request, limits, info.provider).ram_bytes > info.node_alloc:
+            run_nodes = len(fleet.cluster_runnodes[number])
+            if Footprint.of(request, limits, info.provider, run_nodes).ram_bytes > info.node_alloc:
                 continue
         world.signals.note_rejection(number, rejection)
 

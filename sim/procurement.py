@@ -39,6 +39,9 @@ BREAKDOWN = (
     ("run_nodes", "run_nodes_eur_month", "run nodes"),
     ("control_plane", "control_plane_eur_month", "control plane"),
     ("storage_backups", "backup_eur_month", "storage: object storage for volume backups"),
+    ("storage_nodes", "storage_nodes_eur_month", "storage: dedicated storage nodes"),
+    ("storage_disk_run_nodes", "disk_run_nodes_eur_month", "storage: run nodes for the replicas' disk"),
+    ("storage_operations", "operations_eur_month", "storage: operations per cluster-month (estimate)"),
 )
 
 

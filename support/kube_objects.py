@@ -690,3 +690,52 @@ def with_control_plane(cluster: FakeCluster, *servers: dict[str, Any]) -> FakeCl
     nodes = [n for n in cluster.collections["/api/v1/nodes"] if "pool" in (n["metadata"].get("labels") or {})]
     cluster.collections["/api/v1/nodes"] = [*servers, *nodes]
     return cluster
+
+
+def longhorn_node_with_disks(name: str, disks: dict[str, tuple[int, int, int, int]]) -> dict[str, Any]:
+    """A Longhorn 1.7 ``nodes.longhorn.io`` object as the manager writes it: per disk (maximum, available,
+    scheduled, reserved) bytes in ``status.diskStatus`` and ``spec.disks``."""
+    spec_disks = {
+        disk: {
+            "allowScheduling": True,
+            "diskType": "filesystem",
+            "evictionRequested": False,
+            "path": f"/var/lib/longhorn-{disk}/",
+            "storageReserved": reserved,
+            "tags": [],
+        }
+        for disk, (_, _, _, reserved) in disks.items()
+    }
+    status_disks = {
+        disk: {
+            "conditions": [{"type": "Ready", "status": "True"}, {"type": "Schedulable", "status": "True"}],
+            "diskName": disk,
+            "diskType": "filesystem",
+            "diskUUID": f"{name}-{disk}-3c1d",
+            "filesystemType": "ext2/ext3",
+            "scheduledReplica": {},
+            "storageAvailable": available,
+            "storageMaximum": maximum,
+            "storageScheduled": scheduled,
+        }
+        for disk, (maximum, available, scheduled, _) in disks.items()
+    }
+    node = longhorn_object("Node", name)
+    node["spec"] = {"allowScheduling": True, "disks": spec_disks, "evictionRequested": False, "tags": []}
+    node["status"] = {"conditions": [{"type": "Ready", "status": "True"}], "diskStatus": status_disks, "region": ""}
+    return node
+
+
+def ceph_cluster(total: int | None, available: int = 0, used: int = 0) -> dict[str, Any]:
+    """A Rook ``cephclusters.ceph.rook.io`` object; with ``total``, the capacity Rook copied from ``ceph df``."""
+    cluster = namespaced("rook-ceph", "rook-ceph")
+    ceph: dict[str, Any] = {"health": "HEALTH_OK", "lastChecked": "2026-11-30T09:12:44Z", "fsid": "a1b2c3d4"}
+    if total is not None:
+        ceph["capacity"] = {
+            "bytesAvailable": available,
+            "bytesTotal": total,
+            "bytesUsed": used,
+            "lastUpdated": "2026-11-30T09:12:44Z",
+        }
+    cluster["status"] = {"ceph": ceph, "phase": "Ready", "state": "Created", "version": {"version": "19.2.2-0"}}
+    return cluster

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from placement.collector import controlplane
 from placement.collector import resources as r
+from placement.collector.disk import StorageDisk, read_disk
 from placement.collector.errors import CollectError, MissingResource
 from placement.collector.podrequests import pod_memory_request
 from placement.collector.providers import StorageProviderVolumes, providers_of, volumes_against_limit
@@ -42,24 +43,11 @@ from placement.units import to_bytes, to_count
 RUN_POOL_LABEL = ("pool", "run")
 TERMINATED_PHASES = frozenset({"Succeeded", "Failed"})
 BLOCKING_TAINT_EFFECTS = frozenset({"NoSchedule", "NoExecute"})
-SYSTEM_NAMESPACES = frozenset(
-    {
-        "default",
-        "kube-system",
-        "kube-public",
-        "kube-node-lease",
-        "longhorn-system",
-        "rook-ceph",
-        "cert-manager",
-        "ingress-nginx",
-        "traefik",
-        "metallb-system",
-        "monitoring",
-        "cattle-system",
-        "system-upgrade",
-        "capplan-system",
-    }
+_PLATFORM_NAMESPACES = (
+    "default kube-system kube-public kube-node-lease longhorn-system rook-ceph cert-manager ingress-nginx traefik "
+    "metallb-system monitoring cattle-system system-upgrade capplan-system"
 )
+SYSTEM_NAMESPACES = frozenset(_PLATFORM_NAMESPACES.split())
 LONGHORN_ROBUSTNESS = ("healthy", "degraded", "faulted", "unknown")
 SECRET_QUOTA_KEYS = ("count/secrets", "secrets")  # the object-count quota, in its current and its legacy name
 NO_STORAGE_CLASS = ""  # PVCs that name no class (the default class, or pre-bound PVs)
@@ -99,6 +87,7 @@ class Inventory(BaseModel):
     list_restarts: int = Field(description="lists restarted after an expired continue token (410)")
     retries: int = Field(default=0, description="requests retried after 429/5xx with Retry-After")
     retry_wait_seconds: float = Field(default=0.0, description="seconds spent waiting as Retry-After asked")
+    storage_disk: StorageDisk | None = Field(default=None, description="the provider's raw disk, where it reports it")
     warnings: list[str] = Field(default_factory=list)
 
 
@@ -403,6 +392,7 @@ def collect_snapshot(
             counts[key] = 0
             warnings.append(f"{key} is not served (its CRD is not installed): counted as 0 objects")
 
+    storage_disk = read_disk(source, provider, warnings)
     control_plane = controlplane.resolve(nodes.control_plane, limits, fallback)
     ordered = sorted(run_nodes.values(), key=lambda t: t.name)
     load = ClusterLoad(
@@ -441,6 +431,7 @@ def collect_snapshot(
         object_counts=counts,
         secrets_counted_by=f"ResourceQuota {SECRET_QUOTA_KEYS[0]}" if secrets == "quota" else "metadata-only list",
         namespaces_without_secret_quota=without_secret_quota,
+        storage_disk=storage_disk,
         requests=source.requests - before[0],
         list_restarts=source.restarts - before[1],
         retries=source.retries - before[2],

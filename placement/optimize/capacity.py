@@ -162,7 +162,7 @@ def plan_capacity(
 
     model = cp_model.CpModel()
     slots = [(p, k) for p in providers for k in range(max_clusters_per_provider)]
-    used, nodes, ctrl, assign, cost = {}, {}, {}, {}, []
+    used, nodes, ctrl, assign, cost, extra_nodes = {}, {}, {}, {}, [], {}
     for p, k in slots:
         storage = limits.storage[p]
         if storage.min_nodes > max_nodes:
@@ -193,6 +193,8 @@ def plan_capacity(
             model.add(load <= room)
         cost.append(node_price * nodes[p, k])
         cost.extend(round(t.eur_month * cents) * c for t, c in zip(ctrl_types, ctrl[p, k], strict=True))
+        disk = [fp[b, p, False].disk_bytes // GIB + 1 if fp[b, p, False].disk_bytes else 0 for b in range(len(buckets))]
+        cost.append(_storage_costs(model, limits, p, used[p, k], nodes[p, k], disk, counts, cents, extra_nodes, k))
         if k > 0 and (p, k - 1) in used:
             # Clusters of one provider are interchangeable: use them in order, largest first.
             model.add(used[p, k - 1] >= used[p, k])
@@ -217,6 +219,7 @@ def plan_capacity(
         if not solver.value(used[p, k]):
             continue
         ctrl_type = next(t for t, c in zip(ctrl_types, ctrl[p, k], strict=True) if solver.value(c))
+        storage_eur = _planned_storage_eur(limits, p, solver.value(extra_nodes[p, k]) if (p, k) in extra_nodes else 0)
         counts = [solver.value(assign[b, p, k]) for b in range(len(buckets))]
         n = solver.value(nodes[p, k])
         packed = _pack_cluster(counts, [need_mib[b, p] for b in range(len(buckets))], limits, capacity[p], settings)
@@ -228,7 +231,7 @@ def plan_capacity(
                 sum(counts),
                 sum(c for c, bucket in zip(counts, buckets, strict=True) if bucket.volume is not None),
                 sum(c * bucket.ram for c, bucket in zip(counts, buckets, strict=True)),
-                round((n * node_type.eur_month + ctrl_type.eur_month) * costs.price_multiplier, 2),
+                round((n * node_type.eur_month + ctrl_type.eur_month) * costs.price_multiplier + storage_eur, 2),
                 *packed,
             )
         )
@@ -239,6 +242,31 @@ def plan_capacity(
         tuple(planned),
         node_type.name,
     )
+
+
+GIB = 2**30
+
+
+def _storage_costs(model, limits: Limits, provider: str, used, nodes, disk_gib, counts, cents, extra_nodes, k):
+    """The storage cost model's part of one cluster slot (placement.storage_cost): its operations cost, and the disk
+    its volumes' replicas take, on dedicated storage nodes (at least the provider's minimum) or on its run nodes."""
+    storage = limits.storage[provider]
+    raw = sum(d * c for d, c in zip(disk_gib, counts, strict=True) if d)
+    node = storage.storage_node
+    if node is None:
+        if limits.run_node_disk_bytes > 0:
+            model.add(raw <= int(limits.run_node_disk_bytes * storage.disk_usable_fraction) // GIB * nodes)
+        return round(storage.operations_eur_month * 100) * used
+    count = extra_nodes[provider, k] = model.new_int_var(0, 10_000, f"s_{provider}_{k}")
+    model.add(count >= storage.min_nodes * used)
+    model.add(raw <= int(node.disk_bytes * storage.disk_usable_fraction) // GIB * count)
+    return round(storage.operations_eur_month * 100) * used + round(node.eur_month * cents) * count
+
+
+def _planned_storage_eur(limits: Limits, provider: str, storage_nodes: int) -> float:
+    storage = limits.storage[provider]
+    node_eur = 0.0 if storage.storage_node is None else storage.storage_node.eur_month * limits.costs.price_multiplier
+    return storage.operations_eur_month + storage_nodes * node_eur
 
 
 def _footprint(bucket: DemandBucket, limits: Limits, provider: str, new_customer: bool) -> Footprint:

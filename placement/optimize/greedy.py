@@ -71,7 +71,8 @@ def greedy_engine(services: Sequence[Service], node: NodeType, policy: Policy) -
                 "engine", f"the engine rejects service {service.name!r} even on a fresh cluster: {decision.reason}"
             )
         index = int(decision.cluster_id[1:])
-        footprint = Footprint.of(request, policy.limits, node.provider)  # what the engine just checked
+        # What the engine just checked: on a cluster of this many run nodes (their replicas follow it).
+        footprint = Footprint.of(request, policy.limits, node.provider, loads[index].node_count)
         loads[index] = footprint.add_to(loads[index], decision.node_hint)
         seen_customers.add(service.customer)
     return sum(load.node_count for load in loads), len(clusters)

@@ -238,7 +238,7 @@ class Reservations:
         limits = self.policy.limits
         cluster, load = next(pair for pair in fleet if pair[0].id == decision.cluster_id)
         cluster_id, node_name = cluster.id, decision.node_hint
-        footprint = Footprint.of(request, limits, cluster.storage_provider)
+        footprint = Footprint.of(request, limits, cluster.storage_provider, len(load.run_nodes))
         ctrl = limits.control_plane_types.get(load.ctrl_node_type)
 
         # Lock order: the cluster's counter row, then the node's, then the customer's (see _lock_counters).
@@ -272,7 +272,7 @@ class Reservations:
         if footprint.volumes:
             customer = (request.customer_id, self._reserve_customer_volumes(conn, order.request, footprint.volumes))
 
-        replicas = limits.storage[cluster.storage_provider].replicas
+        replicas = limits.storage[cluster.storage_provider].replicas_on(len(load.run_nodes))
         placed = PlacedService(
             request_id=order.request_id,
             service_id=order.service_id or f"svc-{uuid.uuid4().hex}",

@@ -41,6 +41,10 @@ def test_filters_run_in_the_documented_order():
     assert plugins["k8s-thresholds"] is filters.kubernetes_thresholds
 
 
+# RAM arithmetic without a volume's engine and replicas (their RAM is the footprint's: tests/test_storage_cost.py).
+NO_VOLUME = request(volumes=())
+
+
 def text(rejection: Rejection | None) -> str | None:
     """A rejection as the decision's reason reads it."""
     return None if rejection is None else str(rejection)
@@ -56,7 +60,9 @@ def test_a_rejection_is_data_and_its_text_is_made_when_read():
     assert (rejection.used, rejection.needed, rejection.capacity, rejection.unit) == (500, 1, 500, "volumes")
     assert str(rejection) == rejection.reason == "volume-limit: longhorn 500/500"
     ram = filters.ram_fit(cycle(), cluster(), load(nodes=((250, 249, 1),) * 2))
-    assert (ram.limit, ram.used, ram.needed, ram.capacity, ram.unit) == ("ram_per_run_node", 0, 2 * GIB, GIB, "bytes")
+    # The service's 2 GiB and its volume's engine and replicas: two replicas on a cluster of two run nodes.
+    needed = 2 * GIB + default_policy().limits.storage["longhorn"].volume_ram_bytes(2)
+    assert (ram.limit, ram.used, ram.needed, ram.capacity, ram.unit) == ("ram_per_run_node", 0, needed, GIB, "bytes")
 
 
 @pytest.mark.parametrize(
@@ -158,24 +164,25 @@ def test_kubernetes_thresholds_etcd_and_nodes():
 def test_ram_fit_is_per_node_not_a_cluster_sum():
     ten_small = load(nodes=((250, 249, 1),) * 10)  # 10 GiB free in total, 1 GiB per node
     assert (
-        text(filters.ram_fit(cycle(), cluster(), ten_small))
+        text(filters.ram_fit(cycle(NO_VOLUME), cluster(), ten_small))
         == "ram-fit: largest free run node 1.0 GiB < 2.0 GiB needed (10 schedulable run nodes)"
     )
-    assert text(filters.ram_fit(cycle(request(ram_gib=1)), cluster(), ten_small)) is None
+    assert text(filters.ram_fit(cycle(request(ram_gib=1, volumes=())), cluster(), ten_small)) is None
     cordoned = load(nodes=((250, 0, 0),))
     cordoned = type(cordoned)((RunNode("run-1", 250 * GIB, 0, 0, None, False),), "CX52")
-    assert text(filters.ram_fit(cycle(), cluster(), cordoned)) == "ram-fit: no schedulable run node (1 run nodes)"
+    reason = text(filters.ram_fit(cycle(NO_VOLUME), cluster(), cordoned))
+    assert reason == "ram-fit: no schedulable run node (1 run nodes)"
 
 
 def test_pods_per_node():
     full = load(nodes=((250, 0, 110), (250, 249, 3)))  # room for RAM only on the node with no pod room
-    assert text(filters.ram_fit(cycle(), cluster(), full)) is None
+    assert text(filters.ram_fit(cycle(NO_VOLUME), cluster(), full)) is None
     assert (
-        text(filters.pods_per_node(cycle(), cluster(), full))
+        text(filters.pods_per_node(cycle(NO_VOLUME), cluster(), full))
         == "pods-per-node: no run node with 2.0 GiB free is below its pod cap (110 pods per node)"
     )
     own_cap = type(full)((RunNode("run-1", 250 * GIB, 0, 110, max_pods=250),), "CX52")
-    assert text(filters.pods_per_node(cycle(), cluster(), own_cap)) is None
+    assert text(filters.pods_per_node(cycle(NO_VOLUME), cluster(), own_cap)) is None
 
 
 def test_region_scorer():
@@ -186,16 +193,16 @@ def test_region_scorer():
 
 def test_ram_headroom_scorer_follows_the_strategy():
     snapshot = load(nodes=((100, 40, 5), (100, 18, 5)))  # 58 of 200 GiB requested; the request adds 2
-    assert scorers.ram_headroom(cycle(), cluster(), snapshot) == 70  # (200 - 60) * 100 / 200
+    assert scorers.ram_headroom(cycle(NO_VOLUME), cluster(), snapshot) == 70  # (200 - 60) * 100 / 200
     most = policy_with(ram_scoring={"strategy": "most_allocated"})
-    assert scorers.ram_headroom(cycle(policy=most), cluster(), snapshot) == 30
+    assert scorers.ram_headroom(cycle(NO_VOLUME, policy=most), cluster(), snapshot) == 30
     rtc = policy_with(ram_scoring={"strategy": "requested_to_capacity_ratio", "shape": [[0, 0], [100, 10]]})
-    assert scorers.ram_headroom(cycle(policy=rtc), cluster(), snapshot) == 30
+    assert scorers.ram_headroom(cycle(NO_VOLUME, policy=rtc), cluster(), snapshot) == 30
     balanced = policy_with(ram_scoring={"strategy": "balanced_allocation", "resources": {"memory": 1, "pods": 1}})
     # memory 60/200 = 0.3, pods 11/220 = 0.05: 100 * (1 - 0.125) = 87
-    assert scorers.ram_headroom(cycle(policy=balanced), cluster(), snapshot) == 87
+    assert scorers.ram_headroom(cycle(NO_VOLUME, policy=balanced), cluster(), snapshot) == 87
     both = policy_with(ram_scoring={"resources": {"memory": 3, "pods": 1}})
-    assert scorers.ram_headroom(cycle(policy=both), cluster(), snapshot) == (70 * 3 + 95 * 1) // 4
+    assert scorers.ram_headroom(cycle(NO_VOLUME, policy=both), cluster(), snapshot) == (70 * 3 + 95 * 1) // 4
 
 
 def test_more_free_ram_scores_higher_on_least_allocated():
@@ -238,5 +245,5 @@ def test_scoring_functions_used_directly_agree_with_the_scorer():
     snapshot = load(nodes=((100, 40, 5),))
     need = 2 * GIB
     expected = least_allocated({"memory": 40 * GIB + need}, {"memory": 100 * GIB}, {"memory": 1})
-    assert scorers.ram_headroom(cycle(), cluster(), snapshot) == expected
+    assert scorers.ram_headroom(cycle(NO_VOLUME), cluster(), snapshot) == expected
     assert most_allocated({"memory": 40 * GIB + need}, {"memory": 100 * GIB}, {"memory": 1}) == 100 - expected
