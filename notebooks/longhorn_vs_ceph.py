@@ -70,6 +70,15 @@ def summary_row(result):
 
 
 answers = {"seed": answer, "published": published}
+DESIGN_DOC_VOLUMES = 500  # "Longhorn if <500 volumes per cluster, Ceph if more" (stage 2)
+for name, result in answers.items():
+    inside = result.band["p10"] <= DESIGN_DOC_VOLUMES <= result.band["p90"]
+    print(
+        f"{name}: the design document's {DESIGN_DOC_VOLUMES} volumes per cluster is "
+        + ("inside" if inside else "OUTSIDE")
+        + f" the model's p10-p90 band ({format_volumes(result.band['p10'])} to {format_volumes(result.band['p90'])})"
+        + ("." if inside else ": the model and the design document disagree.")
+    )
 pd.DataFrame({name: summary_row(result) for name, result in answers.items()}).T
 
 # %% [markdown]

@@ -40,6 +40,9 @@ PARTS = (
     ("run_nodes", "Run nodes"),
     ("control_plane", "Control plane"),
     ("storage_backups", "Storage: object storage for volume backups"),
+    ("storage_nodes", "Storage: dedicated storage nodes"),
+    ("storage_disk_run_nodes", "Storage: run nodes bought for the replicas' disk"),
+    ("storage_operations", "Storage: operations per cluster-month (an estimate)"),
     ("setup_fees", "Setup fees (one-off)"),
 )
 

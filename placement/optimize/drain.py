@@ -160,6 +160,7 @@ def plan_drain(fleet: DrainFleet, limits: Limits, settings: SolveSettings | None
                 f"known: {sorted(limits.storage)}",
             )
     providers = {c.id: c.storage_provider for c in fleet.clusters}
+    run_nodes = {c.id: len(c.nodes) for c in fleet.clusters}  # a small cluster keeps fewer replicas per volume
     ctrl: dict[str, ControlPlaneType] = {}
     for cluster in fleet.clusters:
         try:
@@ -172,7 +173,7 @@ def plan_drain(fleet: DrainFleet, limits: Limits, settings: SolveSettings | None
         request = PlacementRequest(
             service.customer or service.name, service.ram, volumes=volumes, pods=service.pods, new_customer=new_customer
         )
-        return Footprint.of(request, limits, providers[cluster])
+        return Footprint.of(request, limits, providers[cluster], run_nodes[cluster])
 
     # Each receiving cluster's load, its services added by the footprint as the router and the simulator add them.
     rooms: list[_Room] = []

@@ -2,12 +2,15 @@ import itertools
 
 import pytest
 
-from placement.limits import shipped_limits
+from placement.limits import load_profile, shipped_limits
 from placement.optimize import Demand, DemandBucket, DrainFleet, Infeasible, SolveSettings, plan_capacity, plan_drain
 from placement.optimize.drain import move_weight
 
 GIB = 1024**3
 LIMITS = shipped_limits("seed")
+# The brute force below adds services' RAM alone: the seed profile without a volume's engine and replica RAM.
+ZERO_VOLUME_RAM = {"longhorn.ram_bytes_per_volume": 0, "longhorn.ram_bytes_per_replica": 0}
+NO_VOLUME_RAM = load_profile("seed").with_values(ZERO_VOLUME_RAM).compile()
 
 
 def fleet(drained_services, receivers, target=None):
@@ -60,7 +63,7 @@ def test_drain_matches_brute_force(target_gib):
         {"name": "f", "ram": "5Gi", "node": "d1"},
     ]
     state = fleet(services, [[8, 5], [7]], {"ram": f"{target_gib}Gi"})
-    plan = plan_drain(state, LIMITS, SolveSettings(5, 2))
+    plan = plan_drain(state, NO_VOLUME_RAM, SolveSettings(5, 2))
     assert plan.outcome.status == "OPTIMAL"
     assert plan.total_weight == plan.outcome.objective == brute_force_drain(state)
     assert plan.remaining_ram_bytes <= target_gib * GIB
@@ -104,7 +107,8 @@ def test_capacity_small_demand_is_one_minimum_longhorn_cluster():
     plan = plan_capacity(demand, LIMITS)
     assert plan.outcome.status == "OPTIMAL"
     assert [(c.provider, c.run_nodes, c.ctrl_node_type) for c in plan.clusters] == [("longhorn", 2, "CX32")]
-    assert plan.eur_month == pytest.approx(2 * 199.0 + 6.80)
+    # Two run nodes, a CX32 and the storage cost model's operations estimate for a Longhorn cluster.
+    assert plan.eur_month == pytest.approx(2 * 199.0 + 6.80 + LIMITS.storage["longhorn"].operations_eur_month)
 
 
 def test_capacity_picks_ceph_when_longhorn_clusters_run_out():
@@ -125,7 +129,11 @@ def test_capacity_price_multiplier_scales_cost():
             ),
         }
     )
-    assert plan_capacity(demand, doubled).eur_month == pytest.approx(2 * plan_capacity(demand, LIMITS).eur_month)
+    # Hetzner's prices double; the operations estimate (engineer time, not a price) does not.
+    operations = LIMITS.storage["longhorn"].operations_eur_month
+    assert plan_capacity(demand, doubled).eur_month - operations == pytest.approx(
+        2 * (plan_capacity(demand, LIMITS).eur_month - operations)
+    )
 
 
 def test_capacity_infeasible_inputs_name_the_constraint():

@@ -22,9 +22,11 @@ def stage2_result():
 def test_breakdown_adds_up_to_the_total_and_per_customer_month(stage2_result):
     summary = stage2_result.summary
     parts = summary["cost_breakdown_eur"]
-    assert set(parts) == {"run_nodes", "control_plane", "storage_backups", "setup_fees"}
+    storage = {"storage_nodes", "storage_disk_run_nodes", "storage_operations"}  # placement.storage_cost
+    assert set(parts) == {"run_nodes", "control_plane", "storage_backups", "setup_fees"} | storage
     assert sum(parts.values()) == pytest.approx(summary["cost_eur_total"], abs=0.05)
-    assert all(value > 0 for value in parts.values())
+    assert all(value > 0 for key, value in parts.items() if key not in storage)
+    assert all(parts[key] >= 0 for key in storage) and parts["storage_operations"] > 0
     fleet = stage2_result.timeseries[stage2_result.timeseries["cluster_id"] == "fleet"]
     customer_months = fleet["customers"].sum() / DAYS_PER_MONTH
     assert summary["customer_months"] == pytest.approx(customer_months, abs=0.01)
