@@ -248,14 +248,12 @@ GIB = 2**30
 
 
 def _storage_costs(model, limits: Limits, provider: str, used, nodes, disk_gib, counts, cents, extra_nodes, k):
-    """The storage cost model's part of one cluster slot (placement.storage_cost): its operations cost, and the disk
-    its volumes' replicas take, on dedicated storage nodes (at least the provider's minimum) or on its run nodes."""
+    """The storage cost model's part of one cluster slot (placement.storage_cost): its operations cost, and the
+    dedicated storage nodes (at least the provider's minimum) that hold its volumes' replicas."""
     storage = limits.storage[provider]
     raw = sum(d * c for d, c in zip(disk_gib, counts, strict=True) if d)
     node = storage.storage_node
-    if node is None:
-        if limits.run_node_disk_bytes > 0:
-            model.add(raw <= int(limits.run_node_disk_bytes * storage.disk_usable_fraction) // GIB * nodes)
+    if node is None:  # data on the run nodes: their disk is priced by the simulator's storage bill, not bound here
         return round(storage.operations_eur_month * 100) * used
     count = extra_nodes[provider, k] = model.new_int_var(0, 10_000, f"s_{provider}_{k}")
     model.add(count >= storage.min_nodes * used)
