@@ -6,11 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from placement import select_cluster
 from placement.footprint import Footprint
 from placement.limits import load_profile, shipped_limits
-from placement.model import Cluster, ClusterLoad, PlacementRequest, RunNode, VolumeRequest
-from placement.policy import default_policy
+from placement.model import PlacementRequest, VolumeRequest
 from placement.storage_cost import Workload, cluster_cost, storage_bill, storage_nodes
 
 GIB = 2**30
@@ -39,26 +37,6 @@ def test_a_volume_keeps_one_replica_per_run_node_below_the_providers_count(profi
     ceph = [Footprint.of(request(), limits, "rook-ceph", n) for n in (1, 3, None)]
     assert len(set(ceph)) == 1 and ceph[0].disk_bytes == 30 * GIB
     assert Footprint.of(request(None), limits, "longhorn", 1).disk_bytes == 0
-
-
-def test_the_engine_judges_a_small_cluster_by_the_replicas_it_keeps():
-    """A run node with room for the service and a two-replica volume takes it on a two-node cluster, and turns it
-    down on a three-node one, where the volume has three replicas."""
-    policy = default_policy()
-    limits = policy.limits
-    two = Footprint.of(request(), limits, "longhorn", 2).ram_bytes
-    three = Footprint.of(request(), limits, "longhorn", 3).ram_bytes
-    assert two < three
-
-    def fleet(nodes: int) -> list[tuple[Cluster, ClusterLoad]]:
-        run = tuple(RunNode(f"run-{i}", 100 * GIB, 100 * GIB - two) for i in range(nodes))
-        cluster = Cluster("c1", "C1", "eu-west", "deployer-c1", "registry:5000")
-        return [(cluster, ClusterLoad(run, "CX52", volumes=1, customers=1, services=1, pods=1, etcd_objects=100))]
-
-    assert select_cluster(request(), fleet(2), policy).cluster_id == "c1"
-    refused = select_cluster(request(), fleet(3), policy)
-    assert refused.cluster_id is None
-    assert refused.results[0].rejection.needed == three
 
 
 def test_storage_nodes_hold_the_raw_disk_and_never_fall_below_the_mon_quorum():

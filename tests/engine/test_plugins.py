@@ -60,8 +60,8 @@ def test_a_rejection_is_data_and_its_text_is_made_when_read():
     assert (rejection.used, rejection.needed, rejection.capacity, rejection.unit) == (500, 1, 500, "volumes")
     assert str(rejection) == rejection.reason == "volume-limit: longhorn 500/500"
     ram = filters.ram_fit(cycle(), cluster(), load(nodes=((250, 249, 1),) * 2))
-    # The service's 2 GiB and its volume's engine and replicas: two replicas on a cluster of two run nodes.
-    needed = 2 * GIB + default_policy().limits.storage["longhorn"].volume_ram_bytes(2)
+    # The service's 2 GiB and its volume's engine and replicas (the engine judges at the provider's full count).
+    needed = 2 * GIB + default_policy().limits.storage["longhorn"].volume_ram_bytes(3)
     assert (ram.limit, ram.used, ram.needed, ram.capacity, ram.unit) == ("ram_per_run_node", 0, needed, GIB, "bytes")
 
 
