@@ -69,9 +69,9 @@ def forecast_rows(generator: np.random.Generator) -> list:
     return rows
 
 
-def _burn(seed_: int) -> None:
+def _burn(seed_: int, parent: int) -> None:
     generator = np.random.default_rng(seed_)
-    while True:
+    while os.getppid() == parent:  # ends with the publisher, however that ends (terminate() skips daemon cleanup)
         generator.gamma(2.0, 30.0, size=200_000).cumsum()
 
 
@@ -83,7 +83,7 @@ def synthetic_publisher(db: str, every: float) -> None:
     from placement.router.forecasts import forecast_engine, write_forecast
 
     for worker in range((os.cpu_count() or 2) - 1):
-        multiprocessing.Process(target=_burn, args=(worker,), daemon=True).start()
+        multiprocessing.Process(target=_burn, args=(worker, os.getpid()), daemon=True).start()
     generator = np.random.default_rng(np.random.SeedSequence(17))
     engine = forecast_engine(db)
     published = 0

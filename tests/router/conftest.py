@@ -200,6 +200,7 @@ class LiveRouter:
             if self.process.poll() is not None:
                 raise RuntimeError(f"router exited: {self.log_path.read_text()}")
             if time.monotonic() > deadline:
+                self.stop()  # not left running (with its workers) after the test gave up on it
                 raise RuntimeError(f"router did not start: {self.log_path.read_text()}")
             time.sleep(0.1)
 
