@@ -1,8 +1,9 @@
 """The database floor of a placement: the SQL statements one placement sends, replayed by a bare script.
 
-``capture`` places twice through a ``Store`` in this process (a warm-up, then the placement whose statements it
-records with SQLAlchemy's ``before_cursor_execute`` event): the advisory lock, the ledger read, the customer's
-volume read (if the router sends one), the guarded UPDATEs and the INSERTs, with their bound parameters.
+``capture`` places through a ``Store`` in this process, the fleet cache freshly read, and records the statements
+the placement sends with SQLAlchemy's ``before_cursor_execute`` event: whatever ``Reservations.place`` sends (today
+the advisory lock, the ledger read and one statement with the rows and the guarded UPDATEs), with their bound
+parameters. The floor is never a copy of the router's SQL: change the router's statements and the floor follows.
 ``replay`` runs them again, each placement in its own transaction, through the router's own engine setup
 (``make_engine``: psycopg 3 and the same pool), with as many threads as wrk has connections and wrk's think time.
 Each replay gets fresh ids (request, service, customer), stays on the captured cluster (its counter row is as hot
@@ -31,7 +32,9 @@ class Captured:
 
 
 def capture(store: Store, order: PlacementOrder) -> Captured:
-    """The statements ``store`` sends to place ``order`` (the fleet cache warm)."""
+    """The statements ``store`` sends to place ``order``, with the fleet cache warm as the router keeps it (it reads
+    the fleet outside placements' transactions, ``placement.router.refill``)."""
+    store.refresh_fleet()
     sent: list[tuple[str, Any, bool]] = []
 
     def record(_conn, _cursor, statement, parameters, _context, executemany) -> None:

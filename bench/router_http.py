@@ -304,6 +304,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per run")
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--only", choices=("selects", "placements"), help="run only these scenarios")
     args = parser.parse_args()
     wrk = require_wrk()
     load = os.getloadavg()
@@ -377,12 +378,13 @@ def main() -> None:
                 )
             )
 
-        router = Router(f"sqlite:///{workdir / 'bench.db'}", workdir / "sqlite.log")
-        try:
-            seed(router.url)
-            selects(router, "SQLite")
-        finally:
-            router.stop()
+        if args.only != "placements":
+            router = Router(f"sqlite:///{workdir / 'bench.db'}", workdir / "sqlite.log")
+            try:
+                seed(router.url)
+                selects(router, "SQLite")
+            finally:
+                router.stop()
 
         schema = f"bench_{uuid.uuid4().hex[:10]}"
         application = f"capplan-{schema}"
@@ -393,9 +395,10 @@ def main() -> None:
             router = Router(db, workdir / "pg.log")
             try:
                 seed(router.url)
-                selects(router, "PostgreSQL")
-                floor_runs = placements(args, router, wrk, workdir, schema, application, placing, duration)
-                runs += floor_runs
+                if args.only != "placements":
+                    selects(router, "PostgreSQL")
+                if args.only != "selects":
+                    runs += placements(args, router, wrk, workdir, schema, application, placing, duration)
             finally:
                 router.stop()
         finally:

@@ -46,6 +46,7 @@ from placement.router.fleet_page import add_fleet_page
 from placement.router.forecast_api import add_forecast_routes, forecast_for_scrape, forecast_gauges
 from placement.router.gate import DatabaseGate, DatabaseUnavailable
 from placement.router.metrics import LatencyMiddleware, RouterMetrics
+from placement.router.refill import CacheFiller
 from placement.router.store import (
     ClusterExists,
     Contention,
@@ -134,6 +135,7 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        filler.close()
         gate.shutdown()
         metrics.process_exited()
 
@@ -152,6 +154,7 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
     app.state.gate = gate
     db = gate.call
     answers = DecisionAnswers(store.policy)
+    filler = CacheFiller(store, gate)
 
     def need(role: Role | None) -> Any:
         """A dependency that lets a request through with a known token that has ``role`` (any, when None)."""
@@ -223,7 +226,7 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
         # the thread hop, but only while the database answers, so an outage is reported as one rather than hidden
         # behind the cache. Their answers are kept per fleet version (DecisionAnswers).
         model = store.request_model(body)
-        hit = store.from_cache(body, model) if gate.healthy else None
+        hit = await filler.from_cache(body, model)
         payload = None
         if hit is not None:
             counted, cached = hit
@@ -283,6 +286,7 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
     )
     async def create_placement(body: PlacementIn) -> Response:
         order = PlacementOrder(body.request_id, body.service_name, body.request, body.repo, body.service_id)
+        await filler.ready()  # the fleet read once for all placements, outside their transactions
         try:
             placement = await db(place_and_count, order)
         except (RequestIdReused, ServiceIdTaken) as error:

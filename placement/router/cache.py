@@ -23,6 +23,7 @@ from placement.model import Cluster, ClusterLoad
 
 Fleet = list[tuple[Cluster, ClusterLoad]]
 MAX_CUSTOMERS = 10_000  # customer counts kept per cached fleet; beyond, they are read from the database
+REREAD_CUSTOMERS = 1_000  # customer counts a refill reads again with the fleet (the latest seen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +48,9 @@ class CachedFleet:
 class FleetCache:
     """Thread-safe. ``generation`` counts the writes that drop the cache."""
 
-    def __init__(self, max_age_seconds: float = 1.0):
+    def __init__(self, max_age_seconds: float = 1.0, refresh_after: float = 0.5):
         self.max_age_seconds = max_age_seconds
+        self.refresh_after = refresh_after
         self.generation = 0
         self._snapshot: _Snapshot | None = None
         self._versions = 0
@@ -69,14 +71,35 @@ class FleetCache:
             return CachedFleet(snapshot.fleet, snapshot.version, snapshot)
         return None
 
-    def refill(self, read: Callable[[], Fleet]) -> Fleet:
-        """The fleet as ``read`` gives it, which becomes the cached fleet."""
+    def refill(
+        self, read: Callable[[], Fleet], read_customers: Callable[[list[str]], dict[str, int]] | None = None
+    ) -> Fleet:
+        """The fleet as ``read`` gives it, which becomes the cached fleet. ``read_customers``: reads the volume
+        counts of the given customers (after the fleet), so the counts the cache held are kept current across
+        refills instead of being read again one customer at a time."""
         generation, read_at = self.generation, time.monotonic()  # before the read: see ``drop``
+        known = self.known_customers()
         fleet = read()
+        customers = read_customers(known) if read_customers is not None and known else {}
         with self._lock:
             self._versions += 1
-            self._snapshot = _Snapshot(generation, read_at, fleet, self._versions)
+            self._snapshot = _Snapshot(generation, read_at, fleet, self._versions, customers)
         return fleet
+
+    def known_customers(self, most: int = REREAD_CUSTOMERS) -> list[str]:
+        """The customers whose counts the cache holds (the latest ``most`` of them)."""
+        snapshot = self._snapshot
+        return [] if snapshot is None else list(snapshot.customer_volumes)[-most:]
+
+    def due(self) -> bool:
+        """True when the cached fleet is still fresh but past ``refresh_after`` of its age: time to read it again
+        ahead of its expiry, so requests never find it expired under a steady load."""
+        snapshot = self._snapshot
+        return (
+            snapshot is not None
+            and snapshot.generation == self.generation
+            and time.monotonic() - snapshot.read_at >= self.max_age_seconds * self.refresh_after
+        )
 
     def remember_customer(self, cached: CachedFleet, customer_id: str, volumes: int) -> None:
         """A customer's volume count read from the database while ``cached`` was the cached fleet (and after it

@@ -396,6 +396,15 @@ class Repository:
         with self.engine.connect() as own:
             return int(own.execute(query).scalar() or 0)
 
+    def customer_volume_counts(self, customer_ids: list[str], conn: Connection) -> dict[str, int]:
+        """Several customers' volume counts in one read (a customer without a row has none)."""
+        query = select(customer_volumes.c.customer_id, customer_volumes.c.volumes).where(
+            customer_volumes.c.customer_id.in_(customer_ids)
+        )
+        counts = dict.fromkeys(customer_ids, 0)
+        counts.update({row.customer_id: int(row.volumes) for row in conn.execute(query)})
+        return counts
+
     def ledger_totals(self) -> dict[str, dict[str, int]]:
         """Active reservations summed per cluster (the ledger is the truth the counters are checked against)."""
         with self.engine.connect() as conn:

@@ -25,15 +25,15 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from placement.engine import Decision, select_cluster
 from placement.footprint import Footprint
 from placement.model import PlacementRequest
 from placement.router import counters
+from placement.router.booking import Booking, BookingStatements
 from placement.router.cache import CachedFleet, Fleet, FleetCache
 from placement.router.db import (
     cluster_counters,
@@ -77,8 +77,7 @@ class Reservations:
         self.repository = repository
         self.cache = cache
         self.policy = repository.policy
-        self._on_cluster: dict[tuple[str, ...], Any] = {}
-        self._on_node = counters.reserve_on_node()
+        self._booking = BookingStatements(repository.backend)
 
     # --- decisions ---------------------------------------------------------------------------------------
 
@@ -120,6 +119,22 @@ class Reservations:
         if cached is not None:
             self.cache.remember_customer(cached, model.customer_id, known)
         return self.counted(request, model, known), fleet
+
+    def refresh_fleet(self) -> None:
+        """Read the fleet into the cache now, with the volume counts of the customers the cache knew."""
+        repository = self.repository
+        with repository.engine.connect() as conn:
+            self.cache.refill(
+                lambda: repository.read_fleet(conn), lambda known: repository.customer_volume_counts(known, conn)
+            )
+
+    def learn_customer(self, customer_id: str) -> None:
+        """Read one customer's volume count into the cached fleet (kept only if that fleet is still current)."""
+        cached = self.cache.fresh()
+        if cached is None:
+            return
+        known = self.repository.customer_volume_count(customer_id)
+        self.cache.remember_customer(cached, customer_id, known)
 
     def _decide(
         self, conn: Connection, request: RequestIn, now: datetime, *, may_use_cache: bool
@@ -234,58 +249,40 @@ class Reservations:
         fleet: Fleet,
         now: datetime,
     ) -> tuple[PlacedService, Footprint, tuple[str, int] | None]:
-        """Reserve ``decision``; also returns the customer's volume count after it, when it changed."""
+        """Reserve ``decision``; also returns the customer's volume count after it, when it changed.
+
+        Everything is computed before the first write, and the guarded counter UPDATEs run last
+        (``placement.router.booking``), so the cluster's counter row is held only from its UPDATE to the COMMIT.
+        """
         limits = self.policy.limits
         cluster, load = next(pair for pair in fleet if pair[0].id == decision.cluster_id)
         cluster_id, node_name = cluster.id, decision.node_hint
         footprint = Footprint.of(request, limits, cluster.storage_provider, len(load.run_nodes))
         ctrl = limits.control_plane_types.get(load.ctrl_node_type)
-
-        # Lock order: the cluster's counter row, then the node's, then the customer's (see _lock_counters).
-        binding = counters.guards_that_bind(footprint)
-        statement = self._on_cluster.get(binding)
-        if statement is None:
-            statement = self._on_cluster[binding] = counters.reserve_on_cluster(binding)
-        on_cluster = conn.execute(
-            statement,
-            {
-                "match_cluster_id": cluster_id,
-                "match_ctrl_node_type": load.ctrl_node_type,
-                **counters.cluster_additions(footprint),
-                **counters.guard_capacities(limits, cluster.storage_provider, ctrl),
-            },
-        ).first()
-        if on_cluster is None:
-            raise _GuardLost
-        on_node = conn.execute(
-            self._on_node,
-            {
-                "match_cluster_id": cluster_id,
-                "match_node_name": node_name,
-                "default_max_pods": limits.max_pods_per_node,
-                **counters.node_additions(footprint),
-            },
-        )
-        if on_node.rowcount != 1:
-            raise _GuardLost
         customer = None
         if footprint.volumes:
-            customer = (request.customer_id, self._reserve_customer_volumes(conn, order.request, footprint.volumes))
+            quota = self.policy.quota(order.request.plan)
+            allowed = quota.max_volumes_per_customer - order.request.customer_volume_count
+            if footprint.volumes > allowed:
+                raise _GuardLost
+            customer = (request.customer_id, footprint.volumes, allowed)
 
         replicas = limits.storage[cluster.storage_provider].replicas_on(len(load.run_nodes))
         placed = PlacedService(
             request_id=order.request_id,
             service_id=order.service_id or f"svc-{uuid.uuid4().hex}",
             cluster_id=cluster_id,
-            task_queue=on_cluster[0],
+            # As the fleet shows it; the cluster's guarded UPDATE returns the queue as committed (read under a
+            # share lock on the cluster's row) and a different one loses the guard.
+            task_queue=cluster.task_queue,
             node=node_name,
             volumes=tuple(PlacedVolume(v.mount_path, v.size_bytes, replicas) for v in request.volumes),
             reason=decision.reason,
             warnings=tuple(decision.warnings),
         )
-        conn.execute(
-            insert(reservations),
-            {
+        booking = Booking(
+            binding=counters.guards_that_bind(footprint),
+            ledger={
                 "request_id": order.request_id,
                 "body_hash": body_hash,
                 "service_id": placed.service_id,
@@ -296,10 +293,7 @@ class Reservations:
                 "response": PLACED.dump_python(placed, mode="json"),
                 **counters.ledger_values(footprint),
             },
-        )
-        conn.execute(
-            insert(services),
-            {
+            service={
                 "id": placed.service_id,
                 "cluster_id": cluster_id,
                 "customer_id": request.customer_id,
@@ -309,48 +303,37 @@ class Reservations:
                 "pods": request.pods,
                 "created_at": now,
             },
+            volumes=[
+                {
+                    "id": f"{placed.service_id}-vol-{index}",
+                    "service_id": placed.service_id,
+                    "cluster_id": cluster_id,
+                    "mount_path": volume.mount_path,
+                    "size_bytes": volume.size_bytes,
+                    "node_name": node_name,
+                    "created_at": now,
+                }
+                for index, volume in enumerate(request.volumes)
+            ],
+            on_cluster={
+                "match_cluster_id": cluster_id,
+                "match_ctrl_node_type": load.ctrl_node_type,
+                **counters.cluster_additions(footprint),
+                **counters.guard_capacities(limits, cluster.storage_provider, ctrl),
+            },
+            on_node={
+                "match_cluster_id": cluster_id,
+                "match_node_name": node_name,
+                "default_max_pods": limits.max_pods_per_node,
+                **counters.node_additions(footprint),
+            },
+            customer=customer,
         )
-        if request.volumes:
-            conn.execute(
-                insert(volumes),
-                [
-                    {
-                        "id": f"{placed.service_id}-vol-{index}",
-                        "service_id": placed.service_id,
-                        "cluster_id": cluster_id,
-                        "mount_path": volume.mount_path,
-                        "size_bytes": volume.size_bytes,
-                        "node_name": node_name,
-                        "created_at": now,
-                    }
-                    for index, volume in enumerate(request.volumes)
-                ],
-            )
-        return placed, footprint, customer
-
-    def _reserve_customer_volumes(self, conn: Connection, request: RequestIn, count: int) -> int:
-        """Add ``count`` to the customer's volumes, guarded by the plan's quota; the customer's volumes after."""
-        quota = self.policy.quota(request.plan)
-        allowed = quota.max_volumes_per_customer - request.customer_volume_count
-        if count > allowed:
+        booked = self._booking.book(conn, booking)
+        if not booked.holds(booking) or booked.task_queue != placed.task_queue:
             raise _GuardLost
-        if self.repository.backend == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as upsert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as upsert
-        row = customer_volumes.c
-        statement = upsert(customer_volumes).values(customer_id=request.customer_id, volumes=count)
-        result = conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=[row.customer_id],
-                set_={"volumes": row.volumes + count},
-                where=row.volumes + count <= allowed,
-            ).returning(row.volumes)
-        )
-        after = result.scalar()
-        if after is None:
-            raise _GuardLost
-        return int(after)
+        after = None if customer is None else (request.customer_id, int(booked.customer_volumes))
+        return placed, footprint, after
 
     # --- releases ----------------------------------------------------------------------------------------
 

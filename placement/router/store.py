@@ -91,6 +91,8 @@ class Store:
         self.customer_volume_count = repository.customer_volume_count
         self.ledger_totals = repository.ledger_totals
         self.place = self.reservations.place
+        self.refresh_fleet = self.reservations.refresh_fleet
+        self.learn_customer = self.reservations.learn_customer
         self.release = self.reservations.release
 
     def dispose(self) -> None:

@@ -1,0 +1,175 @@
+"""The SQL that books one placement: its rows first, the guarded counter UPDATEs last.
+
+A reservation writes the ledger row, the service and its volumes, then adds its footprint to the chosen
+cluster's counters, the node's and the customer's volume count, each UPDATE guarded (``placement.router.counters``).
+The counters come last so a cluster's counter row, the row every placement on that cluster waits for, is held
+from its UPDATE to the COMMIT and no longer.
+
+On PostgreSQL all of it is one statement (data-modifying CTEs): the rows, then the cluster's counters, the node's
+(only once the cluster's matched) and the customer's (only once the node's matched), which is the lock order of
+every writer (see ``Repository``). One round trip instead of five or seven, and none of the router's Python runs
+while the hot row is held but the COMMIT's. SQLite has no data-modifying CTEs: the same statements run one by one,
+in the same order (its writers take turns anyway, ``BEGIN IMMEDIATE``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Integer, Text, bindparam, exists, func, insert, literal, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from placement.router import counters
+from placement.router.db import customer_volumes, reservations, services, volumes
+
+_LEDGER = tuple(column.name for column in reservations.c if column.name != "released_at")
+_SERVICE = tuple(column.name for column in services.c)
+_VOLUME = tuple(column.name for column in volumes.c)
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    """Everything one reservation writes, as bound values."""
+
+    binding: tuple[str, ...]  # the guarded limits this placement grows (counters.guards_that_bind)
+    ledger: dict[str, Any]
+    service: dict[str, Any]
+    volumes: list[dict[str, Any]]
+    on_cluster: dict[str, Any]  # counters.reserve_on_cluster's parameters
+    on_node: dict[str, Any]  # counters.reserve_on_node's parameters
+    customer: tuple[str, int, int] | None  # (customer id, volumes added, most it may hold after), or None
+
+
+@dataclass(frozen=True, slots=True)
+class Booked:
+    """What the guards answered: ``task_queue`` is None when the cluster's guard did not match."""
+
+    task_queue: str | None
+    node_matched: bool
+    customer_volumes: int | None  # the customer's count after it; None when not asked or its guard did not match
+
+    def holds(self, booking: Booking) -> bool:
+        return (
+            self.task_queue is not None
+            and self.node_matched
+            and (booking.customer is None or self.customer_volumes is not None)
+        )
+
+
+def _binds(table: Any, names: tuple[str, ...], prefix: str) -> dict[str, Any]:
+    return {name: bindparam(f"{prefix}{name}", type_=table.c[name].type) for name in names}
+
+
+def _prefixed(values: dict[str, Any], prefix: str) -> dict[str, Any]:
+    return {f"{prefix}{name}": value for name, value in values.items()}
+
+
+class BookingStatements:
+    """Builds (once per shape) and runs a booking's statements. Thread-safe: the built statements never change."""
+
+    def __init__(self, backend: str):
+        self.backend = backend
+        self._combined: dict[tuple[tuple[str, ...], int, bool], Any] = {}
+        self._on_cluster: dict[tuple[str, ...], Any] = {}
+        self._on_node = counters.reserve_on_node()
+
+    def book(self, conn: Connection, booking: Booking) -> Booked:
+        if self.backend == "postgresql":
+            return self._book_in_one(conn, booking)
+        return self._book_in_turn(conn, booking)
+
+    def on_cluster(self, binding: tuple[str, ...]) -> Any:
+        statement = self._on_cluster.get(binding)
+        if statement is None:
+            statement = self._on_cluster[binding] = counters.reserve_on_cluster(binding)
+        return statement
+
+    # --- PostgreSQL: one statement -------------------------------------------------------------------------
+
+    def _book_in_one(self, conn: Connection, booking: Booking) -> Booked:
+        shape = (booking.binding, len(booking.volumes), booking.customer is not None)
+        statement = self._combined.get(shape)
+        if statement is None:
+            statement = self._combined[shape] = self._combine(*shape)
+        params = {
+            **_prefixed(booking.ledger, "ledger_"),
+            **_prefixed(booking.service, "service_"),
+            **booking.on_cluster,
+            **booking.on_node,
+        }
+        for index, row in enumerate(booking.volumes):
+            params.update(_prefixed(row, f"volume{index}_"))
+        if booking.customer is not None:
+            customer_id, added, allowed = booking.customer
+            params.update(customer_id=customer_id, customer_added=added, customer_allowed=allowed)
+        task_queue, node_rows, customer_after = conn.execute(statement, params).one()
+        return Booked(task_queue, bool(node_rows), customer_after)
+
+    def _combine(self, binding: tuple[str, ...], volume_count: int, counts_customer: bool) -> Any:
+        ctes = [
+            insert(reservations).values(_binds(reservations, _LEDGER, "ledger_")).cte("ledger"),
+            insert(services).values(_binds(services, _SERVICE, "service_")).cte("service"),
+        ]
+        # One INSERT per volume: SQLAlchemy does not cache a statement with a multi-row VALUES.
+        ctes += [
+            insert(volumes).values(_binds(volumes, _VOLUME, f"volume{index}_")).cte(f"volume_{index}")
+            for index in range(volume_count)
+        ]
+        on_cluster = counters.reserve_on_cluster(binding).cte("on_cluster")
+        # The node's UPDATE runs only once the cluster's matched, so the cluster's row is always locked first.
+        on_node = (
+            self._on_node.where(exists(select(on_cluster.c[0]))).returning(literal(1).label("matched")).cte("on_node")
+        )
+        columns = [
+            select(on_cluster.c[0]).scalar_subquery(),
+            select(func.count()).select_from(on_node).scalar_subquery(),
+        ]
+        if counts_customer:
+            row = customer_volumes.c
+            added = bindparam("customer_added", type_=Integer)
+            customer = (
+                pg_insert(customer_volumes)
+                .from_select(
+                    ["customer_id", "volumes"],
+                    select(bindparam("customer_id", type_=Text), added).where(exists(select(on_node.c.matched))),
+                )
+                .on_conflict_do_update(
+                    index_elements=[row.customer_id],
+                    set_={"volumes": row.volumes + added},
+                    where=row.volumes + added <= bindparam("customer_allowed", type_=Integer),
+                )
+                .returning(row.volumes)
+                .cte("customer")
+            )
+            columns.append(select(customer.c.volumes).scalar_subquery())
+        else:
+            columns.append(literal(None, Integer))
+        return select(*columns).add_cte(*ctes)
+
+    # --- SQLite: the same statements in turn ----------------------------------------------------------------
+
+    def _book_in_turn(self, conn: Connection, booking: Booking) -> Booked:
+        conn.execute(insert(reservations), booking.ledger)
+        conn.execute(insert(services), booking.service)
+        if booking.volumes:
+            conn.execute(insert(volumes), booking.volumes)
+        on_cluster = conn.execute(self.on_cluster(booking.binding), booking.on_cluster).first()
+        if on_cluster is None:
+            return Booked(None, False, None)
+        if conn.execute(self._on_node, booking.on_node).rowcount != 1:
+            return Booked(on_cluster[0], False, None)
+        after = None
+        if booking.customer is not None:
+            customer_id, added, allowed = booking.customer
+            row = customer_volumes.c
+            statement = sqlite_insert(customer_volumes).values(customer_id=customer_id, volumes=added)
+            after = conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[row.customer_id],
+                    set_={"volumes": row.volumes + added},
+                    where=row.volumes + added <= allowed,
+                ).returning(row.volumes)
+            ).scalar()
+        return Booked(on_cluster[0], True, after)
