@@ -97,6 +97,11 @@ class NodeFootprint(NamedTuple):
         """Pods left for customers' services on a node with this max-pods."""
         return max(max_pods - self.pods, 0)
 
+    def need(self, needed: str) -> int:
+        """What the run node adds to a cluster limit that counts the footprint field ``needed`` (pods, etcd
+        objects; nothing to the others)."""
+        return getattr(self, needed) if needed in ("pods", "etcd_objects") else 0
+
 
 def _objects(request: PlacementRequest, limits: Limits) -> int:
     """A service's etcd objects besides its volumes'; a request's own estimate replaces the profile's per-service
@@ -112,6 +117,11 @@ def _objects(request: PlacementRequest, limits: Limits) -> int:
 def cluster_baseline_objects(limits: Limits, provider: str) -> int:
     """The etcd objects of a cluster with no run node and no customer: Kubernetes' and the storage provider's own."""
     return limits.etcd_objects_per_cluster + limits.storage[provider].etcd_objects_per_cluster
+
+
+def cluster_baseline_need(limits: Limits, provider: str, needed: str) -> int:
+    """What an empty cluster already uses of a cluster limit that counts the footprint field ``needed``."""
+    return cluster_baseline_objects(limits, provider) if needed == "etcd_objects" else 0
 
 
 def _apply(load: ClusterLoad, node_name: str | None, footprint: Footprint, sign: int) -> ClusterLoad:

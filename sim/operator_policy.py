@@ -10,19 +10,22 @@ from sim.distributions import SpecModel
 class ScaleDownPolicy(SpecModel):
     """Removing run nodes the cluster no longer needs, as Cluster Autoscaler does it, in days instead of minutes.
 
-    A run node is unneeded when its own binding resource (the larger of requested RAM over allocatable and pods
-    over max-pods) is under ``utilization_threshold``, its services fit on the cluster's other run nodes (RAM
-    and max-pods per node), the cluster keeps its storage provider's minimum nodes and its ``n_plus`` headroom,
+    A run node is unneeded when its utilisation as CA measures it (requested RAM over allocatable; CA counts CPU
+    and memory requests, never the pod count) is under ``utilization_threshold``, its services fit on the
+    cluster's other run nodes (RAM and max-pods per node, as CA's scheduling simulation checks the pod-count
+    predicate), the cluster keeps its storage provider's minimum nodes and its ``n_plus`` headroom,
     and the cluster without it stays under the operator's node-order levels for the demand it projects over
     the node lead time (else the operator would order it straight back). After ``unneeded_days`` unneeded, and
     not within ``delay_after_add_days`` of a node arriving, it is drained and removed.
 
     Sources: Cluster Autoscaler FAQ, "How does scale-down work?" and its flags --scale-down-utilization-threshold
     (default 0.5), --scale-down-unneeded-time (10m), --scale-down-delay-after-add (10m). The default threshold
-    here is the operator's order level, 0.8, not CA's 0.5: the engine spreads services over run nodes
-    (least_allocated), so every node sits near its cluster's level and CA's 0.5 would hold clusters anywhere
-    from 50 % to 80 % used, up to 1.6x the packing optimum; Karpenter's consolidation (consolidationPolicy
-    WhenEmptyOrUnderutilized) likewise removes any node whose pods fit elsewhere, with no threshold at all.
+    here is the operator's RAM order level, 0.8, not CA's 0.5: the engine spreads services over run nodes
+    (least_allocated), so every node sits near its cluster's level and CA's 0.5 would hold RAM-bound clusters
+    anywhere from 50 % to 80 % used, up to 1.6x the packing optimum; Karpenter's consolidation
+    (consolidationPolicy WhenEmptyOrUnderutilized) likewise removes any node whose pods fit elsewhere, with no
+    threshold at all. A pods-bound cluster is held at its pods order level by the surplus rule alone: a
+    threshold on pods under that level would keep every node between the two, up to 1.25x the optimum.
     CA's ten minutes become ten days: dedicated servers are rented by the month and ordered with a lead time.
     """
 

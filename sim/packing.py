@@ -14,8 +14,10 @@ to it), so one row says three things about the same services:
 - ``sim_run_nodes`` / ``sim_clusters``: what the simulated operator actually runs that day for the group
   (the policy's waste plus the operator's headroom, lead times and churn holes);
 - ``plan_run_nodes`` / ``plan_run_nodes_eur_month``: what ``placement optimize capacity`` plans for the same
-  services on the group's storage provider at the operator's utilisation target (``node_order_at_ram_fraction``),
-  beside ``sim_run_nodes_eur_month``: the simulated run-node cost against the planner's. The plan's demand
+  services on the group's storage provider at the operator's utilisation targets (``node_order_at_ram_fraction``
+  of each run node's RAM, ``node_order_at_pods_fraction`` of its max-pods; both count each run node's system
+  pods and objects, ``NodeFootprint``, as the fleet does), beside ``sim_run_nodes_eur_month``: the simulated
+  run-node cost against the planner's. The plan's demand
   buckets round each service's RAM to the nearest step of a quarter octave (2^(1/4), about +-9 %), so the
   CP-SAT model stays small; pods and volumes are counted exactly.
 
@@ -147,6 +149,7 @@ def check_packing(world: World, log: Log, day: int) -> list[dict[str, Any]]:
                 ctrl_node_type=ctrl,
                 settings=settings,
                 run_node_ram_bytes=fleet.run_node_ram,
+                run_node_type=config.scenario.operator.run_node_type,
                 # The scenario's own policy is the one the simulated operator runs; a second greedy pass under
                 # most_allocated would double the check's cost for a column packing.parquet does not have.
                 compare_most_allocated=False,
@@ -233,6 +236,7 @@ def _against_plan(
             max_clusters_per_provider=clusters,
             max_nodes_per_cluster=max_nodes,
             utilisation=config.scenario.operator.node_order_at_ram_fraction,
+            pods_utilisation=config.scenario.operator.node_order_at_pods_fraction,
             providers=(provider,),
             run_node_type=config.scenario.operator.run_node_type,
         )

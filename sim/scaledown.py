@@ -5,7 +5,9 @@ Cluster Autoscaler's rule, in days (``sim.scenario.ScaleDownPolicy`` has the sou
 has surplus run nodes when fewer would still keep it under the operator's node-order levels for the demand it
 projects over the node lead time, above its storage provider's minimum nodes and replica count and its
 ``n_plus`` headroom. Once that has held for ``unneeded_days`` (and no node arrived within
-``delay_after_add_days``), its emptiest run nodes under ``utilization_threshold`` are drained, one at a time:
+``delay_after_add_days``), its emptiest run nodes whose requested RAM is under ``utilization_threshold`` of their
+allocatable (Cluster Autoscaler's utilisation: requests over allocatable; a pod count is no utilisation, max-pods
+is checked when the pods move) are drained, one at a time:
 their services move to the cluster's other run nodes, each where it fits by RAM and max-pods (the engine's own
 node choice: most free RAM under ``least_allocated``, the fullest that fits under ``most_allocated``). A node
 whose services do not all fit stays. Nothing moves between clusters here: that is the forced-migration policy.
@@ -78,7 +80,8 @@ class ScaleDown:
         for _ in range(count):
             members = np.array(fleet.cluster_nodes[number], dtype=np.int64)
             usage = self._usage(members)
-            emptiest = int(np.argmin(usage))
+            # The emptiest by RAM, then by pods: the fewest services to move.
+            emptiest = int(np.lexsort((fleet.node_pods[members], usage))[0])
             if usage[emptiest] >= threshold:
                 break
             node = int(members[emptiest])
@@ -95,12 +98,13 @@ class ScaleDown:
             )
 
     def _usage(self, members: np.ndarray) -> np.ndarray:
-        """Each run node's binding share: requested RAM over allocatable, or pods over its max-pods."""
+        """Each run node's utilisation as Cluster Autoscaler measures it: requested RAM over allocatable (the one
+        resource request modelled). Its pods count only in whether they fit elsewhere (``_drain``), as CA's
+        scheduling simulation checks max-pods: a pods-bound node at 85 % of its max-pods whose pods fit on the
+        others is as unneeded as an empty one, when the cluster has that node to spare (``keep_nodes``)."""
         fleet = self.fleet
         alloc = fleet.clusters[int(fleet.node_cluster[members[0]])].node_alloc
-        return np.maximum(
-            fleet.node_requested[members] / alloc, fleet.node_pods[members] / fleet.node_max_pods[members]
-        )
+        return fleet.node_requested[members] / alloc
 
     def _drain(self, node: int, others: np.ndarray) -> bool:
         """Move every service of ``node`` onto ``others`` if all fit (by RAM and max-pods); else move none."""

@@ -8,11 +8,14 @@ C - K + the RAM of the services in [K, C - K]; and nodes >= #services above C/2)
 starts from. After the solve, each planned cluster's services are packed onto its run node type by
 ``placement.optimize.node_count`` (bounds, heuristics, arc-flow, assignment model), and the plan reports the run
 nodes that packing needs beside the planned count, so a plan that the cuts leave short says so instead of
-understating the fleet. ``utilisation`` leaves headroom on every node.
+understating the fleet. ``utilisation`` leaves headroom in every node's RAM, ``pods_utilisation`` in its
+max-pods. Every run node brings its ``NodeFootprint`` (system pods against its max-pods and the cluster's pods,
+its objects against the control plane) and every cluster its empty objects, as the simulator's fleet counts them.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -21,7 +24,7 @@ from ortools.sat.python import cp_model
 from pydantic import BaseModel, ConfigDict, Field
 
 from placement.catalogue import BY_KEY
-from placement.footprint import Footprint
+from placement.footprint import Footprint, NodeFootprint, cluster_baseline_need
 from placement.limits import Limits
 from placement.model import PlacementRequest, VolumeRequest
 from placement.optimize.node_count import min_nodes
@@ -118,15 +121,19 @@ def plan_capacity(
     utilisation: float = 1.0,
     providers: tuple[str, ...] | None = None,
     run_node_type: str | None = None,
+    pods_utilisation: float = 1.0,
 ) -> CapacityPlan:
-    """``providers``: the storage providers new clusters may have (None: every provider of the limits profile)."""
+    """``providers``: the storage providers new clusters may have (None: every provider of the limits profile).
+    ``utilisation`` and ``pods_utilisation``: the usable share of each run node's allocatable RAM and max-pods
+    (an operator's node-order levels)."""
     settings = settings or SolveSettings()
     providers = tuple(limits.storage) if providers is None else tuple(providers)
     unknown = [p for p in providers if p not in limits.storage]
     if unknown or not providers:
         raise Infeasible("providers", f"unknown {unknown or 'none given'}; known: {sorted(limits.storage)}")
-    if not 0 < utilisation <= 1:
-        raise Infeasible("utilisation", f"must be in (0, 1], got {utilisation}")
+    for name, share in (("utilisation", utilisation), ("pods_utilisation", pods_utilisation)):
+        if not 0 < share <= 1:
+            raise Infeasible(name, f"must be in (0, 1], got {share}")
     costs = limits.costs
     node_type = costs.run_node_types.get(run_node_type or costs.default_run_node_type)
     if node_type is None:
@@ -143,6 +150,15 @@ def plan_capacity(
     capacity = {
         p: mib_floor(int(limits.run_node_allocatable_bytes(p, node_type.ram_bytes) * utilisation)) for p in providers
     }
+    node_fp = {p: NodeFootprint.of(limits, p) for p in providers}
+    # Pods left for services on a run node at the usable share of its max-pods, after its system pods.
+    pod_room = {p: math.floor(pods_utilisation * node_type.max_pods) - node_fp[p].pods for p in providers}
+    if all(room < 1 for room in pod_room.values()):
+        raise Infeasible(
+            "pods_utilisation",
+            f"{node_type.name}'s max-pods {node_type.max_pods} at {pods_utilisation:.0%} leaves no room after each "
+            f"run node's system pods ({max(fp.pods for fp in node_fp.values())})",
+        )
     for b, bucket in enumerate(buckets):
         if not any(need_mib[b, p] <= capacity[p] for p in providers):
             raise Infeasible(
@@ -165,7 +181,7 @@ def plan_capacity(
     used, nodes, ctrl, assign, cost, extra_nodes = {}, {}, {}, {}, [], {}
     for p, k in slots:
         storage = limits.storage[p]
-        if storage.min_nodes > max_nodes:
+        if storage.min_nodes > max_nodes or pod_room[p] < 1:
             continue
         used[p, k] = model.new_bool_var(f"u_{p}_{k}")
         nodes[p, k] = model.new_int_var(0, max_nodes, f"n_{p}_{k}")
@@ -180,7 +196,7 @@ def plan_capacity(
         model.add(sum(need * count for need, count in zip(needs, counts, strict=True)) <= capacity[p] * nodes[p, k])
         l2_cuts(model, needs, counts, nodes[p, k], capacity[p])
         pods = sum(fp[b, p, False].pods * count for b, count in enumerate(counts))
-        model.add(pods <= limits.max_pods_per_node * nodes[p, k])
+        model.add(pods <= pod_room[p] * nodes[p, k])
         # Every cluster limit of the catalogue, its capacity under the chosen control-plane type. Scaled by the
         # service count so the customers' share stays whole: services x (own needs) + customers x (what a new
         # customer adds) <= services x capacity.
@@ -189,6 +205,9 @@ def plan_capacity(
             own = [getattr(fp[b, p, False], limit.needed) for b in range(len(buckets))]
             extra = [getattr(fp[b, p, True], limit.needed) - own[b] for b in range(len(buckets))]
             load = sum((scale * own[b] + demand.customers * extra[b]) * count for b, count in enumerate(counts))
+            # The cluster's own share: each run node's system pods and objects, and the empty cluster's objects.
+            load += scale * (node_fp[p].need(limit.needed) * nodes[p, k])
+            load += scale * cluster_baseline_need(limits, p, limit.needed) * used[p, k]
             room = sum(scale * limit.capacity(limits, p, t) * c for t, c in zip(ctrl_types, ctrl[p, k], strict=True))
             model.add(load <= room)
         cost.append(node_price * nodes[p, k])
@@ -222,7 +241,8 @@ def plan_capacity(
         storage_eur = _planned_storage_eur(limits, p, solver.value(extra_nodes[p, k]) if (p, k) in extra_nodes else 0)
         counts = [solver.value(assign[b, p, k]) for b in range(len(buckets))]
         n = solver.value(nodes[p, k])
-        packed = _pack_cluster(counts, [need_mib[b, p] for b in range(len(buckets))], limits, capacity[p], settings)
+        needs = [need_mib[b, p] for b in range(len(buckets))]
+        packed = _pack_cluster(counts, needs, pod_room[p], capacity[p], settings)
         planned.append(
             PlannedCluster(
                 p,
@@ -275,11 +295,11 @@ def _footprint(bucket: DemandBucket, limits: Limits, provider: str, new_customer
 
 
 def _pack_cluster(
-    counts: list[int], needs: list[int], limits: Limits, capacity: int, settings: SolveSettings
+    counts: list[int], needs: list[int], pod_room: int, capacity: int, settings: SolveSettings
 ) -> tuple[int, str]:
     """The fewest run nodes that hold one planned cluster's services (RAM and pods per node), with its status."""
     rows = [(need, 1) for need, count in zip(needs, counts, strict=True) for _ in range(count)]
     if not rows:
         return 0, "OPTIMAL"
-    count = min_nodes(np.array(rows, dtype=np.int64), np.array([capacity, limits.max_pods_per_node]), settings, False)
+    count = min_nodes(np.array(rows, dtype=np.int64), np.array([capacity, pod_room]), settings, False)
     return count.nodes, count.outcome.status

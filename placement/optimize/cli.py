@@ -238,6 +238,9 @@ def capacity(
     max_clusters: Annotated[int, typer.Option(help="Most new clusters per storage provider.", min=1)] = 10,
     max_nodes_per_cluster: Annotated[int, typer.Option(min=1)] = 20,
     utilisation: Annotated[float, typer.Option(help="Usable share of each node's allocatable RAM.")] = 1.0,
+    pods_utilisation: Annotated[
+        float, typer.Option(help="Usable share of each node's max-pods (its system pods come off the rest).")
+    ] = 1.0,
     run_node_type: Annotated[str | None, typer.Option(help="Run node type from the profile's costs.")] = None,
     provider: Annotated[
         list[str] | None,
@@ -262,11 +265,12 @@ def capacity(
             max_clusters_per_provider=max_clusters,
             max_nodes_per_cluster=max_nodes_per_cluster,
             utilisation=utilisation,
+            pods_utilisation=pods_utilisation,
             run_node_type=run_node_type,
             providers=tuple(provider) if provider else None,
         )
     except Infeasible as exc:
-        _infeasible(exc, bad_input=("utilisation", "run_node_type", "providers"))
+        _infeasible(exc, bad_input=("utilisation", "pods_utilisation", "run_node_type", "providers"))
     if _emit(plan.to_dict(), as_json):
         return
     table = Table(title=f"Capacity plan: EUR {plan.eur_month:,.2f}/month ({plan.run_node_type} run nodes)")

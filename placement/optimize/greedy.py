@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from placement.catalogue import NODE_FIT_FILTERS
 from placement.engine import select_cluster
-from placement.footprint import Footprint
+from placement.footprint import Footprint, NodeFootprint, cluster_baseline_objects
 from placement.model import Cluster, ClusterLoad, RunNode
 from placement.optimize.shapes import NodeType, Service
 from placement.optimize.solve import Infeasible
@@ -32,15 +32,33 @@ def greedy_engine(services: Sequence[Service], node: NodeType, policy: Policy) -
     def run_node(index: int, position: int) -> RunNode:
         return RunNode(f"c{index:03d}-n{position}", node.allocatable_bytes, max_pods=node.max_pods)
 
+    # Each run node brings its system pods and objects to the cluster (its max-pods already leaves room for them).
+    per_node = node.node_footprint or NodeFootprint(node.provider, 0, 0)
+    baseline = 0 if node.node_footprint is None else cluster_baseline_objects(policy.limits, node.provider)
+
     def add_node(index: int) -> None:
-        nodes = loads[index].run_nodes
-        loads[index] = replace(loads[index], run_nodes=(*nodes, run_node(index, len(nodes))))
+        load = loads[index]
+        nodes = load.run_nodes
+        loads[index] = replace(
+            load,
+            run_nodes=(*nodes, run_node(index, len(nodes))),
+            pods=load.pods + per_node.pods,
+            etcd_objects=load.etcd_objects + per_node.etcd_objects,
+        )
 
     def open_cluster() -> None:
         index = len(clusters)
         name = f"c{index:03d}"
         clusters.append(Cluster(name, name, "eu", f"q{index}", "registry", storage_provider=node.provider))
-        loads.append(ClusterLoad(tuple(run_node(index, k) for k in range(node.min_nodes)), node.ctrl_node_type))
+        count = node.min_nodes
+        loads.append(
+            ClusterLoad(
+                tuple(run_node(index, k) for k in range(count)),
+                node.ctrl_node_type,
+                pods=count * per_node.pods,
+                etcd_objects=baseline + count * per_node.etcd_objects,
+            )
+        )
 
     open_cluster()
     seen_customers: set[str] = set()

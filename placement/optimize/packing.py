@@ -89,7 +89,8 @@ def _footprints(services: Sequence[Service], node: NodeType) -> tuple[list[Footp
 
 def _check_fits(services: Sequence[Service], new: list[Footprint], node: NodeType) -> None:
     """Every service fits a node and a cluster of this type on its own, or nothing can hold it."""
-    capacity = node.cluster_capacity()
+    # A service's cluster has at least the run node it lands on.
+    capacity = tuple(c - n for c, n in zip(node.cluster_capacity(), node.node_needs(), strict=True))
     for service, footprint in zip(services, new, strict=True):
         if footprint.ram_bytes > node.allocatable_bytes:
             raise Infeasible(
@@ -113,17 +114,24 @@ def _demand(new: list[Footprint], node: NodeType) -> tuple[np.ndarray, np.ndarra
     (each service with its customer's objects, conservatively). A cluster limit the whole set stays within
     cannot bind on one node, so it is left out of the node count's model."""
     rows = np.array([[mib_ceil(f.ram_bytes), f.pods, *cluster_needs(f)] for f in new], dtype=np.int64)
-    capacity = np.array([mib_floor(node.allocatable_bytes), node.max_pods, *node.cluster_capacity()], dtype=np.int64)
+    room = np.subtract(node.cluster_capacity(), node.node_needs())  # what the node's own share leaves
+    capacity = np.array([mib_floor(node.allocatable_bytes), node.max_pods, *room], dtype=np.int64)
     binding = np.ones(len(capacity), dtype=bool)
     binding[2:] = rows[:, 2:].sum(axis=0) > capacity[2:]
     return rows[:, binding], capacity[binding]
 
 
 def _node_sums(
-    services: Sequence[Service], new: list[Footprint], old: list[Footprint], node_of: np.ndarray, nodes: int
+    services: Sequence[Service],
+    new: list[Footprint],
+    old: list[Footprint],
+    node_of: np.ndarray,
+    nodes: int,
+    node: NodeType,
 ) -> np.ndarray:
-    """Each packed node's share of every cluster limit; a customer's objects counted once per node."""
-    sums = np.zeros((nodes, len(CLUSTER_LIMITS)), dtype=np.int64)
+    """Each packed node's share of every cluster limit, its own system pods and objects included; a customer's
+    objects counted once per node."""
+    sums = np.tile(np.array(node.node_needs(), dtype=np.int64), (nodes, 1))
     seen: set[tuple[int, str]] = set()
     for service, with_customer, without, b in zip(services, new, old, node_of.tolist(), strict=True):
         first = (b, service.customer) not in seen
@@ -158,7 +166,7 @@ def _cluster_bound(
     """The fewest clusters: the nodes over max nodes per cluster, and each cluster limit's total (a customer's
     objects once) over its capacity."""
     seen: set[str] = set()
-    total = np.zeros(len(CLUSTER_LIMITS), dtype=np.int64)
+    total = nodes * np.array(node.node_needs(), dtype=np.int64)
     for service, with_customer, without in zip(services, new, old, strict=True):
         total += cluster_needs(without if service.customer in seen else with_customer)
         seen.add(service.customer)
@@ -183,9 +191,9 @@ def pack(
     count = min_nodes(demand, capacity, settings, force_solver)
     ffd, nodes, outcome = count.ffd, count.nodes, count.outcome
     node_of, ffd_assign = count.node_of, count.ffd_node_of
-    ffd_clusters = _group_into_clusters(_node_sums(services, new, old, ffd_assign, ffd), node)
+    ffd_clusters = _group_into_clusters(_node_sums(services, new, old, ffd_assign, ffd, node), node)
     cluster_bound = _cluster_bound(services, new, old, node, nodes)
-    clusters = _group_into_clusters(_node_sums(services, new, old, node_of, nodes), node)
+    clusters = _group_into_clusters(_node_sums(services, new, old, node_of, nodes, node), node)
     clusters = min(clusters, ffd_clusters) if ffd == nodes else clusters
     # Each cluster needs its storage provider's minimum node count; the padding nodes stay empty.
     nodes = max(nodes, clusters * node.min_nodes)
@@ -219,6 +227,7 @@ def greedy_to_optimal_ratio(
     settings: SolveSettings | None = None,
     force_solver: bool = False,
     run_node_ram_bytes: int | None = None,
+    run_node_type: str | None = None,
     node: NodeType | None = None,
     compare_most_allocated: bool = True,
 ) -> PackingReport:
@@ -229,7 +238,9 @@ def greedy_to_optimal_ratio(
     engine with the policy's RAM strategy switched to ``most_allocated`` (the packing strategy).
     """
     policy = (policy or default_policy()).with_limits(limits)
-    node = node or NodeType.from_limits(limits, provider, max_nodes_per_cluster, ctrl_node_type, run_node_ram_bytes)
+    node = node or NodeType.from_limits(
+        limits, provider, max_nodes_per_cluster, ctrl_node_type, run_node_ram_bytes, run_node_type
+    )
     report = pack(services, node, settings, force_solver=force_solver)
     greedy_nodes, greedy_clusters = greedy_engine(services, node, policy)
     packing: dict = {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from placement.catalogue import BY_KEY, LIMITS, Limit
-from placement.footprint import Footprint
+from placement.footprint import Footprint, NodeFootprint, cluster_baseline_need
 from placement.limits import Limits
 from placement.model import PlacementRequest, StorageProvider, VolumeRequest
 
@@ -51,8 +51,11 @@ class Service:
 class NodeType:
     """The run node and cluster shape the services are packed onto.
 
-    ``allocatable_bytes`` and ``max_pods`` are one run node's room; the cluster limits are read from the catalogue
-    for ``provider`` and ``ctrl_node_type`` under ``limits``, the profile the footprints come from too.
+    ``allocatable_bytes`` and ``max_pods`` are one run node's room for customers' services; the cluster limits are
+    read from the catalogue for ``provider`` and ``ctrl_node_type`` under ``limits``, the profile the footprints
+    come from too. ``node_footprint`` is what every run node brings before any service (its system pods and
+    objects, ``placement.footprint.NodeFootprint``): ``from_limits`` takes its pods off the kubelet's max-pods, and
+    each packed node adds it to its cluster's limits, on top of the empty cluster's own objects. None: nothing.
     """
 
     provider: StorageProvider
@@ -62,6 +65,7 @@ class NodeType:
     max_nodes_per_cluster: int
     ctrl_node_type: str
     limits: Limits = field(repr=False, compare=False)
+    node_footprint: NodeFootprint | None = None
 
     @classmethod
     def from_limits(
@@ -71,20 +75,26 @@ class NodeType:
         max_nodes_per_cluster: int = 20,
         ctrl_node_type: str | None = None,
         run_node_ram_bytes: int | None = None,
+        run_node_type: str | None = None,
     ) -> NodeType:
-        """``run_node_ram_bytes``: the run node's RAM (None: the profile's default run node)."""
+        """``run_node_ram_bytes``: the run node's RAM (None: that of ``run_node_type``, the profile's default run
+        node type when None); its max-pods is the run node type's, less the node's system pods."""
         ctrl = limits.control_plane(ctrl_node_type or limits.control_plane_ladder[-1])
         if max_nodes_per_cluster < 1:
             raise ValueError(f"max_nodes_per_cluster: must be at least 1, got {max_nodes_per_cluster}")
         max_nodes = BY_KEY["k8s_nodes"].capacity(limits, provider, ctrl)
+        node_footprint = NodeFootprint.of(limits, provider)
+        if run_node_ram_bytes is None and run_node_type is not None:
+            run_node_ram_bytes = limits.costs.run_node_types[run_node_type].ram_bytes
         return cls(
             provider,
             limits.run_node_allocatable_bytes(provider, run_node_ram_bytes),
-            limits.max_pods_per_node,
+            node_footprint.customer_pod_room(limits.run_node_max_pods(run_node_type)),
             limits.storage[provider].min_nodes,
             min(max_nodes_per_cluster, max_nodes),
             ctrl.name,
             limits,
+            node_footprint,
         )
 
     def footprint(self, service: Service, new_customer: bool = True) -> Footprint:
@@ -93,10 +103,18 @@ class NodeType:
         return Footprint.of(service.request(new_customer), self.limits, self.provider)
 
     def capacity(self, limit: Limit) -> int:
-        """A cluster's capacity for one of the catalogue's limits."""
+        """A cluster's capacity for one of the catalogue's limits, less what the empty cluster already uses."""
         capacity = limit.capacity(self.limits, self.provider, self.limits.control_plane(self.ctrl_node_type))
         assert capacity is not None  # the control-plane type was checked when the node type was made
-        return capacity
+        if self.node_footprint is None:
+            return capacity
+        return capacity - cluster_baseline_need(self.limits, self.provider, limit.needed)
+
+    def node_needs(self) -> tuple[int, ...]:
+        """What one run node brings to each of ``CLUSTER_LIMITS`` before any service, in that order."""
+        if self.node_footprint is None:
+            return (0,) * len(CLUSTER_LIMITS)
+        return tuple(self.node_footprint.need(limit.needed) for limit in CLUSTER_LIMITS)
 
     def cluster_capacity(self) -> tuple[int, ...]:
         """The capacity of each of ``CLUSTER_LIMITS``, in that order."""
@@ -111,9 +129,11 @@ class NodeType:
         return self.capacity(BY_KEY["control_plane_objects"])
 
     def to_dict(self) -> dict:
-        shape = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "limits"}
+        skip = ("limits", "node_footprint")
+        shape = {name: getattr(self, name) for name in self.__dataclass_fields__ if name not in skip}
         return {
             **shape,
+            "node_footprint": None if self.node_footprint is None else self.node_footprint._asdict(),
             "profile": self.limits.profile,
             "cluster_limits": dict(zip((limit.key for limit in CLUSTER_LIMITS), self.cluster_capacity(), strict=True)),
         }
