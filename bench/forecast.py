@@ -19,6 +19,7 @@ from pathlib import Path
 from sim.forecast.backtest import full_run
 from sim.forecast.core import forecast, prepare
 from sim.forecast.export import as_of, export_router_db
+from sim.forecast.output import write_forecast
 from sim.scenario import ClusterSpec, Fleet, load_scenario
 from sim.sweep.executors import process_pool
 
@@ -67,7 +68,7 @@ def main() -> None:
         with process_pool(args.workers) as pool:
             result = forecast(started, args.runs, seed=0, executor=pool, base_name=scenario.name)
         ran = time.perf_counter()
-        result.write(Path(folder) / "out")
+        write_forecast(result, Path(folder) / "out")
         done = time.perf_counter()
     elapsed = done - started_at
     head = result.header

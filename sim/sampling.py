@@ -42,8 +42,8 @@ from sim.distributions import (
     SizeDistribution,
 )
 from sim.scenario import Scenario
-from sim.start_from.draws import add_pending_services, live_service_counts, set_live_sizes
-from sim.start_from.spec import live_of
+from sim.start_from.draws import live_service_counts, set_live_sizes
+from sim.start_from.spec import LiveFleet, live_of
 
 
 def signup_rate_per_day(growth: Growth, days: np.ndarray, start: date) -> np.ndarray:
@@ -263,3 +263,32 @@ def draw(scenario: Scenario, seed: np.random.SeedSequence, horizon: float) -> Dr
         service_start = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
         owner_signup = np.repeat(signup, counts)
     return Draws(signup, lifetime, region.astype(np.int64), forced, service_start, owner_signup + delay, ram, volume)
+
+
+def add_pending_services(live: LiveFleet, mix, rng: np.random.Generator, counts, service_start, delay, ram, volume):
+    """Counts, delays (from sign-up), RAM and volume bytes with each measured live customer's services still to
+    come inserted after its measured ones (``mix``: the scenario's customer mix)."""
+    n = len(live.customers)
+    ages = np.array([np.nan if c.age_days is None else c.age_days for c in live.customers], dtype=float)
+    if not n or not np.isfinite(ages).any():
+        return counts, delay, ram, volume
+    totals = sample_counts(mix.services, n, rng)
+    beyond = np.maximum(totals - counts[:n], 0)
+    owner = np.repeat(np.arange(n), beyond)
+    later = sample_delays(mix.service_delay, len(owner), rng)
+    new_ram = sample_sizes(mix.ram, len(owner), rng)
+    with_volume = rng.random(len(owner)) < mix.volume_probability
+    new_volume = np.where(with_volume, sample_sizes(mix.volume_size, len(owner), rng), 0).astype(np.int64)
+    age = ages[owner]
+    keep = np.isfinite(age) & (later > age)
+    if not keep.any():
+        return counts, delay, ram, volume
+    owner, at = owner[keep], service_start[owner[keep] + 1]
+    counts = counts.copy()
+    counts[:n] += np.bincount(owner, minlength=n)
+    return (
+        counts,
+        np.insert(delay, at, later[keep] - age[keep]),
+        np.insert(ram, at, new_ram[keep]),
+        np.insert(volume, at, new_volume[keep]),
+    )

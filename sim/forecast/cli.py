@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from placement.cli_common import error_console, fail
 from placement.yamlio import ConfigError
 from sim.forecast.core import Forecast, forecast, prepare
+from sim.forecast.output import write_forecast
 from sim.scenario import load_scenario
 from sim.start_from.sources import StartFromError
 from sim.sweep.executors import dask_executor, process_pool
@@ -93,7 +94,7 @@ def forecast_command(
     def make() -> Forecast:
         result = _one(start_from, base_scenario, base, runs, horizon_days, seed, fixed_now, workers, scheduler,
                       chunk_size, min_weeks)  # fmt: skip
-        _summary(result, result.write(out))
+        _summary(result, write_forecast(result, out))
         return result
 
     if publish is None:
@@ -239,7 +240,7 @@ def backtest_command(
             result = backtest(scenario, at, horizon_days=horizon_days, runs=runs, seed=seed, executor=pool)
     except (StartFromError, ValueError) as exc:
         fail(str(exc))
-    result.forecast.write(out / "forecast")
+    write_forecast(result.forecast, out / "forecast")
     pairs = result.pairs
     atomic_write(out / "pairs.parquet", lambda tmp: pairs.to_parquet(tmp, index=False, engine="pyarrow"))
     atomic_write(out / "pairs.csv", pairs.to_csv(index=False, lineterminator="\n"))

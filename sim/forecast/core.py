@@ -3,7 +3,7 @@ binds, the order-by date and the operator's action out.
 
     started = prepare(source, base, now=as_of, horizon_days=730)     # StartFromError on a bad source
     result = forecast(started, runs=100, seed=0, executor=pool)     # default: a local process pool
-    result.write("out/forecast")                                    # sim.forecast.output
+    write_forecast(result, "out/forecast")                          # sim.forecast.output
 
 Bands: over the successful runs, a run that does not bind within the horizon counts as binding after it (right
 censored); a percentile is the linear interpolation between order statistics (``sim.outcomes``), "not within
@@ -87,11 +87,6 @@ class Forecast:
     @property
     def failed(self) -> pd.DataFrame:
         return self.runs[self.runs["status"] != "ok"]
-
-    def write(self, out_dir, *, csv: bool = True, html: bool = True):
-        from sim.forecast.output import write_forecast
-
-        return write_forecast(self, out_dir, csv=csv, html=html)
 
 
 def forecast(

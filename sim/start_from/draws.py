@@ -4,12 +4,12 @@ Customer rows ``0..n-1`` of a run are the initial fleet's, in the order of ``fle
 ``LiveFleet.customers`` is in that order too, one entry per customer. Every stream still draws its values for
 those rows, so the grown customers after them get the same draws as without the live start.
 
-A measured customer that signed up recently has not created all its services yet: ``add_pending_services`` gives
-it, from a stream of its own (``live_pending``), the services the customer mix would still bring. It draws the
-customer's total from the mix's count law and, for each service beyond those measured, a creation delay from the
-mix's delay law; the ones whose delay exceeds the customer's age are still to come, created that much later
-(after the start). Estimated customers (age unknown) get none. They are inserted after each customer's measured
-services, so every other draw of the run is unchanged.
+A measured customer that signed up recently has not created all its services yet:
+``sim.sampling.add_pending_services`` gives it, from a stream of its own (``live_pending``), the services the
+customer mix would still bring. It draws the customer's total from the mix's count law and, for each service
+beyond those measured, a creation delay from the mix's delay law; the ones whose delay exceeds the customer's age
+are still to come, created that much later (after the start). Estimated customers (age unknown) get none. They are
+inserted after each customer's measured services, so every other draw of the run is unchanged.
 """
 
 from __future__ import annotations
@@ -36,34 +36,3 @@ def set_live_sizes(live: LiveFleet, ram: np.ndarray, volume: np.ndarray) -> None
     measured_volume = np.concatenate([np.asarray(c.volume, dtype=np.int64) for c in live.customers])
     ram[: len(measured_ram)] = measured_ram
     volume[: len(measured_volume)] = measured_volume
-
-
-def add_pending_services(live: LiveFleet, mix, rng: np.random.Generator, counts, service_start, delay, ram, volume):
-    """Counts, delays (from sign-up), RAM and volume bytes with each measured live customer's services still to
-    come inserted after its measured ones (``mix``: the scenario's customer mix)."""
-    from sim.sampling import sample_counts, sample_delays, sample_sizes
-
-    n = len(live.customers)
-    ages = np.array([np.nan if c.age_days is None else c.age_days for c in live.customers], dtype=float)
-    if not n or not np.isfinite(ages).any():
-        return counts, delay, ram, volume
-    totals = sample_counts(mix.services, n, rng)
-    beyond = np.maximum(totals - counts[:n], 0)
-    owner = np.repeat(np.arange(n), beyond)
-    later = sample_delays(mix.service_delay, len(owner), rng)
-    new_ram = sample_sizes(mix.ram, len(owner), rng)
-    with_volume = rng.random(len(owner)) < mix.volume_probability
-    new_volume = np.where(with_volume, sample_sizes(mix.volume_size, len(owner), rng), 0).astype(np.int64)
-    age = ages[owner]
-    keep = np.isfinite(age) & (later > age)
-    if not keep.any():
-        return counts, delay, ram, volume
-    owner, at = owner[keep], service_start[owner[keep] + 1]
-    counts = counts.copy()
-    counts[:n] += np.bincount(owner, minlength=n)
-    return (
-        counts,
-        np.insert(delay, at, later[keep] - age[keep]),
-        np.insert(ram, at, new_ram[keep]),
-        np.insert(volume, at, new_volume[keep]),
-    )
