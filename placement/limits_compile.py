@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from placement.limit_values import ControlPlaneType, Costs, Limits, RunNodePrice, StorageLimits, StorageNodeType
 
-if TYPE_CHECKING:
-    from placement.limits import LimitsProfile, StorageSection
 
-
-def compile_profile(profile: LimitsProfile) -> Limits:
+# ``profile`` is a validated ``placement.limits.LimitsProfile``; it is not imported, even for typing, because
+# ``LimitsProfile.compile`` calls this module and the two would import each other.
+def compile_profile(profile: Any) -> Limits:
     """The plain, frozen ``Limits`` of a validated profile: what the engine and the simulator read."""
     k8s, run, etcd = profile.kubernetes, profile.run_node, profile.etcd
 
-    def storage(provider: str, section: StorageSection) -> StorageLimits:
+    def storage(provider: str, section: Any) -> StorageLimits:
         replicas = section.replicas.int_value
         dedicated = section.storage_node is not None and section.dedicated_storage_nodes.value >= 0.5
         osd_ram = section.osd_ram_bytes_per_disk.int_value
