@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from placement.limits import load_profile
 from placement.model import Cluster, ClusterLoad, RunNode
 from placement.router.db import cluster_loads
 from placement.router.store import (
@@ -79,10 +80,13 @@ def test_reserve_release_and_ledger(db_url):
         assert not placed.replayed
         assert store.place(order).placed == placed.placed
         [(_, load)] = store.fleet()
-        assert load.run_nodes[0].requested_ram_bytes == 104 * GiB
+        # The service's 4 GiB and the share of its Longhorn volume's processes (engine, replica) on the node: more
+        # than nothing, never more than the whole volume's RAM (placement.limit_values.StorageLimits).
+        volume_ram = load.run_nodes[0].requested_ram_bytes - 104 * GiB
+        assert 0 < volume_ram <= load_profile("seed").compile().storage["longhorn"].ram_bytes_per_volume
         assert (load.volumes, load.services, load.pods) == (4, 5, 5)
         assert store.customer_volume_count("c1") == 1
-        assert store.ledger_totals() == {"eu-west-1": {"services": 1, "ram_bytes": 4 * GiB, "volumes": 1}}
+        assert store.ledger_totals() == {"eu-west-1": {"services": 1, "ram_bytes": 4 * GiB + volume_ram, "volumes": 1}}
         assert store.release(placed.placed.service_id) is True
         [(_, load)] = store.fleet()
         assert load.run_nodes[0].requested_ram_bytes == 100 * GiB
