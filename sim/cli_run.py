@@ -116,14 +116,16 @@ def print_recommendations(summary: dict, scenario_path: Path) -> None:
     items = summary.get("recommendations")
     if items is None:
         return
-    console.print("Recommendations (each a paired run on the same seed):", highlight=False)
+    banded = any(i.get("saving_band") for i in items)
+    how = "a paired run on the same seed, bands over paired seeds" if banded else "a paired run on the same seed"
+    console.print(f"Recommendations (each {how}):", highlight=False)
     if not items:
         console.print("  no limit forced a decision: nothing to recommend", highlight=False)
     for item in items:
         console.print(f"  {item['limit_name']}: {item['verdict']}", highlight=False, markup=False, soft_wrap=True)
     helps = [i for i in items if i.get("helps")]
     base = "".join(f" --set {o['path']}={_yaml_value(o['value'])}" for o in summary.get("overrides") or [])
-    if helps:
+    if helps and not banded:
         console.print(
             f"  for a band over seeds: sim compare {scenario_path}{base} --set-b {helps[0]['override']} --runs 20",
             highlight=False,
@@ -197,6 +199,15 @@ def run_command(
             "saving in EUR/month and the shift of the binding date",
         ),
     ] = False,
+    recommend_runs: Annotated[
+        int,
+        typer.Option(
+            "--recommend-runs",
+            min=1,
+            help="with --recommend: also compare each setting that helps over this many paired seeds and report "
+            "the p10-p90 band of its saving (1: the run's own seed only)",
+        ),
+    ] = 1,
 ) -> None:
     """Run one replication of a scenario and write its tables, summary and HTML report."""
     if profile is not None and profile not in PROFILE_NAMES:
@@ -231,6 +242,7 @@ def run_command(
                 seed,
                 profile=profile,
                 on_try=lambda override: bar.update(task, description=f"counterfactual --set {override}"),
+                band_runs=recommend_runs,
             )
         bar.update(task, description="writing report")
         written = result.write(out_dir, fmt=fmt)

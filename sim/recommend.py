@@ -15,8 +15,9 @@ A limit *bound* when it forced a decision (``sim.decision_table``). The settings
 
 Kubernetes thresholds are not settings: no setting moves them, and the recommendation says so. Each
 counterfactual is the same scenario with one ``--set`` more, run on the same seed (common random numbers: the
-same customers arrive), so the difference is the setting's. One paired run is not a band: the text names the
-``sim compare`` command that gives one.
+same customers arrive), so the difference is the setting's. One paired run is not a band: with ``band_runs`` of
+2 or more, each setting that helps is also compared over that many paired seeds (``sim.compare``), and the entry
+carries the p10/p50/p90 of the saving and the share of seeds on which the setting is cheaper.
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ from typing import Any
 import numpy as np
 
 from placement.limits import Limits
+from sim.compare import compare
 from sim.config import compile_scenario
 from sim.decisions import limit_name
 from sim.distributions import DAYS_PER_MONTH
+from sim.overrides import apply_overrides
 from sim.planning import shard_etcd_trigger
 from sim.results import SimResult
 from sim.scenario import Scenario
@@ -180,10 +183,14 @@ def recommend(
     profile: str | None = None,
     run: Callable[..., SimResult] | None = None,
     on_try: Callable[[str], None] | None = None,
+    band_runs: int = 1,
 ) -> list[dict[str, Any]]:
     """One entry per binding limit of ``result`` (the run of ``scenario``, what-ifs applied, on ``seed``): the
     setting tried, the saving in EUR/month (on average over the horizon, and at its end), the shift in the date the
-    limit first forced a decision, the first shard before and after, and a verdict."""
+    limit first forced a decision, the first shard before and after, and a verdict. With ``band_runs`` >= 2 a
+    setting that helps on ``seed`` is compared over that many paired seeds too (``saving_band``)."""
+    if band_runs < 1:
+        raise ValueError(f"band_runs must be at least 1, got {band_runs}")
     run = run or simulate_run
     config = compile_scenario(scenario, profile)
     limits, ladder = config.limits, config.ladder
@@ -226,9 +233,40 @@ def recommend(
             customers_lost_after=after["customers_lost"],
             helps=bool(saving_avg > 0 and after["customers_lost"] <= base["customers_lost"]),
         )
+        if entry["helps"] and band_runs > 1:
+            if on_try is not None:
+                on_try(f"{found.override} over {band_runs} paired seeds")
+            entry["saving_band"] = saving_band(scenario, found.override, band_runs, _seed_int(seed), profile=profile)
         entry["verdict"] = _verdict(entry, base)
         out.append(entry)
     return out
+
+
+def _seed_int(seed: int | np.random.SeedSequence) -> int:
+    if isinstance(seed, np.random.SeedSequence):
+        return int(seed.generate_state(1)[0])
+    return int(seed)
+
+
+def saving_band(
+    scenario: Scenario, override: str, runs: int, seed: int, *, profile: str | None = None
+) -> dict[str, Any]:
+    """The saving of one ``--set`` over ``runs`` paired seeds: p10/p50/p90 in EUR/month on average over the horizon
+    (``sim.outcomes``' percentile method) and on how many seeds the setting is cheaper."""
+    if profile is not None:
+        scenario = scenario.model_copy(update={"limits_profile": profile})
+    changed, _ = apply_overrides(scenario, [override])
+    paired = compare(scenario, changed, runs=runs, seed=seed).outcomes.set_index("outcome").loc["cost_total"]
+    months = scenario.days / DAYS_PER_MONTH
+    # The difference is B - A, so a saving is its negative: the p90 of the cost difference is the p10 saving.
+    p10, p50, p90 = (-paired[f"diff_{q}"] / months for q in ("p90", "p50", "p10"))
+    return {
+        "runs": int(paired["runs_paired"]),
+        "p10_eur_month": round(float(p10), 2),
+        "p50_eur_month": round(float(p50), 2),
+        "p90_eur_month": round(float(p90), 2),
+        "cheaper_runs": int(round(paired["b_lower_share"] * paired["runs_paired"])),
+    }
 
 
 def _verdict(e: dict[str, Any], base: dict[str, Any]) -> str:
@@ -247,7 +285,11 @@ def _verdict(e: dict[str, Any], base: dict[str, Any]) -> str:
         shift += f"; the first shard then comes on {e['first_shard_date_after']}, forced by {limit_name(after)}"
     change = f"{e['setting']} {e['was']} -> {e['to']}"
     if e["helps"]:
-        return (f"set {change}: saves EUR {e['saving_eur_month']:,.0f}/month on average "
+        band = e.get("saving_band")
+        sure = (f" (over {band['runs']} paired seeds: p10-p90 EUR {band['p10_eur_month']:,.0f}-"
+                f"{band['p90_eur_month']:,.0f}/month, cheaper on {band['cheaper_runs']} of {band['runs']})"
+                if band else "")  # fmt: skip
+        return (f"set {change}: saves EUR {e['saving_eur_month']:,.0f}/month on average{sure} "
                 f"(EUR {e['saving_eur_month_end']:,.0f}/month at the horizon); {shift}")  # fmt: skip
     if e["customers_lost_after"] > base["customers_lost"]:
         return f"no: {change} loses {e['customers_lost_after'] - base['customers_lost']:,} more customers"

@@ -107,16 +107,28 @@ def recommendation_section(summary: dict) -> str:
             "saving per month (average / at the end)": "-"
             if item.get("saving_eur_month") is None
             else f"{fmt.signed_eur(item['saving_eur_month'])} / {fmt.signed_eur(item['saving_eur_month_end'])}",
+            "p10-p90 over paired seeds": _band_cell(item.get("saving_band")),
             "verdict": item["verdict"],
         }
         for item in items
     ]
-    columns = ["binding limit", "setting tried", "saving per month (average / at the end)", "verdict"]
+    columns = ["binding limit", "setting tried", "saving per month (average / at the end)"]
+    if any(item.get("saving_band") for item in items):
+        columns.append("p10-p90 over paired seeds")
+    columns.append("verdict")
     return f"""<h2 id="recommendations">Recommendations</h2>
 <p class="muted">For each limit that forced a decision and is a setting, the run repeated with the next sensible
 setting on the same seed (the same customers arrive: common random numbers). A positive saving is money saved.
-One paired run is not a band: <code>sim compare SCENARIO --set-b PATH=VALUE --runs 20</code> gives one.</p>
+One paired run is not a band: <code>sim run --recommend --recommend-runs 20</code> (or <code>sim compare SCENARIO
+--set-b PATH=VALUE --runs 20</code>) gives one.</p>
 {table(rows, columns, numeric=("saving per month (average / at the end)",))}"""
+
+
+def _band_cell(band: dict | None) -> str:
+    if not band:
+        return "-"
+    return (f"{fmt.signed_eur(band['p10_eur_month'])} to {fmt.signed_eur(band['p90_eur_month'])} "
+            f"(cheaper on {band['cheaper_runs']} of {band['runs']})")  # fmt: skip
 
 
 def idle_sentences(summary: dict) -> list[str]:

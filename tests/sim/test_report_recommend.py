@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 import sim
 from sim.cli import app
 from sim.config import compile_scenario
-from sim.recommend import Candidate, NoSetting, candidate
+from sim.overrides import apply_overrides
+from sim.recommend import Candidate, NoSetting, candidate, recommend
 from tests.sim.conftest import SCENARIOS
 
 runner = CliRunner()
@@ -68,3 +69,23 @@ def test_settings_that_cannot_move_a_limit_say_so():
             assert "/24 pod CIDR" in found.reason
     cap = candidate("max_run_nodes_per_cluster", scenario, limits, ladder)
     assert isinstance(cap, Candidate) and cap.override == "operator.max_run_nodes_per_cluster=20"
+
+
+def test_a_band_over_paired_seeds_says_how_sure():
+    """``--recommend-runs``: a setting that helps is compared over paired seeds, so the planner sees how sure the
+    saving is; the band is ordered and its median agrees in sign with the single paired run."""
+    scenario = sim.load_scenario(SCENARIOS / "stage1.yaml")
+    year, _ = apply_overrides(scenario, ["packing_checks=null", "horizon_years=0.5"])
+    result = sim.run(year, 0)
+    items = {item["limit"]: item for item in recommend(year, result, 0, band_runs=3)}
+    pods = items["pods_per_node"]
+    assert pods["helps"], pods["verdict"]
+    band = pods["saving_band"]
+    assert band["runs"] == 3 and 0 <= band["cheaper_runs"] <= 3
+    assert band["p10_eur_month"] <= band["p50_eur_month"] <= band["p90_eur_month"]
+    assert band["p50_eur_month"] > 0 and band["cheaper_runs"] >= 2
+    assert f"cheaper on {band['cheaper_runs']} of 3" in pods["verdict"]
+    for item in items.values():
+        assert "saving_band" not in item or item["helps"]
+    with pytest.raises(ValueError, match="band_runs"):
+        recommend(year, result, 0, band_runs=0)
