@@ -3,30 +3,12 @@ headless Chromium: every figure the notebook made is an image that loaded, and t
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 from nbconvert import HTMLExporter
 
 from tests.notebooks.conftest import NAMES, NOTEBOOKS, outputs
 
-CHROMIUM = Path("/usr/bin/chromium")
 TEMPLATE = NOTEBOOKS / "offline.html.j2"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("Debian's chromium is missing; .ci/run installs it")
-        pytest.skip("Debian's chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 @pytest.mark.parametrize("name", NAMES)

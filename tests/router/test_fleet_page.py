@@ -4,9 +4,7 @@ headroom and snapshot, ``/v1/forecast``'s rows, the placements made). With ``--p
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -15,22 +13,6 @@ from placement.router.forecasts import ForecastRow, forecast_engine
 from placement.units import human_bytes
 from tests.router.conftest import AUTH, TOKEN, LiveRouter, cluster_body, load_body
 from tests.router.forecast_data import publish
-
-CHROMIUM = Path("/usr/bin/chromium")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("Debian's chromium is missing; .ci/run installs it")
-        pytest.skip("Debian's chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 def forecast_rows(http: httpx.Client, cluster_ids: list[str]) -> list[ForecastRow]:

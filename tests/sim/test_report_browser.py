@@ -4,7 +4,6 @@ decodes, every table fits the page, and the executive summary's numbers are summ
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -13,22 +12,6 @@ from typer.testing import CliRunner
 
 from sim.cli import app
 from tests.sim.conftest import SCENARIOS
-
-CHROMIUM = Path("/usr/bin/chromium")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("Debian's chromium is missing; .ci/run installs it")
-        pytest.skip("Debian's chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
