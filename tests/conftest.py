@@ -10,7 +10,9 @@ import pytest
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps its event loop marked as running for as long as it is
+# open, and the router's async tests that come after a browser test then cannot start their own loop.
+@pytest.fixture(scope="module")
 def browser():
     """Debian's headless Chromium through Playwright (Playwright cannot download its own browser here)."""
     if not CHROMIUM.exists():
