@@ -165,7 +165,7 @@ recommendations = pd.DataFrame(
     [
         {"stage": name, **item}
         for name in RECOMMENDED
-        for item in recommend(stages[name], results[name], SEED, band_runs=BAND_SEEDS)
+        for item in recommend(stages[name], results[name], SEED, band_runs=BAND_SEEDS, executor=sweeps.pool)
     ]
 )
 for row in recommendations.itertuples():

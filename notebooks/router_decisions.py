@@ -36,7 +36,7 @@ from IPython.display import display
 
 import placement
 import sim
-from sim.notebooks import NotebookMode
+from sim.notebooks import NotebookMode, NotebookSweeps
 
 mode = NotebookMode.from_env()
 print(mode.name)
@@ -273,9 +273,9 @@ fig.tight_layout()
 orders[["order_by", "arrives", "kind", "cluster_id", "what", "eur_month", "setup_eur", "limit"]]
 
 # %%
-advice = recommend(
-    started.scenario, forward, 0, band_runs=mode.pick(smoke=3, full=20)
-)  # helpful ones: over paired seeds
+sweeps = NotebookSweeps(mode)  # smoke mode: the paired seeds in the kernel's process, no workers to start
+advice = recommend(started.scenario, forward, 0, band_runs=mode.pick(smoke=3, full=20), executor=sweeps.pool)
+sweeps.shutdown()
 for item in advice:
     print(f"{item['limit_name']}: {item['verdict']}")
 pd.DataFrame(advice, columns=["limit_name", "setting", "was", "to", "saving_eur_month", "binding_shift_days", "helps"])

@@ -22,6 +22,7 @@ carries the p10/p50/p90 of the saving and the share of seeds on which the settin
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -184,11 +185,13 @@ def recommend(
     run: Callable[..., SimResult] | None = None,
     on_try: Callable[[str], None] | None = None,
     band_runs: int = 1,
+    executor: cf.Executor | None = None,
 ) -> list[dict[str, Any]]:
     """One entry per binding limit of ``result`` (the run of ``scenario``, what-ifs applied, on ``seed``): the
     setting tried, the saving in EUR/month (on average over the horizon, and at its end), the shift in the date the
     limit first forced a decision, the first shard before and after, and a verdict. With ``band_runs`` >= 2 a
-    setting that helps on ``seed`` is compared over that many paired seeds too (``saving_band``)."""
+    setting that helps on ``seed`` is compared over that many paired seeds too (``saving_band``), on ``executor`` if
+    given (a notebook's in-process one) or on a process pool of its own."""
     if band_runs < 1:
         raise ValueError(f"band_runs must be at least 1, got {band_runs}")
     run = run or simulate_run
@@ -236,7 +239,9 @@ def recommend(
         if entry["helps"] and band_runs > 1:
             if on_try is not None:
                 on_try(f"{found.override} over {band_runs} paired seeds")
-            entry["saving_band"] = saving_band(scenario, found.override, band_runs, _seed_int(seed), profile=profile)
+            entry["saving_band"] = saving_band(
+                scenario, found.override, band_runs, _seed_int(seed), profile=profile, executor=executor
+            )
         entry["verdict"] = _verdict(entry, base)
         out.append(entry)
     return out
@@ -249,14 +254,24 @@ def _seed_int(seed: int | np.random.SeedSequence) -> int:
 
 
 def saving_band(
-    scenario: Scenario, override: str, runs: int, seed: int, *, profile: str | None = None
+    scenario: Scenario,
+    override: str,
+    runs: int,
+    seed: int,
+    *,
+    profile: str | None = None,
+    executor: cf.Executor | None = None,
 ) -> dict[str, Any]:
     """The saving of one ``--set`` over ``runs`` paired seeds: p10/p50/p90 in EUR/month on average over the horizon
     (``sim.outcomes``' percentile method) and on how many seeds the setting is cheaper."""
     if profile is not None:
         scenario = scenario.model_copy(update={"limits_profile": profile})
     changed, _ = apply_overrides(scenario, [override])
-    paired = compare(scenario, changed, runs=runs, seed=seed).outcomes.set_index("outcome").loc["cost_total"]
+    paired = (
+        compare(scenario, changed, runs=runs, seed=seed, executor=executor)
+        .outcomes.set_index("outcome")
+        .loc["cost_total"]
+    )
     months = scenario.days / DAYS_PER_MONTH
     # The difference is B - A, so a saving is its negative: the p90 of the cost difference is the p10 saving.
     p10, p50, p90 = (-paired[f"diff_{q}"] / months for q in ("p90", "p50", "p10"))
