@@ -27,48 +27,35 @@ from sim.world import World
 DAYS_PER_YEAR_MONTH = 365.25 / 12
 
 
-def collect(world: World, log: Log, seed: np.random.SeedSequence) -> SimResult:
-    """The result tables and summary of a finished run (``seed``: the run's seed, for the record)."""
-    config, infos, ladder_names = world.config, world.fleet.clusters, world.fleet.ladder
-    start = config.start
+def _samples(log: Log) -> np.ndarray:
+    samples = np.vstack(log.samples)
+    return samples[samples[:, SAMPLE_ACTIVE] > 0]
+
+
+def cluster_series(world: World, log: Log, samples: np.ndarray | None = None) -> pd.DataFrame:
+    """The per-cluster daily time series of a finished run: every cluster counter and the control plane's levels,
+    without costs (what ``sim.planning.measures`` reads; all a forecast run needs). ``samples``: the log's sample
+    rows of active clusters, when the caller has them."""
+    infos, ladder_names, limits = world.fleet.clusters, world.fleet.ladder, world.config.limits
     ids = np.array([info.cluster.id for info in infos], dtype=object)
     regions = np.array([info.region for info in infos], dtype=object)
     providers = np.array([info.provider for info in infos], dtype=object)
-    samples = np.vstack(log.samples)
+    samples = _samples(log) if samples is None else samples
     col = {name: samples[:, SAMPLE_COUNTERS + j] for j, name in enumerate(CLUSTER_COUNTERS)}
-    active = samples[:, SAMPLE_ACTIVE] > 0
-    samples = samples[active]
-    col = {name: values[active] for name, values in col.items()}
     day = samples[:, SAMPLE_DAY].astype(np.int64)
     number = samples[:, SAMPLE_CLUSTER].astype(np.int64)
-    is_open = samples[:, SAMPLE_OPEN] > 0
-    setup = samples[:, SAMPLE_SETUP]
     rung = col["ctrl_rung"].astype(np.int64)
-    costs, limits = config.costs, config.limits
-    compute = costs.compute_eur_month(col["nodes"], rung, col["ctrl_nodes"])
-    run_nodes_eur = col["nodes"] * costs.run_node_eur_month
-    backup = np.zeros(len(day))
-    days = int(day.max()) + 1 if len(day) else 0
-    fleet_backup = np.zeros(days)
-    for d in np.unique(day):
-        rows = day == d
-        share, total = costs.backup_eur_month(col["volume_bytes"][rows])
-        backup[rows] = share
-        fleet_backup[d] = total
     ladder = np.array(ladder_names, dtype=object)
     tight = np.array([limits.control_plane(n).tight_objects for n in ladder_names])
     comfortable = np.array([limits.control_plane(n).comfortable_objects for n in ladder_names])
     max_volumes = np.array([limits.storage[p].max_volumes for p in providers])
-    storage_nodes, storage_nodes_eur, disk_nodes, disk_nodes_eur, operations_eur = _storage_bills(
-        limits, providers[number], col
-    )
-    clusters = pd.DataFrame(
+    return pd.DataFrame(
         {
             "day": day,
             "cluster_id": ids[number],
             "region": regions[number],
             "storage_provider": providers[number],
-            "open": is_open,
+            "open": samples[:, SAMPLE_OPEN] > 0,
             "clusters": np.ones(len(day), dtype=np.int64),
             "customers": col["customers"].astype(np.int64),
             "services": col["services"].astype(np.int64),
@@ -87,19 +74,46 @@ def collect(world: World, log: Log, seed: np.random.SeedSequence) -> SimResult:
             "ctrl_tight_objects": tight[rung].astype(np.int64),
             "placements": col["placements"].astype(np.int64),
             "placements_rejected": col["rejections"].astype(np.int64),
-            "compute_eur_month": compute,
-            "run_nodes_eur_month": run_nodes_eur,
-            "control_plane_eur_month": compute - run_nodes_eur,
-            "backup_eur_month": backup,
-            "storage_nodes": storage_nodes,
-            "storage_nodes_eur_month": storage_nodes_eur,
-            "disk_run_nodes": disk_nodes,
-            "disk_run_nodes_eur_month": disk_nodes_eur,
-            "operations_eur_month": operations_eur,
-            "cost_eur_month": compute + backup + storage_nodes_eur + disk_nodes_eur + operations_eur,
-            "setup_eur": setup,
         }
     )
+
+
+def collect(world: World, log: Log, seed: np.random.SeedSequence) -> SimResult:
+    """The result tables and summary of a finished run (``seed``: the run's seed, for the record)."""
+    config, infos = world.config, world.fleet.clusters
+    start = config.start
+    ids = np.array([info.cluster.id for info in infos], dtype=object)
+    providers = np.array([info.provider for info in infos], dtype=object)
+    samples = _samples(log)
+    clusters = cluster_series(world, log, samples)
+    col = {name: samples[:, SAMPLE_COUNTERS + j] for j, name in enumerate(CLUSTER_COUNTERS)}
+    day = samples[:, SAMPLE_DAY].astype(np.int64)
+    number = samples[:, SAMPLE_CLUSTER].astype(np.int64)
+    costs, limits = config.costs, config.limits
+    compute = costs.compute_eur_month(col["nodes"], col["ctrl_rung"].astype(np.int64), col["ctrl_nodes"])
+    run_nodes_eur = col["nodes"] * costs.run_node_eur_month
+    backup = np.zeros(len(day))
+    days = int(day.max()) + 1 if len(day) else 0
+    fleet_backup = np.zeros(days)
+    for d in np.unique(day):
+        rows = day == d
+        share, total = costs.backup_eur_month(col["volume_bytes"][rows])
+        backup[rows] = share
+        fleet_backup[d] = total
+    storage_nodes, storage_nodes_eur, disk_nodes, disk_nodes_eur, operations_eur = _storage_bills(
+        limits, providers[number], col
+    )
+    clusters["compute_eur_month"] = compute
+    clusters["run_nodes_eur_month"] = run_nodes_eur
+    clusters["control_plane_eur_month"] = compute - run_nodes_eur
+    clusters["backup_eur_month"] = backup
+    clusters["storage_nodes"] = storage_nodes
+    clusters["storage_nodes_eur_month"] = storage_nodes_eur
+    clusters["disk_run_nodes"] = disk_nodes
+    clusters["disk_run_nodes_eur_month"] = disk_nodes_eur
+    clusters["operations_eur_month"] = operations_eur
+    clusters["cost_eur_month"] = compute + backup + storage_nodes_eur + disk_nodes_eur + operations_eur
+    clusters["setup_eur"] = samples[:, SAMPLE_SETUP]
     fleet_daily = np.array(log.fleet_samples, dtype=np.float64).reshape(-1, 4)
     summed = [
         "clusters",

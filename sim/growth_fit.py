@@ -220,7 +220,7 @@ def churn_days(ledger: pd.DataFrame, now: datetime) -> pd.Series:
     if ledger.empty:
         return pd.Series(dtype=float)
     grouped = ledger.groupby("customer_id")["released_at"]
-    gone = grouped.apply(lambda s: s.notna().all())
+    gone = grouped.count() == grouped.size()  # every reservation released
     last = grouped.max()
     days = pd.Series(_days_before(last.where(gone), now), index=last.index)
     return days.where(gone.to_numpy())

@@ -22,11 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.collect import cluster_series
 from sim.config import compile_scenario
 from sim.growth_fit import ChurnFit, GrowthFit
 from sim.planning import RESOURCES, measures
 from sim.scenario import Scenario
-from sim.simulation import run
+from sim.simulation import simulate
 from sim.sweep.runs import run_seed
 
 LIMITS = tuple(m.key for m in RESOURCES)  # every catalogue limit, in the catalogue's order
@@ -111,8 +112,10 @@ def run_forecast(task: ForecastTask, root: int, index: int) -> RunOutcome:
     empty = np.full((len(task.clusters), len(LIMITS)), np.nan)
     try:
         scenario = task.scenario.model_copy(update=update)
-        result = run(scenario, sim_seq)
-        days, used, capacity = bind_days(result.timeseries, scenario, task.clusters)
+        world, log = simulate(compile_scenario(scenario), sim_seq)
+        # Only the per-cluster levels: the costs, events, customers and decision table of a full ``collect``
+        # would be thrown away.
+        days, used, capacity = bind_days(cluster_series(world, log), scenario, task.clusters)
     except Exception as exc:
         last = traceback.extract_tb(exc.__traceback__)[-1:]
         where = f" at {last[0].filename}:{last[0].lineno}" if last else ""

@@ -106,17 +106,20 @@ def _ledger_customers(state: LiveState) -> dict[str, list[tuple[str, list[int], 
     """Per cluster: (customer, RAM per active service, volume bytes per active service, first reservation there)."""
     ledger = state.ledger
     active = ledger[ledger["released_at"].isna()]
+    # One stable sort for all groups (a sort per customer is most of the start's time on a year of ledger).
+    active = active.sort_values(["cluster_id", "customer_id", "reserved_at"], kind="stable")
     out: dict[str, list[tuple[str, list[int], list[int], pd.Timestamp]]] = {}
-    for (cluster_id, customer_id), rows in active.groupby(["cluster_id", "customer_id"], sort=True):
-        rows = rows.sort_values("reserved_at", kind="stable")
-        out.setdefault(cluster_id, []).append(
-            (
-                customer_id,
-                rows["ram_bytes"].astype(int).tolist(),
-                rows["volume_bytes"].astype(int).tolist(),
-                rows["reserved_at"].min(),
-            )
-        )
+    keys = list(zip(active["cluster_id"].tolist(), active["customer_id"].tolist(), strict=True))
+    ram = active["ram_bytes"].astype(int).tolist()
+    volume = active["volume_bytes"].astype(int).tolist()
+    reserved = active["reserved_at"].tolist()
+    begin = 0
+    for end in range(1, len(keys) + 1):
+        if end < len(keys) and keys[end] == keys[begin]:
+            continue
+        cluster_id, customer_id = keys[begin]
+        out.setdefault(cluster_id, []).append((customer_id, ram[begin:end], volume[begin:end], reserved[begin]))
+        begin = end
     return out
 
 
