@@ -24,7 +24,7 @@ from placement.units import human_bytes
 
 def _serve(nodes: int, pods: int, ready: multiprocessing.Queue) -> None:
     from support.kube_apiserver import ApiServer
-    from support.kube_objects import generated_fleet
+    from support.kube_fleets import generated_fleet
 
     with ApiServer(generated_fleet(nodes, pods, customers=2_000)) as server:
         ready.put(server.url)

@@ -14,7 +14,7 @@ from placement.cli import app
 from placement.collector.snapshot import Snapshot
 from placement.state import ClusterLoadIn
 from support.kube_apiserver import Fault
-from support.kube_objects import k3s_longhorn_fleet
+from support.kube_fleets import k3s_longhorn_fleet
 
 runner = CliRunner()
 PLACEMENT = Path(sys.executable).with_name("placement")

@@ -13,7 +13,8 @@ from placement.collector import controlplane
 from placement.collector.errors import CollectError
 from placement.collector.snapshot import Snapshot, default_limits
 from placement.limits import load_profile
-from support.kube_objects import k3s_longhorn_fleet, k3s_server, node, with_control_plane
+from support.kube_fleets import k3s_longhorn_fleet
+from support.kube_objects import k3s_server, node, with_control_plane
 
 runner = CliRunner()
 SEED = default_limits("seed")

@@ -14,7 +14,7 @@ from placement.cli import app
 from placement.collector import resources
 from placement.collector.errors import CollectError
 from support.kube_apiserver import Fault
-from support.kube_objects import k3s_longhorn_fleet
+from support.kube_fleets import k3s_longhorn_fleet
 
 runner = CliRunner()
 INGRESSES = "/apis/networking.k8s.io/v1/ingresses"

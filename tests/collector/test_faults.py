@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from placement.cli import app
 from placement.collector.errors import CollectError
 from support.kube_apiserver import Fault, write_kubeconfig
-from support.kube_objects import generated_fleet, k3s_longhorn_fleet
+from support.kube_fleets import generated_fleet, k3s_longhorn_fleet
 
 FAULTS = [
     (

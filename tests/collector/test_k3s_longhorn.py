@@ -9,7 +9,7 @@ from placement.collector.providers import providers_of
 from placement.collector.snapshot import default_limits as snapshot_limits
 from placement.state import ClusterLoadIn
 from placement.units import to_bytes
-from support.kube_objects import k3s_longhorn_fleet
+from support.kube_fleets import k3s_longhorn_fleet
 
 NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 

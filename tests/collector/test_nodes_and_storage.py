@@ -9,7 +9,8 @@ from placement.collector.errors import CollectError
 from placement.collector.providers import providers_of, volumes_against_limit
 from placement.limits import shipped_limits
 from support.kube_apiserver import Generated
-from support.kube_objects import generated_fleet, k3s_longhorn_fleet, longhorn_volume, node
+from support.kube_fleets import generated_fleet, k3s_longhorn_fleet
+from support.kube_objects import longhorn_volume, node
 
 PROVIDERS = providers_of(shipped_limits("seed"))
 LONGHORN_PATH = "/apis/longhorn.io/v1beta2/volumes"

@@ -16,12 +16,12 @@ from placement.footprint import Footprint, NodeFootprint, cluster_baseline_objec
 from placement.limits import shipped_limits
 from placement.model import PlacementRequest, VolumeRequest
 from support.kube_apiserver import FakeCluster
+from support.kube_fleets import k3s_longhorn_fleet
 from support.kube_objects import (
     collections_extended,
     container,
     csi_node,
     event,
-    k3s_longhorn_fleet,
     lease,
     longhorn_object,
     longhorn_volume,

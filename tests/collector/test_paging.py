@@ -9,7 +9,7 @@ import pytest
 from placement.collector.errors import CollectError
 from placement.collector.source import ObjectCount
 from support.kube_apiserver import Fault
-from support.kube_objects import generated_fleet, generated_pod_memory
+from support.kube_fleets import generated_fleet, generated_pod_memory
 
 RUN_NODES = 5_000
 PODS = 10_000

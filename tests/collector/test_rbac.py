@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from placement.collector import resources
-from support.kube_objects import generated_fleet, k3s_longhorn_fleet
+from support.kube_fleets import generated_fleet, k3s_longhorn_fleet
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 MANIFESTS = {"list": DEPLOY / "collector-rbac.yaml", "quota": DEPLOY / "collector-rbac-quota.yaml"}

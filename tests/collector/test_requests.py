@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from placement.collector.podrequests import pod_memory_request
 from placement.collector.snapshot import node_accepts_pods
 from placement.units import to_bytes
-from support.kube_objects import container, container_status, k3s_longhorn_fleet, node, pod
+from support.kube_fleets import k3s_longhorn_fleet
+from support.kube_objects import container, container_status, node, pod
 
 
 def _pod(*memories, init=None, overhead=None, **status):

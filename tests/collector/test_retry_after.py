@@ -13,7 +13,7 @@ from placement.cli import app
 from placement.collector.errors import CollectError
 from placement.collector.snapshot import Snapshot
 from support.kube_apiserver import Fault
-from support.kube_objects import k3s_longhorn_fleet
+from support.kube_fleets import k3s_longhorn_fleet
 
 runner = CliRunner()
 PODS = "/api/v1/pods"

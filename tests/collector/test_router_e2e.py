@@ -23,7 +23,7 @@ from placement.model import ClusterLoad
 from placement.policy import default_policy
 from placement.router.store import open_store
 from placement.state import ClusterIn, RequestIn
-from support.kube_objects import generated_fleet, k3s_longhorn_fleet
+from support.kube_fleets import generated_fleet, k3s_longhorn_fleet
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUTER_TOKEN = "collector-e2e-token"

@@ -6,7 +6,8 @@ from typer.testing import CliRunner
 
 from placement.cli import app
 from placement.collector.snapshot import Snapshot
-from support.kube_objects import k3s_longhorn_fleet, resource_quota
+from support.kube_fleets import k3s_longhorn_fleet
+from support.kube_objects import resource_quota
 
 runner = CliRunner()
 SECRETS = "/api/v1/secrets"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from placement.collector.errors import CollectError
-from support.kube_objects import ceph_cluster, generated_fleet, k3s_longhorn_fleet, longhorn_node_with_disks
+from support.kube_fleets import generated_fleet, k3s_longhorn_fleet
+from support.kube_objects import ceph_cluster, longhorn_node_with_disks
 
 TB = 1000**4
 LONGHORN_NODES = "/apis/longhorn.io/v1beta2/nodes"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from placement.limits import load_profile
-from support.kube_objects import generated_fleet, pvc, storage_class
+from support.kube_fleets import generated_fleet
+from support.kube_objects import pvc, storage_class
 from tests.test_storage_providers import ENTRY, MAYASTOR
 
 
