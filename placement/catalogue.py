@@ -219,6 +219,22 @@ LIMITS: tuple[Limit, ...] = (
         "kubernetes.nodes",
         soft=True,
     ),
+    # A wall, not a threshold: kube-controller-manager gives each node one /node_cidr_mask_size range of the
+    # cluster's pod range (k3s --cluster-cidr, 10.42.0.0/16) and a node past the last gets none, so it runs no
+    # pod. Its servers take ranges too: the level is the run nodes a load knows, and the simulated operator
+    # keeps room for the cluster's control-plane nodes (``sim.triggers``).
+    Limit(
+        "k8s_pod_cidr_nodes",
+        "k8s-thresholds",
+        "nodes in the pod CIDR",
+        "nodes",
+        lambda load, limits: load.node_count,
+        None,
+        lambda limits, provider, ctrl: limits.pod_cidr_nodes,
+        "kubernetes.cluster_cidr_mask_size, kubernetes.node_cidr_mask_size",
+        _ratio("nodes in the pod CIDR"),
+        "kubernetes.pod_cidr_nodes",
+    ),
     # Per run node, not a cluster sum: 10 nodes with 1 GiB free each cannot take one 2 GiB service. The level
     # is minus the most free RAM on one schedulable node, so "need > most free" reads as level > -need.
     Limit(

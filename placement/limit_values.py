@@ -121,6 +121,7 @@ class Limits:
     control_plane_ladder: tuple[str, ...]
     costs: Costs
     node_cidr_mask_size: int = 24
+    cluster_cidr_mask_size: int = 16
     run_node_system_pods: int = 0  # pods on every run node whatever the storage (Traefik, svclb)
     etcd_events_per_service: int = 0
     etcd_objects_per_node: int = 0  # Node, Lease, CSINode (its pods and the provider's objects apart)
@@ -136,6 +137,11 @@ class Limits:
     def pod_addresses_per_node(self) -> int:
         """Pod IPs in one node's pod range: the most pods a node can run, whatever its max-pods says."""
         return 2 ** (32 - self.node_cidr_mask_size) - 2
+
+    @property
+    def pod_cidr_nodes(self) -> int:
+        """Node pod ranges in the cluster's pod range: the most nodes of one cluster, its servers included."""
+        return 2 ** (self.node_cidr_mask_size - self.cluster_cidr_mask_size)
 
     def run_node_max_pods(self, node_type: str | None = None) -> int:
         """The kubelet's max-pods on a run node of ``node_type`` (None: the default run node type)."""

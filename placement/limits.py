@@ -20,7 +20,7 @@ from placement.limit_values import Costs as Costs
 from placement.limit_values import Limits as Limits
 from placement.limit_values import RunNodePrice as RunNodePrice
 from placement.limit_values import StorageLimits as StorageLimits
-from placement.profile_checks import field_errors, figure_problem, node_pod_problems
+from placement.profile_checks import cluster_cidr_problems, field_errors, figure_problem, node_pod_problems
 from placement.quantity import PositiveBytes
 from placement.units import to_bytes
 
@@ -84,6 +84,9 @@ class KubernetesSection(_Section):
     etcd_quota_bytes: Figure
     # Each node's pod range (kube-controller-manager --node-cidr-mask-size-ipv4) bounds its max-pods.
     node_cidr_mask_size: Figure = _default(24, "bits", "kube-controller-manager --node-cidr-mask-size-ipv4 default 24")
+    # The cluster's pod range (k3s --cluster-cidr) holds 2^(node mask - cluster mask) node ranges: a node past
+    # them gets no pod range, so this caps the nodes (servers included) of one cluster.
+    cluster_cidr_mask_size: Figure = _default(16, "bits", "k3s --cluster-cidr default 10.42.0.0/16 (docs.k3s.io)")
 
 
 class RunNodeSection(_Section):
@@ -261,6 +264,7 @@ class LimitsProfile(_Section):
         k8s = self.kubernetes
         node_types = [node.max_pods for node in self.costs.run_node_types]
         problems += node_pod_problems(k8s.node_cidr_mask_size.value, k8s.max_pods_per_node.int_value, node_types)
+        problems += cluster_cidr_problems(k8s.cluster_cidr_mask_size.value, k8s.node_cidr_mask_size.value)
         if problems:
             raise field_errors(problems)
         return self

@@ -93,6 +93,7 @@ def compile_profile(profile: Any) -> Limits:
         ),
         storage={provider: storage(provider, section) for provider, section in profile.storage.items()},
         node_cidr_mask_size=k8s.node_cidr_mask_size.int_value,
+        cluster_cidr_mask_size=k8s.cluster_cidr_mask_size.int_value,
         run_node_system_pods=run.system_pods_per_node.int_value,
         etcd_events_per_service=etcd.events_per_service.int_value,
         etcd_objects_per_node=etcd.objects_per_node.int_value,

@@ -22,6 +22,7 @@ POSITIVE = frozenset(
         "max_etcd_objects",
         "etcd_quota_bytes",
         "node_cidr_mask_size",
+        "cluster_cidr_mask_size",
         "ram_bytes",
         "max_volumes",
         "min_nodes",
@@ -42,12 +43,45 @@ def figure_problem(path: str, value: float, unit: str) -> str | None:
         return f"{value:g} {unit}: cannot be negative"
     if name == "node_cidr_mask_size" and not MASK_RANGE[0] <= value <= MASK_RANGE[1]:
         return f"/{value:g}: an IPv4 node pod range between /{MASK_RANGE[0]} and /{MASK_RANGE[1]}"
+    if name == "cluster_cidr_mask_size" and not 1 <= value <= MASK_RANGE[1]:
+        return f"/{value:g}: an IPv4 cluster pod range between /1 and /{MASK_RANGE[1]}"
     return None
 
 
 def pod_addresses(mask_size: float) -> int:
     """Pod IPs in a node's /``mask_size`` range: all addresses but the network and broadcast ones."""
     return 2 ** (32 - round(mask_size)) - 2
+
+
+# kube-controller-manager's node IPAM (pkg/controller/nodeipam/ipam/cidrset, clusterSubnetMaxDiff) splits the
+# cluster CIDR into at most 2^16 node ranges: the node mask may be at most 16 bits longer than the cluster's.
+MAX_MASK_DIFFERENCE = 16
+
+
+def cluster_cidr_problems(cluster_mask: float, node_mask: float) -> list[tuple[tuple[Any, ...], str, Any]]:
+    """A cluster pod range that cannot be split into node ranges, as (location, message, value)."""
+    loc = ("kubernetes", "cluster_cidr_mask_size", "value")
+    if cluster_mask > node_mask:
+        return [
+            (
+                loc,
+                f"the cluster pod range /{cluster_mask:g} is smaller than one node's /{node_mask:g} "
+                "(kubernetes.node_cidr_mask_size): no node would get a pod range; k3s --cluster-cidr must be "
+                "larger than each node's range",
+                cluster_mask,
+            )
+        ]
+    if node_mask - cluster_mask > MAX_MASK_DIFFERENCE:
+        return [
+            (
+                loc,
+                f"/{cluster_mask:g} split into /{node_mask:g} node ranges is more than kube-controller-manager's "
+                f"{MAX_MASK_DIFFERENCE}-bit difference (2^{MAX_MASK_DIFFERENCE} node ranges); use a cluster mask "
+                f"of {node_mask - MAX_MASK_DIFFERENCE:g} or more",
+                cluster_mask,
+            )
+        ]
+    return []
 
 
 def node_pod_problems(

@@ -140,6 +140,50 @@ def provider_problems(scenario: Scenario, limits: Limits) -> list[str]:
     ]
 
 
+def pod_cidr_problems(scenario: Scenario, limits: Limits) -> list[str]:
+    """Clusters the pod CIDR cannot hold: every node, servers included, takes one node range of the cluster's
+    pod range (``limits.pod_cidr_nodes``), and a node past the last one runs no pod."""
+    ranges = limits.pod_cidr_nodes
+    op = scenario.operator
+    why = (
+        f"the cluster pod range /{limits.cluster_cidr_mask_size} holds {ranges} node ranges of "
+        f"/{limits.node_cidr_mask_size} (kubernetes.cluster_cidr_mask_size, node_cidr_mask_size)"
+    )
+    problems = []
+    ctrl = op.shard.new_cluster_ctrl_nodes
+    if op.max_run_nodes_per_cluster is not None and op.max_run_nodes_per_cluster + ctrl > ranges:
+        problems.append(
+            f"operator.max_run_nodes_per_cluster: {op.max_run_nodes_per_cluster} run nodes and {ctrl} control-plane "
+            f"nodes exceed what one cluster can have: {why}; set it to {ranges - ctrl} or less, or a larger "
+            "cluster pod range"
+        )
+    for i, spec in enumerate(scenario.fleet.clusters):
+        if spec.run_nodes + spec.ctrl_nodes > ranges:
+            problems.append(
+                f"fleet.clusters[{i}].run_nodes: {spec.run_nodes} run nodes and {spec.ctrl_nodes} control-plane "
+                f"nodes exceed {why}"
+            )
+    return problems
+
+
+def run_node_cap(op: OperatorPolicy, limits: Limits, ctrl_nodes: int) -> int:
+    """Run nodes one cluster with ``ctrl_nodes`` control-plane nodes may have: the operator's cap, within the
+    node ranges of the pod CIDR its control plane leaves (never below one)."""
+    room = max(limits.pod_cidr_nodes - ctrl_nodes, 1)
+    return room if op.max_run_nodes_per_cluster is None else min(op.max_run_nodes_per_cluster, room)
+
+
+def resolve_node_cap(scenario: Scenario, limits: Limits) -> Scenario:
+    """The scenario with its run-node cap per cluster set: without one, what the pod CIDR holds less the
+    control-plane nodes of the largest control plane it starts or creates."""
+    op = scenario.operator
+    if op.max_run_nodes_per_cluster is not None:
+        return scenario
+    ctrl = max([op.shard.new_cluster_ctrl_nodes, *(c.ctrl_nodes for c in scenario.fleet.clusters)])
+    cap = run_node_cap(op, limits, ctrl)
+    return scenario.model_copy(update={"operator": op.model_copy(update={"max_run_nodes_per_cluster": cap})})
+
+
 def fleet_problems(scenario: Scenario, limits: Limits, ladder: tuple[str, ...]) -> list[str]:
     """The initial clusters against the ladder, their provider's minimum nodes and the operator's cap."""
     cap = scenario.operator.max_run_nodes_per_cluster
@@ -181,8 +225,11 @@ def compile_scenario(scenario: Scenario, profile: str | None = None) -> RunConfi
             f"operator.run_node_type: unknown {run_node_type!r}; known {sorted(limits.costs.run_node_types)}"
         )
     problems += provider_problems(scenario, limits)
+    problems += pod_cidr_problems(scenario, limits)
     warnings: list[str] = []
     if not problems:
+        scenario = resolve_node_cap(scenario, limits)
+        op = scenario.operator
         problems += fleet_problems(scenario, limits, ladder)
         problems += new_cluster_problems(op, limits)
     if not problems:

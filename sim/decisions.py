@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from placement.catalogue import Rejection
+from placement.catalogue import LIMITS, Rejection
 
 VOLUMES_PREFIX = "volumes:"
 
@@ -29,11 +29,12 @@ LIMITS_AFTER_VOLUMES: tuple[tuple[str, str], ...] = (
     ("shard_nodes", "shard trigger: run nodes per cluster"),
     ("shard_pods", "shard trigger: pods per cluster"),
     ("shard_etcd_objects", "shard trigger: etcd objects per cluster"),
-    ("k8s_nodes", "k8s threshold: nodes per cluster"),
-    ("k8s_pods_cluster", "k8s threshold: pods per cluster"),
-    ("k8s_namespaces", "k8s threshold: namespaces per cluster"),
-    ("k8s_services", "k8s threshold: services per cluster"),
-    ("k8s_etcd_objects", "k8s threshold: etcd objects per cluster"),
+    # The catalogue's Kubernetes limits on a whole cluster, in its order.
+    *(
+        (limit.key, f"k8s {'threshold' if limit.soft else 'limit'}: {limit.label} per cluster")
+        for limit in LIMITS
+        if limit.filter == "k8s-thresholds"
+    ),
 )
 SHARD_LIMITS = (
     "control_plane_ladder_top",

@@ -98,6 +98,10 @@ RESOURCES: tuple[Measure, ...] = (
             _catalogue_capacity("k8s_namespaces")),
     Measure("k8s_pods_cluster", "pods per cluster", "pods", _column("pods"), _catalogue_capacity("k8s_pods_cluster")),
     Measure("k8s_nodes", "nodes per cluster", "nodes", _column("run_nodes"), _catalogue_capacity("k8s_nodes")),
+    # Servers take a node range of the pod CIDR as much as run nodes do (sim.triggers counts both).
+    Measure("k8s_pod_cidr_nodes", "nodes in the pod CIDR", "nodes",
+            lambda rows: (rows["run_nodes"] + rows["ctrl_nodes"]).to_numpy(dtype=float),
+            _catalogue_capacity("k8s_pod_cidr_nodes")),
 )  # fmt: skip
 RESOURCE_BY_KEY = {m.key: m for m in RESOURCES}
 

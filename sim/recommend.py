@@ -32,7 +32,7 @@ import numpy as np
 
 from placement.limits import Limits
 from sim.compare import compare
-from sim.config import compile_scenario
+from sim.config import compile_scenario, run_node_cap
 from sim.decisions import limit_name
 from sim.distributions import DAYS_PER_MONTH
 from sim.overrides import apply_overrides
@@ -123,7 +123,11 @@ def _halfway(limit: str, setting: str, path: str, now: float | None, ceiling: fl
         return NoSetting(limit, f"{setting} is off")
     step = int(math.floor(min(2 * now, now + SHARD_STEP * (ceiling - now))))
     if step <= now:
-        return NoSetting(limit, f"{setting} is already at the Kubernetes limit it guards ({ceiling:,.0f})")
+        return NoSetting(
+            limit,
+            f"{setting} is already at the Kubernetes limit it guards ({ceiling:,.0f}; the pod "
+            "CIDR's node ranges count)",
+        )
     return Candidate(limit, setting, f"{now:,.0f}", f"{step:,}", f"{path}={step}")
 
 
@@ -141,9 +145,12 @@ def candidate(limit: str, scenario: Scenario, limits: Limits, ladder: tuple[str,
     if limit.startswith("volumes:"):
         return _storage(limit, limits, scenario)
     if limit == "max_run_nodes_per_cluster":
-        ceiling = min(limits.max_nodes, policy.shard.nodes or limits.max_nodes)
+        # The pod CIDR's node ranges (less the control plane) are a wall: no cap past them helps.
+        room = run_node_cap(policy.model_copy(update={"max_run_nodes_per_cluster": None}), limits,
+                            policy.shard.new_cluster_ctrl_nodes)  # fmt: skip
+        ceiling = min(limits.max_nodes, policy.shard.nodes or limits.max_nodes, room)
         return _halfway(limit, "max run nodes per cluster", "operator.max_run_nodes_per_cluster",
-                        policy.max_run_nodes_per_cluster, ceiling)  # fmt: skip
+                        run_node_cap(policy, limits, policy.shard.new_cluster_ctrl_nodes), ceiling)  # fmt: skip
     if limit == "shard_nodes":
         return _halfway(limit, "shard trigger: run nodes", "operator.shard.nodes", policy.shard.nodes, limits.max_nodes)
     if limit == "shard_pods":

@@ -195,7 +195,12 @@ class OperatorPolicy(SpecModel):
         "a service that finds no pod room spills to another cluster of its region",
     )
     node_lead_days: float = Field(default=14.0, ge=0, description="Hetzner dedicated servers are not instant")
-    max_run_nodes_per_cluster: int = Field(default=1000, ge=1)
+    max_run_nodes_per_cluster: int | None = Field(
+        default=None,
+        ge=1,
+        description="None: as many as the cluster's pod CIDR holds (kubernetes.cluster_cidr_mask_size) less its "
+        "control-plane nodes; a larger cap is refused, since a node past the pod CIDR's ranges runs no pod",
+    )
     control_plane: ControlPlanePolicy = ControlPlanePolicy()
     shard: ShardTriggers = ShardTriggers()
     new_cluster_storage: NewClusterStorage = FixedStorage(kind="fixed", provider="longhorn")

@@ -9,21 +9,33 @@ at least 1 on its cluster, whatever the utilisation says.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from placement.catalogue import BY_KEY, LIMITS
 from placement.limits import Limits
+from sim.config import run_node_cap
 from sim.decisions import limit_of_rejection, volume_limit
 from sim.fleet import FOOTPRINT_COUNTERS, Fleet
 from sim.planning import action, shard_etcd_trigger
 from sim.scenario import OperatorPolicy
 from sim.world import Signals
 
-# The fleet counter each catalogue limit's level is (a footprint field's counter; the node count for k8s_nodes).
-LEVEL_COUNTER = {**dict(FOOTPRINT_COUNTERS), None: "nodes"}
-# The Kubernetes scalability thresholds, read from the catalogue: key and the counter that is its level.
-K8S_THRESHOLDS = tuple((limit.key, LEVEL_COUNTER[limit.needed]) for limit in LIMITS if limit.filter == "k8s-thresholds")
+# The fleet counter each cluster-wide catalogue limit's level is (a footprint field's counter). A limit on the
+# node count (needed None) counts every node of the cluster: its servers register as nodes and take a pod
+# range as much as its run nodes do.
+LEVEL_COUNTER = dict(FOOTPRINT_COUNTERS)
+# A per-node limit is answered by more run nodes: the operator reads it as the cluster's total against its run
+# nodes' sum (RAM allocatable, max-pods), ordering at its own level (the policy field).
+NODE_TOTALS = {
+    "ram_per_run_node": ("ram_requested", "node_order_at_ram_fraction"),
+    "pods_per_node": ("pods", "node_order_at_pods_fraction"),
+}
+if set(NODE_TOTALS) != {limit.key for limit in LIMITS if limit.per_node}:  # a new per-node limit needs its total
+    raise ImportError(f"sim.triggers reads per-node limits {sorted(NODE_TOTALS)}; the catalogue has others")
+# The catalogue's Kubernetes limits on a whole cluster, each answered by a new cluster.
+K8S_THRESHOLDS = tuple(limit.key for limit in LIMITS if limit.filter == "k8s-thresholds")
 
 
 class Triggers:
@@ -33,44 +45,75 @@ class Triggers:
         self.policy = policy
         types = [limits.control_plane(name) for name in fleet.ladder]
         self.comfortable = np.array([t.comfortable_objects for t in types], dtype=float)
-        self.tight = np.array([t.tight_objects for t in types], dtype=float)
+        control = BY_KEY["control_plane_objects"]
+        self.tight = np.array([control.capacity(limits, "", t) for t in types], dtype=float)
         self.etcd_trigger = shard_etcd_trigger(policy, limits)
 
     def ratios(self, n: int) -> dict[str, np.ndarray]:
-        """Each limit's level per cluster as a share of the level that forces an action (>= 1: act)."""
-        fleet, limits, policy = self.fleet, self.limits, self.policy
+        """Each limit's level per cluster as a share of the level that forces an action (>= 1: act): every
+        limit of the catalogue, in its order (``volumes`` per storage provider), then the operator's own."""
+        fleet, policy = self.fleet, self.policy
         c = {name: fleet.view(name).astype(float) for name in fleet.counters}
-        rung = fleet.view("ctrl_rung")
-        top = len(fleet.ladder) - 1
         providers = [info.provider for info in fleet.clusters]
-        max_volumes = self.capacities("volumes", providers)
-        shard = policy.shard
-        cp = policy.control_plane
-        basis = self.comfortable if cp.upgrade_basis == "comfortable" else self.tight
-        volumes_fraction = shard.volumes_fraction or 1.0
-        exhausted = (rung >= top) | (not policy.auto_upgrade_control_plane)
-        # Each run node's own max-pods, summed per cluster: no global copy.
-        pods_capacity = fleet.pods_capacity[:n].astype(float)
+        out: dict[str, np.ndarray] = {}
+        for limit in LIMITS:
+            if limit.per_node:
+                total, fraction = NODE_TOTALS[limit.key]
+                out[limit.key] = _share(c[total], getattr(policy, fraction) * self._node_capacity(limit.key, c, n))
+            elif limit.key == "control_plane_objects":
+                out.update(self._control_plane(c))
+            elif limit.key == "volumes":
+                out.update(self._volumes(c, providers))
+            else:
+                out[limit.key] = _share(self.level(limit.key, c), self.capacities(limit.key, providers))
+        shard, zero = policy.shard, np.zeros(n)
         needed = self.needed_nodes(c, whole=False)
-        zero = np.zeros(n)
-        volume_ratio = _share(c["volumes"], volumes_fraction * max_volumes)
-        # Each provider's volume limit binds on its own clusters only.
-        on = {provider: np.array([p == provider for p in providers], dtype=bool) for provider in limits.storage}
-        volumes = {volume_limit(p): np.where(mask, volume_ratio, 0.0) for p, mask in on.items()}
+        out.update(
+            max_run_nodes_per_cluster=_share(needed, self.node_cap() + 0.5),
+            shard_nodes=_share(c["nodes"], shard.nodes) if shard.nodes else zero,
+            shard_pods=_share(c["pods"], shard.pods) if shard.pods else zero,
+            shard_etcd_objects=_share(c["etcd_objects"], self.etcd_trigger),
+        )
+        return out
+
+    def level(self, key: str, c: dict) -> Any:
+        """A cluster-wide catalogue limit's level per cluster, from the fleet's counters."""
+        needed = BY_KEY[key].needed
+        return c["nodes"] + c["ctrl_nodes"] if needed is None else c[LEVEL_COUNTER[needed]]
+
+    def _node_capacity(self, key: str, c: dict[str, np.ndarray], n: int) -> np.ndarray:
+        # Each run node's own allocatable RAM and max-pods, summed per cluster: no global copy.
+        return c["ram_allocatable"] if key == "ram_per_run_node" else self.fleet.pods_capacity[:n].astype(float)
+
+    def _control_plane(self, c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Upgrade at the policy's share of the rung's comfortable or tight level; on the last rung usable (or
+        with upgrades off), shard at ``ctrl_tight_fraction`` of its tight level (the catalogue's capacity)."""
+        fleet, policy = self.fleet, self.policy
+        rung = fleet.view("ctrl_rung")
+        cp, shard = policy.control_plane, policy.shard
+        basis = self.comfortable if cp.upgrade_basis == "comfortable" else self.tight
+        exhausted = (rung >= len(fleet.ladder) - 1) | (not policy.auto_upgrade_control_plane)
+        objects = c["etcd_objects"]
         return {
-            "ram_per_run_node": _share(c["ram_requested"], policy.node_order_at_ram_fraction * c["ram_allocatable"]),
-            "pods_per_node": _share(c["pods"], policy.node_order_at_pods_fraction * pods_capacity),
-            "control_plane_objects": _share(c["etcd_objects"], cp.upgrade_at_fraction * basis[rung]),
+            "control_plane_objects": _share(objects, cp.upgrade_at_fraction * basis[rung]),
             "control_plane_ladder_top": np.where(
-                exhausted, _share(c["etcd_objects"], (shard.ctrl_tight_fraction or 1.0) * self.tight[rung]), 0.0
+                exhausted, _share(objects, (shard.ctrl_tight_fraction or 1.0) * self.tight[rung]), 0.0
             ),
-            **volumes,
-            "max_run_nodes_per_cluster": _share(needed, float(policy.max_run_nodes_per_cluster) + 0.5),
-            "shard_nodes": _share(c["nodes"], shard.nodes) if shard.nodes else zero,
-            "shard_pods": _share(c["pods"], shard.pods) if shard.pods else zero,
-            "shard_etcd_objects": _share(c["etcd_objects"], self.etcd_trigger),
-            **{key: _share(c[counter], self.capacities(key, providers)) for key, counter in K8S_THRESHOLDS},
         }
+
+    def _volumes(self, c: dict[str, np.ndarray], providers: list[str]) -> dict[str, np.ndarray]:
+        """Each provider's volume limit, at the policy's share, on its own clusters only."""
+        fraction = self.policy.shard.volumes_fraction or 1.0
+        ratio = _share(c["volumes"], fraction * self.capacities("volumes", providers))
+        on = {p: np.array([q == p for q in providers], dtype=bool) for p in self.limits.storage}
+        return {volume_limit(p): np.where(mask, ratio, 0.0) for p, mask in on.items()}
+
+    def node_cap(self) -> np.ndarray:
+        """Run nodes each cluster may have: the operator's cap, within the pod CIDR's node ranges its control
+        plane leaves (``sim.config.run_node_cap``)."""
+        ctrl = self.fleet.view("ctrl_nodes")
+        caps = {k: run_node_cap(self.policy, self.limits, k) for k in set(ctrl.tolist())}
+        return np.array([caps[k] for k in ctrl.tolist()], dtype=float)
 
     def capacities(self, key: str, providers: list[str]) -> np.ndarray:
         """The catalogue's capacity of limit ``key`` for clusters of these storage providers."""
@@ -139,13 +182,15 @@ class Triggers:
             f"{ctrl.comfortable_objects}, tight {ctrl.tight_objects})",
             "control_plane_ladder_top": f"{c['etcd_objects']} etcd objects on {ctrl.name}, the last rung used "
             f"(tight {ctrl.tight_objects})",
-            "max_run_nodes_per_cluster": f"needs more than {p.max_run_nodes_per_cluster} run nodes",
+            "max_run_nodes_per_cluster": f"needs more than {self.node_cap()[number]:.0f} run nodes (the operator's "
+            f"cap within the pod CIDR's {limits.pod_cidr_nodes} node ranges less {c['ctrl_nodes']} servers)",
             "shard_nodes": f"{c['nodes']} run nodes (trigger {p.shard.nodes})",
             "shard_pods": f"{c['pods']} pods (trigger {p.shard.pods})",
             "shard_etcd_objects": f"{c['etcd_objects']} etcd objects (trigger {self.etcd_trigger})",
             **{
-                key: f"{c[counter]} {BY_KEY[key].label} of {BY_KEY[key].capacity(limits, info.provider, None)}"
-                for key, counter in K8S_THRESHOLDS
+                key: f"{self.level(key, c)} {BY_KEY[key].label} of "
+                f"{BY_KEY[key].capacity(limits, info.provider, None)} ({BY_KEY[key].source})"
+                for key in K8S_THRESHOLDS
             },
         }
         return f"{info.cluster.id}: {texts[limit]}"

@@ -27,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from sim.config import resolve_limits
+from sim.config import resolve_limits, run_node_cap
 from sim.growth_fit import ChurnFit, GrowthFit, fit_churn, growth_from_ledger
 from sim.initial_fleet import mean_size
 from sim.scenario import ClusterSpec, Fleet, Scenario
@@ -175,7 +175,6 @@ def start_from(
     first_region = next(iter(base.regions))
     operator = base.operator
     ladder = tuple(operator.control_plane.ladder or profile.control_plane_ladder)
-    cap = operator.max_run_nodes_per_cluster
     by_cluster = _ledger_customers(state) if state.has_ledger else {}
     volume_mean = mean_size(base.customers.volume_size)
     specs, customers, closed, problems = [], [], [], []
@@ -209,6 +208,8 @@ def start_from(
             warnings.append(f"cluster {live.id}: no load snapshot; its control plane and run nodes are assumed")
             record(f"clusters.{live.id}.ctrl_node_type", ctrl, ASSUMED, "base scenario")
             record(f"clusters.{live.id}.run_nodes", run_nodes, ASSUMED, "base scenario")
+        ctrl_nodes = live.ctrl_nodes or (fallback.ctrl_nodes if fallback else 1)
+        cap = run_node_cap(operator, profile, ctrl_nodes)
         if run_nodes < minimum or run_nodes > cap:
             bounded = min(max(run_nodes, minimum), cap)
             warnings.append(
@@ -216,7 +217,6 @@ def start_from(
                 f"operator's cap {cap}: simulated with {bounded}"
             )
             run_nodes = bounded
-        ctrl_nodes = live.ctrl_nodes or (fallback.ctrl_nodes if fallback else 1)
         record(f"clusters.{live.id}.ctrl_nodes", ctrl_nodes, MEASURED if live.ctrl_nodes else ASSUMED,
                where if live.ctrl_nodes else "base scenario (default 1)")  # fmt: skip
         seen = by_cluster.get(live.id, [])

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import sim
 from placement.limits import shipped_limits
 from placement.yamlio import ConfigError
+from sim.config import compile_scenario
 from sim.scenario import Scenario
 
 MIN_NODES = {"longhorn": 2, "rook-ceph": 3}
@@ -105,3 +106,33 @@ def test_a_cap_that_cannot_hold_a_new_cluster_is_a_config_error():
         sim.run(scenario.model_copy(update={"operator": scenario.operator.model_copy(update={"shard": shard})}))
     with pytest.raises(ConfigError, match=r"fleet.clusters\[0\].run_nodes: 3 run nodes exceed"):
         sim.run(big_services(cap=2))
+
+
+def test_the_pod_cidr_caps_run_nodes_per_cluster():
+    # A /20 cluster pod range in /24 node ranges holds 16 nodes: 15 run nodes beside the first cluster's single
+    # server, 13 beside a new cluster's three. Without a cap of its own the operator grows each cluster to that
+    # and then shards, and never past it.
+    scenario = big_services(rate=200, days=240).model_copy(
+        update={"limits_overrides": {"kubernetes.cluster_cidr_mask_size": 20}}
+    )
+    scenario = scenario.model_copy(
+        update={"operator": scenario.operator.model_copy(update={"max_run_nodes_per_cluster": None})}
+    )
+    result = sim.run(scenario, 0)
+    clusters = result.timeseries[result.timeseries["cluster_id"] != "fleet"]
+    planned = clusters["run_nodes"] + clusters["run_nodes_on_order"]
+    first = clusters["cluster_id"] == "eu-west-1"
+    assert planned[first].max() <= 15 and planned[~first].max() <= 13
+    assert planned[first].max() >= 12  # the demand does reach the cap
+    assert (result.events["kind"] == "cluster_ordered").any()
+
+
+def test_a_cap_past_the_pod_cidr_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"max_run_nodes_per_cluster: 500 run nodes and 3 control-plane nodes exceed"):
+        sim.run(big_services(cap=500))
+    wider = big_services(cap=500).model_copy(update={"limits_overrides": {"kubernetes.cluster_cidr_mask_size": 15}})
+    assert compile_scenario(wider).scenario.operator.max_run_nodes_per_cluster == 500
+    unset = big_services().model_copy(
+        update={"operator": big_services().operator.model_copy(update={"max_run_nodes_per_cluster": None})}
+    )
+    assert compile_scenario(unset).scenario.operator.max_run_nodes_per_cluster == 253

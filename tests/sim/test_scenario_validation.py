@@ -173,3 +173,24 @@ def test_an_initial_fleet_over_a_comfortable_level_runs_with_a_warning(tmp_path)
 def test_no_shipped_scenario_starts_over_a_limit(path, profile):
     config = compile_scenario(sim.load_scenario(path), profile)
     assert config.warnings == ()
+
+
+def test_the_cluster_pod_range_must_hold_node_ranges(tmp_path):
+    # A cluster range smaller than one node's: no node gets a pod range.
+    text = refused(tmp_path, BASE + FLEET + "limits_overrides: {kubernetes.cluster_cidr_mask_size: 25}\n")
+    assert "kubernetes.cluster_cidr_mask_size" in text and "no node would get a pod range" in text
+    # kube-controller-manager splits a cluster range into at most 2^16 node ranges.
+    text = refused(tmp_path, BASE + FLEET + "limits_overrides: {kubernetes.cluster_cidr_mask_size: 7}\n")
+    assert "kubernetes.cluster_cidr_mask_size" in text
+    # A /16 in /24 node ranges (k3s's defaults) holds 256 nodes; a /23 per node, 128.
+    config = compile_scenario(sim.load_scenario(write(tmp_path, BASE + FLEET)))
+    assert config.limits.pod_cidr_nodes == 256
+    assert config.scenario.operator.max_run_nodes_per_cluster == 256 - 3  # a new cluster's three servers
+    smaller = BASE + FLEET + "limits_overrides: {kubernetes.node_cidr_mask_size: 23}\n"
+    assert compile_scenario(sim.load_scenario(write(tmp_path, smaller))).limits.pod_cidr_nodes == 128
+
+
+def test_an_initial_cluster_past_the_pod_cidr_is_refused(tmp_path):
+    fleet = FLEET.replace("run_nodes: 3", "run_nodes: 300")
+    text = refused(tmp_path, BASE + fleet)
+    assert "fleet.clusters[0].run_nodes" in text and "256 node ranges" in text
