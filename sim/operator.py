@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sim.config import run_node_cap
 from sim.decisions import VOLUMES_PREFIX, Crossings, is_shard_limit, limit_name
 from sim.log import Log, OrderRecord
 from sim.migration import migrate_nearly_empty
@@ -217,7 +218,7 @@ class Operator:
             if (counts.get("ram-fit") or counts.get("pods-per-node")) and c["pending_nodes"][number] == 0:
                 needed[number] = max(needed[number], have[number] + 1)
         # Nodes on order count against the cap as much as delivered ones.
-        wanted = np.minimum(needed, policy.max_run_nodes_per_cluster) - have
+        wanted = np.minimum(needed, self.triggers.node_cap()) - have
         for number in np.flatnonzero(active & (wanted > 0)).tolist():
             amount = int(wanted[number])
             fleet.counters["pending_nodes"][number] += amount
@@ -361,7 +362,7 @@ class Operator:
             total = sum(max(now[n] - (past[n] if n < len(past) else 0.0), 0.0) for n in members)
             growth[name] = np.array([total / span * horizon])
         alloc = np.array([float(self.limits.run_node_allocatable_bytes(provider, self.fleet.run_node_ram))])
-        max_pods = np.array([float(self.limits.max_pods_per_node)])
+        max_pods = np.array([float(self.world.config.run_node_max_pods)])  # the run node type's own
         return int(self.triggers.needed_nodes(growth, alloc, max_pods)[0]) + self.policy.n_plus.nodes
 
     def storage_for_new_cluster(self, day: float) -> str:
@@ -385,7 +386,8 @@ class Operator:
         if predecessor is not None and self.policy.auto_add_nodes:
             # The cap holds at creation too: demand beyond it is the next successor's, not one giant cluster's.
             # (The scenario check keeps the provider's minimum and new_cluster_run_nodes within the cap.)
-            demand = min(self._successor_nodes(predecessor, provider), self.policy.max_run_nodes_per_cluster)
+            cap = run_node_cap(self.policy, self.limits, shard.new_cluster_ctrl_nodes)
+            demand = min(self._successor_nodes(predecessor, provider), cap)
             nodes = max(nodes, demand)
         taken = set(fleet.index)
         k = 1 + sum(1 for info in fleet.clusters if info.region == region)
