@@ -8,14 +8,16 @@ placements paced at ~200/s from ``wrk`` (``bench.router_http``'s placement scrip
 ``/metrics`` (with the forecast gauges) and ``GET /v1/forecast`` once a second, three times in a row:
 
 1. idle: no publisher;
-2. publishing: a forecast process at low priority (nice 10) publishes every ``--every`` seconds;
+2. publishing: a forecast process publishes every ``--every`` seconds, as ``sim forecast --every`` runs: its
+   Monte Carlo workers on idle CPU time only (``sim.forecast.publish.background_priority``: SCHED_IDLE), the
+   process that writes at nice 10;
 3. idle again, so drift over the run shows (the bar compares with the worse idle run).
 
 The publisher is ``sim forecast --start-from DB --publish DB --every N`` when that command exists (``--publisher
-sim``), else (``--publisher synthetic``, the default until then) this module's own loop: it keeps every core
-busy with Monte Carlo-like work at nice 10 (a forecast's runs on a process pool: one process per core) and writes
-a forecast of the fleet's size (10 clusters x every catalogue limit) through ``write_forecast`` every N seconds,
-keeping the newest 50.
+sim``), else (``--publisher synthetic``, the default) this module's own loop: one worker per core keeps it busy
+with Monte Carlo-like work at the workers' priority (a forecast's runs on a process pool) while the writing
+process waits, and writes a forecast of the fleet's size (10 clusters x every catalogue limit) through
+``write_forecast`` every N seconds, keeping the newest 50.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import numpy as np
 import psycopg
 
 from bench.router_http import PLACE_PATH, PLACEMENT_LUA, TOKEN, Router, require_wrk, run_wrk, seed
+from sim.forecast.publish import background_priority
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTERS = 10
@@ -70,19 +73,20 @@ def forecast_rows(generator: np.random.Generator) -> list:
 
 
 def _burn(seed_: int, parent: int) -> None:
+    background_priority()
     generator = np.random.default_rng(seed_)
     while os.getppid() == parent:  # ends with the publisher, however that ends (terminate() skips daemon cleanup)
         generator.gamma(2.0, 30.0, size=200_000).cumsum()
 
 
 def synthetic_publisher(db: str, every: float) -> None:
-    """The stand-in forecast process: CPU-bound work on every core between publications (a sweep's workers), one
-    write every ``every`` seconds."""
+    """The stand-in forecast process: CPU-bound workers on every core (a forecast's runs), and this process
+    writing one forecast every ``every`` seconds."""
     import multiprocessing
 
     from placement.router.forecasts import forecast_engine, write_forecast
 
-    for worker in range((os.cpu_count() or 2) - 1):
+    for worker in range(os.cpu_count() or 2):
         multiprocessing.Process(target=_burn, args=(worker, os.getpid()), daemon=True).start()
     generator = np.random.default_rng(np.random.SeedSequence(17))
     engine = forecast_engine(db)
@@ -90,9 +94,7 @@ def synthetic_publisher(db: str, every: float) -> None:
     next_at = time.monotonic()
     try:
         while True:
-            # A forecast's runs: vectorised draws, as the Monte Carlo does, until the next publication is due.
-            while time.monotonic() < next_at:
-                generator.gamma(2.0, 30.0, size=200_000).cumsum()
+            time.sleep(max(0.0, next_at - time.monotonic()))  # the runs are the workers'
             rows = forecast_rows(generator)
             write_forecast(
                 engine,

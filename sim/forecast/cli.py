@@ -15,6 +15,7 @@ from placement.cli_common import error_console, fail
 from placement.yamlio import ConfigError
 from sim.forecast.core import Forecast, forecast, prepare
 from sim.forecast.output import write_forecast
+from sim.forecast.publish import background_priority
 from sim.scenario import load_scenario
 from sim.start_from.sources import StartFromError
 from sim.sweep.executors import dask_executor, process_pool
@@ -91,9 +92,13 @@ def forecast_command(
     except (ConfigError, OSError) as exc:
         fail(f"--base: {exc}")
 
+    # A standing forecast (--every) runs its Monte Carlo on idle CPU time only (background_priority), while this
+    # process, which writes into the router's database, stays at a milder nice (see _publish).
+    initializer = background_priority if every is not None else None
+
     def make() -> Forecast:
         result = _one(start_from, base_scenario, base, runs, horizon_days, seed, fixed_now, workers, scheduler,
-                      chunk_size, min_weeks)  # fmt: skip
+                      chunk_size, min_weeks, initializer)  # fmt: skip
         _summary(result, write_forecast(result, out))
         return result
 
@@ -103,7 +108,20 @@ def forecast_command(
     _publish(make, publish, every)
 
 
-def _one(source, base_scenario, base_path, runs, horizon_days, seed, now, workers, scheduler, chunk_size, min_weeks):
+def _one(
+    source,
+    base_scenario,
+    base_path,
+    runs,
+    horizon_days,
+    seed,
+    now,
+    workers,
+    scheduler,
+    chunk_size,
+    min_weeks,
+    initializer=None,
+):
     try:
         started = prepare(source, base_scenario, now=now, horizon_days=horizon_days, min_weeks=min_weeks)
     except StartFromError as exc:
@@ -118,7 +136,7 @@ def _one(source, base_scenario, base_path, runs, horizon_days, seed, now, worker
     elif scheduler:
         executor_ctx = dask_executor(workers, scheduler)
     else:
-        executor_ctx = process_pool(workers)
+        executor_ctx = process_pool(workers, initializer)
     with executor_ctx as executor, progress:
         task = progress.add_task("forecast", total=runs)
         try:
@@ -197,7 +215,10 @@ def _publish(make, url: str, every: str | None) -> None:
             forecast_id = write(engine, draft_of(make()), keep=KEEP_FORECASTS)
             error_console.print(f"published forecast {forecast_id} to {shown}", highlight=False)
             return
-        os.nice(NICE)  # a standing forecast must not slow the router's placements on the same machine
+        # A standing forecast must not slow the router's placements on the same machine: its runs take idle CPU
+        # only (background_priority in the workers); this process reads, fits, summarises and writes at nice 10,
+        # not lower, so that it never sits descheduled while it holds SQLite's write lock.
+        os.nice(NICE)
         tick, due = 0, time.monotonic()
         while True:
             tick += 1

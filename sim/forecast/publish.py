@@ -6,12 +6,25 @@ catalogue's headroom view name (``longhorn.volumes``, ``kubernetes.pods``), as t
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sim.forecast.core import Forecast
+
+
+def background_priority() -> None:
+    """Run the calling process (and what it starts) only on CPU time nothing else wants: Linux's SCHED_IDLE
+    policy, and nice 19 where that policy is missing. For a forecast's Monte Carlo workers, never for the process
+    that writes into the router's database: on SQLite a writer holds the database's one write lock, and a writer
+    descheduled for seconds inside its transaction would stall every placement behind it."""
+    os.nice(max(0, 19 - os.nice(0)))
+    if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
+        with contextlib.suppress(OSError):  # not permitted here: nice 19 stands
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
 def _optional(value: Any) -> float | None:

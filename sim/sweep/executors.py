@@ -7,13 +7,16 @@ import concurrent.futures as cf
 import contextlib
 import multiprocessing
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 
-def process_pool(workers: int | None = None) -> cf.ProcessPoolExecutor:
-    """The default executor: a local process pool (forkserver, so no thread state is forked)."""
+def process_pool(workers: int | None = None, initializer: Callable[[], None] | None = None) -> cf.ProcessPoolExecutor:
+    """The default executor: a local process pool (forkserver, so no thread state is forked); ``initializer`` runs
+    once in each worker (e.g. ``sim.forecast.publish.background_priority``)."""
     return cf.ProcessPoolExecutor(
-        max_workers=workers or os.cpu_count(), mp_context=multiprocessing.get_context("forkserver")
+        max_workers=workers or os.cpu_count(),
+        mp_context=multiprocessing.get_context("forkserver"),
+        initializer=initializer,
     )
 
 
