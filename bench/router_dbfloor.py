@@ -1,13 +1,15 @@
 """The database floor of a placement: the SQL statements one placement sends, replayed by a bare script.
 
 ``capture`` places through a ``Store`` in this process, the fleet cache freshly read, and records the statements
-the placement sends with SQLAlchemy's ``before_cursor_execute`` event: whatever ``Reservations.place`` sends (today
-the advisory lock, the ledger read and one statement with the rows and the guarded UPDATEs), with their bound
-parameters. The floor is never a copy of the router's SQL: change the router's statements and the floor follows.
-``replay`` runs them again, each placement in its own transaction, through the router's own engine setup
-(``make_engine``: psycopg 3 and the same pool), with as many threads as wrk has connections and wrk's think time.
-Each replay gets fresh ids (request, service, customer), stays on the captured cluster (its counter row is as hot
-as the router makes it) and moves to the cluster's next run node, so the guards keep matching.
+the placement sends with SQLAlchemy's ``before_cursor_execute`` event: whatever ``Reservations.place`` sends (on
+PostgreSQL today one statement with the rows and the guarded UPDATEs, its own transaction), with their bound
+parameters and whether they ran in a transaction. The floor is never a copy of the router's SQL: change the
+router's statements and the floor follows. ``replay`` runs them again, each placement as the router ran it (in its
+own transaction, or as autocommitted statements), through the router's own engine setup (``make_engine``: psycopg
+3 and the same pool), with as many threads as wrk has connections and wrk's think time. Each replay gets fresh ids
+(request, service, customer), stays on the captured cluster (its counter row is as hot as the router makes it) and
+moves to the cluster's next run node. The guards must keep matching (a lost guard undoes the statement), so the
+replay lifts the profile's pods-per-node cap: a 10-second run places more than the seeded nodes' pod room.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import numpy as np
 from psycopg.types.json import Json
 from sqlalchemy import Engine, event
 
+from placement.policy import default_policy
+from placement.router import counters
 from placement.router.store import PlacementOrder, Store
 
 
@@ -29,6 +33,12 @@ from placement.router.store import PlacementOrder, Store
 class Captured:
     statements: tuple[tuple[str, Any, bool], ...]
     names: dict[str, str]  # what each replay renames: request id, service id, customer id, node
+    autocommit: bool  # the router ran them without a transaction of its own (each statement is one)
+
+
+# Bound parameters the replay sets, whatever the router bound: the node guard's default capacities (the pod cap of
+# a node that sets none).
+LIFTED = dict.fromkeys(counters.node_guard_capacities(default_policy().limits), 2**31 - 1)
 
 
 def capture(store: Store, order: PlacementOrder) -> Captured:
@@ -36,9 +46,11 @@ def capture(store: Store, order: PlacementOrder) -> Captured:
     the fleet outside placements' transactions, ``placement.router.refill``)."""
     store.refresh_fleet()
     sent: list[tuple[str, Any, bool]] = []
+    isolation: set[str | None] = set()
 
-    def record(_conn, _cursor, statement, parameters, _context, executemany) -> None:
+    def record(conn, _cursor, statement, parameters, _context, executemany) -> None:
         sent.append((statement, parameters, executemany))
+        isolation.add(conn.get_execution_options().get("isolation_level"))
 
     event.listen(store.engine, "before_cursor_execute", record)
     try:
@@ -51,7 +63,7 @@ def capture(store: Store, order: PlacementOrder) -> Captured:
         "customer": order.request.customer_id or "",
         "node": placed.node or "",
     }
-    return Captured(tuple(sent), names)
+    return Captured(tuple(sent), names, isolation == {"AUTOCOMMIT"})
 
 
 def _renamed(value: Any, renames: dict[str, str]) -> Any:
@@ -65,7 +77,7 @@ def _renamed(value: Any, renames: dict[str, str]) -> Any:
     if isinstance(value, Json):
         return Json(_renamed(value.obj, renames))
     if isinstance(value, dict):
-        return {key: _renamed(item, renames) for key, item in value.items()}
+        return {key: LIFTED.get(key, _renamed(item, renames)) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return type(value)(_renamed(item, renames) for item in value)
     return value
@@ -93,6 +105,7 @@ def replay(
     latencies: list[float] = []
     lock = threading.Lock()
     stop_at = [0.0]
+    autocommitted = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     def worker(thread: int) -> None:
         rng = np.random.default_rng(np.random.SeedSequence(thread))  # think times, as wrk's math.random
@@ -111,7 +124,7 @@ def replay(
                 placement.names["node"]: nodes[count % len(nodes)],
             }
             started = time.perf_counter()
-            with engine.begin() as conn:
+            with autocommitted.connect() if placement.autocommit else engine.begin() as conn:
                 for statement, parameters, many in placement.statements:
                     conn.exec_driver_sql(
                         statement,

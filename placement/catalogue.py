@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from placement.limits import ControlPlaneType, Limits
-from placement.model import ClusterLoad
+from placement.model import ClusterLoad, RunNode
 from placement.units import human_bytes
 
 # "No capacity binds": a limit a placement does not grow never rejects it.
@@ -48,6 +48,31 @@ class Rejection:
 
 
 @dataclass(frozen=True, slots=True)
+class NodeRule:
+    """How a per-node limit reads one run node: the node takes a placement while it is ``requires`` (a ``RunNode``
+    flag) and ``used + needed <= capacity``. ``used`` and ``capacity`` are ``RunNode`` fields; a node without a
+    capacity of its own (None) has ``default(limits)``; ``needed`` is a footprint field, or None for one more of
+    ``used`` (a pod: the node must be below its cap, as kube-scheduler admits a pod). The router's node guard is
+    built from these rules (``placement.router.counters``)."""
+
+    used: str
+    capacity: str
+    needed: str | None
+    default: Callable[[Limits], int] | None = None
+    requires: str = "schedulable"
+
+    def capacity_of(self, node: RunNode, limits: Limits) -> int:
+        capacity = getattr(node, self.capacity)
+        return self.default(limits) if capacity is None and self.default is not None else capacity
+
+    def takes(self, node: RunNode, footprint: Any, limits: Limits) -> bool:
+        needed = 1 if self.needed is None else getattr(footprint, self.needed)
+        return bool(getattr(node, self.requires)) and getattr(node, self.used) + needed <= self.capacity_of(
+            node, limits
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Limit:
     """One limit. ``level(load, limits)`` is its used level as the filter compares it, ``needed`` the footprint
     field a placement adds, ``capacity(limits, provider, ctrl)`` its capacity (None: the cluster cannot be
@@ -70,6 +95,7 @@ class Limit:
     soft: bool = False
     per_node: bool = False  # the level is minus the most free RAM on one run node (see ``ram_per_run_node``)
     context: Callable[[ClusterLoad, Limits], Any] = lambda load, limits: limits.profile
+    node: NodeRule | None = None  # a per-node limit read on one run node (the node a placement is booked on)
 
     def capacity_row_entry(self, limits: Limits, provider: str, ctrl: ControlPlaneType | None) -> int:
         """The capacity as the filter compares it (-UNBOUNDED when the cluster cannot be judged)."""
@@ -250,6 +276,7 @@ LIMITS: tuple[Limit, ...] = (
         "largest_free_node_ram_bytes_ignoring_pods",
         per_node=True,
         context=lambda load, limits: (load.schedulable_nodes, load.node_count),
+        node=NodeRule("requested_ram_bytes", "allocatable_ram_bytes", "ram_bytes"),
     ),
     Limit(
         "pods_per_node",
@@ -264,8 +291,15 @@ LIMITS: tuple[Limit, ...] = (
         "largest_free_node_ram_bytes",
         per_node=True,
         context=lambda load, limits: limits.max_pods_per_node,
+        node=NodeRule("pods", "max_pods", None, lambda limits: limits.max_pods_per_node),
     ),
 )
 BY_KEY = {limit.key: limit for limit in LIMITS}
 # Filters that turn a cluster down for want of room on one run node: another run node there would fix them.
 NODE_FIT_FILTERS = tuple(limit.filter for limit in LIMITS if limit.per_node)
+NODE_LIMITS = tuple(limit for limit in LIMITS if limit.node is not None)
+
+
+def node_takes(node: RunNode, footprint: Any, limits: Limits) -> bool:
+    """Whether one run node takes a placement of ``footprint`` by every per-node limit's rule."""
+    return all(limit.node.takes(node, footprint, limits) for limit in NODE_LIMITS)

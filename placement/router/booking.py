@@ -7,9 +7,12 @@ from its UPDATE to the COMMIT and no longer.
 
 On PostgreSQL all of it is one statement (data-modifying CTEs): the rows, then the cluster's counters, the node's
 (only once the cluster's matched) and the customer's (only once the node's matched), which is the lock order of
-every writer (see ``Repository``). One round trip instead of five or seven, and none of the router's Python runs
-while the hot row is held but the COMMIT's. SQLite has no data-modifying CTEs: the same statements run one by one,
-in the same order (its writers take turns anyway, ``BEGIN IMMEDIATE``).
+every writer (see ``Repository``). The statement reads the rows' CTEs first, so they are written before any
+counter row is locked. When a guard matched no row, or the cluster's task queue is not the one decided on, the
+statement calls ``capplan_guard_lost()`` (migration 0006), whose error undoes all of it. So the statement is a
+whole reservation by itself: it runs as its own transaction, without BEGIN and COMMIT round trips, and no
+client's Python runs while a counter row is held. SQLite has no data-modifying CTEs: the same statements run one
+by one, in the same order, in the caller's transaction (its writers take turns anyway, ``BEGIN IMMEDIATE``).
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Integer, Text, bindparam, exists, func, insert, literal, select
+from sqlalchemy import Boolean, Connection, Integer, Text, and_, bindparam, case, exists, func, insert, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
 
 from placement.router import counters
 from placement.router.db import customer_volumes, reservations, services, volumes
@@ -27,6 +31,8 @@ from placement.router.db import customer_volumes, reservations, services, volume
 _LEDGER = tuple(column.name for column in reservations.c if column.name != "released_at")
 _SERVICE = tuple(column.name for column in services.c)
 _VOLUME = tuple(column.name for column in volumes.c)
+# The error ``capplan_guard_lost()`` raises (migration 0006).
+GUARD_LOST_SQLSTATE = "CP001"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +40,7 @@ class Booking:
     """Everything one reservation writes, as bound values."""
 
     binding: tuple[str, ...]  # the guarded limits this placement grows (counters.guards_that_bind)
+    task_queue: str  # the cluster's task queue as the decision saw it: a different one loses the guard
     ledger: dict[str, Any]
     service: dict[str, Any]
     volumes: list[dict[str, Any]]
@@ -52,7 +59,7 @@ class Booked:
 
     def holds(self, booking: Booking) -> bool:
         return (
-            self.task_queue is not None
+            self.task_queue == booking.task_queue
             and self.node_matched
             and (booking.customer is None or self.customer_volumes is not None)
         )
@@ -75,8 +82,13 @@ class BookingStatements:
         self._on_cluster: dict[tuple[str, ...], Any] = {}
         self._on_node = counters.reserve_on_node()
 
+    @property
+    def in_one_statement(self) -> bool:
+        """The booking is one statement that undoes itself when a guard is lost: it needs no transaction."""
+        return self.backend == "postgresql"
+
     def book(self, conn: Connection, booking: Booking) -> Booked:
-        if self.backend == "postgresql":
+        if self.in_one_statement:
             return self._book_in_one(conn, booking)
         return self._book_in_turn(conn, booking)
 
@@ -98,23 +110,35 @@ class BookingStatements:
             **_prefixed(booking.service, "service_"),
             **booking.on_cluster,
             **booking.on_node,
+            "expected_task_queue": booking.task_queue,
         }
         for index, row in enumerate(booking.volumes):
             params.update(_prefixed(row, f"volume{index}_"))
         if booking.customer is not None:
             customer_id, added, allowed = booking.customer
             params.update(customer_id=customer_id, customer_added=added, customer_allowed=allowed)
-        task_queue, node_rows, customer_after = conn.execute(statement, params).one()
-        return Booked(task_queue, bool(node_rows), customer_after)
+        try:
+            customer_after = conn.execute(statement, params).one().customer_after
+        except DBAPIError as error:
+            if getattr(error.orig, "sqlstate", None) == GUARD_LOST_SQLSTATE:
+                return Booked(None, False, None)  # the statement undid itself
+            raise
+        return Booked(booking.task_queue, True, customer_after)
 
     def _combine(self, binding: tuple[str, ...], volume_count: int, counts_customer: bool) -> Any:
-        ctes = [
-            insert(reservations).values(_binds(reservations, _LEDGER, "ledger_")).cte("ledger"),
-            insert(services).values(_binds(services, _SERVICE, "service_")).cte("service"),
+        rows = [
+            insert(reservations)
+            .values(_binds(reservations, _LEDGER, "ledger_"))
+            .returning(reservations.c.request_id)
+            .cte("ledger"),
+            insert(services).values(_binds(services, _SERVICE, "service_")).returning(services.c.id).cte("service"),
         ]
         # One INSERT per volume: SQLAlchemy does not cache a statement with a multi-row VALUES.
-        ctes += [
-            insert(volumes).values(_binds(volumes, _VOLUME, f"volume{index}_")).cte(f"volume_{index}")
+        rows += [
+            insert(volumes)
+            .values(_binds(volumes, _VOLUME, f"volume{index}_"))
+            .returning(volumes.c.id)
+            .cte(f"volume_{index}")
             for index in range(volume_count)
         ]
         on_cluster = counters.reserve_on_cluster(binding).cte("on_cluster")
@@ -122,10 +146,11 @@ class BookingStatements:
         on_node = (
             self._on_node.where(exists(select(on_cluster.c[0]))).returning(literal(1).label("matched")).cte("on_node")
         )
-        columns = [
-            select(on_cluster.c[0]).scalar_subquery(),
-            select(func.count()).select_from(on_node).scalar_subquery(),
+        holds = [
+            select(on_cluster.c[0]).scalar_subquery() == bindparam("expected_task_queue", type_=Text),
+            select(func.count()).select_from(on_node).scalar_subquery() == 1,
         ]
+        customer_after: Any = literal(None, Integer)
         if counts_customer:
             row = customer_volumes.c
             added = bindparam("customer_added", type_=Integer)
@@ -143,10 +168,13 @@ class BookingStatements:
                 .returning(row.volumes)
                 .cte("customer")
             )
-            columns.append(select(customer.c.volumes).scalar_subquery())
-        else:
-            columns.append(literal(None, Integer))
-        return select(*columns).add_cte(*ctes)
+            customer_after = select(customer.c.volumes).scalar_subquery()
+            holds.append(customer_after.is_not(None))
+        # The rows' CTEs are read first (PostgreSQL evaluates the select list in order, and runs a data-modifying
+        # CTE when it is first read), so the rows are written before the counters' rows are locked.
+        written = [select(func.count()).select_from(cte).scalar_subquery() for cte in rows]
+        guard = case((and_(*holds), literal(True)), else_=func.capplan_guard_lost(type_=Boolean))
+        return select(*written, customer_after.label("customer_after"), guard.label("holds")).add_cte(*rows)
 
     # --- SQLite: the same statements in turn ----------------------------------------------------------------
 

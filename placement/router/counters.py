@@ -2,8 +2,9 @@
 
 A reservation adds a placement's ``Footprint`` to its cluster's and node's counters, a release adds it scaled by
 -1, and a new snapshot re-adds the footprints reserved since it was observed. The guards are the catalogue's
-cluster limits read against the counters (``used + needed <= capacity``), so adding a limit to the catalogue
-with a counter behind it adds its guard here. The SQL only applies numbers the footprint and the catalogue give.
+limits read against the counters (``used + needed <= capacity``): its cluster limits against the cluster's row,
+its per-node limits' ``NodeRule`` against the node's row. Adding a limit to the catalogue with a counter behind
+it adds its guard here. The SQL only applies numbers the footprint and the catalogue give.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import BigInteger, bindparam, exists, func, select, update
+from sqlalchemy import BigInteger, bindparam, exists, func, literal, select, update
 
-from placement.catalogue import LIMITS, Limit
+from placement.catalogue import LIMITS, NODE_LIMITS, Limit
 from placement.footprint import FIELDS, Footprint
 from placement.limits import ControlPlaneType, Limits
 from placement.router.db import cluster_counters, clusters, node_counters
@@ -29,6 +30,19 @@ CLUSTER_COUNTERS = {
 # node_counters' requested_<name>/reserved_<name> pairs ("pods" has no "requested_" prefix in the snapshot).
 NODE_COUNTERS = {"ram": "ram_bytes", "pods": "pods"}
 _COUNTER_OF_FIELD = {field: counter for counter, field in CLUSTER_COUNTERS.items()}
+
+_NODE_COUNTER_OF_FIELD = {field: counter for counter, field in NODE_COUNTERS.items()}
+# A run node's ``RunNode`` fields from its counter row: the snapshot's figures plus what was reserved on the node
+# since. The fleet the engine decides on is read through these, and the node guard compares the same expressions.
+_NODE = node_counters.c
+NODE_FIELDS: dict[str, Any] = {
+    "name": _NODE.node_name,
+    "allocatable_ram_bytes": _NODE.allocatable_ram,
+    "requested_ram_bytes": _NODE.requested_ram + _NODE.reserved_ram,
+    "pods": _NODE.pods + _NODE.reserved_pods,
+    "max_pods": _NODE.max_pods,
+    "schedulable": _NODE.schedulable,
+}
 
 # The catalogue's limits a cluster's counters can check: each one's level is a counter, its need a footprint field.
 GUARDED_LIMITS: tuple[Limit, ...] = tuple(
@@ -142,21 +156,30 @@ def reserve_on_cluster(binding: tuple[str, ...]) -> Any:
     )
 
 
+def node_guard_capacities(limits: Limits) -> dict[str, int]:
+    """The node guard's bound capacities: each node rule's default, for a node without a capacity of its own."""
+    return {f"cap_{limit.key}": limit.node.default(limits) for limit in NODE_LIMITS if limit.node.default is not None}
+
+
 def reserve_on_node() -> Any:
-    """The guarded UPDATE of a run node's counters: the RAM fits and the node is below its pod cap, as the
-    engine's ram-fit and pods-per-node filters ask of the node it hints."""
-    node = node_counters.c
-    return (
-        update(node_counters)
-        .where(
-            _matching_node(),
-            node.schedulable.is_(True),
-            node.requested_ram + node.reserved_ram + bindparam("add_ram", type_=BigInteger) <= node.allocatable_ram,
-            node.pods + node.reserved_pods
-            < func.coalesce(node.max_pods, bindparam("default_max_pods", type_=BigInteger)),
+    """The guarded UPDATE of a run node's counters: it matches only while the node takes the placement by every
+    per-node limit's rule in the catalogue (``NodeRule``: the engine's ram-fit and pods-per-node filters), read
+    on the node the decision hints."""
+    required, checks = {}, []
+    for limit in NODE_LIMITS:
+        rule = limit.node
+        capacity = NODE_FIELDS[rule.capacity]
+        if rule.default is not None:
+            capacity = func.coalesce(capacity, bindparam(f"cap_{limit.key}", type_=BigInteger))
+        needed = (
+            literal(1)
+            if rule.needed is None
+            else bindparam(f"add_{_NODE_COUNTER_OF_FIELD[rule.needed]}", type_=BigInteger)
         )
-        .values(**_added(node_counters, NODE_COUNTERS))
-    )
+        required[rule.requires] = NODE_FIELDS[rule.requires].is_(True)
+        checks.append(NODE_FIELDS[rule.used] + needed <= capacity)
+    guards = [_matching_node(), *required.values(), *checks]
+    return update(node_counters).where(*guards).values(**_added(node_counters, NODE_COUNTERS))
 
 
 # The cluster counters by the names a load gives them (``ClusterLoad``'s fields).

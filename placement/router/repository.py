@@ -65,6 +65,10 @@ def _cluster_from_row(row: Any) -> Cluster:
 
 
 _CLUSTER_COLUMNS = ("id", "name", "region", "task_queue", "registry_url", "api_endpoint", "storage_provider", "status")
+# Every run node as the engine sees it (counters.NODE_FIELDS), in each cluster's snapshot order.
+_NODES = select(node_counters.c.cluster_id, *counters.NODE_FIELDS.values()).order_by(
+    node_counters.c.cluster_id, node_counters.c.position
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,17 +356,10 @@ class Repository:
             .order_by(clusters.c.id)
         ).all()
         nodes: dict[str, list[RunNode]] = {}
-        for node in conn.execute(select(node_counters).order_by(node_counters.c.cluster_id, node_counters.c.position)):
-            nodes.setdefault(node.cluster_id, []).append(
-                RunNode(
-                    name=node.node_name,
-                    allocatable_ram_bytes=node.allocatable_ram,
-                    requested_ram_bytes=node.requested_ram + node.reserved_ram,
-                    pods=node.pods + node.reserved_pods,
-                    max_pods=node.max_pods,
-                    schedulable=bool(node.schedulable),
-                )
-            )
+        for cluster_id, *fields in conn.execute(_NODES):
+            node = dict(zip(counters.NODE_FIELDS, fields, strict=True))
+            node["schedulable"] = bool(node["schedulable"])  # SQLite keeps booleans as integers
+            nodes.setdefault(cluster_id, []).append(RunNode(**node))
         fleet = []
         for row in rows:
             columns = row._mapping

@@ -26,7 +26,7 @@ import uuid
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, Text, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from placement.engine import Decision, select_cluster
@@ -61,6 +61,18 @@ MAX_GUARD_LOSSES = 20
 RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
 
 
+# Built once: a statement built per call costs its construction and cache key every time.
+_LEDGER = reservations.c
+_LEDGER_ROW = select(_LEDGER.body_hash, _LEDGER.response, _LEDGER.service_id, _LEDGER.released_at).where(
+    _LEDGER.request_id == bindparam("request_id")
+)
+_ACTIVE_SERVICE_ID = select(_LEDGER.request_id).where(
+    _LEDGER.service_id == bindparam("service_id"), _LEDGER.released_at.is_(None)
+)
+_LOCK_REQUEST_ID = select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("request_id", type_=Text), 0)))
+_LOCK_COUNTERS = select(cluster_counters.c.cluster_id).order_by(cluster_counters.c.cluster_id).with_for_update()
+
+
 class _GuardLost(Exception):
     """A guarded UPDATE matched no row: the room was taken since the read."""
 
@@ -78,6 +90,8 @@ class Reservations:
         self.cache = cache
         self.policy = repository.policy
         self._booking = BookingStatements(repository.backend)
+        # The booking statement is its own transaction (PostgreSQL): no BEGIN, no COMMIT, no idle transaction.
+        self._at_once = repository.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     # --- decisions ---------------------------------------------------------------------------------------
 
@@ -163,22 +177,9 @@ class Reservations:
         while True:
             when = now or self.repository.clock()
             try:
-                with self.repository.write(drops_cache=False) as conn:
-                    self._lock_request_id(conn, order.request_id)
-                    if locked:
-                        self._lock_counters(conn)
-                    replayed = self._replay(order.request_id, body_hash, conn)
-                    if replayed is not None:
-                        return replayed
-                    if order.service_id is not None and self._service_id_active(conn, order.service_id):
-                        raise ServiceIdTaken(order.service_id)
-                    # After a lost guard the cache is behind the database: decide on a fresh read.
-                    decision, model, fleet = self._decide(conn, order.request, when, may_use_cache=losses == 0)
-                    if not decision.placed:
-                        raise NothingFits(decision, order.request)
-                    placed, footprint, customer = self._reserve(conn, order, body_hash, decision, model, fleet, when)
-                self.cache.add(placed.cluster_id, placed.node, footprint, customer)
-                return Placement(placed, False, decision)
+                if self._booking.in_one_statement and not locked:
+                    return self._place_at_once(order, body_hash, when, losses)
+                return self._place_in_transaction(order, body_hash, when, locked, losses)
             except _GuardLost:
                 losses += 1
                 if losses > MAX_GUARD_LOSSES:
@@ -192,7 +193,7 @@ class Reservations:
                 locked = True
             except IntegrityError:
                 # A concurrent call won the ledger insert: one with the same request id, or another request that
-                # took the same client-chosen service id.
+                # took the same client-chosen service id. Or, on the statement's path, an earlier call did.
                 replayed = self._replay(order.request_id, body_hash)
                 if replayed is not None:
                     return replayed
@@ -200,37 +201,69 @@ class Reservations:
                     raise ServiceIdTaken(order.service_id) from None
                 raise
 
+    def _place_at_once(self, order: PlacementOrder, body_hash: str, when: datetime, losses: int) -> Placement:
+        """Decide outside any transaction, then book in one statement that is its own transaction
+        (``placement.router.booking``). The request id's ledger row is its primary key: a call whose id was placed
+        before (or is being placed now) fails that INSERT, after the other's commit, and answers as a replay."""
+        with self._at_once.connect() as conn:
+            # After a lost guard the cache is behind the database: decide on a fresh read.
+            decision, model, fleet = self._decide(conn, order.request, when, may_use_cache=losses == 0)
+            if not decision.placed:
+                # A request id placed before answers as then, even when nothing fits now.
+                replayed = self._replay(order.request_id, body_hash, conn)
+                if replayed is not None:
+                    return replayed
+                raise NothingFits(decision, order.request)
+            placed, footprint, customer = self._reserve(conn, order, body_hash, decision, model, fleet, when)
+        self.cache.add(placed.cluster_id, placed.node, footprint, customer)
+        return Placement(placed, False, decision)
+
+    def _place_in_transaction(
+        self, order: PlacementOrder, body_hash: str, when: datetime, locked: bool, losses: int
+    ) -> Placement:
+        """The request id's lock and ledger read, then the decision and the booking, in one transaction (SQLite,
+        and PostgreSQL after ``OPTIMISTIC_ATTEMPTS`` lost guards, deciding under every cluster counter's lock)."""
+        with self.repository.write(drops_cache=False) as conn:
+            self._lock_request_id(conn, order.request_id)
+            if locked:
+                self._lock_counters(conn)
+            replayed = self._replay(order.request_id, body_hash, conn)
+            if replayed is not None:
+                return replayed
+            if order.service_id is not None and self._service_id_active(conn, order.service_id):
+                raise ServiceIdTaken(order.service_id)
+            # After a lost guard the cache is behind the database: decide on a fresh read.
+            decision, model, fleet = self._decide(conn, order.request, when, may_use_cache=losses == 0)
+            if not decision.placed:
+                raise NothingFits(decision, order.request)
+            placed, footprint, customer = self._reserve(conn, order, body_hash, decision, model, fleet, when)
+        self.cache.add(placed.cluster_id, placed.node, footprint, customer)
+        return Placement(placed, False, decision)
+
     def _lock_request_id(self, conn: Connection, request_id: str) -> None:
         # Calls with the same request id take turns, so a twin sees the other's ledger row, never a half-made one.
         # SQLite: the write transaction began with BEGIN IMMEDIATE, which already excludes other writers.
         if self.repository.backend == "postgresql":
-            conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(request_id, 0))))
+            conn.execute(_LOCK_REQUEST_ID, {"request_id": request_id})
 
     def _lock_counters(self, conn: Connection) -> None:
         if self.repository.backend == "postgresql":
             # Ordered, so two lockers never wait on each other in opposite orders.
-            conn.execute(
-                select(cluster_counters.c.cluster_id).order_by(cluster_counters.c.cluster_id).with_for_update()
-            ).all()
+            conn.execute(_LOCK_COUNTERS).all()
         # SQLite: the write transaction began with BEGIN IMMEDIATE, which already excludes other writers.
 
     def _service_id_active(self, conn: Connection, service_id: str) -> bool:
-        ledger = reservations.c
-        query = select(ledger.request_id).where(ledger.service_id == service_id, ledger.released_at.is_(None))
-        return conn.execute(query).first() is not None
+        return conn.execute(_ACTIVE_SERVICE_ID, {"service_id": service_id}).first() is not None
 
     def _replay(self, request_id: str, body_hash: str, conn: Connection | None = None) -> Placement | None:
         """The placement made for ``request_id`` before, or None if it is new. A different body is refused
         (``RequestIdReused``), and so is a placement released since (``PlacementReleased``)."""
-        ledger = reservations.c
-        query = select(ledger.body_hash, ledger.response, ledger.service_id, ledger.released_at).where(
-            ledger.request_id == request_id
-        )
+        params = {"request_id": request_id}
         if conn is not None:
-            row = conn.execute(query).first()
+            row = conn.execute(_LEDGER_ROW, params).first()
         else:
             with self.repository.engine.connect() as own:
-                row = own.execute(query).first()
+                row = own.execute(_LEDGER_ROW, params).first()
         if row is None:
             return None
         if row.body_hash != body_hash:
@@ -282,6 +315,7 @@ class Reservations:
         )
         booking = Booking(
             binding=counters.guards_that_bind(footprint),
+            task_queue=placed.task_queue,
             ledger={
                 "request_id": order.request_id,
                 "body_hash": body_hash,
@@ -324,13 +358,13 @@ class Reservations:
             on_node={
                 "match_cluster_id": cluster_id,
                 "match_node_name": node_name,
-                "default_max_pods": limits.max_pods_per_node,
+                **counters.node_guard_capacities(limits),
                 **counters.node_additions(footprint),
             },
             customer=customer,
         )
         booked = self._booking.book(conn, booking)
-        if not booked.holds(booking) or booked.task_queue != placed.task_queue:
+        if not booked.holds(booking):
             raise _GuardLost
         after = None if customer is None else (request.customer_id, int(booked.customer_volumes))
         return placed, footprint, after

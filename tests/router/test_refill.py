@@ -96,7 +96,7 @@ async def test_placements_read_the_fleet_once_outside_their_transactions(router)
     answers = await asyncio.gather(*(client.post("/v1/placements", json=body, headers=AUTH) for body in bodies))
     assert {answer.status_code for answer in answers} == {201}
     assert fleet_reads(sent) == 1
-    # Each placement: (on PostgreSQL, the request id's lock), the ledger read, and its booking.
+    # Each placement: its booking (on SQLite also the ledger read before it, in its transaction).
     bookings = [s for s in sent if s.startswith("WITH ledger AS") or s.startswith("INSERT INTO reservations")]
     assert len(bookings) == 8
     totals = store.ledger_totals()

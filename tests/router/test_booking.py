@@ -1,0 +1,141 @@
+"""A booking is all or nothing: a guard lost after the decision leaves no row and no count behind, on SQLite (its
+transaction rolls back) and on PostgreSQL (the one statement undoes itself, ``capplan_guard_lost()``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import event, func, insert, select
+
+from placement.catalogue import node_takes
+from placement.footprint import Footprint
+from placement.model import RunNode
+from placement.router import counters
+from placement.router.db import node_counters, reservations, services, volumes
+from placement.router.store import NothingFits, PlacementOrder, open_store
+from placement.state import ClusterLoadIn, RequestIn
+from tests.router.conftest import NOW, cluster_body, load_body, seed_store
+from tests.router.consistency import check_consistency
+
+GiB = 1024**3
+ROOMY = [("run-1", "16Gi", "2Gi")]
+
+
+def rows(store) -> tuple[int, int, int]:
+    with store.engine.connect() as conn:
+        return tuple(
+            conn.execute(select(func.count()).select_from(table)).scalar()
+            for table in (reservations, services, volumes)
+        )
+
+
+@pytest.mark.parametrize(
+    ("taken", "asked"),
+    [
+        # the node's RAM went to someone else: the node's guard is lost after the cluster's matched
+        ({"nodes": [("run-1", "16Gi", "15Gi")]}, {"ram": "4Gi", "volumes": [{"size": "1Gi"}]}),
+        # the cluster's last volume slot went: the cluster's guard is lost
+        ({"nodes": ROOMY, "volumes": 500}, {"ram": "1Gi", "volumes": [{"size": "1Gi"}]}),
+    ],
+    ids=["node", "cluster"],
+)
+def test_a_guard_lost_after_the_decision_leaves_nothing_behind(db_url, clock, taken, asked):
+    deciding = open_store(db_url, clock=clock, fleet_cache_seconds=3600)
+    other = open_store(db_url, clock=clock, migrate=False)
+    try:
+        seed_store(deciding, [(cluster_body("bk-1"), load_body(nodes=ROOMY, observed_at=NOW - timedelta(minutes=1)))])
+        deciding.refresh_fleet()  # the room as it was
+        # Another router's collector reports the room gone; the deciding router's cached fleet still shows it.
+        other.put_load("bk-1", ClusterLoadIn.model_validate(load_body(observed_at=NOW, **taken)).to_model())
+        sent: list[str] = []
+        event.listen(deciding.engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
+        order = PlacementOrder("req-1", "web", RequestIn(customer_id="cust-1", **asked))
+        with pytest.raises(NothingFits):
+            deciding.place(order)
+        # It booked on the cached fleet first (the guard was lost), then decided again on a fresh read.
+        assert sum("INSERT INTO reservations" in statement for statement in sent) == 1
+        assert rows(deciding) == (0, 0, 0)
+        assert deciding.customer_volume_count("cust-1") == 0
+        _, _, reserved = deciding.cluster_state("bk-1")
+        assert set(reserved.values()) == {0}
+        check_consistency(db_url)
+    finally:
+        deciding.dispose()
+        other.dispose()
+
+
+def test_on_postgresql_a_placement_is_one_statement_outside_any_transaction(pg_url, clock):
+    store = open_store(pg_url, clock=clock, fleet_cache_seconds=3600)
+    try:
+        seed_store(store, [(cluster_body("bk-1"), load_body(nodes=ROOMY))])
+        store.refresh_fleet()
+        sent: list[tuple[str, str | None]] = []
+
+        def record(conn, _cursor, statement, *_args) -> None:
+            sent.append((statement, conn.get_execution_options().get("isolation_level")))
+
+        event.listen(store.engine, "before_cursor_execute", record)
+        order = PlacementOrder("req-1", "web", RequestIn(customer_id="cust-1", ram="1Gi", volumes=[{"size": "1Gi"}]))
+        first = store.place(order)
+        assert [level for _, level in sent] == ["AUTOCOMMIT"]
+        assert sent[0][0].startswith("WITH ledger AS")
+        # The same request id again: the ledger's primary key refuses the second booking, which answers as a replay.
+        again = store.place(order)
+        assert (again.replayed, again.placed) == (True, first.placed)
+        assert rows(store) == (1, 1, 1)
+        check_consistency(pg_url)
+    finally:
+        store.dispose()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    allocatable=st.integers(1, 64),
+    requested=st.integers(0, 64),
+    reserved=st.integers(0, 8),
+    pods=st.integers(0, 120),
+    reserved_pods=st.integers(0, 5),
+    max_pods=st.none() | st.integers(1, 120),
+    schedulable=st.booleans(),
+    ram=st.integers(1, 16),
+)
+def test_the_node_guard_is_the_catalogues_node_rules(
+    store, allocatable, requested, reserved, pods, reserved_pods, max_pods, schedulable, ram
+):
+    """The guarded UPDATE of a node matches exactly when the catalogue's per-node rules take the placement on the
+    node the fleet shows (its snapshot plus what was reserved since)."""
+    if not store.list_clusters():
+        seed_store(store, [(cluster_body("bk-1"), None)])
+    limits = store.policy.limits
+    row = {
+        "cluster_id": "bk-1",
+        "node_name": "run-1",
+        "position": 0,
+        "allocatable_ram": allocatable * GiB,
+        "requested_ram": requested * GiB,
+        "reserved_ram": reserved * GiB,
+        "pods": pods,
+        "reserved_pods": reserved_pods,
+        "max_pods": max_pods,
+        "schedulable": schedulable,
+    }
+    footprint = Footprint("longhorn", ram * GiB, 1, 1, 0, 0, 0, 10)
+    node = RunNode(
+        "run-1", allocatable * GiB, (requested + reserved) * GiB, pods + reserved_pods, max_pods, schedulable
+    )
+    with store.engine.connect() as conn:
+        conn.execute(insert(node_counters), row)
+        matched = conn.execute(
+            counters.reserve_on_node(),
+            {
+                "match_cluster_id": "bk-1",
+                "match_node_name": "run-1",
+                **counters.node_additions(footprint),
+                **counters.node_guard_capacities(limits),
+            },
+        ).rowcount
+        conn.rollback()
+    assert matched == int(node_takes(node, footprint, limits))
