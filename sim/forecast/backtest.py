@@ -19,7 +19,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import math
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +37,7 @@ from sim.simulation import simulate
 BASELINE_WINDOW_DAYS = 30  # as a "disk fills in N days" alert: predict_linear(used[30d], ...)
 PAIR_COLUMNS = [
     "cluster", "limit", "used", "capacity", "p10_days", "p50_days", "p90_days", "truth_days", "baseline_days",
-    "horizon_days", "day",
+    "horizon_days", "day", "nodes_on_order", "cluster_on_order",
 ]  # fmt: skip
 
 
@@ -64,6 +64,7 @@ class FullRun:
     scenario: Scenario  # the scenario as run (its horizon, no packing checks)
     world: object
     timeseries: pd.DataFrame
+    orders: list = field(default_factory=list)  # the operator's orders (sim.log.OrderRecord), in order
 
 
 def full_run(scenario: Scenario, until: float, seed: int) -> FullRun:
@@ -71,7 +72,7 @@ def full_run(scenario: Scenario, until: float, seed: int) -> FullRun:
     full = scenario.model_copy(update={"horizon_days": float(until), "horizon_years": None, "packing_checks": None})
     seed_sequence = np.random.SeedSequence(seed)
     world, log = simulate(compile_scenario(full), seed_sequence)
-    return FullRun(full, world, collect(world, log, seed_sequence).timeseries)
+    return FullRun(full, world, collect(world, log, seed_sequence).timeseries, list(log.orders))
 
 
 def forecast_at(
@@ -95,7 +96,7 @@ def forecast_at(
         started = prepare(url, base, now=as_of(run.world.config.start, day), horizon_days=horizon_days)
         started.state = _shown(started.state)
         result = forecast(started, runs, seed=seed, executor=executor, base_name=base.name)
-    pairs = compare(result, run.timeseries, run.scenario, day, horizon_days)
+    pairs = compare(result, run.timeseries, run.scenario, day, horizon_days, cluster_orders_in_flight(run, day))
     return Backtest(base.name, day, float(horizon_days), seed, pairs, result)
 
 
@@ -134,13 +135,30 @@ def _shown(state):
     return replace(state, source="exported router database (sqlite)")
 
 
-def compare(result: Forecast, timeseries: pd.DataFrame, scenario: Scenario, day: int, horizon: float) -> pd.DataFrame:
-    """The forecast's rows joined with the run's truth and the ``predict_linear`` baseline."""
+def cluster_orders_in_flight(run: FullRun, day: int) -> set[str]:
+    """The regions where the run's operator had ordered a new cluster by ``day`` that had not arrived: what the
+    router's database does not hold, so the forecast's operator cannot know it."""
+    infos = run.world.fleet.clusters
+    return {infos[o.cluster].region for o in run.orders if o.kind == "cluster" and o.day <= day < o.due}
+
+
+def compare(
+    result: Forecast,
+    timeseries: pd.DataFrame,
+    scenario: Scenario,
+    day: int,
+    horizon: float,
+    regions_on_order: set[str] = frozenset(),
+) -> pd.DataFrame:
+    """The forecast's rows joined with the run's truth and the ``predict_linear`` baseline; with, for the study of
+    what the start misses, the run nodes the cluster had on order on ``day`` and whether a new cluster was on
+    order in its region (``regions_on_order``)."""
     config = compile_scenario(scenario)
     rows = timeseries[timeseries["cluster_id"] != "fleet"]
     levels = measures(rows, config.limits, config.policy, list(LIMITS))
     days = levels["day"].to_numpy(dtype=float)
     ids = levels["cluster_id"].to_numpy()
+    levels_on_order = rows["run_nodes_on_order"].to_numpy()
     out = []
     for row in result.table.itertuples():
         mine = np.flatnonzero(ids == row.cluster)
@@ -153,6 +171,7 @@ def compare(result: Forecast, timeseries: pd.DataFrame, scenario: Scenario, day:
             continue
         at = int(now[0])
         cap, level = float(capacity[at]), float(used[at])
+        on_order = int(levels_on_order[mine][at])
         truth = baseline = math.nan
         if math.isfinite(cap) and cap > 0:
             after = np.flatnonzero((when >= day) & (when <= day + horizon) & (used >= cap))
@@ -167,6 +186,7 @@ def compare(result: Forecast, timeseries: pd.DataFrame, scenario: Scenario, day:
                 "cluster": row.cluster, "limit": row.limit, "used": level, "capacity": cap,
                 "p10_days": _nan(row.p10_days), "p50_days": _nan(row.p50_days), "p90_days": _nan(row.p90_days),
                 "truth_days": truth, "baseline_days": baseline, "horizon_days": float(horizon), "day": day,
+                "nodes_on_order": on_order, "cluster_on_order": row.region in regions_on_order,
             }
         )  # fmt: skip
     return pd.DataFrame(out, columns=PAIR_COLUMNS)

@@ -6,14 +6,17 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from placement.router.store import open_store
-from sim.forecast.backtest import censor, full_run, informative, inside_band, score
+from sim.forecast.backtest import FullRun, censor, cluster_orders_in_flight, full_run, informative, inside_band, score
 from sim.forecast.export import as_of, export_router_db
+from sim.forecast.runs import LIMITS
+from sim.log import OrderRecord
 from sim.scenario import load_scenario
 from sim.start_from.build import read_source
 from tests.forecast.conftest import ROOT
@@ -53,6 +56,17 @@ def test_the_export_is_a_router_database_holding_the_days_fleet_and_ledger(stage
         export_router_db(stage1_run.world, stage1_run.timeseries, 60, tmp_path / "router.db")
 
 
+def test_a_new_cluster_is_on_order_from_the_day_it_is_ordered_until_the_day_before_it_arrives():
+    region = {0: "eu-west", 1: "eu-west", 2: "us-east"}
+    world = SimpleNamespace(fleet=SimpleNamespace(clusters=[SimpleNamespace(region=region[i]) for i in range(3)]))
+    orders = [
+        OrderRecord(10.0, 40.0, "cluster", 1, 6, 0, 3, 0, "max_run_nodes_per_cluster"),
+        OrderRecord(20.0, 34.0, "nodes", 2, 1, 0, 3, 2, "pods_per_node"),  # nodes are the pairs' own column
+    ]
+    run = FullRun(None, world, pd.DataFrame(), orders)
+    assert [cluster_orders_in_flight(run, day) for day in (9, 10, 39, 40)] == [set(), {"eu-west"}, {"eu-west"}, set()]
+
+
 def test_scoring_counts_censored_limits_as_beyond_the_horizon():
     nan = math.nan
     pairs = pd.DataFrame(
@@ -85,7 +99,8 @@ def test_backtest_through_the_command_line(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     pairs = pd.read_csv(out / "pairs.csv")
-    assert set(pairs["cluster"]) == {"eu-west-1"} and len(pairs) == 9
+    assert set(pairs["cluster"]) == {"eu-west-1"} and len(pairs) == len(LIMITS)
+    assert (pairs["nodes_on_order"] >= 0).all() and pairs["cluster_on_order"].isin([True, False]).all()
     truth = pairs["truth_days"].dropna()
     assert ((truth >= 0) & (truth <= 40)).all()
     assert (out / "forecast" / "forecast.html").exists()
