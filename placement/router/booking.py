@@ -20,7 +20,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Boolean, Connection, Integer, Text, and_, bindparam, case, exists, func, insert, literal, select
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Integer,
+    Text,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    literal_column,
+    null,
+    select,
+    true,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
@@ -65,12 +80,36 @@ class Booked:
         )
 
 
+# The rows' columns that hold the same value in every row of one booking, bound once under one name (the
+# counters' guards bind the cluster and the node under these names too). Fewer and shorter parameters keep the
+# statement within what psycopg caches the parsing of (4,096 characters, 50 parameters).
+_SHARED = {
+    ("reservations", "service_id"): "service_id",
+    ("services", "id"): "service_id",
+    ("volumes", "service_id"): "service_id",
+    ("reservations", "cluster_id"): "match_cluster_id",
+    ("services", "cluster_id"): "match_cluster_id",
+    ("volumes", "cluster_id"): "match_cluster_id",
+    ("reservations", "node_name"): "match_node_name",
+    ("volumes", "node_name"): "match_node_name",
+    ("reservations", "customer_id"): "customer_id",
+    ("services", "customer_id"): "customer_id",
+    ("reservations", "reserved_at"): "now",
+    ("services", "created_at"): "now",
+    ("volumes", "created_at"): "now",
+}
+
+
+def _name(table: Any, column: str, prefix: str) -> str:
+    return _SHARED.get((table.name, column)) or f"{prefix}{column}"
+
+
 def _binds(table: Any, names: tuple[str, ...], prefix: str) -> dict[str, Any]:
-    return {name: bindparam(f"{prefix}{name}", type_=table.c[name].type) for name in names}
+    return {name: bindparam(_name(table, name, prefix), type_=table.c[name].type) for name in names}
 
 
-def _prefixed(values: dict[str, Any], prefix: str) -> dict[str, Any]:
-    return {f"{prefix}{name}": value for name, value in values.items()}
+def _prefixed(table: Any, values: dict[str, Any], prefix: str) -> dict[str, Any]:
+    return {_name(table, name, prefix): value for name, value in values.items()}
 
 
 class BookingStatements:
@@ -106,17 +145,17 @@ class BookingStatements:
         if statement is None:
             statement = self._combined[shape] = self._combine(*shape)
         params = {
-            **_prefixed(booking.ledger, "ledger_"),
-            **_prefixed(booking.service, "service_"),
+            **_prefixed(reservations, booking.ledger, "l_"),
+            **_prefixed(services, booking.service, "s_"),
             **booking.on_cluster,
             **booking.on_node,
             "expected_task_queue": booking.task_queue,
         }
         for index, row in enumerate(booking.volumes):
-            params.update(_prefixed(row, f"volume{index}_"))
+            params.update(_prefixed(volumes, row, f"v{index}_"))
         if booking.customer is not None:
-            customer_id, added, allowed = booking.customer
-            params.update(customer_id=customer_id, customer_added=added, customer_allowed=allowed)
+            _customer_id, added, allowed = booking.customer  # the ledger's customer
+            params.update(customer_added=added, customer_allowed=allowed)
         try:
             customer_after = conn.execute(statement, params).one().customer_after
         except DBAPIError as error:
@@ -128,29 +167,31 @@ class BookingStatements:
     def _combine(self, binding: tuple[str, ...], volume_count: int, counts_customer: bool) -> Any:
         rows = [
             insert(reservations)
-            .values(_binds(reservations, _LEDGER, "ledger_"))
-            .returning(reservations.c.request_id)
+            .values(_binds(reservations, _LEDGER, "l_"))
+            .returning(literal_column("1"))
             .cte("ledger"),
-            insert(services).values(_binds(services, _SERVICE, "service_")).returning(services.c.id).cte("service"),
+            insert(services).values(_binds(services, _SERVICE, "s_")).returning(literal_column("1")).cte("service"),
         ]
         # One INSERT per volume: SQLAlchemy does not cache a statement with a multi-row VALUES.
         rows += [
             insert(volumes)
-            .values(_binds(volumes, _VOLUME, f"volume{index}_"))
-            .returning(volumes.c.id)
+            .values(_binds(volumes, _VOLUME, f"v{index}_"))
+            .returning(literal_column("1"))
             .cte(f"volume_{index}")
             for index in range(volume_count)
         ]
         on_cluster = counters.reserve_on_cluster(binding).cte("on_cluster")
         # The node's UPDATE runs only once the cluster's matched, so the cluster's row is always locked first.
         on_node = (
-            self._on_node.where(exists(select(on_cluster.c[0]))).returning(literal(1).label("matched")).cte("on_node")
+            self._on_node.where(exists(select(on_cluster.c[0])))
+            .returning(literal_column("1").label("matched"))
+            .cte("on_node")
         )
         holds = [
             select(on_cluster.c[0]).scalar_subquery() == bindparam("expected_task_queue", type_=Text),
-            select(func.count()).select_from(on_node).scalar_subquery() == 1,
+            select(func.count().label("n")).select_from(on_node).scalar_subquery() == literal_column("1"),
         ]
-        customer_after: Any = literal(None, Integer)
+        customer_after: Any = null()
         if counts_customer:
             row = customer_volumes.c
             added = bindparam("customer_added", type_=Integer)
@@ -172,8 +213,8 @@ class BookingStatements:
             holds.append(customer_after.is_not(None))
         # The rows' CTEs are read first (PostgreSQL evaluates the select list in order, and runs a data-modifying
         # CTE when it is first read), so the rows are written before the counters' rows are locked.
-        written = [select(func.count()).select_from(cte).scalar_subquery() for cte in rows]
-        guard = case((and_(*holds), literal(True)), else_=func.capplan_guard_lost(type_=Boolean))
+        written = [select(func.count().label("n")).select_from(cte).scalar_subquery().label(cte.name) for cte in rows]
+        guard = case((and_(*holds), true()), else_=func.capplan_guard_lost(type_=Boolean))
         return select(*written, customer_after.label("customer_after"), guard.label("holds")).add_cte(*rows)
 
     # --- SQLite: the same statements in turn ----------------------------------------------------------------

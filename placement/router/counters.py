@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import BigInteger, bindparam, exists, func, literal, select, update
+from sqlalchemy import BigInteger, bindparam, exists, func, literal_column, select, update
 
 from placement.catalogue import LIMITS, NODE_LIMITS, Limit
 from placement.footprint import FIELDS, Footprint
@@ -32,17 +32,24 @@ NODE_COUNTERS = {"ram": "ram_bytes", "pods": "pods"}
 _COUNTER_OF_FIELD = {field: counter for counter, field in CLUSTER_COUNTERS.items()}
 
 _NODE_COUNTER_OF_FIELD = {field: counter for counter, field in NODE_COUNTERS.items()}
-# A run node's ``RunNode`` fields from its counter row: the snapshot's figures plus what was reserved on the node
-# since. The fleet the engine decides on is read through these, and the node guard compares the same expressions.
-_NODE = node_counters.c
-NODE_FIELDS: dict[str, Any] = {
-    "name": _NODE.node_name,
-    "allocatable_ram_bytes": _NODE.allocatable_ram,
-    "requested_ram_bytes": _NODE.requested_ram + _NODE.reserved_ram,
-    "pods": _NODE.pods + _NODE.reserved_pods,
-    "max_pods": _NODE.max_pods,
-    "schedulable": _NODE.schedulable,
-}
+
+
+def node_fields(node: Any) -> dict[str, Any]:
+    """A run node's ``RunNode`` fields from its counter row (``node``: ``node_counters`` or an alias of it): the
+    snapshot's figures plus what was reserved on the node since. The fleet the engine decides on is read through
+    these, and the node guard compares the same expressions."""
+    row = node.c
+    return {
+        "name": row.node_name,
+        "allocatable_ram_bytes": row.allocatable_ram,
+        "requested_ram_bytes": row.requested_ram + row.reserved_ram,
+        "pods": row.pods + row.reserved_pods,
+        "max_pods": row.max_pods,
+        "schedulable": row.schedulable,
+    }
+
+
+NODE_FIELDS = node_fields(node_counters)
 
 # The catalogue's limits a cluster's counters can check: each one's level is a counter, its need a footprint field.
 GUARDED_LIMITS: tuple[Limit, ...] = tuple(
@@ -95,20 +102,22 @@ def _added(table: Any, names: Iterable[str]) -> dict[str, Any]:
     }
 
 
-def _matching_cluster() -> Any:
-    return cluster_counters.c.cluster_id == bindparam("match_cluster_id")
+def _matching_cluster(counter: Any) -> Any:
+    return counter.c.cluster_id == bindparam("match_cluster_id")
 
 
-def _matching_node() -> Any:
-    node = node_counters.c
-    return (node.cluster_id == bindparam("match_cluster_id")) & (node.node_name == bindparam("match_node_name"))
+def _matching_node(node: Any) -> Any:
+    row = node.c
+    return (row.cluster_id == bindparam("match_cluster_id")) & (row.node_name == bindparam("match_node_name"))
 
 
 # Unguarded: a release adds its footprint scaled by -1.
 ADD_TO_CLUSTER = (
-    update(cluster_counters).where(_matching_cluster()).values(**_added(cluster_counters, CLUSTER_COUNTERS))
+    update(cluster_counters)
+    .where(_matching_cluster(cluster_counters))
+    .values(**_added(cluster_counters, CLUSTER_COUNTERS))
 )
-ADD_TO_NODE = update(node_counters).where(_matching_node()).values(**_added(node_counters, NODE_COUNTERS))
+ADD_TO_NODE = update(node_counters).where(_matching_node(node_counters)).values(**_added(node_counters, NODE_COUNTERS))
 
 
 def guards_that_bind(footprint: Footprint) -> tuple[str, ...]:
@@ -124,13 +133,15 @@ def guard_capacities(limits: Limits, provider: str, ctrl: ControlPlaneType | Non
 def reserve_on_cluster(binding: tuple[str, ...]) -> Any:
     """The guarded UPDATE of a cluster's counters: it matches only while every limit in ``binding`` still holds
     and the cluster is active, and returns the cluster's task queue."""
-    counter = cluster_counters.c
+    # Aliased, as the node's: a booking is one statement, kept short enough for psycopg to cache its parsing.
+    aliased = cluster_counters.alias("cc")
+    counter = aliased.c
     guards = [
-        _matching_cluster(),
+        _matching_cluster(aliased),
         counter.ctrl_node_type == bindparam("match_ctrl_node_type"),
         # A cached fleet can be up to a second behind another process (another worker of ``serve --workers N``,
         # a collector with --db): a cluster drained there takes nothing here.
-        exists().where(clusters.c.id == counter.cluster_id, clusters.c.status == "active"),
+        exists().where(clusters.c.id == counter.cluster_id, clusters.c.status == literal_column("'active'")),
     ]
     for limit in GUARDED_LIMITS:
         if limit.key in binding:
@@ -148,12 +159,7 @@ def reserve_on_cluster(binding: tuple[str, ...]) -> Any:
         .with_for_update(read=True, key_share=True)
         .scalar_subquery()
     )
-    return (
-        update(cluster_counters)
-        .where(*guards)
-        .returning(task_queue)
-        .values(**_added(cluster_counters, CLUSTER_COUNTERS))
-    )
+    return update(aliased).where(*guards).returning(task_queue).values(**_added(aliased, CLUSTER_COUNTERS))
 
 
 def node_guard_capacities(limits: Limits) -> dict[str, int]:
@@ -165,21 +171,23 @@ def reserve_on_node() -> Any:
     """The guarded UPDATE of a run node's counters: it matches only while the node takes the placement by every
     per-node limit's rule in the catalogue (``NodeRule``: the engine's ram-fit and pods-per-node filters), read
     on the node the decision hints."""
+    aliased = node_counters.alias("nc")
+    fields = node_fields(aliased)
     required, checks = {}, []
     for limit in NODE_LIMITS:
         rule = limit.node
-        capacity = NODE_FIELDS[rule.capacity]
+        capacity = fields[rule.capacity]
         if rule.default is not None:
             capacity = func.coalesce(capacity, bindparam(f"cap_{limit.key}", type_=BigInteger))
         needed = (
-            literal(1)
+            literal_column("1", BigInteger)
             if rule.needed is None
             else bindparam(f"add_{_NODE_COUNTER_OF_FIELD[rule.needed]}", type_=BigInteger)
         )
-        required[rule.requires] = NODE_FIELDS[rule.requires].is_(True)
-        checks.append(NODE_FIELDS[rule.used] + needed <= capacity)
-    guards = [_matching_node(), *required.values(), *checks]
-    return update(node_counters).where(*guards).values(**_added(node_counters, NODE_COUNTERS))
+        required[rule.requires] = fields[rule.requires].is_(True)
+        checks.append(fields[rule.used] + needed <= capacity)
+    guards = [_matching_node(aliased), *required.values(), *checks]
+    return update(aliased).where(*guards).values(**_added(aliased, NODE_COUNTERS))
 
 
 # The cluster counters by the names a load gives them (``ClusterLoad``'s fields).
