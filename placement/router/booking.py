@@ -17,6 +17,7 @@ by one, in the same order, in the caller's transaction (its writers take turns a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,12 +113,37 @@ def _prefixed(table: Any, values: dict[str, Any], prefix: str) -> dict[str, Any]
     return {_name(table, name, prefix): value for name, value in values.items()}
 
 
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """A booking statement compiled once for the connection's dialect: its SQL text and the bind processors of
+    its typed parameters (a JSON column's), applied as SQLAlchemy would. Executing the text skips SQLAlchemy's
+    per-call compile-cache lookup and parameter processing (about 0.2 ms of a placement's CPU)."""
+
+    sql: str
+    processors: dict[str, Callable[[Any], Any]]
+
+    @classmethod
+    def of(cls, statement: Any, dialect: Any) -> _Compiled:
+        compiled = statement.compile(dialect=dialect)
+        processors = {}
+        for name, bind in compiled.binds.items():
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                processors[name] = processor
+        return cls(compiled.string, processors)
+
+    def execute(self, conn: Connection, params: dict[str, Any]) -> Any:
+        for name, processor in self.processors.items():
+            params[name] = processor(params[name])
+        return conn.exec_driver_sql(self.sql, params)
+
+
 class BookingStatements:
     """Builds (once per shape) and runs a booking's statements. Thread-safe: the built statements never change."""
 
     def __init__(self, backend: str):
         self.backend = backend
-        self._combined: dict[tuple[tuple[str, ...], int, bool], Any] = {}
+        self._combined: dict[tuple[tuple[str, ...], int, bool], _Compiled] = {}
         self._on_cluster: dict[tuple[str, ...], Any] = {}
         self._on_node = counters.reserve_on_node()
 
@@ -143,7 +169,7 @@ class BookingStatements:
         shape = (booking.binding, len(booking.volumes), booking.customer is not None)
         statement = self._combined.get(shape)
         if statement is None:
-            statement = self._combined[shape] = self._combine(*shape)
+            statement = self._combined[shape] = _Compiled.of(self._combine(*shape), conn.dialect)
         params = {
             **_prefixed(reservations, booking.ledger, "l_"),
             **_prefixed(services, booking.service, "s_"),
@@ -157,7 +183,7 @@ class BookingStatements:
             _customer_id, added, allowed = booking.customer  # the ledger's customer
             params.update(customer_added=added, customer_allowed=allowed)
         try:
-            customer_after = conn.execute(statement, params).one().customer_after
+            customer_after = statement.execute(conn, params).one().customer_after
         except DBAPIError as error:
             if getattr(error.orig, "sqlstate", None) == GUARD_LOST_SQLSTATE:
                 return Booked(None, False, None)  # the statement undid itself
