@@ -16,10 +16,12 @@ SCENARIOS = ROOT / "scenarios"
 
 # Run nodes that carry only customers' pods, so a pod cap is the customers' slots (the queueing formulas' servers).
 NO_SYSTEM_PODS = {"run_node.system_pods_per_node": 0, "longhorn.system_pods_per_node": 0}
-# Capacity that never binds: the theory tests need an M/M/inf system. Ten million pods per node need a /8 pod range.
+# Capacity that never binds: the theory tests need an M/M/inf system. Ten million pods per node need a /8 pod range,
+# and a cluster range that holds a few of those (a /1: 128 node ranges).
 UNLIMITED = {
     **NO_SYSTEM_PODS,
     "kubernetes.node_cidr_mask_size": 8,
+    "kubernetes.cluster_cidr_mask_size": 1,
     "kubernetes.max_pods_per_node": 1e7,
     "kubernetes.max_pods_cluster": 1e8,
     "kubernetes.max_services_cluster": 1e8,
