@@ -295,6 +295,7 @@ def floor_run(name, engine, captured, nodes, connections, duration, delay, prefi
         float(np.percentile(latencies, 50)),
         float(np.percentile(latencies, 99)),
         1000 * result.cpu_seconds / max(len(latencies), 1),
+        errors=result.guards_lost,  # the floor's lost guards: their statements ran in full and undid themselves
     )
     print(run.row(), flush=True)
     return run

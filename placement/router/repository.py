@@ -16,7 +16,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Text, and_, any_, bindparam, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
 from placement.model import Cluster, ClusterLoad, RunNode
@@ -65,6 +66,10 @@ def _cluster_from_row(row: Any) -> Cluster:
 
 
 _CLUSTER_COLUMNS = ("id", "name", "region", "task_queue", "registry_url", "api_endpoint", "storage_provider", "status")
+_COUNTS = select(customer_volumes.c.customer_id, customer_volumes.c.volumes)
+_COUNTS_OF_ANY = _COUNTS.where(
+    customer_volumes.c.customer_id == any_(bindparam("customer_ids", type_=postgresql.ARRAY(Text)))
+)
 # Every run node as the engine sees it (counters.NODE_FIELDS), in each cluster's snapshot order.
 _NODES = select(node_counters.c.cluster_id, *counters.NODE_FIELDS.values()).order_by(
     node_counters.c.cluster_id, node_counters.c.position
@@ -395,11 +400,14 @@ class Repository:
 
     def customer_volume_counts(self, customer_ids: list[str], conn: Connection) -> dict[str, int]:
         """Several customers' volume counts in one read (a customer without a row has none)."""
-        query = select(customer_volumes.c.customer_id, customer_volumes.c.volumes).where(
-            customer_volumes.c.customer_id.in_(customer_ids)
-        )
+        if self.backend == "postgresql":
+            # One array parameter, not one parameter per customer: the statement stays one cached statement and a
+            # refill's read costs ~1 ms of the GIL instead of ~10 ms with a thousand parameters.
+            rows = conn.execute(_COUNTS_OF_ANY, {"customer_ids": customer_ids}).all()
+        else:
+            rows = conn.execute(_COUNTS.where(customer_volumes.c.customer_id.in_(customer_ids))).all()
         counts = dict.fromkeys(customer_ids, 0)
-        counts.update({row.customer_id: int(row.volumes) for row in conn.execute(query)})
+        counts.update((customer_id, int(volumes)) for customer_id, volumes in rows)
         return counts
 
     def ledger_totals(self) -> dict[str, dict[str, int]]:
