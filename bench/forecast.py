@@ -65,8 +65,12 @@ def main() -> None:
         started_at = time.perf_counter()
         started = prepare(url, scenario, now=as_of(history.world.config.start, 365), horizon_days=args.horizon_days)
         prepared = time.perf_counter()
+        cpu = []
         with process_pool(args.workers) as pool:
-            result = forecast(started, args.runs, seed=0, executor=pool, base_name=scenario.name)
+            result = forecast(
+                started, args.runs, seed=0, executor=pool, base_name=scenario.name,
+                on_run=lambda outcome: cpu.append(outcome.cpu_seconds),
+            )  # fmt: skip
         ran = time.perf_counter()
         write_forecast(result, Path(folder) / "out")
         done = time.perf_counter()
@@ -82,6 +86,10 @@ def main() -> None:
         f"  read + fit {prepared - started_at:.1f} s, runs {ran - prepared:.1f} s, write {done - ran:.1f} s: "
         f"total {elapsed:.1f} s (target <= {TARGET_SECONDS:g} s: {'met' if elapsed <= TARGET_SECONDS else 'NOT met'}); "
         f"{head['runs_ok']} of {head['runs']} runs ok; load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"  CPU: {sum(cpu):.1f} s in the workers' runs, {sum(cpu) / len(cpu):.2f} s a run; on {args.workers} idle "
+        f"cores the runs alone would take about {sum(cpu) / args.workers:.0f} s"
     )
 
 

@@ -16,6 +16,12 @@ The table also splits the pairs by what the run's operator had on order on the f
 cluster, or a new cluster in its region): the router's database holds no orders, so the forecast's operator orders
 again, later; the split shows what that costs.
 
+A band from few runs is narrower than the distribution's p10-p90: with n runs, the p10 and p90 of linear
+interpolation (``sim.outcomes``' one method) sit on order statistics 1 + 0.1(n-1) and 1 + 0.9(n-1), and a new
+draw from the same law falls between them with probability 0.8(n-1)/(n+1): 65 % at 10 runs, 72 % at 20, 78 % at
+the forecast's default 100. The study prints that figure for its ``--runs`` beside the measured coverage: a perfect
+model scores it, not 80 %.
+
 Must hold (issue 17): coverage 70-90 % at 90 and 365 days; forecast MAE <= half the baseline's at 365 days and
 no worse at 90 days. Writes ``out/forecast_calibration/pairs.csv`` and prints the table.
 """
@@ -47,6 +53,12 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "forecast_calibration")
     return parser.parse_args()
+
+
+def nominal_coverage(runs: int) -> float:
+    """How often a new draw falls inside the p10-p90 band of ``runs`` draws of the same law (linear interpolation
+    between order statistics: the band spans 0.8 (runs - 1) of the runs + 1 equally likely gaps)."""
+    return 0.8 * (runs - 1) / (runs + 1)
 
 
 def main() -> None:
@@ -81,6 +93,10 @@ def main() -> None:
         f"{args.runs} runs per forecast, {time.perf_counter() - started:.0f} s"
     )
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(
+        f"a perfect model's expected coverage with {args.runs} runs a forecast: {nominal_coverage(args.runs):.1%} "
+        f"(with 100 runs: {nominal_coverage(100):.1%})"
+    )
     for horizon in HORIZONS:
         row = table[(table["horizon_days"] == horizon) & (table["scenarios"] == "all")].iloc[0]
         n = row["informative_pairs"]

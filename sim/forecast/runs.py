@@ -15,6 +15,7 @@ capacity the cluster has on day 0 (``sim.planning.measures``); NaN when it does 
 
 from __future__ import annotations
 
+import time
 import traceback
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +55,7 @@ class RunOutcome:
     bind_days: np.ndarray  # clusters x LIMITS, float days, NaN: not within the horizon
     used: np.ndarray  # day-0 used level, clusters x LIMITS
     capacity: np.ndarray  # day-0 capacity, clusters x LIMITS
+    cpu_seconds: float = 0.0  # the run's CPU time in its worker (machine-dependent: for benchmarks, never written)
 
 
 def draw_laws(task: ForecastTask, rng: np.random.Generator) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -107,6 +109,7 @@ def bind_days(timeseries: pd.DataFrame, scenario: Scenario, clusters: tuple[str,
 
 def run_forecast(task: ForecastTask, root: int, index: int) -> RunOutcome:
     """Run ``index`` of a forecast. An exception becomes a ``failed`` outcome carrying the error."""
+    started = time.process_time()
     draw_seq, sim_seq = run_seed(root, index).spawn(2)
     update, drawn = draw_laws(task, np.random.default_rng(draw_seq))
     empty = np.full((len(task.clusters), len(LIMITS)), np.nan)
@@ -120,7 +123,7 @@ def run_forecast(task: ForecastTask, root: int, index: int) -> RunOutcome:
         last = traceback.extract_tb(exc.__traceback__)[-1:]
         where = f" at {last[0].filename}:{last[0].lineno}" if last else ""
         return RunOutcome(index, "failed", f"{type(exc).__name__}: {exc}{where}", drawn, empty, empty, empty)
-    return RunOutcome(index, "ok", None, drawn, days, used, capacity)
+    return RunOutcome(index, "ok", None, drawn, days, used, capacity, time.process_time() - started)
 
 
 def run_forecast_chunk(task: ForecastTask, root: int, indices: list[int]) -> list[RunOutcome]:
