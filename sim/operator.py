@@ -66,8 +66,10 @@ class Operator:
         levels = {name: ratio.copy() for name, ratio in ratios.items()}
         levels["ram_requested"] = fleet.view("ram_requested").astype(float)
         levels["pods"] = fleet.view("pods").astype(float)
+        levels["placements"] = fleet.view("placements").astype(float)
         self.history.append(levels)
         self.triggers.fold_in_rejections(ratios, self.world.signals)
+        self.triggers.kept_full = self._kept_full(n, active)
         customers = int(fleet.view("customers").sum())
         close = self.policy.shard.close_fraction if self.policy.auto_shard else 1.0
         for limit, ratio in ratios.items():
@@ -95,15 +97,48 @@ class Operator:
         slope = np.maximum(current - before, 0.0) / span
         return current + slope * lead_days
 
+    def _kept_full(self, n: int, active: np.ndarray) -> np.ndarray:
+        """Clusters whose requested RAM and pods have both fallen over the trend window: kept full, with room
+        for their recent placements, rather than at the order levels (``fill_when_falling``)."""
+        if not (self.policy.scale_down.fill_when_falling and self.policy.scale_down.enabled):
+            return np.zeros(n, dtype=bool)
+        falling = self.trend_known(n)
+        for name in ("ram_requested", "pods"):
+            past, now = self.history[0][name], self.history[-1][name]
+            before = np.full(n, np.inf)
+            before[: len(past)] = past
+            falling &= now[:n] < before
+        return falling & active
+
+    def demand_ahead(self, horizon: float) -> dict[str, np.ndarray]:
+        """Requested RAM and pods per cluster to hold over ``horizon`` days: the trend's projection, or for a
+        cluster kept full today's level plus its placements over the trend window's rate (gross of churn)."""
+        fleet = self.fleet
+        ahead = {
+            name: self.projected(name, fleet.view(name).astype(float), horizon) for name in ("ram_requested", "pods")
+        }
+        full = self.triggers.kept_full
+        if not full.any():
+            return ahead
+        past = np.zeros(len(full))
+        first = self.history[0]["placements"]
+        past[: len(first)] = first
+        span = len(self.history) - 1
+        placed = (fleet.view("placements").astype(float) - past) / span * horizon
+        services = np.maximum(fleet.view("services").astype(float), 1.0)
+        inflow = {
+            "pods": placed * self.world.config.scenario.customers.pods_per_service,
+            "ram_requested": placed * fleet.view("ram_requested") / services,
+        }
+        for name in ahead:
+            now = fleet.view(name).astype(float)
+            ahead[name] = np.where(full, now + inflow[name], ahead[name])
+        return ahead
+
     def _scale_down(self, day: float, n: int) -> None:
         """Scale-down keeps what the trend says the cluster needs again before a re-ordered node could arrive
         and settle: the same look-ahead as a new cluster's sizing, so a fresh cluster grows into its nodes."""
-        horizon = self.growth_horizon_days()
-        ahead = {
-            name: self.projected(name, self.fleet.view(name).astype(float), horizon)
-            for name in ("ram_requested", "pods")
-        }
-        self.scale_down.tick(day, ahead, self.trend_known(n))
+        self.scale_down.tick(day, self.demand_ahead(self.growth_horizon_days()), self.trend_known(n))
 
     def growth_horizon_days(self) -> float:
         return 2 * self.policy.node_lead_days + PROJECTION_WINDOW_DAYS
@@ -205,16 +240,17 @@ class Operator:
         fleet, policy = self.fleet, self.policy
         c = {name: fleet.view(name).astype(float) for name in ("ram_requested", "pods", "nodes", "pending_nodes")}
         lead = policy.node_lead_days
-        ahead = {
-            "ram_requested": self.projected("ram_requested", c["ram_requested"], lead),
-            "pods": self.projected("pods", c["pods"], lead),
-        }
+        ahead = self.demand_ahead(lead)
         # n_plus: the cluster still holds its pods after losing its k largest run nodes (all of one type).
         needed = self.triggers.needed_nodes(ahead) + policy.n_plus.nodes
         have = c["nodes"] + c["pending_nodes"]
         # A rejection for RAM or pods with nothing on order asks for one more node even below the threshold
         # (fragmentation: one large service fits on no node while the cluster as a whole has room).
+        spills = self.triggers.kept_full & ~np.array([info.open for info in fleet.clusters], dtype=bool)
+        spills &= policy.spill.enabled
         for number, counts in self.world.signals.rejected.items():
+            if spills[number]:
+                continue  # a closed cluster kept full: what finds no room there spills
             if (counts.get("ram-fit") or counts.get("pods-per-node")) and c["pending_nodes"][number] == 0:
                 needed[number] = max(needed[number], have[number] + 1)
         # Nodes on order count against the cap as much as delivered ones.

@@ -48,6 +48,9 @@ class Triggers:
         control = BY_KEY["control_plane_objects"]
         self.tight = np.array([control.capacity(limits, "", t) for t in types], dtype=float)
         self.etcd_trigger = shard_etcd_trigger(policy, limits)
+        # Clusters the operator keeps full rather than at its order levels (set by it each day): closed ones
+        # whose demand falls (``ScaleDownPolicy.fill_closed_when_falling``).
+        self.kept_full = np.zeros(0, dtype=bool)
 
     def ratios(self, n: int) -> dict[str, np.ndarray]:
         """Each limit's level per cluster as a share of the level that forces an action (>= 1: act): every
@@ -133,16 +136,21 @@ class Triggers:
         ``node_alloc`` and ``node_max_pods`` are one run node's allocatable RAM and max-pods per cluster (by
         default those of each fleet cluster's run nodes), so a cluster's own node settings decide."""
         policy = self.policy
+        ram_level, pods_level = policy.node_order_at_ram_fraction, policy.node_order_at_pods_fraction
         if node_alloc is None:
             node_alloc = np.array([info.node_alloc for info in self.fleet.clusters], dtype=float)
+            # A closed cluster whose demand falls is kept full, not at the order levels (``kept_full``).
+            full = np.zeros(len(node_alloc), dtype=bool)
+            full[: len(self.kept_full)] = self.kept_full[: len(node_alloc)]
+            ram_level, pods_level = np.where(full, 1.0, ram_level), np.where(full, 1.0, pods_level)
         pods, system = c["pods"], 0.0
         if node_max_pods is None:
             # The fleet's own clusters: their pods include each run node's system pods, which take max-pods too.
             node_max_pods = np.array([info.max_pods for info in self.fleet.clusters], dtype=float)
             system = np.array([info.node_footprint.pods for info in self.fleet.clusters], dtype=float)
             pods = pods - self.fleet.view("nodes") * system
-        by_ram = c["ram_requested"] / (policy.node_order_at_ram_fraction * node_alloc)
-        by_pods = np.maximum(pods, 0.0) / (policy.node_order_at_pods_fraction * node_max_pods - system)
+        by_ram = c["ram_requested"] / (ram_level * node_alloc)
+        by_pods = np.maximum(pods, 0.0) / (pods_level * node_max_pods - system)
         needed = np.maximum(by_ram, by_pods)
         return np.ceil(needed - 1e-9) if whole else needed
 

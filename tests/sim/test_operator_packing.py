@@ -24,7 +24,7 @@ def packing(request) -> pd.DataFrame:
 
 
 def test_the_fleet_stays_within_a_quarter_of_the_optimum_at_every_check(packing):
-    # Seed 0 (BENCHMARKS.md): stage 1 1.12-1.18x, churn-slowdown 1.16-1.24x (its tail, day 1460, nearest the bar).
+    # Seed 0 (BENCHMARKS.md): churn-slowdown 1.04-1.14x (worst group 1.19) since falling clusters are kept full.
     assert len(packing) and (packing["status"] != "INFEASIBLE").all()
     per_day = packing.groupby("day")[["sim_run_nodes", "optimal_nodes"]].sum()
     ratio = per_day["sim_run_nodes"] / per_day["optimal_nodes"]
@@ -42,7 +42,8 @@ def test_the_capacity_plan_is_reported_beside_the_simulated_cost(packing):
 
 def test_the_run_node_cost_is_within_a_fifth_of_the_capacity_plan(packing):
     # The plan counts each run node's system pods and objects and plans at the operator's order levels (RAM and
-    # pods), as the simulated fleet runs: seed 0 gives 1.03-1.06x (stage 1) and 1.03-1.10x (churn-slowdown).
+    # pods), as the simulated fleet runs; a falling cluster kept full runs under the plan: seed 0 gives 0.94-1.01x
+    # (churn-slowdown).
     per_day = packing.groupby("day")[["sim_run_nodes_eur_month", "plan_run_nodes_eur_month"]].sum()
     ratio = per_day["sim_run_nodes_eur_month"] / per_day["plan_run_nodes_eur_month"]
     assert ((ratio - 1).abs() <= PLAN_COST).all(), ratio.to_dict()
