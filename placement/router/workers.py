@@ -14,6 +14,7 @@ directory (https://prometheus.github.io/client_python/multiprocess/): every work
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import sys
@@ -32,9 +33,15 @@ logger = logging.getLogger("uvicorn.error")
 
 
 def keep_event_loop_responsive() -> None:
+    """Called once the app is built, before serving."""
     # The event loop shares the GIL with the database threads; at the default 5 ms switch interval a request
     # that is ready waits up to 5 ms for a thread's Python work. 0.5 ms keeps the loop responsive.
     sys.setswitchinterval(0.0005)
+    # Everything imported and built so far lives as long as the process: out of the collector's sight, a full
+    # collection scans only what serving made since, instead of ~140,000 objects (a pause of 60-330 ms, every
+    # in-flight request's, measured in-process every few thousand placements on a loaded 2-core host).
+    gc.collect()
+    gc.freeze()
 
 
 def serve_workers(settings: RouterSettings, *, workers: int, host: str, port: int, log_level: str) -> None:
@@ -85,8 +92,9 @@ def create_worker_app() -> FastAPI:
         # STARTUP_FAILURE makes uvicorn's supervisor stop instead of restarting a worker that cannot start.
         logger.error("router worker cannot start: %s: %s", exc.__class__.__name__, exc)
         sys.exit(STARTUP_FAILURE)
+    app = create_app(store, settings, multiprocess_metrics=True)
     keep_event_loop_responsive()
-    return create_app(store, settings, multiprocess_metrics=True)
+    return app
 
 
 def forget_dead_workers(metrics_dir: Path) -> None:
