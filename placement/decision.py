@@ -102,6 +102,14 @@ class Decision:
             self._build_results = None
         return self._results
 
+    @property
+    def rejections(self) -> tuple[tuple[str, Rejection], ...]:
+        """(cluster id, rejection) of each rejected cluster, by cluster id: what ``results`` says of them, without
+        ranking the feasible ones or building their results when ``results`` was not read."""
+        if self._results is None:
+            return self._build_results(rejected_only=True)
+        return tuple((r.cluster_id, r.rejection) for r in self._results if r.rejection is not None)
+
     def _key(self) -> tuple:
         return (
             self.cluster_id,

@@ -9,6 +9,7 @@ numpy columns (``placement.columns``) by the same rules.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
@@ -54,31 +55,16 @@ def check_quotas(request: PlacementRequest, policy: Policy) -> tuple[str, ...]:
 
 
 def _node_hint(request_plan: RequestPlan, cluster: Cluster, load: ClusterLoad) -> str | None:
-    """The run node kube-scheduler would likely pick: the feasible node the RAM strategy scores highest."""
+    """The run node kube-scheduler would likely pick: the feasible node (schedulable, below its pod cap, with the
+    RAM free) the RAM strategy scores highest: the most free RAM, or the least when packing; then by name."""
     cycle = request_plan.cycle
     slot = request_plan.slots.get((cluster.storage_provider, load.ctrl_node_type))
     need = (slot.footprint if slot is not None else cycle.footprint(cluster.storage_provider)).ram_bytes
-    for free, name in _nodes_by_preference(load, cycle.limits.max_pods_per_node, cycle.policy.ram_strategy):
-        if free >= need:
-            return name
-    return None
-
-
-def _nodes_by_preference(load: ClusterLoad, default_max_pods: int, ram_strategy: str) -> list[tuple[int, str]]:
-    """(free RAM, name) of the schedulable run nodes below their pod cap, the RAM strategy's favourite first
-    (the most free RAM, or the least when packing; then by name). Kept on the load: a snapshot never changes."""
-    key = ("node order", default_max_pods, ram_strategy == "most_allocated")
-    order = load._cache.get(key)
-    if order is None:
-        pack = key[2]
-        candidates = [
-            (node.allocatable_ram_bytes - node.requested_ram_bytes, node.name)
-            for node in load.run_nodes
-            if node.schedulable and node.pods < (node.max_pods or default_max_pods)
-        ]
-        candidates.sort(key=lambda candidate: (candidate[0] if pack else -candidate[0], candidate[1]))
-        order = load._cache[key] = candidates
-    return order
+    nodes = load.nodes_by_free_ram(cycle.limits.max_pods_per_node)  # ascending (free RAM, name)
+    if not nodes or nodes[-1][0] < need:
+        return None
+    # (x,) sorts before every (x, name): the first node with free RAM >= need, or the first with the most.
+    return nodes[bisect_left(nodes, (need if cycle.policy.ram_strategy == "most_allocated" else nodes[-1][0],))][1]
 
 
 def select_cluster(
@@ -157,14 +143,21 @@ def _placed_reason(cluster_id: str, weights, fails, raws, total: int, best: int)
     return f"{cluster_id}: score {total} ({breakdown}); {feasible}/{len(fails)} clusters fit"
 
 
-def _build_results(request_plan, clusters, fails, raws, totals) -> tuple[ClusterResult, ...]:
+def _build_results(request_plan, clusters, fails, raws, totals, *, rejected_only: bool = False) -> tuple:
+    """``Decision.results``; with ``rejected_only``, ``Decision.rejections``: the rejected clusters alone."""
     if callable(fails):
-        fails, totals, raws = fails().tolist(), totals.tolist(), raws()
+        fails = fails().tolist()
+    rejected = [i for i, failed in enumerate(fails) if failed >= 0]
+    if rejected_only and not rejected:
+        return ()
     ids = [cluster.id for cluster, _ in clusters]
+    rejected.sort(key=ids.__getitem__)
+    if rejected_only:
+        return tuple((ids[i], request_plan.rejection(fails[i], *clusters[i])) for i in rejected)
+    if callable(raws):
+        totals, raws = totals.tolist(), raws()
     feasible = [i for i, failed in enumerate(fails) if failed < 0]
     feasible.sort(key=lambda i: (-totals[i], ids[i]))
-    rejected = [i for i, failed in enumerate(fails) if failed >= 0]
-    rejected.sort(key=ids.__getitem__)
     results = []
     for i in feasible:
         cluster = clusters[i][0]

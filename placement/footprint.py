@@ -125,21 +125,19 @@ def cluster_baseline_need(limits: Limits, provider: str, needed: str) -> int:
 
 
 def _apply(load: ClusterLoad, node_name: str | None, footprint: Footprint, sign: int) -> ClusterLoad:
-    nodes = load.run_nodes
+    changed = {}
     if node_name is not None:
-        nodes = tuple(
-            replace(
+        changed = {
+            position: replace(
                 node,
                 requested_ram_bytes=node.requested_ram_bytes + sign * footprint.ram_bytes,
                 pods=node.pods + sign * footprint.pods,
             )
+            for position, node in enumerate(load.run_nodes)
             if node.name == node_name
-            else node
-            for node in nodes
-        )
-    return replace(
-        load,
-        run_nodes=nodes,
+        }
+    return load.with_nodes(
+        changed,
         volumes=load.volumes + sign * footprint.volumes,
         services=load.services + sign * footprint.services,
         customers=load.customers + sign * footprint.namespaces,

@@ -7,6 +7,8 @@ All RAM and volume sizes are bytes (int); all times are timezone-aware datetimes
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Literal
@@ -75,7 +77,7 @@ class ClusterLoad:
     ram_allocatable_bytes: int = field(init=False)
     ram_requested_bytes: int = field(init=False)
     schedulable_nodes: int = field(init=False)
-    # Answers derived from the snapshot alone (largest free RAM per pod cap, the limits' levels), on first use.
+    # Answers derived from the snapshot alone (the nodes by free RAM per pod cap, the limits' levels), on first use.
     _cache: dict = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -98,24 +100,77 @@ class ClusterLoad:
         With ``need_pod_room`` only nodes below their pod cap count. A node's own ``max_pods`` wins over the
         profile's ``default_max_pods``.
         """
-        key = default_max_pods if need_pod_room else -1
-        cached = self._cache.get(key)
-        if cached is None:
-            cached = -1
-            for node in self.run_nodes:
-                if not node.schedulable:
-                    continue
-                if need_pod_room and node.pods >= (node.max_pods or default_max_pods):
-                    continue
-                free = node.allocatable_ram_bytes - node.requested_ram_bytes
-                if free > cached:
-                    cached = free
-            self._cache[key] = cached
-        return cached
+        nodes = self.nodes_by_free_ram(default_max_pods if need_pod_room else NO_POD_CAP)
+        return max(nodes[-1][0], -1) if nodes else -1
+
+    def nodes_by_free_ram(self, default_max_pods: int) -> list[tuple[int, str]]:
+        """(free RAM, name) of the schedulable run nodes below their pod cap (``NO_POD_CAP``: whatever their pods),
+        ascending. Kept on the load (a snapshot never changes); treat it as read-only."""
+        key = ("nodes", default_max_pods)
+        found = self._cache.get(key)
+        if found is None:
+            found = sorted(
+                (node.allocatable_ram_bytes - node.requested_ram_bytes, node.name)
+                for node in self.run_nodes
+                if _takes_pods(node, default_max_pods)
+            )
+            self._cache[key] = found
+        return found
+
+    def with_nodes(self, changed: Mapping[int, RunNode], **fields) -> ClusterLoad:
+        """This load with the run node at each position of ``changed`` replaced and ``fields`` (the other fields)
+        set. The same snapshot as ``ClusterLoad(...)`` would make, but what depends on the run nodes alone (the RAM
+        totals, the nodes by free RAM) is carried over and adjusted for the changed nodes, not recomputed over
+        every node: a cluster that changes one node at a time (a placement) costs what that node changes."""
+        if not _OTHER_FIELDS.issuperset(fields):
+            raise TypeError(f"ClusterLoad.with_nodes: no field {', '.join(sorted(set(fields) - _OTHER_FIELDS))}")
+        nodes = list(self.run_nodes)
+        allocatable, requested, schedulable = (
+            self.ram_allocatable_bytes,
+            self.ram_requested_bytes,
+            self.schedulable_nodes,
+        )
+        kept = {key: value.copy() for key, value in self._cache.items() if key[0] == "nodes"}
+        for position, node in changed.items():
+            old = nodes[position]
+            nodes[position] = node
+            if old.schedulable:
+                allocatable -= old.allocatable_ram_bytes
+                requested -= old.requested_ram_bytes
+                schedulable -= 1
+            if node.schedulable:
+                allocatable += node.allocatable_ram_bytes
+                requested += node.requested_ram_bytes
+                schedulable += 1
+            for (_, cap), ordered in kept.items():
+                if _takes_pods(old, cap):
+                    del ordered[bisect_left(ordered, (old.allocatable_ram_bytes - old.requested_ram_bytes, old.name))]
+                if _takes_pods(node, cap):
+                    insort(ordered, (node.allocatable_ram_bytes - node.requested_ram_bytes, node.name))
+        load = object.__new__(ClusterLoad)
+        set_value = object.__setattr__
+        set_value(load, "run_nodes", tuple(nodes))
+        for name in _OTHER_FIELDS:
+            set_value(load, name, fields[name] if name in fields else getattr(self, name))
+        set_value(load, "ram_allocatable_bytes", allocatable)
+        set_value(load, "ram_requested_bytes", requested)
+        set_value(load, "schedulable_nodes", schedulable)
+        set_value(load, "_cache", kept)
+        return load
 
     @property
     def node_count(self) -> int:
         return len(self.run_nodes)
+
+
+NO_POD_CAP = -1  # ``ClusterLoad.nodes_by_free_ram``: count a node whatever its pods
+# The fields of a ``ClusterLoad`` besides its run nodes and what it derives from them.
+_OTHER_FIELDS = frozenset({"ctrl_node_type", "volumes", "services", "customers", "pods", "etcd_objects", "observed_at"})
+
+
+def _takes_pods(node: RunNode, default_max_pods: int) -> bool:
+    """Whether a run node can take a pod: schedulable and below its pod cap (``NO_POD_CAP``: whatever its pods)."""
+    return node.schedulable and (default_max_pods == NO_POD_CAP or node.pods < (node.max_pods or default_max_pods))
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,7 +90,8 @@ def levels(load: ClusterLoad, max_pods_per_node: int) -> tuple[int, ...]:
     """
     found = load._cache.get(("levels", max_pods_per_node))
     if found is None:
-        found = tuple(limit.level(load, _PodsOnly(max_pods_per_node)) for limit in LIMITS)
+        pods_only = _PodsOnly(max_pods_per_node)
+        found = tuple([limit.level(load, pods_only) for limit in LIMITS])
         load._cache[("levels", max_pods_per_node)] = found
     return found
 

@@ -1,8 +1,10 @@
 """The simulated fleet: clusters and run nodes, their counters as numpy arrays, and the engine's view of them.
 
 Nothing here is per-entity Python objects except what the engine needs: each cluster keeps a list of
-``RunNode`` values (replaced one at a time when a node's load changes) and a cached ``ClusterLoad`` that is
-rebuilt only after the cluster changed. Arrays that grow (clusters, nodes) double their capacity.
+``RunNode`` values (replaced one at a time when a node's load changes) and its last ``ClusterLoad``. After a
+placement or a departure the next load is that one with the changed nodes replaced (``ClusterLoad.with_nodes``,
+which carries over what the engine derived from the other nodes); only a node added or removed builds it afresh.
+Arrays that grow (clusters, nodes) double their capacity.
 """
 
 from __future__ import annotations
@@ -87,7 +89,9 @@ class Fleet:
         self.counters = {name: np.zeros(8, dtype=np.int64) for name in CLUSTER_COUNTERS}
         self.cluster_nodes: list[list[int]] = []
         self.cluster_runnodes: list[list[RunNode]] = []
-        self.loads: list[ClusterLoad | None] = []
+        self.loads: list[ClusterLoad | None] = []  # each cluster's last load (None: build it afresh)
+        # Per cluster, the run nodes changed (by position) since its last load; None: that load is current.
+        self.changed: list[dict[int, RunNode] | None] = []
         self.node_cluster = np.zeros(64, dtype=np.int64)
         self.node_position = np.zeros(64, dtype=np.int64)
         self.node_requested = np.zeros(64, dtype=np.int64)
@@ -98,7 +102,10 @@ class Fleet:
         self.node_names: list[str] = []
         self.node_services: list[set[int]] = []  # the services placed on each run node (a drain moves them)
         self.node_by_name: dict[str, int] = {}
+        # The open clusters' pairs (None: list them afresh), their positions there, and those changed since.
         self._open_pairs: list[tuple[Cluster, ClusterLoad]] | None = None
+        self._open_at: dict[int, int] = {}
+        self._open_changed: set[int] = set()
 
     # --- clusters -------------------------------------------------------------------------------------------
     @property
@@ -134,6 +141,7 @@ class Fleet:
         self.cluster_nodes.append([])
         self.cluster_runnodes.append([])
         self.loads.append(None)
+        self.changed.append(None)
         self._open_pairs = None
         return number
 
@@ -195,7 +203,7 @@ class Fleet:
         self.pods_capacity[number] += count * info.max_pods
         if count:
             info.last_node_added = day
-        self._touch(number)
+        self._rebuild(number)
 
     def remove_node(self, node: int) -> None:
         """Take an empty run node out of its cluster (its services were moved first)."""
@@ -217,7 +225,7 @@ class Fleet:
         self.counters["pods"][number] -= system.pods
         self.counters["etcd_objects"][number] -= system.etcd_objects
         self.pods_capacity[number] -= int(self.node_max_pods[node])
-        self._touch(number)
+        self._rebuild(number)
 
     def move_service(self, source: int, target: int, ram: int, pods: int) -> None:
         """One service moves between two run nodes of the same cluster (a drain): the cluster's totals stay."""
@@ -231,11 +239,13 @@ class Fleet:
         self.node_pods[node] = node_pods
         number = int(self.node_cluster[node])
         info = self.clusters[number]
-        self.cluster_runnodes[number][int(self.node_position[node])] = RunNode(
+        position = int(self.node_position[node])
+        run_node = self.cluster_runnodes[number][position] = RunNode(
             self.node_names[node], info.node_alloc, requested, node_pods, int(self.node_max_pods[node])
         )
         self.counters["ram_requested"][number] += ram
         self._touch(number)
+        self.changed[number][position] = run_node
 
     def add_footprint(self, number: int, node: int, footprint: Footprint, sign: int = 1) -> None:
         """A placement's footprint on cluster ``number`` and its run node (``sign=-1``: taken back)."""
@@ -248,27 +258,38 @@ class Fleet:
 
     # --- the engine's view ----------------------------------------------------------------------------------
     def _touch(self, number: int) -> None:
+        if self.changed[number] is None:
+            self.changed[number] = {}
+        if self._open_pairs is not None and self.clusters[number].open:
+            self._open_changed.add(number)
+
+    def _rebuild(self, number: int) -> None:
+        """Its run nodes were added or removed (their positions moved): the next load is built afresh."""
         self.loads[number] = None
-        if self.clusters[number].open:
-            self._open_pairs = None
+        self._touch(number)
 
     def touch(self, number: int) -> None:
         self._touch(number)
 
     def load(self, number: int) -> ClusterLoad:
-        load = self.loads[number]
+        load, changed = self.loads[number], self.changed[number]
+        if load is not None and changed is None:
+            return load
+        c = self.counters
+        fields = {
+            "ctrl_node_type": self.ctrl_type(number),
+            "volumes": int(c["volumes"][number]),
+            "services": int(c["services"][number]),
+            "customers": int(c["customers"][number]),
+            "pods": int(c["pods"][number]),
+            "etcd_objects": int(c["etcd_objects"][number]),
+        }
         if load is None:
-            c = self.counters
-            load = ClusterLoad(
-                run_nodes=tuple(self.cluster_runnodes[number]),
-                ctrl_node_type=self.ctrl_type(number),
-                volumes=int(c["volumes"][number]),
-                services=int(c["services"][number]),
-                customers=int(c["customers"][number]),
-                pods=int(c["pods"][number]),
-                etcd_objects=int(c["etcd_objects"][number]),
-            )
-            self.loads[number] = load
+            load = ClusterLoad(run_nodes=tuple(self.cluster_runnodes[number]), **fields)
+        else:
+            load = load.with_nodes(changed, **fields)
+        self.loads[number] = load
+        self.changed[number] = None
         return load
 
     def pair(self, number: int) -> tuple[Cluster, ClusterLoad]:
@@ -276,9 +297,18 @@ class Fleet:
 
     def open_pairs(self) -> list[tuple[Cluster, ClusterLoad]]:
         """The clusters new customers may be placed on, with their loads."""
-        if self._open_pairs is None:
-            self._open_pairs = [self.pair(i) for i, info in enumerate(self.clusters) if info.open]
-        return self._open_pairs
+        pairs = self._open_pairs
+        if pairs is None:
+            numbers = [i for i, info in enumerate(self.clusters) if info.open]
+            self._open_at = {number: k for k, number in enumerate(numbers)}
+            pairs = self._open_pairs = [self.pair(i) for i in numbers]
+            self._open_changed.clear()
+        elif self._open_changed:
+            pairs = self._open_pairs = pairs.copy()  # a new list: callers may still hold the last one
+            for number in self._open_changed:
+                pairs[self._open_at[number]] = self.pair(number)
+            self._open_changed.clear()
+        return pairs
 
     def view(self, name: str) -> np.ndarray:
         return self.counters[name][: self.n_clusters]

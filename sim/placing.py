@@ -99,11 +99,8 @@ def _note_rejections(world: World, request: PlacementRequest, decision: Decision
     time up to the cap. It stays a counted rejection (``placement_rejected``) and nothing more.
     """
     fleet, limits = world.fleet, world.config.policy.limits
-    for result in decision.results:
-        rejection = result.rejection
-        if rejection is None:
-            continue
-        number = fleet.index[result.cluster_id]
+    for cluster_id, rejection in decision.rejections:
+        number = fleet.index[cluster_id]
         if rejection.filter in NODE_FIT_FILTERS:
             info = fleet.clusters[number]
             run_nodes = len(fleet.cluster_runnodes[number])

@@ -1,0 +1,62 @@
+"""A load updated a few run nodes at a time (``ClusterLoad.with_nodes``, as the simulator and ``Footprint.add_to``
+update theirs) is the snapshot built afresh: the same fields, the same derived figures, the same decisions."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from placement.engine import select_cluster
+from placement.model import NO_POD_CAP, ClusterLoad
+
+from .fleet import cluster
+from .test_properties import loads, nodes, policies, requests
+
+FIELDS = ("ctrl_node_type", "volumes", "services", "customers", "pods", "etcd_objects", "observed_at")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    load=loads(),
+    changes=st.lists(st.tuples(st.integers(0, 3), nodes), max_size=4),
+    req=requests,
+    policy=policies,
+    warm=st.booleans(),
+    more=st.integers(0, 3),
+)
+def test_a_load_with_nodes_changed_is_the_snapshot_built_afresh(load, changes, req, policy, warm, more):
+    max_pods = policy.limits.max_pods_per_node
+    target = cluster("c1")
+    if warm:  # what the engine derives from the old load is kept and adjusted, not recomputed
+        select_cluster(req, [(target, load)], policy)
+        load.largest_free_ram_bytes(max_pods, False)
+    changed = {position % len(load.run_nodes): node for position, node in changes} if load.run_nodes else {}
+    run_nodes = list(load.run_nodes)
+    for position, node in changed.items():
+        run_nodes[position] = node
+    values = {name: getattr(load, name) for name in FIELDS} | {"volumes": load.volumes + more, "pods": load.pods + more}
+    fresh = ClusterLoad(tuple(run_nodes), **values)
+    updated = load.with_nodes(changed, volumes=values["volumes"], pods=values["pods"])
+
+    assert updated == fresh
+    assert (updated.ram_allocatable_bytes, updated.ram_requested_bytes, updated.schedulable_nodes) == (
+        fresh.ram_allocatable_bytes,
+        fresh.ram_requested_bytes,
+        fresh.schedulable_nodes,
+    )
+    for cap in (max_pods, NO_POD_CAP):
+        assert updated.nodes_by_free_ram(cap) == fresh.nodes_by_free_ram(cap)
+    for room in (True, False):
+        assert updated.largest_free_ram_bytes(max_pods, room) == fresh.largest_free_ram_bytes(max_pods, room)
+    assert select_cluster(req, [(target, updated)], policy) == select_cluster(req, [(target, fresh)], policy)
+    # The old snapshot is untouched.
+    assert load == dataclasses.replace(load)
+
+
+def test_with_nodes_names_a_field_it_does_not_have():
+    load = ClusterLoad((), "CX52")
+    with pytest.raises(TypeError, match="run_nodes"):
+        load.with_nodes({}, run_nodes=())
