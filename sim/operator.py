@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from placement.catalogue import NODE_FIT_FILTERS
 from sim.config import run_node_cap
 from sim.decisions import VOLUMES_PREFIX, Crossings, is_shard_limit, limit_name
 from sim.log import Log, OrderRecord
@@ -251,7 +252,7 @@ class Operator:
         for number, counts in self.world.signals.rejected.items():
             if spills[number]:
                 continue  # a closed cluster kept full: what finds no room there spills
-            if (counts.get("ram-fit") or counts.get("pods-per-node")) and c["pending_nodes"][number] == 0:
+            if any(counts.get(name) for name in NODE_FIT_FILTERS) and c["pending_nodes"][number] == 0:
                 needed[number] = max(needed[number], have[number] + 1)
         # Nodes on order count against the cap as much as delivered ones.
         wanted = np.minimum(needed, self.triggers.node_cap()) - have
