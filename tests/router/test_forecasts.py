@@ -29,7 +29,7 @@ def test_0005_up_and_down_keeps_the_older_tables_and_their_rows(forecast_db):
         assert not {"forecasts", "forecast_rows"} & set(inspect(engine).get_table_names())
         with engine.begin() as conn:
             conn.execute(insert(clusters).values(id="eu-1", name="EU", region="eu", task_queue="q", registry_url="r"))
-        upgrade(forecast_db, engine=engine)
+        upgrade(forecast_db, revision="0005", engine=engine)
         assert current_revision(engine) == "0005"
         columns = [c["name"] for c in inspect(engine).get_columns("forecast_rows")]
         assert columns == ["forecast_id", "cluster", "limit", *[f for f in ForecastRow.__dataclass_fields__][2:]]
