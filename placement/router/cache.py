@@ -130,6 +130,10 @@ class FleetCache:
             ]
             customers = snapshot.customer_volumes
             if customer is not None:
-                customers = {**customers, customer[0]: customer[1]}
+                # In place, as remember_customer does: an older snapshot's reader sees the newer count, which is
+                # the truer one. Copying the dict (up to MAX_CUSTOMERS entries) cost every placement with a volume.
+                if len(customers) >= MAX_CUSTOMERS:
+                    customers.clear()
+                customers[customer[0]] = customer[1]
             self._versions += 1
             self._snapshot = _Snapshot(snapshot.generation, snapshot.read_at, fleet, self._versions, customers)

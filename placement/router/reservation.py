@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from placement.engine import Decision, select_cluster
 from placement.footprint import Footprint
+from placement.limits import ControlPlaneType
 from placement.model import PlacementRequest
 from placement.router import counters
 from placement.router.booking import Booking, BookingStatements
@@ -92,6 +93,7 @@ class Reservations:
         self._booking = BookingStatements(repository.backend)
         # The booking statement is its own transaction (PostgreSQL): no BEGIN, no COMMIT, no idle transaction.
         self._at_once = repository.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._capacities: dict[tuple[str, str], dict[str, int]] = {}
 
     # --- decisions ---------------------------------------------------------------------------------------
 
@@ -137,7 +139,10 @@ class Reservations:
     def refresh_fleet(self) -> None:
         """Read the fleet into the cache now, with the volume counts of the customers the cache knew."""
         repository = self.repository
-        with repository.engine.connect() as conn:
+        # PostgreSQL: autocommitted (READ COMMITTED gives each statement its own snapshot either way), so a refill
+        # sends no BEGIN or ROLLBACK and never sits idle in a transaction. SQLite: one snapshot for all the reads.
+        reader = self._at_once if self._booking.in_one_statement else repository.engine
+        with reader.connect() as conn:
             self.cache.refill(
                 lambda: repository.read_fleet(conn), lambda known: repository.customer_volume_counts(known, conn)
             )
@@ -353,7 +358,7 @@ class Reservations:
                 "match_cluster_id": cluster_id,
                 "match_ctrl_node_type": load.ctrl_node_type,
                 **counters.cluster_additions(footprint),
-                **counters.guard_capacities(limits, cluster.storage_provider, ctrl),
+                **self._guard_capacities(cluster.storage_provider, load.ctrl_node_type, ctrl),
             },
             on_node={
                 "match_cluster_id": cluster_id,
@@ -368,6 +373,14 @@ class Reservations:
             raise _GuardLost
         after = None if customer is None else (request.customer_id, int(booked.customer_volumes))
         return placed, footprint, after
+
+    def _guard_capacities(self, provider: str, ctrl_name: str, ctrl: ControlPlaneType | None) -> dict[str, int]:
+        # The policy's limits never change: the capacities are worked out once per provider and node type.
+        key = (provider, ctrl_name)
+        capacities = self._capacities.get(key)
+        if capacities is None:
+            capacities = self._capacities[key] = counters.guard_capacities(self.policy.limits, provider, ctrl)
+        return capacities
 
     # --- releases ----------------------------------------------------------------------------------------
 
