@@ -130,7 +130,10 @@ class ClusterLoad:
             self.ram_requested_bytes,
             self.schedulable_nodes,
         )
-        kept = {key: value.copy() for key, value in self._cache.items() if key[0] == "nodes"}
+        kept = {}
+        for key, value in self._cache.items():
+            if key[0] == "nodes":
+                kept[key] = value.copy()
         for position, node in changed.items():
             old = nodes[position]
             nodes[position] = node
@@ -142,11 +145,13 @@ class ClusterLoad:
                 allocatable += node.allocatable_ram_bytes
                 requested += node.requested_ram_bytes
                 schedulable += 1
+            old_entry = (old.allocatable_ram_bytes - old.requested_ram_bytes, old.name)
+            entry = (node.allocatable_ram_bytes - node.requested_ram_bytes, node.name)
             for (_, cap), ordered in kept.items():
                 if _takes_pods(old, cap):
-                    del ordered[bisect_left(ordered, (old.allocatable_ram_bytes - old.requested_ram_bytes, old.name))]
+                    del ordered[bisect_left(ordered, old_entry)]
                 if _takes_pods(node, cap):
-                    insort(ordered, (node.allocatable_ram_bytes - node.requested_ram_bytes, node.name))
+                    insort(ordered, entry)
         load = object.__new__(ClusterLoad)
         set_value = object.__setattr__
         set_value(load, "run_nodes", tuple(nodes))

@@ -83,19 +83,43 @@ def _first_binding_function(count: int) -> Callable[[Sequence[int], Sequence[int
 first_binding = _first_binding_function(len(LIMITS))
 
 
+def _levels_function(count: int) -> Callable[[ClusterLoad, object], tuple[int, ...]]:
+    """``read_levels(load, limits)``: each catalogue limit's ``level``, generated as one tuple expression (as
+    ``first_binding`` is) so that a load's levels cost the limits' own functions and nothing around them."""
+    calls = ", ".join(f"level_{i}(load, limits)" for i in range(count))
+    namespace: dict = {f"level_{i}": limit.level for i, limit in enumerate(LIMITS)}
+    source = f"def read_levels(load, limits):\n    return ({calls},)"
+    exec(compile(source, "<placement.rules.levels>", "exec"), namespace)
+    return namespace["read_levels"]
+
+
+_read_levels = _levels_function(len(LIMITS))
+
+
 def levels(load: ClusterLoad, max_pods_per_node: int) -> tuple[int, ...]:
     """Each catalogue limit's level on this load (cached on the load: a snapshot never changes).
 
     The levels read the limits profile only through its pods-per-node default, which keys the cache.
     """
-    found = load._cache.get(("levels", max_pods_per_node))
+    key = ("levels", max_pods_per_node)
+    found = load._cache.get(key)
     if found is None:
-        pods_only = _PodsOnly(max_pods_per_node)
-        found = tuple([limit.level(load, pods_only) for limit in LIMITS])
-        load._cache[("levels", max_pods_per_node)] = found
+        found = load._cache[key] = _read_levels(load, _pods_only(max_pods_per_node))
     return found
 
 
 @dataclass(frozen=True, slots=True)
 class _PodsOnly:
     max_pods_per_node: int
+
+
+_PODS_ONLY: dict[int, _PodsOnly] = {}
+
+
+def _pods_only(max_pods_per_node: int) -> _PodsOnly:
+    found = _PODS_ONLY.get(max_pods_per_node)
+    if found is None:
+        if len(_PODS_ONLY) >= 64:
+            _PODS_ONLY.clear()
+        found = _PODS_ONLY[max_pods_per_node] = _PodsOnly(max_pods_per_node)
+    return found

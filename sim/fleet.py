@@ -233,16 +233,15 @@ class Fleet:
         self.change_node(target, ram, pods)
 
     def change_node(self, node: int, ram: int, pods: int) -> None:
-        requested = int(self.node_requested[node]) + ram
-        node_pods = int(self.node_pods[node]) + pods
+        number = int(self.node_cluster[node])
+        position = int(self.node_position[node])
+        runnodes = self.cluster_runnodes[number]
+        was = runnodes[position]  # the node's figures as the arrays hold them
+        requested = was.requested_ram_bytes + ram
+        node_pods = was.pods + pods
         self.node_requested[node] = requested
         self.node_pods[node] = node_pods
-        number = int(self.node_cluster[node])
-        info = self.clusters[number]
-        position = int(self.node_position[node])
-        run_node = self.cluster_runnodes[number][position] = RunNode(
-            self.node_names[node], info.node_alloc, requested, node_pods, int(self.node_max_pods[node])
-        )
+        run_node = runnodes[position] = RunNode(was.name, was.allocatable_ram_bytes, requested, node_pods, was.max_pods)
         self.counters["ram_requested"][number] += ram
         self._touch(number)
         self.changed[number][position] = run_node
