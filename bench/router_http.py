@@ -30,10 +30,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +41,7 @@ import psycopg
 
 from bench.router_dbfloor import capture, replay
 from bench.router_floor import FLOOR_PATH
+from bench.router_waits import WaitSampler, print_waits
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-token"
@@ -239,48 +238,6 @@ def wrk_run(name, wrk, router, path, script, connections, duration, workdir, flo
     run.floor = floor
     print(run.row(), flush=True)
     return run
-
-
-class WaitSampler:
-    """Samples ``pg_stat_activity`` for connections named ``application`` every 10 ms while running."""
-
-    def __init__(self, dsn: str, application: str):
-        self.dsn, self.application = dsn, application
-        self.samples: Counter[str] = Counter()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample)
-
-    def _sample(self) -> None:
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            while not self._stop.is_set():
-                rows = conn.execute(
-                    "SELECT state, wait_event_type, wait_event FROM pg_stat_activity WHERE application_name = %s",
-                    (self.application,),
-                ).fetchall()
-                for state, kind, event in rows:
-                    if state == "active":
-                        self.samples[f"active: {kind}:{event}" if kind else "active: on CPU"] += 1
-                    elif state == "idle in transaction":
-                        self.samples["idle in transaction (waiting for the client)"] += 1
-                time.sleep(0.01)
-
-    def __enter__(self) -> WaitSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def shares(self) -> dict[str, float]:
-        total = sum(self.samples.values())
-        return {key: count / total for key, count in self.samples.most_common()} if total else {}
-
-
-def print_waits(name: str, shares: dict[str, float]) -> None:
-    print(f"\n{name}: where its connections were, share of samples in a transaction")
-    for key, share in shares.items():
-        print(f"  {share:6.1%}  {key}")
 
 
 def floor_run(name, engine, captured, nodes, connections, duration, delay, prefix, floor_of=None) -> Run:
