@@ -1,4 +1,5 @@
-"""No module in ``placement/`` or ``sim/`` is over 450 lines: one module, one job.
+"""No module in ``placement/``, ``sim/``, ``bench/``, ``support/`` or ``notebooks/`` is over 450 lines: one module,
+one job.
 
 Migrations are exempt (each is a frozen record of one schema step). A module that is over the limit while its owner
 splits it is listed in ``BEING_SPLIT`` with the reason; the entry must go as soon as the module is back under the
@@ -10,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("placement", "sim")
+PACKAGES = ("placement", "sim", "bench", "support", "notebooks")
 MAX_LINES = 450
 BEING_SPLIT: dict[str, str] = {}
 
