@@ -265,30 +265,53 @@ def draw(scenario: Scenario, seed: np.random.SeedSequence, horizon: float) -> Dr
     return Draws(signup, lifetime, region.astype(np.int64), forced, service_start, owner_signup + delay, ram, volume)
 
 
+PENDING_TRIES = 64  # draws of a live customer's services, until one agrees with what was measured
+
+
 def add_pending_services(live: LiveFleet, mix, rng: np.random.Generator, counts, service_start, delay, ram, volume):
     """Counts, delays (from sign-up), RAM and volume bytes with each measured live customer's services still to
-    come inserted after its measured ones (``mix``: the scenario's customer mix)."""
+    come inserted after its measured ones (``mix``: the scenario's customer mix).
+
+    Conditioned on what was measured: a customer of age ``a`` with ``c`` services has created exactly ``c - 1`` of
+    its later services by ``a``. Its total and its later services' delays are drawn from the mix until a draw
+    agrees (rejection, up to ``PENDING_TRIES`` draws); the services of that draw not created by ``a`` are still to
+    come, that much later. (Drawing the total alone and keeping the delays past ``a`` would ignore what ``c``
+    says: with Poisson counts, a customer that already made two services has as many still to come as one that
+    made one, not fewer.) A customer no draw agrees with (more services than the mix makes likely at its age)
+    gets none."""
     n = len(live.customers)
     ages = np.array([np.nan if c.age_days is None else c.age_days for c in live.customers], dtype=float)
     if not n or not np.isfinite(ages).any():
         return counts, delay, ram, volume
-    totals = sample_counts(mix.services, n, rng)
-    beyond = np.maximum(totals - counts[:n], 0)
-    owner = np.repeat(np.arange(n), beyond)
-    later = sample_delays(mix.service_delay, len(owner), rng)
+    undecided = np.flatnonzero(np.isfinite(ages))
+    owners, remaining = [], []
+    for _ in range(PENDING_TRIES):
+        if not len(undecided):
+            break
+        later = np.maximum(sample_counts(mix.services, len(undecided), rng) - 1, 0)
+        row = np.repeat(np.arange(len(undecided)), later)
+        delays = sample_delays(mix.service_delay, len(row), rng)
+        age = ages[undecided][row]
+        made = np.bincount(row, weights=delays <= age, minlength=len(undecided))
+        agrees = made == counts[undecided] - 1
+        still = agrees[row] & (delays > age)
+        owners.append(undecided[row[still]])
+        remaining.append(delays[still] - age[still])
+        undecided = undecided[~agrees]
+    owner = np.concatenate(owners) if owners else np.zeros(0, dtype=np.int64)
+    if not len(owner):
+        return counts, delay, ram, volume
+    order = np.argsort(owner, kind="stable")  # each customer's, after its measured services
+    owner, later_days = owner[order], np.concatenate(remaining)[order]
     new_ram = sample_sizes(mix.ram, len(owner), rng)
     with_volume = rng.random(len(owner)) < mix.volume_probability
     new_volume = np.where(with_volume, sample_sizes(mix.volume_size, len(owner), rng), 0).astype(np.int64)
-    age = ages[owner]
-    keep = np.isfinite(age) & (later > age)
-    if not keep.any():
-        return counts, delay, ram, volume
-    owner, at = owner[keep], service_start[owner[keep] + 1]
+    at = service_start[owner + 1]
     counts = counts.copy()
     counts[:n] += np.bincount(owner, minlength=n)
     return (
         counts,
-        np.insert(delay, at, later[keep] - age[keep]),
-        np.insert(ram, at, new_ram[keep]),
-        np.insert(volume, at, new_volume[keep]),
+        np.insert(delay, at, later_days),
+        np.insert(ram, at, new_ram),
+        np.insert(volume, at, new_volume),
     )

@@ -42,3 +42,23 @@ def test_grown_customers_draw_the_same_with_or_without_pending_services():
     grown_unknown = slice(unknown.service_start[50], None)
     assert np.array_equal(young.service_ram[grown_young], unknown.service_ram[grown_unknown])
     assert np.array_equal(young.service_created[grown_young], unknown.service_created[grown_unknown])
+
+
+def test_what_is_still_to_come_is_conditioned_on_what_was_measured():
+    """Stage 1's mix: 1 + Poisson(0.6) services, later ones after Exp(45 days). At 45 days, each later service is
+    still to come with probability e^-1, independently of the others (Poisson thinning): a customer that made two
+    services by then has as many still to come, 0.6 e^-1 = 0.22 on average, as one that made one."""
+    base = scenario_with([])
+    one = [LiveCustomer(cluster="eu-west-1", ram=[GiB], volume=[0], age_days=45.0) for _ in range(600)]
+    two = [LiveCustomer(cluster="eu-west-1", ram=[GiB, GiB], volume=[0, 0], age_days=45.0) for _ in range(600)]
+    live = StateFile(kind="state", path="x.yaml", live=LiveFleet(customers=one + two))
+    fleet = Fleet(clusters=[ClusterSpec(id="eu-west-1", region="eu-west", run_nodes=3, customers=1200)])
+    draws = draw(base.model_copy(update={"fleet": fleet, "start_from": live}), np.random.SeedSequence(3), 365)
+    still = np.diff(draws.service_start)[:1200] - np.repeat([1, 2], 600)
+    expected = 0.6 * np.exp(-1.0)
+    assert abs(still[:600].mean() - expected) < 0.08
+    assert abs(still[600:].mean() - expected) < 0.08
+    for customer in range(600, 1200):  # the measured services stay first, the pending ones come after the start
+        first, last = draws.service_start[customer], draws.service_start[customer + 1]
+        assert (draws.service_created[first : first + 2] == 0).all()
+        assert (draws.service_created[first + 2 : last] > 0).all()
