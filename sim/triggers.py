@@ -175,7 +175,7 @@ class Triggers:
         info = fleet.clusters[number]
         for (cluster, _), rejection in signals.first_rejection.items():
             if cluster == number and limit_of_rejection(rejection, info.provider) == limit:
-                return f"placement rejected: {rejection}"
+                return f"{info.cluster.id}: placement rejected: {rejection}"
         p = self.policy
         ctrl = limits.control_plane(fleet.ctrl_type(number))
         max_volumes = BY_KEY["volumes"].capacity(limits, info.provider, None)
