@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -22,26 +24,22 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head", engine: Engine | None = None) -> None:
     """Bring the database at ``url`` to ``revision`` (on ``engine``'s connection when given)."""
-    config = alembic_config(url)
-    owned = engine is None
-    engine = engine or make_engine(url)
-    try:
-        with engine.connect() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, revision)
-    finally:
-        if owned:
-            engine.dispose()
+    _migrate(command.upgrade, url, revision, engine)
 
 
 def downgrade(url: str, revision: str = "base", engine: Engine | None = None) -> None:
+    """Take the database at ``url`` back to ``revision`` (on ``engine``'s connection when given)."""
+    _migrate(command.downgrade, url, revision, engine)
+
+
+def _migrate(step: Callable[[Config, str], None], url: str, revision: str, engine: Engine | None) -> None:
     config = alembic_config(url)
     owned = engine is None
     engine = engine or make_engine(url)
     try:
         with engine.connect() as conn:
             config.attributes["connection"] = conn
-            command.downgrade(config, revision)
+            step(config, revision)
     finally:
         if owned:
             engine.dispose()
