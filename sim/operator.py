@@ -99,8 +99,8 @@ class Operator:
         return current + slope * lead_days
 
     def _kept_full(self, n: int, active: np.ndarray) -> np.ndarray:
-        """Clusters whose requested RAM and pods have both fallen over the trend window: kept full, with room
-        for their recent placements, rather than at the order levels (``fill_when_falling``)."""
+        """Closed clusters whose requested RAM and pods have both fallen over the trend window: kept full, with
+        room for their recent placements, rather than at the order levels (``fill_when_falling``)."""
         if not (self.policy.scale_down.fill_when_falling and self.policy.scale_down.enabled):
             return np.zeros(n, dtype=bool)
         falling = self.trend_known(n)
@@ -109,7 +109,7 @@ class Operator:
             before = np.full(n, np.inf)
             before[: len(past)] = past
             falling &= now[:n] < before
-        return falling & active
+        return falling & active & np.array([not info.open for info in self.fleet.clusters], dtype=bool)
 
     def demand_ahead(self, horizon: float) -> dict[str, np.ndarray]:
         """Requested RAM and pods per cluster to hold over ``horizon`` days: the trend's projection, or for a

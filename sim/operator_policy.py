@@ -34,13 +34,14 @@ class ScaleDownPolicy(SpecModel):
     unneeded_days: float = Field(default=10.0, ge=0, description="days a node stays unneeded before removal")
     delay_after_add_days: float = Field(default=10.0, ge=0, description="no removal this soon after a node arrived")
     decommission_empty: bool = Field(default=True, description="a closed cluster with no customers is shut down")
-    # The order levels buy headroom for a lead time of growth. A cluster whose requested RAM and pods have both
-    # fallen over the trend window is not growing: it keeps room for what arrives within the horizon at its
-    # recent rate of placements (gross of churn) and is otherwise kept full (RAM and max-pods at 100 %, a node
-    # drained only where its services fit, as Karpenter's consolidation removes any node whose pods fit
-    # elsewhere). A service that still finds no room spills (closed cluster) or orders a node (open cluster).
+    # The order levels buy headroom for a lead time of growth. A closed cluster (no new customers) whose
+    # requested RAM and pods have both fallen over the trend window is not growing: it keeps room for what
+    # arrives within the horizon at its recent rate of placements (gross of churn) and is otherwise kept full
+    # (RAM and max-pods at 100 %, a node drained only where its services fit, as Karpenter's consolidation
+    # removes any node whose pods fit elsewhere). A service that still finds no room spills. Open clusters keep
+    # the order levels: filled, they turned new customers away (stage 4 lost 501 of them).
     fill_when_falling: bool = Field(
-        default=True, description="keep a cluster whose demand falls full, but for its recent placements' room"
+        default=True, description="keep a closed cluster whose demand falls full, but for its recent placements"
     )
     reopen_below: float | None = Field(
         default=0.6,
