@@ -151,6 +151,37 @@ def _tight(limits: Limits, provider: str, ctrl: ControlPlaneType | None) -> int 
     return None if ctrl is None else ctrl.tight_objects
 
 
+def _k8s_threshold(
+    key: str,
+    label: str,
+    unit: str,
+    level: Callable[[ClusterLoad, Limits], int],
+    needed: str | None,
+    figure: str,
+    *,
+    source: str | None = None,
+    grows_only: bool = False,
+    soft: bool = True,
+) -> Limit:
+    """A Kubernetes limit on a whole cluster: its capacity the ``Limits`` attribute ``figure`` (the profile's
+    ``kubernetes.<figure>`` unless ``source`` says otherwise), its headroom row named after its key."""
+    view = "kubernetes." + key.removeprefix("k8s_").removesuffix("_cluster")
+    return Limit(
+        key,
+        "k8s-thresholds",
+        label,
+        unit,
+        level,
+        needed,
+        lambda limits, provider, ctrl: getattr(limits, figure),
+        source or f"kubernetes.{figure}",
+        _ratio(label),
+        view,
+        grows_only=grows_only,
+        soft=soft,
+    )
+
+
 # In the order the filters check them; the first binding limit names the rejection.
 LIMITS: tuple[Limit, ...] = (
     Limit(
@@ -180,86 +211,42 @@ LIMITS: tuple[Limit, ...] = (
         "control_plane.objects_tight",
         soft=True,
     ),
-    Limit(
-        "k8s_pods_cluster",
-        "k8s-thresholds",
-        "pods",
-        "pods",
-        lambda load, limits: load.pods,
-        "pods",
-        lambda limits, provider, ctrl: limits.max_pods_cluster,
-        "kubernetes.max_pods_cluster",
-        _ratio("pods"),
-        "kubernetes.pods",
-        soft=True,
+    _k8s_threshold("k8s_pods_cluster", "pods", "pods", lambda load, limits: load.pods, "pods", "max_pods_cluster"),
+    _k8s_threshold(
+        "k8s_services", "services", "services", lambda load, limits: load.services, "services", "max_services_cluster"
     ),
-    Limit(
-        "k8s_services",
-        "k8s-thresholds",
-        "services",
-        "services",
-        lambda load, limits: load.services,
-        "services",
-        lambda limits, provider, ctrl: limits.max_services_cluster,
-        "kubernetes.max_services_cluster",
-        _ratio("services"),
-        "kubernetes.services",
-        soft=True,
-    ),
-    Limit(
+    _k8s_threshold(
         "k8s_namespaces",
-        "k8s-thresholds",
         "namespaces",
         "namespaces",
         lambda load, limits: load.customers,
         "namespaces",
-        lambda limits, provider, ctrl: limits.max_namespaces,
-        "kubernetes.max_namespaces",
-        _ratio("namespaces"),
-        "kubernetes.namespaces",
+        "max_namespaces",
         grows_only=True,
-        soft=True,
     ),
-    Limit(
+    _k8s_threshold(
         "k8s_etcd_objects",
-        "k8s-thresholds",
         "etcd objects",
         "objects",
         lambda load, limits: load.etcd_objects,
         "etcd_objects",
-        lambda limits, provider, ctrl: limits.max_etcd_objects,
-        "kubernetes.max_etcd_objects",
-        _ratio("etcd objects"),
-        "kubernetes.etcd_objects",
+        "max_etcd_objects",
+        soft=False,
     ),
-    Limit(
-        "k8s_nodes",
-        "k8s-thresholds",
-        "nodes",
-        "nodes",
-        lambda load, limits: load.node_count,
-        None,
-        lambda limits, provider, ctrl: limits.max_nodes,
-        "kubernetes.max_nodes",
-        _ratio("nodes"),
-        "kubernetes.nodes",
-        soft=True,
-    ),
+    _k8s_threshold("k8s_nodes", "nodes", "nodes", lambda load, limits: load.node_count, None, "max_nodes"),
     # A wall, not a threshold: kube-controller-manager gives each node one /node_cidr_mask_size range of the
     # cluster's pod range (k3s --cluster-cidr, 10.42.0.0/16) and a node past the last gets none, so it runs no
     # pod. Its servers take ranges too: the level is the run nodes a load knows, and the simulated operator
     # keeps room for the cluster's control-plane nodes (``sim.triggers``).
-    Limit(
+    _k8s_threshold(
         "k8s_pod_cidr_nodes",
-        "k8s-thresholds",
         "nodes in the pod CIDR",
         "nodes",
         lambda load, limits: load.node_count,
         None,
-        lambda limits, provider, ctrl: limits.pod_cidr_nodes,
-        "kubernetes.cluster_cidr_mask_size, kubernetes.node_cidr_mask_size",
-        _ratio("nodes in the pod CIDR"),
-        "kubernetes.pod_cidr_nodes",
+        "pod_cidr_nodes",
+        source="kubernetes.cluster_cidr_mask_size, kubernetes.node_cidr_mask_size",
+        soft=False,
     ),
     # Per run node, not a cluster sum: 10 nodes with 1 GiB free each cannot take one 2 GiB service. The level
     # is minus the most free RAM on one schedulable node, so "need > most free" reads as level > -need.

@@ -7,6 +7,11 @@ from typing import Any
 from placement.limit_values import ControlPlaneType, Costs, Limits, RunNodePrice, StorageLimits, StorageNodeType
 
 
+def _int_figures(section: Any, *names: str) -> dict[str, int]:
+    """The section's figures of these names as whole numbers, keyed by name (the compiled field has the same)."""
+    return {name: getattr(section, name).int_value for name in names}
+
+
 # ``profile`` is a validated ``placement.limits.LimitsProfile``; it is not imported, even for typing, because
 # ``LimitsProfile.compile`` calls this module and the two would import each other.
 def compile_profile(profile: Any) -> Limits:
@@ -63,21 +68,14 @@ def compile_profile(profile: Any) -> Limits:
                 section.volume_crd.kind,
             ),
             counted_crds=tuple((c.group, c.version, c.plural, c.kind) for c in section.counted_crds),
-            system_pods_per_node=section.system_pods_per_node.int_value,
-            etcd_objects_per_node=section.etcd_objects_per_node.int_value,
-            etcd_objects_per_cluster=section.etcd_objects_per_cluster.int_value,
+            **_int_figures(section, "system_pods_per_node", "etcd_objects_per_node", "etcd_objects_per_cluster"),
         )
 
     costs = profile.costs
     return Limits(
         profile=profile.name,
-        max_nodes=k8s.max_nodes.int_value,
-        max_pods_cluster=k8s.max_pods_cluster.int_value,
-        max_namespaces=k8s.max_namespaces.int_value,
-        max_services_cluster=k8s.max_services_cluster.int_value,
-        max_pods_per_node=k8s.max_pods_per_node.int_value,
-        max_etcd_objects=k8s.max_etcd_objects.int_value,
-        etcd_quota_bytes=k8s.etcd_quota_bytes.int_value,
+        # Every figure of the kubernetes section is a whole-number field of the same name.
+        **_int_figures(k8s, *type(k8s).model_fields),
         etcd_objects_per_customer=etcd.objects_per_customer.int_value,
         etcd_objects_per_service=etcd.objects_per_service.int_value,
         run_node_ram_bytes=run.ram_bytes.int_value,
@@ -92,8 +90,6 @@ def compile_profile(profile: Any) -> Limits:
             )
         ),
         storage={provider: storage(provider, section) for provider, section in profile.storage.items()},
-        node_cidr_mask_size=k8s.node_cidr_mask_size.int_value,
-        cluster_cidr_mask_size=k8s.cluster_cidr_mask_size.int_value,
         run_node_system_pods=run.system_pods_per_node.int_value,
         etcd_events_per_service=etcd.events_per_service.int_value,
         etcd_objects_per_node=etcd.objects_per_node.int_value,
