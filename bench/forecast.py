@@ -61,7 +61,7 @@ def main() -> None:
     scenario = fleet_scenario()
     history = full_run(scenario, 366, seed=0)
     with tempfile.TemporaryDirectory() as folder:
-        url = export_router_db(history.world, history.timeseries, 365, Path(folder) / "router.db")
+        url = export_router_db(history.world, history.timeseries, 365, Path(folder) / "router.db", history.orders)
         started_at = time.perf_counter()
         started = prepare(url, scenario, now=as_of(history.world.config.start, 365), horizon_days=args.horizon_days)
         prepared = time.perf_counter()

@@ -16,11 +16,10 @@ The table also splits the pairs by what the run's operator had on order on the f
 cluster, or a new cluster in its region): the router's database holds no orders, so the forecast's operator orders
 again, later; the split shows what that costs.
 
-A band from few runs is narrower than the distribution's p10-p90: with n runs, the p10 and p90 of linear
-interpolation (``sim.outcomes``' one method) sit on order statistics 1 + 0.1(n-1) and 1 + 0.9(n-1), and a new
-draw from the same law falls between them with probability 0.8(n-1)/(n+1): 65 % at 10 runs, 72 % at 20, 78 % at
-the forecast's default 100. The study prints that figure for its ``--runs`` beside the measured coverage: a perfect
-model scores it, not 80 %.
+The forecast's band is a prediction band (``sim.forecast.core``): its p10 and p90 sit on order statistics
+0.1(n+1) and 0.9(n+1) of the n runs, between which a new draw from the same law falls with probability 0.8 for
+any n >= 9 (fewer runs clamp the band to their range: (n-1)/(n+1)). The study prints that figure for its
+``--runs`` beside the measured coverage: a perfect model scores it.
 
 Must hold (issue 17): coverage 70-90 % at 90 and 365 days; forecast MAE <= half the baseline's at 365 days and
 no worse at 90 days. Writes ``out/forecast_calibration/pairs.csv`` and prints the table.
@@ -56,9 +55,10 @@ def parse() -> argparse.Namespace:
 
 
 def nominal_coverage(runs: int) -> float:
-    """How often a new draw falls inside the p10-p90 band of ``runs`` draws of the same law (linear interpolation
-    between order statistics: the band spans 0.8 (runs - 1) of the runs + 1 equally likely gaps)."""
-    return 0.8 * (runs - 1) / (runs + 1)
+    """How often a new draw falls inside the p10-p90 band of ``runs`` draws of the same law: the band spans the
+    order statistics 0.1(runs+1) to 0.9(runs+1), clamped to 1..runs, of runs + 1 equally likely gaps."""
+    low, high = max(0.1 * (runs + 1), 1.0), min(0.9 * (runs + 1), float(runs))
+    return (high - low) / (runs + 1)
 
 
 def main() -> None:

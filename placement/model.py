@@ -23,7 +23,8 @@ LABEL_LENGTH = 63  # a Kubernetes label value: regions, plans, node types, stora
 StorageProvider = Annotated[
     str, Field(min_length=1, max_length=LABEL_LENGTH, description="a storage provider of the limits profile")
 ]
-ClusterStatus = Literal["active", "draining", "maintenance"]
+# provisioning: registered while still on order (the design doc lists the other three); only active takes services.
+ClusterStatus = Literal["active", "draining", "maintenance", "provisioning"]
 DEFAULT_MOUNT_PATH = "/data"
 
 

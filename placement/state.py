@@ -107,7 +107,7 @@ class ClusterIn(_Edge):
     api_endpoint: HttpUrl | None = None
     storage_provider: StorageProvider = "longhorn"
     registry_url: RegistryUrl
-    status: Literal["active", "draining", "maintenance"] = "active"
+    status: Literal["active", "draining", "maintenance", "provisioning"] = "active"
     created_at: datetime | None = None
 
     def to_model(self) -> Cluster:

@@ -23,6 +23,7 @@ from sim.operator import Operator
 from sim.packing import check_packing
 from sim.placing import leave, place_later, sign_up
 from sim.population import ACTIVE
+from sim.start_from.carry import carry_over
 from sim.world import World
 
 Process = Generator[simpy.Event, None, None]
@@ -65,6 +66,7 @@ def churn(env: simpy.Environment, world: World, log: Log) -> Process:
 
 def operator(env: simpy.Environment, world: World, log: Log) -> Process:
     look = Operator(world, log)
+    carry_over(look)  # a live start: the clusters it has on order and the trend it has seen (sim.start_from)
     while True:
         look.tick(env.now)
         yield env.timeout(1.0)

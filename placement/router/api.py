@@ -113,7 +113,7 @@ class ClusterPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    status: Literal["active", "draining", "maintenance"] | None = None
+    status: Literal["active", "draining", "maintenance", "provisioning"] | None = None
     task_queue: str | None = Field(default=None, min_length=1, max_length=200)
 
     @model_validator(mode="before")
@@ -252,7 +252,7 @@ class ServiceOut(BaseModel):
     cluster_id: str
     task_queue: str = Field(description="the Temporal task queue of the cluster's deployer-worker")
     region: str
-    cluster_status: Literal["active", "draining", "maintenance"]
+    cluster_status: Literal["active", "draining", "maintenance", "provisioning"]
     node: str | None
     volumes: list[ServiceVolumeOut]
     created_at: datetime

@@ -400,7 +400,7 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
             **_problem(404, "unknown cluster"),
             **_problem(409, "the task queue is in use by the cluster's services, or by another cluster"),
         },
-        summary="Set a cluster's status (draining and maintenance take no new services) or its task queue",
+        summary="Set a cluster's status (only active takes new services; provisioning: on order) or its task queue",
     )
     async def patch_cluster(cluster_id: ClusterId, body: ClusterPatch) -> ClusterIn:
         try:

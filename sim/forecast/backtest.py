@@ -92,7 +92,7 @@ def forecast_at(
     if day + horizon_days > float(run.scenario.horizon_days):
         raise ValueError(f"day {day} + {horizon_days:g} days is past the run's horizon")
     with tempfile.TemporaryDirectory(dir=workdir) as folder:
-        url = export_router_db(run.world, run.timeseries, day, Path(folder) / "router.db")
+        url = export_router_db(run.world, run.timeseries, day, Path(folder) / "router.db", run.orders)
         started = prepare(url, base, now=as_of(run.world.config.start, day), horizon_days=horizon_days)
         started.state = _shown(started.state)
         result = forecast(started, runs, seed=seed, executor=executor, base_name=base.name)

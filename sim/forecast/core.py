@@ -6,7 +6,11 @@ binds, the order-by date and the operator's action out.
     write_forecast(result, "out/forecast")                          # sim.forecast.output
 
 Bands: over the successful runs, a run that does not bind within the horizon counts as binding after it (right
-censored); a percentile is the linear interpolation between order statistics (``sim.outcomes``), "not within
+censored). The band is a prediction band for the day the limit will bind, which is one more draw of the law the
+runs sample: the q-quantile sits at order statistic q(n+1) of the n runs (Hyndman & Fan type 6), linear between
+order statistics and clamped to the runs' range. A new draw falls below the k-th of n runs with probability
+k/(n+1), so p10-p90 holds it 80 % of the time whatever n >= 9 (``sim.outcomes``' type 7, which estimates the
+law's quantiles, sits at 1 + q(n-1) and holds it only 0.8(n-1)/(n+1) of the time: 65 % at 10 runs). "Not within
 the horizon" (None) when the order statistic it interpolates toward is censored. The order-by day is the p10 bind
 day less the lead time of what answers the limit (``sim.planning``): ordering by then, nine runs in ten are not
 late. The action is the operator's (``sim.planning.action``) for the cluster's storage provider and rung.
@@ -42,12 +46,13 @@ TABLE_COLUMNS = [
 
 
 def censored_percentile(values: np.ndarray, q: float) -> float | None:
-    """The ``q`` percentile of ``values`` (NaN: beyond the horizon), linear between order statistics; None when
-    the order statistic it interpolates toward is beyond the horizon."""
+    """The ``q`` prediction quantile of ``values`` (NaN: beyond the horizon): order statistic q(n+1), linear
+    between order statistics, clamped to the range; None when the one it interpolates toward is beyond the
+    horizon."""
     ordered = np.sort(np.where(np.isfinite(values), values, np.inf))
     if not len(ordered):
         return None
-    position = (len(ordered) - 1) * q
+    position = min(max(q * (len(ordered) + 1) - 1.0, 0.0), len(ordered) - 1.0)  # 0-based
     low, high = math.floor(position), math.ceil(position)
     if not np.isfinite(ordered[high]):
         return None

@@ -9,7 +9,10 @@ What goes in, from one run of the scenario past DAY (its world at the end, its t
 
 - every cluster delivered by DAY, with its region and storage provider; ``draining`` when it was closed to new
   customers on DAY; its load snapshot of DAY (run nodes, requested RAM, pods, services, customers, volumes, etcd
-  objects; the cluster's totals split evenly over its run nodes), observed a minute before DAY ends;
+  objects; the cluster's totals split evenly over its run nodes), observed a minute before DAY ends, and those of
+  the ``HISTORY_DAYS`` days before (the router keeps every snapshot it received);
+- every cluster the operator had ordered by DAY and not yet received, as ``provisioning`` (registered when it was
+  ordered, no snapshot): the capacity on order a real fleet's database lists;
 - one reservation per service a grown customer created by DAY (the customer placed), on the cluster of its run
   node (or its customer's home once released), released when its customer churned by DAY; its volume's size.
 
@@ -29,6 +32,9 @@ from sqlalchemy import insert
 from placement.router import db
 from placement.router.store import open_store
 from placement.state import ClusterIn, ClusterLoadIn, RunNodeIn
+from sim.log import OrderRecord
+from sim.start_from.sources import HISTORY_DAYS
+from sim.start_from.spec import ON_ORDER_STATUS
 from sim.world import World
 
 OBSERVED_BEFORE = timedelta(minutes=1)
@@ -39,29 +45,35 @@ def as_of(start, day: int) -> datetime:
     return datetime(start.year, start.month, start.day, tzinfo=UTC) + timedelta(days=day)
 
 
-def export_router_db(world: World, timeseries: pd.DataFrame, day: int, path: str | Path) -> str:
-    """Write the fleet of ``world`` as of ``day`` into a new SQLite router database at ``path``; its URL."""
+def export_router_db(
+    world: World, timeseries: pd.DataFrame, day: int, path: str | Path, orders: list[OrderRecord] = ()
+) -> str:
+    """Write the fleet of ``world`` as of ``day`` into a new SQLite router database at ``path``; its URL.
+    ``orders``: the run's orders (``Log.orders``), for the clusters still on order on ``day``."""
     path = Path(path)
     if path.exists():
         raise FileExistsError(f"{path}: exists; a backtest writes a new router database")
     url = f"sqlite:///{path}"
     now = as_of(world.config.start, day)
-    rows = timeseries[(timeseries["day"] == day) & (timeseries["cluster_id"] != "fleet")]
+    clusters = timeseries[timeseries["cluster_id"] != "fleet"]
+    rows = clusters[clusters["day"] == day]
     store = open_store(url, clock=lambda: now)
     try:
         for row in rows.itertuples():
-            cluster = ClusterIn(
-                id=row.cluster_id,
-                name=row.cluster_id,
-                region=row.region,
-                task_queue=f"deployer-{row.cluster_id}",
-                storage_provider=row.storage_provider,
-                registry_url=f"{row.cluster_id}.registry:5000",
-                status="active" if row.open else "draining",
-                created_at=now - timedelta(days=day),
-            )
-            store.add_cluster(cluster.to_model())
-            store.put_load(row.cluster_id, _snapshot(row, now - OBSERVED_BEFORE).to_model())
+            status = "active" if row.open else "draining"
+            store.add_cluster(_cluster(row.cluster_id, row.region, row.storage_provider, status, day, now))
+        infos = world.fleet.clusters
+        for order in orders:
+            if order.kind == "cluster" and order.day <= day < order.due - 1e-9:
+                info = infos[order.cluster]
+                store.add_cluster(_cluster(info.cluster.id, info.region, info.provider, ON_ORDER_STATUS,
+                                           day - order.day, now))  # fmt: skip
+        # Older snapshots first, so each cluster's newest (today's) is its current one.
+        history = clusters[(clusters["day"] >= day - HISTORY_DAYS) & (clusters["day"] <= day)]
+        history = history[history["cluster_id"].isin(set(rows["cluster_id"]))].sort_values("day", kind="stable")
+        for row in history.itertuples():
+            observed = as_of(world.config.start, int(row.day)) - OBSERVED_BEFORE
+            store.put_load(row.cluster_id, _snapshot(row, observed).to_model())
         ledger = ledger_rows(world, day, now, set(rows["cluster_id"]))
         with store.engine.begin() as conn:
             if ledger["services"]:
@@ -72,6 +84,20 @@ def export_router_db(world: World, timeseries: pd.DataFrame, day: int, path: str
     finally:
         store.dispose()
     return url
+
+
+def _cluster(cluster_id: str, region: str, provider: str, status: str, age_days: float, now: datetime):
+    """The cluster's row as the router registers it, ``age_days`` before ``now``."""
+    return ClusterIn(
+        id=cluster_id,
+        name=cluster_id,
+        region=region,
+        task_queue=f"deployer-{cluster_id}",
+        storage_provider=provider,
+        registry_url=f"{cluster_id}.registry:5000",
+        status=status,
+        created_at=now - timedelta(days=float(age_days)),
+    ).to_model()
 
 
 def _split(total: int, parts: int) -> list[int]:

@@ -41,8 +41,11 @@ from sim.start_from.sources import (
 )
 from sim.start_from.spec import (
     CLOSED_STATUSES,
+    ON_ORDER_STATUS,
     LiveCustomer,
     LiveFleet,
+    LiveLevel,
+    LiveOrder,
     RouterDatabase,
     SnapshotFolder,
     StateFile,
@@ -179,7 +182,11 @@ def start_from(
     volume_mean = mean_size(base.customers.volume_size)
     specs, customers, closed, problems = [], [], [], []
     where = f"{state.kind} {state.source}"
+    on_order = _on_order(state, base, record, where)
+    history = [level for live in state.clusters for level in _levels(live, state.now)]
     for live in state.clusters:
+        if live.status == ON_ORDER_STATUS:
+            continue
         fallback = base_clusters.get(live.id)
         region = live.region or (fallback.region if fallback else first_region)
         record(f"clusters.{live.id}.region", region, MEASURED if live.region else ASSUMED,
@@ -260,7 +267,9 @@ def start_from(
         "start_date": state.now.date(),
         "fleet": Fleet(clusters=specs),
         "packing_checks": None,
-        "start_from": _spec_with_live(state, LiveFleet(closed=closed, customers=customers)),
+        "start_from": _spec_with_live(
+            state, LiveFleet(closed=closed, customers=customers, on_order=on_order, history=history)
+        ),
     }
     growth_fit = churn_fit = None
     regions = dict(base.regions)
@@ -296,6 +305,52 @@ def start_from(
     scenario = base.model_copy(update=update)
     scenario = Scenario.model_validate(scenario.model_dump())  # validated as a whole, as a loaded one is
     return StartedScenario(scenario, state, growth_fit, churn_fit, record.frame(), warnings)
+
+
+def _on_order(state: LiveState, base: Scenario, record: _Record, where: str) -> list[LiveOrder]:
+    """The clusters the source lists as being provisioned: capacity on order, due one new-cluster lead time
+    (the base operator's) after they were registered."""
+    lead = float(base.operator.shard.lead_days)
+    orders = []
+    for live in state.clusters:
+        if live.status != ON_ORDER_STATUS:
+            continue
+        region = live.region or next(iter(base.regions))
+        provider = live.provider or "longhorn"
+        ordered = 0.0 if live.created_at is None else (state.now - live.created_at).total_seconds() / 86400.0
+        due = max(lead - max(ordered, 0.0), 0.0)
+        orders.append(LiveOrder(id=live.id, region=region, storage_provider=provider, due_days=due))
+        basis = "registered at " + (live.created_at.isoformat() if live.created_at else "an unknown time (now)")
+        why = f"{where}: status {ON_ORDER_STATUS}, {basis}, plus the base operator's shard.lead_days {lead:g}"
+        record(f"clusters.{live.id}.on_order", f"due in {due:.1f} days", MEASURED if live.created_at else ASSUMED, why)
+    return orders
+
+
+def _levels(live: LiveCluster, now: datetime) -> list[LiveLevel]:
+    """The cluster's levels on each of the days before ``now`` its older snapshots cover (the newest snapshot
+    of each day), and today's (``days_before`` 0) to measure the change against."""
+    if live.load is None or not live.history:
+        return []
+    by_day = {}
+    for load in (*live.history, live.load):
+        if load.observed_at is None:
+            continue
+        before = int((now - _aware_utc(load.observed_at)).total_seconds() // 86400)
+        if before >= 0:
+            by_day[before] = load  # oldest first: the newest of each day wins
+    by_day[0] = live.load
+    return [
+        LiveLevel(
+            cluster=live.id, days_before=before, nodes=len(load.run_nodes), ram_requested=load.ram_requested_bytes,
+            ram_allocatable=load.ram_allocatable_bytes, pods=load.pods, services=load.services,
+            customers=load.customers, volumes=load.volumes, etcd_objects=load.etcd_objects,
+        )
+        for before, load in sorted(by_day.items())
+    ]  # fmt: skip
+
+
+def _aware_utc(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _age(state: LiveState, first: pd.Timestamp) -> float:

@@ -43,6 +43,8 @@ LEDGER_COLUMNS = (
     "reserved_at",
     "released_at",
 )
+# How far back older snapshots are read: the operator's trend window (``sim.operator.PROJECTION_WINDOW_DAYS``).
+HISTORY_DAYS = 28
 ROUTER_TABLES = ("clusters", "cluster_loads", "cluster_counters", "reservations", "services", "volumes")
 
 
@@ -60,6 +62,9 @@ class LiveCluster:
     status: str
     load: ClusterLoad | None  # the newest snapshot; None when the router never received one
     ctrl_nodes: int | None = None  # control-plane members, when the collector listed them
+    created_at: datetime | None = None  # when it was registered (a cluster on order: when it was ordered)
+    # Older snapshots of the last ``HISTORY_DAYS`` (oldest first): the trend the operator has seen.
+    history: tuple[ClusterLoad, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,13 +141,20 @@ def read_router_db(url: str, now: datetime) -> LiveState:
                     "opened read only and never migrated"
                 )
             cluster_rows = conn.execute(select(db.clusters).order_by(db.clusters.c.created_at, db.clusters.c.id)).all()
-            snapshots = dict(
-                conn.execute(
-                    select(db.cluster_counters.c.cluster_id, db.cluster_loads.c.snapshot).join(
-                        db.cluster_loads, db.cluster_loads.c.id == db.cluster_counters.c.load_id
-                    )
-                ).all()
-            )
+            current = conn.execute(
+                select(db.cluster_counters.c.cluster_id, db.cluster_loads.c.id, db.cluster_loads.c.snapshot).join(
+                    db.cluster_loads, db.cluster_loads.c.id == db.cluster_counters.c.load_id
+                )
+            ).all()
+            snapshots = {cluster_id: document for cluster_id, _, document in current}
+            loads = db.cluster_loads.c
+            older = conn.execute(
+                select(loads.id, loads.cluster_id, loads.snapshot)
+                .where(loads.observed_at >= now - timedelta(days=HISTORY_DAYS + 1))
+                .order_by(loads.observed_at, loads.id)
+            ).all()
+            newest = {load_id for _, load_id, _ in current}
+            older = [(cluster_id, document) for load_id, cluster_id, document in older if load_id not in newest]
             ledger_rows = conn.execute(select(db.reservations).order_by(db.reservations.c.reserved_at)).all()
             volume_rows = conn.execute(select(db.volumes.c.service_id, db.volumes.c.size_bytes)).all()
     except StartFromError:
@@ -152,15 +164,22 @@ def read_router_db(url: str, now: datetime) -> LiveState:
         raise StartFromError(f"router database {shown}: cannot read it: {reason}") from None
     finally:
         engine.dispose()
+    history: dict[str, list[ClusterLoad]] = {}
+    for cluster_id, document in older:
+        past = _load_of(document)
+        if past.observed_at is not None and _aware(past.observed_at) <= now:
+            history.setdefault(cluster_id, []).append(past)
     clusters = []
     for row in cluster_rows:
         load = None
         if row.id in snapshots:
-            document = snapshots[row.id]
-            load = ClusterLoadIn.model_validate(json.loads(document) if isinstance(document, str) else document)
-            load = load.to_model()
+            load = _load_of(snapshots[row.id])
             check_not_future(load.observed_at, now, f"router database {shown}, cluster {row.id}")
-        clusters.append(LiveCluster(row.id, row.region, row.storage_provider, row.status, load))
+        created = None if row.created_at is None else _aware(row.created_at)
+        clusters.append(
+            LiveCluster(row.id, row.region, row.storage_provider, row.status, load, None, created,
+                        tuple(history.get(row.id, ())))
+        )  # fmt: skip
     if not clusters:
         raise StartFromError(f"router database {shown}: no clusters")
     if not ledger_rows:
@@ -193,6 +212,11 @@ def read_router_db(url: str, now: datetime) -> LiveState:
             f"router database {shown}: {int(future.sum())} reservations are dated after the clock ({now.isoformat()})"
         )
     return LiveState("router_db", shown, now, tuple(clusters), ledger)
+
+
+def _load_of(document) -> ClusterLoad:
+    """A stored ``ClusterLoadIn`` document (JSON text on SQLite, a mapping on PostgreSQL) as the model."""
+    return ClusterLoadIn.model_validate(json.loads(document) if isinstance(document, str) else document).to_model()
 
 
 # --- collector snapshots --------------------------------------------------------------------------------------

@@ -25,6 +25,8 @@ SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 STATE_SUFFIXES = (".yaml", ".yml")
 # A cluster in one of these router statuses takes no new customers (the engine's status filter).
 CLOSED_STATUSES = frozenset({"draining", "maintenance"})
+# A cluster registered while it is still being provisioned: capacity on order, not yet in the fleet.
+ON_ORDER_STATUS = "provisioning"
 
 
 class LiveCustomer(SpecModel):
@@ -47,11 +49,39 @@ class LiveCustomer(SpecModel):
         return self
 
 
+class LiveOrder(SpecModel):
+    """A cluster on order at the start (the router lists it as ``provisioning``): it arrives ``due_days`` after
+    the start; its run nodes are sized by the base operator's rule for a new cluster."""
+
+    id: str = Field(min_length=1)
+    region: str = Field(min_length=1)
+    storage_provider: str = Field(min_length=1)
+    due_days: float = Field(ge=0, description="days after the start it is delivered")
+
+
+class LiveLevel(SpecModel):
+    """A cluster's measured levels ``days_before`` the start (an older load snapshot): the operator's memory of
+    the trend it orders ahead of. Counters as ``sim.fleet``'s."""
+
+    cluster: str = Field(min_length=1)
+    days_before: int = Field(ge=0, description="0: the newest snapshot, the one the change is measured to")
+    nodes: int = Field(ge=0)
+    ram_requested: int = Field(ge=0)
+    ram_allocatable: int = Field(ge=0)
+    pods: int = Field(ge=0)
+    services: int = Field(ge=0)
+    customers: int = Field(ge=0)
+    volumes: int = Field(ge=0)
+    etcd_objects: int = Field(ge=0)
+
+
 class LiveFleet(SpecModel):
     """What the source said about the fleet beyond its clusters' sizes (those are in ``fleet.clusters``)."""
 
     closed: list[str] = Field(default_factory=list, description="cluster ids taking no new customers")
     customers: list[LiveCustomer] = Field(default_factory=list, description="in the order of fleet.clusters")
+    on_order: list[LiveOrder] = Field(default_factory=list, description="clusters being provisioned")
+    history: list[LiveLevel] = Field(default_factory=list, description="levels of the days before the start")
 
 
 class RouterDatabase(SpecModel):

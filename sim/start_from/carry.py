@@ -1,0 +1,120 @@
+"""What a live start carries into the operator (``sim.operator.Operator`` calls ``carry_over`` once, at t=0,
+after the initial customers are placed and before its first look).
+
+- **Clusters on order.** A cluster the router lists as ``provisioning`` (``LiveFleet.on_order``) is ordered on
+  day 0 and delivered when it is due, sized by the operator's own rule for a successor (its region's recent
+  growth over two node lead times and the trend window, within the node cap). It succeeds the region's open
+  cluster nearest a shard limit, which closes when it arrives, as the operator's own successors do. Without
+  this the forecast's operator ordered the same cluster again on day 0, a whole lead time later, and the full
+  cluster kept filling in the forecast while in the fleet it was relieved.
+- **The operator's memory of the trend.** The operator orders ahead of demand by the trend of the last
+  ``PROJECTION_WINDOW_DAYS``; started cold it has none for a week and orders on today's level only. The older
+  snapshots (``LiveFleet.history``) give each day's levels; the simulated fleet's counters of that day are
+  today's less the change the snapshots measured, so the trend is the measured one even where the start
+  estimated part of the load. A day a cluster has no snapshot of takes its nearest older one (else today's).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from sim.start_from.spec import LiveFleet, LiveLevel, live_of
+
+# The fleet counters a snapshot measures (``sim.fleet.CLUSTER_COUNTERS``), as ``LiveLevel``'s fields.
+MEASURED_COUNTERS = (
+    "nodes", "ram_requested", "ram_allocatable", "pods", "services", "customers", "volumes", "etcd_objects",
+)  # fmt: skip
+
+
+def carry_over(operator: Any) -> None:
+    """Give ``operator`` the live start's level history and its clusters on order (nothing without a live
+    start)."""
+    live = live_of(operator.world.config.scenario.start_from)
+    if live is None:
+        return
+    if live.history:
+        warm_history(operator, live)
+    if live.on_order:
+        order_clusters(operator, live)
+
+
+def warm_history(operator: Any, live: LiveFleet) -> None:
+    """Fill the operator's level history with the days before the start, oldest first."""
+    fleet = operator.fleet
+    n = fleet.n_clusters
+    by_cluster: dict[int, dict[int, LiveLevel]] = {}
+    for level in live.history:
+        if level.cluster in fleet.index:
+            by_cluster.setdefault(fleet.index[level.cluster], {})[level.days_before] = level
+    window = operator.history.maxlen - 1
+    oldest = min(max((max(days) for days in by_cluster.values()), default=0), window)
+    if oldest < 1:
+        return
+    counters = fleet.counters
+    saved = {name: counters[name].copy() for name in MEASURED_COUNTERS}
+    saved_pods_capacity = fleet.pods_capacity.copy()
+    nodes_now = counters["nodes"][:n].astype(float)
+    pods_per_node = np.divide(
+        fleet.pods_capacity[:n], nodes_now, out=np.zeros(n), where=nodes_now > 0
+    )  # each cluster's run nodes' max-pods
+    try:
+        for before in range(oldest, 0, -1):
+            for number, days in by_cluster.items():
+                if 0 not in days:
+                    continue
+                today, then = days[0], _nearest_older(days, before)
+                for name in MEASURED_COUNTERS:
+                    change = getattr(today, name) - getattr(then, name)
+                    counters[name][number] = max(int(saved[name][number]) - change, 0)
+                fleet.pods_capacity[number] = int(round(counters["nodes"][number] * pods_per_node[number]))
+            ratios = operator.triggers.ratios(n)
+            levels = {name: ratio.copy() for name, ratio in ratios.items()}
+            levels["ram_requested"] = fleet.view("ram_requested").astype(float)
+            levels["pods"] = fleet.view("pods").astype(float)
+            levels["placements"] = np.zeros(n)
+            operator.history.append(levels)
+    finally:
+        for name, values in saved.items():
+            counters[name][:] = values
+        fleet.pods_capacity[:] = saved_pods_capacity
+
+
+def _nearest_older(days: dict[int, LiveLevel], before: int) -> LiveLevel:
+    """The level ``before`` days back, else the nearest older one, else the nearest newer one."""
+    older = [d for d in days if d >= before]
+    return days[min(older)] if older else days[max(days)]
+
+
+def order_clusters(operator: Any, live: LiveFleet) -> None:
+    """Order each cluster on order at the start, due when the source says it arrives."""
+    from sim.config import run_node_cap
+    from sim.decisions import REGION_DEMAND, is_shard_limit
+
+    fleet, policy, shard = operator.fleet, operator.policy, operator.policy.shard
+    ratios = operator.triggers.ratios(fleet.n_clusters)
+    worst = np.max([ratio for name, ratio in ratios.items() if is_shard_limit(name)], axis=0)
+    for order in live.on_order:
+        candidates = [
+            number
+            for number, info in enumerate(fleet.clusters[: len(worst)])
+            if info.region == order.region and info.open and info.active and number not in operator.retiring
+        ]
+        predecessor = max(candidates, key=lambda k: (worst[k], -k)) if candidates else None
+        number = fleet.add_cluster(
+            order.id, order.region, order.storage_provider, fleet.ladder[0], shard.new_cluster_ctrl_nodes, 0.0, False
+        )
+        nodes = max(shard.new_cluster_run_nodes or 0, operator.limits.storage[order.storage_provider].min_nodes)
+        if predecessor is not None and policy.auto_add_nodes:
+            cap = run_node_cap(policy, operator.limits, shard.new_cluster_ctrl_nodes)
+            nodes = max(nodes, min(operator._successor_nodes(predecessor, order.storage_provider), cap))
+        fleet.counters["pending_nodes"][number] += nodes
+        operator._order(0.0, order.due_days, "cluster", number, nodes, limit=REGION_DEMAND, trigger=predecessor)
+        if predecessor is not None:
+            operator.retiring[predecessor] = number
+        operator.log.event(
+            0.0, "cluster_ordered", order.id,
+            f"{order.storage_provider}, {nodes} run nodes, on order at the start (provisioning), due in "
+            f"{order.due_days:g} days",
+        )  # fmt: skip

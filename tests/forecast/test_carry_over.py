@@ -1,0 +1,103 @@
+"""A live start carries what the router's database knows beyond today's load into the simulated operator: the
+clusters being provisioned (ordered, not delivered) and the level history of the days before (older snapshots).
+Built from a real stage 2 run whose operator had two clusters on order on day 52."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from placement.router.store import open_store
+from sim.config import compile_scenario
+from sim.forecast.backtest import full_run
+from sim.forecast.core import prepare
+from sim.forecast.export import as_of, export_router_db
+from sim.log import Log
+from sim.operator import Operator
+from sim.scenario import load_scenario
+from sim.simulation import simulate
+from sim.start_from.carry import warm_history
+from tests.forecast.conftest import ROOT
+
+DAY = 52
+
+
+@pytest.fixture(scope="module")
+def stage2():
+    scenario = load_scenario(ROOT / "scenarios" / "stage2.yaml")
+    run = full_run(scenario, 90, seed=1)
+    in_flight = {
+        run.world.fleet.clusters[o.cluster].cluster.id: o.due - DAY
+        for o in run.orders
+        if o.kind == "cluster" and o.day <= DAY < o.due
+    }
+    assert len(in_flight) == 2  # the seed's run: us-east-1 (ordered day 31) and eu-west-6 (day 50)
+    return scenario, run, in_flight
+
+
+@pytest.fixture(scope="module")
+def started(stage2, tmp_path_factory):
+    scenario, run, _ = stage2
+    url = export_router_db(run.world, run.timeseries, DAY, tmp_path_factory.mktemp("carry") / "router.db", run.orders)
+    now = as_of(run.world.config.start, DAY)
+    store = open_store(url, migrate=False, clock=lambda: now)  # the router itself reads the exported rows
+    try:
+        statuses = {c.id: c.status for c in store.list_clusters()}
+    finally:
+        store.dispose()
+    return prepare(url, scenario, now=now, horizon_days=40), statuses
+
+
+def test_clusters_on_order_are_exported_as_provisioning_and_started_as_orders_due_when_the_run_received_them(
+    stage2, started
+):
+    _, _, in_flight = stage2
+    started, statuses = started
+    assert {cid for cid, status in statuses.items() if status == "provisioning"} == set(in_flight)
+    live = started.scenario.start_from.live
+    assert {o.id: o.due_days for o in live.on_order} == pytest.approx(in_flight)
+    assert not set(in_flight) & {c.id for c in started.scenario.fleet.clusters}  # not in the fleet yet
+    assert set(started.provenance["figure"]) >= {f"clusters.{cid}.on_order" for cid in in_flight}
+
+
+def test_the_forecasts_operator_receives_them_and_does_not_order_them_again(stage2, started):
+    _, _, in_flight = stage2
+    started, _ = started
+    world, log = simulate(compile_scenario(started.scenario), np.random.SeedSequence(5))
+    carried = [o for o in log.orders if o.day == 0.0 and o.kind == "cluster"]
+    ids = [world.fleet.clusters[o.cluster].cluster.id for o in carried]
+    assert sorted(ids) == sorted(in_flight)
+    assert {world.fleet.clusters[o.cluster].cluster.id: o.due for o in carried} == pytest.approx(in_flight)
+    for order in carried:
+        assert world.fleet.clusters[order.cluster].active  # delivered within the 40 days
+    # The eu-west successor relieves the region's fullest cluster: it is closed once the successor arrives.
+    successor = next(o for o in carried if world.fleet.clusters[o.cluster].region == "eu-west")
+    assert successor.trigger is not None and not world.fleet.clusters[successor.trigger].open
+    # No second cluster for a region while its own is on order.
+    again = [o for o in log.orders if o.kind == "cluster" and 0 < o.day < o.due and o.day < in_flight["eu-west-6"]]
+    assert not [o for o in again if world.fleet.clusters[o.cluster].region == "eu-west"]
+
+
+def test_the_operator_starts_with_the_trend_the_older_snapshots_measured(stage2, started):
+    _, run, _ = stage2
+    started, _ = started
+    live = started.scenario.start_from.live
+    config = compile_scenario(started.scenario.model_copy(update={"horizon_days": 0.5}))
+    world, _ = simulate(config, np.random.SeedSequence(5))  # the start's fleet with its customers placed
+    operator = Operator(world, Log())
+    warm_history(operator, live)
+    assert len(operator.history) == 28  # the 28 days before; the first look adds today's
+    series = run.timeseries
+    for number, info in enumerate(world.fleet.clusters[: len(started.scenario.fleet.clusters)]):
+        cid = info.cluster.id
+        then = series[(series["cluster_id"] == cid) & (series["day"] == DAY - 28)]
+        today = series[(series["cluster_id"] == cid) & (series["day"] == DAY)]
+        if then.empty:
+            continue
+        change = int(today["pods"].iloc[0]) - int(then["pods"].iloc[0])
+        assert operator.history[0]["pods"][number] == max(int(world.fleet.view("pods")[number]) - change, 0)
+        # The measured counters are today's again once the history is built.
+        assert world.fleet.view("pods")[number] == operator.history[-1]["pods"][number] + (
+            int(today["pods"].iloc[0])
+            - int(series[(series["cluster_id"] == cid) & (series["day"] == DAY - 1)]["pods"].iloc[0])
+        )
