@@ -21,6 +21,7 @@ not know a cluster's region or provider takes the base fleet's cluster of the sa
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +33,7 @@ from sim.growth_fit import ChurnFit, GrowthFit, fit_churn, growth_from_ledger
 from sim.initial_fleet import mean_size
 from sim.scenario import ClusterSpec, Fleet, Scenario
 from sim.start_from.sources import (
+    HISTORY_DAYS,
     LiveCluster,
     LiveState,
     StartFromError,
@@ -53,6 +55,7 @@ from sim.start_from.spec import (
 )
 
 MEASURED, ESTIMATED, ASSUMED = "measured", "estimated", "assumed"
+MIN_REGION_SIGNUPS = 50  # sign-ups since every region had a cluster, below which the whole ledger's mix is used
 
 
 def read_source(source: Any, now: datetime | None = None) -> LiveState:
@@ -183,7 +186,8 @@ def start_from(
     specs, customers, closed, problems = [], [], [], []
     where = f"{state.kind} {state.source}"
     on_order = _on_order(state, base, record, where)
-    history = [level for live in state.clusters for level in _levels(live, state.now)]
+    placed = _daily_placements(state) if state.has_ledger else {}
+    history = [level for live in state.clusters for level in _levels(live, state.now, placed)]
     for live in state.clusters:
         if live.status == ON_ORDER_STATUS:
             continue
@@ -293,7 +297,7 @@ def start_from(
            churn_fit.message if churn_fit else f"base scenario ({state.kind} has no history)")  # fmt: skip
     regions_measured = growth_basis == MEASURED and regions != dict(base.regions)
     record("regions", regions, MEASURED if regions_measured else ASSUMED,
-           "sign-ups per cluster region in the ledger" if regions_measured else "base scenario")  # fmt: skip
+           "ledger sign-ups since every region had a cluster" if regions_measured else "base scenario")  # fmt: skip
     for figure in ("customers (mix of new customers)", "operator", "limits_profile", "costs"):
         record(figure, base.limits_profile if figure == "limits_profile" else "base scenario", ASSUMED, base.name)
     record("run node size", operator.run_node_type or profile.costs.default_run_node_type, ASSUMED,
@@ -326,9 +330,19 @@ def _on_order(state: LiveState, base: Scenario, record: _Record, where: str) -> 
     return orders
 
 
-def _levels(live: LiveCluster, now: datetime) -> list[LiveLevel]:
+def _daily_placements(state: LiveState) -> dict[tuple[str, int], int]:
+    """Reservations per (cluster, whole days before ``now``) over the history window."""
+    ledger = state.ledger
+    age = (pd.Timestamp(state.now) - ledger["reserved_at"]).dt.total_seconds() // 86400
+    recent = ledger[(age >= 0) & (age <= HISTORY_DAYS)]
+    keys = zip(recent["cluster_id"].tolist(), age[recent.index].astype(int).tolist(), strict=True)
+    return dict(Counter(keys))
+
+
+def _levels(live: LiveCluster, now: datetime, placed: dict[tuple[str, int], int]) -> list[LiveLevel]:
     """The cluster's levels on each of the days before ``now`` its older snapshots cover (the newest snapshot
-    of each day), and today's (``days_before`` 0) to measure the change against."""
+    of each day), and today's (``days_before`` 0) to measure the change against; with each day's placements on
+    it (the ledger's reservations of the day before that look)."""
     if live.load is None or not live.history:
         return []
     by_day = {}
@@ -344,6 +358,7 @@ def _levels(live: LiveCluster, now: datetime) -> list[LiveLevel]:
             cluster=live.id, days_before=before, nodes=len(load.run_nodes), ram_requested=load.ram_requested_bytes,
             ram_allocatable=load.ram_allocatable_bytes, pods=load.pods, services=load.services,
             customers=load.customers, volumes=load.volumes, etcd_objects=load.etcd_objects,
+            placements=placed.get((live.id, before), 0),
         )
         for before, load in sorted(by_day.items())
     ]  # fmt: skip
@@ -365,11 +380,16 @@ def _spec_with_live(state: LiveState, live: LiveFleet) -> RouterDatabase | Snaps
 
 
 def _signup_regions(state: LiveState, specs: list[ClusterSpec]) -> dict[str, float]:
-    """The region mix of new customers: each customer's first cluster's region, over the ledger's sign-ups."""
+    """The region mix of new customers: each customer's first cluster's region, over the ledger's sign-ups since
+    every region had a cluster taking them (before a region's first cluster, its customers signed up elsewhere
+    and counted for another region); over all of them when fewer than ``MIN_REGION_SIGNUPS`` came since."""
     region_of = {s.id: s.region for s in specs}
     ledger = state.ledger.sort_values("reserved_at", kind="stable")
-    first = ledger.groupby("customer_id")["cluster_id"].first()
-    counts = first.map(region_of).dropna().value_counts()
+    firsts = ledger.groupby("customer_id")[["cluster_id", "reserved_at"]].first()
+    firsts = firsts.assign(region=firsts["cluster_id"].map(region_of)).dropna(subset=["region"])
+    opened = firsts.groupby("region")["reserved_at"].min()
+    since = firsts[firsts["reserved_at"] >= opened.max()] if len(opened) else firsts
+    counts = (since if len(since) >= MIN_REGION_SIGNUPS else firsts)["region"].value_counts()
     if counts.empty:
         return {}
     regions = {region: float(counts.get(region, 0)) for region in dict.fromkeys(region_of.values())}

@@ -74,11 +74,18 @@ def warm_history(operator: Any, live: LiveFleet) -> None:
             levels["ram_requested"] = fleet.view("ram_requested").astype(float)
             levels["pods"] = fleet.view("pods").astype(float)
             levels["placements"] = np.zeros(n)
+            for number, days in by_cluster.items():
+                levels["placements"][number] = days[before].placements if before in days else 0
             operator.history.append(levels)
     finally:
         for name, values in saved.items():
             counters[name][:] = values
         fleet.pods_capacity[:] = saved_pods_capacity
+    # The placements counter holds those since the last daily sample: at t=0, every live customer's, placed
+    # at once. The operator reads it as the day's inflow (a closed cluster kept full); the last day's measured.
+    for number, days in by_cluster.items():
+        if 0 in days:
+            counters["placements"][number] = days[0].placements
 
 
 def _nearest_older(days: dict[int, LiveLevel], before: int) -> LiveLevel:

@@ -73,6 +73,7 @@ class LiveLevel(SpecModel):
     customers: int = Field(ge=0)
     volumes: int = Field(ge=0)
     etcd_objects: int = Field(ge=0)
+    placements: int = Field(default=0, ge=0, description="placements on the cluster in the day before")
 
 
 class LiveFleet(SpecModel):

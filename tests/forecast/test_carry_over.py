@@ -5,6 +5,7 @@ Built from a real stage 2 run whose operator had two clusters on order on day 52
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from placement.router.store import open_store
@@ -14,9 +15,11 @@ from sim.forecast.core import prepare
 from sim.forecast.export import as_of, export_router_db
 from sim.log import Log
 from sim.operator import Operator
-from sim.scenario import load_scenario
+from sim.scenario import ClusterSpec, load_scenario
 from sim.simulation import simulate
+from sim.start_from.build import _signup_regions
 from sim.start_from.carry import warm_history
+from sim.start_from.sources import LiveState
 from tests.forecast.conftest import ROOT
 
 DAY = 52
@@ -101,3 +104,22 @@ def test_the_operator_starts_with_the_trend_the_older_snapshots_measured(stage2,
             int(today["pods"].iloc[0])
             - int(series[(series["cluster_id"] == cid) & (series["day"] == DAY - 1)]["pods"].iloc[0])
         )
+
+
+def test_the_region_mix_counts_the_sign_ups_since_every_region_had_a_cluster():
+    # 100 days of eu-west only, then a us-east cluster: from then on 60 sign-ups in eu-west and 40 in us-east.
+    # The whole ledger would say 15 % us-east; the sign-ups since us-east had a cluster say 40 %.
+    start = pd.Timestamp("2026-01-01", tz="UTC")
+    rows = [("eu", start + pd.Timedelta(days=d / 2)) for d in range(200)]
+    rows += [("us" if k % 5 < 2 else "eu", start + pd.Timedelta(days=100 + k / 2)) for k in range(100)]
+    ledger = pd.DataFrame(
+        {
+            "customer_id": [f"c{k}" for k in range(len(rows))],
+            "cluster_id": [cluster for cluster, _ in rows],
+            "reserved_at": [at for _, at in rows],
+        }
+    )
+    state = LiveState("router_db", "test", start + pd.Timedelta(days=160), (), ledger)
+    specs = [ClusterSpec(id="eu", region="eu-west", run_nodes=3), ClusterSpec(id="us", region="us-east", run_nodes=3)]
+    mix = _signup_regions(state, specs)
+    assert mix == {"eu-west": 60.0, "us-east": 40.0}
