@@ -86,8 +86,10 @@ def _constant(value: Callable[[Limits, OperatorPolicy], float | None]):
 RESOURCES: tuple[Measure, ...] = (
     Measure("ram_per_run_node", "RAM", "bytes", _column("ram_requested_bytes"),
             lambda rows, limits, policy: rows["ram_allocatable_bytes"].to_numpy(dtype=float)),
+    # Each run node's own max-pods, as the fleet gives it (the operator's run node type's, ``run_node_max_pods``).
     Measure("pods_per_node", "pods per node", "pods", _column("pods"),
-            lambda rows, limits, policy: rows["run_nodes"].to_numpy(dtype=float) * limits.max_pods_per_node),
+            lambda rows, limits, policy: rows["run_nodes"].to_numpy(dtype=float)
+            * limits.run_node_max_pods(policy.run_node_type)),
     Measure("volumes", "volumes", "volumes", _column("volumes"), _catalogue_capacity("volumes")),
     Measure("control_plane_objects", "etcd objects on the control plane", "objects", _column("etcd_objects"),
             _catalogue_capacity("control_plane_objects")),

@@ -243,7 +243,8 @@ def _plots(result: RunTables) -> str:
     order_pods = _assumption(summary, "operator.node_order_at_pods_fraction") or 1.0
     close = _assumption(summary, "operator.shard.close_fraction") or 1.0
     # Only the thresholds that triggered a decision in this run are drawn.
-    bound = {row["limit"] for row in summary.get("decisions") or []}
+    # (a scale-down row names no limit)
+    bound = {row["limit"] for row in summary.get("decisions") or [] if row["limit"]}
     ram_threshold = (f"operator orders run nodes ({order_ram:.0%})", order_ram)
     volume_threshold = (f"cluster closes to new customers ({close:.0%})", close)
     upgrade = _assumption(summary, "operator.control_plane.upgrade_at_fraction") or 1.0

@@ -4,7 +4,10 @@ included; the published profile counts what the kinds create, and a run says bot
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -15,6 +18,7 @@ from placement.limits import load_profile, shipped_limits
 from placement.yamlio import ConfigError
 from sim.config import compile_scenario
 from sim.objects import DESIGN_DOC_OBJECTS_PER_CUSTOMER, mean_count, objects_per_customer
+from sim.planning import measures
 from sim.sampling import draw
 from sim.world import World
 from tests.sim.conftest import SCENARIOS
@@ -45,12 +49,17 @@ def test_mean_count_matches_the_sampler():
     assert abs(mean_count(scenario.customers.services) - 1.6) < 1e-6  # 1 + Poisson(0.6), clipped at 10
 
 
-def test_run_nodes_carry_system_pods_objects_and_their_types_max_pods(tmp_path):
+def _profile_with_200_pods(tmp_path) -> tuple[dict, Path]:
     data = load_profile("published").model_dump(by_alias=True, exclude_none=True)
     data["name"] = "published-200-pods"
     data["costs"]["run_node_types"][0]["max_pods"] = 200  # AX162-R, the default type
     path = tmp_path / "profile.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return data, path
+
+
+def test_run_nodes_carry_system_pods_objects_and_their_types_max_pods(tmp_path):
+    data, path = _profile_with_200_pods(tmp_path)
     scenario = sim.load_scenario(SCENARIOS / "stage1.yaml").model_copy(update={"limits_profile": str(path)})
     config = compile_scenario(scenario)
     assert config.run_node_max_pods == 200 and config.limits.max_pods_per_node == 110  # the type's own wins
@@ -69,6 +78,18 @@ def test_run_nodes_carry_system_pods_objects_and_their_types_max_pods(tmp_path):
         load_profile(path)
     text = str(refused.value)
     assert "costs.run_node_types[0].max_pods" in text and "254 pod addresses" in text
+
+
+def test_planning_reads_pods_per_node_against_the_run_node_types_max_pods(tmp_path):
+    """The decision table and the forecast measure pods per node against each run node's own max-pods (its
+    type's, 200 here), not the profile's default of 110."""
+    _, path = _profile_with_200_pods(tmp_path)
+    scenario = sim.load_scenario(SCENARIOS / "stage1.yaml").model_copy(update={"limits_profile": str(path)})
+    config = compile_scenario(scenario)
+    rows = pd.DataFrame({"day": [0], "cluster_id": ["eu-west-1"], "pods": [300], "run_nodes": [2]})
+    levels = measures(rows, config.limits, scenario.operator, ["pods_per_node"])
+    assert levels["pods_per_node_capacity"].tolist() == [400.0]
+    assert levels["pods_per_node_share"].tolist() == [0.75]
 
 
 def test_every_threshold_is_marked_hard_or_soft():
