@@ -1,21 +1,25 @@
 """The database floor of a placement: the SQL statements one placement sends, replayed by a bare script.
 
-``capture`` places through a ``Store`` in this process, the fleet cache freshly read, and records the statements
-the placement sends with SQLAlchemy's ``before_cursor_execute`` event: whatever ``Reservations.place`` sends (on
+``capture`` places through a ``Store`` in this process, the fleet cache freshly read, and records the statements the
+placement sends with SQLAlchemy's ``before_cursor_execute`` event: whatever ``Reservations.place`` sends (on
 PostgreSQL today one statement with the rows and the guarded UPDATEs, its own transaction), with their bound
-parameters and whether they ran in a transaction. The floor is never a copy of the router's SQL: change the
-router's statements and the floor follows. ``replay`` runs them again, each placement as the router ran it (in its
-own transaction, or as autocommitted statements), through the router's own engine setup (``make_engine``: psycopg
-3 and the same pool), with as many threads as wrk has connections and wrk's think time. Each replay gets fresh ids
-(request, service, customer), stays on the captured cluster (its counter row is as hot as the router makes it) and
-moves to the cluster's next run node. The guards must keep matching (a lost guard undoes the statement), so the
-replay lifts the guards' bound capacities (the cluster's limits, a node's default pod cap): a saturated 10-second
-run places more on one cluster than the seeded fleet has room for. What still runs out (a node's RAM) is counted
-as a lost guard and its time kept, since the statement ran in full.
+parameters and whether they ran in a transaction. The floor is never a copy of the router's SQL: change the router's
+statements and the floor follows. ``replay`` runs them again, each placement as the router ran it (in its own
+transaction, or as autocommitted statements), through the driver and pool the router sends them with, at the
+concurrency wrk has connections, with wrk's think time: autocommitted statements (PostgreSQL, the router's steady
+state) from as many tasks on one event loop through ``LoopConnections`` (psycopg's async connections, as
+``placement.router.loop_booking`` sends them; ``capture`` records the thread path's statement, built by the same
+``BookingStatements.statement``); a transaction from as many threads through ``make_engine``'s pool. Each replay
+gets fresh ids (request, service, customer), stays on the captured cluster (its counter row is as hot as the router
+makes it) and moves to the cluster's next run node. The guards must keep matching (a lost guard undoes the
+statement), so the replay lifts the guards' bound capacities (the cluster's limits, a node's default pod cap): a
+saturated 10-second run places more on one cluster than the seeded fleet has room for. What still runs out (a node's
+RAM) is counted as a lost guard and its time kept, since the statement ran in full.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
@@ -23,11 +27,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import psycopg
 from psycopg.types.json import Json
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import DBAPIError
 
-from placement.router.booking import GUARD_LOST_SQLSTATE
+from placement.router.booking import guard_lost
+from placement.router.db import loop_connect_args
+from placement.router.gate import DEFAULT_THREADS
+from placement.router.loop_booking import LoopConnections
 from placement.router.store import PlacementOrder, Store
 
 
@@ -105,7 +113,22 @@ def replay(
     prefix: str,
     on_start: Callable[[], None] | None = None,
 ) -> ReplayResult:
-    """Replay the captured placements in turn from ``connections`` threads for ``duration`` seconds."""
+    """Replay the captured placements in turn from ``connections`` tasks (autocommitted statements) or threads (a
+    transaction) for ``duration`` seconds."""
+    connect_args = loop_connect_args(engine)
+    if connect_args is not None and all(placement.autocommit for placement in captured):
+        return asyncio.run(
+            _replay_on_loop(
+                LoopConnections(connect_args, DEFAULT_THREADS),  # the router's: wrk's connections beyond it wait
+                connections,
+                captured,
+                nodes,
+                duration=duration,
+                mean_delay_ms=mean_delay_ms,
+                prefix=prefix,
+                on_start=on_start,
+            )
+        )
     latencies: list[float] = []
     lock = threading.Lock()
     stop_at = [0.0]
@@ -121,13 +144,7 @@ def replay(
                 time.sleep(rng.uniform(0, 2 * mean_delay_ms) / 1000)
             count += 1
             placement = captured[count % len(captured)]
-            tag = f"{prefix}-{thread}-{count}"
-            renames = {
-                placement.names["request"]: f"r-{tag}",
-                placement.names["service"]: f"svc-{tag}",
-                placement.names["customer"]: f"c-{tag}",
-                placement.names["node"]: nodes[count % len(nodes)],
-            }
+            renames = _renames(placement, f"{prefix}-{thread}-{count}", nodes[count % len(nodes)])
             started = time.perf_counter()
             try:
                 with autocommitted.connect() if placement.autocommit else engine.begin() as conn:
@@ -137,7 +154,7 @@ def replay(
                             _renamed(parameters, renames) if not many else [_renamed(p, renames) for p in parameters],
                         )
             except DBAPIError as error:
-                if getattr(error.orig, "sqlstate", None) != GUARD_LOST_SQLSTATE:
+                if not guard_lost(error.orig):
                     raise
                 lost[thread] += 1
             mine.append((time.perf_counter() - started) * 1000)
@@ -158,3 +175,70 @@ def replay(
     for thread in threads:
         thread.join()
     return ReplayResult(latencies, time.monotonic() - started, time.process_time() - cpu, sum(lost))
+
+
+def _renames(placement: Captured, tag: str, node: str) -> dict[str, str]:
+    """Fresh ids for one replay, on ``node``."""
+    names = placement.names
+    return {
+        names["request"]: f"r-{tag}",
+        names["service"]: f"svc-{tag}",
+        names["customer"]: f"c-{tag}",
+        names["node"]: node,
+    }
+
+
+async def _replay_on_loop(
+    pool: LoopConnections,
+    tasks: int,
+    captured: list[Captured],
+    nodes: list[str],
+    *,
+    duration: float,
+    mean_delay_ms: int,
+    prefix: str,
+    on_start: Callable[[], None] | None,
+) -> ReplayResult:
+    latencies: list[float] = []
+    lost = [0]
+    stop_at = [0.0]
+
+    async def worker(task: int) -> None:
+        rng = np.random.default_rng(np.random.SeedSequence(task))  # think times, as wrk's math.random
+        count = 0
+        while time.monotonic() < stop_at[0]:
+            if mean_delay_ms:
+                await asyncio.sleep(rng.uniform(0, 2 * mean_delay_ms) / 1000)
+            count += 1
+            placement = captured[count % len(captured)]
+            renames = _renames(placement, f"{prefix}-{task}-{count}", nodes[count % len(nodes)])
+            started = time.perf_counter()
+            async with pool.free:
+                conn, _reused = await pool.take()
+                try:
+                    for statement, parameters, many in placement.statements:
+                        if many:
+                            await conn.cursor().executemany(statement, [_renamed(p, renames) for p in parameters])
+                        else:
+                            await conn.execute(statement, _renamed(parameters, renames))
+                except psycopg.Error as error:
+                    if not guard_lost(error):
+                        raise
+                    lost[0] += 1
+                finally:
+                    await pool.give_back(conn)
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    # Every connection opened before the clock starts, as wrk's are.
+    warm = [(await pool.take())[0] for _ in range(min(tasks, pool.size))]
+    for conn in warm:
+        await pool.give_back(conn)
+    if on_start is not None:
+        on_start()
+    cpu, started = time.process_time(), time.monotonic()
+    stop_at[0] = started + duration
+    await asyncio.gather(*(worker(task) for task in range(tasks)))
+    took = time.monotonic() - started
+    cpu = time.process_time() - cpu
+    await pool.drop_idle()
+    return ReplayResult(latencies, took, cpu, lost[0])

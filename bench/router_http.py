@@ -408,6 +408,8 @@ def placements(args, router: Router, wrk: str, workdir: Path, schema: str, appli
                     f"f{connections}",
                 )
             floor.waits = floor_waits.shares()
+            # As the floor's, the router's connections are open before the clock starts: a second's placements.
+            run_wrk(wrk, router, PLACE_PATH, placing(delay, f"w{connections}"), connections, 1, workdir)
             seed(router.url, loads_only=True)
             with WaitSampler(args.pg, application) as router_waits:
                 placed = wrk_run(

@@ -128,6 +128,37 @@ class ClusterPatch(BaseModel):
         return self
 
 
+# OpenAPI links, so clients and schemathesis' stateful tests follow a dry run to its placement, a placement to its
+# release, and back: a placed service can be released, and a released service id placed again (a new request with
+# that service_id).
+PLACED_LINKS = {
+    "ReleasePlacement": {
+        "operationId": "release_placement",
+        "parameters": {"service_id": "$response.body#/service_id"},
+        "description": "release what this placement reserved",
+    }
+}
+DECIDED_LINKS = {
+    "PlaceTheRequest": {
+        "operationId": "create_placement",
+        "requestBody": {"request": "$request.body"},
+        "description": "place what the dry run decided on",
+    }
+}
+RELEASED_LINKS = {
+    "ReleaseAgain": {
+        "operationId": "release_placement",
+        "parameters": {"service_id": "$response.body#/service_id"},
+        "description": "a second release of the same service id answers released: false",
+    },
+    "PlaceServiceIdAgain": {
+        "operationId": "create_placement",
+        "requestBody": {"service_id": "$response.body#/service_id"},
+        "description": "a released service id may be placed again under a new request id",
+    },
+}
+
+
 class VolumeOut(BaseModel):
     mount_path: str
     size: str

@@ -21,8 +21,11 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from placement.router.answers import DecisionAnswers, decision_body, placement_answer
 from placement.router.api import (
+    DECIDED_LINKS,
     ID_LENGTH,
     ID_PATTERN,
+    PLACED_LINKS,
+    RELEASED_LINKS,
     ClusterPatch,
     ClusterViewOut,
     DecisionOut,
@@ -45,6 +48,7 @@ from placement.router.errors import BodyLimit, preview_text, safe_errors
 from placement.router.fleet_page import add_fleet_page
 from placement.router.forecast_api import add_forecast_routes, forecast_for_scrape, forecast_gauges
 from placement.router.gate import DatabaseGate, DatabaseUnavailable
+from placement.router.loop_booking import LoopPlacements
 from placement.router.metrics import LatencyMiddleware, RouterMetrics
 from placement.router.refill import CacheFiller
 from placement.router.store import (
@@ -74,35 +78,6 @@ def _problem(code: int, detail: str) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": Problem, "description": detail}}
 
 
-# OpenAPI links, so clients and schemathesis' stateful tests follow a dry run to its placement, a placement to its
-# release, and back: a placed service can be released, and a released service id placed again (a new request with
-# that service_id).
-PLACED_LINKS = {
-    "ReleasePlacement": {
-        "operationId": "release_placement",
-        "parameters": {"service_id": "$response.body#/service_id"},
-        "description": "release what this placement reserved",
-    }
-}
-DECIDED_LINKS = {
-    "PlaceTheRequest": {
-        "operationId": "create_placement",
-        "requestBody": {"request": "$request.body"},
-        "description": "place what the dry run decided on",
-    }
-}
-RELEASED_LINKS = {
-    "ReleaseAgain": {
-        "operationId": "release_placement",
-        "parameters": {"service_id": "$response.body#/service_id"},
-        "description": "a second release of the same service id answers released: false",
-    },
-    "PlaceServiceIdAgain": {
-        "operationId": "create_placement",
-        "requestBody": {"service_id": "$response.body#/service_id"},
-        "description": "a released service id may be placed again under a new request id",
-    },
-}
 AUTH_RESPONSES = {
     **_problem(401, "missing bearer token"),
     **_problem(403, "an unknown token, or one without the role this endpoint needs"),
@@ -135,6 +110,7 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        await placing.close()
         filler.close()
         gate.shutdown()
         metrics.process_exited()
@@ -155,6 +131,7 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
     db = gate.call
     answers = DecisionAnswers(store.policy)
     filler = CacheFiller(store, gate)
+    placing = LoopPlacements(store, gate, lambda decision: metrics.record_decision("placements", decision))
 
     def need(role: Role | None) -> Any:
         """A dependency that lets a request through with a known token that has ``role`` (any, when None)."""
@@ -288,7 +265,8 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
         order = PlacementOrder(body.request_id, body.service_name, body.request, body.repo, body.service_id)
         await filler.ready()  # the fleet read once for all placements, outside their transactions
         try:
-            placement = await db(place_and_count, order)
+            # From the event loop when it can (PostgreSQL, decided on the cached fleet), else a database thread.
+            placement = await placing.place(order) or await db(place_and_count, order)
         except (RequestIdReused, ServiceIdTaken) as error:
             raise HTTPException(409, str(error)) from error
         except PlacementReleased as error:

@@ -41,19 +41,29 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 
+from placement.engine import Decision
+from placement.footprint import Footprint
 from placement.router import counters
 from placement.router.db import customer_volumes, reservations, services, volumes
+from placement.router.ledger import PlacedService
 
 _LEDGER = tuple(column.name for column in reservations.c if column.name != "released_at")
 _SERVICE = tuple(column.name for column in services.c)
 _VOLUME = tuple(column.name for column in volumes.c)
 # The error ``capplan_guard_lost()`` raises (migration 0006).
 GUARD_LOST_SQLSTATE = "CP001"
+CUSTOMER_AFTER = "customer_after"
+
+
+def guard_lost(driver_error: BaseException | None) -> bool:
+    """The booking statement's error when a guard matched no row: it undid itself."""
+    return getattr(driver_error, "sqlstate", None) == GUARD_LOST_SQLSTATE
 
 
 @dataclass(frozen=True, slots=True)
 class Booking:
-    """Everything one reservation writes, as bound values."""
+    """Everything one reservation writes, as bound values, and what it books (the placement, its footprint and
+    the decision that chose it)."""
 
     binding: tuple[str, ...]  # the guarded limits this placement grows (counters.guards_that_bind)
     task_queue: str  # the cluster's task queue as the decision saw it: a different one loses the guard
@@ -63,6 +73,15 @@ class Booking:
     on_cluster: dict[str, Any]  # counters.reserve_on_cluster's parameters
     on_node: dict[str, Any]  # counters.reserve_on_node's parameters
     customer: tuple[str, int, int] | None  # (customer id, volumes added, most it may hold after), or None
+    placed: PlacedService
+    footprint: Footprint
+    decision: Decision
+
+    def customer_after(self, booked: Booked) -> tuple[str, int] | None:
+        """The customer and their volume count after a booking that held, when it counted them."""
+        if self.customer is None:
+            return None
+        return self.customer[0], int(booked.customer_volumes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,10 +151,10 @@ class _Compiled:
                 processors[name] = processor
         return cls(compiled.string, processors)
 
-    def execute(self, conn: Connection, params: dict[str, Any]) -> Any:
+    def processed(self, params: dict[str, Any]) -> dict[str, Any]:
         for name, processor in self.processors.items():
             params[name] = processor(params[name])
-        return conn.exec_driver_sql(self.sql, params)
+        return params
 
 
 class BookingStatements:
@@ -165,11 +184,14 @@ class BookingStatements:
 
     # --- PostgreSQL: one statement -------------------------------------------------------------------------
 
-    def _book_in_one(self, conn: Connection, booking: Booking) -> Booked:
+    def statement(self, dialect: Any, booking: Booking) -> tuple[str, dict[str, Any]]:
+        """The booking's one statement as SQL text and the driver's parameters (PostgreSQL; compiled once per
+        shape). It answers one row, ``customer_after`` in column ``CUSTOMER_AFTER``; a lost guard is an error,
+        ``guard_lost``."""
         shape = (booking.binding, len(booking.volumes), booking.customer is not None)
         statement = self._combined.get(shape)
         if statement is None:
-            statement = self._combined[shape] = _Compiled.of(self._combine(*shape), conn.dialect)
+            statement = self._combined[shape] = _Compiled.of(self._combine(*shape), dialect)
         params = {
             **_prefixed(reservations, booking.ledger, "l_"),
             **_prefixed(services, booking.service, "s_"),
@@ -182,10 +204,14 @@ class BookingStatements:
         if booking.customer is not None:
             _customer_id, added, allowed = booking.customer  # the ledger's customer
             params.update(customer_added=added, customer_allowed=allowed)
+        return statement.sql, statement.processed(params)
+
+    def _book_in_one(self, conn: Connection, booking: Booking) -> Booked:
+        sql, params = self.statement(conn.dialect, booking)
         try:
-            customer_after = statement.execute(conn, params).one().customer_after
+            customer_after = conn.exec_driver_sql(sql, params).one().customer_after
         except DBAPIError as error:
-            if getattr(error.orig, "sqlstate", None) == GUARD_LOST_SQLSTATE:
+            if guard_lost(error.orig):
                 return Booked(None, False, None)  # the statement undid itself
             raise
         return Booked(booking.task_queue, True, customer_after)
@@ -241,7 +267,7 @@ class BookingStatements:
         # CTE when it is first read), so the rows are written before the counters' rows are locked.
         written = [select(func.count().label("n")).select_from(cte).scalar_subquery().label(cte.name) for cte in rows]
         guard = case((and_(*holds), true()), else_=func.capplan_guard_lost(type_=Boolean))
-        return select(*written, customer_after.label("customer_after"), guard.label("holds")).add_cte(*rows)
+        return select(*written, customer_after.label(CUSTOMER_AFTER), guard.label("holds")).add_cte(*rows)
 
     # --- SQLite: the same statements in turn ----------------------------------------------------------------
 

@@ -15,6 +15,9 @@
 
 from __future__ import annotations
 
+import weakref
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -226,7 +229,7 @@ def make_engine(url: str, *, connect_timeout: float = 2.0) -> Engine:
         if schema:
             options["options"] = f"-csearch_path={schema}"
             parsed = parsed.difference_update_query(["schema"])
-        return create_engine(
+        engine = create_engine(
             parsed,
             connect_args=options,
             pool_size=16,
@@ -234,7 +237,20 @@ def make_engine(url: str, *, connect_timeout: float = 2.0) -> Engine:
             pool_timeout=connect_timeout,
             pool_pre_ping=True,
         )
+        _, params = engine.dialect.create_connect_args(engine.url)
+        _LOOP_CONNECT_ARGS[engine] = {**params, **options}
+        return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+_LOOP_CONNECT_ARGS: weakref.WeakKeyDictionary[Engine, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def loop_connect_args(engine: Engine) -> dict[str, Any] | None:
+    """The arguments of psycopg's ``AsyncConnection.connect`` that reach ``engine``'s PostgreSQL as its own pool
+    does (host, database, user, search path, timeout, SQLAlchemy's adapters); None for SQLite, or an engine
+    ``make_engine`` did not make."""
+    return _LOOP_CONNECT_ARGS.get(engine)
 
 
 def _sqlite_transactions(engine: Engine) -> None:

@@ -12,13 +12,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import psycopg
 from sqlalchemy import exc as sa_exc
 
 T = TypeVar("T")
+# Database calls in flight at once: threads, or the event loop's connections (``placement.router.loop_booking``).
+DEFAULT_THREADS = 8
 
 
 class DatabaseUnavailable(Exception):
@@ -32,11 +35,16 @@ def is_unreachable(error: BaseException) -> bool:
     if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
         return True
     if isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError):
-        # PostgreSQL: class 08 is "connection exception", 57P0x the server shutting down or starting up.
-        # No SQLSTATE at all means the client failed to talk to the server (or it is SQLite's "locked").
-        sqlstate = getattr(error.orig, "sqlstate", None)
-        return sqlstate is None or sqlstate.startswith("08") or sqlstate.startswith("57P")
+        return _connection_trouble(getattr(error.orig, "sqlstate", None))
+    if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):  # the event loop's own connections
+        return _connection_trouble(error.sqlstate)
     return False
+
+
+def _connection_trouble(sqlstate: str | None) -> bool:
+    # PostgreSQL: class 08 is "connection exception", 57P0x the server shutting down or starting up.
+    # No SQLSTATE at all means the client failed to talk to the server (or it is SQLite's "locked").
+    return sqlstate is None or sqlstate.startswith("08") or sqlstate.startswith("57P")
 
 
 class DatabaseGate:
@@ -48,7 +56,9 @@ class DatabaseGate:
     A thread is given back when its call really ends, even if the caller gave up on it earlier.
     """
 
-    def __init__(self, deadline: float, threads: int = 8, queue_deadline: float = 30.0, cool_down: float = 0.5):
+    def __init__(
+        self, deadline: float, threads: int = DEFAULT_THREADS, queue_deadline: float = 30.0, cool_down: float = 0.5
+    ):
         self.deadline = deadline
         self.queue_deadline = queue_deadline
         self.cool_down = cool_down
@@ -123,6 +133,44 @@ class DatabaseGate:
                 orig = getattr(error, "orig", None) or error
                 raise self._trip(f"the database is unreachable: {type(orig).__name__}") from error
             raise
+
+    async def call_on_loop(self, free: asyncio.Semaphore, work: Callable[[], Awaitable[T]]) -> T:
+        """``work`` on the event loop's own connections (``placement.router.loop_booking``), under the rules of
+        ``call``: the breaker; ``free`` counts its connections as the threads are counted; the deadline starts once
+        it has one. Past the deadline it is cancelled in the background (psycopg cancels the query, or closes the
+        connection) and the caller is answered "did not answer in time"; its connection is free once it ends."""
+        if time.monotonic() < self._closed_until:
+            raise DatabaseUnavailable(f"the database is unavailable ({self.last_error})")
+        if free.locked():
+            await self._take_thread(free)
+        else:
+            await free.acquire()
+        running = asyncio.ensure_future(work())
+        state = {"stuck": False}
+
+        def give_back(done: asyncio.Future[T]) -> None:
+            if state["stuck"]:
+                self._stuck -= 1
+            free.release()
+            if not done.cancelled():
+                done.exception()  # seen: a cancelled call's error is nobody's to raise
+
+        running.add_done_callback(give_back)
+        finished, _ = await asyncio.wait({running}, timeout=self.deadline)
+        if not finished:
+            self.healthy = False
+            state["stuck"] = True
+            self._stuck += 1
+            running.cancel()
+            raise DatabaseUnavailable("the database did not answer in time")
+        try:
+            answer = running.result()
+        except psycopg.Error as error:
+            if is_unreachable(error):
+                raise self._trip(f"the database is unreachable: {type(error).__name__}") from error
+            raise
+        self.healthy = True
+        return answer
 
     def shutdown(self) -> None:
         """Stop the threads (at the app's shutdown); a later call starts new ones."""

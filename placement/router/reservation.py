@@ -1,4 +1,4 @@
-"""Placements: decide on the fleet, then reserve atomically; release exactly once.
+"""Placements: decide on the fleet, then reserve atomically (releases: ``placement.router.releases``).
 
 A placement decides with ``placement.select_cluster`` on the fleet as the database shows it (each cluster's last
 snapshot plus what was reserved since that snapshot was observed; usually the cached fleet), then reserves in one
@@ -26,7 +26,7 @@ import uuid
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import Connection, Text, bindparam, func, select, update
+from sqlalchemy import Connection, Text, bindparam, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from placement.engine import Decision, select_cluster
@@ -38,11 +38,7 @@ from placement.router.booking import Booking, BookingStatements
 from placement.router.cache import CachedFleet, Fleet, FleetCache
 from placement.router.db import (
     cluster_counters,
-    clusters,
-    customer_volumes,
     reservations,
-    services,
-    volumes,
 )
 from placement.router.exceptions import (
     Contention,
@@ -50,7 +46,6 @@ from placement.router.exceptions import (
     PlacementReleased,
     RequestIdReused,
     ServiceIdTaken,
-    UnknownPlacement,
 )
 from placement.router.ledger import PLACED, PlacedService, PlacedVolume, Placement, PlacementOrder
 from placement.router.repository import Repository, aware
@@ -90,7 +85,7 @@ class Reservations:
         self.repository = repository
         self.cache = cache
         self.policy = repository.policy
-        self._booking = BookingStatements(repository.backend)
+        self.statements = BookingStatements(repository.backend)
         # The booking statement is its own transaction (PostgreSQL): no BEGIN, no COMMIT, no idle transaction.
         self._at_once = repository.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._capacities: dict[tuple[str, str], dict[str, int]] = {}
@@ -141,7 +136,7 @@ class Reservations:
         repository = self.repository
         # PostgreSQL: autocommitted (READ COMMITTED gives each statement its own snapshot either way), so a refill
         # sends no BEGIN or ROLLBACK and never sits idle in a transaction. SQLite: one snapshot for all the reads.
-        reader = self._at_once if self._booking.in_one_statement else repository.engine
+        reader = self._at_once if self.statements.in_one_statement else repository.engine
         with reader.connect() as conn:
             self.cache.refill(
                 lambda: repository.read_fleet(conn), lambda known: repository.customer_volume_counts(known, conn)
@@ -158,19 +153,40 @@ class Reservations:
     def _decide(
         self, conn: Connection, request: RequestIn, now: datetime, *, may_use_cache: bool
     ) -> tuple[Decision, PlacementRequest, Fleet]:
-        model = self.request_model(request)
-        cached = self.cache.fresh() if may_use_cache else None
-        if cached is not None:
-            # A customer the cache has not seen counts as having no volumes yet: the quota's guard in this
-            # transaction holds the line, and a lost guard decides again on what the database reads.
-            known = cached.customer_volumes(model.customer_id)
-            counted = self.counted(request, model, 0 if known is None else known)
-            decision = select_cluster(counted, cached.fleet, self.policy, now=now)
-            # A choice made on the cache is checked by the guards; a refusal must come from the database itself.
-            if decision.placed:
-                return decision, counted, cached.fleet
-        counted, fleet = self.from_database(conn, request, model, fresh_fleet=True)
+        on_cache = self._decide_on_cache(request, now) if may_use_cache else None
+        if on_cache is not None:
+            return on_cache
+        counted, fleet = self.from_database(conn, request, self.request_model(request), fresh_fleet=True)
         return select_cluster(counted, fleet, self.policy, now=now), counted, fleet
+
+    def _decide_on_cache(self, request: RequestIn, now: datetime) -> tuple[Decision, PlacementRequest, Fleet] | None:
+        """A placement's choice on the cached fleet; None when the fleet is not cached or nothing fits on it."""
+        cached = self.cache.fresh()
+        if cached is None:
+            return None
+        model = self.request_model(request)
+        # A customer the cache has not seen counts as having no volumes yet: the quota's guard in the booking
+        # holds the line, and a lost guard decides again on what the database reads.
+        known = cached.customer_volumes(model.customer_id)
+        counted = self.counted(request, model, 0 if known is None else known)
+        decision = select_cluster(counted, cached.fleet, self.policy, now=now)
+        # A choice made on the cache is checked by the guards; a refusal must come from the database itself.
+        return (decision, counted, cached.fleet) if decision.placed else None
+
+    def booked_on_cache(self, order: PlacementOrder, now: datetime) -> Booking | None:
+        """The booking statement's values for ``order`` decided on the cached fleet, for a caller that sends the
+        statement itself (``placement.router.loop_booking``); None when only ``place`` can place it (SQLite, the
+        fleet not cached, nothing fits on it, the cached quota count refuses it)."""
+        if not self.statements.in_one_statement:
+            return None
+        on_cache = self._decide_on_cache(order.request, now)
+        if on_cache is None:
+            return None
+        decision, model, fleet = on_cache
+        try:
+            return self._booking_for(order, order.body_hash(), decision, model, fleet, now)
+        except _GuardLost:
+            return None
 
     # --- placements --------------------------------------------------------------------------------------
 
@@ -182,7 +198,7 @@ class Reservations:
         while True:
             when = now or self.repository.clock()
             try:
-                if self._booking.in_one_statement and not locked:
+                if self.statements.in_one_statement and not locked:
                     return self._place_at_once(order, body_hash, when, losses)
                 return self._place_in_transaction(order, body_hash, when, locked, losses)
             except _GuardLost:
@@ -219,7 +235,9 @@ class Reservations:
                 if replayed is not None:
                     return replayed
                 raise NothingFits(decision, order.request)
-            placed, footprint, customer = self._reserve(conn, order, body_hash, decision, model, fleet, when)
+            placed, footprint, customer = self._reserve(
+                conn, self._booking_for(order, body_hash, decision, model, fleet, when)
+            )
         self.cache.add(placed.cluster_id, placed.node, footprint, customer)
         return Placement(placed, False, decision)
 
@@ -241,7 +259,9 @@ class Reservations:
             decision, model, fleet = self._decide(conn, order.request, when, may_use_cache=losses == 0)
             if not decision.placed:
                 raise NothingFits(decision, order.request)
-            placed, footprint, customer = self._reserve(conn, order, body_hash, decision, model, fleet, when)
+            placed, footprint, customer = self._reserve(
+                conn, self._booking_for(order, body_hash, decision, model, fleet, when)
+            )
         self.cache.add(placed.cluster_id, placed.node, footprint, customer)
         return Placement(placed, False, decision)
 
@@ -277,21 +297,26 @@ class Reservations:
             raise PlacementReleased(request_id, row.service_id, aware(row.released_at))
         return Placement(PLACED.validate_python(row.response), True, None)
 
-    def _reserve(
+    def _reserve(self, conn: Connection, booking: Booking) -> tuple[PlacedService, Footprint, tuple[str, int] | None]:
+        """Book ``booking``; also returns the customer's volume count after it, when it changed.
+
+        Everything is computed before the first write (``_booking_for``), and the guarded counter UPDATEs run last
+        (``placement.router.booking``), so the cluster's counter row is held only from its UPDATE to the COMMIT.
+        """
+        booked = self.statements.book(conn, booking)
+        if not booked.holds(booking):
+            raise _GuardLost
+        return booking.placed, booking.footprint, booking.customer_after(booked)
+
+    def _booking_for(
         self,
-        conn: Connection,
         order: PlacementOrder,
         body_hash: str,
         decision: Decision,
         request: PlacementRequest,
         fleet: Fleet,
         now: datetime,
-    ) -> tuple[PlacedService, Footprint, tuple[str, int] | None]:
-        """Reserve ``decision``; also returns the customer's volume count after it, when it changed.
-
-        Everything is computed before the first write, and the guarded counter UPDATEs run last
-        (``placement.router.booking``), so the cluster's counter row is held only from its UPDATE to the COMMIT.
-        """
+    ) -> Booking:
         limits = self.policy.limits
         cluster, load = next(pair for pair in fleet if pair[0].id == decision.cluster_id)
         cluster_id, node_name = cluster.id, decision.node_hint
@@ -318,7 +343,7 @@ class Reservations:
             reason=decision.reason,
             warnings=tuple(decision.warnings),
         )
-        booking = Booking(
+        return Booking(
             binding=counters.guards_that_bind(footprint),
             task_queue=placed.task_queue,
             ledger={
@@ -367,12 +392,10 @@ class Reservations:
                 **counters.node_additions(footprint),
             },
             customer=customer,
+            placed=placed,
+            footprint=footprint,
+            decision=decision,
         )
-        booked = self._booking.book(conn, booking)
-        if not booked.holds(booking):
-            raise _GuardLost
-        after = None if customer is None else (request.customer_id, int(booked.customer_volumes))
-        return placed, footprint, after
 
     def _guard_capacities(self, provider: str, ctrl_name: str, ctrl: ControlPlaneType | None) -> dict[str, int]:
         # The policy's limits never change: the capacities are worked out once per provider and node type.
@@ -381,59 +404,3 @@ class Reservations:
         if capacities is None:
             capacities = self._capacities[key] = counters.guard_capacities(self.policy.limits, provider, ctrl)
         return capacities
-
-    # --- releases ----------------------------------------------------------------------------------------
-
-    def release(self, service_id: str) -> bool:
-        """Give back what a placement reserved. False when it was released before (releasing is idempotent).
-
-        Exactly once under any concurrency: the ledger row is marked released by an UPDATE guarded by
-        ``released_at IS NULL``, and only the call whose UPDATE matched gives the counters back. PostgreSQL
-        re-checks the guard on the row it locked, so a concurrent twin waits and then matches nothing; SQLite's
-        writers take turns (``BEGIN IMMEDIATE``).
-        """
-        for _ in range(MAX_GUARD_LOSSES):
-            try:
-                return self._release_once(service_id)
-            except OperationalError as error:
-                if getattr(error.orig, "sqlstate", None) not in RETRYABLE_SQLSTATES:
-                    raise
-        raise Contention(f"gave up releasing {service_id!r} after {MAX_GUARD_LOSSES} deadlocks; retry")
-
-    def _release_once(self, service_id: str) -> bool:
-        ledger = reservations.c
-        with self.repository.write() as conn:
-            row = conn.execute(
-                update(reservations)
-                .where(ledger.service_id == service_id, ledger.released_at.is_(None))
-                .values(released_at=self.repository.clock())
-                .returning(*reservations.c)
-            ).first()
-            if row is None:
-                if conn.execute(select(ledger.request_id).where(ledger.service_id == service_id)).first() is None:
-                    raise UnknownPlacement(service_id)
-                return False
-            # Locked before it is read, so a snapshot arriving now (put_load locks this row first too) either
-            # counted this reservation and sees it given back here, or recounts the ledger after this commits.
-            counter = conn.execute(
-                select(cluster_counters.c.observed_at, clusters.c.storage_provider)
-                .join(clusters, clusters.c.id == cluster_counters.c.cluster_id)
-                .where(cluster_counters.c.cluster_id == row.cluster_id)
-                .with_for_update(of=cluster_counters)
-            ).one()
-            footprint = counters.ledger_footprint(row, counter.storage_provider)
-            # A reservation older than the snapshot is inside the snapshot's figures; the next snapshot drops it.
-            if counter.observed_at is None or aware(row.reserved_at) >= aware(counter.observed_at):
-                taken_back = footprint.scaled(-1)
-                match = {"match_cluster_id": row.cluster_id, "match_node_name": row.node_name}
-                conn.execute(counters.ADD_TO_CLUSTER, {**match, **counters.cluster_additions(taken_back)})
-                conn.execute(counters.ADD_TO_NODE, {**match, **counters.node_additions(taken_back)})
-            if footprint.volumes:
-                conn.execute(
-                    update(customer_volumes)
-                    .where(customer_volumes.c.customer_id == row.customer_id)
-                    .values(volumes=customer_volumes.c.volumes - footprint.volumes)
-                )
-            conn.execute(volumes.delete().where(volumes.c.service_id == service_id))
-            conn.execute(services.delete().where(services.c.id == service_id))
-        return True

@@ -32,6 +32,7 @@ from placement.router.exceptions import (
     UnknownStorageProvider,
 )
 from placement.router.ledger import PlacedService, PlacedVolume, Placement, PlacementOrder
+from placement.router.releases import Releases
 from placement.router.repository import NO_SNAPSHOT, Clock, Repository, ServiceRecord, utc_now
 from placement.router.reservation import OPTIMISTIC_ATTEMPTS, Reservations
 from placement.state import RequestIn
@@ -93,7 +94,7 @@ class Store:
         self.place = self.reservations.place
         self.refresh_fleet = self.reservations.refresh_fleet
         self.learn_customer = self.reservations.learn_customer
-        self.release = self.reservations.release
+        self.release = Releases(repository).release
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,0 +1,130 @@
+"""Placements booked from the event loop through psycopg's async connection (PostgreSQL).
+
+On PostgreSQL a placement decided on the cached fleet is one statement that is its own transaction
+(``placement.router.booking``). Sent from a database thread, it cost the router a thread hop each way (the
+executor's queue, two futures, the GIL handed over twice) and SQLAlchemy's connection checkout with its pre-ping
+round trip: together about a quarter of the process's CPU per placement, profiled under paced load. Here the
+decision runs on the event loop (the engine on the cached fleet, ~20 µs) and the statement goes through a few
+``psycopg.AsyncConnection``s kept for reuse, autocommitted. The customer's volume quota is read from the
+write-through cache, and its guard stays in the statement.
+
+Everything else takes the thread path as before (``Reservations.place``), which decides again and answers as
+then: SQLite, a fleet not cached, nothing fits on the cached fleet, a lost guard (the statement undid itself), a
+request id or service id seen before (the ledger INSERT failed, undoing the statement). The database gate's rules
+hold (``DatabaseGate.call_on_loop``): the breaker, the deadline from the moment a connection is had, 503 past
+it. A reused connection is not pinged: when it fails with connection trouble, the other idle ones are dropped
+(they were opened before the same outage) and the placement takes the thread path, which pings, and trips the
+breaker if the database is really gone. A statement is never half done: it either committed, and its retry is a
+replay, or it did nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.pq import TransactionStatus
+
+from placement.engine import Decision
+from placement.router.booking import CUSTOMER_AFTER, Booked, Booking, guard_lost
+from placement.router.db import loop_connect_args
+from placement.router.gate import DatabaseGate, is_unreachable
+from placement.router.ledger import Placement, PlacementOrder
+from placement.router.store import Store
+
+
+class LoopConnections:
+    """psycopg async connections to one PostgreSQL, autocommitted, at most ``size`` in use (``free`` counts them
+    for the gate). The last one given back is the next one taken, so a few stay in use and keep their prepared
+    statements (psycopg prepares a statement after its fifth run on a connection). Runs on one event loop."""
+
+    def __init__(self, connect_args: dict[str, Any], size: int):
+        self.connect_args = connect_args
+        self.size = size
+        self._idle: list[psycopg.AsyncConnection] = []
+        self._free: asyncio.Semaphore | None = None
+
+    @property
+    def free(self) -> asyncio.Semaphore:
+        if self._free is None:  # made on the loop that uses it
+            self._free = asyncio.Semaphore(self.size)
+        return self._free
+
+    async def take(self) -> tuple[psycopg.AsyncConnection, bool]:
+        """A connection, and whether it was used before (an idle one) rather than opened now."""
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.closed:
+                return conn, True
+        return await psycopg.AsyncConnection.connect(autocommit=True, **self.connect_args), False
+
+    async def give_back(self, conn: psycopg.AsyncConnection) -> None:
+        if conn.closed or conn.broken or conn.info.transaction_status != TransactionStatus.IDLE:
+            await conn.close()
+        elif len(self._idle) < self.size:
+            self._idle.append(conn)
+        else:
+            await conn.close()
+
+    async def drop_idle(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            with contextlib.suppress(psycopg.Error):
+                await conn.close()
+
+
+class LoopPlacements:
+    """The router's placements from the event loop, where they can be (see the module's docstring)."""
+
+    def __init__(self, store: Store, gate: DatabaseGate, on_placed: Callable[[Decision], None]):
+        connect_args = loop_connect_args(store.engine)
+        self.connections = None if connect_args is None else LoopConnections(connect_args, gate.threads)
+        self.store = store
+        self.gate = gate
+        self.on_placed = on_placed
+        self.dialect = store.engine.dialect
+        self.statements = store.reservations.statements
+
+    async def place(self, order: PlacementOrder) -> Placement | None:
+        """Placed from the event loop; None when the thread path must place it."""
+        connections = self.connections
+        if connections is None or not self.gate.healthy:
+            return None
+        store = self.store
+        booking = store.reservations.booked_on_cache(order, store.clock())
+        if booking is None:
+            return None
+        return await self.gate.call_on_loop(connections.free, lambda: self._book(connections, booking))
+
+    async def _book(self, connections: LoopConnections, booking: Booking) -> Placement | None:
+        sql, params = self.statements.statement(self.dialect, booking)
+        conn, reused = await connections.take()
+        try:
+            cursor = await conn.execute(sql, params)
+            row = await cursor.fetchone()
+            names = [column.name for column in cursor.description or ()]
+        except psycopg.Error as error:
+            if guard_lost(error) or isinstance(error, pg_errors.UniqueViolation):
+                return None  # the statement undid itself: the thread path decides again, or answers the replay
+            if reused and is_unreachable(error):
+                await connections.drop_idle()
+                return None
+            raise
+        finally:
+            await connections.give_back(conn)
+        if row is None:
+            return None
+        booked = Booked(booking.task_queue, True, row[names.index(CUSTOMER_AFTER)])
+        placed = booking.placed
+        self.store.cache.add(placed.cluster_id, placed.node, booking.footprint, booking.customer_after(booked))
+        # Counted here, not by the caller: a placement made after its caller stopped waiting (a 503) still counts.
+        self.on_placed(booking.decision)
+        return Placement(placed, False, booking.decision)
+
+    async def close(self) -> None:
+        if self.connections is not None:
+            await self.connections.drop_idle()
