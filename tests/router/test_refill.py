@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import psycopg
 import pytest
 from sqlalchemy import event
 
@@ -20,10 +21,18 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-async def router(db_url, clock):
+async def router(db_url, clock, monkeypatch):
     store = open_store(db_url, clock=clock, fleet_cache_seconds=60)
     sent: list[str] = []
     event.listen(store.engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
+    # And what the event loop's own connections send (placement.router.loop_booking, PostgreSQL).
+    execute = psycopg.AsyncConnection.execute
+
+    async def recorded(conn, query, *args, **kwargs):
+        sent.append(query)
+        return await execute(conn, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.AsyncConnection, "execute", recorded)
     app = create_app(store, RouterSettings(db_url="unused", tokens=(TOKEN,)))
     seed_store(store, [(cluster_body("eu-west-1"), load_body(volumes=0)), (cluster_body("eu-west-2"), load_body())])
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://router") as client:
