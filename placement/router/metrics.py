@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -79,7 +80,10 @@ class RouterMetrics:
         self.decisions.labels(endpoint, decision.cluster_id or "none", outcome).inc()
         if decision.quota_violations:
             self.rejections.labels("quota").inc()
-        for reason, count in decision.rejection_counts().items():
+        # Counted from the rejected clusters alone: ``rejection_counts`` reads ``results``, which ranks and explains
+        # every cluster (~4 % of a placement's CPU in the router, profiled), and a placement's answer needs neither.
+        counts = collections.Counter(rejection.filter for _cluster_id, rejection in decision.rejections)
+        for reason, count in counts.items():
             self.rejections.labels(reason).inc(count)
 
 
