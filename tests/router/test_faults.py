@@ -85,3 +85,29 @@ def test_hanging_database_is_503_at_the_deadline_and_recovers(proxied_router):
         wait_ready(http)
         assert http.post("/v1/select-cluster", json=SELECT).status_code == 200
         assert http.post("/v1/placements", json=placement("p2"), headers=AUTH).status_code == 201
+
+
+def test_a_placement_on_a_hanging_database_is_503_at_the_deadline_and_its_retry_places_it_once(proxied_router):
+    proxy, router = proxied_router
+    with httpx.Client(base_url=router.base_url, timeout=30) as http:
+        assert http.post("/v1/clusters", json=cluster_body("eu-west-1"), headers=AUTH).status_code == 201
+        assert (
+            http.put("/v1/clusters/eu-west-1/load", json=load_body(observed_at=None), headers=AUTH).status_code == 200
+        )
+        # Placed first, so the fleet is cached and the event loop's own connections are open and idle: the hanging
+        # statement is the loop's (placement.router.loop_booking), which has the gate's deadline too.
+        for n in range(3):
+            assert http.post("/v1/placements", json=placement(f"before-{n}"), headers=AUTH).status_code == 201
+
+        proxy.swallow()
+        hung = http.post("/v1/placements", json=placement("p3"), headers=AUTH)
+        assert hung.status_code == 503
+        assert hung.json()["detail"] == "the database did not answer in time"
+        assert hung.headers["retry-after"] == "1"
+
+        proxy.heal()
+        wait_ready(http)
+        retried = http.post("/v1/placements", json=placement("p3"), headers=AUTH)
+        assert retried.status_code == 201  # the hung statement never reached the database
+        assert retried.json()["request_id"] == "p3"
+        assert http.get("/v1/clusters/eu-west-1").json()["reserved_since_snapshot"]["services"] == 4
