@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -13,8 +13,22 @@ from sim.render import COLORS, count_axis, date_axis, figure, img, legend_outsid
 from sim.report import limit_name
 from sim.sweep.stats import NO_SHARD
 
-if TYPE_CHECKING:  # the result imports this module lazily, to write its report
-    from sim.sweep.core import SweepResult
+
+class SweepTables(Protocol):
+    """What the report reads from a sweep's result (``sim.sweep.SweepResult``)."""
+
+    scenario_name: str
+    manifest: dict[str, Any]
+    runs: pd.DataFrame
+    bands: pd.DataFrame
+    first_shard: pd.DataFrame
+    binding_counts: pd.DataFrame
+    sensitivity: pd.DataFrame
+    outcomes: pd.DataFrame
+    metric: str
+
+    @property
+    def failed(self) -> pd.DataFrame: ...
 
 
 GIB = 1024**3
@@ -55,7 +69,7 @@ def _band_plots(b: pd.DataFrame) -> str | None:
     return png(fig)
 
 
-def plots(result: SweepResult) -> list[tuple[str, str]]:
+def plots(result: SweepTables) -> list[tuple[str, str]]:
     """(title, base64 PNG) pairs."""
     out: list[tuple[str, str]] = []
     bands = _band_plots(result.bands)
@@ -95,12 +109,12 @@ def plots(result: SweepResult) -> list[tuple[str, str]]:
     return out
 
 
-def _metric_label(result: SweepResult) -> str:
+def _metric_label(result: SweepTables) -> str:
     item = BY_NAME[result.metric]
     return f"{item.label} ({item.unit})"
 
 
-def tornado(result: SweepResult, sens: pd.DataFrame) -> str:
+def tornado(result: SweepTables, sens: pd.DataFrame) -> str:
     """One bar per parameter from the outcome at its p10 draw to the outcome at its p90 draw (the fitted line),
     biggest swing on top, around the median outcome."""
     item = BY_NAME[result.metric]
@@ -129,7 +143,7 @@ def _rows(frame: pd.DataFrame) -> list[dict]:
     return [{k: (None if pd.isna(v) else v) for k, v in row.items()} for row in frame.to_dict("records")]
 
 
-def _sensitivity_rows(result: SweepResult) -> list[dict]:
+def _sensitivity_rows(result: SweepTables) -> list[dict]:
     unit = BY_NAME[result.metric].unit
     return [
         {
@@ -147,7 +161,7 @@ def _sensitivity_rows(result: SweepResult) -> list[dict]:
     ]
 
 
-def _outcome_rows(result: SweepResult) -> list[dict]:
+def _outcome_rows(result: SweepTables) -> list[dict]:
     return [
         {"outcome": r["label"], "p10": fmt.quantity(r["p10"], r["unit"]), "p50": fmt.quantity(r["p50"], r["unit"]),
          "p90": fmt.quantity(r["p90"], r["unit"]), "runs": fmt.number(r["runs"])}
@@ -155,7 +169,7 @@ def _outcome_rows(result: SweepResult) -> list[dict]:
     ]  # fmt: skip
 
 
-def render_sweep_report(result: SweepResult) -> str:
+def render_sweep_report(result: SweepTables) -> str:
     """A self-contained HTML page."""
     name = html.escape(result.scenario_name)
     manifest = [{"field": k, "value": v} for k, v in result.manifest.items()]
