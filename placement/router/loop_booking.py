@@ -8,14 +8,15 @@ decision runs on the event loop (the engine on the cached fleet, ~20 µs) and th
 ``psycopg.AsyncConnection``s kept for reuse, autocommitted. The customer's volume quota is read from the
 write-through cache, and its guard stays in the statement.
 
-Everything else takes the thread path as before (``Reservations.place``), which decides again and answers as
-then: SQLite, a fleet not cached, nothing fits on the cached fleet, a lost guard (the statement undid itself), a
-request id or service id seen before (the ledger INSERT failed, undoing the statement). The database gate's rules
-hold (``DatabaseGate.call_on_loop``): the breaker, the deadline from the moment a connection is had, 503 past
-it. A reused connection is not pinged: when it fails with connection trouble, the other idle ones are dropped
-(they were opened before the same outage) and the placement takes the thread path, which pings, and trips the
-breaker if the database is really gone. A statement is never half done: it either committed, and its retry is a
-replay, or it did nothing.
+Everything else takes the thread path as before (``Reservations.place``), which decides again and answers as then:
+SQLite, a fleet not cached, nothing fits on the cached fleet, a lost guard (the statement undid itself), a request
+id or service id seen before (the ledger INSERT failed, undoing the statement), a deadlock or serialization failure
+(which the thread path retries as it retries its own). The database gate's rules hold
+(``DatabaseGate.call_on_loop``): the breaker, the deadline from the moment a connection is had, 503 past it. A
+reused connection is not pinged: when it fails with connection trouble, the other idle ones are dropped (they were
+opened before the same outage) and the placement takes the thread path, which pings, and trips the breaker if the
+database is really gone. A statement is never half done: it either committed, and its retry is a replay, or it did
+nothing.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from placement.router.booking import CUSTOMER_AFTER, Booked, Booking, guard_lost
 from placement.router.db import loop_connect_args
 from placement.router.gate import DatabaseGate, is_unreachable
 from placement.router.ledger import Placement, PlacementOrder
+from placement.router.reservation import RETRYABLE_SQLSTATES
 from placement.router.store import Store
 
 
@@ -108,8 +110,13 @@ class LoopPlacements:
             row = await cursor.fetchone()
             names = [column.name for column in cursor.description or ()]
         except psycopg.Error as error:
-            if guard_lost(error) or isinstance(error, pg_errors.UniqueViolation):
-                return None  # the statement undid itself: the thread path decides again, or answers the replay
+            if (
+                guard_lost(error)
+                or isinstance(error, pg_errors.UniqueViolation)
+                or error.sqlstate in RETRYABLE_SQLSTATES
+            ):
+                # The statement undid itself: the thread path decides again, or answers the replay.
+                return None
             if reused and is_unreachable(error):
                 await connections.drop_idle()
                 return None
