@@ -155,7 +155,7 @@ def compare(
     order in its region (``regions_on_order``)."""
     config = compile_scenario(scenario)
     rows = timeseries[timeseries["cluster_id"] != "fleet"]
-    levels = measures(rows, config.limits, config.policy, list(LIMITS))
+    levels = measures(rows, config.limits, scenario.operator, list(LIMITS))
     days = levels["day"].to_numpy(dtype=float)
     ids = levels["cluster_id"].to_numpy()
     levels_on_order = rows["run_nodes_on_order"].to_numpy()

@@ -84,7 +84,7 @@ def bind_days(timeseries: pd.DataFrame, scenario: Scenario, clusters: tuple[str,
     within the run), and the day-0 used level and capacity."""
     config = compile_scenario(scenario)
     rows = timeseries[timeseries["cluster_id"].isin(clusters)]
-    levels = measures(rows, config.limits, config.policy, list(LIMITS))
+    levels = measures(rows, config.limits, scenario.operator, list(LIMITS))
     shape = (len(clusters), len(LIMITS))
     days, used0, capacity0 = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
     day = levels["day"].to_numpy(dtype=float)
