@@ -147,6 +147,8 @@ def _build_results(request_plan, clusters, fails, raws, totals, *, rejected_only
     """``Decision.results``; with ``rejected_only``, ``Decision.rejections``: the rejected clusters alone."""
     if callable(fails):
         fails = fails().tolist()
+    elif rejected_only and fails.count(-1) == len(fails):  # the usual answer, read after every placement
+        return ()
     rejected = [i for i, failed in enumerate(fails) if failed >= 0]
     if rejected_only and not rejected:
         return ()

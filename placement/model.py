@@ -131,10 +131,9 @@ class ClusterLoad:
             self.ram_requested_bytes,
             self.schedulable_nodes,
         )
-        kept = {}
-        for key, value in self._cache.items():
-            if key[0] == "nodes":
-                kept[key] = value.copy()
+        # The nodes by free RAM per pod cap, copied (the old snapshot keeps its own) and then adjusted.
+        kept = {key: value.copy() for key, value in self._cache.items() if key[0] == "nodes"}
+        ordered_lists = kept.items()
         for position, node in changed.items():
             old = nodes[position]
             nodes[position] = node
@@ -148,7 +147,7 @@ class ClusterLoad:
                 schedulable += 1
             old_entry = (old.allocatable_ram_bytes - old.requested_ram_bytes, old.name)
             entry = (node.allocatable_ram_bytes - node.requested_ram_bytes, node.name)
-            for (_, cap), ordered in kept.items():
+            for (_, cap), ordered in ordered_lists:
                 if _takes_pods(old, cap):
                     del ordered[bisect_left(ordered, old_entry)]
                 if _takes_pods(node, cap):
@@ -156,8 +155,10 @@ class ClusterLoad:
         load = object.__new__(ClusterLoad)
         set_value = object.__setattr__
         set_value(load, "run_nodes", tuple(nodes))
-        for name in _OTHER_FIELDS:
-            set_value(load, name, fields[name] if name in fields else getattr(self, name))
+        for name, value in fields.items():
+            set_value(load, name, value)
+        for name in _OTHER_FIELDS.difference(fields):
+            set_value(load, name, getattr(self, name))
         set_value(load, "ram_allocatable_bytes", allocatable)
         set_value(load, "ram_requested_bytes", requested)
         set_value(load, "schedulable_nodes", schedulable)

@@ -47,14 +47,14 @@ def place(
     service tried on several candidate sets counts one attempt (``first_attempt``) and, if none takes it, one
     rejection (``last_attempt``)."""
     draws, fleet, people, config = world.draws, world.fleet, world.population, world.config
-    size = int(draws.service_volume[service])
+    size = draws.service_volume.item(service)
     mix = config.scenario.customers
     request = PlacementRequest(
         customer_id=f"c{customer}",
-        ram_bytes=int(draws.service_ram[service]),
-        region=config.regions[draws.region[customer]],
+        ram_bytes=draws.service_ram.item(service),
+        region=config.regions[draws.region.item(customer)],
         volumes=(VolumeRequest(size),) if size else (),
-        customer_volume_count=int(people.customer_volumes[customer]),
+        customer_volume_count=people.customer_volumes.item(customer),
         plan=mix.plan,
         pods=mix.pods_per_service,
         new_customer=new_customer if namespace is None else namespace,
@@ -64,7 +64,7 @@ def place(
     if first_attempt:
         log.attempted += 1
         log.day_attempted += 1
-    home = int(people.home[customer])
+    home = people.home.item(customer)
     if decision.cluster_id is None:
         if last_attempt:
             _reject(world, log, request, decision, home, new_customer)
