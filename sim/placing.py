@@ -21,10 +21,10 @@ def sign_up(world: World, log: Log, customer: int) -> None:
     takes it, the customer is lost and its region's demand is noted."""
     log.day_signups += 1
     draws = world.draws
-    forced = int(draws.forced_cluster[customer])
+    forced = draws.forced_cluster.item(customer)
     candidates = [world.fleet.pair(forced)] if forced >= 0 else world.fleet.open_pairs()
     world.population.state[customer] = ACTIVE
-    if place(world, log, customer, int(draws.service_start[customer]), True, candidates) < 0:
+    if place(world, log, customer, draws.service_start.item(customer), True, candidates) < 0:
         world.population.state[customer] = LOST
         world.signals.note_demand(world.config.regions[draws.region[customer]])
 
@@ -174,17 +174,17 @@ def placed_footprint(world: World, customer: int, service: int) -> Footprint:
     """What a placed service holds on its cluster and node, as it was booked (its first service on a cluster
     holds the customer's namespace there)."""
     people = world.population
-    node = int(people.service_node[service])
-    size = int(people.service_volumes[service])
+    node = people.service_node.item(service)
+    size = people.service_volumes.item(service)
     return Footprint(
-        world.fleet.clusters[int(world.fleet.node_cluster[node])].provider,
-        ram_bytes=int(people.service_need[service]),
+        world.fleet.clusters[world.fleet.node_cluster.item(node)].provider,
+        ram_bytes=people.service_need.item(service),
         pods=world.config.scenario.customers.pods_per_service,
         services=1,
-        namespaces=world.spilled.get(service, int(service == int(world.draws.service_start[customer]))),
+        namespaces=world.spilled.get(service, int(service == world.draws.service_start.item(customer))),
         volumes=int(size > 0),
         volume_bytes=size,
-        etcd_objects=int(people.service_objects[service]),
+        etcd_objects=people.service_objects.item(service),
     )
 
 
@@ -192,12 +192,12 @@ def leave(world: World, customer: int, at: float) -> None:
     """A customer churns: every placed service of it gives its node and cluster back its footprint (its first
     service on each cluster that cluster's namespace too)."""
     fleet, people, draws = world.fleet, world.population, world.draws
-    begin, end = int(draws.service_start[customer]), int(draws.service_start[customer + 1])
+    begin, end = draws.service_start.item(customer), draws.service_start.item(customer + 1)
     for service in range(begin, end):
-        node = int(people.service_node[service])
+        node = people.service_node.item(service)
         if node < 0:
             continue
-        number = int(fleet.node_cluster[node])
+        number = fleet.node_cluster.item(node)
         fleet.add_footprint(number, node, placed_footprint(world, customer, service), sign=-1)
         world.spilled.pop(service, None)
         fleet.node_services[node].discard(service)
