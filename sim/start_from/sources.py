@@ -4,7 +4,8 @@
   definitions (``placement.router.db``), read only: SQLite is opened with ``mode=ro``, PostgreSQL in a read-only
   transaction, and nothing is ever migrated (a database without the router's tables is refused, not created).
 - ``read_snapshots(folder)``: every collector snapshot (``*.json``, ``placement.collector.snapshot.Snapshot``); the
-  newest per cluster counts. A snapshot knows its storage provider and control plane but not its region or status.
+  newest per cluster counts, and those of the ``HISTORY_DAYS`` before it give the operator's trend. A snapshot
+  knows its storage provider and control plane but not its region or status.
 - ``read_state(path)``: a state YAML (``placement.state.FleetState``, as ``examples/state.yaml``).
 
 A snapshot dated ahead of ``now`` by more than the router's clock skew is refused, as the router refuses it.
@@ -231,6 +232,7 @@ def read_snapshots(folder: str | Path, now: datetime) -> LiveState:
     if not files:
         raise StartFromError(f"snapshot folder {folder}: no collector snapshots (*.json)")
     newest: dict[str, tuple[datetime, Snapshot]] = {}
+    recent: dict[str, list[tuple[datetime, ClusterLoad]]] = {}  # the history window's, for the operator's trend
     for path in files:
         try:
             snapshot = Snapshot.model_validate_json(path.read_text())
@@ -245,6 +247,8 @@ def read_snapshots(folder: str | Path, now: datetime) -> LiveState:
         if observed is None:
             raise StartFromError(f"{path}: load.observed_at is missing; a snapshot must say when it was taken")
         check_not_future(observed, now, str(path))
+        if _aware(observed) >= now - timedelta(days=HISTORY_DAYS + 1):
+            recent.setdefault(snapshot.cluster_id, []).append((_aware(observed), snapshot.to_model()))
         current = newest.get(snapshot.cluster_id)
         if current is None or _aware(observed) > current[0]:
             newest[snapshot.cluster_id] = (_aware(observed), snapshot)
@@ -253,9 +257,12 @@ def read_snapshots(folder: str | Path, now: datetime) -> LiveState:
         snapshot = newest[cluster_id][1]
         inventory = snapshot.inventory
         ctrl_nodes = len(inventory.control_plane_nodes) or None
+        observed = newest[cluster_id][0]
+        older = tuple(load for at, load in sorted(recent.get(cluster_id, []), key=lambda p: p[0]) if at < observed)
         clusters.append(
-            LiveCluster(cluster_id, None, inventory.storage_provider, "active", snapshot.to_model(), ctrl_nodes)
-        )
+            LiveCluster(cluster_id, None, inventory.storage_provider, "active", snapshot.to_model(), ctrl_nodes,
+                        None, older)
+        )  # fmt: skip
     return LiveState("snapshots", str(folder), now, tuple(clusters))
 
 

@@ -236,3 +236,17 @@ def test_a_malformed_snapshot_names_its_file(tmp_path):
         read_source(str(tmp_path / "empty"), NOW)
     with pytest.raises(StartFromError, match="not a directory"):
         read_source(str(tmp_path / "missing"), NOW)
+
+
+def test_older_snapshots_in_the_folder_give_the_days_before_their_levels(tmp_path):
+    folder = write_snapshots(
+        tmp_path / "trend",
+        [
+            snapshot_document("eu-west-1", NOW - timedelta(days=40), 10),  # before the trend window: left out
+            snapshot_document("eu-west-1", NOW - timedelta(days=14, minutes=1), 20),
+            snapshot_document("eu-west-1", NOW - timedelta(days=7, minutes=1), 30),
+            snapshot_document("eu-west-1", NOW - timedelta(minutes=1), 40),
+        ],
+    )
+    history = start_from(base(), read_source(str(folder), NOW)).scenario.start_from.live.history
+    assert [(h.days_before, h.customers, h.pods) for h in history] == [(0, 40, 80), (7, 30, 60), (14, 20, 40)]
