@@ -12,13 +12,9 @@ validated by a pydantic model, and a JSON answer. It does nothing else. The serv
 from __future__ import annotations
 
 import argparse
-from typing import Annotated
 
 from fastapi import Depends, FastAPI
-from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict
-
-from placement.router.auth import bearer  # at module level: the dependency's annotation names it
 
 FLOOR_PATH = "/bench/floor"
 
@@ -38,17 +34,14 @@ class FloorOut(BaseModel):
 
 def bench_app(db_url: str) -> FastAPI:
     from placement.router.app import create_app
-    from placement.router.auth import check_bearer
+    from placement.router.auth import BearerRole
     from placement.router.config import settings_from_env
     from placement.router.store import open_store
 
     settings = settings_from_env(db_url, protect_select=True)
     app = create_app(open_store(settings.db_url), settings)
 
-    async def authenticated(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
-        check_bearer(credentials, settings.tokens, None)
-
-    @app.post(FLOOR_PATH, dependencies=[Depends(authenticated)], include_in_schema=False)
+    @app.post(FLOOR_PATH, dependencies=[Depends(BearerRole(settings.tokens))], include_in_schema=False)
     async def floor(body: FloorIn) -> FloorOut:
         return FloorOut(status="ok", customer_id=body.customer_id)
 

@@ -16,7 +16,6 @@ import pydantic_core
 from fastapi import Depends, FastAPI, HTTPException, Path, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from placement.router.answers import DecisionAnswers, decision_body, placement_answer
@@ -42,7 +41,7 @@ from placement.router.api import (
     StorableRequestIn,
     cluster_body,
 )
-from placement.router.auth import bearer, check_bearer
+from placement.router.auth import BearerRole
 from placement.router.config import Role, RouterSettings
 from placement.router.errors import BodyLimit, preview_text, safe_errors
 from placement.router.fleet_page import add_fleet_page
@@ -138,11 +137,7 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
 
     def need(role: Role | None) -> Any:
         """A dependency that lets a request through with a known token that has ``role`` (any, when None)."""
-
-        async def check(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
-            check_bearer(credentials, settings.tokens, role)
-
-        return Depends(check)
+        return Depends(BearerRole(settings.tokens, role))
 
     # select-cluster only decides: open unless configured, then any known token. The OpenAPI document shows
     # the token requirement exactly where it applies.

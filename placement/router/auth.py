@@ -5,15 +5,27 @@ from __future__ import annotations
 import hmac
 from collections.abc import Sequence
 
-from fastapi import HTTPException, status
+from fastapi import HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from placement.router.config import Role, TokenGrant
 
-bearer = HTTPBearer(
-    auto_error=False,
-    description="A token from CAPPLAN_TOKENS or the --tokens-file; each endpoint names the role it needs.",
-)
+BEARER_DESCRIPTION = "A token from CAPPLAN_TOKENS or the --tokens-file; each endpoint names the role it needs."
+
+
+class BearerRole(HTTPBearer):
+    """One dependency that reads the bearer token (HTTPBearer's parsing, and its security scheme ``HTTPBearer`` in
+    the OpenAPI document) and lets the request through only with a known token that has ``role`` (any known token
+    when None). FastAPI solves each level of dependencies per request: a role check that depended on an
+    ``HTTPBearer`` instance cost two."""
+
+    def __init__(self, grants: Sequence[TokenGrant], role: Role | None = None):
+        super().__init__(auto_error=False, scheme_name="HTTPBearer", description=BEARER_DESCRIPTION)
+        self.grants = grants
+        self.role = role
+
+    async def __call__(self, request: Request) -> None:  # type: ignore[override]
+        check_bearer(await super().__call__(request), self.grants, self.role)
 
 
 def matching_grant(presented: str, grants: Sequence[TokenGrant]) -> TokenGrant | None:
