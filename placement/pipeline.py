@@ -143,7 +143,9 @@ def _every(scores: tuple[int, ...]) -> tuple[int, ...]:
 
 
 _PLANS: dict[int, PolicyPlan] = {}
-SHAPES_KEPT = 4096
+# Shapes kept per policy. A small table: the simulator's requests (lognormal RAM) are nearly all new shapes, and
+# looking them up in a table of thousands cost ~15 % of a one-cluster decision (memory, not arithmetic).
+SHAPES_KEPT = 64
 
 
 def plan_for(policy: Policy) -> PolicyPlan:
