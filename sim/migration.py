@@ -8,40 +8,172 @@ the cluster, the rest follow it there (or, if that cluster cannot take one, any 
 A service is taken off the old cluster only once its new place is booked, so nothing is lost when no cluster
 can take it; it simply stays. Each moved customer costs ``cost_eur_per_customer``, paid as a one-off fee on
 the day. The emptied cluster is then decommissioned by the scale-down pass.
+
+Consolidation (``pays_back_months``): a closed cluster of any size is merged into another cluster of its region
+and storage provider when what it costs a month (its run nodes and control plane, less the run nodes the target
+needs for its customers) pays back the migration fee within that many months. The target first gets those
+run nodes (the operator's node order, its lead time: the source's demand counts in the target's demand until the
+move); on the day they are in, every service moves and the source is decommissioned. The target must stay under
+the operator's run-node cap and the close level of every shard limit with the source's customers on it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from sim.decisions import is_shard_limit
 from sim.log import Log
 from sim.placing import place_on_others, placed_footprint
 from sim.population import ACTIVE
+from sim.triggers import Triggers
 from sim.world import World
 
+# Shard limits a merge must keep under the close level, summed over source and target: the cluster-wide counts
+# (the run-node ones follow from the target's needed nodes, which must stay within the cap).
+NODE_SHARD_LIMITS = ("max_run_nodes_per_cluster", "shard_nodes", "k8s_nodes", "k8s_pod_cidr_nodes")
+GIVE_UP_DAYS = 3  # days a planned merge may find no room for every service before the source drains organically
 
-def migrate_nearly_empty(world: World, log: Log, day: float) -> None:
-    migration = world.config.scenario.operator.migration
-    if not migration.enabled:
-        return
-    fleet = world.fleet
-    customers = fleet.view("customers")
-    for number, info in enumerate(fleet.clusters):
-        if info.open or not info.active or not 0 < customers[number] < migration.below_customers:
-            continue
-        targets = [i for i, other in enumerate(fleet.clusters) if other.open and other.region == info.region]
-        if not targets:
-            continue
-        moved = _move_cluster(world, log, number, targets)
+
+class Migration:
+    """The operator's forced-migration policy: nearly empty closed clusters, and consolidation that pays back."""
+
+    def __init__(self, world: World, log: Log, triggers: Triggers):
+        self.world, self.fleet, self.log, self.triggers = world, world.fleet, log, triggers
+        self.policy = world.config.scenario.operator
+        self.plans: dict[int, int] = {}  # source cluster -> the cluster it merges into
+        self.failed: dict[int, int] = {}  # source -> days its move left services behind
+
+    def reserved(self, ahead: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``ahead`` (requested RAM and pods per cluster) with each planned source's customers on its target."""
+        if not self.plans:
+            return ahead
+        out = {name: level.copy() for name, level in ahead.items()}
+        for source, target in self.plans.items():
+            for name, level in self._customer_demand(source, ahead).items():
+                out[name][target] += level
+        return out
+
+    def _customer_demand(self, source: int, ahead: dict[str, np.ndarray]) -> dict[str, float]:
+        """What the source's customers take: requested RAM, and pods less its run nodes' system pods."""
+        info = self.fleet.clusters[source]
+        system = float(self.fleet.counters["nodes"][source] * info.node_footprint.pods)
+        return {"ram_requested": float(ahead["ram_requested"][source]), "pods": float(ahead["pods"][source]) - system}
+
+    def tick(self, day: float, ratios: dict[str, np.ndarray], ahead: dict[str, np.ndarray]) -> None:
+        migration = self.policy.migration
+        if not migration.enabled:
+            return
+        self._nearly_empty(day)
+        self._merge(day)
+        if migration.pays_back_months is not None:
+            self._plan(day, ratios, ahead)
+
+    def _nearly_empty(self, day: float) -> None:
+        migration, fleet = self.policy.migration, self.fleet
+        customers = fleet.view("customers")
+        for number, info in enumerate(fleet.clusters):
+            if info.open or not info.active or not 0 < customers[number] < migration.below_customers:
+                continue
+            if number in self.plans:
+                continue
+            targets = [i for i, other in enumerate(fleet.clusters) if other.open and other.region == info.region]
+            if targets:
+                why = f"nearly empty and closed, under {migration.below_customers} customers"
+                self._move(day, number, targets, why)
+
+    def _move(self, day: float, number: int, targets: list[int], why: str) -> int:
+        moved = _move_cluster(self.world, self.log, number, targets)
         if moved:
-            eur = moved * migration.cost_eur_per_customer
-            log.add_setup_eur(number, eur)
-            log.event(
+            info = self.fleet.clusters[number]
+            eur = moved * self.policy.migration.cost_eur_per_customer
+            self.log.add_setup_eur(number, eur)
+            self.log.event(
                 day,
                 "customers_migrated",
                 info.cluster.id,
-                f"{moved} customer(s) moved to other clusters of {info.region} (nearly empty and closed, under "
-                f"{migration.below_customers} customers), EUR {eur:,.0f} migration cost",
+                f"{moved} customer(s) moved to other clusters of {info.region} ({why}), EUR {eur:,.0f} migration cost",
+            )
+        return moved
+
+    def _merge(self, day: float) -> None:
+        """Planned merges whose target has its run nodes: every service moves."""
+        fleet = self.fleet
+        for source, target in sorted(self.plans.items()):
+            if not fleet.clusters[target].active or fleet.clusters[source].decommissioned:
+                del self.plans[source]
+                continue
+            if fleet.counters["pending_nodes"][target] > 0:
+                continue  # the target's run nodes are on their way
+            why = f"merged into {fleet.clusters[target].cluster.id}: cheaper within the payback"
+            self._move(day, source, [target], why)
+            if fleet.counters["customers"][source] == 0:
+                del self.plans[source]
+                self.failed.pop(source, None)
+                continue
+            self.failed[source] = self.failed.get(source, 0) + 1
+            if self.failed[source] >= GIVE_UP_DAYS:
+                del self.plans[source]
+                self.log.event(
+                    day,
+                    "consolidation_dropped",
+                    fleet.clusters[source].cluster.id,
+                    f"{int(fleet.counters['customers'][source])} customer(s) found no room on "
+                    f"{fleet.clusters[target].cluster.id}; the cluster drains as its customers leave",
+                )
+
+    def _plan(self, day: float, ratios: dict[str, np.ndarray], ahead: dict[str, np.ndarray]) -> None:
+        """Plan merges that pay back: smallest closed source first, into its region's and provider's largest."""
+        fleet, costs = self.fleet, self.world.config.costs
+        migration = self.policy.migration
+        customers = fleet.view("customers")
+        busy = set(self.plans) | set(self.plans.values())
+        cap = self.triggers.node_cap()
+        close = self.policy.shard.close_fraction
+        shard = [name for name in ratios if is_shard_limit(name) and name not in NODE_SHARD_LIMITS]
+        sources = [
+            k
+            for k, info in enumerate(fleet.clusters)
+            if info.active and not info.open and customers[k] > 0 and k not in busy and k < len(cap)
+        ]
+        for source in sorted(sources, key=lambda k: (customers[k], k)):
+            info = fleet.clusters[source]
+            targets = [
+                k
+                for k, other in enumerate(fleet.clusters)
+                if k != source and k < len(cap) and other.active and k not in busy
+                and other.region == info.region and other.provider == info.provider
+            ]  # fmt: skip
+            if not targets:
+                continue
+            target = max(targets, key=lambda k: (customers[k], -k))
+            if any(ratios[name][source] + ratios[name][target] >= close for name in shard):
+                continue
+            merged = {name: level.copy() for name, level in ahead.items()}
+            for name, level in self._customer_demand(source, ahead).items():
+                merged[name][target] += level
+            before = float(self.triggers.needed_nodes(ahead)[target])
+            after = float(self.triggers.needed_nodes(merged)[target])
+            if after > cap[target]:
+                continue
+            extra = max(after - max(before, float(fleet.counters["nodes"][target])), 0.0)
+            rung, ctrl = int(fleet.counters["ctrl_rung"][source]), int(fleet.counters["ctrl_nodes"][source])
+            saving = (
+                float(fleet.counters["nodes"][source]) * costs.run_node_eur_month
+                + ctrl * float(costs.ctrl_eur_month[rung])
+                - extra * costs.run_node_eur_month
+            )
+            fee = float(customers[source]) * migration.cost_eur_per_customer
+            if saving <= 0 or fee > saving * migration.pays_back_months:
+                continue
+            self.plans[source] = target
+            busy |= {source, target}
+            self.log.event(
+                day,
+                "consolidation_planned",
+                info.cluster.id,
+                f"{int(customers[source])} customer(s) to move into {fleet.clusters[target].cluster.id}: saves EUR "
+                f"{saving:,.0f}/month after {extra:.0f} more run node(s) there, EUR {fee:,.0f} migration fee "
+                f"(pays back in {fee / saving:.1f} months, within {migration.pays_back_months:g})",
             )
 
 

@@ -15,17 +15,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from placement.catalogue import NODE_FIT_FILTERS
-from sim.config import run_node_cap
-from sim.decisions import VOLUMES_PREFIX, Crossings, is_shard_limit, limit_name
+from sim.decisions import Crossings, is_shard_limit, limit_name
 from sim.log import Log, OrderRecord
-from sim.migration import migrate_nearly_empty
+from sim.migration import Migration
 from sim.scaledown import ScaleDown
-from sim.scenario import FixedStorage, SwitchStorage
+from sim.sharding import MIN_TREND_DAYS, Sharding
 from sim.triggers import Triggers
 from sim.world import World
 
 PROJECTION_WINDOW_DAYS = 28
-MIN_TREND_DAYS = 7  # fewer days of history give no usable trend
 
 
 @dataclass(order=True, slots=True)
@@ -46,12 +44,12 @@ class Operator:
         self.limits = world.config.limits
         self.triggers = Triggers(self.fleet, self.limits, self.policy)
         self.scale_down = ScaleDown(world, log, self.triggers)
+        self.sharding = Sharding(self)
+        self.migration = Migration(world, log, self.triggers)
         self.crossings = Crossings()
         self.orders: list[Order] = []
         self._seq = 0
         self.upgrade_pending: set[int] = set()
-        self.volume_shard_seen = False
-        self.retiring: dict[int, int] = {}  # cluster -> the successor ordered for it
         # Recent daily levels, to order ahead of demand: what is ordered today arrives after the lead time.
         self.history: deque[dict[str, np.ndarray]] = deque(maxlen=PROJECTION_WINDOW_DAYS + 1)
 
@@ -80,10 +78,9 @@ class Operator:
                 self._crossed(limit, int(number), day, customers)
         self._upgrade(day, ratios, active)
         self._add_nodes(day, ratios, active)
-        migrate_nearly_empty(self.world, self.log, day)
+        self.migration.tick(day, ratios, self.demand_ahead(self.policy.node_lead_days))
         self._scale_down(day, n)
-        self._shard(day, ratios, active, customers)
-        self._serve_regions(day, customers)
+        self.sharding.tick(day, ratios, active, customers)
         self.world.signals.clear()
 
     def projected(self, name: str, current: np.ndarray, lead_days: float) -> np.ndarray:
@@ -99,8 +96,10 @@ class Operator:
         return current + slope * lead_days
 
     def _kept_full(self, n: int, active: np.ndarray) -> np.ndarray:
-        """Closed clusters whose requested RAM and pods have both fallen over the trend window: kept full, with
-        room for their recent placements, rather than at the order levels (``fill_when_falling``)."""
+        """Clusters whose requested RAM and pods have both fallen over the trend window, closed or with no
+        placement at all in it: kept full, with room for their recent placements, rather than at the order
+        levels (``fill_when_falling``). The order levels are headroom for growth over a lead time; an open
+        cluster that still takes new customers keeps them (filled, they turned new customers away)."""
         if not (self.policy.scale_down.fill_when_falling and self.policy.scale_down.enabled):
             return np.zeros(n, dtype=bool)
         falling = self.trend_known(n)
@@ -109,18 +108,23 @@ class Operator:
             before = np.full(n, np.inf)
             before[: len(past)] = past
             falling &= now[:n] < before
-        return falling & active & np.array([not info.open for info in self.fleet.clusters], dtype=bool)
+        past, now = self.history[0]["placements"], self.history[-1]["placements"]
+        idle = np.zeros(n, dtype=bool)
+        idle[: len(past)] = now[: len(past)] == past
+        closed = np.array([not info.open for info in self.fleet.clusters], dtype=bool)
+        return falling & active & (closed | idle)
 
     def demand_ahead(self, horizon: float) -> dict[str, np.ndarray]:
         """Requested RAM and pods per cluster to hold over ``horizon`` days: the trend's projection, or for a
-        cluster kept full today's level plus its placements over the trend window's rate (gross of churn)."""
+        cluster kept full today's level plus its placements over the trend window's rate (gross of churn); a
+        planned merge's target holds its source's customers too (``sim.migration``)."""
         fleet = self.fleet
         ahead = {
             name: self.projected(name, fleet.view(name).astype(float), horizon) for name in ("ram_requested", "pods")
         }
         full = self.triggers.kept_full
         if not full.any():
-            return ahead
+            return self.migration.reserved(ahead)
         past = np.zeros(len(full))
         first = self.history[0]["placements"]
         past[: len(first)] = first
@@ -134,7 +138,7 @@ class Operator:
         for name in ahead:
             now = fleet.view(name).astype(float)
             ahead[name] = np.where(full, now + inflow[name], ahead[name])
-        return ahead
+        return self.migration.reserved(ahead)
 
     def _scale_down(self, day: float, n: int) -> None:
         """Scale-down keeps what the trend says the cluster needs again before a re-ordered node could arrive
@@ -159,7 +163,7 @@ class Operator:
         self.log.bind(limit, day, customers, info.cluster.id, self.triggers.action(limit, number), why)
 
     # --- actions --------------------------------------------------------------------------------------------
-    def _order(
+    def order(
         self, day: float, due: float, kind: str, number: int, amount: int = 0, *, limit: str, trigger: int | None
     ) -> None:
         """Order for cluster ``number``; ``limit`` on cluster ``trigger`` (None: a region's demand) is why."""
@@ -192,7 +196,7 @@ class Operator:
             elif order.kind == "cluster":
                 fleet.activate(order.cluster)
                 # The successor takes the new customers of the cluster it was ordered for (the shard itself).
-                for predecessor, successor in sorted(self.retiring.items()):
+                for predecessor, successor in sorted(self.sharding.retiring.items()):
                     if successor == order.cluster and fleet.clusters[predecessor].open:
                         fleet.close(predecessor)
                         self.log.event(
@@ -226,7 +230,7 @@ class Operator:
                 continue
             self.upgrade_pending.add(number)
             lead = self.policy.control_plane.lead_days
-            self._order(day, day + lead, "upgrade", number, limit="control_plane_objects", trigger=number)
+            self.order(day, day + lead, "upgrade", number, limit="control_plane_objects", trigger=number)
             info = self.fleet.clusters[number]
             self.log.event(
                 day,
@@ -262,189 +266,6 @@ class Operator:
             # RAM or pods per node, whichever is nearer its threshold, is why (a rejection set its ratio to >= 1).
             ram, pods = ratios["ram_per_run_node"][number], ratios["pods_per_node"][number]
             limit = "pods_per_node" if pods > ram else "ram_per_run_node"
-            self._order(day, day + lead, "nodes", number, amount, limit=limit, trigger=number)
+            self.order(day, day + lead, "nodes", number, amount, limit=limit, trigger=number)
             info = fleet.clusters[number]
             self.log.event(day, "node_ordered", info.cluster.id, f"{amount} run node(s), due in {lead:g} days")
-
-    def _shard(self, day: float, ratios: dict[str, np.ndarray], active: np.ndarray, customers: int) -> None:
-        if not self.policy.auto_shard:
-            return
-        fleet, shard = self.fleet, self.policy.shard
-        names = [name for name in ratios if is_shard_limit(name)]
-        now = np.vstack([ratios[name] for name in names])
-        ahead = np.vstack(
-            [np.maximum(self.projected(name, ratios[name], shard.lead_days), ratios[name]) for name in names]
-        )
-        worst_now = now.max(axis=0)
-        # Order a successor when a limit is near (prepare_fraction) or the cluster would close within the
-        # successor's lead time.
-        pressure = np.maximum(now / shard.prepare_fraction, ahead / shard.close_fraction)
-        urgency = pressure.max(axis=0)
-        worst_limit = [names[i] for i in pressure.argmax(axis=0)]
-        open_active = np.array([info.open and info.active for info in fleet.clusters], dtype=bool)
-        levels = np.maximum(now, ahead)
-        for number in np.flatnonzero(open_active & (urgency >= 1.0)).tolist():
-            limit = worst_limit[number]
-            info = fleet.clusters[number]
-            if limit.startswith(VOLUMES_PREFIX):
-                self.volume_shard_seen = True
-            if (
-                number not in self.retiring
-                and not self._region_has_room(info.region, urgency, open_active, number)
-                and not self._reopen(day, info.region, names, levels, open_active)
-            ):
-                self.retiring[number] = self._new_cluster(
-                    day, info.region, limit, customers, self.triggers.why(limit, number, self.world.signals), number
-                )
-            # Close only once a successor takes new customers: a closed region rejects every sign-up.
-            if worst_now[number] >= shard.close_fraction and self._region_has_room(
-                info.region, urgency, open_active, number, True
-            ):
-                limit = names[int(now[:, number].argmax())]
-                fleet.close(number)
-                self.log.event(day, "cluster_closed", info.cluster.id, f"closed to new customers: {limit_name(limit)}")
-
-    def _reopen(self, day: float, region: str, names: list[str], levels: np.ndarray, open_active: np.ndarray) -> bool:
-        """Instead of ordering a new cluster, reopen the region's closed cluster that its customers have shrunk
-        furthest below every shard limit (under ``scale_down.reopen_below``): sign-ups fill its holes rather than
-        a new cluster's nodes. Returns whether one was reopened."""
-        reopen = self.policy.scale_down.reopen_below
-        if reopen is None or not self.policy.scale_down.enabled:
-            return False
-        fleet = self.fleet
-        worst = levels.max(axis=0)
-        closed = [
-            number
-            for number, info in enumerate(fleet.clusters)
-            if info.region == region and info.active and not info.open and worst[number] < reopen
-        ]
-        if not closed:
-            return False
-        number = min(closed, key=lambda k: (worst[k], k))
-        info = fleet.clusters[number]
-        fleet.activate(number)
-        open_active[number] = True
-        self.retiring.pop(number, None)
-        limit = names[int(levels[:, number].argmax())]
-        self.log.event(
-            day,
-            "cluster_reopened",
-            info.cluster.id,
-            f"open to new customers again instead of a new cluster: every shard limit under {reopen:.0%} of its "
-            f"trigger (highest {limit_name(limit)} at {worst[number]:.0%}, also over the next "
-            f"{self.policy.shard.lead_days:g} days)",
-        )
-        return True
-
-    def _region_has_room(
-        self, region: str, urgency: np.ndarray, open_active: np.ndarray, exclude: int, delivered: bool = False
-    ) -> bool:
-        """Whether another cluster of the region has room (or, unless ``delivered``, is on order)."""
-        for number, info in enumerate(self.fleet.clusters):
-            if number == exclude or info.region != region:
-                continue
-            if info.decommissioned:
-                continue
-            if not info.active:
-                if not delivered:
-                    return True
-                continue
-            if open_active[number] and urgency[number] < 1.0:
-                return True
-        return False
-
-    def _serve_regions(self, day: float, customers: int) -> None:
-        if not self.policy.auto_shard:
-            return
-        fleet = self.fleet
-        regions_with_cluster = {
-            info.region for info in fleet.clusters if info.open or not (info.active or info.decommissioned)
-        }
-        for region, count in sorted(self.world.signals.region_demand.items()):
-            if region not in regions_with_cluster:
-                self._new_cluster(
-                    day,
-                    region,
-                    "region_demand",
-                    customers,
-                    f"{count} new customers of {region} rejected, no open cluster",
-                )
-                regions_with_cluster.add(region)
-        threshold = self.policy.shard.regional_cluster_at_customers
-        if threshold is None:
-            return
-        elsewhere = self.world.customers_outside_region()
-        for region, count in sorted(elsewhere.items()):
-            if count >= threshold and region not in {info.region for info in fleet.clusters}:
-                self._new_cluster(
-                    day, region, "region_demand", customers, f"{count} customers of {region} live elsewhere"
-                )
-
-    def _successor_nodes(self, predecessor: int, provider: str) -> int:
-        """Enough run nodes for the region's recent demand, for two node lead times and the trend window.
-
-        A new, empty cluster scores best on every headroom and takes (nearly) all of its region's new
-        customers at once; starting at the provider's minimum would leave it rejecting placements until its
-        first node order arrives.
-        """
-        if len(self.history) <= MIN_TREND_DAYS:
-            return 0
-        region = self.fleet.clusters[predecessor].region
-        members = [n for n, info in enumerate(self.fleet.clusters) if info.region == region and info.open]
-        span = len(self.history) - 1
-        horizon = self.growth_horizon_days()
-        growth = {}
-        for name in ("ram_requested", "pods"):
-            past, now = self.history[0][name], self.history[-1][name]
-            total = sum(max(now[n] - (past[n] if n < len(past) else 0.0), 0.0) for n in members)
-            growth[name] = np.array([total / span * horizon])
-        alloc = np.array([float(self.limits.run_node_allocatable_bytes(provider, self.fleet.run_node_ram))])
-        max_pods = np.array([float(self.world.config.run_node_max_pods)])  # the run node type's own
-        return int(self.triggers.needed_nodes(growth, alloc, max_pods)[0]) + self.policy.n_plus.nodes
-
-    def storage_for_new_cluster(self, day: float) -> str:
-        rule = self.policy.new_cluster_storage
-        if isinstance(rule, FixedStorage):
-            return rule.provider
-        assert isinstance(rule, SwitchStorage)
-        switched = (
-            (rule.on_date is not None and self.world.config.date_of(day) >= rule.on_date)
-            or (rule.after_clusters is not None and self.fleet.n_clusters >= rule.after_clusters)
-            or (rule.on_volume_shard and self.volume_shard_seen)
-        )
-        return rule.after if switched else rule.before
-
-    def _new_cluster(
-        self, day: float, region: str, limit: str, customers: int, why: str, predecessor: int | None = None
-    ) -> int:
-        fleet, shard = self.fleet, self.policy.shard
-        provider = self.storage_for_new_cluster(day)
-        nodes = max(shard.new_cluster_run_nodes or 0, self.limits.storage[provider].min_nodes)
-        if predecessor is not None and self.policy.auto_add_nodes:
-            # The cap holds at creation too: demand beyond it is the next successor's, not one giant cluster's.
-            # (The scenario check keeps the provider's minimum and new_cluster_run_nodes within the cap.)
-            cap = run_node_cap(self.policy, self.limits, shard.new_cluster_ctrl_nodes)
-            demand = min(self._successor_nodes(predecessor, provider), cap)
-            nodes = max(nodes, demand)
-        taken = set(fleet.index)
-        k = 1 + sum(1 for info in fleet.clusters if info.region == region)
-        while f"{region}-{k}" in taken:
-            k += 1
-        cluster_id = f"{region}-{k}"
-        number = fleet.add_cluster(
-            cluster_id, region, provider, fleet.ladder[0], shard.new_cluster_ctrl_nodes, day, False
-        )
-        fleet.counters["pending_nodes"][number] += nodes
-        self._order(day, day + shard.lead_days, "cluster", number, nodes, limit=limit, trigger=predecessor)
-        self.log.event(
-            day, "cluster_ordered", cluster_id, f"{provider}, {nodes} run nodes, due in {shard.lead_days:g} days: {why}"
-        )
-        if self.log.first_shard is None:
-            self.log.first_shard = {
-                "day": day,
-                "customers": customers,
-                "limit": limit,
-                "why": why,
-                "cluster_id": cluster_id,
-            }
-        return number

@@ -38,8 +38,9 @@ class ScaleDownPolicy(SpecModel):
     # requested RAM and pods have both fallen over the trend window is not growing: it keeps room for what
     # arrives within the horizon at its recent rate of placements (gross of churn) and is otherwise kept full
     # (RAM and max-pods at 100 %, a node drained only where its services fit, as Karpenter's consolidation
-    # removes any node whose pods fit elsewhere). A service that still finds no room spills. Open clusters keep
-    # the order levels: filled, they turned new customers away (stage 4 lost 501 of them).
+    # removes any node whose pods fit elsewhere). A service that still finds no room spills. So is an open cluster
+    # that got no placement at all over the window (a region with no sign-ups left). Open clusters still taking
+    # placements keep the order levels: filled, they turned new customers away (stage 4 lost 501 of them).
     fill_when_falling: bool = Field(
         default=True, description="keep a closed cluster whose demand falls full, but for its recent placements"
     )
@@ -70,8 +71,16 @@ class SpillPolicy(SpecModel):
 
 class MigrationPolicy(SpecModel):
     """Forced migration of the last customers of a nearly empty closed cluster to an open cluster of the same
-    region, so the cluster can be decommissioned. Off by default: the design document moves no customer."""
+    region, so the cluster can be decommissioned; with ``pays_back_months``, also consolidation: a closed cluster
+    merged into another of its region and provider when that pays the migration fee back (``sim.migration``).
+    Off by default: the design document moves no customer."""
 
     enabled: bool = False
     below_customers: int = Field(default=20, ge=1, description="migrate when the closed cluster has fewer")
     cost_eur_per_customer: float = Field(default=50.0, ge=0, description="one-off cost of moving one customer")
+    pays_back_months: float | None = Field(
+        default=None,
+        gt=0,
+        description="also merge a closed cluster into another of its region and provider when the run nodes and "
+        "control plane it saves pay the migration fee back within this many months; None: nearly empty only",
+    )

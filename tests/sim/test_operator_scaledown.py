@@ -229,3 +229,30 @@ def test_a_drained_node_moves_its_services_where_they_fit(strategy):
     world, log = simulate(spec)
     assert events(log, "node_removed")
     assert_nodes_hold_their_services(world)
+
+
+def test_consolidation_merges_a_closed_cluster_when_the_saving_pays_the_fee_back():
+    # eu-west-2 (100 customers on 4 run nodes) closed from the start; its customers stay (long lifetimes).
+    changes = {"churn": {"kind": "exponential", "mean_months": 60}, "horizon_days": 60}
+    merge = {"enabled": True, "below_customers": 1, "cost_eur_per_customer": 25}
+    never_world, never_log = simulate(
+        scenario(**changes, **{"operator.migration": merge | {"pays_back_months": 0.5}}), closed=("eu-west-2",)
+    )
+    assert not events(never_log, "consolidation_planned") and not events(never_log, "customers_migrated")
+    assert not never_world.fleet.clusters[1].decommissioned
+    world, log = simulate(
+        scenario(**changes, **{"operator.migration": merge | {"pays_back_months": 24}}), closed=("eu-west-2",)
+    )
+    planned = events(log, "consolidation_planned")
+    assert planned and planned[0][2] == "eu-west-2" and "into eu-west-1" in planned[0][3]
+    assert "pays back in" in planned[0][3]
+    # The target's extra run nodes come first (ordered for it, after the node lead time), then everyone moves.
+    migrated = events(log, "customers_migrated")
+    assert migrated and migrated[0][2] == "eu-west-2" and migrated[0][0] >= planned[0][0]
+    assert [e[2] for e in events(log, "cluster_decommissioned")] == ["eu-west-2"]
+    fleet = world.fleet
+    assert fleet.clusters[1].decommissioned and fleet.counters["customers"][1] == 0
+    assert fleet.counters["customers"][0] == never_world.fleet.view("customers").sum()
+    moved = int(migrated[0][3].split()[0])
+    assert sum(block[:, -1].sum() for block in log.samples) >= 25 * moved
+    assert_nodes_hold_their_services(world)

@@ -1,0 +1,330 @@
+"""The operator's new clusters: when a cluster closes to new customers, and how many clusters to have on order.
+
+Two rules order a cluster, each answered first by reopening a closed cluster its customers have shrunk
+(``scale_down.reopen_below``):
+
+- a cluster near a shard limit (``prepare_fraction`` of it now, or ``close_fraction`` within the shard lead time
+  on its trend) gets a successor unless another cluster of its region has room or is on order;
+- a region's open and ordered clusters must hold its growth over the shard lead time. This is a reorder point,
+  as for any stock with a lead time: the room left under each shard limit's close level on the open clusters,
+  plus a fresh cluster's room for each on order, against the region's growth of that limit over the trend
+  window. Where a fast-growing region fills a cluster within weeks, several are on order at once; where it
+  grows slowly, the room lasts far beyond the lead time and this rule orders about when the first would.
+
+A cluster closes to new customers at ``close_fraction`` once another cluster of its region takes them. A region
+whose customers find no open cluster gets one (``region_demand``), as does a region with enough customers living
+elsewhere (``regional_cluster_at_customers``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Protocol
+
+import numpy as np
+
+from placement.limits import Limits
+from sim.config import run_node_cap
+from sim.decisions import VOLUMES_PREFIX, is_shard_limit, limit_name
+from sim.fleet import Fleet
+from sim.log import Log
+from sim.scenario import FixedStorage, OperatorPolicy, SwitchStorage
+from sim.triggers import Triggers
+from sim.world import World
+
+MIN_TREND_DAYS = 7  # fewer days of history give no usable trend
+
+
+class Operator(Protocol):
+    """What of the operator (``sim.operator.Operator``) its shard decisions read and order through."""
+
+    world: World
+    fleet: Fleet
+    log: Log
+    policy: OperatorPolicy
+    limits: Limits
+    triggers: Triggers
+    history: deque[dict[str, np.ndarray]]
+
+    def projected(self, name: str, current: np.ndarray, lead_days: float) -> np.ndarray: ...
+
+    def growth_horizon_days(self) -> float: ...
+
+    def order(
+        self, day: float, due: float, kind: str, number: int, amount: int = 0, *, limit: str, trigger: int | None
+    ) -> None: ...
+
+
+class Sharding:
+    """The operator's shard decisions (``Operator.tick`` calls ``tick``); orders go through the operator."""
+
+    def __init__(self, operator: Operator):
+        self.op = operator
+        self.fleet = operator.fleet
+        self.policy = operator.policy
+        self.retiring: dict[int, int] = {}  # cluster -> the successor ordered for it
+        self.volume_shard_seen = False
+
+    def tick(self, day: float, ratios: dict[str, np.ndarray], active: np.ndarray, customers: int) -> None:
+        if not self.policy.auto_shard:
+            return
+        fleet, shard = self.fleet, self.policy.shard
+        names = [name for name in ratios if is_shard_limit(name)]
+        now = np.vstack([ratios[name] for name in names])
+        ahead = np.vstack(
+            [np.maximum(self.op.projected(name, ratios[name], shard.lead_days), ratios[name]) for name in names]
+        )
+        worst_now = now.max(axis=0)
+        # Order a successor when a limit is near (prepare_fraction) or the cluster would close within the
+        # successor's lead time.
+        pressure = np.maximum(now / shard.prepare_fraction, ahead / shard.close_fraction)
+        urgency = pressure.max(axis=0)
+        worst_limit = [names[i] for i in pressure.argmax(axis=0)]
+        open_active = np.array([info.open and info.active for info in fleet.clusters], dtype=bool)
+        levels = np.maximum(now, ahead)
+        for number in np.flatnonzero(open_active & (urgency >= 1.0)).tolist():
+            limit = worst_limit[number]
+            info = fleet.clusters[number]
+            if limit.startswith(VOLUMES_PREFIX):
+                self.volume_shard_seen = True
+            if (
+                number not in self.retiring
+                and not self._region_has_room(info.region, urgency, open_active, number)
+                and not self._reopen(day, info.region, names, levels, open_active)
+            ):
+                why = self.op.triggers.why(limit, number, self.op.world.signals)
+                self.retiring[number] = self._new_cluster(day, info.region, limit, customers, why, number)
+            # Close only once a successor takes new customers: a closed region rejects every sign-up.
+            if worst_now[number] >= shard.close_fraction and self._region_has_room(
+                info.region, urgency, open_active, number, True
+            ):
+                limit = names[int(now[:, number].argmax())]
+                fleet.close(number)
+                self.log_event(day, "cluster_closed", number, f"closed to new customers: {limit_name(limit)}")
+        self._cover_growth(day, names, now, levels, open_active, customers)
+        self._serve_regions(day, customers)
+
+    def log_event(self, day: float, kind: str, number: int, detail: str) -> None:
+        self.op.log.event(day, kind, self.fleet.clusters[number].cluster.id, detail)
+
+    # --- the reorder point --------------------------------------------------------------------------------------
+    def region_growth(self, region: str, names: list[str]) -> dict[str, float]:
+        """Each level's growth per day on the region's clusters over the trend window: every cluster's rise
+        (a cluster ordered within the window from nothing), a shrinking one counting none (its room is not for
+        new customers)."""
+        history = self.op.history
+        span = len(history) - 1
+        n = len(history[-1][names[0]])
+        members = np.array([info.region == region and info.active for info in self.fleet.clusters[:n]], dtype=bool)
+        growth = {}
+        for name in names:
+            past, now = history[0][name], history[-1][name]
+            before = np.zeros(n)
+            before[: len(past)] = past
+            growth[name] = float(np.maximum(now - before, 0.0)[members].sum()) / span
+        return growth
+
+    def cover_days(self) -> float:
+        """Days of a region's growth its open and ordered clusters must hold: the shard lead time. (No safety
+        margin: the close level already keeps a tenth of every shard limit for the closed cluster's customers,
+        and on stage 1 a quarter of the lead time more brought each successor's run nodes weeks early.)"""
+        return self.policy.shard.lead_days
+
+    def _cover_growth(
+        self,
+        day: float,
+        names: list[str],
+        now: np.ndarray,
+        levels: np.ndarray,
+        open_active: np.ndarray,
+        customers: int,
+    ) -> None:
+        """Order clusters until each region's room under every shard limit holds its growth for ``cover_days``."""
+        if len(self.op.history) <= MIN_TREND_DAYS:
+            return
+        fleet, close = self.fleet, self.policy.shard.close_fraction
+        target = self.cover_days()
+        for region in sorted({info.region for info in fleet.clusters if info.active}):
+            growth = self.region_growth(region, names)
+            opened = [k for k in np.flatnonzero(open_active).tolist() if fleet.clusters[k].region == region]
+            if not opened:
+                continue  # a region with nothing open is _serve_regions' (its sign-ups are rejected)
+            ordered = sum(
+                1 for info in fleet.clusters if info.region == region and not (info.active or info.decommissioned)
+            )
+            short, binding = 0, None
+            for i, name in enumerate(names):
+                if growth[name] <= 0:
+                    continue
+                room = float(np.maximum(close - now[i, opened], 0.0).sum()) + close * ordered
+                missing = math.ceil((target * growth[name] - room) / close - 1e-9)
+                if missing > short:
+                    short, binding = missing, i
+            if binding is None:
+                continue
+            limit = names[binding]
+            trigger = max(opened, key=lambda k: (now[binding, k], -k))
+            room_days = (float(np.maximum(close - now[binding, opened], 0.0).sum()) + close * ordered) / growth[limit]
+            for _ in range(short):
+                if self._reopen(day, region, names, levels, open_active):
+                    continue
+                why = (
+                    f"{self.op.triggers.why(limit, trigger, self.op.world.signals)}; the region's open and ordered "
+                    f"clusters hold {room_days:.0f} days of its growth ({limit_name(limit)}), under the "
+                    f"{target:g} days of a new cluster's lead time"
+                )
+                self._new_cluster(day, region, limit, customers, why, trigger, fill_days=close / growth[limit])
+
+    def _reopen(self, day: float, region: str, names: list[str], levels: np.ndarray, open_active: np.ndarray) -> bool:
+        """Instead of ordering a new cluster, reopen the region's closed cluster that its customers have shrunk
+        furthest below every shard limit (under ``scale_down.reopen_below``): sign-ups fill its holes rather than
+        a new cluster's nodes. Returns whether one was reopened."""
+        reopen = self.policy.scale_down.reopen_below
+        if reopen is None or not self.policy.scale_down.enabled:
+            return False
+        fleet = self.fleet
+        worst = levels.max(axis=0)
+        closed = [
+            number
+            for number, info in enumerate(fleet.clusters)
+            if info.region == region and info.active and not info.open and worst[number] < reopen
+        ]
+        if not closed:
+            return False
+        number = min(closed, key=lambda k: (worst[k], k))
+        fleet.activate(number)
+        open_active[number] = True
+        self.retiring.pop(number, None)
+        limit = names[int(levels[:, number].argmax())]
+        self.log_event(
+            day,
+            "cluster_reopened",
+            number,
+            f"open to new customers again instead of a new cluster: every shard limit under {reopen:.0%} of its "
+            f"trigger (highest {limit_name(limit)} at {worst[number]:.0%}, also over the next "
+            f"{self.policy.shard.lead_days:g} days)",
+        )
+        return True
+
+    def _region_has_room(
+        self, region: str, urgency: np.ndarray, open_active: np.ndarray, exclude: int, delivered: bool = False
+    ) -> bool:
+        """Whether another cluster of the region has room (or, unless ``delivered``, is on order)."""
+        for number, info in enumerate(self.fleet.clusters):
+            if number == exclude or info.region != region:
+                continue
+            if info.decommissioned:
+                continue
+            if not info.active:
+                if not delivered:
+                    return True
+                continue
+            if open_active[number] and urgency[number] < 1.0:
+                return True
+        return False
+
+    def _serve_regions(self, day: float, customers: int) -> None:
+        fleet = self.fleet
+        regions_with_cluster = {
+            info.region for info in fleet.clusters if info.open or not (info.active or info.decommissioned)
+        }
+        for region, count in sorted(self.op.world.signals.region_demand.items()):
+            if region not in regions_with_cluster:
+                self._new_cluster(
+                    day,
+                    region,
+                    "region_demand",
+                    customers,
+                    f"{count} new customers of {region} rejected, no open cluster",
+                )
+                regions_with_cluster.add(region)
+        threshold = self.policy.shard.regional_cluster_at_customers
+        if threshold is None:
+            return
+        elsewhere = self.op.world.customers_outside_region()
+        for region, count in sorted(elsewhere.items()):
+            if count >= threshold and region not in {info.region for info in fleet.clusters}:
+                self._new_cluster(
+                    day, region, "region_demand", customers, f"{count} customers of {region} live elsewhere"
+                )
+
+    # --- a new cluster --------------------------------------------------------------------------------------------
+    def _successor_nodes(self, region: str, provider: str, fill_days: float) -> int:
+        """Enough run nodes for the region's recent demand, for two node lead times and the trend window, or for
+        as long as the region's whole growth takes to fill the cluster to its close level (``fill_days``), if
+        sooner: what it takes beyond that is the next cluster's.
+
+        A new, empty cluster scores best on every headroom and takes (nearly) all of its region's new
+        customers at once; starting at the provider's minimum would leave it rejecting placements until its
+        first node order arrives.
+        """
+        history = self.op.history
+        if len(history) <= MIN_TREND_DAYS:
+            return 0
+        members = [n for n, info in enumerate(self.fleet.clusters) if info.region == region and info.open]
+        span = len(history) - 1
+        horizon = min(self.op.growth_horizon_days(), fill_days)
+        growth = {}
+        for name in ("ram_requested", "pods"):
+            past, now = history[0][name], history[-1][name]
+            total = sum(max(now[n] - (past[n] if n < len(past) else 0.0), 0.0) for n in members)
+            growth[name] = np.array([total / span * horizon])
+        limits = self.op.limits
+        alloc = np.array([float(limits.run_node_allocatable_bytes(provider, self.fleet.run_node_ram))])
+        max_pods = np.array([float(self.op.world.config.run_node_max_pods)])  # the run node type's own
+        return int(self.op.triggers.needed_nodes(growth, alloc, max_pods)[0]) + self.policy.n_plus.nodes
+
+    def storage_for_new_cluster(self, day: float) -> str:
+        rule = self.policy.new_cluster_storage
+        if isinstance(rule, FixedStorage):
+            return rule.provider
+        assert isinstance(rule, SwitchStorage)
+        switched = (
+            (rule.on_date is not None and self.op.world.config.date_of(day) >= rule.on_date)
+            or (rule.after_clusters is not None and self.fleet.n_clusters >= rule.after_clusters)
+            or (rule.on_volume_shard and self.volume_shard_seen)
+        )
+        return rule.after if switched else rule.before
+
+    def _new_cluster(
+        self,
+        day: float,
+        region: str,
+        limit: str,
+        customers: int,
+        why: str,
+        trigger: int | None = None,
+        fill_days: float = math.inf,
+    ) -> int:
+        """Order a cluster for ``region``; ``limit`` on cluster ``trigger`` (None: the region's demand) is why."""
+        fleet, shard, op = self.fleet, self.policy.shard, self.op
+        provider = self.storage_for_new_cluster(day)
+        nodes = max(shard.new_cluster_run_nodes or 0, op.limits.storage[provider].min_nodes)
+        if trigger is not None and self.policy.auto_add_nodes:
+            # The cap holds at creation too: demand beyond it is the next successor's, not one giant cluster's.
+            # (The scenario check keeps the provider's minimum and new_cluster_run_nodes within the cap.)
+            cap = run_node_cap(self.policy, op.limits, shard.new_cluster_ctrl_nodes)
+            nodes = max(nodes, min(self._successor_nodes(region, provider, fill_days), cap))
+        taken = set(fleet.index)
+        k = 1 + sum(1 for info in fleet.clusters if info.region == region)
+        while f"{region}-{k}" in taken:
+            k += 1
+        cluster_id = f"{region}-{k}"
+        number = fleet.add_cluster(
+            cluster_id, region, provider, fleet.ladder[0], shard.new_cluster_ctrl_nodes, day, False
+        )
+        fleet.counters["pending_nodes"][number] += nodes
+        op.order(day, day + shard.lead_days, "cluster", number, nodes, limit=limit, trigger=trigger)
+        op.log.event(
+            day, "cluster_ordered", cluster_id, f"{provider}, {nodes} run nodes, due in {shard.lead_days:g} days: {why}"
+        )
+        if op.log.first_shard is None:
+            op.log.first_shard = {
+                "day": day,
+                "customers": customers,
+                "limit": limit,
+                "why": why,
+                "cluster_id": cluster_id,
+            }
+        return number
