@@ -188,6 +188,11 @@ def start_from(
     on_order = _on_order(state, base, record, where)
     placed = _daily_placements(state) if state.has_ledger else {}
     history = [level for live in state.clusters for level in _levels(live, state.now, placed)]
+    traced = {level.cluster for level in history}
+    days = max((level.days_before for level in history), default=0)
+    record("operator trend", f"{days} days of older snapshots on {len(traced)} clusters" if history else "none",
+           MEASURED if history else ASSUMED,
+           where if history else "no older snapshots: the operator starts without a trend")  # fmt: skip
     for live in state.clusters:
         if live.status == ON_ORDER_STATUS:
             continue

@@ -61,6 +61,8 @@ def test_clusters_on_order_are_exported_as_provisioning_and_started_as_orders_du
     assert {o.id: o.due_days for o in live.on_order} == pytest.approx(in_flight)
     assert not set(in_flight) & {c.id for c in started.scenario.fleet.clusters}  # not in the fleet yet
     assert set(started.provenance["figure"]) >= {f"clusters.{cid}.on_order" for cid in in_flight}
+    trend = started.provenance.set_index("figure").loc["operator trend"]
+    assert trend["basis"] == "measured" and trend["value"].startswith("28 days of older snapshots")
 
 
 def test_the_forecasts_operator_receives_them_and_does_not_order_them_again(stage2, started):
