@@ -170,7 +170,8 @@ class ScaleDown:
                     day,
                     "cluster_decommissioned",
                     info.cluster.id,
-                    f"closed and empty: its last customer left or moved; {nodes} run node(s) and the control plane shut down",
+                    f"closed and empty: its last customer left or moved; {nodes} run node(s) and the control plane "
+                    "shut down",
                 )
 
 

@@ -117,9 +117,7 @@ def test_the_band_of_n_runs_holds_one_more_draw_of_the_same_law_eight_times_in_t
     # 10 runs); the prediction band holds it 80 % (binomial error over 4,000 trials: +-1.3 %).
     rng = np.random.default_rng(17)
     draws = rng.lognormal(3.0, 0.5, size=(4000, runs + 1))
-    inside = [
-        censored_percentile(row[:-1], 0.1) <= row[-1] <= censored_percentile(row[:-1], 0.9) for row in draws
-    ]
+    inside = [censored_percentile(row[:-1], 0.1) <= row[-1] <= censored_percentile(row[:-1], 0.9) for row in draws]
     assert np.mean(inside) == pytest.approx(0.8, abs=0.03)
 
 
