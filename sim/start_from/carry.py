@@ -16,6 +16,7 @@ after the initial customers are placed and before its first look).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -99,14 +100,14 @@ def order_clusters(operator: Any, live: LiveFleet) -> None:
     from sim.config import run_node_cap
     from sim.decisions import REGION_DEMAND, is_shard_limit
 
-    fleet, policy, shard = operator.fleet, operator.policy, operator.policy.shard
+    fleet, policy, shard, sharding = operator.fleet, operator.policy, operator.policy.shard, operator.sharding
     ratios = operator.triggers.ratios(fleet.n_clusters)
     worst = np.max([ratio for name, ratio in ratios.items() if is_shard_limit(name)], axis=0)
     for order in live.on_order:
         candidates = [
             number
             for number, info in enumerate(fleet.clusters[: len(worst)])
-            if info.region == order.region and info.open and info.active and number not in operator.retiring
+            if info.region == order.region and info.open and info.active and number not in sharding.retiring
         ]
         predecessor = max(candidates, key=lambda k: (worst[k], -k)) if candidates else None
         number = fleet.add_cluster(
@@ -115,11 +116,11 @@ def order_clusters(operator: Any, live: LiveFleet) -> None:
         nodes = max(shard.new_cluster_run_nodes or 0, operator.limits.storage[order.storage_provider].min_nodes)
         if predecessor is not None and policy.auto_add_nodes:
             cap = run_node_cap(policy, operator.limits, shard.new_cluster_ctrl_nodes)
-            nodes = max(nodes, min(operator._successor_nodes(predecessor, order.storage_provider), cap))
+            nodes = max(nodes, min(sharding._successor_nodes(order.region, order.storage_provider, math.inf), cap))
         fleet.counters["pending_nodes"][number] += nodes
-        operator._order(0.0, order.due_days, "cluster", number, nodes, limit=REGION_DEMAND, trigger=predecessor)
+        operator.order(0.0, order.due_days, "cluster", number, nodes, limit=REGION_DEMAND, trigger=predecessor)
         if predecessor is not None:
-            operator.retiring[predecessor] = number
+            sharding.retiring[predecessor] = number
         operator.log.event(
             0.0, "cluster_ordered", order.id,
             f"{order.storage_provider}, {nodes} run nodes, on order at the start (provisioning), due in "

@@ -28,13 +28,13 @@ DAY = 52
 @pytest.fixture(scope="module")
 def stage2():
     scenario = load_scenario(ROOT / "scenarios" / "stage2.yaml")
-    run = full_run(scenario, 90, seed=1)
+    run = full_run(scenario, 110, seed=0)
     in_flight = {
         run.world.fleet.clusters[o.cluster].cluster.id: o.due - DAY
         for o in run.orders
         if o.kind == "cluster" and o.day <= DAY < o.due
     }
-    assert len(in_flight) == 2  # the seed's run: us-east-1 (ordered day 31) and eu-west-6 (day 50)
+    assert len(in_flight) == 2  # the seed's run: us-east-1 (ordered day 34) and eu-west-6 (day 52)
     return scenario, run, in_flight
 
 
