@@ -73,6 +73,50 @@ class FleetColumns:
         self._members: dict = {}
         self._plans: dict[int, tuple[PolicyPlan, tuple]] = {}
 
+    def with_loads(self, pairs: tuple[tuple[Cluster, ClusterLoad], ...]) -> FleetColumns | None:
+        """These columns for ``pairs``: the same clusters in the same order, a few of them with a new load (the
+        simulator's fleet after a placement). Only the changed clusters' rows are read again; None when that does
+        not apply (another cluster, a new kind of cluster, many changes, figures the columns cannot hold)."""
+        old = self.pairs
+        changed = [i for i in range(self.n) if old[i] is not pairs[i]]
+        if len(changed) > max(8, self.n // 8) or not self.usable:
+            return None
+        loads = []
+        for i in changed:
+            cluster, load = pairs[i]
+            if cluster is not old[i][0] or (cluster.storage_provider, load.ctrl_node_type) not in self.kind_codes:
+                return None
+            loads.append(load)
+        rows = np.array([levels(ld, self.max_pods_per_node) for ld in loads], dtype=np.int64).reshape(-1, len(LIMITS))
+        allocatable = np.array([ld.ram_allocatable_bytes for ld in loads], dtype=np.int64)
+        requested = np.array([ld.ram_requested_bytes for ld in loads], dtype=np.int64)
+        if len(loads) and (
+            min(int(allocatable.min()), int(requested.min()), int(rows[:, [VOLUMES, CONTROL]].min())) < 0
+        ):
+            return None
+        observed = [ld.observed_at for ld in loads]
+        if self.observed_us is None or not all(t is None or t.utcoffset() is not None for t in observed):
+            return None
+        columns = object.__new__(FleetColumns)
+        columns.__dict__.update(self.__dict__)  # what depends on the clusters alone (ids, status, region) is shared
+        columns.pairs = pairs
+        columns.levels = self.levels.copy()
+        columns.levels[changed] = rows
+        columns.ram_allocatable = self.ram_allocatable.copy()
+        columns.ram_allocatable[changed] = allocatable
+        columns.ram_requested = self.ram_requested.copy()
+        columns.ram_requested[changed] = requested
+        columns.volume_levels = np.ascontiguousarray(columns.levels[:, VOLUMES])
+        columns.control_levels = np.ascontiguousarray(columns.levels[:, CONTROL])
+        columns.observed_us = self.observed_us.copy()
+        columns.observed_us[changed] = [_NEVER if t is None else _microseconds(t) for t in observed]
+        kind = np.array([self.kind_codes[(pairs[i][0].storage_provider, pairs[i][1].ctrl_node_type)] for i in changed])
+        if len(changed) and not np.array_equal(kind, self.kind[changed]):
+            columns.kind = self.kind.copy()
+            columns.kind[changed] = kind
+            columns._plans = {}  # each cluster's capacities and curve tables follow its kind
+        return columns
+
     def member(self, attribute: str, allowed: frozenset) -> np.ndarray:
         """Whether each cluster's ``attribute`` (status or region) is one of ``allowed`` (kept per fleet)."""
         found = self._members.get((attribute, allowed))
@@ -111,7 +155,14 @@ def columns_for(clusters: Sequence[tuple[Cluster, ClusterLoad]], max_pods_per_no
             columns.pairs is pairs or (columns.n == len(pairs) and columns.pairs == pairs)
         ):
             return columns
-    columns = FleetColumns(pairs, max_pods_per_node)
+    columns = None
+    for kept in _FLEETS:
+        if kept.max_pods_per_node == max_pods_per_node and kept.n == len(pairs):
+            columns = kept.with_loads(pairs)
+            if columns is not None:
+                break
+    if columns is None:
+        columns = FleetColumns(pairs, max_pods_per_node)
     _FLEETS.insert(0, columns)
     del _FLEETS[4:]
     return columns

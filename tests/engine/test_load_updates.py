@@ -13,7 +13,7 @@ from placement.engine import select_cluster
 from placement.model import NO_POD_CAP, ClusterLoad
 
 from .fleet import cluster
-from .test_properties import loads, nodes, policies, requests
+from .test_properties import columns_from, fleets, loads, nodes, nows, policies, requests
 
 FIELDS = ("ctrl_node_type", "volumes", "services", "customers", "pods", "etcd_objects", "observed_at")
 
@@ -60,3 +60,28 @@ def test_with_nodes_names_a_field_it_does_not_have():
     load = ClusterLoad((), "CX52")
     with pytest.raises(TypeError, match="run_nodes"):
         load.with_nodes({}, run_nodes=())
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    fleet=fleets(min_size=1),
+    changes=st.lists(st.tuples(st.integers(0, 11), loads()), min_size=1, max_size=3),
+    req=requests,
+    policy=policies,
+    now=nows,
+)
+def test_columns_kept_from_the_fleet_before_some_loads_changed_decide_as_the_loop(fleet, changes, req, policy, now):
+    """The columns of a fleet whose clusters stay but some loads change (the simulator after a placement) are the
+    kept columns with those rows read again: the decision is the one the per-cluster loop makes."""
+    fleet = tuple(fleet)
+    changed = list(fleet)
+    for position, new_load in changes:
+        target, _ = changed[position % len(changed)]
+        changed[position % len(changed)] = (target, new_load)
+    with columns_from(0):
+        select_cluster(req, fleet, policy, now=now)  # the engine keeps this fleet's columns
+        kept = select_cluster(req, changed, policy, now=now)
+    with columns_from(10**9):
+        loop = select_cluster(req, changed, policy, now=now)
+    assert kept == loop
+    assert kept.to_dict() == loop.to_dict()
