@@ -102,7 +102,7 @@ class Sharding:
                 limit = names[int(now[:, number].argmax())]
                 fleet.close(number)
                 self.log_event(day, "cluster_closed", number, f"closed to new customers: {limit_name(limit)}")
-        self._cover_growth(day, names, now, levels, open_active, customers)
+        self._cover_growth(day, names, now, levels, open_active, urgency, customers)
         self._serve_regions(day, customers)
 
     def log_event(self, day: float, kind: str, number: int, detail: str) -> None:
@@ -138,9 +138,15 @@ class Sharding:
         now: np.ndarray,
         levels: np.ndarray,
         open_active: np.ndarray,
+        urgency: np.ndarray,
         customers: int,
     ) -> None:
-        """Order clusters until each region's room under every shard limit holds its growth for ``cover_days``."""
+        """Order clusters until each region's room under every shard limit holds its growth for ``cover_days``.
+
+        Each new cluster succeeds the region's fullest open cluster near a shard limit (``urgency``), if one has
+        no successor yet: that one closes when the new one arrives, so new customers go to a few clusters, not
+        to every cluster under its close level (each open one keeps the order levels' headroom, and the engine
+        weighs every open cluster of the region for every sign-up)."""
         if len(self.op.history) <= MIN_TREND_DAYS:
             return
         fleet, close = self.fleet, self.policy.shard.close_fraction
@@ -166,6 +172,10 @@ class Sharding:
             limit = names[binding]
             trigger = max(opened, key=lambda k: (now[binding, k], -k))
             room_days = (float(np.maximum(close - now[binding, opened], 0.0).sum()) + close * ordered) / growth[limit]
+            retire = sorted(
+                (k for k in opened if urgency[k] >= 1.0 and k not in self.retiring),
+                key=lambda k: (-levels[:, k].max(), k),
+            )
             for _ in range(short):
                 if self._reopen(day, region, names, levels, open_active):
                     continue
@@ -174,7 +184,9 @@ class Sharding:
                     f"clusters hold {room_days:.0f} days of its growth ({limit_name(limit)}), under the "
                     f"{target:g} days of a new cluster's lead time"
                 )
-                self._new_cluster(day, region, limit, customers, why, trigger, fill_days=close / growth[limit])
+                number = self._new_cluster(day, region, limit, customers, why, trigger, fill_days=close / growth[limit])
+                if retire:
+                    self.retiring[retire.pop(0)] = number
 
     def _reopen(self, day: float, region: str, names: list[str], levels: np.ndarray, open_active: np.ndarray) -> bool:
         """Instead of ordering a new cluster, reopen the region's closed cluster that its customers have shrunk
