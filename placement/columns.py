@@ -236,6 +236,8 @@ def evaluate_columns(request_plan: RequestPlan, clusters: Sequence[tuple[Cluster
         failing[len(GATES) :] = over.T
         return np.where(feasible, -1, failing.argmax(axis=0))
 
+    fails.none = bool(feasible.all())  # no cluster rejected: ``Decision.rejections`` needs no rule worked out
+
     def rows() -> list[tuple[int, ...]]:
         scores = request_plan.pick((region_score, ram_score, volume_score, control_score))
         return list(zip(*(column.tolist() for column in scores), strict=True)) if scores else [()] * n

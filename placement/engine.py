@@ -146,6 +146,8 @@ def _placed_reason(cluster_id: str, weights, fails, raws, total: int, best: int)
 def _build_results(request_plan, clusters, fails, raws, totals, *, rejected_only: bool = False) -> tuple:
     """``Decision.results``; with ``rejected_only``, ``Decision.rejections``: the rejected clusters alone."""
     if callable(fails):
+        if rejected_only and fails.none:
+            return ()
         fails = fails().tolist()
     elif rejected_only and fails.count(-1) == len(fails):  # the usual answer, read after every placement
         return ()
