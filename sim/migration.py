@@ -1,5 +1,5 @@
-"""Forced migration (``operator.migration``, off by default): the last customers of a nearly empty closed cluster
-move to the open clusters of its region, so that the cluster can be decommissioned.
+"""Forced migration (``operator.migration.enabled``, off by default): the last customers of a nearly empty closed
+cluster move to the open clusters of its region, so that the cluster can be decommissioned.
 
 The design document moves no customer, hence off by default. When on, each day the operator takes every closed
 cluster with fewer than ``below_customers`` customers (and at least one) and re-places each of its services
@@ -9,12 +9,13 @@ A service is taken off the old cluster only once its new place is booked, so not
 can take it; it simply stays. Each moved customer costs ``cost_eur_per_customer``, paid as a one-off fee on
 the day. The emptied cluster is then decommissioned by the scale-down pass.
 
-Consolidation (``pays_back_months``): a closed cluster of any size is merged into another cluster of its region
-and storage provider when what it costs a month (its run nodes and control plane, less the run nodes the target
-needs for its customers) pays back the migration fee within that many months. The target first gets those
-run nodes (the operator's node order, its lead time: the source's demand counts in the target's demand until the
-move); on the day they are in, every service moves and the source is decommissioned. The target must stay under
-the operator's run-node cap and the close level of every shard limit with the source's customers on it.
+Consolidation (``pays_back_months``, 12 by default; off where scale-down or node adding is): a closed cluster of
+any size is merged into another cluster of its region and storage provider when what it costs a month (its run
+nodes and control plane, less the run nodes the target needs for its customers) pays back the migration fee
+within that many months. The target first gets those run nodes (the operator's node order, its lead time: the
+source's demand counts in the target's demand until the move); on the day they are in, every service moves and
+the source is decommissioned. The target must stay under the operator's run-node cap and the close level of
+every shard limit with the source's customers on it.
 """
 
 from __future__ import annotations
@@ -61,11 +62,11 @@ class Migration:
 
     def tick(self, day: float, ratios: dict[str, np.ndarray], ahead: dict[str, np.ndarray]) -> None:
         migration = self.policy.migration
-        if not migration.enabled:
-            return
-        self._nearly_empty(day)
+        if migration.enabled:
+            self._nearly_empty(day)
         self._merge(day)
-        if migration.pays_back_months is not None:
+        # Consolidation moves nobody where capacity is frozen or never shrinks (the theory tests switch those off).
+        if migration.pays_back_months is not None and self.policy.auto_add_nodes and self.policy.scale_down.enabled:
             self._plan(day, ratios, ahead)
 
     def _nearly_empty(self, day: float) -> None:
@@ -130,19 +131,23 @@ class Migration:
         cap = self.triggers.node_cap()
         close = self.policy.shard.close_fraction
         shard = [name for name in ratios if is_shard_limit(name) and name not in NODE_SHARD_LIMITS]
+        # A source at or over a close level already fits in no other cluster: most closed clusters of a growing
+        # fleet, skipped before anything else is worked out.
+        level = np.vstack([ratios[name] for name in shard]).max(axis=0) if shard else np.zeros(len(cap))
         sources = [
             k
-            for k, info in enumerate(fleet.clusters)
-            if info.active and not info.open and customers[k] > 0 and k not in busy and k < len(cap)
+            for k, info in enumerate(fleet.clusters[: len(cap)])
+            if info.active and not info.open and customers[k] > 0 and k not in busy and level[k] < close
         ]
+        if not sources:
+            return
+        groups: dict[tuple[str, str], list[int]] = {}
+        for k, other in enumerate(fleet.clusters[: len(cap)]):
+            if other.active:
+                groups.setdefault((other.region, other.provider), []).append(k)
         for source in sorted(sources, key=lambda k: (customers[k], k)):
             info = fleet.clusters[source]
-            targets = [
-                k
-                for k, other in enumerate(fleet.clusters)
-                if k != source and k < len(cap) and other.active and k not in busy
-                and other.region == info.region and other.provider == info.provider
-            ]  # fmt: skip
+            targets = [k for k in groups[(info.region, info.provider)] if k != source and k not in busy]
             if not targets:
                 continue
             target = max(targets, key=lambda k: (customers[k], -k))

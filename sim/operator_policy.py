@@ -70,17 +70,19 @@ class SpillPolicy(SpecModel):
 
 
 class MigrationPolicy(SpecModel):
-    """Forced migration of the last customers of a nearly empty closed cluster to an open cluster of the same
-    region, so the cluster can be decommissioned; with ``pays_back_months``, also consolidation: a closed cluster
-    merged into another of its region and provider when that pays the migration fee back (``sim.migration``).
-    Off by default: the design document moves no customer."""
+    """Forced migration (``enabled``) of the last customers of a nearly empty closed cluster to an open cluster of
+    the same region, whatever it costs, so the cluster can be decommissioned: off by default, as the design
+    document moves no customer by force. Consolidation (``pays_back_months``, on by default): a closed cluster
+    merged into another of its region and provider when what it saves pays the migration fee back within that
+    many months (``sim.migration``); the fee is an assumption (``cost_eur_per_customer``), not a measured figure."""
 
     enabled: bool = False
     below_customers: int = Field(default=20, ge=1, description="migrate when the closed cluster has fewer")
     cost_eur_per_customer: float = Field(default=50.0, ge=0, description="one-off cost of moving one customer")
     pays_back_months: float | None = Field(
-        default=None,
+        default=12.0,
         gt=0,
-        description="also merge a closed cluster into another of its region and provider when the run nodes and "
-        "control plane it saves pay the migration fee back within this many months; None: nearly empty only",
+        description="consolidation: merge a closed cluster into another of its region and provider when the run "
+        "nodes and control plane it saves pay the migration fee back within this many months (on by default, "
+        "whatever ``enabled`` says: a move that pays for itself is no forced migration); None: never",
     )

@@ -189,7 +189,9 @@ def test_everything_is_given_back_when_every_customer_has_left():
 
 def test_forced_migration_empties_a_nearly_empty_closed_cluster_at_its_cost():
     changes = {"churn": {"kind": "exponential", "mean_months": 1.5}, "horizon_days": 120}
-    off_world, off_log = simulate(scenario(**changes), closed=("eu-west-2",))
+    off_world, off_log = simulate(
+        scenario(**changes, **{"operator.migration": {"pays_back_months": None}}), closed=("eu-west-2",)
+    )
     on_world, on_log = simulate(
         scenario(
             **changes, **{"operator.migration": {"enabled": True, "below_customers": 40, "cost_eur_per_customer": 25}}
