@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import compress
+from operator import is_not
 
 import numpy as np
 
@@ -78,7 +80,7 @@ class FleetColumns:
         simulator's fleet after a placement). Only the changed clusters' rows are read again; None when that does
         not apply (another cluster, a new kind of cluster, many changes, figures the columns cannot hold)."""
         old = self.pairs
-        changed = [i for i in range(self.n) if old[i] is not pairs[i]]
+        changed = list(compress(range(self.n), map(is_not, old, pairs)))  # in C: a fleet of 100 costs ~2 µs
         if len(changed) > max(8, self.n // 8) or not self.usable:
             return None
         loads = []
