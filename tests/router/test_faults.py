@@ -35,14 +35,17 @@ def proxied_router(pg_schema, tmp_path):
     proxy.stop()
 
 
+def _register_loaded_cluster(http: httpx.Client) -> None:
+    """eu-west-1 registered with a load snapshot, so the router can place on it."""
+    assert http.post("/v1/clusters", json=cluster_body("eu-west-1"), headers=AUTH).status_code == 201
+    assert http.put("/v1/clusters/eu-west-1/load", json=load_body(observed_at=None), headers=AUTH).status_code == 200
+
+
 def test_database_down_is_503_and_the_router_recovers_without_restart(proxied_router):
     proxy, router = proxied_router
     # The issue's bound: an answer within 2 s. A refused connection is answered at once, so this is not tight.
     with httpx.Client(base_url=router.base_url, timeout=2.0) as http:
-        assert http.post("/v1/clusters", json=cluster_body("eu-west-1"), headers=AUTH).status_code == 201
-        assert (
-            http.put("/v1/clusters/eu-west-1/load", json=load_body(observed_at=None), headers=AUTH).status_code == 200
-        )
+        _register_loaded_cluster(http)
         assert http.post("/v1/select-cluster", json=SELECT).status_code == 200
 
         proxy.stop()
@@ -68,10 +71,7 @@ def test_database_down_is_503_and_the_router_recovers_without_restart(proxied_ro
 def test_hanging_database_is_503_at_the_deadline_and_recovers(proxied_router):
     proxy, router = proxied_router
     with httpx.Client(base_url=router.base_url, timeout=30) as http:
-        assert http.post("/v1/clusters", json=cluster_body("eu-west-1"), headers=AUTH).status_code == 201
-        assert (
-            http.put("/v1/clusters/eu-west-1/load", json=load_body(observed_at=None), headers=AUTH).status_code == 200
-        )
+        _register_loaded_cluster(http)
 
         proxy.swallow()
         # More concurrent calls than the router has database threads: the queued ones must get their 503 too.
@@ -90,10 +90,7 @@ def test_hanging_database_is_503_at_the_deadline_and_recovers(proxied_router):
 def test_a_placement_on_a_hanging_database_is_503_at_the_deadline_and_its_retry_places_it_once(proxied_router):
     proxy, router = proxied_router
     with httpx.Client(base_url=router.base_url, timeout=30) as http:
-        assert http.post("/v1/clusters", json=cluster_body("eu-west-1"), headers=AUTH).status_code == 201
-        assert (
-            http.put("/v1/clusters/eu-west-1/load", json=load_body(observed_at=None), headers=AUTH).status_code == 200
-        )
+        _register_loaded_cluster(http)
         # Placed first, so the fleet is cached and the event loop's own connections are open and idle: the hanging
         # statement is the loop's (placement.router.loop_booking), which has the gate's deadline too.
         for n in range(3):
