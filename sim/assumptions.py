@@ -89,6 +89,11 @@ def assumptions(config: RunConfig, overrides: list[dict] | None = None) -> list[
                              kind="price"))  # fmt: skip
             rows.append(_row(f"run node {node.name}: setup fee", node.setup_eur * multiplier, "EUR", node.source,
                              kind="price"))  # fmt: skip
+            # The type's own max-pods wins over the kubelet default: the report's pods-per-node line reads this row.
+            own = node.max_pods is not None
+            rows.append(_row(f"run node {node.name}: max pods", config.limits.run_node_max_pods(node.name), "pods",
+                             node.source if own else "kubernetes.max_pods_per_node (the type sets none)",
+                             kind="limit"))  # fmt: skip
     for path, unit, meaning in OPERATOR_SETTINGS:
         value = _lookup(scenario, path)
         if value is None:

@@ -5,7 +5,8 @@
 A limit *bound* when it forced a decision (``sim.decision_table``). The settings that move a binding limit:
 
 - pods per run node: the kubelet's max-pods (``kubernetes.max_pods_per_node``), to the next common value, never
-  past what the node's pod CIDR holds (``MAX_PODS_STEPS``, ``POD_CIDR_MAX_PODS``);
+  past what the node's pod range holds (``MAX_PODS_STEPS``, ``Limits.pod_addresses_per_node``); a run-node type that
+  sets its own max-pods in the profile is reported, not raised;
 - RAM per run node: the run-node type (``operator.run_node_type``), to the next larger type of the profile;
 - the control plane's etcd objects: its first rung (``operator.control_plane.ladder`` without its lowest rung), and
   on the last rung a larger control-plane type of the profile added on top;
@@ -30,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from placement.limits import Limits
+from placement.limits import Limits, LimitsProfile
 from sim.compare import compare
-from sim.config import compile_scenario, run_node_cap
+from sim.config import compile_scenario, resolve_limits, run_node_cap
 from sim.decisions import limit_name
 from sim.distributions import DAYS_PER_MONTH
 from sim.overrides import apply_overrides
@@ -42,7 +43,6 @@ from sim.scenario import Scenario
 from sim.simulation import run as simulate_run
 
 MAX_PODS_STEPS = (110, 250)  # the kubelet default, and the common raised value a /24 pod CIDR allows
-POD_CIDR_MAX_PODS = 254  # a /24 per node: 256 addresses less network and broadcast
 SHARD_STEP = 0.5  # a shard threshold doubles, but moves at most this share of the way to the limit it guards
 
 
@@ -63,14 +63,25 @@ class NoSetting:
     reason: str
 
 
-def _max_pods(limits: Limits, scenario: Scenario) -> Candidate | NoSetting:
-    now = limits.max_pods_per_node
+def _max_pods(limits: Limits, scenario: Scenario, profile: LimitsProfile | None) -> Candidate | NoSetting:
+    node_type = scenario.operator.run_node_type or limits.costs.default_run_node_type
+    now = limits.run_node_max_pods(node_type)
+    own = {t.name: t.max_pods for t in (profile or resolve_limits(scenario)).costs.run_node_types}.get(node_type)
+    if own is not None:
+        # The type's own max-pods wins over the kubelet default, so raising the default would change nothing.
+        return NoSetting("pods_per_node", f"run node type {node_type} sets its own max-pods ({now}) in the limits "
+                         "profile; raise it there (costs.run_node_types)")  # fmt: skip
+    ceiling = limits.pod_addresses_per_node
     higher = [step for step in MAX_PODS_STEPS if step > now]
     if not higher:
-        if now >= POD_CIDR_MAX_PODS:
-            return NoSetting("pods_per_node", f"max-pods is {now}, the most a /24 pod CIDR per node holds")
-        higher = [POD_CIDR_MAX_PODS]
-    step = min(higher[0], POD_CIDR_MAX_PODS)
+        if now >= ceiling:
+            return NoSetting("pods_per_node", f"max-pods is {now}, the most a node's pod range "
+                             f"(/{limits.node_cidr_mask_size}) holds")  # fmt: skip
+        higher = [ceiling]
+    step = min(higher[0], ceiling)
+    if step <= now:
+        return NoSetting("pods_per_node", f"max-pods is {now}, the most a node's pod range "
+                         f"(/{limits.node_cidr_mask_size}) holds")  # fmt: skip
     return Candidate("pods_per_node", "max pods per node (kubelet --max-pods)", str(now), str(step),
                      f"kubernetes.max_pods_per_node={step}")  # fmt: skip
 
@@ -131,11 +142,14 @@ def _halfway(limit: str, setting: str, path: str, now: float | None, ceiling: fl
     return Candidate(limit, setting, f"{now:,.0f}", f"{step:,}", f"{path}={step}")
 
 
-def candidate(limit: str, scenario: Scenario, limits: Limits, ladder: tuple[str, ...]) -> Candidate | NoSetting:
-    """The next sensible setting for a binding limit, or why none exists."""
+def candidate(
+    limit: str, scenario: Scenario, limits: Limits, ladder: tuple[str, ...], profile: LimitsProfile | None = None
+) -> Candidate | NoSetting:
+    """The next sensible setting for a binding limit, or why none exists (``profile``: the scenario's resolved limits
+    profile, read for what the compiled ``limits`` no longer tell)."""
     policy = scenario.operator
     if limit == "pods_per_node":
-        return _max_pods(limits, scenario)
+        return _max_pods(limits, scenario, profile)
     if limit == "ram_per_run_node":
         return _run_node_type(limits, scenario)
     if limit == "control_plane_objects":
@@ -207,7 +221,7 @@ def recommend(
     base = result.summary
     out = []
     for limit in binding_limits(result):
-        found = candidate(limit, scenario, limits, ladder)
+        found = candidate(limit, scenario, limits, ladder, config.profile)
         entry: dict[str, Any] = {"limit": limit, "limit_name": limit_name(limit)}
         if isinstance(found, NoSetting):
             entry.update(helps=False, setting=None, verdict=f"no setting helps: {found.reason}")

@@ -67,6 +67,14 @@ def _assumption(summary: dict, name: str) -> float | None:
     return None
 
 
+def _run_node_max_pods(summary: dict) -> float | None:
+    """The max-pods of the operator's run node type (its own, or the kubelet default it inherits)."""
+    for row in summary.get("assumptions") or []:
+        if row["name"].startswith("run node ") and row["name"].endswith(": max pods"):
+            return row["value"]
+    return _assumption(summary, "kubernetes.max_pods_per_node")
+
+
 def executive_summary(summary: dict, orders: pd.DataFrame) -> str:
     s = summary
     years = s["horizon_days"] / 365.25
@@ -265,7 +273,7 @@ def _plots(result: RunTables) -> str:
             "ctrl_tight_objects", "etcd objects",
             threshold=upgrade_threshold if "control_plane_objects" in bound else None)),
         ("Pods per node", pods_per_node_plot(
-            clusters, span, _assumption(summary, "kubernetes.max_pods_per_node"),
+            clusters, span, _run_node_max_pods(summary),
             order_pods if "pods_per_node" in bound else None)),
         ("Nodes and clusters", (nodes_and_clusters_plot(fleet, span), "")),
         ("Cost", (cost_plot(fleet, span), "")),

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+import placement.limits
 import sim
+from sim.assumptions import assumptions
 from sim.cli import app
 from sim.config import compile_scenario
 from sim.overrides import apply_overrides
 from sim.recommend import Candidate, NoSetting, candidate, recommend
+from sim.report import _run_node_max_pods
 from tests.sim.conftest import SCENARIOS
 
 runner = CliRunner()
@@ -60,15 +64,36 @@ def test_settings_that_cannot_move_a_limit_say_so():
     volumes = candidate("volumes:longhorn", scenario, limits, ladder)
     assert isinstance(volumes, Candidate) and volumes.override == "operator.new_cluster_storage=rook-ceph"
     assert isinstance(candidate("volumes:rook-ceph", scenario, limits, ladder), NoSetting)
-    # max-pods never goes past what a /24 pod CIDR per node holds.
-    for now, expected in ((250, "kubernetes.max_pods_per_node=254"), (254, None)):
-        raised = scenario.model_copy(update={"limits_overrides": {"kubernetes.max_pods_per_node": now}})
+    # max-pods never goes past what a node's pod range holds: 254 pod addresses in a /24, 510 in a /23.
+    for mask, now, expected in ((24, 250, "kubernetes.max_pods_per_node=254"), (24, 254, None),
+                                (23, 254, "kubernetes.max_pods_per_node=510"), (23, 510, None)):  # fmt: skip
+        overrides = {"kubernetes.max_pods_per_node": now, "kubernetes.node_cidr_mask_size": mask}
+        raised = scenario.model_copy(update={"limits_overrides": overrides})
         found = candidate("pods_per_node", raised, compile_scenario(raised).limits, ladder)
         assert (found.override if isinstance(found, Candidate) else None) == expected
         if expected is None:
-            assert "/24 pod CIDR" in found.reason
+            assert f"pod range (/{mask})" in found.reason
     cap = candidate("max_run_nodes_per_cluster", scenario, limits, ladder)
     assert isinstance(cap, Candidate) and cap.override == "operator.max_run_nodes_per_cluster=20"
+
+
+def test_max_pods_of_a_run_node_type_that_sets_its_own(tmp_path):
+    """A run node type's own max-pods wins over the kubelet default: raising the default would change nothing, so the
+    recommendation says where the setting is instead; the report's pods-per-node line reads the type's figure."""
+    seed = (Path(placement.limits.__file__).parent / "data" / "limits" / "seed.yaml").read_text()
+    own = seed.replace("{name: AX162-R, ram_bytes: 256Gi,", "{name: AX162-R, max_pods: 200, ram_bytes: 256Gi,")
+    assert own != seed
+    (tmp_path / "own.yaml").write_text(own)
+    scenario = sim.load_scenario(SCENARIOS / "stage1.yaml").model_copy(
+        update={"limits_profile": str(tmp_path / "own.yaml")}
+    )
+    config = compile_scenario(scenario)
+    assert config.run_node_max_pods == 200
+    found = candidate("pods_per_node", scenario, config.limits, config.ladder, config.profile)
+    assert isinstance(found, NoSetting) and "AX162-R sets its own max-pods (200)" in found.reason
+    rows = {row["name"]: row for row in assumptions(config)}
+    assert rows["run node AX162-R: max pods"]["value"] == 200
+    assert _run_node_max_pods({"assumptions": list(rows.values())}) == 200
 
 
 def test_a_band_over_paired_seeds_says_how_sure():
