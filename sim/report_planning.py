@@ -81,7 +81,10 @@ clusters), or would have had to take (a limit breached with no order answering i
 horizon): {html.escape(told)}. <em>Decided</em> is the day it was ordered, <em>effective</em> the day it arrives
 (the lead time later). <em>Triggered by</em> is the cluster whose limit forced it; its level then is against the
 limit's capacity, and the projected breach is where that level's trend over the previous
-{TREND_WINDOW_DAYS} days reached the capacity had nothing been ordered. Also in <code>decisions.csv</code>.</p>
+{TREND_WINDOW_DAYS} days reached the capacity had nothing been ordered. The operator orders before the capacity, at
+its own order levels (see the assumptions): run nodes at its RAM and pods fractions with a lead time's growth ahead,
+a control-plane upgrade at its share of the rung's comfortable level (the capacity shown is the tight one), a new
+cluster at its shard triggers' prepare fraction. Also in <code>decisions.csv</code>.</p>
 {table(rows, columns, nowrap=("decided", "effective", "projected breach"), long=("cluster", "triggered by"))}
 <p><strong>Limits that never bound</strong> (peak utilisation, where and when):
 {html.escape(never_bound_line(summary)) or "none"}.</p>
