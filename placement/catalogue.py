@@ -96,6 +96,19 @@ class Limit:
     per_node: bool = False  # the level is minus the most free RAM on one run node (see ``ram_per_run_node``)
     context: Callable[[ClusterLoad, Limits], Any] = lambda load, limits: limits.profile
     node: NodeRule | None = None  # a per-node limit read on one run node (the node a placement is booked on)
+    # A capacity the cluster itself holds, not the profile (its disks): (used, capacity) as the load gives them,
+    # capacity None when not known. The level is then ``used - capacity`` against a capacity of 0 (see ``disk``).
+    on_load: Callable[[ClusterLoad], tuple[int, int | None]] | None = None
+
+    def used_and_capacity(self, load: ClusterLoad, limits: Limits, provider: str, ctrl: ControlPlaneType | None):
+        """Used and capacity as a reader sees them (a rejection, the headroom view): the per-node limits as
+        kube-scheduler reports them (the best node's free RAM is the capacity), the load's own capacity as it is."""
+        if self.on_load is not None:
+            return self.on_load(load)
+        used, capacity = self.level(load, limits), self.capacity(limits, provider, ctrl)
+        if self.per_node:
+            return 0, capacity - used
+        return used, capacity
 
     def capacity_row_entry(self, limits: Limits, provider: str, ctrl: ControlPlaneType | None) -> int:
         """The capacity as the filter compares it (-UNBOUNDED when the cluster cannot be judged)."""
@@ -114,9 +127,7 @@ class Limit:
     def rejection(self, load: ClusterLoad, limits: Limits, provider: str, ctrl_name: str, footprint: Any) -> Rejection:
         ctrl = limits.control_plane_types.get(ctrl_name)
         needed = getattr(footprint, self.needed) if self.needed else 0
-        used, capacity = self.level(load, limits), self.capacity(limits, provider, ctrl)
-        if self.per_node:  # reported as kube-scheduler would: the best node's free RAM is the capacity
-            used, capacity = 0, capacity - used
+        used, capacity = self.used_and_capacity(load, limits, provider, ctrl)
         subject = ctrl_name if self.filter == "control-plane" else provider
         return Rejection(
             self.filter, self.key, used, needed, capacity, self.unit, subject, self.context(load, limits), self.text
@@ -145,6 +156,21 @@ def _ram_text(r: Rejection) -> str:
 
 def _pods_per_node_text(r: Rejection) -> str:
     return f"no run node with {human_bytes(r.needed)} free is below its pod cap ({r.context} pods per node)"
+
+
+def _disk_text(r: Rejection) -> str:
+    return f"{r.subject} raw disk {human_bytes(r.used)} + {human_bytes(r.needed)} > {human_bytes(r.capacity)} usable"
+
+
+def _disk_on_load(load: ClusterLoad) -> tuple[int, int | None]:
+    return load.disk_bytes, load.disk_capacity_bytes
+
+
+def _free_disk_level(load: ClusterLoad, limits: Limits) -> int:
+    """Minus the raw disk left (used - capacity), so "used + needed > capacity" reads as level > -needed; an
+    unknown capacity leaves it so low that nothing binds."""
+    capacity = load.disk_capacity_bytes
+    return -UNBOUNDED if capacity is None else load.disk_bytes - capacity
 
 
 def _tight(limits: Limits, provider: str, ctrl: ControlPlaneType | None) -> int | None:
@@ -279,6 +305,25 @@ LIMITS: tuple[Limit, ...] = (
         per_node=True,
         context=lambda load, limits: limits.max_pods_per_node,
         node=NodeRule("pods", "max_pods", None, lambda limits: limits.max_pods_per_node),
+    ),
+    # A wall: Longhorn schedules no replica on a disk past storage-minimal-available-percentage, Ceph stops writes
+    # at mon_osd_full_ratio. The capacity is the cluster's own (its run nodes' disks, or its storage nodes'), so
+    # it is on the load (``ClusterLoad.disk_capacity_bytes``: the simulator's nodes, the collector's measure);
+    # a load without one (None) is never refused for disk.
+    Limit(
+        "disk",
+        "disk-fit",
+        "raw disk",
+        "bytes",
+        _free_disk_level,
+        "disk_bytes",
+        lambda limits, provider, ctrl: 0,
+        "run_node.disk_bytes or {provider}.storage_node.disk_bytes, times {provider}.disk_usable_fraction; or as the "
+        "collector measured it",
+        _disk_text,
+        "{provider}.disk_bytes",
+        grows_only=True,
+        on_load=_disk_on_load,
     ),
 )
 BY_KEY = {limit.key: limit for limit in LIMITS}

@@ -25,6 +25,6 @@ def check(name: str, cycle: Cycle, cluster: Cluster, load: ClusterLoad) -> Rejec
 
 
 FILTERS: tuple[tuple[str, FilterView], ...] = tuple((name, partial(check, name)) for name in FILTER_NAMES)
-status, snapshot_age, region, volume_limit, control_plane, kubernetes_thresholds, ram_fit, pods_per_node = (
+status, snapshot_age, region, volume_limit, control_plane, kubernetes_thresholds, ram_fit, pods_per_node, disk_fit = (
     view for _, view in FILTERS
 )

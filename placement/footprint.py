@@ -143,4 +143,5 @@ def _apply(load: ClusterLoad, node_name: str | None, footprint: Footprint, sign:
         customers=load.customers + sign * footprint.namespaces,
         pods=load.pods + sign * footprint.pods,
         etcd_objects=load.etcd_objects + sign * footprint.etcd_objects,
+        disk_bytes=load.disk_bytes + sign * footprint.disk_bytes,
     )

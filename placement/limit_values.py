@@ -128,6 +128,15 @@ class Limits:
     etcd_objects_per_cluster: int = 0  # an empty cluster's, besides its storage provider's
     run_node_disk_bytes: int = 0  # raw data disk of a run node (0: not known)
 
+    def run_node_usable_disk_bytes(self, storage_provider: str) -> int | None:
+        """Raw disk one run node gives a provider that keeps its replicas on the run nodes: the node's disk times
+        the share the provider fills. None: the provider's data is on dedicated storage nodes, or the profile does
+        not know the run node's disk (``run_node.disk_bytes`` 0)."""
+        storage = self.storage[storage_provider]
+        if storage.storage_node is not None or self.run_node_disk_bytes <= 0:
+            return None
+        return round(self.run_node_disk_bytes * storage.disk_usable_fraction)
+
     def run_node_allocatable_bytes(self, storage_provider: str, ram_bytes: int | None = None) -> int:
         """RAM left for customer workloads on a run node of a cluster with this storage provider."""
         total = self.run_node_ram_bytes if ram_bytes is None else ram_bytes

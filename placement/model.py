@@ -75,6 +75,11 @@ class ClusterLoad:
     pods: int = 0
     etcd_objects: int = 0
     observed_at: datetime | None = None
+    # Raw disk the provider's replicas take (``Footprint.disk_bytes`` summed), and the raw disk it may fill (its
+    # usable share of the disks that hold them: the run nodes', or dedicated storage nodes'). None: not known,
+    # and then disk never refuses a placement (``placement.catalogue``'s ``disk`` limit).
+    disk_bytes: int = 0
+    disk_capacity_bytes: int | None = None
     ram_allocatable_bytes: int = field(init=False)
     ram_requested_bytes: int = field(init=False)
     schedulable_nodes: int = field(init=False)
@@ -172,7 +177,19 @@ class ClusterLoad:
 
 NO_POD_CAP = -1  # ``ClusterLoad.nodes_by_free_ram``: count a node whatever its pods
 # The fields of a ``ClusterLoad`` besides its run nodes and what it derives from them.
-_OTHER_FIELDS = frozenset({"ctrl_node_type", "volumes", "services", "customers", "pods", "etcd_objects", "observed_at"})
+_OTHER_FIELDS = frozenset(
+    {
+        "ctrl_node_type",
+        "volumes",
+        "services",
+        "customers",
+        "pods",
+        "etcd_objects",
+        "observed_at",
+        "disk_bytes",
+        "disk_capacity_bytes",
+    }
+)
 
 
 def _takes_pods(node: RunNode, default_max_pods: int) -> bool:

@@ -52,9 +52,8 @@ def storage_nodes(storage: StorageLimits, raw_disk_bytes) -> np.ndarray:
 def run_nodes_for_disk(limits: Limits, storage: StorageLimits, raw_disk_bytes) -> np.ndarray:
     """Run nodes whose disks hold this raw disk, for a provider that keeps its data on the run nodes (else 0)."""
     raw = np.asarray(raw_disk_bytes, dtype=np.float64)
-    if storage.storage_node is not None or limits.run_node_disk_bytes <= 0:
-        return np.zeros(raw.shape)
-    return raw / (limits.run_node_disk_bytes * storage.disk_usable_fraction)
+    usable = limits.run_node_usable_disk_bytes(storage.provider)
+    return np.zeros(raw.shape) if usable is None else raw / usable
 
 
 @dataclass(frozen=True, slots=True)

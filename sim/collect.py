@@ -49,6 +49,8 @@ def cluster_series(world: World, log: Log, samples: np.ndarray | None = None) ->
     tight = np.array([limits.control_plane(n).tight_objects for n in ladder_names])
     comfortable = np.array([limits.control_plane(n).comfortable_objects for n in ladder_names])
     max_volumes = np.array([limits.storage[p].max_volumes for p in providers])
+    # The raw disk one run node gives each cluster's replicas (NaN: on storage nodes, or not known).
+    node_disk = np.array([np.nan if info.node_disk is None else info.node_disk for info in infos], dtype=float)
     return pd.DataFrame(
         {
             "day": day,
@@ -63,6 +65,8 @@ def cluster_series(world: World, log: Log, samples: np.ndarray | None = None) ->
             "volumes": col["volumes"].astype(np.int64),
             "max_volumes": max_volumes[number].astype(np.int64),
             "volume_bytes": col["volume_bytes"].astype(np.int64),
+            "disk_bytes": col["disk_bytes"].astype(np.int64),
+            "disk_capacity_bytes": col["nodes"] * node_disk[number],
             "ram_requested_bytes": col["ram_requested"].astype(np.int64),
             "ram_allocatable_bytes": col["ram_allocatable"].astype(np.int64),
             "run_nodes": col["nodes"].astype(np.int64),
@@ -123,6 +127,7 @@ def collect(world: World, log: Log, seed: np.random.SeedSequence) -> SimResult:
         "volumes",
         "max_volumes",
         "volume_bytes",
+        "disk_bytes",
         "ram_requested_bytes",
         "ram_allocatable_bytes",
         "run_nodes",
@@ -159,6 +164,7 @@ def collect(world: World, log: Log, seed: np.random.SeedSequence) -> SimResult:
     fleet["storage_provider"] = None
     fleet["open"] = clusters.groupby("day")["open"].any().reindex(range(len(fleet)), fill_value=False).to_numpy()
     fleet["ctrl_node_type"] = None
+    fleet["disk_capacity_bytes"] = np.nan  # a cluster's own: storage nodes' disks are not in it
     fleet["placements_rejected"] = fleet_daily[:, 3].astype(np.int64)
     fleet["signups"] = fleet_daily[:, 1].astype(np.int64)
     fleet["placements_attempted"] = fleet_daily[:, 2].astype(np.int64)

@@ -21,6 +21,7 @@ VOLUMES_PREFIX = "volumes:"
 LIMITS_BEFORE_VOLUMES: tuple[tuple[str, str], ...] = (
     ("ram_per_run_node", "RAM per run node"),
     ("pods_per_node", "pods per run node"),
+    ("disk", "raw disk of the replicas (run nodes' disks)"),
     ("control_plane_objects", "control-plane etcd objects (current rung)"),
     ("control_plane_ladder_top", "control-plane ladder exhausted"),
 )

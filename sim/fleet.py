@@ -25,6 +25,7 @@ CLUSTER_COUNTERS = (
     "pods",
     "etcd_objects",
     "volume_bytes",
+    "disk_bytes",
     "ram_requested",
     "ram_allocatable",
     "nodes",
@@ -44,6 +45,7 @@ FOOTPRINT_COUNTERS = (
     ("volumes", "volumes"),
     ("volume_bytes", "volume_bytes"),
     ("etcd_objects", "etcd_objects"),
+    ("disk_bytes", "disk_bytes"),
 )
 
 
@@ -68,6 +70,9 @@ class ClusterInfo:
     open: bool  # takes new customers
     created_day: float
     max_pods: int  # kubelet max-pods of this cluster's run nodes (each RunNode carries it too)
+    # Raw disk each of its run nodes gives the storage provider (None: its data is on dedicated storage nodes,
+    # which the storage cost model buys as the raw disk grows, or the profile does not know the run node's disk).
+    node_disk: int | None = None
     decommissioned: bool = False  # shut down: no nodes, no cost, never active again
     last_node_added: float = -1e9  # day the last run node arrived (scale-down waits after it)
     nodes_named: int = 0  # run nodes ever named on the cluster, so a new node never reuses a removed one's name
@@ -129,7 +134,18 @@ class Fleet:
         alloc = self.limits.run_node_allocatable_bytes(provider, self.run_node_ram)
         node_footprint = NodeFootprint.of(self.limits, provider)
         self.clusters.append(
-            ClusterInfo(cluster, provider, region, alloc, node_footprint, active, active, day, self.max_pods)
+            ClusterInfo(
+                cluster,
+                provider,
+                region,
+                alloc,
+                node_footprint,
+                active,
+                active,
+                day,
+                self.max_pods,
+                self.limits.run_node_usable_disk_bytes(provider),
+            )
         )
         self.index[cluster_id] = number
         for name, array in self.counters.items():
@@ -285,6 +301,8 @@ class Fleet:
             "customers": c["customers"].item(number),
             "pods": c["pods"].item(number),
             "etcd_objects": c["etcd_objects"].item(number),
+            "disk_bytes": c["disk_bytes"].item(number),
+            "disk_capacity_bytes": self.disk_capacity(number),
         }
         if load is None:
             load = ClusterLoad(run_nodes=tuple(self.cluster_runnodes[number]), **fields)
@@ -293,6 +311,11 @@ class Fleet:
         self.loads[number] = load
         self.changed[number] = None
         return load
+
+    def disk_capacity(self, number: int) -> int | None:
+        """The raw disk the cluster's replicas may fill: its run nodes' (None: not on its run nodes, or not known)."""
+        node_disk = self.clusters[number].node_disk
+        return None if node_disk is None else self.counters["nodes"].item(number) * node_disk
 
     def pair(self, number: int) -> tuple[Cluster, ClusterLoad]:
         return self.clusters[number].cluster, self.load(number)

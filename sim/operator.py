@@ -20,7 +20,7 @@ from sim.log import Log, OrderRecord
 from sim.migration import Migration
 from sim.scaledown import ScaleDown
 from sim.sharding import MIN_TREND_DAYS, Sharding
-from sim.triggers import Triggers
+from sim.triggers import NODE_TOTALS, Triggers
 from sim.world import World
 
 PROJECTION_WINDOW_DAYS = 28
@@ -263,9 +263,9 @@ class Operator:
         for number in np.flatnonzero(active & (wanted > 0)).tolist():
             amount = int(wanted[number])
             fleet.counters["pending_nodes"][number] += amount
-            # RAM or pods per node, whichever is nearer its threshold, is why (a rejection set its ratio to >= 1).
-            ram, pods = ratios["ram_per_run_node"][number], ratios["pods_per_node"][number]
-            limit = "pods_per_node" if pods > ram else "ram_per_run_node"
+            # RAM, pods per node or disk, whichever is nearest its threshold, is why (a rejection set its ratio to
+            # >= 1; a tie names the first).
+            limit = max(NODE_TOTALS, key=lambda key: ratios[key][number])
             self.order(day, day + lead, "nodes", number, amount, limit=limit, trigger=number)
             info = fleet.clusters[number]
             self.log.event(day, "node_ordered", info.cluster.id, f"{amount} run node(s), due in {lead:g} days")

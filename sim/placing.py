@@ -86,6 +86,7 @@ def place(
     people.service_need[service] = footprint.ram_bytes
     people.service_objects[service] = footprint.etcd_objects
     people.service_volumes[service] = footprint.volume_bytes
+    people.service_disk[service] = footprint.disk_bytes
     people.service_seq[service] = log.attempted
     _note_rejections(world, request, decision)
     return number
@@ -185,6 +186,7 @@ def placed_footprint(world: World, customer: int, service: int) -> Footprint:
         volumes=int(size > 0),
         volume_bytes=size,
         etcd_objects=people.service_objects.item(service),
+        disk_bytes=people.service_disk.item(service),
     )
 
 

@@ -91,6 +91,9 @@ RESOURCES: tuple[Measure, ...] = (
             lambda rows, limits, policy: rows["run_nodes"].to_numpy(dtype=float)
             * limits.run_node_max_pods(policy.run_node_type)),
     Measure("volumes", "volumes", "volumes", _column("volumes"), _catalogue_capacity("volumes")),
+    # The cluster's own capacity (``Limit.on_load``): its run nodes' usable disk, NaN where not known.
+    Measure("disk", "raw disk", "bytes", _column("disk_bytes"), lambda rows, limits, policy:
+            rows["disk_capacity_bytes"].to_numpy(dtype=float)),
     Measure("control_plane_objects", "etcd objects on the control plane", "objects", _column("etcd_objects"),
             _catalogue_capacity("control_plane_objects")),
     Measure("k8s_etcd_objects", "etcd objects (Kubernetes limit)", "objects", _column("etcd_objects"),
@@ -187,13 +190,15 @@ def order_by_day(breach: float | None, lead_days: float) -> float | None:
     return None if breach is None else breach - lead_days
 
 
+# The limits more run nodes answer: RAM and pods per node, and the disk of replicas kept on the run nodes.
+NODE_BOUGHT = ("ram_per_run_node", "pods_per_node", "disk")
 ANSWERS = {"nodes": "run nodes", "upgrade": "control-plane upgrade", "cluster": "new cluster"}
 
 
 def answer_kind(limit: str) -> str | None:
     """What kind of order answers a limit: ``nodes``, ``upgrade``, ``cluster`` (a shard) or None (a setting no
     order changes)."""
-    if limit in ("ram_per_run_node", "pods_per_node"):
+    if limit in NODE_BOUGHT:
         return "nodes"
     if limit == "control_plane_objects":
         return "upgrade"
@@ -215,7 +220,7 @@ def lead_days(policy: OperatorPolicy, kind: str | None) -> float:
 
 def action(limit: str, policy: OperatorPolicy, ladder: tuple[str, ...] | list[str], rung: int) -> str:
     """What the operator does when ``limit`` binds on a cluster on control-plane rung ``rung`` of ``ladder``."""
-    if limit in ("ram_per_run_node", "pods_per_node"):
+    if limit in NODE_BOUGHT:
         if policy.auto_add_nodes:
             return f"order run nodes ({policy.node_lead_days:g} days lead)"
         return "none: auto_add_nodes off"

@@ -25,6 +25,7 @@ class Population:
     service_need: np.ndarray  # RAM bytes the service took on its node
     service_objects: np.ndarray  # etcd objects the service added to its cluster
     service_volumes: np.ndarray  # volume bytes of the service, 0 without a volume
+    service_disk: np.ndarray  # raw disk its volume's replicas took on its cluster (``Footprint.disk_bytes``)
     service_seq: np.ndarray  # placement order, for the packing checks
 
     @classmethod
@@ -38,5 +39,6 @@ class Population:
             service_need=np.zeros(services, dtype=np.int64),
             service_objects=np.zeros(services, dtype=np.int64),
             service_volumes=np.zeros(services, dtype=np.int64),
+            service_disk=np.zeros(services, dtype=np.int64),
             service_seq=np.full(services, -1, dtype=np.int64),
         )

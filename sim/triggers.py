@@ -27,13 +27,18 @@ from sim.world import Signals
 # range as much as its run nodes do.
 LEVEL_COUNTER = dict(FOOTPRINT_COUNTERS)
 # A per-node limit is answered by more run nodes: the operator reads it as the cluster's total against its run
-# nodes' sum (RAM allocatable, max-pods), ordering at its own level (the policy field).
+# nodes' sum (RAM allocatable, max-pods), ordering at its own level (the policy field). So is the disk where the
+# replicas are on the run nodes (each brings ``ClusterInfo.node_disk``), ordered at RAM's level: both come with
+# the same server and its lead time. (Where they are on dedicated storage nodes, the simulator has no disk
+# capacity: the storage cost model buys those nodes as the raw disk grows, ``placement.storage_cost``.)
 NODE_TOTALS = {
     "ram_per_run_node": ("ram_requested", "node_order_at_ram_fraction"),
     "pods_per_node": ("pods", "node_order_at_pods_fraction"),
+    "disk": ("disk_bytes", "node_order_at_ram_fraction"),
 }
-if set(NODE_TOTALS) != {limit.key for limit in LIMITS if limit.per_node}:  # a new per-node limit needs its total
-    raise ImportError(f"sim.triggers reads per-node limits {sorted(NODE_TOTALS)}; the catalogue has others")
+# A new per-node limit, or one whose capacity the cluster holds, needs its total here.
+if set(NODE_TOTALS) != {limit.key for limit in LIMITS if limit.per_node or limit.on_load}:
+    raise ImportError(f"sim.triggers reads node-bought limits {sorted(NODE_TOTALS)}; the catalogue has others")
 # The catalogue's Kubernetes limits on a whole cluster, each answered by a new cluster.
 K8S_THRESHOLDS = tuple(limit.key for limit in LIMITS if limit.filter == "k8s-thresholds")
 
@@ -60,7 +65,7 @@ class Triggers:
         providers = [info.provider for info in fleet.clusters]
         out: dict[str, np.ndarray] = {}
         for limit in LIMITS:
-            if limit.per_node:
+            if limit.key in NODE_TOTALS:
                 total, fraction = NODE_TOTALS[limit.key]
                 out[limit.key] = _share(c[total], getattr(policy, fraction) * self._node_capacity(limit.key, c, n))
             elif limit.key == "control_plane_objects":
@@ -85,8 +90,17 @@ class Triggers:
         return c["nodes"] + c["ctrl_nodes"] if needed is None else c[LEVEL_COUNTER[needed]]
 
     def _node_capacity(self, key: str, c: dict[str, np.ndarray], n: int) -> np.ndarray:
-        # Each run node's own allocatable RAM and max-pods, summed per cluster: no global copy.
+        # Each run node's own allocatable RAM, max-pods and disk, summed per cluster: no global copy.
+        if key == "disk":  # no disk known: an infinite capacity, a share of 0
+            disk = self.node_disk()
+            return np.where(np.isinf(disk), math.inf, c["nodes"] * np.where(np.isinf(disk), 0.0, disk))
         return c["ram_allocatable"] if key == "ram_per_run_node" else self.fleet.pods_capacity[:n].astype(float)
+
+    def node_disk(self) -> np.ndarray:
+        """The raw disk one run node gives each cluster's replicas (inf where none is known)."""
+        return np.array(
+            [math.inf if info.node_disk is None else info.node_disk for info in self.fleet.clusters], dtype=float
+        )
 
     def _control_plane(self, c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Upgrade at the policy's share of the rung's comfortable or tight level; on the last rung usable (or
@@ -137,6 +151,7 @@ class Triggers:
         default those of each fleet cluster's run nodes), so a cluster's own node settings decide."""
         policy = self.policy
         ram_level, pods_level = policy.node_order_at_ram_fraction, policy.node_order_at_pods_fraction
+        own_clusters = node_alloc is None
         if node_alloc is None:
             node_alloc = np.array([info.node_alloc for info in self.fleet.clusters], dtype=float)
             # A closed cluster whose demand falls is kept full, not at the order levels (``kept_full``).
@@ -152,6 +167,8 @@ class Triggers:
         by_ram = c["ram_requested"] / (ram_level * node_alloc)
         by_pods = np.maximum(pods, 0.0) / (pods_level * node_max_pods - system)
         needed = np.maximum(by_ram, by_pods)
+        if own_clusters:  # the raw disk its replicas take, today's (a new cluster starts with none)
+            needed = np.maximum(needed, self.fleet.view("disk_bytes") / (ram_level * self.node_disk()))
         return np.ceil(needed - 1e-9) if whole else needed
 
     def fold_in_rejections(self, ratios: dict[str, np.ndarray], signals: Signals) -> None:
@@ -186,6 +203,8 @@ class Triggers:
             f"(order at {p.node_order_at_ram_fraction:.0%})",
             "pods_per_node": f"{c['pods']} pods on {c['nodes']} run nodes x {info.max_pods} max pods "
             f"(order at {p.node_order_at_pods_fraction:.0%})",
+            "disk": f"{c['disk_bytes'] / 2**30:.0f} GiB of replicas on {c['nodes']} run nodes x "
+            f"{(info.node_disk or 0) / 2**30:.0f} GiB usable disk (order at {p.node_order_at_ram_fraction:.0%})",
             "control_plane_objects": f"{c['etcd_objects']} etcd objects on {ctrl.name} (comfortable "
             f"{ctrl.comfortable_objects}, tight {ctrl.tight_objects})",
             "control_plane_ladder_top": f"{c['etcd_objects']} etcd objects on {ctrl.name}, the last rung used "

@@ -17,8 +17,12 @@ from placement.model import PlacementRequest, StorageProvider, VolumeRequest
 
 # The catalogue's limits a cluster's services share (volumes, control-plane objects, the Kubernetes thresholds a
 # placement grows), in catalogue order. The node count is not among them (a placement adds no node): it is the
-# node type's ``max_nodes_per_cluster``. RAM and pods per run node are the node's own columns.
-CLUSTER_LIMITS: tuple[Limit, ...] = tuple(limit for limit in LIMITS if limit.needed and not limit.per_node)
+# node type's ``max_nodes_per_cluster``. RAM and pods per run node are the node's own columns. The disk is a
+# capacity the cluster's nodes bring (``Limit.on_load``), not a fixed one: the capacity plan buys it with run
+# nodes or storage nodes (``placement.optimize.capacity``).
+CLUSTER_LIMITS: tuple[Limit, ...] = tuple(
+    limit for limit in LIMITS if limit.needed and not limit.per_node and limit.on_load is None
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,9 +28,9 @@ def headroom(cluster: Cluster, load: ClusterLoad, policy: Policy) -> list[dict[s
     ctrl = limits.control_plane_types.get(load.ctrl_node_type)
     rows = [_row("ram_bytes", load.ram_requested_bytes, load.ram_allocatable_bytes)]
     for limit in LIMITS:
-        used, capacity = limit.level(load, limits), limit.capacity(limits, provider, ctrl)
+        used, capacity = limit.used_and_capacity(load, limits, provider, ctrl)
         if limit.per_node:  # the best run node's free RAM, as the filter compares the request with it
-            used, capacity = 0, max(capacity - used, 0)
+            capacity = max(capacity, 0)
         rows.append(_row(limit.view.format(provider=provider), used, capacity))
     rows.append(
         _row("control_plane.objects_comfortable", load.etcd_objects, ctrl.comfortable_objects if ctrl else None)

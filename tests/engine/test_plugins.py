@@ -35,6 +35,7 @@ def test_filters_run_in_the_documented_order():
         "k8s-thresholds",
         "ram-fit",
         "pods-per-node",
+        "disk-fit",
     )
     plugins = dict(FILTERS)
     assert plugins["volume-limit"] is filters.volume_limit
