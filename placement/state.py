@@ -147,6 +147,12 @@ class ClusterLoadIn(_Edge):
     customers: Count = 0
     pods: Count = 0
     etcd_objects: Count = 0
+    disk_bytes: Bytes = Field(default=0, description="raw disk the storage provider's replicas take")
+    disk_capacity_bytes: Bytes | None = Field(
+        default=None,
+        description="raw disk the replicas may fill (the provider's usable share of its disks); absent: not known, "
+        "and then no placement is refused for disk",
+    )
 
     @model_validator(mode="after")
     def _unique_nodes(self) -> ClusterLoadIn:

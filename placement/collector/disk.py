@@ -127,5 +127,25 @@ def read_disk(source: Any, provider: StorageProviderVolumes | None, warnings: li
     return None
 
 
+def load_disk(disk: StorageDisk | None, usable_fraction: float) -> dict[str, int | None]:
+    """The load's ``disk_bytes`` and ``disk_capacity_bytes`` (the catalogue's ``disk`` limit) from the disk the
+    provider reports: none reported, no capacity known (nothing is refused for disk).
+
+    Longhorn schedules replicas by their provisioned size: the used level is ``storageScheduled``, and a disk takes
+    a replica while its scheduled size stays within ``storageMaximum - storageReserved`` (over-provisioning 100 %,
+    the default) and under the share the provider fills (``disk_usable_fraction``: 1 - its minimal available
+    percentage). Ceph's raw used bytes are its used level against ``bytesTotal`` times that share (its full ratio).
+    """
+    if disk is None or not disk.disks:  # no disk reported (no Longhorn node lists one yet)
+        return {"disk_bytes": 0, "disk_capacity_bytes": None}
+    usable = round(disk.total_bytes * usable_fraction)
+    if disk.scheduled_bytes is not None:
+        return {
+            "disk_bytes": disk.scheduled_bytes,
+            "disk_capacity_bytes": min(disk.total_bytes - (disk.reserved_bytes or 0), usable),
+        }
+    return {"disk_bytes": disk.used_bytes, "disk_capacity_bytes": usable}
+
+
 def _name(resource: r.Resource) -> str:
     return f"{resource.plural}.{resource.group}"

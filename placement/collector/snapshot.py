@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from placement.collector import controlplane
 from placement.collector import resources as r
-from placement.collector.disk import StorageDisk, read_disk
+from placement.collector.disk import StorageDisk, load_disk, read_disk
 from placement.collector.errors import CollectError, MissingResource
 from placement.collector.podrequests import pod_memory_request
 from placement.collector.providers import StorageProviderVolumes, providers_of, volumes_against_limit
@@ -410,6 +410,7 @@ def collect_snapshot(
         pods=pods.active,
         etcd_objects=sum(counts.values()),
         observed_at=observed_at,
+        **load_disk(storage_disk, limits.storage[provider.name].disk_usable_fraction if provider else 1.0),
     )
     inventory = Inventory(
         nodes=nodes.total,

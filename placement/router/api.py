@@ -306,6 +306,7 @@ class ReservedOut(BaseModel):
     customers: int
     pods: int
     etcd_objects: int
+    disk_bytes: int = Field(description="the replicas' raw disk (volume bytes x replicas)")
 
 
 class HeadroomOut(BaseModel):

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, bindparam, exists, func, literal_column, select, update
 
-from placement.catalogue import LIMITS, NODE_LIMITS, Limit
+from placement.catalogue import LIMITS, NODE_LIMITS, UNBOUNDED, Limit
 from placement.footprint import FIELDS, Footprint
 from placement.limits import ControlPlaneType, Limits
 from placement.router.db import cluster_counters, clusters, node_counters
@@ -26,7 +26,11 @@ CLUSTER_COUNTERS = {
     "customers": "namespaces",
     "pods": "pods",
     "objects": "etcd_objects",
+    "disk": "disk_bytes",
 }
+# cluster_counters' capacity_<name> columns: a limit whose capacity the cluster holds (``Limit.on_load``), and the
+# load's field it is (NULL: not known, no guard binds).
+CAPACITY_COLUMNS = {"disk": "disk_capacity_bytes"}
 # node_counters' requested_<name>/reserved_<name> pairs ("pods" has no "requested_" prefix in the snapshot).
 NODE_COUNTERS = {"ram": "ram_bytes", "pods": "pods"}
 _COUNTER_OF_FIELD = {field: counter for counter, field in CLUSTER_COUNTERS.items()}
@@ -74,12 +78,15 @@ def ledger_values(footprint: Footprint) -> dict[str, Any]:
         "volumes": footprint.volumes,
         "objects": footprint.etcd_objects,
         "new_customer": bool(footprint.namespaces),
+        "disk_bytes": footprint.disk_bytes,
     }
 
 
 def ledger_footprint(row: Any, provider: str) -> Footprint:
     """The footprint a ledger row reserved (``ledger_values`` read back)."""
-    return Footprint(provider, row.ram_bytes, row.pods, 1, int(row.new_customer), row.volumes, 0, row.objects)
+    return Footprint(
+        provider, row.ram_bytes, row.pods, 1, int(row.new_customer), row.volumes, 0, row.objects, row.disk_bytes
+    )
 
 
 def cluster_additions(footprint: Footprint) -> dict[str, int]:
@@ -126,8 +133,13 @@ def guards_that_bind(footprint: Footprint) -> tuple[str, ...]:
 
 
 def guard_capacities(limits: Limits, provider: str, ctrl: ControlPlaneType | None) -> dict[str, int]:
-    """The guards' bound capacities, as the engine's filters read them (an unknown node type matches nothing)."""
-    return {f"cap_{limit.key}": limit.capacity_row_entry(limits, provider, ctrl) for limit in GUARDED_LIMITS}
+    """The guards' bound capacities, as the engine's filters read them (an unknown node type matches nothing).
+    A capacity the cluster holds is its counter row's (``CAPACITY_COLUMNS``), not a bound parameter."""
+    return {
+        f"cap_{limit.key}": limit.capacity_row_entry(limits, provider, ctrl)
+        for limit in GUARDED_LIMITS
+        if limit.on_load is None
+    }
 
 
 def reserve_on_cluster(binding: tuple[str, ...]) -> Any:
@@ -147,9 +159,10 @@ def reserve_on_cluster(binding: tuple[str, ...]) -> Any:
         if limit.key in binding:
             name = _COUNTER_OF_FIELD[limit.needed]
             used = counter[f"base_{name}"] + counter[f"reserved_{name}"]
-            guards.append(
-                used + bindparam(f"add_{name}", type_=BigInteger) <= bindparam(f"cap_{limit.key}", type_=BigInteger)
-            )
+            capacity = bindparam(f"cap_{limit.key}", type_=BigInteger)
+            if limit.on_load is not None:  # the cluster's own, as the collector measured it; NULL: never binds
+                capacity = func.coalesce(counter[f"capacity_{name}"], literal_column(str(UNBOUNDED), BigInteger))
+            guards.append(used + bindparam(f"add_{name}", type_=BigInteger) <= capacity)
     # The cluster's task queue as committed, read under a share lock on the cluster's row, so a concurrent
     # task-queue change either finished before (this reads the new queue) or waits for this placement's service
     # and then refuses (see Repository.patch_cluster). One statement, no extra round trip.
@@ -197,7 +210,18 @@ LOAD_NAMES = {
     "customers": "customers",
     "pods": "pods",
     "objects": "etcd_objects",
+    "disk": "disk_bytes",
 }
+
+
+def load_capacities(load: Any) -> dict[str, Any]:
+    """The cluster row's capacity_* columns from a snapshot (``CAPACITY_COLUMNS``)."""
+    return {f"capacity_{counter}": getattr(load, name) for counter, name in CAPACITY_COLUMNS.items()}
+
+
+def capacities_of_row(row: Any) -> dict[str, Any]:
+    """A cluster row's capacity_* columns as the load's fields."""
+    return {name: row[f"capacity_{counter}"] for counter, name in CAPACITY_COLUMNS.items()}
 
 
 def reserved_view(row: Mapping[str, Any]) -> dict[str, int]:

@@ -116,6 +116,11 @@ cluster_counters = Table(
     Column("reserved_customers", Integer, nullable=False, server_default="0"),
     Column("reserved_pods", Integer, nullable=False, server_default="0"),
     Column("reserved_objects", Integer, nullable=False, server_default="0"),
+    # The replicas' raw disk (0007): the snapshot's, what was reserved since, and the usable disk the collector
+    # measured (NULL: not known, and then no disk guard binds).
+    Column("base_disk", BigInteger, nullable=False, server_default="0"),
+    Column("reserved_disk", BigInteger, nullable=False, server_default="0"),
+    Column("capacity_disk", BigInteger),
 )
 
 node_counters = Table(
@@ -148,6 +153,7 @@ reservations = Table(
     Column("volumes", Integer, nullable=False),
     Column("objects", Integer, nullable=False),
     Column("new_customer", Boolean, nullable=False),
+    Column("disk_bytes", BigInteger, nullable=False, server_default="0"),  # the replicas' raw disk (0007)
     Column("reserved_at", DateTime(timezone=True), nullable=False),
     Column("released_at", DateTime(timezone=True)),
     Column("response", JSON, nullable=False),

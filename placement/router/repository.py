@@ -307,7 +307,13 @@ class Repository:
             ledger = reservations.c
             since = conn.execute(
                 select(
-                    ledger.node_name, ledger.ram_bytes, ledger.pods, ledger.volumes, ledger.objects, ledger.new_customer
+                    ledger.node_name,
+                    ledger.ram_bytes,
+                    ledger.pods,
+                    ledger.volumes,
+                    ledger.objects,
+                    ledger.new_customer,
+                    ledger.disk_bytes,
                 ).where(ledger.cluster_id == cluster_id, ledger.released_at.is_(None), ledger.reserved_at >= observed)
             ).all()
             provider = current.storage_provider
@@ -324,6 +330,7 @@ class Repository:
                     ctrl_node_type=load.ctrl_node_type,
                     **{f"base_{counter}": getattr(load, name) for counter, name in counters.LOAD_NAMES.items()},
                     **counters.reserved_values(on_cluster),
+                    **counters.load_capacities(load),
                 )
             )
             conn.execute(node_counters.delete().where(node_counters.c.cluster_id == cluster_id))
@@ -376,6 +383,7 @@ class Repository:
                     name: columns[f"base_{counter}"] + columns[f"reserved_{counter}"]
                     for counter, name in counters.LOAD_NAMES.items()
                 },
+                **counters.capacities_of_row(columns),
             )
             fleet.append((_cluster_from_row(row), load))
         return fleet

@@ -63,6 +63,7 @@ def check_consistency(url: str) -> dict[str, int]:
         )
         assert got == want, f"{cluster_id}: counters (volumes, services, customers, pods) {got} != ledger {want}"
         assert row.reserved_objects == sum(r.objects for r in mine), f"{cluster_id}: etcd objects differ"
+        assert row.reserved_disk == sum(r.disk_bytes for r in mine), f"{cluster_id}: raw disk differs"
     for node in nodes:
         mine = [r for r in since[node.cluster_id] if r.node_name == node.node_name]
         got = (node.reserved_ram, node.reserved_pods)
