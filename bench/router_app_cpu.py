@@ -24,8 +24,8 @@ from typing import Any
 
 import psycopg
 
+from bench.router_fleet import TOKEN, seed_bodies
 from bench.router_floor import bench_app
-from bench.router_http import TOKEN, seed_bodies
 from placement.state import ClusterIn, ClusterLoadIn
 
 

@@ -112,9 +112,11 @@ def replay(
     mean_delay_ms: int,
     prefix: str,
     on_start: Callable[[], None] | None = None,
+    warm_up: float = 0.0,
 ) -> ReplayResult:
     """Replay the captured placements in turn from ``connections`` tasks (autocommitted statements) or threads (a
-    transaction) for ``duration`` seconds."""
+    transaction) for ``warm_up`` seconds, not measured, then ``duration`` seconds, measured: the same tasks, rate
+    and connections throughout."""
     connect_args = loop_connect_args(engine)
     if connect_args is not None and all(placement.autocommit for placement in captured):
         return asyncio.run(
@@ -127,11 +129,13 @@ def replay(
                 mean_delay_ms=mean_delay_ms,
                 prefix=prefix,
                 on_start=on_start,
+                warm_up=warm_up,
             )
         )
     latencies: list[float] = []
     lock = threading.Lock()
     stop_at = [0.0]
+    measure_from = [0.0]
     autocommitted = engine.execution_options(isolation_level="AUTOCOMMIT")
     lost = [0] * connections
 
@@ -145,6 +149,7 @@ def replay(
             count += 1
             placement = captured[count % len(captured)]
             renames = _renames(placement, f"{prefix}-{thread}-{count}", nodes[count % len(nodes)])
+            measured = time.monotonic() >= measure_from[0]
             started = time.perf_counter()
             try:
                 with autocommitted.connect() if placement.autocommit else engine.begin() as conn:
@@ -156,8 +161,9 @@ def replay(
             except DBAPIError as error:
                 if not guard_lost(error.orig):
                     raise
-                lost[thread] += 1
-            mine.append((time.perf_counter() - started) * 1000)
+                lost[thread] += measured
+            if measured:
+                mine.append((time.perf_counter() - started) * 1000)
         with lock:
             latencies.extend(mine)
 
@@ -168,10 +174,12 @@ def replay(
     threads = [threading.Thread(target=worker, args=(index,)) for index in range(connections)]
     if on_start is not None:
         on_start()
-    cpu, started = time.process_time(), time.monotonic()
-    stop_at[0] = started + duration
+    measure_from[0] = time.monotonic() + warm_up
+    stop_at[0] = measure_from[0] + duration
     for thread in threads:
         thread.start()
+    time.sleep(max(0.0, measure_from[0] - time.monotonic()))
+    cpu, started = time.process_time(), time.monotonic()
     for thread in threads:
         thread.join()
     return ReplayResult(latencies, time.monotonic() - started, time.process_time() - cpu, sum(lost))
@@ -198,10 +206,12 @@ async def _replay_on_loop(
     mean_delay_ms: int,
     prefix: str,
     on_start: Callable[[], None] | None,
+    warm_up: float,
 ) -> ReplayResult:
     latencies: list[float] = []
     lost = [0]
     stop_at = [0.0]
+    measure_from = [0.0]
 
     async def worker(task: int) -> None:
         rng = np.random.default_rng(np.random.SeedSequence(task))  # think times, as wrk's math.random
@@ -212,6 +222,7 @@ async def _replay_on_loop(
             count += 1
             placement = captured[count % len(captured)]
             renames = _renames(placement, f"{prefix}-{task}-{count}", nodes[count % len(nodes)])
+            measured = time.monotonic() >= measure_from[0]
             started = time.perf_counter()
             async with pool.free:
                 conn, _reused = await pool.take()
@@ -224,10 +235,11 @@ async def _replay_on_loop(
                 except psycopg.Error as error:
                     if not guard_lost(error):
                         raise
-                    lost[0] += 1
+                    lost[0] += measured
                 finally:
                     await pool.give_back(conn)
-            latencies.append((time.perf_counter() - started) * 1000)
+            if measured:
+                latencies.append((time.perf_counter() - started) * 1000)
 
     # Every connection opened before the clock starts, as wrk's are.
     warm = [(await pool.take())[0] for _ in range(min(tasks, pool.size))]
@@ -235,9 +247,12 @@ async def _replay_on_loop(
         await pool.give_back(conn)
     if on_start is not None:
         on_start()
+    measure_from[0] = time.monotonic() + warm_up
+    stop_at[0] = measure_from[0] + duration
+    running = asyncio.gather(*(worker(task) for task in range(tasks)))
+    await asyncio.sleep(max(0.0, measure_from[0] - time.monotonic()))
     cpu, started = time.process_time(), time.monotonic()
-    stop_at[0] = started + duration
-    await asyncio.gather(*(worker(task) for task in range(tasks)))
+    await running
     took = time.monotonic() - started
     cpu = time.process_time() - cpu
     await pool.drop_idle()

@@ -15,6 +15,12 @@ near the target, and its floor runs with the same connections and the same think
   placement replayed by a bare script through the same driver and pool, with as many threads as wrk has
   connections and the same think time).
 
+Every measured run follows a warm-up of ``WARM_UP`` seconds at the same rate and connections, not measured, on
+both sides alike: the floor's in its replay (its pool's connections, psycopg's prepared statements, PostgreSQL's
+caches), the router's a wrk run before it (the same, and the router's first calls). The placements' warm-up takes
+room, so the fleet is seeded again after it, and one dry run reads the seeded fleet into the router's cache (a
+seed drops it): the measured run starts warm, as the floor's does.
+
 For each: the rate reached, wrk's p50/p99, the server's CPU per request (its process's user+system time over
 the requests answered), and each as a ratio to its floor. In the saturated placement runs, a sampler reads
 ``pg_stat_activity`` every 10 ms for the router's (or the floor's) connections and reports where they wait.
@@ -40,15 +46,14 @@ import numpy as np
 import psycopg
 
 from bench.router_dbfloor import capture, replay
+from bench.router_fleet import SELECT_PATH, TOKEN, fill_cache, seed
 from bench.router_floor import FLOOR_PATH
 from bench.router_waits import WaitSampler, print_waits
 
 ROOT = Path(__file__).resolve().parents[1]
-TOKEN = "bench-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-SELECT_PATH = "/v1/select-cluster"
 PLACE_PATH = "/v1/placements"
 TICKS = os.sysconf("SC_CLK_TCK")
+WARM_UP = 1  # seconds before each measured run, at its rate, not measured (wrk's -d counts whole seconds)
 
 
 def require_wrk() -> str:
@@ -105,53 +110,6 @@ class Router:
         self.process.terminate()
         self.process.wait(10)
         self.log.close()
-
-
-def seed_bodies(clusters: int = 10) -> list[tuple[dict, dict]]:
-    """The bench's clusters and a load snapshot of each, as the API's bodies."""
-    bodies = []
-    for index in range(clusters):
-        cluster_id = f"eu-west-{index + 1}"
-        cluster = {
-            "id": cluster_id,
-            "name": cluster_id,
-            "region": "eu-west" if index % 2 else "eu-central",
-            "task_queue": f"deployer-{cluster_id}",
-            "registry_url": "10.0.0.1:5000",
-            "storage_provider": "rook-ceph" if index % 3 == 0 else "longhorn",
-        }
-        load = {
-            "ctrl_node_type": "AX162-R",
-            "run_nodes": [
-                {
-                    "name": f"run-{n}",
-                    "allocatable_ram": "250Gi",
-                    "requested_ram": f"{40 + 7 * n + index}Gi",
-                    "pods": 20 + n,
-                }
-                for n in range(6)
-            ],
-            "volumes": 50 + 20 * index,
-            "services": 200 + index,
-            "customers": 150,
-            "pods": 220,
-            "etcd_objects": 3000 + 100 * index,
-        }
-        bodies.append((cluster, load))
-    return bodies
-
-
-def seed(url: str, clusters: int = 10, *, loads_only: bool = False) -> None:
-    """Add the clusters (unless ``loads_only``) and give each a fresh load snapshot.
-
-    A fresh snapshot absorbs the reservations made before it, as the collector's next snapshot would, so each
-    placement run starts from the same free room instead of filling the fleet up run after run.
-    """
-    with httpx.Client(base_url=url, headers=AUTH, timeout=10) as http:
-        for cluster, load in seed_bodies(clusters):
-            if not loads_only:
-                http.post("/v1/clusters", json=cluster).raise_for_status()
-            http.put(f"/v1/clusters/{cluster['id']}/load", json=load).raise_for_status()
 
 
 # The floor reads the same body as select-cluster, with the same token.
@@ -236,7 +194,9 @@ def run_wrk(wrk: str, router: Router, path: str, script: str, connections: int, 
     return result
 
 
-def wrk_run(name, wrk, router, path, script, connections, duration, workdir, floor=None) -> Run:
+def wrk_run(name, wrk, router, path, script, connections, duration, workdir, floor=None, warm_up=True) -> Run:
+    if warm_up:
+        run_wrk(wrk, router, path, script, connections, WARM_UP, workdir)
     result = run_wrk(wrk, router, path, script, connections, duration, workdir)
     run = Run(name, connections, result["rate"], result["50%"], result["99%"], result["cpu_ms"], result["errors"])
     run.floor = floor
@@ -246,7 +206,14 @@ def wrk_run(name, wrk, router, path, script, connections, duration, workdir, flo
 
 def floor_run(name, engine, captured, nodes, connections, duration, delay, prefix, floor_of=None) -> Run:
     result = replay(
-        engine, captured, nodes, connections=connections, duration=duration, mean_delay_ms=delay, prefix=prefix
+        engine,
+        captured,
+        nodes,
+        connections=connections,
+        duration=duration,
+        mean_delay_ms=delay,
+        prefix=prefix,
+        warm_up=WARM_UP,
     )
     latencies = np.array(result.latencies_ms)
     run = Run(
@@ -270,7 +237,10 @@ def main() -> None:
     args = parser.parse_args()
     wrk = require_wrk()
     load = os.getloadavg()
-    print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} CPUs)\n")
+    print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} CPUs)")
+    print(
+        f"every measured run follows {WARM_UP} s at its rate and connections, not measured (floors and router alike)\n"
+    )
     print(
         "| scenario | connections | req/s | p50 ms | p99 ms | CPU ms/req | p50 / floor | p99 / floor | "
         "CPU / floor | errors |"
@@ -412,9 +382,11 @@ def placements(args, router: Router, wrk: str, workdir: Path, schema: str, appli
                     f"f{connections}",
                 )
             floor.waits = floor_waits.shares()
-            # As the floor's, the router's connections are open before the clock starts: a second's placements.
-            run_wrk(wrk, router, PLACE_PATH, placing(delay, f"w{connections}"), connections, 1, workdir)
+            # The router's warm-up, as the floor's: its placements take room, so the fleet is seeded again, and a
+            # dry run reads it into the cache (the seed dropped it) before the clock starts.
+            run_wrk(wrk, router, PLACE_PATH, placing(delay, f"w{connections}"), connections, WARM_UP, workdir)
             seed(router.url, loads_only=True)
+            fill_cache(router.url)
             with WaitSampler(args.pg, application) as router_waits:
                 placed = wrk_run(
                     f"placements, PostgreSQL, {label}",
@@ -426,6 +398,7 @@ def placements(args, router: Router, wrk: str, workdir: Path, schema: str, appli
                     duration,
                     workdir,
                     floor,
+                    warm_up=False,
                 )
             placed.waits = router_waits.shares()
             runs += [floor, placed]

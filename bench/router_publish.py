@@ -37,7 +37,8 @@ import httpx
 import numpy as np
 import psycopg
 
-from bench.router_http import PLACE_PATH, PLACEMENT_LUA, TOKEN, Router, require_wrk, run_wrk, seed
+from bench.router_fleet import TOKEN, seed
+from bench.router_http import PLACE_PATH, PLACEMENT_LUA, Router, require_wrk, run_wrk
 from sim.forecast.publish import background_priority
 
 ROOT = Path(__file__).resolve().parents[1]
