@@ -329,6 +329,9 @@ LIMITS: tuple[Limit, ...] = (
 BY_KEY = {limit.key: limit for limit in LIMITS}
 # Filters that turn a cluster down for want of room on one run node: another run node there would fix them.
 NODE_FIT_FILTERS = tuple(limit.filter for limit in LIMITS if limit.per_node)
+# ... and those another run node may answer: those, and a capacity the cluster's nodes bring (its run nodes' disk,
+# where the storage provider keeps its replicas there; elsewhere that capacity is unknown and never refuses).
+NODE_ADDED_FILTERS = tuple(limit.filter for limit in LIMITS if limit.per_node or limit.on_load)
 NODE_LIMITS = tuple(limit for limit in LIMITS if limit.node is not None)
 
 

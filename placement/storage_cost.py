@@ -56,6 +56,13 @@ def run_nodes_for_disk(limits: Limits, storage: StorageLimits, raw_disk_bytes) -
     return np.zeros(raw.shape) if usable is None else raw / usable
 
 
+def storage_node_setup_eur(limits: Limits, provider: str) -> float:
+    """The one-off fee of one dedicated storage node of ``provider`` (0 without them): the server's setup fee, as a
+    run node's is paid, times the profile's price multiplier."""
+    node = limits.storage[provider].storage_node
+    return 0.0 if node is None else node.setup_eur * limits.costs.price_multiplier
+
+
 @dataclass(frozen=True, slots=True)
 class StorageBill:
     """What the storage adds to a cluster's bill beside the run nodes its RAM needs, per month (arrays, one entry

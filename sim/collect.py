@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from placement.storage_cost import storage_bill
+from placement.storage_cost import storage_bill, storage_node_setup_eur
 from sim.decision_table import decision_rows
 from sim.decisions import decision_table
 from sim.fleet import CLUSTER_COUNTERS
@@ -117,7 +117,9 @@ def collect(world: World, log: Log, seed: np.random.SeedSequence) -> SimResult:
     clusters["disk_run_nodes_eur_month"] = disk_nodes_eur
     clusters["operations_eur_month"] = operations_eur
     clusters["cost_eur_month"] = compute + backup + storage_nodes_eur + disk_nodes_eur + operations_eur
-    clusters["setup_eur"] = samples[:, SAMPLE_SETUP]
+    clusters["setup_eur"] = samples[:, SAMPLE_SETUP] + _storage_node_setup(
+        limits, providers[number], number, day, storage_nodes
+    )
     fleet_daily = np.array(log.fleet_samples, dtype=np.float64).reshape(-1, 4)
     summed = [
         "clusters",
@@ -258,6 +260,17 @@ def _storage_bills(limits, providers: np.ndarray, col: dict[str, np.ndarray]) ->
             target[rows] = values
     out[0], out[2] = out[0].astype(np.int64), out[2].astype(np.int64)
     return tuple(out)
+
+
+def _storage_node_setup(limits, providers: np.ndarray, number: np.ndarray, day: np.ndarray, count: np.ndarray):
+    """Per sample row: the setup fees of the storage nodes its cluster bought that day (its count rose; a cluster
+    of the starting fleet owns its first day's)."""
+    counts = pd.Series(count, dtype=np.int64)
+    before = counts.groupby(number).shift(1)
+    before = before.fillna(pd.Series(np.where(day == (day.min() if len(day) else 0), count, 0)))
+    added = np.maximum(count - before.to_numpy(dtype=np.int64), 0)
+    fee = {p: storage_node_setup_eur(limits, str(p)) for p in np.unique(providers)}
+    return added * np.array([fee[p] for p in providers], dtype=float)
 
 
 def _cumulative_cost(timeseries: pd.DataFrame) -> np.ndarray:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from placement.catalogue import NODE_FIT_FILTERS
+from placement.catalogue import NODE_ADDED_FILTERS
 from sim.decisions import Crossings, is_shard_limit, limit_name
 from sim.log import Log, OrderRecord
 from sim.migration import Migration
@@ -249,14 +249,14 @@ class Operator:
         # n_plus: the cluster still holds its pods after losing its k largest run nodes (all of one type).
         needed = self.triggers.needed_nodes(ahead) + policy.n_plus.nodes
         have = c["nodes"] + c["pending_nodes"]
-        # A rejection for RAM or pods with nothing on order asks for one more node even below the threshold
+        # A rejection for RAM, pods or disk with nothing on order asks for one more node even below the threshold
         # (fragmentation: one large service fits on no node while the cluster as a whole has room).
         spills = self.triggers.kept_full & ~np.array([info.open for info in fleet.clusters], dtype=bool)
         spills &= policy.spill.enabled
         for number, counts in self.world.signals.rejected.items():
             if spills[number]:
                 continue  # a closed cluster kept full: what finds no room there spills
-            if any(counts.get(name) for name in NODE_FIT_FILTERS) and c["pending_nodes"][number] == 0:
+            if any(counts.get(name) for name in NODE_ADDED_FILTERS) and c["pending_nodes"][number] == 0:
                 needed[number] = max(needed[number], have[number] + 1)
         # Nodes on order count against the cap as much as delivered ones.
         wanted = np.minimum(needed, self.triggers.node_cap()) - have

@@ -160,3 +160,18 @@ def test_a_changed_limit_changes_the_router_the_simulator_and_the_greedy_alike(t
     assert unmutated[0] == unmutated[1] == unmutated[2]
     assert None not in unmutated[0] and len(unmutated[0]) == CUSTOMERS
     assert unmutated[0] != simulated
+
+
+def test_a_changed_run_node_disk_changes_the_router_the_simulator_and_the_greedy_alike(tmp_path):
+    """The disk limit's capacity is the cluster's own (its run nodes' usable disk), not a profile figure the
+    filters read: the simulator's fleet, the router's counters (the snapshot's capacity) and the greedy's loads
+    all give it to the one filter. Two run nodes of 40 GiB at Longhorn's 75 % hold 60 GiB: the engine asks for a
+    volume's full 3 replicas (15 GiB) and the cluster books the 2 it keeps on 2 nodes (10 GiB), so five fit."""
+    mutated = load_profile("seed").with_values({"run_node.disk_bytes": 40 * GiB})
+    path = tmp_path / "small-disk.yaml"
+    path.write_text(yaml.safe_dump(mutated.model_dump(by_alias=True, exclude_none=True), sort_keys=False))
+
+    simulated, routed, greedy = _decisions(tmp_path, path)
+    assert simulated == routed == greedy
+    assert simulated[-1] is None and len(simulated) == 6
+    assert _decisions(tmp_path, "seed")[0] != simulated

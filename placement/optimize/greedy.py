@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from placement.catalogue import NODE_FIT_FILTERS
+from placement.catalogue import NODE_ADDED_FILTERS
 from placement.engine import select_cluster
 from placement.footprint import Footprint, NodeFootprint, cluster_baseline_objects
 from placement.model import Cluster, ClusterLoad, RunNode
@@ -23,7 +23,7 @@ def greedy_engine(services: Sequence[Service], node: NodeType, policy: Policy) -
     """Place ``services`` in order through the real engine, as an operator would run the fleet.
 
     The fleet starts as one cluster with the provider's minimum nodes. When the engine rejects a service, the
-    operator adds a run node to a cluster the engine turned down for RAM or pods (if it has node room), or
+    operator adds a run node to a cluster the engine turned down for RAM, pods or disk (if it has node room), or
     else opens a new cluster with the minimum nodes. Returns (run nodes, clusters).
     """
     clusters: list[Cluster] = []
@@ -36,6 +36,9 @@ def greedy_engine(services: Sequence[Service], node: NodeType, policy: Policy) -
     per_node = node.node_footprint or NodeFootprint(node.provider, 0, 0)
     baseline = 0 if node.node_footprint is None else cluster_baseline_objects(policy.limits, node.provider)
 
+    def disk_of(run_nodes: int) -> int | None:
+        return None if node.node_disk_bytes is None else run_nodes * node.node_disk_bytes
+
     def add_node(index: int) -> None:
         load = loads[index]
         nodes = load.run_nodes
@@ -44,6 +47,7 @@ def greedy_engine(services: Sequence[Service], node: NodeType, policy: Policy) -
             run_nodes=(*nodes, run_node(index, len(nodes))),
             pods=load.pods + per_node.pods,
             etcd_objects=load.etcd_objects + per_node.etcd_objects,
+            disk_capacity_bytes=disk_of(len(nodes) + 1),
         )
 
     def open_cluster() -> None:
@@ -57,6 +61,7 @@ def greedy_engine(services: Sequence[Service], node: NodeType, policy: Policy) -
                 node.ctrl_node_type,
                 pods=count * per_node.pods,
                 etcd_objects=baseline + count * per_node.etcd_objects,
+                disk_capacity_bytes=disk_of(count),
             )
         )
 
@@ -75,7 +80,7 @@ def greedy_engine(services: Sequence[Service], node: NodeType, policy: Policy) -
                     int(result.cluster_id[1:])
                     for result in decision.results
                     if result.rejection is not None
-                    and result.rejection.filter in NODE_FIT_FILTERS
+                    and result.rejection.filter in NODE_ADDED_FILTERS
                     and loads[int(result.cluster_id[1:])].node_count < node.max_nodes_per_cluster
                 ),
                 None,

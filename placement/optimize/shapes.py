@@ -60,6 +60,7 @@ class NodeType:
     come from too. ``node_footprint`` is what every run node brings before any service (its system pods and
     objects, ``placement.footprint.NodeFootprint``): ``from_limits`` takes its pods off the kubelet's max-pods, and
     each packed node adds it to its cluster's limits, on top of the empty cluster's own objects. None: nothing.
+    Each run node also brings ``node_disk_bytes`` of raw disk for the replicas (the catalogue's ``disk``).
     """
 
     provider: StorageProvider
@@ -70,6 +71,8 @@ class NodeType:
     ctrl_node_type: str
     limits: Limits = field(repr=False, compare=False)
     node_footprint: NodeFootprint | None = None
+    # The raw disk one run node gives the provider's replicas (None: on storage nodes, or not known: never binds).
+    node_disk_bytes: int | None = None
 
     @classmethod
     def from_limits(
@@ -99,6 +102,7 @@ class NodeType:
             ctrl.name,
             limits,
             node_footprint,
+            limits.run_node_usable_disk_bytes(provider),
         )
 
     def footprint(self, service: Service, new_customer: bool = True) -> Footprint:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from sim.distributions import DAYS_PER_MONTH
-from sim.scenario import Scenario
+from sim.scenario import FixedStorage, Scenario, load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"
@@ -72,3 +72,16 @@ def stage1_short(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("scenarios") / "stage1-short.yaml"
     path.write_text(text)
     return path
+
+
+def rook_ceph_shards(horizon_days: float) -> Scenario:
+    """Stage 1 with no node orders: a cluster shards at 150 pods, and every new cluster is Rook-Ceph."""
+    scenario = load_scenario(SCENARIOS / "stage1.yaml")
+    operator = scenario.operator.model_copy(
+        update={
+            "auto_add_nodes": False,
+            "new_cluster_storage": FixedStorage(kind="fixed", provider="rook-ceph"),
+            "shard": scenario.operator.shard.model_copy(update={"pods": 150, "lead_days": 5}),
+        }
+    )
+    return scenario.model_copy(update={"operator": operator, "horizon_days": horizon_days, "horizon_years": None})

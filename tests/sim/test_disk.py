@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 
 import sim
+from placement.storage_cost import storage_node_setup_eur
+from sim.config import compile_scenario
 from sim.distributions import MonthlyChurn
-from tests.sim.conftest import FROZEN, SCENARIOS
+from tests.sim.conftest import FROZEN, SCENARIOS, rook_ceph_shards
 
 SMALL_DISK = {"run_node.disk_bytes": 400e9}  # 300 GB usable per run node at Longhorn's 75 %
 
@@ -68,3 +70,20 @@ def test_shipped_profiles_know_the_run_node_disk_but_not_a_storage_node_clusters
     longhorn = clusters[clusters["storage_provider"] == "longhorn"]
     # seed profile: 2 x 1.92 TB NVMe per run node, Longhorn fills 75 % of it.
     assert (longhorn["disk_capacity_bytes"] == longhorn["run_nodes"] * 3840e9 * 0.75).all()
+
+
+def test_a_new_ceph_clusters_storage_nodes_pay_their_setup_fee_as_its_run_nodes_do():
+    scenario = rook_ceph_shards(60.0)
+    config = compile_scenario(scenario)
+    result = sim.run(scenario)
+    clusters = clusters_of(result)
+    ceph = clusters[clusters["storage_provider"] == "rook-ceph"]
+    assert len(ceph) > 0
+    first = ceph.groupby("cluster_id").first()
+    storage_fee = storage_node_setup_eur(config.limits, "rook-ceph")
+    assert storage_fee == 269.0  # seed profile: Hetzner AX102 setup
+    expected = first["run_nodes"] * config.costs.run_node_setup_eur + first["storage_nodes"] * storage_fee
+    assert (first["storage_nodes"] >= 3).all()
+    assert first["setup_eur"].tolist() == expected.tolist()
+    # Longhorn has no storage nodes: its setup fees are its run nodes' alone.
+    assert storage_node_setup_eur(config.limits, "longhorn") == 0.0

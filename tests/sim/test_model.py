@@ -16,7 +16,7 @@ from placement.limits import load_profile
 from sim.config import compile_scenario
 from sim.decisions import limit_rows
 from sim.distributions import MonthlyChurn
-from tests.sim.conftest import FROZEN, SCENARIOS
+from tests.sim.conftest import FROZEN, SCENARIOS, rook_ceph_shards
 
 
 @pytest.fixture(scope="module")
@@ -139,15 +139,7 @@ def test_frozen_capacity_rejects_and_never_grows(stage1_short_scenario):
 
 
 def test_new_clusters_get_the_providers_minimum_nodes():
-    scenario = sim.load_scenario(SCENARIOS / "stage1.yaml")
-    operator = scenario.operator.model_copy(
-        update={
-            "auto_add_nodes": False,
-            "new_cluster_storage": sim.scenario.FixedStorage(kind="fixed", provider="rook-ceph"),
-            "shard": scenario.operator.shard.model_copy(update={"pods": 150, "lead_days": 5}),
-        }
-    )
-    result = sim.run(scenario.model_copy(update={"operator": operator, "horizon_days": 150.0, "horizon_years": None}))
+    result = sim.run(rook_ceph_shards(150.0))
     created = result.events[result.events["kind"] == "cluster_created"]
     assert len(created) >= 1
     assert created["detail"].str.contains("rook-ceph, 3 run nodes").all()
