@@ -56,6 +56,7 @@ class Triggers:
         # Clusters the operator keeps full rather than at its order levels (set by it each day): closed ones
         # whose demand falls (``ScaleDownPolicy.fill_closed_when_falling``).
         self.kept_full = np.zeros(0, dtype=bool)
+        self._node_disk = np.zeros(0)  # ``node_disk``, per cluster number
 
     def ratios(self, n: int) -> dict[str, np.ndarray]:
         """Each limit's level per cluster as a share of the level that forces an action (>= 1: act): every
@@ -97,10 +98,14 @@ class Triggers:
         return c["ram_allocatable"] if key == "ram_per_run_node" else self.fleet.pods_capacity[:n].astype(float)
 
     def node_disk(self) -> np.ndarray:
-        """The raw disk one run node gives each cluster's replicas (inf where none is known)."""
-        return np.array(
-            [math.inf if info.node_disk is None else info.node_disk for info in self.fleet.clusters], dtype=float
-        )
+        """The raw disk one run node gives each cluster's replicas (inf where none is known). A cluster's never
+        changes, so the array only grows with the fleet (the migration planner asks many times a day)."""
+        clusters = self.fleet.clusters
+        known = self._node_disk
+        if len(known) != len(clusters):
+            added = [math.inf if info.node_disk is None else info.node_disk for info in clusters[len(known) :]]
+            known = self._node_disk = np.concatenate((known, np.array(added, dtype=float)))
+        return known
 
     def _control_plane(self, c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Upgrade at the policy's share of the rung's comfortable or tight level; on the last rung usable (or
