@@ -121,19 +121,80 @@ class FleetCache:
         """What a committed placement reserved, added as its guarded UPDATEs added it to the counters;
         ``customer``: the customer's volume count after it, as its upsert returned it."""
         with self._lock:
-            snapshot = self._snapshot
-            if snapshot is None or snapshot.generation != self.generation:
+            self._change(cluster_id, node_name, footprint.add_to, customer)
+
+    def hold(self, cluster_id: str, node_name: str | None, footprint: Footprint) -> Hold:
+        """Add what a booking about to be sent will reserve, from its decision on: decisions made in this process
+        while it is in flight see that room taken. Without it, concurrent placements decided on the same fleet all
+        chose a node's last slot, and all but one lost the guard and decided again. ``booked`` or ``let_go`` ends
+        the hold."""
+        with self._lock:
+            snapshot = self._change(cluster_id, node_name, footprint.add_to)
+            lineage = None if snapshot is None else (snapshot.generation, snapshot.read_at)
+        return Hold(cluster_id, node_name, footprint, lineage)
+
+    def booked(self, hold: Hold, customer: tuple[str, int] | None = None) -> None:
+        """The held booking committed: the customer's count after it, and its footprint where a refill replaced
+        the fleet it was held in since (that read may have been before the commit: counted twice at worst, until
+        the next refill, as ``add`` does)."""
+        with self._lock:
+            if not hold.open:
                 return
+            hold.open = False
+            held_here = self._holds_in_current(hold)
+            if not held_here or customer is not None:
+                self._change(hold.cluster_id, hold.node_name, None if held_here else hold.footprint.add_to, customer)
+
+    def let_go(self, hold: Hold) -> None:
+        """The held booking did not commit (its guard was lost, it failed, or its caller stopped waiting): its
+        footprint leaves the fleet it was held in. Nothing once ``booked``; nothing in a fleet read since, which
+        never had it."""
+        with self._lock:
+            if not hold.open:
+                return
+            hold.open = False
+            if self._holds_in_current(hold):
+                self._change(hold.cluster_id, hold.node_name, hold.footprint.remove_from)
+
+    def _holds_in_current(self, hold: Hold) -> bool:
+        snapshot = self._snapshot
+        return snapshot is not None and hold.lineage == (snapshot.generation, snapshot.read_at)
+
+    def _change(
+        self,
+        cluster_id: str,
+        node_name: str | None,
+        change: Callable[[ClusterLoad, str | None], ClusterLoad] | None,
+        customer: tuple[str, int] | None = None,
+    ) -> _Snapshot | None:
+        """The current fleet with ``change`` applied to the cluster's load and the customer's count set, as a new
+        version (under the lock); None when the fleet is stale or dropped."""
+        snapshot = self._snapshot
+        if snapshot is None or snapshot.generation != self.generation:
+            return None
+        fleet = snapshot.fleet
+        if change is not None:
             fleet = [
-                (cluster, footprint.add_to(load, node_name) if cluster.id == cluster_id else load)
-                for cluster, load in snapshot.fleet
+                (cluster, change(load, node_name) if cluster.id == cluster_id else load) for cluster, load in fleet
             ]
-            customers = snapshot.customer_volumes
-            if customer is not None:
-                # In place, as remember_customer does: an older snapshot's reader sees the newer count, which is
-                # the truer one. Copying the dict (up to MAX_CUSTOMERS entries) cost every placement with a volume.
-                if len(customers) >= MAX_CUSTOMERS:
-                    customers.clear()
-                customers[customer[0]] = customer[1]
-            self._versions += 1
-            self._snapshot = _Snapshot(snapshot.generation, snapshot.read_at, fleet, self._versions, customers)
+        customers = snapshot.customer_volumes
+        if customer is not None:
+            # In place, as remember_customer does: an older snapshot's reader sees the newer count, which is
+            # the truer one. Copying the dict (up to MAX_CUSTOMERS entries) cost every placement with a volume.
+            if len(customers) >= MAX_CUSTOMERS:
+                customers.clear()
+            customers[customer[0]] = customer[1]
+        self._versions += 1
+        self._snapshot = _Snapshot(snapshot.generation, snapshot.read_at, fleet, self._versions, customers)
+        return self._snapshot
+
+
+@dataclass(slots=True)
+class Hold:
+    """An in-flight booking's footprint held in the cached fleet (``FleetCache.hold``)."""
+
+    cluster_id: str
+    node_name: str | None
+    footprint: Footprint
+    lineage: tuple[int, float] | None  # the generation and read of the fleet it was added to; None: none was
+    open: bool = True

@@ -8,6 +8,10 @@ decision runs on the event loop (the engine on the cached fleet, ~20 µs) and th
 ``psycopg.AsyncConnection``s kept for reuse, autocommitted. The customer's volume quota is read from the
 write-through cache, and its guard stays in the statement.
 
+From its decision until its statement's answer, a placement's footprint is held in the cached fleet
+(``FleetCache.hold``): the placements decided meanwhile see that room taken, instead of all choosing the last slot
+of the node that packing favours and all but one losing its guard. It is let go when the booking did not commit.
+
 A lost guard (the statement undid itself: the room was taken since the decision) is decided once more on the
 cached fleet, here on the loop. The cache holds what this process's placements booked, so a placement that lost
 the last slot of a node to a concurrent one from this router chooses again without the database's help. Before,
@@ -42,6 +46,7 @@ from psycopg.pq import TransactionStatus
 
 from placement.engine import Decision
 from placement.router.booking import CUSTOMER_AFTER, Booked, Booking, guard_lost
+from placement.router.cache import Hold
 from placement.router.db import loop_connect_args
 from placement.router.gate import DatabaseGate, is_unreachable
 from placement.router.ledger import Placement, PlacementOrder
@@ -121,12 +126,18 @@ class LoopPlacements:
             booking = store.reservations.booked_on_cache(order, store.clock())
             if booking is None:
                 return None
-            placed = await self.gate.call_on_loop(connections.free, functools.partial(self._book, connections, booking))
+            chosen = booking.placed
+            hold = store.cache.hold(chosen.cluster_id, chosen.node, booking.footprint)
+            try:
+                book = functools.partial(self._book, connections, booking, hold)
+                placed = await self.gate.call_on_loop(connections.free, book)
+            finally:
+                store.cache.let_go(hold)  # nothing once booked
             if placed is not LOST:
                 return placed
         return None
 
-    async def _book(self, connections: LoopConnections, booking: Booking) -> Placement | _Lost | None:
+    async def _book(self, connections: LoopConnections, booking: Booking, hold: Hold) -> Placement | _Lost | None:
         sql, params = self.statements.statement(self.dialect, booking)
         conn, reused = await connections.take()
         try:
@@ -149,7 +160,7 @@ class LoopPlacements:
             return None
         booked = Booked(booking.task_queue, True, row[names.index(CUSTOMER_AFTER)])
         placed = booking.placed
-        self.store.cache.add(placed.cluster_id, placed.node, booking.footprint, booking.customer_after(booked))
+        self.store.cache.booked(hold, booking.customer_after(booked))
         # Counted here, not by the caller: a placement made after its caller stopped waiting (a 503) still counts.
         self.on_placed(booking.decision)
         return Placement(placed, False, booking.decision)

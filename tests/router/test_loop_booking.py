@@ -3,12 +3,16 @@ holds what this router booked, before the thread path is asked."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 from sqlalchemy import event
 
+from placement.footprint import Footprint
 from placement.router.app import create_app
 from placement.router.config import RouterSettings
+from placement.router.loop_booking import LoopPlacements
 from placement.router.reservation import Reservations
 from placement.router.store import PlacementOrder, open_store
 from placement.state import RequestIn
@@ -90,3 +94,72 @@ async def test_a_guard_lost_twice_on_the_loop_takes_the_thread_path(pg_url, cloc
     finally:
         store.dispose()
         other.dispose()
+
+
+async def test_concurrent_placements_see_each_others_room_held_from_the_decision_on(pg_url, clock, monkeypatch):
+    store = open_store(pg_url, clock=clock, fleet_cache_seconds=3600)
+    try:
+        seed_store(store, [(cluster_body("lb-1"), load_body(nodes=ONE_SLOT_EACH))])
+        store.refresh_fleet()
+        booked = []
+        book = LoopPlacements._book
+
+        async def counted(self, connections, booking, hold):
+            booked.append(booking.placed.node)
+            return await book(self, connections, booking, hold)
+
+        monkeypatch.setattr(LoopPlacements, "_book", counted)
+        app = create_app(store, RouterSettings(db_url="unused", tokens=(TOKEN,)))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://router") as client:
+            # Both decided before either booking is back: the second sees the first's node taken.
+            answers = await asyncio.gather(
+                *(client.post("/v1/placements", json=placement_body(f"req-{i}"), headers=AUTH) for i in range(2))
+            )
+        assert [answer.status_code for answer in answers] == [201, 201]
+        assert sorted(answer.json()["node"] for answer in answers) == ["run-1", "run-2"]
+        assert sorted(booked) == ["run-1", "run-2"]  # one booking each: no guard lost, nothing decided again
+        # Both held, both booked: the cached fleet counts each once, as the database does.
+        cached = store.cache.fresh().fleet
+        store.refresh_fleet()
+        assert store.cache.fresh().fleet == cached
+        check_consistency(pg_url)
+    finally:
+        store.dispose()
+
+
+def test_a_hold_is_let_go_or_booked_once_and_a_refill_since_decides_where_it_counts(sqlite_url, clock):
+    store = open_store(sqlite_url, clock=clock, fleet_cache_seconds=3600)
+    try:
+        seed_store(store, [(cluster_body("lb-1"), load_body(nodes=ONE_SLOT_EACH))])
+        store.refresh_fleet()
+        cache = store.cache
+        before = cache.fresh().fleet
+        footprint = Footprint.of(store.request_model(RequestIn(ram="2Gi")), store.policy.limits, "longhorn")
+        with_one = [(cluster, footprint.add_to(load, "run-1")) for cluster, load in before]
+
+        hold = cache.hold("lb-1", "run-1", footprint)
+        assert cache.fresh().fleet == with_one
+        cache.let_go(hold)
+        assert cache.fresh().fleet == before
+        cache.booked(hold)  # ended: nothing
+        assert cache.fresh().fleet == before
+
+        hold = cache.hold("lb-1", "run-1", footprint)
+        cache.booked(hold, ("cust-1", 3))
+        cache.let_go(hold)  # ended: nothing
+        assert cache.fresh().fleet == with_one
+        assert cache.fresh().customer_volumes("cust-1") == 3
+
+        # Held, then the fleet read again (the booking not in the database yet): booked, it is added to the new
+        # read; let go, there is nothing to take back from it.
+        store.refresh_fleet()
+        hold = cache.hold("lb-1", "run-2", footprint)
+        store.refresh_fleet()
+        cache.let_go(hold)
+        assert cache.fresh().fleet == before
+        hold = cache.hold("lb-1", "run-1", footprint)
+        store.refresh_fleet()
+        cache.booked(hold)
+        assert cache.fresh().fleet == with_one
+    finally:
+        store.dispose()

@@ -50,7 +50,7 @@ def test_concurrent_deletes_release_each_placement_exactly_once(db_url, tmp_path
             view = http.get("/v1/clusters/rel-1")
             assert view.status_code == 200
             assert view.json()["reserved_since_snapshot"] == dict.fromkeys(
-                ("volumes", "services", "customers", "pods", "etcd_objects"), 0
+                ("volumes", "services", "customers", "pods", "etcd_objects", "disk_bytes"), 0
             )
             assert view.json()["load"] == base["load"]
             assert view.json()["nodes"] == base["nodes"]
