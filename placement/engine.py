@@ -34,8 +34,14 @@ NUMPY_MIN_CLUSTERS = 64
 def check_quotas(request: PlacementRequest, policy: Policy) -> tuple[str, ...]:
     """The design document's per-plan volume quotas. Violations are refused before any cluster is scored."""
     quota = policy.quota(request.plan)
-    problems = []
     count = len(request.volumes)
+    if (
+        not count
+        and quota.max_volumes_per_service >= 0
+        and request.customer_volume_count <= (quota.max_volumes_per_customer)
+    ):
+        return ()  # the usual request: no volume, so no volume quota is in question
+    problems = []
     if count > quota.max_volumes_per_service:
         problems.append(f"quota: {count} volumes per service > {quota.max_volumes_per_service} (plan {request.plan})")
     if request.customer_volume_count + count > quota.max_volumes_per_customer:
@@ -101,7 +107,7 @@ def _summary(counts: Counter, total: int) -> str:
 def _decide(request_plan: RequestPlan, clusters, fails, raws, totals, best) -> Decision:
     cycle = request_plan.cycle
     weights = cycle.policy.weights
-    warnings = _stale_warnings(cycle, clusters)
+    warnings = () if cycle.now is None else _stale_warnings(cycle, clusters)
     build = partial(_build_results, request_plan, clusters, fails, raws, totals)
     if best < 0:
         why = partial(_rejected_reason, fails, len(clusters))

@@ -7,10 +7,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from operator import attrgetter, itemgetter, sub
+from operator import itemgetter
 from typing import NamedTuple
 
 from placement.catalogue import LIMITS, UNBOUNDED, Rejection
@@ -25,7 +25,6 @@ from placement.rules import (
     GATES,
     VOLUMES,
     curve_table,
-    first_binding,
     least_allocated,
     levels,
     most_allocated,
@@ -93,17 +92,8 @@ class PolicyPlan:
         self.shapes: dict[tuple, dict] = {}
 
     def slots_for(self, request: PlacementRequest) -> dict:
-        volumes = request.volumes
-        shape = (
-            request.ram_bytes,
-            request.pods,
-            request.new_customer,
-            request.etcd_objects,
-            len(volumes),
-            (volumes[0].size_bytes if len(volumes) == 1 else sum(volume.size_bytes for volume in volumes))
-            if volumes
-            else 0,
-        )
+        # The volumes as they are (a mount path is part of the key, harmlessly): cheaper than their sizes' sum.
+        shape = (request.ram_bytes, request.pods, request.new_customer, request.etcd_objects, request.volumes)
         slots = self.shapes.get(shape)
         if slots is None:
             if len(self.shapes) >= SHAPES_KEPT:
@@ -181,7 +171,6 @@ class RequestPlan:
             self.oldest = cycle.now - plan.max_age_delta
         self.pick = plan.pick if only is None else _every
         self.kinds = plan.kinds if only is None else {}
-        self.needs: dict[str, tuple[tuple[int, ...], Footprint]] = {}
         self.slots: dict[tuple[str, str], Slot] = plan.slots_for(cycle.request) if only is None else {}
 
     def kind(self, provider: str, ctrl_name: str) -> Kind:
@@ -196,31 +185,11 @@ class RequestPlan:
 
     def slot(self, provider: str, ctrl_name: str) -> Slot:
         kind = self.kinds.get((provider, ctrl_name)) or self.kind(provider, ctrl_name)
-        need, footprint = self.needs.get(provider) or self.need(provider)
-        slot = self.slots[(provider, ctrl_name)] = Slot(
-            tuple(map(sub, kind.capacities, need)),
-            footprint,
-            kind,
-            footprint.ram_bytes,
-            footprint.volumes,
-            footprint.etcd_objects,
-            kind.volume_table,
-            kind.volume_capacity,
-            kind.control_table,
-            kind.control_capacity,
-        )
+        slot = self.slots[(provider, ctrl_name)] = make_slot(kind, self.cycle.footprint(provider))
         return slot
 
     def footprint(self, provider: str) -> Footprint:
         return self.cycle.footprint(provider)
-
-    def need(self, provider: str) -> tuple[tuple[int, ...], Footprint]:
-        """Per catalogue limit, what the request adds on a cluster with this storage provider; and its footprint."""
-        need = self.needs.get(provider)
-        if need is None:
-            footprint = self.cycle.footprint(provider)
-            need = self.needs[provider] = (needed_row(footprint), footprint)
-        return need
 
     def rejection(self, rule: int, cluster: Cluster, load: ClusterLoad) -> Rejection:
         """The record of why rule number ``rule`` turned this cluster down."""
@@ -238,18 +207,33 @@ class RequestPlan:
         return limit.rejection(load, self.plan.limits, provider, load.ctrl_node_type, self.footprint(provider))
 
 
-# What each limit's ``needed`` field reads of a footprint (``Limit.needed_row_entry``, in one C-level call).
-_NEEDED = attrgetter(*(limit.needed or "nothing" for limit in LIMITS))
-_GROWS_ONLY = tuple(i for i, limit in enumerate(LIMITS) if limit.grows_only)
+def _slot_function() -> Callable[[Kind, Footprint], Slot]:
+    """``make_slot(kind, footprint)``: the request's ``Slot`` on one kind of cluster, its thresholds
+    ``capacity - needed`` per catalogue limit (``Limit.threshold``) generated as one tuple expression from each
+    limit's ``needed`` field and ``grows_only`` flag (as ``evaluate`` below is generated): a slot
+    costs the subtractions and nothing around them, and a limit added to the catalogue is in it with no change
+    here."""
+    entries = []
+    for i, limit in enumerate(LIMITS):
+        needed = f"footprint.{limit.needed}" if limit.needed else "0"
+        if limit.grows_only:  # a placement that adds nothing to the limit never binds it
+            needed = f"({needed} or -UNBOUNDED)" if limit.needed else "-UNBOUNDED"
+        entries.append(f"capacity_{i} - {needed}")
+    source = "\n".join(
+        [
+            "def make_slot(kind, footprint):",
+            f"    {', '.join(f'capacity_{i}' for i in range(len(LIMITS)))}, = kind.capacities",
+            f"    return Slot(({', '.join(entries)},), footprint, kind, footprint.ram_bytes, footprint.volumes,",
+            "                footprint.etcd_objects, kind.volume_table, kind.volume_capacity, kind.control_table,",
+            "                kind.control_capacity)",
+        ]
+    )
+    namespace: dict = {"Slot": Slot, "UNBOUNDED": UNBOUNDED}
+    exec(compile(source, "<placement.pipeline.make_slot>", "exec"), namespace)
+    return namespace["make_slot"]
 
 
-def needed_row(footprint: Footprint) -> tuple[int, ...]:
-    """Per catalogue limit, what ``footprint`` adds as the filters compare it (``Limit.needed_row_entry``)."""
-    row = list(_NEEDED(footprint))
-    for i in _GROWS_ONLY:
-        if not row[i]:
-            row[i] = -UNBOUNDED
-    return tuple(row)
+make_slot = _slot_function()
 
 
 def _same(r: Rejection) -> str:
@@ -266,9 +250,12 @@ def _age_text(r: Rejection) -> str:
     return f"load observed {r.used:.0f}s ago > {r.capacity:.0f}s"
 
 
-def evaluate(request_plan: RequestPlan, clusters: Sequence[tuple[Cluster, ClusterLoad]]):
-    """Per cluster: the first rule that rejects it (-1: none), its raw scores (policy order) and its weighted
-    total; and the best cluster's index (-1: none fits): highest total, then smallest cluster id."""
+# ``evaluate``, generated from the catalogue as ``make_slot`` is: the loop over the clusters with each limit's rule
+# ``level > capacity - needed`` written out as one line (``LEVEL``/``CHECKS`` below, one per catalogue limit, in
+# its order), so a cluster costs the comparisons and no call or tuple around them. A limit added to the catalogue
+# is checked with no change here; ``placement.columns`` runs the same thresholds over numpy columns.
+_EVALUATE = """
+def evaluate(request_plan, clusters):
     plan = request_plan.plan
     status_gate, region_gate, oldest = request_plan.status_gate, request_plan.region_gate, request_plan.oldest
     wanted, slots, slot_for = request_plan.wanted, request_plan.slots, request_plan.slot
@@ -276,13 +263,16 @@ def evaluate(request_plan: RequestPlan, clusters: Sequence[tuple[Cluster, Cluste
     level_key = ("levels", max_pods)
     w_region, w_ram, w_volume, w_control = plan.weights
     ram_fast, pick = plan.ram_fast, request_plan.pick
-    gates = len(GATES)
+    every = pick is _every
     count = len(clusters)
     fails = [-1] * count
-    raws: list[tuple[int, ...] | None] = [None] * count
+    raws = [None] * count
     totals = [0] * count
     best, best_total, best_id = -1, 0, ""
-    for index, (cluster, load) in enumerate(clusters):
+    kind_provider = kind_ctrl = None
+    index = -1
+    for cluster, load in clusters:
+        index += 1
         if status_gate is not None and cluster.status not in status_gate:
             fails[index] = 0
             continue
@@ -292,26 +282,17 @@ def evaluate(request_plan: RequestPlan, clusters: Sequence[tuple[Cluster, Cluste
         if region_gate is not None and cluster.region not in region_gate:
             fails[index] = 2
             continue
-        level = load._cache.get(level_key) or levels(load, max_pods)
         provider = cluster.storage_provider
         ctrl = load.ctrl_node_type
-        (
-            thresholds,
-            _,
-            _,
-            ram_need,
-            volumes_need,
-            objects_need,
-            volume_table,
-            volume_capacity,
-            control_table,
-            control_capacity,
-        ) = slots.get((provider, ctrl)) or slot_for(provider, ctrl)
-        # Each catalogue limit: used + needed > capacity, as used > capacity - needed.
-        failed = first_binding(level, thresholds)
-        if failed >= 0:
-            fails[index] = gates + failed
-            continue
+        if provider != kind_provider or ctrl != kind_ctrl:  # clusters of one kind share the slot's figures
+            (
+                thresholds, _, _, ram_need, volumes_need, objects_need,
+                volume_table, volume_capacity, control_table, control_capacity,
+            ) = slots.get((provider, ctrl)) or slot_for(provider, ctrl)
+            THRESHOLDS, = thresholds
+            kind_provider, kind_ctrl = provider, ctrl
+        LEVELS, = load._cache.get(level_key) or levels(load, max_pods)
+CHECKS
         region_score = MAX_NODE_SCORE if wanted is None or cluster.region == wanted else 0
         requested = load.ram_requested_bytes + ram_need
         capacity = load.ram_allocatable_bytes
@@ -319,15 +300,46 @@ def evaluate(request_plan: RequestPlan, clusters: Sequence[tuple[Cluster, Cluste
             ram_score = ram_fast(requested, capacity)
         else:
             ram_score = ram_headroom(request_plan.cycle, cluster, load)
-        volume_score = volume_table[utilization(level[VOLUMES] + volumes_need, volume_capacity)]
-        control_score = control_table[utilization(level[CONTROL] + objects_need, control_capacity)]
+        volume_score = volume_table[utilization(level_VOLUMES + volumes_need, volume_capacity)]
+        control_score = control_table[utilization(level_CONTROL + objects_need, control_capacity)]
         total = region_score * w_region + ram_score * w_ram + volume_score * w_volume + control_score * w_control
         totals[index] = total
         scores = (region_score, ram_score, volume_score, control_score)
-        raws[index] = scores if pick is _every else pick(scores)
+        raws[index] = scores if every else pick(scores)
         if best < 0 or total > best_total or (total == best_total and cluster.id < best_id):
             best, best_total, best_id = index, total, cluster.id
     return fails, raws, totals, best
+"""
+
+
+def _evaluate_function() -> Callable:
+    """``evaluate(request_plan, clusters)``: per cluster the first rule that rejects it (-1: none), its raw scores
+    (policy order) and its weighted total; and the best cluster's index (-1: none fits): highest total, then
+    smallest cluster id. Generated from ``_EVALUATE`` with one check per catalogue limit."""
+    count, gates = len(LIMITS), len(GATES)
+    checks = "\n".join(
+        f"        if level_{i} > threshold_{i}:\n            fails[index] = {gates + i}\n            continue"
+        for i in range(count)
+    )
+    source = (
+        _EVALUATE.replace("THRESHOLDS", ", ".join(f"threshold_{i}" for i in range(count)))
+        .replace("LEVELS", ", ".join(f"level_{i}" for i in range(count)))
+        .replace("CHECKS", checks)
+        .replace("level_VOLUMES", f"level_{VOLUMES}")
+        .replace("level_CONTROL", f"level_{CONTROL}")
+    )
+    namespace: dict = {
+        "_every": _every,
+        "levels": levels,
+        "MAX_NODE_SCORE": MAX_NODE_SCORE,
+        "ram_headroom": ram_headroom,
+        "utilization": utilization,
+    }
+    exec(compile(source, "<placement.pipeline.evaluate>", "exec"), namespace)
+    return namespace["evaluate"]
+
+
+evaluate = _evaluate_function()
 
 
 def explain(cycle: Cycle, cluster: Cluster, load: ClusterLoad) -> tuple[dict[str, Rejection | None], dict[str, int]]:

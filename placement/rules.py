@@ -58,34 +58,9 @@ def curve_table(shape: Sequence[tuple[int, int]]) -> tuple[int, ...]:
     )
 
 
-def _first_binding_function(count: int) -> Callable[[Sequence[int], Sequence[int]], int]:
-    """``first_binding(levels, thresholds)``: the position of the first limit whose level is above its threshold
-    (-1: none binds), i.e. ``level + needed > capacity`` for each catalogue limit in order.
-
-    The function is generated from the number of limits, one ``if level > threshold`` line each: a cluster is then
-    judged in straight-line code, about three times faster than a generic loop over the limits, and a limit
-    added to the catalogue is checked with no change here.
-    """
-    level_names = [f"level_{i}" for i in range(count)]
-    threshold_names = [f"threshold_{i}" for i in range(count)]
-    lines = [
-        "def first_binding(levels, thresholds):",
-        f"    {', '.join(level_names)}, = levels",
-        f"    {', '.join(threshold_names)}, = thresholds",
-        *(f"    if level_{i} > threshold_{i}: return {i}" for i in range(count)),
-        "    return -1",
-    ]
-    namespace: dict = {}
-    exec(compile("\n".join(lines), "<placement.rules.first_binding>", "exec"), namespace)
-    return namespace["first_binding"]
-
-
-first_binding = _first_binding_function(len(LIMITS))
-
-
 def _levels_function(count: int) -> Callable[[ClusterLoad, object], tuple[int, ...]]:
     """``read_levels(load, limits)``: each catalogue limit's ``level``, generated as one tuple expression (as
-    ``first_binding`` is) so that a load's levels cost the limits' own functions and nothing around them."""
+    ``placement.pipeline.evaluate`` is) so that a load's levels cost the limits' own functions and nothing more."""
     calls = ", ".join(f"level_{i}(load, limits)" for i in range(count))
     namespace: dict = {f"level_{i}": limit.level for i, limit in enumerate(LIMITS)}
     source = f"def read_levels(load, limits):\n    return ({calls},)"

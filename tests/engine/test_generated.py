@@ -1,0 +1,64 @@
+"""The pipeline's generated code (``make_slot``, ``evaluate``) is the catalogue's rules, limit by limit."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from placement.catalogue import LIMITS
+from placement.engine import select_cluster
+from placement.pipeline import RequestPlan, evaluate, plan_for
+from placement.policy import default_policy
+from placement.rules import GATES, levels
+
+from .fleet import cluster, cycle, load, request
+
+
+@pytest.mark.parametrize("volumes", [(), (10,)])
+@pytest.mark.parametrize("new_customer", [False, True])
+def test_slot_thresholds_are_each_limits_own(volumes, new_customer):
+    policy = default_policy()
+    limits = policy.limits
+    for provider in limits.storage:
+        for ctrl_name in (*limits.control_plane_types, "no-such-type"):
+            this = cycle(request(volumes=volumes, new_customer=new_customer), policy)
+            slot = RequestPlan(plan_for(policy), this).slot(provider, ctrl_name)
+            ctrl = limits.control_plane_types.get(ctrl_name)
+            footprint = this.footprint(provider)
+            assert slot.thresholds == tuple(limit.threshold(limits, provider, ctrl, footprint) for limit in LIMITS)
+
+
+def test_each_limit_rejects_at_its_threshold_and_in_catalogue_order():
+    """A load one above a limit's threshold is rejected by that limit's rule (or an earlier limit's that reads the
+    same level), and exactly at its threshold it is not rejected by that limit."""
+    policy = default_policy()
+    big = load(nodes=((250, 10, 5), (250, 10, 5)), volumes=0, services=0, customers=0, pods=0, etcd=0)
+    fleet_cluster = cluster()
+    this = cycle(request(new_customer=True), policy)
+    request_plan = RequestPlan(plan_for(policy), this)
+    slot = request_plan.slot(fleet_cluster.storage_provider, big.ctrl_node_type)
+    base = levels(big, policy.limits.max_pods_per_node)
+    assert evaluate(request_plan, [(fleet_cluster, big)])[0] == [-1]
+    for i in range(len(LIMITS)):
+        for above, expected in ((1, True), (0, False)):
+            mutated = replace(big)
+            level = list(base)
+            level[i] = slot.thresholds[i] + above
+            mutated._cache[("levels", policy.limits.max_pods_per_node)] = tuple(level)
+            failed = evaluate(request_plan, [(fleet_cluster, mutated)])[0][0]
+            if expected:
+                assert 0 <= failed - len(GATES) <= i
+            else:
+                assert failed == -1 or failed - len(GATES) != i
+
+
+def test_a_changed_limit_changes_the_decision():
+    policy = default_policy()
+    tight = policy.with_limits(replace(policy.limits, max_services_cluster=10))
+    full = load(services=10)
+    pairs = [(cluster(), full)]
+    assert select_cluster(request(), pairs, policy).cluster_id == "c1"
+    decision = select_cluster(request(), pairs, tight)
+    assert decision.cluster_id is None
+    assert decision.rejections[0][1].limit == "k8s_services"
