@@ -294,6 +294,7 @@ class Fleet:
         if load is not None and changed is None:
             return load
         c = self.counters
+        node_disk = self.clusters[number].node_disk
         fields = {
             "ctrl_node_type": self.ctrl_type(number),
             "volumes": c["volumes"].item(number),
@@ -302,7 +303,8 @@ class Fleet:
             "pods": c["pods"].item(number),
             "etcd_objects": c["etcd_objects"].item(number),
             "disk_bytes": c["disk_bytes"].item(number),
-            "disk_capacity_bytes": self.disk_capacity(number),
+            # The raw disk its replicas may fill: its run nodes' (None: not on its run nodes, or not known).
+            "disk_capacity_bytes": None if node_disk is None else c["nodes"].item(number) * node_disk,
         }
         if load is None:
             load = ClusterLoad(run_nodes=tuple(self.cluster_runnodes[number]), **fields)
@@ -311,11 +313,6 @@ class Fleet:
         self.loads[number] = load
         self.changed[number] = None
         return load
-
-    def disk_capacity(self, number: int) -> int | None:
-        """The raw disk the cluster's replicas may fill: its run nodes' (None: not on its run nodes, or not known)."""
-        node_disk = self.clusters[number].node_disk
-        return None if node_disk is None else self.counters["nodes"].item(number) * node_disk
 
     def pair(self, number: int) -> tuple[Cluster, ClusterLoad]:
         return self.clusters[number].cluster, self.load(number)
