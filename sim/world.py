@@ -87,5 +87,5 @@ class World:
         cluster_region = np.array(
             [regions.index(info.region) if info.region in regions else -1 for info in self.fleet.clusters]
         )
-        away = cluster_region[home] != drawn
-        return Counter(regions[r] for r in drawn[away].tolist())
+        counts = np.bincount(drawn[cluster_region[home] != drawn], minlength=len(regions))
+        return Counter({regions[r]: n for r, n in enumerate(counts.tolist()) if n})

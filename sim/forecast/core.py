@@ -30,7 +30,7 @@ import pandas as pd
 
 from sim.config import compile_scenario
 from sim.decisions import volume_limit
-from sim.forecast.runs import LIMITS, ForecastTask, RunOutcome, run_forecast_chunk
+from sim.forecast.runs import LIMITS, ForecastTask, PackedTask, RunOutcome, run_forecast_chunk
 from sim.growth_fit import ChurnFit, GrowthFit
 from sim.planning import RESOURCE_BY_KEY, action, answer_kind, lead_days
 from sim.scenario import Scenario
@@ -111,7 +111,7 @@ def forecast(
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     scenario = started.scenario
     clusters = tuple(spec.id for spec in scenario.fleet.clusters)
-    task = ForecastTask(scenario, clusters, started.growth_fit, started.churn_fit)
+    task = PackedTask.of(ForecastTask(scenario, clusters, started.growth_fit, started.churn_fit))
     chunks = [list(range(k, min(k + chunk_size, runs))) for k in range(0, runs, max(1, chunk_size))]
     outcomes: dict[int, RunOutcome] = {}
     own = executor is None
