@@ -132,8 +132,8 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
     app.state.gate = gate
     db = gate.call
     answers = DecisionAnswers(store.policy)
-    filler = CacheFiller(store, gate)
     placing = LoopPlacements(store, gate, lambda decision: metrics.record_decision("placements", decision))
+    filler = CacheFiller(store, gate, placing)
 
     def need(role: Role | None) -> Any:
         """A dependency that lets a request through with a known token that has ``role`` (any, when None)."""

@@ -36,6 +36,15 @@ class _Snapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class Read:
+    """A read of the fleet begun (``FleetCache.begin_read``)."""
+
+    generation: int
+    read_at: float
+    customers: list[str]  # whose counts to read with it
+
+
+@dataclass(frozen=True, slots=True)
 class CachedFleet:
     fleet: Fleet
     version: int
@@ -77,14 +86,21 @@ class FleetCache:
         """The fleet as ``read`` gives it, which becomes the cached fleet. ``read_customers``: reads the volume
         counts of the given customers (after the fleet), so the counts the cache held are kept current across
         refills instead of being read again one customer at a time."""
-        generation, read_at = self.generation, time.monotonic()  # before the read: see ``drop``
-        known = self.known_customers()
+        begun = self.begin_read()
         fleet = read()
-        customers = read_customers(known) if read_customers is not None and known else {}
+        customers = read_customers(begun.customers) if read_customers is not None and begun.customers else {}
+        self.install(begun, fleet, customers)
+        return fleet
+
+    def begin_read(self) -> Read:
+        """Before a read of the fleet (``refill``, or a caller reading it by other means, then ``install``)."""
+        return Read(self.generation, time.monotonic(), self.known_customers())  # see ``drop``
+
+    def install(self, begun: Read, fleet: Fleet, customers: dict[str, int]) -> None:
+        """The fleet read since ``begun``, with the counts of ``begun.customers``, becomes the cached fleet."""
         with self._lock:
             self._versions += 1
-            self._snapshot = _Snapshot(generation, read_at, fleet, self._versions, customers)
-        return fleet
+            self._snapshot = _Snapshot(begun.generation, begun.read_at, fleet, self._versions, customers)
 
     def known_customers(self, most: int = REREAD_CUSTOMERS) -> list[str]:
         """The customers whose counts the cache holds (the latest ``most`` of them)."""

@@ -10,7 +10,9 @@ the refill reads the fleet through its own database thread, all at once, and the
   request waits for it.
 
 The reads go through the database gate (its deadline and its 503), and only while the gate is healthy: an outage
-is reported by the requests' own calls, as before.
+is reported by the requests' own calls, as before. On PostgreSQL the fleet is read through the event loop's own
+connections (``LoopPlacements.refill``), not a database thread, so a refill does not take turns on the GIL from the
+placements in flight; a customer's count, and a fleet read whose reused connection went bad, take the thread.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 from placement.model import PlacementRequest
 from placement.router.cache import CachedFleet
 from placement.router.gate import DatabaseGate
+from placement.router.loop_booking import LoopPlacements
 from placement.router.store import Store
 from placement.state import RequestIn
 
@@ -30,9 +33,10 @@ from placement.state import RequestIn
 class CacheFiller:
     """Runs on the event loop only."""
 
-    def __init__(self, store: Store, gate: DatabaseGate):
+    def __init__(self, store: Store, gate: DatabaseGate, placing: LoopPlacements | None = None):
         self.store = store
         self.gate = gate
+        self.placing = placing  # reads the fleet through the event loop's connections (PostgreSQL)
         self._fleet: asyncio.Future[Any] | None = None
         self._customers: dict[str, asyncio.Future[Any]] = {}
 
@@ -44,15 +48,30 @@ class CacheFiller:
         running.add_done_callback(lambda done: done.cancelled() or done.exception())
         return running
 
+    def _reading_fleet(self) -> asyncio.Future[Any]:
+        current = self._fleet
+        if current is not None and not current.done():
+            return current
+        running = asyncio.ensure_future(self._read_fleet())
+        running.add_done_callback(lambda done: done.cancelled() or done.exception())  # as ``_shared``'s
+        return running
+
+    async def _read_fleet(self) -> None:
+        placing = self.placing
+        on_loop = placing is not None and placing.connections is not None
+        if on_loop and await self.gate.call_on_loop(placing.connections.free, placing.refill):
+            return
+        await self.gate.call(self.store.refresh_fleet)
+
     async def fleet(self) -> None:
         """Wait for the fleet to be read (this request's read, or the one already running)."""
-        self._fleet = self._shared(self._fleet, self.store.refresh_fleet)
+        self._fleet = self._reading_fleet()
         await asyncio.shield(self._fleet)  # one caller leaving does not cancel the others' read
 
     def read_ahead(self) -> None:
         """Start reading the fleet if it is due, without waiting for it."""
         if self.gate.healthy and self.store.cache.due():
-            self._fleet = self._shared(self._fleet, self.store.refresh_fleet)
+            self._fleet = self._reading_fleet()
 
     async def ready(self) -> None:
         """Make sure a fresh fleet is cached before a placement's transaction, which then need not read it."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -67,13 +67,52 @@ def _cluster_from_row(row: Any) -> Cluster:
 
 _CLUSTER_COLUMNS = ("id", "name", "region", "task_queue", "registry_url", "api_endpoint", "storage_provider", "status")
 _COUNTS = select(customer_volumes.c.customer_id, customer_volumes.c.volumes)
-_COUNTS_OF_ANY = _COUNTS.where(
+COUNTS_OF_ANY = _COUNTS.where(
     customer_volumes.c.customer_id == any_(bindparam("customer_ids", type_=postgresql.ARRAY(Text)))
 )
 # Every run node as the engine sees it (counters.NODE_FIELDS), in each cluster's snapshot order.
-_NODES = select(node_counters.c.cluster_id, *counters.NODE_FIELDS.values()).order_by(
+NODES = select(node_counters.c.cluster_id, *counters.NODE_FIELDS.values()).order_by(
     node_counters.c.cluster_id, node_counters.c.position
 )
+
+
+# The fleet's clusters with their counters, by id (``fleet_from_rows``).
+FLEET = (
+    select(clusters, cluster_counters)
+    .join(cluster_counters, cluster_counters.c.cluster_id == clusters.c.id)
+    .order_by(clusters.c.id)
+)
+
+
+def fleet_from_rows(rows: Iterable[Any], node_rows: Iterable[Any]) -> Fleet:
+    """The fleet from ``FLEET``'s rows (attributes and ``_mapping`` by column name) and ``NODES``' rows."""
+    nodes: dict[str, list[RunNode]] = {}
+    for cluster_id, *fields in node_rows:
+        node = dict(zip(counters.NODE_FIELDS, fields, strict=True))
+        node["schedulable"] = bool(node["schedulable"])  # SQLite keeps booleans as integers
+        nodes.setdefault(cluster_id, []).append(RunNode(**node))
+    fleet = []
+    for row in rows:
+        columns = row._mapping
+        load = ClusterLoad(
+            run_nodes=tuple(nodes.get(row.id, ())),
+            ctrl_node_type=row.ctrl_node_type or NO_SNAPSHOT,
+            observed_at=aware(row.observed_at),
+            **{
+                name: columns[f"base_{counter}"] + columns[f"reserved_{counter}"]
+                for counter, name in counters.LOAD_NAMES.items()
+            },
+            **counters.capacities_of_row(columns),
+        )
+        fleet.append((_cluster_from_row(row), load))
+    return fleet
+
+
+def counts_from_rows(customer_ids: list[str], rows: Iterable[Any]) -> dict[str, int]:
+    """``COUNTS_OF_ANY``'s rows as each asked customer's count (a customer without a row has none)."""
+    counts = dict.fromkeys(customer_ids, 0)
+    counts.update((customer_id, int(volumes)) for customer_id, volumes in rows)
+    return counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,31 +401,17 @@ class Repository:
             return self.read_fleet(conn)
 
     def read_fleet(self, conn: Connection) -> Fleet:
-        rows = conn.execute(
-            select(clusters, cluster_counters)
-            .join(cluster_counters, cluster_counters.c.cluster_id == clusters.c.id)
-            .order_by(clusters.c.id)
-        ).all()
-        nodes: dict[str, list[RunNode]] = {}
-        for cluster_id, *fields in conn.execute(_NODES):
-            node = dict(zip(counters.NODE_FIELDS, fields, strict=True))
-            node["schedulable"] = bool(node["schedulable"])  # SQLite keeps booleans as integers
-            nodes.setdefault(cluster_id, []).append(RunNode(**node))
-        fleet = []
-        for row in rows:
-            columns = row._mapping
-            load = ClusterLoad(
-                run_nodes=tuple(nodes.get(row.id, ())),
-                ctrl_node_type=row.ctrl_node_type or NO_SNAPSHOT,
-                observed_at=aware(row.observed_at),
-                **{
-                    name: columns[f"base_{counter}"] + columns[f"reserved_{counter}"]
-                    for counter, name in counters.LOAD_NAMES.items()
-                },
-                **counters.capacities_of_row(columns),
-            )
-            fleet.append((_cluster_from_row(row), load))
-        return fleet
+        return fleet_from_rows(conn.execute(FLEET).all(), conn.execute(NODES))
+
+    def customer_volume_counts(self, customer_ids: list[str], conn: Connection) -> dict[str, int]:
+        """Several customers' volume counts in one read (a customer without a row has none)."""
+        if self.backend == "postgresql":
+            # One array parameter, not one parameter per customer: the statement stays one cached statement and a
+            # refill's read costs ~1 ms of the GIL instead of ~10 ms with a thousand parameters.
+            rows = conn.execute(COUNTS_OF_ANY, {"customer_ids": customer_ids}).all()
+        else:
+            rows = conn.execute(_COUNTS.where(customer_volumes.c.customer_id.in_(customer_ids))).all()
+        return counts_from_rows(customer_ids, rows)
 
     def cluster_state(self, cluster_id: str) -> tuple[Cluster, ClusterLoad, dict[str, int]]:
         """One cluster, its effective load and what has been reserved on top of the snapshot."""
@@ -405,18 +430,6 @@ class Repository:
             return int(conn.execute(query).scalar() or 0)
         with self.engine.connect() as own:
             return int(own.execute(query).scalar() or 0)
-
-    def customer_volume_counts(self, customer_ids: list[str], conn: Connection) -> dict[str, int]:
-        """Several customers' volume counts in one read (a customer without a row has none)."""
-        if self.backend == "postgresql":
-            # One array parameter, not one parameter per customer: the statement stays one cached statement and a
-            # refill's read costs ~1 ms of the GIL instead of ~10 ms with a thousand parameters.
-            rows = conn.execute(_COUNTS_OF_ANY, {"customer_ids": customer_ids}).all()
-        else:
-            rows = conn.execute(_COUNTS.where(customer_volumes.c.customer_id.in_(customer_ids))).all()
-        counts = dict.fromkeys(customer_ids, 0)
-        counts.update((customer_id, int(volumes)) for customer_id, volumes in rows)
-        return counts
 
     def ledger_totals(self) -> dict[str, dict[str, int]]:
         """Active reservations summed per cluster (the ledger is the truth the counters are checked against)."""

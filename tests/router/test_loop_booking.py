@@ -12,6 +12,7 @@ from sqlalchemy import event
 from placement.footprint import Footprint
 from placement.router.app import create_app
 from placement.router.config import RouterSettings
+from placement.router.gate import DatabaseGate
 from placement.router.loop_booking import LoopPlacements
 from placement.router.reservation import Reservations
 from placement.router.store import PlacementOrder, open_store
@@ -162,4 +163,30 @@ def test_a_hold_is_let_go_or_booked_once_and_a_refill_since_decides_where_it_cou
         cache.booked(hold)
         assert cache.fresh().fleet == with_one
     finally:
+        store.dispose()
+
+
+async def test_the_fleet_read_through_the_loops_connections_is_the_thread_paths(pg_url, clock):
+    store = open_store(pg_url, clock=clock, fleet_cache_seconds=3600)
+    placing = LoopPlacements(store, DatabaseGate(5.0), lambda _decision: None)
+    try:
+        seed_store(
+            store,
+            [
+                (cluster_body("lb-1"), load_body(nodes=ONE_SLOT_EACH)),
+                (cluster_body("lb-2", region="us-east"), load_body()),
+                (cluster_body("lb-3"), None),  # no snapshot yet
+            ],
+        )
+        volume = RequestIn(customer_id="cust-1", ram="1Gi", volumes=[{"size": "1Gi"}])
+        store.place(PlacementOrder("v1", "v1", volume))
+        store.refresh_fleet()  # through SQLAlchemy, in this thread
+        threaded = store.cache.fresh()
+        assert await placing.refill()
+        looped = store.cache.fresh()
+        assert looped.version != threaded.version  # read again
+        assert looped.fleet == threaded.fleet
+        assert looped.snapshot.customer_volumes == threaded.snapshot.customer_volumes == {"cust-1": 1}
+    finally:
+        await placing.close()
         store.dispose()
