@@ -16,7 +16,7 @@ its objects against the control plane) and every cluster its empty objects, as t
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ from placement.footprint import Footprint, NodeFootprint, cluster_baseline_need
 from placement.limits import Limits
 from placement.model import PlacementRequest, VolumeRequest
 from placement.optimize.node_count import min_nodes
+from placement.optimize.plan_start import ClusterShape, StartCluster, greedy_plan, storage_nodes
 from placement.optimize.shapes import CLUSTER_LIMITS
 from placement.optimize.solve import Infeasible, SolverOutcome, SolveSettings, mib_ceil, mib_floor, solve
 from placement.quantity import PositiveBytes
@@ -212,7 +213,7 @@ def plan_capacity(
             model.add(load <= room)
         cost.append(node_price * nodes[p, k])
         cost.extend(round(t.eur_month * cents) * c for t, c in zip(ctrl_types, ctrl[p, k], strict=True))
-        disk = [fp[b, p, False].disk_bytes // GIB + 1 if fp[b, p, False].disk_bytes else 0 for b in range(len(buckets))]
+        disk = _disk_gib(fp, p, len(buckets))
         cost.append(_storage_costs(model, limits, p, used[p, k], nodes[p, k], disk, counts, cents, extra_nodes, k))
         if k > 0 and (p, k - 1) in used:
             # Clusters of one provider are interchangeable: use them in order, largest first.
@@ -223,6 +224,13 @@ def plan_capacity(
     total_ram = sum(mib_ceil(b.ram) * b.count for b in buckets)
     model.add(sum(nodes.values()) >= -(-total_ram // max(capacity.values())))  # L1 bound, redundant
     model.minimize(sum(cost))
+    shapes = {
+        p: _shape(limits, p, buckets, fp, node_fp[p], need_mib, capacity[p], pod_room[p], max_nodes, demand, ctrl_types)
+        for p in providers
+        if any((p, k) in used for k in range(max_clusters_per_provider))
+    }
+    start = _start(shapes, [b.count for b in buckets], max_clusters_per_provider, node_price, ctrl_types, cents)
+    hinted = _hint(model, start, used, nodes, ctrl, assign, extra_nodes, limits, fp, buckets) if start else {}
     solver, outcome = solve(model, settings)
     if outcome.objective is None:
         if outcome.status == "INFEASIBLE":
@@ -232,17 +240,24 @@ def plan_capacity(
                 f"to {max_nodes_per_cluster} run nodes each holds the demand (RAM, pods, "
                 "volume or control-plane limits)",
             )
-        raise Infeasible("time_limit", f"no plan found within {settings.time_limit_seconds:g}s ({outcome.status})")
+        if not start:
+            limit = settings.deterministic_time_limit
+            within = f"{limit:g} deterministic s" if limit is not None else f"{settings.time_limit_seconds:g}s"
+            raise Infeasible("time_limit", f"no plan found within {within} ({outcome.status})")
+        # CP-SAT found nothing within its limit: the greedy start is the plan (it meets every constraint of the
+        # model; no optimum is claimed).
+        outcome = replace(outcome, status="FEASIBLE", method="greedy", gap=None)
+    value = solver.value if outcome.method == "cp-sat" else (lambda var: hinted[var.index])
     planned = []
     for p, k in used:
-        if not solver.value(used[p, k]):
+        if not value(used[p, k]):
             continue
-        ctrl_type = next(t for t, c in zip(ctrl_types, ctrl[p, k], strict=True) if solver.value(c))
-        storage_eur = _planned_storage_eur(limits, p, solver.value(extra_nodes[p, k]) if (p, k) in extra_nodes else 0)
-        counts = [solver.value(assign[b, p, k]) for b in range(len(buckets))]
-        n = solver.value(nodes[p, k])
+        ctrl_type = next(t for t, c in zip(ctrl_types, ctrl[p, k], strict=True) if value(c))
+        storage_eur = _planned_storage_eur(limits, p, value(extra_nodes[p, k]) if (p, k) in extra_nodes else 0)
+        counts = [value(assign[b, p, k]) for b in range(len(buckets))]
+        n = value(nodes[p, k])
         needs = [need_mib[b, p] for b in range(len(buckets))]
-        packed = _pack_cluster(counts, needs, pod_room[p], capacity[p], settings)
+        packed = _pack_cluster(counts, needs, pod_room[p], capacity[p], _share(settings, used, value))
         planned.append(
             PlannedCluster(
                 p,
@@ -255,6 +270,8 @@ def plan_capacity(
                 *packed,
             )
         )
+    if outcome.objective is None:
+        outcome = replace(outcome, objective=round(sum(c.eur_month for c in planned) * 100))
     return CapacityPlan(
         outcome,
         round(outcome.objective / 100, 2),
@@ -265,6 +282,83 @@ def plan_capacity(
 
 
 GIB = 2**30
+
+
+def _share(settings: SolveSettings, used: dict, value) -> SolveSettings:
+    """The solver budget for packing one planned cluster: the plan's own limit shared among its clusters (each with
+    its whole budget, a six-cluster plan's checks took six times the plan's own solve)."""
+    clusters = max(1, sum(1 for var in used.values() if value(var)))
+    if settings.deterministic_time_limit is not None:
+        return replace(settings, deterministic_time_limit=settings.deterministic_time_limit / clusters)
+    return replace(settings, time_limit_seconds=settings.time_limit_seconds / clusters)
+
+
+def _disk_gib(fp, provider: str, n: int) -> list[int]:
+    """Each bucket's disk per service in whole GiB, rounded up (0: no volume)."""
+    return [fp[b, provider, False].disk_bytes // GIB + 1 if fp[b, provider, False].disk_bytes else 0 for b in range(n)]
+
+
+def _shape(limits, provider, buckets, fp, node_fp, need_mib, capacity, pod_room, max_nodes, demand, ctrl_types):
+    """One provider's cluster in the model's integer terms, for the greedy start (``plan_start``)."""
+    scale, own_of = demand.service_count, range(len(buckets))
+    shape = ClusterShape(
+        provider,
+        np.array([need_mib[b, provider] for b in own_of], dtype=np.int64),
+        np.array([fp[b, provider, False].pods for b in own_of], dtype=np.int64),
+        capacity,
+        pod_room,
+        limits.storage[provider].min_nodes,
+        max_nodes,
+    )
+    for limit in CLUSTER_LIMITS:
+        own = [getattr(fp[b, provider, False], limit.needed) for b in own_of]
+        extra = [getattr(fp[b, provider, True], limit.needed) - own[b] for b in own_of]
+        shape.loads.append(np.array([scale * own[b] + demand.customers * extra[b] for b in own_of], dtype=np.int64))
+        shape.per_node.append(scale * node_fp.need(limit.needed))
+        shape.per_cluster.append(scale * cluster_baseline_need(limits, provider, limit.needed))
+        shape.rooms.append([scale * limit.capacity(limits, provider, t) for t in ctrl_types])
+    return shape
+
+
+def _start(shapes, totals, max_clusters, node_price, ctrl_types, cents) -> list[StartCluster]:
+    """The cheapest of the providers' greedy plans (run nodes and control planes), clusters largest first as the
+    model orders its slots; [] when none holds the demand."""
+    best, best_cost = [], math.inf
+    for shape in shapes.values():
+        plan = greedy_plan(shape, totals, max_clusters)
+        if plan is None:
+            continue
+        cost = sum(node_price * c.nodes + round(ctrl_types[c.ctrl].eur_month * cents) for c in plan)
+        if cost < best_cost:
+            plan = sorted(plan, key=lambda c: -c.nodes)
+            best = [StartCluster(c.provider, k, c.counts, c.nodes, c.ctrl) for k, c in enumerate(plan)]
+            best_cost = cost
+    return best
+
+
+def _hint(model, start, used, nodes, ctrl, assign, extra_nodes, limits, fp, buckets) -> dict[int, int]:
+    """Hint every variable with the greedy start; returns the hinted values by variable index."""
+    chosen = {(c.provider, c.slot): c for c in start}
+    values: dict[int, int] = {}
+
+    def hint(var, value: int) -> None:
+        model.add_hint(var, value)
+        values[var.index] = value
+
+    for p, k in used:
+        c = chosen.get((p, k))
+        hint(used[p, k], int(c is not None))
+        hint(nodes[p, k], c.nodes if c else 0)
+        for t, var in enumerate(ctrl[p, k]):
+            hint(var, int(c is not None and c.ctrl == t))
+        for b in range(len(buckets)):
+            hint(assign[b, p, k], c.counts[b] if c else 0)
+        if (p, k) in extra_nodes:
+            storage = limits.storage[p]
+            raw = sum(d * n for d, n in zip(_disk_gib(fp, p, len(buckets)), c.counts, strict=True)) if c else 0
+            per_node = int(storage.storage_node.disk_bytes * storage.disk_usable_fraction) // GIB
+            hint(extra_nodes[p, k], storage_nodes(storage.min_nodes, raw, per_node) if c else 0)
+    return values
 
 
 def _storage_costs(model, limits: Limits, provider: str, used, nodes, disk_gib, counts, cents, extra_nodes, k):
