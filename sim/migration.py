@@ -43,6 +43,8 @@ class Migration:
         self.policy = world.config.scenario.operator
         self.plans: dict[int, int] = {}  # source cluster -> the cluster it merges into
         self.failed: dict[int, int] = {}  # source -> days its move left services behind
+        self.dropped: set[tuple[int, int]] = set()  # (source, target) merges given up: not planned again
+        self.more_nodes: set[int] = set()  # targets where a move found no room: one more run node each
 
     def reserved(self, ahead: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """``ahead`` (requested RAM and pods per cluster) with each planned source's customers on its target."""
@@ -60,14 +62,19 @@ class Migration:
         system = float(self.fleet.counters["nodes"][source] * info.node_footprint.pods)
         return {"ram_requested": float(ahead["ram_requested"][source]), "pods": float(ahead["pods"][source]) - system}
 
-    def tick(self, day: float, ratios: dict[str, np.ndarray], ahead: dict[str, np.ndarray]) -> None:
+    def tick(
+        self, day: float, ratios: dict[str, np.ndarray], ahead: dict[str, np.ndarray], trend_known: np.ndarray
+    ) -> bool:
+        """Move what is due and plan merges into clusters with a known trend; returns whether any service moved."""
         migration = self.policy.migration
+        placements = int(self.fleet.view("placements").sum())
         if migration.enabled:
             self._nearly_empty(day)
         self._merge(day)
         # Consolidation moves nobody where capacity is frozen or never shrinks (the theory tests switch those off).
         if migration.pays_back_months is not None and self.policy.auto_add_nodes and self.policy.scale_down.enabled:
-            self._plan(day, ratios, ahead)
+            self._plan(day, ratios, ahead, trend_known)
+        return int(self.fleet.view("placements").sum()) != placements  # each moved service is placed again
 
     def _nearly_empty(self, day: float) -> None:
         migration, fleet = self.policy.migration, self.fleet
@@ -111,9 +118,14 @@ class Migration:
                 del self.plans[source]
                 self.failed.pop(source, None)
                 continue
+            # What found no room there is a large service on nodes filled by the rest (the plan counts RAM as
+            # fluid): the target gets one more run node, as a rejection would order it, and the move is tried again.
             self.failed[source] = self.failed.get(source, 0) + 1
-            if self.failed[source] >= GIVE_UP_DAYS:
+            if self.failed[source] < GIVE_UP_DAYS:
+                self.more_nodes.add(target)
+            else:
                 del self.plans[source]
+                self.dropped.add((source, target))
                 self.log.event(
                     day,
                     "consolidation_dropped",
@@ -122,14 +134,20 @@ class Migration:
                     f"{fleet.clusters[target].cluster.id}; the cluster drains as its customers leave",
                 )
 
-    def _plan(self, day: float, ratios: dict[str, np.ndarray], ahead: dict[str, np.ndarray]) -> None:
-        """Plan merges that pay back: smallest closed source first, into its region's and provider's largest."""
+    def _plan(
+        self, day: float, ratios: dict[str, np.ndarray], ahead: dict[str, np.ndarray], trend_known: np.ndarray
+    ) -> None:
+        """Plan merges that pay back: smallest closed source first, into its region's and provider's largest with
+        a known trend (a cluster younger than the trend window holds run nodes for its region's growth, not room
+        for a merge), that stays under the level at which it would want a successor (prepare if open, close if
+        closed) with the source's customers."""
         fleet, costs = self.fleet, self.world.config.costs
         migration = self.policy.migration
         customers = fleet.view("customers")
         busy = set(self.plans) | set(self.plans.values())
         cap = self.triggers.node_cap()
-        close = self.policy.shard.close_fraction
+        shard_policy = self.policy.shard
+        close = shard_policy.close_fraction
         shard = [name for name in ratios if is_shard_limit(name) and name not in NODE_SHARD_LIMITS]
         # A source at or over a close level already fits in no other cluster: most closed clusters of a growing
         # fleet, skipped before anything else is worked out.
@@ -147,7 +165,11 @@ class Migration:
                 groups.setdefault((other.region, other.provider), []).append(k)
         for source in sorted(sources, key=lambda k: (customers[k], k)):
             info = fleet.clusters[source]
-            targets = [k for k in groups[(info.region, info.provider)] if k != source and k not in busy]
+            targets = [
+                k
+                for k in groups[(info.region, info.provider)]
+                if k != source and k not in busy and trend_known[k] and (source, k) not in self.dropped
+            ]
             if not targets:
                 continue
             target = max(targets, key=lambda k: (customers[k], -k))
@@ -158,7 +180,11 @@ class Migration:
                 merged[name][target] += level
             before = float(self.triggers.needed_nodes(ahead)[target])
             after = float(self.triggers.needed_nodes(merged)[target])
-            if after > cap[target]:
+            growing = fleet.clusters[target].open and not self.triggers.kept_full[target]
+            level = shard_policy.prepare_fraction if growing else close
+            if after > cap[target] or self.triggers.needed_nodes(merged, kept_full=False)[target] >= level * (
+                cap[target] + 0.5
+            ):
                 continue
             extra = max(after - max(before, float(fleet.counters["nodes"][target])), 0.0)
             rung, ctrl = int(fleet.counters["ctrl_rung"][source]), int(fleet.counters["ctrl_nodes"][source])

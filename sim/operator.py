@@ -45,6 +45,7 @@ class Operator:
         self.triggers = Triggers(self.fleet, self.limits, self.policy)
         self.scale_down = ScaleDown(world, log, self.triggers)
         self.sharding = Sharding(self)
+        self.sharding.first_clusters()
         self.migration = Migration(world, log, self.triggers)
         self.crossings = Crossings()
         self.orders: list[Order] = []
@@ -52,21 +53,24 @@ class Operator:
         self.upgrade_pending: set[int] = set()
         # Recent daily levels, to order ahead of demand: what is ordered today arrives after the lead time.
         self.history: deque[dict[str, np.ndarray]] = deque(maxlen=PROJECTION_WINDOW_DAYS + 1)
+        # Clusters whose role changed within the trend window (delivered, closed to new customers, reopened) -> the
+        # day and whether they were closed then: their trend is measured since (``projected``).
+        self.changed: dict[int, tuple[float, bool]] = {}
+        self._was_open = np.zeros(0, dtype=bool)
+        self.today = 0.0
 
     # --- the daily look -------------------------------------------------------------------------------------
     def tick(self, day: float) -> None:
+        self.today = day
         self._deliver(day)
+        self._note_changes(day)
         fleet = self.fleet
         n = fleet.n_clusters
         if n == 0:
             return
         active = np.array([info.active for info in fleet.clusters], dtype=bool)
         ratios = self.triggers.ratios(n)
-        levels = {name: ratio.copy() for name, ratio in ratios.items()}
-        levels["ram_requested"] = fleet.view("ram_requested").astype(float)
-        levels["pods"] = fleet.view("pods").astype(float)
-        levels["placements"] = fleet.view("placements").astype(float)
-        self.history.append(levels)
+        self.history.append(self._levels(ratios))
         self.triggers.fold_in_rejections(ratios, self.world.signals)
         self.triggers.kept_full = self._kept_full(n, active)
         customers = int(fleet.view("customers").sum())
@@ -78,26 +82,81 @@ class Operator:
                 self._crossed(limit, int(number), day, customers)
         self._upgrade(day, ratios, active)
         self._add_nodes(day, ratios, active)
-        self.migration.tick(day, ratios, self.demand_ahead(self.policy.node_lead_days))
+        if self.migration.tick(day, ratios, self.demand_ahead(self.policy.node_lead_days), self.trend_known(n)):
+            ratios = self._moved(n)
         self._scale_down(day, n)
         self.sharding.tick(day, ratios, active, customers)
         self.world.signals.clear()
 
+    def _note_changes(self, day: float) -> None:
+        """Record the clusters delivered, closed or reopened since the last look (``changed``)."""
+        is_open = np.array([info.open and info.active for info in self.fleet.clusters], dtype=bool)
+        was = np.zeros(len(is_open), dtype=bool)
+        was[: len(self._was_open)] = self._was_open
+        for number in np.flatnonzero(is_open != was).tolist():
+            self.changed[number] = (day, bool(was[number]))
+        self._was_open = is_open
+        for number in [k for k, (since, _) in self.changed.items() if day - since > PROJECTION_WINDOW_DAYS]:
+            del self.changed[number]
+
+    def _levels(self, ratios: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Today's levels as the history keeps them: every ratio, and the demand and placement counters."""
+        fleet = self.fleet
+        levels = {name: ratio.copy() for name, ratio in ratios.items()}
+        for name in ("ram_requested", "pods", "placements"):
+            levels[name] = fleet.view(name).astype(float)
+        return levels
+
+    def _moved(self, n: int) -> dict[str, np.ndarray]:
+        """Services moved between clusters today (``sim.migration``): today's ratios again, and every past day's
+        levels shifted by what moved, as if the moved services had always been where they are now. A merge is no
+        growth: unshifted, the target's jump read as a trend, so its projection ordered run nodes and successors
+        for demand that only changed cluster (and the moved services counted as placements there)."""
+        ratios = self.triggers.ratios(n)
+        now = self._levels(ratios)
+        self.triggers.fold_in_rejections(ratios, self.world.signals)
+        with np.errstate(invalid="ignore"):
+            delta = {name: np.nan_to_num(now[name] - self.history[-1][name], posinf=0, neginf=0) for name in now}
+        for past in self.history:
+            for name, level in past.items():
+                level += delta[name][: len(level)]
+        return ratios
+
     def projected(self, name: str, current: np.ndarray, lead_days: float) -> np.ndarray:
-        """A level extrapolated ``lead_days`` ahead from its trend over the last weeks (never below today's)."""
+        """A level extrapolated ``lead_days`` ahead from its trend over the last weeks (never below today's).
+
+        A cluster whose role changed within the window is measured since the change once that is a week back, and
+        a cluster closed within the week has no trend yet: measured from the window's start, a delivered cluster's
+        weeks on order (empty) spread its growth over the whole window, so its own node orders came weeks late and a
+        new cluster had to be bought with two months of its region's growth; a cluster closed to new customers kept
+        the growth its new customers had brought, and held run nodes for them for weeks."""
         if len(self.history) <= MIN_TREND_DAYS or lead_days <= 0:
             return current
+        return current + self.slope(name, current) * lead_days
+
+    def slope(self, name: str, current: np.ndarray) -> np.ndarray:
+        """A level's rise per day over the trend window (none where it fell), since a role change within it
+        (``projected``)."""
         past = self.history[0][name]
         span = len(self.history) - 1
         before = np.zeros(len(current))
         before[: len(past)] = past
         before[len(past) :] = current[len(past) :]
-        slope = np.maximum(current - before, 0.0) / span
-        return current + slope * lead_days
+        days = np.full(len(current), float(span))
+        for number, (changed, closed) in self.changed.items():
+            age = int(round(self.today - changed))
+            if number >= len(current) or age >= span:
+                continue
+            if age >= MIN_TREND_DAYS:
+                before[number] = self.history[-1 - age][name][number]
+                days[number] = age
+            elif closed:
+                before[number] = current[number]  # closed within the week: no trend of its own yet
+        return np.maximum(current - before, 0.0) / days
 
     def _kept_full(self, n: int, active: np.ndarray) -> np.ndarray:
-        """Clusters whose requested RAM and pods have both fallen over the trend window, closed or with no
-        placement at all in it: kept full, with room for their recent placements, rather than at the order
+        """Closed clusters, and open ones whose requested RAM and pods have both fallen over the trend window with
+        no placement at all in it: kept full, with room for their recent placements, rather than at the order
         levels (``fill_when_falling``). The order levels are headroom for growth over a lead time; an open
         cluster that still takes new customers keeps them (filled, they turned new customers away)."""
         if not (self.policy.scale_down.fill_when_falling and self.policy.scale_down.enabled):
@@ -112,11 +171,20 @@ class Operator:
         idle = np.zeros(n, dtype=bool)
         idle[: len(past)] = now[: len(past)] == past
         closed = np.array([not info.open for info in self.fleet.clusters], dtype=bool)
-        return falling & active & (closed | idle)
+        # An open cluster is idle because its region has no sign-ups, not because another open cluster took them:
+        # where one of the region's clusters closed within the window, its sign-ups come here now.
+        handed = {self.fleet.clusters[k].region for k, (_, was_open) in self.changed.items() if was_open}
+        idle &= np.array([info.region not in handed for info in self.fleet.clusters], dtype=bool)
+        # A closed cluster takes no new customers: what its own customers add is its recent placements' rate (gross
+        # of churn, so a cluster closed within the window keeps room at its rate as an open one), and the order
+        # levels' headroom for new customers is the open clusters'. Held at the order levels until its demand fell,
+        # a just-closed cluster stayed at about 75 % for months (1.3-1.4x its group's optimum on a RAM-heavy probe).
+        return self.trend_known(n) & active & (closed | (falling & idle))
 
     def demand_ahead(self, horizon: float) -> dict[str, np.ndarray]:
         """Requested RAM and pods per cluster to hold over ``horizon`` days: the trend's projection, or for a
-        cluster kept full today's level plus its placements over the trend window's rate (gross of churn); a
+        cluster kept full today's level plus its placements at the trend window's rate (gross of churn; since a
+        role change within the window, ``slope``); a
         planned merge's target holds its source's customers too (``sim.migration``)."""
         fleet = self.fleet
         ahead = {
@@ -125,11 +193,7 @@ class Operator:
         full = self.triggers.kept_full
         if not full.any():
             return self.migration.reserved(ahead)
-        past = np.zeros(len(full))
-        first = self.history[0]["placements"]
-        past[: len(first)] = first
-        span = len(self.history) - 1
-        placed = (fleet.view("placements").astype(float) - past) / span * horizon
+        placed = self.slope("placements", fleet.view("placements").astype(float)) * horizon
         services = np.maximum(fleet.view("services").astype(float), 1.0)
         inflow = {
             "pods": placed * self.world.config.scenario.customers.pods_per_service,
@@ -147,6 +211,11 @@ class Operator:
 
     def growth_horizon_days(self) -> float:
         return 2 * self.policy.node_lead_days + PROJECTION_WINDOW_DAYS
+
+    def successor_horizon_days(self) -> float:
+        """Days of its region's growth a new cluster is bought for: until its own trend is measured
+        (``MIN_TREND_DAYS`` after delivery, ``projected``) and node orders placed then arrive, plus a lead time."""
+        return MIN_TREND_DAYS + 2 * self.policy.node_lead_days
 
     def trend_known(self, n: int) -> np.ndarray:
         """Clusters with a full window of history: only their projection says whether they are growing (a new
@@ -258,6 +327,11 @@ class Operator:
                 continue  # a closed cluster kept full: what finds no room there spills
             if any(counts.get(name) for name in NODE_ADDED_FILTERS) and c["pending_nodes"][number] == 0:
                 needed[number] = max(needed[number], have[number] + 1)
+        # A merge whose services found no room on its target (``sim.migration``): one more node there.
+        for number in self.migration.more_nodes:
+            if c["pending_nodes"][number] == 0:
+                needed[number] = max(needed[number], have[number] + 1)
+        self.migration.more_nodes.clear()
         # Nodes on order count against the cap as much as delivered ones.
         wanted = np.minimum(needed, self.triggers.node_cap()) - have
         for number in np.flatnonzero(active & (wanted > 0)).tolist():

@@ -74,7 +74,10 @@ class ScaleDown:
         """Drain and remove up to ``count`` of the cluster's emptiest run nodes under the threshold."""
         fleet = self.fleet
         info = fleet.clusters[number]
-        threshold = self.policy.scale_down.utilization_threshold
+        # A cluster kept full (``ScaleDownPolicy.fill_when_falling``) drains any node whose services fit on the
+        # others, as Karpenter's consolidation does: under the threshold its nodes stopped at about the order level.
+        full = number < len(self.triggers.kept_full) and self.triggers.kept_full[number]
+        threshold = np.inf if full else self.policy.scale_down.utilization_threshold
         nodes_before = int(fleet.counters["nodes"][number])
         removed = 0
         for _ in range(count):

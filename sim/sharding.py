@@ -51,6 +51,8 @@ class Operator(Protocol):
 
     def growth_horizon_days(self) -> float: ...
 
+    def successor_horizon_days(self) -> float: ...
+
     def order(
         self, day: float, due: float, kind: str, number: int, amount: int = 0, *, limit: str, trigger: int | None
     ) -> None: ...
@@ -104,6 +106,34 @@ class Sharding:
                 self.log_event(day, "cluster_closed", number, f"closed to new customers: {limit_name(limit)}")
         self._cover_growth(day, names, now, levels, open_active, urgency, customers)
         self._serve_regions(day, customers)
+
+    def first_clusters(self) -> None:
+        """A region of the scenario with no cluster at the start, where its customers may only live in their own
+        region (strict region mode), gets its first cluster at the start: ordered a shard lead time before it,
+        as an operator who knows the region opens does, not after its first customers were turned away for a
+        lead time (a three-region probe lost 279). Its provider's minimum run nodes; node orders follow demand."""
+        config = self.op.world.config
+        if not self.policy.auto_shard or config.policy.region_mode != "strict" or config.scenario.start_from:
+            return
+        fleet, shard = self.fleet, self.policy.shard
+        have = {info.region for info in fleet.clusters}
+        for region, share in config.scenario.regions.items():
+            if share <= 0 or region in have:
+                continue
+            provider = self.storage_for_new_cluster(0.0)
+            nodes = max(shard.new_cluster_run_nodes or 0, self.op.limits.storage[provider].min_nodes)
+            number = fleet.add_cluster(
+                f"{region}-1", region, provider, fleet.ladder[0], shard.new_cluster_ctrl_nodes, 0.0, True
+            )
+            fleet.add_nodes(number, nodes)
+            self.op.log.add_setup_eur(number, nodes * config.costs.run_node_setup_eur)
+            self.log_event(
+                0.0,
+                "cluster_created",
+                number,
+                f"{region}, {provider}, {nodes} run nodes, {fleet.ctrl_type(number)}: ordered {shard.lead_days:g} days "
+                "before the start, so the region's first customers (strict region mode) find a cluster",
+            )
 
     def log_event(self, day: float, kind: str, number: int, detail: str) -> None:
         self.op.log.event(day, kind, self.fleet.clusters[number].cluster.id, detail)
@@ -263,9 +293,10 @@ class Sharding:
 
     # --- a new cluster --------------------------------------------------------------------------------------------
     def _successor_nodes(self, region: str, provider: str, fill_days: float) -> int:
-        """Enough run nodes for the region's recent demand, for two node lead times and the trend window, or for
-        as long as the region's whole growth takes to fill the cluster to its close level (``fill_days``), if
-        sooner: what it takes beyond that is the next cluster's.
+        """Enough run nodes for the region's recent demand until the cluster's own node orders can arrive (its
+        trend is measured a week after delivery, then a node lead time, and one more for the trend's error:
+        ``Operator.successor_horizon_days``), or for as long as the region's whole growth takes to fill the cluster
+        to its close level (``fill_days``), if sooner: what it takes beyond that is the next cluster's.
 
         A new, empty cluster scores best on every headroom and takes (nearly) all of its region's new
         customers at once; starting at the provider's minimum would leave it rejecting placements until its
@@ -276,7 +307,7 @@ class Sharding:
             return 0
         members = [n for n, info in enumerate(self.fleet.clusters) if info.region == region and info.open]
         span = len(history) - 1
-        horizon = min(self.op.growth_horizon_days(), fill_days)
+        horizon = min(self.op.successor_horizon_days(), fill_days)
         growth = {}
         for name in ("ram_requested", "pods"):
             past, now = history[0][name], history[-1][name]

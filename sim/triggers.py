@@ -76,7 +76,9 @@ class Triggers:
             else:
                 out[limit.key] = _share(self.level(limit.key, c), self.capacities(limit.key, providers))
         shard, zero = policy.shard, np.zeros(n)
-        needed = self.needed_nodes(c, whole=False)
+        # At the order levels on every cluster, kept full or not: a cluster's distance to the cap must not jump by a
+        # quarter when it stops or starts being kept full (that jump read as growth and reopened clusters).
+        needed = self.needed_nodes(c, whole=False, kept_full=False)
         out.update(
             max_run_nodes_per_cluster=_share(needed, self.node_cap() + 0.5),
             shard_nodes=_share(c["nodes"], shard.nodes) if shard.nodes else zero,
@@ -149,11 +151,13 @@ class Triggers:
         node_alloc: np.ndarray | None = None,
         node_max_pods: np.ndarray | None = None,
         whole: bool = True,
+        kept_full: bool = True,
     ) -> np.ndarray:
         """Run nodes that keep RAM and pods under the operator's thresholds (fractional unless ``whole``).
 
         ``node_alloc`` and ``node_max_pods`` are one run node's allocatable RAM and max-pods per cluster (by
-        default those of each fleet cluster's run nodes), so a cluster's own node settings decide."""
+        default those of each fleet cluster's run nodes), so a cluster's own node settings decide; a fleet cluster
+        kept full (``kept_full``, unless switched off) is counted at 100 %, not at the order levels."""
         policy = self.policy
         ram_level, pods_level = policy.node_order_at_ram_fraction, policy.node_order_at_pods_fraction
         own_clusters = node_alloc is None
@@ -161,7 +165,8 @@ class Triggers:
             node_alloc = np.array([info.node_alloc for info in self.fleet.clusters], dtype=float)
             # A closed cluster whose demand falls is kept full, not at the order levels (``kept_full``).
             full = np.zeros(len(node_alloc), dtype=bool)
-            full[: len(self.kept_full)] = self.kept_full[: len(node_alloc)]
+            if kept_full:
+                full[: len(self.kept_full)] = self.kept_full[: len(node_alloc)]
             ram_level, pods_level = np.where(full, 1.0, ram_level), np.where(full, 1.0, pods_level)
         pods, system = c["pods"], 0.0
         if node_max_pods is None:
