@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from sim.collect import cluster_series
-from sim.config import compile_scenario
+from sim.config import RunConfig, compile_scenario
 from sim.growth_fit import ChurnFit, GrowthFit
 from sim.planning import RESOURCES, measures
 from sim.scenario import Scenario
@@ -81,10 +81,10 @@ def draw_laws(task: ForecastTask, rng: np.random.Generator) -> tuple[dict[str, A
     return update, drawn
 
 
-def bind_days(timeseries: pd.DataFrame, scenario: Scenario, clusters: tuple[str, ...]):
+def bind_days(timeseries: pd.DataFrame, scenario: Scenario, clusters: tuple[str, ...], config: RunConfig | None = None):
     """Per cluster of ``clusters`` and limit: the first day the used level reaches its day-0 capacity (NaN: never
-    within the run), and the day-0 used level and capacity."""
-    config = compile_scenario(scenario)
+    within the run), and the day-0 used level and capacity. ``config``: ``scenario`` compiled, if the caller has it."""
+    config = config or compile_scenario(scenario)
     rows = timeseries[timeseries["cluster_id"].isin(clusters)]
     levels = measures(rows, config.limits, scenario.operator, list(LIMITS))
     shape = (len(clusters), len(LIMITS))
@@ -117,10 +117,11 @@ def run_forecast(task: ForecastTask, root: int, index: int) -> RunOutcome:
     empty = np.full((len(task.clusters), len(LIMITS)), np.nan)
     try:
         scenario = task.scenario.model_copy(update=update)
-        world, log = simulate(compile_scenario(scenario), sim_seq)
+        config = compile_scenario(scenario)
+        world, log = simulate(config, sim_seq)
         # Only the per-cluster levels: the costs, events, customers and decision table of a full ``collect``
         # would be thrown away.
-        days, used, capacity = bind_days(cluster_series(world, log), scenario, task.clusters)
+        days, used, capacity = bind_days(cluster_series(world, log), scenario, task.clusters, config)
     except Exception as exc:
         last = traceback.extract_tb(exc.__traceback__)[-1:]
         where = f" at {last[0].filename}:{last[0].lineno}" if last else ""
