@@ -214,8 +214,11 @@ class Operator:
 
     def successor_horizon_days(self) -> float:
         """Days of its region's growth a new cluster is bought for: until its own trend is measured
-        (``MIN_TREND_DAYS`` after delivery, ``projected``) and node orders placed then arrive, plus a lead time."""
-        return MIN_TREND_DAYS + 2 * self.policy.node_lead_days
+        (``MIN_TREND_DAYS`` after delivery, ``projected``) and node orders placed then arrive, plus a lead time, plus
+        one more trend window: that first trend rests on a week of history, and the services that closed clusters
+        kept full spill onto it arrive in steps it does not show yet (35 days left stage 1 turning 16 placements
+        away on one day; 56 days overbought the three-region probe's successors, 1.26x its bound on day 182)."""
+        return 2 * MIN_TREND_DAYS + 2 * self.policy.node_lead_days
 
     def trend_known(self, n: int) -> np.ndarray:
         """Clusters with a full window of history: only their projection says whether they are growing (a new
