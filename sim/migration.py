@@ -47,7 +47,7 @@ class Migration:
         self.more_nodes: set[int] = set()  # targets where a move found no room: one more run node each
 
     def reserved(self, ahead: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """``ahead`` (requested RAM and pods per cluster) with each planned source's customers on its target."""
+        """``ahead`` (requested RAM, pods and disk per cluster) with each planned source's customers on its target."""
         if not self.plans:
             return ahead
         out = {name: level.copy() for name, level in ahead.items()}
@@ -57,10 +57,13 @@ class Migration:
         return out
 
     def _customer_demand(self, source: int, ahead: dict[str, np.ndarray]) -> dict[str, float]:
-        """What the source's customers take: requested RAM, and pods less its run nodes' system pods."""
+        """What the source's customers take: requested RAM, pods less its run nodes' system pods, and disk."""
         info = self.fleet.clusters[source]
         system = float(self.fleet.counters["nodes"][source] * info.node_footprint.pods)
-        return {"ram_requested": float(ahead["ram_requested"][source]), "pods": float(ahead["pods"][source]) - system}
+        demand = {"ram_requested": float(ahead["ram_requested"][source]), "pods": float(ahead["pods"][source]) - system}
+        if "disk_bytes" in ahead:
+            demand["disk_bytes"] = float(ahead["disk_bytes"][source])
+        return demand
 
     def tick(
         self, day: float, ratios: dict[str, np.ndarray], ahead: dict[str, np.ndarray], trend_known: np.ndarray

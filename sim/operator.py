@@ -103,7 +103,7 @@ class Operator:
         """Today's levels as the history keeps them: every ratio, and the demand and placement counters."""
         fleet = self.fleet
         levels = {name: ratio.copy() for name, ratio in ratios.items()}
-        for name in ("ram_requested", "pods", "placements"):
+        for name in ("ram_requested", "pods", "disk_bytes", "placements"):
             levels[name] = fleet.view(name).astype(float)
         return levels
 
@@ -182,13 +182,15 @@ class Operator:
         return self.trend_known(n) & active & (closed | (falling & idle))
 
     def demand_ahead(self, horizon: float) -> dict[str, np.ndarray]:
-        """Requested RAM and pods per cluster to hold over ``horizon`` days: the trend's projection, or for a
+        """Requested RAM, pods and replicas' disk per cluster to hold over ``horizon`` days: the trend's projection,
+        or for a
         cluster kept full today's level plus its placements at the trend window's rate (gross of churn; since a
         role change within the window, ``slope``); a
         planned merge's target holds its source's customers too (``sim.migration``)."""
         fleet = self.fleet
         ahead = {
-            name: self.projected(name, fleet.view(name).astype(float), horizon) for name in ("ram_requested", "pods")
+            name: self.projected(name, fleet.view(name).astype(float), horizon)
+            for name in ("ram_requested", "pods", "disk_bytes")
         }
         full = self.triggers.kept_full
         if not full.any():
@@ -198,6 +200,7 @@ class Operator:
         inflow = {
             "pods": placed * self.world.config.scenario.customers.pods_per_service,
             "ram_requested": placed * fleet.view("ram_requested") / services,
+            "disk_bytes": placed * fleet.view("disk_bytes") / services,
         }
         for name in ahead:
             now = fleet.view(name).astype(float)

@@ -177,8 +177,9 @@ class Triggers:
         by_ram = c["ram_requested"] / (ram_level * node_alloc)
         by_pods = np.maximum(pods, 0.0) / (pods_level * node_max_pods - system)
         needed = np.maximum(by_ram, by_pods)
-        if own_clusters:  # the raw disk its replicas take, today's (a new cluster starts with none)
-            needed = np.maximum(needed, self.fleet.view("disk_bytes") / (ram_level * self.node_disk()))
+        if own_clusters:  # the raw disk its replicas take: as projected in ``c``, else today's
+            disk = c["disk_bytes"] if "disk_bytes" in c else self.fleet.view("disk_bytes")
+            needed = np.maximum(needed, disk / (ram_level * self.node_disk()))
         return np.ceil(needed - 1e-9) if whole else needed
 
     def fold_in_rejections(self, ratios: dict[str, np.ndarray], signals: Signals) -> None:
