@@ -317,8 +317,9 @@ def project(
     return out
 
 
-# What a run node or a control-plane rung buys: when another limit binds, these may sit idle (paid, unused).
-BOUGHT_RESOURCES = ("ram_per_run_node", "pods_per_node", "control_plane_objects")
+# What a run node or a control-plane rung buys: when another limit binds, these may sit idle (paid, unused). A run
+# node's disk counts where the replicas are on the run nodes (its share is NaN, and skipped, where no disk is known).
+BOUGHT_RESOURCES = ("ram_per_run_node", "pods_per_node", "disk", "control_plane_objects")
 
 
 def idle_while_binding(levels: pd.DataFrame, decisions: pd.DataFrame) -> list[dict]:
