@@ -70,7 +70,7 @@ class Operator:
             return
         active = np.array([info.active for info in fleet.clusters], dtype=bool)
         ratios = self.triggers.ratios(n)
-        self.history.append(self._levels(ratios))
+        self.history.append(self.levels_of(ratios))
         self.triggers.fold_in_rejections(ratios, self.world.signals)
         self.triggers.kept_full = self._kept_full(n, active)
         customers = int(fleet.view("customers").sum())
@@ -99,8 +99,9 @@ class Operator:
         for number in [k for k, (since, _) in self.changed.items() if day - since > PROJECTION_WINDOW_DAYS]:
             del self.changed[number]
 
-    def _levels(self, ratios: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Today's levels as the history keeps them: every ratio, and the demand and placement counters."""
+    def levels_of(self, ratios: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Today's levels as the history keeps them: every ratio, and the demand and placement counters (the start
+        from a live fleet rebuilds its older days through this too, ``sim.start_from.carry``)."""
         fleet = self.fleet
         levels = {name: ratio.copy() for name, ratio in ratios.items()}
         for name in ("ram_requested", "pods", "disk_bytes", "placements"):
@@ -113,7 +114,7 @@ class Operator:
         growth: unshifted, the target's jump read as a trend, so its projection ordered run nodes and successors
         for demand that only changed cluster (and the moved services counted as placements there)."""
         ratios = self.triggers.ratios(n)
-        now = self._levels(ratios)
+        now = self.levels_of(ratios)
         self.triggers.fold_in_rejections(ratios, self.world.signals)
         with np.errstate(invalid="ignore"):
             delta = {name: np.nan_to_num(now[name] - self.history[-1][name], posinf=0, neginf=0) for name in now}

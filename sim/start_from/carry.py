@@ -70,10 +70,9 @@ def warm_history(operator: Any, live: LiveFleet) -> None:
                     change = getattr(today, name) - getattr(then, name)
                     counters[name][number] = max(int(saved[name][number]) - change, 0)
                 fleet.pods_capacity[number] = int(round(counters["nodes"][number] * pods_per_node[number]))
-            ratios = operator.triggers.ratios(n)
-            levels = {name: ratio.copy() for name, ratio in ratios.items()}
-            levels["ram_requested"] = fleet.view("ram_requested").astype(float)
-            levels["pods"] = fleet.view("pods").astype(float)
+            # The operator's own record of a day; a snapshot has no disk history, so disk stays at today's (no
+            # trend until the run's own days give one).
+            levels = operator.levels_of(operator.triggers.ratios(n))
             levels["placements"] = np.zeros(n)
             for number, days in by_cluster.items():
                 levels["placements"][number] = days[before].placements if before in days else 0
