@@ -43,6 +43,7 @@ from placement.router.api import (
 )
 from placement.router.auth import BearerRole
 from placement.router.config import Role, RouterSettings
+from placement.router.direct_route import DirectJSONRoute
 from placement.router.errors import BodyLimit, preview_text, safe_errors
 from placement.router.fleet_page import add_fleet_page
 from placement.router.forecast_api import add_forecast_routes, forecast_for_scrape, forecast_gauges
@@ -233,8 +234,28 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
             metrics.record_decision("placements", placement.decision)
         return placement
 
-    @app.post(
+    async def create_placement(body: PlacementIn) -> Response:
+        order = PlacementOrder(body.request_id, body.service_name, body.request, body.repo, body.service_id)
+        await filler.ready()  # the fleet read once for all placements, outside their transactions
+        try:
+            # From the event loop when it can (PostgreSQL, decided on the cached fleet), else a database thread.
+            placement = await placing.place(order) or await db(place_and_count, order)
+        except (RequestIdReused, ServiceIdTaken) as error:
+            raise HTTPException(409, str(error)) from error
+        except PlacementReleased as error:
+            raise HTTPException(410, str(error)) from error
+        except Contention as error:
+            raise HTTPException(503, str(error), headers={"Retry-After": "1"}) from error
+        # Serialised here, once (PlacementOut is the documented shape): FastAPI would validate it again.
+        code = status.HTTP_200_OK if placement.replayed else status.HTTP_201_CREATED
+        return Response(pydantic_core.to_json(placement_answer(placement.placed)), code, media_type="application/json")
+
+    # The router's hottest route: a well-formed request skips FastAPI's per-request machinery (DirectJSONRoute).
+    app.router.add_api_route(
         "/v1/placements",
+        create_placement,
+        methods=["POST"],
+        route_class_override=DirectJSONRoute,
         tags=["placement"],
         status_code=status.HTTP_201_CREATED,
         dependencies=[need("api")],
@@ -259,21 +280,6 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
         },
         summary="Decide and atomically reserve; idempotent by request id",
     )
-    async def create_placement(body: PlacementIn) -> Response:
-        order = PlacementOrder(body.request_id, body.service_name, body.request, body.repo, body.service_id)
-        await filler.ready()  # the fleet read once for all placements, outside their transactions
-        try:
-            # From the event loop when it can (PostgreSQL, decided on the cached fleet), else a database thread.
-            placement = await placing.place(order) or await db(place_and_count, order)
-        except (RequestIdReused, ServiceIdTaken) as error:
-            raise HTTPException(409, str(error)) from error
-        except PlacementReleased as error:
-            raise HTTPException(410, str(error)) from error
-        except Contention as error:
-            raise HTTPException(503, str(error), headers={"Retry-After": "1"}) from error
-        # Serialised here, once (PlacementOut is the documented shape): FastAPI would validate it again.
-        code = status.HTTP_200_OK if placement.replayed else status.HTTP_201_CREATED
-        return Response(pydantic_core.to_json(placement_answer(placement.placed)), code, media_type="application/json")
 
     @app.delete(
         "/v1/placements/{service_id}",

@@ -1,0 +1,133 @@
+"""``POST /v1/placements`` answers as FastAPI's own handler would, whichever of the two serves a request.
+
+``DirectJSONRoute`` serves a well-formed request itself and hands everything else to FastAPI's handler with the body
+already read. Each request below goes to the app as built and to a twin app whose route uses FastAPI's handler for
+every request (same fleet, same clock, fixed service ids): the status and body must be the same.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from placement.router.app import create_app
+from placement.router.config import RouterSettings
+from placement.router.direct_route import DirectJSONRoute
+from placement.router.store import open_store
+from tests.router.conftest import AUTH, OTHER_TOKEN, TOKEN, cluster_body, load_body, seed_store
+
+pytestmark = pytest.mark.anyio
+
+JSON = {"Content-Type": "application/json"}
+
+
+def _body(request_id: str, **request) -> dict:
+    return {
+        "request_id": request_id,
+        "service_name": f"svc {request_id}",
+        "service_id": f"svc-{request_id}",
+        "request": {"customer_id": "c1", "ram": "2Gi", "region": "eu-west", **request},
+    }
+
+
+def _text(body: dict) -> bytes:
+    return json.dumps(body).encode()
+
+
+# (what, headers, raw body): well-formed, refused and malformed requests.
+CASES = [
+    ("placed", {**AUTH, **JSON}, _text(_body("r-1"))),
+    ("placed with a volume", {**AUTH, **JSON}, _text(_body("r-2", volumes=[{"size": "5Gi"}]))),
+    ("replayed", {**AUTH, **JSON}, _text(_body("r-1"))),
+    ("request id with another body", {**AUTH, **JSON}, _text(_body("r-1", ram="3Gi"))),
+    ("service id taken", {**AUTH, **JSON}, _text({**_body("r-3"), "service_id": "svc-r-2"})),
+    ("nothing fits", {**AUTH, **JSON}, _text(_body("r-4", ram="900Gi"))),
+    ("no token", JSON, _text(_body("r-5"))),
+    ("unknown token", {"Authorization": "Bearer nope", **JSON}, _text(_body("r-6"))),
+    ("not a bearer token", {"Authorization": f"Basic {TOKEN}", **JSON}, _text(_body("r-7"))),
+    ("a token without the api role", {"Authorization": f"Bearer {OTHER_TOKEN}", **JSON}, _text(_body("r-8"))),
+    ("invalid JSON, no token", JSON, b'{"request_id": '),
+    ("invalid JSON", {**AUTH, **JSON}, b'{"request_id": "r-9",}'),
+    ("a field missing, no token", JSON, _text({"request_id": "r-10"})),
+    ("a field missing", {**AUTH, **JSON}, _text({"request_id": "r-10"})),
+    ("an unknown field", {**AUTH, **JSON}, _text({**_body("r-11"), "colour": "blue"})),
+    ("NUL in a name", {**AUTH, **JSON}, _text({**_body("r-12"), "service_name": "a\x00b"})),
+    ("a lone surrogate", {**AUTH, **JSON}, b'{"request_id": "r-13", "service_name": "\\ud800", "request": {}}'),
+    ("NaN", {**AUTH, **JSON}, b'{"request_id": "r-14", "service_name": "s", "request": {"pods": NaN}}'),
+    ("not JSON's content type", {**AUTH, "Content-Type": "text/plain"}, _text(_body("r-15"))),
+    ("JSON with a charset", {**AUTH, "Content-Type": "application/json; charset=utf-8"}, _text(_body("r-16"))),
+    ("no content type", AUTH, _text(_body("r-17"))),
+    ("empty body", {**AUTH, **JSON}, b""),
+    ("an array", {**AUTH, **JSON}, b"[]"),
+]
+
+
+@pytest.fixture
+def apps(tmp_path, clock):
+    """The app as built, and its twin whose placements route always takes FastAPI's handler."""
+    built = []
+    for name in ("direct", "fastapi"):
+        store = open_store(f"sqlite:///{tmp_path / name}.db", clock=clock)
+        seed_store(store, [(cluster_body("eu-west-1"), load_body())])
+        app = create_app(store, RouterSettings(db_url="unused", tokens=(TOKEN, f"{OTHER_TOKEN} collector")))
+        built.append((app, store))
+    route = _placements_route(built[1][0])
+    route.app = route.fastapi_app
+    yield built[0][0], built[1][0]
+    for _app, store in built:
+        store.dispose()
+
+
+def _placements_route(app) -> DirectJSONRoute:
+    (route,) = [r for r in app.routes if getattr(r, "path", None) == "/v1/placements" and "POST" in r.methods]
+    assert isinstance(route, DirectJSONRoute)
+    return route
+
+
+async def test_answers_match_fastapis_own_handler(apps):
+    direct, fastapi = apps
+    clients = [
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://router") for app in (direct, fastapi)
+    ]
+    try:
+        for what, headers, raw in CASES:
+            mine, theirs = [await client.post("/v1/placements", content=raw, headers=headers) for client in clients]
+            assert mine.status_code == theirs.status_code, what
+            assert mine.json() == theirs.json(), what
+            assert mine.headers.get("www-authenticate") == theirs.headers.get("www-authenticate"), what
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+async def test_only_well_formed_requests_skip_fastapis_handler(apps):
+    direct, _fastapi = apps
+    route = _placements_route(direct)
+    handed_on = []
+    fastapi_app = route.fastapi_app
+
+    async def counting(scope, receive, send):
+        handed_on.append(scope["path"])
+        await fastapi_app(scope, receive, send)
+
+    route.fastapi_app = counting
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=direct), base_url="http://router") as client:
+        placed = await client.post("/v1/placements", content=_text(_body("w-1")), headers={**AUTH, **JSON})
+        refused = await client.post("/v1/placements", content=_text(_body("w-2")), headers=JSON)
+        assert (placed.status_code, refused.status_code, handed_on) == (201, 401, [])
+        malformed = await client.post("/v1/placements", content=_text({"request_id": "w-3"}), headers=AUTH | JSON)
+        assert (malformed.status_code, handed_on) == (422, ["/v1/placements"])
+
+
+def test_refuses_a_route_it_cannot_serve_as_fastapi_would():
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    async def with_a_query(item: int) -> None:
+        return None
+
+    with pytest.raises(TypeError, match="one JSON body model"):
+        app.router.add_api_route("/x", with_a_query, methods=["POST"], route_class_override=DirectJSONRoute)
