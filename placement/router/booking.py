@@ -53,6 +53,9 @@ _VOLUME = tuple(column.name for column in volumes.c)
 # The error ``capplan_guard_lost()`` raises (migration 0006).
 GUARD_LOST_SQLSTATE = "CP001"
 CUSTOMER_AFTER = "customer_after"
+# Its place in the PostgreSQL statement's one row (``_combine``: the rows' counts, then it, then ``holds``): read by
+# position, the answer needs no column descriptions (psycopg builds them per cursor when asked).
+CUSTOMER_AFTER_INDEX = -2
 
 
 def guard_lost(driver_error: BaseException | None) -> bool:
@@ -128,8 +131,17 @@ def _binds(table: Any, names: tuple[str, ...], prefix: str) -> dict[str, Any]:
     return {name: bindparam(_name(table, name, prefix), type_=table.c[name].type) for name in names}
 
 
+# (table name, prefix) -> {column: its parameter's name}: a few dozen names in all, worked out once.
+_NAMES: dict[tuple[str, str], dict[str, str]] = {}
+
+
 def _prefixed(table: Any, values: dict[str, Any], prefix: str) -> dict[str, Any]:
-    return {_name(table, name, prefix): value for name, value in values.items()}
+    names = _NAMES.setdefault((table.name, prefix), {})
+    try:
+        return {names[column]: value for column, value in values.items()}
+    except KeyError:
+        names.update((column, _name(table, column, prefix)) for column in values)
+        return {names[column]: value for column, value in values.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +279,7 @@ class BookingStatements:
         # CTE when it is first read), so the rows are written before the counters' rows are locked.
         written = [select(func.count().label("n")).select_from(cte).scalar_subquery().label(cte.name) for cte in rows]
         guard = case((and_(*holds), true()), else_=func.capplan_guard_lost(type_=Boolean))
+        # CUSTOMER_AFTER_INDEX: the next-to-last column.
         return select(*written, customer_after.label(CUSTOMER_AFTER), guard.label("holds")).add_cte(*rows)
 
     # --- SQLite: the same statements in turn ----------------------------------------------------------------

@@ -45,7 +45,7 @@ from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 
 from placement.engine import Decision
-from placement.router.booking import CUSTOMER_AFTER, Booked, Booking, guard_lost
+from placement.router.booking import CUSTOMER_AFTER_INDEX, Booked, Booking, guard_lost
 from placement.router.cache import Hold
 from placement.router.db import loop_connect_args
 from placement.router.gate import DatabaseGate, is_unreachable
@@ -145,7 +145,6 @@ class LoopPlacements:
         try:
             cursor = await conn.execute(sql, params)
             row = await cursor.fetchone()
-            names = [column.name for column in cursor.description or ()]
         except psycopg.Error as error:
             if guard_lost(error):
                 return LOST  # the statement undid itself: decided again
@@ -160,7 +159,7 @@ class LoopPlacements:
             await connections.give_back(conn)
         if row is None:
             return None
-        booked = Booked(booking.task_queue, True, row[names.index(CUSTOMER_AFTER)])
+        booked = Booked(booking.task_queue, True, row[CUSTOMER_AFTER_INDEX])
         placed = booking.placed
         self.store.cache.booked(hold, booking.customer_after(booked))
         # Counted here, not by the caller: a placement made after its caller stopped waiting (a 503) still counts.

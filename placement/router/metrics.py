@@ -6,9 +6,11 @@ import collections
 import os
 import time
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import Metric
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -59,6 +61,9 @@ class RouterMetrics:
             registry=self.registry,
         )
         self.workers.set(1)
+        # Each labelled child, looked up once: ``labels()`` checks and converts its values and takes a lock on every
+        # call, twice per placement (its latency and its decision).
+        self._children: dict[tuple[Any, ...], Any] = {}
         self._exposed = self.registry
         if multiprocess:
             # A fresh registry holding only the collector: registering our own metrics there too would export
@@ -75,9 +80,17 @@ class RouterMetrics:
         if self.multiprocess:
             mark_process_dead(os.getpid())
 
+    def child(self, metric: MetricWrapperBase, *labels: str) -> Any:
+        """``metric.labels(*labels)``, kept."""
+        key = (metric, *labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
+
     def record_decision(self, endpoint: str, decision: Decision) -> None:
         outcome = "placed" if decision.placed else ("quota" if decision.quota_violations else "unschedulable")
-        self.decisions.labels(endpoint, decision.cluster_id or "none", outcome).inc()
+        self.child(self.decisions, endpoint, decision.cluster_id or "none", outcome).inc()
         if decision.quota_violations:
             self.rejections.labels("quota").inc()
         # Counted from the rejected clusters alone: ``rejection_counts`` reads ``results``, which ranks and explains
@@ -124,6 +137,7 @@ class LatencyMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            self.metrics.request_seconds.labels(scope["method"], template, str(status)).observe(
+            metrics = self.metrics
+            metrics.child(metrics.request_seconds, scope["method"], template, str(status)).observe(
                 time.perf_counter() - start
             )

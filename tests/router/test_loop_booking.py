@@ -190,3 +190,26 @@ async def test_the_fleet_read_through_the_loops_connections_is_the_thread_paths(
     finally:
         await placing.close()
         store.dispose()
+
+
+async def test_a_loop_booking_writes_the_customers_count_it_answered_through_to_the_cache(pg_url, clock):
+    store = open_store(pg_url, clock=clock, fleet_cache_seconds=3600)
+    try:
+        seed_store(store, [(cluster_body("lb-1"), load_body())])
+        store.refresh_fleet()
+        sent: list[str] = []
+        event.listen(store.engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
+        app = create_app(store, RouterSettings(db_url="unused", tokens=(TOKEN,)))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://router") as client:
+            for index in range(3):
+                body = placement_body(f"vol-{index}")
+                body["request"]["volumes"] = [{"size": "1Gi"}]
+                placed = await client.post("/v1/placements", json=body, headers=AUTH)
+                assert placed.status_code == 201, placed.text
+        assert not any("INSERT INTO reservations" in statement for statement in sent)  # all three on the loop
+        # The statement's answer (the customer's count after it, read by its column's place) is the cache's.
+        assert store.cache.fresh().customer_volumes("cust-1") == 3
+        assert store.repository.customer_volume_count("cust-1") == 3
+        check_consistency(pg_url)
+    finally:
+        store.dispose()
