@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -130,6 +130,34 @@ class ClusterLoad:
         every node: a cluster that changes one node at a time (a placement) costs what that node changes."""
         if not _OTHER_FIELDS.issuperset(fields):
             raise TypeError(f"ClusterLoad.with_nodes: no field {', '.join(sorted(set(fields) - _OTHER_FIELDS))}")
+        get = fields.get
+        return self.with_changes(
+            changed,
+            get("ctrl_node_type", self.ctrl_node_type),
+            get("volumes", self.volumes),
+            get("services", self.services),
+            get("customers", self.customers),
+            get("pods", self.pods),
+            get("etcd_objects", self.etcd_objects),
+            get("observed_at", self.observed_at),
+            get("disk_bytes", self.disk_bytes),
+            get("disk_capacity_bytes", self.disk_capacity_bytes),
+        )
+
+    def with_changes(
+        self,
+        changed: Mapping[int, RunNode],
+        ctrl_node_type: str,
+        volumes: int,
+        services: int,
+        customers: int,
+        pods: int,
+        etcd_objects: int,
+        observed_at: datetime | None,
+        disk_bytes: int,
+        disk_capacity_bytes: int | None,
+    ) -> ClusterLoad:
+        """``with_nodes`` with every other field given, in their order: the simulator's per-placement update."""
         nodes = list(self.run_nodes)
         allocatable, requested, schedulable = (
             self.ram_allocatable_bytes,
@@ -137,8 +165,12 @@ class ClusterLoad:
             self.schedulable_nodes,
         )
         # The nodes by free RAM per pod cap, copied (the old snapshot keeps its own) and then adjusted.
-        kept = {key: value.copy() for key, value in self._cache.items() if key[0] == "nodes"}
-        ordered_lists = kept.items()
+        kept = {}
+        ordered_lists = []
+        for key, value in self._cache.items():
+            if key[0] == "nodes":
+                value = kept[key] = value.copy()
+                ordered_lists.append((key[1], value))
         for position, node in changed.items():
             old = nodes[position]
             nodes[position] = node
@@ -152,22 +184,27 @@ class ClusterLoad:
                 schedulable += 1
             old_entry = (old.allocatable_ram_bytes - old.requested_ram_bytes, old.name)
             entry = (node.allocatable_ram_bytes - node.requested_ram_bytes, node.name)
-            for (_, cap), ordered in ordered_lists:
+            for cap, ordered in ordered_lists:
                 if _takes_pods(old, cap):
                     del ordered[bisect_left(ordered, old_entry)]
                 if _takes_pods(node, cap):
                     insort(ordered, entry)
-        load = object.__new__(ClusterLoad)
-        set_value = object.__setattr__
-        set_value(load, "run_nodes", tuple(nodes))
-        for name, value in fields.items():
-            set_value(load, name, value)
-        for name in _OTHER_FIELDS.difference(fields):
-            set_value(load, name, getattr(self, name))
-        set_value(load, "ram_allocatable_bytes", allocatable)
-        set_value(load, "ram_requested_bytes", requested)
-        set_value(load, "schedulable_nodes", schedulable)
-        set_value(load, "_cache", kept)
+        # Set slot by slot (the slots' own setters: a frozen dataclass's ``__init__`` would recompute the totals).
+        load = _new_object(ClusterLoad)
+        _SET_RUN_NODES(load, tuple(nodes))
+        _SET_CTRL(load, ctrl_node_type)
+        _SET_VOLUMES(load, volumes)
+        _SET_SERVICES(load, services)
+        _SET_CUSTOMERS(load, customers)
+        _SET_PODS(load, pods)
+        _SET_OBJECTS(load, etcd_objects)
+        _SET_OBSERVED(load, observed_at)
+        _SET_DISK(load, disk_bytes)
+        _SET_DISK_CAPACITY(load, disk_capacity_bytes)
+        _SET_ALLOCATABLE(load, allocatable)
+        _SET_REQUESTED(load, requested)
+        _SET_SCHEDULABLE(load, schedulable)
+        _SET_CACHE(load, kept)
         return load
 
     @property
@@ -190,6 +227,58 @@ _OTHER_FIELDS = frozenset(
         "disk_capacity_bytes",
     }
 )
+
+
+_new_object = object.__new__
+# Each slot's own setter, by name (``ClusterLoad.with_changes``).
+_SETTERS = {field.name: getattr(ClusterLoad, field.name).__set__ for field in fields(ClusterLoad)}
+(
+    _SET_RUN_NODES,
+    _SET_CTRL,
+    _SET_VOLUMES,
+    _SET_SERVICES,
+    _SET_CUSTOMERS,
+    _SET_PODS,
+    _SET_OBJECTS,
+    _SET_OBSERVED,
+    _SET_DISK,
+    _SET_DISK_CAPACITY,
+    _SET_ALLOCATABLE,
+    _SET_REQUESTED,
+    _SET_SCHEDULABLE,
+    _SET_CACHE,
+) = (
+    _SETTERS["run_nodes"],
+    _SETTERS["ctrl_node_type"],
+    _SETTERS["volumes"],
+    _SETTERS["services"],
+    _SETTERS["customers"],
+    _SETTERS["pods"],
+    _SETTERS["etcd_objects"],
+    _SETTERS["observed_at"],
+    _SETTERS["disk_bytes"],
+    _SETTERS["disk_capacity_bytes"],
+    _SETTERS["ram_allocatable_bytes"],
+    _SETTERS["ram_requested_bytes"],
+    _SETTERS["schedulable_nodes"],
+    _SETTERS["_cache"],
+)
+assert set(_SETTERS) == {
+    "run_nodes",
+    "ctrl_node_type",
+    "volumes",
+    "services",
+    "customers",
+    "pods",
+    "etcd_objects",
+    "observed_at",
+    "disk_bytes",
+    "disk_capacity_bytes",
+    "ram_allocatable_bytes",
+    "ram_requested_bytes",
+    "schedulable_nodes",
+    "_cache",
+}, "ClusterLoad.with_changes sets every field"
 
 
 def _takes_pods(node: RunNode, default_max_pods: int) -> bool:

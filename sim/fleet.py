@@ -49,6 +49,10 @@ FOOTPRINT_COUNTERS = (
 )
 
 
+# ``FOOTPRINT_COUNTERS`` by the field's position in a ``Footprint`` (indexing a tuple costs less than its getattr).
+_FOOTPRINT_AT = tuple((Footprint._fields.index(field), counter) for field, counter in FOOTPRINT_COUNTERS)
+
+
 def _grow(array: np.ndarray, size: int) -> np.ndarray:
     if size <= len(array):
         return array
@@ -268,8 +272,8 @@ class Fleet:
         """A placement's footprint on cluster ``number`` and its run node (``sign=-1``: taken back)."""
         self.change_node(node, sign * footprint.ram_bytes, sign * footprint.pods)
         counters = self.counters
-        for field, counter in FOOTPRINT_COUNTERS:
-            value = getattr(footprint, field)
+        for index, counter in _FOOTPRINT_AT:
+            value = footprint[index]
             if value:
                 column = counters[counter]
                 column[number] = column.item(number) + sign * value
@@ -295,21 +299,40 @@ class Fleet:
             return load
         c = self.counters
         node_disk = self.clusters[number].node_disk
-        fields = {
-            "ctrl_node_type": self.ctrl_type(number),
-            "volumes": c["volumes"].item(number),
-            "services": c["services"].item(number),
-            "customers": c["customers"].item(number),
-            "pods": c["pods"].item(number),
-            "etcd_objects": c["etcd_objects"].item(number),
-            "disk_bytes": c["disk_bytes"].item(number),
-            # The raw disk its replicas may fill: its run nodes' (None: not on its run nodes, or not known).
-            "disk_capacity_bytes": None if node_disk is None else c["nodes"].item(number) * node_disk,
-        }
+        ctrl_node_type = self.ladder[c["ctrl_rung"].item(number)]
+        volumes = c["volumes"].item(number)
+        services = c["services"].item(number)
+        customers = c["customers"].item(number)
+        pods = c["pods"].item(number)
+        etcd_objects = c["etcd_objects"].item(number)
+        disk_bytes = c["disk_bytes"].item(number)
+        # The raw disk its replicas may fill: its run nodes' (None: not on its run nodes, or not known).
+        disk_capacity_bytes = None if node_disk is None else c["nodes"].item(number) * node_disk
         if load is None:
-            load = ClusterLoad(run_nodes=tuple(self.cluster_runnodes[number]), **fields)
+            load = ClusterLoad(
+                tuple(self.cluster_runnodes[number]),
+                ctrl_node_type,
+                volumes,
+                services,
+                customers,
+                pods,
+                etcd_objects,
+                disk_bytes=disk_bytes,
+                disk_capacity_bytes=disk_capacity_bytes,
+            )
         else:
-            load = load.with_nodes(changed, **fields)
+            load = load.with_changes(
+                changed,
+                ctrl_node_type,
+                volumes,
+                services,
+                customers,
+                pods,
+                etcd_objects,
+                load.observed_at,
+                disk_bytes,
+                disk_capacity_bytes,
+            )
         self.loads[number] = load
         self.changed[number] = None
         return load
