@@ -6,7 +6,7 @@ exists only here, ``POST /bench/floor``, the framework floor.
 The floor goes through everything a select-cluster goes through before and after the engine: the same
 middleware (latency metrics, body limit), bearer authentication with the same dependency, a JSON body read and
 validated by a pydantic model, and a JSON answer. It does nothing else. The server runs under uvicorn exactly as
-``placement serve`` does with one worker (same switch interval, no access log).
+``placement serve`` does with one worker (same switch interval, no access log, same HTTP protocol).
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ def bench_app(db_url: str) -> FastAPI:
 def main() -> None:
     import uvicorn
 
+    from placement.router.http_protocol import HTTP_PROTOCOL
     from placement.router.workers import keep_event_loop_responsive
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -59,7 +60,9 @@ def main() -> None:
     args = parser.parse_args()
     app = bench_app(args.db)
     keep_event_loop_responsive()
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False, workers=1)
+    uvicorn.run(
+        app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False, workers=1, http=HTTP_PROTOCOL
+    )
 
 
 if __name__ == "__main__":

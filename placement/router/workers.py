@@ -48,6 +48,8 @@ def serve_workers(settings: RouterSettings, *, workers: int, host: str, port: in
     """Run ``workers`` uvicorn workers until SIGINT or SIGTERM; the database must already be migrated."""
     import uvicorn
 
+    from placement.router.http_protocol import HTTP_PROTOCOL
+
     with tempfile.TemporaryDirectory(prefix="capplan-router-") as tmp:  # mode 0700
         settings_file = Path(tmp) / "settings.json"
         write_settings_file(settings, settings_file)
@@ -66,6 +68,7 @@ def serve_workers(settings: RouterSettings, *, workers: int, host: str, port: in
                 port=port,
                 log_level=log_level,
                 access_log=False,
+                http=HTTP_PROTOCOL,
             )
         finally:
             del os.environ[SETTINGS_FILE_ENV], os.environ[MULTIPROC_DIR_ENV]
