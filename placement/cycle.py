@@ -27,7 +27,12 @@ class Cycle:
     def footprint(self, provider: str, run_nodes: int | None = None) -> Footprint:
         """What the service adds to a cluster with this storage provider (filled on first use); ``run_nodes``:
         the cluster's, when it has fewer than the provider's replicas (None: a cluster of full size)."""
-        key = provider if run_nodes is None else (provider, self.limits.storage[provider].replicas_on(run_nodes))
+        key = provider
+        if run_nodes is not None:
+            storage = self.limits.storage[provider]
+            replicas = storage.replicas_on(run_nodes)
+            if replicas != storage.replicas:  # fewer run nodes than replicas; else the same as at full size
+                key = (provider, replicas)
         footprint = self._footprints.get(key)
         if footprint is None:
             footprint = self._footprints[key] = Footprint.of(self.request, self.limits, provider, run_nodes)

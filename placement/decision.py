@@ -52,6 +52,8 @@ class Decision:
     __slots__ = (
         "_build_reason",
         "_build_results",
+        "_cycle",
+        "_provider",
         "_reason",
         "_results",
         "cluster_id",
@@ -75,6 +77,8 @@ class Decision:
         *,
         build_results: Callable[[], tuple[ClusterResult, ...]] | None = None,
         build_reason: Callable[[], str] | None = None,
+        cycle: Any = None,
+        provider: str | None = None,
     ) -> None:
         self.cluster_id = cluster_id
         self.task_queue = task_queue
@@ -86,6 +90,15 @@ class Decision:
         self.warnings = warnings
         self._results = results if build_results is None else None
         self._build_results = build_results
+        self._cycle = cycle  # the request's ``Cycle`` and the chosen cluster's storage provider, for ``footprint``
+        self._provider = provider
+
+    def footprint(self, run_nodes: int | None = None):
+        """What the service adds to the chosen cluster (``Footprint``), which has ``run_nodes`` run nodes (None: at
+        full size); None when nothing was chosen. The one the engine judged, when the cluster's size gives the same."""
+        if self._cycle is None:
+            return None
+        return self._cycle.footprint(self._provider, run_nodes)
 
     @property
     def reason(self) -> str:

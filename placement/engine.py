@@ -125,6 +125,8 @@ def _decide(request_plan: RequestPlan, clusters, fails, raws, totals, best) -> D
         warnings,
         build_results=build,
         build_reason=why,
+        cycle=cycle,
+        provider=cluster.storage_provider,
     )
 
 

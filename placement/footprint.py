@@ -13,6 +13,7 @@ from typing import NamedTuple
 from placement.limits import Limits
 from placement.model import ClusterLoad, PlacementRequest
 
+_new_tuple = tuple.__new__
 FIELDS = ("ram_bytes", "pods", "services", "namespaces", "volumes", "volume_bytes", "etcd_objects", "disk_bytes")
 
 
@@ -41,20 +42,27 @@ class Footprint(NamedTuple):
         a cluster with fewer run nodes than the provider's replicas keeps one replica per run node)."""
         storage = limits.storage[provider]
         volumes = request.volumes
-        count = len(volumes)
         objects = _objects(request, limits)
-        replicas = storage.replicas_on(run_nodes) if count else 0
-        volume_bytes = sum(volume.size_bytes for volume in volumes) if count else 0
-        return cls(
-            provider,
-            request.ram_bytes + count * storage.volume_ram_bytes(replicas) if count else request.ram_bytes,
-            request.pods,
-            1,  # services
-            int(request.new_customer),  # namespaces
-            count,  # volumes
-            volume_bytes,
-            objects + count * storage.volume_objects(replicas) if count else objects,  # etcd_objects
-            volume_bytes * replicas,  # disk_bytes
+        if not volumes:  # the usual request; the tuple made directly (a named tuple's ``__new__`` is Python)
+            return _new_tuple(
+                cls, (provider, request.ram_bytes, request.pods, 1, int(request.new_customer), 0, 0, objects, 0)
+            )
+        count = len(volumes)
+        replicas = storage.replicas_on(run_nodes)
+        volume_bytes = sum(volume.size_bytes for volume in volumes)
+        return _new_tuple(
+            cls,
+            (
+                provider,
+                request.ram_bytes + count * storage.volume_ram_bytes(replicas),
+                request.pods,
+                1,  # services
+                int(request.new_customer),  # namespaces
+                count,  # volumes
+                volume_bytes,
+                objects + count * storage.volume_objects(replicas),  # etcd_objects
+                volume_bytes * replicas,  # disk_bytes
+            ),
         )
 
     @property

@@ -154,6 +154,20 @@ class RequestPlan:
     alone, as an explanation asks); ``only=""`` switches every filter off, leaving the scores.
     """
 
+    __slots__ = (
+        "cycle",
+        "kinds",
+        "max_age",
+        "oldest",
+        "only",
+        "pick",
+        "plan",
+        "region_gate",
+        "slots",
+        "status_gate",
+        "wanted",
+    )
+
     def __init__(self, plan: PolicyPlan, cycle: Cycle, only: str | None = None) -> None:
         self.plan = plan
         self.cycle = cycle
@@ -223,12 +237,12 @@ def _slot_function() -> Callable[[Kind, Footprint], Slot]:
         [
             "def make_slot(kind, footprint):",
             f"    {', '.join(f'capacity_{i}' for i in range(len(LIMITS)))}, = kind.capacities",
-            f"    return Slot(({', '.join(entries)},), footprint, kind, footprint.ram_bytes, footprint.volumes,",
-            "                footprint.etcd_objects, kind.volume_table, kind.volume_capacity, kind.control_table,",
-            "                kind.control_capacity)",
+            f"    return new_tuple(Slot, (({', '.join(entries)},), footprint, kind, footprint.ram_bytes,",
+            "                footprint.volumes, footprint.etcd_objects, kind.volume_table, kind.volume_capacity,",
+            "                kind.control_table, kind.control_capacity))",
         ]
     )
-    namespace: dict = {"Slot": Slot, "UNBOUNDED": UNBOUNDED}
+    namespace: dict = {"Slot": Slot, "UNBOUNDED": UNBOUNDED, "new_tuple": tuple.__new__}
     exec(compile(source, "<placement.pipeline.make_slot>", "exec"), namespace)
     return namespace["make_slot"]
 

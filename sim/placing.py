@@ -73,10 +73,10 @@ def place(
         return -1
     number = fleet.index[decision.cluster_id]
     node = fleet.node_by_name[decision.node_hint]
-    run_nodes = len(fleet.cluster_runnodes[number])
-    footprint = Footprint.of(request, config.policy.limits, fleet.clusters[number].provider, run_nodes)
+    footprint = decision.footprint(len(fleet.cluster_runnodes[number]))
     fleet.add_footprint(number, node, footprint)
-    fleet.counters["placements"][number] += 1
+    placements = fleet.counters["placements"]
+    placements[number] = placements.item(number) + 1  # a plain store: numpy's in-place += costs more
     if footprint.volumes:
         people.customer_volumes[customer] += footprint.volumes
     if new_customer:
