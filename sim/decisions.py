@@ -95,19 +95,27 @@ class Crossings:
     """Which clusters have reached each limit before, so a ``limit_crossed`` event is logged once per cluster."""
 
     def __init__(self) -> None:
-        self.crossed: dict[str, np.ndarray] = {}
+        self.limits: tuple[str, ...] = ()
+        self.seen = np.zeros((0, 0), dtype=bool)  # a row per limit of ``limits``, a column per cluster number
 
-    def newly_crossed(self, limit: str, reached: np.ndarray) -> np.ndarray:
-        """Cluster numbers that reach this limit for the first time today."""
-        seen = self.crossed.get(limit)
-        if seen is None or len(seen) < len(reached):
-            grown = np.zeros(len(reached), dtype=bool)
-            if seen is not None:
-                grown[: len(seen)] = seen
-            seen = grown
+    def newly_crossed(self, limits: tuple[str, ...], reached: np.ndarray) -> list[tuple[str, int]]:
+        """(limit, cluster number) for each cluster that reaches a limit for the first time today, limit by limit
+        in the order of ``limits`` (a row of ``reached`` each), cluster numbers ascending."""
+        n = reached.shape[1]
+        if limits != self.limits or self.seen.shape[1] < n:
+            before = {limit: row for limit, row in zip(self.limits, self.seen, strict=True)}
+            seen = np.zeros((len(limits), max(n, self.seen.shape[1])), dtype=bool)
+            for i, limit in enumerate(limits):
+                if limit in before:
+                    seen[i, : len(before[limit])] = before[limit]
+            self.limits, self.seen = limits, seen
+        seen = self.seen[:, :n]
         fresh = reached & ~seen
-        self.crossed[limit] = seen | reached
-        return np.flatnonzero(fresh)
+        seen |= reached
+        if not fresh.any():
+            return []
+        rows, numbers = np.nonzero(fresh)
+        return [(limits[i], number) for i, number in zip(rows.tolist(), numbers.tolist(), strict=True)]
 
 
 def decision_table(

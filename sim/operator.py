@@ -58,6 +58,10 @@ class Operator:
         self.changed: dict[int, tuple[float, bool]] = {}
         self._was_open = np.zeros(0, dtype=bool)
         self.today = 0.0
+        # ``_trend_base`` per (level, clusters), for the history's last day it was measured on.
+        self._trends: dict[tuple[str | tuple[str, ...], int], tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
+        self._trends_of: dict[str, np.ndarray] | None = None
+        self._cross_levels: tuple[tuple[str, ...], np.ndarray] | None = None  # each ratio's level, a row each
 
     # --- the daily look -------------------------------------------------------------------------------------
     def tick(self, day: float) -> None:
@@ -74,12 +78,13 @@ class Operator:
         self.triggers.fold_in_rejections(ratios, self.world.signals)
         self.triggers.kept_full = self._kept_full(n, active)
         customers = int(fleet.view("customers").sum())
-        close = self.policy.shard.close_fraction if self.policy.auto_shard else 1.0
-        for limit, ratio in ratios.items():
-            level = close if is_shard_limit(limit) else 1.0
-            fresh = self.crossings.newly_crossed(limit, (ratio >= level) & active)
-            for number in fresh:
-                self._crossed(limit, int(number), day, customers)
+        names = tuple(ratios)
+        if self._cross_levels is None or self._cross_levels[0] != names:
+            close = self.policy.shard.close_fraction if self.policy.auto_shard else 1.0
+            self._cross_levels = names, np.array([[close if is_shard_limit(k) else 1.0] for k in names])
+        reached = (np.vstack(list(ratios.values())) >= self._cross_levels[1]) & active
+        for limit, number in self.crossings.newly_crossed(names, reached):
+            self._crossed(limit, number, day, customers)
         self._upgrade(day, ratios, active)
         self._add_nodes(day, ratios, active)
         if self.migration.tick(day, ratios, self.demand_ahead(self.policy.node_lead_days), self.trend_known(n)):
@@ -121,6 +126,7 @@ class Operator:
         for past in self.history:
             for name, level in past.items():
                 level += delta[name][: len(level)]
+        self._trends_of = None  # the levels then moved too
         return ratios
 
     def projected(self, name: str, current: np.ndarray, lead_days: float) -> np.ndarray:
@@ -135,25 +141,56 @@ class Operator:
             return current
         return current + self.slope(name, current) * lead_days
 
-    def slope(self, name: str, current: np.ndarray) -> np.ndarray:
+    def projected_rows(self, names: tuple[str, ...], current: np.ndarray, lead_days: float) -> np.ndarray:
+        """``projected`` for several levels at once: a row of ``current`` per name."""
+        if len(self.history) <= MIN_TREND_DAYS or lead_days <= 0:
+            return current
+        return current + self.slope(names, current) * lead_days
+
+    def slope(self, name: str | tuple[str, ...], current: np.ndarray) -> np.ndarray:
         """A level's rise per day over the trend window (none where it fell), since a role change within it
-        (``projected``)."""
+        (``projected``); several levels' (a row of ``current`` per name) for a tuple of names."""
+        base, days, from_current = self._trend_base(name, current.shape[-1])
+        before = base if from_current is None else np.where(from_current, current, base)
+        return np.maximum(current - before, 0.0) / days
+
+    def _trend_base(self, name: str | tuple[str, ...], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Where ``slope`` measures a level from, per cluster: the level then, the days since, and where today's
+        level is taken instead (None: nowhere); a row each for a tuple of names. Kept for the day (until the
+        history changes): many callers ask."""
+        if self._trends_of is not self.history[-1]:
+            self._trends, self._trends_of = {}, self.history[-1]
+        known = self._trends.get((name, n))
+        if known is not None:
+            return known
+        if isinstance(name, tuple):
+            rows = [self._trend_base(one, n) for one in name]
+            from_current = [np.zeros(n, dtype=bool) if row[2] is None else row[2] for row in rows]
+            known = self._trends[(name, n)] = (
+                np.vstack([row[0] for row in rows]),
+                np.vstack([row[1] for row in rows]),
+                None if all(row[2] is None for row in rows) else np.vstack(from_current),
+            )
+            return known
         past = self.history[0][name]
         span = len(self.history) - 1
-        before = np.zeros(len(current))
-        before[: len(past)] = past
-        before[len(past) :] = current[len(past) :]
-        days = np.full(len(current), float(span))
+        base = np.zeros(n)
+        base[: len(past)] = past
+        from_current = np.zeros(n, dtype=bool)
+        from_current[len(past) :] = True  # no level then: no trend
+        days = np.full(n, float(span))
         for number, (changed, closed) in self.changed.items():
             age = int(round(self.today - changed))
-            if number >= len(current) or age >= span:
+            if number >= n or age >= span:
                 continue
             if age >= MIN_TREND_DAYS:
-                before[number] = self.history[-1 - age][name][number]
+                base[number] = self.history[-1 - age][name][number]
                 days[number] = age
+                from_current[number] = False
             elif closed:
-                before[number] = current[number]  # closed within the week: no trend of its own yet
-        return np.maximum(current - before, 0.0) / days
+                from_current[number] = True  # closed within the week: no trend of its own yet
+        known = self._trends[(name, n)] = (base, days, from_current if from_current.any() else None)
+        return known
 
     def _kept_full(self, n: int, active: np.ndarray) -> np.ndarray:
         """Closed clusters, and open ones whose requested RAM and pods have both fallen over the trend window with

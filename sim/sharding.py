@@ -36,6 +36,12 @@ from sim.world import World
 MIN_TREND_DAYS = 7  # fewer days of history give no usable trend
 
 
+def row_sums(matrix: np.ndarray) -> list[float]:
+    """Each row's sum, row by row: a row's own sum adds in the order a 1-D array's does (pairwise), which
+    ``sum(axis=1)`` does not for eight or more columns, and a run's outputs must not depend on how it adds."""
+    return [float(row.sum()) for row in matrix]
+
+
 class Operator(Protocol):
     """What of the operator (``sim.operator.Operator``) its shard decisions read and order through."""
 
@@ -47,7 +53,7 @@ class Operator(Protocol):
     triggers: Triggers
     history: deque[dict[str, np.ndarray]]
 
-    def projected(self, name: str, current: np.ndarray, lead_days: float) -> np.ndarray: ...
+    def projected_rows(self, names: tuple[str, ...], current: np.ndarray, lead_days: float) -> np.ndarray: ...
 
     def growth_horizon_days(self) -> float: ...
 
@@ -74,9 +80,7 @@ class Sharding:
         fleet, shard = self.fleet, self.policy.shard
         names = [name for name in ratios if is_shard_limit(name)]
         now = np.vstack([ratios[name] for name in names])
-        ahead = np.vstack(
-            [np.maximum(self.op.projected(name, ratios[name], shard.lead_days), ratios[name]) for name in names]
-        )
+        ahead = np.maximum(self.op.projected_rows(tuple(names), now, shard.lead_days), now)
         worst_now = now.max(axis=0)
         # Order a successor when a limit is near (prepare_fraction) or the cluster would close within the
         # successor's lead time.
@@ -139,20 +143,24 @@ class Sharding:
         self.op.log.event(day, kind, self.fleet.clusters[number].cluster.id, detail)
 
     # --- the reorder point --------------------------------------------------------------------------------------
-    def region_growth(self, region: str, names: list[str]) -> dict[str, float]:
-        """Each level's growth per day on the region's clusters over the trend window: every cluster's rise
-        (a cluster ordered within the window from nothing), a shrinking one counting none (its room is not for
-        new customers)."""
+    def region_growth(self, names: list[str]) -> dict[str, list[float]]:
+        """Each level's growth per day (in the order of ``names``) on each region's clusters over the trend window:
+        every cluster's rise (a cluster ordered within the window from nothing), a shrinking one counting none
+        (its room is not for new customers). All levels at once, summed per region."""
         history = self.op.history
         span = len(history) - 1
-        n = len(history[-1][names[0]])
-        members = np.array([info.region == region and info.active for info in self.fleet.clusters[:n]], dtype=bool)
+        first, last = history[0], history[-1]
+        n = len(last[names[0]])
+        before = np.zeros((len(names), n))
+        for i, name in enumerate(names):
+            past = first[name]
+            before[i, : len(past)] = past
+        rise = np.maximum(np.vstack([last[name] for name in names]) - before, 0.0)
+        regions = [info.region if info.active else None for info in self.fleet.clusters[:n]]
         growth = {}
-        for name in names:
-            past, now = history[0][name], history[-1][name]
-            before = np.zeros(n)
-            before[: len(past)] = past
-            growth[name] = float(np.maximum(now - before, 0.0)[members].sum()) / span
+        for region in set(regions) - {None}:
+            members = [k for k, r in enumerate(regions) if r == region]
+            growth[region] = [total / span for total in row_sums(rise[:, members])]
         return growth
 
     def cover_days(self) -> float:
@@ -181,27 +189,29 @@ class Sharding:
             return
         fleet, close = self.fleet, self.policy.shard.close_fraction
         target = self.cover_days()
+        region_growth = self.region_growth(names)
         for region in sorted({info.region for info in fleet.clusters if info.active}):
-            growth = self.region_growth(region, names)
+            growth = region_growth.get(region, [0.0] * len(names))
             opened = [k for k in np.flatnonzero(open_active).tolist() if fleet.clusters[k].region == region]
             if not opened:
                 continue  # a region with nothing open is _serve_regions' (its sign-ups are rejected)
             ordered = sum(
                 1 for info in fleet.clusters if info.region == region and not (info.active or info.decommissioned)
             )
+            # The room left under each level's close level on the open clusters, plus a fresh cluster's per order.
+            room = [total + close * ordered for total in row_sums(np.maximum(close - now[:, opened], 0.0))]
             short, binding = 0, None
-            for i, name in enumerate(names):
-                if growth[name] <= 0:
+            for i in range(len(names)):
+                if growth[i] <= 0:
                     continue
-                room = float(np.maximum(close - now[i, opened], 0.0).sum()) + close * ordered
-                missing = math.ceil((target * growth[name] - room) / close - 1e-9)
+                missing = math.ceil((target * growth[i] - room[i]) / close - 1e-9)
                 if missing > short:
                     short, binding = missing, i
             if binding is None:
                 continue
             limit = names[binding]
             trigger = max(opened, key=lambda k: (now[binding, k], -k))
-            room_days = (float(np.maximum(close - now[binding, opened], 0.0).sum()) + close * ordered) / growth[limit]
+            room_days = room[binding] / growth[binding]
             retire = sorted(
                 (k for k in opened if urgency[k] >= 1.0 and k not in self.retiring),
                 key=lambda k: (-levels[:, k].max(), k),
@@ -214,7 +224,9 @@ class Sharding:
                     f"clusters hold {room_days:.0f} days of its growth ({limit_name(limit)}), under the "
                     f"{target:g} days of a new cluster's lead time"
                 )
-                number = self._new_cluster(day, region, limit, customers, why, trigger, fill_days=close / growth[limit])
+                number = self._new_cluster(
+                    day, region, limit, customers, why, trigger, fill_days=close / growth[binding]
+                )
                 if retire:
                     self.retiring[retire.pop(0)] = number
 
@@ -282,11 +294,12 @@ class Sharding:
                 )
                 regions_with_cluster.add(region)
         threshold = self.policy.shard.regional_cluster_at_customers
-        if threshold is None:
-            return
+        have = {info.region for info in fleet.clusters}
+        if threshold is None or have.issuperset(self.op.world.config.regions):
+            return  # (every region has a cluster: no count of customers living elsewhere can order one)
         elsewhere = self.op.world.customers_outside_region()
         for region, count in sorted(elsewhere.items()):
-            if count >= threshold and region not in {info.region for info in fleet.clusters}:
+            if count >= threshold and region not in have:
                 self._new_cluster(
                     day, region, "region_demand", customers, f"{count} customers of {region} live elsewhere"
                 )

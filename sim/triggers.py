@@ -57,6 +57,13 @@ class Triggers:
         # whose demand falls (``ScaleDownPolicy.fill_closed_when_falling``).
         self.kept_full = np.zeros(0, dtype=bool)
         self._node_disk = np.zeros(0)  # ``node_disk``, per cluster number
+        # What a cluster's storage provider and run nodes fix, per cluster number (``_per_cluster``): the fleet
+        # only grows, and the operator asks many times a day.
+        self._providers: tuple[str, ...] = ()
+        self._capacities: dict[str, np.ndarray] = {}  # ``capacities`` per limit, for ``_providers``
+        self._on_provider: dict[str, np.ndarray] = {}  # each storage provider's clusters, for ``_providers``
+        self._run_node: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # alloc, max-pods, system pods
+        self._caps: dict[int, int] = {}  # ``node_cap`` per control-plane node count
 
     def ratios(self, n: int) -> dict[str, np.ndarray]:
         """Each limit's level per cluster as a share of the level that forces an action (>= 1: act): every
@@ -129,21 +136,35 @@ class Triggers:
         """Each provider's volume limit, at the policy's share, on its own clusters only."""
         fraction = self.policy.shard.volumes_fraction or 1.0
         ratio = _share(c["volumes"], fraction * self.capacities("volumes", providers))
-        on = {p: np.array([q == p for q in providers], dtype=bool) for p in self.limits.storage}
-        return {volume_limit(p): np.where(mask, ratio, 0.0) for p, mask in on.items()}
+        if tuple(providers) != self._providers:
+            self._per_cluster(providers)
+        if not self._on_provider:
+            self._on_provider = {p: np.array([q == p for q in providers], dtype=bool) for p in self.limits.storage}
+        return {volume_limit(p): np.where(mask, ratio, 0.0) for p, mask in self._on_provider.items()}
+
+    def _per_cluster(self, providers: list[str]) -> None:
+        """Forget what was kept for the clusters' storage providers: the fleet changed."""
+        self._providers, self._capacities, self._on_provider = tuple(providers), {}, {}
 
     def node_cap(self) -> np.ndarray:
         """Run nodes each cluster may have: the operator's cap, within the pod CIDR's node ranges its control
         plane leaves (``sim.config.run_node_cap``)."""
-        ctrl = self.fleet.view("ctrl_nodes")
-        caps = {k: run_node_cap(self.policy, self.limits, k) for k in set(ctrl.tolist())}
-        return np.array([caps[k] for k in ctrl.tolist()], dtype=float)
+        caps = self._caps
+        ctrl = self.fleet.view("ctrl_nodes").tolist()
+        for k in set(ctrl).difference(caps):
+            caps[k] = run_node_cap(self.policy, self.limits, k)
+        return np.array([caps[k] for k in ctrl], dtype=float)
 
     def capacities(self, key: str, providers: list[str]) -> np.ndarray:
         """The catalogue's capacity of limit ``key`` for clusters of these storage providers."""
-        limit = BY_KEY[key]
-        by_provider = {p: limit.capacity(self.limits, p, None) for p in set(providers)}
-        return np.array([by_provider[p] for p in providers], dtype=float)
+        if tuple(providers) != self._providers:
+            self._per_cluster(providers)
+        known = self._capacities.get(key)
+        if known is None:
+            limit = BY_KEY[key]
+            by_provider = {p: limit.capacity(self.limits, p, None) for p in set(providers)}
+            known = self._capacities[key] = np.array([by_provider[p] for p in providers], dtype=float)
+        return known
 
     def needed_nodes(
         self,
@@ -162,7 +183,7 @@ class Triggers:
         ram_level, pods_level = policy.node_order_at_ram_fraction, policy.node_order_at_pods_fraction
         own_clusters = node_alloc is None
         if node_alloc is None:
-            node_alloc = np.array([info.node_alloc for info in self.fleet.clusters], dtype=float)
+            node_alloc = self.run_nodes()[0]
             # A closed cluster whose demand falls is kept full, not at the order levels (``kept_full``).
             full = np.zeros(len(node_alloc), dtype=bool)
             if kept_full:
@@ -171,8 +192,7 @@ class Triggers:
         pods, system = c["pods"], 0.0
         if node_max_pods is None:
             # The fleet's own clusters: their pods include each run node's system pods, which take max-pods too.
-            node_max_pods = np.array([info.max_pods for info in self.fleet.clusters], dtype=float)
-            system = np.array([info.node_footprint.pods for info in self.fleet.clusters], dtype=float)
+            _, node_max_pods, system = self.run_nodes()
             pods = pods - self.fleet.view("nodes") * system
         by_ram = c["ram_requested"] / (ram_level * node_alloc)
         by_pods = np.maximum(pods, 0.0) / (pods_level * node_max_pods - system)
@@ -181,6 +201,17 @@ class Triggers:
             disk = c["disk_bytes"] if "disk_bytes" in c else self.fleet.view("disk_bytes")
             needed = np.maximum(needed, disk / (ram_level * self.node_disk()))
         return np.ceil(needed - 1e-9) if whole else needed
+
+    def run_nodes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One run node's allocatable RAM, max-pods and system pods, per cluster (a cluster's never change)."""
+        clusters = self.fleet.clusters
+        if self._run_node is None or len(self._run_node[0]) != len(clusters):
+            self._run_node = (
+                np.array([info.node_alloc for info in clusters], dtype=float),
+                np.array([info.max_pods for info in clusters], dtype=float),
+                np.array([info.node_footprint.pods for info in clusters], dtype=float),
+            )
+        return self._run_node
 
     def fold_in_rejections(self, ratios: dict[str, np.ndarray], signals: Signals) -> None:
         """A rejection on a cluster means its limit binds there now, whatever the utilisation says."""
@@ -239,6 +270,8 @@ class Triggers:
 
 def _share(level: np.ndarray, threshold) -> np.ndarray:
     threshold = np.asarray(threshold, dtype=float)
+    if threshold.size and threshold.min() > 0:  # (most levels: no threshold of 0 to answer)
+        return level / threshold
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(
             threshold > 0, level / np.where(threshold > 0, threshold, 1.0), np.where(level > 0, math.inf, 0.0)
