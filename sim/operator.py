@@ -24,6 +24,7 @@ from sim.triggers import NODE_TOTALS, Triggers
 from sim.world import World
 
 PROJECTION_WINDOW_DAYS = 28
+DEMAND = ("ram_requested", "pods", "disk_bytes")  # what a cluster's customers ask of its run nodes
 
 
 @dataclass(order=True, slots=True)
@@ -154,42 +155,39 @@ class Operator:
         before = base if from_current is None else np.where(from_current, current, base)
         return np.maximum(current - before, 0.0) / days
 
-    def _trend_base(self, name: str | tuple[str, ...], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def _trend_base(self, names: str | tuple[str, ...], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Where ``slope`` measures a level from, per cluster: the level then, the days since, and where today's
         level is taken instead (None: nowhere); a row each for a tuple of names. Kept for the day (until the
         history changes): many callers ask."""
         if self._trends_of is not self.history[-1]:
             self._trends, self._trends_of = {}, self.history[-1]
-        known = self._trends.get((name, n))
+        known = self._trends.get((names, n))
         if known is not None:
             return known
-        if isinstance(name, tuple):
-            rows = [self._trend_base(one, n) for one in name]
-            from_current = [np.zeros(n, dtype=bool) if row[2] is None else row[2] for row in rows]
-            known = self._trends[(name, n)] = (
-                np.vstack([row[0] for row in rows]),
-                np.vstack([row[1] for row in rows]),
-                None if all(row[2] is None for row in rows) else np.vstack(from_current),
-            )
-            return known
-        past = self.history[0][name]
-        span = len(self.history) - 1
-        base = np.zeros(n)
-        base[: len(past)] = past
-        from_current = np.zeros(n, dtype=bool)
-        from_current[len(past) :] = True  # no level then: no trend
+        history = self.history
+        rows = (names,) if isinstance(names, str) else names
+        span = len(history) - 1
+        base = np.zeros((len(rows), n))
+        from_current = np.zeros((len(rows), n), dtype=bool)
+        for i, name in enumerate(rows):
+            past = history[0][name]
+            base[i, : len(past)] = past
+            from_current[i, len(past) :] = True  # no level then: no trend
         days = np.full(n, float(span))
         for number, (changed, closed) in self.changed.items():
             age = int(round(self.today - changed))
             if number >= n or age >= span:
                 continue
             if age >= MIN_TREND_DAYS:
-                base[number] = self.history[-1 - age][name][number]
+                then = history[-1 - age]
+                base[:, number] = [then[name][number] for name in rows]
                 days[number] = age
-                from_current[number] = False
+                from_current[:, number] = False
             elif closed:
-                from_current[number] = True  # closed within the week: no trend of its own yet
-        known = self._trends[(name, n)] = (base, days, from_current if from_current.any() else None)
+                from_current[:, number] = True  # closed within the week: no trend of its own yet
+        if isinstance(names, str):
+            base, from_current = base[0], from_current[0]
+        known = self._trends[(names, n)] = (base, days, from_current if from_current.any() else None)
         return known
 
     def _kept_full(self, n: int, active: np.ndarray) -> np.ndarray:
@@ -226,10 +224,8 @@ class Operator:
         role change within the window, ``slope``); a
         planned merge's target holds its source's customers too (``sim.migration``)."""
         fleet = self.fleet
-        ahead = {
-            name: self.projected(name, fleet.view(name).astype(float), horizon)
-            for name in ("ram_requested", "pods", "disk_bytes")
-        }
+        now = np.vstack([fleet.view(name) for name in DEMAND]).astype(float)
+        ahead = dict(zip(DEMAND, self.projected_rows(DEMAND, now, horizon), strict=True))
         full = self.triggers.kept_full
         if not full.any():
             return self.migration.reserved(ahead)
