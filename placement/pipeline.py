@@ -28,7 +28,7 @@ from placement.rules import (
     least_allocated,
     levels,
     most_allocated,
-    utilization,
+    utilization_lines,
 )
 from placement.scorers import control_plane_shape, ram_headroom
 from placement.scoring import MAX_NODE_SCORE
@@ -314,8 +314,10 @@ CHECKS
             ram_score = ram_fast(requested, capacity)
         else:
             ram_score = ram_headroom(request_plan.cycle, cluster, load)
-        volume_score = volume_table[utilization(level_VOLUMES + volumes_need, volume_capacity)]
-        control_score = control_table[utilization(level_CONTROL + objects_need, control_capacity)]
+VOLUME_UTILIZATION
+        volume_score = volume_table[volume_utilization]
+CONTROL_UTILIZATION
+        control_score = control_table[control_utilization]
         total = region_score * w_region + ram_score * w_ram + volume_score * w_volume + control_score * w_control
         totals[index] = total
         scores = (region_score, ram_score, volume_score, control_score)
@@ -339,15 +341,20 @@ def _evaluate_function() -> Callable:
         _EVALUATE.replace("THRESHOLDS", ", ".join(f"threshold_{i}" for i in range(count)))
         .replace("LEVELS", ", ".join(f"level_{i}" for i in range(count)))
         .replace("CHECKS", checks)
-        .replace("level_VOLUMES", f"level_{VOLUMES}")
-        .replace("level_CONTROL", f"level_{CONTROL}")
+        .replace(
+            "VOLUME_UTILIZATION",
+            utilization_lines(f"level_{VOLUMES} + volumes_need", "volume_capacity", "volume_utilization", " " * 8),
+        )
+        .replace(
+            "CONTROL_UTILIZATION",
+            utilization_lines(f"level_{CONTROL} + objects_need", "control_capacity", "control_utilization", " " * 8),
+        )
     )
     namespace: dict = {
         "_every": _every,
         "levels": levels,
         "MAX_NODE_SCORE": MAX_NODE_SCORE,
         "ram_headroom": ram_headroom,
-        "utilization": utilization,
     }
     exec(compile(source, "<placement.pipeline.evaluate>", "exec"), namespace)
     return namespace["evaluate"]
