@@ -16,6 +16,7 @@ import numpy as np
 
 from placement.catalogue import NODE_ADDED_FILTERS
 from sim.decisions import Crossings, is_shard_limit, limit_name
+from sim.handover import floor_slope, receivers
 from sim.log import Log, OrderRecord
 from sim.migration import Migration
 from sim.scaledown import ScaleDown
@@ -58,6 +59,7 @@ class Operator:
         # day and whether they were closed then: their trend is measured since (``projected``).
         self.changed: dict[int, tuple[float, bool]] = {}
         self._was_open = np.zeros(0, dtype=bool)
+        self.handing: set[int] = set()  # open clusters about to close (``sim.handover``), set by ``Sharding.tick``
         self.today = 0.0
         # ``_trend_base`` per (level, clusters), for the history's last day it was measured on.
         self._trends: dict[tuple[str | tuple[str, ...], int], tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
@@ -101,6 +103,11 @@ class Operator:
         was[: len(self._was_open)] = self._was_open
         for number in np.flatnonzero(is_open != was).tolist():
             self.changed[number] = (day, bool(was[number]))
+            if was[number]:  # closed: the region's other open clusters take its sign-ups (``sim.handover``)
+                region = self.fleet.clusters[number].region
+                for other in np.flatnonzero(is_open & was).tolist():
+                    if self.fleet.clusters[other].region == region:
+                        self.changed[other] = (day, False)
         self._was_open = is_open
         for number in [k for k, (since, _) in self.changed.items() if day - since > PROJECTION_WINDOW_DAYS]:
             del self.changed[number]
@@ -153,7 +160,18 @@ class Operator:
         (``projected``); several levels' (a row of ``current`` per name) for a tuple of names."""
         base, days, from_current = self._trend_base(name, current.shape[-1])
         before = base if from_current is None else np.where(from_current, current, base)
-        return np.maximum(current - before, 0.0) / days
+        rise = np.maximum(current - before, 0.0) / days
+        if isinstance(name, str):
+            return self._floor(name, current, rise)
+        for i, row in enumerate(name):
+            rise[i] = self._floor(row, current[i], rise[i])
+        return rise
+
+    def _floor(self, name: str, current: np.ndarray, rise: np.ndarray) -> np.ndarray:
+        """A receiver's rise at least its share of its region's (``sim.handover``)."""
+        return floor_slope(
+            self.fleet, self.history, self.changed, self.today, self.handing, MIN_TREND_DAYS, name, current, rise
+        )
 
     def _trend_base(self, names: str | tuple[str, ...], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Where ``slope`` measures a level from, per cluster: the level then, the days since, and where today's
@@ -236,9 +254,13 @@ class Operator:
             "ram_requested": placed * fleet.view("ram_requested") / services,
             "disk_bytes": placed * fleet.view("disk_bytes") / services,
         }
+        # A kept-full cluster about to take its region's sign-ups (``sim.handover``) holds them too.
+        taking = np.zeros(len(full), dtype=bool)
+        taking[receivers(fleet, self.changed, self.today, self.handing, MIN_TREND_DAYS)] = True
         for name in ahead:
             now = fleet.view(name).astype(float)
-            ahead[name] = np.where(full, now + inflow[name], ahead[name])
+            kept = now + inflow[name]
+            ahead[name] = np.where(full, np.where(taking, np.maximum(kept, ahead[name]), kept), ahead[name])
         return self.migration.reserved(ahead)
 
     def _scale_down(self, day: float, n: int) -> None:
@@ -254,7 +276,9 @@ class Operator:
         (``MIN_TREND_DAYS`` after delivery, ``projected``) and node orders placed then arrive, plus a lead time, plus
         one more trend window: that first trend rests on a week of history, and the services that closed clusters
         kept full spill onto it arrive in steps it does not show yet (35 days left stage 1 turning 16 placements
-        away on one day; 56 days overbought the three-region probe's successors, 1.26x its bound on day 182)."""
+        away on one day; 56 days overbought the three-region probe's successors, 1.26x its bound on day 182). The
+        hand-over share (``sim.handover``) orders for it from delivery, yet 28 and 35 days still lost stage 1
+        27 and 11 customers."""
         return 2 * MIN_TREND_DAYS + 2 * self.policy.node_lead_days
 
     def trend_known(self, n: int) -> np.ndarray:

@@ -11,7 +11,8 @@ Two rules order a cluster, each answered first by reopening a closed cluster its
   window. Where a fast-growing region fills a cluster within weeks, several are on order at once; where it
   grows slowly, the room lasts far beyond the lead time and this rule orders about when the first would.
 
-A cluster closes to new customers at ``close_fraction`` once another cluster of its region takes them. A region
+A cluster closes to new customers at ``close_fraction`` once another cluster of its region takes them, or as its
+region's surplus when the others hold twice the reorder point without it (``_close_surplus``). A region
 whose customers find no open cluster gets one (``region_demand``), as does a region with enough customers living
 elsewhere (``regional_cluster_at_customers``).
 """
@@ -34,6 +35,7 @@ from sim.triggers import Triggers
 from sim.world import World
 
 MIN_TREND_DAYS = 7  # fewer days of history give no usable trend
+SURPLUS_COVERS = 2.0  # a region's open clusters hold this many reorder points before one closes (``_close_surplus``)
 
 
 def row_sums(matrix: np.ndarray) -> list[float]:
@@ -52,6 +54,7 @@ class Operator(Protocol):
     limits: Limits
     triggers: Triggers
     history: deque[dict[str, np.ndarray]]
+    handing: set[int]
 
     def projected_rows(self, names: tuple[str, ...], current: np.ndarray, lead_days: float) -> np.ndarray: ...
 
@@ -72,6 +75,7 @@ class Sharding:
         self.fleet = operator.fleet
         self.policy = operator.policy
         self.retiring: dict[int, int] = {}  # cluster -> the successor ordered for it
+        self.closing: dict[int, float] = {}  # open cluster -> the day it closes as its region's surplus
         self.volume_shard_seen = False
 
     def tick(self, day: float, ratios: dict[str, np.ndarray], active: np.ndarray, customers: int) -> None:
@@ -89,6 +93,11 @@ class Sharding:
         worst_limit = [names[i] for i in pressure.argmax(axis=0)]
         open_active = np.array([info.open and info.active for info in fleet.clusters], dtype=bool)
         levels = np.maximum(now, ahead)
+        # Clusters near a close level within a node lead time and a week: the region's others take over
+        # (``sim.handover``; the projection is linear, so the node lead time's level lies on the way to ``ahead``).
+        soon = min(1.0, (self.policy.node_lead_days + MIN_TREND_DAYS) / shard.lead_days)
+        near = (now + (ahead - now) * soon).max(axis=0) >= shard.close_fraction
+        self.op.handing = set(np.flatnonzero(open_active & near).tolist()) | set(self.closing)
         for number in np.flatnonzero(open_active & (urgency >= 1.0)).tolist():
             limit = worst_limit[number]
             info = fleet.clusters[number]
@@ -208,7 +217,10 @@ class Sharding:
                 if missing > short:
                     short, binding = missing, i
             if binding is None:
+                self._close_surplus(day, region, names, now, opened, growth)
                 continue
+            for number in [k for k in self.closing if fleet.clusters[k].region == region]:
+                del self.closing[number]  # short of room again: it stays open
             limit = names[binding]
             trigger = max(opened, key=lambda k: (now[binding, k], -k))
             room_days = room[binding] / growth[binding]
@@ -229,6 +241,51 @@ class Sharding:
                 )
                 if retire:
                     self.retiring[retire.pop(0)] = number
+
+    def _close_surplus(
+        self,
+        day: float,
+        region: str,
+        names: list[str],
+        now: np.ndarray,
+        opened: list[int],
+        growth: list[float],
+    ) -> None:
+        """Close the region's fullest open cluster to new customers when the others hold ``SURPLUS_COVERS`` times
+        the reorder point without it. Each open cluster keeps the order levels' headroom for new customers (a fifth
+        of a RAM-bound cluster's run nodes); a closed one is kept full. Reopened for room and never closed again, a
+        shrinking region's open clusters piled up, 4 of 7 on a RAM-heavy probe at 1.25-1.3x its optimum.
+
+        The close is planned a node lead time ahead (``closing``): the others order run nodes for the sign-ups they
+        take over (``sim.handover``) before they come; closed at once, a reopened cluster turned them away."""
+        pending = next((k for k in self.closing if self.fleet.clusters[k].region == region), None)
+        if (pending is None and len(opened) < 2) or (pending is not None and day + 1e-9 < self.closing[pending]):
+            return
+        close, target = self.policy.shard.close_fraction, self.cover_days()
+        room = np.maximum(close - now[:, opened], 0.0)
+        fullest = max(range(len(opened)), key=lambda j: (float(now[:, opened[j]].max()), -opened[j]))
+        # Only delivered clusters count: one on order takes nobody until it arrives (counted, stage 4 closed a
+        # cluster a month before its region's successor came, and the one left open hit a shard limit first).
+        left = room.sum(axis=1) - room[:, fullest]
+        need = SURPLUS_COVERS * target * np.maximum(np.asarray(growth, dtype=float), 0.0)
+        surplus = len(opened) > 1 and bool((left >= need).all() and (left > 0).all())
+        number = opened[fullest]
+        if pending is None:
+            if surplus:
+                self.closing[number] = day + self.policy.node_lead_days
+            return
+        del self.closing[pending]
+        if not surplus or number != pending:
+            return
+        self.fleet.close(number)
+        self.retiring.pop(number, None)
+        self.log_event(
+            day,
+            "cluster_closed",
+            number,
+            f"closed to new customers: the region's other open clusters hold over {SURPLUS_COVERS:g} times "
+            f"{target:g} days of its growth without it",
+        )
 
     def _reopen(self, day: float, region: str, names: list[str], levels: np.ndarray, open_active: np.ndarray) -> bool:
         """Instead of ordering a new cluster, reopen the region's closed cluster that its customers have shrunk

@@ -88,8 +88,11 @@ def test_a_new_regions_first_customers_find_a_cluster():
     rejected = result.events[(result.events["kind"] == "placement_rejected") & (result.events["cluster_id"] == "fleet")]
     early = rejected[rejected["day"] < 30]["detail"].str.extract(r"^(\d+)")[0].astype(int).sum()
     assert early == 0, early
-    # Later losses are the region's single open cluster full for a node lead time (seed 0: 242 of 37K, 0.7 %).
-    assert result.summary["customers_lost"] < 0.01 * result.summary["customers_signed_up"], result.summary
+    # Later losses were a cluster taking over its region's sign-ups (reopened, or the last open one when another
+    # closed) on run nodes for its own shrinking trend, full for a node lead time (seed 0: 242 of 37K, 0.7 %); it
+    # now orders for its share of the region's growth before the hand-over (``sim.handover``): seed 0 loses 75
+    # (seeds 1, 2: 4, 33), most at the start, when eu-west-1 reaches its run-node cap before any trend is known.
+    assert result.summary["customers_lost"] < 0.005 * result.summary["customers_signed_up"], result.summary
 
 
 def test_the_ram_heavy_capacity_plan_is_within_a_fifth_of_the_simulated_cost():
