@@ -89,8 +89,10 @@ class Operator:
         for limit, number in self.crossings.newly_crossed(names, reached):
             self._crossed(limit, number, day, customers)
         self._upgrade(day, ratios, active)
-        self._add_nodes(day, ratios, active)
-        if self.migration.tick(day, ratios, self.demand_ahead(self.policy.node_lead_days), self.trend_known(n)):
+        # Over a node lead time, for the node orders and the merges' plans (the orders change nothing it reads).
+        ahead = self.demand_ahead(self.policy.node_lead_days)
+        self._add_nodes(day, ratios, active, ahead)
+        if self.migration.tick(day, ratios, ahead, self.trend_known(n)):
             ratios = self._moved(n)
         self._scale_down(day, n)
         self.sharding.tick(day, ratios, active, customers)
@@ -243,25 +245,22 @@ class Operator:
         planned merge's target holds its source's customers too (``sim.migration``)."""
         fleet = self.fleet
         now = np.vstack([fleet.view(name) for name in DEMAND]).astype(float)
-        ahead = dict(zip(DEMAND, self.projected_rows(DEMAND, now, horizon), strict=True))
+        ahead = self.projected_rows(DEMAND, now, horizon)
         full = self.triggers.kept_full
-        if not full.any():
-            return self.migration.reserved(ahead)
-        placed = self.slope("placements", fleet.view("placements").astype(float)) * horizon
-        services = np.maximum(fleet.view("services").astype(float), 1.0)
-        inflow = {
-            "pods": placed * self.world.config.scenario.customers.pods_per_service,
-            "ram_requested": placed * fleet.view("ram_requested") / services,
-            "disk_bytes": placed * fleet.view("disk_bytes") / services,
-        }
-        # A kept-full cluster about to take its region's sign-ups (``sim.handover``) holds them too.
-        taking = np.zeros(len(full), dtype=bool)
-        taking[receivers(fleet, self.changed, self.today, self.handing, MIN_TREND_DAYS)] = True
-        for name in ahead:
-            now = fleet.view(name).astype(float)
-            kept = now + inflow[name]
-            ahead[name] = np.where(full, np.where(taking, np.maximum(kept, ahead[name]), kept), ahead[name])
-        return self.migration.reserved(ahead)
+        if full.any():
+            placed = self.slope("placements", fleet.view("placements").astype(float)) * horizon
+            services = np.maximum(fleet.view("services").astype(float), 1.0)
+            inflow = [  # in the order of DEMAND
+                placed * now[0] / services,
+                placed * self.world.config.scenario.customers.pods_per_service,
+                placed * now[2] / services,
+            ]
+            # A kept-full cluster about to take its region's sign-ups (``sim.handover``) holds them too.
+            taking = np.zeros(len(full), dtype=bool)
+            taking[receivers(fleet, self.changed, self.today, self.handing, MIN_TREND_DAYS)] = True
+            kept = now + np.vstack(inflow)
+            ahead = np.where(full, np.where(taking, np.maximum(kept, ahead), kept), ahead)
+        return self.migration.reserved(dict(zip(DEMAND, ahead, strict=True)))
 
     def _scale_down(self, day: float, n: int) -> None:
         """Scale-down keeps what the trend says the cluster needs again before a re-ordered node could arrive
@@ -372,13 +371,14 @@ class Operator:
                 f"{self.fleet.ladder[rung[number]]} -> {self.fleet.ladder[rung[number] + 1]}",
             )
 
-    def _add_nodes(self, day: float, ratios: dict[str, np.ndarray], active: np.ndarray) -> None:
+    def _add_nodes(
+        self, day: float, ratios: dict[str, np.ndarray], active: np.ndarray, ahead: dict[str, np.ndarray]
+    ) -> None:
         if not self.policy.auto_add_nodes:
             return
         fleet, policy = self.fleet, self.policy
         c = {name: fleet.view(name).astype(float) for name in ("ram_requested", "pods", "nodes", "pending_nodes")}
         lead = policy.node_lead_days
-        ahead = self.demand_ahead(lead)
         # n_plus: the cluster still holds its pods after losing its k largest run nodes (all of one type).
         needed = self.triggers.needed_nodes(ahead) + policy.n_plus.nodes
         have = c["nodes"] + c["pending_nodes"]

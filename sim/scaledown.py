@@ -33,20 +33,25 @@ class ScaleDown:
         self.triggers = triggers
         self.policy = world.config.scenario.operator
         self.unneeded_since: dict[int, float] = {}  # cluster -> first day of its current surplus
+        self._floors = np.zeros(0)  # ``_floor``, per cluster number
 
     def keep_nodes(self, ahead: dict[str, np.ndarray]) -> np.ndarray:
         """Run nodes each cluster keeps: its order levels for the projected demand, plus the n_plus headroom,
         and never fewer than its storage provider's minimum nodes and replica count."""
-        limits = self.world.config.limits
         needed = self.triggers.needed_nodes(ahead) + self.policy.n_plus.nodes
-        floor = np.array(
-            [
-                max(limits.storage[info.provider].min_nodes, limits.storage[info.provider].replicas)
-                for info in self.fleet.clusters
-            ],
-            dtype=float,
-        )
-        return np.maximum(needed, floor)
+        return np.maximum(needed, self._floor())
+
+    def _floor(self) -> np.ndarray:
+        """Each cluster's storage provider's minimum nodes and replica count, whichever is more (a cluster's
+        provider never changes: kept as the fleet grows)."""
+        clusters = self.fleet.clusters
+        if len(self._floors) != len(clusters):
+            storage = self.world.config.limits.storage
+            self._floors = np.array(
+                [max(storage[info.provider].min_nodes, storage[info.provider].replicas) for info in clusters],
+                dtype=float,
+            )
+        return self._floors
 
     def tick(self, day: float, ahead: dict[str, np.ndarray], trend_known: np.ndarray) -> None:
         self._decommission_empty(day)

@@ -39,9 +39,12 @@ SURPLUS_COVERS = 2.0  # a region's open clusters hold this many reorder points b
 
 
 def row_sums(matrix: np.ndarray) -> list[float]:
-    """Each row's sum, row by row: a row's own sum adds in the order a 1-D array's does (pairwise), which
-    ``sum(axis=1)`` does not for eight or more columns, and a run's outputs must not depend on how it adds."""
-    return [float(row.sum()) for row in matrix]
+    """Each row's sum as the row alone adds it (pairwise, as numpy adds a 1-D array): a run's outputs must not
+    depend on how its levels are laid out. ``sum(axis=1)`` adds column after column, the same as pairwise below
+    eight columns only."""
+    if matrix.shape[1] < 8:
+        return matrix.sum(axis=1).tolist()
+    return [float(np.add.reduce(row)) for row in matrix]
 
 
 class Operator(Protocol):
@@ -164,7 +167,7 @@ class Sharding:
         for i, name in enumerate(names):
             past = first[name]
             before[i, : len(past)] = past
-        rise = np.maximum(np.vstack([last[name] for name in names]) - before, 0.0)
+        rise = np.maximum(np.array([last[name] for name in names]) - before, 0.0)
         regions = [info.region if info.active else None for info in self.fleet.clusters[:n]]
         growth = {}
         for region in set(regions) - {None}:

@@ -69,7 +69,8 @@ class Triggers:
         """Each limit's level per cluster as a share of the level that forces an action (>= 1: act): every
         limit of the catalogue, in its order (``volumes`` per storage provider), then the operator's own."""
         fleet, policy = self.fleet, self.policy
-        c = {name: fleet.view(name).astype(float) for name in fleet.counters}
+        count = fleet.n_clusters  # every counter as floats, converted at once
+        c = dict(zip(fleet.counters, np.array([a[:count] for a in fleet.counters.values()], dtype=float), strict=True))
         providers = [info.provider for info in fleet.clusters]
         out: dict[str, np.ndarray] = {}
         for limit in LIMITS:
