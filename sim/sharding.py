@@ -271,7 +271,11 @@ class Sharding:
         # cluster a month before its region's successor came, and the one left open hit a shard limit first).
         left = room.sum(axis=1) - room[:, fullest]
         need = SURPLUS_COVERS * target * np.maximum(np.asarray(growth, dtype=float), 0.0)
-        surplus = len(opened) > 1 and bool((left >= need).all() and (left > 0).all())
+        # One storage provider only: a cluster's room under another provider's volume limit is no room for that
+        # provider's volumes (stage 3 closed its Rook-Ceph clusters and left a reopened Longhorn one alone to hit
+        # Longhorn's volume limit for a shard lead time: 1,187 customers lost).
+        providers = {self.fleet.clusters[k].provider for k in opened}
+        surplus = len(opened) > 1 and len(providers) == 1 and bool((left >= need).all() and (left > 0).all())
         number = opened[fullest]
         if pending is None:
             if surplus:
