@@ -214,24 +214,36 @@ class ClusterLoad:
 
 NO_POD_CAP = -1  # ``ClusterLoad.nodes_by_free_ram``: count a node whatever its pods
 # The fields of a ``ClusterLoad`` besides its run nodes and what it derives from them.
-_OTHER_FIELDS = frozenset(
-    {
-        "ctrl_node_type",
-        "volumes",
-        "services",
-        "customers",
-        "pods",
-        "etcd_objects",
-        "observed_at",
-        "disk_bytes",
-        "disk_capacity_bytes",
-    }
-)
+_OTHER_FIELDS = frozenset(field.name for field in fields(ClusterLoad)) - {
+    "run_nodes",
+    "ram_allocatable_bytes",
+    "ram_requested_bytes",
+    "schedulable_nodes",
+    "_cache",
+}
 
 
 _new_object = object.__new__
 # Each slot's own setter, by name (``ClusterLoad.with_changes``).
 _SETTERS = {field.name: getattr(ClusterLoad, field.name).__set__ for field in fields(ClusterLoad)}
+# Every field, in the order ``with_changes`` sets them; the assertion keeps it complete.
+_SETTER_ORDER = (
+    "run_nodes",
+    "ctrl_node_type",
+    "volumes",
+    "services",
+    "customers",
+    "pods",
+    "etcd_objects",
+    "observed_at",
+    "disk_bytes",
+    "disk_capacity_bytes",
+    "ram_allocatable_bytes",
+    "ram_requested_bytes",
+    "schedulable_nodes",
+    "_cache",
+)
+assert set(_SETTERS) == set(_SETTER_ORDER), "ClusterLoad.with_changes sets every field"
 (
     _SET_RUN_NODES,
     _SET_CTRL,
@@ -247,38 +259,7 @@ _SETTERS = {field.name: getattr(ClusterLoad, field.name).__set__ for field in fi
     _SET_REQUESTED,
     _SET_SCHEDULABLE,
     _SET_CACHE,
-) = (
-    _SETTERS["run_nodes"],
-    _SETTERS["ctrl_node_type"],
-    _SETTERS["volumes"],
-    _SETTERS["services"],
-    _SETTERS["customers"],
-    _SETTERS["pods"],
-    _SETTERS["etcd_objects"],
-    _SETTERS["observed_at"],
-    _SETTERS["disk_bytes"],
-    _SETTERS["disk_capacity_bytes"],
-    _SETTERS["ram_allocatable_bytes"],
-    _SETTERS["ram_requested_bytes"],
-    _SETTERS["schedulable_nodes"],
-    _SETTERS["_cache"],
-)
-assert set(_SETTERS) == {
-    "run_nodes",
-    "ctrl_node_type",
-    "volumes",
-    "services",
-    "customers",
-    "pods",
-    "etcd_objects",
-    "observed_at",
-    "disk_bytes",
-    "disk_capacity_bytes",
-    "ram_allocatable_bytes",
-    "ram_requested_bytes",
-    "schedulable_nodes",
-    "_cache",
-}, "ClusterLoad.with_changes sets every field"
+) = (_SETTERS[name] for name in _SETTER_ORDER)
 
 
 def _takes_pods(node: RunNode, default_max_pods: int) -> bool:
