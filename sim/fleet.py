@@ -9,6 +9,7 @@ Arrays that grow (clusters, nodes) double their capacity.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
@@ -115,6 +116,36 @@ class Fleet:
         self._open_pairs: list[tuple[Cluster, ClusterLoad]] | None = None
         self._open_at: dict[int, int] = {}
         self._open_changed: set[int] = set()
+
+    def copy(self) -> Fleet:
+        """An independent copy: what changes is copied, what never changes (the limits, the engine's ``Cluster``,
+        ``RunNode`` and ``ClusterLoad`` values) is shared."""
+        twin = _new_object(Fleet)
+        state = dict(vars(self))
+        assert state.keys() == _FLEET_STATE, "Fleet.copy copies every attribute"
+        state.update(
+            clusters=[copy.copy(info) for info in self.clusters],
+            index=dict(self.index),
+            counters={name: array.copy() for name, array in self.counters.items()},
+            cluster_nodes=[list(nodes) for nodes in self.cluster_nodes],
+            cluster_runnodes=[list(nodes) for nodes in self.cluster_runnodes],
+            loads=list(self.loads),
+            changed=[None if changed is None else dict(changed) for changed in self.changed],
+            node_cluster=self.node_cluster.copy(),
+            node_position=self.node_position.copy(),
+            node_requested=self.node_requested.copy(),
+            node_pods=self.node_pods.copy(),
+            node_max_pods=self.node_max_pods.copy(),
+            pods_capacity=self.pods_capacity.copy(),
+            node_names=list(self.node_names),
+            node_services=[set(services) for services in self.node_services],
+            node_by_name=dict(self.node_by_name),
+            _open_pairs=None if self._open_pairs is None else list(self._open_pairs),
+            _open_at=dict(self._open_at),
+            _open_changed=set(self._open_changed),
+        )
+        vars(twin).update(state)
+        return twin
 
     # --- clusters -------------------------------------------------------------------------------------------
     @property
@@ -357,6 +388,16 @@ class Fleet:
 
     def view(self, name: str) -> np.ndarray:
         return self.counters[name][: self.n_clusters]
+
+
+_new_object = object.__new__
+# What ``Fleet.copy`` copies: every attribute ``Fleet.__init__`` sets (the assertion there keeps it complete).
+_FLEET_STATE = frozenset(
+    {"limits", "max_pods", "ladder", "start", "run_node_ram", "clusters", "index", "counters", "cluster_nodes",
+     "cluster_runnodes", "loads", "changed", "node_cluster", "node_position", "node_requested", "node_pods",
+     "node_max_pods", "pods_capacity", "node_names", "node_services", "node_by_name", "_open_pairs", "_open_at",
+     "_open_changed"}
+)  # fmt: skip
 
 
 def start_datetime(day) -> datetime:

@@ -23,6 +23,7 @@ from sim.operator import Operator
 from sim.packing import check_packing
 from sim.placing import leave, place_later, sign_up
 from sim.population import ACTIVE
+from sim.sampling import Draws
 from sim.start_from.carry import carry_over
 from sim.world import World
 
@@ -30,26 +31,58 @@ Process = Generator[simpy.Event, None, None]
 
 
 def signups(env: simpy.Environment, world: World, log: Log) -> Process:
-    for customer, at in enumerate(world.draws.signup.tolist()):
+    signup = world.draws.signup
+    first = opening_customers(world.draws) if world.opened else 0
+    for customer, at in enumerate(signup[first:].tolist(), first):
         if at > env.now:
             yield env.timeout(at - env.now)
         sign_up(world, log, customer)
 
 
 def service_creation(env: simpy.Environment, world: World, log: Log) -> Process:
-    draws, people = world.draws, world.population
+    people = world.population
+    order, owner, times = later_services(world)
+    first = int(np.searchsorted(times, 0.0, side="right")) if world.opened else 0
+    for service, customer, at in zip(
+        order[first:].tolist(), owner[first:].tolist(), times[first:].tolist(), strict=True
+    ):
+        if at > env.now:
+            yield env.timeout(at - env.now)
+        if people.state[customer] == ACTIVE:
+            place_later(world, log, customer, service)
+
+
+def opening_customers(draws: Draws) -> int:
+    """The customers that sign up at time 0 (a prefix: sign-ups are sorted): the initial fleet's."""
+    return int(np.searchsorted(draws.signup, 0.0, side="right"))
+
+
+def later_services(world: World) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every service after its customer's first that is created within the horizon, in creation order (ties in
+    service order): the services, their customers, their creation days."""
+    draws = world.draws
     later = np.ones(len(draws.service_created), dtype=bool)
     later[draws.service_start[:-1]] = False
     later &= draws.service_created < world.config.horizon
     order = np.flatnonzero(later)
     order = order[np.argsort(draws.service_created[order], kind="stable")]
     owner = np.repeat(np.arange(draws.customers), np.diff(draws.service_start))
-    times = draws.service_created[order].tolist()
-    for service, customer, at in zip(order.tolist(), owner[order].tolist(), times, strict=True):
-        if at > env.now:
-            yield env.timeout(at - env.now)
+    return order, owner[order], draws.service_created[order]
+
+
+def open_fleet(world: World, log: Log) -> None:
+    """What ``signups`` and ``service_creation`` do at time 0, before any other process runs: the customers
+    signed up at time 0 (the initial fleet's) and then their services created at time 0, placed in the order the
+    two processes place them. A world ``opened`` so (``World.opened``) has them skip it."""
+    for customer in range(opening_customers(world.draws)):
+        sign_up(world, log, customer)
+    people = world.population
+    order, owner, times = later_services(world)
+    first = int(np.searchsorted(times, 0.0, side="right"))
+    for service, customer in zip(order[:first].tolist(), owner[:first].tolist(), strict=True):
         if people.state[customer] == ACTIVE:
             place_later(world, log, customer, service)
+    world.opened = True
 
 
 def churn(env: simpy.Environment, world: World, log: Log) -> Process:

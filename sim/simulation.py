@@ -19,6 +19,7 @@ from sim.assumptions import assumptions
 from sim.collect import collect
 from sim.config import RunConfig, compile_scenario
 from sim.log import Log
+from sim.opening import Openings
 from sim.overrides import apply_overrides
 from sim.processes import DRIVERS, packing_checks, progress_reports
 from sim.results import SimResult
@@ -38,10 +39,16 @@ def simulate(
     seed: int | np.random.SeedSequence = 0,
     *,
     progress: Callable[[float], None] | None = None,
+    openings: Openings | None = None,
 ) -> tuple[World, Log]:
-    """One replication of a compiled scenario: the world as it ends, and the log of what happened."""
+    """One replication of a compiled scenario: the world as it ends, and the log of what happened.
+
+    ``openings``: runs that start from the same fleet and customers (a forecast's) share their time-0 placements
+    through it (``sim.opening``); the results are the same with or without."""
     draws = draw(config.scenario, seed_sequence(seed), config.horizon)
     world, log = World.build(config, draws), Log()
+    if openings is not None:
+        openings.open(world, log)
     env = simpy.Environment()
     for driver in DRIVERS:
         env.process(driver(env, world, log))

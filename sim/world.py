@@ -53,6 +53,9 @@ class World:
     # namespaces (1 for the first on its cluster, which brought the customer's namespace there).
     away: dict[int, set[int]] = field(default_factory=dict)
     spilled: dict[int, int] = field(default_factory=dict)
+    # The time-0 placements are done (``sim.processes.open_fleet``, or restored by ``sim.opening``): the sign-up
+    # and service-creation processes start after them.
+    opened: bool = False
 
     @classmethod
     def build(cls, config: RunConfig, draws: Draws) -> World:

@@ -28,6 +28,7 @@ import pandas as pd
 from sim.collect import cluster_series
 from sim.config import RunConfig, compile_scenario
 from sim.growth_fit import ChurnFit, GrowthFit
+from sim.opening import Openings
 from sim.planning import RESOURCES, measures
 from sim.scenario import Scenario
 from sim.simulation import simulate
@@ -118,7 +119,7 @@ def run_forecast(task: ForecastTask, root: int, index: int) -> RunOutcome:
     try:
         scenario = task.scenario.model_copy(update=update)
         config = compile_scenario(scenario)
-        world, log = simulate(config, sim_seq)
+        world, log = simulate(config, sim_seq, openings=_OPENINGS)
         # Only the per-cluster levels: the costs, events, customers and decision table of a full ``collect``
         # would be thrown away.
         days, used, capacity = bind_days(cluster_series(world, log), scenario, task.clusters, config)
@@ -158,4 +159,6 @@ class PackedTask:
         return task
 
 
+# Per process: the time-0 placements of the last run, which every later run of the same forecast replays.
+_OPENINGS = Openings()
 _UNPACKED: dict[str, ForecastTask] = {}  # per worker process: the forecast task it last unpacked, by key
