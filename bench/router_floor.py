@@ -12,6 +12,7 @@ validated by a pydantic model, and a JSON answer. It does nothing else. The serv
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from pydantic import BaseModel, ConfigDict
@@ -48,21 +49,25 @@ def bench_app(db_url: str) -> FastAPI:
     return app
 
 
-def main() -> None:
+def serve(app: Any, port: int, http: Any = None) -> None:
+    """Under uvicorn as ``placement serve`` runs one worker (``http``: its HTTP protocol unless given)."""
     import uvicorn
 
     from placement.router.http_protocol import HTTP_PROTOCOL
     from placement.router.workers import keep_event_loop_responsive
 
+    keep_event_loop_responsive()
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, workers=1, http=http or HTTP_PROTOCOL
+    )
+
+
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", required=True)
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    app = bench_app(args.db)
-    keep_event_loop_responsive()
-    uvicorn.run(
-        app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False, workers=1, http=HTTP_PROTOCOL
-    )
+    serve(bench_app(args.db), args.port)
 
 
 if __name__ == "__main__":

@@ -44,11 +44,13 @@ from pathlib import Path
 import httpx
 import numpy as np
 import psycopg
+from sqlalchemy import Engine
 
-from bench.router_dbfloor import capture, replay
+from bench.router_dbfloor import Captured, capture, replay
 from bench.router_fleet import SELECT_PATH, TOKEN, fill_cache, seed
 from bench.router_floor import FLOOR_PATH
 from bench.router_waits import WaitSampler, print_waits
+from placement.router.db import make_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 PLACE_PATH = "/v1/placements"
@@ -77,15 +79,15 @@ def free_port() -> int:
 
 
 class Router:
-    """``bench.router_floor`` on a loopback port."""
+    """``bench.router_floor`` on a loopback port (or ``server``, a module that serves it the same way)."""
 
-    def __init__(self, db: str, log: Path):
+    def __init__(self, db: str, log: Path, server: str = "bench.router_floor", options: tuple[str, ...] = ()):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log.open("w")
         env = dict(os.environ, CAPPLAN_TOKENS=TOKEN)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.router_floor", "--db", db, "--port", str(self.port)],
+            [sys.executable, "-m", server, "--db", db, "--port", str(self.port), *options],
             cwd=ROOT,
             env=env,
             stdout=self.log,
@@ -343,30 +345,35 @@ def main() -> None:
             print_waits(run.name, run.waits)
 
 
-def placements(args, router: Router, wrk: str, workdir: Path, schema: str, application: str, placing, duration):
-    """The database floor and the placements, paced ~200/s and saturated, on the router's PostgreSQL schema."""
-    from placement.router.db import make_engine
+FLOOR_NODES = [f"run-{n}" for n in range(6)]  # the seeded clusters' run nodes, which the floor's replays go round
+
+
+def capture_placements(engine: Engine) -> list[Captured]:
+    """The statements of the router's bench placements (256Mi, and 256Mi with a 5Gi volume) on the seeded fleet,
+    as the database floor replays them."""
     from placement.router.store import PlacementOrder, Store
     from placement.state import RequestIn
 
+    store = Store(engine)
+    # The fleet cache warm first.
+    store.place(PlacementOrder("floor-warm", "floor-warm", RequestIn(customer_id="floor-warm", ram="256Mi")))
+    return [
+        capture(
+            store,
+            PlacementOrder(
+                f"floor-{kind}", f"floor-{kind}", RequestIn(customer_id=f"floor-{kind}", ram="256Mi", volumes=volumes)
+            ),
+        )
+        for kind, volumes in (("plain", []), ("volume", [{"size": "5Gi"}]))
+    ]
+
+
+def placements(args, router: Router, wrk: str, workdir: Path, schema: str, application: str, placing, duration):
+    """The database floor and the placements, paced ~200/s and saturated, on the router's PostgreSQL schema."""
     floor_application = f"{application}-floor"
     engine = make_engine(f"{args.pg}?schema={schema}&application_name={floor_application}")
-    store = Store(engine)
     try:
-        # The router's bench body: 256Mi, every other one with a 5Gi volume; the fleet cache warm first.
-        store.place(PlacementOrder("floor-warm", "floor-warm", RequestIn(customer_id="floor-warm", ram="256Mi")))
-        captured = [
-            capture(
-                store,
-                PlacementOrder(
-                    f"floor-{kind}",
-                    f"floor-{kind}",
-                    RequestIn(customer_id=f"floor-{kind}", ram="256Mi", volumes=volumes),
-                ),
-            )
-            for kind, volumes in (("plain", []), ("volume", [{"size": "5Gi"}]))
-        ]
-        nodes = [f"run-{n}" for n in range(6)]
+        captured = capture_placements(engine)
         runs = []
         for label, connections, delay in (("paced ~200/s", 6, 20), ("saturated", 16, 0)):
             seed(router.url, loads_only=True)
@@ -375,7 +382,7 @@ def placements(args, router: Router, wrk: str, workdir: Path, schema: str, appli
                     f"database floor, PostgreSQL, {label}",
                     engine,
                     captured,
-                    nodes,
+                    FLOOR_NODES,
                     connections,
                     duration,
                     delay,

@@ -1,0 +1,246 @@
+"""Where a paced placement's time goes inside the router, beside the database floor, in one run.
+
+    python -m bench.router_trace [--duration 10] [--runs 2] [--pg postgresql://postgres@127.0.0.1:5432/test]
+
+The server is ``bench.router_floor``'s, served as it serves it, with timestamps taken in its process: when uvicorn's
+parser begins a request (its bytes were read), when the app is called and when it returns (the answer written),
+and the span of a placement's booking statement on the event loop (``LoopPlacements._book``: a connection taken,
+the statement sent and answered); the fleet refills and the garbage collections, with their times. The hooks are
+this module's (a protocol subclass, an outer ASGI layer, ``_book`` and ``refill`` wrapped in the server process
+only): production code has none of them.
+
+Each run is ``bench.router_http``'s paced placements (6 connections, think time 0..40 ms): the database floor, then
+the router's warm-up, seed and measured wrk run. For each it prints wrk's p50/p99 beside the floor's, then the
+server's side split into arrival to app, app to statement, the statement, statement to answer; how the router's own
+part (all but the statement) grows with the requests that are in the router's own phases when one arrives (its
+event loop's queue); what the slowest 1 % were made of; the refills and collections during the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextvars
+import gc
+import json
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from bench.router_fleet import TOKEN, fill_cache, seed
+from bench.router_http import (
+    FLOOR_NODES,
+    PLACE_PATH,
+    PLACEMENT_LUA,
+    WARM_UP,
+    Router,
+    capture_placements,
+    floor_run,
+    require_wrk,
+    run_wrk,
+)
+from placement.router.db import make_engine
+
+CONNECTIONS, DELAY = 6, 20  # bench.router_http's paced placements
+
+# --- the server's side -------------------------------------------------------------------------------------------
+
+_REQUEST: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar("request", default=None)
+
+
+class _Trace:
+    def __init__(self) -> None:
+        self.requests: list[dict[str, float]] = []
+        self.refills: list[tuple[float, float]] = []
+        self.collections: list[tuple[float, float]] = []
+        self._collecting = 0.0
+
+    def on_gc(self, phase: str, _info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._collecting = time.perf_counter()
+        else:
+            self.collections.append((self._collecting, time.perf_counter()))
+
+    def dump(self, path: str) -> None:
+        Path(path).write_text(
+            json.dumps({"requests": self.requests, "refills": self.refills, "collections": self.collections})
+        )
+
+
+def serve_traced(db: str, port: int, out: str) -> None:
+    from bench.router_floor import bench_app, serve
+    from placement.router import loop_booking
+    from placement.router.http_protocol import CombinedWritesProtocol
+
+    trace = _Trace()
+
+    class ArrivalProtocol(CombinedWritesProtocol):
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self.scope["bench.arrived"] = time.perf_counter()  # type: ignore[typeddict-unknown-key]
+
+    book, refill = loop_booking.LoopPlacements._book, loop_booking.LoopPlacements.refill
+
+    async def timed_book(self: Any, *args: Any) -> Any:
+        request = _REQUEST.get()
+        started = time.perf_counter()
+        try:
+            return await book(self, *args)
+        finally:
+            if request is not None:
+                request["statement_from"], request["statement_to"] = started, time.perf_counter()
+
+    async def timed_refill(self: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await refill(self)
+        finally:
+            trace.refills.append((started, time.perf_counter()))
+
+    loop_booking.LoopPlacements._book = timed_book  # type: ignore[method-assign]
+    loop_booking.LoopPlacements.refill = timed_refill  # type: ignore[method-assign]
+    app = bench_app(db)
+
+    async def traced(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+
+            async def send_last(message: Any) -> None:
+                if message["type"] == "lifespan.shutdown.complete":
+                    trace.dump(out)
+                await send(message)
+
+            await app(scope, receive, send_last)
+        elif scope["type"] == "http" and scope["path"] == PLACE_PATH:
+            request = {"arrived": scope["bench.arrived"], "app_from": time.perf_counter()}
+            _REQUEST.set(request)
+            try:
+                await app(scope, receive, send)
+            finally:
+                request["app_to"] = time.perf_counter()
+                trace.requests.append(request)
+        else:
+            await app(scope, receive, send)
+
+    gc.callbacks.append(trace.on_gc)
+    serve(traced, port, http=ArrivalProtocol)
+
+
+# --- the driver's side -------------------------------------------------------------------------------------------
+
+
+def percentiles(values: np.ndarray) -> str:
+    p50, p90, p99 = np.percentile(values, [50, 90, 99])
+    return f"p50 {p50:6.2f}  p90 {p90:6.2f}  p99 {p99:6.2f}"
+
+
+def report(trace: dict[str, Any], window: tuple[float, float]) -> None:
+    """The server's side of the placements that arrived in ``window`` (perf_counter, shared by the processes)."""
+    rows = [r for r in trace["requests"] if window[0] <= r["arrived"] <= window[1] and "statement_from" in r]
+    others = sum(1 for r in trace["requests"] if window[0] <= r["arrived"] <= window[1] and "statement_from" not in r)
+    arrived, app_from, app_to = (np.array([r[key] for r in rows]) for key in ("arrived", "app_from", "app_to"))
+    sent, answered = (np.array([r[key] for r in rows]) for key in ("statement_from", "statement_to"))
+    total, statement = 1000 * (app_to - arrived), 1000 * (answered - sent)
+    own = total - statement
+    print(f"  server side, {len(rows)} placements booked from the loop ({others} by a database thread), ms:")
+    for name, values in (
+        ("arrival to app", 1000 * (app_from - arrived)),
+        ("app to statement", 1000 * (sent - app_from)),
+        ("statement", statement),
+        ("statement to answer", 1000 * (app_to - answered)),
+        ("router's own (all but the statement)", own),
+        ("total", total),
+    ):
+        print(f"    {name:38s} {percentiles(values)}")
+    # In the router's own phases at time t: arrived, not yet sent its statement; or answered, not yet returned.
+    busy = np.array(
+        [np.sum(((arrived < t) & (sent > t)) | ((answered < t) & (app_to > t))) for t in arrived], dtype=int
+    )
+    print("  the router's own part by the placements in its own phases when one arrived (its event loop's queue):")
+    for ahead in range(4):
+        chosen = busy == ahead if ahead < 3 else busy >= ahead
+        if chosen.any():
+            label = f"{ahead}{'+' if ahead == 3 else ''}"
+            print(f"    {label:2s} ahead: {chosen.sum():5d} placements, own part {percentiles(own[chosen])}")
+    slow = total >= np.percentile(total, 99)
+
+    def during_refill(start: float, end: float) -> bool:
+        return any(begun - 0.001 <= end and start - 0.001 <= done for begun, done in trace["refills"])
+
+    near_refills = sum(during_refill(a, b) for a, b in zip(arrived[slow], app_to[slow], strict=True))
+    print(
+        f"  slowest 1 % ({slow.sum()}): the statement is {statement[slow].sum() / total[slow].sum():.0%} of their "
+        f"time ({statement.sum() / total.sum():.0%} over all); {near_refills} overlap a fleet refill (within 1 ms)"
+    )
+    refills = [b - a for a, b in trace["refills"] if window[0] <= a <= window[1]]
+    collections = [b - a for a, b in trace["collections"] if window[0] <= a <= window[1]]
+    if refills:
+        print(f"  fleet refills: {len(refills)}, longest {1000 * max(refills):.2f} ms")
+    if collections:
+        print(f"  garbage collections: {len(collections)}, longest {1000 * max(collections):.2f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per run")
+    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--db", help=argparse.SUPPRESS)  # the server's
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--trace", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.db:
+        serve_traced(args.db, args.port, args.trace)
+        return
+    wrk = require_wrk()
+    load = os.getloadavg()
+    print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} CPUs)")
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(args.pg, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    windows = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="router-trace-") as tmp:
+            workdir = Path(tmp)
+            trace_file = workdir / "trace.json"
+            db = f"{args.pg}?schema={schema}"
+            router = Router(db, workdir / "pg.log", "bench.router_trace", ("--trace", str(trace_file)))
+            engine = make_engine(f"{db}&application_name=capplan-trace-floor")
+            try:
+                seed(router.url)
+                captured = capture_placements(engine)
+                for run in range(args.runs):
+                    seed(router.url, loads_only=True)
+                    floor = floor_run(
+                        "floor", engine, captured, FLOOR_NODES, CONNECTIONS, args.duration, DELAY, f"f{run}"
+                    )
+                    script = PLACEMENT_LUA % {"delay": DELAY, "prefix": f"w{run}", "token": TOKEN}
+                    run_wrk(wrk, router, PLACE_PATH, script, CONNECTIONS, WARM_UP, workdir)
+                    seed(router.url, loads_only=True)
+                    fill_cache(router.url)
+                    script = PLACEMENT_LUA % {"delay": DELAY, "prefix": f"p{run}", "token": TOKEN}
+                    started = time.perf_counter()
+                    placed = run_wrk(wrk, router, PLACE_PATH, script, CONNECTIONS, args.duration, workdir)
+                    windows.append((started, time.perf_counter(), floor, placed, os.getloadavg()[0]))
+            finally:
+                engine.dispose()
+                router.stop()
+            trace = json.loads(trace_file.read_text())
+    finally:
+        with psycopg.connect(args.pg, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    for run, (started, ended, floor, placed, load) in enumerate(windows, 1):
+        print(
+            f"\nrun {run} (load {load:.2f}): floor p50 {floor.p50:.2f} p99 {floor.p99:.2f} ms, CPU {floor.cpu_ms:.2f} "
+            f"ms; placements (wrk) {placed['rate']:.0f}/s p50 {placed['50%']:.2f} p99 {placed['99%']:.2f} ms "
+            f"= {placed['99%'] / floor.p99:.2f}x the floor's p99, CPU {placed['cpu_ms']:.2f} ms"
+        )
+        report(trace, (started, ended))
+
+
+if __name__ == "__main__":
+    main()
