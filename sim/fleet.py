@@ -220,6 +220,7 @@ class Fleet:
     def set_ctrl_rung(self, number: int, rung: int) -> None:
         self.counters["ctrl_rung"][number] = rung
         self._touch(number)
+        self._open_pairs = None  # its kind changed: ``open_pairs`` groups the kinds again
 
     # --- nodes ----------------------------------------------------------------------------------------------
     def add_nodes(self, number: int, count: int, day: float = 0.0) -> None:
@@ -372,10 +373,16 @@ class Fleet:
         return self.clusters[number].cluster, self.load(number)
 
     def open_pairs(self) -> list[tuple[Cluster, ClusterLoad]]:
-        """The clusters new customers may be placed on, with their loads."""
+        """The clusters new customers may be placed on, with their loads, those of one kind (storage provider and
+        control-plane type) together: the engine's answer does not depend on the order, and it reads a kind's
+        figures once per run of clusters of that kind."""
         pairs = self._open_pairs
         if pairs is None:
-            numbers = [i for i, info in enumerate(self.clusters) if info.open]
+            rungs = self.counters["ctrl_rung"]
+            numbers = sorted(
+                (i for i, info in enumerate(self.clusters) if info.open),
+                key=lambda i: (self.clusters[i].provider, rungs.item(i), i),
+            )
             self._open_at = {number: k for k, number in enumerate(numbers)}
             pairs = self._open_pairs = [self.pair(i) for i in numbers]
             self._open_changed.clear()
