@@ -42,7 +42,7 @@ from sim.distributions import (
     SizeDistribution,
 )
 from sim.scenario import Scenario
-from sim.start_from.draws import live_service_counts, set_live_sizes
+from sim.start_from.draws import live_service_counts, measured, set_live_sizes
 from sim.start_from.spec import LiveFleet, live_of
 
 
@@ -226,19 +226,19 @@ def draw(scenario: Scenario, seed: np.random.SeedSequence, horizon: float) -> Dr
     rng = streams(seed)
     mix = scenario.customers
     region_names = list(scenario.regions)
-    initial = [(i, spec) for i, spec in enumerate(scenario.fleet.clusters) for _ in range(spec.customers)]
+    specs = scenario.fleet.clusters
+    per_cluster = np.array([spec.customers for spec in specs], dtype=np.int64)  # the initial customers, in order
     grown = signup_times(scenario.growth, horizon, scenario.start_date, rng["arrivals"])
-    n_initial = len(initial)
+    n_initial = int(per_cluster.sum())
     n = n_initial + len(grown)
     signup = np.concatenate((np.zeros(n_initial), grown))
     forced = np.full(n, -1, dtype=np.int64)
     weights = _probabilities(list(scenario.regions.values()), len(region_names))
     region = rng["customer_region"].choice(len(region_names), size=n, p=weights)
     if n_initial:
-        forced[:n_initial] = [i for i, _ in initial]
-        region[:n_initial] = [
-            region_names.index(spec.region) if spec.region in region_names else 0 for _, spec in initial
-        ]
+        forced[:n_initial] = np.repeat(np.arange(len(specs)), per_cluster)
+        home_regions = [region_names.index(spec.region) if spec.region in region_names else 0 for spec in specs]
+        region[:n_initial] = np.repeat(home_regions, per_cluster)
     lifetime = sample_lifetimes(scenario.churn, n, rng["churn"])
     counts = sample_counts(mix.services, n, rng["customer_services"])
     live = live_of(scenario.start_from)
@@ -280,7 +280,7 @@ def add_pending_services(live: LiveFleet, mix, rng: np.random.Generator, counts,
     made one, not fewer.) A customer no draw agrees with (more services than the mix makes likely at its age)
     gets none."""
     n = len(live.customers)
-    ages = np.array([np.nan if c.age_days is None else c.age_days for c in live.customers], dtype=float)
+    ages = measured(live).ages
     if not n or not np.isfinite(ages).any():
         return counts, delay, ram, volume
     undecided = np.flatnonzero(np.isfinite(ages))
