@@ -77,16 +77,16 @@ def floor_slope(
     history: deque[dict[str, np.ndarray]],
     changed: dict[int, tuple[float, bool]],
     today: float,
-    handing: set[int],
-    young_days: int,
+    taking: list[int],
     name: str,
     current: np.ndarray,
     slope: np.ndarray,
 ) -> np.ndarray:
-    """``slope`` with each receiver's growth per day raised to its share of its region's inflow."""
+    """``slope`` with each receiver's (``taking``: ``receivers``) growth per day raised to its share of its region's
+    inflow."""
     if name not in DEMANDS:
         return slope
-    taking = [k for k in receivers(fleet, changed, today, handing, young_days) if k < len(slope)]
+    taking = [k for k in taking if k < len(slope)]
     if not taking:
         return slope
     rates = inflow(fleet, history, changed, today, name, current)

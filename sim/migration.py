@@ -148,18 +148,21 @@ class Migration:
         migration = self.policy.migration
         customers = fleet.view("customers")
         busy = set(self.plans) | set(self.plans.values())
+        sources = [
+            k
+            for k, info in enumerate(fleet.clusters[: len(customers)])
+            if info.active and not info.open and customers[k] > 0 and k not in busy
+        ]
+        if not sources:  # (most days of a fleet with no closed cluster)
+            return
         cap = self.triggers.node_cap()
         shard_policy = self.policy.shard
         close = shard_policy.close_fraction
         shard = [name for name in ratios if is_shard_limit(name) and name not in NODE_SHARD_LIMITS]
         # A source at or over a close level already fits in no other cluster: most closed clusters of a growing
         # fleet, skipped before anything else is worked out.
-        level = np.vstack([ratios[name] for name in shard]).max(axis=0) if shard else np.zeros(len(cap))
-        sources = [
-            k
-            for k, info in enumerate(fleet.clusters[: len(cap)])
-            if info.active and not info.open and customers[k] > 0 and k not in busy and level[k] < close
-        ]
+        level = np.array([ratios[name] for name in shard]).max(axis=0) if shard else np.zeros(len(cap))
+        sources = [k for k in sources if level[k] < close]
         if not sources:
             return
         groups: dict[tuple[str, str], list[int]] = {}

@@ -16,7 +16,7 @@ import numpy as np
 
 from placement.catalogue import NODE_ADDED_FILTERS
 from sim.decisions import Crossings, is_shard_limit, limit_name
-from sim.handover import floor_slope, receivers
+from sim.handover import DEMANDS, floor_slope, receivers
 from sim.log import Log, OrderRecord
 from sim.migration import Migration
 from sim.scaledown import ScaleDown
@@ -58,11 +58,14 @@ class Operator:
         # Clusters whose role changed within the trend window (delivered, closed to new customers, reopened) -> the
         # day and whether they were closed then: their trend is measured since (``projected``).
         self.changed: dict[int, tuple[float, bool]] = {}
-        self._was_open = np.zeros(0, dtype=bool)
+        self._was_open: list[bool] = []  # each cluster open and active at the last look
         self.handing: set[int] = set()  # open clusters about to close (``sim.handover``), set by ``Sharding.tick``
+        # The open clusters taking over their region's sign-ups (``sim.handover.receivers``), as the day's look finds
+        # them: only the shard decisions, after every projection of the day, open or close a cluster.
+        self.taking: list[int] = []
         self.today = 0.0
-        # ``_trend_base`` per (level, clusters), for the history's last day it was measured on.
-        self._trends: dict[tuple[str | tuple[str, ...], int], tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
+        # ``_trend_base`` and ``slope`` by their arguments, for the history's last day they were measured on.
+        self._trends: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray | None] | np.ndarray] = {}
         self._trends_of: dict[str, np.ndarray] | None = None
         self._cross_levels: tuple[tuple[str, ...], np.ndarray] | None = None  # each ratio's level, a row each
 
@@ -76,6 +79,7 @@ class Operator:
         if n == 0:
             return
         active = np.array([info.active for info in fleet.clusters], dtype=bool)
+        self.taking = receivers(fleet, self.changed, day, self.handing, MIN_TREND_DAYS)
         ratios = self.triggers.ratios(n)
         self.history.append(self.levels_of(ratios))
         self.triggers.fold_in_rejections(ratios, self.world.signals)
@@ -85,7 +89,7 @@ class Operator:
         if self._cross_levels is None or self._cross_levels[0] != names:
             close = self.policy.shard.close_fraction if self.policy.auto_shard else 1.0
             self._cross_levels = names, np.array([[close if is_shard_limit(k) else 1.0] for k in names])
-        reached = (np.vstack(list(ratios.values())) >= self._cross_levels[1]) & active
+        reached = (np.array(list(ratios.values())) >= self._cross_levels[1]) & active
         for limit, number in self.crossings.newly_crossed(names, reached):
             self._crossed(limit, number, day, customers)
         self._upgrade(day, ratios, active)
@@ -100,16 +104,16 @@ class Operator:
 
     def _note_changes(self, day: float) -> None:
         """Record the clusters delivered, closed or reopened since the last look (``changed``)."""
-        is_open = np.array([info.open and info.active for info in self.fleet.clusters], dtype=bool)
-        was = np.zeros(len(is_open), dtype=bool)
-        was[: len(self._was_open)] = self._was_open
-        for number in np.flatnonzero(is_open != was).tolist():
-            self.changed[number] = (day, bool(was[number]))
-            if was[number]:  # closed: the region's other open clusters take its sign-ups (``sim.handover``)
-                region = self.fleet.clusters[number].region
-                for other in np.flatnonzero(is_open & was).tolist():
-                    if self.fleet.clusters[other].region == region:
-                        self.changed[other] = (day, False)
+        is_open = [bool(info.open and info.active) for info in self.fleet.clusters]
+        was = self._was_open + [False] * (len(is_open) - len(self._was_open))
+        if is_open != was:
+            for number in [k for k, (now, then) in enumerate(zip(is_open, was, strict=True)) if now != then]:
+                self.changed[number] = (day, was[number])
+                if was[number]:  # closed: the region's other open clusters take its sign-ups (``sim.handover``)
+                    region = self.fleet.clusters[number].region
+                    for other in [k for k, (now, then) in enumerate(zip(is_open, was, strict=True)) if now and then]:
+                        if self.fleet.clusters[other].region == region:
+                            self.changed[other] = (day, False)
         self._was_open = is_open
         for number in [k for k, (since, _) in self.changed.items() if day - since > PROJECTION_WINDOW_DAYS]:
             del self.changed[number]
@@ -159,29 +163,42 @@ class Operator:
 
     def slope(self, name: str | tuple[str, ...], current: np.ndarray) -> np.ndarray:
         """A level's rise per day over the trend window (none where it fell), since a role change within it
-        (``projected``); several levels' (a row of ``current`` per name) for a tuple of names."""
+        (``projected``); several levels' (a row of ``current`` per name) for a tuple of names. Kept for the day
+        (until the history changes) by the levels it was given: the node orders and scale-down both project the
+        demand. Callers must not change what it returns."""
+        key = ("slope", name, current.dtype.char, current.shape, current.tobytes())
+        known = self._today().get(key)
+        if known is not None:
+            return known
         base, days, from_current = self._trend_base(name, current.shape[-1])
         before = base if from_current is None else np.where(from_current, current, base)
         rise = np.maximum(current - before, 0.0) / days
         if isinstance(name, str):
-            return self._floor(name, current, rise)
-        for i, row in enumerate(name):
-            rise[i] = self._floor(row, current[i], rise[i])
+            rise = self._floor(name, current, rise)
+        else:
+            for i, row in enumerate(name):
+                if row in DEMANDS:  # (only these: the others stay as they are)
+                    rise[i] = self._floor(row, current[i], rise[i])
+        self._trends[key] = rise
         return rise
 
     def _floor(self, name: str, current: np.ndarray, rise: np.ndarray) -> np.ndarray:
         """A receiver's rise at least its share of its region's (``sim.handover``)."""
-        return floor_slope(
-            self.fleet, self.history, self.changed, self.today, self.handing, MIN_TREND_DAYS, name, current, rise
-        )
+        return floor_slope(self.fleet, self.history, self.changed, self.today, self.taking, name, current, rise)
+
+    def _today(self) -> dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray | None] | np.ndarray]:
+        """What ``_trend_base`` and ``slope`` worked out from the history as it is (a new day or services moved
+        between clusters, ``_moved``, change it)."""
+        if self._trends_of is not self.history[-1]:
+            self._trends, self._trends_of = {}, self.history[-1]
+        return self._trends
 
     def _trend_base(self, names: str | tuple[str, ...], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Where ``slope`` measures a level from, per cluster: the level then, the days since, and where today's
         level is taken instead (None: nowhere); a row each for a tuple of names. Kept for the day (until the
         history changes): many callers ask."""
-        if self._trends_of is not self.history[-1]:
-            self._trends, self._trends_of = {}, self.history[-1]
-        known = self._trends.get((names, n))
+        key = ("base", names, n)
+        known = self._today().get(key)
         if known is not None:
             return known
         history = self.history
@@ -189,10 +206,9 @@ class Operator:
         span = len(history) - 1
         base = np.zeros((len(rows), n))
         from_current = np.zeros((len(rows), n), dtype=bool)
-        for i, name in enumerate(rows):
-            past = history[0][name]
-            base[i, : len(past)] = past
-            from_current[i, len(past) :] = True  # no level then: no trend
+        then = len(history[0][rows[0]])  # (a day's levels have one length: the clusters then)
+        base[:, :then] = [history[0][name] for name in rows]
+        from_current[:, then:] = True  # no level then: no trend
         days = np.full(n, float(span))
         for number, (changed, closed) in self.changed.items():
             age = int(round(self.today - changed))
@@ -207,7 +223,7 @@ class Operator:
                 from_current[:, number] = True  # closed within the week: no trend of its own yet
         if isinstance(names, str):
             base, from_current = base[0], from_current[0]
-        known = self._trends[(names, n)] = (base, days, from_current if from_current.any() else None)
+        known = self._trends[key] = (base, days, from_current if from_current.any() else None)
         return known
 
     def _kept_full(self, n: int, active: np.ndarray) -> np.ndarray:
@@ -244,7 +260,7 @@ class Operator:
         role change within the window, ``slope``); a
         planned merge's target holds its source's customers too (``sim.migration``)."""
         fleet = self.fleet
-        now = np.vstack([fleet.view(name) for name in DEMAND]).astype(float)
+        now = np.array([fleet.view(name) for name in DEMAND], dtype=float)
         ahead = self.projected_rows(DEMAND, now, horizon)
         full = self.triggers.kept_full
         if full.any():
@@ -257,8 +273,8 @@ class Operator:
             ]
             # A kept-full cluster about to take its region's sign-ups (``sim.handover``) holds them too.
             taking = np.zeros(len(full), dtype=bool)
-            taking[receivers(fleet, self.changed, self.today, self.handing, MIN_TREND_DAYS)] = True
-            kept = now + np.vstack(inflow)
+            taking[self.taking] = True
+            kept = now + np.array(inflow)
             ahead = np.where(full, np.where(taking, np.maximum(kept, ahead), kept), ahead)
         return self.migration.reserved(dict(zip(DEMAND, ahead, strict=True)))
 

@@ -86,7 +86,7 @@ class Sharding:
             return
         fleet, shard = self.fleet, self.policy.shard
         names = [name for name in ratios if is_shard_limit(name)]
-        now = np.vstack([ratios[name] for name in names])
+        now = np.array([ratios[name] for name in names])
         ahead = np.maximum(self.op.projected_rows(tuple(names), now, shard.lead_days), now)
         worst_now = now.max(axis=0)
         # Order a successor when a limit is near (prepare_fraction) or the cluster would close within the
@@ -164,9 +164,7 @@ class Sharding:
         first, last = history[0], history[-1]
         n = len(last[names[0]])
         before = np.zeros((len(names), n))
-        for i, name in enumerate(names):
-            past = first[name]
-            before[i, : len(past)] = past
+        before[:, : len(first[names[0]])] = [first[name] for name in names]  # (a day's levels: one length)
         rise = np.maximum(np.array([last[name] for name in names]) - before, 0.0)
         regions = [info.region if info.active else None for info in self.fleet.clusters[:n]]
         growth = {}
@@ -265,18 +263,20 @@ class Sharding:
         if (pending is None and len(opened) < 2) or (pending is not None and day + 1e-9 < self.closing[pending]):
             return
         close, target = self.policy.shard.close_fraction, self.cover_days()
-        room = np.maximum(close - now[:, opened], 0.0)
-        fullest = max(range(len(opened)), key=lambda j: (float(now[:, opened[j]].max()), -opened[j]))
-        # Only delivered clusters count: one on order takes nobody until it arrives (counted, stage 4 closed a
-        # cluster a month before its region's successor came, and the one left open hit a shard limit first).
-        left = room.sum(axis=1) - room[:, fullest]
-        need = SURPLUS_COVERS * target * np.maximum(np.asarray(growth, dtype=float), 0.0)
         # One storage provider only: a cluster's room under another provider's volume limit is no room for that
         # provider's volumes (stage 3 closed its Rook-Ceph clusters and left a reopened Longhorn one alone to hit
         # Longhorn's volume limit for a shard lead time: 1,187 customers lost).
-        providers = {self.fleet.clusters[k].provider for k in opened}
-        surplus = len(opened) > 1 and len(providers) == 1 and bool((left >= need).all() and (left > 0).all())
-        number = opened[fullest]
+        surplus = len(opened) > 1 and len({self.fleet.clusters[k].provider for k in opened}) == 1
+        if surplus:
+            room = np.maximum(close - now[:, opened], 0.0)
+            worst = now[:, opened].max(axis=0).tolist()
+            fullest = max(range(len(opened)), key=lambda j: (worst[j], -opened[j]))
+            # Only delivered clusters count: one on order takes nobody until it arrives (counted, stage 4 closed a
+            # cluster a month before its region's successor came, and the one left open hit a shard limit first).
+            left = room.sum(axis=1) - room[:, fullest]
+            need = SURPLUS_COVERS * target * np.maximum(np.asarray(growth, dtype=float), 0.0)
+            surplus = bool((left >= need).all() and (left > 0).all())
+            number = opened[fullest]
         if pending is None:
             if surplus:
                 self.closing[number] = day + self.policy.node_lead_days
@@ -330,9 +330,7 @@ class Sharding:
     ) -> bool:
         """Whether another cluster of the region has room (or, unless ``delivered``, is on order)."""
         for number, info in enumerate(self.fleet.clusters):
-            if number == exclude or info.region != region:
-                continue
-            if info.decommissioned:
+            if number == exclude or info.region != region or info.decommissioned:
                 continue
             if not info.active:
                 if not delivered:

@@ -64,6 +64,7 @@ class Triggers:
         self._on_provider: dict[str, np.ndarray] = {}  # each storage provider's clusters, for ``_providers``
         self._run_node: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # alloc, max-pods, system pods
         self._caps: dict[int, int] = {}  # ``node_cap`` per control-plane node count
+        self._cluster_caps: dict[bytes, np.ndarray] = {}  # ``node_cap`` per clusters' control-plane node counts
 
     def ratios(self, n: int) -> dict[str, np.ndarray]:
         """Each limit's level per cluster as a share of the level that forces an action (>= 1: act): every
@@ -149,12 +150,17 @@ class Triggers:
 
     def node_cap(self) -> np.ndarray:
         """Run nodes each cluster may have: the operator's cap, within the pod CIDR's node ranges its control
-        plane leaves (``sim.config.run_node_cap``)."""
-        caps = self._caps
-        ctrl = self.fleet.view("ctrl_nodes").tolist()
-        for k in set(ctrl).difference(caps):
-            caps[k] = run_node_cap(self.policy, self.limits, k)
-        return np.array([caps[k] for k in ctrl], dtype=float)
+        plane leaves (``sim.config.run_node_cap``). Kept per control-plane node counts (the operator asks several
+        times a day); callers must not change what it returns."""
+        ctrl = self.fleet.view("ctrl_nodes")
+        key = ctrl.tobytes()
+        known = self._cluster_caps.get(key)
+        if known is None:
+            caps = self._caps
+            for k in set(ctrl.tolist()).difference(caps):
+                caps[k] = run_node_cap(self.policy, self.limits, k)
+            known = self._cluster_caps[key] = np.array([caps[k] for k in ctrl.tolist()], dtype=float)
+        return known
 
     def capacities(self, key: str, providers: list[str]) -> np.ndarray:
         """The catalogue's capacity of limit ``key`` for clusters of these storage providers."""
@@ -186,10 +192,10 @@ class Triggers:
         if node_alloc is None:
             node_alloc = self.run_nodes()[0]
             # A closed cluster whose demand falls is kept full, not at the order levels (``kept_full``).
-            full = np.zeros(len(node_alloc), dtype=bool)
-            if kept_full:
+            if kept_full and self.kept_full[: len(node_alloc)].any():
+                full = np.zeros(len(node_alloc), dtype=bool)
                 full[: len(self.kept_full)] = self.kept_full[: len(node_alloc)]
-            ram_level, pods_level = np.where(full, 1.0, ram_level), np.where(full, 1.0, pods_level)
+                ram_level, pods_level = np.where(full, 1.0, ram_level), np.where(full, 1.0, pods_level)
         pods, system = c["pods"], 0.0
         if node_max_pods is None:
             # The fleet's own clusters: their pods include each run node's system pods, which take max-pods too.
