@@ -61,6 +61,7 @@ class Triggers:
         # only grows, and the operator asks many times a day.
         self._providers: tuple[str, ...] = ()
         self._capacities: dict[str, np.ndarray] = {}  # ``capacities`` per limit, for ``_providers``
+        self._positive: dict[str, bool] = {}  # whether every one of ``_capacities[key]`` is above 0
         self._on_provider: dict[str, np.ndarray] = {}  # each storage provider's clusters, for ``_providers``
         self._run_node: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # alloc, max-pods, system pods
         self._caps: dict[int, int] = {}  # ``node_cap`` per control-plane node count
@@ -83,7 +84,8 @@ class Triggers:
             elif limit.key == "volumes":
                 out.update(self._volumes(c, providers))
             else:
-                out[limit.key] = _share(self.level(limit.key, c), self.capacities(limit.key, providers))
+                capacity = self.capacities(limit.key, providers)
+                out[limit.key] = _share(self.level(limit.key, c), capacity, self._positive[limit.key])
         shard, zero = policy.shard, np.zeros(n)
         # At the order levels on every cluster, kept full or not: a cluster's distance to the cap must not jump by a
         # quarter when it stops or starts being kept full (that jump read as growth and reopened clusters).
@@ -146,7 +148,7 @@ class Triggers:
 
     def _per_cluster(self, providers: list[str]) -> None:
         """Forget what was kept for the clusters' storage providers: the fleet changed."""
-        self._providers, self._capacities, self._on_provider = tuple(providers), {}, {}
+        self._providers, self._capacities, self._positive, self._on_provider = tuple(providers), {}, {}, {}
 
     def node_cap(self) -> np.ndarray:
         """Run nodes each cluster may have: the operator's cap, within the pod CIDR's node ranges its control
@@ -171,6 +173,7 @@ class Triggers:
             limit = BY_KEY[key]
             by_provider = {p: limit.capacity(self.limits, p, None) for p in set(providers)}
             known = self._capacities[key] = np.array([by_provider[p] for p in providers], dtype=float)
+            self._positive[key] = bool(known.size) and bool(known.min() > 0)
         return known
 
     def needed_nodes(
@@ -275,9 +278,12 @@ class Triggers:
         return action(limit, self.policy, self.fleet.ladder, int(self.fleet.counters["ctrl_rung"][number]))
 
 
-def _share(level: np.ndarray, threshold) -> np.ndarray:
+def _share(level: np.ndarray, threshold, positive: bool | None = None) -> np.ndarray:
+    """``level`` over ``threshold`` (over 0: inf, 0 for none); ``positive``: every threshold is known above 0."""
     threshold = np.asarray(threshold, dtype=float)
-    if threshold.size and threshold.min() > 0:  # (most levels: no threshold of 0 to answer)
+    if positive is None:
+        positive = bool(threshold.size) and bool(threshold.min() > 0)
+    if positive:  # (most levels: no threshold of 0 to answer)
         return level / threshold
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(
