@@ -65,6 +65,8 @@ class Triggers:
         self._on_provider: dict[str, np.ndarray] = {}  # each storage provider's clusters, for ``_providers``
         self._run_node: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # alloc, max-pods, system pods
         self._caps: dict[int, int] = {}  # ``node_cap`` per control-plane node count
+        # ``_control_plane``'s thresholds (and whether each is above 0) and last-rung clusters, per clusters' rungs.
+        self._ctrl_thresholds: dict[bytes, tuple[np.ndarray, bool, np.ndarray, bool, np.ndarray]] = {}
         self._cluster_caps: dict[bytes, np.ndarray] = {}  # ``node_cap`` per clusters' control-plane node counts
 
     def ratios(self, n: int) -> dict[str, np.ndarray]:
@@ -123,25 +125,32 @@ class Triggers:
     def _control_plane(self, c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Upgrade at the policy's share of the rung's comfortable or tight level; on the last rung usable (or
         with upgrades off), shard at ``ctrl_tight_fraction`` of its tight level (the catalogue's capacity)."""
-        fleet, policy = self.fleet, self.policy
-        rung = fleet.view("ctrl_rung")
-        cp, shard = policy.control_plane, policy.shard
-        basis = self.comfortable if cp.upgrade_basis == "comfortable" else self.tight
-        exhausted = (rung >= len(fleet.ladder) - 1) | (not policy.auto_upgrade_control_plane)
+        rung = self.fleet.view("ctrl_rung")
+        known = self._ctrl_thresholds.get(rung.tobytes())  # (the rungs change with an upgrade or a new cluster)
+        if known is None:
+            fleet, policy = self.fleet, self.policy
+            cp, shard = policy.control_plane, policy.shard
+            basis = self.comfortable if cp.upgrade_basis == "comfortable" else self.tight
+            upgrade = cp.upgrade_at_fraction * basis[rung]
+            tight = (shard.ctrl_tight_fraction or 1.0) * self.tight[rung]
+            exhausted = (rung >= len(fleet.ladder) - 1) | (not policy.auto_upgrade_control_plane)
+            known = (upgrade, _positive(upgrade), tight, _positive(tight), exhausted)
+            self._ctrl_thresholds[rung.tobytes()] = known
+        upgrade, upgrade_positive, tight, tight_positive, exhausted = known
         objects = c["etcd_objects"]
         return {
-            "control_plane_objects": _share(objects, cp.upgrade_at_fraction * basis[rung]),
-            "control_plane_ladder_top": np.where(
-                exhausted, _share(objects, (shard.ctrl_tight_fraction or 1.0) * self.tight[rung]), 0.0
-            ),
+            "control_plane_objects": _share(objects, upgrade, upgrade_positive),
+            "control_plane_ladder_top": np.where(exhausted, _share(objects, tight, tight_positive), 0.0),
         }
 
     def _volumes(self, c: dict[str, np.ndarray], providers: list[str]) -> dict[str, np.ndarray]:
         """Each provider's volume limit, at the policy's share, on its own clusters only."""
-        fraction = self.policy.shard.volumes_fraction or 1.0
-        ratio = _share(c["volumes"], fraction * self.capacities("volumes", providers))
-        if tuple(providers) != self._providers:
-            self._per_cluster(providers)
+        capacity = self.capacities("volumes", providers)  # (forgets what was kept for other providers)
+        key = "volumes at the policy's share"
+        if key not in self._capacities:
+            threshold = self._capacities[key] = (self.policy.shard.volumes_fraction or 1.0) * capacity
+            self._positive[key] = _positive(threshold)
+        ratio = _share(c["volumes"], self._capacities[key], self._positive[key])
         if not self._on_provider:
             self._on_provider = {p: np.array([q == p for q in providers], dtype=bool) for p in self.limits.storage}
         return {volume_limit(p): np.where(mask, ratio, 0.0) for p, mask in self._on_provider.items()}
@@ -173,7 +182,7 @@ class Triggers:
             limit = BY_KEY[key]
             by_provider = {p: limit.capacity(self.limits, p, None) for p in set(providers)}
             known = self._capacities[key] = np.array([by_provider[p] for p in providers], dtype=float)
-            self._positive[key] = bool(known.size) and bool(known.min() > 0)
+            self._positive[key] = _positive(known)
         return known
 
     def needed_nodes(
@@ -282,7 +291,7 @@ def _share(level: np.ndarray, threshold, positive: bool | None = None) -> np.nda
     """``level`` over ``threshold`` (over 0: inf, 0 for none); ``positive``: every threshold is known above 0."""
     threshold = np.asarray(threshold, dtype=float)
     if positive is None:
-        positive = bool(threshold.size) and bool(threshold.min() > 0)
+        positive = _positive(threshold)
     if positive:  # (most levels: no threshold of 0 to answer)
         return level / threshold
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -290,3 +299,8 @@ def _share(level: np.ndarray, threshold, positive: bool | None = None) -> np.nda
             threshold > 0, level / np.where(threshold > 0, threshold, 1.0), np.where(level > 0, math.inf, 0.0)
         )
     return ratio
+
+
+def _positive(threshold: np.ndarray) -> bool:
+    """Whether every threshold is above 0 (none: not)."""
+    return bool(threshold.size) and bool(threshold.min() > 0)
