@@ -121,9 +121,7 @@ class Fleet:
         """An independent copy: what changes is copied, what never changes (the limits, the engine's ``Cluster``,
         ``RunNode`` and ``ClusterLoad`` values) is shared."""
         twin = _new_object(Fleet)
-        state = dict(vars(self))
-        assert state.keys() == _FLEET_STATE, "Fleet.copy copies every attribute"
-        state.update(
+        copied = dict(
             clusters=[copy.copy(info) for info in self.clusters],
             index=dict(self.index),
             counters={name: array.copy() for name, array in self.counters.items()},
@@ -144,6 +142,8 @@ class Fleet:
             _open_at=dict(self._open_at),
             _open_changed=set(self._open_changed),
         )
+        assert vars(self).keys() == copied.keys() | set(CONFIG_VALUES), "Fleet.copy copies every attribute"
+        state = {name: getattr(self, name) for name in CONFIG_VALUES} | copied
         vars(twin).update(state)
         return twin
 
@@ -398,13 +398,8 @@ class Fleet:
 
 
 _new_object = object.__new__
-# What ``Fleet.copy`` copies: every attribute ``Fleet.__init__`` sets (the assertion there keeps it complete).
-_FLEET_STATE = frozenset(
-    {"limits", "max_pods", "ladder", "start", "run_node_ram", "clusters", "index", "counters", "cluster_nodes",
-     "cluster_runnodes", "loads", "changed", "node_cluster", "node_position", "node_requested", "node_pods",
-     "node_max_pods", "pods_capacity", "node_names", "node_services", "node_by_name", "_open_pairs", "_open_at",
-     "_open_changed"}
-)  # fmt: skip
+# A fleet's values from the run's configuration, which never change: a copy shares them.
+CONFIG_VALUES = ("limits", "max_pods", "ladder", "start", "run_node_ram")
 
 
 def start_datetime(day) -> datetime:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.fleet import Fleet
+from sim.fleet import CONFIG_VALUES, Fleet
 from sim.log import Log
 from sim.processes import open_fleet, opening_customers
 from sim.start_from.spec import live_of
@@ -29,8 +29,6 @@ from sim.world import Signals, World
 
 # Population columns per customer and per service that the time-0 placements write.
 CUSTOMER_COLUMNS = ("state", "home", "customer_volumes")
-# A fleet's values from the run's configuration, which the replayed fleet takes from the run's own.
-SHARED_FLEET_VALUES = ("limits", "max_pods", "ladder", "start", "run_node_ram")
 SERVICE_COLUMNS = ("service_node", "service_need", "service_objects", "service_volumes", "service_disk", "service_seq")
 
 
@@ -134,7 +132,7 @@ class Opening:
         for name, values in self.service_columns.items():
             getattr(people, name)[services] = values
         fleet = self.fleet.copy()
-        for name in SHARED_FLEET_VALUES:  # equal (``fits``); the run's own objects
+        for name in CONFIG_VALUES:  # equal (``fits``); the run's own objects
             setattr(fleet, name, getattr(world.fleet, name))
         node_services = fleet.node_services
         places, nodes = self.placed
