@@ -24,7 +24,6 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
 
 from sim.distributions import (
     DAYS_PER_MONTH,
@@ -291,6 +290,10 @@ def _starts(kind: str, mean_rate: float, history_months: float) -> list[np.ndarr
 
 def fit_kind(kind: Kind, edges: np.ndarray, counts: np.ndarray) -> KindFit:
     """The maximum-likelihood fit of one kind to binned counts, with its covariance."""
+    # Imported here: the forecast's workers unpickle fits and draw from them, and only the parent fits (scipy's
+    # import was ~0.4 s of each worker's start-up).
+    from scipy import optimize
+
     nll = _negative_log_likelihood(kind, edges, counts)
     history_months = -edges[0] / DAYS_PER_MONTH
     mean_rate = counts.sum() / max(history_months, 1e-9)

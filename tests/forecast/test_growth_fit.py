@@ -3,6 +3,8 @@ are fitted back (kind and parameters within tolerance); too little history says 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -147,3 +149,10 @@ def test_churn_is_recovered_from_a_synthetic_ledger():
     assert churn.hazard_per_month == pytest.approx(0.05, rel=0.08)
     low, high = churn.interval()
     assert low < churn.churn().rate < high
+
+
+def test_a_forecast_worker_imports_no_optimizer():
+    """Only the parent fits; a worker unpickles the fits and draws from them, so its start-up skips scipy."""
+    check = "import sys, sim.forecast.runs; print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy'))"
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.strip() == "[]"
