@@ -43,7 +43,7 @@ from placement.router.api import (
 )
 from placement.router.auth import BearerRole
 from placement.router.config import Role, RouterSettings
-from placement.router.direct_route import DirectJSONRoute
+from placement.router.direct_route import DirectJSONRoute, DirectRoutesApp
 from placement.router.errors import BodyLimit, preview_text, safe_errors
 from placement.router.fleet_page import add_fleet_page
 from placement.router.forecast_api import add_forecast_routes, forecast_for_scrape, forecast_gauges
@@ -115,7 +115,9 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
         gate.shutdown()
         metrics.process_exited()
 
-    app = FastAPI(
+    app = DirectRoutesApp(
+        max_body_bytes=settings.max_body_bytes,
+        timing=metrics.observe_request,
         lifespan=lifespan,
         title="capplan router",
         version="1",
@@ -250,7 +252,7 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
         code = status.HTTP_200_OK if placement.replayed else status.HTTP_201_CREATED
         return Response(pydantic_core.to_json(placement_answer(placement.placed)), code, media_type="application/json")
 
-    # The router's hottest route: a well-formed request skips FastAPI's per-request machinery (DirectJSONRoute).
+    # The router's hottest route: a well-formed request is answered at the app's entry (DirectRoutesApp).
     app.router.add_api_route(
         "/v1/placements",
         create_placement,

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from fastapi import HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 
 from placement.router.config import Role, TokenGrant
 
@@ -26,6 +27,14 @@ class BearerRole(HTTPBearer):
 
     async def __call__(self, request: Request) -> None:  # type: ignore[override]
         check_bearer(await super().__call__(request), self.grants, self.role)
+
+    def admits(self, authorization: str | None) -> bool:
+        """A request with this Authorization header would get through (read as ``HTTPBearer`` reads it)."""
+        scheme, token = get_authorization_scheme_param(authorization)
+        if scheme.lower() != "bearer" or not token:
+            return False
+        grant = matching_grant(token, self.grants)
+        return grant is not None and (self.role is None or grant.allows(self.role))
 
 
 def matching_grant(presented: str, grants: Sequence[TokenGrant]) -> TokenGrant | None:

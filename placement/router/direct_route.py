@@ -1,26 +1,36 @@
-"""A FastAPI route whose well-formed requests skip FastAPI's per-request machinery: ``POST /v1/placements``.
+"""Well-formed requests to a JSON route answered at the app's entry, ahead of FastAPI's middleware and routing:
+``POST /v1/placements``.
 
-For every request FastAPI's route handler reads the body, decides from the content type whether it is JSON (through
-``email.message``), parses it with ``json.loads``, solves the dependency tree (the bearer check, then the body's
-model), validates the parsed dict, and runs the endpoint inside two ``AsyncExitStack``s of its own. Profiled under
-paced placements that was about a third of the router's CPU above the placement's own work, on the one thread
-every placement in flight shares.
+Through FastAPI a request passes a dozen ASGI layers on the way in and again on the way out (Starlette's error and
+exception middleware, the app's body limit and latency timing, the routing, which tries the routes one by one), and
+then FastAPI's route handler: the body's content type read through ``email.message``, the body parsed with
+``json.loads``, the dependency tree solved (a ``Request`` and its headers for the bearer check, then the body's
+model), the parsed dict validated, the endpoint run inside two ``AsyncExitStack``s. Profiled under paced placements
+that was a fifth of the router's own CPU per placement, on the one thread every placement in flight shares.
 
-``DirectJSONRoute`` answers a well-formed request itself: a non-empty ``application/json`` body that the route's
-body model accepts from its JSON text (pydantic's ``model_validate_json``, one pass over the raw bytes), no
-dependency overrides. It then runs the route's bearer dependencies as FastAPI would (a refused token raises the same
-401/403), and awaits the endpoint with the model. Anything else (another content type, a body the model refuses,
-invalid JSON) goes to FastAPI's own handler with the body already read, so those answers (422 with FastAPI's errors,
-400, 401/403 in FastAPI's order) are FastAPI's. The route is declared as any other: the OpenAPI document, the
-middleware (metrics, body limit) and the exception handlers are the app's.
+``DirectRoutesApp`` answers a well-formed request to a ``DirectJSONRoute`` itself: an ``application/json`` body
+whose ``Content-Length`` the app's body limit admits, a bearer token that every bearer check of the route admits,
+a body that the route's model accepts from its JSON text (pydantic's ``model_validate_json``, one pass over the raw
+bytes), no dependency overrides. It awaits the endpoint with the model, turns what the endpoint raises into the
+answer of the app's own exception handler for it, sends the answer and times it as the app's latency middleware
+does (the route's path template, method and status). Anything else (another content type, a chunked or too large
+body, a missing or refused token, a body the model refuses, invalid JSON) goes through the app as usual, with the
+body already read given back, so those answers (401/403, 413, 422 with FastAPI's errors, 400) are the app's own.
+The route is declared as any other: the OpenAPI document and those answers are FastAPI's.
 """
 
 from __future__ import annotations
 
+import inspect
+import time
+from collections.abc import Callable
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
@@ -28,6 +38,8 @@ from starlette.types import Message, Receive, Scope, Send
 from placement.router.auth import BearerRole
 
 JSON = b"application/json"
+# (method, route's path template, status, seconds): what the app's latency middleware records for a request
+Timing = Callable[[str, str, int, float], None]
 
 
 class DirectJSONRoute(APIRoute):
@@ -53,38 +65,110 @@ class DirectJSONRoute(APIRoute):
         self.body_model: type[BaseModel] = body[0].field_info.annotation
         self.body_name = body[0].name
         self.bearer_checks: list[BearerRole] = checks  # type: ignore[assignment]
-        self.fastapi_app = self.app  # FastAPI's handler, for every request not answered here
-        self.app = self._direct
 
-    async def _direct(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive, send)
-        body = await request.body()
-        model = self._model(scope, body)
-        if model is None:
-            await self.fastapi_app(scope, _replaying(body, receive), send)
+    def admits(self, authorization: str | None) -> bool:
+        """Every bearer check of the route lets a request with this Authorization header through."""
+        return all(check.admits(authorization) for check in self.bearer_checks)
+
+
+class DirectRoutesApp(FastAPI):
+    """FastAPI whose ``DirectJSONRoute``s' well-formed requests are answered at its entry (see the module's
+    docstring). ``max_body_bytes`` and ``timing``: the app's body limit and latency timing, which those requests
+    do not pass through."""
+
+    def __init__(self, *, max_body_bytes: int, timing: Timing, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_body_bytes = max_body_bytes
+        self.timing = timing
+        self.direct_routes: dict[tuple[str, str], DirectJSONRoute] | None = None  # found at the first request
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self.root_path and not scope.get("root_path"):
+            routes = self.direct_routes
+            if routes is None:
+                routes = self.direct_routes = {
+                    (method, route.path): route
+                    for route in self.routes
+                    if isinstance(route, DirectJSONRoute)
+                    for method in route.methods
+                }
+            route = routes.get((scope["method"], scope["path"]))
+            if route is not None and not self.dependency_overrides:
+                await self._direct(route, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+    async def _direct(self, route: DirectJSONRoute, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        content_type = length = authorization = None
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value
+            elif name == b"content-length":
+                length = value
+            elif name == b"authorization":
+                authorization = value
+        if (
+            content_type is None
+            or content_type.lower() != JSON
+            or length is None
+            or not length.isdigit()
+            or int(length) > self.max_body_bytes
+            or not route.admits(None if authorization is None else authorization.decode("latin-1"))
+        ):
+            await super().__call__(scope, receive, send)
             return
-        for check in self.bearer_checks:
-            await check(request)
-        response: Response = await self.endpoint(**{self.body_name: model})
-        await response(scope, receive, send)
-
-    def _model(self, scope: Scope, body: bytes) -> BaseModel | None:
-        """The body's model when this route answers the request itself, else None."""
-        overrides = self.dependency_overrides_provider
-        if not body or (overrides is not None and getattr(overrides, "dependency_overrides", None)):
-            return None
-        content_type = next((value for name, value in scope["headers"] if name == b"content-type"), None)
-        if content_type is None or content_type.lower() != JSON:
-            return None
+        read: list[Message] = []
+        while True:
+            message = await receive()
+            read.append(message)
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                break
+        model = _body_model(route, read)
+        if model is None:
+            await super().__call__(scope, _replaying(read, receive), send)
+            return
+        status = 500  # as the latency middleware records an answer never started
         try:
-            return self.body_model.model_validate_json(body)
-        except ValidationError:
-            return None
+            try:
+                response: Response = await route.endpoint(**{route.body_name: model})
+            except Exception as error:
+                response = await self._handled(error, scope, receive, send)
+            status = response.status_code
+            await response(scope, receive, send)
+        finally:
+            self.timing(scope["method"], route.path, status, time.perf_counter() - started)
+
+    async def _handled(self, error: Exception, scope: Scope, receive: Receive, send: Send) -> Response:
+        """The answer of the app's handler for ``error``, found as Starlette's exception middleware finds it;
+        ``error`` itself when the app has none (uvicorn answers 500, as Starlette's error middleware would)."""
+        # Starlette's error middleware, not its exception middleware, holds the handler for 500 and Exception.
+        handlers = {key: value for key, value in self.exception_handlers.items() if key not in (500, Exception)}
+        handler = handlers.get(error.status_code) if isinstance(error, HTTPException) else None
+        if handler is None:
+            handler = next((handlers[cls] for cls in type(error).__mro__ if cls in handlers), None)
+        if handler is None:
+            raise error
+        request = Request(scope, receive, send)
+        if inspect.iscoroutinefunction(handler):
+            return await handler(request, error)
+        return await run_in_threadpool(handler, request, error)
 
 
-def _replaying(body: bytes, receive: Receive) -> Receive:
-    """``receive`` that first gives back the body already read."""
-    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
+def _body_model(route: DirectJSONRoute, read: list[Message]) -> BaseModel | None:
+    """The body's model when the body was read whole (the client did not leave) and the model accepts it."""
+    body = b"".join(message.get("body", b"") for message in read)
+    if read[-1]["type"] != "http.request" or not body:
+        return None
+    try:
+        return route.body_model.model_validate_json(body)
+    except ValidationError:
+        return None
+
+
+def _replaying(read: list[Message], receive: Receive) -> Receive:
+    """``receive`` that first gives back the messages already read."""
+    pending = list(reversed(read))
 
     async def replay() -> Message:
         if pending:

@@ -88,6 +88,10 @@ class RouterMetrics:
             found = self._children[key] = metric.labels(*labels)
         return found
 
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """An HTTP request answered: its route's path template ("unmatched" when none), method and status."""
+        self.child(self.request_seconds, method, route, str(status)).observe(seconds)
+
     def record_decision(self, endpoint: str, decision: Decision) -> None:
         outcome = "placed" if decision.placed else ("quota" if decision.quota_violations else "unschedulable")
         self.child(self.decisions, endpoint, decision.cluster_id or "none", outcome).inc()
@@ -137,7 +141,4 @@ class LatencyMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            metrics = self.metrics
-            metrics.child(metrics.request_seconds, scope["method"], template, str(status)).observe(
-                time.perf_counter() - start
-            )
+            self.metrics.observe_request(scope["method"], template, status, time.perf_counter() - start)

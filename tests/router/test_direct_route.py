@@ -1,8 +1,9 @@
-"""``POST /v1/placements`` answers as FastAPI's own handler would, whichever of the two serves a request.
+"""``POST /v1/placements`` answers as FastAPI's own stack would, whichever of the two serves a request.
 
-``DirectJSONRoute`` serves a well-formed request itself and hands everything else to FastAPI's handler with the body
-already read. Each request below goes to the app as built and to a twin app whose route uses FastAPI's handler for
-every request (same fleet, same clock, fixed service ids): the status and body must be the same.
+``DirectRoutesApp`` answers a well-formed request at the app's entry and hands everything else to the app's
+middleware and FastAPI's handler with the body already read. Each request below goes to the app as built and to a
+twin app that sends every request through its stack (same fleet, same clock, fixed service ids): the status and
+body must be the same, and so must the latency metric's count by status.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import json
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from placement.router.app import create_app
 from placement.router.config import RouterSettings
-from placement.router.direct_route import DirectJSONRoute
+from placement.router.direct_route import DirectJSONRoute, DirectRoutesApp
 from placement.router.store import open_store
 from tests.router.conftest import AUTH, OTHER_TOKEN, TOKEN, cluster_body, load_body, seed_store
 
@@ -61,29 +63,57 @@ CASES = [
     ("no content type", AUTH, _text(_body("r-17"))),
     ("empty body", {**AUTH, **JSON}, b""),
     ("an array", {**AUTH, **JSON}, b"[]"),
+    ("a body over the limit", {**AUTH, **JSON}, _text({**_body("r-18"), "service_name": "x" * 2_000_000})),
+    ("a database error", {**AUTH, **JSON}, _text(_body("r-19", customer_id="database-down"))),
 ]
 
 
 @pytest.fixture
 def apps(tmp_path, clock):
-    """The app as built, and its twin whose placements route always takes FastAPI's handler."""
+    """The app as built, and its twin that sends every request through its middleware and FastAPI's handler."""
     built = []
     for name in ("direct", "fastapi"):
         store = open_store(f"sqlite:///{tmp_path / name}.db", clock=clock)
         seed_store(store, [(cluster_body("eu-west-1"), load_body())])
         app = create_app(store, RouterSettings(db_url="unused", tokens=(TOKEN, f"{OTHER_TOKEN} collector")))
+        _refuse_a_customer(store)
         built.append((app, store))
-    route = _placements_route(built[1][0])
-    route.app = route.fastapi_app
-    yield built[0][0], built[1][0]
+    twin = built[1][0]
+    assert isinstance(twin, DirectRoutesApp)
+    twin.direct_routes = {}
+    yield built[0][0], twin
     for _app, store in built:
         store.dispose()
+
+
+def _refuse_a_customer(store) -> None:
+    """Placements for the customer "database-down" fail as an unreachable database does (503)."""
+    from placement.router.gate import DatabaseUnavailable
+
+    place = store.place
+
+    def failing(order, *args, **kwargs):
+        if order.request.customer_id == "database-down":
+            raise DatabaseUnavailable("the database is unreachable: OperationalError")
+        return place(order, *args, **kwargs)
+
+    store.place = failing
 
 
 def _placements_route(app) -> DirectJSONRoute:
     (route,) = [r for r in app.routes if getattr(r, "path", None) == "/v1/placements" and "POST" in r.methods]
     assert isinstance(route, DirectJSONRoute)
     return route
+
+
+def _answers_by_status(app) -> dict[str, float]:
+    text = app.state.metrics.exposition().decode()
+    return {
+        sample.labels["status"]: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "placement_http_request_duration_seconds_count" and sample.labels["route"] == "/v1/placements"
+    }
 
 
 async def test_answers_match_fastapis_own_handler(apps):
@@ -97,28 +127,44 @@ async def test_answers_match_fastapis_own_handler(apps):
             assert mine.status_code == theirs.status_code, what
             assert mine.json() == theirs.json(), what
             assert mine.headers.get("www-authenticate") == theirs.headers.get("www-authenticate"), what
+            assert mine.headers.get("retry-after") == theirs.headers.get("retry-after"), what
+        chunked = [
+            await client.post("/v1/placements", content=_chunks(_body("r-20")), headers=AUTH | JSON)
+            for client in clients
+        ]
+        assert [answer.status_code for answer in chunked] == [201, 201]
+        assert chunked[0].json() == chunked[1].json()
     finally:
         for client in clients:
             await client.aclose()
+    assert _answers_by_status(direct) == _answers_by_status(fastapi)
 
 
-async def test_only_well_formed_requests_skip_fastapis_handler(apps):
+async def _chunks(body: dict):
+    """A body sent chunked: no Content-Length."""
+    text = _text(body)
+    yield text[:10]
+    yield text[10:]
+
+
+async def test_only_well_formed_requests_skip_the_stack(apps):
     direct, _fastapi = apps
-    route = _placements_route(direct)
     handed_on = []
-    fastapi_app = route.fastapi_app
+    stack = direct.build_middleware_stack()
 
     async def counting(scope, receive, send):
         handed_on.append(scope["path"])
-        await fastapi_app(scope, receive, send)
+        await stack(scope, receive, send)
 
-    route.fastapi_app = counting
+    direct.middleware_stack = counting
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=direct), base_url="http://router") as client:
         placed = await client.post("/v1/placements", content=_text(_body("w-1")), headers={**AUTH, **JSON})
+        replayed = await client.post("/v1/placements", content=_text(_body("w-1")), headers={**AUTH, **JSON})
+        assert (placed.status_code, replayed.status_code, handed_on) == (201, 200, [])
         refused = await client.post("/v1/placements", content=_text(_body("w-2")), headers=JSON)
-        assert (placed.status_code, refused.status_code, handed_on) == (201, 401, [])
+        assert (refused.status_code, handed_on) == (401, ["/v1/placements"])
         malformed = await client.post("/v1/placements", content=_text({"request_id": "w-3"}), headers=AUTH | JSON)
-        assert (malformed.status_code, handed_on) == (422, ["/v1/placements"])
+        assert (malformed.status_code, handed_on) == (422, ["/v1/placements"] * 2)
 
 
 def test_refuses_a_route_it_cannot_serve_as_fastapi_would():
