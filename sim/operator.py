@@ -26,6 +26,7 @@ from sim.world import World
 
 PROJECTION_WINDOW_DAYS = 28
 DEMAND = ("ram_requested", "pods", "disk_bytes")  # what a cluster's customers ask of its run nodes
+DEMAND_PLACED = (*DEMAND, "placements")  # and the placements, whose rate a kept-full cluster holds room for
 
 
 @dataclass(order=True, slots=True)
@@ -56,7 +57,7 @@ class Operator:
         # Recent daily levels, to order ahead of demand: what is ordered today arrives after the lead time.
         self.history: deque[dict[str, np.ndarray]] = deque(maxlen=PROJECTION_WINDOW_DAYS + 1)
         # Clusters whose role changed within the trend window (delivered, closed to new customers, reopened) -> the
-        # day and whether they were closed then: their trend is measured since (``projected``).
+        # day and whether they were closed then: their trend is measured since (``projected_rows``).
         self.changed: dict[int, tuple[float, bool]] = {}
         self._was_open: list[bool] = []  # each cluster open and active at the last look
         self.handing: set[int] = set()  # open clusters about to close (``sim.handover``), set by ``Sharding.tick``
@@ -143,8 +144,9 @@ class Operator:
         self._trends_of = None  # the levels then moved too
         return ratios
 
-    def projected(self, name: str, current: np.ndarray, lead_days: float) -> np.ndarray:
-        """A level extrapolated ``lead_days`` ahead from its trend over the last weeks (never below today's).
+    def projected_rows(self, names: tuple[str, ...], current: np.ndarray, lead_days: float) -> np.ndarray:
+        """Levels (a row of ``current`` per name) extrapolated ``lead_days`` ahead from their trend over the last
+        weeks (never below today's).
 
         A cluster whose role changed within the window is measured since the change once that is a week back, and
         a cluster closed within the week has no trend yet: measured from the window's start, a delivered cluster's
@@ -153,17 +155,11 @@ class Operator:
         the growth its new customers had brought, and held run nodes for them for weeks."""
         if len(self.history) <= MIN_TREND_DAYS or lead_days <= 0:
             return current
-        return current + self.slope(name, current) * lead_days
-
-    def projected_rows(self, names: tuple[str, ...], current: np.ndarray, lead_days: float) -> np.ndarray:
-        """``projected`` for several levels at once: a row of ``current`` per name."""
-        if len(self.history) <= MIN_TREND_DAYS or lead_days <= 0:
-            return current
         return current + self.slope(names, current) * lead_days
 
     def slope(self, name: str | tuple[str, ...], current: np.ndarray) -> np.ndarray:
         """A level's rise per day over the trend window (none where it fell), since a role change within it
-        (``projected``); several levels' (a row of ``current`` per name) for a tuple of names. Kept for the day
+        (``projected_rows``); several levels' (a row of ``current`` per name) for a tuple of names. Kept for the day
         (until the history changes) by the levels it was given: the node orders and scale-down both project the
         demand. Callers must not change what it returns."""
         key = ("slope", name, current.dtype.char, current.shape, current.tobytes())
@@ -255,28 +251,48 @@ class Operator:
 
     def demand_ahead(self, horizon: float) -> dict[str, np.ndarray]:
         """Requested RAM, pods and replicas' disk per cluster to hold over ``horizon`` days: the trend's projection,
-        or for a
-        cluster kept full today's level plus its placements at the trend window's rate (gross of churn; since a
-        role change within the window, ``slope``); a
-        planned merge's target holds its source's customers too (``sim.migration``)."""
+        or for a cluster kept full today's level plus its placements at the trend window's rate (gross of churn;
+        since a role change within the window, ``slope``); a planned merge's target holds its source's customers
+        too (``sim.migration``).
+
+        The day's two look-aheads (a node lead time for the node orders and merge plans, ``growth_horizon_days``
+        for scale-down) are worked out together at the first ask and kept for the day: nothing between them changes
+        a cluster's demand but services moved between clusters (``_moved``), which starts the day's figures afresh."""
+        key = ("demand ahead", horizon)
+        known = self._today().get(key)
+        if known is None:
+            horizons = tuple(dict.fromkeys((horizon, self.policy.node_lead_days, self.growth_horizon_days())))
+            for days, levels in zip(horizons, self._demand_over(horizons), strict=True):
+                self._trends[("demand ahead", days)] = levels
+            known = self._trends[key]
+        return self.migration.reserved(dict(zip(DEMAND, known, strict=True)))
+
+    def _demand_over(self, horizons: tuple[float, ...]) -> list[np.ndarray]:
+        """``demand_ahead``'s levels (before merges) for each of ``horizons``, a row per level of DEMAND: all horizons
+        in the same arrays (element by element the arithmetic of one horizon)."""
         fleet = self.fleet
-        now = np.array([fleet.view(name) for name in DEMAND], dtype=float)
-        ahead = self.projected_rows(DEMAND, now, horizon)
+        levels = np.array([fleet.view(name) for name in DEMAND_PLACED], dtype=float)
+        now = levels[: len(DEMAND)]
         full = self.triggers.kept_full
+        # (Without a trend, today's level: a kept-full cluster has a full trend window, ``_kept_full``.)
+        project = len(self.history) > MIN_TREND_DAYS
+        if not (project or full.any()):
+            return [now] * len(horizons)
+        rise = self.slope(DEMAND_PLACED, levels)
+        steps = np.array(horizons, dtype=float)[:, None]  # a row per horizon
+        growing = steps if project else np.zeros_like(steps)  # (lead times are never negative)
+        ahead = now[:, None] + rise[: len(DEMAND), None] * growing  # level, horizon, cluster
         if full.any():
-            placed = self.slope("placements", fleet.view("placements").astype(float)) * horizon
+            placed = rise[-1] * steps
             services = np.maximum(fleet.view("services").astype(float), 1.0)
-            inflow = [  # in the order of DEMAND
-                placed * now[0] / services,
-                placed * self.world.config.scenario.customers.pods_per_service,
-                placed * now[2] / services,
-            ]
+            pods_per_service = self.world.config.scenario.customers.pods_per_service
+            inflow = np.array([placed * now[0] / services, placed * pods_per_service, placed * now[2] / services])
             # A kept-full cluster about to take its region's sign-ups (``sim.handover``) holds them too.
             taking = np.zeros(len(full), dtype=bool)
             taking[self.taking] = True
-            kept = now + np.array(inflow)
+            kept = now[:, None] + inflow
             ahead = np.where(full, np.where(taking, np.maximum(kept, ahead), kept), ahead)
-        return self.migration.reserved(dict(zip(DEMAND, ahead, strict=True)))
+        return [ahead[:, k] for k in range(len(horizons))]
 
     def _scale_down(self, day: float, n: int) -> None:
         """Scale-down keeps what the trend says the cluster needs again before a re-ordered node could arrive
@@ -288,8 +304,8 @@ class Operator:
 
     def successor_horizon_days(self) -> float:
         """Days of its region's growth a new cluster is bought for: until its own trend is measured
-        (``MIN_TREND_DAYS`` after delivery, ``projected``) and node orders placed then arrive, plus a lead time, plus
-        one more trend window: that first trend rests on a week of history, and the services that closed clusters
+        (``MIN_TREND_DAYS`` after delivery, ``projected_rows``) and node orders placed then arrive, plus a lead time,
+        plus one more trend window: that first trend rests on a week of history, and the services that closed clusters
         kept full spill onto it arrive in steps it does not show yet (35 days left stage 1 turning 16 placements
         away on one day; 56 days overbought the three-region probe's successors, 1.26x its bound on day 182). The
         hand-over share (``sim.handover``) orders for it from delivery, yet 28 and 35 days still lost stage 1
