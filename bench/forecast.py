@@ -17,10 +17,11 @@ import time
 from pathlib import Path
 
 from sim.forecast.backtest import full_run
-from sim.forecast.core import forecast, prepare
+from sim.forecast.core import forecast, started_from
 from sim.forecast.export import as_of, export_router_db
 from sim.forecast.output import write_forecast
 from sim.scenario import ClusterSpec, Fleet, load_scenario
+from sim.start_from.build import read_source
 from sim.sweep.executors import process_pool
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,10 +64,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         url = export_router_db(history.world, history.timeseries, 365, Path(folder) / "router.db", history.orders)
         started_at = time.perf_counter()
-        started = prepare(url, scenario, now=as_of(history.world.config.start, 365), horizon_days=args.horizon_days)
-        prepared = time.perf_counter()
+        state = read_source(url, as_of(history.world.config.start, 365))
         cpu = []
-        with process_pool(args.workers) as pool:
+        # As ``sim forecast`` does: the workers start while the growth and churn are fitted.
+        with process_pool(args.workers, start=True) as pool:
+            started = started_from(state, scenario, horizon_days=args.horizon_days)
+            prepared = time.perf_counter()
             result = forecast(
                 started, args.runs, seed=0, executor=pool, base_name=scenario.name,
                 on_run=lambda outcome: cpu.append(outcome.cpu_seconds),

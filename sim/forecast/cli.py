@@ -13,10 +13,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from placement.cli_common import error_console, fail
 from placement.yamlio import ConfigError
-from sim.forecast.core import Forecast, forecast, prepare
+from sim.forecast.core import Forecast, forecast, started_from
 from sim.forecast.output import write_forecast
 from sim.forecast.publish import background_priority
 from sim.scenario import load_scenario
+from sim.start_from.build import read_source
 from sim.start_from.sources import StartFromError
 from sim.sweep.executors import dask_executor, process_pool
 
@@ -122,12 +123,7 @@ def _one(
     min_weeks,
     initializer=None,
 ):
-    try:
-        started = prepare(source, base_scenario, now=now, horizon_days=horizon_days, min_weeks=min_weeks)
-    except StartFromError as exc:
-        fail(str(exc))
-    except ConfigError as exc:
-        fail(f"{source}: the started scenario is not valid: {exc}")
+    state = _or_fail(source, lambda: read_source(source, now or datetime.now(UTC)))
     progress = Progress(
         TextColumn("[bold]forecast"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=error_console
     )
@@ -136,21 +132,40 @@ def _one(
     elif scheduler:
         executor_ctx = dask_executor(workers, scheduler)
     else:
-        executor_ctx = process_pool(workers, initializer)
-    with executor_ctx as executor, progress:
-        task = progress.add_task("forecast", total=runs)
-        try:
-            return forecast(
-                started,
-                runs,
-                seed=seed,
-                executor=executor,
-                chunk_size=chunk_size,
-                base_name=_shown(base_path),
-                on_run=lambda outcome: progress.advance(task),
-            )
-        except (RuntimeError, ValueError) as exc:
-            fail(str(exc), code=1)
+        # The workers start (and import) while the growth and churn are fitted, once the source has read well.
+        executor_ctx = process_pool(workers, initializer, start=True)
+    with executor_ctx as executor:
+        started = _or_fail(
+            source, lambda: started_from(state, base_scenario, horizon_days=horizon_days, min_weeks=min_weeks)
+        )
+        with progress:
+            return _run(started, runs, seed, executor, chunk_size, base_path, progress)
+
+
+def _or_fail(source, step):
+    """``step()``, or the command fails with a clear error on a bad source (nothing is written)."""
+    try:
+        return step()
+    except StartFromError as exc:
+        fail(str(exc))
+    except ConfigError as exc:
+        fail(f"{source}: the started scenario is not valid: {exc}")
+
+
+def _run(started, runs, seed, executor, chunk_size, base_path, progress) -> Forecast:
+    task = progress.add_task("forecast", total=runs)
+    try:
+        return forecast(
+            started,
+            runs,
+            seed=seed,
+            executor=executor,
+            chunk_size=chunk_size,
+            base_name=_shown(base_path),
+            on_run=lambda outcome: progress.advance(task),
+        )
+    except (RuntimeError, ValueError) as exc:
+        fail(str(exc), code=1)
 
 
 def _shown(path: Path) -> str:

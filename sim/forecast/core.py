@@ -35,6 +35,7 @@ from sim.growth_fit import ChurnFit, GrowthFit
 from sim.planning import RESOURCE_BY_KEY, action, answer_kind, lead_days
 from sim.scenario import Scenario
 from sim.start_from.build import StartedScenario, read_source, start_from
+from sim.start_from.sources import LiveState
 from sim.sweep.executors import process_pool
 
 QUANTILES = (("p10", 0.10), ("p50", 0.50), ("p90", 0.90))
@@ -70,6 +71,14 @@ def prepare(
     """Read ``source`` as of ``now`` and start ``base`` from it, run for ``horizon_days``; ``StartFromError`` on a
     bad source (nothing is run or written)."""
     state = read_source(source, now or datetime.now(UTC))
+    return started_from(state, base, horizon_days=horizon_days, min_weeks=min_weeks)
+
+
+def started_from(
+    state: LiveState, base: Scenario, *, horizon_days: float = 730, min_weeks: float | None = None
+) -> StartedScenario:
+    """``prepare`` after the read: ``base`` started from a source's ``state`` (``read_source``), with its growth and
+    churn fitted, run for ``horizon_days``."""
     started = start_from(base, state, min_weeks=min_weeks)
     started.scenario = started.scenario.model_copy(update={"horizon_days": float(horizon_days), "horizon_years": None})
     return started

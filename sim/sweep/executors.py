@@ -10,14 +10,25 @@ import os
 from collections.abc import Callable, Iterator
 
 
-def process_pool(workers: int | None = None, initializer: Callable[[], None] | None = None) -> cf.ProcessPoolExecutor:
+def process_pool(
+    workers: int | None = None, initializer: Callable[[], None] | None = None, *, start: bool = False
+) -> cf.ProcessPoolExecutor:
     """The default executor: a local process pool (forkserver, so no thread state is forked); ``initializer`` runs
-    once in each worker (e.g. ``sim.forecast.publish.background_priority``)."""
-    return cf.ProcessPoolExecutor(
-        max_workers=workers or os.cpu_count(),
-        mp_context=multiprocessing.get_context("forkserver"),
-        initializer=initializer,
+    once in each worker (e.g. ``sim.forecast.publish.background_priority``). ``start``: start every worker now,
+    not at the first tasks, so that their start-up (a second or two of imports each) overlaps what the caller
+    does before it submits any (a forecast's fit)."""
+    count = workers or os.cpu_count() or 1
+    pool = cf.ProcessPoolExecutor(
+        max_workers=count, mp_context=multiprocessing.get_context("forkserver"), initializer=initializer
     )
+    if start:
+        for _ in range(count):  # the pool starts a worker for each task submitted while none is idle
+            pool.submit(_nothing)
+    return pool
+
+
+def _nothing() -> None:
+    """A task that does nothing (``process_pool(start=True)``)."""
 
 
 @contextlib.contextmanager
