@@ -68,13 +68,18 @@ LOST = _Lost.LOST  # a booking whose guard was lost
 class LoopConnections:
     """psycopg async connections to one PostgreSQL, autocommitted, at most ``size`` in use (``free`` counts them
     for the gate). The last one given back is the next one taken, so a few stay in use and keep their prepared
-    statements (psycopg prepares a statement after its fifth run on a connection). Runs on one event loop."""
+    statements (psycopg prepares a statement after its fifth run on a connection). Runs on one event loop.
+
+    Each connection's bookings go through one cursor of its own (``cursor``): ``AsyncConnection.execute`` makes a
+    cursor per call, and with it a fresh adapter map that looks up the dumper of every parameter's type again (a
+    booking has ~40 parameters)."""
 
     def __init__(self, connect_args: dict[str, Any], size: int):
         self.connect_args = connect_args
         self.size = size
         self._idle: list[psycopg.AsyncConnection] = []
         self._free: asyncio.Semaphore | None = None
+        self._cursors: dict[psycopg.AsyncConnection, psycopg.AsyncCursor] = {}
 
     @property
     def free(self) -> asyncio.Semaphore:
@@ -88,21 +93,33 @@ class LoopConnections:
             conn = self._idle.pop()
             if not conn.closed:
                 return conn, True
+            self._cursors.pop(conn, None)
         return await psycopg.AsyncConnection.connect(autocommit=True, **self.connect_args), False
+
+    def cursor(self, conn: psycopg.AsyncConnection) -> psycopg.AsyncCursor:
+        """The connection's own cursor (see the class's docstring)."""
+        cursor = self._cursors.get(conn)
+        if cursor is None:
+            cursor = self._cursors[conn] = conn.cursor()
+        return cursor
 
     async def give_back(self, conn: psycopg.AsyncConnection) -> None:
         if conn.closed or conn.broken or conn.info.transaction_status != TransactionStatus.IDLE:
-            await conn.close()
+            await self._close(conn)
         elif len(self._idle) < self.size:
             self._idle.append(conn)
         else:
-            await conn.close()
+            await self._close(conn)
 
     async def drop_idle(self) -> None:
         idle, self._idle = self._idle, []
         for conn in idle:
             with contextlib.suppress(psycopg.Error):
-                await conn.close()
+                await self._close(conn)
+
+    async def _close(self, conn: psycopg.AsyncConnection) -> None:
+        self._cursors.pop(conn, None)
+        await conn.close()
 
 
 class LoopPlacements:
@@ -143,7 +160,8 @@ class LoopPlacements:
         sql, params = self.statements.statement(self.dialect, booking)
         conn, reused = await connections.take()
         try:
-            cursor = await conn.execute(sql, params)
+            cursor = connections.cursor(conn)
+            await cursor.execute(sql, params)
             row = await cursor.fetchone()
         except psycopg.Error as error:
             if guard_lost(error):

@@ -25,14 +25,15 @@ async def router(db_url, clock, monkeypatch):
     store = open_store(db_url, clock=clock, fleet_cache_seconds=60)
     sent: list[str] = []
     event.listen(store.engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
-    # And what the event loop's own connections send (placement.router.loop_booking, PostgreSQL).
-    execute = psycopg.AsyncConnection.execute
+    # And what the event loop's own connections send (placement.router.loop_booking, PostgreSQL): through a
+    # cursor, as AsyncConnection.execute sends too.
+    execute = psycopg.AsyncCursor.execute
 
-    async def recorded(conn, query, *args, **kwargs):
+    async def recorded(cursor, query, *args, **kwargs):
         sent.append(query)
-        return await execute(conn, query, *args, **kwargs)
+        return await execute(cursor, query, *args, **kwargs)
 
-    monkeypatch.setattr(psycopg.AsyncConnection, "execute", recorded)
+    monkeypatch.setattr(psycopg.AsyncCursor, "execute", recorded)
     app = create_app(store, RouterSettings(db_url="unused", tokens=(TOKEN,)))
     seed_store(store, [(cluster_body("eu-west-1"), load_body(volumes=0)), (cluster_body("eu-west-2"), load_body())])
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://router") as client:
