@@ -145,7 +145,11 @@ class DatabaseGate:
             await self._take_thread(free)
         else:
             await free.acquire()
-        running = asyncio.ensure_future(work())
+        loop = asyncio.get_running_loop()
+        running = loop.create_task(work())
+        # Woken by the work's end or by the deadline, whichever comes first: one future and one timer, where
+        # ``asyncio.wait`` made a set, a waiter, its callbacks on the task, and their removal, at every booking.
+        woken = loop.create_future()
         state = {"stuck": False}
 
         def give_back(done: asyncio.Future[T]) -> None:
@@ -154,10 +158,16 @@ class DatabaseGate:
             free.release()
             if not done.cancelled():
                 done.exception()  # seen: a cancelled call's error is nobody's to raise
+            if not woken.done():
+                woken.set_result(None)
 
         running.add_done_callback(give_back)
-        finished, _ = await asyncio.wait({running}, timeout=self.deadline)
-        if not finished:
+        deadline = loop.call_later(self.deadline, _wake, woken)
+        try:
+            await woken
+        finally:
+            deadline.cancel()
+        if not running.done():
             self.healthy = False
             state["stuck"] = True
             self._stuck += 1
@@ -177,3 +187,8 @@ class DatabaseGate:
         executor, self.executor, self._free = self.executor, None, None
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _wake(woken: asyncio.Future[None]) -> None:
+    if not woken.done():
+        woken.set_result(None)
