@@ -15,6 +15,10 @@ from pydantic import TypeAdapter
 from placement.engine import Decision
 from placement.state import RequestIn
 
+# ``json.dumps(body, sort_keys=True)``'s text (the hash of every ledger row so far), from one encoder made once:
+# ``json.dumps`` with an argument makes a new encoder at every call.
+_CANONICAL = json.JSONEncoder(sort_keys=True)
+
 
 @dataclass(frozen=True, slots=True)
 class PlacementOrder:
@@ -37,7 +41,7 @@ class PlacementOrder:
             "service_id": self.service_id,
             "request": request,
         }
-        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        return hashlib.sha256(_CANONICAL.encode(body).encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,9 +99,11 @@ class RouterMetrics:
             self.rejections.labels("quota").inc()
         # Counted from the rejected clusters alone: ``rejection_counts`` reads ``results``, which ranks and explains
         # every cluster (~4 % of a placement's CPU in the router, profiled), and a placement's answer needs neither.
-        counts = collections.Counter(rejection.filter for _cluster_id, rejection in decision.rejections)
-        for reason, count in counts.items():
-            self.rejections.labels(reason).inc(count)
+        rejections = decision.rejections
+        if rejections:  # a placement's decision usually has none
+            counts = collections.Counter(rejection.filter for _cluster_id, rejection in rejections)
+            for reason, count in counts.items():
+                self.rejections.labels(reason).inc(count)
 
 
 class _Joined:
