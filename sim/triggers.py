@@ -57,48 +57,81 @@ class Triggers:
         # whose demand falls (``ScaleDownPolicy.fill_closed_when_falling``).
         self.kept_full = np.zeros(0, dtype=bool)
         self._node_disk = np.zeros(0)  # ``node_disk``, per cluster number
+        self._disk: tuple[np.ndarray, np.ndarray] | None = None  # ``_known_disk``
         # What a cluster's storage provider and run nodes fix, per cluster number (``_per_cluster``): the fleet
         # only grows, and the operator asks many times a day.
         self._providers: tuple[str, ...] = ()
         self._capacities: dict[str, np.ndarray] = {}  # ``capacities`` per limit, for ``_providers``
-        self._positive: dict[str, bool] = {}  # whether every one of ``_capacities[key]`` is above 0
         self._on_provider: dict[str, np.ndarray] = {}  # each storage provider's clusters, for ``_providers``
         self._run_node: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # alloc, max-pods, system pods
         self._caps: dict[int, int] = {}  # ``node_cap`` per control-plane node count
-        # ``_control_plane``'s thresholds (and whether each is above 0) and last-rung clusters, per clusters' rungs.
-        self._ctrl_thresholds: dict[bytes, tuple[np.ndarray, bool, np.ndarray, bool, np.ndarray]] = {}
+        # ``_control_plane``'s thresholds and last-rung clusters, per clusters' rungs; the last rung's clusters now.
+        self._ctrl_thresholds: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._exhausted = np.zeros(0, dtype=bool)
+        self._rows: tuple[tuple, tuple[tuple[str, ...], list[int], np.ndarray]] | None = None  # ``_layout``
         self._cluster_caps: dict[bytes, np.ndarray] = {}  # ``node_cap`` per clusters' control-plane node counts
+        self._room: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}  # ``_node_room``
 
     def ratios(self, n: int) -> dict[str, np.ndarray]:
         """Each limit's level per cluster as a share of the level that forces an action (>= 1: act): every
-        limit of the catalogue, in its order (``volumes`` per storage provider), then the operator's own."""
+        limit of the catalogue, in its order (``volumes`` per storage provider), then the operator's own.
+
+        Every share is worked out in one matrix, a row per limit (element by element the division each limit's own
+        array had): on a fleet of a few clusters, numpy's calls per limit cost more than the arithmetic."""
         fleet, policy = self.fleet, self.policy
         count = fleet.n_clusters  # every counter as floats, converted at once
         c = dict(zip(fleet.counters, np.array([a[:count] for a in fleet.counters.values()], dtype=float), strict=True))
         providers = [info.provider for info in fleet.clusters]
-        out: dict[str, np.ndarray] = {}
+        rows: dict[str, tuple[np.ndarray, Any]] = {}  # each limit's level and the level at which it acts
         for limit in LIMITS:
             if limit.key in NODE_TOTALS:
                 total, fraction = NODE_TOTALS[limit.key]
-                out[limit.key] = _share(c[total], getattr(policy, fraction) * self._node_capacity(limit.key, c, n))
+                rows[limit.key] = c[total], getattr(policy, fraction) * self._node_capacity(limit.key, c, n)
             elif limit.key == "control_plane_objects":
-                out.update(self._control_plane(c))
+                upgrade, tight = self._control_plane()
+                rows["control_plane_objects"] = c["etcd_objects"], upgrade
+                rows["control_plane_ladder_top"] = c["etcd_objects"], tight  # (0 where another rung is left)
             elif limit.key == "volumes":
-                out.update(self._volumes(c, providers))
+                rows["volumes"] = c["volumes"], self._volumes(providers)  # (0 on other providers' clusters)
             else:
-                capacity = self.capacities(limit.key, providers)
-                out[limit.key] = _share(self.level(limit.key, c), capacity, self._positive[limit.key])
-        shard, zero = policy.shard, np.zeros(n)
+                rows[limit.key] = self.level(limit.key, c), self.capacities(limit.key, providers)
+        shard, no_trigger = policy.shard, (np.zeros(n), 1.0)
         # At the order levels on every cluster, kept full or not: a cluster's distance to the cap must not jump by a
         # quarter when it stops or starts being kept full (that jump read as growth and reopened clusters).
         needed = self.needed_nodes(c, whole=False, kept_full=False)
-        out.update(
-            max_run_nodes_per_cluster=_share(needed, self.node_cap() + 0.5),
-            shard_nodes=_share(c["nodes"], shard.nodes) if shard.nodes else zero,
-            shard_pods=_share(c["pods"], shard.pods) if shard.pods else zero,
-            shard_etcd_objects=_share(c["etcd_objects"], self.etcd_trigger),
+        rows.update(
+            max_run_nodes_per_cluster=(needed, self.node_cap() + 0.5),
+            shard_nodes=(c["nodes"], shard.nodes) if shard.nodes else no_trigger,
+            shard_pods=(c["pods"], shard.pods) if shard.pods else no_trigger,
+            shard_etcd_objects=(c["etcd_objects"], self.etcd_trigger),
         )
-        return out
+        levels = np.array([level for level, _ in rows.values()])
+        thresholds = np.empty_like(levels)
+        for row, (_, threshold) in enumerate(rows.values()):
+            thresholds[row] = threshold
+        names, source, kept = self._layout(tuple(rows))
+        return dict(zip(names, np.where(kept, _share(levels, thresholds)[source], 0.0), strict=True))
+
+    def _layout(self, rows: tuple[str, ...]) -> tuple[tuple[str, ...], list[int], np.ndarray]:
+        """``ratios``' limits from its ``rows``: their names, the row each is, and where it is kept (elsewhere 0:
+        a storage provider's volume limit on its own clusters only, the last rung's on clusters that have reached
+        it). Kept while the clusters' storage providers and rungs stay."""
+        key = (rows, self._providers, self._exhausted.tobytes())
+        if self._rows is None or self._rows[0] != key:
+            names, source, kept = [], [], []
+            everywhere = np.ones(len(self._exhausted), dtype=bool)
+            for row, name in enumerate(rows):
+                if name == "volumes":
+                    for provider, on_provider in self._on_provider.items():
+                        names.append(volume_limit(provider))
+                        source.append(row)
+                        kept.append(on_provider)
+                    continue
+                names.append(name)
+                source.append(row)
+                kept.append(self._exhausted if name == "control_plane_ladder_top" else everywhere)
+            self._rows = key, (tuple(names), source, np.array(kept, dtype=bool))
+        return self._rows[1]
 
     def level(self, key: str, c: dict) -> Any:
         """A cluster-wide catalogue limit's level per cluster, from the fleet's counters."""
@@ -108,8 +141,8 @@ class Triggers:
     def _node_capacity(self, key: str, c: dict[str, np.ndarray], n: int) -> np.ndarray:
         # Each run node's own allocatable RAM, max-pods and disk, summed per cluster: no global copy.
         if key == "disk":  # no disk known: an infinite capacity, a share of 0
-            disk = self.node_disk()
-            return np.where(np.isinf(disk), math.inf, c["nodes"] * np.where(np.isinf(disk), 0.0, disk))
+            unknown, disk = self._known_disk()
+            return np.where(unknown, math.inf, c["nodes"] * disk)
         return c["ram_allocatable"] if key == "ram_per_run_node" else self.fleet.pods_capacity[:n].astype(float)
 
     def node_disk(self) -> np.ndarray:
@@ -122,9 +155,18 @@ class Triggers:
             known = self._node_disk = np.concatenate((known, np.array(added, dtype=float)))
         return known
 
-    def _control_plane(self, c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _known_disk(self) -> tuple[np.ndarray, np.ndarray]:
+        """Where no run node disk is known, and each cluster's (0 there): kept as ``node_disk``."""
+        disk = self.node_disk()
+        if self._disk is None or len(self._disk[0]) != len(disk):
+            unknown = np.isinf(disk)
+            self._disk = unknown, np.where(unknown, 0.0, disk)
+        return self._disk
+
+    def _control_plane(self) -> tuple[np.ndarray, np.ndarray]:
         """Upgrade at the policy's share of the rung's comfortable or tight level; on the last rung usable (or
-        with upgrades off), shard at ``ctrl_tight_fraction`` of its tight level (the catalogue's capacity)."""
+        with upgrades off), shard at ``ctrl_tight_fraction`` of its tight level (the catalogue's capacity): both
+        thresholds per cluster, and the clusters on the last rung usable (``_exhausted``)."""
         rung = self.fleet.view("ctrl_rung")
         known = self._ctrl_thresholds.get(rung.tobytes())  # (the rungs change with an upgrade or a new cluster)
         if known is None:
@@ -134,30 +176,24 @@ class Triggers:
             upgrade = cp.upgrade_at_fraction * basis[rung]
             tight = (shard.ctrl_tight_fraction or 1.0) * self.tight[rung]
             exhausted = (rung >= len(fleet.ladder) - 1) | (not policy.auto_upgrade_control_plane)
-            known = (upgrade, _positive(upgrade), tight, _positive(tight), exhausted)
-            self._ctrl_thresholds[rung.tobytes()] = known
-        upgrade, upgrade_positive, tight, tight_positive, exhausted = known
-        objects = c["etcd_objects"]
-        return {
-            "control_plane_objects": _share(objects, upgrade, upgrade_positive),
-            "control_plane_ladder_top": np.where(exhausted, _share(objects, tight, tight_positive), 0.0),
-        }
+            known = self._ctrl_thresholds[rung.tobytes()] = (upgrade, tight, exhausted)
+        upgrade, tight, self._exhausted = known
+        return upgrade, tight
 
-    def _volumes(self, c: dict[str, np.ndarray], providers: list[str]) -> dict[str, np.ndarray]:
-        """Each provider's volume limit, at the policy's share, on its own clusters only."""
+    def _volumes(self, providers: list[str]) -> np.ndarray:
+        """The volume limit at the policy's share, per cluster (each provider's on its own clusters,
+        ``_on_provider``)."""
         capacity = self.capacities("volumes", providers)  # (forgets what was kept for other providers)
         key = "volumes at the policy's share"
         if key not in self._capacities:
-            threshold = self._capacities[key] = (self.policy.shard.volumes_fraction or 1.0) * capacity
-            self._positive[key] = _positive(threshold)
-        ratio = _share(c["volumes"], self._capacities[key], self._positive[key])
+            self._capacities[key] = (self.policy.shard.volumes_fraction or 1.0) * capacity
         if not self._on_provider:
             self._on_provider = {p: np.array([q == p for q in providers], dtype=bool) for p in self.limits.storage}
-        return {volume_limit(p): np.where(mask, ratio, 0.0) for p, mask in self._on_provider.items()}
+        return self._capacities[key]
 
     def _per_cluster(self, providers: list[str]) -> None:
         """Forget what was kept for the clusters' storage providers: the fleet changed."""
-        self._providers, self._capacities, self._positive, self._on_provider = tuple(providers), {}, {}, {}
+        self._providers, self._capacities, self._on_provider = tuple(providers), {}, {}
 
     def node_cap(self) -> np.ndarray:
         """Run nodes each cluster may have: the operator's cap, within the pod CIDR's node ranges its control
@@ -182,7 +218,6 @@ class Triggers:
             limit = BY_KEY[key]
             by_provider = {p: limit.capacity(self.limits, p, None) for p in set(providers)}
             known = self._capacities[key] = np.array([by_provider[p] for p in providers], dtype=float)
-            self._positive[key] = _positive(known)
         return known
 
     def needed_nodes(
@@ -195,31 +230,49 @@ class Triggers:
     ) -> np.ndarray:
         """Run nodes that keep RAM and pods under the operator's thresholds (fractional unless ``whole``).
 
-        ``node_alloc`` and ``node_max_pods`` are one run node's allocatable RAM and max-pods per cluster (by
-        default those of each fleet cluster's run nodes), so a cluster's own node settings decide; a fleet cluster
-        kept full (``kept_full``, unless switched off) is counted at 100 %, not at the order levels."""
+        ``node_alloc`` and ``node_max_pods`` (both or neither) are one run node's allocatable RAM and max-pods per
+        cluster (by default those of each fleet cluster's run nodes), so a cluster's own node settings decide; a
+        fleet cluster kept full (``kept_full``, unless switched off) is counted at 100 %, not at the order levels."""
+        if node_alloc is None:  # the fleet's own clusters
+            return self._fleet_needed_nodes(c, whole, kept_full)
         policy = self.policy
         ram_level, pods_level = policy.node_order_at_ram_fraction, policy.node_order_at_pods_fraction
-        own_clusters = node_alloc is None
-        if node_alloc is None:
-            node_alloc = self.run_nodes()[0]
-            # A closed cluster whose demand falls is kept full, not at the order levels (``kept_full``).
-            if kept_full and self.kept_full[: len(node_alloc)].any():
-                full = np.zeros(len(node_alloc), dtype=bool)
-                full[: len(self.kept_full)] = self.kept_full[: len(node_alloc)]
-                ram_level, pods_level = np.where(full, 1.0, ram_level), np.where(full, 1.0, pods_level)
-        pods, system = c["pods"], 0.0
-        if node_max_pods is None:
-            # The fleet's own clusters: their pods include each run node's system pods, which take max-pods too.
-            _, node_max_pods, system = self.run_nodes()
-            pods = pods - self.fleet.view("nodes") * system
         by_ram = c["ram_requested"] / (ram_level * node_alloc)
-        by_pods = np.maximum(pods, 0.0) / (pods_level * node_max_pods - system)
+        by_pods = np.maximum(c["pods"], 0.0) / (pods_level * node_max_pods)
         needed = np.maximum(by_ram, by_pods)
-        if own_clusters:  # the raw disk its replicas take: as projected in ``c``, else today's
-            disk = c["disk_bytes"] if "disk_bytes" in c else self.fleet.view("disk_bytes")
-            needed = np.maximum(needed, disk / (ram_level * self.node_disk()))
         return np.ceil(needed - 1e-9) if whole else needed
+
+    def _fleet_needed_nodes(self, c: dict[str, np.ndarray], whole: bool, kept_full: bool) -> np.ndarray:
+        """``needed_nodes`` for the fleet's own clusters: each run node's system pods take max-pods too, and the raw
+        disk its replicas take counts (as projected in ``c``, else today's)."""
+        ram, pods, disk, system = self._node_room(kept_full)
+        by_ram = c["ram_requested"] / ram
+        by_pods = np.maximum(c["pods"] - self.fleet.view("nodes") * system, 0.0) / pods
+        needed = np.maximum(by_ram, by_pods)
+        needed = np.maximum(needed, (c["disk_bytes"] if "disk_bytes" in c else self.fleet.view("disk_bytes")) / disk)
+        return np.ceil(needed - 1e-9) if whole else needed
+
+    def _node_room(self, kept_full: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """What one run node of each fleet cluster holds at the order levels (at 100 % on a cluster kept full,
+        unless ``kept_full`` is off): requested RAM, pods (less its own system pods) and replicas' disk; and its
+        system pods. Kept per clusters kept full (the operator asks several times a day)."""
+        node_alloc, node_max_pods, system = self.run_nodes()
+        policy = self.policy
+        ram_level, pods_level = policy.node_order_at_ram_fraction, policy.node_order_at_pods_fraction
+        full = None
+        if kept_full and self.kept_full[: len(node_alloc)].any():
+            full = np.zeros(len(node_alloc), dtype=bool)
+            full[: len(self.kept_full)] = self.kept_full[: len(node_alloc)]
+        key = (len(node_alloc), None if full is None else full.tobytes())
+        known = self._room.get(key)
+        if known is None:
+            if full is not None:
+                ram_level, pods_level = np.where(full, 1.0, ram_level), np.where(full, 1.0, pods_level)
+            known = (ram_level * node_alloc, pods_level * node_max_pods - system, ram_level * self.node_disk(), system)
+            if len(self._room) > 64:  # (kept-full sets come and go: keep only the recent ones)
+                self._room.clear()
+            self._room[key] = known
+        return known
 
     def run_nodes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One run node's allocatable RAM, max-pods and system pods, per cluster (a cluster's never change)."""
@@ -287,20 +340,12 @@ class Triggers:
         return action(limit, self.policy, self.fleet.ladder, int(self.fleet.counters["ctrl_rung"][number]))
 
 
-def _share(level: np.ndarray, threshold, positive: bool | None = None) -> np.ndarray:
-    """``level`` over ``threshold`` (over 0: inf, 0 for none); ``positive``: every threshold is known above 0."""
-    threshold = np.asarray(threshold, dtype=float)
-    if positive is None:
-        positive = _positive(threshold)
-    if positive:  # (most levels: no threshold of 0 to answer)
+def _share(level: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+    """``level`` over ``threshold`` (over 0: inf, 0 for none)."""
+    if threshold.size and threshold.min() > 0:  # (most days: no threshold of 0 to answer)
         return level / threshold
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(
             threshold > 0, level / np.where(threshold > 0, threshold, 1.0), np.where(level > 0, math.inf, 0.0)
         )
     return ratio
-
-
-def _positive(threshold: np.ndarray) -> bool:
-    """Whether every threshold is above 0 (none: not)."""
-    return bool(threshold.size) and bool(threshold.min() > 0)
