@@ -80,12 +80,15 @@ class Sharding:
         self.retiring: dict[int, int] = {}  # cluster -> the successor ordered for it
         self.closing: dict[int, float] = {}  # open cluster -> the day it closes as its region's surplus
         self.volume_shard_seen = False
+        self._limits: tuple[tuple[str, ...], list[str]] = ((), [])  # the ratios' limits, and the shard limits of them
 
     def tick(self, day: float, ratios: dict[str, np.ndarray], active: np.ndarray, customers: int) -> None:
         if not self.policy.auto_shard:
             return
         fleet, shard = self.fleet, self.policy.shard
-        names = [name for name in ratios if is_shard_limit(name)]
+        if self._limits[0] != tuple(ratios):  # (the same limits every day of a run)
+            self._limits = tuple(ratios), [name for name in ratios if is_shard_limit(name)]
+        names = self._limits[1]
         now = np.array([ratios[name] for name in names])
         ahead = np.maximum(self.op.projected_rows(tuple(names), now, shard.lead_days), now)
         worst_now = now.max(axis=0)
@@ -93,7 +96,6 @@ class Sharding:
         # successor's lead time.
         pressure = np.maximum(now / shard.prepare_fraction, ahead / shard.close_fraction)
         urgency = pressure.max(axis=0)
-        worst_limit = [names[i] for i in pressure.argmax(axis=0)]
         open_active = np.array([info.open and info.active for info in fleet.clusters], dtype=bool)
         levels = np.maximum(now, ahead)
         # Clusters near a close level within a node lead time and a week: the region's others take over
@@ -102,7 +104,7 @@ class Sharding:
         near = (now + (ahead - now) * soon).max(axis=0) >= shard.close_fraction
         self.op.handing = set(np.flatnonzero(open_active & near).tolist()) | set(self.closing)
         for number in np.flatnonzero(open_active & (urgency >= 1.0)).tolist():
-            limit = worst_limit[number]
+            limit = names[int(pressure[:, number].argmax())]
             info = fleet.clusters[number]
             if limit.startswith(VOLUMES_PREFIX):
                 self.volume_shard_seen = True
@@ -166,12 +168,11 @@ class Sharding:
         before = np.zeros((len(names), n))
         before[:, : len(first[names[0]])] = [first[name] for name in names]  # (a day's levels: one length)
         rise = np.maximum(np.array([last[name] for name in names]) - before, 0.0)
-        regions = [info.region if info.active else None for info in self.fleet.clusters[:n]]
-        growth = {}
-        for region in set(regions) - {None}:
-            members = [k for k, r in enumerate(regions) if r == region]
-            growth[region] = [total / span for total in row_sums(rise[:, members])]
-        return growth
+        members: dict[str, list[int]] = {}
+        for number, info in enumerate(self.fleet.clusters[:n]):
+            if info.active:
+                members.setdefault(info.region, []).append(number)
+        return {region: [total / span for total in row_sums(rise[:, mine])] for region, mine in members.items()}
 
     def cover_days(self) -> float:
         """Days of a region's growth its open and ordered clusters must hold: the shard lead time. (No safety
@@ -200,16 +201,24 @@ class Sharding:
         fleet, close = self.fleet, self.policy.shard.close_fraction
         target = self.cover_days()
         region_growth = self.region_growth(names)
+        # Each region's open clusters and clusters on order, as the day's look found them (a region's own orders,
+        # reopenings and closes below change no other region's).
+        open_in: dict[str, list[int]] = {}
+        ordered_in: dict[str, int] = {}
+        for number, info in enumerate(fleet.clusters):
+            if number < len(open_active) and open_active[number]:
+                open_in.setdefault(info.region, []).append(number)
+            elif not (info.active or info.decommissioned):
+                ordered_in[info.region] = ordered_in.get(info.region, 0) + 1
+        headroom = np.maximum(close - now, 0.0)
         for region in sorted({info.region for info in fleet.clusters if info.active}):
             growth = region_growth.get(region, [0.0] * len(names))
-            opened = [k for k in np.flatnonzero(open_active).tolist() if fleet.clusters[k].region == region]
+            opened = open_in.get(region)
             if not opened:
                 continue  # a region with nothing open is _serve_regions' (its sign-ups are rejected)
-            ordered = sum(
-                1 for info in fleet.clusters if info.region == region and not (info.active or info.decommissioned)
-            )
+            ordered = ordered_in.get(region, 0)
             # The room left under each level's close level on the open clusters, plus a fresh cluster's per order.
-            room = [total + close * ordered for total in row_sums(np.maximum(close - now[:, opened], 0.0))]
+            room = [total + close * ordered for total in row_sums(headroom[:, opened])]
             short, binding = 0, None
             for i in range(len(names)):
                 if growth[i] <= 0:
@@ -347,13 +356,8 @@ class Sharding:
         }
         for region, count in sorted(self.op.world.signals.region_demand.items()):
             if region not in regions_with_cluster:
-                self._new_cluster(
-                    day,
-                    region,
-                    "region_demand",
-                    customers,
-                    f"{count} new customers of {region} rejected, no open cluster",
-                )
+                why = f"{count} new customers of {region} rejected, no open cluster"
+                self._new_cluster(day, region, "region_demand", customers, why)
                 regions_with_cluster.add(region)
         threshold = self.policy.shard.regional_cluster_at_customers
         have = {info.region for info in fleet.clusters}
@@ -438,11 +442,6 @@ class Sharding:
             day, "cluster_ordered", cluster_id, f"{provider}, {nodes} run nodes, due in {shard.lead_days:g} days: {why}"
         )
         if op.log.first_shard is None:
-            op.log.first_shard = {
-                "day": day,
-                "customers": customers,
-                "limit": limit,
-                "why": why,
-                "cluster_id": cluster_id,
-            }
+            first = {"day": day, "customers": customers, "limit": limit, "why": why, "cluster_id": cluster_id}
+            op.log.first_shard = first
         return number
