@@ -128,24 +128,36 @@ class ScaleDown:
         free_ram = (alloc - fleet.node_requested[others]).tolist()
         free_pods = (fleet.node_max_pods[others] - fleet.node_pods[others]).tolist()
         pods = self.world.config.scenario.customers.pods_per_service
-        choose = min if self.world.config.policy.ram_strategy == "most_allocated" else max
+        most_free = self.world.config.policy.ram_strategy != "most_allocated"
+        choose = max if most_free else min
         plan = []
         for service in services:
             need = int(people.service_need[service])
-            fits = [
-                j for j, (ram, room) in enumerate(zip(free_ram, free_pods, strict=True)) if ram >= need and room >= pods
-            ]
-            if not fits:
-                return False
-            target = choose(fits, key=free_ram.__getitem__)  # (the first of a tie)
+            # Most free RAM: the node with the most, where it fits (the first of a tie, as ``choose`` finds it).
+            target = free_ram.index(max(free_ram)) if most_free else -1
+            if target < 0 or free_ram[target] < need or free_pods[target] < pods:
+                fits = [
+                    j
+                    for j, (ram, room) in enumerate(zip(free_ram, free_pods, strict=True))
+                    if ram >= need and room >= pods
+                ]
+                if not fits:
+                    return False
+                target = choose(fits, key=free_ram.__getitem__)  # (the first of a tie)
             free_ram[target] -= need
             free_pods[target] -= pods
             plan.append((service, int(others[target]), need))
+        # What moves onto each node moves at once (the same figures in the end, one fleet update a node).
+        onto: dict[int, list[int]] = {}
         for service, target, need in plan:
-            fleet.move_service(node, target, need, pods)
             fleet.node_services[node].discard(service)
             fleet.node_services[target].add(service)
             people.service_node[service] = target
+            moved = onto.setdefault(target, [0, 0])
+            moved[0] += need
+            moved[1] += pods
+        for target, (ram, pod_count) in onto.items():
+            fleet.move_service(node, target, ram, pod_count)
         return True
 
     def _why(self, number: int) -> str:
