@@ -123,9 +123,9 @@ class Operator:
         """Today's levels as the history keeps them: every ratio, and the demand and placement counters (the start
         from a live fleet rebuilds its older days through this too, ``sim.start_from.carry``)."""
         fleet = self.fleet
-        levels = {name: ratio.copy() for name, ratio in ratios.items()}
-        for name in ("ram_requested", "pods", "disk_bytes", "placements"):
-            levels[name] = fleet.view(name).astype(float)
+        levels = dict(zip(ratios, np.array(list(ratios.values())), strict=True))  # (copied at once)
+        counted = np.array([fleet.view(name) for name in DEMAND_PLACED], dtype=float)
+        levels.update(zip(DEMAND_PLACED, counted, strict=True))
         return levels
 
     def _moved(self, n: int) -> dict[str, np.ndarray]:
@@ -409,7 +409,7 @@ class Operator:
         if not self.policy.auto_add_nodes:
             return
         fleet, policy = self.fleet, self.policy
-        c = {name: fleet.view(name).astype(float) for name in ("ram_requested", "pods", "nodes", "pending_nodes")}
+        c = {name: fleet.view(name).astype(float) for name in ("nodes", "pending_nodes")}
         lead = policy.node_lead_days
         # n_plus: the cluster still holds its pods after losing its k largest run nodes (all of one type).
         needed = self.triggers.needed_nodes(ahead) + policy.n_plus.nodes
