@@ -69,6 +69,7 @@ class Triggers:
         self._ctrl_thresholds: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._exhausted = np.zeros(0, dtype=bool)
         self._rows: tuple[tuple, tuple[tuple[str, ...], list[int], np.ndarray]] | None = None  # ``_layout``
+        self._acts_at: tuple[tuple, tuple[tuple[str, ...], np.ndarray, bool]] | None = None  # ``_thresholds``
         self._cluster_caps: dict[bytes, np.ndarray] = {}  # ``node_cap`` per clusters' control-plane node counts
         self._room: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}  # ``_node_room``
 
@@ -78,39 +79,70 @@ class Triggers:
 
         Every share is worked out in one matrix, a row per limit (element by element the division each limit's own
         array had): on a fleet of a few clusters, numpy's calls per limit cost more than the arithmetic."""
-        fleet, policy = self.fleet, self.policy
+        fleet = self.fleet
         count = fleet.n_clusters  # every counter as floats, converted at once
         c = dict(zip(fleet.counters, np.array([a[:count] for a in fleet.counters.values()], dtype=float), strict=True))
-        providers = [info.provider for info in fleet.clusters]
-        rows: dict[str, tuple[np.ndarray, Any]] = {}  # each limit's level and the level at which it acts
+        levels = self._levels(c, n)
+        limits, thresholds, positive = self._thresholds(c, [info.provider for info in fleet.clusters], n)
+        if limits != tuple(levels):
+            raise RuntimeError(f"sim.triggers: levels {tuple(levels)} and thresholds {limits} differ")
+        names, source, kept = self._layout(limits)
+        shares = _share(np.array(list(levels.values())), thresholds, positive)
+        return dict(zip(names, np.where(kept, shares[source], 0.0), strict=True))
+
+    def _levels(self, c: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+        """``ratios``' levels per cluster, a row per limit (``volumes`` one for every provider)."""
+        rows: dict[str, np.ndarray] = {}
         for limit in LIMITS:
             if limit.key in NODE_TOTALS:
-                total, fraction = NODE_TOTALS[limit.key]
-                rows[limit.key] = c[total], getattr(policy, fraction) * self._node_capacity(limit.key, c, n)
+                rows[limit.key] = c[NODE_TOTALS[limit.key][0]]
             elif limit.key == "control_plane_objects":
-                upgrade, tight = self._control_plane()
-                rows["control_plane_objects"] = c["etcd_objects"], upgrade
-                rows["control_plane_ladder_top"] = c["etcd_objects"], tight  # (0 where another rung is left)
+                rows["control_plane_objects"] = rows["control_plane_ladder_top"] = c["etcd_objects"]
             elif limit.key == "volumes":
-                rows["volumes"] = c["volumes"], self._volumes(providers)  # (0 on other providers' clusters)
+                rows["volumes"] = c["volumes"]
             else:
-                rows[limit.key] = self.level(limit.key, c), self.capacities(limit.key, providers)
-        shard, no_trigger = policy.shard, (np.zeros(n), 1.0)
+                rows[limit.key] = self.level(limit.key, c)
+        shard, zero = self.policy.shard, np.zeros(n)
         # At the order levels on every cluster, kept full or not: a cluster's distance to the cap must not jump by a
         # quarter when it stops or starts being kept full (that jump read as growth and reopened clusters).
-        needed = self.needed_nodes(c, whole=False, kept_full=False)
-        rows.update(
-            max_run_nodes_per_cluster=(needed, self.node_cap() + 0.5),
-            shard_nodes=(c["nodes"], shard.nodes) if shard.nodes else no_trigger,
-            shard_pods=(c["pods"], shard.pods) if shard.pods else no_trigger,
-            shard_etcd_objects=(c["etcd_objects"], self.etcd_trigger),
-        )
-        levels = np.array([level for level, _ in rows.values()])
-        thresholds = np.empty_like(levels)
-        for row, (_, threshold) in enumerate(rows.values()):
-            thresholds[row] = threshold
-        names, source, kept = self._layout(tuple(rows))
-        return dict(zip(names, np.where(kept, _share(levels, thresholds)[source], 0.0), strict=True))
+        rows["max_run_nodes_per_cluster"] = self.needed_nodes(c, whole=False, kept_full=False)
+        rows["shard_nodes"] = c["nodes"] if shard.nodes else zero
+        rows["shard_pods"] = c["pods"] if shard.pods else zero
+        rows["shard_etcd_objects"] = c["etcd_objects"]
+        return rows
+
+    def _thresholds(
+        self, c: dict[str, np.ndarray], providers: list[str], n: int
+    ) -> tuple[tuple[str, ...], np.ndarray, bool]:
+        """The level at which each of ``ratios``' limits acts, per cluster, a row each in the order of ``_levels``,
+        and whether every one is above 0. Kept while what they rest on stays (the clusters' storage providers, rungs,
+        control-plane and run nodes): on most days none of it changes."""
+        rests_on = (c["nodes"], c["ram_allocatable"], c["ctrl_rung"], c["ctrl_nodes"], self.fleet.pods_capacity[:n])
+        key = (tuple(providers), b"".join(a.tobytes() for a in rests_on))
+        if self._acts_at is None or self._acts_at[0] != key:
+            policy = self.policy
+            rows: dict[str, Any] = {}
+            for limit in LIMITS:
+                if limit.key in NODE_TOTALS:
+                    fraction = getattr(policy, NODE_TOTALS[limit.key][1])
+                    rows[limit.key] = fraction * self._node_capacity(limit.key, c, n)
+                elif limit.key == "control_plane_objects":
+                    # (The last rung's is kept on the clusters that reached it, ``_layout``.)
+                    rows["control_plane_objects"], rows["control_plane_ladder_top"] = self._control_plane()
+                elif limit.key == "volumes":
+                    rows["volumes"] = self._volumes(providers)  # (kept on the provider's clusters, ``_layout``)
+                else:
+                    rows[limit.key] = self.capacities(limit.key, providers)
+            shard = policy.shard
+            rows["max_run_nodes_per_cluster"] = self.node_cap() + 0.5
+            rows["shard_nodes"] = shard.nodes or 1.0  # (no trigger: a level of 0)
+            rows["shard_pods"] = shard.pods or 1.0
+            rows["shard_etcd_objects"] = self.etcd_trigger
+            thresholds = np.empty((len(rows), n))
+            for row, threshold in enumerate(rows.values()):
+                thresholds[row] = threshold
+            self._acts_at = key, (tuple(rows), thresholds, bool(thresholds.size) and bool(thresholds.min() > 0))
+        return self._acts_at[1]
 
     def _layout(self, rows: tuple[str, ...]) -> tuple[tuple[str, ...], list[int], np.ndarray]:
         """``ratios``' limits from its ``rows``: their names, the row each is, and where it is kept (elsewhere 0:
@@ -340,9 +372,9 @@ class Triggers:
         return action(limit, self.policy, self.fleet.ladder, int(self.fleet.counters["ctrl_rung"][number]))
 
 
-def _share(level: np.ndarray, threshold: np.ndarray) -> np.ndarray:
-    """``level`` over ``threshold`` (over 0: inf, 0 for none)."""
-    if threshold.size and threshold.min() > 0:  # (most days: no threshold of 0 to answer)
+def _share(level: np.ndarray, threshold: np.ndarray, positive: bool) -> np.ndarray:
+    """``level`` over ``threshold`` (over 0: inf, 0 for none); ``positive``: every threshold is above 0."""
+    if positive:  # (most days: no threshold of 0 to answer)
         return level / threshold
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(
