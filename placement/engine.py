@@ -21,7 +21,7 @@ from placement.columns import evaluate_columns
 from placement.cycle import Cycle
 from placement.decision import ClusterResult, Decision
 from placement.model import Cluster, ClusterLoad, PlacementRequest
-from placement.pipeline import RequestPlan, evaluate, plan_for
+from placement.pipeline import RequestPlan, plan_for
 from placement.policy import Policy, default_policy
 from placement.rules import FILTER_NAMES, RULE_FILTER
 from placement.units import format_bytes
@@ -95,7 +95,7 @@ def select_cluster(
     if len(clusters) >= NUMPY_MIN_CLUSTERS:
         evaluated = evaluate_columns(request_plan, clusters)
     if evaluated is None:
-        evaluated = evaluate(request_plan, clusters)
+        evaluated = request_plan.plan.evaluate(request_plan, clusters)
     return _decide(request_plan, clusters, *evaluated)
 
 

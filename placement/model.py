@@ -208,12 +208,16 @@ class ClusterLoad:
                 allocatable += node.allocatable_ram_bytes
                 requested += node.requested_ram_bytes
                 schedulable += 1
+            if not ordered_lists:
+                continue
             old_entry = (old.allocatable_ram_bytes - old.requested_ram_bytes, old.name)
             entry = (node.allocatable_ram_bytes - node.requested_ram_bytes, node.name)
+            # ``_takes_pods`` written out (two calls per list and node cost more than the list's update).
+            old_pods, old_cap, pods_now, cap_now = old.pods, old.max_pods, node.pods, node.max_pods
             for cap, ordered in ordered_lists:
-                if _takes_pods(old, cap):
+                if old.schedulable and (cap == NO_POD_CAP or old_pods < (old_cap or cap)):
                     del ordered[bisect_left(ordered, old_entry)]
-                if _takes_pods(node, cap):
+                if node.schedulable and (cap == NO_POD_CAP or pods_now < (cap_now or cap)):
                     insort(ordered, entry)
         # Set slot by slot (the slots' own setters: a frozen dataclass's ``__init__`` would recompute the totals).
         load = _new_object(ClusterLoad)

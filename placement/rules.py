@@ -60,17 +60,46 @@ def _utilization_function() -> Callable:
 utilization = _utilization_function()
 
 
-def least_allocated(requested, capacity):
-    """NodeResourcesFit LeastAllocated on memory alone, for non-negative figures."""
-    fits = (capacity > 0) * (requested <= capacity)
-    return fits * ((capacity - requested) * MAX_NODE_SCORE // (capacity + (capacity <= 0)))
+# kube-scheduler's NodeResourcesFit LeastAllocated and MostAllocated on memory alone, for non-negative figures, as
+# source over ``requested`` and ``capacity`` (statements, then the score), as ``UTILIZATION`` is: the functions
+# below are made from it, and ``placement.pipeline.evaluate`` writes the policy's inline (``ram_score_lines``).
+RAM_SCORES = {
+    "least_allocated": (
+        ("fits = (capacity > 0) * (requested <= capacity)",),
+        "fits * ((capacity - requested) * MAX_NODE_SCORE // (capacity + (capacity <= 0)))",
+    ),
+    "most_allocated": (
+        ("over = requested > capacity", "clipped = over * capacity + (1 - over) * requested"),
+        "(capacity > 0) * (clipped * MAX_NODE_SCORE // (capacity + (capacity <= 0)))",
+    ),
+}
 
 
-def most_allocated(requested, capacity):
-    """NodeResourcesFit MostAllocated on memory alone, for non-negative figures."""
-    over = requested > capacity
-    clipped = over * capacity + (1 - over) * requested
-    return (capacity > 0) * (clipped * MAX_NODE_SCORE // (capacity + (capacity <= 0)))
+def ram_score_lines(strategy: str, into: str, indent: str) -> str:
+    """``into = <strategy>(requested, capacity)`` as inline statements over the locals ``requested`` and
+    ``capacity`` (the rule's own names are prefixed ``ram_``)."""
+    statements, result = RAM_SCORES[strategy]
+    rename = {"fits": "ram_fits", "over": "ram_over", "clipped": "ram_clipped"}
+
+    def named(line: str) -> str:
+        return re.sub(r"\b(fits|over|clipped)\b", lambda m: rename[m.group(1)], line)
+
+    return "\n".join(f"{indent}{named(line)}" for line in (*statements, f"{into} = {result}"))
+
+
+def _ram_score_function(strategy: str) -> Callable:
+    statements, result = RAM_SCORES[strategy]
+    body = "".join(f"    {line}\n" for line in statements)
+    source = f"def {strategy}(requested, capacity):\n{body}    return {result}\n"
+    namespace: dict = {"MAX_NODE_SCORE": MAX_NODE_SCORE}
+    exec(compile(source, f"<placement.rules.{strategy}>", "exec"), namespace)
+    function = namespace[strategy]
+    function.__doc__ = f"NodeResourcesFit {strategy} on memory alone, for non-negative figures (``RAM_SCORES``)."
+    return function
+
+
+least_allocated = _ram_score_function("least_allocated")
+most_allocated = _ram_score_function("most_allocated")
 
 
 def curve_table(shape: Sequence[tuple[int, int]]) -> tuple[int, ...]:

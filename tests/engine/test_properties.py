@@ -217,7 +217,6 @@ def _never(*args, **kwargs):
 )
 def test_a_quota_violation_never_reaches_scoring(fleet, req, now):
     with (
-        mock.patch.object(engine, "evaluate", _never),
         mock.patch.object(engine, "evaluate_columns", _never),
         mock.patch.object(engine, "RequestPlan", _never),
         mock.patch.object(engine, "Cycle", mock.Mock(start=_never)),
