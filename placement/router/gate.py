@@ -146,10 +146,20 @@ class DatabaseGate:
         else:
             await free.acquire()
         loop = asyncio.get_running_loop()
-        running = loop.create_task(work())
         # Woken by the work's end or by the deadline, whichever comes first: one future and one timer, where
         # ``asyncio.wait`` made a set, a waiter, its callbacks on the task, and their removal, at every booking.
         woken = loop.create_future()
+
+        async def work_then_wake() -> T:
+            # Woken from the work's last step, not from the task's done callback a loop turn later: a turn that
+            # other requests' work may take first.
+            try:
+                return await work()
+            finally:
+                if not woken.done():
+                    woken.set_result(None)
+
+        running = loop.create_task(work_then_wake())
         state = {"stuck": False}
 
         def give_back(done: asyncio.Future[T]) -> None:
