@@ -232,9 +232,9 @@ class Operator:
         falling = self.trend_known(n)
         for name in ("ram_requested", "pods"):
             past, now = self.history[0][name], self.history[-1][name]
-            before = np.full(n, np.inf)
-            before[: len(past)] = past
-            falling &= now[:n] < before
+            if len(past) < n:  # clusters ordered within the window: no level then, none falling
+                past = np.concatenate((past, np.full(n - len(past), np.inf)))
+            falling &= now[:n] < past
         past, now = self.history[0]["placements"], self.history[-1]["placements"]
         idle = np.zeros(n, dtype=bool)
         idle[: len(past)] = now[: len(past)] == past

@@ -165,8 +165,9 @@ class Sharding:
         span = len(history) - 1
         first, last = history[0], history[-1]
         n = len(last[names[0]])
-        before = np.zeros((len(names), n))
-        before[:, : len(first[names[0]])] = [first[name] for name in names]  # (a day's levels: one length)
+        before = np.array([first[name] for name in names])  # (a day's levels: one length)
+        if before.shape[1] < n:  # clusters ordered within the window: from nothing
+            before = np.pad(before, ((0, 0), (0, n - before.shape[1])))
         rise = np.maximum(np.array([last[name] for name in names]) - before, 0.0)
         members: dict[str, list[int]] = {}
         for number, info in enumerate(self.fleet.clusters[:n]):
@@ -268,7 +269,8 @@ class Sharding:
 
         The close is planned a node lead time ahead (``closing``): the others order run nodes for the sign-ups they
         take over (``sim.handover``) before they come; closed at once, a reopened cluster turned them away."""
-        pending = next((k for k in self.closing if self.fleet.clusters[k].region == region), None)
+        closing = [k for k in self.closing if self.fleet.clusters[k].region == region] if self.closing else []
+        pending = closing[0] if closing else None
         if (pending is None and len(opened) < 2) or (pending is not None and day + 1e-9 < self.closing[pending]):
             return
         close, target = self.policy.shard.close_fraction, self.cover_days()
