@@ -97,11 +97,11 @@ class PolicyPlan:
     def slots_for(self, request: PlacementRequest) -> dict:
         # The volumes as they are (a mount path is part of the key, harmlessly): cheaper than their sizes' sum.
         shape = (request.ram_bytes, request.pods, request.new_customer, request.etcd_objects, request.volumes)
-        slots = self.shapes.get(shape)
-        if slots is None:
-            if len(self.shapes) >= SHAPES_KEPT:
-                self.shapes.clear()
-            slots = self.shapes[shape] = {}
+        # One lookup (a shape's hash is not kept, and a volume's is Python): a new shape is added as it is looked up.
+        slots = self.shapes.setdefault(shape, {})
+        if not slots and len(self.shapes) > SHAPES_KEPT:
+            self.shapes.clear()
+            self.shapes[shape] = slots
         return slots
 
     def kind(self, provider: str, ctrl_name: str) -> Kind:

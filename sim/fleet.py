@@ -116,6 +116,8 @@ class Fleet:
         self._open_pairs: list[tuple[Cluster, ClusterLoad]] | None = None
         self._open_at: dict[int, int] = {}
         self._open_changed: set[int] = set()
+        # Each counter's view over the clusters (``view``), kept until a cluster is added (its arrays may grow).
+        self._views: dict[str, np.ndarray] = {}
 
     def copy(self) -> Fleet:
         """An independent copy: what changes is copied, what never changes (the limits, the engine's ``Cluster``,
@@ -141,6 +143,7 @@ class Fleet:
             _open_pairs=None if self._open_pairs is None else list(self._open_pairs),
             _open_at=dict(self._open_at),
             _open_changed=set(self._open_changed),
+            _views={},  # the original's views are of its own arrays
         )
         assert vars(self).keys() == copied.keys() | set(CONFIG_VALUES), "Fleet.copy copies every attribute"
         state = {name: getattr(self, name) for name in CONFIG_VALUES} | copied
@@ -185,6 +188,7 @@ class Fleet:
         self.index[cluster_id] = number
         for name, array in self.counters.items():
             self.counters[name] = _grow(array, number + 1)
+        self._views.clear()
         self.pods_capacity = _grow(self.pods_capacity, number + 1)
         self.counters["ctrl_rung"][number] = self.ladder.index(ctrl_type)
         self.counters["ctrl_nodes"][number] = ctrl_nodes
@@ -394,7 +398,11 @@ class Fleet:
         return pairs
 
     def view(self, name: str) -> np.ndarray:
-        return self.counters[name][: self.n_clusters]
+        """A counter over the clusters (a view: writes go to the counter). The operator reads a dozen a day."""
+        found = self._views.get(name)
+        if found is None:
+            found = self._views[name] = self.counters[name][: self.n_clusters]
+        return found
 
 
 _new_object = object.__new__

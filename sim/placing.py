@@ -15,6 +15,12 @@ from sim.log import Log
 from sim.population import ACTIVE, CHURNED, LOST
 from sim.world import World
 
+_new_tuple = tuple.__new__
+_FOOTPRINT_ORDER = (
+    "provider", "ram_bytes", "pods", "services", "namespaces", "volumes", "volume_bytes", "etcd_objects", "disk_bytes",
+)  # fmt: skip
+assert Footprint._fields == _FOOTPRINT_ORDER, "placed_footprint makes a Footprint in this order"
+
 
 def sign_up(world: World, log: Log, customer: int) -> None:
     """A new customer: its first service goes to an open cluster (an initial customer's to its own); if none
@@ -177,16 +183,21 @@ def placed_footprint(world: World, customer: int, service: int) -> Footprint:
     people = world.population
     node = people.service_node.item(service)
     size = people.service_volumes.item(service)
-    return Footprint(
-        world.fleet.clusters[world.fleet.node_cluster.item(node)].provider,
-        ram_bytes=people.service_need.item(service),
-        pods=world.config.scenario.customers.pods_per_service,
-        services=1,
-        namespaces=world.spilled.get(service, int(service == world.draws.service_start.item(customer))),
-        volumes=int(size > 0),
-        volume_bytes=size,
-        etcd_objects=people.service_objects.item(service),
-        disk_bytes=people.service_disk.item(service),
+    # The tuple made directly, field by field in ``Footprint``'s order (its ``__new__`` is Python): a departure
+    # takes back each of its customer's services.
+    return _new_tuple(
+        Footprint,
+        (
+            world.fleet.clusters[world.fleet.node_cluster.item(node)].provider,
+            people.service_need.item(service),  # ram_bytes
+            world.config.scenario.customers.pods_per_service,  # pods
+            1,  # services
+            world.spilled.get(service, int(service == world.draws.service_start.item(customer))),  # namespaces
+            int(size > 0),  # volumes
+            size,  # volume_bytes
+            people.service_objects.item(service),  # etcd_objects
+            people.service_disk.item(service),  # disk_bytes
+        ),
     )
 
 
