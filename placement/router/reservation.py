@@ -23,8 +23,9 @@ both the first answer and every replay from it.
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Text, bindparam, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -69,6 +70,19 @@ _LOCK_REQUEST_ID = select(func.pg_advisory_xact_lock(func.hashtextextended(bindp
 _LOCK_COUNTERS = select(cluster_counters.c.cluster_id).order_by(cluster_counters.c.cluster_id).with_for_update()
 
 
+MAX_FOOTPRINTS = 1024  # footprints whose bound values are kept (``Reservations._footprint_values``)
+
+
+@dataclass(frozen=True, slots=True)
+class _FootprintValues:
+    """What a footprint binds in a booking: the same for every placement of that footprint (never changed)."""
+
+    binding: tuple[str, ...]  # counters.guards_that_bind
+    ledger: dict[str, Any]  # counters.ledger_values
+    on_cluster: dict[str, int]  # counters.cluster_additions
+    on_node: dict[str, int]  # counters.node_guard_capacities and node_additions
+
+
 class _GuardLost(Exception):
     """A guarded UPDATE matched no row: the room was taken since the read."""
 
@@ -89,6 +103,7 @@ class Reservations:
         # The booking statement is its own transaction (PostgreSQL): no BEGIN, no COMMIT, no idle transaction.
         self._at_once = repository.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._capacities: dict[tuple[str, str], dict[str, int]] = {}
+        self._footprints: dict[Footprint, _FootprintValues] = {}
 
     # --- decisions ---------------------------------------------------------------------------------------
 
@@ -320,7 +335,9 @@ class Reservations:
         limits = self.policy.limits
         cluster, load = next(pair for pair in fleet if pair[0].id == decision.cluster_id)
         cluster_id, node_name = cluster.id, decision.node_hint
-        footprint = Footprint.of(request, limits, cluster.storage_provider, len(load.run_nodes))
+        # The footprint the engine judged on this cluster (``request`` is the one it decided), not made again.
+        footprint = decision.footprint(len(load.run_nodes))
+        adds = self._footprint_values(footprint)
         ctrl = limits.control_plane_types.get(load.ctrl_node_type)
         customer = None
         if footprint.volumes:
@@ -344,7 +361,7 @@ class Reservations:
             warnings=tuple(decision.warnings),
         )
         return Booking(
-            binding=counters.guards_that_bind(footprint),
+            binding=adds.binding,
             task_queue=placed.task_queue,
             ledger={
                 "request_id": order.request_id,
@@ -355,7 +372,7 @@ class Reservations:
                 "customer_id": request.customer_id,
                 "reserved_at": now,
                 "response": PLACED.dump_python(placed, mode="json"),
-                **counters.ledger_values(footprint),
+                **adds.ledger,
             },
             service={
                 "id": placed.service_id,
@@ -382,20 +399,30 @@ class Reservations:
             on_cluster={
                 "match_cluster_id": cluster_id,
                 "match_ctrl_node_type": load.ctrl_node_type,
-                **counters.cluster_additions(footprint),
+                **adds.on_cluster,
                 **self._guard_capacities(cluster.storage_provider, load.ctrl_node_type, ctrl),
             },
-            on_node={
-                "match_cluster_id": cluster_id,
-                "match_node_name": node_name,
-                **counters.node_guard_capacities(limits),
-                **counters.node_additions(footprint),
-            },
+            on_node={"match_cluster_id": cluster_id, "match_node_name": node_name, **adds.on_node},
             customer=customer,
             placed=placed,
             footprint=footprint,
             decision=decision,
         )
+
+    def _footprint_values(self, footprint: Footprint) -> _FootprintValues:
+        # A handful of footprints recur (a plan's default request, with or without a volume): their bound values
+        # are worked out once each (at most MAX_FOOTPRINTS kept), not at every placement.
+        values = self._footprints.get(footprint)
+        if values is None:
+            if len(self._footprints) >= MAX_FOOTPRINTS:
+                self._footprints.clear()
+            values = self._footprints[footprint] = _FootprintValues(
+                binding=counters.guards_that_bind(footprint),
+                ledger=counters.ledger_values(footprint),
+                on_cluster=counters.cluster_additions(footprint),
+                on_node={**counters.node_guard_capacities(self.policy.limits), **counters.node_additions(footprint)},
+            )
+        return values
 
     def _guard_capacities(self, provider: str, ctrl_name: str, ctrl: ControlPlaneType | None) -> dict[str, int]:
         # The policy's limits never change: the capacities are worked out once per provider and node type.

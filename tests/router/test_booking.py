@@ -139,3 +139,24 @@ def test_the_node_guard_is_the_catalogues_node_rules(
         ).rowcount
         conn.rollback()
     assert matched == int(node_takes(node, footprint, limits))
+
+
+@pytest.mark.parametrize("run_nodes", [1, 4])
+def test_a_booking_reserves_the_footprint_the_engine_judged_on_the_clusters_size(db_url, clock, run_nodes):
+    # A cluster with fewer run nodes than its provider's replicas keeps one replica per node: less RAM, disk and
+    # objects per volume. The booking takes the decision's footprint; it must be the one made for this size.
+    store = open_store(db_url, clock=clock)
+    try:
+        nodes = [(f"run-{n}", "64Gi", "2Gi") for n in range(run_nodes)]
+        seed_store(store, [(cluster_body("eu-west-1"), load_body(nodes=nodes))])
+        request = RequestIn(customer_id="c-1", ram="1Gi", volumes=[{"size": "2Gi"}])
+        store.place(PlacementOrder("r-1", "web", request))
+        with store.engine.connect() as conn:
+            row = conn.execute(select(reservations)).one()
+        model = store.reservations.request_model(request)
+        expected = Footprint.of(model, store.policy.limits, "longhorn", run_nodes)
+        kept = counters.ledger_values(expected)
+        assert {name: row._mapping[name] for name in kept} == kept
+        assert expected != Footprint.of(model, store.policy.limits, "longhorn", 1 if run_nodes > 1 else 4)
+    finally:
+        store.dispose()
