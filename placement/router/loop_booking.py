@@ -50,7 +50,7 @@ from placement.router.cache import Hold
 from placement.router.db import loop_connect_args
 from placement.router.gate import DatabaseGate, is_unreachable
 from placement.router.ledger import Placement, PlacementOrder
-from placement.router.repository import COUNTS_OF_ANY, FLEET, NODES, counts_from_rows, fleet_from_rows
+from placement.router.repository import COUNTS_OF_ANY, FLEET, NODES, FleetRows, counts_from_rows
 from placement.router.reservation import RETRYABLE_SQLSTATES
 from placement.router.store import Store
 
@@ -134,6 +134,7 @@ class LoopPlacements:
         self.dialect = store.engine.dialect
         self.statements = store.reservations.statements
         self._reads: tuple[str, str, str] | None = None  # the fleet's reads as SQL text (``refill``)
+        self._fleet_rows = FleetRows()  # what ``refill`` read last, and the fleet made of it
 
     async def place(self, order: PlacementOrder) -> Placement | None:
         """Placed from the event loop; None when the thread path must place it."""
@@ -201,7 +202,7 @@ class LoopPlacements:
         try:
             clusters = await conn.execute(fleet_sql)
             names = [column.name for column in clusters.description or ()]
-            cluster_rows = [_MappedRow(dict(zip(names, row, strict=True))) for row in await clusters.fetchall()]
+            cluster_rows = await clusters.fetchall()
             node_rows = await (await conn.execute(nodes_sql)).fetchall()
             count_rows = []
             if begun.customers:
@@ -214,24 +215,9 @@ class LoopPlacements:
         finally:
             await connections.give_back(conn)
         counts = counts_from_rows(begun.customers, count_rows) if begun.customers else {}
-        cache.install(begun, fleet_from_rows(cluster_rows, node_rows), counts)
+        cache.install(begun, self._fleet_rows.fleet(names, cluster_rows, node_rows), counts)
         return True
 
     async def close(self) -> None:
         if self.connections is not None:
             await self.connections.drop_idle()
-
-
-class _MappedRow:
-    """A row read by name, as ``fleet_from_rows`` reads SQLAlchemy's: ``row.id``, ``row._mapping["id"]``."""
-
-    __slots__ = ("_mapping",)
-
-    def __init__(self, mapping: dict[str, Any]):
-        self._mapping = mapping
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self._mapping[name]
-        except KeyError:
-            raise AttributeError(name) from None

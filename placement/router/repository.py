@@ -108,6 +108,52 @@ def fleet_from_rows(rows: Iterable[Any], node_rows: Iterable[Any]) -> Fleet:
     return fleet
 
 
+class FleetRows:
+    """The fleet from ``FLEET``'s and ``NODES``' rows as plain tuples (``names``: ``FLEET``'s column names), read
+    again and again: a cluster whose rows are the same as at the previous read keeps the ``(Cluster, ClusterLoad)``
+    made then (both immutable), and only the clusters whose rows changed are made again (``fleet_from_rows``).
+    A refill reads the whole fleet twice a second; made afresh it cost ~0.65 ms of the event loop's time for 10
+    clusters, while between two refills only the clusters placed on change. One caller at a time."""
+
+    def __init__(self) -> None:
+        self._made: dict[Any, tuple[tuple[Any, ...], tuple[Any, ...], tuple[Cluster, ClusterLoad]]] = {}
+
+    def fleet(self, names: list[str], rows: Iterable[tuple[Any, ...]], node_rows: Iterable[tuple[Any, ...]]) -> Fleet:
+        nodes: dict[Any, list[tuple[Any, ...]]] = {}
+        for node in node_rows:
+            nodes.setdefault(node[0], []).append(node)
+        at = names.index("id")
+        made, before = {}, self._made
+        fleet = []
+        for row in rows:
+            cluster_id = row[at]
+            its_nodes = tuple(nodes.get(cluster_id, ()))
+            previous = before.get(cluster_id)
+            if previous is not None and previous[0] == row and previous[1] == its_nodes:
+                pair = previous[2]
+            else:
+                pair = fleet_from_rows([_MappedRow(dict(zip(names, row, strict=True)))], its_nodes)[0]
+            made[cluster_id] = (row, its_nodes, pair)
+            fleet.append(pair)
+        self._made = made
+        return fleet
+
+
+class _MappedRow:
+    """A row read by name, as ``fleet_from_rows`` reads SQLAlchemy's: ``row.id``, ``row._mapping["id"]``."""
+
+    __slots__ = ("_mapping",)
+
+    def __init__(self, mapping: dict[str, Any]):
+        self._mapping = mapping
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._mapping[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
 def counts_from_rows(customer_ids: list[str], rows: Iterable[Any]) -> dict[str, int]:
     """``COUNTS_OF_ANY``'s rows as each asked customer's count (a customer without a row has none)."""
     counts = dict.fromkeys(customer_ids, 0)

@@ -13,6 +13,7 @@ from sqlalchemy import event
 
 from placement.router.app import create_app
 from placement.router.config import RouterSettings
+from placement.router.repository import FLEET, NODES, FleetRows, fleet_from_rows
 from placement.router.store import PlacementOrder, open_store
 from placement.state import RequestIn
 from tests.router.conftest import AUTH, TOKEN, cluster_body, load_body, seed_store
@@ -115,3 +116,31 @@ async def test_placements_read_the_fleet_once_outside_their_transactions(router)
         _, _, reserved = store.cluster_state(cluster_id)
         assert reserved["services"] == totals[cluster_id]["services"]
         assert reserved["volumes"] == totals[cluster_id]["volumes"]
+
+
+def test_a_fleet_read_again_makes_again_only_the_clusters_whose_rows_changed(db_url, clock):
+    store = open_store(db_url, clock=clock)
+    try:
+        seed_store(store, [(cluster_body("eu-west-1"), load_body(volumes=0)), (cluster_body("eu-west-2"), load_body())])
+
+        def rows() -> tuple[list[str], list[tuple], list[tuple]]:
+            with store.engine.connect() as conn:
+                clusters = conn.execute(FLEET)
+                names = list(clusters.keys())
+                return names, [tuple(row) for row in clusters], [tuple(row) for row in conn.execute(NODES)]
+
+        fleet_rows = FleetRows()
+        first = fleet_rows.fleet(*rows())
+        with store.engine.connect() as conn:
+            assert first == fleet_from_rows(conn.execute(FLEET).all(), conn.execute(NODES))
+        assert all(a is b for a, b in zip(fleet_rows.fleet(*rows()), first, strict=True))  # nothing changed
+        store.place(PlacementOrder("r-1", "web", RequestIn(customer_id="c-1", ram="1Gi")))
+        again = fleet_rows.fleet(*rows())
+        with store.engine.connect() as conn:
+            assert again == fleet_from_rows(conn.execute(FLEET).all(), conn.execute(NODES))
+        placed_on = store.ledger_totals()
+        assert [pair is before for pair, before in zip(again, first, strict=True)] == [
+            cluster.id not in placed_on for cluster, _load in first
+        ]
+    finally:
+        store.dispose()
