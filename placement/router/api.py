@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model, model_validator
 
+from placement.router.direct_route import PLAIN_TEXT
 from placement.state import NAME_LENGTH, URL_LENGTH, ClusterIn, ClusterLoadIn, RequestIn
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
@@ -34,7 +35,9 @@ def _storable_strings(value: Any, path: str, problems: list[str]) -> None:
             _storable_strings(item, f"{path}[{index}]", problems)
 
 
-def _check_storable(data: Any) -> Any:
+def _check_storable(data: Any, info: ValidationInfo | None = None) -> Any:
+    if info is not None and info.context is PLAIN_TEXT:
+        return data  # validated from JSON text that cannot hold such strings (``is_plain_text``)
     problems: list[str] = []
     _storable_strings(data, "", problems)
     if problems:
@@ -100,8 +103,8 @@ class PlacementIn(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _text(cls, data: Any) -> Any:
-        return _check_storable(data)
+    def _text(cls, data: Any, info: ValidationInfo) -> Any:
+        return _check_storable(data, info)
 
 
 class ClusterPatch(BaseModel):

@@ -161,9 +161,20 @@ def _body_model(route: DirectJSONRoute, read: list[Message]) -> BaseModel | None
     if read[-1]["type"] != "http.request" or not body:
         return None
     try:
-        return route.body_model.model_validate_json(body)
+        return route.body_model.model_validate_json(body, context=PLAIN_TEXT if is_plain_text(body) else None)
     except ValidationError:
         return None
+
+
+# The validation context of a body whose every string is plain text (``is_plain_text``): a model's check of its
+# strings for what a text column cannot hold (NUL, lone surrogates) may skip the walk over them.
+PLAIN_TEXT = {"plain_text": True}
+
+
+def is_plain_text(body: bytes) -> bool:
+    """Every string of this JSON text is NUL-free UTF-8 as it stands: the text is ASCII, has no NUL byte and no
+    ``\\u`` escape (the only way JSON writes a NUL character or a lone surrogate)."""
+    return body.isascii() and b"\\u" not in body and b"\x00" not in body
 
 
 def _replaying(read: list[Message], receive: Receive) -> Receive:

@@ -9,14 +9,17 @@ body must be the same, and so must the latency metric's count by status.
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from placement.router import api
+from placement.router.api import PlacementIn
 from placement.router.app import create_app
 from placement.router.config import RouterSettings
-from placement.router.direct_route import DirectJSONRoute, DirectRoutesApp
+from placement.router.direct_route import DirectJSONRoute, DirectRoutesApp, _body_model, is_plain_text
 from placement.router.store import open_store
 from tests.router.conftest import AUTH, OTHER_TOKEN, TOKEN, cluster_body, load_body, seed_store
 
@@ -57,6 +60,19 @@ CASES = [
     ("an unknown field", {**AUTH, **JSON}, _text({**_body("r-11"), "colour": "blue"})),
     ("NUL in a name", {**AUTH, **JSON}, _text({**_body("r-12"), "service_name": "a\x00b"})),
     ("a lone surrogate", {**AUTH, **JSON}, b'{"request_id": "r-13", "service_name": "\\ud800", "request": {}}'),
+    ("a raw NUL byte", {**AUTH, **JSON}, b'{"request_id": "r-20", "service_name": "a\x00b", "request": {}}'),
+    ("NUL in the customer", {**AUTH, **JSON}, _text(_body("r-21", customer_id="c\x00"))),
+    (
+        "text that is not ASCII",
+        {**AUTH, **JSON},
+        json.dumps(_body("r-22", region="eu-wëst"), ensure_ascii=False).encode(),
+    ),
+    (
+        "not ASCII, and NUL",
+        {**AUTH, **JSON},
+        json.dumps({**_body("r-23"), "repo": "ü\x00"}, ensure_ascii=False).encode(),
+    ),
+    ("a backslash before u", {**AUTH, **JSON}, _text({**_body("r-24"), "service_name": "a\\u0000"})),
     ("NaN", {**AUTH, **JSON}, b'{"request_id": "r-14", "service_name": "s", "request": {"pods": NaN}}'),
     ("not JSON's content type", {**AUTH, "Content-Type": "text/plain"}, _text(_body("r-15"))),
     ("JSON with a charset", {**AUTH, "Content-Type": "application/json; charset=utf-8"}, _text(_body("r-16"))),
@@ -177,3 +193,22 @@ def test_refuses_a_route_it_cannot_serve_as_fastapi_would():
 
     with pytest.raises(TypeError, match="one JSON body model"):
         app.router.add_api_route("/x", with_a_query, methods=["POST"], route_class_override=DirectJSONRoute)
+
+
+@pytest.mark.parametrize(
+    ("body", "plain"),
+    [
+        (_text(_body("r-1")), True),
+        (_text(_body("r-1", customer_id="c\x00")), False),  # written as \u0000
+        (json.dumps(_body("r-1", region="eu-wëst"), ensure_ascii=False).encode(), False),
+        (_text({**_body("r-1"), "service_name": "a\\u0041"}), False),  # a backslash, then u: looked at anyway
+    ],
+)
+def test_only_a_plain_text_body_skips_the_walk_over_its_strings(monkeypatch, body, plain):
+    walked = []
+    monkeypatch.setattr(api, "_storable_strings", lambda *args: walked.append(args))
+    assert is_plain_text(body) is plain
+    assert not is_plain_text(b'{"service_name": "a\x00b"}')  # not JSON either: refused before any validator
+    route = SimpleNamespace(body_model=PlacementIn)
+    _body_model(route, [{"type": "http.request", "body": body, "more_body": False}])  # type: ignore[arg-type]
+    assert bool(walked) is not plain
