@@ -50,7 +50,14 @@ from placement.router.cache import Hold
 from placement.router.db import loop_connect_args
 from placement.router.gate import DatabaseGate, is_unreachable
 from placement.router.ledger import Placement, PlacementOrder
-from placement.router.repository import COUNTS_OF_ANY, FLEET, NODES, FleetRows, counts_from_rows
+from placement.router.repository import (
+    COUNTS_OF_ANY,
+    FLEET,
+    NODES,
+    FleetRows,
+    counts_from_rows,
+    customer_ids_json,
+)
 from placement.router.reservation import RETRYABLE_SQLSTATES
 from placement.router.store import Store
 
@@ -206,7 +213,9 @@ class LoopPlacements:
             node_rows = await (await conn.execute(nodes_sql)).fetchall()
             count_rows = []
             if begun.customers:
-                count_rows = await (await conn.execute(counts_sql, {"customer_ids": begun.customers})).fetchall()
+                count_rows = await (
+                    await conn.execute(counts_sql, {"customer_ids": customer_ids_json(begun.customers)})
+                ).fetchall()
         except psycopg.Error as error:
             if reused and is_unreachable(error):
                 await connections.drop_idle()

@@ -7,6 +7,7 @@ on PostgreSQL the rows a write depends on are locked in a fixed order: a cluster
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -16,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import Connection, Engine, Text, and_, any_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Text, and_, bindparam, cast, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
@@ -67,9 +68,20 @@ def _cluster_from_row(row: Any) -> Cluster:
 
 _CLUSTER_COLUMNS = ("id", "name", "region", "task_queue", "registry_url", "api_endpoint", "storage_provider", "status")
 _COUNTS = select(customer_volumes.c.customer_id, customer_volumes.c.volumes)
+# PostgreSQL: the ids as one JSON array (``customer_ids_json``). As a text array, psycopg quoted each id in Python
+# (a regular expression and an escape per id): ~1 ms of the event loop's time for a refill's 1,000 known customers.
 COUNTS_OF_ANY = _COUNTS.where(
-    customer_volumes.c.customer_id == any_(bindparam("customer_ids", type_=postgresql.ARRAY(Text)))
+    customer_volumes.c.customer_id.in_(
+        select(func.jsonb_array_elements_text(cast(bindparam("customer_ids", type_=Text), postgresql.JSONB)))
+    )
 )
+
+
+def customer_ids_json(customer_ids: list[str]) -> str:
+    """``COUNTS_OF_ANY``'s parameter."""
+    return json.dumps(customer_ids)
+
+
 # Every run node as the engine sees it (counters.NODE_FIELDS), in each cluster's snapshot order.
 NODES = select(node_counters.c.cluster_id, *counters.NODE_FIELDS.values()).order_by(
     node_counters.c.cluster_id, node_counters.c.position
@@ -454,7 +466,7 @@ class Repository:
         if self.backend == "postgresql":
             # One array parameter, not one parameter per customer: the statement stays one cached statement and a
             # refill's read costs ~1 ms of the GIL instead of ~10 ms with a thousand parameters.
-            rows = conn.execute(COUNTS_OF_ANY, {"customer_ids": customer_ids}).all()
+            rows = conn.execute(COUNTS_OF_ANY, {"customer_ids": customer_ids_json(customer_ids)}).all()
         else:
             rows = conn.execute(_COUNTS.where(customer_volumes.c.customer_id.in_(customer_ids))).all()
         return counts_from_rows(customer_ids, rows)

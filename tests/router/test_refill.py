@@ -144,3 +144,33 @@ def test_a_fleet_read_again_makes_again_only_the_clusters_whose_rows_changed(db_
         ]
     finally:
         store.dispose()
+
+
+ODD_CUSTOMERS = ['c "quoted"', "c,comma", "c\\backslash", "c{braces}", "NULL", "ç ü", "c'1"]
+
+
+async def test_a_refill_reads_the_counts_of_customers_with_any_id(router, db_url, clock):
+    # On PostgreSQL the ids go to the database as one JSON array: ids with quotes, commas, backslashes, braces or
+    # the word NULL are read back as themselves, by the event loop's refill and the thread's alike.
+    store, client, _sent = router
+    for customer in ODD_CUSTOMERS:
+        assert (await client.post("/v1/select-cluster", json=dry_run(customer))).status_code == 200
+    other = open_store(db_url, clock=clock, migrate=False)
+    try:
+        for index, customer in enumerate(ODD_CUSTOMERS[::2]):
+            other.place(PlacementOrder(f"elsewhere-{index}", "web", RequestIn.model_validate(dry_run(customer))))
+    finally:
+        other.dispose()
+    expected = {customer: int(customer in ODD_CUSTOMERS[::2]) for customer in ODD_CUSTOMERS}
+    store.refresh_fleet()
+    assert {customer: store.cache.fresh().customer_volumes(customer) for customer in ODD_CUSTOMERS} == expected
+    if store.engine.dialect.name == "postgresql":
+        store.cache.refresh_after = 0.0  # due at once: the next request reads it again from the event loop
+        before = store.cache.fresh().version
+        assert (await client.post("/v1/select-cluster", json=dry_run("c-1"))).status_code == 200
+        for _ in range(500):
+            if store.cache.fresh().version > before:
+                break
+            await asyncio.sleep(0.01)
+        assert store.cache.fresh().version > before
+        assert {customer: store.cache.fresh().customer_volumes(customer) for customer in ODD_CUSTOMERS} == expected
