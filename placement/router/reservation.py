@@ -118,6 +118,8 @@ class Reservations:
             return model
         if known is None:
             return None
+        if not known:
+            return model  # the same request (``replace`` is Python, and a customer new to the cache is common)
         return replace(model, customer_volume_count=model.customer_volume_count + known)
 
     def from_cache(self, request: RequestIn, model: PlacementRequest) -> tuple[PlacementRequest, CachedFleet] | None:
