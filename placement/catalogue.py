@@ -24,6 +24,15 @@ from placement.units import human_bytes
 UNBOUNDED = 2**62
 
 
+def on_load(expression: str) -> Callable[[ClusterLoad, Limits], int]:
+    """A limit's level as source over ``load`` and ``limits``, made into its ``level`` function, the source kept on
+    it (``source``): ``placement.rules.levels`` writes every level inline from it, a call less per limit and load."""
+    code = compile(f"lambda load, limits: {expression}", f"<level {expression}>", "eval")
+    function = eval(code, {"UNBOUNDED": UNBOUNDED})
+    function.source = expression
+    return function
+
+
 @dataclass(frozen=True, slots=True)
 class Rejection:
     """Why a filter turned a cluster down. ``subject`` names what the limit belongs to (a storage provider,
@@ -166,13 +175,6 @@ def _disk_on_load(load: ClusterLoad) -> tuple[int, int | None]:
     return load.disk_bytes, load.disk_capacity_bytes
 
 
-def _free_disk_level(load: ClusterLoad, limits: Limits) -> int:
-    """Minus the raw disk left (used - capacity), so "used + needed > capacity" reads as level > -needed; an
-    unknown capacity leaves it so low that nothing binds."""
-    capacity = load.disk_capacity_bytes
-    return -UNBOUNDED if capacity is None else load.disk_bytes - capacity
-
-
 def _tight(limits: Limits, provider: str, ctrl: ControlPlaneType | None) -> int | None:
     return None if ctrl is None else ctrl.tight_objects
 
@@ -215,7 +217,7 @@ LIMITS: tuple[Limit, ...] = (
         "volume-limit",
         "volumes",
         "volumes",
-        lambda load, limits: load.volumes,
+        on_load("load.volumes"),
         "volumes",
         lambda limits, provider, ctrl: limits.storage[provider].max_volumes,
         "{provider}.max_volumes",
@@ -229,7 +231,7 @@ LIMITS: tuple[Limit, ...] = (
         "control-plane",
         "etcd objects",
         "objects",
-        lambda load, limits: load.etcd_objects,
+        on_load("load.etcd_objects"),
         "etcd_objects",
         _tight,
         "control_plane_types.{ctrl}.tight_objects",
@@ -237,15 +239,15 @@ LIMITS: tuple[Limit, ...] = (
         "control_plane.objects_tight",
         soft=True,
     ),
-    _k8s_threshold("k8s_pods_cluster", "pods", "pods", lambda load, limits: load.pods, "pods", "max_pods_cluster"),
+    _k8s_threshold("k8s_pods_cluster", "pods", "pods", on_load("load.pods"), "pods", "max_pods_cluster"),
     _k8s_threshold(
-        "k8s_services", "services", "services", lambda load, limits: load.services, "services", "max_services_cluster"
+        "k8s_services", "services", "services", on_load("load.services"), "services", "max_services_cluster"
     ),
     _k8s_threshold(
         "k8s_namespaces",
         "namespaces",
         "namespaces",
-        lambda load, limits: load.customers,
+        on_load("load.customers"),
         "namespaces",
         "max_namespaces",
         grows_only=True,
@@ -254,12 +256,12 @@ LIMITS: tuple[Limit, ...] = (
         "k8s_etcd_objects",
         "etcd objects",
         "objects",
-        lambda load, limits: load.etcd_objects,
+        on_load("load.etcd_objects"),
         "etcd_objects",
         "max_etcd_objects",
         soft=False,
     ),
-    _k8s_threshold("k8s_nodes", "nodes", "nodes", lambda load, limits: load.node_count, None, "max_nodes"),
+    _k8s_threshold("k8s_nodes", "nodes", "nodes", on_load("len(load.run_nodes)"), None, "max_nodes"),
     # A wall, not a threshold: kube-controller-manager gives each node one /node_cidr_mask_size range of the
     # cluster's pod range (k3s --cluster-cidr, 10.42.0.0/16) and a node past the last gets none, so it runs no
     # pod. Its servers take ranges too: the level is the run nodes a load knows, and the simulated operator
@@ -268,7 +270,7 @@ LIMITS: tuple[Limit, ...] = (
         "k8s_pod_cidr_nodes",
         "nodes in the pod CIDR",
         "nodes",
-        lambda load, limits: load.node_count,
+        on_load("len(load.run_nodes)"),
         None,
         "pod_cidr_nodes",
         source="kubernetes.cluster_cidr_mask_size, kubernetes.node_cidr_mask_size",
@@ -281,7 +283,7 @@ LIMITS: tuple[Limit, ...] = (
         "ram-fit",
         "RAM per run node",
         "bytes",
-        lambda load, limits: -load.largest_free_ram_bytes(limits.max_pods_per_node, False),
+        on_load("-load.largest_free_ram_bytes(limits.max_pods_per_node, False)"),
         "ram_bytes",
         lambda limits, provider, ctrl: 0,
         "run_node.ram_bytes",
@@ -296,7 +298,7 @@ LIMITS: tuple[Limit, ...] = (
         "pods-per-node",
         "pods per run node",
         "pods",
-        lambda load, limits: -load.largest_free_ram_bytes(limits.max_pods_per_node, True),
+        on_load("-load.largest_free_ram_bytes(limits.max_pods_per_node, True)"),
         "ram_bytes",
         lambda limits, provider, ctrl: 0,
         "kubernetes.max_pods_per_node",
@@ -315,7 +317,9 @@ LIMITS: tuple[Limit, ...] = (
         "disk-fit",
         "raw disk",
         "bytes",
-        _free_disk_level,
+        # Minus the raw disk left (used - capacity), so "used + needed > capacity" reads as level > -needed; an
+        # unknown capacity leaves it so low that nothing binds.
+        on_load("-UNBOUNDED if load.disk_capacity_bytes is None else load.disk_bytes - load.disk_capacity_bytes"),
         "disk_bytes",
         lambda limits, provider, ctrl: 0,
         "run_node.disk_bytes or {provider}.storage_node.disk_bytes, times {provider}.disk_usable_fraction; or as the "

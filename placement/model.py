@@ -133,7 +133,10 @@ class ClusterLoad:
         profile's ``default_max_pods``.
         """
         nodes = self.nodes_by_free_ram(default_max_pods if need_pod_room else NO_POD_CAP)
-        return max(nodes[-1][0], -1) if nodes else -1
+        if not nodes:
+            return -1
+        free = nodes[-1][0]
+        return free if free > -1 else -1  # max(free, -1), without the builtin's call (the levels read it per load)
 
     def nodes_by_free_ram(self, default_max_pods: int) -> list[tuple[int, str]]:
         """(free RAM, name) of the schedulable run nodes below their pod cap (``NO_POD_CAP``: whatever their pods),

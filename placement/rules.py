@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from placement.catalogue import LIMITS
+from placement.catalogue import LIMITS, UNBOUNDED
 from placement.model import ClusterLoad
 from placement.scoring import MAX_NODE_SCORE, requested_to_capacity_ratio
 
@@ -32,24 +32,27 @@ VOLUMES, CONTROL = (
 ACTIVE = frozenset({"active"})
 
 
-# kube-scheduler's resourceScoringFunction input, 0..100, as source over ``used`` and ``capacity``: used above
-# capacity is full, and odd negative figures count as empty. ``utilization`` is made from it, and
-# ``placement.pipeline.evaluate`` writes it inline (``utilization_lines``): two calls a cluster were ~5 % of a decision.
-UTILIZATION = ("value = minimum(used * 100 // (capacity + (capacity <= 0)), 100)", "value * (value > 0)")
+# kube-scheduler's resourceScoringFunction input, 0..100, as source over ``used`` and ``capacity``: the ratio, the
+# cap (used above capacity is full), then the result (odd negative figures count as empty). ``utilization`` is made
+# from it, and ``placement.pipeline.evaluate`` writes it inline (``utilization_lines``): two calls a cluster were ~5 %
+# of a decision.
+UTILIZATION = ("value = used * 100 // (capacity + (capacity <= 0))", "100", "value * (value > 0)")
 
 
 def utilization_lines(used: str, capacity: str, into: str, indent: str) -> str:
-    """``into = utilization(used, capacity)`` as inline statements (``used`` and ``capacity`` are expressions)."""
-    names = {"used": f"({used})", "capacity": capacity, "value": into, "minimum": "min"}
-    statement, result = (
-        re.sub(r"\b(used|capacity|value|minimum)\b", lambda m: names[m.group(1)], line) for line in UTILIZATION
+    """``into = utilization(used, capacity)`` as inline statements (``used`` and ``capacity`` are expressions). The
+    cap is a comparison, not ``min``: a call of the builtin ``min`` costs more than the rest of the rule."""
+    names = {"used": f"({used})", "capacity": capacity, "value": into}
+    ratio, cap, result = (
+        re.sub(r"\b(used|capacity|value)\b", lambda m: names[m.group(1)], line) for line in UTILIZATION
     )
-    return f"{indent}{statement}\n{indent}{into} = {result}"
+    return f"{indent}{ratio}\n{indent}if {into} > {cap}:\n{indent}    {into} = {cap}\n{indent}{into} = {result}"
 
 
 def _utilization_function() -> Callable:
-    statement, result = UTILIZATION
-    source = f"def utilization(used, capacity, minimum=min):\n    {statement}\n    return {result}\n"
+    ratio, cap, result = UTILIZATION
+    body = f"    {ratio}\n    value = minimum(value, {cap})\n    return {result}\n"
+    source = f"def utilization(used, capacity, minimum=min):\n{body}"
     namespace: dict = {}
     exec(compile(source, "<placement.rules.utilization>", "exec"), namespace)
     function = namespace["utilization"]
@@ -111,10 +114,14 @@ def curve_table(shape: Sequence[tuple[int, int]]) -> tuple[int, ...]:
 
 def _levels_function(count: int) -> Callable[[ClusterLoad, object], tuple[int, ...]]:
     """``read_levels(load, limits)``: each catalogue limit's ``level``, generated as one tuple expression (as
-    ``placement.pipeline.evaluate`` is) so that a load's levels cost the limits' own functions and nothing more."""
-    calls = ", ".join(f"level_{i}(load, limits)" for i in range(count))
-    namespace: dict = {f"level_{i}": limit.level for i, limit in enumerate(LIMITS)}
-    source = f"def read_levels(load, limits):\n    return ({calls},)"
+    ``placement.pipeline.evaluate`` is) so that a load's levels cost the limits' own rules and nothing more: a level
+    kept as source (``placement.catalogue.on_load``) is written inline, any other called."""
+    entries = [
+        f"({limit.level.source})" if hasattr(limit.level, "source") else f"level_{i}(load, limits)"
+        for i, limit in enumerate(LIMITS[:count])
+    ]
+    namespace: dict = {f"level_{i}": limit.level for i, limit in enumerate(LIMITS)} | {"UNBOUNDED": UNBOUNDED}
+    source = f"def read_levels(load, limits):\n    return ({', '.join(entries)},)"
     exec(compile(source, "<placement.rules.levels>", "exec"), namespace)
     return namespace["read_levels"]
 
