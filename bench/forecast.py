@@ -16,19 +16,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from sim.forecast.backtest import full_run
-from sim.forecast.core import forecast, started_from
-from sim.forecast.export import as_of, export_router_db
-from sim.forecast.output import write_forecast
-from sim.scenario import ClusterSpec, Fleet, load_scenario
-from sim.start_from.build import read_source
-from sim.sweep.executors import process_pool
+# The simulator is imported in the functions, not here: a pool worker imports this module again (it is the
+# ``__main__`` of ``python -m bench.forecast``), and ``sim forecast``'s workers import only what the runs need
+# (``sim.forecast.core.WORKER_MODULES``, in the pool's fork server), not the command's modules.
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_SECONDS = 60.0
 
 
 def fleet_scenario():
+    from sim.scenario import ClusterSpec, Fleet, load_scenario
+
     base = load_scenario(ROOT / "scenarios" / "stage2.yaml")
     clusters = [
         ClusterSpec(
@@ -54,6 +52,13 @@ def fleet_scenario():
 
 
 def main() -> None:
+    from sim.forecast.backtest import full_run
+    from sim.forecast.core import WORKER_MODULES, forecast, started_from
+    from sim.forecast.export import as_of, export_router_db
+    from sim.forecast.output import write_forecast
+    from sim.start_from.build import read_source
+    from sim.sweep.executors import process_pool
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--horizon-days", type=float, default=730)
@@ -67,7 +72,7 @@ def main() -> None:
         state = read_source(url, as_of(history.world.config.start, 365))
         cpu = []
         # As ``sim forecast`` does: the workers start while the growth and churn are fitted.
-        with process_pool(args.workers, start=True) as pool:
+        with process_pool(args.workers, start=True, preload=WORKER_MODULES) as pool:
             started = started_from(state, scenario, horizon_days=args.horizon_days)
             prepared = time.perf_counter()
             result = forecast(

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from placement.cli_common import error_console, fail
 from placement.yamlio import ConfigError
-from sim.forecast.core import Forecast, forecast, started_from
+from sim.forecast.core import WORKER_MODULES, Forecast, forecast, started_from
 from sim.forecast.output import write_forecast
 from sim.forecast.publish import background_priority
 from sim.scenario import load_scenario
@@ -133,7 +133,7 @@ def _one(
         executor_ctx = dask_executor(workers, scheduler)
     else:
         # The workers start (and import) while the growth and churn are fitted, once the source has read well.
-        executor_ctx = process_pool(workers, initializer, start=True)
+        executor_ctx = process_pool(workers, initializer, start=True, preload=WORKER_MODULES)
     with executor_ctx as executor:
         started = _or_fail(
             source, lambda: started_from(state, base_scenario, horizon_days=horizon_days, min_weeks=min_weeks)
@@ -272,7 +272,7 @@ def backtest_command(
     except (ConfigError, OSError) as exc:
         fail(str(exc))
     try:
-        with process_pool(workers) as pool:
+        with process_pool(workers, preload=WORKER_MODULES) as pool:
             result = backtest(scenario, at, horizon_days=horizon_days, runs=runs, seed=seed, executor=pool)
     except (StartFromError, ValueError) as exc:
         fail(str(exc))

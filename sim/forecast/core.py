@@ -38,6 +38,8 @@ from sim.start_from.build import StartedScenario, read_source, start_from
 from sim.start_from.sources import LiveState
 from sim.sweep.executors import process_pool
 
+# What a forecast's pool workers run (``process_pool(preload=...)``): imported once, in the fork server.
+WORKER_MODULES = (run_forecast_chunk.__module__,)
 QUANTILES = (("p10", 0.10), ("p50", 0.50), ("p90", 0.90))
 TABLE_COLUMNS = [
     "cluster", "region", "storage_provider", "limit", "limit_name", "unit", "used", "capacity", "share",
@@ -124,7 +126,7 @@ def forecast(
     chunks = [list(range(k, min(k + chunk_size, runs))) for k in range(0, runs, max(1, chunk_size))]
     outcomes: dict[int, RunOutcome] = {}
     own = executor is None
-    pool = process_pool() if own else executor
+    pool = process_pool(preload=WORKER_MODULES) if own else executor
     try:
         futures = [pool.submit(run_forecast_chunk, task, int(seed), chunk) for chunk in chunks]
         for future in cf.as_completed(futures):

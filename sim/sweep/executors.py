@@ -8,20 +8,33 @@ import contextlib
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator
+from multiprocessing import forkserver
 
 
 def process_pool(
-    workers: int | None = None, initializer: Callable[[], None] | None = None, *, start: bool = False
+    workers: int | None = None,
+    initializer: Callable[[], None] | None = None,
+    *,
+    start: bool = False,
+    preload: tuple[str, ...] = (),
 ) -> cf.ProcessPoolExecutor:
     """The default executor: a local process pool (forkserver, so no thread state is forked); ``initializer`` runs
-    once in each worker (e.g. ``sim.forecast.publish.background_priority``). ``start``: start every worker now,
-    not at the first tasks, so that their start-up (a second or two of imports each) overlaps what the caller
-    does before it submits any (a forecast's fit)."""
+    once in each worker (e.g. ``sim.forecast.publish.background_priority``).
+
+    ``preload``: modules the fork server imports once, before it forks any worker (the modules the tasks run), so
+    that each worker starts with them imported instead of importing them itself; it applies when this process's
+    fork server starts (its first pool) and stays with it. ``start``: start now, so that the start-up (a second or
+    two of imports) overlaps what the caller does before it submits any task (a forecast's fit): with ``preload``
+    the fork server starts importing and the workers are forked from it at the first tasks (starting one waits for
+    the server's imports); without, every worker starts now and imports on its own."""
     count = workers or os.cpu_count() or 1
-    pool = cf.ProcessPoolExecutor(
-        max_workers=count, mp_context=multiprocessing.get_context("forkserver"), initializer=initializer
-    )
-    if start:
+    context = multiprocessing.get_context("forkserver")
+    if preload:
+        context.set_forkserver_preload(["__main__", *preload])  # "__main__": multiprocessing's own default
+    pool = cf.ProcessPoolExecutor(max_workers=count, mp_context=context, initializer=initializer)
+    if start and preload:
+        forkserver.ensure_running()  # returns at once; the server imports while the caller works
+    elif start:
         for _ in range(count):  # the pool starts a worker for each task submitted while none is idle
             pool.submit(_nothing)
     return pool
