@@ -92,15 +92,19 @@ def bind_days(timeseries: pd.DataFrame, scenario: Scenario, clusters: tuple[str,
     days, used0, capacity0 = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
     day = levels["day"].to_numpy(dtype=float)
     ids = levels["cluster_id"].to_numpy()
+    # Each limit's columns taken out of the frame once, not once per cluster (a frame's column costs more than its
+    # rows here).
+    used_columns = [levels[f"{key}_used"].to_numpy(dtype=float) for key in LIMITS]
+    capacity_columns = [levels[f"{key}_capacity"].to_numpy(dtype=float) for key in LIMITS]
     for i, cluster in enumerate(clusters):
         mine = np.flatnonzero(ids == cluster)
         if not len(mine):
             continue
         mine = mine[np.argsort(day[mine], kind="stable")]
         first = mine[0]
-        for j, key in enumerate(LIMITS):
-            used = levels[f"{key}_used"].to_numpy(dtype=float)[mine]
-            capacity = float(levels[f"{key}_capacity"].to_numpy(dtype=float)[first])
+        for j in range(len(LIMITS)):
+            used = used_columns[j][mine]
+            capacity = float(capacity_columns[j][first])
             used0[i, j], capacity0[i, j] = used[0], capacity
             if not np.isfinite(capacity) or capacity <= 0:
                 continue
