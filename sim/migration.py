@@ -26,7 +26,7 @@ from sim.decisions import is_shard_limit
 from sim.log import Log
 from sim.placing import place_on_others, placed_footprint
 from sim.population import ACTIVE
-from sim.triggers import Triggers
+from sim.triggers import Ratios, Triggers
 from sim.world import World
 
 # Shard limits a merge must keep under the close level, summed over source and target: the cluster-wide counts
@@ -45,6 +45,7 @@ class Migration:
         self.failed: dict[int, int] = {}  # source -> days its move left services behind
         self.dropped: set[tuple[int, int]] = set()  # (source, target) merges given up: not planned again
         self.more_nodes: set[int] = set()  # targets where a move found no room: one more run node each
+        self._shard: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())  # the ratios' limits, the shard ones of them
 
     def reserved(self, ahead: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """``ahead`` (requested RAM, pods and disk per cluster) with each planned source's customers on its target."""
@@ -65,19 +66,18 @@ class Migration:
             demand["disk_bytes"] = float(ahead["disk_bytes"][source])
         return demand
 
-    def tick(
-        self, day: float, ratios: dict[str, np.ndarray], ahead: dict[str, np.ndarray], trend_known: np.ndarray
-    ) -> bool:
+    def tick(self, day: float, ratios: Ratios, ahead: dict[str, np.ndarray], trend_known: np.ndarray) -> bool:
         """Move what is due and plan merges into clusters with a known trend; returns whether any service moved."""
         migration = self.policy.migration
-        placements = int(self.fleet.view("placements").sum())
+        moves = migration.enabled or bool(self.plans)  # (planning moves nobody: most days, nothing can move)
+        placements = int(self.fleet.view("placements").sum()) if moves else 0
         if migration.enabled:
             self._nearly_empty(day)
         self._merge(day)
         # Consolidation moves nobody where capacity is frozen or never shrinks (the theory tests switch those off).
         if migration.pays_back_months is not None and self.policy.auto_add_nodes and self.policy.scale_down.enabled:
             self._plan(day, ratios, ahead, trend_known)
-        return int(self.fleet.view("placements").sum()) != placements  # each moved service is placed again
+        return moves and int(self.fleet.view("placements").sum()) != placements  # each moved service is placed again
 
     def _nearly_empty(self, day: float) -> None:
         migration, fleet = self.policy.migration, self.fleet
@@ -137,9 +137,7 @@ class Migration:
                     f"{fleet.clusters[target].cluster.id}; the cluster drains as its customers leave",
                 )
 
-    def _plan(
-        self, day: float, ratios: dict[str, np.ndarray], ahead: dict[str, np.ndarray], trend_known: np.ndarray
-    ) -> None:
+    def _plan(self, day: float, ratios: Ratios, ahead: dict[str, np.ndarray], trend_known: np.ndarray) -> None:
         """Plan merges that pay back: smallest closed source first, into its region's and provider's largest with
         a known trend (a cluster younger than the trend window holds run nodes for its region's growth, not room
         for a merge), that stays under the level at which it would want a successor (prepare if open, close if
@@ -158,10 +156,13 @@ class Migration:
         cap = self.triggers.node_cap()
         shard_policy = self.policy.shard
         close = shard_policy.close_fraction
-        shard = [name for name in ratios if is_shard_limit(name) and name not in NODE_SHARD_LIMITS]
+        names = tuple(ratios)
+        if self._shard[0] != names:  # (the same limits every day of a run)
+            self._shard = names, tuple(name for name in names if is_shard_limit(name) and name not in NODE_SHARD_LIMITS)
+        shard = self._shard[1]
         # A source at or over a close level already fits in no other cluster: most closed clusters of a growing
         # fleet, skipped before anything else is worked out.
-        level = np.array([ratios[name] for name in shard]).max(axis=0) if shard else np.zeros(len(cap))
+        level = ratios.pick(shard).max(axis=0) if shard else np.zeros(len(cap))
         sources = [k for k in sources if level[k] < close]
         if not sources:
             return

@@ -9,24 +9,22 @@ frozen" runs. It changes the world's fleet and writes what it did to the log.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from placement.catalogue import NODE_ADDED_FILTERS
 from sim.decisions import Crossings, is_shard_limit, limit_name
-from sim.handover import DEMANDS, floor_slope, receivers
+from sim.handover import receivers
 from sim.log import Log, OrderRecord
 from sim.migration import Migration
 from sim.scaledown import ScaleDown
 from sim.sharding import MIN_TREND_DAYS, Sharding
-from sim.triggers import NODE_TOTALS, Triggers
+from sim.trends import DEMAND, DEMAND_PLACED, PROJECTION_WINDOW_DAYS, LevelTrends
+from sim.triggers import NODE_TOTALS, Ratios, Triggers
 from sim.world import World
 
-PROJECTION_WINDOW_DAYS = 28
-DEMAND = ("ram_requested", "pods", "disk_bytes")  # what a cluster's customers ask of its run nodes
-DEMAND_PLACED = (*DEMAND, "placements")  # and the placements, whose rate a kept-full cluster holds room for
+KEPT_FULL_LEVELS = ("ram_requested", "pods", "placements")  # what says a cluster is kept full (``_kept_full``)
 
 
 @dataclass(order=True, slots=True)
@@ -38,10 +36,11 @@ class Order:
     amount: int = field(compare=False, default=0)
 
 
-class Operator:
+class Operator(LevelTrends):
     def __init__(self, world: World, log: Log):
         self.world = world
         self.fleet = world.fleet
+        LevelTrends.__init__(self)
         self.log = log
         self.policy = world.config.scenario.operator
         self.limits = world.config.limits
@@ -54,20 +53,8 @@ class Operator:
         self.orders: list[Order] = []
         self._seq = 0
         self.upgrade_pending: set[int] = set()
-        # Recent daily levels, to order ahead of demand: what is ordered today arrives after the lead time.
-        self.history: deque[dict[str, np.ndarray]] = deque(maxlen=PROJECTION_WINDOW_DAYS + 1)
-        # Clusters whose role changed within the trend window (delivered, closed to new customers, reopened) -> the
-        # day and whether they were closed then: their trend is measured since (``projected_rows``).
-        self.changed: dict[int, tuple[float, bool]] = {}
         self._was_open: list[bool] = []  # each cluster open and active at the last look
         self.handing: set[int] = set()  # open clusters about to close (``sim.handover``), set by ``Sharding.tick``
-        # The open clusters taking over their region's sign-ups (``sim.handover.receivers``), as the day's look finds
-        # them: only the shard decisions, after every projection of the day, open or close a cluster.
-        self.taking: list[int] = []
-        self.today = 0.0
-        # ``_trend_base`` and ``slope`` by their arguments, for the history's last day they were measured on.
-        self._trends: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray | None] | np.ndarray] = {}
-        self._trends_of: dict[str, np.ndarray] | None = None
         self._cross_levels: tuple[tuple[str, ...], np.ndarray] | None = None  # each ratio's level, a row each
 
     # --- the daily look -------------------------------------------------------------------------------------
@@ -90,7 +77,7 @@ class Operator:
         if self._cross_levels is None or self._cross_levels[0] != names:
             close = self.policy.shard.close_fraction if self.policy.auto_shard else 1.0
             self._cross_levels = names, np.array([[close if is_shard_limit(k) else 1.0] for k in names])
-        reached = (np.array(list(ratios.values())) >= self._cross_levels[1]) & active
+        reached = (ratios.matrix >= self._cross_levels[1]) & active
         for limit, number in self.crossings.newly_crossed(names, reached):
             self._crossed(limit, number, day, customers)
         self._upgrade(day, ratios, active)
@@ -119,16 +106,7 @@ class Operator:
         for number in [k for k, (since, _) in self.changed.items() if day - since > PROJECTION_WINDOW_DAYS]:
             del self.changed[number]
 
-    def levels_of(self, ratios: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Today's levels as the history keeps them: every ratio, and the demand and placement counters (the start
-        from a live fleet rebuilds its older days through this too, ``sim.start_from.carry``)."""
-        fleet = self.fleet
-        levels = dict(zip(ratios, np.array(list(ratios.values())), strict=True))  # (copied at once)
-        counted = np.array([fleet.view(name) for name in DEMAND_PLACED], dtype=float)
-        levels.update(zip(DEMAND_PLACED, counted, strict=True))
-        return levels
-
-    def _moved(self, n: int) -> dict[str, np.ndarray]:
+    def _moved(self, n: int) -> Ratios:
         """Services moved between clusters today (``sim.migration``): today's ratios again, and every past day's
         levels shifted by what moved, as if the moved services had always been where they are now. A merge is no
         growth: unshifted, the target's jump read as a trend, so its projection ordered run nodes and successors
@@ -144,84 +122,6 @@ class Operator:
         self._trends_of = None  # the levels then moved too
         return ratios
 
-    def projected_rows(self, names: tuple[str, ...], current: np.ndarray, lead_days: float) -> np.ndarray:
-        """Levels (a row of ``current`` per name) extrapolated ``lead_days`` ahead from their trend over the last
-        weeks (never below today's).
-
-        A cluster whose role changed within the window is measured since the change once that is a week back, and
-        a cluster closed within the week has no trend yet: measured from the window's start, a delivered cluster's
-        weeks on order (empty) spread its growth over the whole window, so its own node orders came weeks late and a
-        new cluster had to be bought with two months of its region's growth; a cluster closed to new customers kept
-        the growth its new customers had brought, and held run nodes for them for weeks."""
-        if len(self.history) <= MIN_TREND_DAYS or lead_days <= 0:
-            return current
-        return current + self.slope(names, current) * lead_days
-
-    def slope(self, name: str | tuple[str, ...], current: np.ndarray) -> np.ndarray:
-        """A level's rise per day over the trend window (none where it fell), since a role change within it
-        (``projected_rows``); several levels' (a row of ``current`` per name) for a tuple of names. Kept for the day
-        (until the history changes) by the levels it was given: the node orders and scale-down both project the
-        demand. Callers must not change what it returns."""
-        key = ("slope", name, current.dtype.char, current.shape, current.tobytes())
-        known = self._today().get(key)
-        if known is not None:
-            return known
-        base, days, from_current = self._trend_base(name, current.shape[-1])
-        before = base if from_current is None else np.where(from_current, current, base)
-        rise = np.maximum(current - before, 0.0) / days
-        if isinstance(name, str):
-            rise = self._floor(name, current, rise)
-        else:
-            for i, row in enumerate(name):
-                if row in DEMANDS:  # (only these: the others stay as they are)
-                    rise[i] = self._floor(row, current[i], rise[i])
-        self._trends[key] = rise
-        return rise
-
-    def _floor(self, name: str, current: np.ndarray, rise: np.ndarray) -> np.ndarray:
-        """A receiver's rise at least its share of its region's (``sim.handover``)."""
-        return floor_slope(self.fleet, self.history, self.changed, self.today, self.taking, name, current, rise)
-
-    def _today(self) -> dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray | None] | np.ndarray]:
-        """What ``_trend_base`` and ``slope`` worked out from the history as it is (a new day or services moved
-        between clusters, ``_moved``, change it)."""
-        if self._trends_of is not self.history[-1]:
-            self._trends, self._trends_of = {}, self.history[-1]
-        return self._trends
-
-    def _trend_base(self, names: str | tuple[str, ...], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Where ``slope`` measures a level from, per cluster: the level then, the days since, and where today's
-        level is taken instead (None: nowhere); a row each for a tuple of names. Kept for the day (until the
-        history changes): many callers ask."""
-        key = ("base", names, n)
-        known = self._today().get(key)
-        if known is not None:
-            return known
-        history = self.history
-        rows = (names,) if isinstance(names, str) else names
-        span = len(history) - 1
-        base = np.zeros((len(rows), n))
-        from_current = np.zeros((len(rows), n), dtype=bool)
-        then = len(history[0][rows[0]])  # (a day's levels have one length: the clusters then)
-        base[:, :then] = [history[0][name] for name in rows]
-        from_current[:, then:] = True  # no level then: no trend
-        days = np.full(n, float(span))
-        for number, (changed, closed) in self.changed.items():
-            age = int(round(self.today - changed))
-            if number >= n or age >= span:
-                continue
-            if age >= MIN_TREND_DAYS:
-                then = history[-1 - age]
-                base[:, number] = [then[name][number] for name in rows]
-                days[number] = age
-                from_current[:, number] = False
-            elif closed:
-                from_current[:, number] = True  # closed within the week: no trend of its own yet
-        if isinstance(names, str):
-            base, from_current = base[0], from_current[0]
-        known = self._trends[key] = (base, days, from_current if from_current.any() else None)
-        return known
-
     def _kept_full(self, n: int, active: np.ndarray) -> np.ndarray:
         """Closed clusters, and open ones whose requested RAM and pods have both fallen over the trend window with
         no placement at all in it: kept full, with room for their recent placements, rather than at the order
@@ -229,25 +129,27 @@ class Operator:
         cluster that still takes new customers keeps them (filled, they turned new customers away)."""
         if not (self.policy.scale_down.fill_when_falling and self.policy.scale_down.enabled):
             return np.zeros(n, dtype=bool)
-        falling = self.trend_known(n)
-        for name in ("ram_requested", "pods"):
-            past, now = self.history[0][name], self.history[-1][name]
-            if len(past) < n:  # clusters ordered within the window: no level then, none falling
-                past = np.concatenate((past, np.full(n - len(past), np.inf)))
-            falling &= now[:n] < past
-        past, now = self.history[0]["placements"], self.history[-1]["placements"]
-        idle = np.zeros(n, dtype=bool)
-        idle[: len(past)] = now[: len(past)] == past
-        closed = np.array([not info.open for info in self.fleet.clusters], dtype=bool)
+        if len(self.history) <= PROJECTION_WINDOW_DAYS:
+            return np.zeros(n, dtype=bool)  # (no cluster's trend known yet, ``trend_known``)
+        # Only the clusters of the window's first day have a known trend; those ordered since have no level then.
+        first = self.history[0].pick(KEPT_FULL_LEVELS)
+        then = first.shape[1]
+        last = self.history[-1].pick(KEPT_FULL_LEVELS)[:, :then]
+        falling = ((last[0] < first[0]) & (last[1] < first[1])).tolist()
+        idle = (last[2] == first[2]).tolist()
         # An open cluster is idle because its region has no sign-ups, not because another open cluster took them:
         # where one of the region's clusters closed within the window, its sign-ups come here now.
         handed = {self.fleet.clusters[k].region for k, (_, was_open) in self.changed.items() if was_open}
-        idle &= np.array([info.region not in handed for info in self.fleet.clusters], dtype=bool)
         # A closed cluster takes no new customers: what its own customers add is its recent placements' rate (gross
         # of churn, so a cluster closed within the window keeps room at its rate as an open one), and the order
         # levels' headroom for new customers is the open clusters'. Held at the order levels until its demand fell,
         # a just-closed cluster stayed at about 75 % for months (1.3-1.4x its group's optimum on a RAM-heavy probe).
-        return self.trend_known(n) & active & (closed | (falling & idle))
+        kept = np.zeros(n, dtype=bool)
+        kept[:then] = [
+            not info.open or (down and still and info.region not in handed)
+            for info, down, still in zip(self.fleet.clusters[:then], falling, idle, strict=True)
+        ]
+        return kept & active
 
     def demand_ahead(self, horizon: float) -> dict[str, np.ndarray]:
         """Requested RAM, pods and replicas' disk per cluster to hold over ``horizon`` days: the trend's projection,
@@ -271,22 +173,30 @@ class Operator:
         """``demand_ahead``'s levels (before merges) for each of ``horizons``, a row per level of DEMAND: all horizons
         in the same arrays (element by element the arithmetic of one horizon)."""
         fleet = self.fleet
-        levels = np.array([fleet.view(name) for name in DEMAND_PLACED], dtype=float)
+        levels = np.empty((len(DEMAND_PLACED), fleet.n_clusters))
+        for row, name in enumerate(DEMAND_PLACED):
+            levels[row] = fleet.view(name)  # (a row at a time: stacking the counters first cost more)
         now = levels[: len(DEMAND)]
         full = self.triggers.kept_full
+        any_full = np.count_nonzero(full) > 0
         # (Without a trend, today's level: a kept-full cluster has a full trend window, ``_kept_full``.)
         project = len(self.history) > MIN_TREND_DAYS
-        if not (project or full.any()):
+        if not (project or any_full):
             return [now] * len(horizons)
         rise = self.slope(DEMAND_PLACED, levels)
         steps = np.array(horizons, dtype=float)[:, None]  # a row per horizon
         growing = steps if project else np.zeros_like(steps)  # (lead times are never negative)
         ahead = now[:, None] + rise[: len(DEMAND), None] * growing  # level, horizon, cluster
-        if full.any():
+        if any_full:
             placed = rise[-1] * steps
             services = np.maximum(fleet.view("services").astype(float), 1.0)
             pods_per_service = self.world.config.scenario.customers.pods_per_service
-            inflow = np.array([placed * now[0] / services, placed * pods_per_service, placed * now[2] / services])
+            inflow = np.empty((len(DEMAND), *placed.shape))
+            inflow[0], inflow[1], inflow[2] = (
+                placed * now[0] / services,
+                placed * pods_per_service,
+                placed * now[2] / services,
+            )
             # A kept-full cluster about to take its region's sign-ups (``sim.handover``) holds them too.
             taking = np.zeros(len(full), dtype=bool)
             taking[self.taking] = True
@@ -311,14 +221,6 @@ class Operator:
         hand-over share (``sim.handover``) orders for it from delivery, yet 28 and 35 days still lost stage 1
         27 and 11 customers."""
         return 2 * MIN_TREND_DAYS + 2 * self.policy.node_lead_days
-
-    def trend_known(self, n: int) -> np.ndarray:
-        """Clusters with a full window of history: only their projection says whether they are growing (a new
-        cluster's run nodes were sized for its region's growth, not for its first customers)."""
-        known = np.zeros(n, dtype=bool)
-        if len(self.history) > PROJECTION_WINDOW_DAYS:
-            known[: len(self.history[0]["pods"])] = True
-        return known
 
     def _crossed(self, limit: str, number: int, day: float, customers: int) -> None:
         info = self.fleet.clusters[number]
@@ -383,12 +285,15 @@ class Operator:
         self.fleet.add_nodes(order.cluster, order.amount, order.due)
         self.log.add_setup_eur(order.cluster, order.amount * self.world.config.costs.run_node_setup_eur)
 
-    def _upgrade(self, day: float, ratios: dict[str, np.ndarray], active: np.ndarray) -> None:
+    def _upgrade(self, day: float, ratios: Ratios, active: np.ndarray) -> None:
         if not self.policy.auto_upgrade_control_plane:
             return
+        reached = ratios["control_plane_objects"] >= 1.0
+        if not np.count_nonzero(reached):
+            return  # (most days)
         rung = self.fleet.view("ctrl_rung")
         top = len(self.fleet.ladder) - 1
-        due = np.flatnonzero((ratios["control_plane_objects"] >= 1.0) & active & (rung < top))
+        due = np.flatnonzero(reached & active & (rung < top))
         for number in due.tolist():
             if number in self.upgrade_pending:
                 continue
@@ -403,29 +308,28 @@ class Operator:
                 f"{self.fleet.ladder[rung[number]]} -> {self.fleet.ladder[rung[number] + 1]}",
             )
 
-    def _add_nodes(
-        self, day: float, ratios: dict[str, np.ndarray], active: np.ndarray, ahead: dict[str, np.ndarray]
-    ) -> None:
+    def _add_nodes(self, day: float, ratios: Ratios, active: np.ndarray, ahead: dict[str, np.ndarray]) -> None:
         if not self.policy.auto_add_nodes:
             return
         fleet, policy = self.fleet, self.policy
-        c = {name: fleet.view(name).astype(float) for name in ("nodes", "pending_nodes")}
+        pending = fleet.view("pending_nodes")  # (as it was at the start: nothing below changes it before the orders)
         lead = policy.node_lead_days
         # n_plus: the cluster still holds its pods after losing its k largest run nodes (all of one type).
         needed = self.triggers.needed_nodes(ahead) + policy.n_plus.nodes
-        have = c["nodes"] + c["pending_nodes"]
+        have = np.add(fleet.view("nodes"), pending, dtype=float)
         # A rejection for RAM, pods or disk with nothing on order asks for one more node even below the threshold
         # (fragmentation: one large service fits on no node while the cluster as a whole has room).
-        spills = self.triggers.kept_full & ~np.array([info.open for info in fleet.clusters], dtype=bool)
-        spills &= policy.spill.enabled
-        for number, counts in self.world.signals.rejected.items():
-            if spills[number]:
-                continue  # a closed cluster kept full: what finds no room there spills
-            if any(counts.get(name) for name in NODE_ADDED_FILTERS) and c["pending_nodes"][number] == 0:
-                needed[number] = max(needed[number], have[number] + 1)
+        if self.world.signals.rejected:
+            spills = self.triggers.kept_full & ~np.array([info.open for info in fleet.clusters], dtype=bool)
+            spills &= policy.spill.enabled
+            for number, counts in self.world.signals.rejected.items():
+                if spills[number]:
+                    continue  # a closed cluster kept full: what finds no room there spills
+                if any(counts.get(name) for name in NODE_ADDED_FILTERS) and pending[number] == 0:
+                    needed[number] = max(needed[number], have[number] + 1)
         # A merge whose services found no room on its target (``sim.migration``): one more node there.
         for number in self.migration.more_nodes:
-            if c["pending_nodes"][number] == 0:
+            if pending[number] == 0:
                 needed[number] = max(needed[number], have[number] + 1)
         self.migration.more_nodes.clear()
         # Nodes on order count against the cap as much as delivered ones.

@@ -27,24 +27,17 @@ import numpy as np
 
 from placement.limits import Limits
 from sim.config import run_node_cap
+from sim.day_levels import DayLevels
 from sim.decisions import VOLUMES_PREFIX, is_shard_limit, limit_name
 from sim.fleet import Fleet
 from sim.log import Log
+from sim.region_sums import Columns, region_growth, row_sums
 from sim.scenario import FixedStorage, OperatorPolicy, SwitchStorage
-from sim.triggers import Triggers
+from sim.triggers import Ratios, Triggers
 from sim.world import World
 
 MIN_TREND_DAYS = 7  # fewer days of history give no usable trend
 SURPLUS_COVERS = 2.0  # a region's open clusters hold this many reorder points before one closes (``_close_surplus``)
-
-
-def row_sums(matrix: np.ndarray) -> list[float]:
-    """Each row's sum as the row alone adds it (pairwise, as numpy adds a 1-D array): a run's outputs must not
-    depend on how its levels are laid out. ``sum(axis=1)`` adds column after column, the same as pairwise below
-    eight columns only."""
-    if matrix.shape[1] < 8:
-        return matrix.sum(axis=1).tolist()
-    return [float(np.add.reduce(row)) for row in matrix]
 
 
 class Operator(Protocol):
@@ -56,7 +49,7 @@ class Operator(Protocol):
     policy: OperatorPolicy
     limits: Limits
     triggers: Triggers
-    history: deque[dict[str, np.ndarray]]
+    history: deque[DayLevels]
     handing: set[int]
 
     def projected_rows(self, names: tuple[str, ...], current: np.ndarray, lead_days: float) -> np.ndarray: ...
@@ -80,24 +73,27 @@ class Sharding:
         self.retiring: dict[int, int] = {}  # cluster -> the successor ordered for it
         self.closing: dict[int, float] = {}  # open cluster -> the day it closes as its region's surplus
         self.volume_shard_seen = False
-        self._limits: tuple[tuple[str, ...], list[str]] = ((), [])  # the ratios' limits, and the shard limits of them
+        self._columns = Columns()  # each region's clusters, as index arrays
+        # The ratios' limits, the shard limits of them and their rows.
+        self._limits: tuple[tuple[str, ...], tuple[str, ...], np.ndarray] = ((), (), np.zeros(0, dtype=np.intp))
 
-    def tick(self, day: float, ratios: dict[str, np.ndarray], active: np.ndarray, customers: int) -> None:
+    def tick(self, day: float, ratios: Ratios, active: np.ndarray, customers: int) -> None:
         if not self.policy.auto_shard:
             return
         fleet, shard = self.fleet, self.policy.shard
         if self._limits[0] != tuple(ratios):  # (the same limits every day of a run)
-            self._limits = tuple(ratios), [name for name in ratios if is_shard_limit(name)]
+            rows = [k for k, name in enumerate(ratios) if is_shard_limit(name)]
+            self._limits = tuple(ratios), tuple(list(ratios)[k] for k in rows), np.array(rows, dtype=np.intp)
         names = self._limits[1]
-        now = np.array([ratios[name] for name in names])
-        ahead = np.maximum(self.op.projected_rows(tuple(names), now, shard.lead_days), now)
+        now = ratios.matrix.take(self._limits[2], axis=0)
+        ahead = np.maximum(self.op.projected_rows(names, now, shard.lead_days), now)
         worst_now = now.max(axis=0)
         # Order a successor when a limit is near (prepare_fraction) or the cluster would close within the
         # successor's lead time.
         pressure = np.maximum(now / shard.prepare_fraction, ahead / shard.close_fraction)
         urgency = pressure.max(axis=0)
         open_active = np.array([info.open and info.active for info in fleet.clusters], dtype=bool)
-        levels = np.maximum(now, ahead)
+        levels = ahead  # (at least ``now`` already)
         # Clusters near a close level within a node lead time and a week: the region's others take over
         # (``sim.handover``; the projection is linear, so the node lead time's level lies on the way to ``ahead``).
         soon = min(1.0, (self.policy.node_lead_days + MIN_TREND_DAYS) / shard.lead_days)
@@ -157,24 +153,6 @@ class Sharding:
         self.op.log.event(day, kind, self.fleet.clusters[number].cluster.id, detail)
 
     # --- the reorder point --------------------------------------------------------------------------------------
-    def region_growth(self, names: list[str]) -> dict[str, list[float]]:
-        """Each level's growth per day (in the order of ``names``) on each region's clusters over the trend window:
-        every cluster's rise (a cluster ordered within the window from nothing), a shrinking one counting none
-        (its room is not for new customers). All levels at once, summed per region."""
-        history = self.op.history
-        span = len(history) - 1
-        first, last = history[0], history[-1]
-        n = len(last[names[0]])
-        before = np.array([first[name] for name in names])  # (a day's levels: one length)
-        if before.shape[1] < n:  # clusters ordered within the window: from nothing
-            before = np.pad(before, ((0, 0), (0, n - before.shape[1])))
-        rise = np.maximum(np.array([last[name] for name in names]) - before, 0.0)
-        members: dict[str, list[int]] = {}
-        for number, info in enumerate(self.fleet.clusters[:n]):
-            if info.active:
-                members.setdefault(info.region, []).append(number)
-        return {region: [total / span for total in row_sums(rise[:, mine])] for region, mine in members.items()}
-
     def cover_days(self) -> float:
         """Days of a region's growth its open and ordered clusters must hold: the shard lead time. (No safety
         margin: the close level already keeps a tenth of every shard limit for the closed cluster's customers,
@@ -184,7 +162,7 @@ class Sharding:
     def _cover_growth(
         self,
         day: float,
-        names: list[str],
+        names: tuple[str, ...],
         now: np.ndarray,
         levels: np.ndarray,
         open_active: np.ndarray,
@@ -201,7 +179,7 @@ class Sharding:
             return
         fleet, close = self.fleet, self.policy.shard.close_fraction
         target = self.cover_days()
-        region_growth = self.region_growth(names)
+        growth_in = region_growth(self.op.history, self.fleet, names, self._columns)
         # Each region's open clusters and clusters on order, as the day's look found them (a region's own orders,
         # reopenings and closes below change no other region's).
         open_in: dict[str, list[int]] = {}
@@ -213,13 +191,13 @@ class Sharding:
                 ordered_in[info.region] = ordered_in.get(info.region, 0) + 1
         headroom = np.maximum(close - now, 0.0)
         for region in sorted({info.region for info in fleet.clusters if info.active}):
-            growth = region_growth.get(region, [0.0] * len(names))
+            growth = growth_in.get(region, [0.0] * len(names))
             opened = open_in.get(region)
             if not opened:
                 continue  # a region with nothing open is _serve_regions' (its sign-ups are rejected)
             ordered = ordered_in.get(region, 0)
             # The room left under each level's close level on the open clusters, plus a fresh cluster's per order.
-            room = [total + close * ordered for total in row_sums(headroom[:, opened])]
+            room = [total + close * ordered for total in row_sums(headroom, self._columns.of(opened))]
             short, binding = 0, None
             for i in range(len(names)):
                 if growth[i] <= 0:
@@ -257,7 +235,7 @@ class Sharding:
         self,
         day: float,
         region: str,
-        names: list[str],
+        names: tuple[str, ...],
         now: np.ndarray,
         opened: list[int],
         growth: list[float],
@@ -305,7 +283,9 @@ class Sharding:
             f"{target:g} days of its growth without it",
         )
 
-    def _reopen(self, day: float, region: str, names: list[str], levels: np.ndarray, open_active: np.ndarray) -> bool:
+    def _reopen(
+        self, day: float, region: str, names: tuple[str, ...], levels: np.ndarray, open_active: np.ndarray
+    ) -> bool:
         """Instead of ordering a new cluster, reopen the region's closed cluster that its customers have shrunk
         furthest below every shard limit (under ``scale_down.reopen_below``): sign-ups fill its holes rather than
         a new cluster's nodes. Returns whether one was reopened."""

@@ -16,6 +16,7 @@ import numpy as np
 from placement.catalogue import BY_KEY, LIMITS
 from placement.limits import Limits
 from sim.config import run_node_cap
+from sim.day_levels import Layout, Levels, Rows
 from sim.decisions import limit_of_rejection, volume_limit
 from sim.fleet import FOOTPRINT_COUNTERS, Fleet
 from sim.planning import action, shard_etcd_trigger
@@ -43,6 +44,13 @@ if set(NODE_TOTALS) != {limit.key for limit in LIMITS if limit.per_node or limit
 K8S_THRESHOLDS = tuple(limit.key for limit in LIMITS if limit.filter == "k8s-thresholds")
 
 
+class Ratios(Levels):
+    """``Triggers.ratios``: each limit's ratios per cluster, a row of ``matrix`` each (in the catalogue's order). A
+    rejection folded into a row is in the matrix too; the operator reads all the rows at once."""
+
+    __slots__ = ()
+
+
 class Triggers:
     def __init__(self, fleet: Fleet, limits: Limits, policy: OperatorPolicy):
         self.fleet = fleet
@@ -68,12 +76,15 @@ class Triggers:
         # ``_control_plane``'s thresholds and last-rung clusters, per clusters' rungs; the last rung's clusters now.
         self._ctrl_thresholds: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._exhausted = np.zeros(0, dtype=bool)
-        self._rows: tuple[tuple, tuple[tuple[str, ...], list[int], np.ndarray]] | None = None  # ``_layout``
+        self._rows: tuple[tuple, tuple[tuple[str, ...], np.ndarray, np.ndarray]] | None = None  # ``_layout``
         self._acts_at: tuple[tuple, tuple[tuple[str, ...], np.ndarray, bool]] | None = None  # ``_thresholds``
         self._cluster_caps: dict[bytes, np.ndarray] = {}  # ``node_cap`` per clusters' control-plane node counts
         self._room: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}  # ``_node_room``
+        self._names = Layout()  # the rows of ``ratios``' limits
+        self._counters = Layout()  # the rows of the fleet's counters, converted at once (``ratios``)
+        self._plan: tuple[Rows, tuple[tuple[str, ...], np.ndarray, np.ndarray, dict[str, int]]] | None = None
 
-    def ratios(self, n: int) -> dict[str, np.ndarray]:
+    def ratios(self, n: int) -> Ratios:
         """Each limit's level per cluster as a share of the level that forces an action (>= 1: act): every
         limit of the catalogue, in its order (``volumes`` per storage provider), then the operator's own.
 
@@ -81,35 +92,57 @@ class Triggers:
         array had): on a fleet of a few clusters, numpy's calls per limit cost more than the arithmetic."""
         fleet = self.fleet
         count = fleet.n_clusters  # every counter as floats, converted at once
-        c = dict(zip(fleet.counters, np.array([a[:count] for a in fleet.counters.values()], dtype=float), strict=True))
-        levels = self._levels(c, n)
+        counted = np.array([a[:count] for a in fleet.counters.values()], dtype=float)
+        c = Levels(self._counters.rows(tuple(fleet.counters)), counted)
+        rows, levels = self._levels(c, n)
         limits, thresholds, positive = self._thresholds(c, [info.provider for info in fleet.clusters], n)
-        if limits != tuple(levels):
-            raise RuntimeError(f"sim.triggers: levels {tuple(levels)} and thresholds {limits} differ")
+        if limits != rows:
+            raise RuntimeError(f"sim.triggers: levels {rows} and thresholds {limits} differ")
         names, source, kept = self._layout(limits)
-        shares = _share(np.array(list(levels.values())), thresholds, positive)
-        return dict(zip(names, np.where(kept, shares[source], 0.0), strict=True))
+        shares = _share(levels, thresholds, positive)
+        return Ratios(self._names.rows(names), np.where(kept, shares.take(source, axis=0), 0.0))
 
-    def _levels(self, c: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
-        """``ratios``' levels per cluster, a row per limit (``volumes`` one for every provider)."""
-        rows: dict[str, np.ndarray] = {}
-        for limit in LIMITS:
-            if limit.key in NODE_TOTALS:
-                rows[limit.key] = c[NODE_TOTALS[limit.key][0]]
-            elif limit.key == "control_plane_objects":
-                rows["control_plane_objects"] = rows["control_plane_ladder_top"] = c["etcd_objects"]
-            elif limit.key == "volumes":
-                rows["volumes"] = c["volumes"]
-            else:
-                rows[limit.key] = self.level(limit.key, c)
-        shard, zero = self.policy.shard, np.zeros(n)
+    def _levels(self, c: Levels, n: int) -> tuple[tuple[str, ...], np.ndarray]:
+        """``ratios``' levels per cluster, a row per limit (``volumes`` one for every provider) and their names:
+        the counters' rows taken at once (``_level_plan``), then the few worked out."""
+        names, counters, nodes_rows, computed = self._level_plan(c)
+        levels = c.matrix.take(counters, axis=0)
+        levels[nodes_rows] = c["nodes"] + c["ctrl_nodes"]  # (``level``: every node of the cluster)
+        shard = self.policy.shard
         # At the order levels on every cluster, kept full or not: a cluster's distance to the cap must not jump by a
         # quarter when it stops or starts being kept full (that jump read as growth and reopened clusters).
-        rows["max_run_nodes_per_cluster"] = self.needed_nodes(c, whole=False, kept_full=False)
-        rows["shard_nodes"] = c["nodes"] if shard.nodes else zero
-        rows["shard_pods"] = c["pods"] if shard.pods else zero
-        rows["shard_etcd_objects"] = c["etcd_objects"]
-        return rows
+        levels[computed["max_run_nodes_per_cluster"]] = self.needed_nodes(c, whole=False, kept_full=False)
+        if not shard.nodes:
+            levels[computed["shard_nodes"]] = 0.0
+        if not shard.pods:
+            levels[computed["shard_pods"]] = 0.0
+        return names, levels
+
+    def _level_plan(self, c: Levels) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, dict[str, int]]:
+        """``_levels``' names, the counter each row is taken from, the rows that count every node (``level``) and
+        the rows worked out: made once (the catalogue and the counters' names never change in a run)."""
+        if self._plan is None or self._plan[0] is not c.rows:
+            plan: dict[str, str | None] = {}  # level -> its counter (None: every node, ``level``)
+            for limit in LIMITS:
+                if limit.key in NODE_TOTALS:
+                    plan[limit.key] = NODE_TOTALS[limit.key][0]
+                elif limit.key == "control_plane_objects":
+                    plan["control_plane_objects"] = plan["control_plane_ladder_top"] = "etcd_objects"
+                elif limit.key == "volumes":
+                    plan["volumes"] = "volumes"
+                else:
+                    needed = BY_KEY[limit.key].needed
+                    plan[limit.key] = None if needed is None else LEVEL_COUNTER[needed]
+            # (worked out in ``_levels`` where the policy says so)
+            plan.update(max_run_nodes_per_cluster="nodes", shard_nodes="nodes", shard_pods="pods")
+            plan["shard_etcd_objects"] = "etcd_objects"
+            names = tuple(plan)
+            at = c.rows.at
+            counters = np.array([at["nodes" if counter is None else counter] for counter in plan.values()], np.intp)
+            nodes_rows = np.array([k for k, counter in enumerate(plan.values()) if counter is None], np.intp)
+            computed = {name: names.index(name) for name in ("max_run_nodes_per_cluster", "shard_nodes", "shard_pods")}
+            self._plan = c.rows, (names, counters, nodes_rows, computed)
+        return self._plan[1]
 
     def _thresholds(
         self, c: dict[str, np.ndarray], providers: list[str], n: int
@@ -144,7 +177,7 @@ class Triggers:
             self._acts_at = key, (tuple(rows), thresholds, bool(thresholds.size) and bool(thresholds.min() > 0))
         return self._acts_at[1]
 
-    def _layout(self, rows: tuple[str, ...]) -> tuple[tuple[str, ...], list[int], np.ndarray]:
+    def _layout(self, rows: tuple[str, ...]) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
         """``ratios``' limits from its ``rows``: their names, the row each is, and where it is kept (elsewhere 0:
         a storage provider's volume limit on its own clusters only, the last rung's on clusters that have reached
         it). Kept while the clusters' storage providers and rungs stay."""
@@ -162,7 +195,7 @@ class Triggers:
                 names.append(name)
                 source.append(row)
                 kept.append(self._exhausted if name == "control_plane_ladder_top" else everywhere)
-            self._rows = key, (tuple(names), source, np.array(kept, dtype=bool))
+            self._rows = key, (tuple(names), np.array(source, dtype=np.intp), np.array(kept, dtype=bool))
         return self._rows[1]
 
     def level(self, key: str, c: dict) -> Any:
