@@ -48,9 +48,7 @@ from placement.engine import Decision
 from placement.router.booking import CUSTOMER_AFTER_INDEX, Booked, Booking, guard_lost
 from placement.router.cache import Hold
 from placement.router.db import loop_connect_args
-from placement.router.gate import DatabaseGate, is_unreachable
-from placement.router.ledger import Placement, PlacementOrder
-from placement.router.repository import (
+from placement.router.fleet_rows import (
     COUNTS_OF_ANY,
     FLEET,
     NODES,
@@ -58,6 +56,8 @@ from placement.router.repository import (
     counts_from_rows,
     customer_ids_json,
 )
+from placement.router.gate import DatabaseGate, is_unreachable
+from placement.router.ledger import Placement, PlacementOrder
 from placement.router.reservation import RETRYABLE_SQLSTATES
 from placement.router.store import Store
 

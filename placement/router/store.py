@@ -31,9 +31,10 @@ from placement.router.exceptions import (
     UnknownPlacement,
     UnknownStorageProvider,
 )
+from placement.router.fleet_rows import NO_SNAPSHOT
 from placement.router.ledger import PlacedService, PlacedVolume, Placement, PlacementOrder
 from placement.router.releases import Releases
-from placement.router.repository import NO_SNAPSHOT, Clock, Repository, ServiceRecord, utc_now
+from placement.router.repository import Clock, Repository, ServiceRecord, utc_now
 from placement.router.reservation import OPTIMISTIC_ATTEMPTS, Reservations
 from placement.state import RequestIn
 

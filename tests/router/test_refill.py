@@ -13,7 +13,7 @@ from sqlalchemy import event
 
 from placement.router.app import create_app
 from placement.router.config import RouterSettings
-from placement.router.repository import FLEET, NODES, FleetRows, fleet_from_rows
+from placement.router.fleet_rows import FLEET, NODES, FleetRows, fleet_from_rows
 from placement.router.store import PlacementOrder, open_store
 from placement.state import RequestIn
 from tests.router.conftest import AUTH, TOKEN, cluster_body, load_body, seed_store
