@@ -1,6 +1,7 @@
 """Benchmark the live router with ``wrk`` against its two floors, in one run.
 
-    python -m bench.router_http [--duration 10] [--pg postgresql://postgres@127.0.0.1:5432/test]
+    python -m bench.router_http [--duration 10] [--rounds 3] [--only selects|placements]
+        [--pg postgresql://postgres@127.0.0.1:5432/test]
 
 Needs ``wrk`` (Debian package ``wrk``); when it is missing and we are root, it is installed with apt-get.
 
@@ -24,6 +25,8 @@ seed drops it): the measured run starts warm, as the floor's does.
 For each: the rate reached, wrk's p50/p99, the server's CPU per request (its process's user+system time over
 the requests answered), and each as a ratio to its floor. In the saturated placement runs, a sampler reads
 ``pg_stat_activity`` every 10 ms for the router's (or the floor's) connections and reports where they wait.
+The placements run in rounds (``--rounds``, default 3), each the floor then the router at both rates; the summary
+gives each round's p99 ratio and the median, so one stall of a shared host does not decide the ratio.
 The machine's load average is printed first: these figures are only comparable within one run.
 """
 
@@ -236,6 +239,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per run")
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--only", choices=("selects", "placements"), help="run only these scenarios")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of placements, each the floor then the router (default 3)"
+    )
     args = parser.parse_args()
     wrk = require_wrk()
     load = os.getloadavg()
@@ -369,51 +375,73 @@ def capture_placements(engine: Engine) -> list[Captured]:
 
 
 def placements(args, router: Router, wrk: str, workdir: Path, schema: str, application: str, placing, duration):
-    """The database floor and the placements, paced ~200/s and saturated, on the router's PostgreSQL schema."""
+    """The database floor and the placements, paced ~200/s and saturated, on the router's PostgreSQL schema, in
+    ``args.rounds`` rounds: each round runs the floor and then the router at each rate, so a stall of the shared
+    host lands in one pair, not on one side of every ratio. The summary gives each round's p99 ratio and their
+    median."""
     floor_application = f"{application}-floor"
     engine = make_engine(f"{args.pg}?schema={schema}&application_name={floor_application}")
     try:
         captured = capture_placements(engine)
         runs = []
-        for label, connections, delay in (("paced ~200/s", 6, 20), ("saturated", 16, 0)):
-            seed(router.url, loads_only=True)
-            with WaitSampler(args.pg, floor_application) as floor_waits:
-                floor = floor_run(
-                    f"database floor, PostgreSQL, {label}",
-                    engine,
-                    captured,
-                    FLOOR_NODES,
-                    connections,
-                    duration,
-                    delay,
-                    f"f{connections}",
-                )
-            floor.waits = floor_waits.shares()
-            # The router's warm-up, as the floor's: its placements take room, so the fleet is seeded again, and a
-            # dry run reads it into the cache (the seed dropped it) before the clock starts.
-            run_wrk(wrk, router, PLACE_PATH, placing(delay, f"w{connections}"), connections, WARM_UP, workdir)
-            seed(router.url, loads_only=True)
-            fill_cache(router.url)
-            with WaitSampler(args.pg, application) as router_waits:
-                placed = wrk_run(
-                    f"placements, PostgreSQL, {label}",
-                    wrk,
-                    router,
-                    PLACE_PATH,
-                    placing(delay, f"p{connections}"),
-                    connections,
-                    duration,
-                    workdir,
-                    floor,
-                    warm_up=False,
-                )
-            placed.waits = router_waits.shares()
-            runs += [floor, placed]
+        pairs: dict[str, list[tuple[Run, Run]]] = {}
+        for round_number in range(1, args.rounds + 1):
+            tag = f"r{round_number}"
+            suffix = f", round {round_number}" if args.rounds > 1 else ""
+            for label, connections, delay in (("paced ~200/s", 6, 20), ("saturated", 16, 0)):
+                seed(router.url, loads_only=True)
+                with WaitSampler(args.pg, floor_application) as floor_waits:
+                    floor = floor_run(
+                        f"database floor, PostgreSQL, {label}{suffix}",
+                        engine,
+                        captured,
+                        FLOOR_NODES,
+                        connections,
+                        duration,
+                        delay,
+                        f"f{connections}{tag}",
+                    )
+                floor.waits = floor_waits.shares()
+                # The router's warm-up, as the floor's: its placements take room, so the fleet is seeded again, and
+                # a dry run reads it into the cache (the seed dropped it) before the clock starts.
+                run_wrk(wrk, router, PLACE_PATH, placing(delay, f"w{connections}{tag}"), connections, WARM_UP, workdir)
+                seed(router.url, loads_only=True)
+                fill_cache(router.url)
+                with WaitSampler(args.pg, application) as router_waits:
+                    placed = wrk_run(
+                        f"placements, PostgreSQL, {label}{suffix}",
+                        wrk,
+                        router,
+                        PLACE_PATH,
+                        placing(delay, f"p{connections}{tag}"),
+                        connections,
+                        duration,
+                        workdir,
+                        floor,
+                        warm_up=False,
+                    )
+                placed.waits = router_waits.shares()
+                runs += [floor, placed]
+                pairs.setdefault(label, []).append((floor, placed))
         statements = [len(c.statements) for c in captured]
         print(f"\nSQL statements per placement (without, with a volume): {statements}")
+        if args.rounds > 1:
+            print_rounds(pairs)
         return runs
     finally:
         engine.dispose()
+
+
+def print_rounds(pairs: dict[str, list[tuple[Run, Run]]]) -> None:
+    """Each rate's placements against their floor, round by round, and the median of the rounds' ratios."""
+    print("\n| placements, PostgreSQL | p99 / floor p99, round by round | median | CPU / floor CPU, median |")
+    print("|---|---|---|---|")
+    for label, rounds in pairs.items():
+        p99_ratios = [placed.p99 / floor.p99 for floor, placed in rounds]
+        cpu_ratios = [placed.cpu_ms / floor.cpu_ms for floor, placed in rounds if placed.cpu_ms and floor.cpu_ms]
+        each = ", ".join(f"{ratio:.2f}×" for ratio in p99_ratios)
+        cpu = f"{float(np.median(cpu_ratios)):.2f}×" if cpu_ratios else ""
+        print(f"| {label} | {each} | {float(np.median(p99_ratios)):.2f}× | {cpu} |")
 
 
 if __name__ == "__main__":
