@@ -156,7 +156,7 @@ class Migration:
         cap = self.triggers.node_cap()
         shard_policy = self.policy.shard
         close = shard_policy.close_fraction
-        names = tuple(ratios)
+        names = ratios.rows.names
         if self._shard[0] != names:  # (the same limits every day of a run)
             self._shard = names, tuple(name for name in names if is_shard_limit(name) and name not in NODE_SHARD_LIMITS)
         shard = self._shard[1]

@@ -72,8 +72,8 @@ class Operator(LevelTrends):
         self.history.append(self.levels_of(ratios))
         self.triggers.fold_in_rejections(ratios, self.world.signals)
         self.triggers.kept_full = self._kept_full(n, active)
-        customers = int(fleet.view("customers").sum())
-        names = tuple(ratios)
+        customers = int(np.add.reduce(fleet.view("customers")))  # (``sum()`` less numpy's methods)
+        names = ratios.rows.names
         if self._cross_levels is None or self._cross_levels[0] != names:
             close = self.policy.shard.close_fraction if self.policy.auto_shard else 1.0
             self._cross_levels = names, np.array([[close if is_shard_limit(k) else 1.0] for k in names])
@@ -167,7 +167,8 @@ class Operator(LevelTrends):
             for days, levels in zip(horizons, self._demand_over(horizons), strict=True):
                 self._trends[("demand ahead", days)] = levels
             known = self._trends[key]
-        return self.migration.reserved(dict(zip(DEMAND, known, strict=True)))
+        # (By row: zip(strict=True) over a matrix's rows asks its iterator once more, ~4 us.)
+        return self.migration.reserved({name: known[row] for row, name in enumerate(DEMAND)})
 
     def _demand_over(self, horizons: tuple[float, ...]) -> list[np.ndarray]:
         """``demand_ahead``'s levels (before merges) for each of ``horizons``, a row per level of DEMAND: all horizons
@@ -197,11 +198,12 @@ class Operator(LevelTrends):
                 placed * pods_per_service,
                 placed * now[2] / services,
             )
-            # A kept-full cluster about to take its region's sign-ups (``sim.handover``) holds them too.
-            taking = np.zeros(len(full), dtype=bool)
-            taking[self.taking] = True
             kept = now[:, None] + inflow
-            ahead = np.where(full, np.where(taking, np.maximum(kept, ahead), kept), ahead)
+            if self.taking:  # a kept-full cluster about to take its region's sign-ups (``sim.handover``) holds them too
+                taking = np.zeros(len(full), dtype=bool)
+                taking[self.taking] = True
+                kept = np.where(taking, np.maximum(kept, ahead), kept)
+            ahead = np.where(full, kept, ahead)
         return [ahead[:, k] for k in range(len(horizons))]
 
     def _scale_down(self, day: float, n: int) -> None:
@@ -293,7 +295,7 @@ class Operator(LevelTrends):
             return  # (most days)
         rung = self.fleet.view("ctrl_rung")
         top = len(self.fleet.ladder) - 1
-        due = np.flatnonzero(reached & active & (rung < top))
+        due = (reached & active & (rung < top)).nonzero()[0]
         for number in due.tolist():
             if number in self.upgrade_pending:
                 continue
@@ -334,7 +336,7 @@ class Operator(LevelTrends):
         self.migration.more_nodes.clear()
         # Nodes on order count against the cap as much as delivered ones.
         wanted = np.minimum(needed, self.triggers.node_cap()) - have
-        for number in np.flatnonzero(active & (wanted > 0)).tolist():
+        for number in (active & (wanted > 0)).nonzero()[0].tolist():
             amount = int(wanted[number])
             fleet.counters["pending_nodes"][number] += amount
             # RAM, pods per node or disk, whichever is nearest its threshold, is why (a rejection set its ratio to

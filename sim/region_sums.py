@@ -19,7 +19,7 @@ def row_sums(matrix: np.ndarray, columns: np.ndarray) -> list[float]:
     picked by indexing (``matrix[:, columns]``) are laid out column by column, and ``sum(axis=1)`` then adds column
     after column (the same as pairwise below eight columns only); taken, they are laid out row by row, and it adds
     each row pairwise in one call (a call per row cost ~6 us each, on 13 rows)."""
-    return matrix.take(columns, axis=1).sum(axis=1).tolist()
+    return np.add.reduce(matrix.take(columns, axis=1), axis=1).tolist()  # (``sum(axis=1)`` less numpy's methods)
 
 
 class Columns:

@@ -70,7 +70,7 @@ class ScaleDown:
         for number in list(self.unneeded_since):
             if not candidates[number]:
                 del self.unneeded_since[number]
-        for number in np.flatnonzero(candidates).tolist():
+        for number in candidates.nonzero()[0].tolist():
             since = self.unneeded_since.setdefault(number, day)
             if day - since >= scale_down.unneeded_days:
                 self._remove_nodes(day, number, int(surplus[number]))

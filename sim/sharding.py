@@ -81,25 +81,26 @@ class Sharding:
         if not self.policy.auto_shard:
             return
         fleet, shard = self.fleet, self.policy.shard
-        if self._limits[0] != tuple(ratios):  # (the same limits every day of a run)
-            rows = [k for k, name in enumerate(ratios) if is_shard_limit(name)]
-            self._limits = tuple(ratios), tuple(list(ratios)[k] for k in rows), np.array(rows, dtype=np.intp)
+        if self._limits[0] != ratios.rows.names:  # (the same limits every day of a run)
+            every = ratios.rows.names
+            rows = [k for k, name in enumerate(every) if is_shard_limit(name)]
+            self._limits = every, tuple(every[k] for k in rows), np.array(rows, dtype=np.intp)
         names = self._limits[1]
         now = ratios.matrix.take(self._limits[2], axis=0)
         ahead = np.maximum(self.op.projected_rows(names, now, shard.lead_days), now)
-        worst_now = now.max(axis=0)
+        worst_now = np.maximum.reduce(now, axis=0)  # (``max(axis=0)``: the same, less the call through numpy's methods)
         # Order a successor when a limit is near (prepare_fraction) or the cluster would close within the
         # successor's lead time.
         pressure = np.maximum(now / shard.prepare_fraction, ahead / shard.close_fraction)
-        urgency = pressure.max(axis=0)
+        urgency = np.maximum.reduce(pressure, axis=0)
         open_active = np.array([info.open and info.active for info in fleet.clusters], dtype=bool)
         levels = ahead  # (at least ``now`` already)
         # Clusters near a close level within a node lead time and a week: the region's others take over
         # (``sim.handover``; the projection is linear, so the node lead time's level lies on the way to ``ahead``).
         soon = min(1.0, (self.policy.node_lead_days + MIN_TREND_DAYS) / shard.lead_days)
-        near = (now + (ahead - now) * soon).max(axis=0) >= shard.close_fraction
-        self.op.handing = set(np.flatnonzero(open_active & near).tolist()) | set(self.closing)
-        for number in np.flatnonzero(open_active & (urgency >= 1.0)).tolist():
+        near = np.maximum.reduce(now + (ahead - now) * soon, axis=0) >= shard.close_fraction
+        self.op.handing = set((open_active & near).nonzero()[0].tolist()) | set(self.closing)
+        for number in (open_active & (urgency >= 1.0)).nonzero()[0].tolist():
             limit = names[int(pressure[:, number].argmax())]
             info = fleet.clusters[number]
             if limit.startswith(VOLUMES_PREFIX):

@@ -40,6 +40,7 @@ class LevelTrends:
         # ``_trend_base`` and ``slope`` by their arguments, for the history's last day they were measured on.
         self._trends: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray | None] | np.ndarray] = {}
         self._trends_of: dict[str, np.ndarray] | None = None
+        self._known: tuple[tuple[bool, int, int], np.ndarray] | None = None  # ``trend_known``
 
     def levels_of(self, ratios: Ratios) -> DayLevels:
         """Today's levels as the history keeps them: every ratio, and the demand and placement counters (the start
@@ -134,8 +135,13 @@ class LevelTrends:
 
     def trend_known(self, n: int) -> np.ndarray:
         """Clusters with a full window of history: only their projection says whether they are growing (a new
-        cluster's run nodes were sized for its region's growth, not for its first customers)."""
-        known = np.zeros(n, dtype=bool)
-        if len(self.history) > PROJECTION_WINDOW_DAYS:
-            known[: len(self.history[0]["pods"])] = True
-        return known
+        cluster's run nodes were sized for its region's growth, not for its first customers). Kept while the
+        history's length, its first day's clusters and ``n`` stay (asked several times a day); callers must not
+        change what it returns."""
+        full = len(self.history) > PROJECTION_WINDOW_DAYS
+        key = (full, self.history[0].matrix.shape[1] if full else 0, n)
+        if self._known is None or self._known[0] != key:
+            known = np.zeros(n, dtype=bool)
+            known[: key[1]] = True
+            self._known = key, known
+        return self._known[1]

@@ -40,6 +40,8 @@ NODE_TOTALS = {
 # A new per-node limit, or one whose capacity the cluster holds, needs its total here.
 if set(NODE_TOTALS) != {limit.key for limit in LIMITS if limit.per_node or limit.on_load}:
     raise ImportError(f"sim.triggers reads node-bought limits {sorted(NODE_TOTALS)}; the catalogue has others")
+# The counters the operator's thresholds rest on (``Triggers._thresholds``), with the run nodes' max-pods.
+THRESHOLDS_REST_ON = ("nodes", "ram_allocatable", "ctrl_rung", "ctrl_nodes")
 # The catalogue's Kubernetes limits on a whole cluster, each answered by a new cluster.
 K8S_THRESHOLDS = tuple(limit.key for limit in LIMITS if limit.filter == "k8s-thresholds")
 
@@ -81,6 +83,7 @@ class Triggers:
         self._cluster_caps: dict[bytes, np.ndarray] = {}  # ``node_cap`` per clusters' control-plane node counts
         self._room: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}  # ``_node_room``
         self._names = Layout()  # the rows of ``ratios``' limits
+        self._system: tuple[bytes, np.ndarray, np.ndarray] | None = None  # ``_system_pods``
         self._counters = Layout()  # the rows of the fleet's counters, converted at once (``ratios``)
         self._plan: tuple[Rows, tuple[tuple[str, ...], np.ndarray, np.ndarray, dict[str, int]]] | None = None
 
@@ -144,14 +147,11 @@ class Triggers:
             self._plan = c.rows, (names, counters, nodes_rows, computed)
         return self._plan[1]
 
-    def _thresholds(
-        self, c: dict[str, np.ndarray], providers: list[str], n: int
-    ) -> tuple[tuple[str, ...], np.ndarray, bool]:
+    def _thresholds(self, c: Levels, providers: list[str], n: int) -> tuple[tuple[str, ...], np.ndarray, bool]:
         """The level at which each of ``ratios``' limits acts, per cluster, a row each in the order of ``_levels``,
         and whether every one is above 0. Kept while what they rest on stays (the clusters' storage providers, rungs,
         control-plane and run nodes): on most days none of it changes."""
-        rests_on = (c["nodes"], c["ram_allocatable"], c["ctrl_rung"], c["ctrl_nodes"], self.fleet.pods_capacity[:n])
-        key = (tuple(providers), b"".join(a.tobytes() for a in rests_on))
+        key = (tuple(providers), c.pick(THRESHOLDS_REST_ON).tobytes() + self.fleet.pods_capacity[:n].tobytes())
         if self._acts_at is None or self._acts_at[0] != key:
             policy = self.policy
             rows: dict[str, Any] = {}
@@ -312,7 +312,7 @@ class Triggers:
         disk its replicas take counts (as projected in ``c``, else today's)."""
         ram, pods, disk, system = self._node_room(kept_full)
         by_ram = c["ram_requested"] / ram
-        by_pods = np.maximum(c["pods"] - self.fleet.view("nodes") * system, 0.0) / pods
+        by_pods = np.maximum(c["pods"] - self._system_pods(system), 0.0) / pods
         needed = np.maximum(by_ram, by_pods)
         needed = np.maximum(needed, (c["disk_bytes"] if "disk_bytes" in c else self.fleet.view("disk_bytes")) / disk)
         return np.ceil(needed - 1e-9) if whole else needed
@@ -325,7 +325,7 @@ class Triggers:
         policy = self.policy
         ram_level, pods_level = policy.node_order_at_ram_fraction, policy.node_order_at_pods_fraction
         full = None
-        if kept_full and self.kept_full[: len(node_alloc)].any():
+        if kept_full and np.count_nonzero(self.kept_full[: len(node_alloc)]):
             full = np.zeros(len(node_alloc), dtype=bool)
             full[: len(self.kept_full)] = self.kept_full[: len(node_alloc)]
         key = (len(node_alloc), None if full is None else full.tobytes())
@@ -338,6 +338,15 @@ class Triggers:
                 self._room.clear()
             self._room[key] = known
         return known
+
+    def _system_pods(self, system: np.ndarray) -> np.ndarray:
+        """Each cluster's run nodes' system pods, from one run node's (``system``): kept while the run node counts
+        stay (a mixed integer and float product cost more than the rest of ``_fleet_needed_nodes``' arithmetic)."""
+        nodes = self.fleet.view("nodes")
+        key = nodes.tobytes()
+        if self._system is None or self._system[0] != key or self._system[1] is not system:
+            self._system = key, system, nodes * system
+        return self._system[2]
 
     def run_nodes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One run node's allocatable RAM, max-pods and system pods, per cluster (a cluster's never change)."""
