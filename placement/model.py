@@ -222,22 +222,24 @@ class ClusterLoad:
                     del ordered[bisect_left(ordered, old_entry)]
                 if node.schedulable and (cap == NO_POD_CAP or pods_now < (cap_now or cap)):
                     insort(ordered, entry)
-        # Set slot by slot (the slots' own setters: a frozen dataclass's ``__init__`` would recompute the totals).
-        load = _new_object(ClusterLoad)
-        _SET_RUN_NODES(load, tuple(nodes))
-        _SET_CTRL(load, ctrl_node_type)
-        _SET_VOLUMES(load, volumes)
-        _SET_SERVICES(load, services)
-        _SET_CUSTOMERS(load, customers)
-        _SET_PODS(load, pods)
-        _SET_OBJECTS(load, etcd_objects)
-        _SET_OBSERVED(load, observed_at)
-        _SET_DISK(load, disk_bytes)
-        _SET_DISK_CAPACITY(load, disk_capacity_bytes)
-        _SET_ALLOCATABLE(load, allocatable)
-        _SET_REQUESTED(load, requested)
-        _SET_SCHEDULABLE(load, schedulable)
-        _SET_CACHE(load, kept)
+        # Set as a draft of the same slots, then made a ``ClusterLoad`` (a frozen dataclass's slot is set through
+        # its descriptor's ``__set__``, a call each; ``_LoadDraft``).
+        load = _new_object(_LoadDraft)
+        load.run_nodes = tuple(nodes)
+        load.ctrl_node_type = ctrl_node_type
+        load.volumes = volumes
+        load.services = services
+        load.customers = customers
+        load.pods = pods
+        load.etcd_objects = etcd_objects
+        load.observed_at = observed_at
+        load.disk_bytes = disk_bytes
+        load.disk_capacity_bytes = disk_capacity_bytes
+        load.ram_allocatable_bytes = allocatable
+        load.ram_requested_bytes = requested
+        load.schedulable_nodes = schedulable
+        load._cache = kept
+        load.__class__ = ClusterLoad
         return load
 
     @property
@@ -257,42 +259,14 @@ _OTHER_FIELDS = frozenset(field.name for field in fields(ClusterLoad)) - {
 
 
 _new_object = object.__new__
-# Each slot's own setter, by name (``ClusterLoad.with_changes``).
-_SETTERS = {field.name: getattr(ClusterLoad, field.name).__set__ for field in fields(ClusterLoad)}
-# Every field, in the order ``with_changes`` sets them; the assertion keeps it complete.
-_SETTER_ORDER = (
-    "run_nodes",
-    "ctrl_node_type",
-    "volumes",
-    "services",
-    "customers",
-    "pods",
-    "etcd_objects",
-    "observed_at",
-    "disk_bytes",
-    "disk_capacity_bytes",
-    "ram_allocatable_bytes",
-    "ram_requested_bytes",
-    "schedulable_nodes",
-    "_cache",
-)
-assert set(_SETTERS) == set(_SETTER_ORDER), "ClusterLoad.with_changes sets every field"
-(
-    _SET_RUN_NODES,
-    _SET_CTRL,
-    _SET_VOLUMES,
-    _SET_SERVICES,
-    _SET_CUSTOMERS,
-    _SET_PODS,
-    _SET_OBJECTS,
-    _SET_OBSERVED,
-    _SET_DISK,
-    _SET_DISK_CAPACITY,
-    _SET_ALLOCATABLE,
-    _SET_REQUESTED,
-    _SET_SCHEDULABLE,
-    _SET_CACHE,
-) = (_SETTERS[name] for name in _SETTER_ORDER)
+
+
+class _LoadDraft:
+    """A ``ClusterLoad`` while ``ClusterLoad.with_changes`` fills it: the same slots (so the same layout), set by
+    plain stores, then given its class by ``__class__`` assignment. Every field is set, as ``__eq__`` and the
+    engine read them all (an unset slot raises)."""
+
+    __slots__ = ClusterLoad.__slots__
 
 
 def _takes_pods(node: RunNode, default_max_pods: int) -> bool:
