@@ -269,6 +269,33 @@ class _LoadDraft:
     __slots__ = ClusterLoad.__slots__
 
 
+class _RunNodeDraft:
+    """A ``RunNode`` while ``run_node`` fills it (as ``_LoadDraft`` is a ``ClusterLoad``)."""
+
+    __slots__ = RunNode.__slots__
+
+
+def run_node(
+    name: str,
+    allocatable_ram_bytes: int,
+    requested_ram_bytes: int = 0,
+    pods: int = 0,
+    max_pods: int | None = None,
+    schedulable: bool = True,
+) -> RunNode:
+    """``RunNode(...)``, the same value, for a caller that makes one per placement (the simulator's fleet): filled as
+    a draft by plain stores, without the generated ``__init__``'s descriptor call per field."""
+    node = _new_object(_RunNodeDraft)
+    node.name = name
+    node.allocatable_ram_bytes = allocatable_ram_bytes
+    node.requested_ram_bytes = requested_ram_bytes
+    node.pods = pods
+    node.max_pods = max_pods
+    node.schedulable = schedulable
+    node.__class__ = RunNode
+    return node
+
+
 def _takes_pods(node: RunNode, default_max_pods: int) -> bool:
     """Whether a run node can take a pod: schedulable and below its pod cap (``NO_POD_CAP``: whatever its pods)."""
     return node.schedulable and (default_max_pods == NO_POD_CAP or node.pods < (node.max_pods or default_max_pods))

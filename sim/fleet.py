@@ -17,7 +17,7 @@ import numpy as np
 
 from placement.footprint import Footprint, NodeFootprint, cluster_baseline_objects
 from placement.limits import Limits
-from placement.model import Cluster, ClusterLoad, RunNode
+from placement.model import Cluster, ClusterLoad, RunNode, run_node
 
 CLUSTER_COUNTERS = (
     "customers",
@@ -298,11 +298,13 @@ class Fleet:
         node_pods = was.pods + pods
         self.node_requested[node] = requested
         self.node_pods[node] = node_pods
-        run_node = runnodes[position] = RunNode(was.name, was.allocatable_ram_bytes, requested, node_pods, was.max_pods)
+        changed_node = runnodes[position] = run_node(
+            was.name, was.allocatable_ram_bytes, requested, node_pods, was.max_pods
+        )
         ram_requested = self.counters["ram_requested"]
         ram_requested[number] = ram_requested.item(number) + ram
         self._touch(number)
-        self.changed[number][position] = run_node
+        self.changed[number][position] = changed_node
 
     def add_footprint(self, number: int, node: int, footprint: Footprint, sign: int = 1) -> None:
         """A placement's footprint on cluster ``number`` and its run node (``sign=-1``: taken back)."""

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from placement.engine import select_cluster
-from placement.model import NO_POD_CAP, ClusterLoad
+from placement.model import NO_POD_CAP, ClusterLoad, RunNode, run_node
 
 from .fleet import cluster
 from .test_properties import columns_from, fleets, loads, nodes, nows, policies, requests
@@ -85,3 +85,15 @@ def test_columns_kept_from_the_fleet_before_some_loads_changed_decide_as_the_loo
         loop = select_cluster(req, changed, policy, now=now)
     assert kept == loop
     assert kept.to_dict() == loop.to_dict()
+
+
+@settings(max_examples=100, deadline=None)
+@given(node=nodes)
+def test_run_node_makes_the_run_node_its_fields_give(node):
+    made = run_node(
+        node.name, node.allocatable_ram_bytes, node.requested_ram_bytes, node.pods, node.max_pods, node.schedulable
+    )
+    assert type(made) is RunNode
+    assert made == node and hash(made) == hash(node) and repr(made) == repr(node)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.pods = 0  # type: ignore[misc]
