@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import psycopg
 from sqlalchemy import exc as sa_exc
+
+from placement.router.inline_work import Expired, InlineWork
 
 T = TypeVar("T")
 # Database calls in flight at once: threads, or the event loop's connections (``placement.router.loop_booking``).
@@ -134,61 +136,46 @@ class DatabaseGate:
                 raise self._trip(f"the database is unreachable: {type(orig).__name__}") from error
             raise
 
-    async def call_on_loop(self, free: asyncio.Semaphore, work: Callable[[], Awaitable[T]]) -> T:
+    async def call_on_loop(self, free: asyncio.Semaphore, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
         """``work`` on the event loop's own connections (``placement.router.loop_booking``), under the rules of
         ``call``: the breaker; ``free`` counts its connections as the threads are counted; the deadline starts once
-        it has one. Past the deadline it is cancelled in the background (psycopg cancels the query, or closes the
-        connection) and the caller is answered "did not answer in time"; its connection is free once it ends."""
+        it has one. The work runs in the caller's task (``InlineWork``): its statement is sent in the caller's step
+        and the caller goes on in the step that receives the answer, with no task made and no loop turn between.
+        Past the deadline it goes on, cancelled, in a task of its own (psycopg cancels the query, or closes the
+        connection) and the caller is answered "did not answer in time"; its connection is free once it ends. A
+        caller cancelled from elsewhere cancels its work the same way."""
         if time.monotonic() < self._closed_until:
             raise DatabaseUnavailable(f"the database is unavailable ({self.last_error})")
         if free.locked():
             await self._take_thread(free)
         else:
             await free.acquire()
-        loop = asyncio.get_running_loop()
-        # Woken by the work's end or by the deadline, whichever comes first: one future and one timer, where
-        # ``asyncio.wait`` made a set, a waiter, its callbacks on the task, and their removal, at every booking.
-        woken = loop.create_future()
+        stuck = False
 
-        async def work_then_wake() -> T:
-            # Woken from the work's last step, not from the task's done callback a loop turn later: a turn that
-            # other requests' work may take first.
-            try:
-                return await work()
-            finally:
-                if not woken.done():
-                    woken.set_result(None)
-
-        running = loop.create_task(work_then_wake())
-        state = {"stuck": False}
-
-        def give_back(done: asyncio.Future[T]) -> None:
-            if state["stuck"]:
+        def ended() -> None:
+            if stuck:
                 self._stuck -= 1
             free.release()
-            if not done.cancelled():
-                done.exception()  # seen: a cancelled call's error is nobody's to raise
-            if not woken.done():
-                woken.set_result(None)
 
-        running.add_done_callback(give_back)
-        deadline = loop.call_later(self.deadline, _wake, woken)
         try:
-            await woken
-        finally:
-            deadline.cancel()
-        if not running.done():
+            inline = InlineWork(work(), ended)
+        except BaseException:
+            free.release()
+            raise
+        deadline = asyncio.get_running_loop().call_later(self.deadline, inline.expire)
+        try:
+            answer = await inline
+        except Expired:
             self.healthy = False
-            state["stuck"] = True
+            stuck = True
             self._stuck += 1
-            running.cancel()
-            raise DatabaseUnavailable("the database did not answer in time")
-        try:
-            answer = running.result()
+            raise DatabaseUnavailable("the database did not answer in time") from None
         except psycopg.Error as error:
             if is_unreachable(error):
                 raise self._trip(f"the database is unreachable: {type(error).__name__}") from error
             raise
+        finally:
+            deadline.cancel()
         self.healthy = True
         return answer
 
@@ -197,8 +184,3 @@ class DatabaseGate:
         executor, self.executor, self._free = self.executor, None, None
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
-
-
-def _wake(woken: asyncio.Future[None]) -> None:
-    if not woken.done():
-        woken.set_result(None)
