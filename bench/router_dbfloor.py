@@ -222,16 +222,22 @@ async def _replay_on_loop(
             count += 1
             placement = captured[count % len(captured)]
             renames = _renames(placement, f"{prefix}-{task}-{count}", nodes[count % len(nodes)])
+            # Renamed before the clock starts: the replay's own work, not the statements'.
+            statements = [
+                (statement, [_renamed(p, renames) for p in parameters] if many else _renamed(parameters, renames), many)
+                for statement, parameters, many in placement.statements
+            ]
             measured = time.monotonic() >= measure_from[0]
             started = time.perf_counter()
             async with pool.free:
                 conn, _reused = await pool.take()
                 try:
-                    for statement, parameters, many in placement.statements:
+                    for statement, parameters, many in statements:
                         if many:
-                            await conn.cursor().executemany(statement, [_renamed(p, renames) for p in parameters])
+                            await conn.cursor().executemany(statement, parameters)
                         else:
-                            await conn.execute(statement, _renamed(parameters, renames))
+                            # The pool's cursor for the statement, as the router's bookings take it.
+                            await pool.cursor(conn, statement).execute(statement, parameters)
                 except psycopg.Error as error:
                     if not guard_lost(error):
                         raise

@@ -77,16 +77,17 @@ class LoopConnections:
     for the gate). The last one given back is the next one taken, so a few stay in use and keep their prepared
     statements (psycopg prepares a statement after its fifth run on a connection). Runs on one event loop.
 
-    Each connection's bookings go through one cursor of its own (``cursor``): ``AsyncConnection.execute`` makes a
-    cursor per call, and with it a fresh adapter map that looks up the dumper of every parameter's type again (a
-    booking has ~40 parameters)."""
+    Each connection's bookings go through a cursor of its own per statement text (``cursor``): a cursor keeps its
+    adapter map (the dumper of every parameter's type, a booking has ~40) only while it runs the same query object
+    as last time, and makes a new one otherwise. ``AsyncConnection.execute`` makes a cursor, and so a map, per call;
+    one cursor for the bookings with and without a volume (two statements) made one at every other booking."""
 
     def __init__(self, connect_args: dict[str, Any], size: int):
         self.connect_args = connect_args
         self.size = size
         self._idle: list[psycopg.AsyncConnection] = []
         self._free: asyncio.Semaphore | None = None
-        self._cursors: dict[psycopg.AsyncConnection, psycopg.AsyncCursor] = {}
+        self._cursors: dict[psycopg.AsyncConnection, dict[str, psycopg.AsyncCursor]] = {}
 
     @property
     def free(self) -> asyncio.Semaphore:
@@ -103,11 +104,15 @@ class LoopConnections:
             self._cursors.pop(conn, None)
         return await psycopg.AsyncConnection.connect(autocommit=True, **self.connect_args), False
 
-    def cursor(self, conn: psycopg.AsyncConnection) -> psycopg.AsyncCursor:
-        """The connection's own cursor (see the class's docstring)."""
-        cursor = self._cursors.get(conn)
+    def cursor(self, conn: psycopg.AsyncConnection, sql: str) -> psycopg.AsyncCursor:
+        """The connection's own cursor for the statement ``sql`` (see the class's docstring): executed with that
+        same ``str`` object, it keeps its adapter map."""
+        cursors = self._cursors.get(conn)
+        if cursors is None:
+            cursors = self._cursors[conn] = {}
+        cursor = cursors.get(sql)
         if cursor is None:
-            cursor = self._cursors[conn] = conn.cursor()
+            cursor = cursors[sql] = conn.cursor()
         return cursor
 
     async def give_back(self, conn: psycopg.AsyncConnection) -> None:
@@ -168,7 +173,7 @@ class LoopPlacements:
         sql, params = self.statements.statement(self.dialect, booking)
         conn, reused = await connections.take()
         try:
-            cursor = connections.cursor(conn)
+            cursor = connections.cursor(conn, sql)
             await cursor.execute(sql, params)
             row = await cursor.fetchone()
         except psycopg.Error as error:

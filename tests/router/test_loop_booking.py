@@ -213,3 +213,25 @@ async def test_a_loop_booking_writes_the_customers_count_it_answered_through_to_
         check_consistency(pg_url)
     finally:
         store.dispose()
+
+
+async def test_a_loop_connection_keeps_a_cursor_per_statement_and_its_adapters_with_it(pg_url, clock):
+    store = open_store(pg_url, clock=clock)
+    placing = LoopPlacements(store, DatabaseGate(5.0), lambda _decision: None)
+    connections = placing.connections
+    conn, _reused = await connections.take()
+    try:
+        with_volume, without = "SELECT %(a)s::int + 1", "SELECT %(a)s::int + 2"
+        adapters = {}
+        for sql, value in [(with_volume, 1), (without, 2), (with_volume, 3), (without, 4)]:
+            cursor = connections.cursor(conn, sql)
+            await cursor.execute(sql, {"a": value})
+            assert (await cursor.fetchone())[0] == value + (1 if sql is with_volume else 2)
+            adapters.setdefault(sql, cursor._tx)
+            # Bookings of both shapes alternate: each statement's cursor keeps its adapter map across them.
+            assert cursor._tx is adapters[sql]
+        assert connections.cursor(conn, with_volume) is not connections.cursor(conn, without)
+    finally:
+        await connections.give_back(conn)
+        await placing.close()
+        store.dispose()
