@@ -135,7 +135,8 @@ class Operator(LevelTrends):
         first = self.history[0].pick(KEPT_FULL_LEVELS)
         then = first.shape[1]
         last = self.history[-1].pick(KEPT_FULL_LEVELS)[:, :then]
-        falling = ((last[0] < first[0]) & (last[1] < first[1])).tolist()
+        below = (last < first).tolist()  # (all three levels in one comparison, read as lists)
+        falling = [ram and pods for ram, pods in zip(below[0], below[1], strict=True)]
         idle = (last[2] == first[2]).tolist()
         # An open cluster is idle because its region has no sign-ups, not because another open cluster took them:
         # where one of the region's clusters closed within the window, its sign-ups come here now.

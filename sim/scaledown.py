@@ -129,23 +129,31 @@ class ScaleDown:
         free_pods = (fleet.node_max_pods[others] - fleet.node_pods[others]).tolist()
         pods = self.world.config.scenario.customers.pods_per_service
         most_free = self.world.config.policy.ram_strategy != "most_allocated"
-        choose = max if most_free else min
+        # The nodes with room for a service's pods, in order (most drains are of pods-bound nodes onto others as full
+        # of pods: the RAM alone named a node that could not take them, and every service looked at every node).
+        room = [j for j, free in enumerate(free_pods) if free >= pods]
         plan = []
         for service in services:
             need = int(people.service_need[service])
-            # Most free RAM: the node with the most, where it fits (the first of a tie, as ``choose`` finds it).
-            target = free_ram.index(max(free_ram)) if most_free else -1
-            if target < 0 or free_ram[target] < need or free_pods[target] < pods:
-                fits = [
-                    j
-                    for j, (ram, room) in enumerate(zip(free_ram, free_pods, strict=True))
-                    if ram >= need and room >= pods
-                ]
+            if most_free:
+                # The node with the most free RAM (the first of a tie), where it fits; else the one with the most of
+                # those with room for the pods (no other has the RAM, if that one has not).
+                target = free_ram.index(max(free_ram))
+                if free_ram[target] < need or free_pods[target] < pods:
+                    if not room:
+                        return False
+                    target = max(room, key=free_ram.__getitem__)
+                    if free_ram[target] < need:
+                        return False
+            else:  # the fullest that fits (the first of a tie)
+                fits = [j for j in room if free_ram[j] >= need]
                 if not fits:
                     return False
-                target = choose(fits, key=free_ram.__getitem__)  # (the first of a tie)
+                target = min(fits, key=free_ram.__getitem__)
             free_ram[target] -= need
             free_pods[target] -= pods
+            if free_pods[target] < pods:
+                room.remove(target)
             plan.append((service, int(others[target]), need))
         # What moves onto each node moves at once (the same figures in the end, one fleet update a node).
         onto: dict[int, list[int]] = {}

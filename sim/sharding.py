@@ -185,13 +185,17 @@ class Sharding:
         # reopenings and closes below change no other region's).
         open_in: dict[str, list[int]] = {}
         ordered_in: dict[str, int] = {}
+        regions = set()  # the regions with a cluster delivered
+        was_open = open_active.tolist()  # (a list's items cost less to read than an array's)
         for number, info in enumerate(fleet.clusters):
-            if number < len(open_active) and open_active[number]:
+            if info.active:
+                regions.add(info.region)
+            if number < len(was_open) and was_open[number]:
                 open_in.setdefault(info.region, []).append(number)
             elif not (info.active or info.decommissioned):
                 ordered_in[info.region] = ordered_in.get(info.region, 0) + 1
         headroom = np.maximum(close - now, 0.0)
-        for region in sorted({info.region for info in fleet.clusters if info.active}):
+        for region in sorted(regions):
             growth = growth_in.get(region, [0.0] * len(names))
             opened = open_in.get(region)
             if not opened:
@@ -200,10 +204,10 @@ class Sharding:
             # The room left under each level's close level on the open clusters, plus a fresh cluster's per order.
             room = [total + close * ordered for total in row_sums(headroom, self._columns.of(opened))]
             short, binding = 0, None
-            for i in range(len(names)):
-                if growth[i] <= 0:
+            for i, (rate, left) in enumerate(zip(growth, room, strict=True)):
+                if rate <= 0:
                     continue
-                missing = math.ceil((target * growth[i] - room[i]) / close - 1e-9)
+                missing = math.ceil((target * rate - left) / close - 1e-9)
                 if missing > short:
                     short, binding = missing, i
             if binding is None:
@@ -334,17 +338,21 @@ class Sharding:
 
     def _serve_regions(self, day: float, customers: int) -> None:
         fleet = self.fleet
-        regions_with_cluster = {
-            info.region for info in fleet.clusters if info.open or not (info.active or info.decommissioned)
-        }
-        for region, count in sorted(self.op.world.signals.region_demand.items()):
-            if region not in regions_with_cluster:
-                why = f"{count} new customers of {region} rejected, no open cluster"
-                self._new_cluster(day, region, "region_demand", customers, why)
-                regions_with_cluster.add(region)
+        demand = self.op.world.signals.region_demand
+        if demand:  # (most days, every region's sign-ups found a cluster)
+            regions_with_cluster = {
+                info.region for info in fleet.clusters if info.open or not (info.active or info.decommissioned)
+            }
+            for region, count in sorted(demand.items()):
+                if region not in regions_with_cluster:
+                    why = f"{count} new customers of {region} rejected, no open cluster"
+                    self._new_cluster(day, region, "region_demand", customers, why)
+                    regions_with_cluster.add(region)
         threshold = self.policy.shard.regional_cluster_at_customers
+        if threshold is None:
+            return
         have = {info.region for info in fleet.clusters}
-        if threshold is None or have.issuperset(self.op.world.config.regions):
+        if have.issuperset(self.op.world.config.regions):
             return  # (every region has a cluster: no count of customers living elsewhere can order one)
         elsewhere = self.op.world.customers_outside_region()
         for region, count in sorted(elsewhere.items()):

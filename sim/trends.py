@@ -38,7 +38,7 @@ class LevelTrends:
         self.taking: list[int] = []
         self.today = 0.0
         # ``_trend_base`` and ``slope`` by their arguments, for the history's last day they were measured on.
-        self._trends: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray | None] | np.ndarray] = {}
+        self._trends: dict[tuple, tuple[np.ndarray, np.ndarray | float, np.ndarray | None] | np.ndarray] = {}
         self._trends_of: dict[str, np.ndarray] | None = None
         self._known: tuple[tuple[bool, int, int], np.ndarray] | None = None  # ``trend_known``
 
@@ -77,6 +77,9 @@ class LevelTrends:
         base, days, from_current = self._trend_base(name, current.shape[-1])
         before = base if from_current is None else np.where(from_current, current, base)
         rise = np.maximum(current - before, 0.0) / days
+        if not self.taking:  # (most days: no receiver's rise to raise, ``floor_slope``)
+            self._trends[key] = rise
+            return rise
         if isinstance(name, str):
             rise = self._floor(name, current, rise)
         else:
@@ -90,14 +93,16 @@ class LevelTrends:
         """A receiver's rise at least its share of its region's (``sim.handover``)."""
         return floor_slope(self.fleet, self.history, self.changed, self.today, self.taking, name, current, rise)
 
-    def _today(self) -> dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray | None] | np.ndarray]:
+    def _today(self) -> dict[tuple, tuple[np.ndarray, np.ndarray | float, np.ndarray | None] | np.ndarray]:
         """What ``_trend_base`` and ``slope`` worked out from the history as it is (a new day or services moved
         between clusters, ``_moved``, change it)."""
         if self._trends_of is not self.history[-1]:
             self._trends, self._trends_of = {}, self.history[-1]
         return self._trends
 
-    def _trend_base(self, names: str | tuple[str, ...], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def _trend_base(
+        self, names: str | tuple[str, ...], n: int
+    ) -> tuple[np.ndarray, np.ndarray | float, np.ndarray | None]:
         """Where ``slope`` measures a level from, per cluster: the level then, the days since, and where today's
         level is taken instead (None: nowhere); a row each for a tuple of names. Kept for the day (until the
         history changes): many callers ask."""
@@ -111,7 +116,8 @@ class LevelTrends:
         then = history[0].matrix.shape[1]  # (the clusters then)
         if then == n and not self.changed:  # (most days: every level from the window's first day)
             base = history[0].pick(rows)
-            known = self._trends[key] = (base[0] if isinstance(names, str) else base, np.full(n, float(span)), None)
+            # (The days since as one number: dividing by it is dividing by an array of it, element by element.)
+            known = self._trends[key] = (base[0] if isinstance(names, str) else base, float(span), None)
             return known
         base = np.zeros((len(rows), n))
         from_current = np.zeros((len(rows), n), dtype=bool)

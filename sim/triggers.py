@@ -71,6 +71,7 @@ class Triggers:
         # What a cluster's storage provider and run nodes fix, per cluster number (``_per_cluster``): the fleet
         # only grows, and the operator asks many times a day.
         self._providers: tuple[str, ...] = ()
+        self._fleet_providers: tuple[str, ...] = ()  # ``_providers_now``
         self._capacities: dict[str, np.ndarray] = {}  # ``capacities`` per limit, for ``_providers``
         self._on_provider: dict[str, np.ndarray] = {}  # each storage provider's clusters, for ``_providers``
         self._run_node: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # alloc, max-pods, system pods
@@ -82,6 +83,8 @@ class Triggers:
         self._acts_at: tuple[tuple, tuple[tuple[str, ...], np.ndarray, bool]] | None = None  # ``_thresholds``
         self._cluster_caps: dict[bytes, np.ndarray] = {}  # ``node_cap`` per clusters' control-plane node counts
         self._room: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}  # ``_node_room``
+        # ``_node_room``'s last answer with ``kept_full`` on and off: the kept-full array and run nodes it was for.
+        self._room_last: dict[bool, tuple[np.ndarray, np.ndarray, tuple]] = {}
         self._names = Layout()  # the rows of ``ratios``' limits
         self._system: tuple[bytes, np.ndarray, np.ndarray] | None = None  # ``_system_pods``
         self._counters = Layout()  # the rows of the fleet's counters, converted at once (``ratios``)
@@ -98,12 +101,19 @@ class Triggers:
         counted = np.array([a[:count] for a in fleet.counters.values()], dtype=float)
         c = Levels(self._counters.rows(tuple(fleet.counters)), counted)
         rows, levels = self._levels(c, n)
-        limits, thresholds, positive = self._thresholds(c, [info.provider for info in fleet.clusters], n)
+        limits, thresholds, positive = self._thresholds(c, self._providers_now(), n)
         if limits != rows:
             raise RuntimeError(f"sim.triggers: levels {rows} and thresholds {limits} differ")
         names, source, kept = self._layout(limits)
         shares = _share(levels, thresholds, positive)
         return Ratios(self._names.rows(names), np.where(kept, shares.take(source, axis=0), 0.0))
+
+    def _providers_now(self) -> tuple[str, ...]:
+        """Each cluster's storage provider (a cluster's never changes: kept while the fleet has as many clusters)."""
+        clusters = self.fleet.clusters
+        if len(self._fleet_providers) != len(clusters):
+            self._fleet_providers = tuple(info.provider for info in clusters)
+        return self._fleet_providers
 
     def _levels(self, c: Levels, n: int) -> tuple[tuple[str, ...], np.ndarray]:
         """``ratios``' levels per cluster, a row per limit (``volumes`` one for every provider) and their names:
@@ -147,11 +157,11 @@ class Triggers:
             self._plan = c.rows, (names, counters, nodes_rows, computed)
         return self._plan[1]
 
-    def _thresholds(self, c: Levels, providers: list[str], n: int) -> tuple[tuple[str, ...], np.ndarray, bool]:
+    def _thresholds(self, c: Levels, providers: tuple[str, ...], n: int) -> tuple[tuple[str, ...], np.ndarray, bool]:
         """The level at which each of ``ratios``' limits acts, per cluster, a row each in the order of ``_levels``,
         and whether every one is above 0. Kept while what they rest on stays (the clusters' storage providers, rungs,
         control-plane and run nodes): on most days none of it changes."""
-        key = (tuple(providers), c.pick(THRESHOLDS_REST_ON).tobytes() + self.fleet.pods_capacity[:n].tobytes())
+        key = (providers, c.pick(THRESHOLDS_REST_ON).tobytes() + self.fleet.pods_capacity[:n].tobytes())
         if self._acts_at is None or self._acts_at[0] != key:
             policy = self.policy
             rows: dict[str, Any] = {}
@@ -322,6 +332,9 @@ class Triggers:
         unless ``kept_full`` is off): requested RAM, pods (less its own system pods) and replicas' disk; and its
         system pods. Kept per clusters kept full (the operator asks several times a day)."""
         node_alloc, node_max_pods, system = self.run_nodes()
+        last = self._room_last.get(kept_full)
+        if last is not None and last[0] is self.kept_full and last[1] is node_alloc:
+            return last[2]  # (the same clusters kept full, on the same clusters: the operator asks several times a day)
         policy = self.policy
         ram_level, pods_level = policy.node_order_at_ram_fraction, policy.node_order_at_pods_fraction
         full = None
@@ -337,6 +350,7 @@ class Triggers:
             if len(self._room) > 64:  # (kept-full sets come and go: keep only the recent ones)
                 self._room.clear()
             self._room[key] = known
+        self._room_last[kept_full] = (self.kept_full, node_alloc, known)
         return known
 
     def _system_pods(self, system: np.ndarray) -> np.ndarray:
