@@ -185,7 +185,7 @@ def evaluate_columns(request_plan: RequestPlan, clusters: Sequence[tuple[Cluster
     # Per kind: the thresholds of the catalogue's limits, then what the scores read of the footprint.
     per_kind = np.array(
         [
-            (*slot.thresholds, slot.ram_bytes, slot.volumes, slot.etcd_objects)
+            (*request_plan.thresholds(slot), request_plan.ram_need(slot), slot.volumes, slot.etcd_objects)
             for slot in (slots.get(code) or request_plan.slot(*code) for code in columns.kind_codes)
         ],
         dtype=np.int64,

@@ -65,7 +65,7 @@ def _node_hint(request_plan: RequestPlan, cluster: Cluster, load: ClusterLoad) -
     RAM free) the RAM strategy scores highest: the most free RAM, or the least when packing; then by name."""
     cycle = request_plan.cycle
     slot = request_plan.slots.get((cluster.storage_provider, load.ctrl_node_type))
-    need = (slot.footprint if slot is not None else cycle.footprint(cluster.storage_provider)).ram_bytes
+    need = request_plan.ram_need(slot) if slot is not None else cycle.footprint(cluster.storage_provider).ram_bytes
     nodes = load.nodes_by_free_ram(cycle.limits.max_pods_per_node)  # ascending (free RAM, name)
     if not nodes or nodes[-1][0] < need:
         return None
@@ -167,7 +167,9 @@ def _build_results(request_plan, clusters, fails, raws, totals, *, rejected_only
     if rejected_only:
         return tuple((ids[i], request_plan.rejection(fails[i], *clusters[i])) for i in rejected)
     if callable(raws):
-        totals, raws = totals.tolist(), raws()
+        raws = raws()
+        if isinstance(totals, np.ndarray):
+            totals = totals.tolist()
     feasible = [i for i, failed in enumerate(fails) if failed < 0]
     feasible.sort(key=lambda i: (-totals[i], ids[i]))
     results = []

@@ -50,13 +50,16 @@ class Kind:
 
 
 class Slot(NamedTuple):
-    """One request on one kind of cluster: the level each limit may reach (its capacity less what the request
-    needs), the request's footprint there, the kind, and what the scores read of the two, flattened."""
+    """One request shape on one kind of cluster: the level each limit may reach (its capacity less what the
+    request needs), the kind, and what the scores read of the two, flattened. Requests that differ only in their
+    RAM share it (their RAM sizes rarely repeat, the rest nearly always does): a limit that reads the footprint's
+    ``REQUEST_NEED`` keeps its capacity here, and ``ram_extra`` is what the footprint's RAM adds to the request's
+    own on this kind (a volume's engine RAM); ``thresholds`` gives the request's own (the evaluation subtracts
+    the RAM need from those limits' entries when it reads a kind's slot)."""
 
     thresholds: tuple[int, ...]
-    footprint: Footprint
     kind: Kind
-    ram_bytes: int
+    ram_extra: int
     volumes: int
     etcd_objects: int
     volume_table: tuple[int, ...]
@@ -81,6 +84,7 @@ class PolicyPlan:
         ):
             self.ram_fast = least_allocated if policy.ram_strategy == "least_allocated" else most_allocated
         self.evaluate = EVALUATES[policy.ram_strategy if self.ram_fast is not None else None]
+        self.scored = SCORED[policy.ram_strategy if self.ram_fast is not None else None]
         self.volume_table = curve_table(policy.volume_shape)
         self.control_tables = {
             name: curve_table(control_plane_shape(ctrl, policy.control_plane_comfort_score))
@@ -90,13 +94,13 @@ class PolicyPlan:
         if policy.max_snapshot_age_seconds is not None and policy.stale_action == "reject":
             self.max_age_delta = timedelta(seconds=policy.max_snapshot_age_seconds)
         self.kinds: dict[tuple[str, str], Kind] = {}
-        # Per request shape (what its footprint reads of it): the per-kind slots ``RequestPlan`` fills. Requests of
-        # the same shape (the same plan's sizes, say) share them, so their thresholds are worked out once.
+        # Per request shape (what its footprint reads of it, but its RAM: ``Slot``): the per-kind slots
+        # ``RequestPlan`` fills. Requests of the same shape share them, so their thresholds are worked out once.
         self.shapes: dict[tuple, dict] = {}
 
     def slots_for(self, request: PlacementRequest) -> dict:
         # The volumes as they are (a mount path is part of the key, harmlessly): cheaper than their sizes' sum.
-        shape = (request.ram_bytes, request.pods, request.new_customer, request.etcd_objects, request.volumes)
+        shape = (request.pods, request.new_customer, request.etcd_objects, request.volumes)
         # One lookup (a shape's hash is not kept, and a volume's is Python): a new shape is added as it is looked up.
         slots = self.shapes.setdefault(shape, {})
         if not slots and len(self.shapes) > SHAPES_KEPT:
@@ -136,9 +140,13 @@ def _every(scores: tuple[int, ...]) -> tuple[int, ...]:
 
 
 _PLANS: dict[int, PolicyPlan] = {}
-# Shapes kept per policy. A small table: the simulator's requests (lognormal RAM) are nearly all new shapes, and
-# looking them up in a table of thousands cost ~15 % of a one-cluster decision (memory, not arithmetic).
+# Shapes kept per policy. A small table: the simulator's requests with a volume (lognormal sizes) are nearly all
+# new shapes, and looking them up in a table of thousands cost ~15 % of a one-cluster decision (memory, not
+# arithmetic).
 SHAPES_KEPT = 64
+# The footprint field a request's own size sets, which a ``Slot`` leaves out (its limits' thresholds are worked out
+# per request). ``Footprint.of`` adds it to the rest: the footprint's RAM is the request's plus the storage's.
+REQUEST_NEED = "ram_bytes"
 
 
 def plan_for(policy: Policy) -> PolicyPlan:
@@ -202,8 +210,17 @@ class RequestPlan:
 
     def slot(self, provider: str, ctrl_name: str) -> Slot:
         kind = self.kinds.get((provider, ctrl_name)) or self.kind(provider, ctrl_name)
-        slot = self.slots[(provider, ctrl_name)] = make_slot(kind, self.cycle.footprint(provider))
+        cycle = self.cycle
+        slot = self.slots[(provider, ctrl_name)] = make_slot(kind, cycle.footprint(provider), cycle.request.ram_bytes)
         return slot
+
+    def thresholds(self, slot: Slot) -> tuple[int, ...]:
+        """This request's thresholds on the slot's kind (``Limit.threshold`` of each catalogue limit)."""
+        return request_thresholds(slot.thresholds, self.cycle.request.ram_bytes + slot.ram_extra)
+
+    def ram_need(self, slot: Slot) -> int:
+        """The RAM this request's footprint takes on a run node of the slot's kind."""
+        return self.cycle.request.ram_bytes + slot.ram_extra
 
     def footprint(self, provider: str) -> Footprint:
         return self.cycle.footprint(provider)
@@ -224,33 +241,46 @@ class RequestPlan:
         return limit.rejection(load, self.plan.limits, provider, load.ctrl_node_type, self.footprint(provider))
 
 
-def _slot_function() -> Callable[[Kind, Footprint], Slot]:
-    """``make_slot(kind, footprint)``: the request's ``Slot`` on one kind of cluster, its thresholds
-    ``capacity - needed`` per catalogue limit (``Limit.threshold``) generated as one tuple expression from each
-    limit's ``needed`` field and ``grows_only`` flag (as ``evaluate`` below is generated): a slot
-    costs the subtractions and nothing around them, and a limit added to the catalogue is in it with no change
-    here."""
+# The catalogue limits whose need is the request's own size (``REQUEST_NEED``), by position.
+REQUEST_LIMITS = tuple(i for i, limit in enumerate(LIMITS) if limit.needed == REQUEST_NEED)
+# Their threshold is ``capacity - need`` whatever the need (a zero need would make a grows-only limit unbounded).
+assert not any(LIMITS[i].grows_only for i in REQUEST_LIMITS), "a grows-only limit of the request's own size"
+
+
+def _slot_function() -> Callable[[Kind, Footprint, int], Slot]:
+    """``make_slot(kind, footprint, request_ram)``: a request shape's ``Slot`` on one kind of cluster, its thresholds
+    ``capacity - needed`` per catalogue limit (``Limit.threshold``; the capacity alone for the ``REQUEST_LIMITS``)
+    generated as one tuple expression from each limit's ``needed`` field and ``grows_only`` flag (as ``evaluate``
+    below is generated): a slot costs the subtractions and nothing around them, and a limit added to the catalogue
+    is in it with no change here. ``request_thresholds(thresholds, need)`` completes them for one request."""
     entries = []
     for i, limit in enumerate(LIMITS):
         needed = f"footprint.{limit.needed}" if limit.needed else "0"
         if limit.grows_only:  # a placement that adds nothing to the limit never binds it
             needed = f"({needed} or -UNBOUNDED)" if limit.needed else "-UNBOUNDED"
-        entries.append(f"capacity_{i} - {needed}")
+        entries.append(f"capacity_{i}" if i in REQUEST_LIMITS else f"capacity_{i} - {needed}")
+    capacities = ", ".join(f"capacity_{i}" for i in range(len(LIMITS)))
+    completed = ", ".join(
+        f"capacity_{i} - need" if i in REQUEST_LIMITS else f"capacity_{i}" for i in range(len(LIMITS))
+    )
     source = "\n".join(
         [
-            "def make_slot(kind, footprint):",
-            f"    {', '.join(f'capacity_{i}' for i in range(len(LIMITS)))}, = kind.capacities",
-            f"    return new_tuple(Slot, (({', '.join(entries)},), footprint, kind, footprint.ram_bytes,",
+            "def make_slot(kind, footprint, request_ram):",
+            f"    {capacities}, = kind.capacities",
+            f"    return new_tuple(Slot, (({', '.join(entries)},), kind, footprint.{REQUEST_NEED} - request_ram,",
             "                footprint.volumes, footprint.etcd_objects, kind.volume_table, kind.volume_capacity,",
             "                kind.control_table, kind.control_capacity))",
+            "def request_thresholds(thresholds, need):",
+            f"    {capacities}, = thresholds",
+            f"    return ({completed},)",
         ]
     )
     namespace: dict = {"Slot": Slot, "UNBOUNDED": UNBOUNDED, "new_tuple": tuple.__new__}
     exec(compile(source, "<placement.pipeline.make_slot>", "exec"), namespace)
-    return namespace["make_slot"]
+    return namespace["make_slot"], namespace["request_thresholds"]
 
 
-make_slot = _slot_function()
+make_slot, request_thresholds = _slot_function()
 
 
 def _same(r: Rejection) -> str:
@@ -276,6 +306,7 @@ def evaluate(request_plan, clusters):
     plan = request_plan.plan
     status_gate, region_gate, oldest = request_plan.status_gate, request_plan.region_gate, request_plan.oldest
     wanted, slots, slot_for = request_plan.wanted, request_plan.slots, request_plan.slot
+    request_ram = request_plan.cycle.request.ram_bytes
     max_pods = plan.limits.max_pods_per_node
     level_key = ("levels", max_pods)
     w_region, w_ram, w_volume, w_control = plan.weights
@@ -283,7 +314,7 @@ def evaluate(request_plan, clusters):
     every = pick is _every
     count = len(clusters)
     fails = [-1] * count
-    raws = [None] * count
+RAWS_START
     totals = [0] * count
     best, best_total, best_id = -1, 0, ""
     kind_provider = kind_ctrl = None
@@ -303,10 +334,12 @@ def evaluate(request_plan, clusters):
         ctrl = load.ctrl_node_type
         if provider != kind_provider or ctrl != kind_ctrl:  # clusters of one kind share the slot's figures
             (
-                thresholds, _, _, ram_need, volumes_need, objects_need,
+                thresholds, _, ram_extra, volumes_need, objects_need,
                 volume_table, volume_capacity, control_table, control_capacity,
             ) = slots.get((provider, ctrl)) or slot_for(provider, ctrl)
             THRESHOLDS, = thresholds
+            ram_need = request_ram + ram_extra
+REQUEST_THRESHOLDS
             kind_provider, kind_ctrl = provider, ctrl
         LEVELS, = load._cache.get(level_key) or levels(load, max_pods)
 CHECKS
@@ -320,20 +353,28 @@ CONTROL_UTILIZATION
         control_score = control_table[control_utilization]
         total = region_score * w_region + ram_score * w_ram + volume_score * w_volume + control_score * w_control
         totals[index] = total
-        scores = (region_score, ram_score, volume_score, control_score)
-        raws[index] = scores if every else pick(scores)
+RAWS_STORE
         if best < 0 or total > best_total or (total == best_total and cluster.id < best_id):
             best, best_total, best_id = index, total, cluster.id
-    return fails, raws, totals, best
+    return fails, RAWS, totals, best
 """
 
 
-def _evaluate_function(ram_strategy: str | None) -> Callable:
+def _evaluate_function(ram_strategy: str | None, scores_of: Callable | None = None) -> Callable:
     """``evaluate(request_plan, clusters)`` for policies whose RAM score is ``ram_strategy`` on memory alone (None:
     any other, through ``ram_headroom``): per cluster the first rule that rejects it (-1: none), its raw scores
     (policy order) and its weighted total; and the best cluster's index (-1: none fits): highest total, then
     smallest cluster id. Generated from ``_EVALUATE`` with one check per catalogue limit and the RAM rule written
-    inline (a call per cluster was ~2 % of a forecast run)."""
+    inline (a call per cluster was ~2 % of a forecast run). With ``scores_of`` (the variant without it), the raw
+    scores are a function that works them out when read: a caller that needs only the winner (the simulator, a
+    booking) makes no tuple per cluster."""
+    if scores_of is None:
+        raws = ("    raws = [None] * count", "\n".join([
+            "        scores = (region_score, ram_score, volume_score, control_score)",
+            "        raws[index] = scores if every else pick(scores)",
+        ]), "raws")  # fmt: skip
+    else:
+        raws = ("", "", "lambda: scores_of(request_plan, clusters)[1]")
     general = "ram_score = ram_headroom(request_plan.cycle, cluster, load)"
     if ram_strategy is None:
         ram_score = f"        {general}"
@@ -352,7 +393,11 @@ def _evaluate_function(ram_strategy: str | None) -> Callable:
         for i in range(count)
     )
     source = (
-        _EVALUATE.replace("THRESHOLDS", ", ".join(f"threshold_{i}" for i in range(count)))
+        _EVALUATE.replace("RAWS_START\n", raws[0] and f"{raws[0]}\n")
+        .replace("RAWS_STORE\n", raws[1] and f"{raws[1]}\n")
+        .replace("RAWS,", f"{raws[2]},")
+        .replace("REQUEST_THRESHOLDS", "\n".join(f"            threshold_{i} -= ram_need" for i in REQUEST_LIMITS))
+        .replace("THRESHOLDS", ", ".join(f"threshold_{i}" for i in range(count)))
         .replace("LEVELS", ", ".join(f"level_{i}" for i in range(count)))
         .replace("CHECKS", checks)
         .replace("RAM_SCORE", ram_score)
@@ -370,18 +415,21 @@ def _evaluate_function(ram_strategy: str | None) -> Callable:
         "levels": levels,
         "MAX_NODE_SCORE": MAX_NODE_SCORE,
         "ram_headroom": ram_headroom,
+        "scores_of": scores_of,
     }
     exec(compile(source, "<placement.pipeline.evaluate>", "exec"), namespace)
     return namespace["evaluate"]
 
 
-# Per RAM strategy with a rule of its own (``RAM_SCORES``), and None for the others; ``PolicyPlan.evaluate``.
-EVALUATES = {strategy: _evaluate_function(strategy) for strategy in (*RAM_SCORES, None)}
+# Per RAM strategy with a rule of its own (``RAM_SCORES``), and None for the others: ``evaluate`` with the raw
+# scores listed, and ``PolicyPlan.evaluate``, with them worked out when read.
+SCORED = {strategy: _evaluate_function(strategy) for strategy in (*RAM_SCORES, None)}
+EVALUATES = {strategy: _evaluate_function(strategy, scores_of) for strategy, scores_of in SCORED.items()}
 
 
 def evaluate(request_plan: RequestPlan, clusters) -> tuple:
-    """The request plan's policy's ``evaluate`` (``_evaluate_function``) over ``clusters``."""
-    return request_plan.plan.evaluate(request_plan, clusters)
+    """The request plan's policy's ``evaluate`` (``_evaluate_function``) over ``clusters``, the raw scores listed."""
+    return request_plan.plan.scored(request_plan, clusters)
 
 
 def explain(cycle: Cycle, cluster: Cluster, load: ClusterLoad) -> tuple[dict[str, Rejection | None], dict[str, int]]:

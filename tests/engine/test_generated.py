@@ -23,10 +23,13 @@ def test_slot_thresholds_are_each_limits_own(volumes, new_customer):
     for provider in limits.storage:
         for ctrl_name in (*limits.control_plane_types, "no-such-type"):
             this = cycle(request(volumes=volumes, new_customer=new_customer), policy)
-            slot = RequestPlan(plan_for(policy), this).slot(provider, ctrl_name)
+            request_plan = RequestPlan(plan_for(policy), this)
+            slot = request_plan.slot(provider, ctrl_name)
             ctrl = limits.control_plane_types.get(ctrl_name)
             footprint = this.footprint(provider)
-            assert slot.thresholds == tuple(limit.threshold(limits, provider, ctrl, footprint) for limit in LIMITS)
+            expected = tuple(limit.threshold(limits, provider, ctrl, footprint) for limit in LIMITS)
+            assert request_plan.thresholds(slot) == expected
+            assert request_plan.ram_need(slot) == footprint.ram_bytes
 
 
 def test_each_limit_rejects_at_its_threshold_and_in_catalogue_order():
@@ -44,7 +47,7 @@ def test_each_limit_rejects_at_its_threshold_and_in_catalogue_order():
         for above, expected in ((1, True), (0, False)):
             mutated = replace(big)
             level = list(base)
-            level[i] = slot.thresholds[i] + above
+            level[i] = request_plan.thresholds(slot)[i] + above
             mutated._cache[("levels", policy.limits.max_pods_per_node)] = tuple(level)
             failed = evaluate(request_plan, [(fleet_cluster, mutated)])[0][0]
             if expected:
@@ -62,3 +65,24 @@ def test_a_changed_limit_changes_the_decision():
     decision = select_cluster(request(), pairs, tight)
     assert decision.cluster_id is None
     assert decision.rejections[0][1].limit == "k8s_services"
+
+
+@pytest.mark.parametrize("volumes", [(), (10,)])
+def test_requests_that_differ_in_ram_alone_share_a_slot_and_keep_their_own_thresholds(volumes):
+    """A slot is kept per request shape without its RAM: the second request reads the first's slot, and its
+    thresholds and RAM need are still its own footprint's."""
+    policy = default_policy()
+    limits = policy.limits
+    plan = plan_for(policy)
+    plan.shapes.clear()
+    for provider in limits.storage:
+        ctrl_name = next(iter(limits.control_plane_types))
+        first = RequestPlan(plan, cycle(request(ram_gib=1, volumes=volumes), policy))
+        slot = first.slot(provider, ctrl_name)
+        this = cycle(request(ram_gib=3.5, volumes=volumes), policy)
+        second = RequestPlan(plan, this)
+        assert second.slots[(provider, ctrl_name)] is slot
+        footprint = this.footprint(provider)
+        ctrl = limits.control_plane_types[ctrl_name]
+        assert second.thresholds(slot) == tuple(limit.threshold(limits, provider, ctrl, footprint) for limit in LIMITS)
+        assert second.ram_need(slot) == footprint.ram_bytes
