@@ -10,11 +10,10 @@ processes (``sim.processes``) share only the world and the log.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Generator
-from heapq import heappop, heappush
-from itertools import count
+from collections.abc import Callable
 
 import numpy as np
+import simpy
 
 from sim.assumptions import assumptions
 from sim.collect import collect
@@ -50,7 +49,7 @@ def simulate(
     world, log = World.build(config, draws), Log()
     if openings is not None:
         openings.open(world, log)
-    env = Clock()
+    env = simpy.Environment()
     for driver in DRIVERS:
         env.process(driver(env, world, log))
     if config.check_days:
@@ -68,49 +67,6 @@ def simulate(
         if collecting:
             gc.enable()
     return world, log
-
-
-class Clock:
-    """The simulated time the processes (``sim.processes``) share, as much of ``simpy.Environment`` as they use
-    (``now``, ``timeout``, ``process``, ``run``), run in SimPy's order: by time, then a process's start before any
-    timeout, then the order the events were made. Each process yields ``timeout(delay)`` and nothing else, so an
-    event is only a process waiting: SimPy's Timeout, callback and resume objects per event were about a tenth of a
-    forecast run (20,000 events a run). The drivers stay SimPy processes: ``simpy.Environment`` runs them the same.
-    """
-
-    __slots__ = ("_eid", "_queue", "now")
-
-    def __init__(self) -> None:
-        self.now: float = 0  # (an int until the first timeout, as SimPy's: the first look is on day ``0``)
-        self._queue: list[tuple[float, int, int, Generator | None]] = []  # time, priority, order made, process
-        self._eid = count()
-
-    def timeout(self, delay: float) -> float:
-        """What a process yields to wait ``delay`` (its event is made when it yields it, at once)."""
-        if delay < 0:
-            raise ValueError(f"Negative delay {delay}")
-        return delay
-
-    def process(self, generator: Generator) -> None:
-        heappush(self._queue, (self.now, _URGENT, next(self._eid), generator))
-
-    def run(self, until: float) -> None:
-        """Run every event before ``until`` (one at ``until`` after it, as SimPy's stop event is urgent)."""
-        queue, eid = self._queue, self._eid
-        heappush(queue, (until if isinstance(until, int) else float(until), _URGENT, next(eid), None))
-        while True:
-            now, _, _, process = heappop(queue)
-            self.now = now
-            if process is None:
-                return
-            try:
-                delay = process.send(None)
-            except StopIteration:
-                continue
-            heappush(queue, (now + delay, _NORMAL, next(eid), process))
-
-
-_URGENT, _NORMAL = 0, 1  # SimPy's event priorities: a process's start, a timeout
 
 
 def run(
