@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from placement.router.answers import DecisionAnswers, decision_body, placement_answer
+from placement.router.answers import DecisionAnswers, JSONBody, decision_body, placement_answer
 from placement.router.api import (
     DECIDED_LINKS,
     ID_LENGTH,
@@ -222,7 +222,7 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
             raise NothingFits(decision, body)
         # Serialised here, once: FastAPI would validate the dict against the model and encode it again.
         payload = payload or pydantic_core.to_json(decision_body(decision, body))
-        return Response(payload, media_type="application/json")
+        return JSONBody(payload)
 
     def place_and_count(order: PlacementOrder) -> Any:
         # Counted in the database thread: a placement made after its caller stopped waiting (a 503) still
@@ -250,7 +250,7 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
             raise HTTPException(503, str(error), headers={"Retry-After": "1"}) from error
         # Serialised here, once (PlacementOut is the documented shape): FastAPI would validate it again.
         code = status.HTTP_200_OK if placement.replayed else status.HTTP_201_CREATED
-        return Response(pydantic_core.to_json(placement_answer(placement.placed)), code, media_type="application/json")
+        return JSONBody(pydantic_core.to_json(placement_answer(placement.placed)), code)
 
     # The router's hottest route: a well-formed request is answered at the app's entry (DirectRoutesApp).
     app.router.add_api_route(
