@@ -330,3 +330,37 @@ class PlacementRequest:
     def __post_init__(self) -> None:
         if not isinstance(self.volumes, tuple):
             object.__setattr__(self, "volumes", tuple(self.volumes))
+
+
+class _RequestDraft:
+    """A ``PlacementRequest`` while ``placement_request`` fills it (as ``_LoadDraft`` is a ``ClusterLoad``)."""
+
+    __slots__ = PlacementRequest.__slots__
+
+
+def placement_request(
+    customer_id: str,
+    ram_bytes: int,
+    region: str | None,
+    volumes: tuple[VolumeRequest, ...],
+    customer_volume_count: int,
+    plan: str,
+    pods: int,
+    new_customer: bool,
+    etcd_objects: int | None = None,
+) -> PlacementRequest:
+    """``PlacementRequest(...)``, the same value, for a caller that makes one per service (the simulator): filled as
+    a draft by plain stores, without the generated ``__init__``'s descriptor call per field. ``volumes`` is a
+    tuple already (``__post_init__`` is what would make it one)."""
+    request = _new_object(_RequestDraft)
+    request.customer_id = customer_id
+    request.ram_bytes = ram_bytes
+    request.region = region
+    request.volumes = volumes
+    request.customer_volume_count = customer_volume_count
+    request.plan = plan
+    request.pods = pods
+    request.new_customer = new_customer
+    request.etcd_objects = etcd_objects
+    request.__class__ = PlacementRequest
+    return request

@@ -394,8 +394,9 @@ class Fleet:
             self._open_changed.clear()
         elif self._open_changed:
             pairs = self._open_pairs = pairs.copy()  # a new list: callers may still hold the last one
+            clusters, at = self.clusters, self._open_at
             for number in self._open_changed:
-                pairs[self._open_at[number]] = self.pair(number)
+                pairs[at[number]] = (clusters[number].cluster, self.load(number))  # ``pair``, a call less
             self._open_changed.clear()
         return pairs
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from placement.catalogue import NODE_FIT_FILTERS
 from placement.engine import Decision, select_cluster
 from placement.footprint import Footprint
-from placement.model import Cluster, ClusterLoad, PlacementRequest, VolumeRequest
+from placement.model import Cluster, ClusterLoad, PlacementRequest, VolumeRequest, placement_request
 from sim.log import Log
 from sim.population import ACTIVE, CHURNED, LOST
 from sim.world import World
@@ -55,15 +55,15 @@ def place(
     draws, fleet, people, config = world.draws, world.fleet, world.population, world.config
     size = draws.service_volume.item(service)
     mix = config.scenario.customers
-    request = PlacementRequest(
-        customer_id=f"c{customer}",
-        ram_bytes=draws.service_ram.item(service),
-        region=config.regions[draws.region.item(customer)],
-        volumes=(VolumeRequest(size),) if size else (),
-        customer_volume_count=people.customer_volumes.item(customer),
-        plan=mix.plan,
-        pods=mix.pods_per_service,
-        new_customer=new_customer if namespace is None else namespace,
+    request = placement_request(
+        f"c{customer}",  # customer_id
+        draws.service_ram.item(service),  # ram_bytes
+        config.regions[draws.region.item(customer)],  # region
+        (VolumeRequest(size),) if size else (),  # volumes
+        people.customer_volumes.item(customer),  # customer_volume_count
+        mix.plan,
+        mix.pods_per_service,
+        new_customer if namespace is None else namespace,  # new_customer
     )
     # No ``now``: the simulator's load snapshots are always current, so the snapshot-age rule is moot.
     decision = select_cluster(request, candidates, config.policy)
@@ -84,7 +84,8 @@ def place(
     placements = fleet.counters["placements"]
     placements[number] = placements.item(number) + 1  # a plain store: numpy's in-place += costs more
     if footprint.volumes:
-        people.customer_volumes[customer] += footprint.volumes
+        volumes = people.customer_volumes
+        volumes[customer] = volumes.item(customer) + footprint.volumes
     if new_customer:
         people.home[customer] = number
     people.service_node[service] = node

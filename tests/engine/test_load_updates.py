@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from placement.engine import select_cluster
-from placement.model import NO_POD_CAP, ClusterLoad, RunNode, run_node
+from placement.model import NO_POD_CAP, ClusterLoad, PlacementRequest, RunNode, placement_request, run_node
 
 from .fleet import cluster
 from .test_properties import columns_from, fleets, loads, nodes, nows, policies, requests
@@ -95,5 +95,25 @@ def test_run_node_makes_the_run_node_its_fields_give(node):
     )
     assert type(made) is RunNode
     assert made == node and hash(made) == hash(node) and repr(made) == repr(node)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.pods = 0  # type: ignore[misc]
+
+
+@settings(max_examples=100, deadline=None)
+@given(req=requests)
+def test_placement_request_makes_the_request_its_fields_give(req):
+    made = placement_request(
+        req.customer_id,
+        req.ram_bytes,
+        req.region,
+        req.volumes,
+        req.customer_volume_count,
+        req.plan,
+        req.pods,
+        req.new_customer,
+        req.etcd_objects,
+    )
+    assert type(made) is PlacementRequest
+    assert made == req and hash(made) == hash(req) and repr(made) == repr(req)
     with pytest.raises(dataclasses.FrozenInstanceError):
         made.pods = 0  # type: ignore[misc]
