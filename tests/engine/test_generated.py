@@ -86,3 +86,28 @@ def test_requests_that_differ_in_ram_alone_share_a_slot_and_keep_their_own_thres
         ctrl = limits.control_plane_types[ctrl_name]
         assert second.thresholds(slot) == tuple(limit.threshold(limits, provider, ctrl, footprint) for limit in LIMITS)
         assert second.ram_need(slot) == footprint.ram_bytes
+
+
+def test_a_cluster_judged_again_for_another_ram_is_judged_as_afresh():
+    """``evaluate`` keeps what a cluster's judgement owes to the request shape, the region and the load alone on
+    the slot (``Slot.parts``): judged again for other RAM sizes (around the largest free node's, so the RAM limits
+    bind for some) and other regions, one load shared by clusters in two regions, the answers are those of a
+    plan with nothing kept."""
+    policy = default_policy()
+    plan = plan_for(policy)
+    shared = load(nodes=((250, 100, 5), (250, 200, 5)))
+    pairs = [
+        (cluster("a", region="eu-west"), shared),
+        (cluster("b", region="us-east"), shared),
+        (cluster("c", region="us-east", provider="rook-ceph"), load(nodes=((250, 240, 5),), volumes=0)),
+    ]
+    for ram_gib in (1, 151, 9, 149, 150, 11, 240, 2):
+        for region in ("eu-west", "us-east", None):
+            for volumes in ((), (10,)):
+                this = cycle(request(ram_gib=ram_gib, region=region, volumes=volumes), policy)
+                kept = evaluate(RequestPlan(plan, this), pairs)
+                plan.shapes.clear()
+                fresh = evaluate(RequestPlan(plan, this), pairs)
+                assert kept == fresh
+                plan.shapes.clear()
+                evaluate(RequestPlan(plan, this), pairs)  # for the next round's kept answer

@@ -1,0 +1,195 @@
+"""``evaluate``: the pipeline's loop over a fleet, a cluster at a time, generated from the catalogue.
+
+``placement.pipeline`` holds the plans it reads (``PolicyPlan``, ``RequestPlan``, the per-kind ``Slot``);
+``placement.columns`` runs the same thresholds over numpy columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from placement.catalogue import LIMITS
+from placement.rules import CONTROL, GATES, RAM_SCORES, VOLUMES, levels, ram_score_lines, utilization_lines
+from placement.scorers import ram_headroom
+from placement.scoring import MAX_NODE_SCORE
+
+# The footprint field a request's own size sets, which a ``Slot`` leaves out (its limits' thresholds are worked out
+# per request). ``Footprint.of`` adds it to the rest: the footprint's RAM is the request's plus the storage's.
+REQUEST_NEED = "ram_bytes"
+# The catalogue limits whose need is the request's own size (``REQUEST_NEED``), by position.
+REQUEST_LIMITS = tuple(i for i, limit in enumerate(LIMITS) if limit.needed == REQUEST_NEED)
+# Their threshold is ``capacity - need`` whatever the need (a zero need would make a grows-only limit unbounded).
+assert not any(LIMITS[i].grows_only for i in REQUEST_LIMITS), "a grows-only limit of the request's own size"
+# What a slot keeps of the clusters it judged (``Slot.parts``), per wanted region: dropped when it holds more.
+PARTS_KEPT = 256
+
+
+def _every(scores: tuple[int, ...]) -> tuple[int, ...]:
+    return scores
+
+
+# ``evaluate``, generated from the catalogue as ``make_slot`` is: the loop over the clusters with each limit's rule
+# ``level > capacity - needed`` written out as one line (``LEVEL``/``CHECKS`` below, one per catalogue limit, in
+# its order), so a cluster costs the comparisons and no call or tuple around them. A limit added to the catalogue
+# is checked with no change here.
+#
+# What a cluster's judgement owes to the request shape (the slot: every threshold but the ``REQUEST_LIMITS``'),
+# the wanted region and the load alone (the first other limit that binds, the region, volume and control-plane
+# scores, the request limits' levels) is kept on the slot per cluster (``Slot.parts``, by the cluster's id, with
+# the cluster, so the id is not reused, and the load it was made of), as a ``part``: requests that differ only in
+# their RAM (nearly all the simulator's) judge a cluster whose load did not change by its request limits and RAM
+# score alone. The part's first binding limit is the answer unless a request limit before it binds. A cluster's new
+# load replaces its part (the old load is not kept alive by it).
+_EVALUATE = """
+def evaluate(request_plan, clusters):
+    plan = request_plan.plan
+    status_gate, region_gate, oldest = request_plan.status_gate, request_plan.region_gate, request_plan.oldest
+    wanted, slots, slot_for = request_plan.wanted, request_plan.slots, request_plan.slot
+    request_ram = request_plan.cycle.request.ram_bytes
+    max_pods = plan.limits.max_pods_per_node
+    level_key = ("levels", max_pods)
+    w_region, w_ram, w_volume, w_control = plan.weights
+    pick = request_plan.pick
+    every = pick is _every
+    count = len(clusters)
+    fails = [-1] * count
+RAWS_START
+    totals = [0] * count
+    best, best_total, best_id = -1, 0, ""
+    kind_provider = kind_ctrl = None
+    index = -1
+    for cluster, load in clusters:
+        index += 1
+        if status_gate is not None and cluster.status not in status_gate:
+            fails[index] = 0
+            continue
+        if oldest is not None and (load.observed_at is None or load.observed_at < oldest):
+            fails[index] = 1  # the snapshot-age rule: no observation, or older than the policy allows
+            continue
+        if region_gate is not None and cluster.region not in region_gate:
+            fails[index] = 2
+            continue
+        provider = cluster.storage_provider
+        ctrl = load.ctrl_node_type
+        if provider != kind_provider or ctrl != kind_ctrl:  # clusters of one kind share the slot's figures
+            (
+                thresholds, _, ram_extra, volumes_need, objects_need,
+                volume_table, volume_capacity, control_table, control_capacity, slot_parts,
+            ) = slots.get((provider, ctrl)) or slot_for(provider, ctrl)
+            THRESHOLDS, = thresholds
+            ram_need = request_ram + ram_extra
+REQUEST_THRESHOLDS
+            parts = slot_parts.get(wanted)
+            if parts is None:
+                parts = slot_parts[wanted] = {}
+            kind_provider, kind_ctrl = provider, ctrl
+        part = parts.get(id(cluster))
+        if part is None or part[0] is not cluster or part[1] is not load:
+            LEVELS, = load._cache.get(level_key) or levels(load, max_pods)
+            failed = -1
+STATIC_CHECKS
+            region_score = MAX_NODE_SCORE if wanted is None or cluster.region == wanted else 0
+VOLUME_UTILIZATION
+            volume_score = volume_table[volume_utilization]
+CONTROL_UTILIZATION
+            control_score = control_table[control_utilization]
+            if len(parts) >= PARTS_KEPT:
+                parts.clear()
+            part = parts[id(cluster)] = (
+                cluster, load, failed, region_score, volume_score, control_score,
+                region_score * w_region + volume_score * w_volume + control_score * w_control, REQUEST_LEVELS,
+            )
+        _, _, failed, region_score, volume_score, control_score, others, REQUEST_LEVELS, = part
+REQUEST_CHECKS
+        if failed >= 0:
+            fails[index] = failed
+            continue
+        requested = load.ram_requested_bytes + ram_need
+        capacity = load.ram_allocatable_bytes
+RAM_SCORE
+        total = others + ram_score * w_ram
+        totals[index] = total
+RAWS_STORE
+        if best < 0 or total > best_total or (total == best_total and cluster.id < best_id):
+            best, best_total, best_id = index, total, cluster.id
+    return fails, RAWS, totals, best
+"""
+
+
+def _evaluate_function(ram_strategy: str | None, scores_of: Callable | None = None) -> Callable:
+    """``evaluate(request_plan, clusters)`` for policies whose RAM score is ``ram_strategy`` on memory alone (None:
+    any other, through ``ram_headroom``): per cluster the first rule that rejects it (-1: none), its raw scores
+    (policy order) and its weighted total; and the best cluster's index (-1: none fits): highest total, then
+    smallest cluster id. Generated from ``_EVALUATE`` with one check per catalogue limit and the RAM rule written
+    inline (a call per cluster was ~2 % of a forecast run). With ``scores_of`` (the variant without it), the raw
+    scores are a function that works them out when read: a caller that needs only the winner (the simulator, a
+    booking) makes no tuple per cluster."""
+    if scores_of is None:
+        raws = ("    raws = [None] * count", "\n".join([
+            "        scores = (region_score, ram_score, volume_score, control_score)",
+            "        raws[index] = scores if every else pick(scores)",
+        ]), "raws")  # fmt: skip
+    else:
+        raws = ("", "", "lambda: scores_of(request_plan, clusters)[1]")
+    general = "ram_score = ram_headroom(request_plan.cycle, cluster, load)"
+    if ram_strategy is None:
+        ram_score = f"        {general}"
+    else:
+        ram_score = "\n".join(
+            [
+                "        if requested >= 0 and capacity >= 0:",
+                ram_score_lines(ram_strategy, "ram_score", " " * 12),
+                "        else:",
+                f"            {general}",
+            ]
+        )
+    count, gates = len(LIMITS), len(GATES)
+    others = [i for i in range(count) if i not in REQUEST_LIMITS]
+    # The first other limit that binds (an if/elif chain, in catalogue order).
+    static_checks = "\n".join(
+        f"            {'if' if k == 0 else 'elif'} level_{i} > threshold_{i}:\n                failed = {gates + i}"
+        for k, i in enumerate(others)
+    )
+    # A request limit binds when it comes before the part's first binding limit (none: -1).
+    request_checks = "\n".join(
+        f"        if level_{i} > threshold_{i} and (failed < 0 or failed > {gates + i}):\n"
+        f"            fails[index] = {gates + i}\n            continue"
+        for i in REQUEST_LIMITS
+    )
+    request_levels = "".join(f"level_{i}, " for i in REQUEST_LIMITS)
+    source = (
+        _EVALUATE.replace("RAWS_START\n", raws[0] and f"{raws[0]}\n")
+        .replace("RAWS_STORE\n", raws[1] and f"{raws[1]}\n")
+        .replace("RAWS,", f"{raws[2]},")
+        .replace("REQUEST_THRESHOLDS", "\n".join(f"            threshold_{i} -= ram_need" for i in REQUEST_LIMITS))
+        .replace("THRESHOLDS", ", ".join(f"threshold_{i}" for i in range(count)))
+        .replace("REQUEST_LEVELS,", request_levels)
+        .replace("LEVELS", ", ".join(f"level_{i}" for i in range(count)))
+        .replace("STATIC_CHECKS", static_checks)
+        .replace("REQUEST_CHECKS", request_checks)
+        .replace("RAM_SCORE", ram_score)
+        .replace(
+            "VOLUME_UTILIZATION",
+            utilization_lines(f"level_{VOLUMES} + volumes_need", "volume_capacity", "volume_utilization", " " * 12),
+        )
+        .replace(
+            "CONTROL_UTILIZATION",
+            utilization_lines(f"level_{CONTROL} + objects_need", "control_capacity", "control_utilization", " " * 12),
+        )
+    )
+    namespace: dict = {
+        "_every": _every,
+        "levels": levels,
+        "MAX_NODE_SCORE": MAX_NODE_SCORE,
+        "PARTS_KEPT": PARTS_KEPT,
+        "ram_headroom": ram_headroom,
+        "scores_of": scores_of,
+    }
+    exec(compile(source, "<placement.pipeline.evaluate>", "exec"), namespace)
+    return namespace["evaluate"]
+
+
+# Per RAM strategy with a rule of its own (``RAM_SCORES``), and None for the others: ``evaluate`` with the raw
+# scores listed, and ``PolicyPlan.evaluate``, with them worked out when read.
+SCORED = {strategy: _evaluate_function(strategy) for strategy in (*RAM_SCORES, None)}
+EVALUATES = {strategy: _evaluate_function(strategy, scores_of) for strategy, scores_of in SCORED.items()}
