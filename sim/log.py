@@ -84,15 +84,18 @@ class Log:
     def record_day(self, fleet: Fleet, day: int) -> None:
         """The day's sample of every cluster, the day's rejections as events; the daily tallies start again."""
         n = fleet.n_clusters
-        rows = np.empty((n, len(CLUSTER_COUNTERS) + 2), dtype=np.float64)
+        # The day's rows written in place, column by column (stacking the columns made each of them again).
+        rows = np.empty((n, SAMPLE_SETUP + 1), dtype=np.float64)
+        rows[:, SAMPLE_DAY] = day
+        rows[:, SAMPLE_CLUSTER] = range(n)
         # Every counter in one copy (a copy per counter cost three times as much, every day of a run).
-        rows[:, :-2] = np.array([fleet.view(name) for name in CLUSTER_COUNTERS]).T
-        rows[:, -2] = [info.active for info in fleet.clusters]
-        rows[:, -1] = [info.open for info in fleet.clusters]
-        setup = np.zeros(n)
+        rows[:, SAMPLE_COUNTERS:SAMPLE_ACTIVE] = np.array([fleet.view(name) for name in CLUSTER_COUNTERS]).T
+        rows[:, SAMPLE_ACTIVE] = [info.active for info in fleet.clusters]
+        rows[:, SAMPLE_OPEN] = [info.open for info in fleet.clusters]
         m = min(n, len(self.day_setup))
-        setup[:m] = self.day_setup[:m]
-        self.samples.append(np.column_stack((np.full(n, day), np.arange(n), rows, setup)))
+        rows[:m, SAMPLE_SETUP] = self.day_setup[:m]
+        rows[m:, SAMPLE_SETUP] = 0.0
+        self.samples.append(rows)
         self.fleet_samples.append((day, self.day_signups, self.day_attempted, self.day_rejected))
         for (scope, reason), count in sorted(self.rejections.items()):
             self.event(float(day), "placement_rejected", scope, f"{count} rejected since the previous day: {reason}")

@@ -56,6 +56,7 @@ class Operator(LevelTrends):
         self._was_open: list[bool] = []  # each cluster open and active at the last look
         self.handing: set[int] = set()  # open clusters about to close (``sim.handover``), set by ``Sharding.tick``
         self._cross_levels: tuple[tuple[str, ...], np.ndarray] | None = None  # each ratio's level, a row each
+        self._steps: dict[tuple[float, ...], np.ndarray] = {}  # ``_demand_over``'s horizons as a column
 
     # --- the daily look -------------------------------------------------------------------------------------
     def tick(self, day: float) -> None:
@@ -186,12 +187,14 @@ class Operator(LevelTrends):
         if not (project or any_full):
             return [now] * len(horizons)
         rise = self.slope(DEMAND_PLACED, levels)
-        steps = np.array(horizons, dtype=float)[:, None]  # a row per horizon
+        steps = self._steps.get(horizons)
+        if steps is None:  # (the same two horizons every day)
+            steps = self._steps[horizons] = np.array(horizons, dtype=float)[:, None]  # a row per horizon
         growing = steps if project else np.zeros_like(steps)  # (lead times are never negative)
         ahead = now[:, None] + rise[: len(DEMAND), None] * growing  # level, horizon, cluster
         if any_full:
             placed = rise[-1] * steps
-            services = np.maximum(fleet.view("services").astype(float), 1.0)
+            services = np.maximum(fleet.view("services"), 1.0)  # (as floats: the maximum with 1.0 is one)
             pods_per_service = self.world.config.scenario.customers.pods_per_service
             inflow = np.empty((len(DEMAND), *placed.shape))
             inflow[0], inflow[1], inflow[2] = (

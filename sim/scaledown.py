@@ -18,6 +18,8 @@ its reason; the cost follows from the daily samples (a removed node is no longer
 
 from __future__ import annotations
 
+from heapq import heapify, heappop, heapreplace
+
 import numpy as np
 
 from sim.log import Log
@@ -117,11 +119,13 @@ class ScaleDown:
     def _drain(self, node: int, others: np.ndarray) -> bool:
         """Move every service of ``node`` onto ``others`` if all fit (by RAM and max-pods); else move none."""
         fleet, people = self.fleet, self.world.population
-        services = sorted(fleet.node_services[node], key=lambda s: (-int(people.service_need[s]), s))
-        if not services:
+        members = list(fleet.node_services[node])
+        if not members:
             return True
         if len(others) == 0:
             return False
+        # The largest first (then by number): (-need, service) pairs, the needs read at once.
+        order = sorted(zip([-need for need in people.service_need[members].tolist()], members, strict=True))
         alloc = fleet.clusters[int(fleet.node_cluster[node])].node_alloc
         # As lists: a drain places its services one at a time on a handful of nodes (numpy's call per service cost
         # more than the arithmetic).
@@ -132,19 +136,17 @@ class ScaleDown:
         # The nodes with room for a service's pods, in order (most drains are of pods-bound nodes onto others as full
         # of pods: the RAM alone named a node that could not take them, and every service looked at every node).
         room = [j for j, free in enumerate(free_pods) if free >= pods]
+        # Most free RAM: of the nodes with room for the pods, the one with the most (the first of a tie), where it fits
+        # (none has the RAM if it has not). A heap of (-free RAM, node): only the node a service goes to changes.
+        heap = [(-free_ram[j], j) for j in room] if most_free else []
+        heapify(heap)
         plan = []
-        for service in services:
-            need = int(people.service_need[service])
+        for minus_need, service in order:
+            need = -minus_need
             if most_free:
-                # The node with the most free RAM (the first of a tie), where it fits; else the one with the most of
-                # those with room for the pods (no other has the RAM, if that one has not).
-                target = free_ram.index(max(free_ram))
-                if free_ram[target] < need or free_pods[target] < pods:
-                    if not room:
-                        return False
-                    target = max(room, key=free_ram.__getitem__)
-                    if free_ram[target] < need:
-                        return False
+                if not heap or -heap[0][0] < need:
+                    return False
+                target = heap[0][1]
             else:  # the fullest that fits (the first of a tie)
                 fits = [j for j in room if free_ram[j] >= need]
                 if not fits:
@@ -153,17 +155,22 @@ class ScaleDown:
             free_ram[target] -= need
             free_pods[target] -= pods
             if free_pods[target] < pods:
-                room.remove(target)
+                if most_free:
+                    heappop(heap)
+                else:
+                    room.remove(target)
+            elif most_free:
+                heapreplace(heap, (-free_ram[target], target))
             plan.append((service, int(others[target]), need))
         # What moves onto each node moves at once (the same figures in the end, one fleet update a node).
         onto: dict[int, list[int]] = {}
         for service, target, need in plan:
             fleet.node_services[node].discard(service)
             fleet.node_services[target].add(service)
-            people.service_node[service] = target
             moved = onto.setdefault(target, [0, 0])
             moved[0] += need
             moved[1] += pods
+        people.service_node[[service for service, _, _ in plan]] = [target for _, target, _ in plan]
         for target, (ram, pod_count) in onto.items():
             fleet.move_service(node, target, ram, pod_count)
         return True
