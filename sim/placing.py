@@ -95,7 +95,8 @@ def place(
     people.service_volumes[service] = footprint.volume_bytes
     people.service_disk[service] = footprint.disk_bytes
     people.service_seq[service] = log.attempted
-    _note_rejections(world, request, decision)
+    if len(candidates) > 1:  # the one candidate took it: nothing was rejected (the home cluster, say)
+        _note_rejections(world, request, decision)
     return number
 
 
