@@ -6,7 +6,7 @@ exists only here, ``POST /bench/floor``, the framework floor.
 The floor goes through everything a select-cluster goes through before and after the engine: the same
 middleware (latency metrics, body limit), bearer authentication with the same dependency, a JSON body read and
 validated by a pydantic model, and a JSON answer. It does nothing else. The server runs under uvicorn exactly as
-``placement serve`` does with one worker (same switch interval, no access log, same HTTP protocol).
+``placement serve`` does with one worker (same switch interval, same uvicorn options: ``UVICORN_OPTIONS``).
 """
 
 from __future__ import annotations
@@ -53,13 +53,12 @@ def serve(app: Any, port: int, http: Any = None) -> None:
     """Under uvicorn as ``placement serve`` runs one worker (``http``: its HTTP protocol unless given)."""
     import uvicorn
 
-    from placement.router.http_protocol import HTTP_PROTOCOL
+    from placement.router.http_protocol import UVICORN_OPTIONS
     from placement.router.workers import keep_event_loop_responsive
 
     keep_event_loop_responsive()
-    uvicorn.run(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, workers=1, http=http or HTTP_PROTOCOL
-    )
+    options = UVICORN_OPTIONS if http is None else {**UVICORN_OPTIONS, "http": http}
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", workers=1, **options)
 
 
 def main() -> None:

@@ -58,7 +58,7 @@ def serve(
 
     from placement.router.app import create_app
     from placement.router.config import settings_from_env
-    from placement.router.http_protocol import HTTP_PROTOCOL
+    from placement.router.http_protocol import UVICORN_OPTIONS
     from placement.router.store import open_store
     from placement.router.workers import keep_event_loop_responsive, serve_workers
     from placement.yamlio import ConfigError
@@ -106,7 +106,7 @@ def serve(
     keep_event_loop_responsive()
     error_console.print(f"capplan router on http://{host}:{port} ({store.backend})", highlight=False)
     # workers=1 explicitly: uvicorn would otherwise take WEB_CONCURRENCY, which needs an import string.
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, workers=1, http=HTTP_PROTOCOL)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, workers=1, **UVICORN_OPTIONS)
 
 
 @db_app.command("upgrade")

@@ -30,7 +30,18 @@ class CombinedWritesProtocol(HttpToolsProtocol):
         super().connection_made(_CombinedWrites(transport, asyncio.get_running_loop()))  # type: ignore[arg-type]
 
 
-HTTP_PROTOCOL = CombinedWritesProtocol  # what ``placement serve`` and the benchmarks' server run
+# What ``placement serve`` (one worker or several) and the benchmarks' server give ``uvicorn.run`` beside the app and
+# the address. No ``X-Forwarded-*`` rewriting (``proxy_headers``): uvicorn would wrap the app in a middleware that
+# reads those headers at every request for the ASGI scope's client address and scheme, which the router never uses
+# (no access log, no rule by address; a trailing-slash redirect names the scheme the router itself was reached by);
+# about 1 % of a placement's instructions (callgrind, the whole server). No ``server: uvicorn`` header: one header
+# fewer that uvicorn checks and writes at every answer, and no client reads it.
+UVICORN_OPTIONS: dict[str, Any] = {
+    "http": CombinedWritesProtocol,
+    "access_log": False,
+    "proxy_headers": False,
+    "server_header": False,
+}
 
 
 class _CombinedWrites:

@@ -48,7 +48,7 @@ def serve_workers(settings: RouterSettings, *, workers: int, host: str, port: in
     """Run ``workers`` uvicorn workers until SIGINT or SIGTERM; the database must already be migrated."""
     import uvicorn
 
-    from placement.router.http_protocol import HTTP_PROTOCOL
+    from placement.router.http_protocol import UVICORN_OPTIONS
 
     with tempfile.TemporaryDirectory(prefix="capplan-router-") as tmp:  # mode 0700
         settings_file = Path(tmp) / "settings.json"
@@ -67,8 +67,7 @@ def serve_workers(settings: RouterSettings, *, workers: int, host: str, port: in
                 host=host,
                 port=port,
                 log_level=log_level,
-                access_log=False,
-                http=HTTP_PROTOCOL,
+                **UVICORN_OPTIONS,
             )
         finally:
             del os.environ[SETTINGS_FILE_ENV], os.environ[MULTIPROC_DIR_ENV]

@@ -6,8 +6,10 @@ import asyncio
 import socket
 
 import pytest
+import uvicorn
+from fastapi import FastAPI
 
-from placement.router.http_protocol import _CombinedWrites
+from placement.router.http_protocol import UVICORN_OPTIONS, _CombinedWrites
 from tests.router.conftest import AUTH, LiveRouter
 
 
@@ -121,3 +123,15 @@ def test_answers_arrive_whole_over_keep_alive_head_expect_and_close(live):
     assert answer.startswith(b"HTTP/1.1 409 Conflict")  # no cluster: nothing fits, answered whole
     closed = _exchange(port, b"GET /healthz HTTP/1.1\r\nhost: router\r\nconnection: close\r\n\r\n", until_closed=True)
     assert closed.startswith(b"HTTP/1.1 200 OK") and closed.endswith(b'{"status":"ok"}')
+
+
+def test_served_without_forwarded_header_rewriting_or_a_server_header(live):
+    app = FastAPI()
+    config = uvicorn.Config(app, **UVICORN_OPTIONS)
+    config.load()
+    assert config.loaded_app is app  # no ProxyHeadersMiddleware around it (nor any other layer of uvicorn's)
+    answer = _exchange(
+        live.port, b"GET /healthz HTTP/1.1\r\nhost: router\r\nconnection: close\r\n\r\n", until_closed=True
+    )
+    names = [line.split(b":", 1)[0].lower() for line in answer.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]]
+    assert sorted(names) == [b"connection", b"content-length", b"content-type", b"date"]
