@@ -236,8 +236,8 @@ async def _replay_on_loop(
                         if many:
                             await conn.cursor().executemany(statement, parameters)
                         else:
-                            # The pool's cursor for the statement, as the router's bookings take it.
-                            await pool.cursor(conn, statement).execute(statement, parameters)
+                            # Through the pool's cursor for the statement, as the router's bookings are sent.
+                            await pool.cursor(conn, statement).execute(pool.query(statement), parameters)
                 except psycopg.Error as error:
                     if not guard_lost(error):
                         raise

@@ -222,14 +222,16 @@ async def test_a_loop_connection_keeps_a_cursor_per_statement_and_its_adapters_w
     conn, _reused = await connections.take()
     try:
         with_volume, without = "SELECT %(a)s::int + 1", "SELECT %(a)s::int + 2"
-        adapters = {}
+        adapters, sent = {}, {}
         for sql, value in [(with_volume, 1), (without, 2), (with_volume, 3), (without, 4)]:
             cursor = connections.cursor(conn, sql)
-            await cursor.execute(sql, {"a": value})
+            await cursor.execute(connections.query(sql), {"a": value})
             assert (await cursor.fetchone())[0] == value + (1 if sql is with_volume else 2)
             adapters.setdefault(sql, cursor._tx)
             # Bookings of both shapes alternate: each statement's cursor keeps its adapter map across them.
             assert cursor._tx is adapters[sql]
+            # And each statement goes as the same bytes, encoded once, not as text psycopg encodes at every call.
+            assert cursor._last_query == sql.encode() and cursor._last_query is sent.setdefault(sql, cursor._last_query)
         assert connections.cursor(conn, with_volume) is not connections.cursor(conn, without)
     finally:
         await connections.give_back(conn)

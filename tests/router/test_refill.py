@@ -31,7 +31,7 @@ async def router(db_url, clock, monkeypatch):
     execute = psycopg.AsyncCursor.execute
 
     async def recorded(cursor, query, *args, **kwargs):
-        sent.append(query)
+        sent.append(query.decode() if isinstance(query, bytes) else query)  # a booking's statement goes as bytes
         return await execute(cursor, query, *args, **kwargs)
 
     monkeypatch.setattr(psycopg.AsyncCursor, "execute", recorded)
