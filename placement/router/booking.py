@@ -63,10 +63,11 @@ def guard_lost(driver_error: BaseException | None) -> bool:
     return getattr(driver_error, "sqlstate", None) == GUARD_LOST_SQLSTATE
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Booking:
     """Everything one reservation writes, as bound values, and what it books (the placement, its footprint and
-    the decision that chose it)."""
+    the decision that chose it). Made at every placement: not frozen, and nothing assigns to it once made
+    (``placement.router.cache`` says why)."""
 
     binding: tuple[str, ...]  # the guarded limits this placement grows (counters.guards_that_bind)
     task_queue: str  # the cluster's task queue as the decision saw it: a different one loses the guard
@@ -87,9 +88,10 @@ class Booking:
         return self.customer[0], int(booked.customer_volumes)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Booked:
-    """What the guards answered: ``task_queue`` is None when the cluster's guard did not match."""
+    """What the guards answered: ``task_queue`` is None when the cluster's guard did not match. Not frozen, as
+    ``Booking``."""
 
     task_queue: str | None
     node_matched: bool

@@ -1,7 +1,9 @@
 """What a placement is asked for and what the ledger keeps of it: the order, and the facts of what was placed.
 
 The ledger row's ``response`` column holds a ``PlacedService`` as JSON (``PLACED``), not an HTTP answer: the API
-shapes the first answer and every replay from it (``placement.router.answers``).
+shapes the first answer and every replay from it (``placement.router.answers``). The records are made at every
+placement: plain slotted dataclasses that nothing assigns to once made, not frozen ones (``placement.router.cache``
+says why).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from placement.state import RequestIn
 _CANONICAL = json.JSONEncoder(sort_keys=True)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PlacementOrder:
     """What ``POST /v1/placements`` asks for: the engine request plus the service's identity."""
 
@@ -44,14 +46,14 @@ class PlacementOrder:
         return hashlib.sha256(_CANONICAL.encode(body).encode()).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PlacedVolume:
     mount_path: str
     size_bytes: int
     replicas: int  # the storage provider's copies of it
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PlacedService:
     """What a placement reserved, as the ledger keeps it: where the service goes and why."""
 
@@ -68,7 +70,7 @@ class PlacedService:
 PLACED = TypeAdapter(PlacedService)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Placement:
     placed: PlacedService
     replayed: bool
