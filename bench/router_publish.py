@@ -38,7 +38,7 @@ import numpy as np
 import psycopg
 
 from bench.router_fleet import TOKEN, seed
-from bench.router_http import PLACE_PATH, PLACEMENT_LUA, Router, require_wrk, run_wrk
+from bench.router_wrk import PLACE_PATH, PLACEMENT_LUA, Router, require_wrk, run_wrk
 from sim.forecast.publish import background_priority
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -33,17 +33,8 @@ import numpy as np
 import psycopg
 
 from bench.router_fleet import TOKEN, fill_cache, seed
-from bench.router_http import (
-    FLOOR_NODES,
-    PLACE_PATH,
-    PLACEMENT_LUA,
-    WARM_UP,
-    Router,
-    capture_placements,
-    floor_run,
-    require_wrk,
-    run_wrk,
-)
+from bench.router_http import FLOOR_NODES, capture_placements
+from bench.router_wrk import PLACE_PATH, PLACEMENT_LUA, WARM_UP, Router, floor_run, require_wrk, run_wrk
 from placement.router.db import make_engine
 
 CONNECTIONS, DELAY = 6, 20  # bench.router_http's paced placements

@@ -1,0 +1,209 @@
+"""What the router benchmarks share to drive a server with ``wrk``: the server in a subprocess, the wrk scripts
+(select-cluster, placements), a wrk run and its figures, and a run of the database floor (``bench.router_dbfloor``) as
+a row beside them. ``bench.router_http`` measures with them; ``bench.router_trace``, ``bench.router_publish`` and
+``bench.router_callgrind`` drive the same server the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from bench.router_dbfloor import replay
+from bench.router_fleet import TOKEN
+
+ROOT = Path(__file__).resolve().parents[1]
+PLACE_PATH = "/v1/placements"
+TICKS = os.sysconf("SC_CLK_TCK")
+WARM_UP = 1  # seconds before each measured run, at its rate, not measured (wrk's -d counts whole seconds)
+
+
+def require_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, stdout=subprocess.DEVNULL)
+        found = shutil.which("wrk")
+    if not found:
+        sys.exit("wrk is required: apt-get install -y wrk")
+    return found
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_serving(process: subprocess.Popen, url: str, log: Path, seconds: float) -> None:
+    """Until the server at ``url`` answers ``/healthz``; an error when ``process`` exits or ``seconds`` pass."""
+    give_up = time.monotonic() + seconds
+    while time.monotonic() < give_up and process.poll() is None:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"router did not start; see {log}")
+
+
+class Router:
+    """``bench.router_floor`` on a loopback port (or ``server``, a module that serves it the same way)."""
+
+    def __init__(self, db: str, log: Path, server: str = "bench.router_floor", options: tuple[str, ...] = ()):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log.open("w")
+        env = dict(os.environ, CAPPLAN_TOKENS=TOKEN)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", server, "--db", db, "--port", str(self.port), *options],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_until_serving(self.process, self.url, log, 60)
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+        self.log.close()
+
+
+# The floor reads the same body as select-cluster, with the same token.
+SELECT_LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %(token)s"
+wrk.body = '{"customer_id": "bench", "ram": "2Gi", "region": "eu-west", "volumes": [%(volumes)s]}'
+function delay() if %(delay)d == 0 then return 0 end return math.random(0, 2 * %(delay)d) end
+"""
+
+PLACEMENT_LUA = """
+local counter = 0
+local prefix = "%(prefix)s"
+local threads = 0
+function setup(thread) threads = threads + 1; thread:set("tid", threads) end
+function init(args) tid = tid or 0; math.randomseed(tid) end
+function delay() if %(delay)d == 0 then return 0 end return math.random(0, 2 * %(delay)d) end
+request = function()
+  counter = counter + 1
+  local id = string.format("%%s-%%d-%%d", prefix, tid, counter)
+  local volumes = ""
+  if counter %% 2 == 0 then volumes = '{"size": "5Gi"}' end
+  local body = string.format(
+    '{"request_id": "%%s", "service_name": "%%s", "request": {"customer_id": "%%s", "ram": "256Mi", "volumes": [%%s]}}',
+    id, id, id, volumes)
+  return wrk.format("POST", "/v1/placements", {["Content-Type"] = "application/json",
+                    ["Authorization"] = "Bearer %(token)s"}, body)
+end
+"""
+
+
+@dataclass
+class Run:
+    name: str
+    connections: int
+    rate: float
+    p50: float
+    p99: float
+    cpu_ms: float | None  # the server's (or the floor script's) CPU per request
+    errors: int = 0
+    floor: Run | None = None
+    waits: dict[str, float] = field(default_factory=dict)
+
+    def row(self) -> str:
+        def ratio(mine: float | None, floor: float | None) -> str:
+            return "" if self.floor is None or not mine or not floor else f"{mine / floor:.2f}×"
+
+        floor = self.floor
+        cpu = "" if self.cpu_ms is None else f"{self.cpu_ms:.2f}"
+        return (
+            f"| {self.name} | {self.connections} | {self.rate:.0f} | {self.p50:.2f} | {self.p99:.2f} | {cpu} | "
+            f"{ratio(self.p50, floor and floor.p50)} | {ratio(self.p99, floor and floor.p99)} | "
+            f"{ratio(self.cpu_ms, floor and floor.cpu_ms)} | {self.errors} |"
+        )
+
+
+def run_wrk(wrk: str, router: Router, path: str, script: str, connections: int, duration: int, workdir: Path):
+    lua = workdir / f"{uuid.uuid4().hex}.lua"
+    lua.write_text(script)
+    threads = min(2, connections)
+    cpu = router.cpu_seconds()
+    out = subprocess.run(
+        [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(lua), router.url + path],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    cpu = router.cpu_seconds() - cpu
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    result = {"rate": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "requests": requests}
+    for label in ("50%", "99%"):
+        match = re.search(rf"^\s+{re.escape(label)}\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
+        value, unit = float(match.group(1)), match.group(2)
+        result[label] = value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    result["errors"] = (int(non2xx.group(1)) if non2xx else 0) + (
+        sum(int(n) for n in re.findall(r"\d+", errors.group(1))) if errors else 0
+    )
+    result["cpu_ms"] = 1000 * cpu / max(requests, 1)
+    return result
+
+
+def wrk_run(
+    name, wrk, router, path, script, connections, duration, workdir, floor=None, warm_up=True, show=True
+) -> Run:
+    if warm_up:
+        run_wrk(wrk, router, path, script, connections, WARM_UP, workdir)
+    result = run_wrk(wrk, router, path, script, connections, duration, workdir)
+    run = Run(name, connections, result["rate"], result["50%"], result["99%"], result["cpu_ms"], result["errors"])
+    run.floor = floor
+    if show:
+        print(run.row(), flush=True)
+    return run
+
+
+def floor_run(name, engine, captured, nodes, connections, duration, delay, prefix, show=True) -> Run:
+    result = replay(
+        engine,
+        captured,
+        nodes,
+        connections=connections,
+        duration=duration,
+        mean_delay_ms=delay,
+        prefix=prefix,
+        warm_up=WARM_UP,
+    )
+    latencies = np.array(result.latencies_ms)
+    run = Run(
+        name,
+        connections,
+        len(latencies) / result.seconds,
+        float(np.percentile(latencies, 50)),
+        float(np.percentile(latencies, 99)),
+        1000 * result.cpu_seconds / max(len(latencies), 1),
+        errors=result.guards_lost,  # the floor's lost guards: their statements ran in full and undid themselves
+    )
+    if show:
+        print(run.row(), flush=True)
+    return run
