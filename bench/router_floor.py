@@ -33,14 +33,16 @@ class FloorOut(BaseModel):
     customer_id: str | None
 
 
-def bench_app(db_url: str) -> FastAPI:
+def bench_app(db_url: str, fleet_cache_seconds: float | None = None) -> FastAPI:
+    """``fleet_cache_seconds``: how long the fleet stays cached (the store's default unless given)."""
     from placement.router.app import create_app
     from placement.router.auth import BearerRole
     from placement.router.config import settings_from_env
     from placement.router.store import open_store
 
     settings = settings_from_env(db_url, protect_select=True)
-    app = create_app(open_store(settings.db_url), settings)
+    cache = {} if fleet_cache_seconds is None else {"fleet_cache_seconds": fleet_cache_seconds}
+    app = create_app(open_store(settings.db_url, **cache), settings)
 
     @app.post(FLOOR_PATH, dependencies=[Depends(BearerRole(settings.tokens))], include_in_schema=False)
     async def floor(body: FloorIn) -> FloorOut:
