@@ -113,7 +113,9 @@ def _decide(request_plan: RequestPlan, clusters, fails, raws, totals, best) -> D
         why = partial(_rejected_reason, fails, len(clusters))
         return Decision(None, None, None, None, weights, None, (), warnings, build_results=build, build_reason=why)
     cluster, load = clusters[best]
-    why = partial(_placed_reason, cluster.id, weights, fails, raws, int(totals[best]), best)
+    # The winner's raw scores alone: when they are worked out on reading (``raws`` callable), for its cluster only.
+    best_raw = partial(_scores_of_one, request_plan, clusters[best]) if callable(raws) else raws[best]
+    why = partial(_placed_reason, cluster.id, weights, fails, best_raw, int(totals[best]), len(clusters))
     return Decision(
         cluster.id,
         cluster.task_queue,
@@ -143,12 +145,17 @@ def _rejected_reason(fails, total_count: int) -> str:
     return _summary(counts, total_count)
 
 
-def _placed_reason(cluster_id: str, weights, fails, raws, total: int, best: int) -> str:
-    best_raw = raws()[best] if callable(raws) else raws[best]
+def _scores_of_one(request_plan: RequestPlan, pair: tuple[Cluster, ClusterLoad]) -> tuple[int, ...]:
+    """One cluster's raw scores (policy order), as the plan's evaluation over any fleet holding it gives them."""
+    return request_plan.plan.scored(request_plan, [pair])[1][0]
+
+
+def _placed_reason(cluster_id: str, weights, fails, best_raw, total: int, count: int) -> str:
+    best_raw = best_raw() if callable(best_raw) else best_raw
     fails = fails() if callable(fails) else fails
     feasible = int((fails < 0).sum()) if isinstance(fails, np.ndarray) else fails.count(-1)
     breakdown = ", ".join(f"{name} {raw}x{weight}" for (name, weight), raw in zip(weights, best_raw, strict=True))
-    return f"{cluster_id}: score {total} ({breakdown}); {feasible}/{len(fails)} clusters fit"
+    return f"{cluster_id}: score {total} ({breakdown}); {feasible}/{count} clusters fit"
 
 
 def _build_results(request_plan, clusters, fails, raws, totals, *, rejected_only: bool = False) -> tuple:
