@@ -110,10 +110,10 @@ class Crossings:
                     seen[i, : len(before[limit])] = before[limit]
             self.limits, self.seen = limits, seen
         seen = self.seen[:, :n]
-        fresh = reached & ~seen
-        seen |= reached
-        if not fresh.any():
-            return []
+        fresh = reached > seen  # (reached and not seen before, in one call)
+        if not np.count_nonzero(fresh):
+            return []  # (most days: what was reached is all seen)
+        seen |= fresh
         rows, numbers = np.nonzero(fresh)
         return [(limits[i], number) for i, number in zip(rows.tolist(), numbers.tolist(), strict=True)]
 
