@@ -166,15 +166,33 @@ class Operator(LevelTrends):
         known = self._today().get(key)
         if known is None:
             horizons = tuple(dict.fromkeys((horizon, self.policy.node_lead_days, self.growth_horizon_days())))
-            for days, levels in zip(horizons, self._demand_over(horizons), strict=True):
-                self._trends[("demand ahead", days)] = levels
+            over = self._demand_over(horizons)
+            for k, days in enumerate(horizons):
+                self._trends[("demand ahead", days)] = over[:, k]
+            self._trends[("demand over",)] = horizons, over
             known = self._trends[key]
         # (By row: zip(strict=True) over a matrix's rows asks its iterator once more, ~4 us.)
         return self.migration.reserved({name: known[row] for row, name in enumerate(DEMAND)})
 
-    def _demand_over(self, horizons: tuple[float, ...]) -> list[np.ndarray]:
-        """``demand_ahead``'s levels (before merges) for each of ``horizons``, a row per level of DEMAND: all horizons
-        in the same arrays (element by element the arithmetic of one horizon)."""
+    def nodes_needed_ahead(self, horizon: float) -> np.ndarray:
+        """Run nodes that keep ``demand_ahead(horizon)`` under the order levels (``Triggers.needed_nodes``; a
+        cluster kept full at 100 %). Where no merge reserves room (``sim.migration``), the day's look-aheads are
+        worked out in one call, as one array of a row per horizon (element by element the same arithmetic), and
+        kept for the day: the node orders and scale-down each ask for one."""
+        ahead = self.demand_ahead(horizon)
+        if self.migration.plans:
+            return self.triggers.needed_nodes(ahead)
+        known = self._trends.get(("nodes needed ahead",))  # (``demand_ahead`` made the day's figures current)
+        if known is None:
+            horizons, over = self._trends[("demand over",)]
+            needed = self.triggers.needed_nodes({name: over[row] for row, name in enumerate(DEMAND)})
+            known = self._trends[("nodes needed ahead",)] = dict(zip(horizons, needed, strict=True))
+        found = known.get(horizon)
+        return self.triggers.needed_nodes(ahead) if found is None else found
+
+    def _demand_over(self, horizons: tuple[float, ...]) -> np.ndarray:
+        """``demand_ahead``'s levels (before merges) for each of ``horizons``, by level of DEMAND, horizon and
+        cluster: all horizons in the same arrays (element by element the arithmetic of one horizon)."""
         fleet = self.fleet
         levels = np.empty((len(DEMAND_PLACED), fleet.n_clusters))
         for row, name in enumerate(DEMAND_PLACED):
@@ -185,7 +203,7 @@ class Operator(LevelTrends):
         # (Without a trend, today's level: a kept-full cluster has a full trend window, ``_kept_full``.)
         project = len(self.history) > MIN_TREND_DAYS
         if not (project or any_full):
-            return [now] * len(horizons)
+            return np.repeat(now[:, None], len(horizons), axis=1)  # (only on a run's first week)
         rise = self.slope(DEMAND_PLACED, levels)
         steps = self._steps.get(horizons)
         if steps is None:  # (the same two horizons every day)
@@ -208,12 +226,12 @@ class Operator(LevelTrends):
                 taking[self.taking] = True
                 kept = np.where(taking, np.maximum(kept, ahead), kept)
             ahead = np.where(full, kept, ahead)
-        return [ahead[:, k] for k in range(len(horizons))]
+        return ahead
 
     def _scale_down(self, day: float, n: int) -> None:
         """Scale-down keeps what the trend says the cluster needs again before a re-ordered node could arrive
         and settle: the same look-ahead as a new cluster's sizing, so a fresh cluster grows into its nodes."""
-        self.scale_down.tick(day, self.demand_ahead(self.growth_horizon_days()), self.trend_known(n))
+        self.scale_down.tick(day, self.nodes_needed_ahead(self.growth_horizon_days()), self.trend_known(n))
 
     def growth_horizon_days(self) -> float:
         return 2 * self.policy.node_lead_days + PROJECTION_WINDOW_DAYS
@@ -321,7 +339,7 @@ class Operator(LevelTrends):
         pending = fleet.view("pending_nodes")  # (as it was at the start: nothing below changes it before the orders)
         lead = policy.node_lead_days
         # n_plus: the cluster still holds its pods after losing its k largest run nodes (all of one type).
-        needed = self.triggers.needed_nodes(ahead) + policy.n_plus.nodes
+        needed = self.nodes_needed_ahead(lead) + policy.n_plus.nodes  # (a new array: changed below)
         have = np.add(fleet.view("nodes"), pending, dtype=float)
         # A rejection for RAM, pods or disk with nothing on order asks for one more node even below the threshold
         # (fragmentation: one large service fits on no node while the cluster as a whole has room).

@@ -37,11 +37,11 @@ class ScaleDown:
         self.unneeded_since: dict[int, float] = {}  # cluster -> first day of its current surplus
         self._floors = np.zeros(0)  # ``_floor``, per cluster number
 
-    def keep_nodes(self, ahead: dict[str, np.ndarray]) -> np.ndarray:
-        """Run nodes each cluster keeps: its order levels for the projected demand, plus the n_plus headroom,
-        and never fewer than its storage provider's minimum nodes and replica count."""
-        needed = self.triggers.needed_nodes(ahead) + self.policy.n_plus.nodes
-        return np.maximum(needed, self._floor())
+    def keep_nodes(self, needed: np.ndarray) -> np.ndarray:
+        """Run nodes each cluster keeps: its order levels for the projected demand (``needed``, the run nodes they
+        take, ``Triggers.needed_nodes``), plus the n_plus headroom, and never fewer than its storage provider's
+        minimum nodes and replica count."""
+        return np.maximum(needed + self.policy.n_plus.nodes, self._floor())
 
     def _floor(self) -> np.ndarray:
         """Each cluster's storage provider's minimum nodes and replica count, whichever is more (a cluster's
@@ -55,7 +55,8 @@ class ScaleDown:
             )
         return self._floors
 
-    def tick(self, day: float, ahead: dict[str, np.ndarray], trend_known: np.ndarray) -> None:
+    def tick(self, day: float, needed: np.ndarray, trend_known: np.ndarray) -> None:
+        """``needed``: the run nodes each cluster's demand over the look-ahead takes (``keep_nodes``)."""
         self._decommission_empty(day)
         scale_down = self.policy.scale_down
         # With node adding off, capacity is frozen ("what if"): nothing is removed either.
@@ -63,7 +64,7 @@ class ScaleDown:
             return
         fleet = self.fleet
         nodes, pending = fleet.view("nodes"), fleet.view("pending_nodes")
-        surplus = nodes - self.keep_nodes(ahead)
+        surplus = nodes - self.keep_nodes(needed)
         settled = np.array(
             [info.active and day - info.last_node_added >= scale_down.delay_after_add_days for info in fleet.clusters],
             dtype=bool,
