@@ -11,7 +11,6 @@ from collections import deque
 import numpy as np
 
 from sim.day_levels import DayLevels
-from sim.fleet import Fleet
 
 
 def row_sums(matrix: np.ndarray, columns: np.ndarray) -> list[float]:
@@ -38,21 +37,13 @@ class Columns:
         return known
 
 
-def region_growth(
-    history: deque[DayLevels], fleet: Fleet, names: tuple[str, ...], columns: Columns
-) -> dict[str, list[float]]:
-    """Each level's growth per day (in the order of ``names``) on each region's clusters over the trend window:
-    every cluster's rise (a cluster ordered within the window from nothing), a shrinking one counting none (its
-    room is not for new customers). All levels at once, summed per region."""
-    span = len(history) - 1
+def window_rise(history: deque[DayLevels], names: tuple[str, ...]) -> np.ndarray:
+    """Each level's rise (in the order of ``names``, a row each) on each cluster over the trend window: a cluster
+    ordered within the window from nothing, a shrinking one counting none (its room is not for new customers).
+    A region's growth per day is its clusters' sum (``row_sums``) over the window's days."""
     first, last = history[0], history[-1]
     n = last.matrix.shape[1]
     before = first.pick(names)
     if before.shape[1] < n:  # clusters ordered within the window: from nothing
         before = np.pad(before, ((0, 0), (0, n - before.shape[1])))
-    rise = np.maximum(last.pick(names) - before, 0.0)
-    members: dict[str, list[int]] = {}
-    for number, info in enumerate(fleet.clusters[:n]):
-        if info.active:
-            members.setdefault(info.region, []).append(number)
-    return {region: [total / span for total in row_sums(rise, columns.of(mine))] for region, mine in members.items()}
+    return np.maximum(last.pick(names) - before, 0.0)

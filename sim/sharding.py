@@ -31,7 +31,7 @@ from sim.day_levels import DayLevels
 from sim.decisions import VOLUMES_PREFIX, is_shard_limit, limit_name
 from sim.fleet import Fleet
 from sim.log import Log
-from sim.region_sums import Columns, region_growth, row_sums
+from sim.region_sums import Columns, row_sums, window_rise
 from sim.scenario import FixedStorage, OperatorPolicy, SwitchStorage
 from sim.triggers import Ratios, Triggers
 from sim.world import World
@@ -88,7 +88,7 @@ class Sharding:
         names = self._limits[1]
         now = ratios.matrix.take(self._limits[2], axis=0)
         ahead = np.maximum(self.op.projected_rows(names, now, shard.lead_days), now)
-        worst_now = np.maximum.reduce(now, axis=0)  # (``max(axis=0)``: the same, less the call through numpy's methods)
+        worst_now = None  # each cluster's highest level now, where one is urgent (most days none is)
         # Order a successor when a limit is near (prepare_fraction) or the cluster would close within the
         # successor's lead time.
         pressure = np.maximum(now / shard.prepare_fraction, ahead / shard.close_fraction)
@@ -113,6 +113,8 @@ class Sharding:
                 why = self.op.triggers.why(limit, number, self.op.world.signals)
                 self.retiring[number] = self._new_cluster(day, info.region, limit, customers, why, number)
             # Close only once a successor takes new customers: a closed region rejects every sign-up.
+            if worst_now is None:
+                worst_now = np.maximum.reduce(now, axis=0)  # (``max(axis=0)``, less the call through numpy's methods)
             if worst_now[number] >= shard.close_fraction and self._region_has_room(
                 info.region, urgency, open_active, number, True
             ):
@@ -180,29 +182,44 @@ class Sharding:
             return
         fleet, close = self.fleet, self.policy.shard.close_fraction
         target = self.cover_days()
-        growth_in = region_growth(self.op.history, self.fleet, names, self._columns)
-        # Each region's open clusters and clusters on order, as the day's look found them (a region's own orders,
-        # reopenings and closes below change no other region's).
+        history = self.op.history
+        rise, span = window_rise(history, names), len(history) - 1
+        # Each region's delivered clusters (their growth), open clusters and clusters on order, as the day's look
+        # found them (a region's own orders, reopenings and closes below change no other region's).
+        members: dict[str, list[int]] = {}
         open_in: dict[str, list[int]] = {}
         ordered_in: dict[str, int] = {}
-        regions = set()  # the regions with a cluster delivered
         was_open = open_active.tolist()  # (a list's items cost less to read than an array's)
+        measured = rise.shape[1]  # (the clusters of today's levels)
         for number, info in enumerate(fleet.clusters):
             if info.active:
-                regions.add(info.region)
+                if number < measured:
+                    members.setdefault(info.region, []).append(number)
+                else:
+                    members.setdefault(info.region, [])
             if number < len(was_open) and was_open[number]:
                 open_in.setdefault(info.region, []).append(number)
             elif not (info.active or info.decommissioned):
                 ordered_in[info.region] = ordered_in.get(info.region, 0) + 1
         headroom = np.maximum(close - now, 0.0)
-        for region in sorted(regions):
-            growth = growth_in.get(region, [0.0] * len(names))
+        both = None  # the rises over the headrooms: a region whose delivered clusters are all open sums both at once
+        for region in sorted(members):
             opened = open_in.get(region)
             if not opened:
                 continue  # a region with nothing open is _serve_regions' (its sign-ups are rejected)
+            mine = members[region]
+            if mine == opened:
+                if both is None:
+                    both = np.concatenate((rise, headroom))
+                sums = row_sums(both, self._columns.of(opened))
+                grown, left = sums[: len(names)], sums[len(names) :]
+            else:
+                grown = row_sums(rise, self._columns.of(mine)) if mine else [0.0] * len(names)
+                left = row_sums(headroom, self._columns.of(opened))
+            growth = [total / span for total in grown]
             ordered = ordered_in.get(region, 0)
             # The room left under each level's close level on the open clusters, plus a fresh cluster's per order.
-            room = [total + close * ordered for total in row_sums(headroom, self._columns.of(opened))]
+            room = [total + close * ordered for total in left]
             short, binding = 0, None
             for i, (rate, left) in enumerate(zip(growth, room, strict=True)):
                 if rate <= 0:
