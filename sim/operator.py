@@ -136,9 +136,8 @@ class Operator(LevelTrends):
         first = self.history[0].pick(KEPT_FULL_LEVELS)
         then = first.shape[1]
         last = self.history[-1].pick(KEPT_FULL_LEVELS)[:, :then]
-        below = (last < first).tolist()  # (all three levels in one comparison, read as lists)
-        falling = [ram and pods for ram, pods in zip(below[0], below[1], strict=True)]
-        idle = (last[2] == first[2]).tolist()
+        # The three levels' changes in one subtraction, read as lists (of finite floats, x - y < 0 exactly where x < y).
+        ram, pods, placed = (last - first).tolist()
         # An open cluster is idle because its region has no sign-ups, not because another open cluster took them:
         # where one of the region's clusters closed within the window, its sign-ups come here now.
         handed = {self.fleet.clusters[k].region for k, (_, was_open) in self.changed.items() if was_open}
@@ -148,8 +147,8 @@ class Operator(LevelTrends):
         # a just-closed cluster stayed at about 75 % for months (1.3-1.4x its group's optimum on a RAM-heavy probe).
         kept = np.zeros(n, dtype=bool)
         kept[:then] = [
-            not info.open or (down and still and info.region not in handed)
-            for info, down, still in zip(self.fleet.clusters[:then], falling, idle, strict=True)
+            not info.open or (fell < 0 and fewer < 0 and placed_since == 0 and info.region not in handed)
+            for info, fell, fewer, placed_since in zip(self.fleet.clusters[:then], ram, pods, placed, strict=True)
         ]
         return kept & active
 
