@@ -97,16 +97,20 @@ class Triggers:
         Every share is worked out in one matrix, a row per limit (element by element the division each limit's own
         array had): on a fleet of a few clusters, numpy's calls per limit cost more than the arithmetic."""
         fleet = self.fleet
-        count = fleet.n_clusters  # every counter as floats, converted at once
-        counted = np.array([a[:count] for a in fleet.counters.values()], dtype=float)
-        c = Levels(self._counters.rows(tuple(fleet.counters)), counted)
+        rows = self._counters.rows(tuple(fleet.counters))
+        # Every counter as floats, converted at once: the fleet's kept views (a slice each made as many views anew),
+        # joined in one call (an array of the list discovered each view's shape and type first).
+        view = fleet.view
+        counted = np.concatenate([view(name) for name in rows.names], dtype=float)
+        c = Levels(rows, counted.reshape(len(rows.names), fleet.n_clusters))
         rows, levels = self._levels(c, n)
         limits, thresholds, positive = self._thresholds(c, self._providers_now(), n)
         if limits != rows:
             raise RuntimeError(f"sim.triggers: levels {rows} and thresholds {limits} differ")
-        names, source, kept = self._layout(limits)
-        shares = _share(levels, thresholds, positive)
-        return Ratios(self._names.rows(names), np.where(kept, shares.take(source, axis=0), 0.0))
+        names, source, hidden = self._layout(limits)
+        shares = _share(levels, thresholds, positive).take(source, axis=0)
+        np.putmask(shares, hidden, 0.0)  # (in place: ``where`` made a third array, and an array of the 0)
+        return Ratios(self._names.rows(names), shares)
 
     def _providers_now(self) -> tuple[str, ...]:
         """Each cluster's storage provider (a cluster's never changes: kept while the fleet has as many clusters)."""
@@ -188,7 +192,7 @@ class Triggers:
         return self._acts_at[1]
 
     def _layout(self, rows: tuple[str, ...]) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
-        """``ratios``' limits from its ``rows``: their names, the row each is, and where it is kept (elsewhere 0:
+        """``ratios``' limits from its ``rows``: their names, the row each is, and where it is not kept (there 0:
         a storage provider's volume limit on its own clusters only, the last rung's on clusters that have reached
         it). Kept while the clusters' storage providers and rungs stay."""
         key = (rows, self._providers, self._exhausted.tobytes())
@@ -205,7 +209,7 @@ class Triggers:
                 names.append(name)
                 source.append(row)
                 kept.append(self._exhausted if name == "control_plane_ladder_top" else everywhere)
-            self._rows = key, (tuple(names), np.array(source, dtype=np.intp), np.array(kept, dtype=bool))
+            self._rows = key, (tuple(names), np.array(source, dtype=np.intp), ~np.array(kept, dtype=bool))
         return self._rows[1]
 
     def level(self, key: str, c: dict) -> Any:
@@ -324,7 +328,8 @@ class Triggers:
         by_ram = c["ram_requested"] / ram
         by_pods = np.maximum(c["pods"] - self._system_pods(system), 0.0) / pods
         needed = np.maximum(by_ram, by_pods)
-        needed = np.maximum(needed, (c["disk_bytes"] if "disk_bytes" in c else self.fleet.view("disk_bytes")) / disk)
+        disk_bytes = c.get("disk_bytes")  # (``in`` and a lookup read a row of ``Levels`` twice)
+        needed = np.maximum(needed, (self.fleet.view("disk_bytes") if disk_bytes is None else disk_bytes) / disk)
         return np.ceil(needed - 1e-9) if whole else needed
 
     def _node_room(self, kept_full: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
