@@ -63,17 +63,20 @@ class ScaleDown:
         if not (scale_down.enabled and self.policy.auto_add_nodes):
             return
         fleet = self.fleet
-        nodes, pending = fleet.view("nodes"), fleet.view("pending_nodes")
-        surplus = nodes - self.keep_nodes(needed)
-        settled = np.array(
-            [info.active and day - info.last_node_added >= scale_down.delay_after_add_days for info in fleet.clusters],
-            dtype=bool,
-        )
-        candidates = settled & trend_known & (pending == 0) & (surplus >= 1)
-        for number in list(self.unneeded_since):
-            if not candidates[number]:
-                del self.unneeded_since[number]
-        for number in candidates.nonzero()[0].tolist():
+        surplus = (fleet.view("nodes") - self.keep_nodes(needed)).tolist()
+        delay = scale_down.delay_after_add_days
+        # Settled, with a known trend, nothing on order and a node to spare; read from lists in one pass (on a fleet
+        # of a few clusters, a numpy call per condition cost more than the comparisons).
+        candidates = [
+            number
+            for number, (info, known, on_order, spare) in enumerate(
+                zip(fleet.clusters, trend_known.tolist(), fleet.view("pending_nodes").tolist(), surplus, strict=True)
+            )
+            if known and on_order == 0 and spare >= 1 and info.active and day - info.last_node_added >= delay
+        ]
+        for number in set(self.unneeded_since).difference(candidates):
+            del self.unneeded_since[number]
+        for number in candidates:
             since = self.unneeded_since.setdefault(number, day)
             if day - since >= scale_down.unneeded_days:
                 self._remove_nodes(day, number, int(surplus[number]))
