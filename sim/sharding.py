@@ -93,14 +93,18 @@ class Sharding:
         # successor's lead time.
         pressure = np.maximum(now / shard.prepare_fraction, ahead / shard.close_fraction)
         urgency = np.maximum.reduce(pressure, axis=0)
-        open_active = np.array([info.open and info.active for info in fleet.clusters], dtype=bool)
+        is_open = [info.open and info.active for info in fleet.clusters]
+        open_active = np.array(is_open, dtype=bool)
         levels = ahead  # (at least ``now`` already)
         # Clusters near a close level within a node lead time and a week: the region's others take over
         # (``sim.handover``; the projection is linear, so the node lead time's level lies on the way to ``ahead``).
         soon = min(1.0, (self.policy.node_lead_days + MIN_TREND_DAYS) / shard.lead_days)
-        near = np.maximum.reduce(now + (ahead - now) * soon, axis=0) >= shard.close_fraction
-        self.op.handing = set((open_active & near).nonzero()[0].tolist()) | set(self.closing)
-        for number in (open_active & (urgency >= 1.0)).nonzero()[0].tolist():
+        near = (np.maximum.reduce(now + (ahead - now) * soon, axis=0) >= shard.close_fraction).tolist()
+        # (The open clusters among them, and the urgent ones, picked from lists: a numpy call each cost more.)
+        self.op.handing = {k for k, (on, close) in enumerate(zip(is_open, near, strict=True)) if on and close}
+        self.op.handing.update(self.closing)
+        urgent = [k for k, (on, level) in enumerate(zip(is_open, urgency.tolist(), strict=True)) if on and level >= 1.0]
+        for number in urgent:
             limit = names[int(pressure[:, number].argmax())]
             info = fleet.clusters[number]
             if limit.startswith(VOLUMES_PREFIX):
