@@ -25,6 +25,9 @@ from sim.triggers import NODE_TOTALS, Ratios, Triggers
 from sim.world import World
 
 KEPT_FULL_LEVELS = ("ram_requested", "pods", "placements")  # what says a cluster is kept full (``_kept_full``)
+# The day's crossings give the upgrades (``_upgrade``): the control plane's crossing level must be its upgrade level.
+if is_shard_limit("control_plane_objects"):
+    raise ImportError("sim.operator upgrades at the control plane's crossing level; it is a shard limit now")
 
 
 @dataclass(order=True, slots=True)
@@ -73,7 +76,7 @@ class Operator(LevelTrends):
         self.history.append(self.levels_of(ratios))
         self.triggers.fold_in_rejections(ratios, self.world.signals)
         self.triggers.kept_full = self._kept_full(n, active)
-        customers = int(np.add.reduce(fleet.view("customers")))  # (``sum()`` less numpy's methods)
+        customers = sum(fleet.view("customers").tolist())  # (as ints: a numpy reduction of ten cost more)
         names = ratios.rows.names
         if self._cross_levels is None or self._cross_levels[0] != names:
             close = self.policy.shard.close_fraction if self.policy.auto_shard else 1.0
@@ -81,7 +84,8 @@ class Operator(LevelTrends):
         reached = (ratios.matrix >= self._cross_levels[1]) & active
         for limit, number in self.crossings.newly_crossed(names, reached):
             self._crossed(limit, number, day, customers)
-        self._upgrade(day, ratios, active)
+        # (No shard limit: the control plane's crossing is its upgrade level, a ratio of 1.)
+        self._upgrade(day, reached[ratios.rows.at["control_plane_objects"]])
         # Over a node lead time, for the node orders and the merges' plans (the orders change nothing it reads).
         ahead = self.demand_ahead(self.policy.node_lead_days)
         self._add_nodes(day, ratios, active, ahead)
@@ -308,15 +312,15 @@ class Operator(LevelTrends):
         self.fleet.add_nodes(order.cluster, order.amount, order.due)
         self.log.add_setup_eur(order.cluster, order.amount * self.world.config.costs.run_node_setup_eur)
 
-    def _upgrade(self, day: float, ratios: Ratios, active: np.ndarray) -> None:
+    def _upgrade(self, day: float, reached: np.ndarray) -> None:
+        """Order a control-plane upgrade where the active clusters ``reached`` the control plane's upgrade level."""
         if not self.policy.auto_upgrade_control_plane:
             return
-        reached = ratios["control_plane_objects"] >= 1.0
         if not np.count_nonzero(reached):
             return  # (most days)
         rung = self.fleet.view("ctrl_rung")
         top = len(self.fleet.ladder) - 1
-        due = (reached & active & (rung < top)).nonzero()[0]
+        due = (reached & (rung < top)).nonzero()[0]
         for number in due.tolist():
             if number in self.upgrade_pending:
                 continue
@@ -356,8 +360,8 @@ class Operator(LevelTrends):
                 needed[number] = max(needed[number], have[number] + 1)
         self.migration.more_nodes.clear()
         # Nodes on order count against the cap as much as delivered ones.
-        wanted = np.minimum(needed, self.triggers.node_cap()) - have
-        for number in (active & (wanted > 0)).nonzero()[0].tolist():
+        wanted = (np.minimum(needed, self.triggers.node_cap()) - have).tolist()
+        for number in [k for k, (on, more) in enumerate(zip(active.tolist(), wanted, strict=True)) if on and more > 0]:
             amount = int(wanted[number])
             fleet.counters["pending_nodes"][number] += amount
             # RAM, pods per node or disk, whichever is nearest its threshold, is why (a rejection set its ratio to

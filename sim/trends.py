@@ -50,7 +50,7 @@ class LevelTrends:
         levels[:count] = ratios.matrix
         for row, name in enumerate(DEMAND_PLACED, count):
             levels[row] = fleet.view(name)  # (a row at a time: stacking the counters first cost more)
-        return DayLevels(self._layout.rows((*ratios, *DEMAND_PLACED)), levels)
+        return DayLevels(self._layout.rows(ratios.rows.names + DEMAND_PLACED), levels)
 
     def projected_rows(self, names: tuple[str, ...], current: np.ndarray, lead_days: float) -> np.ndarray:
         """Levels (a row of ``current`` per name) extrapolated ``lead_days`` ahead from their trend over the last
