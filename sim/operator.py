@@ -347,10 +347,9 @@ class Operator(LevelTrends):
         # A rejection for RAM, pods or disk with nothing on order asks for one more node even below the threshold
         # (fragmentation: one large service fits on no node while the cluster as a whole has room).
         if self.world.signals.rejected:
-            spills = self.triggers.kept_full & ~np.array([info.open for info in fleet.clusters], dtype=bool)
-            spills &= policy.spill.enabled
+            kept_full, spill = self.triggers.kept_full, policy.spill.enabled
             for number, counts in self.world.signals.rejected.items():
-                if spills[number]:
+                if spill and kept_full[number] and not fleet.clusters[number].open:
                     continue  # a closed cluster kept full: what finds no room there spills
                 if any(counts.get(name) for name in NODE_ADDED_FILTERS) and pending[number] == 0:
                     needed[number] = max(needed[number], have[number] + 1)
