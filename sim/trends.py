@@ -37,7 +37,8 @@ class LevelTrends:
         # them: only the shard decisions, after every projection of the day, open or close a cluster.
         self.taking: list[int] = []
         self.today = 0.0
-        # ``_trend_base`` and ``slope`` by their arguments, for the history's last day they were measured on.
+        # ``_trend_base`` by its arguments, and the operator's look-aheads, for the history's last day they were
+        # measured on.
         self._trends: dict[tuple, tuple[np.ndarray, np.ndarray | float, np.ndarray | None] | np.ndarray] = {}
         self._trends_of: dict[str, np.ndarray] | None = None
         self._known: tuple[tuple[bool, int, int], np.ndarray] | None = None  # ``trend_known``
@@ -67,18 +68,13 @@ class LevelTrends:
 
     def slope(self, name: str | tuple[str, ...], current: np.ndarray) -> np.ndarray:
         """A level's rise per day over the trend window (none where it fell), since a role change within it
-        (``projected_rows``); several levels' (a row of ``current`` per name) for a tuple of names. Kept for the day
-        (until the history changes) by the levels it was given: the node orders and scale-down both project the
-        demand. Callers must not change what it returns."""
-        key = ("slope", name, current.dtype.char, current.shape, current.tobytes())
-        known = self._today().get(key)
-        if known is not None:
-            return known
+        (``projected_rows``); several levels' (a row of ``current`` per name) for a tuple of names. Worked out at each
+        ask: each of its two askers asks once a day (the shard levels; the demand, for all look-aheads at once), so
+        keeping it by the bytes of the levels it was given found nothing again."""
         base, days, from_current = self._trend_base(name, current.shape[-1])
         before = base if from_current is None else np.where(from_current, current, base)
         rise = np.maximum(current - before, 0.0) / days
         if not self.taking:  # (most days: no receiver's rise to raise, ``floor_slope``)
-            self._trends[key] = rise
             return rise
         if isinstance(name, str):
             rise = self._floor(name, current, rise)
@@ -86,7 +82,6 @@ class LevelTrends:
             for i, row in enumerate(name):
                 if row in DEMANDS:  # (only these: the others stay as they are)
                     rise[i] = self._floor(row, current[i], rise[i])
-        self._trends[key] = rise
         return rise
 
     def _floor(self, name: str, current: np.ndarray, rise: np.ndarray) -> np.ndarray:
@@ -94,7 +89,7 @@ class LevelTrends:
         return floor_slope(self.fleet, self.history, self.changed, self.today, self.taking, name, current, rise)
 
     def _today(self) -> dict[tuple, tuple[np.ndarray, np.ndarray | float, np.ndarray | None] | np.ndarray]:
-        """What ``_trend_base`` and ``slope`` worked out from the history as it is (a new day or services moved
+        """What ``_trend_base`` and the operator worked out from the history as it is (a new day or services moved
         between clusters, ``_moved``, change it)."""
         if self._trends_of is not self.history[-1]:
             self._trends, self._trends_of = {}, self.history[-1]
