@@ -59,6 +59,7 @@ class Log:
     packing_wall_seconds: list[float] = field(default_factory=list)  # machine-dependent: never written
     spilled: int = 0  # services placed away from their customer's home cluster (spill policy)
     spills: Counter = field(default_factory=Counter)  # (home id, cluster id) -> spilled since the last sample
+    cluster_numbers: np.ndarray = field(default_factory=lambda: np.zeros(0))  # 0..n-1 as floats, a sample's column
 
     def event(self, day: float, kind: str, cluster_id: str, detail: str) -> None:
         self.events.append((day, kind, cluster_id, detail))
@@ -84,18 +85,24 @@ class Log:
     def record_day(self, fleet: Fleet, day: int) -> None:
         """The day's sample of every cluster, the day's rejections as events; the daily tallies start again."""
         n = fleet.n_clusters
-        # The day's rows written in place, column by column (stacking the columns made each of them again).
-        rows = np.empty((n, SAMPLE_SETUP + 1), dtype=np.float64)
-        rows[:, SAMPLE_DAY] = day
-        rows[:, SAMPLE_CLUSTER] = range(n)
-        # Every counter in one copy (a copy per counter cost three times as much, every day of a run).
-        rows[:, SAMPLE_COUNTERS:SAMPLE_ACTIVE] = np.array([fleet.view(name) for name in CLUSTER_COUNTERS]).T
-        rows[:, SAMPLE_ACTIVE] = [info.active for info in fleet.clusters]
-        rows[:, SAMPLE_OPEN] = [info.open for info in fleet.clusters]
+        # The day's rows written in place as the columns of a block, a column a row of it (each written whole, not
+        # strided); the rows are its transpose (``sim.collect`` stacks them as they are laid out).
+        block = np.empty((SAMPLE_SETUP + 1, n), dtype=np.float64)
+        block[SAMPLE_DAY] = day
+        if len(self.cluster_numbers) != n:  # (the fleet only grows: made anew when it did)
+            self.cluster_numbers = np.arange(n, dtype=np.float64)
+        block[SAMPLE_CLUSTER] = self.cluster_numbers
+        # Every counter in one copy, joined straight into its rows (an array of the views made them again).
+        view = fleet.view
+        np.concatenate([view(name) for name in CLUSTER_COUNTERS], out=block[SAMPLE_COUNTERS:SAMPLE_ACTIVE].reshape(-1))
+        block[SAMPLE_ACTIVE:SAMPLE_SETUP] = [
+            [info.active for info in fleet.clusters],
+            [info.open for info in fleet.clusters],
+        ]
         m = min(n, len(self.day_setup))
-        rows[:m, SAMPLE_SETUP] = self.day_setup[:m]
-        rows[m:, SAMPLE_SETUP] = 0.0
-        self.samples.append(rows)
+        block[SAMPLE_SETUP, :m] = self.day_setup[:m]
+        block[SAMPLE_SETUP, m:] = 0.0
+        self.samples.append(block.T)
         self.fleet_samples.append((day, self.day_signups, self.day_attempted, self.day_rejected))
         for (scope, reason), count in sorted(self.rejections.items()):
             self.event(float(day), "placement_rejected", scope, f"{count} rejected since the previous day: {reason}")
