@@ -20,9 +20,10 @@ from operator import is_not
 
 import numpy as np
 
-from placement.catalogue import LIMITS
+from placement.catalogue import LIMITS, UNBOUNDED
 from placement.model import Cluster, ClusterLoad
 from placement.pipeline import PolicyPlan, RequestPlan
+from placement.pipeline_evaluate import SIZED_LIMITS
 from placement.rules import CONTROL, GATES, VOLUMES, levels, utilization
 from placement.scorers import ram_headroom
 from placement.scoring import MAX_NODE_SCORE
@@ -74,6 +75,7 @@ class FleetColumns:
             self.observed_us = np.array([_NEVER if t is None else _microseconds(t) for t in observed], dtype=np.int64)
         self._members: dict = {}
         self._plans: dict[int, tuple[PolicyPlan, tuple]] = {}
+        self._sized_quiet: tuple[PolicyPlan, list[bool]] | None = None
 
     def with_loads(self, pairs: tuple[tuple[Cluster, ClusterLoad], ...]) -> FleetColumns | None:
         """These columns for ``pairs``: the same clusters in the same order, a few of them with a new load (the
@@ -112,6 +114,7 @@ class FleetColumns:
         columns.control_levels = np.ascontiguousarray(columns.levels[:, CONTROL])
         columns.observed_us = self.observed_us.copy()
         columns.observed_us[changed] = [_NEVER if t is None else _microseconds(t) for t in observed]
+        columns._sized_quiet = None
         kind = np.array([self.kind_codes[(pairs[i][0].storage_provider, pairs[i][1].ctrl_node_type)] for i in changed])
         if len(changed) and not np.array_equal(kind, self.kind[changed]):
             columns.kind = self.kind.copy()
@@ -129,6 +132,23 @@ class FleetColumns:
             found = np.array([name in allowed for name in codes], dtype=bool)[column]
             self._members[(attribute, allowed)] = found
         return found
+
+    def sized_quiet(self, plan: PolicyPlan) -> list[bool]:
+        """Per kind (``kind_codes``), whether no cluster's level of a ``SIZED_LIMITS`` limit may bind it under
+        ``plan``, whatever the need (none is above UNBOUNDED): then any footprint's need decides the same as the
+        request's own (kept per fleet, for its last plan)."""
+        kept = self._sized_quiet
+        if kept is None or kept[0] is not plan:
+            highest = self.levels[:, list(SIZED_LIMITS)].max(axis=0).tolist()
+            quiet = [
+                all(
+                    level <= plan.kind(provider, ctrl).capacities[i] - UNBOUNDED
+                    for i, level in zip(SIZED_LIMITS, highest, strict=True)
+                )
+                for provider, ctrl in self.kind_codes
+            ]
+            kept = self._sized_quiet = (plan, quiet)
+        return kept[1]
 
     def per_kind(self, plan: PolicyPlan) -> tuple:
         """What ``plan`` fixes per kind of cluster, as columns: each cluster's volume and control-plane capacity,
@@ -182,11 +202,21 @@ def evaluate_columns(request_plan: RequestPlan, clusters: Sequence[tuple[Cluster
         return None
     n, kind = columns.n, columns.kind
     slots = request_plan.slots
-    # Per kind: the thresholds of the catalogue's limits, then what the scores read of the footprint.
+    # Per kind: the thresholds of the catalogue's limits, then what the scores read of the footprint. Where the
+    # sized limits are quiet, the slot's own footprint gives their needs (the request's is not worked out).
     per_kind = np.array(
         [
-            (*request_plan.thresholds(slot), request_plan.ram_need(slot), slot.volumes, slot.etcd_objects)
-            for slot in (slots.get(code) or request_plan.slot(*code) for code in columns.kind_codes)
+            (
+                *request_plan.thresholds(slot, slot.footprint if quiet else None),
+                request_plan.ram_need(slot),
+                slot.volumes,
+                slot.etcd_objects,
+            )
+            for slot, quiet in zip(
+                (slots.get(code) or request_plan.slot(*code) for code in columns.kind_codes),
+                columns.sized_quiet(plan),
+                strict=True,
+            )
         ],
         dtype=np.int64,
     )[kind]

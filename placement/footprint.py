@@ -15,6 +15,9 @@ from placement.model import ClusterLoad, PlacementRequest
 
 _new_tuple = tuple.__new__
 FIELDS = ("ram_bytes", "pods", "services", "namespaces", "volumes", "volume_bytes", "etcd_objects", "disk_bytes")
+# The fields the volumes' sizes decide; their count decides the others (with the request's RAM, pods, etcd objects
+# and whether it is the customer's first): two requests that differ only in their volumes' sizes differ only here.
+SIZED_FIELDS = ("volume_bytes", "disk_bytes")
 
 
 class Footprint(NamedTuple):

@@ -17,7 +17,15 @@ from placement.catalogue import LIMITS, UNBOUNDED, Rejection
 from placement.cycle import Cycle
 from placement.footprint import Footprint
 from placement.model import Cluster, ClusterLoad, PlacementRequest
-from placement.pipeline_evaluate import EVALUATES, REQUEST_LIMITS, REQUEST_NEED, SCORED, _every
+from placement.pipeline_evaluate import (
+    EVALUATES,
+    RAM_LIMITS,
+    REQUEST_LIMITS,
+    REQUEST_NEED,
+    SCORED,
+    _every,
+    need_expression,
+)
 from placement.policy import SCORER_NAMES, Policy
 from placement.rules import ACTIVE, CONTROL, FILTER_NAMES, GATES, VOLUMES, curve_table, least_allocated, most_allocated
 from placement.scorers import control_plane_shape
@@ -39,10 +47,11 @@ class Kind:
 class Slot(NamedTuple):
     """One request shape on one kind of cluster: the level each limit may reach (its capacity less what the
     request needs), the kind, and what the scores read of the two, flattened. Requests that differ only in their
-    RAM share it (their RAM sizes rarely repeat, the rest nearly always does): a limit that reads the footprint's
-    ``REQUEST_NEED`` keeps its capacity here, and ``ram_extra`` is what the footprint's RAM adds to the request's
-    own on this kind (a volume's engine RAM); ``thresholds`` gives the request's own (the evaluation subtracts
-    the RAM need from those limits' entries when it reads a kind's slot)."""
+    RAM and their volumes' sizes share it (those rarely repeat, the rest nearly always does): a limit that reads
+    the footprint's ``REQUEST_NEED`` or a ``SIZED_FIELDS`` field keeps its capacity here, ``ram_extra`` is what the
+    footprint's RAM adds to the request's own on this kind (a volume's engine RAM) and ``footprint`` the footprint
+    of the request that made it; ``thresholds`` gives a request's own (the evaluation subtracts the request's needs
+    from those limits' entries when it reads a kind's slot)."""
 
     thresholds: tuple[int, ...]
     kind: Kind
@@ -53,6 +62,7 @@ class Slot(NamedTuple):
     volume_capacity: int
     control_table: tuple[int, ...]
     control_capacity: int
+    footprint: Footprint
     # What ``evaluate`` made of each cluster it judged with this slot, per wanted region (``pipeline_evaluate``).
     parts: dict
 
@@ -88,9 +98,9 @@ class PolicyPlan:
         self.shapes: dict[tuple, dict] = {}
 
     def slots_for(self, request: PlacementRequest) -> dict:
-        # The volumes as they are (a mount path is part of the key, harmlessly): cheaper than their sizes' sum.
-        shape = (request.pods, request.new_customer, request.etcd_objects, request.volumes)
-        # One lookup (a shape's hash is not kept, and a volume's is Python): a new shape is added as it is looked up.
+        # What ``Footprint.of`` reads of a request, but its RAM and its volumes' sizes (their count stands for them).
+        shape = (request.pods, request.new_customer, request.etcd_objects, len(request.volumes))
+        # One lookup (a shape's hash is not kept): a new shape is added as it is looked up.
         slots = self.shapes.setdefault(shape, {})
         if not slots and len(self.shapes) > SHAPES_KEPT:
             self.shapes.clear()
@@ -196,9 +206,17 @@ class RequestPlan:
         slot = self.slots[(provider, ctrl_name)] = make_slot(kind, cycle.footprint(provider), cycle.request.ram_bytes)
         return slot
 
-    def thresholds(self, slot: Slot) -> tuple[int, ...]:
-        """This request's thresholds on the slot's kind (``Limit.threshold`` of each catalogue limit)."""
-        return request_thresholds(slot.thresholds, self.cycle.request.ram_bytes + slot.ram_extra)
+    def thresholds(self, slot: Slot, sized: Footprint | None = None) -> tuple[int, ...]:
+        """This request's thresholds on the slot's kind (``Limit.threshold`` of each catalogue limit); ``sized``: the
+        footprint the ``SIZED_LIMITS``' needs are read from (None: ``sized_footprint``)."""
+        return request_thresholds(
+            slot.thresholds, self.cycle.request.ram_bytes + slot.ram_extra, sized or self.sized_footprint(slot)
+        )
+
+    def sized_footprint(self, slot: Slot) -> Footprint:
+        """A footprint whose ``SIZED_FIELDS`` are this request's on the slot's kind: without volumes, the slot's
+        (its shape's requests have no sizes to differ by), else the request's own."""
+        return self.cycle.footprint(slot.kind.provider) if self.cycle.request.volumes else slot.footprint
 
     def ram_need(self, slot: Slot) -> int:
         """The RAM this request's footprint takes on a run node of the slot's kind."""
@@ -228,16 +246,18 @@ def _slot_function() -> Callable[[Kind, Footprint, int], Slot]:
     ``capacity - needed`` per catalogue limit (``Limit.threshold``; the capacity alone for the ``REQUEST_LIMITS``)
     generated as one tuple expression from each limit's ``needed`` field and ``grows_only`` flag (as ``evaluate``
     below is generated): a slot costs the subtractions and nothing around them, and a limit added to the catalogue
-    is in it with no change here. ``request_thresholds(thresholds, need)`` completes them for one request."""
-    entries = []
-    for i, limit in enumerate(LIMITS):
-        needed = f"footprint.{limit.needed}" if limit.needed else "0"
-        if limit.grows_only:  # a placement that adds nothing to the limit never binds it
-            needed = f"({needed} or -UNBOUNDED)" if limit.needed else "-UNBOUNDED"
-        entries.append(f"capacity_{i}" if i in REQUEST_LIMITS else f"capacity_{i} - {needed}")
+    is in it with no change here. ``request_thresholds(thresholds, need, sized)`` completes them for one request (its
+    RAM need, and a footprint with its ``SIZED_FIELDS``: ``RequestPlan.sized_footprint``)."""
+    entries = [
+        f"capacity_{i}" if i in REQUEST_LIMITS else f"capacity_{i} - {need_expression(i, 'footprint')}"
+        for i in range(len(LIMITS))
+    ]
     capacities = ", ".join(f"capacity_{i}" for i in range(len(LIMITS)))
     completed = ", ".join(
-        f"capacity_{i} - need" if i in REQUEST_LIMITS else f"capacity_{i}" for i in range(len(LIMITS))
+        f"capacity_{i} - {'need' if i in RAM_LIMITS else need_expression(i, 'sized')}"
+        if i in REQUEST_LIMITS
+        else f"capacity_{i}"
+        for i in range(len(LIMITS))
     )
     source = "\n".join(
         [
@@ -245,8 +265,8 @@ def _slot_function() -> Callable[[Kind, Footprint, int], Slot]:
             f"    {capacities}, = kind.capacities",
             f"    return new_tuple(Slot, (({', '.join(entries)},), kind, footprint.{REQUEST_NEED} - request_ram,",
             "                footprint.volumes, footprint.etcd_objects, kind.volume_table, kind.volume_capacity,",
-            "                kind.control_table, kind.control_capacity, {}))",
-            "def request_thresholds(thresholds, need):",
+            "                kind.control_table, kind.control_capacity, footprint, {}))",
+            "def request_thresholds(thresholds, need, sized):",
             f"    {capacities}, = thresholds",
             f"    return ({completed},)",
         ]

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from placement.catalogue import LIMITS
+from placement.catalogue import LIMITS, UNBOUNDED
+from placement.footprint import SIZED_FIELDS
 from placement.rules import CONTROL, GATES, RAM_SCORES, VOLUMES, levels, ram_score_lines, utilization_lines
 from placement.scorers import ram_headroom
 from placement.scoring import MAX_NODE_SCORE
@@ -16,10 +17,27 @@ from placement.scoring import MAX_NODE_SCORE
 # The footprint field a request's own size sets, which a ``Slot`` leaves out (its limits' thresholds are worked out
 # per request). ``Footprint.of`` adds it to the rest: the footprint's RAM is the request's plus the storage's.
 REQUEST_NEED = "ram_bytes"
-# The catalogue limits whose need is the request's own size (``REQUEST_NEED``), by position.
-REQUEST_LIMITS = tuple(i for i, limit in enumerate(LIMITS) if limit.needed == REQUEST_NEED)
+# The catalogue limits whose need is the request's own RAM (``REQUEST_NEED``), by position.
+RAM_LIMITS = tuple(i for i, limit in enumerate(LIMITS) if limit.needed == REQUEST_NEED)
 # Their threshold is ``capacity - need`` whatever the need (a zero need would make a grows-only limit unbounded).
-assert not any(LIMITS[i].grows_only for i in REQUEST_LIMITS), "a grows-only limit of the request's own size"
+assert not any(LIMITS[i].grows_only for i in RAM_LIMITS), "a grows-only limit of the request's own RAM"
+# The catalogue limits whose need its volumes' sizes decide (``SIZED_FIELDS``, the raw disk): a slot is kept per
+# volume count, so these are worked out per request too, from the request's own footprint.
+SIZED_LIMITS = tuple(i for i, limit in enumerate(LIMITS) if limit.needed in SIZED_FIELDS)
+# Every limit whose threshold a ``Slot`` leaves at its capacity, by position.
+REQUEST_LIMITS = tuple(sorted(RAM_LIMITS + SIZED_LIMITS))
+
+
+def need_expression(i: int, footprint: str) -> str:
+    """Catalogue limit ``i``'s need as ``Limit.needed_row_entry`` gives it, read from the footprint named
+    ``footprint`` (a grows-only limit that the placement does not add to never binds)."""
+    limit = LIMITS[i]
+    needed = f"{footprint}.{limit.needed}" if limit.needed else "0"
+    if limit.grows_only:
+        return f"({needed} or -UNBOUNDED)" if limit.needed else "-UNBOUNDED"
+    return needed
+
+
 # What a slot keeps of the clusters it judged (``Slot.parts``), per wanted region: dropped when it holds more.
 PARTS_KEPT = 256
 
@@ -37,15 +55,17 @@ def _every(scores: tuple[int, ...]) -> tuple[int, ...]:
 # the wanted region and the load alone (the first other limit that binds, the region, volume and control-plane
 # scores, the request limits' levels) is kept on the slot per cluster (``Slot.parts``, by the cluster's id, with
 # the cluster, so the id is not reused, and the load it was made of), as a ``part``: requests that differ only in
-# their RAM (nearly all the simulator's) judge a cluster whose load did not change by its request limits and RAM
-# score alone. The part's first binding limit is the answer unless a request limit before it binds. A cluster's new
-# load replaces its part (the old load is not kept alive by it).
+# their RAM and their volumes' sizes (nearly all the simulator's) judge a cluster whose load did not change by its
+# request limits and RAM score alone. The part's first binding limit is the answer unless a request limit before it
+# binds. A cluster's new load replaces its part (the old load is not kept alive by it).
 _EVALUATE = """
 def evaluate(request_plan, clusters):
     plan = request_plan.plan
     status_gate, region_gate, oldest = request_plan.status_gate, request_plan.region_gate, request_plan.oldest
     wanted, slots, slot_for = request_plan.wanted, request_plan.slots, request_plan.slot
     request_ram = request_plan.cycle.request.ram_bytes
+    has_volumes = bool(request_plan.cycle.request.volumes)
+    footprint_of = request_plan.cycle.footprint
     max_pods = plan.limits.max_pods_per_node
     level_key = ("levels", max_pods)
     w_region, w_ram, w_volume, w_control = plan.weights
@@ -74,7 +94,7 @@ RAWS_START
         if provider != kind_provider or ctrl != kind_ctrl:  # clusters of one kind share the slot's figures
             (
                 thresholds, _, ram_extra, volumes_need, objects_need,
-                volume_table, volume_capacity, control_table, control_capacity, slot_parts,
+                volume_table, volume_capacity, control_table, control_capacity, slot_footprint, slot_parts,
             ) = slots.get((provider, ctrl)) or slot_for(provider, ctrl)
             THRESHOLDS, = thresholds
             ram_need = request_ram + ram_extra
@@ -93,6 +113,7 @@ VOLUME_UTILIZATION
             volume_score = volume_table[volume_utilization]
 CONTROL_UTILIZATION
             control_score = control_table[control_utilization]
+SIZED_LEVELS
             if len(parts) >= PARTS_KEPT:
                 parts.clear()
             part = parts[id(cluster)] = (
@@ -114,6 +135,23 @@ RAWS_STORE
             best, best_total, best_id = index, total, cluster.id
     return fails, RAWS, totals, best
 """
+
+
+# A ``SIZED_LIMITS`` limit, whose threshold a slot leaves at its capacity: a part keeps its level only when a need
+# may bind it (none is above UNBOUNDED; a load that does not know the capacity has a level of -UNBOUNDED, which
+# nothing binds), else None. Its threshold is then worked out once per kind from the request's footprint
+# (``RequestPlan.sized_footprint``: without volumes, the slot's, as every request of its shape has the same).
+_SIZED_LEVEL = """\
+            if level_I <= threshold_I - UNBOUNDED:
+                level_I = None"""
+_SIZED_CHECK = """\
+        if level_I is not None and (failed < 0 or failed > RULE):
+            if sized_threshold_I is None:
+                sized = footprint_of(provider) if has_volumes else slot_footprint
+                sized_threshold_I = threshold_I - NEED
+            if level_I > sized_threshold_I:
+                fails[index] = RULE
+                continue"""
 
 
 def _evaluate_function(ram_strategy: str | None, scores_of: Callable | None = None) -> Callable:
@@ -154,15 +192,24 @@ def _evaluate_function(ram_strategy: str | None, scores_of: Callable | None = No
     request_checks = "\n".join(
         f"        if level_{i} > threshold_{i} and (failed < 0 or failed > {gates + i}):\n"
         f"            fails[index] = {gates + i}\n            continue"
+        if i in RAM_LIMITS
+        else _SIZED_CHECK.replace("I", str(i))
+        .replace("RULE", str(gates + i))
+        .replace("NEED", need_expression(i, "sized"))
         for i in REQUEST_LIMITS
     )
     request_levels = "".join(f"level_{i}, " for i in REQUEST_LIMITS)
+    request_needs = [f"threshold_{i} -= ram_need" for i in RAM_LIMITS] + [
+        f"sized_threshold_{i} = None" for i in SIZED_LIMITS
+    ]
+    sized_levels = "\n".join(_SIZED_LEVEL.replace("I", str(i)) for i in SIZED_LIMITS)
     source = (
         _EVALUATE.replace("RAWS_START\n", raws[0] and f"{raws[0]}\n")
         .replace("RAWS_STORE\n", raws[1] and f"{raws[1]}\n")
         .replace("RAWS,", f"{raws[2]},")
-        .replace("REQUEST_THRESHOLDS", "\n".join(f"            threshold_{i} -= ram_need" for i in REQUEST_LIMITS))
+        .replace("REQUEST_THRESHOLDS", "\n".join(f"            {line}" for line in request_needs))
         .replace("THRESHOLDS", ", ".join(f"threshold_{i}" for i in range(count)))
+        .replace("SIZED_LEVELS\n", sized_levels and f"{sized_levels}\n")
         .replace("REQUEST_LEVELS,", request_levels)
         .replace("LEVELS", ", ".join(f"level_{i}" for i in range(count)))
         .replace("STATIC_CHECKS", static_checks)
@@ -184,6 +231,7 @@ def _evaluate_function(ram_strategy: str | None, scores_of: Callable | None = No
         "PARTS_KEPT": PARTS_KEPT,
         "ram_headroom": ram_headroom,
         "scores_of": scores_of,
+        "UNBOUNDED": UNBOUNDED,
     }
     exec(compile(source, "<placement.pipeline.evaluate>", "exec"), namespace)
     return namespace["evaluate"]

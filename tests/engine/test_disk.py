@@ -53,6 +53,22 @@ def test_the_engine_refuses_a_full_disk_on_both_paths_and_places_elsewhere():
         assert refused.reason == f"0/{count - 1} clusters fit: {count - 1} disk-fit"
 
 
+def test_requests_that_differ_in_volume_sizes_alone_are_each_judged_by_their_own_disk_on_both_paths():
+    """Requests of one volume count share what the engine keeps per request shape, but not their disk need: one
+    after another, on a cluster with raw disk left for a volume of about 10 GiB, each size is refused exactly when
+    the disk filter refuses it; a fleet whose disk capacities are unknown takes every size."""
+    left = 10 * REPLICAS
+    for count in (2, NUMPY_MIN_CLUSTERS + 1):  # the per-cluster pipeline and the numpy columns
+        tight = [(cluster(f"a{i:03d}"), disk_load(1000 - left, 1000)) for i in range(count)]
+        unknown = [(cluster(f"u{i:03d}"), disk_load(10**6, None)) for i in range(count)]
+        for sizes in ((), (10,), (11,), (1,), (30,), (10,), (9,), (12,), ()):
+            req = request(volumes=sizes)
+            fits = filters.disk_fit(cycle(req), *tight[0]) is None
+            assert select_cluster(req, tight, default_policy()).placed == fits
+            assert select_cluster(req, unknown, default_policy()).placed
+            assert fits == (sum(sizes) <= 10)
+
+
 def test_unknown_disk_capacity_and_services_without_volumes_are_never_refused_for_disk():
     assert filters.disk_fit(cycle(request(volumes=(50,))), cluster(), disk_load(10**6, None)) is None
     overfull = disk_load(2000, 1000)  # measured over its capacity: a service without a volume adds no disk

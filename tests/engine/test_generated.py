@@ -12,7 +12,7 @@ from placement.pipeline import RequestPlan, evaluate, plan_for
 from placement.policy import default_policy
 from placement.rules import GATES, levels
 
-from .fleet import cluster, cycle, load, request
+from .fleet import GIB, cluster, cycle, load, request
 
 
 @pytest.mark.parametrize("volumes", [(), (10,)])
@@ -67,10 +67,12 @@ def test_a_changed_limit_changes_the_decision():
     assert decision.rejections[0][1].limit == "k8s_services"
 
 
-@pytest.mark.parametrize("volumes", [(), (10,)])
-def test_requests_that_differ_in_ram_alone_share_a_slot_and_keep_their_own_thresholds(volumes):
-    """A slot is kept per request shape without its RAM: the second request reads the first's slot, and its
-    thresholds and RAM need are still its own footprint's."""
+@pytest.mark.parametrize(("volumes", "other_volumes"), [((), ()), ((10,), (10,)), ((10,), (35,)), ((3, 10), (7, 1))])
+def test_requests_that_differ_in_ram_and_volume_sizes_alone_share_a_slot_and_keep_their_own_thresholds(
+    volumes, other_volumes
+):
+    """A slot is kept per request shape without its RAM and its volumes' sizes: the second request reads the
+    first's slot, and its thresholds (the raw disk's too) and RAM need are still its own footprint's."""
     policy = default_policy()
     limits = policy.limits
     plan = plan_for(policy)
@@ -79,7 +81,7 @@ def test_requests_that_differ_in_ram_alone_share_a_slot_and_keep_their_own_thres
         ctrl_name = next(iter(limits.control_plane_types))
         first = RequestPlan(plan, cycle(request(ram_gib=1, volumes=volumes), policy))
         slot = first.slot(provider, ctrl_name)
-        this = cycle(request(ram_gib=3.5, volumes=volumes), policy)
+        this = cycle(request(ram_gib=3.5, volumes=other_volumes), policy)
         second = RequestPlan(plan, this)
         assert second.slots[(provider, ctrl_name)] is slot
         footprint = this.footprint(provider)
@@ -91,23 +93,31 @@ def test_requests_that_differ_in_ram_alone_share_a_slot_and_keep_their_own_thres
 def test_a_cluster_judged_again_for_another_ram_is_judged_as_afresh():
     """``evaluate`` keeps what a cluster's judgement owes to the request shape, the region and the load alone on
     the slot (``Slot.parts``): judged again for other RAM sizes (around the largest free node's, so the RAM limits
-    bind for some) and other regions, one load shared by clusters in two regions, the answers are those of a
-    plan with nothing kept."""
+    bind for some), other volume sizes of the same count (around a cluster's raw disk left, so the disk limit binds
+    for some) and other regions, one load shared by clusters in two regions, the answers are those of a plan with
+    nothing kept."""
     policy = default_policy()
     plan = plan_for(policy)
     shared = load(nodes=((250, 100, 5), (250, 200, 5)))
+    # Raw disk left for about one 10 GiB volume's replicas, so the disk limit binds for some volume sizes.
+    disk = replace(shared, disk_bytes=100 * GIB, disk_capacity_bytes=130 * GIB)
     pairs = [
         (cluster("a", region="eu-west"), shared),
         (cluster("b", region="us-east"), shared),
         (cluster("c", region="us-east", provider="rook-ceph"), load(nodes=((250, 240, 5),), volumes=0)),
+        (cluster("d", region="eu-west"), disk),
     ]
+    disk_rule = len(GATES) + [limit.key for limit in LIMITS].index("disk")
+    disk_verdicts = set()
     for ram_gib in (1, 151, 9, 149, 150, 11, 240, 2):
         for region in ("eu-west", "us-east", None):
-            for volumes in ((), (10,)):
+            for volumes in ((), (10,), (1,), (25,), (5, 5)):
                 this = cycle(request(ram_gib=ram_gib, region=region, volumes=volumes), policy)
                 kept = evaluate(RequestPlan(plan, this), pairs)
                 plan.shapes.clear()
                 fresh = evaluate(RequestPlan(plan, this), pairs)
                 assert kept == fresh
+                disk_verdicts.add(kept[0][3] == disk_rule)
                 plan.shapes.clear()
                 evaluate(RequestPlan(plan, this), pairs)  # for the next round's kept answer
+    assert disk_verdicts == {True, False}
