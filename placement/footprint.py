@@ -7,11 +7,10 @@ simulator's place and leave, and the optimizer's sizes add or remove it. None ke
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import NamedTuple
 
 from placement.limits import Limits
-from placement.model import ClusterLoad, PlacementRequest
+from placement.model import ClusterLoad, PlacementRequest, run_node
 
 _new_tuple = tuple.__new__
 FIELDS = ("ram_bytes", "pods", "services", "namespaces", "volumes", "volume_bytes", "etcd_objects", "disk_bytes")
@@ -139,10 +138,13 @@ def _apply(load: ClusterLoad, node_name: str | None, footprint: Footprint, sign:
     changed = {}
     if node_name is not None:
         changed = {
-            position: replace(
-                node,
-                requested_ram_bytes=node.requested_ram_bytes + sign * footprint.ram_bytes,
-                pods=node.pods + sign * footprint.pods,
+            position: run_node(
+                node.name,
+                node.allocatable_ram_bytes,
+                node.requested_ram_bytes + sign * footprint.ram_bytes,
+                node.pods + sign * footprint.pods,
+                node.max_pods,
+                node.schedulable,
             )
             for position, node in enumerate(load.run_nodes)
             if node.name == node_name
