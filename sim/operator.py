@@ -19,8 +19,8 @@ from sim.handover import receivers
 from sim.log import Log, OrderRecord
 from sim.migration import Migration
 from sim.scaledown import ScaleDown
-from sim.sharding import MIN_TREND_DAYS, Sharding
-from sim.trends import DEMAND, DEMAND_PLACED, PROJECTION_WINDOW_DAYS, LevelTrends
+from sim.sharding import Sharding
+from sim.trends import DEMAND, DEMAND_PLACED, MIN_TREND_DAYS, PROJECTION_WINDOW_DAYS, LevelTrends
 from sim.triggers import NODE_TOTALS, Ratios, Triggers
 from sim.world import World
 

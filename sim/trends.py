@@ -13,9 +13,9 @@ import numpy as np
 from sim.day_levels import DayLevels, Layout
 from sim.fleet import Fleet
 from sim.handover import DEMANDS, floor_slope
-from sim.sharding import MIN_TREND_DAYS
 from sim.triggers import Ratios
 
+MIN_TREND_DAYS = 7  # fewer days of history give no usable trend
 PROJECTION_WINDOW_DAYS = 28
 DEMAND = ("ram_requested", "pods", "disk_bytes")  # what a cluster's customers ask of its run nodes
 DEMAND_PLACED = (*DEMAND, "placements")  # and the placements, whose rate a kept-full cluster holds room for
