@@ -111,6 +111,9 @@ class ClusterLoad:
     schedulable_nodes: int = field(init=False)
     # Answers derived from the snapshot alone (the nodes by free RAM per pod cap, the limits' levels), on first use.
     _cache: dict = field(init=False, repr=False, compare=False, hash=False)
+    # What the pipeline made of the load under each request shape it was judged for, by the shape's key (its
+    # ``placement.pipeline.Slot.part_key``; ``placement.pipeline_evaluate``). Never carried to another load.
+    _parts: dict = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.run_nodes, tuple):
@@ -125,6 +128,7 @@ class ClusterLoad:
         object.__setattr__(self, "ram_requested_bytes", requested)
         object.__setattr__(self, "schedulable_nodes", schedulable)
         object.__setattr__(self, "_cache", {})
+        object.__setattr__(self, "_parts", {})
 
     def largest_free_ram_bytes(self, default_max_pods: int, need_pod_room: bool) -> int:
         """The most free RAM on one schedulable run node (-1 when there is none).
@@ -239,6 +243,7 @@ class ClusterLoad:
         load.ram_requested_bytes = requested
         load.schedulable_nodes = schedulable
         load._cache = kept
+        load._parts = {}
         load.__class__ = ClusterLoad
         return load
 
@@ -255,6 +260,7 @@ _OTHER_FIELDS = frozenset(field.name for field in fields(ClusterLoad)) - {
     "ram_requested_bytes",
     "schedulable_nodes",
     "_cache",
+    "_parts",
 }
 
 

@@ -63,8 +63,9 @@ class Slot(NamedTuple):
     control_table: tuple[int, ...]
     control_capacity: int
     footprint: Footprint
-    # What ``evaluate`` made of each cluster it judged with this slot, per wanted region (``pipeline_evaluate``).
-    parts: dict
+    # The key of what ``evaluate`` made of a load it judged with this slot, kept on the load (``ClusterLoad._parts``):
+    # an object of its own, never equal to another slot's (None: nothing is kept, for an explanation's slots).
+    part_key: object | None
 
 
 class PolicyPlan:
@@ -203,7 +204,11 @@ class RequestPlan:
     def slot(self, provider: str, ctrl_name: str) -> Slot:
         kind = self.kinds.get((provider, ctrl_name)) or self.kind(provider, ctrl_name)
         cycle = self.cycle
-        slot = self.slots[(provider, ctrl_name)] = make_slot(kind, cycle.footprint(provider), cycle.request.ram_bytes)
+        # An explanation's plan (``only``) makes its slots anew each time: what it made of a load is not kept.
+        key = object() if self.only is None else None
+        slot = self.slots[(provider, ctrl_name)] = make_slot(
+            kind, cycle.footprint(provider), cycle.request.ram_bytes, key
+        )
         return slot
 
     def thresholds(self, slot: Slot, sized: Footprint | None = None) -> tuple[int, ...]:
@@ -241,13 +246,13 @@ class RequestPlan:
         return limit.rejection(load, self.plan.limits, provider, load.ctrl_node_type, self.footprint(provider))
 
 
-def _slot_function() -> Callable[[Kind, Footprint, int], Slot]:
-    """``make_slot(kind, footprint, request_ram)``: a request shape's ``Slot`` on one kind of cluster, its thresholds
-    ``capacity - needed`` per catalogue limit (``Limit.threshold``; the capacity alone for the ``REQUEST_LIMITS``)
-    generated as one tuple expression from each limit's ``needed`` field and ``grows_only`` flag (as ``evaluate``
-    below is generated): a slot costs the subtractions and nothing around them, and a limit added to the catalogue
-    is in it with no change here. ``request_thresholds(thresholds, need, sized)`` completes them for one request (its
-    RAM need, and a footprint with its ``SIZED_FIELDS``: ``RequestPlan.sized_footprint``)."""
+def _slot_function() -> Callable[[Kind, Footprint, int, object | None], Slot]:
+    """``make_slot(kind, footprint, request_ram, part_key)``: a request shape's ``Slot`` on one kind of cluster, its
+    thresholds ``capacity - needed`` per catalogue limit (``Limit.threshold``; the capacity alone for the
+    ``REQUEST_LIMITS``) generated as one tuple expression from each limit's ``needed`` field and ``grows_only`` flag (as
+    ``evaluate`` below is generated): a slot costs the subtractions and nothing around them, and a limit added to the
+    catalogue is in it with no change here. ``request_thresholds(thresholds, need, sized)`` completes them for one
+    request (its RAM need, and a footprint with its ``SIZED_FIELDS``: ``RequestPlan.sized_footprint``)."""
     entries = [
         f"capacity_{i}" if i in REQUEST_LIMITS else f"capacity_{i} - {need_expression(i, 'footprint')}"
         for i in range(len(LIMITS))
@@ -261,11 +266,11 @@ def _slot_function() -> Callable[[Kind, Footprint, int], Slot]:
     )
     source = "\n".join(
         [
-            "def make_slot(kind, footprint, request_ram):",
+            "def make_slot(kind, footprint, request_ram, part_key):",
             f"    {capacities}, = kind.capacities",
             f"    return new_tuple(Slot, (({', '.join(entries)},), kind, footprint.{REQUEST_NEED} - request_ram,",
             "                footprint.volumes, footprint.etcd_objects, kind.volume_table, kind.volume_capacity,",
-            "                kind.control_table, kind.control_capacity, footprint, {}))",
+            "                kind.control_table, kind.control_capacity, footprint, part_key))",
             "def request_thresholds(thresholds, need, sized):",
             f"    {capacities}, = thresholds",
             f"    return ({completed},)",

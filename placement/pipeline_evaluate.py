@@ -38,8 +38,9 @@ def need_expression(i: int, footprint: str) -> str:
     return needed
 
 
-# What a slot keeps of the clusters it judged (``Slot.parts``), per wanted region: dropped when it holds more.
-PARTS_KEPT = 256
+# Parts kept per load: a long-lived load (the router's) judged under ever new slots (a policy's shapes are dropped
+# when it holds more than ``placement.pipeline.SHAPES_KEPT``) drops its parts when it holds more.
+PARTS_KEPT = 16
 
 
 def _every(scores: tuple[int, ...]) -> tuple[int, ...]:
@@ -51,13 +52,15 @@ def _every(scores: tuple[int, ...]) -> tuple[int, ...]:
 # its order), so a cluster costs the comparisons and no call or tuple around them. A limit added to the catalogue
 # is checked with no change here.
 #
-# What a cluster's judgement owes to the request shape (the slot: every threshold but the ``REQUEST_LIMITS``'),
-# the wanted region and the load alone (the first other limit that binds, the region, volume and control-plane
-# scores, the request limits' levels) is kept on the slot per cluster (``Slot.parts``, by the cluster's id, with
-# the cluster, so the id is not reused, and the load it was made of), as a ``part``: requests that differ only in
-# their RAM and their volumes' sizes (nearly all the simulator's) judge a cluster whose load did not change by its
-# request limits and RAM score alone. The part's first binding limit is the answer unless a request limit before it
-# binds. A cluster's new load replaces its part (the old load is not kept alive by it).
+# What a cluster's judgement owes to the request shape (the slot: every threshold but the ``REQUEST_LIMITS``')
+# and the load alone (the first other limit that binds, the volume and control-plane scores and their weighted sum,
+# the request limits' levels) is kept on the load (``ClusterLoad._parts``) as a ``part``, under the slot's key (an
+# object no other slot shares; a snapshot never changes, so a load's part never goes stale, and goes with the load):
+# requests that differ only in their RAM and their volumes' sizes (nearly all the simulator's) judge a cluster whose
+# load did not change by its request limits and RAM score alone. The part's first binding limit is the answer unless
+# a request limit before it binds. A part serves every wanted region (the region score is added to its sum per
+# request, for a cluster that passed the filters): a fleet's requests from each region (a simulator's sign-ups)
+# judge a changed cluster once, not once per region.
 _EVALUATE = """
 def evaluate(request_plan, clusters):
     plan = request_plan.plan
@@ -69,6 +72,7 @@ def evaluate(request_plan, clusters):
     max_pods = plan.limits.max_pods_per_node
     level_key = ("levels", max_pods)
     w_region, w_ram, w_volume, w_control = plan.weights
+    region_bonus = MAX_NODE_SCORE * w_region
     pick = request_plan.pick
     every = pick is _every
     count = len(clusters)
@@ -94,37 +98,35 @@ RAWS_START
         if provider != kind_provider or ctrl != kind_ctrl:  # clusters of one kind share the slot's figures
             (
                 thresholds, _, ram_extra, volumes_need, objects_need,
-                volume_table, volume_capacity, control_table, control_capacity, slot_footprint, slot_parts,
+                volume_table, volume_capacity, control_table, control_capacity, slot_footprint, part_key,
             ) = slots.get((provider, ctrl)) or slot_for(provider, ctrl)
             THRESHOLDS, = thresholds
             ram_need = request_ram + ram_extra
 REQUEST_THRESHOLDS
-            parts = slot_parts.get(wanted)
-            if parts is None:
-                parts = slot_parts[wanted] = {}
             kind_provider, kind_ctrl = provider, ctrl
-        part = parts.get(id(cluster))
-        if part is None or part[0] is not cluster or part[1] is not load:
+        parts = load._parts
+        part = parts.get(part_key)
+        if part is None:
             LEVELS, = load._cache.get(level_key) or levels(load, max_pods)
             failed = -1
 STATIC_CHECKS
-            region_score = MAX_NODE_SCORE if wanted is None or cluster.region == wanted else 0
 VOLUME_UTILIZATION
             volume_score = volume_table[volume_utilization]
 CONTROL_UTILIZATION
             control_score = control_table[control_utilization]
 SIZED_LEVELS
-            if len(parts) >= PARTS_KEPT:
-                parts.clear()
-            part = parts[id(cluster)] = (
-                cluster, load, failed, region_score, volume_score, control_score,
-                region_score * w_region + volume_score * w_volume + control_score * w_control, REQUEST_LEVELS,
-            )
-        _, _, failed, region_score, volume_score, control_score, others, REQUEST_LEVELS, = part
+            others = volume_score * w_volume + control_score * w_control
+            part = (failed, volume_score, control_score, others, REQUEST_LEVELS,)
+            if part_key is not None:
+                if len(parts) >= PARTS_KEPT:
+                    parts.clear()
+                parts[part_key] = part
+        failed, volume_score, control_score, others, REQUEST_LEVELS, = part
 REQUEST_CHECKS
         if failed >= 0:
             fails[index] = failed
             continue
+REGION_SCORE
         requested = load.ram_requested_bytes + ram_need
         capacity = load.ram_allocatable_bytes
 RAM_SCORE
@@ -169,6 +171,11 @@ def _evaluate_function(ram_strategy: str | None, scores_of: Callable | None = No
         ]), "raws")  # fmt: skip
     else:
         raws = ("", "", "lambda: scores_of(request_plan, clusters)[1]")
+    # The region score, the one the wanted region decides, added to the part's others (a part serves every region).
+    region = ["        if wanted is None or cluster.region == wanted:", "            others += region_bonus"]
+    if scores_of is None:
+        region[1:1] = ["            region_score = MAX_NODE_SCORE"]
+        region += ["        else:", "            region_score = 0"]
     general = "ram_score = ram_headroom(request_plan.cycle, cluster, load)"
     if ram_strategy is None:
         ram_score = f"        {general}"
@@ -215,6 +222,7 @@ def _evaluate_function(ram_strategy: str | None, scores_of: Callable | None = No
         .replace("STATIC_CHECKS", static_checks)
         .replace("REQUEST_CHECKS", request_checks)
         .replace("RAM_SCORE", ram_score)
+        .replace("REGION_SCORE", "\n".join(region))
         .replace(
             "VOLUME_UTILIZATION",
             utilization_lines(f"level_{VOLUMES} + volumes_need", "volume_capacity", "volume_utilization", " " * 12),

@@ -8,7 +8,8 @@ import pytest
 
 from placement.catalogue import LIMITS
 from placement.engine import select_cluster
-from placement.pipeline import RequestPlan, evaluate, plan_for
+from placement.pipeline import RequestPlan, evaluate, explain, plan_for
+from placement.pipeline_evaluate import PARTS_KEPT
 from placement.policy import default_policy
 from placement.rules import GATES, levels
 
@@ -91,11 +92,11 @@ def test_requests_that_differ_in_ram_and_volume_sizes_alone_share_a_slot_and_kee
 
 
 def test_a_cluster_judged_again_for_another_ram_is_judged_as_afresh():
-    """``evaluate`` keeps what a cluster's judgement owes to the request shape, the region and the load alone on
-    the slot (``Slot.parts``): judged again for other RAM sizes (around the largest free node's, so the RAM limits
-    bind for some), other volume sizes of the same count (around a cluster's raw disk left, so the disk limit binds
-    for some) and other regions, one load shared by clusters in two regions, the answers are those of a plan with
-    nothing kept."""
+    """``evaluate`` keeps what a cluster's judgement owes to the request shape and the load alone on the load, under the
+    slot's key (``ClusterLoad._parts``), for every wanted region: judged again for other RAM sizes (around the largest
+    free node's, so the RAM limits bind for some), other volume sizes of the same count (around a cluster's raw disk
+    left, so the disk limit binds for some) and other regions, one load shared by clusters in two regions, the answers
+    are those of a plan with nothing kept."""
     policy = default_policy()
     plan = plan_for(policy)
     shared = load(nodes=((250, 100, 5), (250, 200, 5)))
@@ -121,3 +122,37 @@ def test_a_cluster_judged_again_for_another_ram_is_judged_as_afresh():
                 plan.shapes.clear()
                 evaluate(RequestPlan(plan, this), pairs)  # for the next round's kept answer
     assert disk_verdicts == {True, False}
+
+
+def test_a_loads_part_is_kept_under_its_slots_key_alone_and_never_carried_to_a_changed_load():
+    """A part is kept on the load it was made of, one per slot (request shape and kind) whatever the wanted region;
+    a load made from it with a changed node starts with none; an explanation keeps none."""
+    policy = default_policy()
+    plan = plan_for(policy)
+    plan.shapes.clear()
+    shared = load(nodes=((250, 100, 5), (250, 200, 5)))
+    pairs = [(cluster("a", region="eu-west"), shared), (cluster("b", region="us-east"), shared)]
+    for region in ("eu-west", "us-east", None):
+        for ram_gib in (1, 3):
+            evaluate(RequestPlan(plan, cycle(request(ram_gib=ram_gib, region=region, volumes=()), policy)), pairs)
+    (key,) = [slot.part_key for slot in plan.slots_for(request(volumes=())).values()]
+    assert list(shared._parts) == [key]
+    with_volume = RequestPlan(plan, cycle(request(), policy))
+    evaluate(with_volume, pairs)
+    assert len(shared._parts) == 2 and with_volume.slots[("longhorn", shared.ctrl_node_type)].part_key in shared._parts
+    changed = shared.with_nodes({0: replace(shared.run_nodes[0], requested_ram_bytes=120 * GIB)})
+    assert changed._parts == {} and len(shared._parts) == 2
+    fresh = load(nodes=((250, 100, 5),))
+    explain(cycle(request(volumes=()), policy), cluster("c"), fresh)
+    assert fresh._parts == {}
+
+
+def test_a_long_lived_load_keeps_a_bounded_number_of_parts():
+    """A load judged under ever new slots (a policy's shapes dropped again and again) keeps at most ``PARTS_KEPT``."""
+    policy = default_policy()
+    plan = plan_for(policy)
+    kept = load()
+    for round_ in range(3 * PARTS_KEPT):
+        plan.shapes.clear()
+        evaluate(RequestPlan(plan, cycle(request(ram_gib=1 + round_ % 3), policy)), [(cluster(), kept)])
+        assert 1 <= len(kept._parts) <= PARTS_KEPT
