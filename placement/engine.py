@@ -113,7 +113,7 @@ def _decide(request_plan: RequestPlan, clusters, fails, raws, totals, best) -> D
         why = partial(_rejected_reason, fails, len(clusters))
         return Decision(None, None, None, None, weights, None, (), warnings, build_results=build, build_reason=why)
     cluster, load = clusters[best]
-    why = partial(_placed_reason, request_plan, clusters, fails, raws, int(totals[best]), best)
+    why = partial(_placed_reason, request_plan, clusters, fails, raws, totals, best)
     return Decision(
         cluster.id,
         cluster.task_queue,
@@ -148,14 +148,14 @@ def _scores_of_one(request_plan: RequestPlan, pair: tuple[Cluster, ClusterLoad])
     return request_plan.plan.scored(request_plan, [pair])[1][0]
 
 
-def _placed_reason(request_plan: RequestPlan, clusters, fails, raws, total: int, best: int) -> str:
+def _placed_reason(request_plan: RequestPlan, clusters, fails, raws, totals, best: int) -> str:
     # The winner's raw scores alone: when they are worked out on reading (``raws`` callable), for its cluster only.
     best_raw = _scores_of_one(request_plan, clusters[best]) if callable(raws) else raws[best]
     cluster_id, weights, count = clusters[best][0].id, request_plan.cycle.policy.weights, len(clusters)
     fails = fails() if callable(fails) else fails
     feasible = int((fails < 0).sum()) if isinstance(fails, np.ndarray) else fails.count(-1)
     breakdown = ", ".join(f"{name} {raw}x{weight}" for (name, weight), raw in zip(weights, best_raw, strict=True))
-    return f"{cluster_id}: score {total} ({breakdown}); {feasible}/{count} clusters fit"
+    return f"{cluster_id}: score {int(totals[best])} ({breakdown}); {feasible}/{count} clusters fit"
 
 
 def _build_results(request_plan, clusters, fails, raws, totals, *, rejected_only: bool = False) -> tuple:

@@ -81,9 +81,7 @@ RAWS_START
     totals = [0] * count
     best, best_total, best_id = -1, 0, ""
     kind_provider = kind_ctrl = None
-    index = -1
-    for cluster, load in clusters:
-        index += 1
+    for index, (cluster, load) in enumerate(clusters):
         if status_gate is not None and cluster.status not in status_gate:
             fails[index] = 0
             continue

@@ -303,8 +303,13 @@ class Fleet:
         )
         ram_requested = self.counters["ram_requested"]
         ram_requested[number] = ram_requested.item(number) + ram
-        self._touch(number)
-        self.changed[number][position] = changed_node
+        # ``_touch``, written out (a call per placement and departure).
+        changed = self.changed[number]
+        if changed is None:
+            changed = self.changed[number] = {}
+        if self._open_pairs is not None and self.clusters[number].open:
+            self._open_changed.add(number)
+        changed[position] = changed_node
 
     def add_footprint(self, number: int, node: int, footprint: Footprint, sign: int = 1) -> None:
         """A placement's footprint on cluster ``number`` and its run node (``sign=-1``: taken back)."""
@@ -326,9 +331,6 @@ class Fleet:
     def _rebuild(self, number: int) -> None:
         """Its run nodes were added or removed (their positions moved): the next load is built afresh."""
         self.loads[number] = None
-        self._touch(number)
-
-    def touch(self, number: int) -> None:
         self._touch(number)
 
     def load(self, number: int) -> ClusterLoad:

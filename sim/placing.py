@@ -216,8 +216,7 @@ def leave(world: World, customer: int, at: float) -> None:
         fleet.add_footprint(number, node, placed_footprint(world, customer, service), sign=-1)
         world.spilled.pop(service, None)
         fleet.node_services[node].discard(service)
-        people.service_node[service] = -1
-        fleet.touch(number)
+        people.service_node[service] = -1  # (``add_footprint`` touched the cluster)
     world.away.pop(customer, None)
     people.state[customer] = CHURNED
     people.departed[customer] = at
