@@ -51,7 +51,7 @@ def place(http: httpx.Client, numbers: range) -> None:
             raise RuntimeError(f"placement answered {answer.status_code}: {answer.text}")
 
 
-def count(pg: str, placements: int, workdir: Path) -> float:
+def count(pg: str, placements: int, workdir: Path, keep: Path | None = None) -> float:
     """Instructions a placement, from one server started under callgrind on a schema of its own."""
     schema = f"bench_cg_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(pg, autocommit=True) as conn:
@@ -89,7 +89,10 @@ def count(pg: str, placements: int, workdir: Path) -> float:
             subprocess.run(["callgrind_control", "-i", "on", str(server.pid)], check=True, capture_output=True)
             place(http, range(1000, 1000 + placements))
             subprocess.run(["callgrind_control", "-d", str(server.pid)], check=True, capture_output=True)
-        dump = (workdir / f"callgrind.{server.pid}.1").read_text(errors="replace")
+        dump_file = workdir / f"callgrind.{server.pid}.1"
+        if keep is not None:
+            shutil.copyfile(dump_file, keep)
+        dump = dump_file.read_text(errors="replace")
         return int(re.search(r"^(?:summary|totals): (\d+)", dump, re.MULTILINE).group(1)) / placements
     finally:
         server.terminate()
@@ -103,6 +106,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--placements", type=int, default=200)
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--keep", type=Path, help="copy the callgrind dump here (for callgrind_annotate)")
     parser.add_argument("--serve", help=argparse.SUPPRESS)  # the server's database URL
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -114,7 +118,7 @@ def main() -> None:
     if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
         sys.exit("valgrind is required: apt-get install -y valgrind")
     with tempfile.TemporaryDirectory(prefix="router-callgrind-") as tmp:
-        per_placement = count(args.pg, args.placements, Path(tmp))
+        per_placement = count(args.pg, args.placements, Path(tmp), args.keep)
     print(f"{per_placement / 1e6:.4f}M instructions a placement ({args.placements} placements, whole server)")
 
 

@@ -83,8 +83,8 @@ def _renamed(value: Any, renames: dict[str, str]) -> Any:
             if old.startswith("svc-") and old in value:
                 return value.replace(old, new)
         return value
-    if isinstance(value, Json):
-        return Json(_renamed(value.obj, renames))
+    if isinstance(value, Json):  # as sent: the same serialiser (the router's JSON text is given serialised)
+        return Json(_renamed(value.obj, renames), value.dumps)
     if isinstance(value, dict):
         return {
             key: LIFTED_CAPACITY if key.startswith("cap_") else _renamed(item, renames) for key, item in value.items()

@@ -21,7 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from psycopg.types.json import Json
 from sqlalchemy import (
+    JSON,
     Boolean,
     Connection,
     Integer,
@@ -64,22 +66,92 @@ def guard_lost(driver_error: BaseException | None) -> bool:
 
 
 @dataclass(slots=True)
-class Booking:
-    """Everything one reservation writes, as bound values, and what it books (the placement, its footprint and
-    the decision that chose it). Made at every placement: not frozen, and nothing assigns to it once made
-    (``placement.router.cache`` says why)."""
+class BookingRows:
+    """A booking's rows and counters' parameters as the statements run in turn bind them (SQLite)."""
 
-    binding: tuple[str, ...]  # the guarded limits this placement grows (counters.guards_that_bind)
-    task_queue: str  # the cluster's task queue as the decision saw it: a different one loses the guard
     ledger: dict[str, Any]
     service: dict[str, Any]
     volumes: list[dict[str, Any]]
     on_cluster: dict[str, Any]  # counters.reserve_on_cluster's parameters
     on_node: dict[str, Any]  # counters.reserve_on_node's parameters
+
+    @classmethod
+    def of(
+        cls,
+        placed: PlacedService,
+        body_hash: str,
+        customer_id: str,
+        now: Any,
+        response: dict[str, Any],
+        service: tuple[str, str | None, int, int],
+        volume_rows: list[tuple[str, int]],
+        ledger: dict[str, Any],
+        on_cluster: dict[str, Any],
+        on_node: dict[str, Any],
+    ) -> BookingRows:
+        """The rows of ``placed`` (as ``BookingStatements.statement_params`` takes them), ``response`` its
+        ``PlacedService`` as JSON values; ``ledger``, ``on_cluster`` and ``on_node`` its footprint's values and the
+        counters' (``counters.ledger_values``; the additions and capacities, the matched control-plane type)."""
+        service_id, cluster_id, node_name = placed.service_id, placed.cluster_id, placed.node
+        name, repo, ram_bytes, pods = service
+        return cls(
+            ledger={
+                "request_id": placed.request_id,
+                "body_hash": body_hash,
+                "service_id": service_id,
+                "cluster_id": cluster_id,
+                "node_name": node_name,
+                "customer_id": customer_id,
+                "reserved_at": now,
+                "response": response,
+                **ledger,
+            },
+            service={
+                "id": service_id,
+                "cluster_id": cluster_id,
+                "customer_id": customer_id,
+                "name": name,
+                "repo": repo,
+                "ram_bytes": ram_bytes,
+                "pods": pods,
+                "created_at": now,
+            },
+            volumes=[
+                {
+                    "id": f"{service_id}-vol-{index}",
+                    "service_id": service_id,
+                    "cluster_id": cluster_id,
+                    "mount_path": mount_path,
+                    "size_bytes": size_bytes,
+                    "node_name": node_name,
+                    "created_at": now,
+                }
+                for index, (mount_path, size_bytes) in enumerate(volume_rows)
+            ],
+            on_cluster={"match_cluster_id": cluster_id, **on_cluster},
+            on_node={"match_cluster_id": cluster_id, "match_node_name": node_name, **on_node},
+        )
+
+
+@dataclass(slots=True)
+class Booking:
+    """Everything one reservation writes, as bound values, and what it books (the placement, its footprint and
+    the decision that chose it). Made at every placement: not frozen, and nothing assigns to it once made
+    (``placement.router.cache`` says why).
+
+    The values are bound as the backend's statements take them, built once: on PostgreSQL the one statement's
+    parameters (``params``, ``BookingStatements.params``), on SQLite the rows of the statements run in turn
+    (``rows``). The other is None."""
+
+    binding: tuple[str, ...]  # the guarded limits this placement grows (counters.guards_that_bind)
+    task_queue: str  # the cluster's task queue as the decision saw it: a different one loses the guard
+    volume_count: int
     customer: tuple[str, int, int] | None  # (customer id, volumes added, most it may hold after), or None
     placed: PlacedService
     footprint: Footprint
     decision: Decision
+    params: dict[str, Any] | None = None
+    rows: BookingRows | None = None
 
     def customer_after(self, booked: Booked) -> tuple[str, int] | None:
         """The customer and their volume count after a booking that held, when it counted them."""
@@ -146,6 +218,24 @@ def _prefixed(table: Any, values: dict[str, Any], prefix: str) -> dict[str, Any]
         return {names[column]: value for column, value in values.items()}
 
 
+def _volume_params(index: int) -> tuple[str, str, str]:
+    """The statement's parameters of the volume row ``index``: its id, mount path and size."""
+    return (f"v{index}_id", f"v{index}_mount_path", f"v{index}_size_bytes")
+
+
+_VOLUME_PARAMS = tuple(_volume_params(index) for index in range(8))
+
+
+def _as_is(text: bytes) -> bytes:
+    return text
+
+
+def json_param(text: bytes) -> Json:
+    """A JSON column's value already serialised (``TypeAdapter.dump_json``: pydantic's serialiser writes it once,
+    where SQLAlchemy's JSON type would have ``json.dumps`` a dict made for it), sent as psycopg sends JSON."""
+    return Json(text, _as_is)
+
+
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     """A booking statement compiled once for the connection's dialect: its SQL text and the bind processors of
@@ -160,6 +250,8 @@ class _Compiled:
         compiled = statement.compile(dialect=dialect)
         processors = {}
         for name, bind in compiled.binds.items():
+            if isinstance(bind.type, JSON):
+                continue  # given serialised already (``json_param``)
             processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:
                 processors[name] = processor
@@ -202,23 +294,62 @@ class BookingStatements:
         """The booking's one statement as SQL text and the driver's parameters (PostgreSQL; compiled once per
         shape). It answers one row, ``customer_after`` in column ``CUSTOMER_AFTER``; a lost guard is an error,
         ``guard_lost``."""
-        shape = (booking.binding, len(booking.volumes), booking.customer is not None)
+        shape = (booking.binding, booking.volume_count, booking.customer is not None)
         statement = self._combined.get(shape)
         if statement is None:
             statement = self._combined[shape] = _Compiled.of(self._combine(*shape), dialect)
+        return statement.sql, statement.processed(booking.params)
+
+    @staticmethod
+    def fixed_params(ledger: dict[str, Any], on_cluster: dict[str, Any], on_node: dict[str, Any]) -> dict[str, Any]:
+        """The statement's parameters that are the same for every booking of one footprint on one kind of cluster
+        (``counters.ledger_values``, and the counters' additions, capacities and matched control-plane type): made
+        once each by the caller, and copied into each booking's ``statement_params``."""
+        return {**_prefixed(reservations, ledger, "l_"), **on_cluster, **on_node}
+
+    @staticmethod
+    def statement_params(
+        fixed: dict[str, Any],
+        placed: PlacedService,
+        body_hash: str,
+        customer_id: str,
+        now: Any,
+        response: bytes,
+        service: tuple[str, str | None, int, int],
+        volume_rows: list[tuple[str, int]],
+        customer: tuple[str, int, int] | None,
+    ) -> dict[str, Any]:
+        """The one statement's parameters (PostgreSQL), built directly: ``fixed`` (``fixed_params``), the ledger
+        row's own values and ``response`` (the ``PlacedService``'s JSON text), the service's (name, repo, RAM,
+        pods), each volume's (mount path, size) and the customer's (id, added, allowed). The names are the
+        statement's bind names (``_combine``; the shared ones in ``_SHARED``)."""
+        service_id = placed.service_id
+        name, repo, ram_bytes, pods = service
         params = {
-            **_prefixed(reservations, booking.ledger, "l_"),
-            **_prefixed(services, booking.service, "s_"),
-            **booking.on_cluster,
-            **booking.on_node,
-            "expected_task_queue": booking.task_queue,
+            **fixed,
+            "l_request_id": placed.request_id,
+            "l_body_hash": body_hash,
+            "service_id": service_id,
+            "match_cluster_id": placed.cluster_id,
+            "match_node_name": placed.node,
+            "customer_id": customer_id,
+            "now": now,
+            "l_response": json_param(response),
+            "s_name": name,
+            "s_repo": repo,
+            "s_ram_bytes": ram_bytes,
+            "s_pods": pods,
+            "expected_task_queue": placed.task_queue,
         }
-        for index, row in enumerate(booking.volumes):
-            params.update(_prefixed(volumes, row, f"v{index}_"))
-        if booking.customer is not None:
-            _customer_id, added, allowed = booking.customer  # the ledger's customer
-            params.update(customer_added=added, customer_allowed=allowed)
-        return statement.sql, statement.processed(params)
+        for index, (mount_path, size_bytes) in enumerate(volume_rows):
+            names = _VOLUME_PARAMS[index] if index < len(_VOLUME_PARAMS) else _volume_params(index)
+            params[names[0]] = f"{service_id}-vol-{index}"
+            params[names[1]] = mount_path
+            params[names[2]] = size_bytes
+        if customer is not None:
+            params["customer_added"] = customer[1]
+            params["customer_allowed"] = customer[2]
+        return params
 
     def _book_in_one(self, conn: Connection, booking: Booking) -> Booked:
         sql, params = self.statement(conn.dialect, booking)
@@ -287,14 +418,15 @@ class BookingStatements:
     # --- SQLite: the same statements in turn ----------------------------------------------------------------
 
     def _book_in_turn(self, conn: Connection, booking: Booking) -> Booked:
-        conn.execute(insert(reservations), booking.ledger)
-        conn.execute(insert(services), booking.service)
-        if booking.volumes:
-            conn.execute(insert(volumes), booking.volumes)
-        on_cluster = conn.execute(self.on_cluster(booking.binding), booking.on_cluster).first()
+        rows = booking.rows
+        conn.execute(insert(reservations), rows.ledger)
+        conn.execute(insert(services), rows.service)
+        if rows.volumes:
+            conn.execute(insert(volumes), rows.volumes)
+        on_cluster = conn.execute(self.on_cluster(booking.binding), rows.on_cluster).first()
         if on_cluster is None:
             return Booked(None, False, None)
-        if conn.execute(self._on_node, booking.on_node).rowcount != 1:
+        if conn.execute(self._on_node, rows.on_node).rowcount != 1:
             return Booked(on_cluster[0], False, None)
         after = None
         if booking.customer is not None:

@@ -23,7 +23,7 @@ both the first answer and every replay from it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -35,7 +35,7 @@ from placement.footprint import Footprint
 from placement.limits import ControlPlaneType
 from placement.model import PlacementRequest
 from placement.router import counters
-from placement.router.booking import Booking, BookingStatements
+from placement.router.booking import Booking, BookingRows, BookingStatements
 from placement.router.cache import CachedFleet, Fleet, FleetCache
 from placement.router.db import (
     cluster_counters,
@@ -81,6 +81,8 @@ class _FootprintValues:
     ledger: dict[str, Any]  # counters.ledger_values
     on_cluster: dict[str, int]  # counters.cluster_additions
     on_node: dict[str, int]  # counters.node_guard_capacities and node_additions
+    # (provider, control-plane type) -> the PostgreSQL statement's parameters they fix (``_fixed_params``)
+    fixed: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
 
 class _GuardLost(Exception):
@@ -362,54 +364,53 @@ class Reservations:
             reason=decision.reason,
             warnings=tuple(decision.warnings),
         )
-        return Booking(
-            binding=adds.binding,
-            task_queue=placed.task_queue,
-            ledger={
-                "request_id": order.request_id,
-                "body_hash": body_hash,
-                "service_id": placed.service_id,
-                "cluster_id": cluster_id,
-                "node_name": node_name,
-                "customer_id": request.customer_id,
-                "reserved_at": now,
-                "response": PLACED.dump_python(placed, mode="json"),
-                **adds.ledger,
-            },
-            service={
-                "id": placed.service_id,
-                "cluster_id": cluster_id,
-                "customer_id": request.customer_id,
-                "name": order.service_name,
-                "repo": order.repo,
-                "ram_bytes": request.ram_bytes,
-                "pods": request.pods,
-                "created_at": now,
-            },
-            volumes=[
-                {
-                    "id": f"{placed.service_id}-vol-{index}",
-                    "service_id": placed.service_id,
-                    "cluster_id": cluster_id,
-                    "mount_path": volume.mount_path,
-                    "size_bytes": volume.size_bytes,
-                    "node_name": node_name,
-                    "created_at": now,
-                }
-                for index, volume in enumerate(request.volumes)
-            ],
-            on_cluster={
-                "match_cluster_id": cluster_id,
-                "match_ctrl_node_type": load.ctrl_node_type,
-                **adds.on_cluster,
-                **self._guard_capacities(cluster.storage_provider, load.ctrl_node_type, ctrl),
-            },
-            on_node={"match_cluster_id": cluster_id, "match_node_name": node_name, **adds.on_node},
-            customer=customer,
-            placed=placed,
-            footprint=footprint,
-            decision=decision,
+        booking = Booking(adds.binding, placed.task_queue, len(request.volumes), customer, placed, footprint, decision)
+        statements = self.statements
+        if statements.in_one_statement:
+            # The one statement's parameters, built directly (the ledger's JSON written once, by pydantic).
+            fixed = self._fixed_params(adds, cluster.storage_provider, load.ctrl_node_type, ctrl)
+            booking.params = statements.statement_params(
+                fixed,
+                placed,
+                body_hash,
+                request.customer_id,
+                now,
+                PLACED.dump_json(placed),
+                (order.service_name, order.repo, request.ram_bytes, request.pods),
+                [(volume.mount_path, volume.size_bytes) for volume in request.volumes],
+                customer,
+            )
+            return booking
+        capacities = self._guard_capacities(cluster.storage_provider, load.ctrl_node_type, ctrl)
+        booking.rows = BookingRows.of(
+            placed,
+            body_hash,
+            request.customer_id,
+            now,
+            PLACED.dump_python(placed, mode="json"),
+            (order.service_name, order.repo, request.ram_bytes, request.pods),
+            [(volume.mount_path, volume.size_bytes) for volume in request.volumes],
+            adds.ledger,
+            {"match_ctrl_node_type": load.ctrl_node_type, **adds.on_cluster, **capacities},
+            adds.on_node,
         )
+        return booking
+
+    def _fixed_params(
+        self, adds: _FootprintValues, provider: str, ctrl_name: str, ctrl: ControlPlaneType | None
+    ) -> dict[str, Any]:
+        """The statement's parameters every booking of a footprint (``adds``) on a cluster of this provider and
+        control-plane type binds alike (``BookingStatements.fixed_params``), worked out once each, kept with it."""
+        key = (provider, ctrl_name)
+        fixed = adds.fixed.get(key)
+        if fixed is None:
+            on_cluster = {
+                "match_ctrl_node_type": ctrl_name,
+                **adds.on_cluster,
+                **self._guard_capacities(provider, ctrl_name, ctrl),
+            }
+            fixed = adds.fixed[key] = self.statements.fixed_params(adds.ledger, on_cluster, adds.on_node)
+        return fixed
 
     def _footprint_values(self, footprint: Footprint) -> _FootprintValues:
         # A handful of footprints recur (a plan's default request, with or without a volume): their bound values

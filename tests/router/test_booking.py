@@ -15,6 +15,8 @@ from placement.footprint import Footprint
 from placement.model import RunNode
 from placement.router import counters
 from placement.router.db import node_counters, reservations, services, volumes
+from placement.router.db import volumes as volumes_table
+from placement.router.ledger import PLACED
 from placement.router.store import NothingFits, PlacementOrder, open_store
 from placement.state import ClusterLoadIn, RequestIn
 from tests.router.conftest import NOW, cluster_body, load_body, seed_store
@@ -158,5 +160,52 @@ def test_a_booking_reserves_the_footprint_the_engine_judged_on_the_clusters_size
         kept = counters.ledger_values(expected)
         assert {name: row._mapping[name] for name in kept} == kept
         assert expected != Footprint.of(model, store.policy.limits, "longhorn", 1 if run_nodes > 1 else 4)
+    finally:
+        store.dispose()
+
+
+@pytest.mark.parametrize("volumes", [[], [{"size": "1Gi", "mount_path": "/srv"}]], ids=["plain", "volume"])
+def test_on_postgresql_a_bookings_parameters_are_its_statements_binds_and_write_what_was_placed(pg_url, clock, volumes):
+    # The statement's parameters are built directly (``BookingStatements.statement_params``), not from the rows'
+    # dicts: they must be exactly the statement's binds, and write the rows the placement describes.
+    store = open_store(pg_url, clock=clock, fleet_cache_seconds=3600)
+    try:
+        seed_store(store, [(cluster_body("bk-1"), load_body(nodes=ROOMY))])
+        store.refresh_fleet()
+        reservations_ = store.reservations
+        order = PlacementOrder("req-1", "web", RequestIn(customer_id="cust-1", ram="1Gi", volumes=volumes), "repo")
+        booking = reservations_.booked_on_cache(order, clock())
+        assert booking.rows is None
+        shape = (booking.binding, booking.volume_count, booking.customer is not None)
+        binds = reservations_.statements._combine(*shape).compile(dialect=store.engine.dialect).binds
+        _sql, params = reservations_.statements.statement(store.engine.dialect, booking)
+        # Every bind has its value; beyond them, only the capacities of guards this footprint does not bind.
+        assert set(binds) <= set(params)
+        assert all(name.startswith("cap_") for name in set(params) - set(binds))
+        placed = store.place(order).placed
+        with store.engine.connect() as conn:
+            ledger = conn.execute(select(reservations)).one()
+            service = conn.execute(select(services)).one()
+            volume_rows = conn.execute(select(volumes_table).order_by(volumes_table.c.id)).all()
+        assert (ledger.request_id, ledger.service_id, ledger.cluster_id, ledger.node_name) == (
+            "req-1",
+            placed.service_id,
+            "bk-1",
+            placed.node,
+        )
+        assert (ledger.customer_id, ledger.body_hash, ledger.volumes) == ("cust-1", order.body_hash(), len(volumes))
+        assert ledger.response == PLACED.dump_python(placed, mode="json")
+        assert (service.id, service.name, service.repo, service.ram_bytes, service.pods, service.customer_id) == (
+            placed.service_id,
+            "web",
+            "repo",
+            GiB,
+            1,
+            "cust-1",
+        )
+        assert [(v.id, v.mount_path, v.size_bytes, v.node_name) for v in volume_rows] == [
+            (f"{placed.service_id}-vol-0", "/srv", GiB, placed.node) for _ in volumes
+        ]
+        check_consistency(pg_url)
     finally:
         store.dispose()
