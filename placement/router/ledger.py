@@ -9,19 +9,66 @@ says why).
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 
 from pydantic import TypeAdapter
 
 from placement.engine import Decision
-from placement.state import RequestIn
+from placement.state import RequestIn, VolumeIn
 
-# ``json.dumps(body, sort_keys=True)``'s text (the hash of every ledger row so far), from one encoder made once:
-# ``json.dumps`` with an argument makes a new encoder at every call. The same text without the check for circular
-# references (a body of a request's plain values has none), which kept an id per container in a dict: ~40 % of the
-# encoding's instructions.
-_CANONICAL = json.JSONEncoder(sort_keys=True, check_circular=False)
+# A request id's body hash is the SHA-256 of ``json.dumps(body, sort_keys=True)`` (every ledger row's so far: a retry
+# across an upgrade must replay), ``body`` being the order's service name, repo, service id and request
+# (``RequestIn.model_dump(mode="json")``, without ``has_volume`` when it is None). ``_canonical`` writes that text
+# directly: the keys in sorted order, each value as ``json.dumps`` writes it (strings through its own C escaper,
+# ``encode_basestring_ascii``), where ``model_dump`` and the encoder (a list of items sorted per dict, a string
+# joined per value) cost ~80,000 instructions a placement (callgrind). The fields are checked here at import, so a
+# field added to the request fails loudly rather than hashing without it; tests/router/test_product_api.py checks
+# the text against ``json.dumps`` for any request.
+_REQUEST_FIELDS = (
+    "customer_id",
+    "customer_volume_count",
+    "etcd_objects",
+    "has_volume",
+    "new_customer",
+    "plan",
+    "pods",
+    "ram",
+    "region",
+    "volumes",
+)
+_VOLUME_FIELDS = ("mount_path", "size")
+if sorted(RequestIn.model_fields) != list(_REQUEST_FIELDS) or sorted(VolumeIn.model_fields) != list(_VOLUME_FIELDS):
+    raise ImportError("RequestIn's or VolumeIn's fields changed: update placement.router.ledger._canonical")
+
+
+def _json(value: str | int | bool | None) -> str:
+    """``value`` as ``json.dumps`` writes it (a string, a whole number, a boolean or None)."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return encode_basestring_ascii(value)
+    return int.__repr__(value)
+
+
+def _canonical(service_name: str, repo: str | None, service_id: str | None, request: RequestIn) -> str:
+    """``json.dumps(body, sort_keys=True)`` of an order's body (see above)."""
+    volumes = ", ".join(
+        f'{{"mount_path": {_json(volume.mount_path)}, "size": {_json(volume.size)}}}' for volume in request.volumes
+    )
+    has_volume = "" if request.has_volume is None else f'"has_volume": {_json(request.has_volume)}, '
+    return (
+        f'{{"repo": {_json(repo)}, "request": {{"customer_id": {_json(request.customer_id)}, '
+        f'"customer_volume_count": {_json(request.customer_volume_count)}, '
+        f'"etcd_objects": {_json(request.etcd_objects)}, {has_volume}'
+        f'"new_customer": {_json(request.new_customer)}, "plan": {_json(request.plan)}, '
+        f'"pods": {_json(request.pods)}, "ram": {_json(request.ram)}, "region": {_json(request.region)}, '
+        f'"volumes": [{volumes}]}}, "service_id": {_json(service_id)}, "service_name": {_json(service_name)}}}'
+    )
 
 
 @dataclass(slots=True)
@@ -35,17 +82,9 @@ class PlacementOrder:
     service_id: str | None = None
 
     def body_hash(self) -> str:
-        request = self.request.model_dump(mode="json")
-        if request.get("has_volume") is None:
-            # Absent, the body hashes as it did before has_volume existed, so a retry across an upgrade replays.
-            request.pop("has_volume", None)
-        body = {
-            "service_name": self.service_name,
-            "repo": self.repo,
-            "service_id": self.service_id,
-            "request": request,
-        }
-        return hashlib.sha256(_CANONICAL.encode(body).encode()).hexdigest()
+        # Without has_volume when it is None: the body hashes as it did before has_volume existed.
+        text = _canonical(self.service_name, self.repo, self.service_id, self.request)
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(slots=True)

@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import insert, text, update
 from sqlalchemy.exc import IntegrityError
 
@@ -211,6 +213,48 @@ def test_a_request_without_has_volume_hashes_as_before_it_existed():
         },
     }
     assert order.body_hash() == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
+
+
+_TEXT = st.text(max_size=30)  # any characters: quotes, backslashes, controls, non-ASCII, surrogates' neighbours
+
+
+@st.composite
+def _orders(draw) -> PlacementOrder:
+    volumes = draw(
+        st.lists(
+            st.builds(
+                dict,
+                mount_path=_TEXT.map(lambda text: "/" + text.replace(".", "").replace("\\", "")),
+                size=st.none() | st.integers(0, 2**53),
+            ),
+            max_size=2,
+        )
+    )
+    has_volume = draw(st.sampled_from([None, bool(volumes)]))
+    request = RequestIn(
+        customer_id=draw(st.none() | _TEXT.filter(bool)),
+        region=draw(st.none() | _TEXT),
+        ram=draw(st.none() | st.integers(1, 2**53)),
+        has_volume=has_volume,
+        volumes=volumes,
+        plan=draw(_TEXT),
+        pods=draw(st.integers(1, 2**31 - 1)),
+        new_customer=draw(st.booleans()),
+        etcd_objects=draw(st.none() | st.integers(0, 2**31 - 1)),
+    )
+    return PlacementOrder("r", draw(_TEXT), request, draw(st.none() | _TEXT), draw(st.none() | _TEXT))
+
+
+@settings(max_examples=300, deadline=None)
+@given(order=_orders())
+def test_a_body_hashes_as_json_dumps_of_its_body_with_sorted_keys(order):
+    # The canonical text is written directly (placement.router.ledger._canonical): it must stay json.dumps's.
+    request = order.request.model_dump(mode="json")
+    if request["has_volume"] is None:
+        request.pop("has_volume")
+    body = {"service_name": order.service_name, "repo": order.repo, "service_id": order.service_id}
+    text = json.dumps({**body, "request": request}, sort_keys=True)
+    assert order.body_hash() == hashlib.sha256(text.encode()).hexdigest()
 
 
 # --- getClusterForService ------------------------------------------------------------------------------------
