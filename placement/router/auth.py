@@ -11,6 +11,7 @@ from fastapi.security.utils import get_authorization_scheme_param
 
 from placement.router.config import Role, TokenGrant
 
+ADMITTED = 256  # admitted Authorization header values a check keeps (``BearerRole.admits``)
 BEARER_DESCRIPTION = "A token from CAPPLAN_TOKENS or the --tokens-file; each endpoint names the role it needs."
 
 
@@ -24,17 +25,27 @@ class BearerRole(HTTPBearer):
         super().__init__(auto_error=False, scheme_name="HTTPBearer", description=BEARER_DESCRIPTION)
         self.grants = grants
         self.role = role
+        # Authorization header values this check let through: a known token's header is read once, not compared
+        # against every grant again at each request (~11,000 instructions a placement, callgrind). Only admitted
+        # values are kept (at most ADMITTED), so refused guesses neither grow it nor skip the constant-time compare;
+        # a value's presence says no more than the answer does.
+        self._admitted: dict[str, bool] = {}
 
     async def __call__(self, request: Request) -> None:  # type: ignore[override]
         check_bearer(await super().__call__(request), self.grants, self.role)
 
     def admits(self, authorization: str | None) -> bool:
         """A request with this Authorization header would get through (read as ``HTTPBearer`` reads it)."""
+        if authorization in self._admitted:
+            return True
         scheme, token = get_authorization_scheme_param(authorization)
         if scheme.lower() != "bearer" or not token:
             return False
         grant = matching_grant(token, self.grants)
-        return grant is not None and (self.role is None or grant.allows(self.role))
+        admitted = grant is not None and (self.role is None or grant.allows(self.role))
+        if admitted and len(self._admitted) < ADMITTED:
+            self._admitted[authorization] = True
+        return admitted
 
 
 def matching_grant(presented: str, grants: Sequence[TokenGrant]) -> TokenGrant | None:

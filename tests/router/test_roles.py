@@ -112,3 +112,22 @@ def test_each_role_reaches_only_its_endpoints_and_a_roleless_token_reaches_all(t
             assert http.get("/v1/clusters/roles-1").status_code == 200
     finally:
         router.stop()
+
+
+def test_a_bearer_check_keeps_only_the_header_values_it_admitted():
+    from placement.router.auth import ADMITTED, BearerRole
+
+    grants = parse_token_lines("tok-api api\ntok-collector collector\nlegacy", "test")
+    check = BearerRole(grants, "api")
+    for _ in range(2):  # the second time from what it kept, with the same answers
+        assert check.admits("Bearer tok-api")
+        assert check.admits("bearer legacy")  # a token without roles has them all
+        assert not check.admits("Bearer tok-collector")  # known, without the role
+        assert not check.admits("Bearer tok-wrong")
+        assert not check.admits("Basic tok-api")
+        assert not check.admits(None)
+    assert set(check._admitted) == {"Bearer tok-api", "bearer legacy"}
+    for n in range(ADMITTED + 10):  # at most ADMITTED values kept, and the rest still checked
+        assert check.admits(f"Bearer{' ' * (n + 1)}tok-api")
+    assert len(check._admitted) == ADMITTED
+    assert check.admits(f"Bearer{' ' * (ADMITTED + 5)}tok-api")
