@@ -46,6 +46,16 @@ class Captured:
     autocommit: bool  # the router ran them without a transaction of its own (each statement is one)
 
 
+def loop_factory() -> asyncio.AbstractEventLoop:
+    """The event loop the replay runs on: the router's (uvicorn's ``loop="auto"`` serves it on uvloop when installed,
+    as ``uvicorn[standard]`` installs it), so the floor's driver runs on the same loop implementation."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 # The guards' bound capacities, which the replay lifts to this whatever the router bound (``cap_<limit>``).
 LIFTED_CAPACITY = 2**62
 
@@ -119,19 +129,20 @@ def replay(
     and connections throughout."""
     connect_args = loop_connect_args(engine)
     if connect_args is not None and all(placement.autocommit for placement in captured):
-        return asyncio.run(
-            _replay_on_loop(
-                LoopConnections(connect_args, DEFAULT_THREADS),  # the router's: wrk's connections beyond it wait
-                connections,
-                captured,
-                nodes,
-                duration=duration,
-                mean_delay_ms=mean_delay_ms,
-                prefix=prefix,
-                on_start=on_start,
-                warm_up=warm_up,
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            return runner.run(
+                _replay_on_loop(
+                    LoopConnections(connect_args, DEFAULT_THREADS),  # the router's: wrk's connections beyond it wait
+                    connections,
+                    captured,
+                    nodes,
+                    duration=duration,
+                    mean_delay_ms=mean_delay_ms,
+                    prefix=prefix,
+                    on_start=on_start,
+                    warm_up=warm_up,
+                )
             )
-        )
     latencies: list[float] = []
     lock = threading.Lock()
     stop_at = [0.0]
