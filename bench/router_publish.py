@@ -8,22 +8,37 @@ placements paced at ~200/s from ``wrk`` (``bench.router_http``'s placement scrip
 ``/metrics`` (with the forecast gauges) and ``GET /v1/forecast`` once a second, three times in a row:
 
 1. idle: no publisher;
-2. publishing: a forecast process publishes every ``--every`` seconds, as ``sim forecast --every`` runs: its
-   Monte Carlo workers on idle CPU time only (``sim.forecast.publish.background_priority``: SCHED_IDLE), the
-   process that writes at nice 10;
+2. publishing: a forecast process publishes every ``--every`` seconds, as ``sim forecast --every`` runs, in a
+   session of its own as a service would be: its Monte Carlo workers on idle CPU time only
+   (``sim.forecast.publish.background_priority``: SCHED_IDLE, each in a session of its own at the lowest weight),
+   the process that writes at nice 10;
 3. idle again, so drift over the run shows (the bar compares with the worse idle run).
+
+Why p99 moved, per phase on PostgreSQL (a second table): where the router's connections were
+(``bench.router_waits``: ``pg_stat_activity`` sampled every 10 ms, the samples in each wait event per 1,000
+placements, ``IO:WALSync`` being a commit's flush), where the publisher's were, the server's WAL over the phase
+(bytes from ``pg_current_wal_lsn``, full-page images, flushes; checkpoints), and the time the router's process and
+its database backends spent runnable but waiting for a CPU (``/proc/PID/task/*/schedstat``), per placement. The WAL
+and checkpoint counters are the whole server's: other work on the same PostgreSQL shows in them. A backend whose
+flush has completed but which waits for a CPU still shows ``IO:WALSync`` until it runs: CPU contention shows there
+too, and in the run-queue columns. The first table gives, for every backend, the CPU seconds the publisher's
+processes took over the phase beside the host's idle CPU seconds: its workers are meant to take idle time only.
 
 The publisher is ``sim forecast --start-from DB --publish DB --every N`` when that command exists (``--publisher
 sim``), else (``--publisher synthetic``, the default) this module's own loop: one worker per core keeps it busy
 with Monte Carlo-like work at the workers' priority (a forecast's runs on a process pool) while the writing
 process waits, and writes a forecast of the fleet's size (10 clusters x every catalogue limit) through
-``write_forecast`` every N seconds, keeping the newest 50.
+``write_forecast`` every N seconds, keeping the newest 50. ``--runs`` sets the real publisher's Monte Carlo runs
+(``sim forecast --runs``; a tick of 100 runs takes about a minute on two cores, so a 10 s phase may see none land).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -38,7 +53,8 @@ import numpy as np
 import psycopg
 
 from bench.router_fleet import TOKEN, seed
-from bench.router_wrk import PLACE_PATH, PLACEMENT_LUA, Router, require_wrk, run_wrk
+from bench.router_waits import WaitSampler, backend_pids, wal_counters
+from bench.router_wrk import PLACE_PATH, PLACEMENT_LUA, TICKS, Router, require_wrk, run_wrk
 from sim.forecast.publish import background_priority
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,14 +96,14 @@ def _burn(seed_: int, parent: int) -> None:
         generator.gamma(2.0, 30.0, size=200_000).cumsum()
 
 
-def synthetic_publisher(db: str, every: float) -> None:
+def synthetic_publisher(db: str, every: float, workers: int) -> None:
     """The stand-in forecast process: CPU-bound workers on every core (a forecast's runs), and this process
     writing one forecast every ``every`` seconds."""
     import multiprocessing
 
     from placement.router.forecasts import forecast_engine, write_forecast
 
-    for worker in range(os.cpu_count() or 2):
+    for worker in range(workers):
         multiprocessing.Process(target=_burn, args=(worker, os.getpid()), daemon=True).start()
     generator = np.random.default_rng(np.random.SeedSequence(17))
     engine = forecast_engine(db)
@@ -97,6 +113,7 @@ def synthetic_publisher(db: str, every: float) -> None:
         while True:
             time.sleep(max(0.0, next_at - time.monotonic()))  # the runs are the workers'
             rows = forecast_rows(generator)
+            started = time.perf_counter()
             write_forecast(
                 engine,
                 as_of=datetime.now(UTC),
@@ -109,20 +126,26 @@ def synthetic_publisher(db: str, every: float) -> None:
                 keep=50,
             )
             published += 1
-            print(f"published {published}", flush=True)
+            took = 1000 * (time.perf_counter() - started)
+            print(f"published {published}: {len(rows)} rows in {took:.1f} ms", flush=True)
             next_at += every
     finally:
         engine.dispose()
 
 
-def start_publisher(kind: str, db: str, every: float, log: Path) -> subprocess.Popen:
+def start_publisher(kind: str, db: str, every: float, log: Path, args) -> subprocess.Popen:
     if kind == "sim":
         out = log.parent / "forecast-out"
         command = [sys.executable, "-m", "sim", "forecast", "--start-from", db, "--publish", db]
-        command += ["--every", f"{every:g}s", "--out", str(out)]
+        command += ["--every", f"{every:g}s", "--out", str(out), "--runs", str(args.runs)]
     else:
         command = [sys.executable, "-m", "bench.router_publish", "--publish-only", db, "--every", str(every)]
-    return subprocess.Popen(command, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT, preexec_fn=_low)
+        command += ["--workers", str(args.workers)]
+    # A session of its own, as a forecast service has: under autogroup scheduling it is a group of its own, weighed
+    # against the router's session and PostgreSQL's (see background_priority).
+    return subprocess.Popen(
+        command, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT, preexec_fn=_low, start_new_session=True
+    )
 
 
 def _low() -> None:
@@ -170,42 +193,164 @@ def first_publication(url: str, publisher: subprocess.Popen, timeout: float = 30
     sys.exit("the publisher published nothing in time")
 
 
-def phase(name: str, wrk: str, router: Router, duration: int, workdir: Path, prefix: str) -> dict:
+def run_queue_ns(pids: list[int]) -> dict[int, int]:
+    """Per process, the nanoseconds its threads spent runnable but waiting for a CPU (schedstat's run_delay)."""
+    waited = {}
+    for pid in pids:
+        try:
+            tasks = Path(f"/proc/{pid}/task").iterdir()
+            waited[pid] = sum(int((task / "schedstat").read_text().split()[1]) for task in tasks)
+        except (FileNotFoundError, ProcessLookupError):  # a backend that closed
+            continue
+    return waited
+
+
+class Watch:
+    """Over a phase on PostgreSQL: where the router's connections (``application``) and the publisher's
+    (``application``-publisher) waited, the server's WAL counters, and the router's and its backends' run-queue
+    time."""
+
+    def __init__(self, dsn: str, application: str, router: Router):
+        self.dsn, self.application, self.router = dsn, application, router
+        self.sampler = WaitSampler(dsn, application, f"{application}-publisher")
+
+    def __enter__(self) -> Watch:
+        self.backends = backend_pids(self.dsn, self.application)
+        self.queued = run_queue_ns([self.router.process.pid, *self.backends])
+        self.wal = wal_counters(self.dsn)
+        self.sampler.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.sampler.__exit__(*exc)
+        wal = wal_counters(self.dsn)
+        self.wal = {name: wal[name] - self.wal[name] for name in wal}
+        backends = set(self.backends) | set(backend_pids(self.dsn, self.application))  # and those opened since
+        queued = run_queue_ns([self.router.process.pid, *backends])
+        self.router_queued = queued.get(self.router.process.pid, 0) - self.queued[self.router.process.pid]
+        self.backends_queued = sum(queued[pid] - self.queued.get(pid, 0) for pid in backends if pid in queued)
+
+    def row(self, name: str, requests: int) -> str:
+        per = 1000 / max(requests, 1)
+        router, publisher = (self.sampler.by_application[name] for name in self.sampler.applications)
+        sync = router["active: IO:WALSync"]
+        write = router["active: LWLock:WALWrite"]
+        cpu = router["active: on CPU"]
+        other = sum(router.values()) - sync - write - cpu
+        top = ", ".join(f"{key.removeprefix('active: ')} {count}" for key, count in publisher.most_common(3)) or "-"
+        wal = self.wal
+        return (
+            f"| {name} | {sync * per:.1f} | {write * per:.1f} | {other * per:.1f} | {cpu * per:.1f} | {top} | "
+            f"{wal['wal_bytes_lsn'] / 1e6:.2f} | {wal['full_page_images']} | {wal['syncs']} | {wal['checkpoints']} | "
+            f"{self.router_queued / 1e6 * per:.0f} | {self.backends_queued / 1e6 * per:.0f} |"
+        )
+
+    def details(self) -> dict[str, dict[str, int]]:
+        return {name: dict(counts.most_common()) for name, counts in self.sampler.by_application.items()}
+
+
+WHY_HEADER = (
+    "| phase | router conns: IO:WALSync | LWLock:WALWrite | other waits | on CPU | publisher conns (samples) "
+    "| WAL MB | full-page images | WAL flushes | checkpoints | router run queue ms | its backends' run queue ms |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+
+
+def tree_cpu(root: int) -> dict[int, float]:
+    """CPU seconds of ``root`` and every process under it (a forecast's workers, its fork server), by pid."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    tree, grew = {root}, True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    seconds = {}
+    for pid in tree:
+        with contextlib.suppress(OSError):
+            seconds[pid] = _cpu_seconds(pid)
+    return seconds
+
+
+def host_idle_seconds() -> float:
+    """CPU seconds the host's CPUs spent idle (or waiting for IO) since boot."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return (int(fields[4]) + int(fields[5])) / TICKS
+
+
+class CpuWatch:
+    """Over a phase: the CPU seconds the publisher's processes took, and the seconds the host's CPUs were idle. The
+    workers are meant to take idle CPU time only: on a saturated host (idle near 0) what they took was wanted."""
+
+    def __init__(self, publisher: subprocess.Popen | None):
+        self.publisher = publisher
+
+    def __enter__(self) -> CpuWatch:
+        self.idle = host_idle_seconds()
+        self.before = tree_cpu(self.publisher.pid) if self.publisher else {}
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.idle = host_idle_seconds() - self.idle
+        after = tree_cpu(self.publisher.pid) if self.publisher else {}
+        self.took = sum(seconds - self.before.get(pid, 0.0) for pid, seconds in after.items())
+
+
+def phase(name: str, wrk: str, router: Router, args, workdir: Path, prefix: str, watch, publisher=None) -> dict:
     seed(router.url, CLUSTERS, loads_only=True)  # the same free room for every phase
     script = PLACEMENT_LUA % {"delay": 20, "prefix": prefix, "token": TOKEN}  # 6 connections: ~200/s
-    with Scraper(router.url) as scraper:
-        result = run_wrk(wrk, router, PLACE_PATH, script, 6, duration, workdir)
+    with Scraper(router.url) as scraper, watch or contextlib.nullcontext(), CpuWatch(publisher) as cpu:
+        result = run_wrk(wrk, router, PLACE_PATH, script, 6, args.duration, workdir)
     result.update(name=name, scrape_errors=scraper.errors, forecasts_seen=len(scraper.forecast_ids))
+    if watch is not None:
+        result.update(why=watch.row(name, result["requests"]), waits=watch.details())
     print(
         f"| {name} | {result['rate']:.0f} | {result['50%']:.2f} | {result['99%']:.2f} | {result['cpu_ms']:.2f} | "
-        f"{result['errors']} | {result['forecasts_seen']} |",
+        f"{result['errors']} | {result['forecasts_seen']} | {cpu.took:.2f} | {cpu.idle:.2f} |",
         flush=True,
     )
     return result
 
 
-def backend_runs(backend: str, db: str, args, wrk: str, workdir: Path) -> tuple[float, float]:
+PUBLISHED = re.compile(r"\bpublished (?:forecast )?\d+")
+
+
+def backend_runs(backend: str, db: str, args, wrk: str, workdir: Path, pg: tuple[str, str] | None = None) -> dict:
+    """The three phases on ``db``; ``pg``: the plain DSN and the application_name of the router's connections, to
+    watch them (PostgreSQL). Returns the ratio and the phases' results."""
     router = Router(db, workdir / f"{backend}.log")
+
+    def watch() -> Watch | None:
+        return None if pg is None else Watch(pg[0], pg[1], router)
+
+    publisher_db = db if pg is None else db.replace(pg[1], f"{pg[1]}-publisher")
     try:
         seed(router.url, CLUSTERS)
-        idle = phase(f"{backend}: idle", wrk, router, args.duration, workdir, f"{backend}-a")
-        publisher = start_publisher(args.publisher, db, args.every, workdir / f"{backend}-publisher.log")
+        idle = phase(f"{backend}: idle", wrk, router, args, workdir, f"{backend}-a", watch())
+        log = workdir / f"{backend}-publisher.log"
+        publisher = start_publisher(args.publisher, publisher_db, args.every, log, args)
         try:
             first_publication(router.url, publisher)  # the timed run starts with the publisher at work
-            busy = phase(
-                f"{backend}: publishing every {args.every:g} s", wrk, router, args.duration, workdir, f"{backend}-b"
-            )
+            name = f"{backend}: publishing every {args.every:g} s"
+            busy = phase(name, wrk, router, args, workdir, f"{backend}-b", watch(), publisher)
         finally:
             publisher.terminate()
             publisher.wait(10)
-        again = phase(f"{backend}: idle again", wrk, router, args.duration, workdir, f"{backend}-c")
+        again = phase(f"{backend}: idle again", wrk, router, args, workdir, f"{backend}-c", watch())
     finally:
         router.stop()
-    published = (workdir / f"{backend}-publisher.log").read_text().count("published")
-    worse_idle = max(idle["99%"], again["99%"])
-    ratio = busy["99%"] / worse_idle
+    published = len(PUBLISHED.findall(log.read_text()))
+    ratio = busy["99%"] / max(idle["99%"], again["99%"])
     print(f"{backend}: {published} forecasts published; p99 publishing / worse idle p99 = {ratio:.2f}×\n")
-    return busy["99%"], worse_idle
+    return {"ratio": ratio, "phases": (idle, busy, again)}
 
 
 def main() -> None:
@@ -214,33 +359,51 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=2.0, help="seconds between publications")
     parser.add_argument("--publisher", choices=("synthetic", "sim"), default="synthetic")
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--runs", type=int, default=100, help="Monte Carlo runs of --publisher sim's forecasts")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 2, help="the synthetic publisher's Monte Carlo workers"
+    )
+    parser.add_argument("--backends", choices=("both", "sqlite", "postgresql"), default="both")
     parser.add_argument("--publish-only", metavar="DB", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.publish_only:
-        synthetic_publisher(args.publish_only, args.every)
+        synthetic_publisher(args.publish_only, args.every, args.workers)
         return
     wrk = require_wrk()
     load = os.getloadavg()
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} CPUs)\n")
     print("| phase (placements paced ~200/s, 6 connections) | req/s | p50 ms | p99 ms | CPU ms/req | errors |", end="")
-    print(" forecasts seen |")
-    print("|---|---|---|---|---|---|---|")
-    ratios = {}
+    print(" forecasts seen | publisher's CPU s | host's idle CPU s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    ratios, why = {}, []
     with tempfile.TemporaryDirectory(prefix="router-publish-") as tmp:
         workdir = Path(tmp)
-        busy, idle = backend_runs("SQLite", f"sqlite:///{workdir / 'bench.db'}", args, wrk, workdir)
-        ratios["SQLite"] = busy / idle
-        schema = f"serve_bench_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(args.pg, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-        try:
-            busy, idle = backend_runs("PostgreSQL", f"{args.pg}?schema={schema}", args, wrk, workdir)
-            ratios["PostgreSQL"] = busy / idle
-        finally:
+        if args.backends in ("both", "sqlite"):
+            ratios["SQLite"] = backend_runs("SQLite", f"sqlite:///{workdir / 'bench.db'}", args, wrk, workdir)["ratio"]
+        if args.backends in ("both", "postgresql"):
+            schema = f"serve_bench_{uuid.uuid4().hex[:10]}"
+            application = f"capplan-{schema}"
             with psycopg.connect(args.pg, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+                conn.execute(f'CREATE SCHEMA "{schema}"')
+            try:
+                db = f"{args.pg}?schema={schema}&application_name={application}"
+                result = backend_runs("PostgreSQL", db, args, wrk, workdir, (args.pg, application))
+                ratios["PostgreSQL"] = result["ratio"]
+                why = result["phases"]
+            finally:
+                with psycopg.connect(args.pg, autocommit=True) as conn:
+                    conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    if why:
+        print("Why, on PostgreSQL: samples (every 10 ms) per 1,000 placements; the server's WAL; run-queue time per")
+        print("1,000 placements\n")
+        print(WHY_HEADER)
+        for result in why:
+            print(result["why"])
+        print()
+        for result in why:
+            print(f"{result['name']}: {json.dumps(result['waits'])}")
     load = os.getloadavg()
-    print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(f"\nload average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     for backend, ratio in ratios.items():
         print(
             f"{backend}: placement p99 publishing / idle = {ratio:.2f}× ({'meets' if ratio <= 1.5 else 'misses'} 1.5×)"
