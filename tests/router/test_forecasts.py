@@ -176,3 +176,28 @@ def test_a_publisher_on_an_unmigrated_database_is_told_to_migrate(tmp_path):
     upgrade(url, revision="0004")
     with pytest.raises(ForecastsNotMigrated, match="placement db upgrade"):
         forecast_engine(url)
+
+
+def test_on_postgresql_the_publish_commits_without_waiting_for_its_flush_and_only_that_transaction(pg_url):
+    """A forecast is derived data republished at every tick: its transaction runs with synchronous_commit off, so
+    it never holds the WAL flush the router's placements queue behind; the setting ends with the transaction."""
+    upgrade(pg_url)
+    engine = forecast_engine(pg_url)
+    seen = []
+
+    def look(_conn, cursor, statement, *_args):
+        if statement.lstrip().upper().startswith("INSERT INTO FORECAST_ROWS"):
+            seen.append(cursor.connection.execute("SHOW synchronous_commit").fetchone()[0])
+
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW synchronous_commit").scalar_one() == "on"
+        event.listen(engine, "before_cursor_execute", look)
+        kept = publish(engine)
+        event.remove(engine, "before_cursor_execute", look)
+        assert seen == ["off"]
+        assert latest_forecast(engine).id == kept
+        with engine.connect() as conn:  # the pool's one connection again: SET LOCAL ended with the publish
+            assert conn.exec_driver_sql("SHOW synchronous_commit").scalar_one() == "on"
+    finally:
+        engine.dispose()
