@@ -25,11 +25,12 @@ too, and in the run-queue columns. The first table gives, for every backend, the
 processes took over the phase beside the host's idle CPU seconds: its workers are meant to take idle time only.
 
 The publisher is ``sim forecast --start-from DB --publish DB --every N`` when that command exists (``--publisher
-sim``), else (``--publisher synthetic``, the default) this module's own loop: one worker per core keeps it busy
-with Monte Carlo-like work at the workers' priority (a forecast's runs on a process pool) while the writing
-process waits, and writes a forecast of the fleet's size (10 clusters x every catalogue limit) through
-``write_forecast`` every N seconds, keeping the newest 50. ``--runs`` sets the real publisher's Monte Carlo runs
-(``sim forecast --runs``; a tick of 100 runs takes about a minute on two cores, so a 10 s phase may see none land).
+sim``), else (``--publisher synthetic``, the default) this module's own loop: as many workers as ``sim forecast
+--every`` starts (``--workers``; one core fewer than the CPUs) keep it busy with Monte Carlo-like work at the
+workers' priority (a forecast's runs on a process pool) while the writing process waits, and writes a forecast of
+the fleet's size (10 clusters x every catalogue limit) through ``write_forecast`` every N seconds, keeping the
+newest 50. ``--runs`` sets the real publisher's Monte Carlo runs (``sim forecast --runs``; a tick of 100 runs takes
+about a minute on two cores, so a 10 s phase may see none land).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ import psycopg
 from bench.router_fleet import TOKEN, seed
 from bench.router_waits import WaitSampler, backend_pids, wal_counters
 from bench.router_wrk import PLACE_PATH, PLACEMENT_LUA, TICKS, Router, require_wrk, run_wrk
-from sim.forecast.publish import background_priority
+from sim.forecast.publish import background_priority, standing_workers
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTERS = 10
@@ -97,8 +98,8 @@ def _burn(seed_: int, parent: int) -> None:
 
 
 def synthetic_publisher(db: str, every: float, workers: int) -> None:
-    """The stand-in forecast process: CPU-bound workers on every core (a forecast's runs), and this process
-    writing one forecast every ``every`` seconds."""
+    """The stand-in forecast process: ``workers`` CPU-bound workers (a forecast's runs), and this process writing
+    one forecast every ``every`` seconds."""
     import multiprocessing
 
     from placement.router.forecasts import forecast_engine, write_forecast
@@ -361,7 +362,10 @@ def main() -> None:
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--runs", type=int, default=100, help="Monte Carlo runs of --publisher sim's forecasts")
     parser.add_argument(
-        "--workers", type=int, default=os.cpu_count() or 2, help="the synthetic publisher's Monte Carlo workers"
+        "--workers",
+        type=int,
+        default=standing_workers(None),
+        help="the synthetic publisher's Monte Carlo workers (default: as sim forecast --every, CPUs less one)",
     )
     parser.add_argument("--backends", choices=("both", "sqlite", "postgresql"), default="both")
     parser.add_argument("--publish-only", metavar="DB", help=argparse.SUPPRESS)

@@ -15,7 +15,7 @@ from placement.cli_common import error_console, fail
 from placement.yamlio import ConfigError
 from sim.forecast.core import WORKER_MODULES, Forecast, forecast, started_from
 from sim.forecast.output import write_forecast
-from sim.forecast.publish import background_priority
+from sim.forecast.publish import background_priority, standing_workers
 from sim.scenario import load_scenario
 from sim.start_from.build import read_source
 from sim.start_from.sources import StartFromError
@@ -58,7 +58,14 @@ def forecast_command(
         str | None,
         typer.Option("--as-of", help="the forecast's now, ISO 8601 (default: the clock); fixes the output bytes"),
     ] = None,
-    workers: Annotated[int | None, typer.Option("--workers", min=1, help="local processes (or Dask workers)")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="local processes (or Dask workers); with --every, default one core fewer than the CPUs",
+        ),
+    ] = None,
     scheduler: Annotated[
         str | None, typer.Option("--scheduler", help="'dask' for a Dask LocalCluster, or tcp://HOST:8786")
     ] = None,
@@ -96,6 +103,8 @@ def forecast_command(
     # A standing forecast (--every) runs its Monte Carlo on idle CPU time only (background_priority), while this
     # process, which writes into the router's database, stays at a milder nice (see _publish).
     initializer = background_priority if every is not None else None
+    if every is not None and scheduler is None:
+        workers = standing_workers(workers)  # and one core left to the router (see standing_workers)
 
     def make() -> Forecast:
         result = _one(start_from, base_scenario, base, runs, horizon_days, seed, fixed_now, workers, scheduler,

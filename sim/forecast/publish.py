@@ -45,6 +45,16 @@ def background_priority() -> None:
             AUTOGROUP.write_text("19")
 
 
+def standing_workers(workers: int | None) -> int:
+    """The local workers of a standing forecast (``sim forecast --every``) when ``--workers`` is not given: one core
+    fewer than the machine has (at least one). Idle-priority workers on every core still delay the router's and
+    PostgreSQL's wakeups: each one arrives on a core that is running a worker and must take it over, where with a
+    core left idle it starts at once (``bench.router_publish``: with both cores' idle time taken by workers, the
+    router's backends waited about twice as long for a CPU). A forecast made every few hours can take twice as long;
+    the one-shot ``sim forecast`` keeps every core."""
+    return workers if workers is not None else max(1, (os.cpu_count() or 1) - 1)
+
+
 def _optional(value: Any) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 

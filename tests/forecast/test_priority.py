@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.forecast.publish import background_priority
+from sim.forecast.publish import background_priority, standing_workers
 from sim.sweep.executors import process_pool
 
 AUTOGROUP = Path("/proc/self/autogroup")
@@ -47,3 +47,10 @@ def test_a_plain_pool_keeps_the_normal_policy():
     with process_pool(1) as pool:
         assert pool.submit(os.sched_getscheduler, 0).result() != os.SCHED_IDLE
         assert pool.submit(os.getsid, 0).result() == os.getsid(0)
+
+
+@pytest.mark.parametrize(("cpus", "given", "expected"), [(2, None, 1), (8, None, 7), (1, None, 1), (None, None, 1)])
+def test_a_standing_forecast_leaves_a_core_to_the_router_unless_told_otherwise(monkeypatch, cpus, given, expected):
+    monkeypatch.setattr(os, "cpu_count", lambda: cpus)
+    assert standing_workers(given) == expected
+    assert standing_workers(3) == 3  # --workers given: as given
