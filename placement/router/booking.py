@@ -118,7 +118,7 @@ class BookingRows:
             },
             volumes=[
                 {
-                    "id": f"{service_id}-vol-{index}",
+                    "id": volume_id(service_id, index),
                     "service_id": service_id,
                     "cluster_id": cluster_id,
                     "mount_path": mount_path,
@@ -216,6 +216,11 @@ def _prefixed(table: Any, values: dict[str, Any], prefix: str) -> dict[str, Any]
     except KeyError:
         names.update((column, _name(table, column, prefix)) for column in values)
         return {names[column]: value for column, value in values.items()}
+
+
+def volume_id(service_id: str, index: int) -> str:
+    """The id of a service's volume ``index`` (its mount order), on either backend."""
+    return f"{service_id}-vol-{index}"
 
 
 def _volume_params(index: int) -> tuple[str, str, str]:
@@ -343,7 +348,7 @@ class BookingStatements:
         }
         for index, (mount_path, size_bytes) in enumerate(volume_rows):
             names = _VOLUME_PARAMS[index] if index < len(_VOLUME_PARAMS) else _volume_params(index)
-            params[names[0]] = f"{service_id}-vol-{index}"
+            params[names[0]] = volume_id(service_id, index)
             params[names[1]] = mount_path
             params[names[2]] = size_bytes
         if customer is not None:
