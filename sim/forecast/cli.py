@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import os
+import signal
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -144,11 +146,17 @@ def _one(
         # The workers start (and import) while the growth and churn are fitted, once the source has read well.
         executor_ctx = process_pool(workers, initializer, start=True, preload=WORKER_MODULES)
     with executor_ctx as executor:
-        started = _or_fail(
-            source, lambda: started_from(state, base_scenario, horizon_days=horizon_days, min_weeks=min_weeks)
-        )
-        with progress:
-            return _run(started, runs, seed, executor, chunk_size, base_path, progress)
+        try:
+            started = _or_fail(
+                source, lambda: started_from(state, base_scenario, horizon_days=horizon_days, min_weeks=min_weeks)
+            )
+            with progress:
+                return _run(started, runs, seed, executor, chunk_size, base_path, progress)
+        except BaseException:
+            # Stopped (SIGTERM, Ctrl-C) or failed mid-forecast: the pool's own exit would wait for every queued run.
+            if isinstance(executor, cf.ProcessPoolExecutor):
+                executor.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 def _or_fail(source, step):
@@ -243,6 +251,7 @@ def _publish(make, url: str, every: str | None) -> None:
         # only (background_priority in the workers); this process reads, fits, summarises and writes at nice 10,
         # not lower, so that it never sits descheduled while it holds SQLite's write lock.
         os.nice(NICE)
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         tick, due = 0, time.monotonic()
         while True:
             tick += 1
@@ -259,6 +268,13 @@ def _publish(make, url: str, every: str | None) -> None:
         fail(f"--publish: {exc}", code=1)
     finally:
         engine.dispose()
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    """SIGTERM (systemd's and kill's stop) ends Python at once by default, and a tick's pool workers, each in a
+    session of its own (background_priority), would outlive it idle, out of reach of a process-group kill. As
+    SystemExit the pool is shut down on the way out (``_one``) and the process exits with 143, as if killed."""
+    raise SystemExit(128 + signum)
 
 
 def backtest_command(
