@@ -174,9 +174,12 @@ def _build_results(request_plan, clusters, fails, raws, totals, *, rejected_only
     if rejected_only:
         return tuple((ids[i], request_plan.rejection(fails[i], *clusters[i])) for i in rejected)
     if callable(raws):
-        raws = raws()
         if isinstance(totals, np.ndarray):
-            totals = totals.tolist()
+            raws, totals = raws(), totals.tolist()
+        elif None in totals:  # a cluster that could not win was not scored (``placement.pipeline_evaluate``)
+            raws, totals = request_plan.plan.scored(request_plan, clusters)[1:3]  # one evaluation gives both
+        else:
+            raws = raws()
     feasible = [i for i, failed in enumerate(fails) if failed < 0]
     feasible.sort(key=lambda i: (-totals[i], ids[i]))
     results = []

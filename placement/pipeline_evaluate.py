@@ -100,6 +100,7 @@ RAWS_START
             ) = slots.get((provider, ctrl)) or slot_for(provider, ctrl)
             THRESHOLDS, = thresholds
             ram_need = request_ram + ram_extra
+            bounded = ram_need >= 0 and w_ram >= 0
 REQUEST_THRESHOLDS
             kind_provider, kind_ctrl = provider, ctrl
         parts = load._parts
@@ -114,17 +115,19 @@ CONTROL_UTILIZATION
             control_score = control_table[control_utilization]
 SIZED_LEVELS
             others = volume_score * w_volume + control_score * w_control
-            part = (failed, volume_score, control_score, others, REQUEST_LEVELS,)
+RAM_BOUND
+            part = (failed, volume_score, control_score, others, ram_bound, REQUEST_LEVELS,)
             if part_key is not None:
                 if len(parts) >= PARTS_KEPT:
                     parts.clear()
                 parts[part_key] = part
-        failed, volume_score, control_score, others, REQUEST_LEVELS, = part
+        failed, volume_score, control_score, others, ram_bound, REQUEST_LEVELS, = part
 REQUEST_CHECKS
         if failed >= 0:
             fails[index] = failed
             continue
 REGION_SCORE
+PRUNE
         requested = load.ram_requested_bytes + ram_need
         capacity = load.ram_allocatable_bytes
 RAM_SCORE
@@ -175,6 +178,30 @@ def _evaluate_function(ram_strategy: str | None, scores_of: Callable | None = No
         region[1:1] = ["            region_score = MAX_NODE_SCORE"]
         region += ["        else:", "            region_score = 0"]
     general = "ram_score = ram_headroom(request_plan.cycle, cluster, load)"
+    # The part's bound on the weighted RAM score any request (of a need >= 0) can get on the load: least_allocated's
+    # score with no need (it never rises with the need), else the most any strategy scores.
+    bound = ["            ram_bound = MAX_NODE_SCORE * w_ram"]
+    if ram_strategy == "least_allocated":
+        bound[:0] = [
+            "            requested = load.ram_requested_bytes",
+            "            capacity = load.ram_allocatable_bytes",
+            "            if requested >= 0 and capacity >= 0:",
+            ram_score_lines(ram_strategy, "ram_bound", " " * 16),
+            "                ram_bound *= w_ram",
+            "            else:",
+        ]
+        bound[-1] = "    " + bound[-1]
+    # Without the raw scores listed, a cluster that passed the filters but cannot reach the best total so far (its
+    # part's bound below it: no win, no tie) is not scored: its total is None, worked out when results are read.
+    prune = (
+        "\n".join([
+            "        if bounded and best >= 0 and others + ram_bound < best_total:",
+            "            totals[index] = None",
+            "            continue",
+        ])
+        if scores_of is not None
+        else ""
+    )  # fmt: skip
     if ram_strategy is None:
         ram_score = f"        {general}"
     else:
@@ -221,6 +248,8 @@ def _evaluate_function(ram_strategy: str | None, scores_of: Callable | None = No
         .replace("REQUEST_CHECKS", request_checks)
         .replace("RAM_SCORE", ram_score)
         .replace("REGION_SCORE", "\n".join(region))
+        .replace("PRUNE\n", prune and f"{prune}\n")
+        .replace("RAM_BOUND", "\n".join(bound))
         .replace(
             "VOLUME_UTILIZATION",
             utilization_lines(f"level_{VOLUMES} + volumes_need", "volume_capacity", "volume_utilization", " " * 12),

@@ -15,7 +15,7 @@ from placement import engine, scorers
 from placement.engine import check_quotas, select_cluster
 from placement.filters import FILTERS
 from placement.model import Cluster, ClusterLoad, PlacementRequest, RunNode, VolumeRequest
-from placement.pipeline import explain
+from placement.pipeline import RequestPlan, explain, plan_for
 from placement.policy import PolicyConfig, default_policy, load_policy
 from placement.rules import FILTER_NAMES
 
@@ -245,3 +245,16 @@ def test_what_the_engine_keeps_per_request_shape_never_leaks_into_another(fleet,
     warm = [select_cluster(req, fleet, policy, now=now) for req in [*reqs, *reversed(reqs)]]
     assert warm == [*fresh, *reversed(fresh)]
     assert [d.reason for d in warm] == [d.reason for d in [*fresh, *reversed(fresh)]]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fleet=fleets(min_size=2), req=requests, policy=policies, now=nows)
+def test_a_cluster_left_unscored_could_not_have_won(fleet, req, policy, now):
+    """The evaluation without raw scores skips the RAM score of a cluster bound below the best total so far: the
+    same rejections and winner as the evaluation that scores every cluster, and the same totals where it scored."""
+    plan = plan_for(policy)
+    pruned = plan.evaluate(RequestPlan(plan, cycle(req, policy, now)), fleet)
+    scored = plan.scored(RequestPlan(plan, cycle(req, policy, now)), fleet)
+    assert pruned[0] == scored[0] and pruned[3] == scored[3]
+    assert all(mine is None or mine == total for mine, total in zip(pruned[2], scored[2], strict=True))
+    assert all(mine is not None for mine, failed in zip(pruned[2], pruned[0], strict=True) if failed >= 0)
