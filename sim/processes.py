@@ -34,21 +34,23 @@ def signups(env: simpy.Environment, world: World, log: Log) -> Process:
     signup = world.draws.signup
     first = opening_customers(world.draws) if world.opened else 0
     for customer, at in enumerate(signup[first:].tolist(), first):
-        if at > env.now:
-            yield env.timeout(at - env.now)
+        now = env.now  # (a property: read once)
+        if at > now:
+            yield env.timeout(at - now)
         sign_up(world, log, customer)
 
 
 def service_creation(env: simpy.Environment, world: World, log: Log) -> Process:
-    people = world.population
+    state = world.population.state
     order, owner, times = later_services(world)
     first = int(np.searchsorted(times, 0.0, side="right")) if world.opened else 0
     for service, customer, at in zip(
         order[first:].tolist(), owner[first:].tolist(), times[first:].tolist(), strict=True
     ):
-        if at > env.now:
-            yield env.timeout(at - env.now)
-        if people.state[customer] == ACTIVE:
+        now = env.now
+        if at > now:
+            yield env.timeout(at - now)
+        if state.item(customer) == ACTIVE:  # (a numpy scalar's comparison costs more)
             place_later(world, log, customer, service)
 
 
@@ -91,9 +93,10 @@ def churn(env: simpy.Environment, world: World, log: Log) -> Process:
     order = np.flatnonzero(leaving < world.config.horizon)
     order = order[np.argsort(leaving[order], kind="stable")]
     for customer, at in zip(order.tolist(), leaving[order].tolist(), strict=True):
-        if at > env.now:
-            yield env.timeout(at - env.now)
-        if people.state[customer] == ACTIVE:
+        now = env.now
+        if at > now:
+            yield env.timeout(at - now)
+        if people.state.item(customer) == ACTIVE:
             leave(world, customer, at)
 
 
