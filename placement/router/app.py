@@ -7,6 +7,7 @@ pre-pings, so the service recovers on its own when the database is back).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -31,6 +32,7 @@ from placement.router.api import (
     LoadAccepted,
     NothingFitsOut,
     PlacementConflictOut,
+    PlacementFields,
     PlacementIn,
     PlacementOut,
     Problem,
@@ -257,7 +259,7 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
         "/v1/placements",
         create_placement,
         methods=["POST"],
-        route_class_override=DirectJSONRoute,
+        route_class_override=functools.partial(DirectJSONRoute, plain_text_model=PlacementFields),
         tags=["placement"],
         status_code=status.HTTP_201_CREATED,
         dependencies=[need("api")],

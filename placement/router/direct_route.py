@@ -11,11 +11,12 @@ that was a fifth of the router's own CPU per placement, on the one thread every 
 ``DirectRoutesApp`` answers a well-formed request to a ``DirectJSONRoute`` itself: an ``application/json`` body
 whose ``Content-Length`` the app's body limit admits, a bearer token that every bearer check of the route admits,
 a body that the route's model accepts from its JSON text (pydantic's ``model_validate_json``, one pass over the raw
-bytes), no dependency overrides. It awaits the endpoint with the model, turns what the endpoint raises into the
-answer of the app's own exception handler for it, sends the answer and times it as the app's latency middleware
-does (the route's path template, method and status). Anything else (another content type, a chunked or too large
-body, a missing or refused token, a body the model refuses, invalid JSON) goes through the app as usual, with the
-body already read given back, so those answers (401/403, 413, 422 with FastAPI's errors, 400) are the app's own.
+bytes; a body of plain text checked by the route's ``plain_text_model``), no dependency overrides. It awaits the
+endpoint with the model, turns what the endpoint raises into the answer of the app's own exception handler for it,
+sends the answer and times it as the app's latency middleware does (the route's path template, method and
+status). Anything else (another content type, a chunked or too large body, a missing or refused token, a body the
+model refuses, invalid JSON) goes through the app as usual, with the body already read given back, so those answers
+(401/403, 413, 422 with FastAPI's errors, 400) are the app's own.
 The route is declared as any other: the OpenAPI document and those answers are FastAPI's.
 """
 
@@ -43,9 +44,13 @@ Timing = Callable[[str, str, int, float], None]
 
 
 class DirectJSONRoute(APIRoute):
-    """For an endpoint ``async def f(body: Model) -> Response`` whose dependencies are ``BearerRole`` checks."""
+    """For an endpoint ``async def f(body: Model) -> Response`` whose dependencies are ``BearerRole`` checks.
 
-    def __init__(self, path: str, endpoint: Any, **kwargs: Any) -> None:
+    ``plain_text_model``: a base of ``Model`` with the same fields, without ``Model``'s checks of text that a body of
+    plain text (``is_plain_text``) cannot fail; such a body is validated with it (the endpoint gets an instance of
+    it). None: every body is validated with ``Model``."""
+
+    def __init__(self, path: str, endpoint: Any, *, plain_text_model: type[BaseModel] | None = None, **kwargs: Any):
         super().__init__(path, endpoint, **kwargs)
         dependant = self.dependant
         checks = [dependency.call for dependency in dependant.dependencies]
@@ -63,6 +68,10 @@ class DirectJSONRoute(APIRoute):
         ):
             raise TypeError(f"{path}: DirectJSONRoute takes one JSON body model, bearer checks, no max_body_size")
         self.body_model: type[BaseModel] = body[0].field_info.annotation
+        plain = self.body_model if plain_text_model is None else plain_text_model
+        if not issubclass(self.body_model, plain) or _rules(plain) != _rules(self.body_model):
+            raise TypeError(f"{path}: plain_text_model must be a base of the body's model with the same fields")
+        self.plain_text_model = plain
         self.body_name = body[0].name
         self.bearer_checks: list[BearerRole] = checks  # type: ignore[assignment]
 
@@ -155,20 +164,20 @@ class DirectRoutesApp(FastAPI):
         return await run_in_threadpool(handler, request, error)
 
 
+def _rules(model: type[BaseModel]) -> dict[str, str]:
+    return {name: repr(field) for name, field in model.model_fields.items()}
+
+
 def _body_model(route: DirectJSONRoute, read: list[Message]) -> BaseModel | None:
     """The body's model when the body was read whole (the client did not leave) and the model accepts it."""
     body = b"".join(message.get("body", b"") for message in read)
     if read[-1]["type"] != "http.request" or not body:
         return None
     try:
-        return route.body_model.model_validate_json(body, context=PLAIN_TEXT if is_plain_text(body) else None)
+        model = route.plain_text_model if is_plain_text(body) else route.body_model
+        return model.model_validate_json(body)
     except ValidationError:
         return None
-
-
-# The validation context of a body whose every string is plain text (``is_plain_text``): a model's check of its
-# strings for what a text column cannot hold (NUL, lone surrogates) may skip the walk over them.
-PLAIN_TEXT = {"plain_text": True}
 
 
 def is_plain_text(body: bytes) -> bool:

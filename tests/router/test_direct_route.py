@@ -16,7 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from placement.router import api
-from placement.router.api import PlacementIn
+from placement.router.api import PlacementFields, PlacementIn
 from placement.router.app import create_app
 from placement.router.config import RouterSettings
 from placement.router.direct_route import DirectJSONRoute, DirectRoutesApp, _body_model, is_plain_text
@@ -209,6 +209,6 @@ def test_only_a_plain_text_body_skips_the_walk_over_its_strings(monkeypatch, bod
     monkeypatch.setattr(api, "_storable_strings", lambda *args: walked.append(args))
     assert is_plain_text(body) is plain
     assert not is_plain_text(b'{"service_name": "a\x00b"}')  # not JSON either: refused before any validator
-    route = SimpleNamespace(body_model=PlacementIn)
+    route = SimpleNamespace(body_model=PlacementIn, plain_text_model=PlacementFields)
     _body_model(route, [{"type": "http.request", "body": body, "more_body": False}])  # type: ignore[arg-type]
     assert bool(walked) is not plain
