@@ -42,6 +42,9 @@ if sorted(RequestIn.model_fields) != list(_REQUEST_FIELDS) or sorted(VolumeIn.mo
     raise ImportError("RequestIn's or VolumeIn's fields changed: update placement.router.ledger._canonical")
 
 
+_string = encode_basestring_ascii  # a string as ``json.dumps`` writes it
+
+
 def _json(value: str | int | bool | None) -> str:
     """``value`` as ``json.dumps`` writes it (a string, a whole number, a boolean or None)."""
     if value is None:
@@ -51,23 +54,25 @@ def _json(value: str | int | bool | None) -> str:
     if value is False:
         return "false"
     if isinstance(value, str):
-        return encode_basestring_ascii(value)
+        return _string(value)
     return int.__repr__(value)
 
 
 def _canonical(service_name: str, repo: str | None, service_id: str | None, request: RequestIn) -> str:
-    """``json.dumps(body, sort_keys=True)`` of an order's body (see above)."""
+    """``json.dumps(body, sort_keys=True)`` of an order's body (see above). A value that is never None (a string, a
+    count, a boolean: the request's types say which, and its counts are never booleans) is written without
+    ``_json``'s tests, a call fewer each (~4,500 instructions a placement, callgrind)."""
     volumes = ", ".join(
-        f'{{"mount_path": {_json(volume.mount_path)}, "size": {_json(volume.size)}}}' for volume in request.volumes
+        [f'{{"mount_path": {_string(volume.mount_path)}, "size": {_json(volume.size)}}}' for volume in request.volumes]
     )
     has_volume = "" if request.has_volume is None else f'"has_volume": {_json(request.has_volume)}, '
     return (
         f'{{"repo": {_json(repo)}, "request": {{"customer_id": {_json(request.customer_id)}, '
-        f'"customer_volume_count": {_json(request.customer_volume_count)}, '
+        f'"customer_volume_count": {request.customer_volume_count:d}, '
         f'"etcd_objects": {_json(request.etcd_objects)}, {has_volume}'
-        f'"new_customer": {_json(request.new_customer)}, "plan": {_json(request.plan)}, '
-        f'"pods": {_json(request.pods)}, "ram": {_json(request.ram)}, "region": {_json(request.region)}, '
-        f'"volumes": [{volumes}]}}, "service_id": {_json(service_id)}, "service_name": {_json(service_name)}}}'
+        f'"new_customer": {"true" if request.new_customer else "false"}, "plan": {_string(request.plan)}, '
+        f'"pods": {request.pods:d}, "ram": {_json(request.ram)}, "region": {_json(request.region)}, '
+        f'"volumes": [{volumes}]}}, "service_id": {_json(service_id)}, "service_name": {_string(service_name)}}}'
     )
 
 

@@ -231,8 +231,10 @@ def _orders(draw) -> PlacementOrder:
         )
     )
     has_volume = draw(st.sampled_from([None, bool(volumes)]))
+    customer_id = draw(st.none() | _TEXT.filter(bool))
     request = RequestIn(
-        customer_id=draw(st.none() | _TEXT.filter(bool)),
+        customer_id=customer_id,
+        customer_volume_count=0 if customer_id is None else draw(st.integers(0, 2**31 - 1)),
         region=draw(st.none() | _TEXT),
         ram=draw(st.none() | st.integers(1, 2**53)),
         has_volume=has_volume,
