@@ -74,5 +74,9 @@ class _CombinedWrites:
         self._flush()
         self._transport.close()
 
+    def is_closing(self) -> bool:
+        # Asked by uvicorn at every response's end: a method of its own rather than ``__getattr__``'s fallback.
+        return self._transport.is_closing()
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
