@@ -104,7 +104,7 @@ def _summary(counts: Counter, total: int) -> str:
     return f"0/{total} clusters fit: {parts}" if parts else f"0/{total} clusters fit: no clusters"
 
 
-def _decide(request_plan: RequestPlan, clusters, fails, raws, totals, best) -> Decision:
+def _decide(request_plan: RequestPlan, clusters, fails, raws, totals, best, winner=None) -> Decision:
     cycle = request_plan.cycle
     weights = cycle.policy.weights
     warnings = () if cycle.now is None else _stale_warnings(cycle, clusters)
@@ -113,7 +113,7 @@ def _decide(request_plan: RequestPlan, clusters, fails, raws, totals, best) -> D
         why = partial(_rejected_reason, fails, len(clusters))
         return Decision(None, None, None, None, weights, None, (), warnings, build_results=build, build_reason=why)
     cluster, load = clusters[best]
-    why = partial(_placed_reason, request_plan, clusters, fails, raws, totals, best)
+    why = partial(_placed_reason, request_plan, clusters, fails, raws, totals, best, winner)
     return Decision(
         cluster.id,
         cluster.task_queue,
@@ -148,9 +148,13 @@ def _scores_of_one(request_plan: RequestPlan, pair: tuple[Cluster, ClusterLoad])
     return request_plan.plan.scored(request_plan, [pair])[1][0]
 
 
-def _placed_reason(request_plan: RequestPlan, clusters, fails, raws, totals, best: int) -> str:
-    # The winner's raw scores alone: when they are worked out on reading (``raws`` callable), for its cluster only.
-    best_raw = _scores_of_one(request_plan, clusters[best]) if callable(raws) else raws[best]
+def _placed_reason(request_plan: RequestPlan, clusters, fails, raws, totals, best: int, winner=None) -> str:
+    # The winner's raw scores alone: as the evaluation kept them (``winner``), else listed, else (the columns' path,
+    # which works them out on reading) worked out for its cluster only.
+    if winner is not None:
+        best_raw = request_plan.pick(winner)
+    else:
+        best_raw = _scores_of_one(request_plan, clusters[best]) if callable(raws) else raws[best]
     cluster_id, weights, count = clusters[best][0].id, request_plan.cycle.policy.weights, len(clusters)
     fails = fails() if callable(fails) else fails
     feasible = int((fails < 0).sum()) if isinstance(fails, np.ndarray) else fails.count(-1)

@@ -136,7 +136,8 @@ RAM_SCORE
 RAWS_STORE
         if best < 0 or total > best_total or (total == best_total and cluster.id < best_id):
             best, best_total, best_id = index, total, cluster.id
-    return fails, RAWS, totals, best
+BEST_STORE
+    return fails, RAWS, totals, best, WINNER
 """
 
 
@@ -164,7 +165,10 @@ def _evaluate_function(ram_strategy: str | None, scores_of: Callable | None = No
     smallest cluster id. Generated from ``_EVALUATE`` with one check per catalogue limit and the RAM rule written
     inline (a call per cluster was ~2 % of a forecast run). With ``scores_of`` (the variant without it), the raw
     scores are a function that works them out when read: a caller that needs only the winner (the simulator, a
-    booking) makes no tuple per cluster."""
+    booking) makes no tuple per cluster; it returns the winner's raw scores too (region, RAM, volume, control, in
+    this order; None: none fits), for the placed reason. The variant with the scores listed returns None there."""
+    start_best = best_store = ""
+    winner = "None"
     if scores_of is None:
         raws = ("    raws = [None] * count", "\n".join([
             "        scores = (region_score, ram_score, volume_score, control_score)",
@@ -172,6 +176,14 @@ def _evaluate_function(ram_strategy: str | None, scores_of: Callable | None = No
         ]), "raws")  # fmt: skip
     else:
         raws = ("", "", "lambda: scores_of(request_plan, clusters)[1]")
+        # The winner's scores are kept as each better cluster is found (a few times an evaluation, not once a
+        # cluster), so that the placed reason needs no second evaluation of the winner.
+        start_best = "    best_ram = best_volume = best_control = 0"
+        best_store = "            best_ram, best_volume, best_control = ram_score, volume_score, control_score"
+        winner = (
+            "(MAX_NODE_SCORE if wanted is None or clusters[best][0].region == wanted else 0, best_ram, best_volume, "
+            "best_control) if best >= 0 else None"
+        )
     # The region score, the one the wanted region decides, added to the part's others (a part serves every region).
     region = ["        if wanted is None or cluster.region == wanted:", "            others += region_bonus"]
     if scores_of is None:
@@ -236,7 +248,7 @@ def _evaluate_function(ram_strategy: str | None, scores_of: Callable | None = No
     ]
     sized_levels = "\n".join(_SIZED_LEVEL.replace("I", str(i)) for i in SIZED_LIMITS)
     source = (
-        _EVALUATE.replace("RAWS_START\n", raws[0] and f"{raws[0]}\n")
+        _EVALUATE.replace("RAWS_START\n", "".join(f"{line}\n" for line in (raws[0], start_best) if line))
         .replace("RAWS_STORE\n", raws[1] and f"{raws[1]}\n")
         .replace("RAWS,", f"{raws[2]},")
         .replace("REQUEST_THRESHOLDS", "\n".join(f"            {line}" for line in request_needs))
@@ -249,6 +261,8 @@ def _evaluate_function(ram_strategy: str | None, scores_of: Callable | None = No
         .replace("RAM_SCORE", ram_score)
         .replace("REGION_SCORE", "\n".join(region))
         .replace("PRUNE\n", prune and f"{prune}\n")
+        .replace("BEST_STORE\n", best_store and f"{best_store}\n")
+        .replace("WINNER", winner)
         .replace("RAM_BOUND", "\n".join(bound))
         .replace(
             "VOLUME_UTILIZATION",

@@ -258,3 +258,23 @@ def test_a_cluster_left_unscored_could_not_have_won(fleet, req, policy, now):
     assert pruned[0] == scored[0] and pruned[3] == scored[3]
     assert all(mine is None or mine == total for mine, total in zip(pruned[2], scored[2], strict=True))
     assert all(mine is not None for mine, failed in zip(pruned[2], pruned[0], strict=True) if failed >= 0)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fleet=fleets(min_size=1), req=requests, policy=policies, now=nows)
+def test_the_winners_scores_kept_by_the_evaluation_are_the_ones_scoring_it_gives(fleet, req, policy, now):
+    """The evaluation without raw scores keeps the winner's as it finds it (for the placed reason): the same scores
+    as the evaluation that lists every cluster's, as a fresh evaluation of the winner alone, and in the reason."""
+    plan = plan_for(policy)
+    request_plan = RequestPlan(plan, cycle(req, policy, now))
+    fails, raws, totals, best, winner = plan.evaluate(request_plan, fleet)
+    scored = plan.scored(RequestPlan(plan, cycle(req, policy, now)), fleet)
+    assert scored[4] is None
+    if best < 0:
+        assert winner is None
+        return
+    alone = plan.scored(RequestPlan(plan, cycle(req, policy, now)), [fleet[best]])[1][0]
+    assert request_plan.pick(winner) == scored[1][best] == alone
+    assert raws() == scored[1]
+    kept = engine._placed_reason(request_plan, fleet, fails, raws, totals, best, winner)
+    assert kept == engine._placed_reason(request_plan, fleet, fails, raws, totals, best)  # scored again
