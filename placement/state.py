@@ -25,6 +25,7 @@ from placement.model import (
     RunNode,
     StorageProvider,
     VolumeRequest,
+    placement_request,
 )
 from placement.policy import RequestDefaults, default_policy
 from placement.quantity import DESCRIPTION as SIZE_HELP
@@ -235,16 +236,17 @@ class RequestIn(_Edge):
         volumes = [v.to_model(defaults) for v in self.volumes]
         if not volumes and self.has_volume:
             volumes = [VolumeRequest(defaults.volume_size_bytes, DEFAULT_MOUNT_PATH)]
-        return PlacementRequest(
-            customer_id=self.customer_id or "",
-            ram_bytes=defaults.ram_bytes if self.ram is None else self.ram,
-            region=self.region,
-            volumes=tuple(volumes),
-            customer_volume_count=self.customer_volume_count,
-            plan=self.plan,
-            pods=self.pods,
-            new_customer=self.new_customer,
-            etcd_objects=self.etcd_objects,
+        # The draft constructor (the same value): the router builds one per placement and per dry run.
+        return placement_request(
+            self.customer_id or "",
+            defaults.ram_bytes if self.ram is None else self.ram,
+            self.region,
+            tuple(volumes),
+            self.customer_volume_count,
+            self.plan,
+            self.pods,
+            self.new_customer,
+            self.etcd_objects,
         )
 
 
