@@ -158,6 +158,12 @@ _SIZED_CHECK = """\
                 continue"""
 
 
+def _in_wanted_region(cluster: str) -> str:
+    """The region score's rule, as generated code: the cluster named ``cluster`` is in the wanted region, or none is
+    wanted (``MAX_NODE_SCORE``, else 0)."""
+    return f"wanted is None or {cluster}.region == wanted"
+
+
 def _evaluate_function(ram_strategy: str | None, scores_of: Callable | None = None) -> Callable:
     """``evaluate(request_plan, clusters)`` for policies whose RAM score is ``ram_strategy`` on memory alone (None:
     any other, through ``ram_headroom``): per cluster the first rule that rejects it (-1: none), its raw scores
@@ -181,11 +187,11 @@ def _evaluate_function(ram_strategy: str | None, scores_of: Callable | None = No
         start_best = "    best_ram = best_volume = best_control = 0"
         best_store = "            best_ram, best_volume, best_control = ram_score, volume_score, control_score"
         winner = (
-            "(MAX_NODE_SCORE if wanted is None or clusters[best][0].region == wanted else 0, best_ram, best_volume, "
-            "best_control) if best >= 0 else None"
+            f"(MAX_NODE_SCORE if {_in_wanted_region('clusters[best][0]')} else 0, best_ram, best_volume, best_control)"
+            " if best >= 0 else None"
         )
     # The region score, the one the wanted region decides, added to the part's others (a part serves every region).
-    region = ["        if wanted is None or cluster.region == wanted:", "            others += region_bonus"]
+    region = [f"        if {_in_wanted_region('cluster')}:", "            others += region_bonus"]
     if scores_of is None:
         region[1:1] = ["            region_score = MAX_NODE_SCORE"]
         region += ["        else:", "            region_score = 0"]
