@@ -18,6 +18,7 @@ import numpy as np
 from placement.footprint import Footprint, NodeFootprint, cluster_baseline_objects
 from placement.limits import Limits
 from placement.model import Cluster, ClusterLoad, RunNode, run_node
+from sim.population import Cells
 
 CLUSTER_COUNTERS = (
     "customers",
@@ -52,6 +53,10 @@ FOOTPRINT_COUNTERS = (
 
 # ``FOOTPRINT_COUNTERS`` by the field's position in a ``Footprint`` (indexing a tuple costs less than its getattr).
 _FOOTPRINT_AT = tuple((Footprint._fields.index(field), counter) for field, counter in FOOTPRINT_COUNTERS)
+
+
+# The per-node arrays a placement reads or stores one element of, through ``Fleet.node_cells``.
+NODE_CELLS = ("node_cluster", "node_position", "node_requested", "node_pods")
 
 
 def _grow(array: np.ndarray, size: int) -> np.ndarray:
@@ -118,6 +123,13 @@ class Fleet:
         self._open_changed: set[int] = set()
         # Each counter's view over the clusters (``view``), kept until a cluster is added (its arrays may grow).
         self._views: dict[str, np.ndarray] = {}
+        self._make_cells()
+
+    def _make_cells(self) -> None:
+        """The counters' and ``NODE_CELLS``' memoryviews (``sim.population.Cells``), made again when an array grows:
+        a placement reads and stores their elements through them."""
+        self.counter_cells = {name: memoryview(array) for name, array in self.counters.items()}
+        self.node_cells = Cells(self, NODE_CELLS)
 
     def copy(self) -> Fleet:
         """An independent copy: what changes is copied, what never changes (the limits, the engine's ``Cluster``,
@@ -144,10 +156,13 @@ class Fleet:
             _open_at=dict(self._open_at),
             _open_changed=set(self._open_changed),
             _views={},  # the original's views are of its own arrays
+            counter_cells=None,  # made below, over the copy's arrays
+            node_cells=None,
         )
         assert vars(self).keys() == copied.keys() | set(CONFIG_VALUES), "Fleet.copy copies every attribute"
         state = {name: getattr(self, name) for name in CONFIG_VALUES} | copied
         vars(twin).update(state)
+        twin._make_cells()
         return twin
 
     # --- clusters -------------------------------------------------------------------------------------------
@@ -190,6 +205,7 @@ class Fleet:
             self.counters[name] = _grow(array, number + 1)
         self._views.clear()
         self.pods_capacity = _grow(self.pods_capacity, number + 1)
+        self._make_cells()
         self.counters["ctrl_rung"][number] = self.ladder.index(ctrl_type)
         self.counters["ctrl_nodes"][number] = ctrl_nodes
         self.counters["etcd_objects"][number] = cluster_baseline_objects(self.limits, provider)
@@ -238,6 +254,7 @@ class Fleet:
                 self.node_requested = _grow(self.node_requested, size)
                 self.node_pods = _grow(self.node_pods, size)
                 self.node_max_pods = _grow(self.node_max_pods, size)
+                self._make_cells()
             info.nodes_named += 1
             name = f"{info.cluster.id}-run-{info.nodes_named}"
             self.node_names.append(name)
@@ -289,20 +306,22 @@ class Fleet:
         self.change_node(target, ram, pods)
 
     def change_node(self, node: int, ram: int, pods: int) -> None:
-        # ``item`` and a plain store: a numpy scalar read-modify-write costs about three times as much, per placement.
-        number = self.node_cluster.item(node)
-        position = self.node_position.item(node)
+        # Elements read and stored through memoryviews (``_make_cells``): numpy's costs about twice as much, per
+        # placement.
+        cells = self.node_cells
+        number = cells.node_cluster[node]
+        position = cells.node_position[node]
         runnodes = self.cluster_runnodes[number]
         was = runnodes[position]  # the node's figures as the arrays hold them
         requested = was.requested_ram_bytes + ram
         node_pods = was.pods + pods
-        self.node_requested[node] = requested
-        self.node_pods[node] = node_pods
+        cells.node_requested[node] = requested
+        cells.node_pods[node] = node_pods
         changed_node = runnodes[position] = run_node(
             was.name, was.allocatable_ram_bytes, requested, node_pods, was.max_pods
         )
-        ram_requested = self.counters["ram_requested"]
-        ram_requested[number] = ram_requested.item(number) + ram
+        ram_requested = self.counter_cells["ram_requested"]
+        ram_requested[number] = ram_requested[number] + ram
         # ``_touch``, written out (a call per placement and departure).
         changed = self.changed[number]
         if changed is None:
@@ -314,12 +333,12 @@ class Fleet:
     def add_footprint(self, number: int, node: int, footprint: Footprint, sign: int = 1) -> None:
         """A placement's footprint on cluster ``number`` and its run node (``sign=-1``: taken back)."""
         self.change_node(node, sign * footprint.ram_bytes, sign * footprint.pods)
-        counters = self.counters
+        cells = self.counter_cells
         for index, counter in _FOOTPRINT_AT:
             value = footprint[index]
             if value:
-                column = counters[counter]
-                column[number] = column.item(number) + sign * value
+                column = cells[counter]
+                column[number] = column[number] + sign * value
 
     # --- the engine's view ----------------------------------------------------------------------------------
     def _touch(self, number: int) -> None:
@@ -337,17 +356,17 @@ class Fleet:
         load, changed = self.loads[number], self.changed[number]
         if load is not None and changed is None:
             return load
-        c = self.counters
+        c = self.counter_cells
         node_disk = self.clusters[number].node_disk
-        ctrl_node_type = self.ladder[c["ctrl_rung"].item(number)]
-        volumes = c["volumes"].item(number)
-        services = c["services"].item(number)
-        customers = c["customers"].item(number)
-        pods = c["pods"].item(number)
-        etcd_objects = c["etcd_objects"].item(number)
-        disk_bytes = c["disk_bytes"].item(number)
+        ctrl_node_type = self.ladder[c["ctrl_rung"][number]]
+        volumes = c["volumes"][number]
+        services = c["services"][number]
+        customers = c["customers"][number]
+        pods = c["pods"][number]
+        etcd_objects = c["etcd_objects"][number]
+        disk_bytes = c["disk_bytes"][number]
         # The raw disk its replicas may fill: its run nodes' (None: not on its run nodes, or not known).
-        disk_capacity_bytes = None if node_disk is None else c["nodes"].item(number) * node_disk
+        disk_capacity_bytes = None if node_disk is None else c["nodes"][number] * node_disk
         if load is None:
             load = ClusterLoad(
                 tuple(self.cluster_runnodes[number]),

@@ -26,12 +26,13 @@ def sign_up(world: World, log: Log, customer: int) -> None:
     """A new customer: its first service goes to an open cluster (an initial customer's to its own); if none
     takes it, the customer is lost and its region's demand is noted."""
     log.day_signups += 1
-    draws = world.draws
-    forced = draws.forced_cluster.item(customer)
+    draws = world.draw_cells
+    forced = draws.forced_cluster[customer]
     candidates = [world.fleet.pair(forced)] if forced >= 0 else world.fleet.open_pairs()
-    world.population.state[customer] = ACTIVE
-    if place(world, log, customer, draws.service_start.item(customer), True, candidates) < 0:
-        world.population.state[customer] = LOST
+    state = world.population.cells.state
+    state[customer] = ACTIVE
+    if place(world, log, customer, draws.service_start[customer], True, candidates) < 0:
+        state[customer] = LOST
         world.signals.note_demand(world.config.regions[draws.region[customer]])
 
 
@@ -52,15 +53,16 @@ def place(
     ``namespace``: whether the service brings its customer's namespace (default: when ``new_customer``); a
     service tried on several candidate sets counts one attempt (``first_attempt``) and, if none takes it, one
     rejection (``last_attempt``)."""
-    draws, fleet, people, config = world.draws, world.fleet, world.population, world.config
-    size = draws.service_volume.item(service)
+    # The arrays' elements are read and stored through memoryviews (``sim.population.Cells``).
+    draws, fleet, people, config = world.draw_cells, world.fleet, world.population.cells, world.config
+    size = draws.service_volume[service]
     mix = config.scenario.customers
     request = placement_request(
         f"c{customer}",  # customer_id
-        draws.service_ram.item(service),  # ram_bytes
-        config.regions[draws.region.item(customer)],  # region
+        draws.service_ram[service],  # ram_bytes
+        config.regions[draws.region[customer]],  # region
         (VolumeRequest(size),) if size else (),  # volumes
-        people.customer_volumes.item(customer),  # customer_volume_count
+        people.customer_volumes[customer],  # customer_volume_count
         mix.plan,
         mix.pods_per_service,
         new_customer if namespace is None else namespace,  # new_customer
@@ -70,7 +72,7 @@ def place(
     if first_attempt:
         log.attempted += 1
         log.day_attempted += 1
-    home = people.home.item(customer)
+    home = people.home[customer]
     if decision.cluster_id is None:
         if last_attempt:
             _reject(world, log, request, decision, home, new_customer)
@@ -81,11 +83,11 @@ def place(
     node = fleet.node_by_name[decision.node_hint]
     footprint = decision.footprint(len(fleet.cluster_runnodes[number]))
     fleet.add_footprint(number, node, footprint)
-    placements = fleet.counters["placements"]
-    placements[number] = placements.item(number) + 1  # a plain store: numpy's in-place += costs more
+    placements = fleet.counter_cells["placements"]
+    placements[number] = placements[number] + 1
     if footprint.volumes:
         volumes = people.customer_volumes
-        volumes[customer] = volumes.item(customer) + footprint.volumes
+        volumes[customer] = volumes[customer] + footprint.volumes
     if new_customer:
         people.home[customer] = number
     people.service_node[service] = node
@@ -136,8 +138,8 @@ def place_later(world: World, log: Log, customer: int, service: int) -> int:
     take it (full, or closed and out of room), it goes to another open cluster of the same region instead of
     being rejected: the customer becomes a cross-cluster customer (its namespace there comes with the first
     such service)."""
-    fleet, people = world.fleet, world.population
-    home = int(people.home[customer])
+    fleet = world.fleet
+    home = world.population.cells.home[customer]
     spill = world.config.scenario.operator.spill.enabled
     number = place(world, log, customer, service, False, [fleet.pair(home)], last_attempt=not spill)
     if number >= 0 or not spill:
@@ -182,23 +184,23 @@ def place_on_others(
 def placed_footprint(world: World, customer: int, service: int) -> Footprint:
     """What a placed service holds on its cluster and node, as it was booked (its first service on a cluster
     holds the customer's namespace there)."""
-    people = world.population
-    node = people.service_node.item(service)
-    size = people.service_volumes.item(service)
+    people = world.population.cells
+    node = people.service_node[service]
+    size = people.service_volumes[service]
     # The tuple made directly, field by field in ``Footprint``'s order (its ``__new__`` is Python): a departure
     # takes back each of its customer's services.
     return _new_tuple(
         Footprint,
         (
-            world.fleet.clusters[world.fleet.node_cluster.item(node)].provider,
-            people.service_need.item(service),  # ram_bytes
+            world.fleet.clusters[world.fleet.node_cells.node_cluster[node]].provider,
+            people.service_need[service],  # ram_bytes
             world.config.scenario.customers.pods_per_service,  # pods
             1,  # services
-            world.spilled.get(service, int(service == world.draws.service_start.item(customer))),  # namespaces
+            world.spilled.get(service, int(service == world.draw_cells.service_start[customer])),  # namespaces
             int(size > 0),  # volumes
             size,  # volume_bytes
-            people.service_objects.item(service),  # etcd_objects
-            people.service_disk.item(service),  # disk_bytes
+            people.service_objects[service],  # etcd_objects
+            people.service_disk[service],  # disk_bytes
         ),
     )
 
@@ -206,13 +208,13 @@ def placed_footprint(world: World, customer: int, service: int) -> Footprint:
 def leave(world: World, customer: int, at: float) -> None:
     """A customer churns: every placed service of it gives its node and cluster back its footprint (its first
     service on each cluster that cluster's namespace too)."""
-    fleet, people, draws = world.fleet, world.population, world.draws
-    begin, end = draws.service_start.item(customer), draws.service_start.item(customer + 1)
-    for service in range(begin, end):
-        node = people.service_node.item(service)
+    fleet, people, starts = world.fleet, world.population.cells, world.draw_cells.service_start
+    node_cluster = fleet.node_cells.node_cluster
+    for service in range(starts[customer], starts[customer + 1]):
+        node = people.service_node[service]
         if node < 0:
             continue
-        number = fleet.node_cluster.item(node)
+        number = node_cluster[node]
         fleet.add_footprint(number, node, placed_footprint(world, customer, service), sign=-1)
         world.spilled.pop(service, None)
         fleet.node_services[node].discard(service)

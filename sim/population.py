@@ -7,7 +7,7 @@ a service's run node and what it added there.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,6 +27,10 @@ class Population:
     service_volumes: np.ndarray  # volume bytes of the service, 0 without a volume
     service_disk: np.ndarray  # raw disk its volume's replicas took on its cluster (``Footprint.disk_bytes``)
     service_seq: np.ndarray  # placement order, for the packing checks
+    cells: Cells = field(init=False, repr=False, compare=False)  # the columns' elements, for placements
+
+    def __post_init__(self) -> None:
+        self.cells = Cells(self, COLUMNS)
 
     @classmethod
     def empty(cls, customers: int, services: int) -> Population:
@@ -42,3 +46,17 @@ class Population:
             service_disk=np.zeros(services, dtype=np.int64),
             service_seq=np.full(services, -1, dtype=np.int64),
         )
+
+
+COLUMNS = tuple(name for name in Population.__dataclass_fields__ if name != "cells")
+
+
+class Cells:
+    """Memoryviews over named numpy arrays of an owner, by the same names: one element read (``cells.home[i]``, a
+    Python int or float, as ``item`` gives it) or stored through them costs about half numpy's ``item`` or
+    ``array[i] = value`` (no method call, no index parsing), and the array sees the store (the same memory). A
+    placement reads and stores a few dozen single elements. An owner that replaces an array makes its cells anew."""
+
+    def __init__(self, owner: object, names: tuple[str, ...]) -> None:
+        for name in names:
+            setattr(self, name, memoryview(getattr(owner, name)))

@@ -15,7 +15,7 @@ import numpy as np
 from placement.catalogue import Rejection
 from sim.config import RunConfig
 from sim.fleet import Fleet, start_datetime
-from sim.population import ACTIVE, Population
+from sim.population import ACTIVE, Cells, Population
 from sim.sampling import Draws
 from sim.start_from.spec import live_of
 
@@ -42,6 +42,9 @@ class Signals:
         self.region_demand.clear()
 
 
+DRAWS_READ = ("forced_cluster", "region", "service_start", "service_ram", "service_volume")
+
+
 @dataclass(slots=True)
 class World:
     config: RunConfig
@@ -56,6 +59,11 @@ class World:
     # The time-0 placements are done (``sim.processes.open_fleet``, or restored by ``sim.opening``): the sign-up
     # and service-creation processes start after them.
     opened: bool = False
+    # The draws a placement reads one element of (``Cells``).
+    draw_cells: Cells = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.draw_cells = Cells(self.draws, DRAWS_READ)
 
     @classmethod
     def build(cls, config: RunConfig, draws: Draws) -> World:
