@@ -10,6 +10,8 @@ from typing import Any
 from placement.catalogue import Rejection
 from placement.rules import FILTER_NAMES
 
+_new_object = object.__new__
+
 
 @dataclass(frozen=True, slots=True)
 class ClusterResult:
@@ -80,18 +82,24 @@ class Decision:
         cycle: Any = None,
         provider: str | None = None,
     ) -> None:
-        self.cluster_id = cluster_id
-        self.task_queue = task_queue
-        self.node_hint = node_hint
-        self._reason = reason
-        self._build_reason = build_reason
-        self.weights = weights
-        self.quota_violations = quota_violations
-        self.warnings = warnings
-        self._results = results if build_results is None else None
-        self._build_results = build_results
-        self._cycle = cycle  # the request's ``Cycle`` and the chosen cluster's storage provider, for ``footprint``
-        self._provider = provider
+        results = results if build_results is None else None
+        self._set(cluster_id, task_queue, node_hint, reason, weights, results, quota_violations, warnings)
+        self._set_builders(build_results, build_reason, cycle, provider)
+
+    def _set(self, cluster_id, task_queue, node_hint, reason, weights, results, quota_violations, warnings) -> None:
+        """The answer's slots (``__init__``'s and ``lazy``'s)."""
+        self.cluster_id, self.task_queue, self.node_hint, self.weights = cluster_id, task_queue, node_hint, weights
+        self._reason, self._results, self.quota_violations, self.warnings = reason, results, quota_violations, warnings
+
+    def _set_builders(self, build_results, build_reason, cycle, provider) -> None:
+        """What builds the results and the reason when read; the request's ``Cycle`` and the chosen cluster's storage
+        provider, for ``footprint``."""
+        self._build_results, self._build_reason, self._cycle, self._provider = (
+            build_results,
+            build_reason,
+            cycle,
+            provider,
+        )
 
     def footprint(self, run_nodes: int | None = None):
         """What the service adds to the chosen cluster (``Footprint``), which has ``run_nodes`` run nodes (None: at
@@ -145,6 +153,28 @@ class Decision:
             f"Decision(cluster_id={self.cluster_id!r}, task_queue={self.task_queue!r}, "
             f"node_hint={self.node_hint!r}, reason={self.reason!r})"
         )
+
+    @classmethod
+    def lazy(
+        cls,
+        cluster_id: str | None,
+        task_queue: str | None,
+        node_hint: str | None,
+        weights: tuple[tuple[str, int], ...],
+        warnings: tuple[str, ...],
+        build_results: Callable[..., tuple[ClusterResult, ...]],
+        build_reason: Callable[[], str],
+        cycle: Any = None,
+        provider: str | None = None,
+    ) -> Decision:
+        """``Decision(cluster_id, task_queue, node_hint, None, weights, None, (), warnings, build_results=...,
+        build_reason=..., cycle=..., provider=...)``, the same value: the engine's answer to every request it
+        judged, its results and reason built when read. Filled by plain stores: a class call with keywords (the
+        type's call, ``__init__`` dispatched through it) costs more than the stores, once per placement."""
+        decision = _new_object(cls)
+        decision._set(cluster_id, task_queue, node_hint, None, weights, None, (), warnings)
+        decision._set_builders(build_results, build_reason, cycle, provider)
+        return decision
 
     @property
     def placed(self) -> bool:

@@ -90,7 +90,7 @@ def select_cluster(
     quota_violations = check_quotas(request, policy)
     if quota_violations:
         return Decision(None, None, None, "; ".join(quota_violations), weights, (), quota_violations)
-    request_plan = RequestPlan(plan_for(policy), Cycle.start(request, policy, now))
+    request_plan = RequestPlan.start(plan_for(policy), Cycle.start(request, policy, now))
     evaluated = None
     if len(clusters) >= NUMPY_MIN_CLUSTERS:
         evaluated = evaluate_columns(request_plan, clusters)
@@ -111,22 +111,19 @@ def _decide(request_plan: RequestPlan, clusters, fails, raws, totals, best, winn
     build = partial(_build_results, request_plan, clusters, fails, raws, totals)
     if best < 0:
         why = partial(_rejected_reason, fails, len(clusters))
-        return Decision(None, None, None, None, weights, None, (), warnings, build_results=build, build_reason=why)
+        return Decision.lazy(None, None, None, weights, warnings, build, why)
     cluster, load = clusters[best]
     why = partial(_placed_reason, request_plan, clusters, fails, raws, totals, best, winner)
-    return Decision(
+    return Decision.lazy(
         cluster.id,
         cluster.task_queue,
         _node_hint(request_plan, cluster, load),
-        None,
         weights,
-        None,
-        (),
         warnings,
-        build_results=build,
-        build_reason=why,
-        cycle=cycle,
-        provider=cluster.storage_provider,
+        build,
+        why,
+        cycle,
+        cluster.storage_provider,
     )
 
 

@@ -135,6 +135,7 @@ def _picker(positions: tuple[int, ...]) -> Callable[[tuple[int, ...]], tuple[int
     return lambda scores: tuple(scores[i] for i in positions)
 
 
+_new_object = object.__new__
 _PLANS: dict[int, PolicyPlan] = {}
 # Shapes kept per policy. A small table: the simulator's requests with a volume (lognormal sizes) are nearly all
 # new shapes, and looking them up in a table of thousands cost ~15 % of a one-cluster decision (memory, not
@@ -173,6 +174,17 @@ class RequestPlan:
     )
 
     def __init__(self, plan: PolicyPlan, cycle: Cycle, only: str | None = None) -> None:
+        self._fill(plan, cycle, only)
+
+    @classmethod
+    def start(cls, plan: PolicyPlan, cycle: Cycle) -> RequestPlan:
+        """``RequestPlan(plan, cycle)``, the same value, without a class call's ``__init__`` dispatch (it costs more
+        than the stores, once a request)."""
+        request_plan = _new_object(cls)
+        request_plan._fill(plan, cycle, None)
+        return request_plan
+
+    def _fill(self, plan: PolicyPlan, cycle: Cycle, only: str | None) -> None:
         self.plan = plan
         self.cycle = cycle
         self.only = only
