@@ -222,9 +222,17 @@ class ClusterLoad:
             # ``_takes_pods`` written out (two calls per list and node cost more than the list's update).
             old_pods, old_cap, pods_now, cap_now = old.pods, old.max_pods, node.pods, node.max_pods
             for cap, ordered in ordered_lists:
+                listed = node.schedulable and (cap == NO_POD_CAP or pods_now < (cap_now or cap))
                 if old.schedulable and (cap == NO_POD_CAP or old_pods < (old_cap or cap)):
-                    del ordered[bisect_left(ordered, old_entry)]
-                if node.schedulable and (cap == NO_POD_CAP or pods_now < (cap_now or cap)):
+                    # The old entry's place: most often the last (a spreading policy places on the node with the
+                    # most free RAM), found by one comparison rather than a bisection's.
+                    last = len(ordered) - 1
+                    at = last if ordered[last] == old_entry else bisect_left(ordered, old_entry)
+                    if listed and (at == 0 or ordered[at - 1] < entry) and (at == last or entry < ordered[at + 1]):
+                        ordered[at] = entry  # it stays between the same neighbours (entries are unique by name)
+                        continue
+                    del ordered[at]
+                if listed:
                     insort(ordered, entry)
         # Set as a draft of the same slots, then made a ``ClusterLoad`` (a frozen dataclass's slot is set through
         # its descriptor's ``__set__``, a call each; ``_LoadDraft``).
