@@ -82,24 +82,18 @@ class Decision:
         cycle: Any = None,
         provider: str | None = None,
     ) -> None:
-        results = results if build_results is None else None
-        self._set(cluster_id, task_queue, node_hint, reason, weights, results, quota_violations, warnings)
-        self._set_builders(build_results, build_reason, cycle, provider)
-
-    def _set(self, cluster_id, task_queue, node_hint, reason, weights, results, quota_violations, warnings) -> None:
-        """The answer's slots (``__init__``'s and ``lazy``'s)."""
-        self.cluster_id, self.task_queue, self.node_hint, self.weights = cluster_id, task_queue, node_hint, weights
-        self._reason, self._results, self.quota_violations, self.warnings = reason, results, quota_violations, warnings
-
-    def _set_builders(self, build_results, build_reason, cycle, provider) -> None:
-        """What builds the results and the reason when read; the request's ``Cycle`` and the chosen cluster's storage
-        provider, for ``footprint``."""
-        self._build_results, self._build_reason, self._cycle, self._provider = (
-            build_results,
-            build_reason,
-            cycle,
-            provider,
-        )
+        self.cluster_id = cluster_id
+        self.task_queue = task_queue
+        self.node_hint = node_hint
+        self._reason = reason
+        self._build_reason = build_reason
+        self.weights = weights
+        self.quota_violations = quota_violations
+        self.warnings = warnings
+        self._results = results if build_results is None else None
+        self._build_results = build_results
+        self._cycle = cycle  # the request's ``Cycle`` and the chosen cluster's storage provider, for ``footprint``
+        self._provider = provider
 
     def footprint(self, run_nodes: int | None = None):
         """What the service adds to the chosen cluster (``Footprint``), which has ``run_nodes`` run nodes (None: at
@@ -172,8 +166,13 @@ class Decision:
         judged, its results and reason built when read. Filled by plain stores: a class call with keywords (the
         type's call, ``__init__`` dispatched through it) costs more than the stores, once per placement."""
         decision = _new_object(cls)
-        decision._set(cluster_id, task_queue, node_hint, None, weights, None, (), warnings)
-        decision._set_builders(build_results, build_reason, cycle, provider)
+        # One assignment of every slot, as ``__init__`` sets them.
+        decision.cluster_id, decision.task_queue, decision.node_hint, decision.weights, decision.warnings = (
+            cluster_id, task_queue, node_hint, weights, warnings,
+        )  # fmt: skip
+        decision._reason, decision._results, decision.quota_violations = None, None, ()
+        decision._build_results, decision._build_reason = build_results, build_reason
+        decision._cycle, decision._provider = cycle, provider
         return decision
 
     @property
