@@ -30,13 +30,33 @@ from sim.world import World
 Process = Generator[simpy.Event, None, None]
 
 
+def wait_until(env: simpy.Environment, at: float) -> simpy.Event | None:
+    """What a process waits on until time ``at``: ``env.timeout(at - env.now)``, or None when it need not wait.
+
+    None when ``at`` is not later than now, and also when that timeout would be the next event processed (its time,
+    SimPy's own ``now + delay``, before every scheduled event's: an event of equal time was scheduled first, so it
+    goes first). Then the clock is set to that time at once, which is all that processing the timeout would do
+    before resuming the process, without scheduling it and resuming the process through it (about half of the
+    sign-ups, service creations and departures). The other events keep their order: the event counter orders only
+    events of equal time, and none was scheduled between. SimPy's clock has no setter: ``_now`` is the one
+    ``step`` sets."""
+    now = env._now
+    if at <= now:
+        return None
+    when = now + (at - now)
+    if when < env.peek():
+        env._now = when
+        return None
+    return env.timeout(at - now)
+
+
 def signups(env: simpy.Environment, world: World, log: Log) -> Process:
     signup = world.draws.signup
     first = opening_customers(world.draws) if world.opened else 0
     for customer, at in enumerate(signup[first:].tolist(), first):
-        now = env.now  # (a property: read once)
-        if at > now:
-            yield env.timeout(at - now)
+        wait = wait_until(env, at)
+        if wait is not None:
+            yield wait
         sign_up(world, log, customer)
 
 
@@ -47,9 +67,9 @@ def service_creation(env: simpy.Environment, world: World, log: Log) -> Process:
     for service, customer, at in zip(
         order[first:].tolist(), owner[first:].tolist(), times[first:].tolist(), strict=True
     ):
-        now = env.now
-        if at > now:
-            yield env.timeout(at - now)
+        wait = wait_until(env, at)
+        if wait is not None:
+            yield wait
         if state[customer] == ACTIVE:
             place_later(world, log, customer, service)
 
@@ -93,9 +113,9 @@ def churn(env: simpy.Environment, world: World, log: Log) -> Process:
     order = np.flatnonzero(leaving < world.config.horizon)
     order = order[np.argsort(leaving[order], kind="stable")]
     for customer, at in zip(order.tolist(), leaving[order].tolist(), strict=True):
-        now = env.now
-        if at > now:
-            yield env.timeout(at - now)
+        wait = wait_until(env, at)
+        if wait is not None:
+            yield wait
         if state[customer] == ACTIVE:
             leave(world, customer, at)
 
