@@ -60,9 +60,13 @@ def receivers(
 ) -> list[int]:
     """Open clusters taking over their region's sign-ups: opened, reopened or handed them within ``young_days``,
     or in a region where another open cluster is about to close (``handing``)."""
-    regions = {fleet.clusters[k].region for k in handing if fleet.clusters[k].open}
+    clusters = fleet.clusters
+    regions = {clusters[k].region for k in handing if clusters[k].open}
+    # With no region handing over, only a cluster changed within the window can be young (most days: none or few).
+    numbers = range(len(clusters)) if regions else sorted(changed)
     out = []
-    for number, info in enumerate(fleet.clusters):
+    for number in numbers:
+        info = clusters[number]
         if not (info.open and info.active) or number in handing:
             continue
         since = changed.get(number)

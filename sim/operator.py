@@ -197,9 +197,9 @@ class Operator(LevelTrends):
         """``demand_ahead``'s levels (before merges) for each of ``horizons``, by level of DEMAND, horizon and
         cluster: all horizons in the same arrays (element by element the arithmetic of one horizon)."""
         fleet = self.fleet
-        levels = np.empty((len(DEMAND_PLACED), fleet.n_clusters))
-        for row, name in enumerate(DEMAND_PLACED):
-            levels[row] = fleet.view(name)  # (a row at a time: stacking the counters first cost more)
+        # Today's counters, as the history's last day holds them (``levels_of``; nothing from the look's start to here
+        # changes them, and ``_moved`` shifts that day to the moved levels).
+        levels = self.history[-1].pick(DEMAND_PLACED)
         now = levels[: len(DEMAND)]
         full = self.triggers.kept_full
         any_full = np.count_nonzero(full) > 0

@@ -144,6 +144,7 @@ class ScaleDown:
         # (none has the RAM if it has not). A heap of (-free RAM, node): only the node a service goes to changes.
         heap = [(-free_ram[j], j) for j in room] if most_free else []
         heapify(heap)
+        nodes = others.tolist()
         plan = []
         for minus_need, service in order:
             need = -minus_need
@@ -165,18 +166,24 @@ class ScaleDown:
                     room.remove(target)
             elif most_free:
                 heapreplace(heap, (-free_ram[target], target))
-            plan.append((service, int(others[target]), need))
-        # What moves onto each node moves at once (the same figures in the end, one fleet update a node).
+            plan.append((service, nodes[target], need))
+        # Every service of the node moves: its set is emptied at once (the node is removed next, its set never read
+        # again); each target's gets its services in the plan's order. What moves onto each node moves at once (the
+        # same figures in the end, one fleet update a node).
+        services = fleet.node_services
+        services[node].clear()
         onto: dict[int, list[int]] = {}
         for service, target, need in plan:
-            fleet.node_services[node].discard(service)
-            fleet.node_services[target].add(service)
+            services[target].add(service)
             moved = onto.setdefault(target, [0, 0])
             moved[0] += need
             moved[1] += pods
         people.service_node[[service for service, _, _ in plan]] = [target for _, target, _ in plan]
+        # The drained node gives up everything at once, then each target takes its share (``Fleet.move_service`` a
+        # target at a time: the same figures in the end, the source's run node made anew once rather than per target).
+        fleet.change_node(node, -sum(ram for ram, _ in onto.values()), -pods * len(plan))
         for target, (ram, pod_count) in onto.items():
-            fleet.move_service(node, target, ram, pod_count)
+            fleet.change_node(target, ram, pod_count)
         return True
 
     def _why(self, number: int) -> str:

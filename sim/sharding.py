@@ -98,12 +98,24 @@ class Sharding(ClusterOrders):
         levels = ahead  # (at least ``now`` already)
         # Clusters near a close level within a node lead time and a week: the region's others take over
         # (``sim.handover``; the projection is linear, so the node lead time's level lies on the way to ``ahead``).
-        soon = min(1.0, (self.policy.node_lead_days + MIN_TREND_DAYS) / shard.lead_days)
-        near = (np.maximum.reduce(now + (ahead - now) * soon, axis=0) >= shard.close_fraction).tolist()
-        # (The open clusters among them, and the urgent ones, picked from lists: a numpy call each cost more.)
-        self.op.handing = {k for k, (on, close) in enumerate(zip(is_open, near, strict=True)) if on and close}
+        # Most days no cluster is near one, nor urgent: each urgency is at least every level ahead over its close level,
+        # and the level on the way is at most the level ahead (levels are never negative), so under 0.999 everywhere
+        # no level on the way reaches its close level, rounding and all.
+        urgencies = urgency.tolist()
+        top = max(urgencies)  # (a NaN level is near nothing, and urgent nowhere)
+        if top < 0.999:
+            self.op.handing = set()
+        else:
+            soon = min(1.0, (self.policy.node_lead_days + MIN_TREND_DAYS) / shard.lead_days)
+            near = (np.maximum.reduce(now + (ahead - now) * soon, axis=0) >= shard.close_fraction).tolist()
+            # (The open clusters among them, picked from lists: a numpy call each cost more.)
+            self.op.handing = {k for k, (on, close) in enumerate(zip(is_open, near, strict=True)) if on and close}
         self.op.handing.update(self.closing)
-        urgent = [k for k, (on, level) in enumerate(zip(is_open, urgency.tolist(), strict=True)) if on and level >= 1.0]
+        urgent = (
+            [k for k, (on, level) in enumerate(zip(is_open, urgencies, strict=True)) if on and level >= 1.0]
+            if not top < 1.0
+            else []
+        )
         for number in urgent:
             limit = names[int(pressure[:, number].argmax())]
             info = fleet.clusters[number]
@@ -226,8 +238,8 @@ class Sharding(ClusterOrders):
             room = [total + close * ordered for total in left]
             short, binding = 0, None
             for i, (rate, left) in enumerate(zip(growth, room, strict=True)):
-                if rate <= 0:
-                    continue
+                if rate <= 0 or target * rate <= left:
+                    continue  # (no growth, or room for it: ``missing`` would be under 1)
                 missing = math.ceil((target * rate - left) / close - 1e-9)
                 if missing > short:
                     short, binding = missing, i
