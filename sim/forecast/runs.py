@@ -29,7 +29,7 @@ from sim.collect import cluster_series
 from sim.config import RunConfig, compile_scenario
 from sim.growth_fit import ChurnFit, GrowthFit
 from sim.opening import Openings
-from sim.planning import RESOURCES, measures
+from sim.planning import RESOURCES
 from sim.scenario import Scenario
 from sim.simulation import simulate
 from sim.sweep.runs import run_seed
@@ -87,30 +87,31 @@ def bind_days(timeseries: pd.DataFrame, scenario: Scenario, clusters: tuple[str,
     within the run), and the day-0 used level and capacity. ``config``: ``scenario`` compiled, if the caller has it."""
     config = config or compile_scenario(scenario)
     rows = timeseries[timeseries["cluster_id"].isin(clusters)]
-    levels = measures(rows, config.limits, scenario.operator, list(LIMITS))
     shape = (len(clusters), len(LIMITS))
     days, used0, capacity0 = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
-    day = levels["day"].to_numpy(dtype=float)
-    ids = levels["cluster_id"].to_numpy()
-    # Each limit's columns taken out of the frame once, not once per cluster (a frame's column costs more than its
-    # rows here).
-    used_columns = [levels[f"{key}_used"].to_numpy(dtype=float) for key in LIMITS]
-    capacity_columns = [levels[f"{key}_capacity"].to_numpy(dtype=float) for key in LIMITS]
+    day = rows["day"].to_numpy(dtype=float)
+    # Each row's cluster as a code, hashed once (comparing every row's id string once per cluster cost more).
+    codes, ids = pd.factorize(rows["cluster_id"].to_numpy())
+    code_of = {cluster: code for code, cluster in enumerate(ids.tolist())}
+    # Every limit's used level and capacity per row (``sim.planning.measures``' own, without the shares and the
+    # frame of them it builds), as one matrix each, a row per limit: a cluster's rows are taken and compared for all
+    # limits at once (per limit, numpy's calls cost more than the comparisons).
+    limits, policy = config.limits, scenario.operator
+    used_all = np.array([measure.used(rows) for measure in RESOURCES], dtype=float)
+    capacity_all = np.array([measure.capacity(rows, limits, policy) for measure in RESOURCES], dtype=float)
     for i, cluster in enumerate(clusters):
-        mine = np.flatnonzero(ids == cluster)
-        if not len(mine):
+        code = code_of.get(cluster)
+        if code is None:
             continue
+        mine = np.flatnonzero(codes == code)
         mine = mine[np.argsort(day[mine], kind="stable")]
-        first = mine[0]
-        for j in range(len(LIMITS)):
-            used = used_columns[j][mine]
-            capacity = float(capacity_columns[j][first])
-            used0[i, j], capacity0[i, j] = used[0], capacity
-            if not np.isfinite(capacity) or capacity <= 0:
-                continue
-            reached = np.flatnonzero(used >= capacity)
-            if len(reached):
-                days[i, j] = day[mine[reached[0]]]
+        used = used_all[:, mine]
+        capacity = capacity_all[:, mine[0]]
+        used0[i], capacity0[i] = used[:, 0], capacity
+        # The first row at or over a finite capacity above 0 (none: NaN).
+        reached = (used >= capacity[:, None]) & (np.isfinite(capacity) & (capacity > 0))[:, None]
+        bound = reached.any(axis=1)
+        days[i, bound] = day[mine[reached.argmax(axis=1)[bound]]]
     return days, used0, capacity0
 
 
