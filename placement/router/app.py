@@ -137,7 +137,7 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
     app.state.gate = gate
     db = gate.call
     answers = DecisionAnswers(store.policy)
-    placing = LoopPlacements(store, gate, lambda decision: metrics.record_decision("placements", decision))
+    placing = LoopPlacements(store, gate, lambda decision: metrics.record_decision_on_loop("placements", decision))
     filler = CacheFiller(store, gate, placing)
 
     def need(role: Role | None) -> Any:
@@ -219,7 +219,7 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
             decision, payload = answer.decision, answer.body
         else:
             decision = await db(store.decide, body, None, model)
-        metrics.record_decision("select", decision)
+        metrics.record_decision_on_loop("select", decision)
         if not decision.placed:
             raise NothingFits(decision, body)
         # Serialised here, once: FastAPI would validate the dict against the model and encode it again.
