@@ -14,7 +14,7 @@ from placement.engine import Decision
 from placement.model import PlacementRequest
 from placement.policy import Policy
 from placement.router.cache import Fleet
-from placement.router.ledger import PlacedService
+from placement.router.ledger import PlacedService, where_json, with_where
 from placement.state import RequestIn, volume_block
 
 NO_CUSTOMER_WARNING = "no customer_id: the customer's volume quota was not checked"
@@ -57,6 +57,22 @@ def placement_answer(placed: PlacedService) -> dict[str, Any]:
         "reason": placed.reason,
         "warnings": list(placed.warnings),
     }
+
+
+def _answer_where(placed: PlacedService) -> dict[str, Any]:
+    """``placement_answer``'s members between the service id and the reason."""
+    answer = placement_answer(placed)
+    return {name: answer[name] for name in ("cluster_id", "task_queue", "node", "volume", "volumes")}
+
+
+_ANSWER_WHERES: dict[tuple, str] = {}
+
+
+def placement_answer_json(placed: PlacedService) -> bytes:
+    """``pydantic_core.to_json(placement_answer(placed))``, byte for byte, with the members that depend on the
+    cluster, node and volumes alone (its volume blocks, their sizes written as quantities) kept per those: the whole
+    answer built and serialised cost ~25,000 instructions a placement (callgrind)."""
+    return with_where(placed, where_json(_ANSWER_WHERES, placed, _answer_where))
 
 
 def decision_body(decision: Decision, request: RequestIn) -> dict[str, Any]:

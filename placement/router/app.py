@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from placement.router.answers import DecisionAnswers, JSONBody, decision_body, placement_answer
+from placement.router.answers import DecisionAnswers, JSONBody, decision_body, placement_answer_json
 from placement.router.api import (
     DECIDED_LINKS,
     ID_LENGTH,
@@ -252,7 +252,7 @@ def create_app(store: Store, settings: RouterSettings | None = None, *, multipro
             raise HTTPException(503, str(error), headers={"Retry-After": "1"}) from error
         # Serialised here, once (PlacementOut is the documented shape): FastAPI would validate it again.
         code = status.HTTP_200_OK if placement.replayed else status.HTTP_201_CREATED
-        return JSONBody(pydantic_core.to_json(placement_answer(placement.placed)), code)
+        return JSONBody(placement_answer_json(placement.placed), code)
 
     # The router's hottest route: a well-formed request is answered at the app's entry (DirectRoutesApp).
     app.router.add_api_route(

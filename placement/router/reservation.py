@@ -48,7 +48,7 @@ from placement.router.exceptions import (
     RequestIdReused,
     ServiceIdTaken,
 )
-from placement.router.ledger import PLACED, PlacedService, PlacedVolume, Placement, PlacementOrder
+from placement.router.ledger import PLACED, PlacedService, PlacedVolume, Placement, PlacementOrder, placed_json
 from placement.router.repository import Repository, aware
 from placement.state import RequestIn
 
@@ -375,7 +375,7 @@ class Reservations:
                 body_hash,
                 request.customer_id,
                 now,
-                PLACED.dump_json(placed),
+                placed_json(placed),
                 (order.service_name, order.repo, request.ram_bytes, request.pods),
                 [(volume.mount_path, volume.size_bytes) for volume in request.volumes],
                 customer,
