@@ -1,12 +1,15 @@
 """The router as ``bench.router_http`` serves it: the production app from ``create_app``, plus one route that
 exists only here, ``POST /bench/floor``, the framework floor.
 
-    python -m bench.router_floor --db URL --port N      (bearer tokens from CAPPLAN_TOKENS)
+    python -m bench.router_floor --db URL --port N [--workers N]     (bearer tokens from CAPPLAN_TOKENS)
 
 The floor goes through everything a select-cluster goes through before and after the engine: the same
 middleware (latency metrics, body limit), bearer authentication with the same dependency, a JSON body read and
 validated by a pydantic model, and a JSON answer. It does nothing else. The server runs under uvicorn exactly as
-``placement serve`` does with one worker (same switch interval, same uvicorn options: ``UVICORN_OPTIONS``).
+``placement serve`` does (same switch interval, same uvicorn options: ``UVICORN_OPTIONS``): one worker in this
+process, or with ``--workers N`` (N > 1) the database migrated once here and N uvicorn workers spawned by
+``serve_workers``, each building its app with the production factory ``create_worker_app`` (multiprocess metrics,
+its own store and fleet cache) and adding the floor route to it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from fastapi import Depends, FastAPI
 from pydantic import BaseModel, ConfigDict
 
 FLOOR_PATH = "/bench/floor"
+WORKER_APP_FACTORY = "bench.router_floor:worker_bench_app"
 
 
 class FloorIn(BaseModel):
@@ -33,22 +37,40 @@ class FloorOut(BaseModel):
     customer_id: str | None
 
 
-def bench_app(db_url: str, fleet_cache_seconds: float | None = None) -> FastAPI:
-    """``fleet_cache_seconds``: how long the fleet stays cached (the store's default unless given)."""
-    from placement.router.app import create_app
-    from placement.router.auth import BearerRole
+def bench_settings(db_url: str) -> Any:
+    """The bench server's settings: tokens from CAPPLAN_TOKENS, select-cluster protected (so every run
+    authenticates)."""
     from placement.router.config import settings_from_env
-    from placement.router.store import open_store
 
-    settings = settings_from_env(db_url, protect_select=True)
-    cache = {} if fleet_cache_seconds is None else {"fleet_cache_seconds": fleet_cache_seconds}
-    app = create_app(open_store(settings.db_url, **cache), settings)
+    return settings_from_env(db_url, protect_select=True)
 
-    @app.post(FLOOR_PATH, dependencies=[Depends(BearerRole(settings.tokens))], include_in_schema=False)
+
+def add_floor(app: FastAPI) -> FastAPI:
+    """The framework floor's route, authenticated with the app's own tokens."""
+    from placement.router.auth import BearerRole
+
+    @app.post(FLOOR_PATH, dependencies=[Depends(BearerRole(app.state.settings.tokens))], include_in_schema=False)
     async def floor(body: FloorIn) -> FloorOut:
         return FloorOut(status="ok", customer_id=body.customer_id)
 
     return app
+
+
+def bench_app(db_url: str, fleet_cache_seconds: float | None = None) -> FastAPI:
+    """``fleet_cache_seconds``: how long the fleet stays cached (the store's default unless given)."""
+    from placement.router.app import create_app
+    from placement.router.store import open_store
+
+    settings = bench_settings(db_url)
+    cache = {} if fleet_cache_seconds is None else {"fleet_cache_seconds": fleet_cache_seconds}
+    return add_floor(create_app(open_store(settings.db_url, **cache), settings))
+
+
+def worker_bench_app() -> FastAPI:
+    """uvicorn's app factory in each of ``--workers N``: the production worker's app, with the floor."""
+    from placement.router.workers import create_worker_app
+
+    return add_floor(create_worker_app())
 
 
 def serve(app: Any, port: int, http: Any = None) -> None:
@@ -63,12 +85,31 @@ def serve(app: Any, port: int, http: Any = None) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", workers=1, **options)
 
 
+def serve_bench_workers(
+    db_url: str, port: int, workers: int, app_factory: str = WORKER_APP_FACTORY, http: Any = None
+) -> None:
+    """As ``placement serve --workers N`` runs them: the database migrated once here, then ``workers`` uvicorn
+    workers from ``app_factory`` (``worker_bench_app`` unless given) on one socket."""
+    from placement.router.store import open_store
+    from placement.router.workers import serve_workers
+
+    settings = bench_settings(db_url)
+    open_store(settings.db_url).dispose()  # migrates, once, before any worker starts
+    serve_workers(
+        settings, workers=workers, host="127.0.0.1", port=port, log_level="warning", app_factory=app_factory, http=http
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", required=True)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes, as placement serve's")
     args = parser.parse_args()
-    serve(bench_app(args.db), args.port)
+    if args.workers > 1:
+        serve_bench_workers(args.db, args.port, args.workers)
+    else:
+        serve(bench_app(args.db), args.port)
 
 
 if __name__ == "__main__":

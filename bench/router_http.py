@@ -1,15 +1,18 @@
 """Benchmark the live router with ``wrk`` against its two floors, in one run.
 
-    python -m bench.router_http [--duration 10] [--rounds 5] [--only selects|placements]
+    python -m bench.router_http [--duration 10] [--rounds 5] [--only selects|placements] [--workers 1]
         [--pg postgresql://postgres@127.0.0.1:5432/test]
 
 Needs ``wrk`` (Debian package ``wrk``); when it is missing and we are root, it is installed with apt-get.
 
-The server is ``bench.router_floor``: the production app from ``create_app`` (select-cluster protected by a
-token, so every run authenticates) plus the framework floor, ``POST /bench/floor``, under uvicorn as
-``placement serve`` runs it. 10 clusters are seeded. Each scenario is one wrk run with a Lua script; a paced run
-gives every connection a random think time (wrk's ``delay()`` hook, uniform in 0..2x the mean) to hold the rate
-near the target, and its floor runs with the same connections and the same think time:
+The server is ``bench.router_floor``: the production app from ``create_app`` (select-cluster protected by a token,
+so every run authenticates) plus the framework floor, ``POST /bench/floor``, under uvicorn as ``placement serve``
+runs it: one process by default, or with ``--workers N`` as ``placement serve --workers N`` runs N uvicorn workers
+on one socket (the database migrated once, each worker's app from the production factory ``create_worker_app`` with
+the floor route added, its own store and fleet cache: a worker that did not take the seed or the dry run below sees
+them when its cache's second is up, as in production). 10 clusters are seeded. Each scenario is one wrk run with a
+Lua script; a paced run gives every connection a random think time (wrk's ``delay()`` hook, uniform in 0..2x the
+mean) to hold the rate near the target, and its floor runs with the same connections and the same think time:
 
 - select-cluster (with and without a volume) against the framework floor, on SQLite and PostgreSQL;
 - placements on PostgreSQL against the database floor (``bench.router_dbfloor``: the SQL statements of one
@@ -22,14 +25,15 @@ caches), the router's a wrk run before it (the same, and the router's first call
 room, so the fleet is seeded again after it, and one dry run reads the seeded fleet into the router's cache (a
 seed drops it): the measured run starts warm, as the floor's does.
 
-For each: the rate reached, wrk's p50/p99, the server's CPU per request (its process's user+system time over
-the requests answered), and each as a ratio to its floor. In the saturated placement runs, a sampler reads
-``pg_stat_activity`` every 10 ms for the router's (or the floor's) connections and reports where they wait.
-The placements run in rounds (``--rounds``, default 5), each the floor and the router back to back at both rates, the
-floor first in odd rounds and the router first in even ones, so a drift of the host's state weighs on both sides
-alike; the summary gives each round's p99 ratio (with the load average over its pair), their median and spread, so
-one stall of a shared host does not decide the ratio.
-The machine's load average is printed first: these figures are only comparable within one run.
+For each: the rate reached, wrk's p50/p99, the server's CPU per request (the user+system time of its processes,
+every worker's with ``--workers``, over the requests answered), and each as a ratio to its floor. In the saturated
+placement runs, a sampler reads ``pg_stat_activity`` every 10 ms for the router's (or the floor's) connections and
+reports where they wait. The placements run in rounds (``--rounds``, default 5), each the floor and the router back
+to back at both rates, the floor first in odd rounds and the router first in even ones, so a drift of the host's
+state weighs on both sides alike; the summary gives each round's p99 ratio (with the load average over its pair),
+their median and spread, so one stall of a shared host does not decide the ratio. The machine's load average and the
+router's worker count are printed first: these figures are only comparable within one run. The database floor is one
+bare script whatever ``--workers`` is.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from bench.router_waits import WaitSampler, print_waits
 from bench.router_wrk import (
     PLACE_PATH,
     PLACEMENT_LUA,
+    ROW_HEADER,
     SELECT_LUA,
     WARM_UP,
     Router,
@@ -60,6 +65,7 @@ from bench.router_wrk import (
     floor_run,
     require_wrk,
     run_wrk,
+    workers_label,
     wrk_run,
 )
 from placement.router.db import make_engine
@@ -76,7 +82,10 @@ def main() -> None:
         default=5,
         help="rounds of placements, each the floor and the router back to back, in turn first (default 5)",
     )
+    parser.add_argument("--workers", type=int, default=1, help="the router's uvicorn workers (placement serve's)")
     args = parser.parse_args()
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     wrk = require_wrk()
     load = os.getloadavg()
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} CPUs)")
@@ -84,10 +93,10 @@ def main() -> None:
         f"every measured run follows {WARM_UP} s at its rate and connections, not measured (floors and router alike)\n"
     )
     print(
-        "| scenario | connections | req/s | p50 ms | p99 ms | CPU ms/req | p50 / floor | p99 / floor | "
-        "CPU / floor | errors |"
+        f"the router: {workers_label(args.workers)}, as placement serve --workers {args.workers} runs them (CPU per "
+        "request summed over its processes); the database floor: one script\n"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(ROW_HEADER)
 
     def placing(delay: int, prefix: str) -> str:
         return PLACEMENT_LUA % {"delay": delay, "prefix": prefix, "token": TOKEN}
@@ -153,7 +162,7 @@ def main() -> None:
             )
 
         if args.only != "placements":
-            router = Router(f"sqlite:///{workdir / 'bench.db'}", workdir / "sqlite.log")
+            router = Router(f"sqlite:///{workdir / 'bench.db'}", workdir / "sqlite.log", workers=args.workers)
             try:
                 seed(router.url)
                 selects(router, "SQLite")
@@ -166,7 +175,7 @@ def main() -> None:
             conn.execute(f'CREATE SCHEMA "{schema}"')
         try:
             db = f"{args.pg}?schema={schema}&application_name={application}"
-            router = Router(db, workdir / "pg.log")
+            router = Router(db, workdir / "pg.log", workers=args.workers)
             try:
                 seed(router.url)
                 if args.only != "placements":
@@ -314,7 +323,7 @@ def placements(args, router: Router, wrk: str, workdir: Path, schema: str, appli
         statements = [len(c.statements) for c in captured]
         print(f"\nSQL statements per placement (without, with a volume): {statements}")
         if args.rounds > 1:
-            print_rounds(pairs, loads)
+            print_rounds(pairs, loads, router.workers)
         return runs
     finally:
         engine.dispose()
@@ -327,11 +336,12 @@ def spread(values: list[float]) -> str:
     return f"**{median:.2f}×** (range {low:.2f}-{high:.2f}×{quartiles})"
 
 
-def print_rounds(pairs: dict[str, list[tuple[Run, Run]]], loads: dict[str, list[float]]) -> None:
+def print_rounds(pairs: dict[str, list[tuple[Run, Run]]], loads: dict[str, list[float]], workers: int) -> None:
     """Each rate's placements against their floor, round by round (with the load average over the pair), and the
     median and spread of the rounds' ratios."""
     print(
-        "\n| placements, PostgreSQL | p99 / floor p99, round by round (load) | p99 ratio: median (spread) | "
+        f"\n| placements, PostgreSQL, {workers_label(workers)} | p99 / floor p99, round by round (load) | "
+        "p99 ratio: median (spread) | "
         "CPU / floor CPU: median (spread) |"
     )
     print("|---|---|---|---|")

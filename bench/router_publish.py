@@ -26,7 +26,7 @@ processes took over the phase beside the host's idle CPU seconds: its workers ar
 
 The publisher is ``sim forecast --start-from DB --publish DB --every N`` when that command exists (``--publisher
 sim``), else (``--publisher synthetic``, the default) this module's own loop: as many workers as ``sim forecast
---every`` starts (``--workers``; one core fewer than the CPUs) keep it busy with Monte Carlo-like work at the
+--every`` starts (``--publisher-workers``; one core fewer than the CPUs) keep it busy with Monte Carlo-like work at the
 workers' priority (a forecast's runs on a process pool) while the writing process waits, and writes a forecast of
 the fleet's size (10 clusters x every catalogue limit) through ``write_forecast`` every N seconds, keeping the
 newest 50. ``--runs`` sets the real publisher's Monte Carlo runs (``sim forecast --runs``; a tick of 100 runs takes
@@ -55,7 +55,7 @@ import psycopg
 
 from bench.router_fleet import TOKEN, seed
 from bench.router_waits import WaitSampler, backend_pids, wal_counters
-from bench.router_wrk import PLACE_PATH, PLACEMENT_LUA, TICKS, Router, require_wrk, run_wrk
+from bench.router_wrk import PLACE_PATH, PLACEMENT_LUA, TICKS, Router, require_wrk, run_wrk, tree_cpu, workers_label
 from sim.forecast.publish import background_priority, standing_workers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,7 +141,7 @@ def start_publisher(kind: str, db: str, every: float, log: Path, args) -> subpro
         command += ["--every", f"{every:g}s", "--out", str(out), "--runs", str(args.runs)]
     else:
         command = [sys.executable, "-m", "bench.router_publish", "--publish-only", db, "--every", str(every)]
-        command += ["--workers", str(args.workers)]
+        command += ["--publisher-workers", str(args.publisher_workers)]
     # A session of its own, as a forecast service has: under autogroup scheduling it is a group of its own, weighed
     # against the router's session and PostgreSQL's (see background_priority).
     return subprocess.Popen(
@@ -217,7 +217,8 @@ class Watch:
 
     def __enter__(self) -> Watch:
         self.backends = backend_pids(self.dsn, self.application)
-        self.queued = run_queue_ns([self.router.process.pid, *self.backends])
+        self.router_pids = self.router.pids()
+        self.queued = run_queue_ns([*self.router_pids, *self.backends])
         self.wal = wal_counters(self.dsn)
         self.sampler.__enter__()
         return self
@@ -227,8 +228,8 @@ class Watch:
         wal = wal_counters(self.dsn)
         self.wal = {name: wal[name] - self.wal[name] for name in wal}
         backends = set(self.backends) | set(backend_pids(self.dsn, self.application))  # and those opened since
-        queued = run_queue_ns([self.router.process.pid, *backends])
-        self.router_queued = queued.get(self.router.process.pid, 0) - self.queued[self.router.process.pid]
+        queued = run_queue_ns([*self.router_pids, *backends])
+        self.router_queued = sum(queued.get(pid, 0) - self.queued.get(pid, 0) for pid in self.router_pids)
         self.backends_queued = sum(queued[pid] - self.queued.get(pid, 0) for pid in backends if pid in queued)
 
     def row(self, name: str, requests: int) -> str:
@@ -257,30 +258,6 @@ WHY_HEADER = (
 )
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
-
-
-def tree_cpu(root: int) -> dict[int, float]:
-    """CPU seconds of ``root`` and every process under it (a forecast's workers, its fork server), by pid."""
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError):
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-    tree, grew = {root}, True
-    while grew:
-        more = {pid for pid, parent in parents.items() if parent in tree} - tree
-        tree |= more
-        grew = bool(more)
-    seconds = {}
-    for pid in tree:
-        with contextlib.suppress(OSError):
-            seconds[pid] = _cpu_seconds(pid)
-    return seconds
-
-
 def host_idle_seconds() -> float:
     """CPU seconds the host's CPUs spent idle (or waiting for IO) since boot."""
     fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
@@ -296,13 +273,15 @@ class CpuWatch:
 
     def __enter__(self) -> CpuWatch:
         self.idle = host_idle_seconds()
-        self.before = tree_cpu(self.publisher.pid) if self.publisher else {}
+        self.before = self._tree_seconds()
         return self
 
     def __exit__(self, *_exc) -> None:
         self.idle = host_idle_seconds() - self.idle
-        after = tree_cpu(self.publisher.pid) if self.publisher else {}
-        self.took = sum(seconds - self.before.get(pid, 0.0) for pid, seconds in after.items())
+        self.took = self._tree_seconds() - self.before
+
+    def _tree_seconds(self) -> float:
+        return sum(tree_cpu(self.publisher.pid).values()) if self.publisher else 0.0
 
 
 def phase(name: str, wrk: str, router: Router, args, workdir: Path, prefix: str, watch, publisher=None) -> dict:
@@ -327,7 +306,7 @@ PUBLISHED = re.compile(r"\bpublished (?:forecast )?\d+")
 def backend_runs(backend: str, db: str, args, wrk: str, workdir: Path, pg: tuple[str, str] | None = None) -> dict:
     """The three phases on ``db``; ``pg``: the plain DSN and the application_name of the router's connections, to
     watch them (PostgreSQL). Returns the ratio and the phases' results."""
-    router = Router(db, workdir / f"{backend}.log")
+    router = Router(db, workdir / f"{backend}.log", workers=args.workers)
 
     def watch() -> Watch | None:
         return None if pg is None else Watch(pg[0], pg[1], router)
@@ -362,21 +341,27 @@ def main() -> None:
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--runs", type=int, default=100, help="Monte Carlo runs of --publisher sim's forecasts")
     parser.add_argument(
-        "--workers",
+        "--publisher-workers",
         type=int,
         default=standing_workers(None),
         help="the synthetic publisher's Monte Carlo workers (default: as sim forecast --every, CPUs less one)",
     )
+    parser.add_argument("--workers", type=int, default=1, help="the router's uvicorn workers (placement serve's)")
     parser.add_argument("--backends", choices=("both", "sqlite", "postgresql"), default="both")
     parser.add_argument("--publish-only", metavar="DB", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.publish_only:
-        synthetic_publisher(args.publish_only, args.every, args.workers)
+        synthetic_publisher(args.publish_only, args.every, args.publisher_workers)
         return
     wrk = require_wrk()
     load = os.getloadavg()
-    print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} CPUs)\n")
-    print("| phase (placements paced ~200/s, 6 connections) | req/s | p50 ms | p99 ms | CPU ms/req | errors |", end="")
+    print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} CPUs)")
+    print(f"the router: {workers_label(args.workers)} (CPU per request summed over its processes)\n")
+    print(
+        f"| phase (placements paced ~200/s, 6 connections, {workers_label(args.workers)}) | req/s | p50 ms | p99 ms |",
+        end="",
+    )
+    print(" CPU ms/req | errors |", end="")
     print(" forecasts seen | publisher's CPU s | host's idle CPU s |")
     print("|---|---|---|---|---|---|---|---|---|")
     ratios, why = {}, []
@@ -410,7 +395,8 @@ def main() -> None:
     print(f"\nload average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     for backend, ratio in ratios.items():
         print(
-            f"{backend}: placement p99 publishing / idle = {ratio:.2f}× ({'meets' if ratio <= 1.5 else 'misses'} 1.5×)"
+            f"{backend}, {workers_label(args.workers)}: placement p99 publishing / idle = {ratio:.2f}× "
+            f"({'meets' if ratio <= 1.5 else 'misses'} 1.5×)"
         )
 
 

@@ -1,13 +1,16 @@
 """Where a paced placement's time goes inside the router, beside the database floor, in one run.
 
-    python -m bench.router_trace [--duration 10] [--runs 2] [--pg postgresql://postgres@127.0.0.1:5432/test]
+    python -m bench.router_trace [--duration 10] [--runs 2] [--workers 1]
+        [--pg postgresql://postgres@127.0.0.1:5432/test]
 
 The server is ``bench.router_floor``'s, served as it serves it, with timestamps taken in its process: when uvicorn's
 parser begins a request (its bytes were read), when the app is called and when it returns (the answer written),
 and the span of a placement's booking statement on the event loop (``LoopPlacements._book``: a connection taken,
 the statement sent and answered); the fleet refills and the garbage collections, with their times. The hooks are
 this module's (a protocol subclass, an outer ASGI layer, ``_book`` and ``refill`` wrapped in the server process
-only): production code has none of them.
+only): production code has none of them. With ``--workers N`` the server is ``bench.router_floor``'s N uvicorn
+workers (``placement serve --workers N``'s), each with the hooks and a trace file of its own; the queue below counts
+the placements on the arriving one's worker.
 
 Each run is ``bench.router_http``'s paced placements (6 connections, think time 0..40 ms): the database floor, then
 the router's warm-up, seed and measured wrk run. For each it prints wrk's p50/p99 beside the floor's, then the
@@ -34,8 +37,18 @@ import psycopg
 
 from bench.router_fleet import TOKEN, fill_cache, seed
 from bench.router_http import FLOOR_NODES, capture_placements
-from bench.router_wrk import PLACE_PATH, PLACEMENT_LUA, WARM_UP, Router, floor_run, require_wrk, run_wrk
+from bench.router_wrk import (
+    PLACE_PATH,
+    PLACEMENT_LUA,
+    WARM_UP,
+    Router,
+    floor_run,
+    require_wrk,
+    run_wrk,
+    workers_label,
+)
 from placement.router.db import make_engine
+from placement.router.http_protocol import CombinedWritesProtocol
 
 CONNECTIONS, DELAY = 6, 20  # bench.router_http's paced placements
 
@@ -44,8 +57,21 @@ CONNECTIONS, DELAY = 6, 20  # bench.router_http's paced placements
 _REQUEST: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar("request", default=None)
 
 
+TRACE_ENV = "CAPPLAN_BENCH_TRACE"  # the trace file's path, for --workers' spawned workers
+
+
+class ArrivalProtocol(CombinedWritesProtocol):
+    """The production HTTP protocol, noting when uvicorn's parser begins a request (at a module's top level: with
+    ``--workers`` uvicorn hands it to the workers it spawns)."""
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.scope["bench.arrived"] = time.perf_counter()  # type: ignore[typeddict-unknown-key]
+
+
 class _Trace:
     def __init__(self) -> None:
+        self.worker = os.getpid()
         self.requests: list[dict[str, float]] = []
         self.refills: list[tuple[float, float]] = []
         self.collections: list[tuple[float, float]] = []
@@ -59,22 +85,21 @@ class _Trace:
 
     def dump(self, path: str) -> None:
         Path(path).write_text(
-            json.dumps({"requests": self.requests, "refills": self.refills, "collections": self.collections})
+            json.dumps(
+                {
+                    "requests": [{**r, "worker": self.worker} for r in self.requests],
+                    "refills": [[*span, self.worker] for span in self.refills],
+                    "collections": [[*span, self.worker] for span in self.collections],
+                }
+            )
         )
 
 
-def serve_traced(db: str, port: int, out: str) -> None:
-    from bench.router_floor import bench_app, serve
+def traced(app: Any, out: str) -> Any:
+    """``app`` with this process's timestamps, written to ``out`` at its lifespan's shutdown."""
     from placement.router import loop_booking
-    from placement.router.http_protocol import CombinedWritesProtocol
 
     trace = _Trace()
-
-    class ArrivalProtocol(CombinedWritesProtocol):
-        def on_message_begin(self) -> None:
-            super().on_message_begin()
-            self.scope["bench.arrived"] = time.perf_counter()  # type: ignore[typeddict-unknown-key]
-
     book, refill = loop_booking.LoopPlacements._book, loop_booking.LoopPlacements.refill
 
     async def timed_book(self: Any, *args: Any) -> Any:
@@ -95,9 +120,8 @@ def serve_traced(db: str, port: int, out: str) -> None:
 
     loop_booking.LoopPlacements._book = timed_book  # type: ignore[method-assign]
     loop_booking.LoopPlacements.refill = timed_refill  # type: ignore[method-assign]
-    app = bench_app(db)
 
-    async def traced(scope: Any, receive: Any, send: Any) -> None:
+    async def traced_app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
 
             async def send_last(message: Any) -> None:
@@ -118,7 +142,34 @@ def serve_traced(db: str, port: int, out: str) -> None:
             await app(scope, receive, send)
 
     gc.callbacks.append(trace.on_gc)
-    serve(traced, port, http=ArrivalProtocol)
+    return traced_app
+
+
+def traced_worker_app() -> Any:
+    """uvicorn's app factory in each of ``--workers N``: ``bench.router_floor``'s worker app, traced to a file of its
+    own (the trace file's name and the worker's pid)."""
+    from bench.router_floor import worker_bench_app
+
+    return traced(worker_bench_app(), f"{os.environ[TRACE_ENV]}.{os.getpid()}")
+
+
+def serve_traced(db: str, port: int, out: str, workers: int) -> None:
+    from bench.router_floor import bench_app, serve, serve_bench_workers
+
+    if workers > 1:
+        os.environ[TRACE_ENV] = out  # before uvicorn spawns the workers
+        serve_bench_workers(db, port, workers, "bench.router_trace:traced_worker_app", http=ArrivalProtocol)
+    else:
+        serve(traced(bench_app(db), f"{out}.{os.getpid()}"), port, http=ArrivalProtocol)
+
+
+def read_traces(out: Path) -> dict[str, list]:
+    """Every server process's trace, together."""
+    merged: dict[str, list] = {"requests": [], "refills": [], "collections": []}
+    for path in sorted(out.parent.glob(f"{out.name}.*")):
+        for key, values in json.loads(path.read_text()).items():
+            merged[key] += values
+    return merged
 
 
 # --- the driver's side -------------------------------------------------------------------------------------------
@@ -137,7 +188,12 @@ def report(trace: dict[str, Any], window: tuple[float, float]) -> None:
     sent, answered = (np.array([r[key] for r in rows]) for key in ("statement_from", "statement_to"))
     total, statement = 1000 * (app_to - arrived), 1000 * (answered - sent)
     own = total - statement
-    print(f"  server side, {len(rows)} placements booked from the loop ({others} by a database thread), ms:")
+    worker = np.array([r["worker"] for r in rows])
+    shares = "/".join(str(count) for count in np.unique(worker, return_counts=True)[1])
+    print(
+        f"  server side, {len(rows)} placements booked from the loop ({others} by a database thread; {shares} by "
+        "worker), ms:"
+    )
     for name, values in (
         ("arrival to app", 1000 * (app_from - arrived)),
         ("app to statement", 1000 * (sent - app_from)),
@@ -149,9 +205,16 @@ def report(trace: dict[str, Any], window: tuple[float, float]) -> None:
         print(f"    {name:38s} {percentiles(values)}")
     # In the router's own phases at time t: arrived, not yet sent its statement; or answered, not yet returned.
     busy = np.array(
-        [np.sum(((arrived < t) & (sent > t)) | ((answered < t) & (app_to > t))) for t in arrived], dtype=int
+        [
+            np.sum((worker == w) & (((arrived < t) & (sent > t)) | ((answered < t) & (app_to > t))))
+            for t, w in zip(arrived, worker, strict=True)
+        ],
+        dtype=int,
     )
-    print("  the router's own part by the placements in its own phases when one arrived (its event loop's queue):")
+    print(
+        "  the router's own part by the placements in its own phases on the same worker when one arrived (its event "
+        "loop's queue):"
+    )
     for ahead in range(4):
         chosen = busy == ahead if ahead < 3 else busy >= ahead
         if chosen.any():
@@ -159,16 +222,18 @@ def report(trace: dict[str, Any], window: tuple[float, float]) -> None:
             print(f"    {label:2s} ahead: {chosen.sum():5d} placements, own part {percentiles(own[chosen])}")
     slow = total >= np.percentile(total, 99)
 
-    def during_refill(start: float, end: float) -> bool:
-        return any(begun - 0.001 <= end and start - 0.001 <= done for begun, done in trace["refills"])
+    def during_refill(start: float, end: float, on: int) -> bool:
+        return any(begun - 0.001 <= end and start - 0.001 <= done and by == on for begun, done, by in trace["refills"])
 
-    near_refills = sum(during_refill(a, b) for a, b in zip(arrived[slow], app_to[slow], strict=True))
+    near_refills = sum(
+        during_refill(a, b, w) for a, b, w in zip(arrived[slow], app_to[slow], worker[slow], strict=True)
+    )
     print(
         f"  slowest 1 % ({slow.sum()}): the statement is {statement[slow].sum() / total[slow].sum():.0%} of their "
         f"time ({statement.sum() / total.sum():.0%} over all); {near_refills} overlap a fleet refill (within 1 ms)"
     )
-    refills = [b - a for a, b in trace["refills"] if window[0] <= a <= window[1]]
-    collections = [b - a for a, b in trace["collections"] if window[0] <= a <= window[1]]
+    refills = [b - a for a, b, _ in trace["refills"] if window[0] <= a <= window[1]]
+    collections = [b - a for a, b, _ in trace["collections"] if window[0] <= a <= window[1]]
     if refills:
         print(f"  fleet refills: {len(refills)}, longest {1000 * max(refills):.2f} ms")
     if collections:
@@ -180,16 +245,18 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per run")
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--workers", type=int, default=1, help="the router's uvicorn workers (placement serve's)")
     parser.add_argument("--db", help=argparse.SUPPRESS)  # the server's
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--trace", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.db:
-        serve_traced(args.db, args.port, args.trace)
+        serve_traced(args.db, args.port, args.trace, args.workers)
         return
     wrk = require_wrk()
     load = os.getloadavg()
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} CPUs)")
+    print(f"the router: {workers_label(args.workers)} (CPU per request summed over its processes)")
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(args.pg, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
@@ -199,7 +266,9 @@ def main() -> None:
             workdir = Path(tmp)
             trace_file = workdir / "trace.json"
             db = f"{args.pg}?schema={schema}"
-            router = Router(db, workdir / "pg.log", "bench.router_trace", ("--trace", str(trace_file)))
+            router = Router(
+                db, workdir / "pg.log", "bench.router_trace", ("--trace", str(trace_file)), workers=args.workers
+            )
             engine = make_engine(f"{db}&application_name=capplan-trace-floor")
             try:
                 seed(router.url)
@@ -220,7 +289,7 @@ def main() -> None:
             finally:
                 engine.dispose()
                 router.stop()
-            trace = json.loads(trace_file.read_text())
+            trace = read_traces(trace_file)
     finally:
         with psycopg.connect(args.pg, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

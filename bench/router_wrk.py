@@ -6,6 +6,7 @@ a row beside them. ``bench.router_http`` measures with them; ``bench.router_trac
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -48,12 +49,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until_serving(process: subprocess.Popen, url: str, log: Path, seconds: float) -> None:
-    """Until the server at ``url`` answers ``/healthz``; an error when ``process`` exits or ``seconds`` pass."""
+def wait_until_serving(process: subprocess.Popen, url: str, log: Path, seconds: float, workers: int = 1) -> None:
+    """Until the server at ``url`` answers ``/healthz`` (and, with ``workers`` > 1, every worker counts itself in
+    ``placement_router_workers``); an error when ``process`` exits or ``seconds`` pass."""
     give_up = time.monotonic() + seconds
     while time.monotonic() < give_up and process.poll() is None:
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200 and (
+                workers == 1 or serving_workers(url) == workers
+            ):
                 return
         except httpx.TransportError:
             pass
@@ -61,30 +65,85 @@ def wait_until_serving(process: subprocess.Popen, url: str, log: Path, seconds: 
     raise RuntimeError(f"router did not start; see {log}")
 
 
-class Router:
-    """``bench.router_floor`` on a loopback port (or ``server``, a module that serves it the same way)."""
+def serving_workers(url: str) -> int:
+    """The worker processes serving, as the router's ``/metrics`` sums them over the live workers."""
+    match = re.search(r"^placement_router_workers ([\d.e+]+)$", httpx.get(f"{url}/metrics", timeout=5).text, re.M)
+    return int(float(match.group(1))) if match else 0
 
-    def __init__(self, db: str, log: Path, server: str = "bench.router_floor", options: tuple[str, ...] = ()):
+
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def tree_cpu(root: int) -> dict[int, float]:
+    """CPU seconds of ``root`` and every process under it (uvicorn's workers, a forecast's workers), by pid: each
+    one's own (utime, stime) and its reaped children's (cutime, cstime), so the sum over the tree only grows, even
+    when a process under it exits between two readings."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                parents[int(entry.name)] = int(_stat(int(entry.name))[1])
+    tree, grew = {root}, True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    seconds = {}
+    for pid in tree:
+        with contextlib.suppress(OSError):
+            fields = _stat(pid)
+            seconds[pid] = sum(int(value) for value in fields[11:15]) / TICKS
+    return seconds
+
+
+def workers_label(workers: int) -> str:
+    """How the benchmarks' headers and tables name the router's worker processes."""
+    return f"{workers} router worker{'' if workers == 1 else 's'}"
+
+
+class Router:
+    """``bench.router_floor`` on a loopback port (or ``server``, a module that serves it the same way), with
+    ``workers`` uvicorn worker processes (``placement serve --workers N``'s way when N > 1)."""
+
+    def __init__(
+        self,
+        db: str,
+        log: Path,
+        server: str = "bench.router_floor",
+        options: tuple[str, ...] = (),
+        workers: int = 1,
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.workers = workers
         self.log = log.open("w")
         env = dict(os.environ, CAPPLAN_TOKENS=TOKEN)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", server, "--db", db, "--port", str(self.port), *options],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        wait_until_serving(self.process, self.url, log, 60)
+        command = [sys.executable, "-m", server, "--db", db, "--port", str(self.port), *options]
+        if workers != 1:
+            command += ["--workers", str(workers)]
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        try:
+            wait_until_serving(self.process, self.url, log, 60, workers)
+        except RuntimeError:
+            self.stop()  # not left running, with its workers
+            raise
+
+    def pids(self) -> list[int]:
+        """The server's processes: the one that serves, or uvicorn's supervisor and its workers."""
+        return list(tree_cpu(self.process.pid))
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+        """The CPU time of all the server's processes (every worker's, with ``--workers N``)."""
+        return sum(tree_cpu(self.process.pid).values())
 
     def stop(self) -> None:
         self.process.terminate()
-        self.process.wait(10)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
         self.log.close()
 
 
@@ -118,6 +177,12 @@ end
 """
 
 
+ROW_HEADER = (
+    "| scenario | connections | router workers | req/s | p50 ms | p99 ms | CPU ms/req | p50 / floor | p99 / floor | "
+    "CPU / floor | errors |\n|---|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
 @dataclass
 class Run:
     name: str
@@ -129,6 +194,7 @@ class Run:
     errors: int = 0
     floor: Run | None = None
     waits: dict[str, float] = field(default_factory=dict)
+    workers: int | None = None  # the router's worker processes; None for the database floor's bare script
 
     def row(self) -> str:
         def ratio(mine: float | None, floor: float | None) -> str:
@@ -136,8 +202,10 @@ class Run:
 
         floor = self.floor
         cpu = "" if self.cpu_ms is None else f"{self.cpu_ms:.2f}"
+        workers = "script" if self.workers is None else self.workers
         return (
-            f"| {self.name} | {self.connections} | {self.rate:.0f} | {self.p50:.2f} | {self.p99:.2f} | {cpu} | "
+            f"| {self.name} | {self.connections} | {workers} | {self.rate:.0f} | {self.p50:.2f} | {self.p99:.2f} | "
+            f"{cpu} | "
             f"{ratio(self.p50, floor and floor.p50)} | {ratio(self.p99, floor and floor.p99)} | "
             f"{ratio(self.cpu_ms, floor and floor.cpu_ms)} | {self.errors} |"
         )
@@ -177,7 +245,7 @@ def wrk_run(
         run_wrk(wrk, router, path, script, connections, WARM_UP, workdir)
     result = run_wrk(wrk, router, path, script, connections, duration, workdir)
     run = Run(name, connections, result["rate"], result["50%"], result["99%"], result["cpu_ms"], result["errors"])
-    run.floor = floor
+    run.floor, run.workers = floor, router.workers
     if show:
         print(run.row(), flush=True)
     return run

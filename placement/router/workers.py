@@ -44,12 +44,26 @@ def keep_event_loop_responsive() -> None:
     gc.freeze()
 
 
-def serve_workers(settings: RouterSettings, *, workers: int, host: str, port: int, log_level: str) -> None:
-    """Run ``workers`` uvicorn workers until SIGINT or SIGTERM; the database must already be migrated."""
+def serve_workers(
+    settings: RouterSettings,
+    *,
+    workers: int,
+    host: str,
+    port: int,
+    log_level: str,
+    app_factory: str = APP_FACTORY,
+    http: type | None = None,
+) -> None:
+    """Run ``workers`` uvicorn workers until SIGINT or SIGTERM; the database must already be migrated.
+
+    ``app_factory`` (an import string, called in each worker) and ``http`` (uvicorn's HTTP protocol, a class at a
+    module's top level: the workers unpickle it; else ``UVICORN_OPTIONS``'): the router benchmarks' own, which add a
+    floor route or timing hooks to the app ``create_worker_app`` builds."""
     import uvicorn
 
     from placement.router.http_protocol import UVICORN_OPTIONS
 
+    options = UVICORN_OPTIONS if http is None else {**UVICORN_OPTIONS, "http": http}
     with tempfile.TemporaryDirectory(prefix="capplan-router-") as tmp:  # mode 0700
         settings_file = Path(tmp) / "settings.json"
         write_settings_file(settings, settings_file)
@@ -61,13 +75,7 @@ def serve_workers(settings: RouterSettings, *, workers: int, host: str, port: in
         os.environ[MULTIPROC_DIR_ENV] = str(metrics_dir)
         try:
             uvicorn.run(
-                APP_FACTORY,
-                factory=True,
-                workers=workers,
-                host=host,
-                port=port,
-                log_level=log_level,
-                **UVICORN_OPTIONS,
+                app_factory, factory=True, workers=workers, host=host, port=port, log_level=log_level, **options
             )
         finally:
             del os.environ[SETTINGS_FILE_ENV], os.environ[MULTIPROC_DIR_ENV]

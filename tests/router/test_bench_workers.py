@@ -1,0 +1,62 @@
+"""The router benchmarks' ``--workers N`` server (``bench.router_wrk.Router``, ``bench.router_floor``): served as
+``placement serve --workers N`` serves, its CPU counted over all its processes, and stopped with none left."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.router_fleet import AUTH, seed
+from bench.router_floor import FLOOR_PATH
+from bench.router_wrk import PLACE_PATH, Router, serving_workers, tree_cpu
+
+
+def test_two_bench_workers_serve_a_placement_and_the_floor_and_stop_with_nothing_left(tmp_path: Path):
+    router = Router(f"sqlite:///{tmp_path / 'bench.db'}", tmp_path / "router.log", workers=2)
+    try:
+        pids = router.pids()
+        assert serving_workers(router.url) == 2  # ready only once both count themselves
+        assert len(pids) >= 3  # uvicorn's supervisor and its two workers (and multiprocessing's resource tracker)
+        seed(router.url, clusters=2)
+        body = {"request_id": "bw-1", "service_name": "bw-1", "request": {"customer_id": "bw", "ram": "256Mi"}}
+        placed = httpx.post(f"{router.url}{PLACE_PATH}", json=body, headers=AUTH, timeout=10)
+        assert placed.status_code == 201, placed.text
+        assert placed.json()["cluster_id"].startswith("eu-west-")
+        floor = httpx.post(f"{router.url}{FLOOR_PATH}", json={"customer_id": "bw"}, headers=AUTH, timeout=10)
+        assert floor.json() == {"status": "ok", "customer_id": "bw"}
+        # The workers did the serving: the tree's CPU is more than the supervisor's own.
+        supervisor = tree_cpu(router.process.pid)[router.process.pid]
+        assert router.cpu_seconds() > supervisor
+    finally:
+        router.stop()
+    assert router.process.returncode == 0
+    deadline = time.monotonic() + 10
+    while (alive := [pid for pid in pids if os.path.exists(f"/proc/{pid}")]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive
+
+
+def test_a_trees_cpu_sum_keeps_a_reaped_childs_time():
+    burn = "import time\nend = time.process_time() + 0.2\nwhile time.process_time() < end: pass\n"
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import subprocess, sys, time; subprocess.run([sys.executable, '-c', {burn!r}]); print('reaped', "
+            "flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert parent.stdout.readline() == "reaped\n"
+        assert list(tree_cpu(parent.pid)) == [parent.pid]
+        assert sum(tree_cpu(parent.pid).values()) >= 0.2  # the child's, in its parent's cutime
+    finally:
+        parent.kill()
+        parent.wait()
