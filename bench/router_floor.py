@@ -101,10 +101,12 @@ def serve_bench_workers(
 
 
 def main() -> None:
+    from bench.router_wrk import add_workers_option
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", required=True)
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes, as placement serve's")
+    add_workers_option(parser)
     args = parser.parse_args()
     if args.workers > 1:
         serve_bench_workers(args.db, args.port, args.workers)

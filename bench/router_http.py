@@ -62,6 +62,7 @@ from bench.router_wrk import (
     WARM_UP,
     Router,
     Run,
+    add_workers_option,
     floor_run,
     require_wrk,
     run_wrk,
@@ -82,10 +83,8 @@ def main() -> None:
         default=5,
         help="rounds of placements, each the floor and the router back to back, in turn first (default 5)",
     )
-    parser.add_argument("--workers", type=int, default=1, help="the router's uvicorn workers (placement serve's)")
+    add_workers_option(parser)
     args = parser.parse_args()
-    if args.workers < 1:
-        parser.error("--workers must be at least 1")
     wrk = require_wrk()
     load = os.getloadavg()
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} CPUs)")

@@ -1,11 +1,13 @@
 """Placement latency with a forecast process publishing into the router's database, against idle, in one run.
 
-    python -m bench.router_publish [--duration 10] [--every 2] [--pg postgresql://postgres@127.0.0.1:5432/test]
+    python -m bench.router_publish [--duration 10] [--every 2] [--workers 1]
+        [--pg postgresql://postgres@127.0.0.1:5432/test]
 
 Issue 17's bar: with a forecast process publishing, placement p99 stays within 1.5x of its idle figure in the same
-benchmark run. For SQLite and for PostgreSQL, the router (``bench.router_http``'s server, 10 seeded clusters) takes
-placements paced at ~200/s from ``wrk`` (``bench.router_http``'s placement script) while a scraper reads
-``/metrics`` (with the forecast gauges) and ``GET /v1/forecast`` once a second, three times in a row:
+benchmark run. For SQLite and for PostgreSQL, the router (``bench.router_http``'s server, 10 seeded clusters; with
+``--workers N`` its N uvicorn workers, as ``placement serve --workers N`` runs them, their CPU and run-queue time
+summed) takes placements paced at ~200/s from ``wrk`` (``bench.router_http``'s placement script) while a scraper
+reads ``/metrics`` (with the forecast gauges) and ``GET /v1/forecast`` once a second, three times in a row:
 
 1. idle: no publisher;
 2. publishing: a forecast process publishes every ``--every`` seconds, as ``sim forecast --every`` runs, in a
@@ -55,7 +57,17 @@ import psycopg
 
 from bench.router_fleet import TOKEN, seed
 from bench.router_waits import WaitSampler, backend_pids, wal_counters
-from bench.router_wrk import PLACE_PATH, PLACEMENT_LUA, TICKS, Router, require_wrk, run_wrk, tree_cpu, workers_label
+from bench.router_wrk import (
+    PLACE_PATH,
+    PLACEMENT_LUA,
+    TICKS,
+    Router,
+    add_workers_option,
+    require_wrk,
+    run_wrk,
+    tree_cpu,
+    workers_label,
+)
 from sim.forecast.publish import background_priority, standing_workers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -346,7 +358,7 @@ def main() -> None:
         default=standing_workers(None),
         help="the synthetic publisher's Monte Carlo workers (default: as sim forecast --every, CPUs less one)",
     )
-    parser.add_argument("--workers", type=int, default=1, help="the router's uvicorn workers (placement serve's)")
+    add_workers_option(parser)
     parser.add_argument("--backends", choices=("both", "sqlite", "postgresql"), default="both")
     parser.add_argument("--publish-only", metavar="DB", help=argparse.SUPPRESS)
     args = parser.parse_args()

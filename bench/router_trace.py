@@ -42,6 +42,7 @@ from bench.router_wrk import (
     PLACEMENT_LUA,
     WARM_UP,
     Router,
+    add_workers_option,
     floor_run,
     require_wrk,
     run_wrk,
@@ -245,7 +246,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per run")
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
-    parser.add_argument("--workers", type=int, default=1, help="the router's uvicorn workers (placement serve's)")
+    add_workers_option(parser)
     parser.add_argument("--db", help=argparse.SUPPRESS)  # the server's
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--trace", help=argparse.SUPPRESS)

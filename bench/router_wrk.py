@@ -6,6 +6,7 @@ a row beside them. ``bench.router_http`` measures with them; ``bench.router_trac
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import re
@@ -95,6 +96,17 @@ def tree_cpu(root: int) -> dict[int, float]:
             fields = _stat(pid)
             seconds[pid] = sum(int(value) for value in fields[11:15]) / TICKS
     return seconds
+
+
+def add_workers_option(parser: argparse.ArgumentParser) -> None:
+    """``--workers N``: the router's uvicorn worker processes, as ``placement serve --workers N`` runs them."""
+
+    def count(text: str) -> int:
+        if not text.isdigit() or int(text) < 1:
+            raise argparse.ArgumentTypeError("a number of worker processes, at least 1")
+        return int(text)
+
+    parser.add_argument("--workers", type=count, default=1, help="the router's uvicorn workers (default 1)")
 
 
 def workers_label(workers: int) -> str:

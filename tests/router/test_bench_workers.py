@@ -13,6 +13,7 @@ import httpx
 
 from bench.router_fleet import AUTH, seed
 from bench.router_floor import FLOOR_PATH
+from bench.router_trace import read_traces
 from bench.router_wrk import PLACE_PATH, Router, serving_workers, tree_cpu
 
 
@@ -60,3 +61,25 @@ def test_a_trees_cpu_sum_keeps_a_reaped_childs_time():
     finally:
         parent.kill()
         parent.wait()
+
+
+def test_the_traced_bench_workers_each_write_a_trace_and_they_are_read_together(tmp_path: Path):
+    trace = tmp_path / "trace.json"
+    router = Router(
+        f"sqlite:///{tmp_path / 'bench.db'}",
+        tmp_path / "router.log",
+        "bench.router_trace",
+        ("--trace", str(trace)),
+        workers=2,
+    )
+    try:
+        seed(router.url, clusters=2)
+        for n in range(4):
+            body = {"request_id": f"bt-{n}", "service_name": f"bt-{n}", "request": {"customer_id": "bt", "ram": "1Gi"}}
+            assert httpx.post(f"{router.url}{PLACE_PATH}", json=body, headers=AUTH, timeout=10).status_code == 201
+    finally:
+        router.stop()
+    assert len(list(tmp_path.glob("trace.json.*"))) == 2  # one per worker, written at its shutdown
+    requests = read_traces(trace)["requests"]
+    assert len(requests) == 4
+    assert all(r["arrived"] <= r["app_from"] <= r["app_to"] and r["worker"] > 0 for r in requests)
