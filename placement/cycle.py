@@ -38,7 +38,8 @@ class Cycle:
         """What the service adds to a cluster with this storage provider (filled on first use); ``run_nodes``:
         the cluster's, when it has fewer than the provider's replicas (None: a cluster of full size)."""
         key = provider
-        if run_nodes is not None:
+        # Without volumes the replicas do not enter the footprint: a cluster's size gives the full-size one.
+        if run_nodes is not None and self.volume_count:
             storage = self.limits.storage[provider]
             replicas = storage.replicas_on(run_nodes)
             if replicas != storage.replicas:  # fewer run nodes than replicas; else the same as at full size

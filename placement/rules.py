@@ -137,7 +137,8 @@ def levels(load: ClusterLoad, max_pods_per_node: int) -> tuple[int, ...]:
     key = ("levels", max_pods_per_node)
     found = load._cache.get(key)
     if found is None:
-        found = load._cache[key] = _read_levels(load, _pods_only(max_pods_per_node))
+        pods_only = _PODS_ONLY.get(max_pods_per_node) or _pods_only(max_pods_per_node)
+        found = load._cache[key] = _read_levels(load, pods_only)
     return found
 
 
