@@ -304,8 +304,10 @@ def phase(name: str, wrk: str, router: Router, args, workdir: Path, prefix: str,
     result.update(name=name, scrape_errors=scraper.errors, forecasts_seen=len(scraper.forecast_ids))
     if watch is not None:
         result.update(why=watch.row(name, result["requests"]), waits=watch.details())
+    split = f" (connections by worker {result['split']})" if result["split"] else ""
     print(
-        f"| {name} | {result['rate']:.0f} | {result['50%']:.2f} | {result['99%']:.2f} | {result['cpu_ms']:.2f} | "
+        f"| {name}{split} | {result['rate']:.0f} | {result['50%']:.2f} | {result['99%']:.2f} | "
+        f"{result['cpu_ms']:.2f} | "
         f"{result['errors']} | {result['forecasts_seen']} | {cpu.took:.2f} | {cpu.idle:.2f} |",
         flush=True,
     )

@@ -295,9 +295,10 @@ def main() -> None:
         with psycopg.connect(args.pg, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
     for run, (started, ended, floor, placed, load) in enumerate(windows, 1):
+        split = f", connections by worker {placed['split']}" if placed["split"] else ""
         print(
             f"\nrun {run} (load {load:.2f}): floor p50 {floor.p50:.2f} p99 {floor.p99:.2f} ms, CPU {floor.cpu_ms:.2f} "
-            f"ms; placements (wrk) {placed['rate']:.0f}/s p50 {placed['50%']:.2f} p99 {placed['99%']:.2f} ms "
+            f"ms; placements (wrk{split}) {placed['rate']:.0f}/s p50 {placed['50%']:.2f} p99 {placed['99%']:.2f} ms "
             f"= {placed['99%'] / floor.p99:.2f}x the floor's p99, CPU {placed['cpu_ms']:.2f} ms"
         )
         report(trace, (started, ended))

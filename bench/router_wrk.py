@@ -114,6 +114,14 @@ def workers_label(workers: int) -> str:
     return f"{workers} router worker{'' if workers == 1 else 's'}"
 
 
+def _fd_links(pid: int) -> list[str]:
+    links = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):  # closed meanwhile
+            links.append(os.readlink(fd))
+    return links
+
+
 class Router:
     """``bench.router_floor`` on a loopback port (or ``server``, a module that serves it the same way), with
     ``workers`` uvicorn worker processes (``placement serve --workers N``'s way when N > 1)."""
@@ -144,6 +152,24 @@ class Router:
     def pids(self) -> list[int]:
         """The server's processes: the one that serves, or uvicorn's supervisor and its workers."""
         return list(tree_cpu(self.process.pid))
+
+    def connections_by_worker(self) -> list[int]:
+        """The established connections each worker holds on the router's port, most first: uvicorn's workers share
+        one listening socket and a kept-alive connection stays with the worker that accepted it, so wrk's few
+        connections may fall unevenly."""
+        inodes = set()
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with contextlib.suppress(OSError):
+                for line in Path(table).read_text().splitlines()[1:]:
+                    fields = line.split()  # local address, remote address, state, ..., inode
+                    if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == self.port:
+                        inodes.add(f"socket:[{fields[9]}]")
+        held = []
+        for pid in self.pids():
+            with contextlib.suppress(OSError):
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():  # a worker, not the resource tracker
+                    held.append(sum(link in inodes for link in _fd_links(pid)))
+        return sorted(held, reverse=True)
 
     def cpu_seconds(self) -> float:
         """The CPU time of all the server's processes (every worker's, with ``--workers N``)."""
@@ -228,12 +254,24 @@ def run_wrk(wrk: str, router: Router, path: str, script: str, connections: int, 
     lua.write_text(script)
     threads = min(2, connections)
     cpu = router.cpu_seconds()
-    out = subprocess.run(
-        [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(lua), router.url + path],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    command = [
+        wrk,
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--latency",
+        "-s",
+        str(lua),
+        router.url + path,
+    ]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as running:
+        split = ""
+        if router.workers > 1:
+            time.sleep(min(1.0, duration / 2))  # wrk's connections made and kept
+            split = "/".join(str(held) for held in router.connections_by_worker())
+        out, err = running.communicate()
+    if running.returncode:
+        raise subprocess.CalledProcessError(running.returncode, command, out, err)
     cpu = router.cpu_seconds() - cpu
     requests = int(re.search(r"(\d+) requests in", out).group(1))
     result = {"rate": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "requests": requests}
@@ -247,6 +285,7 @@ def run_wrk(wrk: str, router: Router, path: str, script: str, connections: int, 
         sum(int(n) for n in re.findall(r"\d+", errors.group(1))) if errors else 0
     )
     result["cpu_ms"] = 1000 * cpu / max(requests, 1)
+    result["split"] = split
     return result
 
 
@@ -256,6 +295,8 @@ def wrk_run(
     if warm_up:
         run_wrk(wrk, router, path, script, connections, WARM_UP, workdir)
     result = run_wrk(wrk, router, path, script, connections, duration, workdir)
+    if result["split"]:
+        name = f"{name} (connections by worker {result['split']})"
     run = Run(name, connections, result["rate"], result["50%"], result["99%"], result["cpu_ms"], result["errors"])
     run.floor, run.workers = floor, router.workers
     if show:

@@ -30,6 +30,14 @@ def test_two_bench_workers_serve_a_placement_and_the_floor_and_stop_with_nothing
         assert placed.json()["cluster_id"].startswith("eu-west-")
         floor = httpx.post(f"{router.url}{FLOOR_PATH}", json={"customer_id": "bw"}, headers=AUTH, timeout=10)
         assert floor.json() == {"status": "ok", "customer_id": "bw"}
+        clients = [httpx.Client(base_url=router.url, timeout=10) for _ in range(4)]
+        try:
+            assert all(client.get("/healthz").status_code == 200 for client in clients)  # each kept alive
+            held = router.connections_by_worker()
+            assert len(held) == 2 and sum(held) == 4 and held == sorted(held, reverse=True), held
+        finally:
+            for client in clients:
+                client.close()
         # The workers did the serving: the tree's CPU is more than the supervisor's own.
         supervisor = tree_cpu(router.process.pid)[router.process.pid]
         assert router.cpu_seconds() > supervisor
