@@ -25,15 +25,17 @@ caches), the router's a wrk run before it (the same, and the router's first call
 room, so the fleet is seeded again after it, and one dry run reads the seeded fleet into the router's cache (a
 seed drops it): the measured run starts warm, as the floor's does.
 
-For each: the rate reached, wrk's p50/p99, the server's CPU per request (the user+system time of its processes,
-every worker's with ``--workers``, over the requests answered), and each as a ratio to its floor. In the saturated
-placement runs, a sampler reads ``pg_stat_activity`` every 10 ms for the router's (or the floor's) connections and
-reports where they wait. The placements run in rounds (``--rounds``, default 5), each the floor and the router back
-to back at both rates, the floor first in odd rounds and the router first in even ones, so a drift of the host's
-state weighs on both sides alike; the summary gives each round's p99 ratio (with the load average over its pair),
-their median and spread, so one stall of a shared host does not decide the ratio. The machine's load average and the
-router's worker count are printed first: these figures are only comparable within one run. The database floor is one
-bare script whatever ``--workers`` is.
+For each: the rate reached, wrk's p50/p99, the server's CPU per request (the user+system time of its processes, every
+worker's with ``--workers``, over the requests answered), and each as a ratio to its floor. In the saturated placement
+runs, a sampler reads ``pg_stat_activity`` every 10 ms for the router's (or the floor's) connections and reports where
+they wait. The placements run in rounds (``--rounds``, default 5) at each rate, every paced round before the saturated
+ones (whose leftovers, a busy host and the database's upkeep, used to fall on the next paced run), each round the floor
+and the router back to back, the floor first in odd rounds and the router first in even ones, so a drift of the host's
+state weighs on both sides alike; before each measured run, floor's or router's, the schema is vacuumed and checkpointed
+(``bench.db_settle``) so that no run pays for the one before it. The summary gives each round's p99 ratio (with the load
+average over its pair), their median and spread, so one stall of a shared host does not decide the ratio. The machine's
+load average and the router's worker count are printed first: these figures are only comparable within one run. The
+database floor is one bare script whatever ``--workers`` is.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ import numpy as np
 import psycopg
 from sqlalchemy import Engine
 
+from bench.db_settle import settle_postgresql
 from bench.router_dbfloor import Captured, capture
 from bench.router_fleet import SELECT_PATH, TOKEN, fill_cache, seed
 from bench.router_floor import FLOOR_PATH
@@ -232,8 +235,10 @@ class PlacementSide:
     connections: int
     delay: int
     tag: str  # the round's, in the runs' names and request ids
+    schema: str  # the router's PostgreSQL schema, which the floor's replays write to as well
 
     def floor(self) -> Run:
+        settle_postgresql(self.args.pg, self.schema)
         seed(self.router.url, loads_only=True)
         with WaitSampler(self.args.pg, f"{self.application}-floor") as floor_waits:
             floor = floor_run(
@@ -253,6 +258,7 @@ class PlacementSide:
     def placements(self) -> Run:
         # The router's warm-up, as the floor's: its placements take room, so the fleet is seeded again, and a dry run
         # reads it into the cache (the seed dropped it) before the clock starts.
+        settle_postgresql(self.args.pg, self.schema)
         warm_up = self.placing(self.delay, f"w{self.connections}{self.tag}")
         run_wrk(self.wrk, self.router, PLACE_PATH, warm_up, self.connections, WARM_UP, self.workdir)
         seed(self.router.url, loads_only=True)
@@ -274,12 +280,29 @@ class PlacementSide:
         return placed
 
 
+RATES = (("paced ~200/s", 6, 20), ("saturated", 16, 0))  # label, wrk's connections, mean think time (ms)
+
+
+def measurement_plan(rounds: int) -> list[tuple[str, int, int, int, bool]]:
+    """The placement pairs in the order measured: (label, connections, think time, round, floor first).
+
+    Every paced round before any saturated one: a saturated run leaves the host busy for a while (the load average
+    it raises, the database's upkeep) and, run between paced pairs, it weighed on whichever paced run came next.
+    Within a rate the floor goes first in odd rounds and the router in even ones (A-B, B-A, ...)."""
+    return [
+        (label, connections, delay, round_number, round_number % 2 == 1)
+        for label, connections, delay in RATES
+        for round_number in range(1, rounds + 1)
+    ]
+
+
 def placements(args, router: Router, wrk: str, workdir: Path, schema: str, application: str, placing):
     """The database floor and the placements, paced ~200/s and saturated, on the router's PostgreSQL schema, in
-    ``args.rounds`` rounds. Each round measures the floor and the router back to back at each rate, the floor first
-    in odd rounds and the router first in even ones (A-B, B-A, ...): a host whose state drifts over the run (other
-    work starting or ending, caches, the database's own upkeep) then weighs on both sides alike, not always on the
-    side that runs second. The summary gives each round's p99 ratio with the load average over its pair, and the
+    ``args.rounds`` rounds at each rate, the paced rounds first (``measurement_plan``). Each round measures the floor
+    and the router back to back, the floor first in odd rounds and the router first in even ones (A-B, B-A, ...): a
+    host whose state drifts over the run (other work starting or ending, caches) then weighs on both sides alike, not
+    always on the side that runs second; and each measured run starts from a settled database
+    (``settle_postgresql``). The summary gives each round's p99 ratio with the load average over its pair, and the
     rounds' median and spread."""
     engine = make_engine(f"{args.pg}?schema={schema}&application_name={application}-floor")
     try:
@@ -287,38 +310,38 @@ def placements(args, router: Router, wrk: str, workdir: Path, schema: str, appli
         runs = []
         pairs: dict[str, list[tuple[Run, Run]]] = {}
         loads: dict[str, list[float]] = {}
-        for round_number in range(1, args.rounds + 1):
+        for label, connections, delay, round_number, floor_first in measurement_plan(args.rounds):
             suffix = f", round {round_number}" if args.rounds > 1 else ""
-            for label, connections, delay in (("paced ~200/s", 6, 20), ("saturated", 16, 0)):
-                side = PlacementSide(
-                    args,
-                    router,
-                    wrk,
-                    workdir,
-                    engine,
-                    captured,
-                    application,
-                    placing,
-                    f"{label}{suffix}",
-                    connections,
-                    delay,
-                    f"r{round_number}",
-                )
-                load = os.getloadavg()[0]
-                if round_number % 2:
-                    floor = side.floor()
-                    placed = side.placements()
-                    measured = (floor, placed)
-                else:
-                    placed = side.placements()
-                    floor = side.floor()
-                    measured = (placed, floor)
-                placed.floor = floor
-                for run in measured:  # in the order measured, once the pair's ratios are known
-                    print(run.row(), flush=True)
-                runs += [floor, placed]
-                pairs.setdefault(label, []).append((floor, placed))
-                loads.setdefault(label, []).append((load + os.getloadavg()[0]) / 2)
+            side = PlacementSide(
+                args,
+                router,
+                wrk,
+                workdir,
+                engine,
+                captured,
+                application,
+                placing,
+                f"{label}{suffix}",
+                connections,
+                delay,
+                f"r{round_number}",
+                schema,
+            )
+            load = os.getloadavg()[0]
+            if floor_first:
+                floor = side.floor()
+                placed = side.placements()
+                measured = (floor, placed)
+            else:
+                placed = side.placements()
+                floor = side.floor()
+                measured = (placed, floor)
+            placed.floor = floor
+            for run in measured:  # in the order measured, once the pair's ratios are known
+                print(run.row(), flush=True)
+            runs += [floor, placed]
+            pairs.setdefault(label, []).append((floor, placed))
+            loads.setdefault(label, []).append((load + os.getloadavg()[0]) / 2)
         statements = [len(c.statements) for c in captured]
         print(f"\nSQL statements per placement (without, with a volume): {statements}")
         if args.rounds > 1:

@@ -16,6 +16,9 @@ reads ``/metrics`` (with the forecast gauges) and ``GET /v1/forecast`` once a se
    the process that writes at nice 10;
 3. idle again, so drift over the run shows (the bar compares with the worse idle run).
 
+Each phase starts from a settled database (``bench.db_settle``: on PostgreSQL the schema vacuumed and checkpointed,
+on SQLite the write-ahead log checkpointed and truncated), so that no phase pays for the upkeep the one before left.
+
 Why p99 moved, per phase on PostgreSQL (a second table): where the router's connections were
 (``bench.router_waits``: ``pg_stat_activity`` sampled every 10 ms, the samples in each wait event per 1,000
 placements, ``IO:WALSync`` being a commit's flush), where the publisher's were, the server's WAL over the phase
@@ -55,6 +58,7 @@ import httpx
 import numpy as np
 import psycopg
 
+from bench.db_settle import settle_postgresql, settle_sqlite
 from bench.router_fleet import TOKEN, seed
 from bench.router_waits import WaitSampler, backend_pids, wal_counters
 from bench.router_wrk import (
@@ -296,7 +300,8 @@ class CpuWatch:
         return sum(tree_cpu(self.publisher.pid).values()) if self.publisher else 0.0
 
 
-def phase(name: str, wrk: str, router: Router, args, workdir: Path, prefix: str, watch, publisher=None) -> dict:
+def phase(name: str, wrk: str, router: Router, args, workdir: Path, prefix: str, watch, settle, publisher=None) -> dict:
+    settle()  # as bench.router_http's runs: no phase pays for the upkeep the one before it left
     seed(router.url, CLUSTERS, loads_only=True)  # the same free room for every phase
     script = PLACEMENT_LUA % {"delay": 20, "prefix": prefix, "token": TOKEN}  # 6 connections: ~200/s
     with Scraper(router.url) as scraper, watch or contextlib.nullcontext(), CpuWatch(publisher) as cpu:
@@ -317,28 +322,34 @@ def phase(name: str, wrk: str, router: Router, args, workdir: Path, prefix: str,
 PUBLISHED = re.compile(r"\bpublished (?:forecast )?\d+")
 
 
-def backend_runs(backend: str, db: str, args, wrk: str, workdir: Path, pg: tuple[str, str] | None = None) -> dict:
-    """The three phases on ``db``; ``pg``: the plain DSN and the application_name of the router's connections, to
-    watch them (PostgreSQL). Returns the ratio and the phases' results."""
+def backend_runs(backend: str, db: str, args, wrk: str, workdir: Path, pg: tuple[str, str, str] | None = None) -> dict:
+    """The three phases on ``db``; ``pg``: the plain DSN, the application_name of the router's connections (to watch
+    them) and the schema (PostgreSQL). Returns the ratio and the phases' results."""
     router = Router(db, workdir / f"{backend}.log", workers=args.workers)
 
     def watch() -> Watch | None:
         return None if pg is None else Watch(pg[0], pg[1], router)
 
+    def settle() -> None:
+        if pg is None:
+            settle_sqlite(db.removeprefix("sqlite:///"))
+        else:
+            settle_postgresql(pg[0], pg[2])
+
     publisher_db = db if pg is None else db.replace(pg[1], f"{pg[1]}-publisher")
     try:
         seed(router.url, CLUSTERS)
-        idle = phase(f"{backend}: idle", wrk, router, args, workdir, f"{backend}-a", watch())
+        idle = phase(f"{backend}: idle", wrk, router, args, workdir, f"{backend}-a", watch(), settle)
         log = workdir / f"{backend}-publisher.log"
         publisher = start_publisher(args.publisher, publisher_db, args.every, log, args)
         try:
             first_publication(router.url, publisher)  # the timed run starts with the publisher at work
             name = f"{backend}: publishing every {args.every:g} s"
-            busy = phase(name, wrk, router, args, workdir, f"{backend}-b", watch(), publisher)
+            busy = phase(name, wrk, router, args, workdir, f"{backend}-b", watch(), settle, publisher)
         finally:
             publisher.terminate()
             publisher.wait(10)
-        again = phase(f"{backend}: idle again", wrk, router, args, workdir, f"{backend}-c", watch())
+        again = phase(f"{backend}: idle again", wrk, router, args, workdir, f"{backend}-c", watch(), settle)
     finally:
         router.stop()
     published = len(PUBLISHED.findall(log.read_text()))
@@ -390,7 +401,7 @@ def main() -> None:
                 conn.execute(f'CREATE SCHEMA "{schema}"')
             try:
                 db = f"{args.pg}?schema={schema}&application_name={application}"
-                result = backend_runs("PostgreSQL", db, args, wrk, workdir, (args.pg, application))
+                result = backend_runs("PostgreSQL", db, args, wrk, workdir, (args.pg, application, schema))
                 ratios["PostgreSQL"] = result["ratio"]
                 why = result["phases"]
             finally:

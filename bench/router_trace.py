@@ -12,11 +12,12 @@ only): production code has none of them. With ``--workers N`` the server is ``be
 workers (``placement serve --workers N``'s), each with the hooks and a trace file of its own; the queue below counts
 the placements on the arriving one's worker.
 
-Each run is ``bench.router_http``'s paced placements (6 connections, think time 0..40 ms): the database floor, then
-the router's warm-up, seed and measured wrk run. For each it prints wrk's p50/p99 beside the floor's, then the
-server's side split into arrival to app, app to statement, the statement, statement to answer; how the router's own
-part (all but the statement) grows with the requests that are in the router's own phases when one arrives (its
-event loop's queue); what the slowest 1 % were made of; the refills and collections during the run.
+Each run is ``bench.router_http``'s paced placements (6 connections, think time 0..40 ms): the database floor, then the
+router's warm-up, seed and measured wrk run, each after ``bench.db_settle`` as there. For each it prints wrk's p50/p99
+beside the floor's, then the server's side split into arrival to app, app to statement, the statement, statement to
+answer; how the router's own part (all but the statement) grows with the requests that are in the router's own phases
+when one arrives (its event loop's queue); what the slowest 1 % were made of; the refills and collections during the
+run.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from typing import Any
 import numpy as np
 import psycopg
 
+from bench.db_settle import settle_postgresql
 from bench.router_fleet import TOKEN, fill_cache, seed
 from bench.router_http import FLOOR_NODES, capture_placements
 from bench.router_wrk import (
@@ -275,10 +277,12 @@ def main() -> None:
                 seed(router.url)
                 captured = capture_placements(engine)
                 for run in range(args.runs):
+                    settle_postgresql(args.pg, schema)  # as bench.router_http's: no run pays for the one before it
                     seed(router.url, loads_only=True)
                     floor = floor_run(
                         "floor", engine, captured, FLOOR_NODES, CONNECTIONS, args.duration, DELAY, f"f{run}"
                     )
+                    settle_postgresql(args.pg, schema)
                     script = PLACEMENT_LUA % {"delay": DELAY, "prefix": f"w{run}", "token": TOKEN}
                     run_wrk(wrk, router, PLACE_PATH, script, CONNECTIONS, WARM_UP, workdir)
                     seed(router.url, loads_only=True)
