@@ -103,3 +103,20 @@ def test_settle_sqlite_checkpoints_and_truncates_the_write_ahead_log(tmp_path):
         assert settle_sqlite(path)
         assert wal.stat().st_size == 0
         assert conn.execute("SELECT count(*) FROM ledger").fetchone() == (2000,)
+
+
+def test_a_role_that_may_not_checkpoint_still_gets_the_vacuum(schema: str, capsys):
+    role = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{role}" LOGIN')
+        conn.execute(f'GRANT ALL ON SCHEMA "{schema}" TO "{role}"')
+        conn.execute(f'CREATE TABLE "{schema}".counters (id int PRIMARY KEY)')
+        conn.execute(f'ALTER TABLE "{schema}".counters OWNER TO "{role}"')
+    try:
+        assert settle_postgresql(f"postgresql://{role}@127.0.0.1:5432/test", schema) == ["counters"]
+        assert "no checkpoint before the run" in capsys.readouterr().err
+    finally:
+        with psycopg.connect(PG, autocommit=True) as conn:
+            conn.execute(f'DROP TABLE "{schema}".counters')
+            conn.execute(f'REVOKE ALL ON SCHEMA "{schema}" FROM "{role}"')
+            conn.execute(f'DROP ROLE "{role}"')
