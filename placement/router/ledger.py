@@ -157,11 +157,26 @@ def with_where(placed: PlacedService, where: str) -> bytes:
     ``ensure_ascii``, as pydantic writes them (``"``, ``\\`` and the control characters escaped, ``\\u00XX`` in
     lower case, any other character as it is): a ``pydantic_core.to_json`` call costs ~7,000 instructions however
     small its value. tests/router/test_answer_json.py checks the bytes against pydantic's."""
-    warnings = ",".join(map(_utf8_string, placed.warnings))
     return (
         f'{{"request_id":{_utf8_string(placed.request_id)},"service_id":{_utf8_string(placed.service_id)},{where},'
-        f'"reason":{_utf8_string(placed.reason)},"warnings":[{warnings}]}}'
+        f"{_why_json(placed.reason, placed.warnings)}"
     ).encode()
+
+
+_WHYS: dict[tuple[str, tuple[str, ...]], str] = {}
+
+
+def _why_json(reason: str, warnings: tuple[str, ...]) -> str:
+    """The reason and warnings members and the closing brace, kept per distinct value (at most ``MAX_WHERES``):
+    a fleet's few clusters and scores give a few reasons, written twice a placement (the ledger's and the answer)."""
+    key = (reason, warnings)
+    why = _WHYS.get(key)
+    if why is None:
+        if len(_WHYS) >= MAX_WHERES:
+            _WHYS.clear()
+        listed = ",".join(map(_utf8_string, warnings))
+        why = _WHYS[key] = f'"reason":{_utf8_string(reason)},"warnings":[{listed}]}}'
+    return why
 
 
 def _ledger_where(placed: PlacedService) -> dict:
