@@ -36,6 +36,8 @@ class _Snapshot:
     fleet: Fleet
     version: int  # changes with every change of ``fleet``: answers built from it may be cached under it
     customer_volumes: dict[str, int] = field(default_factory=dict)
+    # cluster id -> its index in ``fleet``, shared by every version of one read: a change replaces one pair
+    positions: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +105,8 @@ class FleetCache:
         """The fleet read since ``begun``, with the counts of ``begun.customers``, becomes the cached fleet."""
         with self._lock:
             self._versions += 1
-            self._snapshot = _Snapshot(begun.generation, begun.read_at, fleet, self._versions, customers)
+            positions = {cluster.id: index for index, (cluster, _) in enumerate(fleet)}
+            self._snapshot = _Snapshot(begun.generation, begun.read_at, fleet, self._versions, customers, positions)
 
     def known_customers(self, most: int = REREAD_CUSTOMERS) -> list[str]:
         """The customers whose counts the cache holds (the latest ``most`` of them)."""
@@ -192,10 +195,13 @@ class FleetCache:
         if snapshot is None or snapshot.generation != self.generation:
             return None
         fleet = snapshot.fleet
+        positions = snapshot.positions
         if change is not None:
-            fleet = [
-                (cluster, change(load, node_name) if cluster.id == cluster_id else load) for cluster, load in fleet
-            ]
+            fleet = list(fleet)  # a copy: readers of the older version keep theirs as it was
+            index = positions.get(cluster_id)
+            if index is not None:
+                cluster, load = fleet[index]
+                fleet[index] = (cluster, change(load, node_name))
         customers = snapshot.customer_volumes
         if customer is not None:
             # In place, as remember_customer does: an older snapshot's reader sees the newer count, which is
@@ -204,7 +210,7 @@ class FleetCache:
                 customers.clear()
             customers[customer[0]] = customer[1]
         self._versions += 1
-        self._snapshot = _Snapshot(snapshot.generation, snapshot.read_at, fleet, self._versions, customers)
+        self._snapshot = _Snapshot(snapshot.generation, snapshot.read_at, fleet, self._versions, customers, positions)
         return self._snapshot
 
 
