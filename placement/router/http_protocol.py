@@ -7,9 +7,17 @@ sleeps again; on a shared 2-core host the first wake-up may also preempt the rou
 under paced placements, the router's thread was found in the first of those sends in about a tenth of its samples.
 
 ``CombinedWritesProtocol`` gives uvicorn a transport that holds a response head (a write that starts with the
-status line and ends the header block) until the next write, which it is sent with, or until the event loop's next
-turn when nothing follows it in this one (a HEAD answer, a 204, ``100 Continue``). Starlette sends the head and the
-body one after the other in the same turn. Everything else about the transport is uvloop's own.
+status line and ends the header block) until the next write, which it is sent with. Starlette sends the head and the
+body one after the other in the same turn. A head with a ``content-length`` has its body written next (uvicorn
+writes even an empty one) or, answering HEAD, none: the response's end sends it (``on_response_complete``), and no
+callback is scheduled for it. Any other head (a chunked answer, whose first chunk may take a while, a 204,
+``100 Continue``) is sent on the event loop's next turn when nothing follows it in this one. An answer whose
+content-length body is read after its head is sent (a file's, which the router never serves) leaves its head held
+until the body's first write. Everything else about the transport is uvloop's own.
+
+The protocol also keeps one keep-alive timer per connection: uvicorn arms a new one at the end of every response and
+cancels it at the next request's first bytes, a timer made and unscheduled per request. Here a request's bytes only
+clear the deadline, and the timer, when it fires, closes an idle connection or waits on for the newer deadline.
 """
 
 from __future__ import annotations
@@ -21,13 +29,55 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 HEAD_START = b"HTTP/1."
 HEAD_END = b"\r\n\r\n"
+CONTENT_LENGTH = b"\r\ncontent-length: "  # as uvicorn writes the header (ASGI's header names are lower case)
 
 
 class CombinedWritesProtocol(HttpToolsProtocol):
     """``uvicorn.run(..., http=CombinedWritesProtocol)``."""
 
+    _idle_until: float | None = None  # when a connection idle since its last response times out
+    _idle_timer: asyncio.TimerHandle | None = None
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(_CombinedWrites(transport, asyncio.get_running_loop()))  # type: ignore[arg-type]
+        self._combined = _CombinedWrites(transport, asyncio.get_running_loop())
+        super().connection_made(self._combined)  # type: ignore[arg-type]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self._idle_until = None
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
+    def _unset_keepalive_if_required(self) -> None:
+        self._idle_until = None  # a timer armed lapses when it fires
+
+    def on_response_complete(self) -> None:
+        # uvicorn's, but for the keep-alive timer (see the module's docstring) and the held head sent first.
+        self._combined.flush()
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._idle_until = None
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            return
+        loop = self.loop
+        self._idle_until = loop.time() + self.timeout_keep_alive
+        if self._idle_timer is None:
+            self._idle_timer = loop.call_at(self._idle_until, self._idle_check)
+
+    def _idle_check(self) -> None:
+        self._idle_timer = None
+        until = self._idle_until
+        if until is None:
+            return  # a request came; its response's end arms the timer again
+        if self.loop.time() < until:
+            self._idle_timer = self.loop.call_at(until, self._idle_check)
+        else:
+            self.timeout_keep_alive_handler()
 
 
 # What ``placement serve`` (one worker or several) and the benchmarks' server give ``uvicorn.run`` beside the app and
@@ -61,17 +111,19 @@ class _CombinedWrites:
             data = head + data
         elif data.startswith(HEAD_START) and data.endswith(HEAD_END):
             self._head = data
-            self._loop.call_soon(self._flush)
+            if CONTENT_LENGTH not in data:
+                self._loop.call_soon(self.flush)
             return
         self._transport.write(data)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Send the head held, if any."""
         head, self._head = self._head, None
         if head is not None and not self._transport.is_closing():
             self._transport.write(head)
 
     def close(self) -> None:
-        self._flush()
+        self.flush()
         self._transport.close()
 
     def is_closing(self) -> bool:
