@@ -64,17 +64,24 @@ def _json(value: str | int | bool | None) -> str:
 def _canonical(service_name: str, repo: str | None, service_id: str | None, request: RequestIn) -> str:
     """``json.dumps(body, sort_keys=True)`` of an order's body (see above). A value that is never None (a string, a
     count, a boolean: the request's types say which, and its counts are never booleans) is written without
-    ``_json``'s tests, a call fewer each (~4,500 instructions a placement, callgrind)."""
+    ``_json``'s tests, a call fewer each (~4,500 instructions a placement, callgrind). The request's fields are read
+    from its ``__dict__``, where pydantic keeps them: an attribute read first looks the name up along the model's
+    MRO."""
+    fields = request.__dict__
     volumes = ", ".join(
-        [f'{{"mount_path": {_string(volume.mount_path)}, "size": {_json(volume.size)}}}' for volume in request.volumes]
+        [
+            f'{{"mount_path": {_string(volume.mount_path)}, "size": {_json(volume.size)}}}'
+            for volume in fields["volumes"]
+        ]
     )
-    has_volume = "" if request.has_volume is None else f'"has_volume": {_json(request.has_volume)}, '
+    has_volume = fields["has_volume"]
+    has_volume = "" if has_volume is None else f'"has_volume": {_json(has_volume)}, '
     return (
-        f'{{"repo": {_json(repo)}, "request": {{"customer_id": {_json(request.customer_id)}, '
-        f'"customer_volume_count": {request.customer_volume_count:d}, '
-        f'"etcd_objects": {_json(request.etcd_objects)}, {has_volume}'
-        f'"new_customer": {"true" if request.new_customer else "false"}, "plan": {_string(request.plan)}, '
-        f'"pods": {request.pods:d}, "ram": {_json(request.ram)}, "region": {_json(request.region)}, '
+        f'{{"repo": {_json(repo)}, "request": {{"customer_id": {_json(fields["customer_id"])}, '
+        f'"customer_volume_count": {fields["customer_volume_count"]:d}, '
+        f'"etcd_objects": {_json(fields["etcd_objects"])}, {has_volume}'
+        f'"new_customer": {"true" if fields["new_customer"] else "false"}, "plan": {_string(fields["plan"])}, '
+        f'"pods": {fields["pods"]:d}, "ram": {_json(fields["ram"])}, "region": {_json(fields["region"])}, '
         f'"volumes": [{volumes}]}}, "service_id": {_json(service_id)}, "service_name": {_string(service_name)}}}'
     )
 
