@@ -149,12 +149,17 @@ def _apply(load: ClusterLoad, node_name: str | None, footprint: Footprint, sign:
             for position, node in enumerate(load.run_nodes)
             if node.name == node_name
         }
-    return load.with_nodes(
+    # Every field given in order (``with_changes``): ``with_nodes``'s keywords are checked and looked up one by one,
+    # and the router applies a footprint at every placement (its hold in the cached fleet).
+    return load.with_changes(
         changed,
-        volumes=load.volumes + sign * footprint.volumes,
-        services=load.services + sign * footprint.services,
-        customers=load.customers + sign * footprint.namespaces,
-        pods=load.pods + sign * footprint.pods,
-        etcd_objects=load.etcd_objects + sign * footprint.etcd_objects,
-        disk_bytes=load.disk_bytes + sign * footprint.disk_bytes,
+        load.ctrl_node_type,
+        load.volumes + sign * footprint.volumes,
+        load.services + sign * footprint.services,
+        load.customers + sign * footprint.namespaces,
+        load.pods + sign * footprint.pods,
+        load.etcd_objects + sign * footprint.etcd_objects,
+        load.observed_at,
+        load.disk_bytes + sign * footprint.disk_bytes,
+        load.disk_capacity_bytes,
     )
