@@ -57,6 +57,7 @@ class Decision:
         "_cycle",
         "_provider",
         "_reason",
+        "_rejections",
         "_results",
         "cluster_id",
         "node_hint",
@@ -92,6 +93,7 @@ class Decision:
         self.warnings = warnings
         self._results = results if build_results is None else None
         self._build_results = build_results
+        self._rejections = None
         self._cycle = cycle  # the request's ``Cycle`` and the chosen cluster's storage provider, for ``footprint``
         self._provider = provider
 
@@ -122,7 +124,8 @@ class Decision:
         """(cluster id, rejection) of each rejected cluster, by cluster id: what ``results`` says of them, without
         ranking the feasible ones or building their results when ``results`` was not read."""
         if self._results is None:
-            return self._build_results(rejected_only=True)
+            known = self._rejections
+            return known if known is not None else self._build_results(rejected_only=True)
         return tuple((r.cluster_id, r.rejection) for r in self._results if r.rejection is not None)
 
     def _key(self) -> tuple:
@@ -160,11 +163,14 @@ class Decision:
         build_reason: Callable[[], str],
         cycle: Any = None,
         provider: str | None = None,
+        rejections: tuple | None = None,
     ) -> Decision:
         """``Decision(cluster_id, task_queue, node_hint, None, weights, None, (), warnings, build_results=...,
         build_reason=..., cycle=..., provider=...)``, the same value: the engine's answer to every request it
         judged, its results and reason built when read. Filled by plain stores: a class call with keywords (the
-        type's call, ``__init__`` dispatched through it) costs more than the stores, once per placement."""
+        type's call, ``__init__`` dispatched through it) costs more than the stores, once per placement.
+        ``rejections``: ``()`` when the caller knows no cluster was rejected (the usual answer, which the simulator
+        reads after every placement: no build is called for it), else None (built when read)."""
         decision = _new_object(cls)
         # One assignment of every slot, as ``__init__`` sets them.
         decision.cluster_id, decision.task_queue, decision.node_hint, decision.weights, decision.warnings = (
@@ -172,7 +178,7 @@ class Decision:
         )  # fmt: skip
         decision._reason, decision._results, decision.quota_violations = None, None, ()
         decision._build_results, decision._build_reason = build_results, build_reason
-        decision._cycle, decision._provider = cycle, provider
+        decision._cycle, decision._provider, decision._rejections = cycle, provider, rejections
         return decision
 
     @property

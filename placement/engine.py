@@ -66,7 +66,9 @@ def _node_hint(request_plan: RequestPlan, cluster: Cluster, load: ClusterLoad) -
     cycle = request_plan.cycle
     slot = request_plan.slots.get((cluster.storage_provider, load.ctrl_node_type))
     need = request_plan.ram_need(slot) if slot is not None else cycle.footprint(cluster.storage_provider).ram_bytes
-    nodes = load.nodes_by_free_ram(cycle.limits.max_pods_per_node)  # ascending (free RAM, name)
+    # The load's kept list read without a call (``nodes_by_free_ram`` makes it when it is not kept yet).
+    cap = cycle.limits.max_pods_per_node
+    nodes = load._cache.get(("nodes", cap)) or load.nodes_by_free_ram(cap)  # ascending (free RAM, name)
     if not nodes or nodes[-1][0] < need:
         return None
     # (x,) sorts before every (x, name): the first node with free RAM >= need, or the first with the most.
@@ -114,6 +116,7 @@ def _decide(request_plan: RequestPlan, clusters, fails, raws, totals, best, winn
         return Decision.lazy(None, None, None, weights, warnings, build, why)
     cluster, load = clusters[best]
     why = partial(_placed_reason, request_plan, clusters, fails, raws, totals, best, winner)
+    none_rejected = fails.none if callable(fails) else fails.count(-1) == len(fails)
     return Decision.lazy(
         cluster.id,
         cluster.task_queue,
@@ -124,6 +127,7 @@ def _decide(request_plan: RequestPlan, clusters, fails, raws, totals, best, winn
         why,
         cycle,
         cluster.storage_provider,
+        () if none_rejected else None,
     )
 
 
@@ -162,11 +166,7 @@ def _placed_reason(request_plan: RequestPlan, clusters, fails, raws, totals, bes
 def _build_results(request_plan, clusters, fails, raws, totals, *, rejected_only: bool = False) -> tuple:
     """``Decision.results``; with ``rejected_only``, ``Decision.rejections``: the rejected clusters alone."""
     if callable(fails):
-        if rejected_only and fails.none:
-            return ()
         fails = fails().tolist()
-    elif rejected_only and fails.count(-1) == len(fails):  # the usual answer, read after every placement
-        return ()
     rejected = [i for i, failed in enumerate(fails) if failed >= 0]
     if rejected_only and not rejected:
         return ()
