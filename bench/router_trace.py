@@ -65,11 +65,19 @@ TRACE_ENV = "CAPPLAN_BENCH_TRACE"  # the trace file's path, for --workers' spawn
 
 class ArrivalProtocol(CombinedWritesProtocol):
     """The production HTTP protocol, noting when uvicorn's parser begins a request (at a module's top level: with
-    ``--workers`` uvicorn hands it to the workers it spawns)."""
+    ``--workers`` uvicorn hands it to the workers it spawns). The time goes into the request's ASGI scope, which the
+    protocol makes at the head's end; the traced app is not the router's own, so every request gets one (the
+    protocol answers none itself)."""
+
+    _arrived = 0.0
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self.scope["bench.arrived"] = time.perf_counter()  # type: ignore[typeddict-unknown-key]
+        self._arrived = time.perf_counter()
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()  # the request's task, started with its scope, runs from a later turn
+        self.scope["bench.arrived"] = self._arrived  # type: ignore[typeddict-unknown-key]
 
 
 class _Trace:

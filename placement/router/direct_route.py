@@ -18,6 +18,10 @@ status). Anything else (another content type, a chunked or too large body, a mis
 model refuses, invalid JSON) goes through the app as usual, with the body already read given back, so those answers
 (401/403, 413, 422 with FastAPI's errors, 400) are the app's own.
 The route is declared as any other: the OpenAPI document and those answers are FastAPI's.
+
+Served by the router's HTTP protocol (``placement.router.http_protocol``), such a request does not reach the app's
+entry at all: the protocol asks ``direct_route``, ``admits`` and ``validated`` the same questions and answers it
+with the endpoint's answer itself, or hands it to the app as here.
 """
 
 from __future__ import annotations
@@ -91,40 +95,52 @@ class DirectRoutesApp(FastAPI):
         self.timing = timing
         self.direct_routes: dict[tuple[str, str], DirectJSONRoute] | None = None  # found at the first request
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not self.root_path and not scope.get("root_path"):
-            routes = self.direct_routes
-            if routes is None:
-                routes = self.direct_routes = {
-                    (method, route.path): route
-                    for route in self.routes
-                    if isinstance(route, DirectJSONRoute)
-                    for method in route.methods
-                }
-            route = routes.get((scope["method"], scope["path"]))
-            if route is not None and not self.dependency_overrides:
-                await self._direct(route, scope, receive, send)
-                return
-        await super().__call__(scope, receive, send)
+    def direct_route(self, method: str, path: str) -> DirectJSONRoute | None:
+        """The ``DirectJSONRoute`` that answers a request to ``method`` ``path`` at the app's entry, if any (none
+        under a root path or with dependency overrides)."""
+        if self.root_path or self.dependency_overrides:
+            return None
+        routes = self.direct_routes
+        if routes is None:
+            routes = self.direct_routes = {
+                (method, route.path): route
+                for route in self.routes
+                if isinstance(route, DirectJSONRoute)
+                for method in route.methods
+            }
+        return routes.get((method, path))
 
-    async def _direct(self, route: DirectJSONRoute, scope: Scope, receive: Receive, send: Send) -> None:
-        started = time.perf_counter()
+    def admits(self, route: DirectJSONRoute, headers: list[tuple[bytes, bytes]]) -> bool:
+        """A request with these headers (ASGI's: names in lower case) is answered directly once its body is read:
+        an ``application/json`` body whose length the body limit admits, and a token every bearer check admits."""
         content_type = length = authorization = None
-        for name, value in scope["headers"]:
+        for name, value in headers:
             if name == b"content-type":
                 content_type = value
             elif name == b"content-length":
                 length = value
             elif name == b"authorization":
                 authorization = value
-        if (
-            content_type is None
-            or content_type.lower() != JSON
-            or length is None
-            or not length.isdigit()
-            or int(length) > self.max_body_bytes
-            or not route.admits(None if authorization is None else authorization.decode("latin-1"))
-        ):
+        return (
+            content_type is not None
+            and content_type.lower() == JSON
+            and length is not None
+            and length.isdigit()
+            and int(length) <= self.max_body_bytes
+            and route.admits(None if authorization is None else authorization.decode("latin-1"))
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope.get("root_path"):
+            route = self.direct_route(scope["method"], scope["path"])
+            if route is not None:
+                await self._direct(route, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+    async def _direct(self, route: DirectJSONRoute, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        if not self.admits(route, scope["headers"]):
             await super().__call__(scope, receive, send)
             return
         read: list[Message] = []
@@ -137,18 +153,33 @@ class DirectRoutesApp(FastAPI):
         if model is None:
             await super().__call__(scope, _replaying(read, receive), send)
             return
+        try:
+            answer: Response | BaseException = await route.endpoint(**{route.body_name: model})
+        except Exception as error:
+            answer = error
+        await self.respond(route, started, answer, scope, receive, send)
+
+    async def respond(
+        self,
+        route: DirectJSONRoute,
+        started: float,
+        answer: Response | BaseException,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """Send the endpoint's answer, or the app's answer to what it raised, and time it from ``started``."""
         status = 500  # as the latency middleware records an answer never started
         try:
-            try:
-                response: Response = await route.endpoint(**{route.body_name: model})
-            except Exception as error:
-                response = await self._handled(error, scope, receive, send)
+            response = (
+                await self._handled(answer, scope, receive, send) if isinstance(answer, BaseException) else answer
+            )
             status = response.status_code
             await response(scope, receive, send)
         finally:
             self.timing(scope["method"], route.path, status, time.perf_counter() - started)
 
-    async def _handled(self, error: Exception, scope: Scope, receive: Receive, send: Send) -> Response:
+    async def _handled(self, error: BaseException, scope: Scope, receive: Receive, send: Send) -> Response:
         """The answer of the app's handler for ``error``, found as Starlette's exception middleware finds it;
         ``error`` itself when the app has none (uvicorn answers 500, as Starlette's error middleware would)."""
         # Starlette's error middleware, not its exception middleware, holds the handler for 500 and Exception.
@@ -170,8 +201,14 @@ def _rules(model: type[BaseModel]) -> dict[str, str]:
 
 def _body_model(route: DirectJSONRoute, read: list[Message]) -> BaseModel | None:
     """The body's model when the body was read whole (the client did not leave) and the model accepts it."""
-    body = b"".join(message.get("body", b"") for message in read)
-    if read[-1]["type"] != "http.request" or not body:
+    if read[-1]["type"] != "http.request":
+        return None
+    return validated(route, b"".join(message.get("body", b"") for message in read))
+
+
+def validated(route: DirectJSONRoute, body: bytes) -> BaseModel | None:
+    """The route's model of a whole body, when the model accepts it."""
+    if not body:
         return None
     try:
         model = route.plain_text_model if is_plain_text(body) else route.body_model

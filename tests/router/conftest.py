@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,10 +17,12 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
 from placement.router.app import create_app
 from placement.router.config import RouterSettings
+from placement.router.http_protocol import UVICORN_OPTIONS
 from placement.router.store import Store, open_store
 from placement.state import ClusterIn, ClusterLoadIn
 
@@ -159,6 +162,27 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def served_in_thread(app, **options) -> Iterator[int]:
+    """``app`` served by uvicorn with the router's options (and ``options``) on a thread of this process: its port."""
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, loop="uvloop", log_level="warning", **UVICORN_OPTIONS, **options
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.02)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(30)
 
 
 def metric_samples(base_url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

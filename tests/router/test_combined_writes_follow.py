@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import time
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from placement.router.http_protocol import UVICORN_OPTIONS
+from tests.router.conftest import served_in_thread
 from tests.router.test_http_protocol import _complete
 
 TIMEOUT = 1  # the keep-alive timeout, seconds
@@ -46,28 +44,8 @@ def port():
             Route("/stream", _slow_stream),
         ]
     )
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        free = probe.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=free,
-        loop="uvloop",
-        log_level="warning",
-        timeout_keep_alive=TIMEOUT,
-        **UVICORN_OPTIONS,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.02)
-    yield free
-    server.should_exit = True
-    thread.join(30)
+    with served_in_thread(app, timeout_keep_alive=TIMEOUT) as free:
+        yield free
 
 
 def _get(path: str, method: str = "GET") -> bytes:

@@ -9,6 +9,8 @@ body must be the same, and so must the latency metric's count by status.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import SimpleNamespace
 
 import httpx
@@ -84,9 +86,10 @@ CASES = [
 ]
 
 
-@pytest.fixture
-def apps(tmp_path, clock):
-    """The app as built, and its twin that sends every request through its middleware and FastAPI's handler."""
+@contextmanager
+def twin_apps(tmp_path, clock) -> Iterator[tuple[DirectRoutesApp, DirectRoutesApp]]:
+    """The app as built, and its twin that sends every request through its middleware and FastAPI's handler, each
+    on a fleet of its own."""
     built = []
     for name in ("direct", "fastapi"):
         store = open_store(f"sqlite:///{tmp_path / name}.db", clock=clock)
@@ -97,9 +100,17 @@ def apps(tmp_path, clock):
     twin = built[1][0]
     assert isinstance(twin, DirectRoutesApp)
     twin.direct_routes = {}
-    yield built[0][0], twin
-    for _app, store in built:
-        store.dispose()
+    try:
+        yield built[0][0], twin
+    finally:
+        for _app, store in built:
+            store.dispose()
+
+
+@pytest.fixture
+def apps(tmp_path, clock):
+    with twin_apps(tmp_path, clock) as both:
+        yield both
 
 
 def _refuse_a_customer(store) -> None:
