@@ -4,11 +4,13 @@
         [--pg postgresql://postgres@127.0.0.1:5432/test]
 
 The server is ``bench.router_floor``'s, served as it serves it, with timestamps taken in its process: when uvicorn's
-parser begins a request (its bytes were read), when the app is called and when it returns (the answer written),
-and the span of a placement's booking statement on the event loop (``LoopPlacements._book``: a connection taken,
-the statement sent and answered); the fleet refills and the garbage collections, with their times. The hooks are
-this module's (a protocol subclass, an outer ASGI layer, ``_book`` and ``refill`` wrapped in the server process
-only): production code has none of them. With ``--workers N`` the server is ``bench.router_floor``'s N uvicorn
+parser begins a placement (its bytes were read), when its endpoint starts and when its answer is written (the
+router's protocol answers a well-formed placement itself: ``placement.router.http_protocol``), and the span of its
+booking statement on the event loop (``LoopPlacements._book``: a connection taken, the statement sent and
+answered); the fleet refills and the garbage collections, with their times. The hooks are this module's (a protocol
+subclass, the app's lifespan wrapped to write the trace, ``_book`` and ``refill`` wrapped, in the server process
+only): production code has none of them, and the app served is the router's own, so the protocol still answers the
+placements itself. With ``--workers N`` the server is ``bench.router_floor``'s N uvicorn
 workers (``placement serve --workers N``'s), each with the hooks and a trace file of its own; the queue below counts
 the placements on the arriving one's worker.
 
@@ -30,6 +32,8 @@ import os
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +55,7 @@ from bench.router_wrk import (
     workers_label,
 )
 from placement.router.db import make_engine
-from placement.router.http_protocol import CombinedWritesProtocol
+from placement.router.http_protocol import CombinedWritesProtocol, DirectExchange
 
 CONNECTIONS, DELAY = 6, 20  # bench.router_http's paced placements
 
@@ -64,20 +68,31 @@ TRACE_ENV = "CAPPLAN_BENCH_TRACE"  # the trace file's path, for --workers' spawn
 
 
 class ArrivalProtocol(CombinedWritesProtocol):
-    """The production HTTP protocol, noting when uvicorn's parser begins a request (at a module's top level: with
-    ``--workers`` uvicorn hands it to the workers it spawns). The time goes into the request's ASGI scope, which the
-    protocol makes at the head's end; the traced app is not the router's own, so every request gets one (the
-    protocol answers none itself)."""
+    """The production HTTP protocol, which also traces the placements it answers itself: when uvicorn's parser began
+    one, when its endpoint starts and when its answer is written (at a module's top level: with ``--workers`` uvicorn
+    hands it to the workers it spawns)."""
 
     _arrived = 0.0
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self._arrivals: dict[DirectExchange, float] = {}  # a placement answered here: when its first bytes came
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._arrived = time.perf_counter()
 
     def on_headers_complete(self) -> None:
-        super().on_headers_complete()  # the request's task, started with its scope, runs from a later turn
-        self.scope["bench.arrived"] = self._arrived  # type: ignore[typeddict-unknown-key]
+        super().on_headers_complete()
+        exchange = self.cycle
+        if type(exchange) is DirectExchange:
+            self._arrivals[exchange] = self._arrived
+
+    async def _answer_directly(self, exchange: DirectExchange, model: Any) -> None:
+        # Timed by ``traced``'s hook, kept by the app: with ``--workers`` this class may be another copy of this
+        # module's (a spawned worker unpickles it from ``__main__``) than the one the app factory imported.
+        answer = super()._answer_directly(exchange, model)
+        await self.app.state.timed_answer(answer, self._arrivals.pop(exchange))
 
 
 class _Trace:
@@ -107,7 +122,7 @@ class _Trace:
 
 
 def traced(app: Any, out: str) -> Any:
-    """``app`` with this process's timestamps, written to ``out`` at its lifespan's shutdown."""
+    """``app`` with this process's timestamps, written to ``out`` at its lifespan's end."""
     from placement.router import loop_booking
 
     trace = _Trace()
@@ -129,31 +144,30 @@ def traced(app: Any, out: str) -> Any:
         finally:
             trace.refills.append((started, time.perf_counter()))
 
+    async def timed_answer(answer: Awaitable[None], arrived: float) -> None:
+        """A placement answered by the protocol (``ArrivalProtocol``): from its endpoint's start, in its own task."""
+        request = {"arrived": arrived, "app_from": time.perf_counter()}
+        _REQUEST.set(request)
+        try:
+            await answer
+        finally:
+            request["app_to"] = time.perf_counter()
+            trace.requests.append(request)
+
     loop_booking.LoopPlacements._book = timed_book  # type: ignore[method-assign]
     loop_booking.LoopPlacements.refill = timed_refill  # type: ignore[method-assign]
+    app.state.timed_answer = timed_answer
+    lifespan = app.router.lifespan_context
 
-    async def traced_app(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
+    @asynccontextmanager
+    async def dumped_at_the_end(served: Any) -> AsyncIterator[Any]:
+        async with lifespan(served) as state:
+            yield state
+        trace.dump(out)
 
-            async def send_last(message: Any) -> None:
-                if message["type"] == "lifespan.shutdown.complete":
-                    trace.dump(out)
-                await send(message)
-
-            await app(scope, receive, send_last)
-        elif scope["type"] == "http" and scope["path"] == PLACE_PATH:
-            request = {"arrived": scope["bench.arrived"], "app_from": time.perf_counter()}
-            _REQUEST.set(request)
-            try:
-                await app(scope, receive, send)
-            finally:
-                request["app_to"] = time.perf_counter()
-                trace.requests.append(request)
-        else:
-            await app(scope, receive, send)
-
+    app.router.lifespan_context = dumped_at_the_end
     gc.callbacks.append(trace.on_gc)
-    return traced_app
+    return app
 
 
 def traced_worker_app() -> Any:

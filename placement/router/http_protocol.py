@@ -25,7 +25,7 @@ request uvicorn makes an ASGI scope (a dict of a dozen keys, the app's state cop
 messages it answers with, each header checked again as it is written: about 7 % of a placement's instructions
 (callgrind). A request whose head the app would answer directly (its method and target are a direct route's path,
 ``DirectRoutesApp.admits`` its headers; HTTP/1.1 kept alive, no ``Expect``, no upgrade, nothing answered before it
-still pending) is held as a ``_DirectExchange`` until its body is read; a body the route's model accepts
+still pending) is held as a ``DirectExchange`` until its body is read; a body the route's model accepts
 (``direct_route.validated``) goes to the endpoint in a task of its own, and its answer, whole, is written as
 uvicorn's cycle writes it (status line, the server's default headers, the answer's). Everything else takes uvicorn's
 way, with the scope made at the head's end: any other request; a body the model refuses (the app's stack answers
@@ -102,7 +102,7 @@ class CombinedWritesProtocol(HttpToolsProtocol):
             method = parser.get_method().decode("ascii")
             route = app.direct_route(method, self.url.decode("latin-1"))
             if route is not None and app.admits(route, self.headers):
-                self.cycle = _DirectExchange(route, method, self.url, self.headers)  # type: ignore[assignment]
+                self.cycle = DirectExchange(route, method, self.url, self.headers)  # type: ignore[assignment]
                 return
         url, headers, expect_100_continue = self.url, self.headers, self.expect_100_continue
         super().on_message_begin()  # the scope, which uvicorn makes at the head's start
@@ -112,14 +112,14 @@ class CombinedWritesProtocol(HttpToolsProtocol):
 
     def on_body(self, body: bytes) -> None:
         exchange = self.cycle
-        if type(exchange) is _DirectExchange:
+        if type(exchange) is DirectExchange:
             exchange.body += body  # at most the app's body limit: no pause
         else:
             super().on_body(body)
 
     def on_message_complete(self) -> None:
         exchange = self.cycle
-        if type(exchange) is not _DirectExchange:
+        if type(exchange) is not DirectExchange:
             super().on_message_complete()
             return
         model = validated(exchange.route, exchange.body)
@@ -138,7 +138,7 @@ class CombinedWritesProtocol(HttpToolsProtocol):
         task.add_done_callback(self.tasks.discard)
         self.tasks.add(task)
 
-    async def _answer_directly(self, exchange: _DirectExchange, model: BaseModel) -> None:
+    async def _answer_directly(self, exchange: DirectExchange, model: BaseModel) -> None:
         app: DirectRoutesApp = self._direct_app  # type: ignore[assignment]
         route = exchange.route
         try:
@@ -164,7 +164,7 @@ class CombinedWritesProtocol(HttpToolsProtocol):
         finally:
             app.timing(exchange.method, route.path, answer.status_code, time.perf_counter() - exchange.started)
 
-    def _cycle_for(self, exchange: _DirectExchange) -> RequestResponseCycle:
+    def _cycle_for(self, exchange: DirectExchange) -> RequestResponseCycle:
         """uvicorn's request cycle for a request begun as a direct exchange, with the scope uvicorn (0.55.0) makes
         in ``on_message_begin`` and ``on_headers_complete`` (the target is the route's path itself: no query, no
         escapes, no root path)."""
@@ -253,7 +253,7 @@ class _NoWaiter:
         pass
 
 
-class _DirectExchange:
+class DirectExchange:
     """A request answered directly, as the protocol's current cycle: what uvicorn's protocol reads of its cycle
     (``response_complete``, ``disconnected``, ``keep_alive``, ``message_event``) and the request's head and body."""
 
