@@ -55,6 +55,10 @@ FOOTPRINT_COUNTERS = (
 _FOOTPRINT_AT = tuple((Footprint._fields.index(field), counter) for field, counter in FOOTPRINT_COUNTERS)
 
 
+# The counters a cluster's ``ClusterLoad`` is made of (``Fleet.load``), in the order it reads them.
+LOAD_COUNTERS = ("ctrl_rung", "volumes", "services", "customers", "pods", "etcd_objects", "disk_bytes", "nodes")
+
+
 # The per-node arrays a placement reads or stores one element of, through ``Fleet.node_cells``.
 NODE_CELLS = ("node_cluster", "node_position", "node_requested", "node_pods")
 
@@ -128,8 +132,12 @@ class Fleet:
     def _make_cells(self) -> None:
         """The counters' and ``NODE_CELLS``' memoryviews (``sim.population.Cells``), made again when an array grows:
         a placement reads and stores their elements through them."""
-        self.counter_cells = {name: memoryview(array) for name, array in self.counters.items()}
+        cells = self.counter_cells = {name: memoryview(array) for name, array in self.counters.items()}
         self.node_cells = Cells(self, NODE_CELLS)
+        # The cells a placement reads or stores, picked out of ``counter_cells`` once (a lookup each per placement
+        # cost more): ``FOOTPRINT_COUNTERS``' by footprint position (``add_footprint``), and ``LOAD_COUNTERS``'.
+        self.footprint_cells = tuple((index, cells[counter]) for index, counter in _FOOTPRINT_AT)
+        self.load_cells = tuple(cells[name] for name in LOAD_COUNTERS)
 
     def copy(self) -> Fleet:
         """An independent copy: what changes is copied, what never changes (the limits, the engine's ``Cluster``,
@@ -158,6 +166,8 @@ class Fleet:
             _views={},  # the original's views are of its own arrays
             counter_cells=None,  # made below, over the copy's arrays
             node_cells=None,
+            footprint_cells=None,
+            load_cells=None,
         )
         assert vars(self).keys() == copied.keys() | set(CONFIG_VALUES), "Fleet.copy copies every attribute"
         state = {name: getattr(self, name) for name in CONFIG_VALUES} | copied
@@ -333,11 +343,9 @@ class Fleet:
     def add_footprint(self, number: int, node: int, footprint: Footprint, sign: int = 1) -> None:
         """A placement's footprint on cluster ``number`` and its run node (``sign=-1``: taken back)."""
         self.change_node(node, sign * footprint.ram_bytes, sign * footprint.pods)
-        cells = self.counter_cells
-        for index, counter in _FOOTPRINT_AT:
+        for index, column in self.footprint_cells:
             value = footprint[index]
             if value:
-                column = cells[counter]
                 column[number] = column[number] + sign * value
 
     # --- the engine's view ----------------------------------------------------------------------------------
@@ -356,17 +364,17 @@ class Fleet:
         load, changed = self.loads[number], self.changed[number]
         if load is not None and changed is None:
             return load
-        c = self.counter_cells
+        rung_of, volumes_of, services_of, customers_of, pods_of, objects_of, disk_of, nodes_of = self.load_cells
         node_disk = self.clusters[number].node_disk
-        ctrl_node_type = self.ladder[c["ctrl_rung"][number]]
-        volumes = c["volumes"][number]
-        services = c["services"][number]
-        customers = c["customers"][number]
-        pods = c["pods"][number]
-        etcd_objects = c["etcd_objects"][number]
-        disk_bytes = c["disk_bytes"][number]
+        ctrl_node_type = self.ladder[rung_of[number]]
+        volumes = volumes_of[number]
+        services = services_of[number]
+        customers = customers_of[number]
+        pods = pods_of[number]
+        etcd_objects = objects_of[number]
+        disk_bytes = disk_of[number]
         # The raw disk its replicas may fill: its run nodes' (None: not on its run nodes, or not known).
-        disk_capacity_bytes = None if node_disk is None else c["nodes"][number] * node_disk
+        disk_capacity_bytes = None if node_disk is None else nodes_of[number] * node_disk
         if load is None:
             load = ClusterLoad(
                 tuple(self.cluster_runnodes[number]),
