@@ -64,10 +64,12 @@ NODE_CELLS = ("node_cluster", "node_position", "node_requested", "node_pods")
 
 
 def _grow(array: np.ndarray, size: int) -> np.ndarray:
-    if size <= len(array):
+    """``array`` with room for ``size`` entries along its last axis (its rows', for a matrix)."""
+    have = array.shape[-1]
+    if size <= have:
         return array
-    bigger = np.zeros(max(size, 2 * len(array), 8), dtype=array.dtype)
-    bigger[: len(array)] = array
+    bigger = np.zeros((*array.shape[:-1], max(size, 2 * have, 8)), dtype=array.dtype)
+    bigger[..., :have] = array
     return bigger
 
 
@@ -105,7 +107,10 @@ class Fleet:
         self.run_node_ram = run_node_ram
         self.clusters: list[ClusterInfo] = []
         self.index: dict[str, int] = {}
-        self.counters = {name: np.zeros(8, dtype=np.int64) for name in CLUSTER_COUNTERS}
+        # Every counter a row of one matrix (a column per cluster number): the operator's ratios and the daily sample
+        # read them all at once. ``counters`` holds each row (a view), and stays the same dict as the matrix grows.
+        self.counter_matrix = np.zeros((len(CLUSTER_COUNTERS), 8), dtype=np.int64)
+        self.counters = dict(zip(CLUSTER_COUNTERS, self.counter_matrix, strict=True))
         self.cluster_nodes: list[list[int]] = []
         self.cluster_runnodes: list[list[RunNode]] = []
         self.loads: list[ClusterLoad | None] = []  # each cluster's last load (None: build it afresh)
@@ -143,10 +148,12 @@ class Fleet:
         """An independent copy: what changes is copied, what never changes (the limits, the engine's ``Cluster``,
         ``RunNode`` and ``ClusterLoad`` values) is shared."""
         twin = _new_object(Fleet)
+        counter_matrix = self.counter_matrix.copy()
         copied = dict(
             clusters=[copy.copy(info) for info in self.clusters],
             index=dict(self.index),
-            counters={name: array.copy() for name, array in self.counters.items()},
+            counter_matrix=counter_matrix,
+            counters=dict(zip(CLUSTER_COUNTERS, counter_matrix, strict=True)),
             cluster_nodes=[list(nodes) for nodes in self.cluster_nodes],
             cluster_runnodes=[list(nodes) for nodes in self.cluster_runnodes],
             loads=list(self.loads),
@@ -211,8 +218,10 @@ class Fleet:
             )
         )
         self.index[cluster_id] = number
-        for name, array in self.counters.items():
-            self.counters[name] = _grow(array, number + 1)
+        grown = _grow(self.counter_matrix, number + 1)
+        if grown is not self.counter_matrix:
+            self.counter_matrix = grown
+            self.counters.update(zip(CLUSTER_COUNTERS, grown, strict=True))
         self._views.clear()
         self.pods_capacity = _grow(self.pods_capacity, number + 1)
         self._make_cells()
@@ -428,6 +437,10 @@ class Fleet:
                 pairs[at[number]] = (clusters[number].cluster, self.load(number))  # ``pair``, a call less
             self._open_changed.clear()
         return pairs
+
+    def counter_rows(self) -> np.ndarray:
+        """Every counter over the clusters, a row each in ``CLUSTER_COUNTERS``' order (a view, as ``view``'s)."""
+        return self.counter_matrix[:, : self.n_clusters]
 
     def view(self, name: str) -> np.ndarray:
         """A counter over the clusters (a view: writes go to the counter). The operator reads a dozen a day."""

@@ -92,9 +92,7 @@ class Log:
         if len(self.cluster_numbers) != n:  # (the fleet only grows: made anew when it did)
             self.cluster_numbers = np.arange(n, dtype=np.float64)
         block[SAMPLE_CLUSTER] = self.cluster_numbers
-        # Every counter in one copy, joined straight into its rows (an array of the views made them again).
-        view = fleet.view
-        np.concatenate([view(name) for name in CLUSTER_COUNTERS], out=block[SAMPLE_COUNTERS:SAMPLE_ACTIVE].reshape(-1))
+        block[SAMPLE_COUNTERS:SAMPLE_ACTIVE] = fleet.counter_rows()  # (every counter, in ``CLUSTER_COUNTERS``' order)
         block[SAMPLE_ACTIVE:SAMPLE_SETUP] = [
             [info.active for info in fleet.clusters],
             [info.open for info in fleet.clusters],

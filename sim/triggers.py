@@ -97,12 +97,8 @@ class Triggers:
         Every share is worked out in one matrix, a row per limit (element by element the division each limit's own
         array had): on a fleet of a few clusters, numpy's calls per limit cost more than the arithmetic."""
         fleet = self.fleet
-        rows = self._counters.rows(tuple(fleet.counters))
-        # Every counter as floats, converted at once: the fleet's kept views (a slice each made as many views anew),
-        # joined in one call (an array of the list discovered each view's shape and type first).
-        view = fleet.view
-        counted = np.concatenate([view(name) for name in rows.names], dtype=float)
-        c = Levels(rows, counted.reshape(len(rows.names), fleet.n_clusters))
+        rows = self._counters.rows(tuple(fleet.counters))  # (``counter_rows``' order)
+        c = Levels(rows, fleet.counter_rows().astype(float))
         rows, levels = self._levels(c, n)
         limits, thresholds, positive = self._thresholds(c, self._providers_now(), n)
         if limits != rows:
