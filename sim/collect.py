@@ -13,7 +13,7 @@ import pandas as pd
 from placement.storage_cost import storage_bill, storage_node_setup_eur
 from sim.decision_table import decision_rows
 from sim.decisions import decision_table
-from sim.fleet import CLUSTER_COUNTERS
+from sim.fleet_layout import CLUSTER_COUNTERS
 from sim.log import SAMPLE_ACTIVE, SAMPLE_CLUSTER, SAMPLE_COUNTERS, SAMPLE_DAY, SAMPLE_OPEN, SAMPLE_SETUP, Log
 from sim.objects import objects_summary
 from sim.packing import packing_frame, packing_summary

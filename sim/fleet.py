@@ -18,59 +18,8 @@ import numpy as np
 from placement.footprint import Footprint, NodeFootprint, cluster_baseline_objects
 from placement.limits import Limits
 from placement.model import Cluster, ClusterLoad, RunNode, run_node
+from sim.fleet_layout import CLUSTER_COUNTERS, FOOTPRINT_AT, LOAD_COUNTERS, NODE_CELLS, grow
 from sim.population import Cells
-
-CLUSTER_COUNTERS = (
-    "customers",
-    "services",
-    "volumes",
-    "pods",
-    "etcd_objects",
-    "volume_bytes",
-    "disk_bytes",
-    "ram_requested",
-    "ram_allocatable",
-    "nodes",
-    "pending_nodes",
-    "ctrl_rung",
-    "ctrl_nodes",
-    "placements",
-    "rejections",
-)
-
-
-# Where each field of a placement's footprint is counted per cluster (its RAM and pods go on its node).
-FOOTPRINT_COUNTERS = (
-    ("services", "services"),
-    ("namespaces", "customers"),
-    ("pods", "pods"),
-    ("volumes", "volumes"),
-    ("volume_bytes", "volume_bytes"),
-    ("etcd_objects", "etcd_objects"),
-    ("disk_bytes", "disk_bytes"),
-)
-
-
-# ``FOOTPRINT_COUNTERS`` by the field's position in a ``Footprint`` (indexing a tuple costs less than its getattr).
-_FOOTPRINT_AT = tuple((Footprint._fields.index(field), counter) for field, counter in FOOTPRINT_COUNTERS)
-
-
-# The counters a cluster's ``ClusterLoad`` is made of (``Fleet.load``), in the order it reads them.
-LOAD_COUNTERS = ("ctrl_rung", "volumes", "services", "customers", "pods", "etcd_objects", "disk_bytes", "nodes")
-
-
-# The per-node arrays a placement reads or stores one element of, through ``Fleet.node_cells``.
-NODE_CELLS = ("node_cluster", "node_position", "node_requested", "node_pods")
-
-
-def _grow(array: np.ndarray, size: int) -> np.ndarray:
-    """``array`` with room for ``size`` entries along its last axis (its rows', for a matrix)."""
-    have = array.shape[-1]
-    if size <= have:
-        return array
-    bigger = np.zeros((*array.shape[:-1], max(size, 2 * have, 8)), dtype=array.dtype)
-    bigger[..., :have] = array
-    return bigger
 
 
 @dataclass(slots=True)
@@ -141,7 +90,7 @@ class Fleet:
         self.node_cells = Cells(self, NODE_CELLS)
         # The cells a placement reads or stores, picked out of ``counter_cells`` once (a lookup each per placement
         # cost more): ``FOOTPRINT_COUNTERS``' by footprint position (``add_footprint``), and ``LOAD_COUNTERS``'.
-        self.footprint_cells = tuple((index, cells[counter]) for index, counter in _FOOTPRINT_AT)
+        self.footprint_cells = tuple((index, cells[counter]) for index, counter in FOOTPRINT_AT)
         self.load_cells = tuple(cells[name] for name in LOAD_COUNTERS)
 
     def copy(self) -> Fleet:
@@ -218,12 +167,12 @@ class Fleet:
             )
         )
         self.index[cluster_id] = number
-        grown = _grow(self.counter_matrix, number + 1)
+        grown = grow(self.counter_matrix, number + 1)
         if grown is not self.counter_matrix:
             self.counter_matrix = grown
             self.counters.update(zip(CLUSTER_COUNTERS, grown, strict=True))
         self._views.clear()
-        self.pods_capacity = _grow(self.pods_capacity, number + 1)
+        self.pods_capacity = grow(self.pods_capacity, number + 1)
         self._make_cells()
         self.counters["ctrl_rung"][number] = self.ladder.index(ctrl_type)
         self.counters["ctrl_nodes"][number] = ctrl_nodes
@@ -268,11 +217,11 @@ class Fleet:
             node = len(self.node_names)
             if node >= len(self.node_cluster):
                 size = node + 1
-                self.node_cluster = _grow(self.node_cluster, size)
-                self.node_position = _grow(self.node_position, size)
-                self.node_requested = _grow(self.node_requested, size)
-                self.node_pods = _grow(self.node_pods, size)
-                self.node_max_pods = _grow(self.node_max_pods, size)
+                self.node_cluster = grow(self.node_cluster, size)
+                self.node_position = grow(self.node_position, size)
+                self.node_requested = grow(self.node_requested, size)
+                self.node_pods = grow(self.node_pods, size)
+                self.node_max_pods = grow(self.node_max_pods, size)
                 self._make_cells()
             info.nodes_named += 1
             name = f"{info.cluster.id}-run-{info.nodes_named}"

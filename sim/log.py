@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from sim.decisions import Binding
-from sim.fleet import CLUSTER_COUNTERS, Fleet
+from sim.fleet import Fleet
+from sim.fleet_layout import CLUSTER_COUNTERS
 
 # The columns of a daily sample row: day, cluster number, every cluster counter (in CLUSTER_COUNTERS order),
 # delivered, open, and that day's setup fees.

@@ -18,7 +18,8 @@ from placement.limits import Limits
 from sim.config import run_node_cap
 from sim.day_levels import Layout, Levels, Rows
 from sim.decisions import limit_of_rejection, volume_limit
-from sim.fleet import FOOTPRINT_COUNTERS, Fleet
+from sim.fleet import Fleet
+from sim.fleet_layout import FOOTPRINT_COUNTERS
 from sim.planning import action, shard_etcd_trigger
 from sim.scenario import OperatorPolicy
 from sim.world import Signals

@@ -23,7 +23,7 @@ import numpy as np
 
 from sim.start_from.spec import LiveFleet, LiveLevel, live_of
 
-# The fleet counters a snapshot measures (``sim.fleet.CLUSTER_COUNTERS``), as ``LiveLevel``'s fields.
+# The fleet counters a snapshot measures (``sim.fleet_layout.CLUSTER_COUNTERS``), as ``LiveLevel``'s fields.
 MEASURED_COUNTERS = (
     "nodes", "ram_requested", "ram_allocatable", "pods", "services", "customers", "volumes", "etcd_objects",
 )  # fmt: skip

@@ -12,7 +12,7 @@ import simpy
 
 import sim
 from sim.config import compile_scenario
-from sim.fleet import CLUSTER_COUNTERS
+from sim.fleet_layout import CLUSTER_COUNTERS
 from sim.log import SAMPLE_COUNTERS, Log
 from sim.processes import DRIVERS
 from sim.sampling import draw
@@ -108,7 +108,7 @@ def test_churn_shrinks_the_fleet_and_every_removal_is_an_event_with_a_reason():
     # The run's cost follows: fewer run nodes on the last day than on the first.
     samples = np.vstack(log.samples)
     first, last = samples[samples[:, 0] == 0], samples[samples[:, 0] == samples[:, 0].max()]
-    from sim.fleet import CLUSTER_COUNTERS
+    from sim.fleet_layout import CLUSTER_COUNTERS
     from sim.log import SAMPLE_COUNTERS
 
     nodes = SAMPLE_COUNTERS + CLUSTER_COUNTERS.index("nodes")
