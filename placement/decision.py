@@ -11,6 +11,8 @@ from placement.catalogue import Rejection
 from placement.rules import FILTER_NAMES
 
 _new_object = object.__new__
+# What a lazy decision asks its ``explain`` for (``Decision.lazy``).
+REASON, RESULTS, REJECTIONS = "reason", "results", "rejections"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +54,8 @@ class Decision:
     """
 
     __slots__ = (
-        "_build_reason",
-        "_build_results",
         "_cycle",
+        "_explain",
         "_provider",
         "_reason",
         "_rejections",
@@ -78,8 +79,6 @@ class Decision:
         quota_violations: tuple[str, ...] = (),
         warnings: tuple[str, ...] = (),
         *,
-        build_results: Callable[[], tuple[ClusterResult, ...]] | None = None,
-        build_reason: Callable[[], str] | None = None,
         cycle: Any = None,
         provider: str | None = None,
     ) -> None:
@@ -87,13 +86,12 @@ class Decision:
         self.task_queue = task_queue
         self.node_hint = node_hint
         self._reason = reason
-        self._build_reason = build_reason
         self.weights = weights
         self.quota_violations = quota_violations
         self.warnings = warnings
-        self._results = results if build_results is None else None
-        self._build_results = build_results
+        self._results = results
         self._rejections = None
+        self._explain = None  # a decision made here is complete (``lazy`` makes the engine's)
         self._cycle = cycle  # the request's ``Cycle`` and the chosen cluster's storage provider, for ``footprint``
         self._provider = provider
 
@@ -108,15 +106,13 @@ class Decision:
     def reason(self) -> str:
         """One line saying why: the winner's scores, or what turned every cluster down (made when read)."""
         if self._reason is None:
-            self._reason = self._build_reason()
-            self._build_reason = None
+            self._reason = self._explain(REASON)
         return self._reason
 
     @property
     def results(self) -> tuple[ClusterResult, ...]:
         if self._results is None:
-            self._results = self._build_results()
-            self._build_results = None
+            self._results = self._explain(RESULTS)
         return self._results
 
     @property
@@ -125,7 +121,7 @@ class Decision:
         ranking the feasible ones or building their results when ``results`` was not read."""
         if self._results is None:
             known = self._rejections
-            return known if known is not None else self._build_results(rejected_only=True)
+            return known if known is not None else self._explain(REJECTIONS)
         return tuple((r.cluster_id, r.rejection) for r in self._results if r.rejection is not None)
 
     def _key(self) -> tuple:
@@ -159,25 +155,23 @@ class Decision:
         node_hint: str | None,
         weights: tuple[tuple[str, int], ...],
         warnings: tuple[str, ...],
-        build_results: Callable[..., tuple[ClusterResult, ...]],
-        build_reason: Callable[[], str],
+        explain: Callable[[str], Any],
         cycle: Any = None,
         provider: str | None = None,
         rejections: tuple | None = None,
     ) -> Decision:
-        """``Decision(cluster_id, task_queue, node_hint, None, weights, None, (), warnings, build_results=...,
-        build_reason=..., cycle=..., provider=...)``, the same value: the engine's answer to every request it
-        judged, its results and reason built when read. Filled by plain stores: a class call with keywords (the
-        type's call, ``__init__`` dispatched through it) costs more than the stores, once per placement.
-        ``rejections``: ``()`` when the caller knows no cluster was rejected (the usual answer, which the simulator
-        reads after every placement: no build is called for it), else None (built when read)."""
+        """The engine's answer to every request it judged: ``explain(what)`` makes its ``REASON``, its ``RESULTS``
+        or (when ``results`` was not read) its ``REJECTIONS`` when first read. Filled by plain stores: a class call
+        with keywords (the type's call, ``__init__`` dispatched through it) costs more than the stores, once per
+        placement. ``cycle`` and ``provider``: the request's ``Cycle`` and the chosen cluster's storage provider
+        (``footprint``). ``rejections``: ``()`` when the caller knows no cluster was rejected (the usual answer,
+        which the simulator reads after every placement: nothing is made for it), else None (made when read)."""
         decision = _new_object(cls)
         # One assignment of every slot, as ``__init__`` sets them.
         decision.cluster_id, decision.task_queue, decision.node_hint, decision.weights, decision.warnings = (
             cluster_id, task_queue, node_hint, weights, warnings,
         )  # fmt: skip
-        decision._reason, decision._results, decision.quota_violations = None, None, ()
-        decision._build_results, decision._build_reason = build_results, build_reason
+        decision._reason, decision._results, decision.quota_violations, decision._explain = None, None, (), explain
         decision._cycle, decision._provider, decision._rejections = cycle, provider, rejections
         return decision
 

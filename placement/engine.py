@@ -14,12 +14,13 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 import numpy as np
 
 from placement.columns import evaluate_columns
 from placement.cycle import Cycle
-from placement.decision import ClusterResult, Decision
+from placement.decision import REASON, REJECTIONS, ClusterResult, Decision
 from placement.model import Cluster, ClusterLoad, PlacementRequest
 from placement.pipeline import RequestPlan, plan_for
 from placement.policy import Policy, default_policy
@@ -34,13 +35,15 @@ NUMPY_MIN_CLUSTERS = 64
 def check_quotas(request: PlacementRequest, policy: Policy) -> tuple[str, ...]:
     """The design document's per-plan volume quotas. Violations are refused before any cluster is scored."""
     quota = policy.quota(request.plan)
-    count = len(request.volumes)
-    if (
-        not count
-        and quota.max_volumes_per_service >= 0
-        and request.customer_volume_count <= (quota.max_volumes_per_customer)
-    ):
-        return ()  # the usual request: no volume, so no volume quota is in question
+    volumes = request.volumes
+    count = len(volumes)
+    fits = count <= quota.max_volumes_per_service and request.customer_volume_count + count <= (
+        quota.max_volumes_per_customer
+    )
+    for volume in volumes:  # a loop, not ``all``: its generator costs more than a request's one volume
+        fits = fits and 0 < volume.size_bytes <= quota.max_volume_size_bytes
+    if fits:
+        return ()  # the usual request: every rule below passes
     problems = []
     if count > quota.max_volumes_per_service:
         problems.append(f"quota: {count} volumes per service > {quota.max_volumes_per_service} (plan {request.plan})")
@@ -65,7 +68,10 @@ def _node_hint(request_plan: RequestPlan, cluster: Cluster, load: ClusterLoad) -
     RAM free) the RAM strategy scores highest: the most free RAM, or the least when packing; then by name."""
     cycle = request_plan.cycle
     slot = request_plan.slots.get((cluster.storage_provider, load.ctrl_node_type))
-    need = request_plan.ram_need(slot) if slot is not None else cycle.footprint(cluster.storage_provider).ram_bytes
+    if slot is not None:
+        need = cycle.request.ram_bytes + slot.ram_extra  # ``request_plan.ram_need(slot)``, without the call
+    else:
+        need = cycle.footprint(cluster.storage_provider).ram_bytes
     # The load's kept list read without a call (``nodes_by_free_ram`` makes it when it is not kept yet).
     cap = cycle.limits.max_pods_per_node
     nodes = load._cache.get(("nodes", cap)) or load.nodes_by_free_ram(cap)  # ascending (free RAM, name)
@@ -88,17 +94,41 @@ def select_cluster(
     ``now`` enables the policy's snapshot-age rule; without it, snapshot ages are not checked.
     """
     policy = policy or default_policy()
-    weights = policy.weights
-    quota_violations = check_quotas(request, policy)
-    if quota_violations:
-        return Decision(None, None, None, "; ".join(quota_violations), weights, (), quota_violations)
-    request_plan = RequestPlan.start(plan_for(policy), Cycle.start(request, policy, now))
+    plan = plan_for(policy)
+    # The usual request (no volume, within its plan's customer volumes) passes the quotas on one lookup.
+    room = plan.volume_rooms.get(request.plan, plan.default_volume_room)
+    if request.volumes or room is None or request.customer_volume_count > room:
+        quota_violations = check_quotas(request, policy)
+        if quota_violations:
+            reason = "; ".join(quota_violations)
+            return Decision(None, None, None, reason, policy.weights, (), quota_violations)
+    request_plan = RequestPlan.start(plan, Cycle.start(request, policy, now))
     evaluated = None
     if len(clusters) >= NUMPY_MIN_CLUSTERS:
         evaluated = evaluate_columns(request_plan, clusters)
     if evaluated is None:
-        evaluated = request_plan.plan.evaluate(request_plan, clusters)
-    return _decide(request_plan, clusters, *evaluated)
+        fails, raws, totals, best, winner = plan.evaluate(request_plan, clusters)
+    else:
+        fails, raws, totals, best, winner = (*evaluated, None)
+    # The decision: its results and reason made when read (``_explain``), from what the evaluation gave.
+    cycle = request_plan.cycle
+    warnings = () if now is None else _stale_warnings(cycle, clusters)
+    explain = partial(_explain, _build_results, request_plan, clusters, fails, raws, totals, best, winner)
+    if best < 0:
+        return Decision.lazy(None, None, None, policy.weights, warnings, explain)
+    cluster, load = clusters[best]
+    none_rejected = fails.none if callable(fails) else fails.count(-1) == len(fails)
+    return Decision.lazy(
+        cluster.id,
+        cluster.task_queue,
+        _node_hint(request_plan, cluster, load),
+        policy.weights,
+        warnings,
+        explain,
+        cycle,
+        cluster.storage_provider,
+        () if none_rejected else None,
+    )
 
 
 def _summary(counts: Counter, total: int) -> str:
@@ -106,29 +136,17 @@ def _summary(counts: Counter, total: int) -> str:
     return f"0/{total} clusters fit: {parts}" if parts else f"0/{total} clusters fit: no clusters"
 
 
-def _decide(request_plan: RequestPlan, clusters, fails, raws, totals, best, winner=None) -> Decision:
-    cycle = request_plan.cycle
-    weights = cycle.policy.weights
-    warnings = () if cycle.now is None else _stale_warnings(cycle, clusters)
-    build = partial(_build_results, request_plan, clusters, fails, raws, totals)
-    if best < 0:
-        why = partial(_rejected_reason, fails, len(clusters))
-        return Decision.lazy(None, None, None, weights, warnings, build, why)
-    cluster, load = clusters[best]
-    why = partial(_placed_reason, request_plan, clusters, fails, raws, totals, best, winner)
-    none_rejected = fails.none if callable(fails) else fails.count(-1) == len(fails)
-    return Decision.lazy(
-        cluster.id,
-        cluster.task_queue,
-        _node_hint(request_plan, cluster, load),
-        weights,
-        warnings,
-        build,
-        why,
-        cycle,
-        cluster.storage_provider,
-        () if none_rejected else None,
-    )
+def _explain(build_results, request_plan: RequestPlan, clusters, fails, raws, totals, best, winner, what: str) -> Any:
+    """What a decision reads when first asked (``Decision.lazy``'s ``explain``): its ``REASON``, its ``RESULTS`` or
+    its ``REJECTIONS``, from the evaluation's answers; ``build_results`` is ``_build_results`` as it was when the
+    decision was made."""
+    if what == REASON:
+        if best < 0:
+            return _rejected_reason(fails, len(clusters))
+        return _placed_reason(request_plan, clusters, fails, raws, totals, best, winner)
+    if what == REJECTIONS:
+        return build_results(request_plan, clusters, fails, raws, totals, rejected_only=True)
+    return build_results(request_plan, clusters, fails, raws, totals)
 
 
 def _rejected_reason(fails, total_count: int) -> str:

@@ -94,6 +94,14 @@ class PolicyPlan:
         if policy.max_snapshot_age_seconds is not None and policy.stale_action == "reject":
             self.max_age_delta = timedelta(seconds=policy.max_snapshot_age_seconds)
         self.kinds: dict[tuple[str, str], Kind] = {}
+        # Per plan, the customer volumes a request without volumes may come with and pass the quotas
+        # (``placement.engine.check_quotas``; None: none passes), and the default plan's, for a plan not listed.
+        self.volume_rooms = {
+            name: quota.max_volumes_per_customer if quota.max_volumes_per_service >= 0 else None
+            for name, quota in policy.quotas.items()
+        }
+        self.default_volume_room = self.volume_rooms["default"]
+        self.strict_region = policy.region_mode == "strict"
         # Per request shape (what its footprint reads of it, but its RAM: ``Slot``): the per-kind slots
         # ``RequestPlan`` fills. Requests of the same shape share them, so their thresholds are worked out once.
         self.shapes: dict[tuple, dict] = {}
@@ -174,34 +182,46 @@ class RequestPlan:
     )
 
     def __init__(self, plan: PolicyPlan, cycle: Cycle, only: str | None = None) -> None:
-        self._fill(plan, cycle, only)
+        self._fill(plan, cycle, only is None)
+        if only is not None:
+            # One filter's rules (none: ``only=""``) and the scores; a cluster's kinds and slots are made anew.
+            self.only = only
+            if only != "status":
+                self.status_gate = None
+            if only != "region":
+                self.region_gate = None
+            if only != "snapshot-age":
+                self.max_age = self.oldest = None
+            self.pick = _every
+            self.kinds = {}
+            self.slots = {}
 
     @classmethod
     def start(cls, plan: PolicyPlan, cycle: Cycle) -> RequestPlan:
         """``RequestPlan(plan, cycle)``, the same value, without a class call's ``__init__`` dispatch (it costs more
         than the stores, once a request)."""
         request_plan = _new_object(cls)
-        request_plan._fill(plan, cycle, None)
+        request_plan._fill(plan, cycle, True)
         return request_plan
 
-    def _fill(self, plan: PolicyPlan, cycle: Cycle, only: str | None) -> None:
+    def _fill(self, plan: PolicyPlan, cycle: Cycle, shaped: bool) -> None:
+        """Everything but what ``only`` changes; with ``shaped``, the slots of the request's shape too."""
         self.plan = plan
         self.cycle = cycle
-        self.only = only
-        policy = plan.policy
-        self.wanted = wanted = cycle.request.region
-        self.status_gate = ACTIVE if only in (None, "status") else None
-        self.region_gate = None
-        if policy.region_mode == "strict" and wanted is not None and only in (None, "region"):
-            self.region_gate = frozenset({wanted})
+        self.only = None
+        request = cycle.request
+        self.wanted = wanted = request.region
+        self.status_gate = ACTIVE
+        self.region_gate = frozenset({wanted}) if plan.strict_region and wanted is not None else None
         self.max_age = self.oldest = None
-        if plan.max_age_delta is not None and cycle.now is not None and only in (None, "snapshot-age"):
-            self.max_age = policy.max_snapshot_age_seconds
+        if plan.max_age_delta is not None and cycle.now is not None:
+            self.max_age = plan.policy.max_snapshot_age_seconds
             # age > max_age, as a comparison of datetimes: observed before the oldest time allowed.
             self.oldest = cycle.now - plan.max_age_delta
-        self.pick = plan.pick if only is None else _every
-        self.kinds = plan.kinds if only is None else {}
-        self.slots: dict[tuple[str, str], Slot] = plan.slots_for(cycle.request) if only is None else {}
+        self.pick = plan.pick
+        self.kinds = plan.kinds
+        if shaped:
+            self.slots = plan.slots_for(request)
 
     def kind(self, provider: str, ctrl_name: str) -> Kind:
         kind = self.plan.kind(provider, ctrl_name)
