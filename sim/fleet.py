@@ -10,6 +10,7 @@ Arrays that grow (clusters, nodes) double their capacity.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
@@ -18,7 +19,7 @@ import numpy as np
 from placement.footprint import Footprint, NodeFootprint, cluster_baseline_objects
 from placement.limits import Limits
 from placement.model import Cluster, ClusterLoad, RunNode, run_node
-from sim.fleet_layout import CLUSTER_COUNTERS, FOOTPRINT_AT, LOAD_COUNTERS, NODE_CELLS, grow
+from sim.fleet_layout import CLUSTER_COUNTERS, FOOTPRINT_COUNTERS, LOAD_COUNTERS, NODE_CELLS, footprint_adder, grow
 from sim.population import Cells
 
 
@@ -89,8 +90,8 @@ class Fleet:
         cells = self.counter_cells = {name: memoryview(array) for name, array in self.counters.items()}
         self.node_cells = Cells(self, NODE_CELLS)
         # The cells a placement reads or stores, picked out of ``counter_cells`` once (a lookup each per placement
-        # cost more): ``FOOTPRINT_COUNTERS``' by footprint position (``add_footprint``), and ``LOAD_COUNTERS``'.
-        self.footprint_cells = tuple((index, cells[counter]) for index, counter in FOOTPRINT_AT)
+        # cost more): ``FOOTPRINT_COUNTERS``' (``add_footprint``), and ``LOAD_COUNTERS``'.
+        self.footprint_cells = tuple(cells[counter] for _, counter in FOOTPRINT_COUNTERS)
         self.load_cells = tuple(cells[name] for name in LOAD_COUNTERS)
 
     def copy(self) -> Fleet:
@@ -298,13 +299,9 @@ class Fleet:
             self._open_changed.add(number)
         changed[position] = changed_node
 
-    def add_footprint(self, number: int, node: int, footprint: Footprint, sign: int = 1) -> None:
-        """A placement's footprint on cluster ``number`` and its run node (``sign=-1``: taken back)."""
-        self.change_node(node, sign * footprint.ram_bytes, sign * footprint.pods)
-        for index, column in self.footprint_cells:
-            value = footprint[index]
-            if value:
-                column[number] = column[number] + sign * value
+    # A placement's footprint on cluster ``number`` and its run node (``sign=-1``: taken back): its RAM and pods
+    # through ``change_node``, each field of ``FOOTPRINT_COUNTERS`` added to its counter (``footprint_adder``).
+    add_footprint: Callable[[Fleet, int, int, Footprint, int], None] = footprint_adder()
 
     # --- the engine's view ----------------------------------------------------------------------------------
     def _touch(self, number: int) -> None:

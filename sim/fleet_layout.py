@@ -38,8 +38,22 @@ FOOTPRINT_COUNTERS = (
 )
 
 
-# ``FOOTPRINT_COUNTERS`` by the field's position in a ``Footprint`` (indexing a tuple costs less than its getattr).
-FOOTPRINT_AT = tuple((Footprint._fields.index(field), counter) for field, counter in FOOTPRINT_COUNTERS)
+def footprint_adder():
+    """``Fleet.add_footprint``, its loop over ``FOOTPRINT_COUNTERS`` written out (a placement's and a departure's
+    footprint is counted field by field; the loop's own steps cost more than the additions). It reads the counters'
+    cells in that order from ``Fleet.footprint_cells``."""
+    fields = Footprint._fields
+    lines = [
+        "def add_footprint(self, number, node, footprint, sign=1):",
+        f"    {', '.join(fields)} = footprint",
+        "    self.change_node(node, sign * ram_bytes, sign * pods)",
+        f"    {', '.join(f'{counter}_of' for _, counter in FOOTPRINT_COUNTERS)} = self.footprint_cells",
+    ]
+    for field, counter in FOOTPRINT_COUNTERS:
+        lines += [f"    if {field}:", f"        {counter}_of[number] += sign * {field}"]
+    namespace: dict = {}
+    exec(compile("\n".join(lines), "<sim.fleet_layout.add_footprint>", "exec"), namespace)
+    return namespace["add_footprint"]
 
 
 # The counters a cluster's ``ClusterLoad`` is made of (``Fleet.load``), in the order it reads them.
