@@ -194,38 +194,40 @@ class ClusterLoad:
     ) -> ClusterLoad:
         """``with_nodes`` with every other field given, in their order: the simulator's per-placement update."""
         nodes = list(self.run_nodes)
-        allocatable, requested, schedulable = (
-            self.ram_allocatable_bytes,
-            self.ram_requested_bytes,
-            self.schedulable_nodes,
-        )
+        allocatable = self.ram_allocatable_bytes
+        requested = self.ram_requested_bytes
+        schedulable = self.schedulable_nodes
         # The nodes by free RAM per pod cap, copied (the old snapshot keeps its own) and then adjusted.
         kept = {}
-        ordered_lists = []
         for key, value in self._cache.items():
             if key[0] == "nodes":
-                value = kept[key] = value.copy()
-                ordered_lists.append((key[1], value))
+                kept[key] = value.copy()
         for position, node in changed.items():
             old = nodes[position]
             nodes[position] = node
-            if old.schedulable:
+            was_on = old.schedulable
+            now_on = node.schedulable
+            if was_on:
                 allocatable -= old.allocatable_ram_bytes
                 requested -= old.requested_ram_bytes
                 schedulable -= 1
-            if node.schedulable:
+            if now_on:
                 allocatable += node.allocatable_ram_bytes
                 requested += node.requested_ram_bytes
                 schedulable += 1
-            if not ordered_lists:
+            if not kept:
                 continue
             old_entry = (old.allocatable_ram_bytes - old.requested_ram_bytes, old.name)
             entry = (node.allocatable_ram_bytes - node.requested_ram_bytes, node.name)
             # ``_takes_pods`` written out (two calls per list and node cost more than the list's update).
             old_pods, old_cap, pods_now, cap_now = old.pods, old.max_pods, node.pods, node.max_pods
-            for cap, ordered in ordered_lists:
-                listed = node.schedulable and (cap == NO_POD_CAP or pods_now < (cap_now or cap))
-                if old.schedulable and (cap == NO_POD_CAP or old_pods < (old_cap or cap)):
+            for (_, cap), ordered in kept.items():
+                if cap == NO_POD_CAP:
+                    listed, was_listed = now_on, was_on
+                else:
+                    listed = now_on and pods_now < (cap_now or cap)
+                    was_listed = was_on and old_pods < (old_cap or cap)
+                if was_listed:
                     # The old entry's place: most often the last (a spreading policy places on the node with the
                     # most free RAM), found by one comparison rather than a bisection's.
                     last = len(ordered) - 1

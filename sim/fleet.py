@@ -317,45 +317,25 @@ class Fleet:
 
     def load(self, number: int) -> ClusterLoad:
         load, changed = self.loads[number], self.changed[number]
-        if load is not None and changed is None:
+        if load is None:  # made afresh from its run nodes (what changed is in them), then given its counters
+            load, changed = ClusterLoad(tuple(self.cluster_runnodes[number]), ""), {}
+        elif changed is None:
             return load
         rung_of, volumes_of, services_of, customers_of, pods_of, objects_of, disk_of, nodes_of = self.load_cells
         node_disk = self.clusters[number].node_disk
-        ctrl_node_type = self.ladder[rung_of[number]]
-        volumes = volumes_of[number]
-        services = services_of[number]
-        customers = customers_of[number]
-        pods = pods_of[number]
-        etcd_objects = objects_of[number]
-        disk_bytes = disk_of[number]
-        # The raw disk its replicas may fill: its run nodes' (None: not on its run nodes, or not known).
-        disk_capacity_bytes = None if node_disk is None else nodes_of[number] * node_disk
-        if load is None:
-            load = ClusterLoad(
-                tuple(self.cluster_runnodes[number]),
-                ctrl_node_type,
-                volumes,
-                services,
-                customers,
-                pods,
-                etcd_objects,
-                disk_bytes=disk_bytes,
-                disk_capacity_bytes=disk_capacity_bytes,
-            )
-        else:
-            load = load.with_changes(
-                changed,
-                ctrl_node_type,
-                volumes,
-                services,
-                customers,
-                pods,
-                etcd_objects,
-                load.observed_at,
-                disk_bytes,
-                disk_capacity_bytes,
-            )
-        self.loads[number] = load
+        load = self.loads[number] = load.with_changes(
+            changed,
+            self.ladder[rung_of[number]],  # ctrl_node_type
+            volumes_of[number],
+            services_of[number],
+            customers_of[number],
+            pods_of[number],
+            objects_of[number],  # etcd_objects
+            load.observed_at,
+            disk_of[number],  # disk_bytes
+            # The raw disk its replicas may fill: its run nodes' (None: not on its run nodes, or not known).
+            None if node_disk is None else nodes_of[number] * node_disk,
+        )
         self.changed[number] = None
         return load
 
