@@ -94,14 +94,10 @@ def select_cluster(
     ``now`` enables the policy's snapshot-age rule; without it, snapshot ages are not checked.
     """
     policy = policy or default_policy()
+    quota_violations = check_quotas(request, policy)
+    if quota_violations:
+        return Decision(None, None, None, "; ".join(quota_violations), policy.weights, (), quota_violations)
     plan = plan_for(policy)
-    # The usual request (no volume, within its plan's customer volumes) passes the quotas on one lookup.
-    room = plan.volume_rooms.get(request.plan, plan.default_volume_room)
-    if request.volumes or room is None or request.customer_volume_count > room:
-        quota_violations = check_quotas(request, policy)
-        if quota_violations:
-            reason = "; ".join(quota_violations)
-            return Decision(None, None, None, reason, policy.weights, (), quota_violations)
     request_plan = RequestPlan.start(plan, Cycle.start(request, policy, now))
     evaluated = None
     if len(clusters) >= NUMPY_MIN_CLUSTERS:

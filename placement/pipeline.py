@@ -94,13 +94,6 @@ class PolicyPlan:
         if policy.max_snapshot_age_seconds is not None and policy.stale_action == "reject":
             self.max_age_delta = timedelta(seconds=policy.max_snapshot_age_seconds)
         self.kinds: dict[tuple[str, str], Kind] = {}
-        # Per plan, the customer volumes a request without volumes may come with and pass the quotas
-        # (``placement.engine.check_quotas``; None: none passes), and the default plan's, for a plan not listed.
-        self.volume_rooms = {
-            name: quota.max_volumes_per_customer if quota.max_volumes_per_service >= 0 else None
-            for name, quota in policy.quotas.items()
-        }
-        self.default_volume_room = self.volume_rooms["default"]
         self.strict_region = policy.region_mode == "strict"
         # Per request shape (what its footprint reads of it, but its RAM: ``Slot``): the per-kind slots
         # ``RequestPlan`` fills. Requests of the same shape share them, so their thresholds are worked out once.
