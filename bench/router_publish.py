@@ -16,8 +16,10 @@ reads ``/metrics`` (with the forecast gauges) and ``GET /v1/forecast`` once a se
    the process that writes at nice 10;
 3. idle again, so drift over the run shows (the bar compares with the worse idle run).
 
-Each phase starts from a settled database (``bench.db_settle``: on PostgreSQL the schema vacuumed and checkpointed,
-on SQLite the write-ahead log checkpointed and truncated), so that no phase pays for the upkeep the one before left.
+Each phase follows a warm-up of ``bench.router_wrk.WARM_UP`` seconds at its rate, not measured (as
+``bench.router_http``'s runs), and starts from a settled database (``bench.db_settle``: on PostgreSQL the schema
+vacuumed and checkpointed, on SQLite the write-ahead log checkpointed and truncated), so that no phase pays for the
+upkeep the one before left.
 
 Why p99 moved, per phase on PostgreSQL (a second table): where the router's connections were
 (``bench.router_waits``: ``pg_stat_activity`` sampled every 10 ms, the samples in each wait event per 1,000
@@ -59,12 +61,13 @@ import numpy as np
 import psycopg
 
 from bench.db_settle import settle_postgresql, settle_sqlite
-from bench.router_fleet import TOKEN, seed
+from bench.router_fleet import TOKEN, fill_cache, seed
 from bench.router_waits import WaitSampler, backend_pids, wal_counters
 from bench.router_wrk import (
     PLACE_PATH,
     PLACEMENT_LUA,
     TICKS,
+    WARM_UP,
     Router,
     add_workers_option,
     require_wrk,
@@ -301,8 +304,15 @@ class CpuWatch:
 
 
 def phase(name: str, wrk: str, router: Router, args, workdir: Path, prefix: str, watch, settle, publisher=None) -> dict:
-    settle()  # as bench.router_http's runs: no phase pays for the upkeep the one before it left
-    seed(router.url, CLUSTERS, loads_only=True)  # the same free room for every phase
+    # As bench.router_http's runs: a warm-up at the phase's rate, not measured, so that the first phase does not pay
+    # for the router's first calls and cold caches (which made the first idle p99 the worse one, and the ratio look
+    # better than it was); then no phase pays for the upkeep the one before it left, every phase starts from the same
+    # free room, and a dry run reads the seeded fleet into the router's cache (a seed drops it).
+    warm_up = PLACEMENT_LUA % {"delay": 20, "prefix": f"{prefix}-w", "token": TOKEN}
+    run_wrk(wrk, router, PLACE_PATH, warm_up, 6, WARM_UP, workdir)
+    settle()
+    seed(router.url, CLUSTERS, loads_only=True)
+    fill_cache(router.url)
     script = PLACEMENT_LUA % {"delay": 20, "prefix": prefix, "token": TOKEN}  # 6 connections: ~200/s
     with Scraper(router.url) as scraper, watch or contextlib.nullcontext(), CpuWatch(publisher) as cpu:
         result = run_wrk(wrk, router, PLACE_PATH, script, 6, args.duration, workdir)

@@ -18,31 +18,106 @@ if TYPE_CHECKING:
 
 
 AUTOGROUP = Path("/proc/self/autogroup")
+PROC_CGROUP = Path("/proc/self/cgroup")
+MOUNTINFO = Path("/proc/self/mountinfo")
+# The child cgroup a forecast's workers share, made beside (below) the process's own CPU cgroup and left there
+# empty when they end, as a systemd slice is: one name, so that standing forecasts do not leave one each.
+IDLE_CGROUP = "capplan-forecast-idle"
 
 
 def background_priority() -> None:
-    """Run the calling process (and what it starts) only on CPU time nothing else wants: Linux's SCHED_IDLE
-    policy, and nice 19 where that policy is missing. For a forecast's Monte Carlo workers, never for the process
-    that writes into the router's database: on SQLite a writer holds the database's one write lock, and a writer
-    descheduled for seconds inside its transaction would stall every placement behind it.
+    """Run the calling process (and what it starts) only on CPU time nothing else wants. For a forecast's Monte Carlo
+    workers, never for the process that writes into the router's database: on SQLite a writer holds the database's one
+    write lock, and a writer descheduled for seconds inside its transaction would stall every placement behind it.
 
-    SCHED_IDLE and nice weigh a process only against the others of its scheduling group. With Linux's autogroup
-    (``kernel.sched_autogroup_enabled``, on by default on desktop and many server kernels) a group is a session: the
-    router's, PostgreSQL's and the forecast's are three groups, each as heavy as the others, so idle workers in the
-    forecast's session would still take a full share of the CPUs from the router and from PostgreSQL's backends
-    (measured: a normal task in another session waited 180-240 us a wakeup for two such workers, 45-100 us without
-    them; ``bench.router_publish`` reports the router's and its backends' run-queue time). So the worker leaves its
-    session for its own (``setsid``) and gives that group the lowest weight (nice 19 in ``/proc/self/autogroup``):
-    25-116 us, as with no workers. Where the forecast runs in a cgroup of its own (a systemd unit), give the unit
-    ``CPUWeight=idle`` instead: autogroups apply only outside cgroups with a CPU controller."""
+    Three steps, each where the machine allows it:
+
+    - Linux's SCHED_IDLE policy, and nice 19 (all that is left where that policy is missing).
+    - A cgroup whose ``cpu.idle`` is 1 (``idle_cgroup``): the kernel's own "idle time only" for a group. SCHED_IDLE
+      and nice weigh a task only against the others of its group; a router task woken onto a core that a worker
+      holds is weighed group against group, and against a group of normal standing it waited for the worker's slice
+      to end, at the next scheduler tick (traced in ``bench.router_publish``'s publishing phase on a 2-core
+      host, HZ 250: such wakeups' p99 3.0-3.2 ms, up to 4.7 ms). Against an idle group it runs at once (p99 0.5 ms;
+      placement p99 while publishing 6.4-7.4 ms against 7.4-9.2 ms without it, four runs each, alternating).
+    - Otherwise, with Linux's autogroup (``kernel.sched_autogroup_enabled``, on by default on desktop and many server
+      kernels), where a group is a session: the router's, PostgreSQL's and the forecast's would be three groups,
+      each as heavy as the others. So the worker leaves its session for its own (``setsid``) and gives that group the
+      lowest weight (nice 19 in ``/proc/self/autogroup``): measured, a normal task in another session waited 180-240
+      us a wakeup for two idle-policy workers in their parent's session, 25-116 us so, 45-100 us with no workers.
+      Autogroups apply only to tasks outside CPU cgroups, so this step changes nothing where the cgroup step took.
+
+    Where the forecast runs as a systemd unit, give the unit ``CPUWeight=idle`` (systemd sets ``cpu.idle`` on its
+    cgroup); the process cannot make a cgroup of its own there."""
     os.nice(max(0, 19 - os.nice(0)))
     if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
         with contextlib.suppress(OSError):  # not permitted here: nice 19 stands
             os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    idle_cgroup()
     if AUTOGROUP.exists():
         with contextlib.suppress(OSError):  # already a session leader, or no autogroup to set: the above stands
             os.setsid()
             AUTOGROUP.write_text("19")
+
+
+def cpu_cgroup() -> Path | None:
+    """The directory of the calling process's cgroup in the hierarchy with the CPU controller (cgroup v1's ``cpu``,
+    or v2's unified hierarchy where the CPU controller is on), or None where there is none this process can see."""
+    try:
+        memberships = PROC_CGROUP.read_text().splitlines()
+        mounts = MOUNTINFO.read_text().splitlines()
+    except OSError:
+        return None
+    v1 = v2 = None
+    for line in memberships:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            v2 = path
+        elif "cpu" in controllers.split(","):
+            v1 = path
+    for mount in mounts:
+        fields = mount.split()
+        fstype, options = fields[fields.index("-") + 1], fields[fields.index("-") + 3].split(",")
+        root, mountpoint = fields[3], fields[4]
+        if fstype == "cgroup" and "cpu" in options and v1 is not None:
+            return _below(mountpoint, root, v1)
+        if fstype == "cgroup2" and v2 is not None and v1 is None:
+            own = _below(mountpoint, root, v2)
+            if own is not None and (own / "cpu.max").exists():  # the CPU controller is on for this cgroup
+                return own
+    return None
+
+
+def _below(mountpoint: str, root: str, path: str) -> Path | None:
+    # A mount may show only part of a hierarchy (its root); the process's path is the whole hierarchy's.
+    relative = Path(path).relative_to("/") if root == "/" else None
+    if relative is None and (path == root or path.startswith(root.rstrip("/") + "/")):
+        relative = Path(path[len(root) :].lstrip("/"))
+    return None if relative is None else Path(mountpoint) / relative
+
+
+def idle_cgroup() -> bool:
+    """Move the calling process into ``IDLE_CGROUP`` below its own CPU cgroup, with ``cpu.idle`` 1 (Linux 5.15 and
+    newer); True when it is there. False, changing nothing, where that is not possible: no CPU cgroup, no
+    permission (cgroup v2 also wants the controller delegated to the child), or a kernel without ``cpu.idle``."""
+    own = cpu_cgroup()
+    if own is None:
+        return False
+    if own.name == IDLE_CGROUP:
+        return True
+    group = own / IDLE_CGROUP
+    made = False
+    try:
+        with contextlib.suppress(FileExistsError):
+            group.mkdir()
+            made = True
+        (group / "cpu.idle").write_text("1")
+        (group / "cgroup.procs").write_text(str(os.getpid()))
+    except OSError:
+        if made:
+            with contextlib.suppress(OSError):  # another process may have joined it meanwhile: then it stays
+                group.rmdir()
+        return False
+    return True
 
 
 def standing_workers(workers: int | None) -> int:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sim.forecast.publish import background_priority, standing_workers
+from sim.forecast import publish
+from sim.forecast.publish import IDLE_CGROUP, background_priority, cpu_cgroup, idle_cgroup, standing_workers
 from sim.sweep.executors import process_pool
 
 AUTOGROUP = Path("/proc/self/autogroup")
@@ -44,6 +45,69 @@ def test_the_forecast_workers_weigh_least_against_other_sessions_and_the_parents
     assert group.split()[0].startswith("/autogroup-")
     assert group.split()[0] != (mine.split() or ["the default group"])[0]
     assert _autogroup() == mine
+
+
+def _idle_cgroup_possible() -> bool:
+    own = cpu_cgroup()
+    return own is not None and os.access(own, os.W_OK) and (own / "cpu.idle").exists()
+
+
+def _where() -> tuple[str, str]:
+    group = cpu_cgroup()
+    return str(group), (group / "cpu.idle").read_text().strip()
+
+
+@pytest.mark.skipif(not _idle_cgroup_possible(), reason="a writable CPU cgroup with cpu.idle (Linux 5.15+, as root)")
+def test_the_forecast_workers_share_an_idle_cgroup_below_the_parents_and_the_parent_stays():
+    """A router task woken onto a core a worker holds runs at once only when the worker's group is idle (cpu.idle 1);
+    group weights alone (autogroup nice 19) let the worker finish its slice first."""
+    mine = _where()
+    with process_pool(2, background_priority) as pool:
+        places = {pool.submit(_where).result() for _ in range(4)}
+    assert places == {(str(Path(mine[0]) / IDLE_CGROUP), "1")}
+    assert _where() == mine
+
+
+def _fake_proc(tmp_path, monkeypatch, cgroup: str, mountinfo: str) -> None:
+    (tmp_path / "cgroup").write_text(cgroup)
+    (tmp_path / "mountinfo").write_text(mountinfo)
+    monkeypatch.setattr(publish, "PROC_CGROUP", tmp_path / "cgroup")
+    monkeypatch.setattr(publish, "MOUNTINFO", tmp_path / "mountinfo")
+
+
+def test_the_cpu_cgroup_is_found_in_v1_hybrid_v2_and_partial_mounts(tmp_path, monkeypatch):
+    v1 = "35 25 0:30 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpu,cpuacct\n"
+    unified = "36 25 0:31 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n"
+    _fake_proc(tmp_path, monkeypatch, "4:cpu,cpuacct:/user.slice\n1:name=systemd:/x\n0::/x\n", unified + v1)
+    assert cpu_cgroup() == Path("/sys/fs/cgroup/cpu,cpuacct/user.slice")
+    # A container's mount shows its part of the hierarchy only (root /docker/abc), the process's path is the whole's.
+    partial = "35 25 0:30 /docker/abc /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n"
+    _fake_proc(tmp_path, monkeypatch, "3:cpu:/docker/abc/job\n", partial)
+    assert cpu_cgroup() == Path("/sys/fs/cgroup/cpu/job")
+    _fake_proc(tmp_path, monkeypatch, "3:cpu:/elsewhere\n", partial)
+    assert cpu_cgroup() is None
+    # v2: the unified hierarchy counts only where the CPU controller is on for the process's cgroup (cpu.max).
+    mount = tmp_path / "unified"
+    (mount / "app.slice").mkdir(parents=True)
+    v2 = f"30 25 0:27 / {mount} rw - cgroup2 cgroup2 rw\n"
+    _fake_proc(tmp_path, monkeypatch, "0::/app.slice\n", v2)
+    assert cpu_cgroup() is None
+    (mount / "app.slice" / "cpu.max").write_text("max 100000\n")
+    assert cpu_cgroup() == mount / "app.slice"
+
+
+def test_without_a_cpu_cgroup_the_idle_cgroup_step_changes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(publish, "PROC_CGROUP", tmp_path / "missing")
+    assert cpu_cgroup() is None
+    assert idle_cgroup() is False
+    # A cgroup this process cannot make a child in: False, and nothing made.
+    monkeypatch.setattr(publish, "cpu_cgroup", lambda: tmp_path / "gone" / "own")
+    assert idle_cgroup() is False
+    assert not (tmp_path / "gone").exists()
+    # Already in one (a worker's own pool, say): it stays, and no group is nested in it.
+    monkeypatch.setattr(publish, "cpu_cgroup", lambda: tmp_path / IDLE_CGROUP)
+    assert idle_cgroup() is True
+    assert not (tmp_path / IDLE_CGROUP).exists()
 
 
 @pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policy")
