@@ -69,14 +69,18 @@ def cpu_cgroup() -> Path | None:
         return None
     v1 = v2 = None
     for line in memberships:
-        _, controllers, path = line.split(":", 2)
-        if controllers == "":
-            v2 = path
-        elif "cpu" in controllers.split(","):
-            v1 = path
+        parts = line.split(":", 2)
+        if len(parts) == 3 and parts[1] == "":
+            v2 = parts[2]
+        elif len(parts) == 3 and "cpu" in parts[1].split(","):
+            v1 = parts[2]
     for mount in mounts:
         fields = mount.split()
-        fstype, options = fields[fields.index("-") + 1], fields[fields.index("-") + 3].split(",")
+        # proc(5): six fields or more, a "-", then the file system type, the source and the super options.
+        separator = fields.index("-", 6) if "-" in fields[6:] else len(fields)
+        if separator + 3 >= len(fields):
+            continue  # not a mount line as proc(5) gives them: nothing to read from it
+        fstype, options = fields[separator + 1], fields[separator + 3].split(",")
         root, mountpoint = fields[3], fields[4]
         if fstype == "cgroup" and "cpu" in options and v1 is not None:
             return _below(mountpoint, root, v1)
@@ -89,10 +93,9 @@ def cpu_cgroup() -> Path | None:
 
 def _below(mountpoint: str, root: str, path: str) -> Path | None:
     # A mount may show only part of a hierarchy (its root); the process's path is the whole hierarchy's.
-    relative = Path(path).relative_to("/") if root == "/" else None
-    if relative is None and (path == root or path.startswith(root.rstrip("/") + "/")):
-        relative = Path(path[len(root) :].lstrip("/"))
-    return None if relative is None else Path(mountpoint) / relative
+    if root != "/" and path != root and not path.startswith(root.rstrip("/") + "/"):
+        return None
+    return Path(mountpoint) / path[len(root) if root != "/" else 0 :].lstrip("/")
 
 
 def idle_cgroup() -> bool:

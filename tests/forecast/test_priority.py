@@ -86,6 +86,9 @@ def test_the_cpu_cgroup_is_found_in_v1_hybrid_v2_and_partial_mounts(tmp_path, mo
     assert cpu_cgroup() == Path("/sys/fs/cgroup/cpu/job")
     _fake_proc(tmp_path, monkeypatch, "3:cpu:/elsewhere\n", partial)
     assert cpu_cgroup() is None
+    # Lines that are not what proc(5) gives are passed over, not a worker's crash.
+    _fake_proc(tmp_path, monkeypatch, "garbage\n3:cpu:/docker/abc/job\n", "short line\n- -\n1 2 - x y z\n" + partial)
+    assert cpu_cgroup() == Path("/sys/fs/cgroup/cpu/job")
     # v2: the unified hierarchy counts only where the CPU controller is on for the process's cgroup (cpu.max).
     mount = tmp_path / "unified"
     (mount / "app.slice").mkdir(parents=True)
