@@ -35,15 +35,9 @@ NUMPY_MIN_CLUSTERS = 64
 def check_quotas(request: PlacementRequest, policy: Policy) -> tuple[str, ...]:
     """The design document's per-plan volume quotas. Violations are refused before any cluster is scored."""
     quota = policy.quota(request.plan)
-    volumes = request.volumes
-    count = len(volumes)
-    fits = count <= quota.max_volumes_per_service and request.customer_volume_count + count <= (
-        quota.max_volumes_per_customer
-    )
-    for volume in volumes:  # a loop, not ``all``: its generator costs more than a request's one volume
-        fits = fits and 0 < volume.size_bytes <= quota.max_volume_size_bytes
-    if fits:
-        return ()  # the usual request: every rule below passes
+    count = len(request.volumes)
+    # Each rule once, no quick pass that restates them: the usual request costs about 60 ns more this way, about
+    # 0.2 % of a forecast run.
     problems = []
     if count > quota.max_volumes_per_service:
         problems.append(f"quota: {count} volumes per service > {quota.max_volumes_per_service} (plan {request.plan})")
@@ -68,10 +62,7 @@ def _node_hint(request_plan: RequestPlan, cluster: Cluster, load: ClusterLoad) -
     RAM free) the RAM strategy scores highest: the most free RAM, or the least when packing; then by name."""
     cycle = request_plan.cycle
     slot = request_plan.slots.get((cluster.storage_provider, load.ctrl_node_type))
-    if slot is not None:
-        need = cycle.request.ram_bytes + slot.ram_extra  # ``request_plan.ram_need(slot)``, without the call
-    else:
-        need = cycle.footprint(cluster.storage_provider).ram_bytes
+    need = request_plan.ram_need(slot) if slot is not None else cycle.footprint(cluster.storage_provider).ram_bytes
     # The load's kept list read without a call (``nodes_by_free_ram`` makes it when it is not kept yet).
     cap = cycle.limits.max_pods_per_node
     nodes = load._cache.get(("nodes", cap)) or load.nodes_by_free_ram(cap)  # ascending (free RAM, name)
