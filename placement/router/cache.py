@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -24,6 +25,9 @@ from placement.model import Cluster, ClusterLoad
 Fleet = list[tuple[Cluster, ClusterLoad]]
 MAX_CUSTOMERS = 10_000  # customer counts kept per cached fleet; beyond, they are read from the database
 REREAD_CUSTOMERS = 1_000  # customer counts a refill reads again with the fleet (the latest seen)
+# Bookings answered lately, kept to be added to a read that was under way when they were answered. A read takes a
+# few milliseconds; one that saw more bookings answered than this is not installed (the next read is).
+BOOKED_KEPT = 4_096
 
 
 # The records made at every placement (these, the ledger's and the booking's) are plain slotted dataclasses that
@@ -47,6 +51,7 @@ class Read:
     generation: int
     read_at: float
     customers: list[str]  # whose counts to read with it
+    bookings: int  # the bookings answered before it began (``FleetCache.booked``)
 
 
 @dataclass(slots=True)
@@ -62,13 +67,16 @@ class CachedFleet:
 class FleetCache:
     """Thread-safe. ``generation`` counts the writes that drop the cache."""
 
-    def __init__(self, max_age_seconds: float = 1.0, refresh_after: float = 0.5):
+    def __init__(self, max_age_seconds: float = 1.0, refresh_after: float = 0.5, booked_kept: int = BOOKED_KEPT):
         self.max_age_seconds = max_age_seconds
         self.refresh_after = refresh_after
         self.generation = 0
         self._snapshot: _Snapshot | None = None
         self._versions = 0
         self._lock = threading.Lock()
+        self._holds: set[Hold] = set()  # the bookings in flight (``hold``) not yet booked or let go
+        self._bookings = 0  # bookings answered (``booked``)
+        self._booked: deque[Hold] = deque(maxlen=booked_kept)  # the latest of them, the last answered last
 
     def drop(self) -> None:
         """Called after a write commits, so a fleet read before the commit is never taken as current."""
@@ -99,14 +107,31 @@ class FleetCache:
 
     def begin_read(self) -> Read:
         """Before a read of the fleet (``refill``, or a caller reading it by other means, then ``install``)."""
-        return Read(self.generation, time.monotonic(), self.known_customers())  # see ``drop``
+        return Read(self.generation, time.monotonic(), self.known_customers(), self._bookings)  # see ``drop``
 
     def install(self, begun: Read, fleet: Fleet, customers: dict[str, int]) -> None:
-        """The fleet read since ``begun``, with the counts of ``begun.customers``, becomes the cached fleet."""
+        """The fleet read since ``begun``, with the counts of ``begun.customers``, becomes the cached fleet, with
+        the bookings of this process it may have missed added to it.
+
+        A read holds the bookings that committed before its statements ran. Those that did not are added here: the
+        bookings still in flight (their holds, which stay open in the new read) and those answered since the read
+        began. Before, both went missing until the next read: placements decided meanwhile chose a node's last slot
+        that the database had already given away, lost the guard twice in a row and took the thread path (traced
+        under paced load: every thread-path placement of a run). A booking the read holds as well is counted twice
+        until the next read: the cache may refuse a slot the database would give, never the other way round."""
         with self._lock:
+            answered_since = self._bookings - begun.bookings
+            if answered_since > len(self._booked):
+                return  # more answered during the read than are kept: the next read is installed instead
             self._versions += 1
             positions = {cluster.id: index for index, (cluster, _) in enumerate(fleet)}
             self._snapshot = _Snapshot(begun.generation, begun.read_at, fleet, self._versions, customers, positions)
+            for index in range(len(self._booked) - answered_since, len(self._booked)):
+                hold = self._booked[index]
+                self._change(hold.cluster_id, hold.node_name, hold.footprint.add_to)
+            for hold in self._holds:
+                if self._change(hold.cluster_id, hold.node_name, hold.footprint.add_to) is not None:
+                    hold.lineage = (begun.generation, begun.read_at)
 
     def known_customers(self, most: int = REREAD_CUSTOMERS) -> list[str]:
         """The customers whose counts the cache holds (the latest ``most`` of them)."""
@@ -141,8 +166,10 @@ class FleetCache:
         customer: tuple[str, int] | None = None,
     ) -> None:
         """What a committed placement reserved, added as its guarded UPDATEs added it to the counters;
-        ``customer``: the customer's volume count after it, as its upsert returned it."""
+        ``customer``: the customer's volume count after it, as its upsert returned it. Added to a read under way
+        too (``install``)."""
         with self._lock:
+            self._answered(Hold(cluster_id, node_name, footprint, None, open=False, booked=True))
             self._change(cluster_id, node_name, footprint.add_to, customer)
 
     def hold(self, cluster_id: str, node_name: str | None, footprint: Footprint) -> Hold:
@@ -153,30 +180,41 @@ class FleetCache:
         with self._lock:
             snapshot = self._change(cluster_id, node_name, footprint.add_to)
             lineage = None if snapshot is None else (snapshot.generation, snapshot.read_at)
-        return Hold(cluster_id, node_name, footprint, lineage)
+            hold = Hold(cluster_id, node_name, footprint, lineage)
+            self._holds.add(hold)
+        return hold
 
     def booked(self, hold: Hold, customer: tuple[str, int] | None = None) -> None:
-        """The held booking committed: the customer's count after it, and its footprint where a refill replaced
-        the fleet it was held in since (that read may have been before the commit: counted twice at worst, until
-        the next refill, as ``add`` does)."""
+        """The held booking committed: the customer's count after it, and its footprint where the fleet it was
+        held in was dropped since, or it was let go (its caller stopped waiting before the answer). A read
+        installed since holds it already (``install``). Once per hold."""
         with self._lock:
-            if not hold.open:
+            if hold.booked:
                 return
+            held_here = hold.open and self._holds_in_current(hold)
             hold.open = False
-            held_here = self._holds_in_current(hold)
+            hold.booked = True
+            self._holds.discard(hold)
+            self._answered(hold)
             if not held_here or customer is not None:
                 self._change(hold.cluster_id, hold.node_name, None if held_here else hold.footprint.add_to, customer)
 
     def let_go(self, hold: Hold) -> None:
-        """The held booking did not commit (its guard was lost, it failed, or its caller stopped waiting): its
-        footprint leaves the fleet it was held in. Nothing once ``booked``; nothing in a fleet read since, which
-        never had it."""
+        """The held booking did not commit, or its caller stopped waiting (its guard was lost, it failed, a 503):
+        its footprint leaves the fleet it is held in (a read installed since holds it too). Nothing once ended;
+        nothing in a fleet read after a drop, which never had it."""
         with self._lock:
             if not hold.open:
                 return
             hold.open = False
+            self._holds.discard(hold)
             if self._holds_in_current(hold):
                 self._change(hold.cluster_id, hold.node_name, hold.footprint.remove_from)
+
+    def _answered(self, booking: Hold) -> None:
+        """A booking answered, kept for the reads under way (``install``). Under the lock."""
+        self._bookings += 1
+        self._booked.append(booking)
 
     def _holds_in_current(self, hold: Hold) -> bool:
         snapshot = self._snapshot
@@ -214,12 +252,14 @@ class FleetCache:
         return self._snapshot
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # one hold is one booking: compared and hashed by identity
 class Hold:
-    """An in-flight booking's footprint held in the cached fleet (``FleetCache.hold``)."""
+    """An in-flight booking's footprint held in the cached fleet (``FleetCache.hold``), and in every fleet read
+    while it is open (``FleetCache.install``)."""
 
     cluster_id: str
     node_name: str | None
     footprint: Footprint
     lineage: tuple[int, float] | None  # the generation and read of the fleet it was added to; None: none was
-    open: bool = True
+    open: bool = True  # held in the cached fleet: neither booked nor let go yet
+    booked: bool = False

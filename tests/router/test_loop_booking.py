@@ -11,6 +11,7 @@ from sqlalchemy import event
 
 from placement.footprint import Footprint
 from placement.router.app import create_app
+from placement.router.cache import FleetCache
 from placement.router.config import RouterSettings
 from placement.router.gate import DatabaseGate
 from placement.router.loop_booking import LoopPlacements
@@ -128,6 +129,49 @@ async def test_concurrent_placements_see_each_others_room_held_from_the_decision
         store.dispose()
 
 
+async def test_a_fleet_read_while_a_booking_is_in_flight_still_holds_its_room(pg_url, clock, monkeypatch):
+    store = open_store(pg_url, clock=clock, fleet_cache_seconds=3600)
+    try:
+        seed_store(store, [(cluster_body("lb-1"), load_body(nodes=ONE_SLOT_EACH))])
+        store.refresh_fleet()
+        booked: list[str] = []
+        book = LoopPlacements._book
+        first_sent = asyncio.Event()
+        second_decided = asyncio.Event()
+
+        async def refilled_meanwhile(self, connections, booking, hold):
+            booked.append(booking.placed.node)
+            if len(booked) == 1:
+                # The fleet is read again (the cache's refill) while this booking is in flight, and the next
+                # placement is decided on that read before this one's answer is back.
+                store.refresh_fleet()
+                first_sent.set()
+                await second_decided.wait()
+            else:
+                second_decided.set()
+            return await book(self, connections, booking, hold)
+
+        async def second() -> httpx.Response:
+            await first_sent.wait()
+            return await client.post("/v1/placements", json=placement_body("req-2"), headers=AUTH)
+
+        monkeypatch.setattr(LoopPlacements, "_book", refilled_meanwhile)
+        app = create_app(store, RouterSettings(db_url="unused", tokens=(TOKEN,)))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://router") as client:
+            answers = await asyncio.gather(
+                client.post("/v1/placements", json=placement_body("req-1"), headers=AUTH), second()
+            )
+        assert [answer.status_code for answer in answers] == [201, 201]
+        assert sorted(answer.json()["node"] for answer in answers) == ["run-1", "run-2"]
+        assert sorted(booked) == ["run-1", "run-2"]  # the second saw the first's slot taken: no guard lost
+        cached = store.cache.fresh().fleet
+        store.refresh_fleet()
+        assert store.cache.fresh().fleet == cached  # each counted once, as the database counts them
+        check_consistency(pg_url)
+    finally:
+        store.dispose()
+
+
 def test_a_hold_is_let_go_or_booked_once_and_a_refill_since_decides_where_it_counts(sqlite_url, clock):
     store = open_store(sqlite_url, clock=clock, fleet_cache_seconds=3600)
     try:
@@ -142,7 +186,14 @@ def test_a_hold_is_let_go_or_booked_once_and_a_refill_since_decides_where_it_cou
         assert cache.fresh().fleet == with_one
         cache.let_go(hold)
         assert cache.fresh().fleet == before
-        cache.booked(hold)  # ended: nothing
+        cache.let_go(hold)  # ended: nothing
+        assert cache.fresh().fleet == before
+        # Its caller stopped waiting (a 503), but the statement committed: the booking counts after all, once.
+        cache.booked(hold)
+        assert cache.fresh().fleet == with_one
+        cache.booked(hold)
+        assert cache.fresh().fleet == with_one
+        store.refresh_fleet()  # (not in the database: the test books by hand)
         assert cache.fresh().fleet == before
 
         hold = cache.hold("lb-1", "run-1", footprint)
@@ -151,17 +202,44 @@ def test_a_hold_is_let_go_or_booked_once_and_a_refill_since_decides_where_it_cou
         assert cache.fresh().fleet == with_one
         assert cache.fresh().customer_volumes("cust-1") == 3
 
-        # Held, then the fleet read again (the booking not in the database yet): booked, it is added to the new
-        # read; let go, there is nothing to take back from it.
+        # Held, then the fleet read again (the booking not in the database yet): the new read holds it too, so the
+        # placements decided on it see the room taken; let go, it leaves the new read; booked, it is counted once.
         store.refresh_fleet()
+        with_one_on_run_2 = [(cluster, footprint.add_to(load, "run-2")) for cluster, load in before]
         hold = cache.hold("lb-1", "run-2", footprint)
         store.refresh_fleet()
+        assert cache.fresh().fleet == with_one_on_run_2
+        store.refresh_fleet()  # and the read after it
+        assert cache.fresh().fleet == with_one_on_run_2
         cache.let_go(hold)
         assert cache.fresh().fleet == before
         hold = cache.hold("lb-1", "run-1", footprint)
         store.refresh_fleet()
+        assert cache.fresh().fleet == with_one
         cache.booked(hold)
         assert cache.fresh().fleet == with_one
+        # A fleet dropped (a write through this process) while a booking is in flight: the next read holds it too.
+        hold = cache.hold("lb-1", "run-2", footprint)
+        cache.drop()
+        assert cache.fresh() is None
+        store.refresh_fleet()
+        assert cache.fresh().fleet == with_one_on_run_2
+        cache.let_go(hold)
+        assert cache.fresh().fleet == before
+
+        # Bookings answered while a read is under way (the read may have run before they committed) are added to
+        # it, whether held (the loop's) or not (the thread path's); those answered before it began are not.
+        def read_while_answered() -> list:
+            cache.booked(cache.hold("lb-1", "run-1", footprint))
+            cache.add("lb-1", "run-2", footprint)
+            return before
+
+        cache.booked(cache.hold("lb-1", "run-1", footprint))
+        cache.refill(read_while_answered)
+        both = [(cluster, footprint.add_to(footprint.add_to(load, "run-1"), "run-2")) for cluster, load in before]
+        assert cache.fresh().fleet == both
+        cache.refill(lambda: before)
+        assert cache.fresh().fleet == before
     finally:
         store.dispose()
 
@@ -236,4 +314,38 @@ async def test_a_loop_connection_keeps_a_cursor_per_statement_and_its_adapters_w
     finally:
         await connections.give_back(conn)
         await placing.close()
+        store.dispose()
+
+
+def test_a_read_that_saw_more_bookings_answered_than_are_kept_is_not_installed(sqlite_url, clock):
+    store = open_store(sqlite_url, clock=clock, fleet_cache_seconds=3600)
+    try:
+        seed_store(store, [(cluster_body("lb-1"), load_body())])
+        store.refresh_fleet()
+        fleet = store.cache.fresh().fleet
+        footprint = Footprint.of(store.request_model(RequestIn(ram="1Gi")), store.policy.limits, "longhorn")
+        cache = FleetCache(max_age_seconds=3600, booked_kept=2)
+
+        def with_added(on: list, count: int) -> list:
+            for _ in range(count):
+                on = [(cluster, footprint.add_to(load, "run-1")) for cluster, load in on]
+            return on
+
+        def read_while_answered(count: int):
+            def read() -> list:
+                for _ in range(count):
+                    cache.add("lb-1", "run-1", footprint)
+                return fleet
+
+            return read
+
+        cache.refill(read_while_answered(2))  # as many as are kept: installed, with both added
+        installed = cache.fresh()
+        assert installed.fleet == with_added(fleet, 2)
+        cache.refill(read_while_answered(3))  # more: which of them the read holds is not known, so it is not installed
+        assert cache.fresh().snapshot.read_at == installed.snapshot.read_at
+        assert cache.fresh().fleet == with_added(fleet, 5)  # the cached fleet, with the three added to it
+        cache.refill(lambda: fleet)
+        assert cache.fresh().fleet == fleet
+    finally:
         store.dispose()
