@@ -196,6 +196,7 @@ def main() -> None:
             print_waits(run.name, run.waits)
 
 
+UNLIKE = 0.01  # errors, as a share of a side's answers, past which a pair is not a comparison (``print_rounds``)
 FLOOR_NODES = [f"run-{n}" for n in range(6)]  # the seeded clusters' run nodes, which the floor's replays go round
 
 
@@ -345,7 +346,7 @@ def placements(args, router: Router, wrk: str, workdir: Path, schema: str, appli
         statements = [len(c.statements) for c in captured]
         print(f"\nSQL statements per placement (without, with a volume): {statements}")
         if args.rounds > 1:
-            print_rounds(pairs, loads, router.workers)
+            print_rounds(pairs, loads, router.workers, args.duration)
         return runs
     finally:
         engine.dispose()
@@ -358,9 +359,13 @@ def spread(values: list[float]) -> str:
     return f"**{median:.2f}×** (range {low:.2f}-{high:.2f}×{quartiles})"
 
 
-def print_rounds(pairs: dict[str, list[tuple[Run, Run]]], loads: dict[str, list[float]], workers: int) -> None:
+def print_rounds(
+    pairs: dict[str, list[tuple[Run, Run]]], loads: dict[str, list[float]], workers: int, duration: float
+) -> None:
     """Each rate's placements against their floor, round by round (with the load average over the pair), and the
-    median and spread of the rounds' ratios."""
+    median and spread of the rounds' ratios; under the table, the rates whose runs were not like for like (more
+    than ``UNLIKE`` of a side's answers errors: the fleet's room ran out, so the floor's statements undid themselves
+    cheaply, or the router answered 409)."""
     print(
         f"\n| placements, PostgreSQL, {workers_label(workers)} | p99 / floor p99, round by round (load) | "
         "p99 ratio: median (spread) | "
@@ -373,6 +378,15 @@ def print_rounds(pairs: dict[str, list[tuple[Run, Run]]], loads: dict[str, list[
         each = ", ".join(f"{ratio:.2f}× ({load:.1f})" for ratio, load in zip(p99_ratios, loads[label], strict=True))
         cpu = spread(cpu_ratios) if cpu_ratios else ""
         print(f"| {label} | {each} | {spread(p99_ratios)} | {cpu} |")
+    for label, rounds in pairs.items():
+        floor_errors = max(floor.errors / max(floor.rate * duration, 1) for floor, _ in rounds)
+        router_errors = max(placed.errors / max(placed.rate * duration, 1) for _, placed in rounds)
+        if max(floor_errors, router_errors) > UNLIKE:
+            print(
+                f"not like for like, {label}: up to {floor_errors:.0%} of the floor's statements lost a guard and up "
+                f"to {router_errors:.0%} of the router's answers were errors (the seeded room ran out): its ratios "
+                "compare unequal work"
+            )
 
 
 if __name__ == "__main__":
