@@ -31,8 +31,13 @@ def seed_bodies(clusters: int = 10) -> list[tuple[dict, dict]]:
                     "allocatable_ram": "250Gi",
                     "requested_ram": f"{40 + 7 * n + index}Gi",
                     "pods": 20 + n,
+                    # kubelet's --max-pods as dense k3s nodes set it: room for a saturated 10-second run of
+                    # placements (with 6 nodes at 110 pods the fleet ran out after ~5,000, and a quarter of the
+                    # answers were 409); with 10 nodes at 250, after ~20,000 (those with a volume, on the Ceph
+                    # clusters once the Longhorn ones hold their 500 volumes)
+                    "max_pods": 250,
                 }
-                for n in range(6)
+                for n in range(10)
             ],
             "volumes": 50 + 20 * index,
             "services": 200 + index,

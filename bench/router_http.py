@@ -54,7 +54,7 @@ from sqlalchemy import Engine
 
 from bench.db_settle import settle_postgresql
 from bench.router_dbfloor import Captured, capture
-from bench.router_fleet import SELECT_PATH, TOKEN, fill_cache, seed
+from bench.router_fleet import SELECT_PATH, TOKEN, fill_cache, seed, seed_bodies
 from bench.router_floor import FLOOR_PATH
 from bench.router_waits import WaitSampler, print_waits
 from bench.router_wrk import (
@@ -197,7 +197,8 @@ def main() -> None:
 
 
 UNLIKE = 0.01  # errors, as a share of a side's answers, past which a pair is not a comparison (``print_rounds``)
-FLOOR_NODES = [f"run-{n}" for n in range(6)]  # the seeded clusters' run nodes, which the floor's replays go round
+# The seeded clusters' run nodes, which the floor's replays go round.
+FLOOR_NODES = [node["name"] for node in seed_bodies()[0][1]["run_nodes"]]
 
 
 def capture_placements(engine: Engine) -> list[Captured]:
