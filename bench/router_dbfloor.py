@@ -35,6 +35,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.exc import DBAPIError
 
 from placement.router.booking import guard_lost
+from placement.router.counters import NODE_COUNTERS
 from placement.router.db import loop_connect_args
 from placement.router.gate import DEFAULT_THREADS
 from placement.router.loop_booking import LoopConnections
@@ -60,9 +61,9 @@ def loop_factory() -> asyncio.AbstractEventLoop:
 
 # The guards' bound capacities, which the replay lifts to this whatever the router bound (``cap_<limit>``).
 LIFTED_CAPACITY = 2**62
-# What a booking adds to its counters that the replay binds as 0, so that a node's room never runs out: its RAM and
-# pods (the cluster's pods too, whose capacity is lifted anyway).
-UNGROWN = frozenset({"add_ram", "add_pods"})
+# What a booking adds to a node's counters (its RAM and pods), which the replay binds as 0 so that a node's room never
+# runs out (the cluster's pods too, whose capacity is lifted anyway): the parameter names the counters' UPDATEs bind.
+UNGROWN = frozenset(f"add_{counter}" for counter in NODE_COUNTERS)
 
 
 def capture(store: Store, order: PlacementOrder) -> Captured:
