@@ -15,15 +15,18 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, inspect, select
+from sqlalchemy import Connection, Engine, delete, insert, inspect, make_url, select
 
-from placement.router.db import forecast_rows, forecasts, make_engine
+from placement.router.db import forecast_rows, forecasts, make_engine, normalise_url
 
 # What BIGINT holds: a seed or a figure beyond it is refused rather than wrapped.
 BIGINT_MAX = 2**63 - 1
 SECONDS_PER_DAY = 86_400.0
+# What a publisher's database lacks until the router has made it (its migrations own the schema).
+MIGRATE_FIRST = "run `placement db upgrade --db URL` (or start the router once) first"
 
 
 class ForecastError(ValueError):
@@ -173,7 +176,11 @@ def _stored(value: datetime) -> datetime:
 
 def forecast_engine(url: str) -> Engine:
     """An engine on the router's database for a publishing process. It does not migrate (the router owns its
-    schema); ``ForecastsNotMigrated`` says so when the forecasts table is missing."""
+    schema); ``ForecastsNotMigrated`` says so when the forecasts table is missing, or when a SQLite file is: opening
+    one that is not there would make it, an empty file left behind by a publisher that failed."""
+    parsed = make_url(normalise_url(url))
+    if parsed.get_backend_name() == "sqlite" and not (parsed.database and Path(parsed.database).is_file()):
+        raise ForecastsNotMigrated(f"{url}: no such SQLite file: {MIGRATE_FIRST}")
     engine = make_engine(url)
     try:
         missing = not inspect(engine).has_table("forecasts")
@@ -183,8 +190,7 @@ def forecast_engine(url: str) -> Engine:
     if missing:
         engine.dispose()
         raise ForecastsNotMigrated(
-            f"{engine.url.render_as_string(hide_password=True)} has no forecasts table: "
-            "run `placement db upgrade --db URL` (or start the router once) first"
+            f"{engine.url.render_as_string(hide_password=True)} has no forecasts table: {MIGRATE_FIRST}"
         )
     return engine
 

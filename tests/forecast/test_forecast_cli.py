@@ -212,3 +212,10 @@ def test_publish_to_a_database_without_the_forecasts_table_is_refused_before_any
     done = forecast("examples/state.yaml", tmp_path / "out", "--publish", f"sqlite:///{empty}")
     assert done.returncode == 2 and "no forecasts table" in " ".join(done.stderr.split()), done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_publish_to_a_missing_sqlite_file_is_refused_and_makes_no_file(tmp_path):
+    missing = tmp_path / "router.db"
+    done = forecast("examples/state.yaml", tmp_path / "out", "--publish", str(missing))
+    assert done.returncode == 2 and "no such SQLite file" in " ".join(done.stderr.split()), done.stderr
+    assert not missing.exists() and not (tmp_path / "out").exists()

@@ -178,6 +178,15 @@ def test_a_publisher_on_an_unmigrated_database_is_told_to_migrate(tmp_path):
         forecast_engine(url)
 
 
+@pytest.mark.parametrize("given", ["path", "url"])
+def test_a_publisher_on_a_missing_sqlite_file_is_told_to_migrate_and_makes_no_file(tmp_path, given):
+    missing = tmp_path / "typo" / "router.db"
+    missing.parent.mkdir()
+    with pytest.raises(ForecastsNotMigrated, match="no such SQLite file: run `placement db upgrade"):
+        forecast_engine(str(missing) if given == "path" else f"sqlite:///{missing}")
+    assert list(missing.parent.iterdir()) == []
+
+
 def test_on_postgresql_the_publish_commits_without_waiting_for_its_flush_and_only_that_transaction(pg_url):
     """A forecast is derived data republished at every tick: its transaction runs with synchronous_commit off, so
     it never holds the WAL flush the router's placements queue behind; the setting ends with the transaction."""
