@@ -10,7 +10,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 from rich.text import Text
 
-from placement.cli_common import error_console, fail
+from placement.cli_common import error_console, fail, output_folder
 from sim import fmt
 from sim.cli_run import SET_OPTION, console, load_with_overrides
 from sim.compare import compare
@@ -41,7 +41,9 @@ def compare_command(
     overrides_b: Annotated[
         list[str] | None, typer.Option("--set-b", metavar="PATH=VALUE", help="what-if on B only (repeatable)")
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="output directory (default out/compare-A-vs-B)")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="output directory (default out/compare-A-vs-B)", callback=output_folder)
+    ] = None,
     workers: Annotated[
         int | None, typer.Option("--workers", min=1, help="local processes (default: all cores)")
     ] = None,
@@ -65,7 +67,7 @@ def compare_command(
     # Labels name what differs; what --set changed on both sides is said once, in the manifest.
     shared = len(both)
     labels = (_label(a.name, record_a[shared:]), _label(b.name, record_b[shared:]))
-    out_dir = out or Path("out") / f"compare-{a.name}-vs-{b.name}"
+    out_dir = out or output_folder(Path("out") / f"compare-{a.name}-vs-{b.name}")
     progress = Progress(
         TextColumn("[bold]compare"), BarColumn(), TextColumn("{task.completed}/{task.total} runs"),
         TimeElapsedColumn(), TimeRemainingColumn(), console=error_console,

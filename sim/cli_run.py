@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from placement.cli_common import error_console, fail
+from placement.cli_common import error_console, fail, output_folder
 from placement.limits import PROFILE_NAMES
 from placement.yamlio import ConfigError
 from sim import fmt
@@ -182,7 +182,10 @@ def print_packing_table(summary: dict) -> None:
 def run_command(
     scenario_path: Annotated[Path, typer.Argument(metavar="SCENARIO.yaml", help="the scenario file")],
     seed: Annotated[int, typer.Option("--seed", min=0, help="random seed (same seed, same outputs)")] = 0,
-    out: Annotated[Path | None, typer.Option("--out", help="output directory (default out/<scenario name>)")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="output directory (default out/<scenario name>)", callback=output_folder),
+    ] = None,
     profile: Annotated[
         str | None,
         typer.Option("--profile", help=f"limits profile, overriding the scenario's: {'|'.join(PROFILE_NAMES)}"),
@@ -213,7 +216,7 @@ def run_command(
     if profile is not None and profile not in PROFILE_NAMES:
         fail(f"--profile must be one of {', '.join(PROFILE_NAMES)}, got {profile!r}")
     scenario = load_with_overrides(scenario_path, overrides)
-    out_dir = out or Path("out") / scenario.name
+    out_dir = out or output_folder(Path("out") / scenario.name)
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from placement.cli_common import error_console, fail
+from placement.cli_common import error_console, fail, output_folder
 from placement.yamlio import ConfigError
 from sim.forecast.core import WORKER_MODULES, Forecast, forecast, started_from
 from sim.forecast.output import write_forecast
@@ -49,7 +49,7 @@ def forecast_command(
             "snapshots, or a state YAML",
         ),
     ],
-    out: Annotated[Path, typer.Option("--out", help="output directory")],
+    out: Annotated[Path, typer.Option("--out", help="output directory", callback=output_folder)],
     base: Annotated[
         Path, typer.Option("--base", help="scenario for what the source cannot tell (mix, churn, operator)")
     ] = DEFAULT_BASE,
@@ -280,7 +280,7 @@ def _exit_on_sigterm(signum, frame) -> None:
 def backtest_command(
     scenario_path: Annotated[Path, typer.Argument(metavar="SCENARIO.yaml", help="the scenario file")],
     at: Annotated[int, typer.Option("--at", min=1, help="the day the forecast is made (days after the start)")],
-    out: Annotated[Path, typer.Option("--out", help="output directory")] = Path("out/backtest"),
+    out: Annotated[Path, typer.Option("--out", help="output directory", callback=output_folder)] = Path("out/backtest"),
     horizon_days: Annotated[float, typer.Option("--horizon-days", min=1, help="days forecast after --at")] = 365,
     runs: Annotated[int, typer.Option("--runs", min=1, help="forecast runs")] = 20,
     seed: Annotated[int, typer.Option("--seed", min=0, help="the full run's seed (and the forecast's root)")] = 0,

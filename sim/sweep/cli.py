@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from placement.cli_common import error_console, fail
+from placement.cli_common import error_console, fail, output_folder
 from placement.yamlio import ConfigError
 from sim import fmt
 from sim.outcomes import BY_NAME, METRIC_NAMES, PERCENTILE_NOTE
@@ -36,7 +36,9 @@ def sweep_command(
     scheduler: Annotated[
         str | None, typer.Option("--scheduler", help="existing Dask scheduler, tcp://HOST:8786")
     ] = None,
-    out: Annotated[Path, typer.Option("--out", help="output directory (resumable)")] = Path("out/sweep"),
+    out: Annotated[Path, typer.Option("--out", help="output directory (resumable)", callback=output_folder)] = Path(
+        "out/sweep"
+    ),
     seed: Annotated[int, typer.Option("--seed", min=0, help="root seed")] = 0,
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="runs per task")] = 1,
     metric: Annotated[

@@ -8,11 +8,14 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from sim.cli import app
 
 runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[2]
+STAGE1, STAGE2 = str(ROOT / "scenarios" / "stage1.yaml"), str(ROOT / "scenarios" / "stage2.yaml")
 
 
 def test_run_writes_everything_and_prints_the_decision_table(stage1_short, tmp_path):
@@ -93,3 +96,36 @@ print(matplotlib.get_backend(), "matplotlib.pyplot" in sys.modules)
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.split() == ["template", "False"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run", STAGE1],
+        ["sweep", STAGE1, "--runs", "2"],
+        ["compare", STAGE1, STAGE2],
+        ["forecast", "--start-from", str(ROOT / "examples" / "state.yaml"), "--runs", "2"],
+        ["backtest", STAGE1, "--at", "30"],
+    ],
+    ids=lambda command: command[0],
+)
+@pytest.mark.parametrize("where", ["a file", "below a file"])
+def test_an_out_that_cannot_be_a_folder_is_refused_before_any_run(tmp_path, command, where):
+    """Checked when the command line is read: before, ``sim run --out FILE`` simulated the whole scenario and then
+    ended in a FileExistsError traceback at its first write, with exit status 1."""
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder\n")
+    out = taken if where == "a file" else taken / "results"
+    result = runner.invoke(app, [*command, "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--out'" in result.output and str(taken) in result.output
+    assert "Traceback" not in result.output
+    assert taken.read_text() == "not a folder\n" and sorted(tmp_path.iterdir()) == [taken]
+
+
+def test_the_default_out_is_checked_too(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("out").write_text("")
+    result = runner.invoke(app, ["run", STAGE1])
+    assert result.exit_code == 2, result.output
+    assert "out is a file, so out/stage1 cannot be made" in result.output
