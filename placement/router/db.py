@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import weakref
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -217,6 +218,17 @@ def normalise_url(url: str) -> str:
     if "://" not in url:
         return f"sqlite:///{url}"
     return url
+
+
+def missing_sqlite_file(url: str) -> str | None:
+    """The path of ``url``'s SQLite file when that file is not there (None for any other database): what opens the
+    router's database without owning it (a publisher, a collector, a forecast's source) refuses it rather than let
+    SQLite make an empty database where a mistyped path points."""
+    parsed = make_url(normalise_url(url))
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    path = parsed.database or ""
+    return None if path and Path(path).is_file() else path or ":memory:"
 
 
 def make_engine(url: str, *, connect_timeout: float = 2.0) -> Engine:

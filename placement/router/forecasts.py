@@ -15,12 +15,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, inspect, make_url, select
+from sqlalchemy import Connection, Engine, delete, insert, inspect, select
 
-from placement.router.db import forecast_rows, forecasts, make_engine, normalise_url
+from placement.router.db import forecast_rows, forecasts, make_engine, missing_sqlite_file
 
 # What BIGINT holds: a seed or a figure beyond it is refused rather than wrapped.
 BIGINT_MAX = 2**63 - 1
@@ -178,8 +177,7 @@ def forecast_engine(url: str) -> Engine:
     """An engine on the router's database for a publishing process. It does not migrate (the router owns its
     schema); ``ForecastsNotMigrated`` says so when the forecasts table is missing, or when a SQLite file is: opening
     one that is not there would make it, an empty file left behind by a publisher that failed."""
-    parsed = make_url(normalise_url(url))
-    if parsed.get_backend_name() == "sqlite" and not (parsed.database and Path(parsed.database).is_file()):
+    if missing_sqlite_file(url) is not None:
         raise ForecastsNotMigrated(f"{url}: no such SQLite file: {MIGRATE_FIRST}")
     engine = make_engine(url)
     try:

@@ -118,9 +118,9 @@ def _read_only_engine(url: str) -> Engine:
     normalised = db.normalise_url(url)
     parsed = make_url(normalised)
     if parsed.get_backend_name() == "sqlite":
-        path = Path(parsed.database or "")
-        if not parsed.database or not path.is_file():
+        if db.missing_sqlite_file(url) is not None:
             raise StartFromError(f"router database {url}: no such SQLite file")
+        path = Path(parsed.database)
         # mode=ro: SQLite itself refuses every write, and a missing file is not created.
         return create_engine(f"sqlite:///file:{path.resolve()}?mode=ro&uri=true")
     if parsed.get_backend_name() == "postgresql":

@@ -71,6 +71,18 @@ def test_bad_cluster_id_and_missing_kubeconfig_exit_2(tmp_path):
     assert result.exit_code == 2 and "no such file" in result.output
 
 
+@pytest.mark.parametrize("given", ["path", "url"])
+def test_a_db_that_is_not_there_exits_2_before_collecting_and_makes_no_file(serve, tmp_path, given):
+    """Storing into a SQLite file that is not there would make an empty router database (no clusters, so the load
+    is refused after the collection) and leave it behind: refused before the API server is asked."""
+    served = serve(k3s_longhorn_fleet())
+    missing = tmp_path / "router.db"
+    result = runner.invoke(app, _args(served, "--db", str(missing) if given == "path" else f"sqlite:///{missing}"))
+    assert result.exit_code == 2, result.output
+    assert "no such SQLite file" in result.output
+    assert not missing.exists() and served.cluster.requests == []
+
+
 def test_watch_backs_off_then_recovers(serve, tmp_path):
     cluster = k3s_longhorn_fleet()
     cluster.faults["/api/v1/nodes"] = Fault(status=503, times=2)
