@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import os
 import signal
 import time
@@ -21,7 +22,7 @@ from sim.forecast.publish import background_priority, standing_workers
 from sim.scenario import load_scenario
 from sim.start_from.build import read_source
 from sim.start_from.sources import StartFromError
-from sim.sweep.executors import dask_executor, process_pool
+from sim.sweep.executors import SchedulerError, dask_executor, process_pool, scheduler_address
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BASE = ROOT / "scenarios" / "stage2.yaml"
@@ -38,6 +39,11 @@ def parse_as_of(text: str | None) -> datetime:
     except ValueError:
         raise ValueError(f"--as-of {text!r}: not an ISO 8601 date-time (e.g. 2026-12-01T06:00:00Z)") from None
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _scheduler_or_dask(value: str | None) -> str | None:
+    """``--scheduler``: 'dask' (a LocalCluster) or a scheduler's address (``scheduler_address``)."""
+    return value if value == "dask" else scheduler_address(value)
 
 
 def forecast_command(
@@ -69,7 +75,10 @@ def forecast_command(
         ),
     ] = None,
     scheduler: Annotated[
-        str | None, typer.Option("--scheduler", help="'dask' for a Dask LocalCluster, or tcp://HOST:8786")
+        str | None,
+        typer.Option(
+            "--scheduler", help="'dask' for a Dask LocalCluster, or tcp://HOST:8786", callback=_scheduler_or_dask
+        ),
     ] = None,
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="runs per task")] = 1,
     min_weeks: Annotated[
@@ -145,7 +154,11 @@ def _one(
     else:
         # The workers start (and import) while the growth and churn are fitted, once the source has read well.
         executor_ctx = process_pool(workers, initializer, start=True, preload=WORKER_MODULES)
-    with executor_ctx as executor:
+    with contextlib.ExitStack() as stack:
+        try:
+            executor = stack.enter_context(executor_ctx)
+        except SchedulerError as exc:
+            fail(str(exc))
         try:
             started = _or_fail(
                 source, lambda: started_from(state, base_scenario, horizon_days=horizon_days, min_weeks=min_weeks)

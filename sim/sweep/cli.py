@@ -15,7 +15,7 @@ from sim import fmt
 from sim.outcomes import BY_NAME, METRIC_NAMES, PERCENTILE_NOTE
 from sim.scenario import load_scenario
 from sim.sweep.core import sweep
-from sim.sweep.executors import dask_executor
+from sim.sweep.executors import SchedulerError, dask_executor, scheduler_address
 from sim.sweep.store import SweepError
 
 
@@ -34,7 +34,8 @@ def sweep_command(
     ] = None,
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="run on a Dask LocalCluster of K")] = None,
     scheduler: Annotated[
-        str | None, typer.Option("--scheduler", help="existing Dask scheduler, tcp://HOST:8786")
+        str | None,
+        typer.Option("--scheduler", help="existing Dask scheduler, tcp://HOST:8786", callback=scheduler_address),
     ] = None,
     out: Annotated[Path, typer.Option("--out", help="output directory (resumable)", callback=output_folder)] = Path(
         "out/sweep"
@@ -103,7 +104,7 @@ def sweep_command(
                 on_start=on_start,
                 on_run=on_run,
             )
-    except (SweepError, ValueError) as exc:  # VaryError and ConfigError are ValueErrors
+    except (SweepError, SchedulerError, ValueError) as exc:  # VaryError and ConfigError are ValueErrors
         fail(str(exc))
     shard = result.first_shard.set_index("statistic")
     error_console.print(

@@ -44,6 +44,27 @@ def _nothing() -> None:
     """A task that does nothing (``process_pool(start=True)``)."""
 
 
+class SchedulerError(RuntimeError):
+    """A Dask scheduler that cannot be reached."""
+
+
+def scheduler_address(address: str | None) -> str | None:
+    """``--scheduler``'s check (a typer callback), made before any work: an address a Dask client can dial
+    (``tcp://HOST:PORT``, or any scheme of Dask's comms), as Dask itself reads it."""
+    if address is None:
+        return None
+    import typer
+    from distributed.comm.addressing import get_address_host_port
+
+    try:
+        get_address_host_port(address)
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"{address!r} is not a Dask scheduler's address such as tcp://HOST:8786 ({exc})"
+        ) from None
+    return address
+
+
 @contextlib.contextmanager
 def dask_executor(workers: int | None = None, scheduler: str | None = None) -> Iterator[cf.Executor]:
     """A ``concurrent.futures.Executor`` on Dask: an existing cluster at ``scheduler``, else a ``LocalCluster``."""
@@ -51,7 +72,11 @@ def dask_executor(workers: int | None = None, scheduler: str | None = None) -> I
     from distributed import Client, LocalCluster
 
     if scheduler:
-        with Client(scheduler) as client:
+        try:
+            client = Client(scheduler)
+        except OSError as exc:  # unreachable, refused, timed out: distributed raises them all as OSError
+            raise SchedulerError(f"Dask scheduler {scheduler}: cannot connect ({exc})") from exc
+        with client:
             yield client.get_executor(pure=False)
         return
     # Each worker's statistical profiler samples the running task every 10 ms under the task's GIL: a cost with

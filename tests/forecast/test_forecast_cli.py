@@ -53,6 +53,25 @@ def test_the_same_seed_gives_the_same_bytes(two_forecasts):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
 
 
+@pytest.mark.parametrize("scheduler", ["dask", "address"])
+def test_on_dask_the_same_seed_gives_the_process_pools_bytes(two_forecasts, sqlite_history, tmp_path, scheduler):
+    """The sweep's executors: a Dask LocalCluster of --workers (``--scheduler dask``), or a running cluster's
+    scheduler by its address; the runs, their seeds and so every byte written are the process pool's."""
+    from distributed import LocalCluster
+
+    out = tmp_path / "out"
+    if scheduler == "dask":
+        done = forecast(sqlite_history.url, out, "--seed", "11", "--scheduler", "dask")
+    else:
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+            done = forecast(sqlite_history.url, out, "--seed", "11", "--scheduler", cluster.scheduler_address)
+    assert done.returncode == 0, done.stderr
+    pool = two_forecasts[0]
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in pool.iterdir())
+    for path in pool.iterdir():
+        assert (out / path.name).read_bytes() == path.read_bytes(), path.name
+
+
 def test_every_cluster_and_catalogue_limit_has_a_row_with_ordered_bands(two_forecasts, sqlite_history):
     table = pd.read_parquet(two_forecasts[0] / "forecast.parquet")
     assert sorted(table["cluster"].unique()) == ["eu-west-1", "eu-west-2", "us-east-1"]

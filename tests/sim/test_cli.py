@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -129,3 +130,41 @@ def test_the_default_out_is_checked_too(tmp_path, monkeypatch):
     result = runner.invoke(app, ["run", STAGE1])
     assert result.exit_code == 2, result.output
     assert "out is a file, so out/stage1 cannot be made" in result.output
+
+
+SCHEDULED = {
+    "sweep": ["sweep", STAGE1, "--runs", "2"],
+    "forecast": ["forecast", "--start-from", str(ROOT / "examples" / "state.yaml"), "--runs", "2"],
+}
+
+
+@pytest.mark.parametrize("command", SCHEDULED)
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        ("bogus", "missing port number"),
+        ("http://127.0.0.1:8786", "unknown address scheme 'http'"),
+    ],
+)
+def test_a_scheduler_address_dask_cannot_dial_is_refused_when_read(tmp_path, command, address, message):
+    out = tmp_path / "out"
+    result = runner.invoke(app, [*SCHEDULED[command], "--scheduler", address, "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--scheduler'" in result.output and message in result.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", SCHEDULED)
+def test_an_unreachable_scheduler_is_a_clear_error_and_writes_nothing(tmp_path, command):
+    """Before: a traceback of distributed's OSError (the forecast), after the source had been read."""
+    import dask
+
+    with socket.socket() as sock:  # a port nothing listens on: bound, never listening
+        sock.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+        out = tmp_path / "out"
+        with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+            result = runner.invoke(app, [*SCHEDULED[command], "--scheduler", address, "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert f"Dask scheduler {address}: cannot connect" in result.output
+    assert "Traceback" not in result.output and not out.exists()

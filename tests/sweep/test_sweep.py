@@ -160,3 +160,20 @@ def test_cli_on_a_dask_local_cluster_writes_the_tables(tmp_path, pool_result):
     pd.testing.assert_frame_equal(pd.read_parquet(out / "runs.parquet"), pool_result.runs)
     sens = pd.read_parquet(out / "sensitivity.parquet")
     assert sorted(sens["parameter"]) == ["etcd.objects_per_service", "longhorn.max_volumes"]
+
+
+def test_cli_on_an_existing_scheduler_gives_the_pools_runs(tmp_path, pool_result):
+    """``--scheduler tcp://HOST:PORT``: the sweep's runs go to a running cluster's workers, by its address."""
+    from distributed import LocalCluster
+    from typer.testing import CliRunner
+
+    from sim.cli import app
+
+    out = tmp_path / "cli"
+    args = ["sweep", str(TINY), "--runs", "6", "--seed", "11", "--out", str(out)]
+    for spec in VARY:
+        args += ["--vary", spec]
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        result = CliRunner().invoke(app, [*args, "--scheduler", cluster.scheduler_address])
+    assert result.exit_code == 0, result.output
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "runs.parquet"), pool_result.runs)
