@@ -213,6 +213,8 @@ def _summary(result: Forecast, written: dict[str, Path]) -> None:
         f"{head['customers_estimated']} estimated; wrote {written['html']} and {written['parquet']}",
         highlight=False,
     )
+    for warning in result.warnings:
+        error_console.print(f"warning: {warning}", highlight=False, markup=False)
     soon = result.table.dropna(subset=["p50_days"]).sort_values("p50_days").head(5)
     for row in soon.itertuples():
         error_console.print(

@@ -41,6 +41,9 @@ from sim.sweep.executors import process_pool
 # What a forecast's pool workers run (``process_pool(preload=...)``): imported once, in the fork server.
 WORKER_MODULES = (run_forecast_chunk.__module__,)
 QUANTILES = (("p10", 0.10), ("p50", 0.50), ("p90", 0.90))
+# The fewest runs whose p10-p90 is a prediction band (``censored_percentile``: order statistic q(n+1) exists for the
+# lowest and the highest quantile); with fewer, the band is clamped to the runs' own range.
+MIN_BAND_RUNS = round(1 / QUANTILES[0][1]) - 1
 TABLE_COLUMNS = [
     "cluster", "region", "storage_provider", "limit", "limit_name", "unit", "used", "capacity", "share",
     "p10_days", "p50_days", "p90_days", "p10_date", "p50_date", "p90_date", "runs_binding",
@@ -161,8 +164,13 @@ def forecast(
         [{"run": o.index, "status": o.status, "error": o.error} | o.drawn for o in ordered],
         columns=["run", "status", "error", "growth_kind", "growth", "churn_rate"],
     )
-    return Forecast(table, header, run_rows, started.provenance, started.growth_fit, started.churn_fit,
-                    list(started.warnings))  # fmt: skip
+    warnings = list(started.warnings)
+    if len(ok) < MIN_BAND_RUNS:
+        warnings.append(
+            f"{len(ok)} successful run{'s' if len(ok) != 1 else ''}: p10 and p90 are the runs' own range, not an "
+            f"80 % band (that takes at least {MIN_BAND_RUNS} runs)"
+        )
+    return Forecast(table, header, run_rows, started.provenance, started.growth_fit, started.churn_fit, warnings)
 
 
 def summarise(started: StartedScenario, ok: list[RunOutcome]) -> pd.DataFrame:

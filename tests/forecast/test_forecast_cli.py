@@ -3,6 +3,8 @@ same bytes for the same seed, and the bad sources (exit 2, a message naming the 
 
 from __future__ import annotations
 
+import html
+import json
 import math
 import subprocess
 import sys
@@ -13,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.forecast.core import censored_percentile
+from sim.forecast.core import MIN_BAND_RUNS, censored_percentile
 from sim.forecast.runs import LIMITS
 from tests.forecast.conftest import NOW, ROOT, History
 from tests.forecast.test_start_from import snapshot_document, write_snapshots
@@ -128,6 +130,29 @@ def test_censored_percentiles():
     assert censored_percentile([10, 20, 30], 0.5) == 20
     assert censored_percentile(list(range(1, 11)), 0.1) == pytest.approx(1.1)  # order statistic 0.1 x 11
     assert censored_percentile(list(range(1, 11)), 0.9) == pytest.approx(9.9)
+
+
+def test_below_the_fewest_runs_of_a_band_p10_and_p90_are_the_runs_range_and_the_outputs_say_so(two_forecasts):
+    enough = np.arange(1.0, MIN_BAND_RUNS + 1)  # MIN_BAND_RUNS runs: both order statistics exist
+    assert censored_percentile(enough, 0.1) == 1.0 and censored_percentile(enough, 0.9) == MIN_BAND_RUNS
+    fewer = np.linspace(1.0, 2.0, MIN_BAND_RUNS - 1)  # one fewer: clamped to the runs' range
+    assert censored_percentile(fewer, 0.1) == 1.0 and censored_percentile(fewer, 0.9) == 2.0
+    # The forecasts above ran 4: their meta and page say what their band is.
+    warning = (
+        "4 successful runs: p10 and p90 are the runs' own range, not an 80 % band "
+        f"(that takes at least {MIN_BAND_RUNS} runs)"
+    )
+    assert warning in json.loads((two_forecasts[0] / "meta.json").read_text())["warnings"]
+    assert html.escape(warning) in (two_forecasts[0] / "forecast.html").read_text()
+
+
+def test_the_warnings_are_printed_too(tmp_path):
+    done = sim("forecast", "--start-from", "examples/state.yaml", "--runs", "2", "--horizon-days", "30",
+               "--as-of", AS_OF, "--out", str(tmp_path / "out"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    printed = " ".join(done.stderr.split())
+    assert "warning: 2 successful runs: p10 and p90 are the runs' own range" in printed
+    assert "warning: cluster eu-west-1: 497 volumes for 275 services" in printed  # the start's own warning
 
 
 @pytest.mark.parametrize("runs", [10, 20])
