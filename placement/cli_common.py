@@ -37,3 +37,16 @@ def output_folder(path: Path | None) -> Path | None:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise typer.BadParameter(f"cannot write in {existing}")
     return path
+
+
+def output_file(path: Path | None) -> Path | None:
+    """``--out``'s check for a command that writes one file there (a typer callback), made before any work."""
+    if path is None:
+        return None
+    if path.is_dir():
+        raise typer.BadParameter(f"{path} is a folder, not a file")
+    try:
+        output_folder(path.parent)
+    except typer.BadParameter as exc:
+        raise typer.BadParameter(f"{exc.message}: {path} cannot be written") from None
+    return path

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from placement.cli_common import error_console, fail
+from placement.cli_common import error_console, fail, output_file
 from placement.collector.resources import DEFAULT_COLLECTION_TIMEOUT, DEFAULT_PAGE_SIZE
 
 if TYPE_CHECKING:
@@ -39,7 +39,10 @@ def collect(
     token: Annotated[
         str | None, typer.Option(envvar="PLACEMENT_ROUTER_TOKEN", help="Bearer token for --router.")
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="Write the snapshot JSON (load and inventory) to this file.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write the snapshot JSON (load and inventory) to this file.", callback=output_file),
+    ] = None,
     print_snapshot: Annotated[bool, typer.Option("--print", help="Print the snapshot JSON to stdout.")] = False,
     watch_mode: Annotated[bool, typer.Option("--watch", help="Collect again every --interval seconds.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between collections with --watch.", min=0)] = 60.0,

@@ -83,6 +83,17 @@ def test_a_db_that_is_not_there_exits_2_before_collecting_and_makes_no_file(serv
     assert not missing.exists() and served.cluster.requests == []
 
 
+@pytest.mark.parametrize("where", ["a folder", "below a file"])
+def test_an_out_that_cannot_be_written_exits_2_before_collecting(serve, tmp_path, where):
+    served = serve(k3s_longhorn_fleet())
+    taken = tmp_path / "taken"
+    taken.write_text("")
+    out = tmp_path if where == "a folder" else taken / "eu-west-1.json"
+    result = runner.invoke(app, _args(served, "--out", str(out)))
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--out'" in result.output and served.cluster.requests == []
+
+
 def test_watch_backs_off_then_recovers(serve, tmp_path):
     cluster = k3s_longhorn_fleet()
     cluster.faults["/api/v1/nodes"] = Fault(status=503, times=2)
