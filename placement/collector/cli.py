@@ -104,14 +104,14 @@ def collect(
     from placement.collector.snapshot import SYSTEM_NAMESPACES, collect_snapshot, default_limits
     from placement.collector.source import KubernetesSource
     from placement.collector.watch import summary, watch
-    from placement.router.db import missing_sqlite_file
+    from placement.router.db import sqlite_file_missing
     from placement.yamlio import ConfigError
 
     if not CLUSTER_ID.match(cluster_id):
         fail(f"--cluster-id {cluster_id!r}: lower-case letters, digits and '-', as in the router's clusters table")
     if db and router:
         fail("--db and --router: give one of them")
-    if db and missing_sqlite_file(db) is not None:
+    if db and sqlite_file_missing(db):
         fail(f"--db {db}: no such SQLite file (the router's database, where the cluster is registered)")
     if router and not token:
         fail("--router needs --token (or PLACEMENT_ROUTER_TOKEN)")

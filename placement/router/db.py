@@ -220,15 +220,12 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def missing_sqlite_file(url: str) -> str | None:
-    """The path of ``url``'s SQLite file when that file is not there (None for any other database): what opens the
-    router's database without owning it (a publisher, a collector, a forecast's source) refuses it rather than let
-    SQLite make an empty database where a mistyped path points."""
+def sqlite_file_missing(url: str) -> bool:
+    """Whether ``url`` is a SQLite database whose file is not there: what opens the router's database without owning
+    it (a publisher, a collector, a forecast's source) refuses it rather than let SQLite make an empty database where
+    a mistyped path points."""
     parsed = make_url(normalise_url(url))
-    if parsed.get_backend_name() != "sqlite":
-        return None
-    path = parsed.database or ""
-    return None if path and Path(path).is_file() else path or ":memory:"
+    return parsed.get_backend_name() == "sqlite" and not (parsed.database and Path(parsed.database).is_file())
 
 
 def make_engine(url: str, *, connect_timeout: float = 2.0) -> Engine:

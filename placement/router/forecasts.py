@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, insert, inspect, select
 
-from placement.router.db import forecast_rows, forecasts, make_engine, missing_sqlite_file
+from placement.router.db import forecast_rows, forecasts, make_engine, sqlite_file_missing
 
 # What BIGINT holds: a seed or a figure beyond it is refused rather than wrapped.
 BIGINT_MAX = 2**63 - 1
@@ -177,7 +177,7 @@ def forecast_engine(url: str) -> Engine:
     """An engine on the router's database for a publishing process. It does not migrate (the router owns its
     schema); ``ForecastsNotMigrated`` says so when the forecasts table is missing, or when a SQLite file is: opening
     one that is not there would make it, an empty file left behind by a publisher that failed."""
-    if missing_sqlite_file(url) is not None:
+    if sqlite_file_missing(url):
         raise ForecastsNotMigrated(f"{url}: no such SQLite file: {MIGRATE_FIRST}")
     engine = make_engine(url)
     try:

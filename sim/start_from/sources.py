@@ -118,7 +118,7 @@ def _read_only_engine(url: str) -> Engine:
     normalised = db.normalise_url(url)
     parsed = make_url(normalised)
     if parsed.get_backend_name() == "sqlite":
-        if db.missing_sqlite_file(url) is not None:
+        if db.sqlite_file_missing(url):
             raise StartFromError(f"router database {url}: no such SQLite file")
         path = Path(parsed.database)
         # mode=ro: SQLite itself refuses every write, and a missing file is not created.
