@@ -22,7 +22,8 @@ from sim.forecast.publish import background_priority, standing_workers
 from sim.scenario import load_scenario
 from sim.start_from.build import read_source
 from sim.start_from.sources import StartFromError
-from sim.sweep.executors import SchedulerError, dask_executor, process_pool, scheduler_address
+from sim.sweep.cli import scheduler_address
+from sim.sweep.executors import SchedulerError, dask_executor, process_pool
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BASE = ROOT / "scenarios" / "stage2.yaml"

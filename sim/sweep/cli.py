@@ -15,8 +15,24 @@ from sim import fmt
 from sim.outcomes import BY_NAME, METRIC_NAMES, PERCENTILE_NOTE
 from sim.scenario import load_scenario
 from sim.sweep.core import sweep
-from sim.sweep.executors import SchedulerError, dask_executor, scheduler_address
+from sim.sweep.executors import SchedulerError, dask_executor
 from sim.sweep.store import SweepError
+
+
+def scheduler_address(address: str | None) -> str | None:
+    """``--scheduler``'s check (a typer callback), made before any work: an address a Dask client can dial
+    (``tcp://HOST:PORT``, or any scheme of Dask's comms), as Dask itself reads it."""
+    if address is None:
+        return None
+    from distributed.comm.addressing import get_address_host_port  # here: Dask loads only when it is asked for
+
+    try:
+        get_address_host_port(address)
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"{address!r} is not a Dask scheduler's address such as tcp://HOST:8786 ({exc})"
+        ) from None
+    return address
 
 
 def sweep_command(

@@ -48,23 +48,6 @@ class SchedulerError(RuntimeError):
     """A Dask scheduler that cannot be reached."""
 
 
-def scheduler_address(address: str | None) -> str | None:
-    """``--scheduler``'s check (a typer callback), made before any work: an address a Dask client can dial
-    (``tcp://HOST:PORT``, or any scheme of Dask's comms), as Dask itself reads it."""
-    if address is None:
-        return None
-    import typer
-    from distributed.comm.addressing import get_address_host_port
-
-    try:
-        get_address_host_port(address)
-    except ValueError as exc:
-        raise typer.BadParameter(
-            f"{address!r} is not a Dask scheduler's address such as tcp://HOST:8786 ({exc})"
-        ) from None
-    return address
-
-
 @contextlib.contextmanager
 def dask_executor(workers: int | None = None, scheduler: str | None = None) -> Iterator[cf.Executor]:
     """A ``concurrent.futures.Executor`` on Dask: an existing cluster at ``scheduler``, else a ``LocalCluster``."""
