@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from placement.cli_common import error_console, fail, output_folder
 from placement.yamlio import ConfigError
 from sim.forecast.core import WORKER_MODULES, Forecast, forecast, started_from
-from sim.forecast.output import write_forecast
+from sim.forecast.output import urgency, write_forecast
 from sim.forecast.publish import background_priority, standing_workers
 from sim.scenario import load_scenario
 from sim.start_from.build import read_source
@@ -218,9 +218,10 @@ def _summary(result: Forecast, written: dict[str, Path]) -> None:
         error_console.print(f"warning: {warning}", highlight=False, markup=False)
     soon = result.table.dropna(subset=["p50_days"]).sort_values("p50_days").head(5)
     for row in soon.itertuples():
+        overdue = " (overdue: order now)" if urgency(row) == "overdue" else ""
         error_console.print(
             f"{row.cluster} {row.limit_name}: binds in {row.p50_days:.0f} days (p50, {row.p50_date}); "
-            f"order by {row.order_by_date}: {row.action}",
+            f"order by {row.order_by_date}{overdue}: {row.action}",
             highlight=False,
             markup=False,
         )

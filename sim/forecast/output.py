@@ -67,7 +67,8 @@ def _level(row) -> str:
     return f"{row.used:,.0f} of {capacity} {html.escape(row.unit)}"
 
 
-def _urgency(row) -> str:
+def urgency(row) -> str:
+    """A row's order-by as the page colours it (and the command line's summary says it)."""
     if row.order_by_days is None or pd.isna(row.order_by_days):
         return "later"
     return "overdue" if row.order_by_days <= 0 else "soon" if row.order_by_days <= 90 else "planned"
@@ -80,10 +81,10 @@ def render_page(result: Forecast) -> str:
     for row in result.table.itertuples():
         band = " / ".join(_days(getattr(row, f"{q}_days")) for q in ("p10", "p50", "p90"))
         dates = " / ".join(_cell(getattr(row, f"{q}_date")) for q in ("p10", "p50", "p90"))
-        order = "–" if _urgency(row) == "later" else f"{_cell(row.order_by_date)} ({row.order_by_days:.0f} d)"
+        order = "–" if urgency(row) == "later" else f"{_cell(row.order_by_date)} ({row.order_by_days:.0f} d)"
         share = "–" if row.share is None or pd.isna(row.share) else f"{row.share:.0%}"
         rows.append(
-            f'<tr class="{_urgency(row)}"><td>{_cell(row.cluster)}</td><td>{_cell(row.limit_name)}</td>'
+            f'<tr class="{urgency(row)}"><td>{_cell(row.cluster)}</td><td>{_cell(row.limit_name)}</td>'
             f"<td>{_level(row)}</td><td>{share}</td><td>{band}</td><td>{dates}</td>"
             f"<td>{row.runs_binding:.0%}</td><td>{order}</td><td>{_cell(row.action)}</td><td>{_cell(row.basis)}</td></tr>"
         )

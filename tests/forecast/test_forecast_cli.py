@@ -153,6 +153,15 @@ def test_the_warnings_are_printed_too(tmp_path):
     printed = " ".join(done.stderr.split())
     assert "warning: 2 successful runs: p10 and p90 are the runs' own range" in printed
     assert "warning: cluster eu-west-1: 497 volumes for 275 services" in printed  # the start's own warning
+    # The soonest limits, each with its order-by date, said overdue as the page colours it.
+    table = pd.read_csv(tmp_path / "out" / "forecast.csv").dropna(subset=["p50_days"])
+    soonest = table.sort_values("p50_days").head(5)
+    assert len(soonest)
+    for row in soonest.itertuples():
+        line = f"{row.cluster} {row.limit_name}: binds in {row.p50_days:.0f} days (p50, {row.p50_date}); order by"
+        assert line in printed
+        overdue = f"order by {row.order_by_date} (overdue: order now):" in printed
+        assert overdue == (row.order_by_days <= 0), row
 
 
 @pytest.mark.parametrize("runs", [10, 20])
