@@ -197,9 +197,13 @@ class ClusterLoad:
         allocatable = self.ram_allocatable_bytes
         requested = self.ram_requested_bytes
         schedulable = self.schedulable_nodes
-        # The nodes by free RAM per pod cap, copied (the old snapshot keeps its own) and then adjusted.
+        # The nodes by free RAM per pod cap, copied (the old snapshot keeps its own) and then adjusted. The router
+        # decides on one load from several threads, each adding its answers to ``_cache`` as it goes: the loop runs
+        # over a copy (``dict.copy`` copies in C, holding the GIL), since a thread may switch in between its turns.
+        # Iterated live, an answer added meanwhile ended the update with "dictionary changed size during
+        # iteration" (a placement answered 500 under contention, CI).
         kept = {}
-        for key, value in self._cache.items():
+        for key, value in self._cache.copy().items():
             if key[0] == "nodes":
                 kept[key] = value.copy()
         for position, node in changed.items():

@@ -4,6 +4,8 @@ update theirs) is the snapshot built afresh: the same fields, the same derived f
 from __future__ import annotations
 
 import dataclasses
+import sys
+import threading
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -117,3 +119,33 @@ def test_placement_request_makes_the_request_its_fields_give(req):
     assert made == req and hash(made) == hash(req) and repr(made) == repr(req)
     with pytest.raises(dataclasses.FrozenInstanceError):
         made.pods = 0  # type: ignore[misc]
+
+
+def test_a_load_is_updated_while_other_threads_add_their_answers_to_it():
+    """The router decides on one cached load from its event loop and its database threads at once; each decision
+    keeps what it derived on the load (``nodes_by_free_ram``, the limits' levels) while the loop makes the next load
+    from it (``Footprint.add_to`` through ``with_nodes``). Thread switches forced as often as CPython allows: without
+    the update's own copy of those answers, it failed within a few rounds ("dictionary changed size during
+    iteration", a placement's 500 in CI)."""
+    nodes = tuple(run_node(f"n{i}", 64 * 2**30, i * 2**30, pods=i) for i in range(3))
+    changed = {0: run_node("n0", 64 * 2**30, 2**30, pods=1)}
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _round in range(10):
+            load = ClusterLoad(run_nodes=nodes, ctrl_node_type="cpx31")
+            load.nodes_by_free_ram(NO_POD_CAP)
+            # Answers the other thread adds while this one updates the load (a bounded number: each is copied).
+            other = threading.Thread(target=lambda load=load: [load.nodes_by_free_ram(cap) for cap in range(300)])
+            other.start()
+            updated = [load.with_nodes(changed)]
+            while other.is_alive():
+                updated.append(load.with_nodes(changed))
+            other.join()
+            for new in updated:
+                assert new.run_nodes[0] == changed[0]
+                assert new.nodes_by_free_ram(NO_POD_CAP) == sorted(
+                    (n.allocatable_ram_bytes - n.requested_ram_bytes, n.name) for n in new.run_nodes
+                )
+    finally:
+        sys.setswitchinterval(interval)

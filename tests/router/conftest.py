@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import psycopg
@@ -198,8 +199,12 @@ def metric_samples(base_url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]
 class LiveRouter:
     """``placement serve`` in a subprocess: real uvicorn on loopback, started through the real entry point.
 
-    With ``workers`` > 1 it is ready once every worker counts itself in ``placement_router_workers``.
+    With ``workers`` > 1 it is ready once every worker counts itself in ``placement_router_workers``. The routers a
+    test started (``started``) have their logs shown with its failure (``pytest_runtest_makereport``): a 500's
+    traceback is only in the router's log.
     """
+
+    started: ClassVar[list[LiveRouter]] = []
 
     def __init__(
         self,
@@ -214,6 +219,7 @@ class LiveRouter:
         env = {**os.environ, "CAPPLAN_TOKENS": f"{TOKEN},{OTHER_TOKEN}", **(extra_env or {})}
         self.log_path = tmp_path / f"router-{self.port}.log"
         self.log = self.log_path.open("w")
+        LiveRouter.started.append(self)
         command = [sys.executable, "-m", "placement", "serve", "--db", db, "--port", str(self.port)]
         if workers != 1:
             command += ["--workers", str(workers)]
@@ -249,6 +255,21 @@ class LiveRouter:
             self.process.kill()
             self.process.wait()
         self.log.close()
+
+
+LOG_SHOWN = 20_000  # characters of each router's log shown with a failure: its end, where a traceback is
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and LiveRouter.started:
+        for router in LiveRouter.started:
+            text = router.log_path.read_text(errors="replace")
+            report.sections.append((f"router log {router.log_path.name}", text[-LOG_SHOWN:]))
+    if report.when == "teardown":
+        LiveRouter.started.clear()
 
 
 @pytest.fixture
