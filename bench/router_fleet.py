@@ -31,11 +31,14 @@ def seed_bodies(clusters: int = 10) -> list[tuple[dict, dict]]:
                     "allocatable_ram": "250Gi",
                     "requested_ram": f"{40 + 7 * n + index}Gi",
                     "pods": 20 + n,
-                    # kubelet's --max-pods as dense k3s nodes set it: room for a saturated 10-second run of
-                    # placements (with 6 nodes at 110 pods the fleet ran out after ~5,000, and a quarter of the
-                    # answers were 409); with 10 nodes at 250, after ~20,000 (those with a volume, on the Ceph
-                    # clusters once the Longhorn ones hold their 500 volumes)
-                    "max_pods": 250,
+                    # kubelet's --max-pods set high on these 250Gi nodes: room for a saturated 10-second run of
+                    # placements, which must not run the fleet out (its 409s take the thread path's fresh read,
+                    # and the ratio then compares unequal work). With 6 nodes at 110 pods the fleet ran out after
+                    # ~5,000 placements, a quarter of the answers 409s; with 10 nodes at 250, the half with a
+                    # volume ran out after ~17,000 (on the Ceph clusters' pods once the Longhorn ones held their
+                    # 500 volumes), which a quick host's router reached in 10 s (2026-12-05, 100-410 409s a
+                    # round); at 500, after ~35,000 (engine, in-process).
+                    "max_pods": 500,
                 }
                 for n in range(10)
             ],
