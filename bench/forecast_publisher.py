@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from sim.forecast.publish import background_priority
+from sim.forecast.publish import background_priority, standing_cpu_cores
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTERS = 10  # the seeded fleet's clusters (``bench.router_fleet.seed``'s default)
@@ -49,22 +49,24 @@ def forecast_rows(generator: np.random.Generator) -> list:
     return rows
 
 
-def _burn(seed_: int, parent: int) -> None:
-    background_priority()
+def _burn(seed_: int, parent: int, cpu_cores: float | None) -> None:
+    background_priority(cpu_cores)
     generator = np.random.default_rng(seed_)
     while os.getppid() == parent:  # ends with the publisher, however that ends (terminate() skips daemon cleanup)
         generator.gamma(2.0, 30.0, size=200_000).cumsum()
 
 
-def synthetic_publisher(db: str, every: float, workers: int) -> None:
-    """The stand-in forecast process: ``workers`` CPU-bound workers (a forecast's runs), and this process writing
-    one forecast every ``every`` seconds."""
+def synthetic_publisher(db: str, every: float, workers: int, cpu_share: float | None = None) -> None:
+    """The stand-in forecast process: ``workers`` CPU-bound workers (a forecast's runs, capped at ``cpu_share`` of
+    their cores as ``sim forecast --every --cpu-share`` caps them), and this process writing one forecast every
+    ``every`` seconds."""
     import multiprocessing
 
     from placement.router.forecasts import forecast_engine, write_forecast
 
     for worker in range(workers):
-        multiprocessing.Process(target=_burn, args=(worker, os.getpid()), daemon=True).start()
+        cores = standing_cpu_cores(workers, cpu_share)
+        multiprocessing.Process(target=_burn, args=(worker, os.getpid(), cores), daemon=True).start()
     generator = np.random.default_rng(np.random.SeedSequence(17))
     engine = forecast_engine(db)
     published = 0
@@ -98,9 +100,10 @@ def start_publisher(kind: str, db: str, every: float, log: Path, args) -> subpro
         out = log.parent / "forecast-out"
         command = [sys.executable, "-m", "sim", "forecast", "--start-from", db, "--publish", db]
         command += ["--every", f"{every:g}s", "--out", str(out), "--runs", str(args.runs)]
+        command += ["--cpu-share", str(args.cpu_share)]
     else:
         command = [sys.executable, "-m", "bench.router_publish", "--publish-only", db, "--every", str(every)]
-        command += ["--publisher-workers", str(args.publisher_workers)]
+        command += ["--publisher-workers", str(args.publisher_workers), "--cpu-share", str(args.cpu_share)]
     # A session of its own, as a forecast service has: under autogroup scheduling it is a group of its own, weighed
     # against the router's session and PostgreSQL's (see background_priority).
     return subprocess.Popen(

@@ -38,7 +38,8 @@ processes took over the phase beside the host's idle CPU seconds: its workers ar
 The publisher is ``sim forecast --start-from DB --publish DB --every N`` when that command exists (``--publisher
 sim``), else (``--publisher synthetic``, the default) a stand-in (``bench.forecast_publisher``): as many workers as
 ``sim forecast --every`` starts (``--publisher-workers``; one core fewer than the CPUs) keep it busy with Monte
-Carlo-like work at the workers' priority (a forecast's runs on a process pool) while the writing process waits, and
+Carlo-like work at the workers' priority and CPU cap (a forecast's runs on a process pool; ``--cpu-share``, as
+``sim forecast --cpu-share``, default half their cores) while the writing process waits, and
 writes a forecast of the fleet's size (10 clusters x every catalogue limit) through ``write_forecast`` every N
 seconds, keeping the newest 50. ``--runs`` sets the real publisher's Monte Carlo runs (``sim forecast --runs``; a tick
 of 100 runs takes about a minute on two cores, so a 10 s phase may see none land).
@@ -77,7 +78,7 @@ from bench.router_wrk import (
     tree_cpu,
     workers_label,
 )
-from sim.forecast.publish import standing_workers
+from sim.forecast.publish import DEFAULT_CPU_SHARE, standing_workers
 
 
 class Scraper:
@@ -297,6 +298,12 @@ def main() -> None:
         default=standing_workers(None),
         help="the synthetic publisher's Monte Carlo workers (default: as sim forecast --every, CPUs less one)",
     )
+    parser.add_argument(
+        "--cpu-share",
+        type=float,
+        default=DEFAULT_CPU_SHARE,
+        help="the publisher's runs' CPU cap, a share of their workers' cores (sim forecast --cpu-share; 1: none)",
+    )
     add_workers_option(parser)
     parser.add_argument("--backends", choices=("both", "sqlite", "postgresql"), default="both")
     parser.add_argument("--publish-only", metavar="DB", help=argparse.SUPPRESS)
@@ -304,7 +311,7 @@ def main() -> None:
     if args.rounds < 1:
         parser.error(f"--rounds: at least 1, got {args.rounds}")
     if args.publish_only:
-        synthetic_publisher(args.publish_only, args.every, args.publisher_workers)
+        synthetic_publisher(args.publish_only, args.every, args.publisher_workers, args.cpu_share)
         return
     wrk = require_wrk()
     load = os.getloadavg()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import functools
 import os
 import signal
 import time
@@ -18,7 +19,13 @@ from placement.cli_common import error_console, fail, output_folder
 from placement.yamlio import ConfigError
 from sim.forecast.core import WORKER_MODULES, Forecast, forecast, started_from
 from sim.forecast.output import urgency, write_forecast
-from sim.forecast.publish import background_priority, standing_workers
+from sim.forecast.publish import (
+    DEFAULT_CPU_SHARE,
+    background_priority,
+    quota_possible,
+    standing_cpu_cores,
+    standing_workers,
+)
 from sim.scenario import load_scenario
 from sim.start_from.build import read_source
 from sim.start_from.sources import StartFromError
@@ -91,6 +98,16 @@ def forecast_command(
     every: Annotated[
         str | None, typer.Option("--every", help="repeat at this interval (e.g. 6h), at low priority")
     ] = None,
+    cpu_share: Annotated[
+        float | None,
+        typer.Option(
+            "--cpu-share",
+            min=0.01,
+            max=1.0,
+            help="with --every: the most CPU the runs take, as a share of their workers' cores (default 0.5; 1: no "
+            "cap), where a CPU cgroup can be written",
+        ),
+    ] = None,
 ) -> None:
     """Forecast, from the live fleet, the p10/p50/p90 day each catalogue limit binds on each cluster, the
     order-by date and the operator's action; write forecast.parquet/.csv and forecast.html to --out."""
@@ -107,16 +124,28 @@ def forecast_command(
             fail(str(exc))
     if every is not None and fixed_now is not None:
         fail("--every forecasts from the clock each time; it cannot be combined with --as-of")
+    if cpu_share is not None and every is None:
+        fail("--cpu-share caps a standing forecast's runs: give --every too")
     try:
         base_scenario = load_scenario(base)
     except (ConfigError, OSError) as exc:
         fail(f"--base: {exc}")
 
     # A standing forecast (--every) runs its Monte Carlo on idle CPU time only (background_priority), while this
-    # process, which writes into the router's database, stays at a milder nice (see _publish).
-    initializer = background_priority if every is not None else None
+    # process, which writes into the router's database, stays at a milder nice (see _publish). A Dask cluster's
+    # workers are its own to place.
+    initializer = None
     if every is not None and scheduler is None:
         workers = standing_workers(workers)  # and one core left to the router (see standing_workers)
+        # and their CPU capped (see DEFAULT_CPU_SHARE)
+        cores = standing_cpu_cores(workers, DEFAULT_CPU_SHARE if cpu_share is None else cpu_share)
+        initializer = functools.partial(background_priority, cores)
+        if cores is not None and not quota_possible():
+            error_console.print(
+                "--cpu-share: no CPU cgroup this process may write, so the runs' CPU is not capped (they still run "
+                "at idle priority); under systemd give the unit CPUQuota=",
+                highlight=False,
+            )
 
     def make() -> Forecast:
         result = _one(start_from, base_scenario, base, runs, horizon_days, seed, fixed_now, workers, scheduler,

@@ -23,12 +23,20 @@ MOUNTINFO = Path("/proc/self/mountinfo")
 # The child cgroup a forecast's workers share, made beside (below) the process's own CPU cgroup and left there
 # empty when they end, as a systemd slice is: one name, so that standing forecasts do not leave one each.
 IDLE_CGROUP = "capplan-forecast-idle"
+# The most CPU a standing forecast's workers take together, as a share of their cores (``sim forecast --cpu-share``).
+# Idle priority decides who runs first, not what a busy core next to the router costs it. ``bench.router_publish`` on
+# a quick 2-core host (2026-12-05, one worker, medians of 3 rounds, runs alternating): placement p99 while publishing
+# 1.40, 1.43 and 1.58x its idle figure uncapped, 1.28, 1.28 and 1.36x with the worker capped at half a core (its
+# p99 about 7 % lower; the rounds spread as much). A forecast every few hours can take twice as long.
+DEFAULT_CPU_SHARE = 0.5
+QUOTA_PERIOD_US = 100_000  # the CFS bandwidth period the cap is given in (the kernel's default)
 
 
-def background_priority() -> None:
+def background_priority(cpu_cores: float | None = None) -> None:
     """Run the calling process (and what it starts) only on CPU time nothing else wants. For a forecast's Monte Carlo
     workers, never for the process that writes into the router's database: on SQLite a writer holds the database's one
     write lock, and a writer descheduled for seconds inside its transaction would stall every placement behind it.
+    ``cpu_cores``: the most CPU the idle cgroup's processes take together (``cpu_quota``; None: no cap).
 
     Three steps, each where the machine allows it:
 
@@ -47,12 +55,16 @@ def background_priority() -> None:
       Autogroups apply only to tasks outside CPU cgroups, so this step changes nothing where the cgroup step took.
 
     Where the forecast runs as a systemd unit, give the unit ``CPUWeight=idle`` (systemd sets ``cpu.idle`` on its
-    cgroup); the process cannot make a cgroup of its own there."""
+    cgroup) and ``CPUQuota=`` for the cap; the process cannot make a cgroup of its own there."""
     os.nice(max(0, 19 - os.nice(0)))
     if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
         with contextlib.suppress(OSError):  # not permitted here: nice 19 stands
             os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    idle_cgroup()
+    if idle_cgroup():
+        group = cpu_cgroup()
+        if group is not None:
+            # Set by every worker alike, and on every start: a cap left by an earlier forecast is replaced.
+            cpu_quota(group, cpu_cores)
     if AUTOGROUP.exists():
         with contextlib.suppress(OSError):  # already a session leader, or no autogroup to set: the above stands
             os.setsid()
@@ -121,6 +133,35 @@ def idle_cgroup() -> bool:
                 group.rmdir()
         return False
     return True
+
+
+def cpu_quota(group: Path, cores: float | None) -> bool:
+    """Cap the processes of the CPU cgroup ``group`` at ``cores`` CPUs together (CFS bandwidth: cgroup v2's
+    ``cpu.max``, v1's ``cpu.cfs_quota_us``), or lift the cap (None); True when written."""
+    quota = None if cores is None else max(1_000, round(cores * QUOTA_PERIOD_US))  # the kernel's least is 1 ms
+    try:
+        if (group / "cpu.max").exists():
+            (group / "cpu.max").write_text(f"{'max' if quota is None else quota} {QUOTA_PERIOD_US}")
+        else:
+            (group / "cpu.cfs_period_us").write_text(str(QUOTA_PERIOD_US))
+            (group / "cpu.cfs_quota_us").write_text(str(-1 if quota is None else quota))
+    except OSError:
+        return False
+    return True
+
+
+def quota_possible() -> bool:
+    """Whether this process could cap its workers' CPU (``background_priority``): a CPU cgroup it may write in."""
+    own = cpu_cgroup()
+    if own is None:
+        return False
+    bandwidth = (own / "cpu.max").exists() or (own / "cpu.cfs_quota_us").exists()
+    return bandwidth and os.access(own, os.W_OK)
+
+
+def standing_cpu_cores(workers: int, share: float | None) -> float | None:
+    """The cap of a standing forecast's ``workers`` at ``share`` of their cores (None or 1: no cap)."""
+    return None if share is None or share >= 1 else share * workers
 
 
 def standing_workers(workers: int | None) -> int:

@@ -215,6 +215,10 @@ def test_a_state_file_failing_validation_is_refused(tmp_path):
 def test_bad_options_are_refused(tmp_path):
     done = forecast("examples/state.yaml", tmp_path / "out", "--every", "6h")
     assert done.returncode == 2 and "give --publish" in done.stderr
+    done = forecast("examples/state.yaml", tmp_path / "out", "--cpu-share", "0.5")
+    assert done.returncode == 2 and "--cpu-share caps a standing forecast's runs: give --every" in done.stderr
+    done = forecast("examples/state.yaml", tmp_path / "out", "--cpu-share", "0", "--every", "6h", "--publish", "x")
+    assert done.returncode == 2 and "--cpu-share" in done.stderr
     done = forecast("examples/state.yaml", tmp_path / "out", "--as-of", "yesterday")
     assert done.returncode == 2 and "--as-of 'yesterday'" in done.stderr
     done = forecast("examples/state.yaml", tmp_path / "out", "--base", str(tmp_path / "none.yaml"))

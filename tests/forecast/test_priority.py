@@ -1,13 +1,24 @@
 """A standing forecast's runs take idle CPU time only; the process that writes into the router's database does not
 (a writer descheduled inside its transaction would hold SQLite's one write lock)."""
 
+import functools
 import os
 from pathlib import Path
 
 import pytest
 
 from sim.forecast import publish
-from sim.forecast.publish import IDLE_CGROUP, background_priority, cpu_cgroup, idle_cgroup, standing_workers
+from sim.forecast.publish import (
+    DEFAULT_CPU_SHARE,
+    IDLE_CGROUP,
+    background_priority,
+    cpu_cgroup,
+    cpu_quota,
+    idle_cgroup,
+    quota_possible,
+    standing_cpu_cores,
+    standing_workers,
+)
 from sim.sweep.executors import process_pool
 
 AUTOGROUP = Path("/proc/self/autogroup")
@@ -125,3 +136,62 @@ def test_a_standing_forecast_leaves_a_core_to_the_router_unless_told_otherwise(m
     monkeypatch.setattr(os, "cpu_count", lambda: cpus)
     assert standing_workers(given) == expected
     assert standing_workers(3) == 3  # --workers given: as given
+
+
+def _cap(group: Path) -> str:
+    if (group / "cpu.max").exists():
+        return (group / "cpu.max").read_text().split()[0]
+    return (group / "cpu.cfs_quota_us").read_text().strip()
+
+
+def _own_cap() -> str:
+    return _cap(cpu_cgroup())
+
+
+def test_the_cpu_cap_is_written_as_cgroup_v2_and_v1_take_it(tmp_path):
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cpu.max").write_text("max 100000\n")
+    assert cpu_quota(v2, 0.5) is True
+    assert (v2 / "cpu.max").read_text() == "50000 100000"
+    assert cpu_quota(v2, None) is True
+    assert (v2 / "cpu.max").read_text() == "max 100000"
+    v1 = tmp_path / "v1"
+    v1.mkdir()
+    assert cpu_quota(v1, 1.5) is True
+    assert (v1 / "cpu.cfs_period_us").read_text() == "100000"
+    assert (v1 / "cpu.cfs_quota_us").read_text() == "150000"
+    assert cpu_quota(v1, 0.000001) is True
+    assert (v1 / "cpu.cfs_quota_us").read_text() == "1000"  # the kernel's least quota, 1 ms a period
+    assert cpu_quota(v1, None) is True
+    assert (v1 / "cpu.cfs_quota_us").read_text() == "-1"
+    assert cpu_quota(tmp_path / "gone", 0.5) is False  # a group that cannot be written: False, nothing made
+    assert not (tmp_path / "gone").exists()
+
+
+def test_a_standing_forecasts_cap_is_a_share_of_its_workers_cores():
+    assert standing_cpu_cores(1, DEFAULT_CPU_SHARE) == 0.5
+    assert standing_cpu_cores(3, 0.25) == 0.75
+    assert standing_cpu_cores(2, 1.0) is None  # a share of 1: no cap
+    assert standing_cpu_cores(2, None) is None
+
+
+def test_without_a_cpu_cgroup_no_cap_is_possible(tmp_path, monkeypatch):
+    monkeypatch.setattr(publish, "PROC_CGROUP", tmp_path / "missing")
+    assert quota_possible() is False
+
+
+@pytest.mark.skipif(not _idle_cgroup_possible(), reason="a writable CPU cgroup with cpu.idle (Linux 5.15+, as root)")
+def test_the_forecast_workers_idle_cgroup_takes_the_cap_they_are_given_and_the_next_start_replaces_it():
+    """Every worker sets its group's cap as it joins (one group for every standing forecast), so a cap left by an
+    earlier forecast is never the one that holds."""
+    mine = _own_cap()
+    try:
+        with process_pool(2, functools.partial(background_priority, 0.75)) as pool:
+            caps = {pool.submit(_own_cap).result() for _ in range(4)}
+        assert caps == {"75000"}
+        with process_pool(1, functools.partial(background_priority, None)) as pool:
+            assert pool.submit(_own_cap).result() in {"-1", "max"}
+    finally:
+        cpu_quota(Path(cpu_cgroup()) / IDLE_CGROUP, None)
+    assert _own_cap() == mine

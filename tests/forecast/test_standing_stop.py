@@ -9,11 +9,15 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
+import pytest
 
 from placement.router.db import normalise_url
+from sim.forecast import publish
 from tests.forecast.conftest import ROOT, History
+from tests.forecast.test_priority import _cap, _idle_cgroup_possible
 
 BASE = ROOT / "scenarios" / "stage1.yaml"
 
@@ -21,6 +25,19 @@ BASE = ROOT / "scenarios" / "stage1.yaml"
 def _workers(parent: psutil.Process) -> list[psutil.Process]:
     """The pool's workers: the fork server's children (grandchildren of the forecast process)."""
     return [grandchild for child in parent.children() for grandchild in child.children()]
+
+
+def _cap_of(pid: int, deadline: float) -> str | None:
+    """The CPU cap of the process's CPU cgroup once it has joined the forecast's idle cgroup (its pool's initializer
+    moves it there as it starts), as ``cpu.max`` or ``cpu.cfs_quota_us`` give it."""
+    while time.monotonic() < deadline:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(publish, "PROC_CGROUP", Path(f"/proc/{pid}/cgroup"))
+            group = publish.cpu_cgroup()
+        if group is not None and group.name == publish.IDLE_CGROUP:
+            return _cap(group)
+        time.sleep(0.1)
+    return None
 
 
 def test_sigterm_mid_tick_exits_and_leaves_no_worker_behind(sqlite_history: History, tmp_path):
@@ -44,6 +61,9 @@ def test_sigterm_mid_tick_exits_and_leaves_no_worker_behind(sqlite_history: Hist
             time.sleep(0.2)
             workers = _workers(forecasting)
         assert len(workers) == 2, log.read_text()
+        if _idle_cgroup_possible():
+            # Capped as a standing forecast's runs are by default: half of their two cores, one CPU in all.
+            assert _cap_of(workers[0].pid, deadline) == "100000", log.read_text()
         everything = forecasting.children(recursive=True)
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=300)
@@ -53,6 +73,8 @@ def test_sigterm_mid_tick_exits_and_leaves_no_worker_behind(sqlite_history: Hist
         assert process.returncode == 128 + signal.SIGTERM, said
         assert "published" not in said  # stopped inside the first tick, before its write
     finally:
+        if _idle_cgroup_possible():  # the cap lifted, as the next forecast's start would set its own
+            publish.cpu_quota(publish.cpu_cgroup() / publish.IDLE_CGROUP, None)
         for left in [*everything, psutil.Process(process.pid)] if process.poll() is None else everything:
             if left.is_running():
                 left.kill()
