@@ -19,9 +19,13 @@ def _json(response: httpx.Response) -> dict:
         return {"text": response.text[:200]}
 
 
+# The status recorded for a call that got no answer (the connection failed): retried as a 503 is.
+NO_ANSWER = 0
+
+
 class Answers(list):
     """(status, json) per call, in order; ``unavailable`` counts the 503 answers that were retried, and
-    ``retried`` holds the indices of the calls that were (their first outcome unknown)."""
+    ``retried`` holds the indices of the calls that were, for a 503 or for no answer (their first outcome unknown)."""
 
     unavailable = 0
 
@@ -36,25 +40,33 @@ def request_all(base_url: str, calls: list[Call], headers: dict[str, str], retri
     A 503 means "outcome unknown, retry the same call" (the router's contract): calls answered 503 are sent
     again, all at once, after the Retry-After second, up to ``retries`` rounds. A loaded machine can push a
     database call past the router's deadline; the retried call must then come out as if it had been sent once.
+    So is a call that got no answer (``NO_ANSWER``): when a first round takes longer than the server's keep-alive
+    timeout, the retries' reused connections may be closing under them (an HTTP client's race, not the router's).
     """
+
+    async def call(client: httpx.AsyncClient, index: int) -> tuple[int, dict]:
+        method, path, body = calls[index]
+        try:
+            response = await client.request(method, path, json=body, headers=headers)
+        except httpx.TransportError as error:
+            return NO_ANSWER, {"error": f"{type(error).__name__}: {error}"}
+        return response.status_code, _json(response)
 
     async def run() -> Answers:
         limits = httpx.Limits(max_connections=len(calls), max_keepalive_connections=len(calls))
-        results = Answers([(0, {})] * len(calls))
+        results = Answers([(NO_ANSWER, {})] * len(calls))
         pending = list(range(len(calls)))
         async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as client:
             for round_ in range(retries + 1):
                 if round_:
                     await asyncio.sleep(1)
-                responses = await asyncio.gather(
-                    *(client.request(calls[i][0], calls[i][1], json=calls[i][2], headers=headers) for i in pending)
-                )
-                for index, response in zip(pending, responses, strict=True):
-                    results[index] = (response.status_code, _json(response))
-                pending = [i for i in pending if results[i][0] == 503]
+                answers = await asyncio.gather(*(call(client, i) for i in pending))
+                for index, answer in zip(pending, answers, strict=True):
+                    results[index] = answer
+                pending = [i for i in pending if results[i][0] in (503, NO_ANSWER)]
                 if not pending or round_ == retries:
                     break
-                results.unavailable += len(pending)
+                results.unavailable += sum(results[i][0] == 503 for i in pending)
                 results.retried.update(pending)
         return results
 
@@ -66,6 +78,7 @@ def post_all(base_url: str, path: str, bodies: list[dict], headers: dict[str, st
     results = request_all(base_url, [("POST", path, b) for b in bodies], headers)
     answers = Answers((b["request_id"], status, answer) for b, (status, answer) in zip(bodies, results, strict=True))
     answers.unavailable = results.unavailable
+    answers.retried = results.retried
     return answers
 
 
@@ -74,7 +87,7 @@ def request_from_processes(base_url: str, calls: list[Call], headers: dict[str, 
     chunks = [calls[i::processes] for i in range(processes)]
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
         parts = list(pool.map(request_all, [base_url] * processes, chunks, [headers] * processes))
-    results = Answers([(0, {})] * len(calls))
+    results = Answers([(NO_ANSWER, {})] * len(calls))
     for offset, part in enumerate(parts):
         results[offset::processes] = part
         results.unavailable += part.unavailable
