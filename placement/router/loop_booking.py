@@ -28,7 +28,7 @@ path retries as it retries its own). The database gate's rules hold
 reused connection is not pinged: when it fails with connection trouble, the other idle ones are dropped (they were
 opened before the same outage) and the placement takes the thread path, which pings, and trips the breaker if the
 database is really gone. A statement is never half done: it either committed, and its retry is a replay, or it did
-nothing.
+nothing. One that committed as its deadline fell is counted and cached all the same (``_settle_cancelled``).
 """
 
 from __future__ import annotations
@@ -43,11 +43,12 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
+from sqlalchemy import bindparam, select
 
 from placement.engine import Decision
 from placement.router.booking import CUSTOMER_AFTER_INDEX, Booked, Booking, guard_lost
 from placement.router.cache import Hold
-from placement.router.db import loop_connect_args
+from placement.router.db import loop_connect_args, reservations
 from placement.router.fleet_rows import (
     COUNTS_OF_ANY,
     FLEET,
@@ -63,6 +64,10 @@ from placement.router.store import Store
 
 # Decisions on the cached fleet per placement: the first, and one more after a lost guard.
 LOOP_ATTEMPTS = 2
+# The ledger row a booking writes, if its statement committed.
+BOOKED = select(reservations.c.request_id).where(
+    reservations.c.request_id == bindparam("request_id"), reservations.c.service_id == bindparam("service_id")
+)
 
 
 class _Lost(enum.Enum):
@@ -161,6 +166,7 @@ class LoopPlacements:
         self.dialect = store.engine.dialect
         self.statements = store.reservations.statements
         self._reads: tuple[str, str, str] | None = None  # the fleet's reads as SQL text (``refill``)
+        self._booked: str | None = None  # ``BOOKED`` as SQL text (``_settle_cancelled``)
         self._fleet_rows = FleetRows()  # what ``refill`` read last, and the fleet made of it
 
     async def place(self, order: PlacementOrder) -> Placement | None:
@@ -201,6 +207,9 @@ class LoopPlacements:
                 await connections.drop_idle()
                 return None
             raise
+        except asyncio.CancelledError:
+            await self._settle_cancelled(conn, booking, hold)
+            raise
         finally:
             await connections.give_back(conn)
         if row is None:
@@ -211,6 +220,29 @@ class LoopPlacements:
         # Counted here, not by the caller: a placement made after its caller stopped waiting (a 503) still counts.
         self.on_placed(booking.decision)
         return Placement(placed, False, booking.decision)
+
+    async def _settle_cancelled(self, conn: psycopg.AsyncConnection, booking: Booking, hold: Hold) -> None:
+        """A booking cancelled past its deadline (``DatabaseGate.call_on_loop``; its caller was answered 503):
+        psycopg cancelled the statement, or the statement had committed already and psycopg dropped its answer and
+        raised the cancellation all the same. The ledger row tells which, so a booking made is counted and kept in
+        the cache as an answered one is (its customer's count not known: the cache keeps the one it had, which the
+        guard corrects). A connection psycopg closed had an error in place of the answer: nothing was booked."""
+        if conn.closed or conn.broken or conn.pgconn.transaction_status != TransactionStatus.IDLE:
+            return
+        if self._booked is None:
+            self._booked = str(BOOKED.compile(dialect=self.dialect))
+        placed = booking.placed
+        try:
+            async with asyncio.timeout(self.gate.deadline):  # a database that stopped answering is not waited on
+                cursor = await conn.execute(
+                    self._booked, {"request_id": placed.request_id, "service_id": placed.service_id}
+                )
+                found = await cursor.fetchone()
+        except (psycopg.Error, TimeoutError):
+            return
+        if found is not None:
+            self.store.cache.booked(hold)
+            self.on_placed(booking.decision)
 
     async def refill(self) -> bool:
         """Read the fleet, and the counts of the customers the cache knows, into the cache through these

@@ -349,3 +349,51 @@ def test_a_read_that_saw_more_bookings_answered_than_are_kept_is_not_installed(s
         assert cache.fresh().fleet == fleet
     finally:
         store.dispose()
+
+
+class _AnswerDropped:
+    """A cursor as psycopg's is when its task is cancelled while it waits: the statement runs to its end (committed,
+    when ``runs``) and then the cancellation is raised in place of its answer."""
+
+    def __init__(self, cursor, runs: bool):
+        self.cursor = cursor
+        self.runs = runs
+
+    async def execute(self, query, params):
+        if self.runs:
+            await self.cursor.execute(query, params)
+        raise asyncio.CancelledError
+
+
+@pytest.mark.parametrize("committed", [True, False])
+async def test_a_booking_cancelled_at_its_deadline_counts_and_stays_cached_exactly_when_it_committed(
+    pg_url, clock, monkeypatch, committed
+):
+    """Past the deadline the caller is answered 503 and the booking is cancelled inside psycopg, which may find the
+    statement committed already: the placement was made, and must be counted (metrics) and kept in the cached fleet
+    like any other, though its answer never came; one that did not commit is neither."""
+    store = open_store(pg_url, clock=clock, fleet_cache_seconds=3600)
+    try:
+        seed_store(store, [(cluster_body("lb-1"), load_body(nodes=ONE_SLOT_EACH))])
+        store.refresh_fleet()
+        counted = []
+        placing = LoopPlacements(store, DatabaseGate(deadline=1.5), counted.append)
+        connections = placing.connections
+        plain_cursor = connections.cursor
+        monkeypatch.setattr(connections, "cursor", lambda conn, sql: _AnswerDropped(plain_cursor(conn, sql), committed))
+        order = PlacementOrder("late-1", "web", RequestIn(customer_id="cust-1", ram="2Gi"))
+        booking = store.reservations.booked_on_cache(order, clock())
+        node = booking.placed.node
+        hold = store.cache.hold(booking.placed.cluster_id, node, booking.footprint)
+        store.cache.let_go(hold)  # the caller was answered 503 first (``LoopPlacements.place``)
+        with pytest.raises(asyncio.CancelledError):
+            await placing._book(connections, booking, hold)
+        await placing.close()
+        assert [d.cluster_id for d in counted] == (["lb-1"] if committed else [])
+        assert hold.booked is committed
+        _, load = next(pair for pair in store.cache.fresh().fleet if pair[0].id == "lb-1")
+        free = {n.name: n.allocatable_ram_bytes - n.requested_ram_bytes for n in load.run_nodes}
+        assert free[node] == (1 if committed else 3) * 1024**3
+        assert check_consistency(pg_url)["active"] == (1 if committed else 0)
+    finally:
+        store.dispose()
