@@ -44,7 +44,12 @@ def test_concurrent_deletes_release_each_placement_exactly_once(db_url, tmp_path
             released: dict[str, int] = defaultdict(int)
             for _, answer in results:
                 released[answer["service_id"]] += answer["released"]
-            assert released == {sid: 1 for sid in service_ids}
+            # A DELETE answered 503 (past the deadline on a loaded machine) and sent again has an unknown first
+            # outcome: when that first call released, its retry answered released: false, so none said true.
+            unseen = {calls[index][1].rsplit("/", 1)[1] for index in results.retried}
+            assert set(released) == set(service_ids)
+            for sid in service_ids:
+                assert released[sid] == 1 or (released[sid] == 0 and sid in unseen), (sid, released[sid])
             assert check_consistency(db_url) == {"active": 0, "released": 10, "active_volumes": 0}
 
             view = http.get("/v1/clusters/rel-1")
