@@ -64,8 +64,8 @@ def synthetic_publisher(db: str, every: float, workers: int, cpu_share: float | 
 
     from placement.router.forecasts import forecast_engine, write_forecast
 
+    cores = standing_cpu_cores(workers, cpu_share)
     for worker in range(workers):
-        cores = standing_cpu_cores(workers, cpu_share)
         multiprocessing.Process(target=_burn, args=(worker, os.getpid(), cores), daemon=True).start()
     generator = np.random.default_rng(np.random.SeedSequence(17))
     engine = forecast_engine(db)

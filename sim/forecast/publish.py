@@ -71,11 +71,12 @@ def background_priority(cpu_cores: float | None = None) -> None:
             AUTOGROUP.write_text("19")
 
 
-def cpu_cgroup() -> Path | None:
-    """The directory of the calling process's cgroup in the hierarchy with the CPU controller (cgroup v1's ``cpu``,
-    or v2's unified hierarchy where the CPU controller is on), or None where there is none this process can see."""
+def cpu_cgroup(pid: int | None = None) -> Path | None:
+    """The directory of the calling process's cgroup (or process ``pid``'s) in the hierarchy with the CPU controller
+    (cgroup v1's ``cpu``, or v2's unified hierarchy where the CPU controller is on), or None where there is none this
+    process can see."""
     try:
-        memberships = PROC_CGROUP.read_text().splitlines()
+        memberships = (PROC_CGROUP if pid is None else Path(f"/proc/{pid}/cgroup")).read_text().splitlines()
         mounts = MOUNTINFO.read_text().splitlines()
     except OSError:
         return None

@@ -9,10 +9,8 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import psutil
-import pytest
 
 from placement.router.db import normalise_url
 from sim.forecast import publish
@@ -31,9 +29,7 @@ def _cap_of(pid: int, deadline: float) -> str | None:
     """The CPU cap of the process's CPU cgroup once it has joined the forecast's idle cgroup (its pool's initializer
     moves it there as it starts), as ``cpu.max`` or ``cpu.cfs_quota_us`` give it."""
     while time.monotonic() < deadline:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(publish, "PROC_CGROUP", Path(f"/proc/{pid}/cgroup"))
-            group = publish.cpu_cgroup()
+        group = publish.cpu_cgroup(pid)
         if group is not None and group.name == publish.IDLE_CGROUP:
             return _cap(group)
         time.sleep(0.1)
