@@ -34,6 +34,7 @@ from psycopg.types.json import Json
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import DBAPIError
 
+from bench.router_fleet import seed_bodies
 from placement.router.booking import guard_lost
 from placement.router.counters import NODE_COUNTERS
 from placement.router.db import loop_connect_args
@@ -89,6 +90,32 @@ def capture(store: Store, order: PlacementOrder) -> Captured:
         "node": placed.node or "",
     }
     return Captured(tuple(sent), names, isolation == {"AUTOCOMMIT"})
+
+
+# The seeded clusters' run nodes (``bench.router_fleet``), which the floor's replays go round.
+FLOOR_NODES = [node["name"] for node in seed_bodies()[0][1]["run_nodes"]]
+
+
+def capture_placements(engine: Engine, prefix: str = "floor") -> list[Captured]:
+    """The statements of the router's bench placements (256Mi, and 256Mi with a 5Gi volume) on the seeded fleet,
+    as the database floor replays them. ``prefix``: of the captured placements' ids, new to the database."""
+    from placement.state import RequestIn
+
+    store = Store(engine)
+    # The fleet cache warm first.
+    warm = f"{prefix}-warm"
+    store.place(PlacementOrder(warm, warm, RequestIn(customer_id=warm, ram="256Mi")))
+    return [
+        capture(
+            store,
+            PlacementOrder(
+                f"{prefix}-{kind}",
+                f"{prefix}-{kind}",
+                RequestIn(customer_id=f"{prefix}-{kind}", ram="256Mi", volumes=volumes),
+            ),
+        )
+        for kind, volumes in (("plain", []), ("volume", [{"size": "5Gi"}]))
+    ]
 
 
 def _renamed(value: Any, renames: dict[str, str]) -> Any:
@@ -203,6 +230,36 @@ def replay(
     return ReplayResult(latencies, time.monotonic() - started, time.process_time() - cpu, sum(lost))
 
 
+def renamed(placement: Captured, tag: str, node: str) -> list[tuple[str, Any, bool]]:
+    """``placement``'s statements as one replay sends them: fresh ids (``tag``), on ``node``."""
+    renames = _renames(placement, tag, node)
+    return [
+        (statement, [_renamed(p, renames) for p in parameters] if many else _renamed(parameters, renames), many)
+        for statement, parameters, many in placement.statements
+    ]
+
+
+async def send_on_loop(pool: LoopConnections, statements: list[tuple[str, Any, bool]]) -> bool:
+    """One replay's autocommitted statements through ``pool``, as the router sends its bookings; True when the
+    statement undid itself at a guard (counted by the caller, its time kept: it ran in full)."""
+    async with pool.free:
+        conn, _reused = await pool.take()
+        try:
+            for statement, parameters, many in statements:
+                if many:
+                    await conn.cursor().executemany(statement, parameters)
+                else:
+                    # Through the pool's cursor for the statement, as the router's bookings are sent.
+                    await pool.cursor(conn, statement).execute(pool.query(statement), parameters)
+        except psycopg.Error as error:
+            if not guard_lost(error):
+                raise
+            return True
+        finally:
+            await pool.give_back(conn)
+    return False
+
+
 def _renames(placement: Captured, tag: str, node: str) -> dict[str, str]:
     """Fresh ids for one replay, on ``node``."""
     names = placement.names
@@ -238,30 +295,12 @@ async def _replay_on_loop(
             if mean_delay_ms:
                 await asyncio.sleep(rng.uniform(0, 2 * mean_delay_ms) / 1000)
             count += 1
-            placement = captured[count % len(captured)]
-            renames = _renames(placement, f"{prefix}-{task}-{count}", nodes[count % len(nodes)])
             # Renamed before the clock starts: the replay's own work, not the statements'.
-            statements = [
-                (statement, [_renamed(p, renames) for p in parameters] if many else _renamed(parameters, renames), many)
-                for statement, parameters, many in placement.statements
-            ]
+            statements = renamed(captured[count % len(captured)], f"{prefix}-{task}-{count}", nodes[count % len(nodes)])
             measured = time.monotonic() >= measure_from[0]
             started = time.perf_counter()
-            async with pool.free:
-                conn, _reused = await pool.take()
-                try:
-                    for statement, parameters, many in statements:
-                        if many:
-                            await conn.cursor().executemany(statement, parameters)
-                        else:
-                            # Through the pool's cursor for the statement, as the router's bookings are sent.
-                            await pool.cursor(conn, statement).execute(pool.query(statement), parameters)
-                except psycopg.Error as error:
-                    if not guard_lost(error):
-                        raise
-                    lost[0] += measured
-                finally:
-                    await pool.give_back(conn)
+            if await send_on_loop(pool, statements):
+                lost[0] += measured
             if measured:
                 latencies.append((time.perf_counter() - started) * 1000)
 

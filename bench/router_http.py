@@ -36,6 +36,15 @@ state weighs on both sides alike; before each measured run, floor's or router's,
 average over its pair), their median and spread, so one stall of a shared host does not decide the ratio. The machine's
 load average and the router's worker count are printed first: these figures are only comparable within one run. The
 database floor is one bare script whatever ``--workers`` is.
+
+Where a paced placement's cost above the database floor goes: each paced round also measures, between the pair, two
+floors the bench server answers (``bench.router_floor``) under the placements' own wrk script, rate and connections:
+the HTTP floor (a placement's request answered at once, as a placement answers it: the same route class, body models,
+bearer check and answer) and the booking floor (the same, sending the database floor's statement first: both floors in
+one request, on the router's two cores). The table after the rounds gives each floor's p50/p99/CPU, the placements'
+p99 against the booking floor's, and their median and CPU above it: the router's own work (the decision, the hold,
+the statement's parameters, the cache, the metrics). The issue's bar stays the placements' p99 against the database
+floor's.
 """
 
 from __future__ import annotations
@@ -53,13 +62,12 @@ import psycopg
 from sqlalchemy import Engine
 
 from bench.db_settle import settle_postgresql
-from bench.router_dbfloor import Captured, capture
-from bench.router_fleet import SELECT_PATH, TOKEN, fill_cache, seed, seed_bodies
-from bench.router_floor import FLOOR_PATH
+from bench.router_dbfloor import FLOOR_NODES, Captured, capture_placements
+from bench.router_fleet import SELECT_PATH, TOKEN, fill_cache, seed
+from bench.router_floor import BOOKING_FLOOR_PATH, FLOOR_PATH, PLACEMENT_FLOOR_PATH
 from bench.router_waits import WaitSampler, print_waits
 from bench.router_wrk import (
     PLACE_PATH,
-    PLACEMENT_LUA,
     ROW_HEADER,
     SELECT_LUA,
     WARM_UP,
@@ -67,6 +75,7 @@ from bench.router_wrk import (
     Run,
     add_workers_option,
     floor_run,
+    placement_lua,
     require_wrk,
     run_wrk,
     workers_label,
@@ -100,8 +109,8 @@ def main() -> None:
     )
     print(ROW_HEADER)
 
-    def placing(delay: int, prefix: str) -> str:
-        return PLACEMENT_LUA % {"delay": delay, "prefix": prefix, "token": TOKEN}
+    def placing(delay: int, prefix: str, path: str = PLACE_PATH) -> str:
+        return placement_lua(delay, prefix, path)
 
     def selecting(delay: int, volume: bool = True) -> str:
         return SELECT_LUA % {"delay": delay, "volumes": '{"size": "10Gi"}' if volume else "", "token": TOKEN}
@@ -197,28 +206,6 @@ def main() -> None:
 
 
 UNLIKE = 0.01  # errors, as a share of a side's answers, past which a pair is not a comparison (``print_rounds``)
-# The seeded clusters' run nodes, which the floor's replays go round.
-FLOOR_NODES = [node["name"] for node in seed_bodies()[0][1]["run_nodes"]]
-
-
-def capture_placements(engine: Engine) -> list[Captured]:
-    """The statements of the router's bench placements (256Mi, and 256Mi with a 5Gi volume) on the seeded fleet,
-    as the database floor replays them."""
-    from placement.router.store import PlacementOrder, Store
-    from placement.state import RequestIn
-
-    store = Store(engine)
-    # The fleet cache warm first.
-    store.place(PlacementOrder("floor-warm", "floor-warm", RequestIn(customer_id="floor-warm", ram="256Mi")))
-    return [
-        capture(
-            store,
-            PlacementOrder(
-                f"floor-{kind}", f"floor-{kind}", RequestIn(customer_id=f"floor-{kind}", ram="256Mi", volumes=volumes)
-            ),
-        )
-        for kind, volumes in (("plain", []), ("volume", [{"size": "5Gi"}]))
-    ]
 
 
 @dataclass(frozen=True)
@@ -232,7 +219,7 @@ class PlacementSide:
     engine: Engine  # the floor's
     captured: list[Captured]
     application: str  # the router's connections' application_name (the floor's adds "-floor")
-    placing: Callable[[int, str], str]
+    placing: Callable[..., str]  # wrk's script: (think time, id prefix[, path])
     label: str
     connections: int
     delay: int
@@ -256,6 +243,28 @@ class PlacementSide:
             )
         floor.waits = floor_waits.shares()
         return floor
+
+    def http_floor(self) -> Run:
+        """A placement's HTTP floor (``bench.router_floor``) under the same wrk script, pacing and connections."""
+        return self._served_floor("HTTP floor of a placement", PLACEMENT_FLOOR_PATH, "h")
+
+    def booking_floor(self) -> Run:
+        """A placement's HTTP floor that sends the database floor's statement (``bench.router_floor``), likewise."""
+        settle_postgresql(self.args.pg, self.schema)
+        return self._served_floor("booking floor (HTTP + database)", BOOKING_FLOOR_PATH, "b")
+
+    def _served_floor(self, name: str, path: str, prefix: str) -> Run:
+        return wrk_run(
+            f"{name}, {self.label}",
+            self.wrk,
+            self.router,
+            path,
+            self.placing(self.delay, f"{prefix}{self.connections}{self.tag}", path),
+            self.connections,
+            self.args.duration,
+            self.workdir,
+            show=False,
+        )
 
     def placements(self) -> Run:
         # The router's warm-up, as the floor's: its placements take room, so the fleet is seeded again, and a dry run
@@ -283,6 +292,7 @@ class PlacementSide:
 
 
 RATES = (("paced ~200/s", 6, 20), ("saturated", 16, 0))  # label, wrk's connections, mean think time (ms)
+PACED_CONNECTIONS = {connections for _, connections, delay in RATES if delay}
 
 
 def measurement_plan(rounds: int) -> list[tuple[str, int, int, int, bool]]:
@@ -311,6 +321,7 @@ def placements(args, router: Router, wrk: str, workdir: Path, schema: str, appli
         captured = capture_placements(engine)
         runs = []
         pairs: dict[str, list[tuple[Run, Run]]] = {}
+        splits: dict[str, list[tuple[Run, Run, Run, Run]]] = {}  # (database, HTTP, booking floors, placements)
         loads: dict[str, list[float]] = {}
         for label, connections, delay, round_number, floor_first in measurement_plan(args.rounds):
             suffix = f", round {round_number}" if args.rounds > 1 else ""
@@ -330,24 +341,33 @@ def placements(args, router: Router, wrk: str, workdir: Path, schema: str, appli
                 schema,
             )
             load = os.getloadavg()[0]
-            if floor_first:
-                floor = side.floor()
-                placed = side.placements()
-                measured = (floor, placed)
-            else:
-                placed = side.placements()
-                floor = side.floor()
-                measured = (placed, floor)
+            # At the paced rate, between the pair, the HTTP floor and the booking floor: where a placement's cost
+            # above the database floor's goes (``print_split``). Saturated, with no database to wait on (or another
+            # process's cost to share), they would compare nothing.
+            paced = connections in PACED_CONNECTIONS
+            sides = [
+                ("floor", side.floor),
+                ("http", side.http_floor if paced else None),
+                ("booking", side.booking_floor if paced else None),
+                ("placements", side.placements),
+            ]
+            if not floor_first:
+                sides.reverse()
+            measured = {name: measure() for name, measure in sides if measure is not None}
+            floor, placed = measured["floor"], measured["placements"]
             placed.floor = floor
-            for run in measured:  # in the order measured, once the pair's ratios are known
+            for run in measured.values():  # in the order measured, once the pair's ratios are known
                 print(run.row(), flush=True)
-            runs += [floor, placed]
+            runs += measured.values()
             pairs.setdefault(label, []).append((floor, placed))
+            if paced:
+                splits.setdefault(label, []).append((floor, measured["http"], measured["booking"], placed))
             loads.setdefault(label, []).append((load + os.getloadavg()[0]) / 2)
         statements = [len(c.statements) for c in captured]
         print(f"\nSQL statements per placement (without, with a volume): {statements}")
         if args.rounds > 1:
             print_rounds(pairs, loads, router.workers, args.duration)
+        print_split(splits)
         return runs
     finally:
         engine.dispose()
@@ -388,6 +408,43 @@ def print_rounds(
                 f"to {router_errors:.0%} of the router's answers were errors (the seeded room ran out): its ratios "
                 "compare unequal work"
             )
+
+
+def print_split(splits: dict[str, list[tuple[Run, Run, Run, Run]]]) -> None:
+    """Where a placement's cost goes, round by round: the database floor; the HTTP floor (the same requests answered
+    at once); the booking floor (the HTTP floor sending the database floor's statement: both floors in one request,
+    ``bench.router_floor``); and the placements. The placements' p99 against each floor's, and their CPU and median
+    above the booking floor's: the router's own work (the decision, the hold, the statement's parameters, the cache
+    and the metrics)."""
+    for label, rounds in splits.items():
+        print(
+            f"\n| {label}: where a placement goes | database floor p50 / p99 / CPU ms | HTTP floor | booking floor | "
+            "placements | placements' p99 / booking floor's | placements above the booking floor: p50, CPU ms "
+            "(share of its CPU) |"
+        )
+        print("|---|---|---|---|---|---|---|")
+        ratios, own_cpu, own_share = [], [], []
+        for number, (floor, http, booking, placed) in enumerate(rounds, 1):
+            cells = [f"{run.p50:.2f} / {run.p99:.2f} / {run.cpu_ms or 0:.2f}" for run in (floor, http, booking, placed)]
+            ratios.append(placed.p99 / booking.p99)
+            above = f"{placed.p50 - booking.p50:.2f}"
+            if placed.cpu_ms and booking.cpu_ms:
+                cpu = placed.cpu_ms - booking.cpu_ms
+                own_cpu.append(cpu)
+                own_share.append(cpu / placed.cpu_ms)
+                above += f", {cpu:.2f} ({cpu / placed.cpu_ms:.0%})"
+            print(f"| round {number} | {' | '.join(cells)} | {ratios[-1]:.2f}× | {above} |")
+        booking_ratios = [booking.p99 / floor.p99 for floor, _, booking, _ in rounds]
+        summary = (
+            f"{label}: the booking floor's p99 is {spread(booking_ratios)} the database floor's; the placements' is "
+            f"{spread(ratios)} the booking floor's"
+        )
+        if own_cpu:
+            summary += (
+                f"; the placements' CPU above the booking floor's: median {np.median(own_cpu):.2f} ms a placement "
+                f"({np.median(own_share):.0%} of theirs)"
+            )
+        print(summary)
 
 
 if __name__ == "__main__":

@@ -64,15 +64,15 @@ import psycopg
 
 from bench.db_settle import settle_postgresql, settle_sqlite
 from bench.forecast_publisher import CLUSTERS, first_publication, start_publisher, synthetic_publisher
-from bench.router_fleet import TOKEN, fill_cache, seed
+from bench.router_fleet import fill_cache, seed
 from bench.router_waits import WaitSampler, backend_pids, wal_counters
 from bench.router_wrk import (
     PLACE_PATH,
-    PLACEMENT_LUA,
     TICKS,
     WARM_UP,
     Router,
     add_workers_option,
+    placement_lua,
     require_wrk,
     run_wrk,
     tree_cpu,
@@ -206,12 +206,12 @@ def phase(name: str, wrk: str, router: Router, args, workdir: Path, prefix: str,
     # for the router's first calls and cold caches (which made the first idle p99 the worse one, and the ratio look
     # better than it was); then no phase pays for the upkeep the one before it left, every phase starts from the same
     # free room, and a dry run reads the seeded fleet into the router's cache (a seed drops it).
-    warm_up = PLACEMENT_LUA % {"delay": 20, "prefix": f"{prefix}-w", "token": TOKEN}
+    warm_up = placement_lua(20, f"{prefix}-w")
     run_wrk(wrk, router, PLACE_PATH, warm_up, 6, WARM_UP, workdir)
     settle()
     seed(router.url, CLUSTERS, loads_only=True)
     fill_cache(router.url)
-    script = PLACEMENT_LUA % {"delay": 20, "prefix": prefix, "token": TOKEN}  # 6 connections: ~200/s
+    script = placement_lua(20, prefix)  # 6 connections: ~200/s
     with Scraper(router.url) as scraper, watch or contextlib.nullcontext(), CpuWatch(publisher) as cpu:
         result = run_wrk(wrk, router, PLACE_PATH, script, 6, args.duration, workdir)
     result.update(name=name, scrape_errors=scraper.errors, forecasts_seen=len(scraper.forecast_ids))

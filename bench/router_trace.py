@@ -41,15 +41,15 @@ import numpy as np
 import psycopg
 
 from bench.db_settle import settle_postgresql
-from bench.router_fleet import TOKEN, fill_cache, seed
-from bench.router_http import FLOOR_NODES, capture_placements
+from bench.router_dbfloor import FLOOR_NODES, capture_placements
+from bench.router_fleet import fill_cache, seed
 from bench.router_wrk import (
     PLACE_PATH,
-    PLACEMENT_LUA,
     WARM_UP,
     Router,
     add_workers_option,
     floor_run,
+    placement_lua,
     require_wrk,
     run_wrk,
     workers_label,
@@ -253,9 +253,16 @@ def report(trace: dict[str, Any], window: tuple[float, float]) -> None:
     near_refills = sum(
         during_refill(a, b, w) for a, b, w in zip(arrived[slow], app_to[slow], worker[slow], strict=True)
     )
+
+    def collecting(start: float, end: float, on: int) -> bool:
+        # A collection stops the worker's event loop: it delays a placement whose span it falls in.
+        return any(begun <= end and start <= done and by == on for begun, done, by in trace["collections"])
+
+    in_collection = np.array([collecting(a, b, w) for a, b, w in zip(arrived, app_to, worker, strict=True)], dtype=bool)
     print(
         f"  slowest 1 % ({slow.sum()}): the statement is {statement[slow].sum() / total[slow].sum():.0%} of their "
-        f"time ({statement.sum() / total.sum():.0%} over all); {near_refills} overlap a fleet refill (within 1 ms)"
+        f"time ({statement.sum() / total.sum():.0%} over all); {near_refills} overlap a fleet refill (within 1 ms), "
+        f"{(in_collection & slow).sum()} a garbage collection ({in_collection.sum()} of all placements do)"
     )
     refills = [b - a for a, b, _ in trace["refills"] if window[0] <= a <= window[1]]
     collections = [b - a for a, b, _ in trace["collections"] if window[0] <= a <= window[1]]
@@ -305,11 +312,11 @@ def main() -> None:
                         "floor", engine, captured, FLOOR_NODES, CONNECTIONS, args.duration, DELAY, f"f{run}"
                     )
                     settle_postgresql(args.pg, schema)
-                    script = PLACEMENT_LUA % {"delay": DELAY, "prefix": f"w{run}", "token": TOKEN}
+                    script = placement_lua(DELAY, f"w{run}")
                     run_wrk(wrk, router, PLACE_PATH, script, CONNECTIONS, WARM_UP, workdir)
                     seed(router.url, loads_only=True)
                     fill_cache(router.url)
-                    script = PLACEMENT_LUA % {"delay": DELAY, "prefix": f"p{run}", "token": TOKEN}
+                    script = placement_lua(DELAY, f"p{run}")
                     started = time.perf_counter()
                     placed = run_wrk(wrk, router, PLACE_PATH, script, CONNECTIONS, args.duration, workdir)
                     windows.append((started, time.perf_counter(), floor, placed, os.getloadavg()[0]))

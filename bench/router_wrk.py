@@ -209,10 +209,16 @@ request = function()
   local body = string.format(
     '{"request_id": "%%s", "service_name": "%%s", "request": {"customer_id": "%%s", "ram": "256Mi", "volumes": [%%s]}}',
     id, id, id, volumes)
-  return wrk.format("POST", "/v1/placements", {["Content-Type"] = "application/json",
+  return wrk.format("POST", "%(path)s", {["Content-Type"] = "application/json",
                     ["Authorization"] = "Bearer %(token)s"}, body)
 end
 """
+
+
+def placement_lua(delay: int, prefix: str, path: str = PLACE_PATH) -> str:
+    """wrk's script for placements to ``path``: each connection waits 0..2 x ``delay`` ms (uniform) before each
+    request, its request ids ``prefix-connection-count``, every other one with a 5Gi volume."""
+    return PLACEMENT_LUA % {"delay": delay, "prefix": prefix, "token": TOKEN, "path": path}
 
 
 ROW_HEADER = (
