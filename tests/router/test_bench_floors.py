@@ -14,7 +14,7 @@ import psycopg
 
 from bench.router_fleet import AUTH, seed
 from bench.router_floor import BOOKING_FLOOR_PATH, PLACEMENT_FLOOR_PATH
-from bench.router_http import print_split
+from bench.router_summary import print_split
 from bench.router_wrk import PLACE_PATH, Router, Run
 from tests.router.conftest import PG_ADMIN
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.router_http import print_rounds
+from bench.router_summary import print_rounds
 from bench.router_wrk import Run
 
 
