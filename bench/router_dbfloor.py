@@ -75,6 +75,8 @@ def capture(store: Store, order: PlacementOrder) -> Captured:
     isolation: set[str | None] = set()
 
     def record(conn, _cursor, statement, parameters, _context, executemany) -> None:
+        if statement.upper().startswith("BEGIN"):
+            return  # SQLite's BEGIN IMMEDIATE (``make_engine``): a replay's ``engine.begin()`` sends its own
         sent.append((statement, parameters, executemany))
         isolation.add(conn.get_execution_options().get("isolation_level"))
 
@@ -182,6 +184,8 @@ def replay(
     stop_at = [0.0]
     measure_from = [0.0]
     autocommitted = engine.execution_options(isolation_level="AUTOCOMMIT")
+    # A placement's transaction writes: on SQLite it takes the write lock up front, as the store's do (``make_engine``).
+    writing = engine.execution_options(write=True)
     lost = [0] * connections
 
     def worker(thread: int) -> None:
@@ -193,16 +197,14 @@ def replay(
                 time.sleep(rng.uniform(0, 2 * mean_delay_ms) / 1000)
             count += 1
             placement = captured[count % len(captured)]
-            renames = _renames(placement, f"{prefix}-{thread}-{count}", nodes[count % len(nodes)])
+            # Renamed before the clock starts, as on the loop.
+            statements = renamed(placement, f"{prefix}-{thread}-{count}", nodes[count % len(nodes)])
             measured = time.monotonic() >= measure_from[0]
             started = time.perf_counter()
             try:
-                with autocommitted.connect() if placement.autocommit else engine.begin() as conn:
-                    for statement, parameters, many in placement.statements:
-                        conn.exec_driver_sql(
-                            statement,
-                            _renamed(parameters, renames) if not many else [_renamed(p, renames) for p in parameters],
-                        )
+                with autocommitted.connect() if placement.autocommit else writing.begin() as conn:
+                    for statement, parameters, _many in statements:
+                        conn.exec_driver_sql(statement, parameters)
             except DBAPIError as error:
                 if not guard_lost(error.orig):
                     raise
