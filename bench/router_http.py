@@ -53,7 +53,6 @@ import argparse
 import os
 import tempfile
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,9 +107,6 @@ def main() -> None:
         "request summed over its processes); the database floor: one script\n"
     )
     print(ROW_HEADER)
-
-    def placing(delay: int, prefix: str, path: str = PLACE_PATH) -> str:
-        return placement_lua(delay, prefix, path)
 
     def selecting(delay: int, volume: bool = True) -> str:
         return SELECT_LUA % {"delay": delay, "volumes": '{"size": "10Gi"}' if volume else "", "token": TOKEN}
@@ -192,7 +188,7 @@ def main() -> None:
                 if args.only != "placements":
                     selects(router, "PostgreSQL")
                 if args.only != "selects":
-                    runs += placements(args, router, wrk, workdir, schema, application, placing)
+                    runs += placements(args, router, wrk, workdir, schema, application)
             finally:
                 router.stop()
         finally:
@@ -216,7 +212,6 @@ class PlacementSide:
     engine: Engine  # the floor's
     captured: list[Captured]
     application: str  # the router's connections' application_name (the floor's adds "-floor")
-    placing: Callable[..., str]  # wrk's script: (think time, id prefix[, path])
     label: str
     connections: int
     delay: int
@@ -256,7 +251,7 @@ class PlacementSide:
             self.wrk,
             self.router,
             path,
-            self.placing(self.delay, f"{prefix}{self.connections}{self.tag}", path),
+            placement_lua(self.delay, f"{prefix}{self.connections}{self.tag}", path),
             self.connections,
             self.args.duration,
             self.workdir,
@@ -267,7 +262,7 @@ class PlacementSide:
         # The router's warm-up, as the floor's: its placements take room, so the fleet is seeded again, and a dry run
         # reads it into the cache (the seed dropped it) before the clock starts.
         settle_postgresql(self.args.pg, self.schema)
-        warm_up = self.placing(self.delay, f"w{self.connections}{self.tag}")
+        warm_up = placement_lua(self.delay, f"w{self.connections}{self.tag}")
         run_wrk(self.wrk, self.router, PLACE_PATH, warm_up, self.connections, WARM_UP, self.workdir)
         seed(self.router.url, loads_only=True)
         fill_cache(self.router.url)
@@ -277,7 +272,7 @@ class PlacementSide:
                 self.wrk,
                 self.router,
                 PLACE_PATH,
-                self.placing(self.delay, f"p{self.connections}{self.tag}"),
+                placement_lua(self.delay, f"p{self.connections}{self.tag}"),
                 self.connections,
                 self.args.duration,
                 self.workdir,
@@ -305,7 +300,7 @@ def measurement_plan(rounds: int) -> list[tuple[str, int, int, int, bool]]:
     ]
 
 
-def placements(args, router: Router, wrk: str, workdir: Path, schema: str, application: str, placing):
+def placements(args, router: Router, wrk: str, workdir: Path, schema: str, application: str):
     """The database floor and the placements, paced ~200/s and saturated, on the router's PostgreSQL schema, in
     ``args.rounds`` rounds at each rate, the paced rounds first (``measurement_plan``). Each round measures the floor
     and the router back to back, the floor first in odd rounds and the router first in even ones (A-B, B-A, ...): a
@@ -330,7 +325,6 @@ def placements(args, router: Router, wrk: str, workdir: Path, schema: str, appli
                 engine,
                 captured,
                 application,
-                placing,
                 f"{label}{suffix}",
                 connections,
                 delay,
