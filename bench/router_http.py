@@ -12,7 +12,10 @@ on one socket (the database migrated once, each worker's app from the production
 the floor route added, its own store and fleet cache: a worker that did not take the seed or the dry run below sees
 them when its cache's second is up, as in production). 10 clusters are seeded. Each scenario is one wrk run with a
 Lua script; a paced run gives every connection a random think time (wrk's ``delay()`` hook, uniform in 0..2x the
-mean) to hold the rate near the target, and its floor runs with the same connections and the same think time:
+mean) to hold the rate near the target, and its floor runs with the same connections. The paced placements' think
+times are set for 200/s (``bench.router_wrk.Pacing``): each side's (the database floor's, the two served floors',
+the router's) from the rate its last round reached, so that every side runs at 200/s on any host (its first round
+at a guess of 1 ms a request); the select-cluster runs keep a fixed think time:
 
 - select-cluster (with and without a volume) against the framework floor, on SQLite and PostgreSQL;
 - placements on PostgreSQL against the database floor (``bench.router_dbfloor``: the SQL statements of one
@@ -53,6 +56,7 @@ import argparse
 import os
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,10 +70,13 @@ from bench.router_floor import BOOKING_FLOOR_PATH, FLOOR_PATH, PLACEMENT_FLOOR_P
 from bench.router_summary import print_rounds, print_split
 from bench.router_waits import WaitSampler, print_waits
 from bench.router_wrk import (
+    PACED_CONNECTIONS,
+    PACED_RATE,
     PLACE_PATH,
     ROW_HEADER,
     SELECT_LUA,
     WARM_UP,
+    Pacing,
     Router,
     Run,
     add_workers_option,
@@ -214,11 +221,22 @@ class PlacementSide:
     application: str  # the router's connections' application_name (the floor's adds "-floor")
     label: str
     connections: int
-    delay: int
+    pacing: Pacing | None  # the paced rate's think times, by side; None: saturated, no think time
     tag: str  # the round's, in the runs' names and request ids
     schema: str  # the router's PostgreSQL schema, which the floor's replays write to as well
 
+    def paced(self, side: str, measure: Callable[[float], Run]) -> Run:
+        """``side``'s run with its think time (``Pacing``), which its rate then corrects for the next round."""
+        think = 0.0 if self.pacing is None else self.pacing.think_ms(side)
+        run = measure(think)
+        if self.pacing is not None:
+            self.pacing.learn(side, think, run.rate)
+        return run
+
     def floor(self) -> Run:
+        return self.paced("floor", self._floor)
+
+    def _floor(self, think: float) -> Run:
         settle_postgresql(self.args.pg, self.schema)
         seed(self.router.url, loads_only=True)
         with WaitSampler(self.args.pg, f"{self.application}-floor") as floor_waits:
@@ -229,7 +247,7 @@ class PlacementSide:
                 FLOOR_NODES,
                 self.connections,
                 self.args.duration,
-                self.delay,
+                think,
                 f"f{self.connections}{self.tag}",
                 show=False,
             )
@@ -237,21 +255,26 @@ class PlacementSide:
         return floor
 
     def http_floor(self) -> Run:
-        """A placement's HTTP floor (``bench.router_floor``) under the same wrk script, pacing and connections."""
-        return self._served_floor("HTTP floor of a placement", PLACEMENT_FLOOR_PATH, "h")
+        """A placement's HTTP floor (``bench.router_floor``) under the same wrk script, rate and connections."""
+        return self.paced(
+            "http", lambda think: self._served_floor("HTTP floor of a placement", PLACEMENT_FLOOR_PATH, "h", think)
+        )
 
     def booking_floor(self) -> Run:
         """A placement's HTTP floor that sends the database floor's statement (``bench.router_floor``), likewise."""
         settle_postgresql(self.args.pg, self.schema)
-        return self._served_floor("booking floor (HTTP + database)", BOOKING_FLOOR_PATH, "b")
+        return self.paced(
+            "booking",
+            lambda think: self._served_floor("booking floor (HTTP + database)", BOOKING_FLOOR_PATH, "b", think),
+        )
 
-    def _served_floor(self, name: str, path: str, prefix: str) -> Run:
+    def _served_floor(self, name: str, path: str, prefix: str, think: float) -> Run:
         return wrk_run(
             f"{name}, {self.label}",
             self.wrk,
             self.router,
             path,
-            placement_lua(self.delay, f"{prefix}{self.connections}{self.tag}", path),
+            placement_lua(think, f"{prefix}{self.connections}{self.tag}", path),
             self.connections,
             self.args.duration,
             self.workdir,
@@ -259,10 +282,13 @@ class PlacementSide:
         )
 
     def placements(self) -> Run:
+        return self.paced("placements", self._placements)
+
+    def _placements(self, think: float) -> Run:
         # The router's warm-up, as the floor's: its placements take room, so the fleet is seeded again, and a dry run
         # reads it into the cache (the seed dropped it) before the clock starts.
         settle_postgresql(self.args.pg, self.schema)
-        warm_up = placement_lua(self.delay, f"w{self.connections}{self.tag}")
+        warm_up = placement_lua(think, f"w{self.connections}{self.tag}")
         run_wrk(self.wrk, self.router, PLACE_PATH, warm_up, self.connections, WARM_UP, self.workdir)
         seed(self.router.url, loads_only=True)
         fill_cache(self.router.url)
@@ -272,7 +298,7 @@ class PlacementSide:
                 self.wrk,
                 self.router,
                 PLACE_PATH,
-                placement_lua(self.delay, f"p{self.connections}{self.tag}"),
+                placement_lua(think, f"p{self.connections}{self.tag}"),
                 self.connections,
                 self.args.duration,
                 self.workdir,
@@ -283,25 +309,25 @@ class PlacementSide:
         return placed
 
 
-RATES = (("paced ~200/s", 6, 20), ("saturated", 16, 0))  # label, wrk's connections, mean think time (ms)
-PACED_CONNECTIONS = {connections for _, connections, delay in RATES if delay}
+# label, wrk's connections, the rate their think times hold (None: no think time, as fast as the answers come)
+RATES = ((f"paced {PACED_RATE:.0f}/s", PACED_CONNECTIONS, PACED_RATE), ("saturated", 16, None))
 
 
-def measurement_plan(rounds: int) -> list[tuple[str, int, int, int, bool]]:
-    """The placement pairs in the order measured: (label, connections, think time, round, floor first).
+def measurement_plan(rounds: int) -> list[tuple[str, int, float | None, int, bool]]:
+    """The placement pairs in the order measured: (label, connections, rate, round, floor first).
 
     Every paced round before any saturated one: a saturated run leaves the host busy for a while (the load average
     it raises, the database's upkeep) and, run between paced pairs, it weighed on whichever paced run came next.
     Within a rate the floor goes first in odd rounds and the router in even ones (A-B, B-A, ...)."""
     return [
-        (label, connections, delay, round_number, round_number % 2 == 1)
-        for label, connections, delay in RATES
+        (label, connections, rate, round_number, round_number % 2 == 1)
+        for label, connections, rate in RATES
         for round_number in range(1, rounds + 1)
     ]
 
 
 def placements(args, router: Router, wrk: str, workdir: Path, schema: str, application: str):
-    """The database floor and the placements, paced ~200/s and saturated, on the router's PostgreSQL schema, in
+    """The database floor and the placements, paced at 200/s and saturated, on the router's PostgreSQL schema, in
     ``args.rounds`` rounds at each rate, the paced rounds first (``measurement_plan``). Each round measures the floor
     and the router back to back, the floor first in odd rounds and the router first in even ones (A-B, B-A, ...): a
     host whose state drifts over the run (other work starting or ending, caches) then weighs on both sides alike, not
@@ -315,7 +341,8 @@ def placements(args, router: Router, wrk: str, workdir: Path, schema: str, appli
         pairs: dict[str, list[tuple[Run, Run]]] = {}
         splits: dict[str, list[tuple[Run, Run, Run, Run]]] = {}  # (database, HTTP, booking floors, placements)
         loads: dict[str, list[float]] = {}
-        for label, connections, delay, round_number, floor_first in measurement_plan(args.rounds):
+        pacings = {label: Pacing(connections, rate) for label, connections, rate in RATES if rate is not None}
+        for label, connections, _rate, round_number, floor_first in measurement_plan(args.rounds):
             suffix = f", round {round_number}" if args.rounds > 1 else ""
             side = PlacementSide(
                 args,
@@ -327,7 +354,7 @@ def placements(args, router: Router, wrk: str, workdir: Path, schema: str, appli
                 application,
                 f"{label}{suffix}",
                 connections,
-                delay,
+                pacings.get(label),
                 f"r{round_number}",
                 schema,
             )
@@ -335,7 +362,7 @@ def placements(args, router: Router, wrk: str, workdir: Path, schema: str, appli
             # At the paced rate, between the pair, the HTTP floor and the booking floor: where a placement's cost
             # above the database floor's goes (``print_split``). Saturated, with no database to wait on (or another
             # process's cost to share), they would compare nothing.
-            paced = connections in PACED_CONNECTIONS
+            paced = label in pacings
             sides = [
                 ("floor", side.floor),
                 ("http", side.http_floor if paced else None),

@@ -6,7 +6,7 @@
 Issue 17's bar: with a forecast process publishing, placement p99 stays within 1.5x of its idle figure in the same
 benchmark run. For SQLite and for PostgreSQL, the router (``bench.router_http``'s server, 10 seeded clusters; with
 ``--workers N`` its N uvicorn workers, as ``placement serve --workers N`` runs them, their CPU and run-queue time
-summed) takes placements paced at ~200/s from ``wrk`` (``bench.router_http``'s placement script) while a scraper
+summed) takes placements paced at 200/s from ``wrk`` (``bench.router_http``'s placement script) while a scraper
 reads ``/metrics`` (with the forecast gauges) and ``GET /v1/forecast`` once a second, in phases that alternate:
 
 1. idle: no publisher;
@@ -67,9 +67,12 @@ from bench.forecast_publisher import CLUSTERS, first_publication, start_publishe
 from bench.router_fleet import fill_cache, seed
 from bench.router_waits import WaitSampler, backend_pids, wal_counters
 from bench.router_wrk import (
+    PACED_CONNECTIONS,
+    PACED_RATE,
     PLACE_PATH,
     TICKS,
     WARM_UP,
+    Pacing,
     Router,
     add_workers_option,
     placement_lua,
@@ -206,14 +209,18 @@ def phase(name: str, wrk: str, router: Router, args, workdir: Path, prefix: str,
     # for the router's first calls and cold caches (which made the first idle p99 the worse one, and the ratio look
     # better than it was); then no phase pays for the upkeep the one before it left, every phase starts from the same
     # free room, and a dry run reads the seeded fleet into the router's cache (a seed drops it).
-    warm_up = placement_lua(20, f"{prefix}-w")
-    run_wrk(wrk, router, PLACE_PATH, warm_up, 6, WARM_UP, workdir)
+    # The warm-up's rate sets the phase's think time for 200/s (``bench.router_wrk.Pacing``): a publishing phase,
+    # whose requests take longer, runs at the idle phases' rate, not at the same think time.
+    pacing = Pacing(PACED_CONNECTIONS, PACED_RATE)
+    think = pacing.think_ms("warm-up")
+    warmed = run_wrk(wrk, router, PLACE_PATH, placement_lua(think, f"{prefix}-w"), PACED_CONNECTIONS, WARM_UP, workdir)
+    pacing.learn("phase", think, warmed["rate"])
     settle()
     seed(router.url, CLUSTERS, loads_only=True)
     fill_cache(router.url)
-    script = placement_lua(20, prefix)  # 6 connections: ~200/s
+    script = placement_lua(pacing.think_ms("phase"), prefix)
     with Scraper(router.url) as scraper, watch or contextlib.nullcontext(), CpuWatch(publisher) as cpu:
-        result = run_wrk(wrk, router, PLACE_PATH, script, 6, args.duration, workdir)
+        result = run_wrk(wrk, router, PLACE_PATH, script, PACED_CONNECTIONS, args.duration, workdir)
     result.update(name=name, scrape_errors=scraper.errors, forecasts_seen=len(scraper.forecast_ids))
     if watch is not None:
         result.update(why=watch.row(name, result["requests"]), waits=watch.details())
@@ -318,7 +325,8 @@ def main() -> None:
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} CPUs)")
     print(f"the router: {workers_label(args.workers)} (CPU per request summed over its processes)\n")
     print(
-        f"| phase (placements paced ~200/s, 6 connections, {workers_label(args.workers)}) | req/s | p50 ms | p99 ms |",
+        f"| phase (placements paced at {PACED_RATE:.0f}/s, {PACED_CONNECTIONS} connections, "
+        f"{workers_label(args.workers)}) | req/s | p50 ms | p99 ms |",
         end="",
     )
     print(" CPU ms/req | errors |", end="")

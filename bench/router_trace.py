@@ -14,7 +14,7 @@ placements itself. With ``--workers N`` the server is ``bench.router_floor``'s N
 workers (``placement serve --workers N``'s), each with the hooks and a trace file of its own; the queue below counts
 the placements on the arriving one's worker.
 
-Each run is ``bench.router_http``'s paced placements (6 connections, think time 0..40 ms): the database floor, then the
+Each run is ``bench.router_http``'s paced placements (6 connections at 200/s, ``Pacing``): the database floor, then the
 router's warm-up, seed and measured wrk run, each after ``bench.db_settle`` as there. For each it prints wrk's p50/p99
 beside the floor's, then the server's side split into arrival to app, app to statement, the statement, statement to
 answer; how the router's own part (all but the statement) grows with the requests that are in the router's own phases
@@ -44,8 +44,11 @@ from bench.db_settle import settle_postgresql
 from bench.router_dbfloor import FLOOR_NODES, capture_placements
 from bench.router_fleet import fill_cache, seed
 from bench.router_wrk import (
+    PACED_CONNECTIONS,
+    PACED_RATE,
     PLACE_PATH,
     WARM_UP,
+    Pacing,
     Router,
     add_workers_option,
     floor_run,
@@ -57,7 +60,7 @@ from bench.router_wrk import (
 from placement.router.db import make_engine
 from placement.router.http_protocol import CombinedWritesProtocol, DirectExchange
 
-CONNECTIONS, DELAY = 6, 20  # bench.router_http's paced placements
+CONNECTIONS = PACED_CONNECTIONS  # bench.router_http's paced placements, at its rate (``Pacing``)
 
 # --- the server's side -------------------------------------------------------------------------------------------
 
@@ -305,20 +308,25 @@ def main() -> None:
             try:
                 seed(router.url)
                 captured = capture_placements(engine)
+                pacing = Pacing(CONNECTIONS, PACED_RATE)
                 for run in range(args.runs):
                     settle_postgresql(args.pg, schema)  # as bench.router_http's: no run pays for the one before it
                     seed(router.url, loads_only=True)
+                    think = pacing.think_ms("floor")
                     floor = floor_run(
-                        "floor", engine, captured, FLOOR_NODES, CONNECTIONS, args.duration, DELAY, f"f{run}"
+                        "floor", engine, captured, FLOOR_NODES, CONNECTIONS, args.duration, think, f"f{run}"
                     )
+                    pacing.learn("floor", think, floor.rate)
                     settle_postgresql(args.pg, schema)
-                    script = placement_lua(DELAY, f"w{run}")
+                    think = pacing.think_ms("placements")
+                    script = placement_lua(think, f"w{run}")
                     run_wrk(wrk, router, PLACE_PATH, script, CONNECTIONS, WARM_UP, workdir)
                     seed(router.url, loads_only=True)
                     fill_cache(router.url)
-                    script = placement_lua(DELAY, f"p{run}")
+                    script = placement_lua(think, f"p{run}")
                     started = time.perf_counter()
                     placed = run_wrk(wrk, router, PLACE_PATH, script, CONNECTIONS, args.duration, workdir)
+                    pacing.learn("placements", think, placed["rate"])
                     windows.append((started, time.perf_counter(), floor, placed, os.getloadavg()[0]))
             finally:
                 engine.dispose()

@@ -73,9 +73,9 @@ def test_the_paced_rounds_come_first_and_the_floor_and_the_router_take_turns():
     plan = measurement_plan(5)
     labels = [label for label, *_ in plan]
     assert labels == [RATES[0][0]] * 5 + [RATES[1][0]] * 5  # no saturated run before or between paced pairs
-    for label, connections, delay in RATES:
-        rounds = [(number, floor_first) for name, c, d, number, floor_first in plan if name == label]
-        assert all(c == connections and d == delay for name, c, d, *_ in plan if name == label)
+    for label, connections, rate in RATES:
+        rounds = [(number, floor_first) for name, c, r, number, floor_first in plan if name == label]
+        assert all(c == connections and r == rate for name, c, r, *_ in plan if name == label)
         assert rounds == [(1, True), (2, False), (3, True), (4, False), (5, True)]
     assert [round_number for *_, round_number, _ in measurement_plan(1)] == [1, 1]
 
