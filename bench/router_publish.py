@@ -72,12 +72,13 @@ from bench.router_wrk import (
     PLACE_PATH,
     TICKS,
     WARM_UP,
-    Pacing,
     Router,
     add_workers_option,
+    latency_from_rate,
     placement_lua,
     require_wrk,
     run_wrk,
+    think_time_ms,
     tree_cpu,
     workers_label,
 )
@@ -209,16 +210,15 @@ def phase(name: str, wrk: str, router: Router, args, workdir: Path, prefix: str,
     # for the router's first calls and cold caches (which made the first idle p99 the worse one, and the ratio look
     # better than it was); then no phase pays for the upkeep the one before it left, every phase starts from the same
     # free room, and a dry run reads the seeded fleet into the router's cache (a seed drops it).
-    # The warm-up's rate sets the phase's think time for 200/s (``bench.router_wrk.Pacing``): a publishing phase,
-    # whose requests take longer, runs at the idle phases' rate, not at the same think time.
-    pacing = Pacing(PACED_CONNECTIONS, PACED_RATE)
-    think = pacing.think_ms("warm-up")
+    # The warm-up's rate sets the phase's think time for 200/s (as ``bench.router_wrk.Pacing`` does): a publishing
+    # phase, whose requests take longer, runs at the idle phases' rate, not at the same think time.
+    think = think_time_ms(PACED_CONNECTIONS, PACED_RATE)
     warmed = run_wrk(wrk, router, PLACE_PATH, placement_lua(think, f"{prefix}-w"), PACED_CONNECTIONS, WARM_UP, workdir)
-    pacing.learn("phase", think, warmed["rate"])
+    latency = latency_from_rate(PACED_CONNECTIONS, warmed["rate"], think)
     settle()
     seed(router.url, CLUSTERS, loads_only=True)
     fill_cache(router.url)
-    script = placement_lua(pacing.think_ms("phase"), prefix)
+    script = placement_lua(think_time_ms(PACED_CONNECTIONS, PACED_RATE, latency), prefix)
     with Scraper(router.url) as scraper, watch or contextlib.nullcontext(), CpuWatch(publisher) as cpu:
         result = run_wrk(wrk, router, PLACE_PATH, script, PACED_CONNECTIONS, args.duration, workdir)
     result.update(name=name, scrape_errors=scraper.errors, forecasts_seen=len(scraper.forecast_ids))
