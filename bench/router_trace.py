@@ -60,8 +60,6 @@ from bench.router_wrk import (
 from placement.router.db import make_engine
 from placement.router.http_protocol import CombinedWritesProtocol, DirectExchange
 
-CONNECTIONS = PACED_CONNECTIONS  # bench.router_http's paced placements, at its rate (``Pacing``)
-
 # --- the server's side -------------------------------------------------------------------------------------------
 
 _REQUEST: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar("request", default=None)
@@ -308,24 +306,24 @@ def main() -> None:
             try:
                 seed(router.url)
                 captured = capture_placements(engine)
-                pacing = Pacing(CONNECTIONS, PACED_RATE)
+                pacing = Pacing(PACED_CONNECTIONS, PACED_RATE)
                 for run in range(args.runs):
                     settle_postgresql(args.pg, schema)  # as bench.router_http's: no run pays for the one before it
                     seed(router.url, loads_only=True)
                     think = pacing.think_ms("floor")
                     floor = floor_run(
-                        "floor", engine, captured, FLOOR_NODES, CONNECTIONS, args.duration, think, f"f{run}"
+                        "floor", engine, captured, FLOOR_NODES, PACED_CONNECTIONS, args.duration, think, f"f{run}"
                     )
                     pacing.learn("floor", think, floor.rate)
                     settle_postgresql(args.pg, schema)
                     think = pacing.think_ms("placements")
                     script = placement_lua(think, f"w{run}")
-                    run_wrk(wrk, router, PLACE_PATH, script, CONNECTIONS, WARM_UP, workdir)
+                    run_wrk(wrk, router, PLACE_PATH, script, PACED_CONNECTIONS, WARM_UP, workdir)
                     seed(router.url, loads_only=True)
                     fill_cache(router.url)
                     script = placement_lua(think, f"p{run}")
                     started = time.perf_counter()
-                    placed = run_wrk(wrk, router, PLACE_PATH, script, CONNECTIONS, args.duration, workdir)
+                    placed = run_wrk(wrk, router, PLACE_PATH, script, PACED_CONNECTIONS, args.duration, workdir)
                     pacing.learn("placements", think, placed["rate"])
                     windows.append((started, time.perf_counter(), floor, placed, os.getloadavg()[0]))
             finally:
