@@ -108,7 +108,7 @@ class ScaleDown:
                 day,
                 "node_removed",
                 info.cluster.id,
-                f"{removed} run node(s) removed, {nodes_before} -> {nodes_before - removed}: {self._why(number)}",
+                f"{removed} run node(s) removed, {nodes_before} -> {nodes_before - removed}: {self._why(number, full)}",
             )
 
     def _usage(self, members: np.ndarray) -> np.ndarray:
@@ -186,16 +186,30 @@ class ScaleDown:
             fleet.change_node(target, ram, pod_count)
         return True
 
-    def _why(self, number: int) -> str:
+    def _why(self, number: int, full: bool) -> str:
+        """The removal's reason with the cluster's levels after it. A cluster kept full is drained past the order
+        levels (to up to 100 % of RAM and max-pods): its reason says so, not that it stays under them."""
         fleet, policy = self.fleet, self.policy
         c = fleet.counters
         info = fleet.clusters[number]
-        return (
+        levels = (
             f"{c['ram_requested'][number] / 2**30:.0f} GiB of {c['ram_allocatable'][number] / 2**30:.0f} GiB "
-            f"allocatable, {c['pods'][number]} of {fleet.pods_capacity[number]} pods: fewer nodes stay under the "
-            f"order levels ({policy.node_order_at_ram_fraction:.0%} RAM, {policy.node_order_at_pods_fraction:.0%} "
-            f"pods) for {policy.scale_down.unneeded_days:g} days"
-            + (f", n+{policy.n_plus.nodes} kept" if policy.n_plus.nodes else "")
+            f"allocatable, {c['pods'][number]} of {fleet.pods_capacity[number]} pods"
+        )
+        n_plus = f", n+{policy.n_plus.nodes} kept" if policy.n_plus.nodes else ""
+        if full:
+            why = (
+                "closed to new customers; room kept for its own customers' recent placements"
+                if not info.open
+                else "open, but no placement over the trend window"
+            )
+            return (
+                f"{levels}: kept full as its demand falls ({why}; fill_when_falling): its services fit on fewer "
+                f"nodes at up to 100 % of RAM and max-pods{n_plus}"
+            )
+        return (
+            f"{levels}: fewer nodes stay under the order levels ({policy.node_order_at_ram_fraction:.0%} RAM, "
+            f"{policy.node_order_at_pods_fraction:.0%} pods) for {policy.scale_down.unneeded_days:g} days{n_plus}"
             + ("" if info.open else " (closed cluster shrinking as customers leave)")
         )
 

@@ -285,6 +285,16 @@ class Triggers:
             known = self._cluster_caps[key] = np.array([caps[k] for k in ctrl.tolist()], dtype=float)
         return known
 
+    def _node_cap_text(self, number: int, ctrl_nodes: int) -> str:
+        """The cap the cluster's run nodes reached (``sim.config.run_node_cap``): the operator's, when it is below
+        what the pod CIDR's node ranges leave beside the cluster's control-plane nodes, or those ranges."""
+        cap = int(self.node_cap()[number])
+        ranges = self.limits.pod_cidr_nodes
+        cidr = f"the pod CIDR's {ranges} node ranges less its {ctrl_nodes} control-plane node(s)"
+        if cap < ranges - ctrl_nodes:
+            return f"needs more than {cap} run nodes (max_run_nodes_per_cluster; {cidr} leave {ranges - ctrl_nodes})"
+        return f"needs more than {cap} run nodes ({cidr})"
+
     def capacities(self, key: str, providers: list[str]) -> np.ndarray:
         """The catalogue's capacity of limit ``key`` for clusters of these storage providers."""
         if tuple(providers) != self._providers:
@@ -413,8 +423,7 @@ class Triggers:
             f"{ctrl.comfortable_objects}, tight {ctrl.tight_objects})",
             "control_plane_ladder_top": f"{c['etcd_objects']} etcd objects on {ctrl.name}, the last rung used "
             f"(tight {ctrl.tight_objects})",
-            "max_run_nodes_per_cluster": f"needs more than {self.node_cap()[number]:.0f} run nodes (the operator's "
-            f"cap within the pod CIDR's {limits.pod_cidr_nodes} node ranges less {c['ctrl_nodes']} servers)",
+            "max_run_nodes_per_cluster": self._node_cap_text(number, c["ctrl_nodes"]),
             "shard_nodes": f"{c['nodes']} run nodes (trigger {p.shard.nodes})",
             "shard_pods": f"{c['pods']} pods (trigger {p.shard.pods})",
             "shard_etcd_objects": f"{c['etcd_objects']} etcd objects (trigger {self.etcd_trigger})",

@@ -136,3 +136,29 @@ def test_a_cap_past_the_pod_cidr_is_a_config_error():
         update={"operator": big_services().operator.model_copy(update={"max_run_nodes_per_cluster": None})}
     )
     assert compile_scenario(unset).scenario.operator.max_run_nodes_per_cluster == 253
+
+
+def test_the_first_shard_names_the_cap_that_bound():
+    """The operator's cap, or the pod CIDR's node ranges its control plane leaves, whichever was reached."""
+    operator = sim.run(big_services(cap=10, days=150), 0).summary
+    assert operator["first_shard_limit"] == "max_run_nodes_per_cluster"
+    assert operator["first_shard_why"] == (
+        "eu-west-1: needs more than 10 run nodes (max_run_nodes_per_cluster; the pod CIDR's 256 node ranges less "
+        "its 1 control-plane node(s) leave 255)"
+    )
+    # A /17 in /20 node ranges holds 8; with no cap set, a cluster of three servers may have the other 5.
+    scenario = big_services(days=150)
+    scenario = scenario.model_copy(
+        update={
+            "limits_overrides": {"kubernetes.cluster_cidr_mask_size": 17, "kubernetes.node_cidr_mask_size": 20},
+            "operator": scenario.operator.model_copy(update={"max_run_nodes_per_cluster": None}),
+            "fleet": scenario.fleet.model_copy(
+                update={"clusters": [scenario.fleet.clusters[0].model_copy(update={"ctrl_nodes": 3})]}
+            ),
+        }
+    )
+    cidr = sim.run(scenario, 0).summary
+    assert cidr["first_shard_limit"] == "max_run_nodes_per_cluster"
+    assert cidr["first_shard_why"] == (
+        "eu-west-1: needs more than 5 run nodes (the pod CIDR's 8 node ranges less its 3 control-plane node(s))"
+    )

@@ -4,6 +4,7 @@ footprint given back when the customers are gone)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -93,12 +94,47 @@ def assert_nodes_hold_their_services(world: World) -> None:
         assert fleet.pods_capacity[number] == fleet.node_max_pods[members].sum()
 
 
+def over_an_order_level(detail: str, world: World) -> bool:
+    """A removal's reason shows the cluster's requested RAM or pods after it above the operator's order levels."""
+    ram, allocatable, pods, capacity = map(
+        int, re.search(r"(\d+) GiB of (\d+) GiB allocatable, (\d+) of (\d+) pods", detail).groups()
+    )
+    operator = world.config.scenario.operator
+    return (
+        ram > allocatable * operator.node_order_at_ram_fraction
+        or pods > capacity * operator.node_order_at_pods_fraction
+    )
+
+
+def test_a_removal_past_the_order_levels_says_the_cluster_is_kept_full():
+    """Kept full (``fill_when_falling``), a falling cluster's nodes are drained past the order levels; without it,
+    every removal leaves the cluster under them, as its reason says."""
+    world, log = simulate(scenario())
+    kept_full = [detail for *_, detail in events(log, "node_removed") if "kept full as its demand falls" in detail]
+    assert kept_full and any(over_an_order_level(detail, world) for detail in kept_full)
+    assert all("fill_when_falling" in detail and "order levels" not in detail for detail in kept_full)
+    world, log = simulate(scenario(**{"operator.scale_down.fill_when_falling": False}))
+    removed = [detail for *_, detail in events(log, "node_removed")]
+    assert removed
+    assert all("fewer nodes stay under the order levels (80% RAM, 90% pods)" in detail for detail in removed)
+    assert not any(over_an_order_level(detail, world) for detail in removed)
+
+
 def test_churn_shrinks_the_fleet_and_every_removal_is_an_event_with_a_reason():
     spec = scenario()
     world, log = simulate(spec)
     removed = events(log, "node_removed")
     assert removed, "customers left but no run node was removed"
-    assert all("fewer nodes stay under the order levels" in detail for *_, detail in removed)
+    # With no sign-ups the clusters' demand falls: once the trend window has passed they are kept full, drained past
+    # the order levels, and their reasons say so rather than that they stay under the levels.
+    assert all(
+        "fewer nodes stay under the order levels" in detail or "kept full as its demand falls" in detail
+        for *_, detail in removed
+    )
+    assert any("kept full as its demand falls" in detail for *_, detail in removed)
+    for *_, detail in removed:
+        if "kept full" not in detail:
+            assert not over_an_order_level(detail, world), detail
     fleet = world.fleet
     limits = world.config.limits
     # Shrunk toward what the remaining customers need, never below Longhorn's minimum.
