@@ -252,6 +252,11 @@ def run_command(
         bar.update(task, description="done", completed=1.0)
     for warning in result.summary.get("warnings", ()):  # the initial fleet over a comfortable level
         console.print(f"warning: {warning}", style="yellow", highlight=False, markup=False)
+    design_doc = result.summary.get("design_doc")
+    if design_doc:  # the run against what the design document expects of its stage
+        style = "yellow" if design_doc["agrees"] is False else None
+        for line in design_doc["lines"]:
+            console.print(f"design document: {line}", style=style, highlight=False, markup=False)
     print_decision_table(result.summary)
     print_packing_table(result.summary)
     print_recommendations(result.summary, scenario_path)

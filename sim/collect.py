@@ -13,6 +13,7 @@ import pandas as pd
 from placement.storage_cost import storage_bill, storage_node_setup_eur
 from sim.decision_table import decision_rows
 from sim.decisions import decision_table
+from sim.design_doc import design_doc_comparison
 from sim.fleet_layout import CLUSTER_COUNTERS
 from sim.log import SAMPLE_ACTIVE, SAMPLE_CLUSTER, SAMPLE_COUNTERS, SAMPLE_DAY, SAMPLE_OPEN, SAMPLE_SETUP, Log
 from sim.objects import objects_summary
@@ -236,6 +237,7 @@ def collect(world: World, log: Log, seed: np.random.SeedSequence) -> SimResult:
     for item in utilisation:
         item["peak_date"] = (start + timedelta(days=int(item.pop("peak_day")))).isoformat()
     summary["utilisation"] = utilisation
+    summary["design_doc"] = design_doc_comparison(config.scenario.design_doc, timeseries, customers, summary)
     # Each resource's share of its capacity, per cluster and day (the report's utilisation plots; NaN on fleet rows).
     for m in RESOURCES:
         timeseries.loc[per_cluster.index, f"share_{m.key}"] = levels[f"{m.key}_share"].to_numpy()

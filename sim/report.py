@@ -319,9 +319,12 @@ aggregated per day, scope and reason).</p>
 
 def _warnings(summary: dict) -> str:
     """What the scenario's own figures contradict, first on the page: the run's warnings (an initial fleet over a
-    comfortable level) and, when the profiles disagree, the etcd objects per customer they and the design
-    document assume."""
+    comfortable level), the fleet the run needed where the design document expects another for its stage, and,
+    when the profiles disagree, the etcd objects per customer they and the design document assume."""
     lines = list(summary.get("warnings") or [])
+    design_doc = summary.get("design_doc") or {}
+    if design_doc.get("agrees") is False:
+        lines += list(design_doc["lines"])
     objects = summary.get("objects_per_customer") or {}
     if objects.get("differ"):
         lines += list(objects.get("lines") or [])
@@ -331,12 +334,37 @@ def _warnings(summary: dict) -> str:
     return f"<section id='warnings' class='warnings'><h2>Warnings</h2><ul>{items}</ul></section>"
 
 
+def _design_doc_section(summary: dict) -> str:
+    """The run's fleet beside what the design document expects of the scenario's stage (``sim.design_doc``)."""
+    c = summary.get("design_doc")
+    if not c:
+        return ""
+    nodes = c["expected_run_nodes_per_cluster"]
+    verdict = {True: "agrees", False: "disagrees", None: "not reached"}[c["agrees"]]
+    columns = ["figure", "design document", "this run"]
+    rows = [
+        dict(zip(columns, row, strict=True))
+        for row in (
+            ("active customers", f"~{c['customers']:,}", f"{c['active_customers']:,} on {c['date']}"),
+            ("clusters", f"{c['expected_clusters']:,}", f"{c['clusters']:,}"),
+            ("run nodes per cluster", "-" if nodes is None else f"{nodes[0]}-{nodes[1]}",
+             f"at most {c['most_run_nodes_per_cluster']:,} ({c['run_nodes']:,} in all)"),
+        )
+    ]  # fmt: skip
+    text = "".join(f"<p>{html.escape(line)}</p>" for line in c["lines"])
+    return (
+        f"<section id='design-doc'><h2>Against the design document: the model {verdict}</h2>{text}"
+        f"{table(rows, columns, numeric=('design document', 'this run'))}</section>"
+    )
+
+
 def render_report(result: RunTables) -> str:
     summary = result.summary
     name = html.escape(result.scenario_name)
     body = f"""<h1>Growth simulation: {name}</h1>
 {_warnings(summary)}
 {executive_summary(summary, result.orders)}
+{_design_doc_section(summary)}
 {recommendation_section(summary)}
 <h2>Key figures</h2>
 {_key_figures(summary)}

@@ -217,6 +217,26 @@ class CostSettings(SpecModel):
 # --- packing checks -------------------------------------------------------------------------------------------
 
 
+class DesignDocStage(SpecModel):
+    """What the design document expects of the stage a scenario replays: ``clusters`` clusters of
+    ``run_nodes_per_cluster`` run nodes hold ``customers`` active customers. The run's output compares its own
+    fleet with it and says plainly where they disagree (``sim.design_doc``)."""
+
+    source: str = Field(min_length=1, description="where the design document says it")
+    customers: int = Field(gt=0, description="the stage's size in active customers")
+    clusters: int = Field(ge=1, description="clusters the design document expects for them")
+    run_nodes_per_cluster: tuple[int, int] | None = Field(
+        default=None, description="the run nodes per cluster it expects, as [fewest, most]"
+    )
+
+    @field_validator("run_nodes_per_cluster")
+    @classmethod
+    def _range(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is not None and not 1 <= value[0] <= value[1]:
+            raise ValueError(f"{list(value)}: needs 1 <= fewest <= most")
+        return value
+
+
 class PackingChecks(SpecModel):
     """On chosen days, the live services against the fewest run nodes and clusters that could hold them.
 
@@ -282,6 +302,9 @@ class Scenario(SpecModel):
     costs: CostSettings = CostSettings()
     packing_checks: PackingChecks | None = Field(
         default=None, description="greedy engine vs the packing optimum on chosen days; None: no checks"
+    )
+    design_doc: DesignDocStage | None = Field(
+        default=None, description="what the design document expects of this stage; None: no comparison"
     )
     start_from: StartFrom | None = Field(
         default=None, description="the live fleet to start from (sim.start_from); None: the fleet above"

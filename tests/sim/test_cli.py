@@ -25,11 +25,16 @@ def test_run_writes_everything_and_prints_the_decision_table(stage1_short, tmp_p
     assert result.exit_code == 0, result.output
     assert "Decision table" in result.output and "pods per run node" in result.output
     assert "Packing checks" in result.output and "2026-05-01" in result.output  # the check on day 120
+    # Two clusters at about 800 customers, where the design document expects one for ~5,000: said plainly.
+    said = " ".join(result.output.split())
+    assert "design document: The design document expects 1 cluster(s) of 3-10 run nodes for ~5,000 customers" in said
+    assert "design document: The model disagrees with the design document: its first new cluster" in said
     for name in ["timeseries.parquet", "events.parquet", "customers.parquet", "packing.parquet", "summary.json",
                  "report.html", "orders.csv", "decisions.csv"]:  # fmt: skip
         assert (out / name).stat().st_size > 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["scenario"] == "stage1" and summary["horizon_days"] == 150
+    assert summary["design_doc"]["agrees"] is False and summary["design_doc"]["clusters"] == 2
     assert [row["date"] for row in summary["packing_checks"]] == ["2026-05-01"]
     assert pd.read_parquet(out / "packing.parquet")["day"].tolist() == [120]
     html = (out / "report.html").read_text()
