@@ -21,8 +21,9 @@ CLUSTER_COUNTERS = (
     "pending_nodes",
     "ctrl_rung",
     "ctrl_nodes",
-    "placements",
+    "placements",  # since the last daily sample
     "rejections",
+    "placed_to_date",  # every placement since the start, never reset: its rise over days is their rate
 )
 
 

@@ -83,8 +83,9 @@ def place(
     node = fleet.node_by_name[decision.node_hint]
     footprint = decision.footprint(len(fleet.cluster_runnodes[number]))
     fleet.add_footprint(number, node, footprint)
-    placements = fleet.counter_cells["placements"]
+    placements, placed_to_date = fleet.counter_cells["placements"], fleet.counter_cells["placed_to_date"]
     placements[number] = placements[number] + 1
+    placed_to_date[number] = placed_to_date[number] + 1
     if footprint.volumes:
         volumes = people.customer_volumes
         volumes[customer] = volumes[customer] + footprint.volumes

@@ -18,7 +18,9 @@ from sim.triggers import Ratios
 MIN_TREND_DAYS = 7  # fewer days of history give no usable trend
 PROJECTION_WINDOW_DAYS = 28
 DEMAND = ("ram_requested", "pods", "disk_bytes")  # what a cluster's customers ask of its run nodes
-DEMAND_PLACED = (*DEMAND, "placements")  # and the placements, whose rate a kept-full cluster holds room for
+# And the placements to date, whose rise over the window is the placement rate a kept-full cluster holds room for
+# (the daily count's rise was its change from one day to another: nought on a steady inflow).
+DEMAND_PLACED = (*DEMAND, "placed_to_date")
 
 
 class LevelTrends:

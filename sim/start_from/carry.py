@@ -60,6 +60,11 @@ def warm_history(operator: Any, live: LiveFleet) -> None:
     pods_per_node = np.divide(
         fleet.pods_capacity[:n], nodes_now, out=np.zeros(n), where=nodes_now > 0
     )  # each cluster's run nodes' max-pods
+    # The placements to date on each day back (only their rise counts): the start's figure less those measured
+    # on the days since, so the history's rise is the measured daily placements.
+    placed_to_date = np.zeros(n)
+    for number, days in by_cluster.items():
+        placed_to_date[number] = sum(days[d].placements for d in range(oldest + 1) if d in days)
     try:
         for before in range(oldest, 0, -1):
             for number, days in by_cluster.items():
@@ -73,19 +78,21 @@ def warm_history(operator: Any, live: LiveFleet) -> None:
             # The operator's own record of a day; a snapshot has no disk history, so disk stays at today's (no
             # trend until the run's own days give one).
             levels = operator.levels_of(operator.triggers.ratios(n))
-            levels["placements"] = np.zeros(n)
+            levels["placed_to_date"] = placed_to_date.copy()
             for number, days in by_cluster.items():
-                levels["placements"][number] = days[before].placements if before in days else 0
+                levels["placed_to_date"][number] -= sum(days[d].placements for d in range(before) if d in days)
             operator.history.append(levels)
     finally:
         for name, values in saved.items():
             counters[name][:] = values
         fleet.pods_capacity[:] = saved_pods_capacity
-    # The placements counter holds those since the last daily sample: at t=0, every live customer's, placed
-    # at once. The operator reads it as the day's inflow (a closed cluster kept full); the last day's measured.
+    # The placement counters hold every live customer's placements, placed at once at t=0. The day's count is the
+    # last day's measured; the placements to date are the history's, whose rise the operator reads as the inflow a
+    # closed cluster kept full keeps room for.
     for number, days in by_cluster.items():
         if 0 in days:
             counters["placements"][number] = days[0].placements
+            counters["placed_to_date"][number] = int(placed_to_date[number])
 
 
 def _nearest_older(days: dict[int, LiveLevel], before: int) -> LiveLevel:

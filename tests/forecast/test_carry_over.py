@@ -92,6 +92,7 @@ def test_the_operator_starts_with_the_trend_the_older_snapshots_measured(stage2,
     warm_history(operator, live)
     assert len(operator.history) == 28  # the 28 days before; the first look adds today's
     series = run.timeseries
+    rises = []
     for number, info in enumerate(world.fleet.clusters[: len(started.scenario.fleet.clusters)]):
         cid = info.cluster.id
         then = series[(series["cluster_id"] == cid) & (series["day"] == day - 28)]
@@ -100,11 +101,21 @@ def test_the_operator_starts_with_the_trend_the_older_snapshots_measured(stage2,
             continue
         change = int(today["pods"].iloc[0]) - int(then["pods"].iloc[0])
         assert operator.history[0]["pods"][number] == max(int(world.fleet.view("pods")[number]) - change, 0)
+        # The placements to date rise by the placements the snapshots measured (the rate a cluster kept full keeps
+        # room for), and the fleet's count continues the history's.
+        measured = {level.days_before: level.placements for level in live.history if level.cluster == cid}
+        rise = operator.history[-1]["placed_to_date"][number] - operator.history[0]["placed_to_date"][number]
+        assert rise == sum(measured.get(d, 0) for d in range(1, 28))
+        rises.append(rise)
+        assert world.fleet.view("placed_to_date")[number] - operator.history[-1]["placed_to_date"][number] == (
+            measured.get(0, 0)
+        )
         # The measured counters are today's again once the history is built.
         assert world.fleet.view("pods")[number] == operator.history[-1]["pods"][number] + (
             int(today["pods"].iloc[0])
             - int(series[(series["cluster_id"] == cid) & (series["day"] == day - 1)]["pods"].iloc[0])
         )
+    assert max(rises) > 0
 
 
 def test_the_region_mix_counts_the_sign_ups_since_every_region_had_a_cluster():

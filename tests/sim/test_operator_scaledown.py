@@ -5,6 +5,7 @@ footprint given back when the customers are gone)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -298,3 +299,28 @@ def test_consolidation_merges_a_closed_cluster_when_the_saving_pays_the_fee_back
     moved = int(migrated[0][3].split()[0])
     assert sum(block[:, -1].sum() for block in log.samples) >= 25 * moved
     assert_nodes_hold_their_services(world)
+
+
+def test_a_closed_cluster_kept_full_keeps_room_for_its_customers_steady_placements():
+    """A closed cluster whose customers still add services at a steady rate is kept full with room for that rate
+    over the look-ahead (the placements to date rise by it each day). Regression: the room was the rise of the
+    daily placement count, nought on a steady inflow, so stage 1's closed clusters were drained to 986 of 990 pods,
+    spilled their customers' next services and ordered the node back within weeks (5 of 15 removals; the first
+    removed on day 128 and ordered again on day 158; now the first is removed on day 249)."""
+    spec = sim.load_scenario(Path(__file__).resolve().parents[2] / "scenarios" / "stage1.yaml")
+    result = sim.run(spec.model_copy(update={"horizon_years": None, "horizon_days": 420, "packing_checks": None}), 0)
+    events = result.events
+    closed = set(events.loc[events["kind"] == "cluster_closed", "cluster_id"])
+    removed = events[(events["kind"] == "node_removed") & events["cluster_id"].isin(closed)]
+    assert len(removed) >= 1 and removed["detail"].str.contains("kept full as its demand falls").all()
+    ordered = events[events["kind"] == "node_ordered"]
+    look_ahead = spec.operator.node_lead_days * 2 + 28
+    again = [
+        (row.cluster_id, row.day, later)
+        for row in removed.itertuples()
+        for later in ordered.loc[ordered["cluster_id"] == row.cluster_id, "day"]
+        if 0 < later - row.day <= look_ahead
+    ]
+    assert not again, again
+    # Their customers' services stay home: a few spill, not one a day.
+    assert result.summary["services_spilled"] < 10
