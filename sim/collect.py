@@ -19,7 +19,7 @@ from sim.log import SAMPLE_ACTIVE, SAMPLE_CLUSTER, SAMPLE_COUNTERS, SAMPLE_DAY, 
 from sim.objects import objects_summary
 from sim.packing import packing_frame, packing_summary
 from sim.planning import RESOURCES, idle_while_binding, measures, utilisation_summary
-from sim.population import ACTIVE, CHURNED, LOST, STATE_NAMES
+from sim.population import ACTIVE, CHURNED, LOST, STATE_NAMES, active_on
 from sim.procurement import cost_breakdown, orders_frame
 from sim.results import SimResult
 from sim.scaledown import failure_headroom
@@ -331,7 +331,15 @@ def _summary(
         "first_shard_limit": None if first is None else first["limit"],
         "first_shard_why": None if first is None else first["why"],
         "decision_table": decision_table(log.bindings, day_to_date, config.limits.storage),
-        **cost_breakdown(fleet),
+        **cost_breakdown(
+            fleet,
+            active_on(
+                fleet["day"].to_numpy(dtype=float),
+                draws.signup,
+                customers["departed_day"].to_numpy(dtype=float),
+                state == LOST,
+            ),
+        ),
     }
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.population import active_on
 from sim.scenario import DesignDocStage
 
 
@@ -29,7 +30,12 @@ def design_doc_comparison(
     fleet = timeseries[timeseries["cluster_id"] == "fleet"].sort_values("day")
     per_cluster = timeseries[timeseries["cluster_id"] != "fleet"]
     days = fleet["day"].to_numpy(dtype=float)
-    active = _active_customers(customers, days)
+    active = active_on(
+        days,
+        customers["signup_day"].to_numpy(dtype=float),
+        customers["departed_day"].to_numpy(dtype=float),
+        (customers["state"] == "lost").to_numpy(),
+    )
     reached = np.flatnonzero(active >= expected.customers)
     at = int(reached[0]) if len(reached) else len(days) - 1
     day = float(days[at])
@@ -59,15 +65,6 @@ def design_doc_comparison(
     }
     comparison["lines"] = _lines(comparison, summary)
     return comparison
-
-
-def _active_customers(customers: pd.DataFrame, days: np.ndarray) -> np.ndarray:
-    """Customers signed up by each day and not churned by it (a lost customer, whose first service fit nowhere,
-    never was one)."""
-    kept = customers[customers["state"] != "lost"]
-    signed = np.sort(kept["signup_day"].to_numpy(dtype=float))
-    left = np.sort(kept["departed_day"].dropna().to_numpy(dtype=float))
-    return np.searchsorted(signed, days, side="right") - np.searchsorted(left, days, side="right")
 
 
 def _lines(c: dict[str, Any], summary: dict[str, Any]) -> list[str]:

@@ -60,3 +60,13 @@ class Cells:
     def __init__(self, owner: object, names: tuple[str, ...]) -> None:
         for name in names:
             setattr(self, name, memoryview(getattr(owner, name)))
+
+
+def active_on(days: np.ndarray, signup_day: np.ndarray, departed_day: np.ndarray, lost: np.ndarray) -> np.ndarray:
+    """Customers active on each of ``days``: signed up by it and not churned by it (``departed_day`` NaN while they
+    stay). A lost customer, whose first service fit nowhere, never was one. Each customer counts once, however many
+    clusters hold its namespaces."""
+    kept = ~lost
+    signed = np.sort(signup_day[kept])
+    left = np.sort(departed_day[kept & ~np.isnan(departed_day)])
+    return np.searchsorted(signed, days, side="right") - np.searchsorted(left, days, side="right")

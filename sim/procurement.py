@@ -92,15 +92,17 @@ def orders_frame(config: RunConfig, orders: list[OrderRecord], clusters: list[An
     return frame.sort_values(["order_by", "cluster_id"], kind="stable").reset_index(drop=True)
 
 
-def cost_breakdown(fleet: pd.DataFrame) -> dict[str, Any]:
+def cost_breakdown(fleet: pd.DataFrame, active: np.ndarray) -> dict[str, Any]:
     """Spend over the horizon by part (EUR), the customer-months served, and the cost per customer-month.
 
     Each daily sample counts one day: a monthly rate contributes rate / DAYS_PER_MONTH, setup fees their amount,
-    so the parts add up to ``cost_eur_total``. Customer-months are active customers summed over the days.
+    so the parts add up to ``cost_eur_total``. Customer-months are the active customers on each sampled day
+    (``active``, ``sim.population.active_on``: each once, not the fleet's namespaces, which count a customer
+    whose services spilled onto another cluster there too) summed over the days.
     """
     parts = {key: float(fleet[column].sum()) / DAYS_PER_MONTH for key, column, _ in BREAKDOWN}
     parts["setup_fees"] = float(fleet["setup_eur"].sum())
-    customer_months = float(fleet["customers"].sum()) / DAYS_PER_MONTH
+    customer_months = float(np.sum(active)) / DAYS_PER_MONTH
     total = sum(parts.values())
     per_customer = {k: (v / customer_months if customer_months else None) for k, v in parts.items()}
     return {

@@ -28,8 +28,18 @@ def test_breakdown_adds_up_to_the_total_and_per_customer_month(stage2_result):
     assert all(value > 0 for key, value in parts.items() if key not in storage)
     assert all(parts[key] >= 0 for key in storage) and parts["storage_operations"] > 0
     fleet = stage2_result.timeseries[stage2_result.timeseries["cluster_id"] == "fleet"]
-    customer_months = fleet["customers"].sum() / DAYS_PER_MONTH
+    # Customer-months: each customer once a day from its sign-up to its churn (never a lost one), from the
+    # customers table, not the fleet's namespaces, which count a customer with services on two clusters twice.
+    table = stage2_result.customers
+    active = [
+        int(((table["signup_day"] <= day) & ~(table["departed_day"] <= day) & (table["state"] != "lost")).sum())
+        for day in fleet["day"]
+    ]
+    customer_months = sum(active) / DAYS_PER_MONTH
     assert summary["customer_months"] == pytest.approx(customer_months, abs=0.01)
+    assert active[-1] == summary["customers_end"]
+    if summary["cross_cluster_customers_end"]:
+        assert fleet["customers"].iloc[-1] == active[-1] + summary["away_namespaces_end"]
     assert summary["cost_eur_per_customer_month"] == pytest.approx(
         summary["cost_eur_total"] / customer_months, abs=1e-4
     )
