@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim import fmt
+from sim.outcomes import percentiles
 from sim.population import active_on
 from sim.scenario import DesignDocStage
 
@@ -107,3 +109,37 @@ def _lines(c: dict[str, Any], summary: dict[str, Any]) -> list[str]:
         )
     lines.append("The model disagrees with the design document" + (": " + "; ".join(why) + "." if why else "."))
     return lines
+
+
+VERDICTS = {True: "agrees", False: "disagrees", None: "not reached"}
+
+
+def design_doc_record(comparison: dict[str, Any] | None) -> dict[str, Any]:
+    """What a sweep's run record keeps of the comparison (none without a ``design_doc`` in the scenario)."""
+    if not comparison:
+        return {}
+    return {
+        "design_doc": VERDICTS[comparison["agrees"]],
+        "design_doc_clusters": comparison["clusters"],
+        "design_doc_expected_clusters": comparison["expected_clusters"],
+        "design_doc_customers": comparison["customers"],
+    }
+
+
+def sweep_verdict(runs: pd.DataFrame) -> str | None:
+    """The comparison over a sweep's successful runs, in one sentence (None when the scenario states none)."""
+    if "design_doc" not in runs.columns:
+        return None
+    done = runs[(runs["status"] == "ok") & runs["design_doc"].notna()]
+    if done.empty:
+        return None
+    counts = done["design_doc"].value_counts()
+    low, mid, high = (fmt.number(value, 1) for value in percentiles(done["design_doc_clusters"]))
+    first = done.iloc[0]
+    return (
+        f"Against the design document ({int(first['design_doc_expected_clusters'])} cluster(s) for "
+        f"~{int(first['design_doc_customers']):,} customers): the model disagrees in {counts.get('disagrees', 0)} "
+        f"of {len(done)} runs, agrees in {counts.get('agrees', 0)} and did not reach the stage's size in "
+        f"{counts.get('not reached', 0)}; clusters when it reached it (or at the end): p10 {low}, p50 {mid}, "
+        f"p90 {high}."
+    )

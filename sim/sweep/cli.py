@@ -12,6 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from placement.cli_common import error_console, fail, output_folder
 from placement.yamlio import ConfigError
 from sim import fmt
+from sim.design_doc import sweep_verdict
 from sim.outcomes import BY_NAME, METRIC_NAMES, PERCENTILE_NOTE
 from sim.scenario import load_scenario
 from sim.sweep.core import sweep
@@ -129,6 +130,9 @@ def sweep_command(
     if shard["runs_sharded"].iloc[0]:
         dates = ", ".join(f"{s} {shard.loc[s, 'first_shard_date'].date()}" for s in ("p10", "p50", "p90"))
         error_console.print(f"first shard: {dates}", highlight=False)
+    verdict = sweep_verdict(result.runs)
+    if verdict:
+        error_console.print(verdict, highlight=False, markup=False)
     item = BY_NAME[metric]
     for row in result.sensitivity.head(5).itertuples():
         error_console.print(

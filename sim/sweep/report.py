@@ -8,6 +8,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from sim import fmt
+from sim.design_doc import sweep_verdict
 from sim.outcomes import BY_NAME, PERCENTILE_NOTE, percentiles
 from sim.render import COLORS, count_axis, date_axis, figure, img, legend_outside, money_axis, page, png, table
 from sim.report import limit_name
@@ -169,6 +170,11 @@ def _outcome_rows(result: SweepTables) -> list[dict]:
     ]  # fmt: skip
 
 
+def _design_doc(result: SweepTables) -> str:
+    verdict = sweep_verdict(result.runs)
+    return "" if verdict is None else f"<h2>Against the design document</h2><p>{html.escape(verdict)}</p>"
+
+
 def render_sweep_report(result: SweepTables) -> str:
     """A self-contained HTML page."""
     name = html.escape(result.scenario_name)
@@ -204,6 +210,7 @@ def render_sweep_report(result: SweepTables) -> str:
 at the parameter's p10 and p90 draws (the tornado's bars); all parameters vary together. Choose the outcome with
 <code>--metric</code>.</p>
 {table(_sensitivity_rows(result), sens_columns, numeric=tuple(sens_columns[2:]))}
+{_design_doc(result)}
 <h2>First shard</h2>
 {table(first, ["statistic", "day", "date", "customers", "runs sharded"], numeric=("day", "customers"))}
 <h2>Which limit binds first</h2>

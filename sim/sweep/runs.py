@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.design_doc import design_doc_record
 from sim.outcomes import OUTCOMES
 from sim.overrides import set_values
 from sim.scenario import Scenario
@@ -83,6 +84,7 @@ def run_one(scenario: Scenario, specs: list[VarySpec], root: int, index: int) ->
     summary = result.summary
     record.update({key: summary.get(key) for key in RECORD_KEYS})
     record["first_bind_limit"] = _first_bind_limit(summary)
+    record.update(design_doc_record(summary.get("design_doc")))
     return record, _fleet_series(result.timeseries)
 
 
