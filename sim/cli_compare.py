@@ -110,6 +110,10 @@ def print_outcomes(result) -> None:
         )
         table.add_row(*(Text(cell) for cell in cells))
     console.print(table)
+    for side, label in zip(("a", "b"), result.labels, strict=True):
+        verdict = result.design_doc.get(side)
+        if verdict:
+            console.print(f"{side.upper()} ({label}): {verdict}", highlight=False, markup=False)
     if result.failed:
         console.print(f"{len(result.failed)} runs failed (left out): see compare.json", highlight=False)
     console.print(PERCENTILE_NOTE, highlight=False, markup=False)

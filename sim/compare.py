@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from placement.atomic import atomic_write
+from sim.design_doc import sweep_verdict
 from sim.outcomes import BAND_COLUMNS, OUTCOMES, PERCENTILE_METHOD, QUANTILES, percentiles
 from sim.scenario import Scenario
 from sim.sweep.executors import process_pool
@@ -46,6 +47,9 @@ class CompareResult:
     bands: pd.DataFrame
     failed: list[dict[str, Any]] = field(default_factory=list)
     start_date: str = ""
+    # Per side, over its runs: where its scenario states what the design document expects, how many disagree
+    # (``sim.design_doc.sweep_verdict``); None where it states none.
+    design_doc: dict[str, str | None] = field(default_factory=dict)
 
     def write(self, out_dir: str | Path, *, report: bool = True) -> dict[str, Path]:
         out = Path(out_dir)
@@ -62,6 +66,7 @@ class CompareResult:
             "percentile_method": PERCENTILE_METHOD,
             "outcomes": _records(self.outcomes),
             "failed": self.failed,
+            "design_doc": self.design_doc,
         }
         written["summary"] = atomic_write(out / "compare.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
         if report:
@@ -180,4 +185,7 @@ def compare(
         bands=_bands(series, ok),
         failed=failed,
         start_date=scenario_a.start_date.isoformat(),
+        design_doc={
+            side: sweep_verdict(pd.DataFrame([records[side][i] for i in ok])) if ok else None for side in SIDES
+        },
     )

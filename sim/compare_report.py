@@ -20,6 +20,7 @@ class CompareTables(Protocol):
     bands: pd.DataFrame
     failed: list[dict[str, Any]]
     start_date: str
+    design_doc: dict[str, str | None]
 
 
 def headline(result: CompareTables) -> list[str]:
@@ -107,6 +108,16 @@ def plots(result: CompareTables) -> list[tuple[str, str]]:
     return out
 
 
+def _design_doc(result: CompareTables) -> str:
+    """Each side's runs against what its scenario says the design document expects, where it says so."""
+    items = [
+        f"<li>{side.upper()} ({html.escape(label)}): {html.escape(verdict)}</li>"
+        for side, label in zip(("a", "b"), result.labels, strict=True)
+        if (verdict := result.design_doc.get(side))
+    ]
+    return f"<h2>Against the design document</h2><ul>{''.join(items)}</ul>" if items else ""
+
+
 def render_compare_report(result: CompareTables) -> str:
     a, b = result.labels
     manifest = result.manifest
@@ -132,6 +143,7 @@ sides uses <code>SeedSequence(seed, spawn_key=(i, 1))</code>, and each driver dr
 numbers), so B − A is taken run by run. Packing checks are not run. {PERCENTILE_NOTE}.</p>
 <h2>Outcomes</h2>
 {table(_outcome_rows(result), ["outcome", "A", "B", "B − A (paired)", "B lower / higher", "runs"])}
+{_design_doc(result)}
 <h2>Over time</h2>
 {images}
 <h2>Failed runs</h2>

@@ -50,6 +50,14 @@ def test_stage1_vs_max_pods_250_shows_the_cost_difference_with_a_band(max_pods_c
     assert summary["percentile_method"] == "linear" and summary["failed"] == []
     assert "total cost over the horizon" in output and "p10/p50/p90: numpy percentiles" in output
     assert not list(out.glob(".*.tmp"))  # atomic writes leave no temp files
+    # Stage 1 states the design document's expectation: each side says over how many runs the model disagrees.
+    # With max-pods 250 it still needs several clusters for ~5,000 customers (the Longhorn volumes bind next).
+    for side in ("a", "b"):
+        verdict = summary["design_doc"][side]
+        assert verdict.startswith("Against the design document (1 cluster(s) for ~5,000 customers): the model ")
+        assert "disagrees in 3 of 3 runs" in verdict and verdict in " ".join(html.split()).replace("&#x27;", "'")
+    said = " ".join(output.split())
+    assert f"A (stage1): {summary['design_doc']['a']}" in said
 
 
 def test_runs_are_paired_on_the_same_seed():
