@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from sim import decisions, fmt
+from sim.design_doc import VERDICTS
 from sim.render import img, page, table
 from sim.report_planning import decision_section, idle_sentences, recommendation_section, utilisation_section
 from sim.report_plots import (
@@ -340,7 +341,7 @@ def _design_doc_section(summary: dict) -> str:
     if not c:
         return ""
     nodes = c["expected_run_nodes_per_cluster"]
-    verdict = {True: "agrees", False: "disagrees", None: "not reached"}[c["agrees"]]
+    verdict = VERDICTS[c["agrees"]]
     columns = ["figure", "design document", "this run"]
     rows = [
         dict(zip(columns, row, strict=True))
