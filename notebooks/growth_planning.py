@@ -87,6 +87,9 @@ for name, r in results.items():
         f"nodes after {s['horizon_days']:.0f} days; EUR {s['cost_eur_per_customer_month']:.2f} per customer-month; "
         f"{len(r.orders)} orders"
     )
+    # Where the scenario states what the design document expects of its stage, the run's verdict (sim.design_doc).
+    for line in (s["design_doc"] or {}).get("lines", []):
+        print(f"{name}, design document: {line}")
 ends
 
 # %%

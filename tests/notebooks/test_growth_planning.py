@@ -29,6 +29,10 @@ def test_growth_planning_prints_the_librarys_answers_for_stage1(executed):
         f"after {s['horizon_days']:.0f} days; EUR {s['cost_eur_per_customer_month']:.2f} per customer-month; "
         f"{len(result.orders)} orders"
     ) in text
+    # Stage 1 states what the design document expects of it: the notebook says where the run disagrees.
+    assert s["design_doc"]["lines"]
+    for line in s["design_doc"]["lines"]:
+        assert f"stage1, design document: {line}" in text
     decisions = result.decisions
     node_orders = int(((decisions["kind"] == "run nodes") & (decisions["status"] == "ordered")).sum())
     assert f"stage1: {len(decisions)} decisions, {node_orders} of them run-node orders" in text
