@@ -198,7 +198,15 @@ def collect(world: World, log: Log, seed: np.random.SeedSequence) -> SimResult:
             "services": np.diff(draws.service_start),
         }
     )
-    summary = _summary(world, log, seed, timeseries, customers)
+    # Active customers on each sampled day, each once (the cost per customer-month and the design-document
+    # comparison read them).
+    active = active_on(
+        timeseries.loc[timeseries["cluster_id"] == "fleet", "day"].to_numpy(dtype=float),
+        draws.signup,
+        people.departed,
+        people.state == LOST,
+    )
+    summary = _summary(world, log, seed, timeseries, customers, active)
     summary["warnings"] = list(config.warnings)  # the initial fleet over a comfortable level (sim.initial_fleet)
     summary["control_plane_upgrade_basis"] = config.scenario.operator.control_plane.upgrade_basis
     summary["objects_per_customer"] = objects_summary(
@@ -237,7 +245,7 @@ def collect(world: World, log: Log, seed: np.random.SeedSequence) -> SimResult:
     for item in utilisation:
         item["peak_date"] = (start + timedelta(days=int(item.pop("peak_day")))).isoformat()
     summary["utilisation"] = utilisation
-    summary["design_doc"] = design_doc_comparison(config.scenario.design_doc, timeseries, customers, summary)
+    summary["design_doc"] = design_doc_comparison(config.scenario.design_doc, timeseries, active, summary)
     # Each resource's share of its capacity, per cluster and day (the report's utilisation plots; NaN on fleet rows).
     for m in RESOURCES:
         timeseries.loc[per_cluster.index, f"share_{m.key}"] = levels[f"{m.key}_share"].to_numpy()
@@ -282,7 +290,12 @@ def _cumulative_cost(timeseries: pd.DataFrame) -> np.ndarray:
 
 
 def _summary(
-    world: World, log: Log, seed: np.random.SeedSequence, timeseries: pd.DataFrame, customers: pd.DataFrame
+    world: World,
+    log: Log,
+    seed: np.random.SeedSequence,
+    timeseries: pd.DataFrame,
+    customers: pd.DataFrame,
+    active: np.ndarray,
 ) -> dict[str, Any]:
     config, draws = world.config, world.draws
     start = config.start
@@ -331,15 +344,7 @@ def _summary(
         "first_shard_limit": None if first is None else first["limit"],
         "first_shard_why": None if first is None else first["why"],
         "decision_table": decision_table(log.bindings, day_to_date, config.limits.storage),
-        **cost_breakdown(
-            fleet,
-            active_on(
-                fleet["day"].to_numpy(dtype=float),
-                draws.signup,
-                customers["departed_day"].to_numpy(dtype=float),
-                state == LOST,
-            ),
-        ),
+        **cost_breakdown(fleet, active),
     }
 
 

@@ -17,27 +17,21 @@ import pandas as pd
 
 from sim import fmt
 from sim.outcomes import percentiles
-from sim.population import active_on
 from sim.scenario import DesignDocStage
 
 
 def design_doc_comparison(
-    expected: DesignDocStage | None, timeseries: pd.DataFrame, customers: pd.DataFrame, summary: dict[str, Any]
+    expected: DesignDocStage | None, timeseries: pd.DataFrame, active: np.ndarray, summary: dict[str, Any]
 ) -> dict[str, Any] | None:
     """The comparison ``summary["design_doc"]`` holds (None without a ``design_doc`` in the scenario): the figures
     on both sides, ``agrees`` (None when the run never reached the stage's size and nothing contradicts it yet),
-    and ``lines``, the sentences the console and the report show."""
+    and ``lines``, the sentences the console and the report show. ``active``: the active customers on each of the
+    fleet's sampled days (``sim.population.active_on``)."""
     if expected is None:
         return None
     fleet = timeseries[timeseries["cluster_id"] == "fleet"].sort_values("day")
     per_cluster = timeseries[timeseries["cluster_id"] != "fleet"]
     days = fleet["day"].to_numpy(dtype=float)
-    active = active_on(
-        days,
-        customers["signup_day"].to_numpy(dtype=float),
-        customers["departed_day"].to_numpy(dtype=float),
-        (customers["state"] == "lost").to_numpy(),
-    )
     reached = np.flatnonzero(active >= expected.customers)
     at = int(reached[0]) if len(reached) else len(days) - 1
     day = float(days[at])

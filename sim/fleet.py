@@ -90,9 +90,10 @@ class Fleet:
         cells = self.counter_cells = {name: memoryview(array) for name, array in self.counters.items()}
         self.node_cells = Cells(self, NODE_CELLS)
         # The cells a placement reads or stores, picked out of ``counter_cells`` once (a lookup each per placement
-        # cost more): ``FOOTPRINT_COUNTERS``' (``add_footprint``), and ``LOAD_COUNTERS``'.
+        # cost more): ``FOOTPRINT_COUNTERS``' (``add_footprint``), ``LOAD_COUNTERS``' and the placement counts.
         self.footprint_cells = tuple(cells[counter] for _, counter in FOOTPRINT_COUNTERS)
         self.load_cells = tuple(cells[name] for name in LOAD_COUNTERS)
+        self.placement_cells = (cells["placements"], cells["placed_to_date"])
 
     def copy(self) -> Fleet:
         """An independent copy: what changes is copied, what never changes (the limits, the engine's ``Cluster``,
@@ -125,6 +126,7 @@ class Fleet:
             node_cells=None,
             footprint_cells=None,
             load_cells=None,
+            placement_cells=None,
         )
         assert vars(self).keys() == copied.keys() | set(CONFIG_VALUES), "Fleet.copy copies every attribute"
         state = {name: getattr(self, name) for name in CONFIG_VALUES} | copied

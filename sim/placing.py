@@ -83,7 +83,7 @@ def place(
     node = fleet.node_by_name[decision.node_hint]
     footprint = decision.footprint(len(fleet.cluster_runnodes[number]))
     fleet.add_footprint(number, node, footprint)
-    placements, placed_to_date = fleet.counter_cells["placements"], fleet.counter_cells["placed_to_date"]
+    placements, placed_to_date = fleet.placement_cells
     placements[number] = placements[number] + 1
     placed_to_date[number] = placed_to_date[number] + 1
     if footprint.volumes:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 import sim
 from sim.cli import app
 from sim.design_doc import design_doc_comparison
+from sim.population import active_on
 from sim.report import render_report
 from sim.scenario import DesignDocStage
 
@@ -27,7 +29,14 @@ def stage1_100_days():
 
 def compare(result, **expected):
     stage = DesignDocStage(source="test", **expected)
-    return design_doc_comparison(stage, result.timeseries, result.customers, result.summary)
+    customers, fleet = result.customers, result.timeseries.query("cluster_id == 'fleet'")
+    active = active_on(
+        fleet["day"].to_numpy(dtype=float),
+        customers["signup_day"].to_numpy(dtype=float),
+        customers["departed_day"].to_numpy(dtype=float),
+        (customers["state"] == "lost").to_numpy(),
+    )
+    return design_doc_comparison(stage, result.timeseries, active, result.summary)
 
 
 def test_a_fleet_within_the_stage_agrees(stage1_100_days):
@@ -76,7 +85,7 @@ def test_more_clusters_than_expected_disagree_even_before_the_stage_size():
 def test_a_scenario_without_one_has_no_comparison(stage1_100_days):
     scenario = sim.load_scenario(ROOT / "scenarios" / "stage2.yaml")
     assert scenario.design_doc is None
-    assert design_doc_comparison(None, stage1_100_days.timeseries, stage1_100_days.customers, {}) is None
+    assert design_doc_comparison(None, stage1_100_days.timeseries, np.zeros(0), {}) is None
 
 
 @pytest.mark.parametrize(
