@@ -13,8 +13,10 @@ What goes in, from one run of the scenario past DAY (its world at the end, its t
   the ``HISTORY_DAYS`` days before (the router keeps every snapshot it received);
 - every cluster the operator had ordered by DAY and not yet received, as ``provisioning`` (registered when it was
   ordered, no snapshot): the capacity on order a real fleet's database lists;
-- one reservation per service a grown customer created by DAY (the customer placed), on the cluster of its run
-  node (or its customer's home once released), released when its customer churned by DAY; its volume's size.
+- one reservation per service a grown customer created by DAY and the simulator placed, on the cluster of its run
+  node (or its customer's home once released), released when its customer churned by DAY, holding what the
+  router's reservation holds (the footprint's RAM, with its volume's storage RAM, etcd objects and raw disk); the
+  service's own request in the services table; its volume's size.
 
 The scenario's initial customers were never placed through the router: they are in the snapshots only, so the
 forecast estimates them, as it would customers placed before a real router.
@@ -140,6 +142,9 @@ def ledger_rows(world: World, day: int, now: datetime, clusters: set[str]) -> di
             created = float(draws.service_created[service])
             if created > day or (np.isfinite(departed) and created >= departed):
                 continue
+            need = int(people.service_need[service])
+            if need <= 0:  # never placed (rejected): the router holds no row for it
+                continue
             node = int(people.service_node[service])
             number = int(fleet.node_cluster[node]) if node >= 0 and fleet.node_cluster[node] >= 0 else home
             cluster = ids[number]
@@ -156,8 +161,9 @@ def ledger_rows(world: World, day: int, now: datetime, clusters: set[str]) -> di
             )  # fmt: skip
             out["reservations"].append(
                 {"request_id": service_id, "body_hash": "backtest", "service_id": service_id, "cluster_id": cluster,
-                 "customer_id": customer_id, "ram_bytes": ram, "pods": 1, "volumes": int(volume > 0),
-                 "objects": 0, "new_customer": k == 0, "reserved_at": at, "released_at": released,
+                 "customer_id": customer_id, "ram_bytes": need, "pods": 1, "volumes": int(volume > 0),
+                 "objects": int(people.service_objects[service]), "disk_bytes": int(people.service_disk[service]),
+                 "new_customer": k == 0, "reserved_at": at, "released_at": released,
                  "response": {"cluster_id": cluster}}
             )  # fmt: skip
             if volume and released is None:

@@ -28,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from placement.model import ClusterLoad
 from sim.config import resolve_limits, run_node_cap
 from sim.growth_fit import ChurnFit, GrowthFit, fit_churn, growth_from_ledger
 from sim.initial_fleet import mean_size
@@ -53,6 +54,7 @@ from sim.start_from.spec import (
     StateFile,
     source_of,
 )
+from sim.start_from.unattributed import gap_notes, start_gaps
 
 MEASURED, ESTIMATED, ASSUMED = "measured", "estimated", "assumed"
 MIN_REGION_SIGNUPS = 50  # sign-ups since every region had a cluster, below which the whole ledger's mix is used
@@ -130,9 +132,15 @@ def _ledger_customers(state: LiveState) -> dict[str, list[tuple[str, list[int], 
 
 
 def _estimated(
-    live: LiveCluster, seen: list[tuple[str, list[int], list[int], pd.Timestamp]], state: LiveState, volume_mean: float
+    live: LiveCluster,
+    seen: list[tuple[str, list[int], list[int], pd.Timestamp]],
+    state: LiveState,
+    volume_mean: float,
+    volume_ram: int,
 ) -> tuple[list[LiveCustomer], str | None]:
-    """The customers of ``live``'s snapshot the ledger does not hold, with the load the ledger does not explain."""
+    """The customers of ``live``'s snapshot the ledger does not hold, with the load the ledger does not explain.
+    ``volume_ram``: the storage RAM a placed volume adds to its service's request on this cluster (the ledger's
+    services' and the estimated ones' are part of the snapshot's requested RAM)."""
     load = live.load
     if load is None:
         return [], None
@@ -142,7 +150,9 @@ def _estimated(
     if unseen <= 0:
         return [], None
     services = load.services - sum(len(c[1]) for c in before)
-    ram = sum(n.requested_ram_bytes for n in load.run_nodes) - sum(sum(c[1]) for c in before)
+    ram = sum(n.requested_ram_bytes for n in load.run_nodes) - sum(
+        sum(c[1]) + volume_ram * sum(1 for v in c[2] if v) for c in before
+    )
     volumes = load.volumes - sum(sum(1 for v in c[2] if v) for c in before)
     note = None
     if services < unseen:
@@ -151,14 +161,10 @@ def _estimated(
             "unaccounted for: each is given one service"
         )
         services = unseen
-    if volumes > services:
-        note = (note + "; " if note else "") + (
-            f"cluster {live.id}: {load.volumes} volumes for {load.services} services in the snapshot; a simulated "
-            f"service holds at most one volume, so {volumes - services} volumes are left out of the start"
-        )
-    ram_each = max(ram, 0) // services
-    per_customer = [services // unseen + (i < services % unseen) for i in range(unseen)]
     volumes = min(max(volumes, 0), services)
+    # Placing a service with a volume adds the volume's storage RAM to its request: what is left is the requests'.
+    ram_each = max(ram - volumes * volume_ram, 0) // services
+    per_customer = [services // unseen + (i < services % unseen) for i in range(unseen)]
     customers, given = [], 0
     for count in per_customer:
         sizes = [int(volume_mean) if given + j < volumes else 0 for j in range(count)]
@@ -240,7 +246,10 @@ def start_from(
             LiveCustomer(cluster=live.id, ram=ram, volume=volume, age_days=_age(state, first))
             for _, ram, volume, first in seen
         ]
-        estimated, note = _estimated(live, seen, state, volume_mean)
+        storage = profile.storage[provider]
+        estimated, note = _estimated(
+            live, seen, state, volume_mean, storage.volume_ram_bytes(storage.replicas_on(run_nodes))
+        )
         if note:
             warnings.append(note)
         if state.has_ledger:
@@ -277,7 +286,14 @@ def start_from(
         "fleet": Fleet(clusters=specs),
         "packing_checks": None,
         "start_from": _spec_with_live(
-            state, LiveFleet(closed=closed, customers=customers, on_order=on_order, history=history)
+            state,
+            LiveFleet(
+                closed=closed,
+                customers=customers,
+                on_order=on_order,
+                history=history,
+                snapshots=[_level(live.id, 0, live.load) for live in state.clusters if live.load is not None],
+            ),
         ),
     }
     growth_fit = churn_fit = None
@@ -313,6 +329,12 @@ def start_from(
            "load snapshots minus the ledger" if state.has_ledger else "load snapshots")  # fmt: skip
     scenario = base.model_copy(update=update)
     scenario = Scenario.model_validate(scenario.model_dump())  # validated as a whole, as a loaded one is
+    for gap in start_gaps(scenario):
+        if gap.held:
+            record(f"clusters.{gap.cluster}.held_{gap.measure}", gap.held, MEASURED,
+                   f"newest load snapshot ({gap.measured}) less its customers as simulated ({gap.simulated}); "
+                   "held for the whole run")  # fmt: skip
+        warnings += gap_notes([gap])
     return StartedScenario(scenario, state, growth_fit, churn_fit, record.frame(), warnings)
 
 
@@ -358,15 +380,15 @@ def _levels(live: LiveCluster, now: datetime, placed: dict[tuple[str, int], int]
         if before >= 0:
             by_day[before] = load  # oldest first: the newest of each day wins
     by_day[0] = live.load
-    return [
-        LiveLevel(
-            cluster=live.id, days_before=before, nodes=len(load.run_nodes), ram_requested=load.ram_requested_bytes,
-            ram_allocatable=load.ram_allocatable_bytes, pods=load.pods, services=load.services,
-            customers=load.customers, volumes=load.volumes, etcd_objects=load.etcd_objects,
-            placements=placed.get((live.id, before), 0),
-        )
-        for before, load in sorted(by_day.items())
-    ]  # fmt: skip
+    return [_level(live.id, before, load, placed.get((live.id, before), 0)) for before, load in sorted(by_day.items())]
+
+
+def _level(cluster: str, before: int, load: ClusterLoad, placements: int = 0) -> LiveLevel:
+    return LiveLevel(
+        cluster=cluster, days_before=before, nodes=len(load.run_nodes), ram_requested=load.ram_requested_bytes,
+        ram_allocatable=load.ram_allocatable_bytes, pods=load.pods, services=load.services, customers=load.customers,
+        volumes=load.volumes, etcd_objects=load.etcd_objects, disk_bytes=load.disk_bytes, placements=placements,
+    )  # fmt: skip
 
 
 def _aware_utc(value: datetime) -> datetime:

@@ -1,6 +1,9 @@
 """What a live start carries into the operator (``sim.operator.Operator`` calls ``carry_over`` once, at t=0,
 after the initial customers are placed and before its first look).
 
+- **What the snapshots count beyond the customers** (``sim.start_from.unattributed``): volumes, etcd objects and
+  raw disk no placed customer brings, held on their cluster for the whole run.
+
 - **Clusters on order.** A cluster the router lists as ``provisioning`` (``LiveFleet.on_order``) is ordered on
   day 0 and delivered when it is due, sized by the operator's own rule for a successor (its region's recent
   growth over two node lead times and the trend window, within the node cap). It succeeds the region's open
@@ -22,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from sim.start_from.spec import LiveFleet, LiveLevel, live_of
+from sim.start_from.unattributed import hold_unattributed
 
 # The fleet counters a snapshot measures (``sim.fleet_layout.CLUSTER_COUNTERS``), as ``LiveLevel``'s fields.
 MEASURED_COUNTERS = (
@@ -35,6 +39,8 @@ def carry_over(operator: Any) -> None:
     live = live_of(operator.world.config.scenario.start_from)
     if live is None:
         return
+    # First: the history's levels are today's less the measured change, today's with what is held.
+    hold_unattributed(operator.fleet, live)
     if live.history:
         warm_history(operator, live)
     if live.on_order:

@@ -71,7 +71,8 @@ class LiveCluster:
 @dataclass(frozen=True, slots=True)
 class LiveState:
     """What a source said, read at ``now``. ``ledger``: one row per reservation (``LEDGER_COLUMNS``; times are
-    aware UTC, ``released_at`` NaT while active; ``volume_bytes`` only for active services); empty without one."""
+    aware UTC, ``released_at`` NaT while active; ``volume_bytes`` only for active services; ``ram_bytes`` an active
+    service's request, a released one's footprint RAM as reserved); empty without one."""
 
     kind: str  # router_db, snapshots, state
     source: str  # the source as shown to people (a URL without its password)
@@ -158,6 +159,7 @@ def read_router_db(url: str, now: datetime) -> LiveState:
             older = [(cluster_id, document) for load_id, cluster_id, document in older if load_id not in newest]
             ledger_rows = conn.execute(select(db.reservations).order_by(db.reservations.c.reserved_at)).all()
             volume_rows = conn.execute(select(db.volumes.c.service_id, db.volumes.c.size_bytes)).all()
+            requested = dict(conn.execute(select(db.services.c.id, db.services.c.ram_bytes)).all())
     except StartFromError:
         raise
     except SQLAlchemyError as exc:
@@ -196,7 +198,12 @@ def read_router_db(url: str, now: datetime) -> LiveState:
             "service_id": [r.service_id for r in ledger_rows],
             "customer_id": [r.customer_id for r in ledger_rows],
             "cluster_id": [r.cluster_id for r in ledger_rows],
-            "ram_bytes": [int(r.ram_bytes) for r in ledger_rows],
+            # An active service's own request (the services table): the reservation's RAM is its footprint's,
+            # which adds its volumes' storage RAM, and the simulator adds that again when it places the service.
+            "ram_bytes": [
+                int(requested.get(r.service_id, r.ram_bytes) if r.released_at is None else r.ram_bytes)
+                for r in ledger_rows
+            ],
             "pods": [int(r.pods) for r in ledger_rows],
             "volumes": [int(r.volumes) for r in ledger_rows],
             "volume_bytes": [volume_bytes.get(r.service_id, 0) if r.released_at is None else 0 for r in ledger_rows],

@@ -73,6 +73,7 @@ class LiveLevel(SpecModel):
     customers: int = Field(ge=0)
     volumes: int = Field(ge=0)
     etcd_objects: int = Field(ge=0)
+    disk_bytes: int = Field(default=0, ge=0, description="the replicas' raw disk; 0: not measured")
     placements: int = Field(default=0, ge=0, description="placements on the cluster in the day before")
 
 
@@ -83,6 +84,11 @@ class LiveFleet(SpecModel):
     customers: list[LiveCustomer] = Field(default_factory=list, description="in the order of fleet.clusters")
     on_order: list[LiveOrder] = Field(default_factory=list, description="clusters being provisioned")
     history: list[LiveLevel] = Field(default_factory=list, description="levels of the days before the start")
+    snapshots: list[LiveLevel] = Field(
+        default_factory=list,
+        description="each cluster's newest snapshot: what the start holds beyond its customers' (sim.start_from."
+        "unattributed)",
+    )
 
 
 class RouterDatabase(SpecModel):

@@ -152,7 +152,7 @@ def test_the_warnings_are_printed_too(tmp_path):
     assert done.returncode == 0, done.stderr
     printed = " ".join(done.stderr.split())
     assert "warning: 2 successful runs: p10 and p90 are the runs' own range" in printed
-    assert "warning: cluster eu-west-1: 497 volumes for 275 services" in printed  # the start's own warning
+    assert "warning: cluster eu-west-1: its snapshot counts 497 volumes, its customers as simulated 275" in printed
     # The soonest limits, each with its order-by date, said overdue as the page colours it.
     table = pd.read_csv(tmp_path / "out" / "forecast.csv").dropna(subset=["p50_days"])
     soonest = table.sort_values("p50_days").head(5)

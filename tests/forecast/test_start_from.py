@@ -68,6 +68,9 @@ def test_router_database_gives_the_fleet_the_ledger_and_the_unseen_customers(whi
         assert len(mine) == held["customer_id"].nunique()
         assert sum(len(c.ram) for c in mine) == len(held)
         assert sum(sum(c.ram) for c in mine) == int(held["ram_bytes"].sum())
+        # Each service's own request, not the reservation's footprint (with a Longhorn volume's storage RAM), which
+        # the simulator adds again when it places the service.
+        assert set(held["ram_bytes"]) == {1024**3}
         assert (
             sum(sum(c.volume) for c in mine)
             == int(held["volume_bytes"].sum())
@@ -92,6 +95,12 @@ def test_router_database_gives_the_fleet_the_ledger_and_the_unseen_customers(whi
         customers = sum(1 for c in live if c.cluster == cluster_id)
         assert first.loc[cluster_id, "customers"] == customers
         assert first.loc[cluster_id, "services"] == sum(len(c.ram) for c in live if c.cluster == cluster_id)
+        # At the snapshot's levels: its requested RAM (the estimated customers take what the ledger's services and
+        # their volumes' storage RAM leave), its volumes, and at least its etcd objects.
+        load = next(c.load for c in state.clusters if c.id == cluster_id)
+        assert abs(first.loc[cluster_id, "ram_requested_bytes"] - load.ram_requested_bytes) < 1024**2
+        assert first.loc[cluster_id, "volumes"] == load.volumes
+        assert first.loc[cluster_id, "etcd_objects"] >= load.etcd_objects
 
 
 def test_the_database_is_opened_read_only_and_never_migrated(sqlite_history, tmp_path):
@@ -129,9 +138,21 @@ def test_state_file_starts_from_its_snapshots_and_says_everything_is_estimated()
     first = day_zero(scenario)
     assert first["customers"].to_dict() == {"eu-west-1": 240, "eu-west-2": 70, "us-east-1": 20}
     assert first["services"].to_dict() == {"eu-west-1": 275, "eu-west-2": 82, "us-east-1": 23}
-    # eu-west-1's snapshot has more volumes (497) than services (275); a simulated service holds one at most.
-    assert first["volumes"].to_dict() == {"eu-west-1": 275, "eu-west-2": 64, "us-east-1": 20}
-    assert any("eu-west-1: 497 volumes" in w for w in started.warnings)
+    # eu-west-1's snapshot has more volumes (497) than services (275); a simulated service holds one at most, so the
+    # rest are held on the cluster: the run starts at the measured level, 3 volumes short of Longhorn's 500.
+    assert first["volumes"].to_dict() == {"eu-west-1": 497, "eu-west-2": 64, "us-east-1": 20}
+    assert any("eu-west-1: its snapshot counts 497 volumes" in w and "222 volumes are held" in w
+               for w in started.warnings)  # fmt: skip
+    held = started.provenance.set_index("figure")
+    assert held.loc["clusters.eu-west-1.held_volumes", "value"] == "222"
+    # The snapshot's etcd objects and requested RAM, as measured (the model counts more objects on us-east-1 than
+    # its snapshot, which is kept and said).
+    assert first["etcd_objects"].to_dict() == {"eu-west-1": 2680, "eu-west-2": 800, "us-east-1": 285}
+    assert any("us-east-1: the model starts it at 285 etcd objects where its snapshot measured 230" in w
+               for w in started.warnings)  # fmt: skip
+    measured_ram = {"eu-west-1": 201 + 188 + 174, "eu-west-2": 40 + 36 + 31, "us-east-1": 20 + 18}
+    ram = (first["ram_requested_bytes"] / 2**30).round(3).to_dict()
+    assert ram == pytest.approx(measured_ram, abs=1e-3)  # the volumes' storage RAM not counted twice
     assert scenario.start_from.live.closed == ["us-east-1"]
 
 
@@ -250,3 +271,32 @@ def test_older_snapshots_in_the_folder_give_the_days_before_their_levels(tmp_pat
     )
     history = start_from(base(), read_source(str(folder), NOW)).scenario.start_from.live.history
     assert [(h.days_before, h.customers, h.pods) for h in history] == [(0, 40, 80), (7, 30, 60), (14, 20, 40)]
+
+
+def test_what_a_snapshot_counts_beyond_its_customers_is_held_for_the_whole_run(tmp_path):
+    """Volumes beyond one a service, etcd objects and raw disk the customers do not bring start the run at the
+    measured level, and no customer takes them back when leaving."""
+    document = snapshot_document("eu-west-1", NOW - timedelta(minutes=1), 40)  # 40 customers, 80 services
+    document["load"] |= {"volumes": 200, "etcd_objects": 5000, "disk_bytes": 4 * 2**40}
+    started = start_from(base(), read_source(str(write_snapshots(tmp_path / "held", [document])), NOW))
+    held = {row.figure: int(row.value) for row in started.provenance.itertuples() if ".held_" in row.figure}
+    assert held["clusters.eu-west-1.held_volumes"] == 200 - 80  # each estimated service holds one volume
+    assert set(held) == {f"clusters.eu-west-1.held_{m}" for m in ("volumes", "etcd_objects", "disk_bytes")}
+    assert any("120 volumes are held" in w and "their sizes are unknown" in w for w in started.warnings)
+    # Every customer leaves within weeks; what is held stays.
+    scenario = started.scenario
+    leaving = scenario.model_copy(
+        update={
+            "churn": scenario.churn.model_copy(update={"rate": 0.9}),
+            "growth": scenario.growth.model_copy(update={"start_per_month": 0.0, "slope_per_month": 0.0}),
+        }
+    )
+    short = leaving.model_copy(update={"horizon_days": 120, "horizon_years": None})
+    series = run(short, 3).timeseries
+    mine = series[series["cluster_id"] == "eu-west-1"].set_index("day")
+    assert mine.loc[0, ["volumes", "etcd_objects", "disk_bytes"]].tolist() == [200, 5000, 4 * 2**40]
+    assert mine["customers"].iloc[-1] < 5
+    assert (mine["volumes"] >= held["clusters.eu-west-1.held_volumes"]).all()
+    empty = mine[mine["services"] == 0]  # no customer left: only what is held
+    assert len(empty) and (empty["volumes"] == held["clusters.eu-west-1.held_volumes"]).all()
+    assert (mine["disk_bytes"] >= held["clusters.eu-west-1.held_disk_bytes"]).all()
