@@ -140,8 +140,19 @@ class Fleet:
         return len(self.clusters)
 
     def add_cluster(
-        self, cluster_id: str, region: str, provider: str, ctrl_type: str, ctrl_nodes: int, day: float, active: bool
+        self,
+        cluster_id: str,
+        region: str,
+        provider: str,
+        ctrl_type: str,
+        ctrl_nodes: int,
+        day: float,
+        active: bool,
+        node_alloc: int | None = None,
+        max_pods: int | None = None,
     ) -> int:
+        """A new cluster, without run nodes; ``node_alloc`` and ``max_pods``: its run nodes' when they are not the
+        operator's run node type's (a live start's measured ones)."""
         number = len(self.clusters)
         created = self.start + timedelta(days=day)
         cluster = Cluster(
@@ -153,7 +164,7 @@ class Fleet:
             storage_provider=provider,  # type: ignore[arg-type]
             created_at=created,
         )
-        alloc = self.limits.run_node_allocatable_bytes(provider, self.run_node_ram)
+        alloc = node_alloc or self.limits.run_node_allocatable_bytes(provider, self.run_node_ram)
         node_footprint = NodeFootprint.of(self.limits, provider)
         self.clusters.append(
             ClusterInfo(
@@ -165,7 +176,7 @@ class Fleet:
                 active,
                 active,
                 day,
-                self.max_pods,
+                max_pods or self.max_pods,
                 self.limits.run_node_usable_disk_bytes(provider),
             )
         )

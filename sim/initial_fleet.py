@@ -66,11 +66,12 @@ def day_zero_load(spec: ClusterSpec, scenario: Scenario, limits: Limits, ctrl_ty
     ctrl = limits.control_plane(ctrl_type)
     return DayZeroLoad(
         pods=services * mix.pods_per_service + spec.run_nodes * node.pods,
-        pod_capacity=spec.run_nodes * max_pods,
+        pod_capacity=spec.run_nodes * (spec.run_node_max_pods or max_pods),
         volumes=volumes,
         max_volumes=storage.max_volumes,
         ram_bytes=services * mean_size(mix.ram) + volumes * storage.ram_bytes_per_volume,
-        ram_allocatable=spec.run_nodes * limits.run_node_allocatable_bytes(provider, node_ram),
+        ram_allocatable=spec.run_nodes
+        * (spec.run_node_allocatable_bytes or limits.run_node_allocatable_bytes(provider, node_ram)),
         objects=cluster_baseline_objects(limits, provider)
         + spec.run_nodes * node.etcd_objects
         + spec.customers * mix_objects_per_customer(mix, limits, provider),
@@ -89,7 +90,7 @@ def initial_fleet_checks(
         ctrl_type = spec.ctrl_type_on(ladder)
         load = day_zero_load(spec, scenario, limits, ctrl_type, node_ram, max_pods)
         for level, capacity, comfortable, reads, holds, comfort in _measures(
-            load, spec, scenario.operator, ctrl_type, max_pods
+            load, spec, scenario.operator, ctrl_type, spec.run_node_max_pods or max_pods
         ):
             if level > capacity:
                 problems.append(

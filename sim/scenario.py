@@ -76,6 +76,15 @@ class ClusterSpec(SpecModel):
     )
     ctrl_nodes: int = Field(default=1, ge=1, description="control-plane nodes (3 for HA)")
     customers: int = Field(default=0, ge=0, description="customers already on the cluster at the start")
+    run_node_allocatable_bytes: int | None = Field(
+        default=None,
+        gt=0,
+        description="one run node's allocatable RAM as measured (a live start); the run nodes added to the cluster "
+        "are its size. None: the operator's run node type's",
+    )
+    run_node_max_pods: int | None = Field(
+        default=None, ge=1, description="its run nodes' max-pods as measured; None: the run node type's"
+    )
 
     @model_validator(mode="after")
     def _one_ctrl(self) -> ClusterSpec:

@@ -82,6 +82,8 @@ class World:
                 spec.ctrl_nodes,
                 0.0,
                 True,
+                spec.run_node_allocatable_bytes,
+                spec.run_node_max_pods,
             )
             fleet.add_nodes(number, spec.run_nodes)
             if spec.id in closed:

@@ -33,6 +33,7 @@ from sim.config import resolve_limits, run_node_cap
 from sim.growth_fit import ChurnFit, GrowthFit, fit_churn, growth_from_ledger
 from sim.initial_fleet import mean_size
 from sim.scenario import ClusterSpec, Fleet, Scenario
+from sim.start_from.run_nodes import MeasuredNodes, measured_nodes
 from sim.start_from.sources import (
     HISTORY_DAYS,
     LiveCluster,
@@ -199,9 +200,11 @@ def start_from(
     record("operator trend", f"{days} days of older snapshots on {len(traced)} clusters" if history else "none",
            MEASURED if history else ASSUMED,
            where if history else "no older snapshots: the operator starts without a trend")  # fmt: skip
+    node_type = operator.run_node_type or profile.costs.default_run_node_type
     for live in state.clusters:
         if live.status == ON_ORDER_STATUS:
             continue
+        sized = MeasuredNodes(None, None, None)
         fallback = base_clusters.get(live.id)
         region = live.region or (fallback.region if fallback else first_region)
         record(f"clusters.{live.id}.region", region, MEASURED if live.region else ASSUMED,
@@ -224,6 +227,16 @@ def start_from(
             run_nodes = len(live.load.run_nodes)
             record(f"clusters.{live.id}.ctrl_node_type", ctrl, MEASURED, where)
             record(f"clusters.{live.id}.run_nodes", run_nodes, MEASURED, where)
+            sized = measured_nodes(
+                live.id,
+                live.load,
+                node_type,
+                profile.run_node_allocatable_bytes(provider, profile.costs.run_node_types[node_type].ram_bytes),
+                profile.run_node_max_pods(node_type),
+            )
+            if sized.note:
+                warnings.append(sized.note)
+                record(f"clusters.{live.id}.run_node_size", sized.note.split(": ", 1)[1], MEASURED, where)
         else:
             ctrl = fallback.ctrl_type_on(ladder) if fallback else ladder[0]
             run_nodes = fallback.run_nodes if fallback else minimum
@@ -266,6 +279,8 @@ def start_from(
                 ctrl_node_type=ctrl,
                 ctrl_nodes=ctrl_nodes,
                 customers=len(mine) + len(estimated),
+                run_node_allocatable_bytes=sized.allocatable_bytes,
+                run_node_max_pods=sized.max_pods,
             )
         )
     if problems:
@@ -321,8 +336,9 @@ def start_from(
            "ledger sign-ups since every region had a cluster" if regions_measured else "base scenario")  # fmt: skip
     for figure in ("customers (mix of new customers)", "operator", "limits_profile", "costs"):
         record(figure, base.limits_profile if figure == "limits_profile" else "base scenario", ASSUMED, base.name)
-    record("run node size", operator.run_node_type or profile.costs.default_run_node_type, ASSUMED,
-           "base scenario's operator.run_node_type (the simulator sizes run nodes by type)")  # fmt: skip
+    record("run node size", node_type, ASSUMED,
+           "base scenario's operator.run_node_type, for new clusters and clusters whose snapshot measures that "
+           "size (clusters.ID.run_node_size: one that measures another)")  # fmt: skip
     record("customers_measured", sum(c.measured for c in customers), MEASURED if state.has_ledger else ESTIMATED,
            "ledger" if state.has_ledger else where)  # fmt: skip
     record("customers_estimated", sum(not c.measured for c in customers), ESTIMATED,

@@ -300,3 +300,35 @@ def test_what_a_snapshot_counts_beyond_its_customers_is_held_for_the_whole_run(t
     empty = mine[mine["services"] == 0]  # no customer left: only what is held
     assert len(empty) and (empty["volumes"] == held["clusters.eu-west-1.held_volumes"]).all()
     assert (mine["disk_bytes"] >= held["clusters.eu-west-1.held_disk_bytes"]).all()
+
+
+def test_a_cluster_keeps_its_measured_run_node_size_and_grows_with_it(tmp_path):
+    """Run nodes of another size than the operator's type: the headroom is the measured nodes', and the nodes the
+    operator adds to that cluster are their size."""
+    document = snapshot_document("eu-west-1", NOW - timedelta(minutes=1), 40)
+    document["load"]["run_nodes"] = [
+        {"name": f"run-{i}", "allocatable_ram": "60Gi", "requested_ram": "45Gi", "max_pods": 250} for i in range(3)
+    ]
+    started = start_from(base(), read_source(str(write_snapshots(tmp_path / "small", [document])), NOW))
+    spec = started.scenario.fleet.clusters[0]
+    assert (spec.run_node_allocatable_bytes, spec.run_node_max_pods) == (60 * 2**30, 250)
+    assert any("eu-west-1: its run nodes measure 60.0 GiB allocatable" in w and "max-pods 250" in w
+               for w in started.warnings)  # fmt: skip
+    assert basis(started, "clusters.eu-west-1.run_node_size") == MEASURED
+    fast = started.scenario.model_copy(
+        update={
+            "growth": started.scenario.growth.model_copy(update={"start_per_month": 300.0}),
+            "regions": {"eu-west": 1.0},
+            "horizon_days": 60,
+            "horizon_years": None,
+        }
+    )
+    mine = run(fast, 1).timeseries.query("cluster_id == 'eu-west-1'").set_index("day")
+    assert mine.loc[0, "ram_allocatable_bytes"] == 3 * 60 * 2**30
+    assert mine.loc[0, "ram_requested_bytes"] == 3 * 45 * 2**30  # 75 % of the measured nodes, not 18 % of the type's
+    grown = mine[mine["run_nodes"] > 3]
+    assert len(grown), "the operator adds run nodes to a cluster at 75 % of its RAM that keeps taking customers"
+    assert (grown["ram_allocatable_bytes"] == grown["run_nodes"] * 60 * 2**30).all()
+    # A snapshot of the type's own size keeps the type (the shipped state file's 250 GiB nodes).
+    state = start_from(base(), read_source(str(ROOT / "examples" / "state.yaml"), NOW)).scenario
+    assert {c.run_node_allocatable_bytes for c in state.fleet.clusters} == {None}

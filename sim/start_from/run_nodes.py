@@ -1,0 +1,56 @@
+"""A live cluster's run nodes as its snapshot measures them: one run node's allocatable RAM and max-pods.
+
+The simulator sizes a cluster's run nodes by the operator's run node type. A live cluster's may be another size
+(bought before, or another type), and its RAM headroom and pod room are its own: a cluster of 60 GiB nodes at 79 %
+of its RAM read as 19 % on the base's 250 GiB type. So a cluster with a snapshot keeps its measured size, and the
+run nodes the operator adds to it are that size too (a cluster grows with its own kind of node); new clusters take
+the operator's type.
+
+The catalogue prices run node types, not sizes: a run's costs price such a cluster's nodes as the operator's type.
+Mixed run nodes are simulated as equal ones: the mean allocatable RAM (the cluster's total is the measured one) and
+the smallest max-pods (the one a full node meets first).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from placement.model import ClusterLoad
+
+# A measured size this close to the operator's type's is that type's (a kubelet's reservations vary a little).
+SAME_SIZE_SHARE = 0.02
+
+
+@dataclass(frozen=True)
+class MeasuredNodes:
+    """``allocatable_bytes`` and ``max_pods``: the cluster's run nodes' where they differ from the type's (None:
+    the type's); ``note``: what the output says about it, if anything."""
+
+    allocatable_bytes: int | None
+    max_pods: int | None
+    note: str | None
+
+
+def measured_nodes(cluster: str, load: ClusterLoad, type_name: str, type_allocatable: int, type_max_pods: int):
+    """The run nodes of ``load`` against the operator's run node type ``type_name`` (``type_allocatable`` bytes of
+    allocatable RAM and ``type_max_pods`` on ``cluster``'s storage provider)."""
+    nodes = load.run_nodes
+    if not nodes:
+        return MeasuredNodes(None, None, None)
+    allocatable = sum(n.allocatable_ram_bytes for n in nodes) // len(nodes)
+    pods = [n.max_pods for n in nodes if n.max_pods]
+    max_pods = min(pods) if len(pods) == len(nodes) else None
+    differs = abs(allocatable - type_allocatable) > SAME_SIZE_SHARE * type_allocatable
+    pods_differ = max_pods is not None and max_pods != type_max_pods
+    if not differs and not pods_differ:
+        return MeasuredNodes(None, None, None)
+    parts = []
+    if differs:
+        parts.append(f"{allocatable / 2**30:,.1f} GiB allocatable (the type: {type_allocatable / 2**30:,.1f} GiB)")
+    if pods_differ:
+        parts.append(f"max-pods {max_pods} (the type: {type_max_pods})")
+    note = (
+        f"cluster {cluster}: its run nodes measure {' and '.join(parts)}, not the operator's run node type "
+        f"{type_name}'s: the run simulates them, and the run nodes added to it, at the measured size"
+    )
+    return MeasuredNodes(allocatable if differs else None, max_pods if pods_differ else None, note)
