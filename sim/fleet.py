@@ -150,9 +150,10 @@ class Fleet:
         active: bool,
         node_alloc: int | None = None,
         max_pods: int | None = None,
+        node_disk: int | None = None,
     ) -> int:
-        """A new cluster, without run nodes; ``node_alloc`` and ``max_pods``: its run nodes' when they are not the
-        operator's run node type's (a live start's measured ones)."""
+        """A new cluster, without run nodes; ``node_alloc``, ``max_pods`` and ``node_disk``: its run nodes' when they
+        are not the operator's run node type's (a live start's measured ones)."""
         number = len(self.clusters)
         created = self.start + timedelta(days=day)
         cluster = Cluster(
@@ -177,7 +178,7 @@ class Fleet:
                 active,
                 day,
                 max_pods or self.max_pods,
-                self.limits.run_node_usable_disk_bytes(provider),
+                node_disk or self.limits.run_node_usable_disk_bytes(provider),
             )
         )
         self.index[cluster_id] = number

@@ -85,6 +85,12 @@ class ClusterSpec(SpecModel):
     run_node_max_pods: int | None = Field(
         default=None, ge=1, description="its run nodes' max-pods as measured; None: the run node type's"
     )
+    run_node_disk_bytes: int | None = Field(
+        default=None,
+        gt=0,
+        description="raw disk one run node gives the storage provider as measured (its replicas on the run nodes); "
+        "None: the run node type's",
+    )
 
     @model_validator(mode="after")
     def _one_ctrl(self) -> ClusterSpec:

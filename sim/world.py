@@ -84,6 +84,7 @@ class World:
                 True,
                 spec.run_node_allocatable_bytes,
                 spec.run_node_max_pods,
+                spec.run_node_disk_bytes,
             )
             fleet.add_nodes(number, spec.run_nodes)
             if spec.id in closed:

@@ -33,7 +33,7 @@ from sim.config import resolve_limits, run_node_cap
 from sim.growth_fit import ChurnFit, GrowthFit, fit_churn, growth_from_ledger
 from sim.initial_fleet import mean_size
 from sim.scenario import ClusterSpec, Fleet, Scenario
-from sim.start_from.run_nodes import MeasuredNodes, measured_nodes
+from sim.start_from.run_nodes import NOT_MEASURED, measured_nodes
 from sim.start_from.sources import (
     HISTORY_DAYS,
     LiveCluster,
@@ -204,7 +204,7 @@ def start_from(
     for live in state.clusters:
         if live.status == ON_ORDER_STATUS:
             continue
-        sized = MeasuredNodes(None, None, None)
+        sized = NOT_MEASURED
         fallback = base_clusters.get(live.id)
         region = live.region or (fallback.region if fallback else first_region)
         record(f"clusters.{live.id}.region", region, MEASURED if live.region else ASSUMED,
@@ -233,6 +233,7 @@ def start_from(
                 node_type,
                 profile.run_node_allocatable_bytes(provider, profile.costs.run_node_types[node_type].ram_bytes),
                 profile.run_node_max_pods(node_type),
+                profile.run_node_usable_disk_bytes(provider),
             )
             if sized.note:
                 warnings.append(sized.note)
@@ -281,6 +282,7 @@ def start_from(
                 customers=len(mine) + len(estimated),
                 run_node_allocatable_bytes=sized.allocatable_bytes,
                 run_node_max_pods=sized.max_pods,
+                run_node_disk_bytes=sized.disk_bytes,
             )
         )
     if problems:

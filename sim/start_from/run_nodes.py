@@ -1,4 +1,4 @@
-"""A live cluster's run nodes as its snapshot measures them: one run node's allocatable RAM and max-pods.
+"""A live cluster's run nodes as its snapshot measures them: one run node's allocatable RAM, max-pods and disk.
 
 The simulator sizes a cluster's run nodes by the operator's run node type. A live cluster's may be another size
 (bought before, or another type), and its RAM headroom and pod room are its own: a cluster of 60 GiB nodes at 79 %
@@ -7,8 +7,9 @@ run nodes the operator adds to it are that size too (a cluster grows with its ow
 the operator's type.
 
 The catalogue prices run node types, not sizes: a run's costs price such a cluster's nodes as the operator's type.
-Mixed run nodes are simulated as equal ones: the mean allocatable RAM (the cluster's total is the measured one) and
-the smallest max-pods (the one a full node meets first).
+Mixed run nodes are simulated as equal ones: the mean allocatable RAM (the cluster's total is the measured one),
+the smallest max-pods (the one a full node meets first), and the provider's measured raw disk shared among them
+(where its replicas are on the run nodes; on dedicated storage nodes the disk is the storage cost model's).
 """
 
 from __future__ import annotations
@@ -23,34 +24,54 @@ SAME_SIZE_SHARE = 0.02
 
 @dataclass(frozen=True)
 class MeasuredNodes:
-    """``allocatable_bytes`` and ``max_pods``: the cluster's run nodes' where they differ from the type's (None:
-    the type's); ``note``: what the output says about it, if anything."""
+    """``allocatable_bytes``, ``max_pods`` and ``disk_bytes``: the cluster's run nodes' where they differ from the
+    type's (None: the type's); ``note``: what the output says about it, if anything."""
 
     allocatable_bytes: int | None
     max_pods: int | None
+    disk_bytes: int | None
     note: str | None
 
 
-def measured_nodes(cluster: str, load: ClusterLoad, type_name: str, type_allocatable: int, type_max_pods: int):
-    """The run nodes of ``load`` against the operator's run node type ``type_name`` (``type_allocatable`` bytes of
-    allocatable RAM and ``type_max_pods`` on ``cluster``'s storage provider)."""
+NOT_MEASURED = MeasuredNodes(None, None, None, None)
+
+
+def measured_nodes(
+    cluster: str, load: ClusterLoad, type_name: str, type_allocatable: int, type_max_pods: int, type_disk: int | None
+) -> MeasuredNodes:
+    """The run nodes of ``load`` against the operator's run node type ``type_name``: ``type_allocatable`` bytes of
+    allocatable RAM, ``type_max_pods``, and ``type_disk`` bytes of raw disk for ``cluster``'s storage provider (None:
+    its replicas are not on the run nodes)."""
     nodes = load.run_nodes
     if not nodes:
-        return MeasuredNodes(None, None, None)
+        return NOT_MEASURED
     allocatable = sum(n.allocatable_ram_bytes for n in nodes) // len(nodes)
     pods = [n.max_pods for n in nodes if n.max_pods]
     max_pods = min(pods) if len(pods) == len(nodes) else None
-    differs = abs(allocatable - type_allocatable) > SAME_SIZE_SHARE * type_allocatable
-    pods_differ = max_pods is not None and max_pods != type_max_pods
-    if not differs and not pods_differ:
-        return MeasuredNodes(None, None, None)
+    disk = None
+    if type_disk is not None and load.disk_capacity_bytes:
+        disk = load.disk_capacity_bytes // len(nodes)
     parts = []
-    if differs:
+    if not _near(allocatable, type_allocatable):
         parts.append(f"{allocatable / 2**30:,.1f} GiB allocatable (the type: {type_allocatable / 2**30:,.1f} GiB)")
-    if pods_differ:
+    else:
+        allocatable = None
+    if max_pods is not None and max_pods != type_max_pods:
         parts.append(f"max-pods {max_pods} (the type: {type_max_pods})")
+    else:
+        max_pods = None
+    if disk is not None and not _near(disk, type_disk):
+        parts.append(f"{disk / 2**40:,.2f} TiB of raw disk for the provider (the type: {type_disk / 2**40:,.2f} TiB)")
+    else:
+        disk = None
+    if not parts:
+        return NOT_MEASURED
     note = (
         f"cluster {cluster}: its run nodes measure {' and '.join(parts)}, not the operator's run node type "
         f"{type_name}'s: the run simulates them, and the run nodes added to it, at the measured size"
     )
-    return MeasuredNodes(allocatable if differs else None, max_pods if pods_differ else None, note)
+    return MeasuredNodes(allocatable, max_pods, disk, note)
+
+
+def _near(measured: int, of_type: int) -> bool:
+    return abs(measured - of_type) <= SAME_SIZE_SHARE * of_type

@@ -309,11 +309,14 @@ def test_a_cluster_keeps_its_measured_run_node_size_and_grows_with_it(tmp_path):
     document["load"]["run_nodes"] = [
         {"name": f"run-{i}", "allocatable_ram": "60Gi", "requested_ram": "45Gi", "max_pods": 250} for i in range(3)
     ]
+    document["load"]["disk_capacity_bytes"] = 3 * 2**40  # Longhorn's share of their disks, 1 TiB a node
     started = start_from(base(), read_source(str(write_snapshots(tmp_path / "small", [document])), NOW))
     spec = started.scenario.fleet.clusters[0]
-    assert (spec.run_node_allocatable_bytes, spec.run_node_max_pods) == (60 * 2**30, 250)
+    assert (spec.run_node_allocatable_bytes, spec.run_node_max_pods, spec.run_node_disk_bytes) == (
+        60 * 2**30, 250, 2**40,
+    )  # fmt: skip
     assert any("eu-west-1: its run nodes measure 60.0 GiB allocatable" in w and "max-pods 250" in w
-               for w in started.warnings)  # fmt: skip
+               and "1.00 TiB of raw disk" in w for w in started.warnings)  # fmt: skip
     assert basis(started, "clusters.eu-west-1.run_node_size") == MEASURED
     fast = started.scenario.model_copy(
         update={
@@ -329,6 +332,7 @@ def test_a_cluster_keeps_its_measured_run_node_size_and_grows_with_it(tmp_path):
     grown = mine[mine["run_nodes"] > 3]
     assert len(grown), "the operator adds run nodes to a cluster at 75 % of its RAM that keeps taking customers"
     assert (grown["ram_allocatable_bytes"] == grown["run_nodes"] * 60 * 2**30).all()
+    assert (mine["disk_capacity_bytes"] == mine["run_nodes"] * 2**40).all()
     # A snapshot of the type's own size keeps the type (the shipped state file's 250 GiB nodes).
     state = start_from(base(), read_source(str(ROOT / "examples" / "state.yaml"), NOW)).scenario
     assert {c.run_node_allocatable_bytes for c in state.fleet.clusters} == {None}
