@@ -187,6 +187,8 @@ forecasts = Table(
     Column("seed", BigInteger, nullable=False),
     Column("source", Text, nullable=False),
     Column("base", Text, nullable=False),
+    # What the numbers rest on and where the model and the fleet disagree, as the forecast said it (0008).
+    Column("warnings", JSON, nullable=False, server_default="[]"),
     CheckConstraint("horizon_days > 0 AND runs > 0", name="positive"),
 )
 

@@ -202,6 +202,11 @@ def _forecast_header(body: dict[str, Any] | None) -> str:
         f'<span data-field="as_of" data-value="{body["as_of"].isoformat()}">{body["as_of"]:%Y-%m-%d %H:%M} UTC</span>'
         f" ({escape(body['source'])}); {body['runs']} runs over {body['horizon_days']:.0f} days, seed "
         f"{body['seed']}, base scenario {escape(body['base'])}. Days count from that state.</p>"
+        + (
+            '<ul id="forecast-warnings">' + "".join(f"<li>{escape(text)}</li>" for text in body["warnings"]) + "</ul>"
+            if body["warnings"]
+            else ""
+        )
     )
 
 

@@ -59,6 +59,9 @@ class ForecastOut(BaseModel):
     seed: int
     source: str
     base: str
+    warnings: list[str] = Field(
+        description="what the numbers rest on and where the model and the fleet disagree, as the forecast said it"
+    )
     rows: list[ForecastRowOut]
 
 
@@ -79,6 +82,7 @@ def forecast_body(forecast: Forecast, now: datetime, cluster: str | None = None)
         "seed": forecast.seed,
         "source": forecast.source,
         "base": forecast.base,
+        "warnings": list(forecast.warnings),
         "rows": rows,
     }
 

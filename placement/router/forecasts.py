@@ -33,7 +33,7 @@ class ForecastError(ValueError):
 
 
 class ForecastsNotMigrated(RuntimeError):
-    """The database has no ``forecasts`` table: the router's migrations have not reached 0005."""
+    """The database lacks what a publisher writes: the router's migrations have not reached 0008."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +100,7 @@ class Forecast:
     source: str
     base: str
     rows: tuple[ForecastRow, ...] = field(default=())
+    warnings: tuple[str, ...] = ()  # what the numbers rest on, as the forecast said it
 
     def age_seconds(self, now: datetime) -> float:
         return (now - self.created_at).total_seconds()
@@ -124,6 +125,7 @@ class ForecastDraft:
     source: str
     base: str
     rows: Sequence[ForecastRow]
+    warnings: Sequence[str] = ()
 
 
 def publish(
@@ -181,15 +183,15 @@ def forecast_engine(url: str) -> Engine:
         raise ForecastsNotMigrated(f"{url}: no such SQLite file: {MIGRATE_FIRST}")
     engine = make_engine(url)
     try:
-        missing = not inspect(engine).has_table("forecasts")
+        schema = inspect(engine)
+        columns = {c["name"] for c in schema.get_columns("forecasts")} if schema.has_table("forecasts") else None
     except Exception:
         engine.dispose()
         raise
-    if missing:
+    if columns is None or "warnings" not in columns:
         engine.dispose()
-        raise ForecastsNotMigrated(
-            f"{engine.url.render_as_string(hide_password=True)} has no forecasts table: {MIGRATE_FIRST}"
-        )
+        lacks = "no forecasts table" if columns is None else "no forecasts.warnings column (migration 0008)"
+        raise ForecastsNotMigrated(f"{engine.url.render_as_string(hide_password=True)} has {lacks}: {MIGRATE_FIRST}")
     return engine
 
 
@@ -203,6 +205,7 @@ def write_forecast(
     source: str,
     base: str,
     rows: Sequence[ForecastRow],
+    warnings: Sequence[str] = (),
     created_at: datetime | None = None,
     keep: int | None = None,
 ) -> int:
@@ -223,6 +226,8 @@ def write_forecast(
             raise ForecastError(f"{name}: must be a non-empty string, got {text!r}")
     if keep is not None and keep < 1:
         raise ForecastError(f"keep: must be at least 1, got {keep}")
+    if isinstance(warnings, str) or not all(isinstance(text, str) for text in warnings):
+        raise ForecastError(f"warnings: must be a list of strings, got {warnings!r}")
     checked = [row.check(f"rows[{index}]") for index, row in enumerate(rows)]
     seen: dict[tuple[str, str], int] = {}
     for index, row in enumerate(checked):
@@ -237,6 +242,7 @@ def write_forecast(
         "seed": seed,
         "source": source,
         "base": base,
+        "warnings": list(warnings),
     }
     # write=True: on SQLite the transaction takes the write lock up front (BEGIN IMMEDIATE, see db.py).
     with engine.execution_options(write=True).begin() as conn:
@@ -286,4 +292,5 @@ def latest_forecast(engine: Engine) -> Forecast | None:
         source=header.source,
         base=header.base,
         rows=tuple(ForecastRow(*row) for row in rows),
+        warnings=tuple(header.warnings or ()),
     )

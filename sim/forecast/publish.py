@@ -220,4 +220,5 @@ def draft_of(result: Forecast):
         source=str(head["source"]),
         base=str(head["base"]),
         rows=tuple(rows),
+        warnings=tuple(result.warnings),
     )

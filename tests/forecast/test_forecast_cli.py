@@ -249,6 +249,8 @@ def test_publish_writes_the_forecast_into_the_routers_table(sqlite_history: Hist
     table = pd.read_parquet(tmp_path / "out" / "forecast.parquet")
     assert stored is not None and stored.runs == 2 and stored.seed == 4 and stored.horizon_days == 60
     assert stored.as_of == NOW and len(stored.rows) == len(table)
+    said = json.loads((tmp_path / "out" / "meta.json").read_text())["warnings"]
+    assert said and stored.warnings == tuple(said)  # the caveats travel with the numbers (2 runs: no 80 % band)
     by_key = {(r.cluster, r.limit): r for r in stored.rows}
     volumes = by_key[("eu-west-2", "rook-ceph.volumes")]
     assert volumes.used == table[(table["cluster"] == "eu-west-2") & (table["limit"] == "volumes")]["used"].iloc[0]

@@ -73,7 +73,11 @@ def fleet(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
                 engine = forecast_engine(db)
                 try:
                     rows = forecast_rows(http, ["eu-west-1", "eu-west-2"])
-                    publish(engine, rows=rows, created_at=now - timedelta(hours=1))
+                    said = (
+                        "cluster eu-west-1: the model starts it at 285 etcd objects where its snapshot measured "
+                        "230 etcd objects (...): its dates for this limit are early <early>",
+                    )
+                    publish(engine, rows=rows, created_at=now - timedelta(hours=1), warnings=said)
                 finally:
                     engine.dispose()
             yield router, services
@@ -149,6 +153,12 @@ def test_the_page_renders_cleanly_and_its_numbers_are_the_apis(browser, fleet):
 
     # The forecast's bands and order-by days, as /v1/forecast gives them.
     assert page.get_attribute("#forecast", "data-forecast-id") == str(forecast["id"])
+    # What its numbers rest on, as /v1/forecast says it (escaped, not markup).
+    assert (
+        page.eval_on_selector_all("#forecast-warnings li", "items => items.map(e => e.textContent)")
+        == forecast["warnings"]
+    )
+    assert forecast["warnings"] and forecast["warnings"][0].endswith("<early>")
     shown = {(row["cluster"], row["limit"]): row["cells"] for row in cells(page, "section table tr[data-cluster]")
              if "p50_days" in row["cells"]}  # fmt: skip
     assert set(shown) == {(row["cluster"], row["limit"]) for row in forecast["rows"]}

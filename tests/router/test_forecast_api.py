@@ -39,7 +39,8 @@ def test_the_latest_forecast_is_served_with_its_age_dates_and_gauges(live):
     created = datetime.now(UTC) - timedelta(hours=2)
     try:
         publish(engine, created_at=created - timedelta(hours=6), seed=1)
-        forecast_id = publish(engine, created_at=created, seed=42)
+        said = ("cluster eu-west-1: its snapshot counts 497 volumes, its customers as simulated 275 volumes; ...",)
+        forecast_id = publish(engine, created_at=created, seed=42, warnings=said)
     finally:
         engine.dispose()
     before = datetime.now(UTC)
@@ -48,6 +49,7 @@ def test_the_latest_forecast_is_served_with_its_age_dates_and_gauges(live):
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["id"] == forecast_id and body["seed"] == 42
+    assert body["warnings"] == list(said)  # what the numbers rest on, served with them
     assert datetime.fromisoformat(body["created_at"]) == created
     assert datetime.fromisoformat(body["as_of"]) == AS_OF
     assert (before - created).total_seconds() - 1 <= body["age_seconds"] <= (after - created).total_seconds() + 1

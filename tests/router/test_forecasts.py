@@ -35,6 +35,7 @@ def test_0005_up_and_down_keeps_the_older_tables_and_their_rows(forecast_db):
         assert columns == ["forecast_id", "cluster", "limit", *[f for f in ForecastRow.__dataclass_fields__][2:]]
         header = [c["name"] for c in inspect(engine).get_columns("forecasts")]
         assert header == ["id", "created_at", "as_of", "horizon_days", "runs", "seed", "source", "base"]
+        upgrade(forecast_db, engine=engine)  # today's publisher writes today's columns (0008's warnings)
         publish(engine)
 
         downgrade(forecast_db, revision="0004", engine=engine)
@@ -208,5 +209,31 @@ def test_on_postgresql_the_publish_commits_without_waiting_for_its_flush_and_onl
         assert latest_forecast(engine).id == kept
         with engine.connect() as conn:  # the pool's one connection again: SET LOCAL ended with the publish
             assert conn.exec_driver_sql("SHOW synchronous_commit").scalar_one() == "on"
+    finally:
+        engine.dispose()
+
+
+def test_0008_keeps_a_forecasts_warnings_and_a_publisher_waits_for_it(forecast_db):
+    engine = make_engine(forecast_db)
+    try:
+        upgrade(forecast_db, revision="0007", engine=engine)
+        with engine.begin() as conn:  # published before 0008
+            conn.execute(
+                insert(forecasts).values(created_at=CREATED, as_of=AS_OF, horizon_days=365.0, runs=10, seed=1,
+                                         source="router.db", base="stage2")
+            )  # fmt: skip
+        with pytest.raises(ForecastsNotMigrated, match=r"no forecasts\.warnings column \(migration 0008\)"):
+            forecast_engine(forecast_db).dispose()
+        upgrade(forecast_db, engine=engine)
+        assert latest_forecast(engine).warnings == ()  # an older forecast said none
+        said = ("cluster eu-west-1: its snapshot counts 497 volumes, ...", "4 successful runs: ...")
+        publish(engine, created_at=CREATED + timedelta(hours=6), warnings=said)
+        assert latest_forecast(engine).warnings == said
+        with pytest.raises(ForecastError, match="warnings: must be a list of strings"):
+            publish(engine, warnings="one string")
+        downgrade(forecast_db, revision="0007", engine=engine)
+        assert "warnings" not in {c["name"] for c in inspect(engine).get_columns("forecasts")}
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(forecasts)).scalar() == 2
     finally:
         engine.dispose()
