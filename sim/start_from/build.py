@@ -336,6 +336,11 @@ def start_from(
     regions_measured = growth_basis == MEASURED and regions != dict(base.regions)
     record("regions", regions, MEASURED if regions_measured else ASSUMED,
            "ledger sign-ups since every region had a cluster" if regions_measured else "base scenario")  # fmt: skip
+    for region in sorted({spec.region for spec in specs if not regions.get(spec.region)}):
+        warnings.append(
+            f"region {region} has clusters but the regions' mix ({'measured' if regions_measured else 'assumed'}: "
+            f"{regions}) gives it no new customers: its clusters grow only by their customers' own new services"
+        )
     for figure in ("customers (mix of new customers)", "operator", "limits_profile", "costs"):
         record(figure, base.limits_profile if figure == "limits_profile" else "base scenario", ASSUMED, base.name)
     record("run node size", node_type, ASSUMED,

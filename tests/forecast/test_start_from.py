@@ -336,3 +336,17 @@ def test_a_cluster_keeps_its_measured_run_node_size_and_grows_with_it(tmp_path):
     # A snapshot of the type's own size keeps the type (the shipped state file's 250 GiB nodes).
     state = start_from(base(), read_source(str(ROOT / "examples" / "state.yaml"), NOW)).scenario
     assert {c.run_node_allocatable_bytes for c in state.fleet.clusters} == {None}
+
+
+def test_a_region_with_clusters_that_the_mix_gives_no_customers_is_said():
+    """The shipped state file has a us-east cluster; stage 1's mix (the base here) sends every new customer to
+    eu-west, stage 2's sends 35 % to us-east."""
+    state = read_source(str(ROOT / "examples" / "state.yaml"), NOW)
+    started = start_from(base(), state)
+    assert started.scenario.regions["us-east"] == 0.0
+    assert [w for w in started.warnings if w.startswith("region ")] == [
+        "region us-east has clusters but the regions' mix (assumed: {'eu-west': 1.0, 'us-east': 0.0}) gives it no "
+        "new customers: its clusters grow only by their customers' own new services"
+    ]
+    stage2 = start_from(load_scenario(ROOT / "scenarios" / "stage2.yaml"), state)
+    assert not any(w.startswith("region ") for w in stage2.warnings)
