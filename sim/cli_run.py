@@ -19,6 +19,8 @@ from sim.recommend import recommend
 from sim.report_planning import level_text, never_bound_line
 from sim.scenario import Scenario, load_scenario
 from sim.simulation import run
+from sim.start_from.resolve import started_scenario
+from sim.start_from.sources import StartFromError
 
 console = Console()
 if not console.is_terminal:
@@ -35,14 +37,25 @@ SET_OPTION = typer.Option(
 
 
 def load_with_overrides(path: Path, overrides: list[str] | None) -> Scenario:
-    """The scenario file with the ``--set`` what-ifs checked (not applied: the run applies and records them);
-    a bad file or override ends the command with status 2 and a message naming the field."""
+    """The scenario file, started from its live source when it names one (``start_from:``), with the ``--set``
+    what-ifs checked (not applied: the run applies and records them); a bad file, source or override ends the
+    command with status 2 and a message naming the field."""
     try:
-        scenario = load_scenario(path)
+        scenario = load_live_scenario(path)
         apply_overrides(scenario, overrides or ())
     except (ConfigError, OverrideError) as exc:
         fail(str(exc))
     return scenario
+
+
+def load_live_scenario(path: Path) -> Scenario:
+    """``load_scenario``, then its ``start_from`` source read (``sim.start_from.resolve``); a source that cannot be
+    read ends the command with status 2, naming the file's ``start_from`` and why."""
+    scenario = load_scenario(path)
+    try:
+        return started_scenario(scenario)
+    except StartFromError as exc:
+        fail(f"{path}: start_from: {exc}")
 
 
 CONSOLE_DECISIONS = 30  # the console shows this many decisions; decisions.csv and the report have them all

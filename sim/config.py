@@ -238,10 +238,16 @@ def compile_scenario(scenario: Scenario, profile: str | None = None) -> RunConfi
         fleet_checks, warnings = initial_fleet_checks(scenario, limits, ladder, node_ram, max_pods)
         if scenario.start_from is None:
             problems += fleet_checks
+        elif scenario.start_from.live is None:
+            problems.append(
+                "start_from: the live source is not read yet: run the scenario with sim run, sim sweep or sim compare, "
+                "or read it with sim.start_from.resolve.started_scenario(scenario)"
+            )
         else:
             # A fleet read from live state exists as it is: the check's load is the base mix's mean, not what the
             # source measured, so an apparent overload is reported, never a reason to refuse the forecast.
             warnings = [*(f"{problem} (estimated from the base scenario's mix)" for problem in fleet_checks), *warnings]
+            warnings += scenario.start_from.live.notes  # what the start said of its source
     problems += signup_problems(scenario)
     checks = scenario.packing_checks
     if checks is not None and checks.ctrl_node_type not in (None, *limits.control_plane_types):

@@ -39,7 +39,7 @@ from sim.distributions import (
     resolve_gaps,
 )
 from sim.operator_policy import MigrationPolicy, NPlusPolicy, ScaleDownPolicy, SpillPolicy
-from sim.start_from.spec import StartFrom
+from sim.start_from.spec import StartFrom, beside
 
 # The longest horizon a scenario may ask for. Hetzner prices, the limits and the design itself are not known that far
 # ahead, and a run's memory grows with its customers: a horizon of centuries is a typo, not a study.
@@ -413,6 +413,8 @@ def load_scenario(path: str | Path) -> Scenario:
         update["growth"] = growth.model_copy(update={"monthly": rows, "csv": str(_resolve(base, growth.csv))})
     if str(scenario.limits_profile) not in PROFILE_NAMES:
         update["limits_profile"] = str(_resolve(base, scenario.limits_profile))
+    if scenario.start_from is not None:  # a file source is found beside the scenario, as the others are
+        update["start_from"] = beside(scenario.start_from, base)
     return scenario.model_copy(update=update) if update else scenario
 
 

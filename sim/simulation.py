@@ -25,6 +25,7 @@ from sim.processes import DRIVERS, packing_checks, progress_reports
 from sim.results import SimResult
 from sim.sampling import draw
 from sim.scenario import Scenario
+from sim.start_from.resolve import started_scenario
 from sim.world import World
 
 END_EPSILON_DAYS = 1e-6  # run just past the last midnight so its operator look and sample happen
@@ -80,6 +81,7 @@ def run(
     """Run one replication. ``seed`` is an int or a ``SeedSequence``; ``profile`` overrides the scenario's;
     ``overrides`` are what-ifs, ``PATH=VALUE`` (``sim.overrides``), recorded in ``summary["overrides"]``."""
     seed = seed_sequence(seed)
+    scenario = started_scenario(scenario)  # a live source named by the scenario, read once, before the run
     scenario, record = apply_overrides(scenario, overrides)
     config = compile_scenario(scenario, profile)
     world, log = simulate(config, seed, progress=progress)

@@ -55,15 +55,15 @@ def _scheduler_or_dask(value: str | None) -> str | None:
 
 
 def forecast_command(
+    out: Annotated[Path, typer.Option("--out", help="output directory", callback=output_folder)],
     start_from: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--start-from",
             help="the router's database (SQLite path or PostgreSQL URL, read only), a folder of collector "
-            "snapshots, or a state YAML",
+            "snapshots, or a state YAML (default: the --base scenario's start_from)",
         ),
-    ],
-    out: Annotated[Path, typer.Option("--out", help="output directory", callback=output_folder)],
+    ] = None,
     base: Annotated[
         Path, typer.Option("--base", help="scenario for what the source cannot tell (mix, churn, operator)")
     ] = DEFAULT_BASE,
@@ -130,6 +130,12 @@ def forecast_command(
         base_scenario = load_scenario(base)
     except (ConfigError, OSError) as exc:
         fail(f"--base: {exc}")
+    if start_from is None:  # the base scenario names its source (its as_of too, unless --as-of says otherwise)
+        if base_scenario.start_from is None:
+            fail("give --start-from SOURCE, or a --base scenario with a start_from: key")
+        start_from = base_scenario.start_from
+        if every is None:  # a standing forecast reads the clock each time
+            fixed_now = fixed_now or start_from.as_of
 
     # A standing forecast (--every) runs its Monte Carlo on idle CPU time only (background_priority), while this
     # process, which writes into the router's database, stays at a milder nice (see _publish). A Dask cluster's
@@ -209,7 +215,8 @@ def _or_fail(source, step):
     except StartFromError as exc:
         fail(str(exc))
     except ConfigError as exc:
-        fail(f"{source}: the started scenario is not valid: {exc}")
+        shown = getattr(source, "url", None) or getattr(source, "path", None) or source
+        fail(f"{shown}: the started scenario is not valid: {exc}")
 
 
 def _run(started, runs, seed, executor, chunk_size, base_path, progress) -> Forecast:

@@ -33,6 +33,7 @@ from sim.config import resolve_limits, run_node_cap
 from sim.growth_fit import ChurnFit, GrowthFit, fit_churn, growth_from_ledger
 from sim.initial_fleet import mean_size
 from sim.scenario import ClusterSpec, Fleet, Scenario
+from sim.start_from.gaps import record_gaps
 from sim.start_from.run_nodes import NOT_MEASURED, measured_nodes
 from sim.start_from.sources import (
     HISTORY_DAYS,
@@ -55,7 +56,6 @@ from sim.start_from.spec import (
     StateFile,
     source_of,
 )
-from sim.start_from.unattributed import gap_notes, start_gaps
 
 MEASURED, ESTIMATED, ASSUMED = "measured", "estimated", "assumed"
 MIN_REGION_SIGNUPS = 50  # sign-ups since every region had a cluster, below which the whole ledger's mix is used
@@ -352,12 +352,7 @@ def start_from(
            "load snapshots minus the ledger" if state.has_ledger else "load snapshots")  # fmt: skip
     scenario = base.model_copy(update=update)
     scenario = Scenario.model_validate(scenario.model_dump())  # validated as a whole, as a loaded one is
-    for gap in start_gaps(scenario):
-        if gap.held:
-            record(f"clusters.{gap.cluster}.held_{gap.measure}", gap.held, MEASURED,
-                   f"newest load snapshot ({gap.measured}) less its customers as simulated ({gap.simulated}); "
-                   "held for the whole run")  # fmt: skip
-        warnings += gap_notes([gap])
+    warnings += record_gaps(scenario, record, MEASURED)
     return StartedScenario(scenario, state, growth_fit, churn_fit, record.frame(), warnings)
 
 

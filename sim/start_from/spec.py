@@ -7,16 +7,19 @@ In YAML a source is written as a mapping with ``kind`` or as a bare string::
     start_from: var/router.db                      # a SQLite file (.db/.sqlite/.sqlite3) or a database URL
     start_from: var/snapshots/                     # anything else: a folder of collector snapshots
 
-``live`` is filled in when the source is read (``sim.start_from.build``): the customers already on each cluster
-with their measured services, so a built scenario is self-contained like any loaded one (a Dask worker runs it
-without reaching the database).
+``live`` is filled in when the source is read (``sim.start_from.build``; ``sim.start_from.resolve`` for a scenario
+that names its source): the customers already on each cluster with their measured services, so a built scenario is
+self-contained like any loaded one (a Dask worker runs it without reaching the database). ``as_of`` reads the
+source as of a fixed time, so the same scenario and seed give the same outputs; without it, the clock's time.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from sim.distributions import SpecModel
 
@@ -89,24 +92,38 @@ class LiveFleet(SpecModel):
         description="each cluster's newest snapshot: what the start holds beyond its customers' (sim.start_from."
         "unattributed)",
     )
+    notes: list[str] = Field(
+        default_factory=list, description="what the start said of the source (held load, measured sizes, estimates)"
+    )
 
 
-class RouterDatabase(SpecModel):
+class _Source(SpecModel):
+    as_of: datetime | None = Field(
+        default=None, description="read the source as of this time (ISO 8601 with a zone); None: the clock"
+    )
+    live: LiveFleet | None = None
+
+    @field_validator("as_of")
+    @classmethod
+    def _zoned(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError(f"give a time zone (2026-12-01T00:00:00Z), got {value.isoformat()}")
+        return value
+
+
+class RouterDatabase(_Source):
     kind: Literal["router_db"]
     url: str = Field(min_length=1, description="a SQLite path or URL, or a PostgreSQL URL; read only")
-    live: LiveFleet | None = None
 
 
-class SnapshotFolder(SpecModel):
+class SnapshotFolder(_Source):
     kind: Literal["snapshots"]
     path: str = Field(min_length=1, description="a folder of collector snapshot JSON files")
-    live: LiveFleet | None = None
 
 
-class StateFile(SpecModel):
+class StateFile(_Source):
     kind: Literal["state"]
     path: str = Field(min_length=1, description="a state YAML (clusters and load snapshots), as examples/state.yaml")
-    live: LiveFleet | None = None
 
 
 def source_of(text: str) -> dict[str, str]:
@@ -123,11 +140,24 @@ def _shorthand(value: Any) -> Any:
     return source_of(value) if isinstance(value, str) else value
 
 
+# The shorthand is applied outside the tagged union (inside it, pydantic checks the tag before any validator runs).
 StartFrom = Annotated[
-    RouterDatabase | SnapshotFolder | StateFile, BeforeValidator(_shorthand), Field(discriminator="kind")
+    Annotated[RouterDatabase | SnapshotFolder | StateFile, Field(discriminator="kind")], BeforeValidator(_shorthand)
 ]
 
 
 def live_of(start_from: RouterDatabase | SnapshotFolder | StateFile | None) -> LiveFleet | None:
     """The read live fleet of a scenario's ``start_from`` (None: no live start, or not read yet)."""
     return None if start_from is None else start_from.live
+
+
+def beside(source: RouterDatabase | SnapshotFolder | StateFile, folder: Path):
+    """``source`` with a relative file path (a state file, a snapshot folder, a bare SQLite path) taken from
+    ``folder`` (the scenario file's), as a scenario's other files are; a URL as it is."""
+    if source.live is not None:
+        return source
+    if source.kind != "router_db":
+        return source.model_copy(update={"path": str(folder / source.path)})
+    if source.url.lower().startswith(URL_SCHEMES):
+        return source
+    return source.model_copy(update={"url": str(folder / source.url)})

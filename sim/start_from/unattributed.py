@@ -14,8 +14,9 @@ does not leaves the disk to the customers' volumes, as the start estimates them.
 snapshot measured with whatever holds them. A level the simulated start counts above the snapshot's is kept (the
 model's own count) and reported, never cut.
 
-``start_gaps`` is the same comparison made once before the runs, from the scenario's time-0 placements alone, so
-that the forecast's provenance and warnings show what is held, and where the model counts more than was measured.
+``sim.start_from.gaps.start_gaps`` makes the same comparison once before the runs, from the scenario's time-0
+placements alone, so that the provenance and warnings show what is held, and where the model counts more than was
+measured.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sim.start_from.spec import LiveFleet, live_of
+from sim.start_from.spec import LiveFleet
 
 # The measures compared, as (snapshot field of ``LiveLevel``, fleet counter): volumes first, since the volumes held
 # bring objects of their own.
@@ -68,31 +69,6 @@ def hold_unattributed(fleet: Any, live: LiveFleet) -> list[StartGap]:
             gaps.append(StartGap(snapshot.cluster, field, measured, simulated, held))
         fleet._touch(number)
     return gaps
-
-
-def start_gaps(scenario: Any) -> list[StartGap]:
-    """What ``hold_unattributed`` holds on ``scenario``'s live start, from its time-0 placements (run without the
-    rest of the run)."""
-    from sim.config import compile_scenario
-    from sim.log import Log
-    from sim.processes import open_fleet
-    from sim.sampling import draw
-    from sim.world import World
-
-    live = live_of(scenario.start_from)
-    if live is None or not live.snapshots:
-        return []
-    config = compile_scenario(scenario.model_copy(update={"horizon_days": 1.0, "horizon_years": None}))
-    world = World.build(config, draw(config.scenario, _seed(), config.horizon))
-    open_fleet(world, Log())
-    return hold_unattributed(world.fleet, live)
-
-
-def _seed():
-    import numpy as np
-
-    # Time 0 draws nothing a run differs in (the live customers' services are measured), so any seed gives it.
-    return np.random.SeedSequence(0)
 
 
 def gap_notes(gaps: list[StartGap]) -> list[str]:

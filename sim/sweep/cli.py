@@ -12,9 +12,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from placement.cli_common import error_console, fail, output_folder
 from placement.yamlio import ConfigError
 from sim import fmt
+from sim.cli_run import load_live_scenario
 from sim.design_doc import sweep_verdict
 from sim.outcomes import BY_NAME, METRIC_NAMES, PERCENTILE_NOTE
-from sim.scenario import load_scenario
 from sim.sweep.core import sweep
 from sim.sweep.executors import SchedulerError, dask_executor
 from sim.sweep.store import SweepError
@@ -71,7 +71,7 @@ def sweep_command(
     if metric not in METRIC_NAMES:
         fail(f"--metric {metric!r}: unknown outcome; use one of {', '.join(METRIC_NAMES)}")
     try:
-        scenario = load_scenario(scenario_path)
+        scenario = load_live_scenario(scenario_path)  # a live source read once: every run starts from the same fleet
     except (ConfigError, OSError) as exc:
         fail(str(exc))
     progress = Progress(
