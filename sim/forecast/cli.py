@@ -261,6 +261,14 @@ def _summary(result: Forecast, written: dict[str, Path]) -> None:
             highlight=False,
             markup=False,
         )
+    ordered = result.orders.dropna(subset=["p50_days"]).sort_values(["p50_days", "cluster"]).head(5)
+    for row in ordered.itertuples():
+        error_console.print(
+            f"{row.cluster}: the operator orders {row.order} in {row.p50_days:.0f} days (p50, {row.p50_date}; "
+            f"p10 {row.p10_days:.0f}), forced by {row.limit}",
+            highlight=False,
+            markup=False,
+        )
 
 
 def parse_every(text: str) -> float:

@@ -22,7 +22,7 @@ import concurrent.futures as cf
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,8 @@ import pandas as pd
 
 from sim.config import compile_scenario
 from sim.decisions import volume_limit
+from sim.forecast.bands import MIN_BAND_RUNS, QUANTILES, censored_percentile, day_date
+from sim.forecast.orders import ORDER_COLUMNS, ORDER_KINDS, summarise_orders
 from sim.forecast.runs import LIMITS, ForecastTask, PackedTask, RunOutcome, run_forecast_chunk
 from sim.growth_fit import ChurnFit, GrowthFit
 from sim.planning import RESOURCE_BY_KEY, action, answer_kind, lead_days
@@ -40,29 +42,11 @@ from sim.sweep.executors import process_pool
 
 # What a forecast's pool workers run (``process_pool(preload=...)``): imported once, in the fork server.
 WORKER_MODULES = (run_forecast_chunk.__module__,)
-QUANTILES = (("p10", 0.10), ("p50", 0.50), ("p90", 0.90))
-# The fewest runs whose p10-p90 is a prediction band (``censored_percentile``: order statistic q(n+1) exists for the
-# lowest and the highest quantile); with fewer, the band is clamped to the runs' own range.
-MIN_BAND_RUNS = round(1 / QUANTILES[0][1]) - 1
 TABLE_COLUMNS = [
     "cluster", "region", "storage_provider", "limit", "limit_name", "unit", "used", "capacity", "share",
     "p10_days", "p50_days", "p90_days", "p10_date", "p50_date", "p90_date", "runs_binding",
     "order_by_days", "order_by_date", "lead_days", "action", "basis",
 ]  # fmt: skip
-
-
-def censored_percentile(values: np.ndarray, q: float) -> float | None:
-    """The ``q`` prediction quantile of ``values`` (NaN: beyond the horizon): order statistic q(n+1), linear
-    between order statistics, clamped to the range; None when the one it interpolates toward is beyond the
-    horizon."""
-    ordered = np.sort(np.where(np.isfinite(values), values, np.inf))
-    if not len(ordered):
-        return None
-    position = min(max(q * (len(ordered) + 1) - 1.0, 0.0), len(ordered) - 1.0)  # 0-based
-    low, high = math.floor(position), math.ceil(position)
-    if not np.isfinite(ordered[high]):
-        return None
-    return float(ordered[low] + (ordered[high] - ordered[low]) * (position - low))
 
 
 def prepare(
@@ -93,7 +77,8 @@ def started_from(
 class Forecast:
     """A finished forecast. ``table``: one row per cluster and catalogue limit (``TABLE_COLUMNS``); ``header``:
     as of, horizon, runs, seed, source, base; ``runs``: one row per run (status, error, drawn laws);
-    ``provenance``: every figure of the start, measured, estimated or assumed."""
+    ``provenance``: every figure of the start, measured, estimated or assumed; ``orders``: when the operator
+    ordered each kind of capacity for each cluster (``sim.forecast.orders``)."""
 
     table: pd.DataFrame
     header: dict[str, Any]
@@ -102,6 +87,7 @@ class Forecast:
     growth_fit: GrowthFit | None
     churn_fit: ChurnFit | None
     warnings: list[str] = field(default_factory=list)
+    orders: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ORDER_COLUMNS))
 
     @property
     def failed(self) -> pd.DataFrame:
@@ -170,7 +156,16 @@ def forecast(
             f"{len(ok)} successful run{'s' if len(ok) != 1 else ''}: p10 and p90 are the runs' own range, not an "
             f"80 % band (that takes at least {MIN_BAND_RUNS} runs)"
         )
-    return Forecast(table, header, run_rows, started.provenance, started.growth_fit, started.churn_fit, warnings)
+    orders = summarise_orders(
+        clusters,
+        np.stack([o.first_orders for o in ok]),
+        [o.order_limits for o in ok],
+        scenario.start_date,
+        {kind: lead_days(scenario.operator, kind) for kind, _ in ORDER_KINDS},
+    )
+    return Forecast(
+        table, header, run_rows, started.provenance, started.growth_fit, started.churn_fit, warnings, orders
+    )
 
 
 def summarise(started: StartedScenario, ok: list[RunOutcome]) -> pd.DataFrame:
@@ -216,11 +211,6 @@ def summarise(started: StartedScenario, ok: list[RunOutcome]) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
-
-
-def day_date(start: date, day: float | None) -> date | None:
-    """The date of a day after the start (floored to the day); None stays None."""
-    return None if day is None else start + timedelta(days=math.floor(day))
 
 
 def _basis(cluster: str, basis: dict[str, str], estimated: set[str]) -> str:

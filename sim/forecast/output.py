@@ -1,5 +1,6 @@
 """A forecast on disk: ``forecast.parquet`` and ``forecast.csv`` (the table), ``forecast.html`` (the page),
-``provenance.csv`` (what is measured, estimated, assumed), ``runs.csv`` (what each run drew) and ``meta.json``
+``provenance.csv`` (what is measured, estimated, assumed), ``runs.csv`` (what each run drew), ``orders.csv`` (when
+the operator ordered what for each cluster, ``sim.forecast.orders``) and ``meta.json``
 (the header, the fits, the warnings). Every file is written atomically, and nothing in them depends on the
 clock or the machine: the same source, base, as-of time and seed give the same bytes."""
 
@@ -15,6 +16,7 @@ import pandas as pd
 
 from placement.atomic import atomic_write
 from sim import fmt
+from sim.forecast.orders import orders_html
 
 if TYPE_CHECKING:
     from sim.forecast.core import Forecast
@@ -37,6 +39,7 @@ def write_forecast(result: Forecast, out_dir, *, csv: bool = True, html: bool = 
         out / "provenance.csv", result.provenance.to_csv(index=False, lineterminator="\n")
     )
     written["runs"] = atomic_write(out / "runs.csv", result.runs.to_csv(index=False, lineterminator="\n"))
+    written["orders"] = atomic_write(out / "orders.csv", result.orders.to_csv(index=False, lineterminator="\n"))
     meta = {
         "header": result.header,
         "growth_fit": None if result.growth_fit is None else result.growth_fit.table().to_dict("records"),
@@ -132,6 +135,7 @@ late. Rows: red overdue, orange within 90 days, green later within the horizon.<
 <table><tr><th>cluster</th><th>limit</th><th>used today</th><th>share</th><th>binds in (days) p10 / p50 / p90</th>
 <th>dates</th><th>runs binding</th><th>order by</th><th>action</th><th>start</th></tr>
 {"".join(rows)}</table>
+{orders_html(result.orders)}
 {fits}
 <h2>Warnings</h2><ul>{warnings or "<li>none</li>"}</ul>
 <h2>Provenance</h2><table><tr><th>figure</th><th>value</th><th>basis</th><th>source</th></tr>{provenance}</table>

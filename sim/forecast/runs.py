@@ -27,6 +27,7 @@ import pandas as pd
 
 from sim.collect import cluster_series
 from sim.config import RunConfig, compile_scenario
+from sim.forecast.orders import first_orders
 from sim.growth_fit import ChurnFit, GrowthFit
 from sim.opening import Openings
 from sim.planning import RESOURCES
@@ -59,6 +60,9 @@ class RunOutcome:
     used: np.ndarray  # day-0 used level, clusters x LIMITS
     capacity: np.ndarray  # day-0 capacity, clusters x LIMITS
     cpu_seconds: float = 0.0  # the run's CPU time in its worker (machine-dependent: for benchmarks, never written)
+    # Per cluster and order kind (``sim.forecast.orders``): the first day the operator ordered it, and why.
+    first_orders: np.ndarray | None = None
+    order_limits: list | None = None
 
 
 def draw_laws(task: ForecastTask, rng: np.random.Generator) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -128,11 +132,12 @@ def run_forecast(task: ForecastTask, root: int, index: int) -> RunOutcome:
         # Only the per-cluster levels: the costs, events, customers and decision table of a full ``collect``
         # would be thrown away.
         days, used, capacity = bind_days(cluster_series(world, log), scenario, task.clusters, config)
+        ordered, why = first_orders(log.orders, [info.cluster.id for info in world.fleet.clusters], task.clusters)
     except Exception as exc:
         last = traceback.extract_tb(exc.__traceback__)[-1:]
         where = f" at {last[0].filename}:{last[0].lineno}" if last else ""
         return RunOutcome(index, "failed", f"{type(exc).__name__}: {exc}{where}", drawn, empty, empty, empty)
-    return RunOutcome(index, "ok", None, drawn, days, used, capacity, time.process_time() - started)
+    return RunOutcome(index, "ok", None, drawn, days, used, capacity, time.process_time() - started, ordered, why)
 
 
 def run_forecast_chunk(task: ForecastTask | PackedTask, root: int, indices: list[int]) -> list[RunOutcome]:

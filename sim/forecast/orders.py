@@ -1,0 +1,105 @@
+"""When the simulated operator orders for each cluster: the forecast's answer to "by when must we order?", taken from
+what the operator did in the runs, not only from when a limit binds.
+
+A limit's order-by date (``sim.forecast.core``) is its p10 binding day less the lead time. For the limits the
+operator answers by closing a cluster to new customers (volumes, Kubernetes limits, the shard triggers) the limit
+may never bind: the operator closes the cluster at its shard level and orders a successor before, so the binding
+day says nothing of when the new cluster must be ordered. Each run's own orders do: per initial cluster and kind
+(run nodes, a control-plane upgrade, a successor cluster), the first day the operator ordered it for that cluster,
+and the limit that forced it (``sim.log.OrderRecord``). Bands are over the runs, as the limits' are; a run that never
+orders counts as "not within the horizon".
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections import Counter
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from sim.decisions import limit_name
+from sim.forecast.bands import QUANTILES, censored_percentile, day_date
+
+# (the order's kind in ``OrderRecord``, what it buys)
+ORDER_KINDS = (("nodes", "run nodes"), ("upgrade", "control-plane upgrade"), ("cluster", "a successor cluster"))
+KIND_INDEX = {kind: index for index, (kind, _) in enumerate(ORDER_KINDS)}
+ORDER_COLUMNS = (
+    "cluster", "order", "runs_ordering", "p10_days", "p50_days", "p90_days", "p10_date", "p50_date", "p90_date",
+    "lead_days", "limit", "limit_runs",
+)  # fmt: skip
+
+
+def first_orders(orders, cluster_ids: list[str], clusters: tuple[str, ...]):
+    """Per cluster of ``clusters`` and order kind: the first day the operator ordered it for that cluster (NaN:
+    never), and the limit that forced it (None). ``orders``: the run's ``Log.orders``; ``cluster_ids``: the run's
+    cluster ids by cluster number."""
+    position = {cluster: i for i, cluster in enumerate(clusters)}
+    days = np.full((len(clusters), len(ORDER_KINDS)), np.nan)
+    limits: list[list[str | None]] = [[None] * len(ORDER_KINDS) for _ in clusters]
+    for order in orders:
+        # A successor is ordered for the cluster whose limit triggered it; nodes and upgrades for their own cluster.
+        number = order.trigger if order.kind == "cluster" else order.cluster
+        i = None if number is None else position.get(cluster_ids[number])
+        k = KIND_INDEX.get(order.kind)
+        if i is None or k is None or not np.isnan(days[i, k]):
+            continue
+        days[i, k] = order.day
+        limits[i][k] = order.limit
+    return days, limits
+
+
+def summarise_orders(clusters: tuple[str, ...], days: np.ndarray, limits: list, start: date, leads: dict[str, float]):
+    """The table of orders: ``days`` (runs x clusters x kinds) and ``limits`` (per run, ``first_orders``' lists);
+    ``leads``: each kind's lead time in days."""
+    rows = []
+    for i, cluster in enumerate(clusters):
+        for k, (kind, what) in enumerate(ORDER_KINDS):
+            values = days[:, i, k]
+            bands = {name: censored_percentile(values, q) for name, q in QUANTILES}
+            forced = Counter(run[i][k] for run in limits if run[i][k] is not None)
+            limit, count = forced.most_common(1)[0] if forced else (None, 0)
+            rows.append(
+                {
+                    "cluster": cluster,
+                    "order": what,
+                    "runs_ordering": float(np.isfinite(values).mean()),
+                    **{f"{name}_days": value for name, value in bands.items()},
+                    **{f"{name}_date": day_date(start, value) for name, value in bands.items()},
+                    "lead_days": float(leads[kind]),
+                    "limit": None if limit is None else limit_name(limit),
+                    "limit_runs": count / len(limits) if limits else 0.0,
+                }
+            )
+    return pd.DataFrame(rows, columns=ORDER_COLUMNS)
+
+
+def orders_html(frame: pd.DataFrame) -> str:
+    """The page's section: the orders some run placed, soonest first."""
+    placed = frame[frame["runs_ordering"] > 0].sort_values(["p50_days", "p10_days", "cluster"], na_position="last")
+    if placed.empty:
+        return "<h2>When the operator orders</h2><p>No run ordered anything for these clusters within the horizon.</p>"
+    rows = "".join(
+        f"<tr><td>{html.escape(row.cluster)}</td><td>{html.escape(row.order)}</td>"
+        f"<td>{' / '.join(_day(getattr(row, f'{q}_days')) for q in ('p10', 'p50', 'p90'))}</td>"
+        f"<td>{html.escape(str(row.p50_date) if row.p50_date is not None else '–')}</td>"
+        f"<td>{row.runs_ordering:.0%}</td><td>{row.lead_days:.0f}</td>"
+        f"<td>{html.escape(row.limit or '–')} ({row.limit_runs:.0%} of runs)</td></tr>"
+        for row in placed.itertuples()
+    )
+    return (
+        "<h2>When the operator orders</h2><p>The first day the simulated operator ordered each kind of capacity for "
+        "each cluster, over the runs (p10 / p50 / p90; a run that never did counts as not within the horizon), and "
+        "the limit that forced it most often. For a limit the operator answers by closing the cluster (volumes, "
+        "Kubernetes limits, shard triggers) this, not the binding day, is when the successor must be ordered.</p>"
+        "<table><tr><th>cluster</th><th>order</th><th>day p10 / p50 / p90</th><th>p50 date</th><th>runs ordering</th>"
+        f"<th>lead (days)</th><th>forced by</th></tr>{rows}</table>"
+    )
+
+
+def _day(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "not within the horizon"
+    return f"{value:.0f}"
