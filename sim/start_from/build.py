@@ -33,7 +33,9 @@ from sim.config import resolve_limits, run_node_cap
 from sim.growth_fit import ChurnFit, GrowthFit, fit_churn, growth_from_ledger
 from sim.initial_fleet import mean_size
 from sim.scenario import ClusterSpec, Fleet, Scenario
-from sim.start_from.gaps import record_gaps
+from sim.start_from.assumed_trend import assumed_rise
+from sim.start_from.gaps import record_gaps, start_levels
+from sim.start_from.regions import signup_regions
 from sim.start_from.run_nodes import NOT_MEASURED, measured_nodes
 from sim.start_from.sources import (
     HISTORY_DAYS,
@@ -58,7 +60,6 @@ from sim.start_from.spec import (
 )
 
 MEASURED, ESTIMATED, ASSUMED = "measured", "estimated", "assumed"
-MIN_REGION_SIGNUPS = 50  # sign-ups since every region had a cluster, below which the whole ledger's mix is used
 
 
 def read_source(source: Any, now: datetime | None = None) -> LiveState:
@@ -197,9 +198,8 @@ def start_from(
     history = [level for live in state.clusters for level in _levels(live, state.now, placed)]
     traced = {level.cluster for level in history}
     days = max((level.days_before for level in history), default=0)
-    record("operator trend", f"{days} days of older snapshots on {len(traced)} clusters" if history else "none",
-           MEASURED if history else ASSUMED,
-           where if history else "no older snapshots: the operator starts without a trend")  # fmt: skip
+    if history:
+        record("operator trend", f"{days} days of older snapshots on {len(traced)} clusters", MEASURED, where)
     node_type = operator.run_node_type or profile.costs.default_run_node_type
     for live in state.clusters:
         if live.status == ON_ORDER_STATUS:
@@ -323,7 +323,7 @@ def start_from(
         churn_fit = fit_churn(state.ledger, state.now)
         if growth_fit.enough:
             update["growth"] = growth_fit.chosen.growth()
-            regions = _signup_regions(state, specs) or regions
+            regions = signup_regions(state, specs) or regions
         if churn_fit.fitted:
             update["churn"] = churn_fit.churn()
     update["regions"] = regions
@@ -352,7 +352,13 @@ def start_from(
            "load snapshots minus the ledger" if state.has_ledger else "load snapshots")  # fmt: skip
     scenario = base.model_copy(update=update)
     scenario = Scenario.model_validate(scenario.model_dump())  # validated as a whole, as a loaded one is
-    warnings += record_gaps(scenario, record, MEASURED)
+    gaps, closing = start_levels(scenario)
+    warnings += record_gaps(gaps, record, MEASURED)
+    if not history:  # no older snapshots: the trend the scenario's growth gives (sim.start_from.assumed_trend)
+        rises, said = assumed_rise(scenario, live := scenario.start_from.live, profile, closing)
+        live = live.model_copy(update={"assumed_rise": rises})
+        scenario = scenario.model_copy(update={"start_from": scenario.start_from.model_copy(update={"live": live})})
+        record("operator trend", "; ".join(said) or "none", ASSUMED, "no older snapshots: the scenario's growth")
     return StartedScenario(scenario, state, growth_fit, churn_fit, record.frame(), warnings)
 
 
@@ -422,23 +428,6 @@ def _spec_with_live(state: LiveState, live: LiveFleet) -> RouterDatabase | Snaps
         return RouterDatabase(kind="router_db", url=state.source, live=live)
     model = SnapshotFolder if state.kind == "snapshots" else StateFile
     return model(kind=state.kind, path=state.source, live=live)
-
-
-def _signup_regions(state: LiveState, specs: list[ClusterSpec]) -> dict[str, float]:
-    """The region mix of new customers: each customer's first cluster's region, over the ledger's sign-ups since
-    every region had a cluster taking them (before a region's first cluster, its customers signed up elsewhere
-    and counted for another region); over all of them when fewer than ``MIN_REGION_SIGNUPS`` came since."""
-    region_of = {s.id: s.region for s in specs}
-    ledger = state.ledger.sort_values("reserved_at", kind="stable")
-    firsts = ledger.groupby("customer_id")[["cluster_id", "reserved_at"]].first()
-    firsts = firsts.assign(region=firsts["cluster_id"].map(region_of)).dropna(subset=["region"])
-    opened = firsts.groupby("region")["reserved_at"].min()
-    since = firsts[firsts["reserved_at"] >= opened.max()] if len(opened) else firsts
-    counts = (since if len(since) >= MIN_REGION_SIGNUPS else firsts)["region"].value_counts()
-    if counts.empty:
-        return {}
-    regions = {region: float(counts.get(region, 0)) for region in dict.fromkeys(region_of.values())}
-    return regions if sum(regions.values()) > 0 else {}
 
 
 def _describe(model: Any) -> str:

@@ -20,10 +20,12 @@ after the initial customers are placed and before its first look).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from sim.start_from.assumed_trend import PastLevel, past_levels
 from sim.start_from.spec import LiveFleet, LiveLevel, live_of
 from sim.start_from.unattributed import hold_unattributed
 
@@ -41,18 +43,24 @@ def carry_over(operator: Any) -> None:
         return
     # First: the history's levels are today's less the measured change, today's with what is held.
     hold_unattributed(operator.fleet, live)
+    # A live fleet's clusters were open before the start: none is one the operator just opened, which would take
+    # a share of its region's sign-ups for a week (``sim.handover.receivers``) whether the engine sends it any or not.
+    operator._was_open = [bool(info.open and info.active) for info in operator.fleet.clusters]
     if live.history:
-        warm_history(operator, live)
+        warm_history(operator, live.history)
+    elif live.assumed_rise:  # no older snapshots: the trend the scenario's growth gives (sim.start_from.assumed_trend)
+        warm_history(operator, past_levels(live, operator.history.maxlen - 1), floor=False)
     if live.on_order:
         order_clusters(operator, live)
 
 
-def warm_history(operator: Any, live: LiveFleet) -> None:
-    """Fill the operator's level history with the days before the start, oldest first."""
+def warm_history(operator: Any, history: Sequence[LiveLevel | PastLevel], floor: bool = True) -> None:
+    """Fill the operator's level history with the days before the start, oldest first. ``floor``: a level below
+    nought is nought (measured levels; an assumed one may be below, as it only carries the rate)."""
     fleet = operator.fleet
     n = fleet.n_clusters
-    by_cluster: dict[int, dict[int, LiveLevel]] = {}
-    for level in live.history:
+    by_cluster: dict[int, dict[int, LiveLevel | PastLevel]] = {}
+    for level in history:
         if level.cluster in fleet.index:
             by_cluster.setdefault(fleet.index[level.cluster], {})[level.days_before] = level
     window = operator.history.maxlen - 1
@@ -79,7 +87,8 @@ def warm_history(operator: Any, live: LiveFleet) -> None:
                 today, then = days[0], _nearest_older(days, before)
                 for name in MEASURED_COUNTERS:
                     change = getattr(today, name) - getattr(then, name)
-                    counters[name][number] = max(int(saved[name][number]) - change, 0)
+                    level = int(saved[name][number]) - change
+                    counters[name][number] = max(level, 0) if floor else level
                 fleet.pods_capacity[number] = int(round(counters["nodes"][number] * pods_per_node[number]))
             # The operator's own record of a day; a snapshot has no disk history, so disk stays at today's (no
             # trend until the run's own days give one).
@@ -101,7 +110,7 @@ def warm_history(operator: Any, live: LiveFleet) -> None:
             counters["placed_to_date"][number] = int(placed_to_date[number])
 
 
-def _nearest_older(days: dict[int, LiveLevel], before: int) -> LiveLevel:
+def _nearest_older(days: dict[int, LiveLevel | PastLevel], before: int) -> LiveLevel | PastLevel:
     """The level ``before`` days back, else the nearest older one, else the nearest newer one."""
     older = [d for d in days if d >= before]
     return days[min(older)] if older else days[max(days)]

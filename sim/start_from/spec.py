@@ -80,6 +80,19 @@ class LiveLevel(SpecModel):
     placements: int = Field(default=0, ge=0, description="placements on the cluster in the day before")
 
 
+class AssumedRise(SpecModel):
+    """A cluster's daily rise the operator's trend starts from where the source has no older snapshots: assumed from
+    the scenario's growth (``sim.start_from.assumed_trend``)."""
+
+    cluster: str = Field(min_length=1)
+    customers: float = Field(ge=0)
+    services: float = Field(ge=0)
+    pods: float = Field(ge=0)
+    volumes: float = Field(ge=0)
+    ram_requested: float = Field(ge=0, description="bytes a day")
+    etcd_objects: float = Field(ge=0)
+
+
 class LiveFleet(SpecModel):
     """What the source said about the fleet beyond its clusters' sizes (those are in ``fleet.clusters``)."""
 
@@ -94,6 +107,9 @@ class LiveFleet(SpecModel):
     )
     notes: list[str] = Field(
         default_factory=list, description="what the start said of the source (held load, measured sizes, estimates)"
+    )
+    assumed_rise: list[AssumedRise] = Field(
+        default_factory=list, description="without older snapshots: each open cluster's assumed daily rise"
     )
 
 

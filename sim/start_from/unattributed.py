@@ -14,7 +14,7 @@ does not leaves the disk to the customers' volumes, as the start estimates them.
 snapshot measured with whatever holds them. A level the simulated start counts above the snapshot's is kept (the
 model's own count) and reported, never cut.
 
-``sim.start_from.gaps.start_gaps`` makes the same comparison once before the runs, from the scenario's time-0
+``sim.start_from.gaps.start_levels`` makes the same comparison once before the runs, from the scenario's time-0
 placements alone, so that the provenance and warnings show what is held, and where the model counts more than was
 measured.
 """

@@ -4,6 +4,8 @@ Built from a real stage 2 run whose operator had two clusters on order."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,11 +16,14 @@ from sim.forecast.backtest import full_run
 from sim.forecast.core import prepare
 from sim.forecast.export import as_of, export_router_db
 from sim.log import Log
+from sim.objects import mean_count
 from sim.operator import Operator
+from sim.sampling import signup_rate_per_day
 from sim.scenario import ClusterSpec, load_scenario
 from sim.simulation import simulate
-from sim.start_from.build import _signup_regions
+from sim.start_from.build import read_source, start_from
 from sim.start_from.carry import warm_history
+from sim.start_from.regions import signup_regions
 from sim.start_from.sources import LiveState
 from tests.forecast.conftest import ROOT
 
@@ -89,7 +94,7 @@ def test_the_operator_starts_with_the_trend_the_older_snapshots_measured(stage2,
     config = compile_scenario(started.scenario.model_copy(update={"horizon_days": 0.5}))
     world, _ = simulate(config, np.random.SeedSequence(5))  # the start's fleet with its customers placed
     operator = Operator(world, Log())
-    warm_history(operator, live)
+    warm_history(operator, live.history)
     assert len(operator.history) == 28  # the 28 days before; the first look adds today's
     series = run.timeseries
     rises = []
@@ -133,5 +138,37 @@ def test_the_region_mix_counts_the_sign_ups_since_every_region_had_a_cluster():
     )
     state = LiveState("router_db", "test", start + pd.Timedelta(days=160), (), ledger)
     specs = [ClusterSpec(id="eu", region="eu-west", run_nodes=3), ClusterSpec(id="us", region="us-east", run_nodes=3)]
-    mix = _signup_regions(state, specs)
+    mix = signup_regions(state, specs)
     assert mix == {"eu-west": 60.0, "us-east": 40.0}
+
+
+def test_a_start_without_older_snapshots_assumes_the_trend_from_the_growth_law():
+    """The shipped state file has no older snapshots. eu-west-1 is at its volume close level (the operator closes
+    it on day 0) and us-east-1 is draining, so eu-west-2 takes the region's sign-ups: its assumed rise is all of them,
+    and the operator orders its run nodes on day 0 rather than a week later, when its own days first give a trend."""
+    now = datetime(2026, 12, 5, tzinfo=UTC)
+    stage2 = load_scenario(ROOT / "scenarios" / "stage2.yaml")
+    started = start_from(stage2, read_source(str(ROOT / "examples" / "state.yaml"), now))
+    live = started.scenario.start_from.live
+    assert live.history == [] and [rise.cluster for rise in live.assumed_rise] == ["eu-west-2"]
+    per_day = signup_rate_per_day(stage2.growth, np.array([0.0]), now.date())[0] * 0.65
+    rise = live.assumed_rise[0]
+    assert rise.customers == pytest.approx(per_day)
+    assert rise.pods == pytest.approx(per_day * mean_count(stage2.customers.services))
+    trend = started.provenance.set_index("figure").loc["operator trend"]
+    assert trend["basis"] == "assumed" and trend["value"].startswith("eu-west: 10.68 sign-ups a day")
+
+    def first_orders(scenario):
+        short = scenario.model_copy(update={"horizon_days": 30, "horizon_years": None})
+        world, log = simulate(compile_scenario(short), 1)
+        nodes = {}
+        for order in log.orders:
+            if order.kind == "nodes":
+                nodes.setdefault(world.fleet.clusters[order.cluster].cluster.id, order.day)
+        return nodes, log.rejected
+
+    assumed, rejected = first_orders(started.scenario)
+    assert assumed == {"eu-west-2": 0.0}  # none for eu-west-1, closed on day 0 with its growth gone
+    cold = started.scenario.start_from.model_copy(update={"live": live.model_copy(update={"assumed_rise": []})})
+    without, rejected_without = first_orders(started.scenario.model_copy(update={"start_from": cold}))
+    assert without["eu-west-2"] >= 7 and rejected < rejected_without / 2

@@ -1,0 +1,25 @@
+"""The region mix of new customers a router's ledger measures (``sim.start_from.build``)."""
+
+from __future__ import annotations
+
+from sim.scenario import ClusterSpec
+from sim.start_from.sources import LiveState
+
+MIN_REGION_SIGNUPS = 50  # sign-ups since every region had a cluster, below which the whole ledger's mix is used
+
+
+def signup_regions(state: LiveState, specs: list[ClusterSpec]) -> dict[str, float]:
+    """The region mix of new customers: each customer's first cluster's region, over the ledger's sign-ups since
+    every region had a cluster taking them (before a region's first cluster, its customers signed up elsewhere
+    and counted for another region); over all of them when fewer than ``MIN_REGION_SIGNUPS`` came since."""
+    region_of = {s.id: s.region for s in specs}
+    ledger = state.ledger.sort_values("reserved_at", kind="stable")
+    firsts = ledger.groupby("customer_id")[["cluster_id", "reserved_at"]].first()
+    firsts = firsts.assign(region=firsts["cluster_id"].map(region_of)).dropna(subset=["region"])
+    opened = firsts.groupby("region")["reserved_at"].min()
+    since = firsts[firsts["reserved_at"] >= opened.max()] if len(opened) else firsts
+    counts = (since if len(since) >= MIN_REGION_SIGNUPS else firsts)["region"].value_counts()
+    if counts.empty:
+        return {}
+    regions = {region: float(counts.get(region, 0)) for region in dict.fromkeys(region_of.values())}
+    return regions if sum(regions.values()) > 0 else {}
