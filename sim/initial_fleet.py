@@ -43,6 +43,30 @@ def mean_size(dist: SizeDistribution) -> float:
 
 
 @dataclass(frozen=True, slots=True)
+class CustomerLoad:
+    """What ``customers`` customers of a mix bring to a cluster once all their services run, on average: its
+    services, pods, volumes, requested RAM (the volumes' storage RAM included) and etcd objects."""
+
+    services: float
+    pods: float
+    volumes: float
+    ram_bytes: float
+    objects: float
+
+    @classmethod
+    def of(cls, customers: float, mix, limits: Limits, provider: str) -> CustomerLoad:
+        services = customers * mean_count(mix.services)
+        volumes = services * mix.volume_probability
+        return cls(
+            services,
+            services * mix.pods_per_service,
+            volumes,
+            services * mean_size(mix.ram) + volumes * limits.storage[provider].ram_bytes_per_volume,
+            customers * mix_objects_per_customer(mix, limits, provider),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class DayZeroLoad:
     """One initial cluster's expected load on day 0, and what it can hold."""
 
@@ -58,23 +82,19 @@ class DayZeroLoad:
 
 
 def day_zero_load(spec: ClusterSpec, scenario: Scenario, limits: Limits, ctrl_type: str, node_ram: int, max_pods: int):
-    mix, provider = scenario.customers, spec.storage_provider
-    storage = limits.storage[provider]
+    provider = spec.storage_provider
     node = NodeFootprint.of(limits, provider)
-    services = spec.customers * mean_count(mix.services)
-    volumes = services * mix.volume_probability
+    brought = CustomerLoad.of(spec.customers, scenario.customers, limits, provider)
     ctrl = limits.control_plane(ctrl_type)
     return DayZeroLoad(
-        pods=services * mix.pods_per_service + spec.run_nodes * node.pods,
+        pods=brought.pods + spec.run_nodes * node.pods,
         pod_capacity=spec.run_nodes * (spec.run_node_max_pods or max_pods),
-        volumes=volumes,
-        max_volumes=storage.max_volumes,
-        ram_bytes=services * mean_size(mix.ram) + volumes * storage.ram_bytes_per_volume,
+        volumes=brought.volumes,
+        max_volumes=limits.storage[provider].max_volumes,
+        ram_bytes=brought.ram_bytes,
         ram_allocatable=spec.run_nodes
         * (spec.run_node_allocatable_bytes or limits.run_node_allocatable_bytes(provider, node_ram)),
-        objects=cluster_baseline_objects(limits, provider)
-        + spec.run_nodes * node.etcd_objects
-        + spec.customers * mix_objects_per_customer(mix, limits, provider),
+        objects=cluster_baseline_objects(limits, provider) + spec.run_nodes * node.etcd_objects + brought.objects,
         comfortable_objects=ctrl.comfortable_objects,
         tight_objects=ctrl.tight_objects,
     )

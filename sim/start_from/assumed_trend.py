@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from placement.limits import Limits
-from sim.initial_fleet import mean_size
-from sim.objects import mean_count, mix_objects_per_customer
+from sim.initial_fleet import CustomerLoad
+from sim.objects import mean_count
 from sim.sampling import signup_rate_per_day
 from sim.scenario import Scenario
 from sim.start_from.spec import AssumedRise, LiveFleet
@@ -58,14 +58,12 @@ def assumed_rise(
             f"of the regions' mix) over its {len(mine)} open cluster(s), {services:.2f} services each"
         )
         for cluster in mine:
-            storage = limits.storage[open_now[cluster].storage_provider]
-            made = customers * services  # services a day: in steady state, later services come at this rate
-            ram = mean_size(mix.ram) + mix.volume_probability * storage.volume_ram_bytes(storage.replicas)
-            objects = mix_objects_per_customer(mix, limits, open_now[cluster].storage_provider)
+            # A day's customers with all their services: in steady state, later services come at this rate.
+            day = CustomerLoad.of(customers, mix, limits, open_now[cluster].storage_provider)
             rises.append(
                 AssumedRise(
-                    cluster=cluster, customers=customers, services=made, pods=made * mix.pods_per_service,
-                    volumes=made * mix.volume_probability, ram_requested=made * ram, etcd_objects=customers * objects,
+                    cluster=cluster, customers=customers, services=day.services, pods=day.pods, volumes=day.volumes,
+                    ram_requested=day.ram_bytes, etcd_objects=day.objects,
                 )
             )  # fmt: skip
     return rises, said
