@@ -201,6 +201,7 @@ def start_from(
     if history:
         record("operator trend", f"{days} days of older snapshots on {len(traced)} clusters", MEASURED, where)
     node_type = operator.run_node_type or profile.costs.default_run_node_type
+    unplaced: dict[str, list[str]] = {}  # region assumed -> the clusters whose region the source does not say
     for live in state.clusters:
         if live.status == ON_ORDER_STATUS:
             continue
@@ -209,6 +210,8 @@ def start_from(
         region = live.region or (fallback.region if fallback else first_region)
         record(f"clusters.{live.id}.region", region, MEASURED if live.region else ASSUMED,
                where if live.region else "base scenario")  # fmt: skip
+        if not live.region:  # (collector snapshots never say it)
+            unplaced.setdefault(region, []).append(live.id)
         provider = live.provider or (fallback.storage_provider if fallback else "longhorn")
         record(f"clusters.{live.id}.storage_provider", provider, MEASURED if live.provider else ASSUMED,
                where if live.provider else "base scenario")  # fmt: skip
@@ -287,6 +290,11 @@ def start_from(
         )
     if problems:
         raise StartFromError(f"{where}: cannot start from it:\n" + "\n".join(f"  {p}" for p in problems))
+    for region, ids in unplaced.items():
+        warnings.append(
+            f"the source does not say the region of {', '.join(ids)}: taken as {region} (the base fleet's cluster of "
+            "the same id, else the base's first region); its growth and sign-ups follow that region"
+        )
     if state.has_ledger:
         active = state.ledger[state.ledger["released_at"].isna()]
         spread = int((active.groupby("customer_id")["cluster_id"].nunique() > 1).sum())

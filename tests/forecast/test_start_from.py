@@ -202,6 +202,10 @@ def test_snapshot_folder_takes_each_clusters_newest_snapshot(tmp_path):
     assert basis(started, "clusters.ceph-1.storage_provider") == MEASURED
     assert basis(started, "clusters.ceph-1.ctrl_nodes") == MEASURED
     assert basis(started, "clusters.ceph-1.region") == ASSUMED  # a snapshot does not know its region
+    assert (
+        "the source does not say the region of ceph-1, eu-west-1: taken as eu-west (the base fleet's cluster of the "
+        "same id, else the base's first region); its growth and sign-ups follow that region"
+    ) in started.warnings
     assert started.estimated_customers == 65
     first = day_zero(started.scenario)
     assert first.loc["eu-west-1", "services"] == 80 and first.loc["eu-west-1", "volumes"] == 40
