@@ -210,6 +210,22 @@ forecast_rows = Table(
     Column("lead_days", Float),
 )
 
+# When the simulated operator first ordered each kind of capacity for each cluster, over the runs (0009).
+forecast_orders = Table(
+    "forecast_orders",
+    metadata,
+    Column("forecast_id", Integer, ForeignKey("forecasts.id", ondelete="CASCADE"), primary_key=True),
+    Column("cluster", Text, primary_key=True),
+    Column("order", Text, primary_key=True),
+    Column("runs_ordering", Float, nullable=False),
+    Column("p10_days", Float),
+    Column("p50_days", Float),
+    Column("p90_days", Float),
+    Column("lead_days", Float, nullable=False),
+    Column("limit", Text),
+    CheckConstraint("runs_ordering >= 0 AND runs_ordering <= 1", name="share"),
+)
+
 
 def normalise_url(url: str) -> str:
     """``postgresql://`` (and ``postgres://``) mean psycopg 3; a bare path means a SQLite file."""

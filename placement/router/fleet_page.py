@@ -210,7 +210,35 @@ def _forecast_header(body: dict[str, Any] | None) -> str:
     )
 
 
-def _cluster_section(view: dict[str, Any], forecast_rows: list[dict[str, Any]], units: dict[str, str]) -> str:
+def _orders_table(orders: list[dict[str, Any]]) -> str:
+    """When the simulated operator first ordered each kind of capacity for the cluster (only what some run ordered)."""
+    placed = [order for order in orders if order["runs_ordering"] > 0]
+    if not placed:
+        return ""
+    lines = [
+        "<h3>The operator's orders</h3><table><tr><th>order</th><th>runs</th><th>p10</th><th>p50</th><th>p90</th>"
+        "<th>lead</th><th>forced by</th></tr>"
+    ]
+    for order in placed:
+        lines.append(
+            f'<tr data-cluster="{escape(order["cluster"])}" data-order="{escape(order["order"])}">'
+            f"<td>{escape(order['order'])}</td>"
+            + _cell(order["runs_ordering"], f"{order['runs_ordering']:.0%}", "runs_ordering")
+            + "".join(
+                _cell(order[f"{q}_days"], _days(order[f"{q}_days"], order[f"{q}_date"]), f"{q}_days")
+                for q in ("p10", "p50", "p90")
+            )
+            + _cell(order["lead_days"], f"{order['lead_days']:.0f} d", "lead_days")
+            + _cell(order["limit"], order["limit"] or "—", "limit", numeric=False)
+            + "</tr>"
+        )
+    lines.append("</table>")
+    return "".join(lines)
+
+
+def _cluster_section(
+    view: dict[str, Any], forecast_rows: list[dict[str, Any]], units: dict[str, str], orders: list[dict[str, Any]]
+) -> str:
     cluster = view["cluster"]
     age = view["snapshot_age_seconds"]
     stale = ' class="stale"' if view["snapshot_stale"] else ""
@@ -227,6 +255,7 @@ def _cluster_section(view: dict[str, Any], forecast_rows: list[dict[str, Any]], 
         _headroom_table(view, units),
         "<h3>Forecast</h3>",
         _forecast_table(forecast_rows) if forecast_rows else "<p class='muted'>Not in the latest forecast.</p>",
+        _orders_table(orders),
         "</section>",
     ]
     return "".join(parts)
@@ -271,7 +300,13 @@ def render_page(
         by_cluster.setdefault(row["cluster"], []).append(row)
     for rows in by_cluster.values():  # what to order first on top; limits that do not bind last
         rows.sort(key=lambda row: tuple(inf if row[k] is None else row[k] for k in ("order_by_days", "p10_days")))
-    sections = [_cluster_section(view, by_cluster.pop(view["cluster"].id, []), units) for view in views]
+    orders: dict[str, list[dict[str, Any]]] = {}
+    for order in [] if body is None else body["orders"]:
+        orders.setdefault(order["cluster"], []).append(order)
+    sections = [
+        _cluster_section(view, by_cluster.pop(view["cluster"].id, []), units, orders.get(view["cluster"].id, []))
+        for view in views
+    ]
     unknown = "".join(
         f'<section data-cluster="{escape(cid)}"><h2>{escape(cid)} <span class="muted">(in the forecast, not in '
         f"the router)</span></h2>{_forecast_table(rows)}</section>"

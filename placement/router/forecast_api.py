@@ -49,6 +49,22 @@ class ForecastRowOut(BaseModel):
     order_by_date: datetime | None
 
 
+class ForecastOrderOut(BaseModel):
+    cluster: str
+    order: str = Field(description="what was ordered: run nodes, control-plane upgrade, a successor cluster")
+    runs_ordering: float = Field(description="the share of runs in which the operator ordered it")
+    p10_days: float | None = Field(
+        description="days after as_of by which 10 % of runs had ordered it; null: not within the horizon"
+    )
+    p50_days: float | None
+    p90_days: float | None
+    lead_days: float
+    limit: str | None = Field(description="the limit that forced it in most runs")
+    p10_date: datetime | None
+    p50_date: datetime | None
+    p90_date: datetime | None
+
+
 class ForecastOut(BaseModel):
     id: int
     created_at: datetime = Field(description="when the forecast was published")
@@ -63,6 +79,9 @@ class ForecastOut(BaseModel):
         description="what the numbers rest on and where the model and the fleet disagree, as the forecast said it"
     )
     rows: list[ForecastRowOut]
+    orders: list[ForecastOrderOut] = Field(
+        description="when the simulated operator first ordered each kind of capacity for each cluster, over the runs"
+    )
 
 
 def forecast_body(forecast: Forecast, now: datetime, cluster: str | None = None) -> dict[str, Any]:
@@ -72,6 +91,11 @@ def forecast_body(forecast: Forecast, now: datetime, cluster: str | None = None)
             continue
         dates = {f"{name[:-5]}_date": forecast.day(getattr(row, name)) for name in ("p10_days", "p50_days", "p90_days")}
         rows.append({**_row_dict(row), **dates, "order_by_date": forecast.day(row.order_by_days)})
+    orders = [
+        {**_row_dict(order), **{f"{q}_date": forecast.day(getattr(order, f"{q}_days")) for q in ("p10", "p50", "p90")}}
+        for order in forecast.orders
+        if cluster is None or order.cluster == cluster
+    ]
     return {
         "id": forecast.id,
         "created_at": forecast.created_at,
@@ -84,6 +108,7 @@ def forecast_body(forecast: Forecast, now: datetime, cluster: str | None = None)
         "base": forecast.base,
         "warnings": list(forecast.warnings),
         "rows": rows,
+        "orders": orders,
     }
 
 

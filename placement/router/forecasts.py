@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, insert, inspect, select
 
-from placement.router.db import forecast_rows, forecasts, make_engine, sqlite_file_missing
+from placement.router.db import forecast_orders, forecast_rows, forecasts, make_engine, sqlite_file_missing
 
 # What BIGINT holds: a seed or a figure beyond it is refused rather than wrapped.
 BIGINT_MAX = 2**63 - 1
@@ -33,7 +33,7 @@ class ForecastError(ValueError):
 
 
 class ForecastsNotMigrated(RuntimeError):
-    """The database lacks what a publisher writes: the router's migrations have not reached 0008."""
+    """The database lacks what a publisher writes: the router's migrations have not reached 0009."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +88,43 @@ ROW_FIELDS = tuple(ForecastRow.__dataclass_fields__)
 
 
 @dataclass(frozen=True, slots=True)
+class ForecastOrder:
+    """When the simulated operator first ordered one kind of capacity (``order``: run nodes, a control-plane
+    upgrade, a successor cluster) for a cluster, over the forecast's runs; ``limit``: what forced it most often."""
+
+    cluster: str
+    order: str
+    runs_ordering: float
+    p10_days: float | None
+    p50_days: float | None
+    p90_days: float | None
+    lead_days: float
+    limit: str | None
+
+    def check(self, where: str) -> ForecastOrder:
+        """The order with its numbers as plain Python values, or ``ForecastError`` naming ``where`` and the field."""
+        for name in ("cluster", "order"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise ForecastError(f"{where}.{name}: must be a non-empty string, got {value!r}")
+        share = _days(self.runs_ordering, f"{where}.runs_ordering")
+        if share is None or not 0 <= share <= 1:
+            raise ForecastError(f"{where}.runs_ordering: must be a share between 0 and 1, got {self.runs_ordering!r}")
+        days = [_days(getattr(self, name), f"{where}.{name}") for name in ("p10_days", "p50_days", "p90_days")]
+        if [math.inf if d is None else d for d in days] != sorted(math.inf if d is None else d for d in days):
+            raise ForecastError(f"{where}: p10_days <= p50_days <= p90_days must hold, got {days}")
+        lead = _days(self.lead_days, f"{where}.lead_days")
+        if lead is None or lead < 0:
+            raise ForecastError(f"{where}.lead_days: must be a number of days, got {self.lead_days!r}")
+        if self.limit is not None and not isinstance(self.limit, str):
+            raise ForecastError(f"{where}.limit: must be a string or None, got {self.limit!r}")
+        return ForecastOrder(self.cluster, self.order, share, *days, lead, self.limit)
+
+
+ORDER_FIELDS = tuple(ForecastOrder.__dataclass_fields__)
+
+
+@dataclass(frozen=True, slots=True)
 class Forecast:
     """A stored forecast. ``id`` and ``created_at`` are the database's (``created_at``: when it was published)."""
 
@@ -101,6 +138,7 @@ class Forecast:
     base: str
     rows: tuple[ForecastRow, ...] = field(default=())
     warnings: tuple[str, ...] = ()  # what the numbers rest on, as the forecast said it
+    orders: tuple[ForecastOrder, ...] = ()  # when the operator ordered what for each cluster
 
     def age_seconds(self, now: datetime) -> float:
         return (now - self.created_at).total_seconds()
@@ -126,6 +164,7 @@ class ForecastDraft:
     base: str
     rows: Sequence[ForecastRow]
     warnings: Sequence[str] = ()
+    orders: Sequence[ForecastOrder] = ()
 
 
 def publish(
@@ -185,12 +224,19 @@ def forecast_engine(url: str) -> Engine:
     try:
         schema = inspect(engine)
         columns = {c["name"] for c in schema.get_columns("forecasts")} if schema.has_table("forecasts") else None
+        orders_table = schema.has_table("forecast_orders")
     except Exception:
         engine.dispose()
         raise
-    if columns is None or "warnings" not in columns:
+    if columns is None or "warnings" not in columns or not orders_table:
         engine.dispose()
-        lacks = "no forecasts table" if columns is None else "no forecasts.warnings column (migration 0008)"
+        lacks = (
+            "no forecasts table"
+            if columns is None
+            else "no forecasts.warnings column (migration 0008)"
+            if "warnings" not in columns
+            else "no forecast_orders table (migration 0009)"
+        )
         raise ForecastsNotMigrated(f"{engine.url.render_as_string(hide_password=True)} has {lacks}: {MIGRATE_FIRST}")
     return engine
 
@@ -206,6 +252,7 @@ def write_forecast(
     base: str,
     rows: Sequence[ForecastRow],
     warnings: Sequence[str] = (),
+    orders: Sequence[ForecastOrder] = (),
     created_at: datetime | None = None,
     keep: int | None = None,
 ) -> int:
@@ -234,6 +281,14 @@ def write_forecast(
         first = seen.setdefault((row.cluster, row.limit), index)
         if first != index:
             raise ForecastError(f"rows[{index}]: cluster {row.cluster!r} limit {row.limit!r} repeats rows[{first}]")
+    ordered = [order.check(f"orders[{index}]") for index, order in enumerate(orders)]
+    seen = {}
+    for index, order in enumerate(ordered):
+        first = seen.setdefault((order.cluster, order.order), index)
+        if first != index:
+            raise ForecastError(
+                f"orders[{index}]: cluster {order.cluster!r} order {order.order!r} repeats orders[{first}]"
+            )
     header = {
         "created_at": created_at,
         "as_of": as_of,
@@ -255,6 +310,8 @@ def write_forecast(
         forecast_id = conn.execute(insert(forecasts).values(header).returning(forecasts.c.id)).scalar_one()
         if checked:
             conn.execute(insert(forecast_rows), [{"forecast_id": forecast_id, **asdict(row)} for row in checked])
+        if ordered:
+            conn.execute(insert(forecast_orders), [{"forecast_id": forecast_id, **asdict(o)} for o in ordered])
         if keep is not None:
             _prune(conn, keep)
     return forecast_id
@@ -265,6 +322,7 @@ def _prune(conn: Connection, keep: int) -> None:
     old = select(forecasts.c.id).where(forecasts.c.id.not_in(kept.scalar_subquery()))
     # Rows first: SQLite enforces the foreign key but cascades only with the pragma on every connection.
     conn.execute(delete(forecast_rows).where(forecast_rows.c.forecast_id.in_(old)))
+    conn.execute(delete(forecast_orders).where(forecast_orders.c.forecast_id.in_(old)))
     conn.execute(delete(forecasts).where(forecasts.c.id.in_(old)))
 
 
@@ -282,6 +340,11 @@ def latest_forecast(engine: Engine) -> Forecast | None:
             .where(forecast_rows.c.forecast_id == header.id)
             .order_by(forecast_rows.c.cluster, forecast_rows.c.limit)
         ).all()
+        orders = conn.execute(
+            select(*(forecast_orders.c[name] for name in ORDER_FIELDS))
+            .where(forecast_orders.c.forecast_id == header.id)
+            .order_by(forecast_orders.c.cluster, forecast_orders.c.order)
+        ).all()
     return Forecast(
         id=header.id,
         created_at=_stored(header.created_at),
@@ -293,4 +356,5 @@ def latest_forecast(engine: Engine) -> Forecast | None:
         base=header.base,
         rows=tuple(ForecastRow(*row) for row in rows),
         warnings=tuple(header.warnings or ()),
+        orders=tuple(ForecastOrder(*order) for order in orders),
     )

@@ -182,7 +182,7 @@ def _optional(value: Any) -> float | None:
 def draft_of(result: Forecast):
     """The router's ``ForecastDraft`` of ``result``."""
     from placement.catalogue import BY_KEY
-    from placement.router.forecasts import ForecastDraft, ForecastRow
+    from placement.router.forecasts import ForecastDraft, ForecastOrder, ForecastRow
 
     head = result.header
     as_of = datetime.fromisoformat(head["as_of"])
@@ -221,4 +221,17 @@ def draft_of(result: Forecast):
         base=str(head["base"]),
         rows=tuple(rows),
         warnings=tuple(result.warnings),
+        orders=tuple(
+            ForecastOrder(
+                cluster=row.cluster,
+                order=row.order,
+                runs_ordering=float(row.runs_ordering),
+                p10_days=days(row.p10_days),
+                p50_days=days(row.p50_days),
+                p90_days=days(row.p90_days),
+                lead_days=float(row.lead_days),
+                limit=row.limit if isinstance(row.limit, str) else None,
+            )
+            for row in result.orders.itertuples()
+        ),
     )

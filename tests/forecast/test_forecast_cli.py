@@ -251,6 +251,13 @@ def test_publish_writes_the_forecast_into_the_routers_table(sqlite_history: Hist
     assert stored.as_of == NOW and len(stored.rows) == len(table)
     said = json.loads((tmp_path / "out" / "meta.json").read_text())["warnings"]
     assert said and stored.warnings == tuple(said)  # the caveats travel with the numbers (2 runs: no 80 % band)
+    orders = pd.read_csv(tmp_path / "out" / "orders.csv")
+    published = {(o.cluster, o.order): o for o in stored.orders}
+    assert len(published) == len(orders) > 0
+    for row in orders.itertuples():  # the operator's orders too, their days from as_of (noon)
+        order = published[(row.cluster, row.order)]
+        assert (order.runs_ordering, order.lead_days) == (row.runs_ordering, row.lead_days)
+        assert order.p50_days is None if pd.isna(row.p50_days) else order.p50_days == pytest.approx(row.p50_days - 0.5)
     by_key = {(r.cluster, r.limit): r for r in stored.rows}
     volumes = by_key[("eu-west-2", "rook-ceph.volumes")]
     assert volumes.used == table[(table["cluster"] == "eu-west-2") & (table["limit"] == "volumes")]["used"].iloc[0]

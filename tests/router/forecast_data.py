@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from placement.router.forecasts import ForecastRow, write_forecast
+from placement.router.forecasts import ForecastOrder, ForecastRow, write_forecast
 
 AS_OF = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)
 CREATED = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
@@ -23,6 +23,17 @@ def sample_rows(clusters_: tuple[str, ...] = ("eu-west-1", "us-east-1")) -> list
             ),
         ]
     return rows
+
+
+def sample_orders(clusters_: tuple[str, ...] = ("eu-west-1", "us-east-1")) -> list[ForecastOrder]:
+    orders = []
+    for number, cluster in enumerate(clusters_):
+        orders += [
+            ForecastOrder(cluster, "run nodes", 1.0, 2.0 + number, 7.5, 12.25, 14.0, "pods per run node"),
+            ForecastOrder(cluster, "a successor cluster", 0.3, 90.0, None, None, 30.0, "longhorn volumes per cluster"),
+            ForecastOrder(cluster, "control-plane upgrade", 0.0, None, None, None, 1.0, None),
+        ]
+    return orders
 
 
 def publish(engine, rows=None, created_at=CREATED, **extra) -> int:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from placement.router.forecasts import ForecastRow, forecast_engine
+from placement.router.forecasts import ForecastOrder, ForecastRow, forecast_engine
 from placement.units import human_bytes
 from tests.router.conftest import AUTH, TOKEN, LiveRouter, cluster_body, load_body
 from tests.router.forecast_data import publish
@@ -77,7 +77,11 @@ def fleet(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
                         "cluster eu-west-1: the model starts it at 285 etcd objects where its snapshot measured "
                         "230 etcd objects (...): its dates for this limit are early <early>",
                     )
-                    publish(engine, rows=rows, created_at=now - timedelta(hours=1), warnings=said)
+                    orders = [
+                        ForecastOrder("eu-west-2", "run nodes", 0.9, 1.5, 3.0, None, 14.0, "pods per run node"),
+                        ForecastOrder("eu-west-2", "control-plane upgrade", 0.0, None, None, None, 1.0, None),
+                    ]
+                    publish(engine, rows=rows, created_at=now - timedelta(hours=1), warnings=said, orders=orders)
                 finally:
                     engine.dispose()
             yield router, services
@@ -159,7 +163,7 @@ def test_the_page_renders_cleanly_and_its_numbers_are_the_apis(browser, fleet):
         == forecast["warnings"]
     )
     assert forecast["warnings"] and forecast["warnings"][0].endswith("<early>")
-    shown = {(row["cluster"], row["limit"]): row["cells"] for row in cells(page, "section table tr[data-cluster]")
+    shown = {(row["cluster"], row["limit"]): row["cells"] for row in cells(page, "section table tr[data-limit]")
              if "p50_days" in row["cells"]}  # fmt: skip
     assert set(shown) == {(row["cluster"], row["limit"]) for row in forecast["rows"]}
     for row in forecast["rows"]:
@@ -173,6 +177,20 @@ def test_the_page_renders_cleanly_and_its_numbers_are_the_apis(browser, fleet):
             assert cell["p50_days"]["text"] == f"{row['p50_days']:.1f} d ({row['p50_date'][:10]})"
         assert cell["action"]["text"] == (row["action"] or "—")
     assert "Not in the latest forecast" in page.inner_text('section[data-cluster="us-east-1"]')
+    # The operator's orders some run placed, as /v1/forecast gives them (none it never placed).
+    placed = [order for order in forecast["orders"] if order["runs_ordering"] > 0]
+    rows = page.eval_on_selector_all(
+        "tr[data-order]",
+        """rows => rows.map(row => ({cluster: row.dataset.cluster, order: row.dataset.order,
+            cells: Object.fromEntries([...row.querySelectorAll('td[data-field]')].map(
+                td => [td.dataset.field, td.dataset.value ?? null]))}))""",
+    )
+    assert [(row["cluster"], row["order"]) for row in rows] == [(o["cluster"], o["order"]) for o in placed]
+    for row, order in zip(rows, placed, strict=True):
+        for field in ("runs_ordering", "p10_days", "p50_days", "p90_days", "lead_days"):
+            value = row["cells"][field]
+            assert (None if value is None else float(value)) == order[field], field
+        assert row["cells"]["limit"] == order["limit"]
 
     # The recent decisions: every placement, newest first, the released one marked.
     decisions = cells(page, "#decisions tr[data-service]")

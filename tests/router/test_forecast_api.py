@@ -12,7 +12,7 @@ import pytest
 
 from placement.router.forecasts import forecast_engine
 from tests.router.conftest import LiveRouter, live_router_on, metric_samples
-from tests.router.forecast_data import AS_OF, publish, sample_rows
+from tests.router.forecast_data import AS_OF, publish, sample_orders, sample_rows
 
 QUANTILE_FIELDS = {"0.1": "p10_days", "0.5": "p50_days", "0.9": "p90_days"}
 
@@ -40,7 +40,7 @@ def test_the_latest_forecast_is_served_with_its_age_dates_and_gauges(live):
     try:
         publish(engine, created_at=created - timedelta(hours=6), seed=1)
         said = ("cluster eu-west-1: its snapshot counts 497 volumes, its customers as simulated 275 volumes; ...",)
-        forecast_id = publish(engine, created_at=created, seed=42, warnings=said)
+        forecast_id = publish(engine, created_at=created, seed=42, warnings=said, orders=sample_orders())
     finally:
         engine.dispose()
     before = datetime.now(UTC)
@@ -50,6 +50,18 @@ def test_the_latest_forecast_is_served_with_its_age_dates_and_gauges(live):
     body = answer.json()
     assert body["id"] == forecast_id and body["seed"] == 42
     assert body["warnings"] == list(said)  # what the numbers rest on, served with them
+    expected_orders = sorted(sample_orders(), key=lambda order: (order.cluster, order.order))
+    assert [(o["cluster"], o["order"]) for o in body["orders"]] == [(o.cluster, o.order) for o in expected_orders]
+    for shown, order in zip(body["orders"], expected_orders, strict=True):
+        assert {name: shown[name] for name in order.__dataclass_fields__} == {
+            name: getattr(order, name) for name in order.__dataclass_fields__
+        }
+        for quantile in ("p10", "p50", "p90"):
+            days = getattr(order, f"{quantile}_days")
+            date = shown[f"{quantile}_date"]
+            assert (date is None) == (days is None)
+            if days is not None:
+                assert datetime.fromisoformat(date) == AS_OF + timedelta(days=days)
     assert datetime.fromisoformat(body["created_at"]) == created
     assert datetime.fromisoformat(body["as_of"]) == AS_OF
     assert (before - created).total_seconds() - 1 <= body["age_seconds"] <= (after - created).total_seconds() + 1
@@ -68,6 +80,7 @@ def test_the_latest_forecast_is_served_with_its_age_dates_and_gauges(live):
 
     one = httpx.get(f"{router.base_url}/v1/forecast", params={"cluster": "us-east-1"}, timeout=10).json()
     assert {row["cluster"] for row in one["rows"]} == {"us-east-1"} and len(one["rows"]) == 3
+    assert {order["cluster"] for order in one["orders"]} == {"us-east-1"} and len(one["orders"]) == 3
     none = httpx.get(f"{router.base_url}/v1/forecast", params={"cluster": "nowhere"}, timeout=10).json()
     assert none["rows"] == [] and none["id"] == forecast_id
 

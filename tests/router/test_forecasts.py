@@ -13,13 +13,14 @@ from sqlalchemy.exc import DBAPIError
 from placement.router.db import clusters, forecast_rows, forecasts, make_engine
 from placement.router.forecasts import (
     ForecastError,
+    ForecastOrder,
     ForecastRow,
     ForecastsNotMigrated,
     forecast_engine,
     latest_forecast,
 )
 from placement.router.migrate import current_revision, downgrade, upgrade
-from tests.router.forecast_data import AS_OF, CREATED, publish, sample_rows
+from tests.router.forecast_data import AS_OF, CREATED, publish, sample_orders, sample_rows
 
 
 def test_0005_up_and_down_keeps_the_older_tables_and_their_rows(forecast_db):
@@ -235,5 +236,31 @@ def test_0008_keeps_a_forecasts_warnings_and_a_publisher_waits_for_it(forecast_d
         assert "warnings" not in {c["name"] for c in inspect(engine).get_columns("forecasts")}
         with engine.connect() as conn:
             assert conn.execute(select(func.count()).select_from(forecasts)).scalar() == 2
+    finally:
+        engine.dispose()
+
+
+def test_0009_keeps_the_operators_orders_and_checks_them(forecast_db):
+    engine = make_engine(forecast_db)
+    try:
+        upgrade(forecast_db, revision="0008", engine=engine)
+        with pytest.raises(ForecastsNotMigrated, match=r"no forecast_orders table \(migration 0009\)"):
+            forecast_engine(forecast_db).dispose()
+        upgrade(forecast_db, engine=engine)
+        assert latest_forecast(engine) is None
+        publish(engine, orders=sample_orders())
+        stored = latest_forecast(engine)
+        assert stored.orders == tuple(sorted(sample_orders(), key=lambda o: (o.cluster, o.order)))
+        with pytest.raises(ForecastError, match=r"orders\[1\]: cluster 'eu-west-1' order 'run nodes' repeats"):
+            publish(engine, orders=sample_orders()[:1] * 2)
+        with pytest.raises(ForecastError, match=r"orders\[0\]\.runs_ordering: must be a share between 0 and 1"):
+            publish(engine, orders=[ForecastOrder("eu-west-1", "run nodes", 1.5, 1.0, 2.0, 3.0, 14.0, None)])
+        with pytest.raises(ForecastError, match=r"orders\[0\]: p10_days <= p50_days <= p90_days must hold"):
+            publish(engine, orders=[ForecastOrder("eu-west-1", "run nodes", 1.0, 5.0, 2.0, 3.0, 14.0, None)])
+        assert latest_forecast(engine).orders == stored.orders  # a refused forecast wrote nothing
+        downgrade(forecast_db, revision="0008", engine=engine)
+        assert "forecast_orders" not in set(inspect(engine).get_table_names())
+        with engine.connect() as conn:  # the forecast stays, without its orders
+            assert conn.execute(select(forecasts.c.id)).scalars().all() == [stored.id]
     finally:
         engine.dispose()
