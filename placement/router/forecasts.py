@@ -54,18 +54,11 @@ class ForecastRow:
 
     def check(self, where: str) -> ForecastRow:
         """The row with its numbers as plain Python values, or ``ForecastError`` naming ``where`` and the field."""
-        for name in ("cluster", "limit", "unit"):
-            value = getattr(self, name)
-            if not isinstance(value, str) or not value.strip():
-                raise ForecastError(f"{where}.{name}: must be a non-empty string, got {value!r}")
+        _named(self, ("cluster", "limit", "unit"), where)
         used = _integer(self.used, f"{where}.used")
         capacity = None if self.capacity is None else _integer(self.capacity, f"{where}.capacity")
         days = {name: _days(getattr(self, name), f"{where}.{name}") for name in DAY_FIELDS}
-        bands = [days["p10_days"], days["p50_days"], days["p90_days"]]
-        # A later quantile never binds earlier; "not within the horizon" is later than any day.
-        ordered = [math.inf if value is None else value for value in bands]
-        if ordered != sorted(ordered):
-            raise ForecastError(f"{where}: p10_days <= p50_days <= p90_days must hold, got {bands}")
+        _in_order([days["p10_days"], days["p50_days"], days["p90_days"]], where)
         if self.action is not None and not isinstance(self.action, str):
             raise ForecastError(f"{where}.action: must be a string or None, got {self.action!r}")
         return ForecastRow(
@@ -103,16 +96,11 @@ class ForecastOrder:
 
     def check(self, where: str) -> ForecastOrder:
         """The order with its numbers as plain Python values, or ``ForecastError`` naming ``where`` and the field."""
-        for name in ("cluster", "order"):
-            value = getattr(self, name)
-            if not isinstance(value, str) or not value.strip():
-                raise ForecastError(f"{where}.{name}: must be a non-empty string, got {value!r}")
+        _named(self, ("cluster", "order"), where)
         share = _days(self.runs_ordering, f"{where}.runs_ordering")
         if share is None or not 0 <= share <= 1:
             raise ForecastError(f"{where}.runs_ordering: must be a share between 0 and 1, got {self.runs_ordering!r}")
-        days = [_days(getattr(self, name), f"{where}.{name}") for name in ("p10_days", "p50_days", "p90_days")]
-        if [math.inf if d is None else d for d in days] != sorted(math.inf if d is None else d for d in days):
-            raise ForecastError(f"{where}: p10_days <= p50_days <= p90_days must hold, got {days}")
+        days = _in_order([_days(getattr(self, q), f"{where}.{q}") for q in ("p10_days", "p50_days", "p90_days")], where)
         lead = _days(self.lead_days, f"{where}.lead_days")
         if lead is None or lead < 0:
             raise ForecastError(f"{where}.lead_days: must be a number of days, got {self.lead_days!r}")
@@ -173,6 +161,22 @@ def publish(
     """``write_forecast`` for a ``ForecastDraft``; returns the new forecast's id."""
     fields = {name: getattr(draft, name) for name in ForecastDraft.__dataclass_fields__}
     return write_forecast(engine, **fields, created_at=created_at, keep=keep)
+
+
+def _named(record: Any, names: tuple[str, ...], where: str) -> None:
+    for name in names:
+        value = getattr(record, name)
+        if not isinstance(value, str) or not value.strip():
+            raise ForecastError(f"{where}.{name}: must be a non-empty string, got {value!r}")
+
+
+def _in_order(bands: list[float | None], where: str) -> list[float | None]:
+    """``bands`` (p10, p50, p90 days), or ``ForecastError``: a later quantile never comes earlier, and "not within
+    the horizon" (None) is later than any day."""
+    ordered = [math.inf if value is None else value for value in bands]
+    if ordered != sorted(ordered):
+        raise ForecastError(f"{where}: p10_days <= p50_days <= p90_days must hold, got {bands}")
+    return bands
 
 
 def _integer(value: Any, where: str) -> int:
