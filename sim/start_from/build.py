@@ -35,7 +35,7 @@ from sim.initial_fleet import mean_size
 from sim.scenario import ClusterSpec, Fleet, Scenario
 from sim.start_from.assumed_trend import assumed_rise
 from sim.start_from.gaps import record_gaps, start_levels
-from sim.start_from.regions import signup_regions
+from sim.start_from.regions import customer_regions, signup_regions
 from sim.start_from.run_nodes import NOT_MEASURED, measured_nodes
 from sim.start_from.sources import (
     HISTORY_DAYS,
@@ -334,19 +334,26 @@ def start_from(
             regions = signup_regions(state, specs) or regions
         if churn_fit.fitted:
             update["churn"] = churn_fit.churn()
-    update["regions"] = regions
     growth_basis = MEASURED if growth_fit is not None and growth_fit.enough else ASSUMED
+    regions_basis = MEASURED if growth_basis == MEASURED and regions != dict(base.regions) else ASSUMED
+    if regions_basis == ASSUMED and (by_customers := customer_regions(state, specs, dict(base.regions))):
+        warnings.append(
+            f"the base's regions mix {dict(base.regions)} does not name the regions of the source's clusters "
+            f"({sorted(by_customers)}): new customers come to them in the shares of their customers now {by_customers}"
+        )
+        regions, regions_basis = by_customers, ESTIMATED
+    update["regions"] = regions
     record("growth", _describe(update.get("growth", base.growth)), growth_basis,
            growth_fit.message if growth_fit else f"base scenario ({state.kind} has no history)")  # fmt: skip
     churn_basis = MEASURED if churn_fit is not None and churn_fit.fitted else ASSUMED
     record("churn", _describe(update.get("churn", base.churn)), churn_basis,
            churn_fit.message if churn_fit else f"base scenario ({state.kind} has no history)")  # fmt: skip
-    regions_measured = growth_basis == MEASURED and regions != dict(base.regions)
-    record("regions", regions, MEASURED if regions_measured else ASSUMED,
-           "ledger sign-ups since every region had a cluster" if regions_measured else "base scenario")  # fmt: skip
+    regions_source = {MEASURED: "ledger sign-ups since every region had a cluster", ASSUMED: "base scenario",
+                      ESTIMATED: "customers per region at the start (the base's mix names other regions)"}  # fmt: skip
+    record("regions", regions, regions_basis, regions_source[regions_basis])
     for region in sorted({spec.region for spec in specs if not regions.get(spec.region)}):
         warnings.append(
-            f"region {region} has clusters but the regions' mix ({'measured' if regions_measured else 'assumed'}: "
+            f"region {region} has clusters but the regions' mix ({regions_basis}: "
             f"{regions}) gives it no new customers: its clusters grow only by their customers' own new services"
         )
     for figure in ("customers (mix of new customers)", "operator", "limits_profile", "costs"):

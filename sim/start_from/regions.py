@@ -23,3 +23,19 @@ def signup_regions(state: LiveState, specs: list[ClusterSpec]) -> dict[str, floa
         return {}
     regions = {region: float(counts.get(region, 0)) for region in dict.fromkeys(region_of.values())}
     return regions if sum(regions.values()) > 0 else {}
+
+
+def customer_regions(state: LiveState, specs: list[ClusterSpec], base_regions: dict[str, float]) -> dict[str, float]:
+    """Without a measured mix: each region's share of the customers the fleet starts with, where the base's mix
+    does not name exactly the regions the source's clusters are in (a base written for another fleet would send
+    new customers to regions without a cluster, and the simulated operator would open clusters there); {} where
+    it does, where the source does not say every cluster's region, or where the fleet has no customer."""
+    if any(live.region is None for live in state.clusters):
+        return {}
+    fleet_regions = {live.region for live in state.clusters}
+    if {region for region, share in base_regions.items() if share > 0} == fleet_regions:
+        return {}
+    counts = dict.fromkeys(sorted(fleet_regions), 0.0)
+    for spec in specs:
+        counts[spec.region] += spec.customers
+    return counts if sum(counts.values()) > 0 else {}

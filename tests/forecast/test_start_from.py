@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from placement.router.db import normalise_url
 from sim.scenario import Scenario, load_scenario
@@ -342,15 +343,53 @@ def test_a_cluster_keeps_its_measured_run_node_size_and_grows_with_it(tmp_path):
     assert {c.run_node_allocatable_bytes for c in state.fleet.clusters} == {None}
 
 
-def test_a_region_with_clusters_that_the_mix_gives_no_customers_is_said():
-    """The shipped state file has a us-east cluster; stage 1's mix (the base here) sends every new customer to
-    eu-west, stage 2's sends 35 % to us-east."""
-    state = read_source(str(ROOT / "examples" / "state.yaml"), NOW)
-    started = start_from(base(), state)
-    assert started.scenario.regions["us-east"] == 0.0
-    assert [w for w in started.warnings if w.startswith("region ")] == [
-        "region us-east has clusters but the regions' mix (assumed: {'eu-west': 1.0, 'us-east': 0.0}) gives it no "
-        "new customers: its clusters grow only by their customers' own new services"
+def test_a_region_with_clusters_that_the_mix_gives_no_customers_is_said(tmp_path):
+    """Without a ledger, a base whose mix names other regions than the source's clusters are in gives way to the
+    customers per region at the start; a region whose clusters hold no customer then gets none, and that is said.
+    A base naming exactly the source's regions keeps its (assumed) mix."""
+    document = yaml.safe_load((ROOT / "examples" / "state.yaml").read_text())
+    document["clusters"][2]["load"].update(customers=0, services=0, pods=0, volumes=0, etcd_objects=0)
+    document["clusters"][2]["load"]["run_nodes"] = [
+        {"name": f"run-{i}", "allocatable_ram": "250Gi", "requested_ram": "0Gi", "pods": 0} for i in range(2)
     ]
+    (tmp_path / "state.yaml").write_text(yaml.safe_dump(document))
+    started = start_from(base(), read_source(str(tmp_path / "state.yaml"), NOW))  # stage 1: {eu-west: 1.0}
+    assert started.scenario.regions == {"eu-west": 310.0, "us-east": 0.0}
+    assert basis(started, "regions") == ESTIMATED
+    assert [w for w in started.warnings if w.startswith(("region ", "the base's regions"))] == [
+        "the base's regions mix {'eu-west': 1.0} does not name the regions of the source's clusters (['eu-west', "
+        "'us-east']): new customers come to them in the shares of their customers now {'eu-west': 310.0, "
+        "'us-east': 0.0}",
+        "region us-east has clusters but the regions' mix (estimated: {'eu-west': 310.0, 'us-east': 0.0}) gives it "
+        "no new customers: its clusters grow only by their customers' own new services",
+    ]
+    state = read_source(str(ROOT / "examples" / "state.yaml"), NOW)
+    stage1 = start_from(base(), state)  # us-east-1 holds 20 of the 330 customers
+    assert stage1.scenario.regions == {"eu-west": 310.0, "us-east": 20.0}
+    assert not any(w.startswith("region ") for w in stage1.warnings)
     stage2 = start_from(load_scenario(ROOT / "scenarios" / "stage2.yaml"), state)
-    assert not any(w.startswith("region ") for w in stage2.warnings)
+    assert stage2.scenario.regions == {"eu-west": 0.65, "us-east": 0.35}
+    assert basis(stage2, "regions") == ASSUMED
+    assert not any(w.startswith(("region ", "the base's regions")) for w in stage2.warnings)
+
+
+def test_a_fleet_in_regions_the_base_does_not_name_takes_the_new_customers_itself(tmp_path):
+    """A state file whose only region is not in the base's mix: the base's regions have no cluster, and their
+    sign-ups would have filled this fleet until the simulated operator opened clusters there. The fleet's own
+    region takes the new customers instead, and the operator opens no cluster elsewhere."""
+    document = yaml.safe_load((ROOT / "examples" / "state.yaml").read_text())
+    document["clusters"] = document["clusters"][:2]
+    for entry in document["clusters"]:
+        entry["cluster"]["region"] = "eu-central"
+    (tmp_path / "state.yaml").write_text(yaml.safe_dump(document))
+    state = read_source(str(tmp_path / "state.yaml"), NOW)
+    started = start_from(load_scenario(ROOT / "scenarios" / "stage2.yaml"), state)
+    assert started.scenario.regions == {"eu-central": 310.0}
+    assert basis(started, "regions") == ESTIMATED
+    short = started.scenario.model_copy(update={"horizon_days": 60, "horizon_years": None})
+    result = run(short, 1)
+    series = result.timeseries[result.timeseries["cluster_id"] != "fleet"]
+    opened = set(series["cluster_id"]) - {"eu-west-1", "eu-west-2"}
+    assert all(cluster_id.startswith("eu-central") for cluster_id in opened), opened
+    grown = series[series["day"] == series["day"].max()]["customers"].sum()
+    assert grown > 310, "the fleet's own region takes the new customers"
