@@ -58,11 +58,16 @@ def limit_rows(providers: Iterable[str]) -> tuple[tuple[str, str], ...]:
 
 
 REGION_DEMAND = "region_demand"  # not a limit: a region's new customers had no open cluster (a shard's reason)
+# Not a limit either: a live start's cluster the source lists as provisioning, ordered before the run began.
+ON_ORDER_AT_START = "on_order_at_start"
+NOT_LIMITS = frozenset({REGION_DEMAND, ON_ORDER_AT_START})
 
 
 def limit_name(limit: str) -> str:
     if limit == REGION_DEMAND:
         return "a region's demand (its customers had no open cluster nearby)"
+    if limit == ON_ORDER_AT_START:
+        return "on order at the start (the source lists it as provisioning)"
     if limit.startswith(VOLUMES_PREFIX):
         return f"{limit[len(VOLUMES_PREFIX) :]} volumes per cluster"
     return dict(LIMITS_BEFORE_VOLUMES + LIMITS_AFTER_VOLUMES)[limit]

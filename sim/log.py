@@ -28,7 +28,7 @@ SAMPLE_SETUP = SAMPLE_OPEN + 1
 class OrderRecord:
     """One order the operator placed, and why: the day it decided, the day it arrives, what for which cluster, the
     control plane then (for the price), the cluster whose limit triggered it (None: a region's demand, no cluster)
-    and that limit's decision-table key (``sim.decisions``) or ``region_demand``."""
+    and that limit's decision-table key (``sim.decisions``), ``region_demand`` or ``on_order_at_start``."""
 
     day: float
     due: float

@@ -142,7 +142,7 @@ _MEASURE_BY_KEY = {m.key: m for m in RESOURCES + POLICY_MEASURES}
 
 def measure_of(limit: str) -> Measure | None:
     """How a decision-table limit key is measured (``volumes:<provider>`` by the volumes resource); None for a
-    region's demand, which no cluster level measures."""
+    region's demand or a cluster on order at a live start, which no cluster level measures."""
     if limit.startswith(VOLUMES_PREFIX):
         return RESOURCE_BY_KEY["volumes"]
     return _MEASURE_BY_KEY.get(limit)

@@ -34,7 +34,7 @@ import numpy as np
 from placement.limits import Limits, LimitsProfile
 from sim.compare import compare
 from sim.config import compile_scenario, resolve_limits, run_node_cap
-from sim.decisions import limit_name
+from sim.decisions import NOT_LIMITS, limit_name
 from sim.distributions import DAYS_PER_MONTH
 from sim.overrides import apply_overrides
 from sim.planning import shard_etcd_trigger
@@ -182,7 +182,7 @@ def binding_limits(result: SimResult) -> list[str]:
     decisions = result.decisions
     if decisions.empty:
         return []
-    taken = decisions[decisions["limit"].notna() & (decisions["limit"] != "region_demand")]
+    taken = decisions[decisions["limit"].notna() & ~decisions["limit"].isin(NOT_LIMITS)]
     taken = taken.sort_values(["decided_date"], kind="stable")
     return list(dict.fromkeys(taken["limit"]))
 

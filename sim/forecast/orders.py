@@ -20,7 +20,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from sim.decisions import limit_name
+from sim.decisions import ON_ORDER_AT_START, limit_name
 from sim.forecast.bands import QUANTILES, censored_percentile, day_date
 
 # (the order's kind in ``OrderRecord``, what it buys)
@@ -44,7 +44,8 @@ def first_orders(orders, cluster_ids: list[str], clusters: tuple[str, ...]):
         number = order.trigger if order.kind == "cluster" else order.cluster
         i = None if number is None else position.get(cluster_ids[number])
         k = KIND_INDEX.get(order.kind)
-        if i is None or k is None or not np.isnan(days[i, k]):
+        # A cluster the source had on order is the real operator's order, not one the forecast's operator placed.
+        if i is None or k is None or order.limit == ON_ORDER_AT_START or not np.isnan(days[i, k]):
             continue
         days[i, k] = order.day
         limits[i][k] = order.limit

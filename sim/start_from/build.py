@@ -35,6 +35,7 @@ from sim.initial_fleet import mean_size
 from sim.scenario import ClusterSpec, Fleet, Scenario
 from sim.start_from.assumed_trend import assumed_rise
 from sim.start_from.gaps import record_gaps, start_levels
+from sim.start_from.on_order import clusters_on_order
 from sim.start_from.regions import customer_regions, signup_regions
 from sim.start_from.run_nodes import NOT_MEASURED, measured_nodes
 from sim.start_from.sources import (
@@ -47,19 +48,19 @@ from sim.start_from.sources import (
     read_state,
 )
 from sim.start_from.spec import (
+    ASSUMED,
     CLOSED_STATUSES,
+    ESTIMATED,
+    MEASURED,
     ON_ORDER_STATUS,
     LiveCustomer,
     LiveFleet,
     LiveLevel,
-    LiveOrder,
     RouterDatabase,
     SnapshotFolder,
     StateFile,
     source_of,
 )
-
-MEASURED, ESTIMATED, ASSUMED = "measured", "estimated", "assumed"
 
 
 def read_source(source: Any, now: datetime | None = None) -> LiveState:
@@ -193,7 +194,7 @@ def start_from(
     volume_mean = mean_size(base.customers.volume_size)
     specs, customers, closed, problems = [], [], [], []
     where = f"{state.kind} {state.source}"
-    on_order = _on_order(state, base, record, where)
+    on_order = clusters_on_order(state, base, record, warnings)
     placed = _daily_placements(state) if state.has_ledger else {}
     history = [level for live in state.clusters for level in _levels(live, state.now, placed)]
     traced = {level.cluster for level in history}
@@ -375,25 +376,6 @@ def start_from(
         scenario = scenario.model_copy(update={"start_from": scenario.start_from.model_copy(update={"live": live})})
         record("operator trend", "; ".join(said) or "none", ASSUMED, "no older snapshots: the scenario's growth")
     return StartedScenario(scenario, state, growth_fit, churn_fit, record.frame(), warnings)
-
-
-def _on_order(state: LiveState, base: Scenario, record: _Record, where: str) -> list[LiveOrder]:
-    """The clusters the source lists as being provisioned: capacity on order, due one new-cluster lead time
-    (the base operator's) after they were registered."""
-    lead = float(base.operator.shard.lead_days)
-    orders = []
-    for live in state.clusters:
-        if live.status != ON_ORDER_STATUS:
-            continue
-        region = live.region or next(iter(base.regions))
-        provider = live.provider or "longhorn"
-        ordered = 0.0 if live.created_at is None else (state.now - live.created_at).total_seconds() / 86400.0
-        due = max(lead - max(ordered, 0.0), 0.0)
-        orders.append(LiveOrder(id=live.id, region=region, storage_provider=provider, due_days=due))
-        basis = "registered at " + (live.created_at.isoformat() if live.created_at else "an unknown time (now)")
-        why = f"{where}: status {ON_ORDER_STATUS}, {basis}, plus the base operator's shard.lead_days {lead:g}"
-        record(f"clusters.{live.id}.on_order", f"due in {due:.1f} days", MEASURED if live.created_at else ASSUMED, why)
-    return orders
 
 
 def _daily_placements(state: LiveState) -> dict[tuple[str, int], int]:

@@ -119,7 +119,7 @@ def _nearest_older(days: dict[int, LiveLevel | PastLevel], before: int) -> LiveL
 def order_clusters(operator: Any, live: LiveFleet) -> None:
     """Order each cluster on order at the start, due when the source says it arrives."""
     from sim.config import run_node_cap
-    from sim.decisions import REGION_DEMAND, is_shard_limit
+    from sim.decisions import ON_ORDER_AT_START, is_shard_limit
 
     fleet, policy, shard, sharding = operator.fleet, operator.policy, operator.policy.shard, operator.sharding
     ratios = operator.triggers.ratios(fleet.n_clusters)
@@ -139,7 +139,7 @@ def order_clusters(operator: Any, live: LiveFleet) -> None:
             cap = run_node_cap(policy, operator.limits, shard.new_cluster_ctrl_nodes)
             nodes = max(nodes, min(sharding._successor_nodes(order.region, order.storage_provider, math.inf), cap))
         fleet.counters["pending_nodes"][number] += nodes
-        operator.order(0.0, order.due_days, "cluster", number, nodes, limit=REGION_DEMAND, trigger=predecessor)
+        operator.order(0.0, order.due_days, "cluster", number, nodes, limit=ON_ORDER_AT_START, trigger=predecessor)
         if predecessor is not None:
             sharding.retiring[predecessor] = number
         operator.log.event(

@@ -30,6 +30,8 @@ STATE_SUFFIXES = (".yaml", ".yml")
 CLOSED_STATUSES = frozenset({"draining", "maintenance"})
 # A cluster registered while it is still being provisioned: capacity on order, not yet in the fleet.
 ON_ORDER_STATUS = "provisioning"
+# How a starting figure is known (``provenance.csv``'s basis).
+MEASURED, ESTIMATED, ASSUMED = "measured", "estimated", "assumed"
 
 
 class LiveCustomer(SpecModel):

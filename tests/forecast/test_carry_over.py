@@ -12,9 +12,11 @@ import pytest
 
 from placement.router.store import open_store
 from sim.config import compile_scenario
+from sim.decisions import ON_ORDER_AT_START
 from sim.forecast.backtest import full_run
 from sim.forecast.core import prepare
 from sim.forecast.export import as_of, export_router_db
+from sim.forecast.orders import KIND_INDEX, first_orders
 from sim.log import Log
 from sim.objects import mean_count
 from sim.operator import Operator
@@ -85,6 +87,21 @@ def test_the_forecasts_operator_receives_them_and_does_not_order_them_again(stag
         # A successor relieves its region's fullest open cluster: that one closes once the successor arrives.
         if order.trigger is not None:
             assert not world.fleet.clusters[order.trigger].open
+    # The real operator's orders, said as such: not a limit or a region's demand, and left out of the forecast's
+    # table of the simulated operator's orders, which would otherwise tell the planner to order them again today.
+    assert {o.limit for o in carried} == {ON_ORDER_AT_START}
+    clusters = tuple(c.id for c in started.scenario.fleet.clusters)
+    ids_by_number = [info.cluster.id for info in world.fleet.clusters]
+    days, limits = first_orders(log.orders, ids_by_number, clusters)
+    kind = KIND_INDEX["cluster"]
+    for i, cluster in enumerate(clusters):
+        mine = [o for o in log.orders if o.kind == "cluster" and o.trigger is not None
+                and ids_by_number[o.trigger] == cluster and o.limit != ON_ORDER_AT_START]  # fmt: skip
+        assert (days[i, kind] == mine[0].day) if mine else np.isnan(days[i, kind])
+        assert limits[i][kind] == (mine[0].limit if mine else None)
+    for cid, due in in_flight.items():
+        assert any(w.startswith(f"cluster {cid} is on order (provisioning)") and f"due in {due:.0f} days" in w
+                   for w in started.warnings)  # fmt: skip
 
 
 def test_the_operator_starts_with_the_trend_the_older_snapshots_measured(stage2, started):
