@@ -337,7 +337,7 @@ def start_from(
             update["churn"] = churn_fit.churn()
     growth_basis = MEASURED if growth_fit is not None and growth_fit.enough else ASSUMED
     regions_basis = MEASURED if growth_basis == MEASURED and regions != dict(base.regions) else ASSUMED
-    if regions_basis == ASSUMED and (by_customers := customer_regions(state, specs, dict(base.regions))):
+    if regions_basis == ASSUMED and (by_customers := customer_regions(specs, on_order, dict(base.regions))):
         warnings.append(
             f"the base's regions mix {dict(base.regions)} does not name the regions of the source's clusters "
             f"({sorted(by_customers)}): new customers come to them in the shares of their customers now {by_customers}"

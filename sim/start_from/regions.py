@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sim.scenario import ClusterSpec
 from sim.start_from.sources import LiveState
+from sim.start_from.spec import LiveOrder
 
 MIN_REGION_SIGNUPS = 50  # sign-ups since every region had a cluster, below which the whole ledger's mix is used
 
@@ -25,14 +26,15 @@ def signup_regions(state: LiveState, specs: list[ClusterSpec]) -> dict[str, floa
     return regions if sum(regions.values()) > 0 else {}
 
 
-def customer_regions(state: LiveState, specs: list[ClusterSpec], base_regions: dict[str, float]) -> dict[str, float]:
+def customer_regions(
+    specs: list[ClusterSpec], on_order: list[LiveOrder], base_regions: dict[str, float]
+) -> dict[str, float]:
     """Without a measured mix: each region's share of the customers the fleet starts with, where the base's mix
-    does not name exactly the regions the source's clusters are in (a base written for another fleet would send
-    new customers to regions without a cluster, and the simulated operator would open clusters there); {} where
-    it does, where the source does not say every cluster's region, or where the fleet has no customer."""
-    if any(live.region is None for live in state.clusters):
-        return {}
-    fleet_regions = {live.region for live in state.clusters}
+    does not name exactly the regions the source's clusters (``specs``, and those ``on_order``) are in: a base
+    written for another fleet would send new customers to regions without a cluster, and the simulated operator
+    would open clusters there. {} where it does, or where the fleet has no customer. A cluster whose region the
+    source does not say is in the region the start gave it (the base's cluster of that id, else its first)."""
+    fleet_regions = {spec.region for spec in specs} | {order.region for order in on_order}
     if {region for region, share in base_regions.items() if share > 0} == fleet_regions:
         return {}
     counts = dict.fromkeys(sorted(fleet_regions), 0.0)

@@ -371,6 +371,13 @@ def test_a_region_with_clusters_that_the_mix_gives_no_customers_is_said(tmp_path
     assert stage2.scenario.regions == {"eu-west": 0.65, "us-east": 0.35}
     assert basis(stage2, "regions") == ASSUMED
     assert not any(w.startswith(("region ", "the base's regions")) for w in stage2.warnings)
+    # Collector snapshots do not say a cluster's region: the start puts them in the base's first region, and the
+    # new customers come to the fleet there, not in part to a region without any cluster.
+    documents = [snapshot_document(f"fsn-{i}", NOW - timedelta(minutes=1), 30 + 10 * i) for i in range(2)]
+    folder = write_snapshots(tmp_path / "snapshots", documents)
+    unsaid = start_from(load_scenario(ROOT / "scenarios" / "stage2.yaml"), read_source(str(folder), NOW))
+    assert unsaid.scenario.regions == {"eu-west": 70.0}
+    assert basis(unsaid, "regions") == ESTIMATED
 
 
 def test_a_fleet_in_regions_the_base_does_not_name_takes_the_new_customers_itself(tmp_path):
