@@ -339,10 +339,16 @@ def start_from(
     regions_basis = MEASURED if growth_basis == MEASURED and regions != dict(base.regions) else ASSUMED
     if regions_basis == ASSUMED and (by_customers := customer_regions(specs, on_order, dict(base.regions))):
         warnings.append(
-            f"the base's regions mix {dict(base.regions)} does not name the regions of the source's clusters "
+            f"the base's regions mix {dict(base.regions)} leaves out regions of the source's clusters "
             f"({sorted(by_customers)}): new customers come to them in the shares of their customers now {by_customers}"
         )
         regions, regions_basis = by_customers, ESTIMATED
+    served = {spec.region for spec in specs} | {order.region for order in on_order}
+    if uncovered := sorted(region for region, share in regions.items() if share > 0 and region not in served):
+        warnings.append(
+            f"the regions' mix ({regions_basis}: {regions}) sends new customers to {uncovered}, where the source has "
+            "no cluster: the engine places them on other regions' clusters until the operator opens one there"
+        )
     update["regions"] = regions
     record("growth", _describe(update.get("growth", base.growth)), growth_basis,
            growth_fit.message if growth_fit else f"base scenario ({state.kind} has no history)")  # fmt: skip

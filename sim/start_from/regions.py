@@ -30,12 +30,14 @@ def customer_regions(
     specs: list[ClusterSpec], on_order: list[LiveOrder], base_regions: dict[str, float]
 ) -> dict[str, float]:
     """Without a measured mix: each region's share of the customers the fleet starts with, where the base's mix
-    does not name exactly the regions the source's clusters (``specs``, and those ``on_order``) are in: a base
-    written for another fleet would send new customers to regions without a cluster, and the simulated operator
-    would open clusters there. {} where it does, or where the fleet has no customer. A cluster whose region the
-    source does not say is in the region the start gave it (the base's cluster of that id, else its first)."""
+    leaves out a region the source's clusters (``specs``, and those ``on_order``) are in: that base was written
+    for another fleet, and would send new customers to regions without a cluster (where the simulated operator
+    opens clusters) and none to the fleet's own. {} where the base names every region of the fleet (it may name
+    more: regions the fleet is to open, as stage 2's us-east), or where the fleet has no customer. A cluster whose
+    region the source does not say is in the region the start gave it (the base's cluster of that id, else its
+    first)."""
     fleet_regions = {spec.region for spec in specs} | {order.region for order in on_order}
-    if {region for region, share in base_regions.items() if share > 0} == fleet_regions:
+    if fleet_regions <= {region for region, share in base_regions.items() if share > 0}:
         return {}
     counts = dict.fromkeys(sorted(fleet_regions), 0.0)
     for spec in specs:

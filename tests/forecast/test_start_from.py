@@ -344,9 +344,9 @@ def test_a_cluster_keeps_its_measured_run_node_size_and_grows_with_it(tmp_path):
 
 
 def test_a_region_with_clusters_that_the_mix_gives_no_customers_is_said(tmp_path):
-    """Without a ledger, a base whose mix names other regions than the source's clusters are in gives way to the
+    """Without a ledger, a base whose mix leaves out a region the source's clusters are in gives way to the
     customers per region at the start; a region whose clusters hold no customer then gets none, and that is said.
-    A base naming exactly the source's regions keeps its (assumed) mix."""
+    A base naming every region of the source's keeps its (assumed) mix."""
     document = yaml.safe_load((ROOT / "examples" / "state.yaml").read_text())
     document["clusters"][2]["load"].update(customers=0, services=0, pods=0, volumes=0, etcd_objects=0)
     document["clusters"][2]["load"]["run_nodes"] = [
@@ -357,7 +357,7 @@ def test_a_region_with_clusters_that_the_mix_gives_no_customers_is_said(tmp_path
     assert started.scenario.regions == {"eu-west": 310.0, "us-east": 0.0}
     assert basis(started, "regions") == ESTIMATED
     assert [w for w in started.warnings if w.startswith(("region ", "the base's regions"))] == [
-        "the base's regions mix {'eu-west': 1.0} does not name the regions of the source's clusters (['eu-west', "
+        "the base's regions mix {'eu-west': 1.0} leaves out regions of the source's clusters (['eu-west', "
         "'us-east']): new customers come to them in the shares of their customers now {'eu-west': 310.0, "
         "'us-east': 0.0}",
         "region us-east has clusters but the regions' mix (estimated: {'eu-west': 310.0, 'us-east': 0.0}) gives it "
@@ -371,13 +371,19 @@ def test_a_region_with_clusters_that_the_mix_gives_no_customers_is_said(tmp_path
     assert stage2.scenario.regions == {"eu-west": 0.65, "us-east": 0.35}
     assert basis(stage2, "regions") == ASSUMED
     assert not any(w.startswith(("region ", "the base's regions")) for w in stage2.warnings)
-    # Collector snapshots do not say a cluster's region: the start puts them in the base's first region, and the
-    # new customers come to the fleet there, not in part to a region without any cluster.
+    # A base naming more regions than the fleet's (stage 2's us-east, which its own fleet opens later) keeps its
+    # mix, and says where the new customers find no cluster. Collector snapshots do not say a cluster's region:
+    # the start puts them in the base's first region.
     documents = [snapshot_document(f"fsn-{i}", NOW - timedelta(minutes=1), 30 + 10 * i) for i in range(2)]
     folder = write_snapshots(tmp_path / "snapshots", documents)
     unsaid = start_from(load_scenario(ROOT / "scenarios" / "stage2.yaml"), read_source(str(folder), NOW))
-    assert unsaid.scenario.regions == {"eu-west": 70.0}
-    assert basis(unsaid, "regions") == ESTIMATED
+    assert unsaid.scenario.regions == {"eu-west": 0.65, "us-east": 0.35}
+    assert basis(unsaid, "regions") == ASSUMED
+    assert (
+        "the regions' mix (assumed: {'eu-west': 0.65, 'us-east': 0.35}) sends new customers to ['us-east'], "
+        "where the source has no cluster: the engine places them on other regions' clusters until the operator "
+        "opens one there" in unsaid.warnings
+    )
 
 
 def test_a_fleet_in_regions_the_base_does_not_name_takes_the_new_customers_itself(tmp_path):
