@@ -343,11 +343,11 @@ def start_from(
             f"({sorted(by_customers)}): new customers come to them in the shares of their customers now {by_customers}"
         )
         regions, regions_basis = by_customers, ESTIMATED
-    served = {spec.region for spec in specs} | {order.region for order in on_order}
+    served = {spec.region for spec in specs if spec.id not in closed} | {order.region for order in on_order}
     if uncovered := sorted(region for region, share in regions.items() if share > 0 and region not in served):
         warnings.append(
             f"the regions' mix ({regions_basis}: {regions}) sends new customers to {uncovered}, where the source has "
-            "no cluster: the engine places them on other regions' clusters until the operator opens one there"
+            "no open cluster: the engine places them on other regions' clusters until the operator opens one there"
         )
     update["regions"] = regions
     record("growth", _describe(update.get("growth", base.growth)), growth_basis,
