@@ -30,11 +30,15 @@ def clusters_on_order(
         basis = "registered at " + (live.created_at.isoformat() if live.created_at else "an unknown time (now)")
         why = f"{where}: status {ON_ORDER_STATUS}, {basis}, plus the base operator's shard.lead_days {lead:g}"
         record(f"clusters.{live.id}.on_order", f"due in {due:.1f} days", MEASURED if live.created_at else ASSUMED, why)
-        since = "when it was registered" if live.created_at else "now (the source does not say when it was ordered)"
+        since = (
+            f"from its registration on {live.created_at.date().isoformat()}"
+            if live.created_at
+            else "from now, as the source does not say when it was ordered"
+        )
         warnings.append(
             f"cluster {live.id} is on order ({ON_ORDER_STATUS}): a {provider} cluster in {region}, due in {due:.0f} "
-            f"days ({lead:g} days, the base operator's shard.lead_days, from {since}); it takes its region's new "
-            "customers from then, and the region's open cluster nearest a shard limit closes to them. The orders "
-            "the forecast gives are the simulated operator's after it"
+            f"days (the base operator's shard.lead_days, {lead:g}, {since}); it takes its region's new customers "
+            "from then, and the region's open cluster nearest a shard limit closes to them. The orders the forecast "
+            "gives are the simulated operator's after it"
         )
     return orders
