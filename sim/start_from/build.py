@@ -37,7 +37,7 @@ from sim.start_from.assumed_trend import assumed_rise
 from sim.start_from.gaps import record_gaps, start_levels
 from sim.start_from.on_order import clusters_on_order
 from sim.start_from.regions import customer_regions, signup_regions
-from sim.start_from.run_nodes import NOT_MEASURED, measured_nodes
+from sim.start_from.run_nodes import NOT_MEASURED, measured_nodes, unschedulable_note
 from sim.start_from.sources import (
     HISTORY_DAYS,
     LiveCluster,
@@ -242,6 +242,8 @@ def start_from(
             if sized.note:
                 warnings.append(sized.note)
                 record(f"clusters.{live.id}.run_node_size", sized.note.split(": ", 1)[1], MEASURED, where)
+            if down := unschedulable_note(live.id, live.load):
+                warnings.append(down)
         else:
             ctrl = fallback.ctrl_type_on(ladder) if fallback else ladder[0]
             run_nodes = fallback.run_nodes if fallback else minimum

@@ -75,3 +75,17 @@ def measured_nodes(
 
 def _near(measured: int, of_type: int) -> bool:
     return abs(measured - of_type) <= SAME_SIZE_SHARE * of_type
+
+
+def unschedulable_note(cluster: str, load: ClusterLoad) -> str | None:
+    """What the output says of run nodes the snapshot lists as unschedulable (cordoned, or not ready): the simulator
+    has no such state, so the run counts them as run nodes like the others, where the router's engine gives none
+    of their room to a placement until they return."""
+    down = [node.name for node in load.run_nodes if not node.schedulable]
+    if not down:
+        return None
+    return (
+        f"cluster {cluster}: {len(down)} of its {len(load.run_nodes)} run nodes are unschedulable in the snapshot "
+        f"({', '.join(down)}): the run counts them as schedulable run nodes, with their RAM and pods; if they do "
+        "not return, its RAM and pod dates are late"
+    )

@@ -410,3 +410,18 @@ def test_a_fleet_in_regions_the_base_does_not_name_takes_the_new_customers_itsel
     assert all(cluster_id.startswith("eu-central") for cluster_id in opened), opened
     grown = series[series["day"] == series["day"].max()]["customers"].sum()
     assert grown > 310, "the fleet's own region takes the new customers"
+
+
+def test_unschedulable_run_nodes_are_counted_and_said(tmp_path):
+    """A cordoned run node: the simulator has no such state, so the run counts it, and the output says so."""
+    document = yaml.safe_load((ROOT / "examples" / "state.yaml").read_text())
+    document["clusters"][1]["load"]["run_nodes"][2]["schedulable"] = False
+    (tmp_path / "state.yaml").write_text(yaml.safe_dump(document))
+    started = start_from(base(), read_source(str(tmp_path / "state.yaml"), NOW))
+    assert [w for w in started.warnings if "unschedulable" in w] == [
+        "cluster eu-west-2: 1 of its 3 run nodes are unschedulable in the snapshot (run-3): the run counts them as "
+        "schedulable run nodes, with their RAM and pods; if they do not return, its RAM and pod dates are late"
+    ]
+    assert {c.id: c.run_nodes for c in started.scenario.fleet.clusters}["eu-west-2"] == 3
+    plain = start_from(base(), read_source(str(ROOT / "examples" / "state.yaml"), NOW))
+    assert not any("unschedulable" in w for w in plain.warnings)
