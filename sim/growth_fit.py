@@ -155,6 +155,7 @@ class GrowthFit:
     fits: tuple[KindFit, ...]
     chosen: KindFit | None
     message: str
+    recent_misfit: str | None = None  # where the whole ledger's law missed the last weeks (sim.growth_recent)
 
     @property
     def enough(self) -> bool:
@@ -237,16 +238,29 @@ def weekly_counts(days: np.ndarray, start: float) -> tuple[np.ndarray, np.ndarra
     return edges, counts.astype(float)
 
 
-def _negative_log_likelihood(kind: Kind, edges: np.ndarray, counts: np.ndarray) -> Callable[[np.ndarray], float]:
-    # Poisson counts per bin; the expected count is the rate law integrated over the bin (Simpson's rule).
+def expected_counts(kind: Kind, edges: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """The sign-ups a law expects per bin: its rate integrated over the bin (Simpson's rule)."""
     months = edges / DAYS_PER_MONTH
     a, b = months[:-1], months[1:]
     width = b - a
 
+    def expected(theta: np.ndarray) -> np.ndarray:
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                rates = [kind.rate(theta, x) for x in (a, (a + b) / 2, b)]
+        except OverflowError:  # an optimizer's step far out (a logistic's steepness): no likelihood there
+            return np.full_like(width, np.inf)
+        return width * (rates[0] + 4 * rates[1] + rates[2]) / 6
+
+    return expected
+
+
+def _negative_log_likelihood(kind: Kind, edges: np.ndarray, counts: np.ndarray) -> Callable[[np.ndarray], float]:
+    # Poisson counts per bin.
+    expected_of = expected_counts(kind, edges)
+
     def nll(theta: np.ndarray) -> float:
-        with np.errstate(over="ignore", invalid="ignore"):
-            rates = [kind.rate(theta, x) for x in (a, (a + b) / 2, b)]
-        expected = width * (rates[0] + 4 * rates[1] + rates[2]) / 6
+        expected = expected_of(theta)
         if not np.all(np.isfinite(expected)):
             return 1e300
         expected = np.maximum(expected, _FLOOR)
@@ -347,15 +361,6 @@ def fit_growth(
         f"{criterion.upper()} ({', '.join(f'{f.kind} {getattr(f, criterion):.1f}' for f in fits)})"
     )
     return GrowthFit(weeks, len(days), criterion, fits, chosen, message)
-
-
-def growth_from_ledger(
-    ledger: pd.DataFrame, now: datetime, *, criterion: str = "bic", min_weeks: float = MIN_HISTORY_WEEKS
-) -> GrowthFit:
-    """``fit_growth`` on the ledger's sign-ups; the history runs from the first reservation to ``now``."""
-    days = signup_days(ledger, now)
-    history = float(-days.min()) if len(days) else 0.0
-    return fit_growth(days, history, criterion=criterion, min_weeks=min_weeks)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,8 @@ import pandas as pd
 
 from placement.model import ClusterLoad
 from sim.config import resolve_limits, run_node_cap
-from sim.growth_fit import ChurnFit, GrowthFit, fit_churn, growth_from_ledger
+from sim.growth_fit import ChurnFit, GrowthFit, fit_churn
+from sim.growth_recent import growth_from_ledger
 from sim.initial_fleet import mean_size
 from sim.scenario import ClusterSpec, Fleet, Scenario
 from sim.start_from.assumed_trend import assumed_rise
@@ -334,6 +335,7 @@ def start_from(
         churn_fit = fit_churn(state.ledger, state.now)
         if growth_fit.enough:
             update["growth"] = growth_fit.chosen.growth()
+            warnings += [growth_fit.recent_misfit] if growth_fit.recent_misfit else []
             regions = signup_regions(state, specs) or regions
         if churn_fit.fitted:
             update["churn"] = churn_fit.churn()

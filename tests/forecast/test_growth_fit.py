@@ -11,15 +11,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.distributions import ConstantGrowth, ExponentialGrowth, LinearGrowth, LogisticGrowth
+from sim.distributions import DAYS_PER_MONTH, ConstantGrowth, ExponentialGrowth, LinearGrowth, LogisticGrowth
 from sim.growth_fit import (
+    KIND_BY_NAME,
     MIN_HISTORY_WEEKS,
     churn_days,
+    expected_counts,
     fit_churn,
     fit_growth,
-    growth_from_ledger,
     signup_days,
 )
+from sim.growth_recent import fit_recent_growth, growth_from_ledger, misfit
 from sim.sampling import signup_rate_per_day, signup_times
 
 HISTORY_DAYS = 730
@@ -29,7 +31,7 @@ MONTHS = HISTORY_DAYS / (365.25 / 12)
 
 def fitted(growth, seed: int, criterion: str = "bic"):
     times = signup_times(growth, HISTORY_DAYS, START, np.random.default_rng(seed))
-    return fit_growth(times - HISTORY_DAYS, HISTORY_DAYS, criterion=criterion)
+    return fit_recent_growth(times - HISTORY_DAYS, HISTORY_DAYS, criterion=criterion)
 
 
 @pytest.mark.parametrize("seed", [11, 12])
@@ -63,11 +65,54 @@ def test_the_fit_recovers_the_kind_and_its_parameters(truth, expected, seed):
         low, high = fit.chosen.intervals()[name]
         assert abs(value - (low + high) / 2) <= 1.57 * (high - low) / 2, (name, low, high, value)
     assert max(fit.weights(), key=fit.weights().get) == truth.kind
+    assert fit.recent_misfit is None  # a law of a fitted kind meets its last weeks
     by_aic = fitted(truth, seed, "aic")
     assert by_aic.chosen.kind == min(by_aic.fits, key=lambda f: f.aic).kind
     table = fit.table()
     assert list(table["kind"]) == ["constant", "linear", "exponential", "logistic"]
     assert table["chosen"].sum() == 1 and table.loc[table["chosen"], "kind"].item() == truth.kind
+
+
+DAYS = np.arange(-365, 0)
+
+
+@pytest.mark.parametrize(
+    ("rate", "since_weeks"),
+    [
+        (np.where(DAYS < -60, 20.0, 8.0), 60 / 7),  # stepped down two months ago (a campaign's end)
+        (np.where(DAYS < -60, 5.0, 15.0), 60 / 7),  # stepped up
+        (np.where((DAYS > -150) & (DAYS < -60), 20.0, 5.0), 60 / 7),  # a burst, over: a logistic keeps its level
+        # Stepped down 100 days ago: a linear law meets today's rate and runs on down to nothing in four months.
+        (np.where(DAYS < -100, 20.0, 6.0), 100 / 7),
+    ],
+    ids=["down", "up", "burst", "down-long-ago"],
+)
+@pytest.mark.parametrize("seed", [5, 6])
+def test_a_change_the_kinds_do_not_follow_is_said_and_growth_is_fitted_to_the_weeks_since(rate, since_weeks, seed):
+    """Sign-ups that changed in a way no growth kind follows: the whole year's best law does not describe them
+    (it misses the last weeks, or leaves a deviance no chance gives) and would start the forecast off today's rate
+    or trend; the fit says so, and fits the weeks since the change instead."""
+    rng = np.random.default_rng(seed)
+    days = np.concatenate([np.sort(rng.uniform(d, d + 1, rng.poisson(r))) for d, r in zip(DAYS, rate, strict=True)])
+    whole = fit_growth(days, 365.0)
+    assert misfit(whole.chosen, days, 365.0) is not None, whole.table()
+    fit = fit_recent_growth(days, 365.0)
+    assert fit.enough and fit.recent_misfit.startswith(f"growth: the whole ledger's best law ({whole.chosen.kind}) ")
+    assert since_weeks - 2 <= fit.weeks <= since_weeks, fit.weeks  # from the week after the change's
+    assert f"growth is fitted to the {fit.weeks:g} weeks since the rate changed instead" in fit.recent_misfit
+    assert fit.signups == int((days >= -7 * fit.weeks).sum())
+    assert misfit(fit.chosen, days[days >= -7 * fit.weeks], 7 * fit.weeks) is None
+    # The next 12 weeks: the law fitted since the change is nearer today's rate than the whole ledger's, and its
+    # window's mean rate (the constant kind's) is today's within a fifth.
+    ahead = np.array([0.0, 84.0])
+    today = rate[-1] * 84
+    refitted = expected_counts(KIND_BY_NAME[fit.chosen.kind], ahead)(fit.chosen.theta).sum()
+    first = expected_counts(KIND_BY_NAME[whole.chosen.kind], ahead)(whole.chosen.theta).sum()
+    assert abs(refitted / today - 1) < abs(first / today - 1), (refitted, first, today)
+    constant = next(f for f in fit.fits if f.kind == "constant")
+    assert constant.params["rate_per_month"] * 84 / DAYS_PER_MONTH == pytest.approx(today, rel=0.2)
+    steady = fit_recent_growth(np.sort(rng.uniform(-365, 0, 365 * 8)), 365.0)
+    assert steady.recent_misfit is None and steady.weeks == pytest.approx(365 / 7)
 
 
 def test_the_fitted_growth_continues_the_history_into_the_simulation():
