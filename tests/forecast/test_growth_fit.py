@@ -111,6 +111,13 @@ def test_a_change_the_kinds_do_not_follow_is_said_and_growth_is_fitted_to_the_we
     assert abs(refitted / today - 1) < abs(first / today - 1), (refitted, first, today)
     constant = next(f for f in fit.fits if f.kind == "constant")
     assert constant.params["rate_per_month"] * 84 / DAYS_PER_MONTH == pytest.approx(today, rel=0.2)
+    # The Monte Carlo's laws, drawn from the fit's covariance, start near the fitted law's rate: not a tenth of
+    # them at half of it, as a step-like logistic's nearly flat steepness gave before the spread was held to the
+    # likelihood.
+    draws = np.random.default_rng(seed)
+    fitted_now = signup_rate_per_day(fit.chosen.growth(), np.zeros(1), START)[0]
+    now = np.array([signup_rate_per_day(fit.chosen.draw(draws), np.zeros(1), START)[0] for _ in range(200)])
+    assert 0.8 * fitted_now <= np.percentile(now, 10) <= np.percentile(now, 90) <= 1.25 * fitted_now, now
     steady = fit_recent_growth(np.sort(rng.uniform(-365, 0, 365 * 8)), 365.0)
     assert steady.recent_misfit is None and steady.weeks == pytest.approx(365 / 7)
 
