@@ -1,32 +1,41 @@
-"""Growth from the router's ledger, checked against its last weeks (``sim.start_from.build``).
+"""Growth and churn from the router's ledger, checked against its last weeks (``sim.start_from.build``).
 
 ``sim.growth_fit`` fits each growth kind to the whole ledger and chooses by information criterion. Sign-ups that
 changed in a way no kind follows (a step down when a campaign ended, a step up, a burst that is over) give a law
-that fits the year and misses today: a linear fit to a year of 600 sign-ups a month that fell to 150 two months
-ago starts the forecast at about 330 and falling. So the chosen law is checked against the last ``RECENT_WEEKS``'
-sign-ups; where it misses them, the kinds are fitted again to the last 26, then 13, then ``min_weeks`` weeks,
-and the longest window whose law meets its own last weeks is used (wider bands: fewer weeks of evidence). Either
-way the output says so (``GrowthFit.recent_misfit``); where no window meets them, the whole ledger's law stays and
-the output says which way the forecast's growth leans.
+that fits the year and misses today: fitted to a year of 600 sign-ups a month that fell to 240 two months ago, a
+linear law starts at 369 a month and falls 30 a month. So the chosen law is checked against the ledger: its last
+``RECENT_WEEKS``' count, and its weekly counts' deviance (a step it smooths over may meet today's rate while its
+trend runs on). Where it misses, the kinds are fitted again to the weeks since the rate last changed (binary
+segmentation of the weekly counts into constant rates; at least ``min_weeks``), and that fit is used if it
+describes its own weeks (wider bands: fewer weeks of evidence). Either way the output says so
+(``GrowthFit.recent_misfit``); where the window does not help, the whole ledger's law stays and the output says
+which way the forecast's growth leans. Churn likewise: where the last ``CHURN_RECENT_WEEKS``' departures are off
+the whole ledger's constant rate, the rate of those weeks is used, and said.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
 
+from sim.distributions import DAYS_PER_MONTH
 from sim.growth_fit import (
     KIND_BY_NAME,
     MIN_HISTORY_WEEKS,
+    ChurnFit,
     GrowthFit,
     KindFit,
+    churn_days,
     expected_counts,
+    fit_churn,
     fit_growth,
     signup_days,
+    signup_days_by_customer,
     weekly_counts,
 )
 
@@ -39,6 +48,7 @@ SHAPE_DISPERSION = 2.0
 # A change in the sign-up rate is a split of the weekly counts into two constant rates whose likelihood-ratio
 # statistic passes CHANGE_STATISTIC (chi-squared, 1 degree of freedom, p ~1e-5: a year has ~50 candidate splits).
 CHANGE_STATISTIC = 20.0
+CHURN_RECENT_WEEKS = 8  # the weeks whose churn is checked against the whole ledger's rate
 
 
 def growth_from_ledger(
@@ -106,7 +116,7 @@ def misfit(chosen: KindFit, days: np.ndarray, history_days: float) -> Misfit | N
     expected, observed = float(np.sum(expected_all[-recent:])), int(counts[-recent:].sum())
     if expected <= 0:
         return None
-    p_value = float(min(1.0, 2 * min(stats.poisson.cdf(observed, expected), stats.poisson.sf(observed - 1, expected))))
+    p_value = poisson_p_value(observed, expected)
     if p_value < RECENT_P_VALUE and abs(observed / expected - 1) > RECENT_SHARE:
         said = f"expects {expected:,.0f} sign-ups over the last {recent} weeks, the ledger has {observed:,} "
         return Misfit(expected, observed, said + f"({observed / expected:.2f}x, p {p_value:.1g})")
@@ -152,3 +162,42 @@ def _best_split(counts: np.ndarray, widths: np.ndarray) -> int | None:
     )
     best = int(np.argmax(gain))
     return best + 1 if 2 * gain[best] > CHANGE_STATISTIC else None
+
+
+def churn_from_ledger(ledger: pd.DataFrame, now: datetime) -> tuple[ChurnFit, str | None]:
+    """``fit_churn`` over the whole ledger, unless the last ``CHURN_RECENT_WEEKS`` say the rate changed (by more
+    than ``RECENT_SHARE``, Poisson p under ``RECENT_P_VALUE``): then the rate of those weeks, and what to say."""
+    whole = fit_churn(ledger, now)
+    if not whole.fitted:
+        return whole, None
+    first = pd.Series(signup_days_by_customer(ledger, now))
+    gone = churn_days(ledger, now).reindex(first.index)
+    start = -7.0 * CHURN_RECENT_WEEKS
+    exposure = float(np.clip(gone.fillna(0.0) - np.maximum(first, start), 0.0, None).sum()) / DAYS_PER_MONTH
+    events = int((gone >= start).sum())
+    expected = whole.hazard_per_month * exposure
+    if expected <= 0:
+        return whole, None
+    p_value = poisson_p_value(events, expected)
+    if p_value >= RECENT_P_VALUE or abs(events / expected - 1) <= RECENT_SHARE:
+        return whole, None
+    said = (
+        f"churn: the whole ledger's rate ({whole.churn().rate:.2%} a month) expects {expected:,.0f} customers to "
+        f"leave over the last {CHURN_RECENT_WEEKS} weeks, {events:,} did ({events / expected:.2f}x, p {p_value:.1g})"
+    )
+    if events == 0:  # no rate to fit: the whole ledger's stays, and leans high
+        return whole, f"{said}; the forecast's churn leans high"
+    recent = ChurnFit(
+        events,
+        exposure,
+        f"churn fitted to the last {CHURN_RECENT_WEEKS} weeks: {events} customers left over {exposure:.0f} "
+        f"customer-months ({-math.expm1(-events / exposure):.2%} a month; the whole ledger's rate missed them)",
+    )
+    return recent, f"{said}: churn is fitted to those weeks instead ({recent.churn().rate:.2%} a month)"
+
+
+def poisson_p_value(observed: int, expected: float) -> float:
+    """Two-sided: the chance of a count at least as far from ``expected`` as ``observed``, either way."""
+    from scipy import stats  # the parent's only, as in sim.growth_fit.fit_kind
+
+    return float(min(1.0, 2 * min(stats.poisson.cdf(observed, expected), stats.poisson.sf(observed - 1, expected))))

@@ -30,8 +30,8 @@ import pandas as pd
 
 from placement.model import ClusterLoad
 from sim.config import resolve_limits, run_node_cap
-from sim.growth_fit import ChurnFit, GrowthFit, fit_churn
-from sim.growth_recent import growth_from_ledger
+from sim.growth_fit import ChurnFit, GrowthFit
+from sim.growth_recent import churn_from_ledger, growth_from_ledger
 from sim.initial_fleet import mean_size
 from sim.scenario import ClusterSpec, Fleet, Scenario
 from sim.start_from.assumed_trend import assumed_rise
@@ -332,7 +332,8 @@ def start_from(
     if state.has_ledger:
         options = {"criterion": criterion} | ({"min_weeks": min_weeks} if min_weeks is not None else {})
         growth_fit = growth_from_ledger(state.ledger, state.now, **options)
-        churn_fit = fit_churn(state.ledger, state.now)
+        churn_fit, churn_note = churn_from_ledger(state.ledger, state.now)
+        warnings += [churn_note] if churn_note else []
         if growth_fit.enough:
             update["growth"] = growth_fit.chosen.growth()
             warnings += [growth_fit.recent_misfit] if growth_fit.recent_misfit else []

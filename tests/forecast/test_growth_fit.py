@@ -21,7 +21,7 @@ from sim.growth_fit import (
     fit_growth,
     signup_days,
 )
-from sim.growth_recent import fit_recent_growth, growth_from_ledger, misfit
+from sim.growth_recent import churn_from_ledger, fit_recent_growth, growth_from_ledger, misfit
 from sim.sampling import signup_rate_per_day, signup_times
 
 HISTORY_DAYS = 730
@@ -208,3 +208,30 @@ def test_a_forecast_worker_imports_no_optimizer():
     check = "import sys, sim.forecast.runs; print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy'))"
     result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def piecewise_churn_ledger(rng, now, before: float, after: float, changed_days_ago: float) -> pd.DataFrame:
+    """3,000 customers over 700 days leaving at ``before`` a month until ``changed_days_ago``, ``after`` since."""
+    rows = []
+    for i, joined in enumerate(rng.uniform(0, 700, size=3000)):
+        # Days ago: the first hazard until the change, then the second (memoryless, so draw again from there).
+        left = joined - rng.exponential(DAYS_PER_MONTH / before)
+        if left < changed_days_ago:
+            left = min(joined, changed_days_ago) - rng.exponential(DAYS_PER_MONTH / after)
+        rows.append((f"c{i}", joined, left if left > 0 else None))
+    return ledger(rows, now)
+
+
+@pytest.mark.parametrize(("before", "after"), [(0.02, 0.08), (0.06, 0.01)])
+def test_a_change_in_churn_is_said_and_the_recent_rate_used(before, after):
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    book = piecewise_churn_ledger(np.random.default_rng(7), now, before, after, 70.0)
+    whole = fit_churn(book, now)
+    churn, note = churn_from_ledger(book, now)
+    assert note is not None and note.startswith(f"churn: the whole ledger's rate ({whole.churn().rate:.2%} a month)")
+    assert "churn is fitted to those weeks instead" in note
+    assert churn.churn().rate == pytest.approx(after, rel=0.3)
+    assert abs(whole.churn().rate / after - 1) > 0.3  # the whole ledger's mixes the two rates
+    steady = piecewise_churn_ledger(np.random.default_rng(8), now, 0.03, 0.03, 70.0)
+    same, said = churn_from_ledger(steady, now)
+    assert said is None and same == fit_churn(steady, now)
