@@ -5,12 +5,12 @@ changed in a way no kind follows (a step down when a campaign ended, a step up, 
 that fits the year and misses today: fitted to a year of 600 sign-ups a month that fell to 240 two months ago, a
 linear law starts at 369 a month and falls 30 a month. So the chosen law is checked against the ledger: its last
 ``RECENT_WEEKS``' count, and its weekly counts' deviance (a step it smooths over may meet today's rate while its
-trend runs on). Where it misses, the kinds are fitted again to the weeks since the rate last changed (binary
-segmentation of the weekly counts into constant rates; at least ``min_weeks``), and that fit is used if it
-describes its own weeks (wider bands: fewer weeks of evidence). Either way the output says so
+trend runs on). Where it misses, the kinds are fitted again to the weeks since a change in the rate (binary
+segmentation of the weekly counts into constant rates; at least ``min_weeks``), oldest change first, and the first
+such fit that describes its own weeks is used (wider bands: fewer weeks of evidence). Either way the output says so
 (``GrowthFit.recent_misfit``); where the window does not help, the whole ledger's law stays and the output says
-which way the forecast's growth leans. Churn likewise: where the last ``CHURN_RECENT_WEEKS``' departures are off
-the whole ledger's constant rate, the rate of those weeks is used, and said.
+which way the forecast's growth leans. Churn likewise: where the last ``CHURN_RECENT_WEEKS``' departures are off the
+whole ledger's constant rate, the rate of those weeks is used, and said.
 """
 
 from __future__ import annotations
@@ -74,9 +74,12 @@ def fit_recent_growth(
         return whole
     said = f"growth: the whole ledger's best law ({whole.chosen.kind}) {missed.said}: the sign-ups changed in a way "
     said += "the growth kinds do not follow"
-    # The week the rate changed in holds both rates: the window starts after it.
-    weeks = max(last_change_weeks(days, history_days) - 1.0, min_weeks)
-    if weeks < whole.weeks:
+    # The longest window since a change whose law describes its weeks: a backfilled first week, then a smooth
+    # ramp, keeps the ramp's year; a step keeps the weeks after it. The week a rate changed in holds both rates,
+    # so a window starts after it.
+    for weeks in dict.fromkeys(max(since - 1.0, min_weeks) for since in change_weeks(days, history_days)):
+        if weeks >= whole.weeks:
+            continue
         recent = days[days >= -7.0 * weeks]
         window = fit_growth(recent, 7.0 * weeks, criterion=criterion, min_weeks=min_weeks)
         if window.enough and misfit(window.chosen, recent, 7.0 * weeks) is None:
@@ -131,18 +134,19 @@ def misfit(chosen: KindFit, days: np.ndarray, history_days: float) -> Misfit | N
     return None
 
 
-def last_change_weeks(days: np.ndarray, history_days: float) -> float:
-    """Weeks since the last change in the weekly sign-up rate (binary segmentation into constant rates, following
-    the newest segment); the whole history where there is none."""
+def change_weeks(days: np.ndarray, history_days: float) -> list[float]:
+    """Weeks since each change in the weekly sign-up rate, oldest first (binary segmentation into constant rates,
+    following the newest segment); [] where there is none."""
     edges, counts = weekly_counts(days, -history_days)
     widths = np.diff(edges)
-    start = 0
+    start, changes = 0, []
     while len(counts) - start >= 2:
         split = _best_split(counts[start:], widths[start:])
         if split is None:
             break
         start += split
-    return -float(edges[start]) / 7.0
+        changes.append(-float(edges[start]) / 7.0)
+    return changes
 
 
 def _best_split(counts: np.ndarray, widths: np.ndarray) -> int | None:

@@ -122,6 +122,26 @@ def test_a_change_the_kinds_do_not_follow_is_said_and_growth_is_fitted_to_the_we
     assert steady.recent_misfit is None and steady.weeks == pytest.approx(365 / 7)
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_backfilled_first_week_gives_way_to_the_year_after_it(seed):
+    """A ledger whose first day holds 2,000 customers entered at once (a router put in front of a running fleet, its
+    ledger filled in), then a linear ramp: the whole ledger's best law is a decline; the year after the first week
+    gives the ramp back, not only its last weeks."""
+    rng = np.random.default_rng(seed)
+    rate = 5 + 15 * (DAYS + 365) / 365
+    days = np.sort(np.concatenate(
+        [rng.uniform(-365, -364, 2000)]
+        + [np.sort(rng.uniform(d, d + 1, rng.poisson(r))) for d, r in zip(DAYS, rate, strict=True)]
+    ))  # fmt: skip
+    whole = fit_growth(days, 365.0)
+    assert whole.chosen.params.get("monthly_growth", 0.0) < 0 or whole.chosen.kind == "constant"
+    fit = fit_recent_growth(days, 365.0)
+    assert fit.weeks == pytest.approx(51.0) and fit.chosen.kind == "linear", fit.table()
+    assert fit.chosen.params["start_per_month"] == pytest.approx(20 * DAYS_PER_MONTH, rel=0.08)
+    # The rate rises 15/365 a day each day: per month, each month, times DAYS_PER_MONTH twice.
+    assert fit.chosen.params["slope_per_month"] == pytest.approx(15 / 365 * DAYS_PER_MONTH**2, rel=0.3)
+
+
 def test_the_fitted_growth_continues_the_history_into_the_simulation():
     truth = ExponentialGrowth(kind="exponential", start_per_month=15, monthly_growth=0.1)
     growth = fitted(truth, 3).chosen.growth()
