@@ -363,10 +363,10 @@ def start_from(
     regions_source = {MEASURED: "ledger sign-ups since every region had a cluster", ASSUMED: "base scenario",
                       ESTIMATED: "customers per region at the start (the base's mix names other regions)"}  # fmt: skip
     record("regions", regions, regions_basis, regions_source[regions_basis])
-    for region in sorted({spec.region for spec in specs if not regions.get(spec.region)}):
+    for region in sorted({c.region for c in [*specs, *on_order] if not regions.get(c.region)}):
         warnings.append(
-            f"region {region} has clusters but the regions' mix ({regions_basis}: "
-            f"{regions}) gives it no new customers: its clusters grow only by their customers' own new services"
+            f"region {region} has clusters (or one on order) but the regions' mix ({regions_basis}: {regions}) gives "
+            "it no new customers: its clusters grow only by their customers' own new services"
         )
     for figure in ("customers (mix of new customers)", "operator", "limits_profile", "costs"):
         record(figure, base.limits_profile if figure == "limits_profile" else "base scenario", ASSUMED, base.name)

@@ -360,8 +360,8 @@ def test_a_region_with_clusters_that_the_mix_gives_no_customers_is_said(tmp_path
         "the base's regions mix {'eu-west': 1.0} leaves out regions of the source's clusters (['eu-west', "
         "'us-east']): new customers come to them in the shares of their customers now {'eu-west': 310.0, "
         "'us-east': 0.0}",
-        "region us-east has clusters but the regions' mix (estimated: {'eu-west': 310.0, 'us-east': 0.0}) gives it "
-        "no new customers: its clusters grow only by their customers' own new services",
+        "region us-east has clusters (or one on order) but the regions' mix (estimated: {'eu-west': 310.0, "
+        "'us-east': 0.0}) gives it no new customers: its clusters grow only by their customers' own new services",
     ]
     state = read_source(str(ROOT / "examples" / "state.yaml"), NOW)
     stage1 = start_from(base(), state)  # us-east-1 holds 20 of the 330 customers
@@ -375,6 +375,18 @@ def test_a_region_with_clusters_that_the_mix_gives_no_customers_is_said(tmp_path
         "the source has no open cluster: the engine places them on other regions' clusters until the operator opens "
         "one there"
     ]  # us-east-1 is draining
+    # A cluster on order in a region no base names: the mix is the customers', which gives it none, and that is said.
+    document = yaml.safe_load((ROOT / "examples" / "state.yaml").read_text())
+    ordered = {**document["clusters"][1], "cluster": {**document["clusters"][1]["cluster"], "id": "ap-south-1",
+               "region": "ap-south", "task_queue": "deployer-ap-south-1", "status": "provisioning"}}  # fmt: skip
+    document["clusters"].append(ordered)
+    (tmp_path / "ordered.yaml").write_text(yaml.safe_dump(document))
+    opening = start_from(
+        load_scenario(ROOT / "scenarios" / "stage2.yaml"), read_source(str(tmp_path / "ordered.yaml"), NOW)
+    )
+    assert opening.scenario.regions == {"ap-south": 0.0, "eu-west": 310.0, "us-east": 20.0}
+    assert any(w.startswith("region ap-south has clusters (or one on order) but the regions' mix (estimated")
+               for w in opening.warnings)  # fmt: skip
     # A base naming more regions than the fleet's (stage 2's us-east, which its own fleet opens later) keeps its
     # mix, and says where the new customers find no cluster. Collector snapshots do not say a cluster's region:
     # the start puts them in the base's first region.
