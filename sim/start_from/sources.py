@@ -18,10 +18,11 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from pydantic import ValidationError
-from sqlalchemy import create_engine, inspect, select
+from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -115,6 +116,27 @@ def safe_url(url: str) -> str:
         return url.split("@")[-1]
 
 
+def _check_columns(conn: Any, shown: str) -> None:
+    """A database of an older migration lacks columns the reader selects: say which, and how to bring it up to date
+    (the reader never migrates it), rather than fail on the first query."""
+    inspector = inspect(conn)
+    lacking = [
+        f"{table}.{column.name}"
+        for table in ROUTER_TABLES
+        for column in db.metadata.tables[table].columns
+        if column.name not in {c["name"] for c in inspector.get_columns(table)}
+    ]
+    if lacking:
+        revision = "unknown"
+        if "alembic_version" in inspector.get_table_names():
+            revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar() or "none"
+        raise StartFromError(
+            f"router database {shown}: its schema is older than this reader's (migration {revision}; no column "
+            f"{', '.join(lacking)}): bring it up to date with `placement db upgrade --db URL` (the forecast opens it "
+            "read only and never migrates it)"
+        )
+
+
 def _read_only_engine(url: str) -> Engine:
     normalised = db.normalise_url(url)
     parsed = make_url(normalised)
@@ -142,6 +164,7 @@ def read_router_db(url: str, now: datetime) -> LiveState:
                     f"router database {shown}: not a router database (no table {', '.join(missing)}); it is "
                     "opened read only and never migrated"
                 )
+            _check_columns(conn, shown)
             cluster_rows = conn.execute(select(db.clusters).order_by(db.clusters.c.created_at, db.clusters.c.id)).all()
             current = conn.execute(
                 select(db.cluster_counters.c.cluster_id, db.cluster_loads.c.id, db.cluster_loads.c.snapshot).join(

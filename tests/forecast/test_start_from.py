@@ -234,6 +234,21 @@ def test_an_empty_ledger_is_refused(tmp_path):
         read_source(url, NOW)
 
 
+def test_a_database_of_an_older_migration_is_refused_naming_what_it_lacks(tmp_path):
+    """The reader never migrates: a database before the reservations' disk (0007) is told to upgrade, by name."""
+    from placement.router.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0006")
+    before = (tmp_path / "old.db").read_bytes()
+    with pytest.raises(StartFromError) as refused:
+        read_source(url, NOW)
+    message = str(refused.value)
+    assert "its schema is older than this reader's (migration 0006; no column " in message
+    assert "reservations.disk_bytes" in message and "placement db upgrade" in message
+    assert (tmp_path / "old.db").read_bytes() == before  # nothing written
+
+
 def test_snapshots_from_the_future_are_refused_as_the_router_refuses_them(tmp_path):
     ahead = write_snapshots(tmp_path / "ahead", [snapshot_document("eu-west-1", NOW + timedelta(minutes=10), 3)])
     with pytest.raises(StartFromError, match="ahead of the clock"):
