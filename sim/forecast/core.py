@@ -38,6 +38,7 @@ from sim.planning import RESOURCE_BY_KEY, action, answer_kind, lead_days
 from sim.scenario import Scenario
 from sim.start_from.build import StartedScenario, read_source, start_from
 from sim.start_from.sources import LiveState
+from sim.start_from.spec import LiveOrder
 from sim.sweep.executors import process_pool
 
 # What a forecast's pool workers run (``process_pool(preload=...)``): imported once, in the fork server.
@@ -110,7 +111,7 @@ def forecast(
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     scenario = started.scenario
-    clusters = tuple(spec.id for spec in scenario.fleet.clusters)
+    clusters = tuple(spec.id for spec in scenario.fleet.clusters) + tuple(o.id for o in arriving(scenario))
     task = PackedTask.of(ForecastTask(scenario, clusters, started.growth_fit, started.churn_fit))
     chunks = [list(range(k, min(k + chunk_size, runs))) for k in range(0, runs, max(1, chunk_size))]
     outcomes: dict[int, RunOutcome] = {}
@@ -180,20 +181,27 @@ def summarise(started: StartedScenario, ok: list[RunOutcome]) -> pd.DataFrame:
     live = scenario.start_from.live if scenario.start_from is not None else None
     estimated = {c.cluster for c in (live.customers if live else []) if not c.measured}
     rows = []
-    for i, spec in enumerate(scenario.fleet.clusters):
-        rung = ladder.index(spec.ctrl_type_on(ladder)) if spec.ctrl_type_on(ladder) in ladder else 0
+    # The clusters on order come after the fleet's, at the first rung (``sim.start_from.carry.order_clusters``):
+    # their used level and capacity are at their arrival, their days from the forecast's start.
+    entries = [
+        (spec.id, spec.region, spec.storage_provider, spec.ctrl_type_on(ladder)) for spec in scenario.fleet.clusters
+    ]
+    entries += [(order.id, order.region, order.storage_provider, ladder[0]) for order in arriving(scenario)]
+    due = {order.id: order.due_days for order in arriving(scenario)}
+    for i, (cluster, region, provider, ctrl_type) in enumerate(entries):
+        rung = ladder.index(ctrl_type) if ctrl_type in ladder else 0
         for j, key in enumerate(LIMITS):
             measure = RESOURCE_BY_KEY[key]
-            decision_key = volume_limit(spec.storage_provider) if key == "volumes" else key
+            decision_key = volume_limit(provider) if key == "volumes" else key
             lead = lead_days(policy, answer_kind(decision_key))
             bands = {name: censored_percentile(bind[:, i, j], q) for name, q in QUANTILES}
             order_by = None if bands["p10"] is None else bands["p10"] - lead
             cap = float(capacity[i, j])
             rows.append(
                 {
-                    "cluster": spec.id,
-                    "region": spec.region,
-                    "storage_provider": spec.storage_provider,
+                    "cluster": cluster,
+                    "region": region,
+                    "storage_provider": provider,
                     "limit": key,
                     "limit_name": measure.name,
                     "unit": measure.unit,
@@ -207,10 +215,21 @@ def summarise(started: StartedScenario, ok: list[RunOutcome]) -> pd.DataFrame:
                     "order_by_date": day_date(start, order_by),
                     "lead_days": float(lead),
                     "action": action(decision_key, policy, ladder, rung),
-                    "basis": _basis(spec.id, basis, estimated),
+                    "basis": (
+                        f"on order, due in {due[cluster]:g} days: levels at its arrival"
+                        if cluster in due
+                        else _basis(cluster, basis, estimated)
+                    ),
                 }
             )
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def arriving(scenario: Scenario) -> list[LiveOrder]:
+    """The clusters on order at the start that arrive within the horizon (the forecast follows them from then)."""
+    live = scenario.start_from.live if scenario.start_from is not None else None
+    horizon = scenario.horizon_days or 0.0
+    return [order for order in (live.on_order if live else []) if order.due_days < horizon]
 
 
 def _basis(cluster: str, basis: dict[str, str], estimated: set[str]) -> str:

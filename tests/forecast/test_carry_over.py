@@ -17,6 +17,7 @@ from sim.forecast.backtest import full_run
 from sim.forecast.core import prepare
 from sim.forecast.export import as_of, export_router_db
 from sim.forecast.orders import KIND_INDEX, first_orders
+from sim.forecast.runs import ForecastTask
 from sim.log import Log
 from sim.objects import mean_count
 from sim.operator import Operator
@@ -189,3 +190,29 @@ def test_a_start_without_older_snapshots_assumes_the_trend_from_the_growth_law()
     cold = started.scenario.start_from.model_copy(update={"live": live.model_copy(update={"assumed_rise": []})})
     without, rejected_without = first_orders(started.scenario.model_copy(update={"start_from": cold}))
     assert without["eu-west-2"] >= 7 and rejected < rejected_without / 2
+
+
+def test_the_forecast_follows_the_clusters_on_order_from_their_arrival(stage2, started):
+    """Rows and orders for each cluster on order that arrives within the horizon: its limits' days from the
+    forecast's start, its levels at its arrival; the run's own, run alone, say the same."""
+    import concurrent.futures as cf
+
+    from sim.forecast.core import forecast
+    from sim.forecast.runs import run_forecast
+
+    _, _, _, in_flight = stage2
+    started, _ = started
+    with cf.ThreadPoolExecutor(1) as pool:
+        result = forecast(started, 2, seed=3, executor=pool)
+    fleet = [c.id for c in started.scenario.fleet.clusters]
+    assert list(dict.fromkeys(result.table["cluster"])) == fleet + list(in_flight)
+    assert list(dict.fromkeys(result.orders["cluster"])) == fleet + list(in_flight)
+    clusters = tuple(fleet + list(in_flight))
+    task = ForecastTask(started.scenario, clusters, started.growth_fit, started.churn_fit)
+    alone = run_forecast(task, 3, 0)
+    for cid, due in in_flight.items():
+        mine = result.table[result.table["cluster"] == cid]
+        assert set(mine["basis"]) == {f"on order, due in {due:g} days: levels at its arrival"}
+        i = clusters.index(cid)
+        assert mine["used"].tolist() == pytest.approx(alone.used[i].tolist(), nan_ok=True)
+        assert (mine["p10_days"].dropna() >= due - 1).all()  # nothing binds before it arrives
