@@ -64,8 +64,8 @@ def growth_from_ledger(
 def fit_recent_growth(
     days: np.ndarray, history_days: float, *, criterion: str = "bic", min_weeks: float = MIN_HISTORY_WEEKS
 ) -> GrowthFit:
-    """``fit_growth``, refitted to the weeks since the sign-up rate last changed where the whole history's law
-    does not describe the history."""
+    """``fit_growth``; where the whole history's law does not describe the history, refitted to the longest window
+    since a change in the sign-up rate whose law describes its weeks."""
     whole = fit_growth(days, history_days, criterion=criterion, min_weeks=min_weeks)
     if not whole.enough:
         return whole
@@ -83,7 +83,7 @@ def fit_recent_growth(
         recent = days[days >= -7.0 * weeks]
         window = fit_growth(recent, 7.0 * weeks, criterion=criterion, min_weeks=min_weeks)
         if window.enough and misfit(window.chosen, recent, 7.0 * weeks) is None:
-            message = f"{window.message}, since the last change in the sign-up rate (the whole ledger's law missed it)"
+            message = f"{window.message}, since a change in the sign-up rate (the whole ledger's law missed it)"
             return dataclasses.replace(
                 window,
                 message=message,
