@@ -361,7 +361,7 @@ def start_from(
     record("churn", _describe(update.get("churn", base.churn)), churn_basis,
            churn_fit.message if churn_fit else f"base scenario ({state.kind} has no history)")  # fmt: skip
     regions_source = {MEASURED: "ledger sign-ups since every region had a cluster", ASSUMED: "base scenario",
-                      ESTIMATED: "customers per region at the start (the base's mix leaves out a fleet region)"}  # fmt: skip
+                      ESTIMATED: "customers per region at the start (the base's mix omits a fleet region)"}  # fmt: skip
     record("regions", regions, regions_basis, regions_source[regions_basis])
     for region in sorted({c.region for c in [*specs, *on_order] if not regions.get(c.region)}):
         warnings.append(
