@@ -47,6 +47,7 @@ from sim.start_from.sources import (
     read_router_db,
     read_snapshots,
     read_state,
+    stale_note,
 )
 from sim.start_from.spec import (
     ASSUMED,
@@ -245,6 +246,8 @@ def start_from(
                 record(f"clusters.{live.id}.run_node_size", sized.note.split(": ", 1)[1], MEASURED, where)
             if down := unschedulable_note(live.id, live.load):
                 warnings.append(down)
+            if stale := stale_note(live.id, live.load.observed_at, state.now, state.has_ledger):
+                warnings.append(stale)
         else:
             ctrl = fallback.ctrl_type_on(ladder) if fallback else ladder[0]
             run_nodes = fallback.run_nodes if fallback else minimum

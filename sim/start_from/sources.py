@@ -90,6 +90,29 @@ def empty_ledger() -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype="object") for name in LEDGER_COLUMNS})
 
 
+STALE_DAYS = 1.0  # a newest snapshot older than this is said: the growth since is partly or wholly missing
+
+
+def stale_note(cluster: str, observed_at: datetime | None, now: datetime, has_ledger: bool) -> str | None:
+    """What the output says of a cluster whose newest snapshot is more than ``STALE_DAYS`` old at ``now`` (the
+    collector stopped, or a state file was written long ago): the run starts from its levels as if they were now's."""
+    if observed_at is None:
+        return None
+    age = (now - _aware(observed_at)).total_seconds() / 86400.0
+    if age <= STALE_DAYS:
+        return None
+    since = (
+        "the ledger's reservations since are in the start, what it does not hold (customers it never saw) is not"
+        if has_ledger
+        else "the growth since is not in the start (the source has no ledger)"
+    )
+    return (
+        f"cluster {cluster}: its newest snapshot is {age:.1f} days old (observed {_aware(observed_at).isoformat()}); "
+        f"the run starts from its levels at {now.isoformat()}: {since}, so its dates lean late by up to "
+        f"{age:.0f} days of growth"
+    )
+
+
 def check_not_future(observed_at: datetime | None, now: datetime, where: str) -> None:
     """The router's rule (``Store.put_load``): a snapshot more than the clock skew ahead of ``now`` is refused."""
     skew = timedelta(seconds=DEFAULT_MAX_CLOCK_SKEW_SECONDS)

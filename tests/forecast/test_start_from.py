@@ -452,3 +452,19 @@ def test_unschedulable_run_nodes_are_counted_and_said(tmp_path):
     assert {c.id: c.run_nodes for c in started.scenario.fleet.clusters}["eu-west-2"] == 3
     plain = start_from(base(), read_source(str(ROOT / "examples" / "state.yaml"), NOW))
     assert not any("unschedulable" in w for w in plain.warnings)
+
+
+def test_a_stale_snapshot_is_said(tmp_path):
+    """A state file written 15 days before the forecast: the run starts from its levels as now's, and says that
+    the growth since is missing from the start."""
+    document = yaml.safe_load((ROOT / "examples" / "state.yaml").read_text())
+    for entry in document["clusters"]:
+        entry["load"]["observed_at"] = (NOW - timedelta(days=15)).isoformat()
+    (tmp_path / "stale.yaml").write_text(yaml.safe_dump(document))
+    started = start_from(base(), read_source(str(tmp_path / "stale.yaml"), NOW))
+    stale = [w for w in started.warnings if "newest snapshot is" in w]
+    assert [w.split(":")[0] for w in stale] == ["cluster eu-west-1", "cluster eu-west-2", "cluster us-east-1"]
+    assert all("15.0 days old" in w and "the growth since is not in the start (the source has no ledger)" in w
+               and w.endswith("so its dates lean late by up to 15 days of growth") for w in stale)  # fmt: skip
+    fresh = start_from(base(), read_source(str(ROOT / "examples" / "state.yaml"), NOW))
+    assert not any("newest snapshot is" in w for w in fresh.warnings)
