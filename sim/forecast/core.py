@@ -186,8 +186,9 @@ def summarise(started: StartedScenario, ok: list[RunOutcome]) -> pd.DataFrame:
     entries = [
         (spec.id, spec.region, spec.storage_provider, spec.ctrl_type_on(ladder)) for spec in scenario.fleet.clusters
     ]
-    entries += [(order.id, order.region, order.storage_provider, ladder[0]) for order in arriving(scenario)]
-    due = {order.id: order.due_days for order in arriving(scenario)}
+    ordered = arriving(scenario)
+    entries += [(order.id, order.region, order.storage_provider, ladder[0]) for order in ordered]
+    due = {order.id: order.due_days for order in ordered}
     for i, (cluster, region, provider, ctrl_type) in enumerate(entries):
         rung = ladder.index(ctrl_type) if ctrl_type in ladder else 0
         for j, key in enumerate(LIMITS):
