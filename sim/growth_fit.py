@@ -409,7 +409,7 @@ class ChurnFit:
         return self.events > 0 and self.exposure_months > 0
 
     def churn(self) -> MonthlyChurn:
-        return MonthlyChurn(kind="monthly", rate=-math.expm1(-self.hazard_per_month))
+        return MonthlyChurn(kind="monthly", rate=min(-math.expm1(-self.hazard_per_month), 1 - 1e-9))
 
     def draw(self, rng: np.random.Generator) -> MonthlyChurn:
         """A churn law with its hazard drawn from its Gamma(events, exposure) posterior (flat prior)."""

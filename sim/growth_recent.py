@@ -168,10 +168,21 @@ def _best_split(counts: np.ndarray, widths: np.ndarray) -> int | None:
     return best + 1 if 2 * gain[best] > CHANGE_STATISTIC else None
 
 
-def churn_from_ledger(ledger: pd.DataFrame, now: datetime) -> tuple[ChurnFit, str | None]:
+def churn_from_ledger(
+    ledger: pd.DataFrame, now: datetime, *, min_weeks: float = MIN_HISTORY_WEEKS
+) -> tuple[ChurnFit, str | None]:
     """``fit_churn`` over the whole ledger, unless the last ``CHURN_RECENT_WEEKS`` say the rate changed (by more
-    than ``RECENT_SHARE``, Poisson p under ``RECENT_P_VALUE``): then the rate of those weeks, and what to say."""
+    than ``RECENT_SHARE``, Poisson p under ``RECENT_P_VALUE``): then the rate of those weeks, and what to say.
+    With fewer than ``min_weeks`` of ledger nothing is fitted, as for growth."""
     whole = fit_churn(ledger, now)
+    weeks = float(-signup_days(ledger, now).min()) / 7.0 if not ledger.empty else 0.0
+    if whole.fitted and weeks < min_weeks:
+        # A few releases over hours of ledger are a hazard of hundreds a month: a rate no history supports.
+        message = (
+            f"{weeks:.1f} weeks of history with {whole.events} customers gone: fewer than {min_weeks:g} weeks, so "
+            "churn is not fitted; the base scenario's churn is used"
+        )
+        return ChurnFit(0, whole.exposure_months, message), None
     if not whole.fitted:
         return whole, None
     first = pd.Series(signup_days_by_customer(ledger, now))

@@ -9,10 +9,11 @@ nodes); the customers in the router's ledger with their active services' RAM and
 two clusters counts once per cluster: the simulator gives each customer one home); the sign-ups, the region mix
 of new customers and churn, fitted (``sim.growth_fit``) when the ledger holds enough history.
 
-Estimated: customers the router never saw. A cluster's newest load snapshot counts more customer namespaces
-than the ledger holds on that cluster as of the snapshot; the difference are customers placed some other way
-(before the router, by hand). Each gets an equal share of the snapshot's services, requested RAM and volumes
-the ledger does not account for; their volume sizes are the base mix's mean (a snapshot has no sizes).
+Estimated: customers the router never saw (``sim.start_from.estimated``). A cluster's newest load snapshot counts
+more customer namespaces than the ledger holds on that cluster as of the snapshot; the difference are customers
+placed some other way (before the router, by hand). Each gets an equal share of the snapshot's services, requested
+RAM and volumes the ledger does not account for; their volume sizes are the base mix's mean (a snapshot has no
+sizes).
 
 Assumed, from the base scenario: the customer mix of new customers, the operator's policy, the limits profile,
 the run node type (so a run node's size), and growth and churn when they could not be fitted. A source that does
@@ -35,6 +36,7 @@ from sim.growth_recent import churn_from_ledger, growth_from_ledger
 from sim.initial_fleet import mean_size
 from sim.scenario import ClusterSpec, Fleet, Scenario
 from sim.start_from.assumed_trend import assumed_rise
+from sim.start_from.estimated import estimated_customers, ledger_at
 from sim.start_from.gaps import record_gaps, start_levels
 from sim.start_from.on_order import clusters_on_order
 from sim.start_from.regions import customer_regions, signup_regions
@@ -136,48 +138,6 @@ def _ledger_customers(state: LiveState) -> dict[str, list[tuple[str, list[int], 
     return out
 
 
-def _estimated(
-    live: LiveCluster,
-    seen: list[tuple[str, list[int], list[int], pd.Timestamp]],
-    state: LiveState,
-    volume_mean: float,
-    volume_ram: int,
-) -> tuple[list[LiveCustomer], str | None]:
-    """The customers of ``live``'s snapshot the ledger does not hold, with the load the ledger does not explain.
-    ``volume_ram``: the storage RAM a placed volume adds to its service's request on this cluster (the ledger's
-    services' and the estimated ones' are part of the snapshot's requested RAM)."""
-    load = live.load
-    if load is None:
-        return [], None
-    observed = pd.Timestamp(load.observed_at or state.now)
-    before = [c for c in seen if c[3] <= observed]
-    unseen = load.customers - len(before)
-    if unseen <= 0:
-        return [], None
-    services = load.services - sum(len(c[1]) for c in before)
-    ram = sum(n.requested_ram_bytes for n in load.run_nodes) - sum(
-        sum(c[1]) + volume_ram * sum(1 for v in c[2] if v) for c in before
-    )
-    volumes = load.volumes - sum(sum(1 for v in c[2] if v) for c in before)
-    note = None
-    if services < unseen:
-        note = (
-            f"cluster {live.id}: {unseen} customers not in the ledger but only {max(services, 0)} services "
-            "unaccounted for: each is given one service"
-        )
-        services = unseen
-    volumes = min(max(volumes, 0), services)
-    # Placing a service with a volume adds the volume's storage RAM to its request: what is left is the requests'.
-    ram_each = max(ram - volumes * volume_ram, 0) // services
-    per_customer = [services // unseen + (i < services % unseen) for i in range(unseen)]
-    customers, given = [], 0
-    for count in per_customer:
-        sizes = [int(volume_mean) if given + j < volumes else 0 for j in range(count)]
-        given += count
-        customers.append(LiveCustomer(cluster=live.id, ram=[ram_each] * count, volume=sizes, measured=False))
-    return customers, note
-
-
 def start_from(
     base: Scenario,
     state: LiveState,
@@ -271,9 +231,11 @@ def start_from(
             for _, ram, volume, first in seen
         ]
         storage = profile.storage[provider]
-        estimated, note = _estimated(
-            live, seen, state, volume_mean, storage.volume_ram_bytes(storage.replicas_on(run_nodes))
-        )
+        volume_ram = storage.volume_ram_bytes(storage.replicas_on(run_nodes))
+        estimated, note = [], None
+        if live.load is not None:
+            known = ledger_at(state.ledger, live.id, live.load.observed_at or state.now, volume_ram)
+            estimated, note = estimated_customers(live.id, live.load, known, volume_mean, volume_ram)
         if note:
             warnings.append(note)
         if state.has_ledger:
@@ -324,7 +286,7 @@ def start_from(
                 customers=customers,
                 on_order=on_order,
                 history=history,
-                snapshots=[_level(live.id, 0, live.load) for live in state.clusters if live.load is not None],
+                snapshots=[_now_level(live) for live in state.clusters if live.load is not None],
             ),
         ),
     }
@@ -333,9 +295,9 @@ def start_from(
     for spec in specs:
         regions.setdefault(spec.region, 0.0)
     if state.has_ledger:
-        options = {"criterion": criterion} | ({"min_weeks": min_weeks} if min_weeks is not None else {})
-        growth_fit = growth_from_ledger(state.ledger, state.now, **options)
-        churn_fit, churn_note = churn_from_ledger(state.ledger, state.now)
+        weeks = {"min_weeks": min_weeks} if min_weeks is not None else {}
+        growth_fit = growth_from_ledger(state.ledger, state.now, criterion=criterion, **weeks)
+        churn_fit, churn_note = churn_from_ledger(state.ledger, state.now, **weeks)
         warnings += [churn_note] if churn_note else []
         if growth_fit.enough:
             update["growth"] = growth_fit.chosen.growth()
@@ -424,6 +386,16 @@ def _level(cluster: str, before: int, load: ClusterLoad, placements: int = 0) ->
         ram_allocatable=load.ram_allocatable_bytes, pods=load.pods, services=load.services, customers=load.customers,
         volumes=load.volumes, etcd_objects=load.etcd_objects, disk_bytes=load.disk_bytes, placements=placements,
     )  # fmt: skip
+
+
+def _now_level(live: LiveCluster) -> LiveLevel:
+    """The level the start is compared with and held to: the router's load now where the source has it (the
+    snapshot with the reservations and releases since), else the newest snapshot's."""
+    now = live.load_now if live.load_now is not None else live.load
+    level = _level(live.id, 0, now)
+    # A snapshot without raw disk did not measure it: the reservations' disk alone is not the cluster's.
+    disk = level.disk_bytes if live.load.disk_bytes else 0
+    return level.model_copy(update={"with_reservations": now != live.load, "disk_bytes": disk})
 
 
 def _aware_utc(value: datetime) -> datetime:

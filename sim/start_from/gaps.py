@@ -49,8 +49,8 @@ def record_gaps(gaps: list[StartGap], record, basis: str) -> list[str]:
     for gap in gaps:
         if gap.held:
             source = (
-                f"newest load snapshot ({gap.measured}) less its customers as simulated ({gap.simulated}); held for "
-                "the whole run"
+                f"newest load snapshot{' with the reservations since' if gap.with_reservations else ''} "
+                f"({gap.measured}) less its customers as simulated ({gap.simulated}); held for the whole run"
             )
             record(f"clusters.{gap.cluster}.held_{gap.measure}", gap.held, basis, source)
     return gap_notes(gaps)

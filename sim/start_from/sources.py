@@ -1,8 +1,10 @@
 """Reading a live source into one ``LiveState``: the clusters with their newest load snapshot, and the ledger.
 
 - ``read_router_db(url)``: the router's database, SQLite or PostgreSQL, through the router's own table
-  definitions (``placement.router.db``), read only: SQLite is opened with ``mode=ro``, PostgreSQL in a read-only
-  transaction, and nothing is ever migrated (a database without the router's tables is refused, not created).
+  definitions (``placement.router.db``), read only; with each cluster's load now as the router holds it (its newest
+  snapshot plus what it reserved and released since, ``placement.router.fleet_rows``). SQLite is opened with
+  ``mode=ro``, PostgreSQL in a read-only transaction, and nothing is ever migrated (a database without the router's
+  tables is refused, not created).
 - ``read_snapshots(folder)``: every collector snapshot (``*.json``, ``placement.collector.snapshot.Snapshot``); the
   newest per cluster counts, and those of the ``HISTORY_DAYS`` before it give the operator's trend. A snapshot
   knows its storage provider and control plane but not its region or status.
@@ -30,6 +32,7 @@ from placement.collector.snapshot import Snapshot
 from placement.model import ClusterLoad
 from placement.router import db
 from placement.router.config import DEFAULT_MAX_CLOCK_SKEW_SECONDS
+from placement.router.fleet_rows import FLEET, NODES, fleet_from_rows
 from placement.state import ClusterLoadIn, FleetState
 from placement.yamlio import ConfigError, format_loc, load_yaml_model
 
@@ -67,6 +70,8 @@ class LiveCluster:
     created_at: datetime | None = None  # when it was registered (a cluster on order: when it was ordered)
     # Older snapshots of the last ``HISTORY_DAYS`` (oldest first): the trend the operator has seen.
     history: tuple[ClusterLoad, ...] = ()
+    # The router's load now: the newest snapshot plus what it reserved and released since (None: the snapshot's).
+    load_now: ClusterLoad | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +200,9 @@ def read_router_db(url: str, now: datetime) -> LiveState:
                 )
             ).all()
             snapshots = {cluster_id: document for cluster_id, _, document in current}
+            # The load now, as the router decides on it: the newest snapshot plus what it reserved since.
+            fleet = fleet_from_rows(conn.execute(FLEET).all(), conn.execute(NODES))
+            effective = {cluster.id: load for cluster, load in fleet}
             loads = db.cluster_loads.c
             older = conn.execute(
                 select(loads.id, loads.cluster_id, loads.snapshot)
@@ -227,7 +235,7 @@ def read_router_db(url: str, now: datetime) -> LiveState:
         created = None if row.created_at is None else _aware(row.created_at)
         clusters.append(
             LiveCluster(row.id, row.region, row.storage_provider, row.status, load, None, created,
-                        tuple(history.get(row.id, ())))
+                        tuple(history.get(row.id, ())), effective.get(row.id) if load is not None else None)
         )  # fmt: skip
     if not clusters:
         raise StartFromError(f"router database {shown}: no clusters")

@@ -80,6 +80,9 @@ class LiveLevel(SpecModel):
     etcd_objects: int = Field(ge=0)
     disk_bytes: int = Field(default=0, ge=0, description="the replicas' raw disk; 0: not measured")
     placements: int = Field(default=0, ge=0, description="placements on the cluster in the day before")
+    with_reservations: bool = Field(
+        default=False, description="the snapshot's levels with the router's reservations and releases since"
+    )
 
 
 class AssumedRise(SpecModel):

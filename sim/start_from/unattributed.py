@@ -45,6 +45,11 @@ class StartGap:
     measured: int
     simulated: int
     held: int
+    with_reservations: bool = False  # ``measured`` is the snapshot's with the router's reservations since
+
+    @property
+    def source(self) -> str:
+        return "its snapshot with the router's reservations since" if self.with_reservations else "its snapshot"
 
 
 def hold_unattributed(fleet: Any, live: LiveFleet) -> list[StartGap]:
@@ -66,7 +71,7 @@ def hold_unattributed(fleet: Any, live: LiveFleet) -> list[StartGap]:
             if held and counter == "volumes":
                 counters["etcd_objects"][number] += held * storage.volume_objects(replicas)
             counters[counter][number] += held
-            gaps.append(StartGap(snapshot.cluster, field, measured, simulated, held))
+            gaps.append(StartGap(snapshot.cluster, field, measured, simulated, held, snapshot.with_reservations))
         fleet._touch(number)
     return gaps
 
@@ -78,7 +83,7 @@ def gap_notes(gaps: list[StartGap]) -> list[str]:
     for gap in gaps:
         if gap.held:
             notes.append(
-                f"cluster {gap.cluster}: its snapshot counts {_shown(gap.measure, gap.measured)}, its customers as "
+                f"cluster {gap.cluster}: {gap.source} counts {_shown(gap.measure, gap.measured)}, its customers as "
                 f"simulated {_shown(gap.measure, gap.simulated)}; the other {_shown(gap.measure, gap.held)} are held "
                 "on the cluster for the whole run (no customer takes them back)"
                 + ("; their sizes are unknown, so they take no disk" if gap.measure == "volumes" else "")
@@ -86,8 +91,8 @@ def gap_notes(gaps: list[StartGap]) -> list[str]:
         elif gap.measured > 0 and abs(gap.simulated - gap.measured) > gap.measured * DISAGREE_SHARE:
             above = gap.simulated > gap.measured
             notes.append(
-                f"cluster {gap.cluster}: the model starts it at {_shown(gap.measure, gap.simulated)} where its "
-                f"snapshot measured {_shown(gap.measure, gap.measured)} "
+                f"cluster {gap.cluster}: the model starts it at {_shown(gap.measure, gap.simulated)} where "
+                f"{gap.source} measured {_shown(gap.measure, gap.measured)} "
                 + (
                     "(the limits profile's figures are above this fleet's): its dates for this limit are early"
                     if above
