@@ -85,6 +85,11 @@ class RunNode:
         return self.allocatable_ram_bytes - self.requested_ram_bytes
 
 
+# The control-plane type of a cluster the router (or a state file) has no load snapshot of yet: one being
+# provisioned. Its load has no run nodes; the status filter refuses it before anything reads the load.
+NO_SNAPSHOT = "(no load snapshot)"
+
+
 @dataclass(frozen=True, slots=True)
 class ClusterLoad:
     """A snapshot of one cluster's load.

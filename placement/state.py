@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, m
 from placement.model import (
     DEFAULT_MOUNT_PATH,
     LABEL_LENGTH,
+    NO_SNAPSHOT,
     Cluster,
     ClusterLoad,
     PlacementRequest,
@@ -252,7 +253,23 @@ class RequestIn(_Edge):
 
 class FleetEntry(_Edge):
     cluster: ClusterIn
-    load: ClusterLoadIn
+    load: ClusterLoadIn | None = Field(
+        default=None, description="its newest load snapshot; may be left out only for a cluster still provisioning"
+    )
+
+    @model_validator(mode="after")
+    def _load_unless_provisioning(self) -> FleetEntry:
+        if self.load is None and self.cluster.status != "provisioning":
+            raise ValueError(
+                f"load: required for cluster {self.cluster.id!r} (status {self.cluster.status}); only a cluster "
+                "still provisioning may have none"
+            )
+        return self
+
+    def load_model(self) -> ClusterLoad:
+        """The load as the engine reads it: a provisioning cluster without one has no run nodes (the status filter
+        refuses it first)."""
+        return self.load.to_model() if self.load is not None else ClusterLoad(run_nodes=(), ctrl_node_type=NO_SNAPSHOT)
 
 
 class FleetState(_Edge):
@@ -270,7 +287,7 @@ class FleetState(_Edge):
         return self
 
     def to_model(self) -> list[tuple[Cluster, ClusterLoad]]:
-        return [(e.cluster.to_model(), e.load.to_model()) for e in self.clusters]
+        return [(e.cluster.to_model(), e.load_model()) for e in self.clusters]
 
 
 def load_state(path: str | Path) -> list[tuple[Cluster, ClusterLoad]]:

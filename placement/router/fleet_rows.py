@@ -13,12 +13,10 @@ from typing import Any
 from sqlalchemy import Text, bindparam, cast, func, select
 from sqlalchemy.dialects import postgresql
 
-from placement.model import Cluster, ClusterLoad, RunNode
+from placement.model import NO_SNAPSHOT, Cluster, ClusterLoad, RunNode
 from placement.router import counters
 from placement.router.cache import Fleet
 from placement.router.db import cluster_counters, clusters, customer_volumes, node_counters
-
-NO_SNAPSHOT = "(no load snapshot)"
 
 
 def aware(value: datetime | None) -> datetime | None:

@@ -339,7 +339,12 @@ def read_state(path: str | Path, now: datetime) -> LiveState:
         raise StartFromError(str(exc)) from None
     clusters = []
     for entry in state.clusters:
-        cluster, load = entry.cluster.to_model(), entry.load.to_model()
-        check_not_future(load.observed_at, now, f"{path}, cluster {cluster.id}")
-        clusters.append(LiveCluster(cluster.id, cluster.region, cluster.storage_provider, cluster.status, load))
+        cluster = entry.cluster.to_model()
+        load = None if entry.load is None else entry.load.to_model()  # None: a cluster still provisioning
+        if load is not None:
+            check_not_future(load.observed_at, now, f"{path}, cluster {cluster.id}")
+        clusters.append(
+            LiveCluster(cluster.id, cluster.region, cluster.storage_provider, cluster.status, load,
+                        created_at=cluster.created_at)
+        )  # fmt: skip
     return LiveState("state", str(path), now, tuple(clusters))

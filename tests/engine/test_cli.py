@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from placement.cli import app
@@ -129,3 +130,27 @@ def test_quota_violation_is_reported_and_exits_1():
     result = invoke("--state", str(STATE), "--ram", "2Gi", "--volume", "100Gi", "--json")
     assert result.exit_code == 1
     assert json.loads(result.stdout)["quota_violations"] == ["quota: volumes[0] size 100Gi > 50Gi (plan default)"]
+
+
+def test_a_provisioning_cluster_may_have_no_load_and_only_it(tmp_path):
+    """A cluster on order has no snapshot yet: a state file may list it without ``load`` (the status filter refuses
+    it); any other cluster without one is refused, naming the line and the cluster."""
+    document = yaml.safe_load(STATE.read_text())
+    ordered = {"cluster": {**document["clusters"][1]["cluster"], "id": "eu-west-9", "task_queue": "deployer-eu-west-9",
+               "status": "provisioning"}}  # fmt: skip
+    document["clusters"].append(ordered)
+    state = tmp_path / "state.yaml"
+    state.write_text(yaml.safe_dump(document, sort_keys=False))
+    result = invoke("--state", str(state), "--region", "eu-west", "--ram", "2Gi", "--json")
+    assert result.exit_code == 0, result.output
+    decision = json.loads(result.output)
+    rejected = {c["cluster_id"]: c["reason"] for c in decision["clusters"] if not c["feasible"]}
+    assert rejected["eu-west-9"].startswith("status: ") and "provisioning" in rejected["eu-west-9"]
+    assert decision["cluster_id"] != "eu-west-9"
+    ordered["cluster"]["status"] = "active"
+    state.write_text(yaml.safe_dump(document, sort_keys=False))
+    result = invoke("--state", str(state), "--ram", "2Gi")
+    assert result.exit_code == 2
+    said = " ".join(result.output.split())
+    assert "load: required for cluster 'eu-west-9' (status active); only a cluster still provisioning" in said
+    assert "line " in said and "clusters[3]" in said

@@ -468,3 +468,25 @@ def test_a_stale_snapshot_is_said(tmp_path):
                and w.endswith("so its dates lean late by up to 15 days of growth") for w in stale)  # fmt: skip
     fresh = start_from(base(), read_source(str(ROOT / "examples" / "state.yaml"), NOW))
     assert not any("newest snapshot is" in w for w in fresh.warnings)
+
+
+def test_a_state_file_lists_a_cluster_on_order_without_a_load(tmp_path):
+    """A cluster being provisioned has no snapshot yet: a state file may list it without one, with ``created_at``
+    (when it was ordered). The start takes it as an order due the base operator's lead time after that."""
+    document = yaml.safe_load((ROOT / "examples" / "state.yaml").read_text())
+    ordered_at = NOW - timedelta(days=10)
+    document["clusters"].append(
+        {"cluster": {**document["clusters"][1]["cluster"], "id": "eu-west-9", "task_queue": "deployer-eu-west-9",
+                     "status": "provisioning", "created_at": ordered_at.isoformat()}}
+    )  # fmt: skip
+    (tmp_path / "state.yaml").write_text(yaml.safe_dump(document))
+    scenario = load_scenario(ROOT / "scenarios" / "stage2.yaml")
+    started = start_from(scenario, read_source(str(tmp_path / "state.yaml"), NOW))
+    lead = scenario.operator.shard.lead_days
+    assert [(o.id, o.region, o.storage_provider) for o in started.scenario.start_from.live.on_order] == [
+        ("eu-west-9", "eu-west", "rook-ceph")
+    ]
+    assert started.scenario.start_from.live.on_order[0].due_days == pytest.approx(lead - 10)
+    assert basis(started, "clusters.eu-west-9.on_order") == MEASURED
+    assert "eu-west-9" not in {c.id for c in started.scenario.fleet.clusters}
+    assert any(w.startswith("cluster eu-west-9 is on order (provisioning)") for w in started.warnings)
