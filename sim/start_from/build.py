@@ -38,6 +38,7 @@ from sim.scenario import ClusterSpec, Fleet, Scenario
 from sim.start_from.assumed_trend import assumed_rise
 from sim.start_from.estimated import estimated_customers, ledger_at
 from sim.start_from.gaps import record_gaps, start_levels
+from sim.start_from.mix import check_mix
 from sim.start_from.on_order import clusters_on_order
 from sim.start_from.regions import customer_regions, signup_regions
 from sim.start_from.run_nodes import NOT_MEASURED, measured_nodes, unschedulable_note
@@ -153,7 +154,8 @@ def start_from(
     operator = base.operator
     ladder = tuple(operator.control_plane.ladder or profile.control_plane_ladder)
     by_cluster = _ledger_customers(state) if state.has_ledger else {}
-    volume_mean = mean_size(base.customers.volume_size)
+    mix = check_mix(state.ledger, state.now, base.customers, MEASURED, ASSUMED) if state.has_ledger else None
+    volume_mean = mean_size((mix.mix if mix else base.customers).volume_size)
     specs, customers, closed, problems = [], [], [], []
     where = f"{state.kind} {state.source}"
     on_order = clusters_on_order(state, base, record, warnings)
@@ -333,7 +335,15 @@ def start_from(
             f"region {region} has clusters (or one on order) but the regions' mix ({regions_basis}: {regions}) gives "
             "it no new customers: its clusters grow only by their customers' own new services"
         )
-    for figure in ("customers (mix of new customers)", "operator", "limits_profile", "costs"):
+    from_base = ("operator", "limits_profile", "costs")
+    if mix is not None:  # each figure of the mix, checked against the ledger
+        update["customers"] = mix.mix
+        warnings += mix.notes
+        for figure in mix.figures:
+            record(*figure)
+    else:
+        from_base = ("customers (mix of new customers)", *from_base)
+    for figure in from_base:
         record(figure, base.limits_profile if figure == "limits_profile" else "base scenario", ASSUMED, base.name)
     record("run node size", node_type, ASSUMED,
            "base scenario's operator.run_node_type, for new clusters and clusters whose snapshot measures that "

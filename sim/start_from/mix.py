@@ -1,0 +1,223 @@
+"""The base scenario's customer mix checked against the router's ledger, figure by figure (``sim.start_from.build``).
+
+The mix of new customers comes from the base scenario: the ledger cannot say what customers not yet signed up will
+bring. But it measures what the fleet's customers did bring, and a base whose mix is far from it gives the wrong
+dates: stage 2's 1.6 services a customer and 512Mi median RAM, on a fleet whose customers run one 4 GiB service
+each, put the RAM limit a long way out and the pods-per-node limit too close. So each figure the ledger measures is
+compared with the base's, and where the ledger has enough of it and the two differ by more than chance and more
+than ``TOLERANCE``, the ledger's is used and a warning says so:
+
+- ``ram``: the requests of the active services (the services table);
+- ``volume_probability``: the share of services placed with a volume, released ones included;
+- ``volume_size``: the active volumes' sizes;
+- ``pods_per_service``: the pods a reservation held, rounded to a whole number;
+- ``services``: the services of customers who signed up long enough ago to have made them (three mean creation
+  delays of the base's, and still active: churn ends a customer's creating, not what it meant to make).
+
+A measured size law is the ledger's own sizes where they are few (a PaaS's plans: ``choice``), else a lognormal
+fitted to them (median, sigma, and their range as its bounds). A measured count law is the ledger's own counts. The
+creation delay stays the base's: the ledger cannot tell a service not made yet from one never to be made.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from placement.units import format_bytes
+from sim.distributions import (
+    ChoiceCount,
+    ChoiceSize,
+    ExponentialDelay,
+    FixedCount,
+    FixedSize,
+    LognormalSize,
+    PoissonCount,
+)
+from sim.initial_fleet import mean_size
+from sim.objects import mean_count
+from sim.scenario import CustomerMix
+
+MIN_SAMPLE = 30  # fewer services (or settled customers) than this: the base's figure stays, unchecked
+TOLERANCE = 0.10  # a mean within this share of the base's stays the base's: close enough to plan on
+Z_CHANCE = 3.0  # a difference within this many standard errors may be chance: the base's stays
+MAX_CHOICES = 20  # more distinct sizes or counts than this: a fitted law instead of the ledger's own values
+SETTLE_DELAYS = 3.0  # a customer this many mean creation delays old has made ~95 % of its services
+
+
+@dataclass
+class MixCheck:
+    """The mix to use, each figure's provenance (figure, value, basis, source) and what to say."""
+
+    mix: CustomerMix
+    figures: list[tuple[str, str, str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def check_mix(ledger: pd.DataFrame, now: datetime, base: CustomerMix, measured: str, assumed: str) -> MixCheck:
+    """``base`` with each figure the ledger measures far from it replaced by the ledger's (``measured``, ``assumed``:
+    the provenance bases)."""
+    check = MixCheck(base)
+    if ledger.empty:
+        check.figures.append(("customers (mix of new customers)", "base scenario", assumed, "no ledger"))
+        return check
+    active = ledger[ledger["released_at"].isna()]
+    _sizes(check, "ram", active["ram_bytes"].to_numpy(np.int64), "requests of the active services", measured, assumed)
+    with_volume = ledger["volumes"].to_numpy(np.int64) > 0
+    _share(check, with_volume, measured, assumed)
+    held = active[active["volumes"] > 0]
+    per_volume = (held["volume_bytes"].to_numpy(np.int64) // held["volumes"].to_numpy(np.int64)).astype(np.int64)
+    _sizes(check, "volume_size", per_volume[per_volume > 0], "sizes of the active volumes", measured, assumed)
+    _pods(check, ledger["pods"].to_numpy(np.int64), measured, assumed)
+    _services(check, ledger, now, measured, assumed)
+    check.figures.append(("customers.service_delay", _shown(base.service_delay), assumed, "base scenario"))
+    return check
+
+
+def _differs(measured_mean: float, base_mean: float, standard_error: float) -> bool:
+    gap = abs(measured_mean - base_mean)
+    return gap > TOLERANCE * base_mean and gap > Z_CHANCE * standard_error
+
+
+def _sizes(check: MixCheck, name: str, values: np.ndarray, what: str, measured: str, assumed: str) -> None:
+    base_law = getattr(check.mix, name)
+    base_mean = mean_size(base_law)
+    figure = f"customers.{name}"
+    if len(values) < MIN_SAMPLE:
+        check.figures.append((figure, _shown(base_law), assumed, f"base scenario (the ledger: {len(values)} {what})"))
+        return
+    mean = float(values.mean())
+    error = float(values.std(ddof=1)) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+    source = f"ledger: {len(values):,} {what}, mean {_gib(mean)}"
+    if not _differs(mean, base_mean, error):
+        check.figures.append((figure, _shown(base_law), assumed, f"base scenario, near the {source}"))
+        return
+    law = _size_law(values)
+    check.mix = check.mix.model_copy(update={name: law})
+    check.figures.append((figure, _shown(law), measured, source))
+    check.notes.append(
+        f"customer mix: the ledger's {what} average {_gib(mean)} where the base's {name} law averages "
+        f"{_gib(base_mean)} ({mean / base_mean:.2f}x): new customers' {name} follows the ledger's ({_shown(law)})"
+    )
+
+
+def _size_law(values: np.ndarray) -> FixedSize | ChoiceSize | LognormalSize:
+    distinct, counts = np.unique(values, return_counts=True)
+    if len(distinct) == 1:
+        return FixedSize(kind="fixed", value=int(distinct[0]))
+    if len(distinct) <= MAX_CHOICES:
+        weights = [round(c / counts.sum(), 6) for c in counts.tolist()]
+        return ChoiceSize(kind="choice", values=[int(v) for v in distinct.tolist()], weights=weights)
+    logs = np.log(values.astype(float))
+    return LognormalSize(
+        kind="lognormal", median=int(round(math.exp(logs.mean()))), sigma=min(max(float(logs.std(ddof=1)), 0.01), 5.0),
+        min=int(distinct[0]), max=int(distinct[-1]),
+    )  # fmt: skip
+
+
+def _share(check: MixCheck, with_volume: np.ndarray, measured: str, assumed: str) -> None:
+    base_share = check.mix.volume_probability
+    figure = "customers.volume_probability"
+    if len(with_volume) < MIN_SAMPLE:
+        why = f"base scenario (the ledger: {len(with_volume)} services)"
+        check.figures.append((figure, f"{base_share:g}", assumed, why))
+        return
+    share = float(with_volume.mean())
+    error = math.sqrt(max(base_share * (1 - base_share), 1e-9) / len(with_volume))
+    source = f"ledger: {int(with_volume.sum()):,} of {len(with_volume):,} services placed with a volume"
+    gap = abs(share - base_share)
+    if gap <= max(TOLERANCE * base_share, 0.02) or gap <= Z_CHANCE * error:
+        check.figures.append((figure, f"{base_share:g}", assumed, f"base scenario, near the {source} ({share:.3f})"))
+        return
+    check.mix = check.mix.model_copy(update={"volume_probability": round(share, 4)})
+    check.figures.append((figure, f"{share:.4f}", measured, source))
+    check.notes.append(
+        f"customer mix: {share:.1%} of the ledger's services were placed with a volume where the base's "
+        f"volume_probability is {base_share:.1%}: new customers' services follow the ledger's"
+    )
+
+
+def _pods(check: MixCheck, pods: np.ndarray, measured: str, assumed: str) -> None:
+    base_pods = check.mix.pods_per_service
+    figure = "customers.pods_per_service"
+    if len(pods) < MIN_SAMPLE:
+        check.figures.append((figure, str(base_pods), assumed, f"base scenario (the ledger: {len(pods)} services)"))
+        return
+    mean = float(pods.mean())
+    chosen = max(1, int(round(mean)))
+    source = f"ledger: {len(pods):,} services, {mean:.2f} pods each"
+    if chosen == base_pods:
+        check.figures.append((figure, str(base_pods), assumed, f"base scenario, as the {source}"))
+        return
+    check.mix = check.mix.model_copy(update={"pods_per_service": chosen})
+    check.figures.append((figure, str(chosen), measured, source))
+    check.notes.append(
+        f"customer mix: the ledger's services hold {mean:.2f} pods each where the base's pods_per_service is "
+        f"{base_pods}: new services hold {chosen}"
+    )
+
+
+def _services(check: MixCheck, ledger: pd.DataFrame, now: datetime, measured: str, assumed: str) -> None:
+    base_law = check.mix.services
+    figure = "customers.services"
+    delay = check.mix.service_delay
+    settle = SETTLE_DELAYS * (delay.mean_days if isinstance(delay, ExponentialDelay) else delay.days + 1.0)
+    by_customer = (
+        ledger.assign(held=ledger["released_at"].isna())
+        .groupby("customer_id")
+        .agg(first=("reserved_at", "min"), services=("service_id", "count"), active=("held", "any"))
+    )
+    age = (pd.Timestamp(now) - by_customer["first"]).dt.total_seconds() / 86400.0
+    settled = by_customer[(age >= settle) & by_customer["active"]]["services"].to_numpy(np.int64)
+    what = f"customers active and at least {settle:g} days old (three of the base's mean creation delays)"
+    if len(settled) < MIN_SAMPLE:
+        check.figures.append((figure, _shown(base_law), assumed, f"base scenario (the ledger: {len(settled)} {what})"))
+        return
+    mean, base_mean = float(settled.mean()), mean_count(base_law)
+    error = float(settled.std(ddof=1)) / math.sqrt(len(settled))
+    source = f"ledger: {len(settled):,} {what}, {mean:.2f} services each"
+    if not _differs(mean, base_mean, error):
+        check.figures.append((figure, _shown(base_law), assumed, f"base scenario, near the {source}"))
+        return
+    distinct, counts = np.unique(settled, return_counts=True)
+    if len(distinct) == 1:
+        law = FixedCount(kind="fixed", value=int(distinct[0]))
+    elif len(distinct) <= MAX_CHOICES:
+        weights = [round(c / counts.sum(), 6) for c in counts.tolist()]
+        law = ChoiceCount(kind="choice", values=[int(v) for v in distinct.tolist()], weights=weights)
+    else:
+        law = PoissonCount(kind="poisson", mean=max(mean, 1.0), max=int(distinct[-1]))
+    check.mix = check.mix.model_copy(update={"services": law})
+    check.figures.append((figure, _shown(law), measured, source))
+    check.notes.append(
+        f"customer mix: the ledger's settled customers ({len(settled):,}) made {mean:.2f} services each where the "
+        f"base's services law averages {base_mean:.2f}: new customers follow the ledger's ({_shown(law)})"
+    )
+
+
+def _gib(value: float) -> str:
+    return f"{value / 2**30:,.2f} GiB"
+
+
+def _size(value: int) -> str:
+    exact = format_bytes(value)
+    return exact if not exact.isdigit() else f"{value / 2**30:.2f}Gi"
+
+
+def _shown(law) -> str:
+    """A law as people read it: sizes in binary units."""
+    fields = law.model_dump(exclude_none=True)
+    kind = fields.pop("kind")
+    if isinstance(law, (FixedSize, ChoiceSize, LognormalSize)):
+        for name in ("value", "median", "min", "max"):
+            if name in fields:
+                fields[name] = _size(fields[name])
+        if "values" in fields:
+            fields["values"] = [_size(v) for v in fields["values"]]
+    if kind == "choice" and len(fields["values"]) > 6:
+        return f"choice of {len(fields['values'])} values"
+    return f"{kind} " + ", ".join(f"{k} {v}" for k, v in fields.items())
