@@ -11,12 +11,13 @@ than ``TOLERANCE``, the ledger's is used and a warning says so:
 - ``volume_probability``: the share of services placed with a volume, released ones included;
 - ``volume_size``: the active volumes' sizes;
 - ``pods_per_service``: the pods a reservation held, rounded to a whole number;
+- ``service_delay``: when a customer's later services came after its first, an exponential's mean fitted to them
+  (each seen only because it came before its customer's age now: a truncated likelihood);
 - ``services``: the services of customers who signed up long enough ago to have made them (three mean creation
-  delays of the base's, and still active: churn ends a customer's creating, not what it meant to make).
+  delays, and still active: churn ends a customer's creating, not what it meant to make).
 
 A measured size law is the ledger's own sizes where they are few (a PaaS's plans: ``choice``), else a lognormal
-fitted to them (median, sigma, and their range as its bounds). A measured count law is the ledger's own counts. The
-creation delay stays the base's: the ledger cannot tell a service not made yet from one never to be made.
+fitted to them (median, sigma, and their range as its bounds). A measured count law is the ledger's own counts.
 """
 
 from __future__ import annotations
@@ -73,8 +74,8 @@ def check_mix(ledger: pd.DataFrame, now: datetime, base: CustomerMix, measured: 
     per_volume = (held["volume_bytes"].to_numpy(np.int64) // held["volumes"].to_numpy(np.int64)).astype(np.int64)
     _sizes(check, "volume_size", per_volume[per_volume > 0], "sizes of the active volumes", measured, assumed)
     _pods(check, ledger["pods"].to_numpy(np.int64), measured, assumed)
+    _delay(check, ledger, now, measured, assumed)
     _services(check, ledger, now, measured, assumed)
-    check.figures.append(("customers.service_delay", _shown(base.service_delay), assumed, "base scenario"))
     return check
 
 
@@ -161,6 +162,51 @@ def _pods(check: MixCheck, pods: np.ndarray, measured: str, assumed: str) -> Non
     )
 
 
+def _delay(check: MixCheck, ledger: pd.DataFrame, now: datetime, measured: str, assumed: str) -> None:
+    """The mean creation delay of a customer's later services, fitted to the ledger's: each one seen was made
+    before its customer's age now, so its delay is an exponential's truncated there (maximum likelihood)."""
+    base_law = check.mix.service_delay
+    figure = "customers.service_delay"
+    first = ledger.groupby("customer_id")["reserved_at"].transform("min")
+    later = ledger["reserved_at"] > first
+    delays = ((ledger["reserved_at"] - first)[later].dt.total_seconds() / 86400.0).to_numpy()
+    ages = ((pd.Timestamp(now) - first)[later].dt.total_seconds() / 86400.0).to_numpy()
+    if not isinstance(base_law, ExponentialDelay) or len(delays) < MIN_SAMPLE:
+        why = f"the ledger: {len(delays)} later services" if len(delays) < MIN_SAMPLE else "a fixed delay"
+        check.figures.append((figure, _shown(base_law), assumed, f"base scenario ({why})"))
+        return
+    mean, error = _truncated_exponential_mean(delays, np.maximum(ages, delays))
+    source = f"ledger: {len(delays):,} later services, made {mean:.1f} days after their customer's first (fitted)"
+    if not _differs(mean, base_law.mean_days, error):
+        check.figures.append((figure, _shown(base_law), assumed, f"base scenario, near the {source}"))
+        return
+    law = ExponentialDelay(kind="exponential", mean_days=round(mean, 2))
+    check.mix = check.mix.model_copy(update={"service_delay": law})
+    check.figures.append((figure, _shown(law), measured, source))
+    check.notes.append(
+        f"customer mix: the ledger's later services came {mean:.1f} days after their customer's first (fitted, "
+        f"± {error:.1f}) where the base's service_delay averages {base_law.mean_days:g}: new customers follow the "
+        "ledger's"
+    )
+
+
+def _truncated_exponential_mean(delays: np.ndarray, limits: np.ndarray) -> tuple[float, float]:
+    """The mean of an exponential law from draws each seen only below its limit, and its standard error."""
+    from scipy.optimize import minimize_scalar  # the parent's only, as in sim.growth_fit
+
+    def negative_log_likelihood(log_mean: float) -> float:
+        mean = math.exp(log_mean)
+        return float(np.sum(np.log(mean) + delays / mean + np.log(-np.expm1(-limits / mean))))
+
+    top = math.log(max(float(limits.max()), 1.0) * 100)
+    fit = minimize_scalar(negative_log_likelihood, bounds=(math.log(1e-3), top), method="bounded")
+    mean = math.exp(fit.x)
+    step = 1e-3  # the observed information, numerically, on the log scale
+    around = [negative_log_likelihood(fit.x + offset) for offset in (-step, 0.0, step)]
+    curvature = (around[0] - 2 * around[1] + around[2]) / step**2
+    return mean, mean / math.sqrt(curvature) if curvature > 0 else math.inf
+
+
 def _services(check: MixCheck, ledger: pd.DataFrame, now: datetime, measured: str, assumed: str) -> None:
     base_law = check.mix.services
     figure = "customers.services"
@@ -173,7 +219,7 @@ def _services(check: MixCheck, ledger: pd.DataFrame, now: datetime, measured: st
     )
     age = (pd.Timestamp(now) - by_customer["first"]).dt.total_seconds() / 86400.0
     settled = by_customer[(age >= settle) & by_customer["active"]]["services"].to_numpy(np.int64)
-    what = f"customers active and at least {settle:g} days old (three of the base's mean creation delays)"
+    what = f"customers active and at least {settle:g} days old (three mean creation delays)"
     if len(settled) < MIN_SAMPLE:
         check.figures.append((figure, _shown(base_law), assumed, f"base scenario (the ledger: {len(settled)} {what})"))
         return

@@ -44,15 +44,21 @@ def test_a_mix_far_from_the_ledgers_follows_the_ledger_and_says_so(sqlite_histor
     assert {v for c in estimated for v in c.volume if v} == {2 * GiB}
 
 
-def _ledger(rng: np.random.Generator, customers: int, ram: np.ndarray, counts: np.ndarray, days: float):
+def _ledger(
+    rng: np.random.Generator, customers: int, ram: np.ndarray, counts: np.ndarray, days: float, delay: float = 1.0
+):
+    """A ledger of ``customers`` signing up evenly over ``days``, each making ``counts`` services, its later ones
+    an exponential ``delay`` (mean days) after its first: those not made by now are not in it."""
     rows = []
     for number in range(customers):
-        first = NOW - timedelta(days=float(rng.uniform(0, days)))
-        for k in range(int(counts[number])):
+        age = float(rng.uniform(0, days))
+        first = NOW - timedelta(days=age)
+        later = rng.exponential(delay, int(counts[number]) - 1)
+        for k, after in enumerate([0.0, *later[later < age].tolist()]):
             rows.append(
                 {"service_id": f"s{number}-{k}", "customer_id": f"c{number}", "cluster_id": "a",
                  "ram_bytes": int(ram[len(rows) % len(ram)]), "pods": 1, "volumes": 0, "volume_bytes": 0,
-                 "new_customer": k == 0, "reserved_at": first + timedelta(days=k), "released_at": pd.NaT}
+                 "new_customer": k == 0, "reserved_at": first + timedelta(days=after), "released_at": pd.NaT}
             )  # fmt: skip
     frame = pd.DataFrame(rows)
     frame["reserved_at"] = pd.to_datetime(frame["reserved_at"], utc=True)
@@ -84,6 +90,14 @@ def test_the_check_keeps_what_chance_explains_and_fits_what_it_does_not():
     assert any("services each where the base's services law averages 1.60" in n for n in three.notes)
     spread = check_mix(_ledger(rng, 500, drawn, rng.integers(3, 6, 500), 600), NOW, stage2, MEASURED, ASSUMED)
     assert isinstance(spread.mix.services, ChoiceCount) and spread.mix.services.values == [3, 4, 5]
+    # Later services 10 days after the first on average (stage 2: 45), those of the last weeks not made yet: the
+    # truncated fit finds the mean, where the delays seen average less.
+    quick = _ledger(rng, 3000, drawn, np.full(3000, 2), 60, delay=10.0)
+    fitted_delay = check_mix(quick, NOW, stage2, MEASURED, ASSUMED)
+    assert abs(fitted_delay.mix.service_delay.mean_days - 10.0) < 1.0
+    seen = quick.groupby("customer_id")["reserved_at"].transform(lambda t: t - t.min()).dt.total_seconds() / 86400
+    assert seen[seen > 0].mean() < 9.0
+    assert any("service_delay averages 45" in n for n in fitted_delay.notes)
     # Too few services to tell: every figure stays the base's, and the provenance says why.
     few = check_mix(_ledger(rng, 10, drawn * 4, np.full(10, 2), 30), NOW, stage2, MEASURED, ASSUMED)
     assert few.mix == stage2 and not few.notes
