@@ -154,7 +154,10 @@ def start_from(
     operator = base.operator
     ladder = tuple(operator.control_plane.ladder or profile.control_plane_ladder)
     by_cluster = _ledger_customers(state) if state.has_ledger else {}
-    mix = check_mix(state.ledger, state.now, base.customers, MEASURED, ASSUMED) if state.has_ledger else None
+    mix = None
+    if state.has_ledger:
+        weeks = {"min_weeks": min_weeks} if min_weeks is not None else {}
+        mix = check_mix(state.ledger, state.now, base.customers, MEASURED, ASSUMED, **weeks)
     volume_mean = mean_size((mix.mix if mix else base.customers).volume_size)
     specs, customers, closed, problems = [], [], [], []
     where = f"{state.kind} {state.source}"

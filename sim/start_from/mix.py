@@ -40,6 +40,7 @@ from sim.distributions import (
     LognormalSize,
     PoissonCount,
 )
+from sim.growth_fit import MIN_HISTORY_WEEKS
 from sim.initial_fleet import mean_size
 from sim.objects import mean_count
 from sim.scenario import CustomerMix
@@ -60,9 +61,17 @@ class MixCheck:
     notes: list[str] = field(default_factory=list)
 
 
-def check_mix(ledger: pd.DataFrame, now: datetime, base: CustomerMix, measured: str, assumed: str) -> MixCheck:
+def check_mix(
+    ledger: pd.DataFrame,
+    now: datetime,
+    base: CustomerMix,
+    measured: str,
+    assumed: str,
+    min_weeks: float = MIN_HISTORY_WEEKS,
+) -> MixCheck:
     """``base`` with each figure the ledger measures far from it replaced by the ledger's (``measured``, ``assumed``:
-    the provenance bases)."""
+    the provenance bases). The creation delay is fitted only to ``min_weeks`` of ledger or more: over hours, the
+    services a customer made in its first minutes say nothing of a delay of weeks."""
     check = MixCheck(base)
     if ledger.empty:
         check.figures.append(("customers (mix of new customers)", "base scenario", assumed, "no ledger"))
@@ -75,7 +84,12 @@ def check_mix(ledger: pd.DataFrame, now: datetime, base: CustomerMix, measured: 
     per_volume = (held["volume_bytes"].to_numpy(np.int64) // held["volumes"].to_numpy(np.int64)).astype(np.int64)
     _sizes(check, "volume_size", per_volume[per_volume > 0], "sizes of the active volumes", measured, assumed)
     _pods(check, ledger["pods"].to_numpy(np.int64), measured, assumed)
-    _delay(check, ledger, now, measured, assumed)
+    weeks = float((pd.Timestamp(now) - ledger["reserved_at"].min()).total_seconds()) / (7 * 86400.0)
+    if weeks >= min_weeks:
+        _delay(check, ledger, now, measured, assumed)
+    else:
+        why = f"base scenario ({weeks:.1f} weeks of ledger: fewer than {min_weeks:g} to fit it to)"
+        check.figures.append(("customers.service_delay", _shown(base.service_delay), assumed, why))
     _services(check, ledger, now, measured, assumed)
     return check
 

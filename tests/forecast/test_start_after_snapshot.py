@@ -82,3 +82,7 @@ def test_the_start_counts_the_snapshots_customers_and_the_routers_load_now(busy_
     assert not started.churn_fit.fitted
     assert "fewer than 8 weeks, so churn is not fitted" in started.churn_fit.message
     assert started.scenario.churn == base().churn
+    # Nor the creation delay of later services: services made minutes apart say nothing of a delay of weeks.
+    assert started.scenario.customers.service_delay == base().customers.service_delay
+    delay = started.provenance.set_index("figure").loc["customers.service_delay"]
+    assert delay["basis"] == ASSUMED and "weeks of ledger: fewer than 8 to fit it to" in delay["source"]
