@@ -48,6 +48,7 @@ from sim.scenario import CustomerMix
 MIN_SAMPLE = 30  # fewer services (or settled customers) than this: the base's figure stays, unchecked
 TOLERANCE = 0.10  # a mean within this share of the base's stays the base's: close enough to plan on
 Z_CHANCE = 3.0  # a difference within this many standard errors may be chance: the base's stays
+MANY_VOLUMES = 0.05  # services holding more volumes each than 1 + this are said (a simulated one holds one)
 MAX_CHOICES = 20  # more distinct sizes or counts than this: a fitted law instead of the ledger's own values
 SETTLE_DELAYS = (5.0, 3.0)  # customers this many mean creation delays old count, the first that has enough
 
@@ -83,6 +84,14 @@ def check_mix(
     held = active[active["volumes"] > 0]
     per_volume = (held["volume_bytes"].to_numpy(np.int64) // held["volumes"].to_numpy(np.int64)).astype(np.int64)
     _sizes(check, "volume_size", per_volume[per_volume > 0], "sizes of the active volumes", measured, assumed)
+    counts = ledger["volumes"].to_numpy(np.int64)
+    counts = counts[counts > 0]
+    if len(counts) >= MIN_SAMPLE and counts.mean() > 1 + MANY_VOLUMES:
+        check.notes.append(
+            f"customer mix: the ledger's services with a volume hold {counts.mean():.2f} volumes each, a simulated "
+            "service one: new services' volumes, and their raw disk, lean low by that factor, and the dates of the "
+            "volume and disk limits late"
+        )
     _pods(check, ledger["pods"].to_numpy(np.int64), measured, assumed)
     weeks = float((pd.Timestamp(now) - ledger["reserved_at"].min()).total_seconds()) / (7 * 86400.0)
     if weeks >= min_weeks:

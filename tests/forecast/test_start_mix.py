@@ -98,6 +98,11 @@ def test_the_check_keeps_what_chance_explains_and_fits_what_it_does_not():
     seen = quick.groupby("customer_id")["reserved_at"].transform(lambda t: t - t.min()).dt.total_seconds() / 86400
     assert seen[seen > 0].mean() < 9.0
     assert any("service_delay averages 45" in n for n in fitted_delay.notes)
+    # Services with two volumes each: a simulated service holds one, and that is said.
+    doubled = _ledger(rng, 100, drawn, np.full(100, 2), 400).assign(volumes=2, volume_bytes=4 * GiB)
+    said = check_mix(doubled, NOW, stage2, MEASURED, ASSUMED).notes
+    assert any("services with a volume hold 2.00 volumes each, a simulated service one" in n for n in said)
+    assert not [n for n in same.notes if "volumes each" in n]
     # Too few services to tell: every figure stays the base's, and the provenance says why.
     few = check_mix(_ledger(rng, 10, drawn * 4, np.full(10, 2), 30), NOW, stage2, MEASURED, ASSUMED)
     assert few.mix == stage2 and not few.notes
