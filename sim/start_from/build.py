@@ -36,7 +36,7 @@ from sim.growth_recent import churn_from_ledger, growth_from_ledger
 from sim.initial_fleet import mean_size
 from sim.scenario import ClusterSpec, Fleet, Scenario
 from sim.start_from.assumed_trend import assumed_rise
-from sim.start_from.estimated import estimated_customers, ledger_at
+from sim.start_from.estimated import estimated_customers, ledger_at, unmarked_note
 from sim.start_from.gaps import record_gaps, start_levels
 from sim.start_from.mix import check_mix
 from sim.start_from.on_order import clusters_on_order
@@ -158,6 +158,7 @@ def start_from(
     if state.has_ledger:
         weeks = {"min_weeks": min_weeks} if min_weeks is not None else {}
         mix = check_mix(state.ledger, state.now, base.customers, MEASURED, ASSUMED, **weeks)
+        warnings += [note] if (note := unmarked_note(state.ledger)) else []
     volume_mean = mean_size((mix.mix if mix else base.customers).volume_size)
     specs, customers, closed, problems = [], [], [], []
     where = f"{state.kind} {state.source}"

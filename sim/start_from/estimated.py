@@ -78,3 +78,17 @@ def estimated_customers(
         given += count
         customers.append(LiveCustomer(cluster=cluster_id, ram=[ram_each] * count, volume=sizes, measured=False))
     return customers, note
+
+
+def unmarked_note(ledger: pd.DataFrame, min_customers: int = 30) -> str | None:
+    """What to say when no reservation of a ledger with ``min_customers`` or more is marked ``new_customer``: the
+    product API does not send it, so between two snapshots the router counts neither a new customer's namespace nor
+    its per-customer etcd objects, and the router's load now is that much below the model's start."""
+    if ledger.empty or ledger["customer_id"].nunique() < min_customers or ledger["new_customer"].astype(bool).any():
+        return None
+    return (
+        f"no reservation of the ledger's {ledger['customer_id'].nunique():,} customers is marked new_customer: the "
+        "product API does not send it, so between snapshots the router counts no new customer's namespace or "
+        "per-customer etcd objects (its load now reads low there; the forecast's sign-ups are the customers' first "
+        "reservations all the same)"
+    )

@@ -77,6 +77,8 @@ def test_the_start_counts_the_snapshots_customers_and_the_routers_load_now(busy_
     assert abs(first["ram_requested_bytes"] - effective.ram_requested_bytes) < 1024**2
     assert first["services"] == effective.services and first["volumes"] == effective.volumes
     assert not [w for w in started.warnings if "requested RAM" in w or "volumes" in w], started.warnings
+    # The product API never said new_customer: fewer than 30 customers, too few to say it does not send it.
+    assert not [w for w in started.warnings if "marked new_customer" in w]
     # Hours of ledger: neither growth nor churn is fitted, and the churn says why.
     assert basis(started, "growth") == ASSUMED and basis(started, "churn") == ASSUMED
     assert not started.churn_fit.fitted

@@ -14,6 +14,7 @@ from sim.initial_fleet import mean_size
 from sim.objects import mean_count
 from sim.scenario import load_scenario
 from sim.start_from.build import ASSUMED, MEASURED, read_source, start_from
+from sim.start_from.estimated import unmarked_note
 from sim.start_from.mix import check_mix
 from tests.forecast.conftest import NOW, ROOT
 from tests.forecast.test_start_from import base, basis
@@ -107,3 +108,12 @@ def test_the_check_keeps_what_chance_explains_and_fits_what_it_does_not():
     few = check_mix(_ledger(rng, 10, drawn * 4, np.full(10, 2), 30), NOW, stage2, MEASURED, ASSUMED)
     assert few.mix == stage2 and not few.notes
     assert {basis for _, _, basis, _ in few.figures} == {ASSUMED}
+
+
+def test_a_ledger_without_new_customer_marks_is_said():
+    rng = np.random.default_rng(5)
+    marked = _ledger(rng, 40, np.full(10, GiB), np.full(40, 2), 100)
+    assert unmarked_note(marked) is None  # each customer's first reservation is marked
+    unmarked = marked.assign(new_customer=False)
+    assert "no reservation of the ledger's 40 customers is marked new_customer" in unmarked_note(unmarked)
+    assert unmarked_note(unmarked.head(20)) is None  # too few customers to tell
