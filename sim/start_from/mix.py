@@ -78,7 +78,8 @@ def check_mix(
         check.figures.append(("customers (mix of new customers)", "base scenario", assumed, "no ledger"))
         return check
     active = ledger[ledger["released_at"].isna()]
-    _sizes(check, "ram", active["ram_bytes"].to_numpy(np.int64), "requests of the active services", measured, assumed)
+    ram = active["ram_bytes"].to_numpy(np.int64)
+    _sizes(check, "ram", ram[ram > 0], "requests of the active services", measured, assumed)
     with_volume = ledger["volumes"].to_numpy(np.int64) > 0
     _share(check, with_volume, measured, assumed)
     held = active[active["volumes"] > 0]
