@@ -131,13 +131,21 @@ def _sizes(check: MixCheck, name: str, values: np.ndarray, what: str, measured: 
     )
 
 
-def _size_law(values: np.ndarray) -> FixedSize | ChoiceSize | LognormalSize:
+def _own_law(values: np.ndarray, fixed: type, choice: type):
+    """The ledger's own values as a law: one value fixed, a few a choice in their shares; None: too many."""
     distinct, counts = np.unique(values, return_counts=True)
     if len(distinct) == 1:
-        return FixedSize(kind="fixed", value=int(distinct[0]))
+        return fixed(kind="fixed", value=int(distinct[0]))
     if len(distinct) <= MAX_CHOICES:
         weights = [round(c / counts.sum(), 6) for c in counts.tolist()]
-        return ChoiceSize(kind="choice", values=[int(v) for v in distinct.tolist()], weights=weights)
+        return choice(kind="choice", values=[int(v) for v in distinct.tolist()], weights=weights)
+    return None
+
+
+def _size_law(values: np.ndarray) -> FixedSize | ChoiceSize | LognormalSize:
+    if own := _own_law(values, FixedSize, ChoiceSize):
+        return own
+    distinct = np.unique(values)
     logs = np.log(values.astype(float))
     return LognormalSize(
         kind="lognormal", median=int(round(math.exp(logs.mean()))), sigma=min(max(float(logs.std(ddof=1)), 0.01), 5.0),
@@ -259,14 +267,9 @@ def _services(check: MixCheck, ledger: pd.DataFrame, now: datetime, measured: st
     if not _differs(mean, base_mean, error):
         check.figures.append((figure, _shown(base_law), assumed, f"base scenario, near the {source}"))
         return
-    distinct, counts = np.unique(settled, return_counts=True)
-    if len(distinct) == 1:
-        law = FixedCount(kind="fixed", value=int(distinct[0]))
-    elif len(distinct) <= MAX_CHOICES:
-        weights = [round(c / counts.sum(), 6) for c in counts.tolist()]
-        law = ChoiceCount(kind="choice", values=[int(v) for v in distinct.tolist()], weights=weights)
-    else:
-        law = PoissonCount(kind="poisson", mean=max(mean, 1.0), max=int(distinct[-1]))
+    law = _own_law(settled, FixedCount, ChoiceCount) or PoissonCount(
+        kind="poisson", mean=max(mean, 1.0), max=int(settled.max())
+    )
     check.mix = check.mix.model_copy(update={"services": law})
     check.figures.append((figure, _shown(law), measured, source))
     check.notes.append(
