@@ -15,8 +15,9 @@ placed some other way (before the router, by hand). Each gets an equal share of 
 RAM and volumes the ledger does not account for; their volume sizes are the base mix's mean (a snapshot has no
 sizes).
 
-Assumed, from the base scenario: the customer mix of new customers, the operator's policy, the limits profile,
-the run node type (so a run node's size), and growth and churn when they could not be fitted. A source that does
+Assumed, from the base scenario: the customer mix of new customers (each figure checked against the ledger, and
+the ledger's used where the two differ: ``sim.start_from.mix``), the operator's policy, the limits profile, the run
+node type (so a run node's size), and growth and churn when they could not be fitted. A source that does
 not know a cluster's region or provider takes the base fleet's cluster of the same id, else its first region.
 """
 
@@ -155,8 +156,8 @@ def start_from(
     ladder = tuple(operator.control_plane.ladder or profile.control_plane_ladder)
     by_cluster = _ledger_customers(state) if state.has_ledger else {}
     mix = None
+    weeks = {"min_weeks": min_weeks} if min_weeks is not None else {}
     if state.has_ledger:
-        weeks = {"min_weeks": min_weeks} if min_weeks is not None else {}
         mix = check_mix(state.ledger, state.now, base.customers, MEASURED, ASSUMED, **weeks)
         warnings += [note] if (note := unmarked_note(state.ledger)) else []
     volume_mean = mean_size((mix.mix if mix else base.customers).volume_size)
@@ -301,7 +302,6 @@ def start_from(
     for spec in specs:
         regions.setdefault(spec.region, 0.0)
     if state.has_ledger:
-        weeks = {"min_weeks": min_weeks} if min_weeks is not None else {}
         growth_fit = growth_from_ledger(state.ledger, state.now, criterion=criterion, **weeks)
         churn_fit, churn_note = churn_from_ledger(state.ledger, state.now, **weeks)
         warnings += [churn_note] if churn_note else []
