@@ -39,7 +39,7 @@ from sim.scenario import ClusterSpec, Fleet, Scenario
 from sim.start_from.assumed_trend import assumed_rise
 from sim.start_from.estimated import estimated_customers, ledger_at, unmarked_note
 from sim.start_from.gaps import record_gaps, start_levels
-from sim.start_from.mix import check_mix
+from sim.start_from.mix import check_mix, snapshot_notes
 from sim.start_from.on_order import clusters_on_order
 from sim.start_from.regions import customer_regions, signup_regions
 from sim.start_from.run_nodes import NOT_MEASURED, measured_nodes, unschedulable_note
@@ -264,6 +264,10 @@ def start_from(
                 run_node_disk_bytes=sized.disk_bytes,
             )
         )
+    if not state.has_ledger:
+        provider = {spec.id: spec.storage_provider for spec in specs}
+        loads = [(live.load, provider[live.id]) for live in state.clusters if live.load and live.id in provider]
+        warnings += snapshot_notes(loads, base.customers, profile)
     if problems:
         raise StartFromError(f"{where}: cannot start from it:\n" + "\n".join(f"  {p}" for p in problems))
     for region, ids in unplaced.items():

@@ -30,6 +30,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from placement.model import ClusterLoad
 from placement.units import format_bytes
 from sim.distributions import (
     ChoiceCount,
@@ -300,3 +301,42 @@ def _shown(law) -> str:
     if kind == "choice" and len(fields["values"]) > 6:
         return f"choice of {len(fields['values'])} values"
     return f"{kind} " + ", ".join(f"{k} {v}" for k, v in fields.items())
+
+
+# Without a ledger a snapshot's averages are only said: far from the base's by more than this factor either way.
+SNAPSHOT_FACTOR = 1.33
+
+
+def snapshot_notes(loads: list[tuple[ClusterLoad, str]], base: CustomerMix, profile) -> list[str]:
+    """Where a source without a ledger (a state file, collector snapshots) measures services far from the base's
+    mix: their requested RAM each (less their volumes' storage RAM) and services a customer, over the clusters'
+    newest snapshots (``loads``: each with its storage provider). The new customers stay the base's: nothing
+    measures how they differ; the warning says which way the dates lean if they are like the present ones."""
+    services = sum(load.services for load, _ in loads)
+    customers = sum(load.customers for load, _ in loads)
+    if services < MIN_SAMPLE:
+        return []
+    storage_ram = 0
+    for load, provider in loads:
+        storage = profile.storage[provider]
+        storage_ram += load.volumes * storage.volume_ram_bytes(storage.replicas_on(len(load.run_nodes)))
+    requested = sum(load.ram_requested_bytes for load, _ in loads) - storage_ram
+    notes = []
+    each, base_each = max(requested, 0) / services, mean_size(base.ram)
+    if not 1 / SNAPSHOT_FACTOR <= each / base_each <= SNAPSHOT_FACTOR:
+        notes.append(
+            f"customer mix: the snapshots hold {_gib(each)} of requested RAM a service (less their volumes' storage "
+            f"RAM; other pods' requests, such as DaemonSets', included) where the base's ram law averages "
+            f"{_gib(base_each)}; new customers follow the base (no ledger measures them): if they are like the "
+            f"present ones, the RAM dates lean {'late' if each > base_each else 'early'}"
+        )
+    if customers >= MIN_SAMPLE:
+        per_customer, base_count = services / customers, mean_count(base.services)
+        if not 1 / SNAPSHOT_FACTOR <= per_customer / base_count <= SNAPSHOT_FACTOR:
+            lean = "late" if per_customer > base_count else "early"
+            notes.append(
+                f"customer mix: the snapshots count {per_customer:.2f} services a customer where the base's services "
+                f"law averages {base_count:.2f}; new customers follow the base (no ledger measures them): if they "
+                f"are like the present ones, the pods' and services' dates lean {lean}"
+            )
+    return notes

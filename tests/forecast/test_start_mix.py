@@ -117,3 +117,28 @@ def test_a_ledger_without_new_customer_marks_is_said():
     unmarked = marked.assign(new_customer=False)
     assert "no reservation of the ledger's 40 customers is marked new_customer" in unmarked_note(unmarked)
     assert unmarked_note(unmarked.head(20)) is None  # too few customers to tell
+
+
+def test_a_source_without_a_ledger_says_where_its_services_are_unlike_the_bases(tmp_path):
+    """A state file's snapshots measure services far heavier than stage 2's and fewer a customer: the new customers
+    stay the base's (nothing measures them), and the warnings say which way the dates lean."""
+    import yaml
+
+    document = yaml.safe_load((ROOT / "examples" / "state.yaml").read_text())
+    (tmp_path / "state.yaml").write_text(yaml.safe_dump(document))
+    stage2 = load_scenario(ROOT / "scenarios" / "stage2.yaml")
+    started = start_from(stage2, read_source(str(tmp_path / "state.yaml"), NOW))
+    said = [w for w in started.warnings if w.startswith("customer mix: the snapshots")]
+    assert any("GiB of requested RAM a service" in w and "RAM dates lean late" in w for w in said), said
+    assert any("1.15 services a customer where the base's services law averages 1.60" in w and "lean early" in w
+               for w in said)  # fmt: skip
+    assert started.scenario.customers == stage2.customers
+    # Snapshots like the base's mix are not remarked on.
+    for entry in document["clusters"]:
+        load = entry["load"]
+        load["services"], load["volumes"] = int(load["customers"] * 1.6), 0  # no volumes: no storage RAM
+        for node in load["run_nodes"]:
+            node["requested_ram"] = f"{int(0.64 * load['services'] / len(load['run_nodes']) * 1024)}Mi"
+    (tmp_path / "state.yaml").write_text(yaml.safe_dump(document))
+    alike = start_from(stage2, read_source(str(tmp_path / "state.yaml"), NOW))
+    assert not [w for w in alike.warnings if w.startswith("customer mix: the snapshots")], alike.warnings
