@@ -81,13 +81,13 @@ def check_mix(
     active = ledger[ledger["released_at"].isna()]
     ram = active["ram_bytes"].to_numpy(np.int64)
     _sizes(check, "ram", ram[ram > 0], "requests of the active services", measured, assumed)
-    with_volume = ledger["volumes"].to_numpy(np.int64) > 0
+    volumes = ledger["volumes"].to_numpy(np.int64)
+    with_volume = volumes > 0
     _share(check, with_volume, measured, assumed)
     held = active[active["volumes"] > 0]
     per_volume = (held["volume_bytes"].to_numpy(np.int64) // held["volumes"].to_numpy(np.int64)).astype(np.int64)
     _sizes(check, "volume_size", per_volume[per_volume > 0], "sizes of the active volumes", measured, assumed)
-    counts = ledger["volumes"].to_numpy(np.int64)
-    counts = counts[counts > 0]
+    counts = volumes[with_volume]
     if len(counts) >= MIN_SAMPLE and counts.mean() > 1 + MANY_VOLUMES:
         check.notes.append(
             f"customer mix: the ledger's services with a volume hold {counts.mean():.2f} volumes each, a simulated "
