@@ -96,13 +96,25 @@ def check_mix(
         )
     _pods(check, ledger["pods"].to_numpy(np.int64), measured, assumed)
     weeks = float((pd.Timestamp(now) - ledger["reserved_at"].min()).total_seconds()) / (7 * 86400.0)
+    signed_up = _signed_up_here(ledger)
     if weeks >= min_weeks:
-        _delay(check, ledger, now, measured, assumed)
+        _delay(check, signed_up, now, measured, assumed)
     else:
         why = f"base scenario ({weeks:.1f} weeks of ledger: fewer than {min_weeks:g} to fit it to)"
         check.figures.append(("customers.service_delay", _shown(base.service_delay), assumed, why))
-    _services(check, ledger, now, measured, assumed)
+    _services(check, signed_up, now, measured, assumed)
     return check
+
+
+def _signed_up_here(ledger: pd.DataFrame) -> pd.DataFrame:
+    """The reservations of the customers whose sign-up the ledger holds, for their services' count and delays: where
+    the product API marks ``new_customer``, those whose first reservation is marked (a customer the fleet had before
+    the router came to it with services the ledger never saw, and its first reservation is no sign-up); where it
+    marks none, every customer's."""
+    if not ledger["new_customer"].astype(bool).any():
+        return ledger
+    first_marked = ledger.sort_values("reserved_at", kind="stable").groupby("customer_id")["new_customer"].first()
+    return ledger[ledger["customer_id"].map(first_marked.astype(bool)).to_numpy(bool)]
 
 
 def _differs(measured_mean: float, base_mean: float, standard_error: float) -> bool:

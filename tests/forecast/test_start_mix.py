@@ -99,6 +99,13 @@ def test_the_check_keeps_what_chance_explains_and_fits_what_it_does_not():
     seen = quick.groupby("customer_id")["reserved_at"].transform(lambda t: t - t.min()).dt.total_seconds() / 86400
     assert seen[seen > 0].mean() < 9.0
     assert any("service_delay averages 45" in n for n in fitted_delay.notes)
+    # Customers the fleet had before the router (their first reservation not marked new_customer) came with services
+    # the ledger never saw: where the API marks sign-ups, they are left out of the count.
+    older = _ledger(rng, 500, drawn, np.full(500, 3), 600)
+    before_router = older["customer_id"].isin([f"c{n}" for n in range(250)])
+    partial = older[~(before_router & older["service_id"].str.endswith("-0"))]  # their first services unseen
+    kept = check_mix(partial, NOW, stage2, MEASURED, ASSUMED)
+    assert mean_count(kept.mix.services) == 3.0
     # Services with two volumes each: a simulated service holds one, and that is said.
     doubled = _ledger(rng, 100, drawn, np.full(100, 2), 400).assign(volumes=2, volume_bytes=4 * GiB)
     said = check_mix(doubled, NOW, stage2, MEASURED, ASSUMED).notes
