@@ -56,11 +56,24 @@ SETTLE_DELAYS = (5.0, 3.0)  # customers this many mean creation delays old count
 
 @dataclass
 class MixCheck:
-    """The mix to use, each figure's provenance (figure, value, basis, source) and what to say."""
+    """The mix to use, each figure's provenance (figure, value, basis, source) and what to say. ``measured`` and
+    ``assumed``: the provenance bases of a figure the ledger replaced and of one the base keeps."""
 
     mix: CustomerMix
+    measured: str
+    assumed: str
     figures: list[tuple[str, str, str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+    def keep(self, name: str, shown: str, why: str) -> None:
+        """The base's figure ``name`` stays; ``why`` follows "base scenario" in its source."""
+        self.figures.append((f"customers.{name}", shown, self.assumed, f"base scenario{why}"))
+
+    def use(self, name: str, value, shown: str, source: str, note: str) -> None:
+        """The ledger's ``value`` replaces the base's figure ``name``, and ``note`` says so."""
+        self.mix = self.mix.model_copy(update={name: value})
+        self.figures.append((f"customers.{name}", shown, self.measured, source))
+        self.notes.append(note)
 
 
 def check_mix(
@@ -74,19 +87,19 @@ def check_mix(
     """``base`` with each figure the ledger measures far from it replaced by the ledger's (``measured``, ``assumed``:
     the provenance bases). The creation delay is fitted only to ``min_weeks`` of ledger or more: over hours, the
     services a customer made in its first minutes say nothing of a delay of weeks."""
-    check = MixCheck(base)
+    check = MixCheck(base, measured, assumed)
     if ledger.empty:
         check.figures.append(("customers (mix of new customers)", "base scenario", assumed, "no ledger"))
         return check
     active = ledger[ledger["released_at"].isna()]
     ram = active["ram_bytes"].to_numpy(np.int64)
-    _sizes(check, "ram", ram[ram > 0], "requests of the active services", measured, assumed)
+    _sizes(check, "ram", ram[ram > 0], "requests of the active services")
     volumes = ledger["volumes"].to_numpy(np.int64)
     with_volume = volumes > 0
-    _share(check, with_volume, measured, assumed)
+    _share(check, with_volume)
     held = active[active["volumes"] > 0]
     per_volume = (held["volume_bytes"].to_numpy(np.int64) // held["volumes"].to_numpy(np.int64)).astype(np.int64)
-    _sizes(check, "volume_size", per_volume[per_volume > 0], "sizes of the active volumes", measured, assumed)
+    _sizes(check, "volume_size", per_volume[per_volume > 0], "sizes of the active volumes")
     counts = volumes[with_volume]
     if len(counts) >= MIN_SAMPLE and counts.mean() > 1 + MANY_VOLUMES:
         check.notes.append(
@@ -94,15 +107,15 @@ def check_mix(
             "service one: new services' volumes, and their raw disk, lean low by that factor, and the dates of the "
             "volume and disk limits late"
         )
-    _pods(check, ledger["pods"].to_numpy(np.int64), measured, assumed)
+    _pods(check, ledger["pods"].to_numpy(np.int64))
     weeks = float((pd.Timestamp(now) - ledger["reserved_at"].min()).total_seconds()) / (7 * 86400.0)
     signed_up = _signed_up_here(ledger)
     if weeks >= min_weeks:
-        _delay(check, signed_up, now, measured, assumed)
+        _delay(check, signed_up, now)
     else:
-        why = f"base scenario ({weeks:.1f} weeks of ledger: fewer than {min_weeks:g} to fit it to)"
-        check.figures.append(("customers.service_delay", _shown(base.service_delay), assumed, why))
-    _services(check, signed_up, now, measured, assumed)
+        why = f" ({weeks:.1f} weeks of ledger: fewer than {min_weeks:g} to fit it to)"
+        check.keep("service_delay", _shown(base.service_delay), why)
+    _services(check, signed_up, now)
     return check
 
 
@@ -122,26 +135,24 @@ def _differs(measured_mean: float, base_mean: float, standard_error: float) -> b
     return gap > TOLERANCE * base_mean and gap > Z_CHANCE * standard_error
 
 
-def _sizes(check: MixCheck, name: str, values: np.ndarray, what: str, measured: str, assumed: str) -> None:
+def _sizes(check: MixCheck, name: str, values: np.ndarray, what: str) -> None:
     base_law = getattr(check.mix, name)
     base_mean = mean_size(base_law)
-    figure = f"customers.{name}"
     if len(values) < MIN_SAMPLE:
-        check.figures.append((figure, _shown(base_law), assumed, f"base scenario (the ledger: {len(values)} {what})"))
+        check.keep(name, _shown(base_law), f" (the ledger: {len(values)} {what})")
         return
     mean = float(values.mean())
     error = float(values.std(ddof=1)) / math.sqrt(len(values)) if len(values) > 1 else 0.0
     source = f"ledger: {len(values):,} {what}, mean {_gib(mean)}"
     if not _differs(mean, base_mean, error):
-        check.figures.append((figure, _shown(base_law), assumed, f"base scenario, near the {source}"))
+        check.keep(name, _shown(base_law), f", near the {source}")
         return
     law = _size_law(values)
-    check.mix = check.mix.model_copy(update={name: law})
-    check.figures.append((figure, _shown(law), measured, source))
-    check.notes.append(
+    check.use(
+        name, law, _shown(law), source,
         f"customer mix: the ledger's {what} average {_gib(mean)} where the base's {name} law averages "
-        f"{_gib(base_mean)} ({mean / base_mean:.2f}x): new customers' {name} follows the ledger's ({_shown(law)})"
-    )
+        f"{_gib(base_mean)} ({mean / base_mean:.2f}x): new customers' {name} follows the ledger's ({_shown(law)})",
+    )  # fmt: skip
 
 
 def _own_law(values: np.ndarray, fixed: type, choice: type):
@@ -166,74 +177,67 @@ def _size_law(values: np.ndarray) -> FixedSize | ChoiceSize | LognormalSize:
     )  # fmt: skip
 
 
-def _share(check: MixCheck, with_volume: np.ndarray, measured: str, assumed: str) -> None:
+def _share(check: MixCheck, with_volume: np.ndarray) -> None:
     base_share = check.mix.volume_probability
-    figure = "customers.volume_probability"
     if len(with_volume) < MIN_SAMPLE:
-        why = f"base scenario (the ledger: {len(with_volume)} services)"
-        check.figures.append((figure, f"{base_share:g}", assumed, why))
+        check.keep("volume_probability", f"{base_share:g}", f" (the ledger: {len(with_volume)} services)")
         return
     share = float(with_volume.mean())
     error = math.sqrt(max(base_share * (1 - base_share), 1e-9) / len(with_volume))
     source = f"ledger: {int(with_volume.sum()):,} of {len(with_volume):,} services placed with a volume"
     gap = abs(share - base_share)
     if gap <= max(TOLERANCE * base_share, 0.02) or gap <= Z_CHANCE * error:
-        check.figures.append((figure, f"{base_share:g}", assumed, f"base scenario, near the {source} ({share:.3f})"))
+        check.keep("volume_probability", f"{base_share:g}", f", near the {source} ({share:.3f})")
         return
-    check.mix = check.mix.model_copy(update={"volume_probability": round(share, 4)})
-    check.figures.append((figure, f"{share:.4f}", measured, source))
-    check.notes.append(
+    check.use(
+        "volume_probability", round(share, 4), f"{share:.4f}", source,
         f"customer mix: {share:.1%} of the ledger's services were placed with a volume where the base's "
-        f"volume_probability is {base_share:.1%}: new customers' services follow the ledger's"
-    )
+        f"volume_probability is {base_share:.1%}: new customers' services follow the ledger's",
+    )  # fmt: skip
 
 
-def _pods(check: MixCheck, pods: np.ndarray, measured: str, assumed: str) -> None:
+def _pods(check: MixCheck, pods: np.ndarray) -> None:
     base_pods = check.mix.pods_per_service
-    figure = "customers.pods_per_service"
     if len(pods) < MIN_SAMPLE:
-        check.figures.append((figure, str(base_pods), assumed, f"base scenario (the ledger: {len(pods)} services)"))
+        check.keep("pods_per_service", str(base_pods), f" (the ledger: {len(pods)} services)")
         return
     mean = float(pods.mean())
     chosen = max(1, int(round(mean)))
     source = f"ledger: {len(pods):,} services, {mean:.2f} pods each"
     if chosen == base_pods:
-        check.figures.append((figure, str(base_pods), assumed, f"base scenario, as the {source}"))
+        check.keep("pods_per_service", str(base_pods), f", as the {source}")
         return
-    check.mix = check.mix.model_copy(update={"pods_per_service": chosen})
-    check.figures.append((figure, str(chosen), measured, source))
-    check.notes.append(
+    check.use(
+        "pods_per_service", chosen, str(chosen), source,
         f"customer mix: the ledger's services hold {mean:.2f} pods each where the base's pods_per_service is "
-        f"{base_pods}: new services hold {chosen}"
-    )
+        f"{base_pods}: new services hold {chosen}",
+    )  # fmt: skip
 
 
-def _delay(check: MixCheck, ledger: pd.DataFrame, now: datetime, measured: str, assumed: str) -> None:
+def _delay(check: MixCheck, ledger: pd.DataFrame, now: datetime) -> None:
     """The mean creation delay of a customer's later services, fitted to the ledger's: each one seen was made
     before its customer's age now, so its delay is an exponential's truncated there (maximum likelihood)."""
     base_law = check.mix.service_delay
-    figure = "customers.service_delay"
     first = ledger.groupby("customer_id")["reserved_at"].transform("min")
     later = ledger["reserved_at"] > first
     delays = ((ledger["reserved_at"] - first)[later].dt.total_seconds() / 86400.0).to_numpy()
     ages = ((pd.Timestamp(now) - first)[later].dt.total_seconds() / 86400.0).to_numpy()
     if not isinstance(base_law, ExponentialDelay) or len(delays) < MIN_SAMPLE:
         why = f"the ledger: {len(delays)} later services" if len(delays) < MIN_SAMPLE else "a fixed delay"
-        check.figures.append((figure, _shown(base_law), assumed, f"base scenario ({why})"))
+        check.keep("service_delay", _shown(base_law), f" ({why})")
         return
     mean, error = _truncated_exponential_mean(delays, np.maximum(ages, delays))
     source = f"ledger: {len(delays):,} later services, made {mean:.1f} days after their customer's first (fitted)"
     if not _differs(mean, base_law.mean_days, error):
-        check.figures.append((figure, _shown(base_law), assumed, f"base scenario, near the {source}"))
+        check.keep("service_delay", _shown(base_law), f", near the {source}")
         return
     law = ExponentialDelay(kind="exponential", mean_days=round(mean, 2))
-    check.mix = check.mix.model_copy(update={"service_delay": law})
-    check.figures.append((figure, _shown(law), measured, source))
-    check.notes.append(
+    check.use(
+        "service_delay", law, _shown(law), source,
         f"customer mix: the ledger's later services came {mean:.1f} days after their customer's first (fitted, "
         f"± {error:.1f}) where the base's service_delay averages {base_law.mean_days:g}: new customers follow the "
-        "ledger's"
-    )
+        "ledger's",
+    )  # fmt: skip
 
 
 def _truncated_exponential_mean(delays: np.ndarray, limits: np.ndarray) -> tuple[float, float]:
@@ -253,9 +257,8 @@ def _truncated_exponential_mean(delays: np.ndarray, limits: np.ndarray) -> tuple
     return mean, mean / math.sqrt(curvature) if curvature > 0 else math.inf
 
 
-def _services(check: MixCheck, ledger: pd.DataFrame, now: datetime, measured: str, assumed: str) -> None:
+def _services(check: MixCheck, ledger: pd.DataFrame, now: datetime) -> None:
     base_law = check.mix.services
-    figure = "customers.services"
     delay = check.mix.service_delay
     one = delay.mean_days if isinstance(delay, ExponentialDelay) else delay.days + 1.0
     by_customer = (
@@ -272,23 +275,22 @@ def _services(check: MixCheck, ledger: pd.DataFrame, now: datetime, measured: st
             break
     what = f"customers active and at least {delays * one:g} days old ({delays:g} mean creation delays)"
     if len(settled) < MIN_SAMPLE:
-        check.figures.append((figure, _shown(base_law), assumed, f"base scenario (the ledger: {len(settled)} {what})"))
+        check.keep("services", _shown(base_law), f" (the ledger: {len(settled)} {what})")
         return
     mean, base_mean = float(settled.mean()), mean_count(base_law)
     error = float(settled.std(ddof=1)) / math.sqrt(len(settled))
     source = f"ledger: {len(settled):,} {what}, {mean:.2f} services each"
     if not _differs(mean, base_mean, error):
-        check.figures.append((figure, _shown(base_law), assumed, f"base scenario, near the {source}"))
+        check.keep("services", _shown(base_law), f", near the {source}")
         return
     law = _own_law(settled, FixedCount, ChoiceCount) or PoissonCount(
         kind="poisson", mean=max(mean, 1.0), max=int(settled.max())
     )
-    check.mix = check.mix.model_copy(update={"services": law})
-    check.figures.append((figure, _shown(law), measured, source))
-    check.notes.append(
+    check.use(
+        "services", law, _shown(law), source,
         f"customer mix: the ledger's settled customers ({len(settled):,}) made {mean:.2f} services each where the "
-        f"base's services law averages {base_mean:.2f}: new customers follow the ledger's ({_shown(law)})"
-    )
+        f"base's services law averages {base_mean:.2f}: new customers follow the ledger's ({_shown(law)})",
+    )  # fmt: skip
 
 
 def _gib(value: float) -> str:
