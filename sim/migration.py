@@ -93,7 +93,7 @@ class Migration:
                 self._move(day, number, targets, why)
 
     def _move(self, day: float, number: int, targets: list[int], why: str) -> int:
-        moved = _move_cluster(self.world, self.log, number, targets)
+        moved = _move_cluster(self.world, self.log, day, number, targets)
         if moved:
             info = self.fleet.clusters[number]
             eur = moved * self.policy.migration.cost_eur_per_customer
@@ -215,8 +215,8 @@ class Migration:
             )
 
 
-def _move_cluster(world: World, log: Log, number: int, targets: list[int]) -> int:
-    """Move every service on cluster ``number``; returns how many customers moved all of theirs."""
+def _move_cluster(world: World, log: Log, day: float, number: int, targets: list[int]) -> int:
+    """Move every service on cluster ``number`` on ``day``; returns how many customers moved all of theirs."""
     fleet, people = world.fleet, world.population
     by_customer: dict[int, list[int]] = {}
     for node in list(fleet.cluster_nodes[number]):
@@ -228,7 +228,7 @@ def _move_cluster(world: World, log: Log, number: int, targets: list[int]) -> in
         if people.state[customer] != ACTIVE:
             continue
         services = sorted(by_customer[customer])
-        if all(_move_service(world, log, customer, service, number, targets) for service in services):
+        if all(_move_service(world, log, day, customer, service, number, targets) for service in services):
             moved += 1
         _rehome(world, customer)
     return moved
@@ -238,7 +238,9 @@ def _owner(world: World, service: int) -> int:
     return int(np.searchsorted(world.draws.service_start, service, side="right") - 1)
 
 
-def _move_service(world: World, log: Log, customer: int, service: int, source: int, targets: list[int]) -> bool:
+def _move_service(
+    world: World, log: Log, day: float, customer: int, service: int, source: int, targets: list[int]
+) -> bool:
     fleet, people = world.fleet, world.population
     old_node = int(people.service_node[service])
     old = placed_footprint(world, customer, service)
@@ -250,6 +252,7 @@ def _move_service(world: World, log: Log, customer: int, service: int, source: i
     fleet.node_services[old_node].discard(service)
     people.customer_volumes[customer] -= old.volumes  # place() counted the volume again
     world.spilled[service] = int(namespace)
+    world.moves.append((day, service, source))
     return True
 
 

@@ -29,7 +29,10 @@ from sim.world import Signals, World
 
 # Population columns per customer and per service that the time-0 placements write.
 CUSTOMER_COLUMNS = ("state", "home", "customer_volumes")
-SERVICE_COLUMNS = ("service_node", "service_need", "service_objects", "service_volumes", "service_disk", "service_seq")
+SERVICE_COLUMNS = (
+    "service_node", "service_need", "service_objects", "service_volumes", "service_disk", "service_seq",
+    "service_cluster",
+)  # fmt: skip
 
 
 def config_key(world: World) -> tuple:

@@ -92,6 +92,7 @@ def place(
     if new_customer:
         people.home[customer] = number
     people.service_node[service] = node
+    people.service_cluster[service] = number
     fleet.node_services[node].add(service)
     people.service_need[service] = footprint.ram_bytes
     people.service_objects[service] = footprint.etcd_objects

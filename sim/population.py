@@ -27,6 +27,9 @@ class Population:
     service_volumes: np.ndarray  # volume bytes of the service, 0 without a volume
     service_disk: np.ndarray  # raw disk its volume's replicas took on its cluster (``Footprint.disk_bytes``)
     service_seq: np.ndarray  # placement order, for the packing checks
+    # Cluster number per service where it was last placed, kept after its customer leaves (-1: never placed): what
+    # a service's run node no longer says once it is released (an export of the run as of an earlier day).
+    service_cluster: np.ndarray
     cells: Cells = field(init=False, repr=False, compare=False)  # the columns' elements, for placements
 
     def __post_init__(self) -> None:
@@ -45,6 +48,7 @@ class Population:
             service_volumes=np.zeros(services, dtype=np.int64),
             service_disk=np.zeros(services, dtype=np.int64),
             service_seq=np.full(services, -1, dtype=np.int64),
+            service_cluster=np.full(services, -1, dtype=np.int64),
         )
 
 

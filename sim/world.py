@@ -56,6 +56,9 @@ class World:
     # namespaces (1 for the first on its cluster, which brought the customer's namespace there).
     away: dict[int, set[int]] = field(default_factory=dict)
     spilled: dict[int, int] = field(default_factory=dict)
+    # Every service a migration moved to another cluster: (day, service, the cluster it left), in order; with
+    # ``Population.service_cluster``, where each service was on any earlier day (``sim.forecast.export``).
+    moves: list[tuple[float, int, int]] = field(default_factory=list)
     # The time-0 placements are done (``sim.processes.open_fleet``, or restored by ``sim.opening``): the sign-up
     # and service-creation processes start after them.
     opened: bool = False

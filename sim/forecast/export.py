@@ -13,10 +13,10 @@ What goes in, from one run of the scenario past DAY (its world at the end, its t
   the ``HISTORY_DAYS`` days before (the router keeps every snapshot it received);
 - every cluster the operator had ordered by DAY and not yet received, as ``provisioning`` (registered when it was
   ordered, no snapshot): the capacity on order a real fleet's database lists;
-- one reservation per service a grown customer created by DAY and the simulator placed, on the cluster of its run
-  node (or its customer's home once released), released when its customer churned by DAY, holding what the
-  router's reservation holds (the footprint's RAM, with its volume's storage RAM, etcd objects and raw disk); the
-  service's own request in the services table; its volume's size.
+- one reservation per service a grown customer created by DAY and the simulator placed, on the cluster it was on
+  that day (``clusters_on``: where it was last placed, less the migrations after DAY), released when its customer
+  churned by DAY, holding what the router's reservation holds (the footprint's RAM, with its volume's storage
+  RAM, etcd objects and raw disk); the service's own request in the services table; its volume's size.
 
 The scenario's initial customers were never placed through the router: they are in the snapshots only, so the
 forecast estimates them, as it would customers placed before a real router.
@@ -126,15 +126,29 @@ def _snapshot(row, observed_at: datetime) -> ClusterLoadIn:
     )
 
 
+def clusters_on(world: World, day: float) -> np.ndarray:
+    """Per service, the cluster number it was on at time ``day`` if it was placed by then (-1: never placed).
+
+    The run's end is not ``day``: a released service has no run node any more (and a spilled one was not on its
+    customer's home), and a migration after ``day`` moved it. Its last cluster, with the moves after ``day`` taken
+    back, latest first, is where it was."""
+    placed_on = world.population.service_cluster.copy()
+    for moved_day, service, source in reversed(world.moves):
+        if moved_day <= day:
+            break
+        placed_on[service] = source
+    return placed_on
+
+
 def ledger_rows(world: World, day: int, now: datetime, clusters: set[str]) -> dict[str, list[dict]]:
     """The services, reservations and volumes rows of the grown customers' services created by ``day``."""
-    draws, people, fleet = world.draws, world.population, world.fleet
-    ids = [info.cluster.id for info in fleet.clusters]
+    draws, people = world.draws, world.population
+    ids = [info.cluster.id for info in world.fleet.clusters]
     start = now - timedelta(days=day)
     out: dict[str, list[dict]] = {"services": [], "reservations": [], "volumes": []}
     customers = np.flatnonzero((draws.forced_cluster < 0) & (draws.signup <= day) & (people.home >= 0))
+    placed_on = clusters_on(world, day)
     for customer in customers.tolist():
-        home = int(people.home[customer])
         departed = float(people.departed[customer])
         first, last = int(draws.service_start[customer]), int(draws.service_start[customer + 1])
         customer_id = f"cust-{customer:07d}"
@@ -142,11 +156,10 @@ def ledger_rows(world: World, day: int, now: datetime, clusters: set[str]) -> di
             created = float(draws.service_created[service])
             if created > day or (np.isfinite(departed) and created >= departed):
                 continue
-            need = int(people.service_need[service])
-            if need <= 0:  # never placed (rejected): the router holds no row for it
+            number = int(placed_on[service])
+            if number < 0:  # never placed (rejected): the router holds no row for it
                 continue
-            node = int(people.service_node[service])
-            number = int(fleet.node_cluster[node]) if node >= 0 and fleet.node_cluster[node] >= 0 else home
+            need = int(people.service_need[service])
             cluster = ids[number]
             if cluster not in clusters:
                 continue
