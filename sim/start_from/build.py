@@ -268,6 +268,8 @@ def start_from(
         provider = {spec.id: spec.storage_provider for spec in specs}
         loads = [(live.load, provider[live.id]) for live in state.clusters if live.load and live.id in provider]
         warnings += snapshot_notes(loads, base.customers, profile)
+    if not specs and not problems:
+        problems.append(f"no cluster to start from: every cluster it lists is {ON_ORDER_STATUS} (on order)")
     if problems:
         raise StartFromError(f"{where}: cannot start from it:\n" + "\n".join(f"  {p}" for p in problems))
     for region, ids in unplaced.items():

@@ -39,6 +39,18 @@ def clusters_on_order(
             f"cluster {live.id} is on order ({ON_ORDER_STATUS}): a {provider} cluster in {region}, due in {due:.0f} "
             f"days (the base operator's shard.lead_days, {lead:g}, {since}); it takes its region's new customers "
             "from then, and the region's open cluster nearest a shard limit closes to them. The orders the forecast "
-            "gives are the simulated operator's after it"
+            "gives are the simulated operator's after it" + _held_note(live.load)
         )
     return orders
+
+
+def _held_note(load: Any) -> str:
+    """What a provisioning cluster's snapshot says it holds, which the start leaves out: the router places nothing
+    on a cluster until it is active, so nothing the forecast simulates is on it before it is due."""
+    if load is None:
+        return ""
+    held = [(load.customers, "customers"), (load.services, "services"), (load.volumes, "volumes")]
+    held = [f"{count:,} {what}" for count, what in held if count]
+    if not held:
+        return ""
+    return f". Its snapshot counts {', '.join(held)}: the start leaves them out (it starts the cluster empty when due)"

@@ -100,6 +100,12 @@ def gap_notes(gaps: list[StartGap]) -> list[str]:
                     "holds only its services'): its dates for this limit are late"
                 )
             )
+        elif gap.measure == "ram_requested" and gap.measured == 0 and gap.simulated > 0:
+            notes.append(
+                f"cluster {gap.cluster}: {gap.source} measures no requested RAM (its pods request none, or the "
+                f"source leaves it out); the model starts it at {_shown(gap.measure, gap.simulated)} (its services' "
+                "requests and their volumes' storage RAM): its dates for this limit are early if the snapshot is right"
+            )
     return notes
 
 

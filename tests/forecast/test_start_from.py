@@ -490,3 +490,42 @@ def test_a_state_file_lists_a_cluster_on_order_without_a_load(tmp_path):
     assert basis(started, "clusters.eu-west-9.on_order") == MEASURED
     assert "eu-west-9" not in {c.id for c in started.scenario.fleet.clusters}
     assert any(w.startswith("cluster eu-west-9 is on order (provisioning)") for w in started.warnings)
+
+
+def test_a_provisioning_cluster_with_a_snapshot_is_started_empty_and_said_and_a_fleet_only_on_order_is_refused(
+    tmp_path,
+):
+    """The router places nothing on a cluster until it is active: what a provisioning cluster's snapshot counts is
+    not simulated, and the warning says so. A source whose every cluster is on order has nothing to start from."""
+    document = yaml.safe_load((ROOT / "examples" / "state.yaml").read_text())
+    document["clusters"][1]["cluster"]["status"] = "provisioning"
+    (tmp_path / "state.yaml").write_text(yaml.safe_dump(document))
+    started = start_from(load_scenario(BASE), read_source(str(tmp_path / "state.yaml"), NOW))
+    assert "eu-west-2" not in {c.id for c in started.scenario.fleet.clusters}
+    said = [w for w in started.warnings if w.startswith("cluster eu-west-2 is on order (provisioning)")]
+    assert len(said) == 1 and said[0].endswith(
+        ". Its snapshot counts 70 customers, 82 services, 64 volumes: the start leaves them out (it starts the "
+        "cluster empty when due)"
+    )
+    for entry in document["clusters"]:
+        entry["cluster"]["status"] = "provisioning"
+    (tmp_path / "ordered.yaml").write_text(yaml.safe_dump(document))
+    with pytest.raises(StartFromError, match=r"cannot start from it:\n  no cluster to start from: every cluster it "
+                       r"lists is provisioning \(on order\)"):  # fmt: skip
+        start_from(load_scenario(BASE), read_source(str(tmp_path / "ordered.yaml"), NOW))
+
+
+def test_a_snapshot_with_services_and_no_requested_ram_is_said(tmp_path):
+    """Pods without requests (or a state file that leaves them out) measure 0; the model's services on a Longhorn
+    cluster still take their volumes' storage RAM, so the start is above the snapshot, and that is said rather than
+    passed over as nothing measured."""
+    document = yaml.safe_load((ROOT / "examples" / "state.yaml").read_text())
+    for node in document["clusters"][0]["load"]["run_nodes"]:
+        node["requested_ram"] = 0
+    (tmp_path / "state.yaml").write_text(yaml.safe_dump(document))
+    started = start_from(base(), read_source(str(tmp_path / "state.yaml"), NOW))
+    said = [w for w in started.warnings if w.startswith("cluster eu-west-1: its snapshot measures no requested RAM")]
+    assert len(said) == 1 and "the model starts it at " in said[0] and said[0].endswith("if the snapshot is right")
+    assert day_zero(started.scenario)["ram_requested_bytes"]["eu-west-1"] > 0
+    assert not any("measures no requested RAM" in w for w in start_from(base(), read_source(
+        str(ROOT / "examples" / "state.yaml"), NOW)).warnings)  # fmt: skip
