@@ -12,7 +12,7 @@ by information criterion (BIC by default, AIC on request). Uncertainty comes fro
 inverse of the negative log-likelihood's Hessian, computed numerically in the parameters' unconstrained form:
 logs of rates and steepness): ``GrowthFit.draw(rng)`` gives one growth law drawn from it for one Monte Carlo run.
 With fewer than ``MIN_HISTORY_WEEKS`` of history nothing is fitted and the fit says so (the caller keeps the
-base scenario's growth). ``fit_churn`` estimates a constant monthly churn rate (events over customer-months).
+base scenario's growth). Churn: ``sim.churn_fit``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from sim.distributions import (
     Growth,
     LinearGrowth,
     LogisticGrowth,
-    MonthlyChurn,
 )
 
 MIN_HISTORY_WEEKS = 8  # fewer weeks of ledger than this: no fit, the base scenario's growth is used
@@ -270,7 +269,7 @@ def _negative_log_likelihood(kind: Kind, edges: np.ndarray, counts: np.ndarray) 
     return nll
 
 
-def _hessian(function: Callable[[np.ndarray], float], theta: np.ndarray) -> np.ndarray:
+def numerical_hessian(function: Callable[[np.ndarray], float], theta: np.ndarray) -> np.ndarray:
     """Central-difference Hessian."""
     n = len(theta)
     steps = 1e-4 * np.maximum(1.0, np.abs(theta))
@@ -325,7 +324,7 @@ def fit_kind(kind: Kind, edges: np.ndarray, counts: np.ndarray) -> KindFit:
     log_likelihood = -float(best.fun) - float(np.sum([math.lgamma(c + 1) for c in counts]))
     k, n = len(theta), len(counts)
     covariance = None
-    hessian = _hessian(nll, theta)
+    hessian = numerical_hessian(nll, theta)
     if np.all(np.isfinite(hessian)):
         eigenvalues = np.linalg.eigvalsh(hessian)
         if eigenvalues.min() > 1e-10 * max(eigenvalues.max(), 1.0):
@@ -392,56 +391,14 @@ def fit_growth(
     return GrowthFit(weeks, len(days), criterion, fits, chosen, message)
 
 
-@dataclass(frozen=True)
-class ChurnFit:
-    """A constant churn hazard: ``events`` churned customers over ``exposure_months`` customer-months."""
-
-    events: int
-    exposure_months: float
-    message: str
-
-    @property
-    def hazard_per_month(self) -> float:
-        return self.events / self.exposure_months if self.exposure_months > 0 else 0.0
-
-    @property
-    def fitted(self) -> bool:
-        return self.events > 0 and self.exposure_months > 0
-
-    def churn(self) -> MonthlyChurn:
-        return MonthlyChurn(kind="monthly", rate=min(-math.expm1(-self.hazard_per_month), 1 - 1e-9))
-
-    def draw(self, rng: np.random.Generator) -> MonthlyChurn:
-        """A churn law with its hazard drawn from its Gamma(events, exposure) posterior (flat prior)."""
-        hazard = rng.gamma(self.events, 1.0 / self.exposure_months)
-        return MonthlyChurn(kind="monthly", rate=min(max(-math.expm1(-hazard), 1e-9), 1 - 1e-9))
-
-    def interval(self) -> tuple[float, float]:
-        """90 % interval of the monthly churn rate (normal approximation on the log hazard)."""
-        if not self.fitted:
-            return (0.0, 0.0)
-        spread = Z90 / math.sqrt(self.events)
-        return tuple(-math.expm1(-self.hazard_per_month * math.exp(s)) for s in (-spread, spread))  # type: ignore[return-value]
-
-
-def fit_churn(ledger: pd.DataFrame, now: datetime) -> ChurnFit:
-    """Churned customers over the customer-months observed (from sign-up to churn or ``now``)."""
-    if ledger.empty:
-        return ChurnFit(0, 0.0, "no ledger: churn is not fitted; the base scenario's churn is used")
-    first = pd.Series(signup_days_by_customer(ledger, now))
-    gone = churn_days(ledger, now).reindex(first.index)
-    end = gone.fillna(0.0)
-    exposure = float(np.sum(end - first)) / DAYS_PER_MONTH
-    events = int(gone.notna().sum())
-    if events == 0:
-        message = (
-            f"no customer has churned in {exposure:.0f} customer-months: churn is not fitted; the base scenario's "
-            "churn is used"
-        )
-    else:
-        rate = -math.expm1(-events / exposure)
-        message = f"churn fitted: {events} customers left over {exposure:.0f} customer-months ({rate:.2%} a month)"
-    return ChurnFit(events, exposure, message)
+def signed_up_here(ledger: pd.DataFrame) -> pd.DataFrame:
+    """The reservations of the customers whose sign-up the ledger holds: where the product API marks
+    ``new_customer``, those whose first reservation is marked (a customer the fleet had before the router came to
+    it, and its first reservation is no sign-up); where it marks none, every customer's."""
+    if "new_customer" not in ledger or not ledger["new_customer"].astype(bool).any():
+        return ledger
+    first_marked = ledger.sort_values("reserved_at", kind="stable").groupby("customer_id")["new_customer"].first()
+    return ledger[ledger["customer_id"].map(first_marked.astype(bool)).to_numpy(bool)]
 
 
 def signup_days_by_customer(ledger: pd.DataFrame, now: datetime) -> dict[str, float]:

@@ -23,16 +23,15 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from sim.churn_fit import ChurnFit, fit_churn
 from sim.distributions import DAYS_PER_MONTH
 from sim.growth_fit import (
     KIND_BY_NAME,
     MIN_HISTORY_WEEKS,
-    ChurnFit,
     GrowthFit,
     KindFit,
     churn_days,
     expected_counts,
-    fit_churn,
     fit_growth,
     signup_days,
     signup_days_by_customer,
@@ -169,12 +168,12 @@ def _best_split(counts: np.ndarray, widths: np.ndarray) -> int | None:
 
 
 def churn_from_ledger(
-    ledger: pd.DataFrame, now: datetime, *, min_weeks: float = MIN_HISTORY_WEEKS
+    ledger: pd.DataFrame, now: datetime, *, min_weeks: float = MIN_HISTORY_WEEKS, criterion: str = "bic"
 ) -> tuple[ChurnFit, str | None]:
     """``fit_churn`` over the whole ledger, unless the last ``CHURN_RECENT_WEEKS`` say the rate changed (by more
     than ``RECENT_SHARE``, Poisson p under ``RECENT_P_VALUE``): then the rate of those weeks, and what to say.
     With fewer than ``min_weeks`` of ledger nothing is fitted, as for growth."""
-    whole = fit_churn(ledger, now)
+    whole = fit_churn(ledger, now, criterion=criterion)
     weeks = float(-signup_days(ledger, now).min()) / 7.0 if not ledger.empty else 0.0
     if whole.fitted and weeks < min_weeks:
         # A few releases over hours of ledger are a hazard of hundreds a month: a rate no history supports.
@@ -188,16 +187,21 @@ def churn_from_ledger(
     first = pd.Series(signup_days_by_customer(ledger, now))
     gone = churn_days(ledger, now).reindex(first.index)
     start = -7.0 * CHURN_RECENT_WEEKS
-    exposure = float(np.clip(gone.fillna(0.0) - np.maximum(first, start), 0.0, None).sum()) / DAYS_PER_MONTH
+    entered, left = np.maximum(first, start).to_numpy(float), gone.fillna(0.0).to_numpy(float)
+    seen = left > entered  # observed within the weeks (from sign-up or their start, to churn or now)
+    exposure = float((left - entered)[seen].sum()) / DAYS_PER_MONTH
     events = int((gone >= start).sum())
-    expected = whole.hazard_per_month * exposure
+    born = first.to_numpy(float)[seen]
+    expected = whole.expected_departures(
+        (entered[seen] - born) / DAYS_PER_MONTH, (left[seen] - born) / DAYS_PER_MONTH
+    )  # under the whole ledger's law: with lognormal lifetimes, the customers' ages now
     if expected <= 0:
         return whole, None
     p_value = poisson_p_value(events, expected)
     if p_value >= RECENT_P_VALUE or abs(events / expected - 1) <= RECENT_SHARE:
         return whole, None
     said = (
-        f"churn: the whole ledger's rate ({whole.churn().rate:.2%} a month) expects {expected:,.0f} customers to "
+        f"churn: the whole ledger's law ({whole.described()}) expects {expected:,.0f} customers to "
         f"leave over the last {CHURN_RECENT_WEEKS} weeks, {events:,} did ({events / expected:.2f}x, p {p_value:.1g})"
     )
     if events == 0:  # no rate to fit: the whole ledger's stays, and leans high

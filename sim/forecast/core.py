@@ -28,12 +28,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.churn_fit import ChurnFit
 from sim.config import compile_scenario
 from sim.decisions import volume_limit
 from sim.forecast.bands import MIN_BAND_RUNS, QUANTILES, censored_percentile, day_date
 from sim.forecast.orders import ORDER_COLUMNS, ORDER_KINDS, summarise_orders
 from sim.forecast.runs import LIMITS, ForecastTask, PackedTask, RunOutcome, run_forecast_chunk
-from sim.growth_fit import ChurnFit, GrowthFit
+from sim.growth_fit import GrowthFit
 from sim.planning import RESOURCE_BY_KEY, action, answer_kind, lead_days
 from sim.scenario import Scenario
 from sim.start_from.build import StartedScenario, read_source, start_from
@@ -149,7 +150,7 @@ def forecast(
     }
     run_rows = pd.DataFrame(
         [{"run": o.index, "status": o.status, "error": o.error} | o.drawn for o in ordered],
-        columns=["run", "status", "error", "growth_kind", "growth", "churn_rate"],
+        columns=["run", "status", "error", "growth_kind", "growth", "churn_kind", "churn"],
     )
     warnings = list(started.warnings)
     if len(ok) < MIN_BAND_RUNS:

@@ -7,7 +7,8 @@ run never depends on the run count, the executor or the order runs finish.
 Growth: the fitted kinds (``sim.growth_fit``) are averaged by their information-criterion weights: each run draws
 a kind with its weight, then that kind's parameters from its fit's covariance. A single chosen kind's covariance
 says nothing of the chance that another kind continues the history, which at a year ahead is most of the
-uncertainty. Churn: the hazard drawn from its Gamma posterior. Without a fit, the base scenario's laws stand.
+uncertainty. Churn: a constant hazard drawn from its Gamma posterior, or lognormal lifetimes from their fit's
+covariance, by their weights (``sim.churn_fit``). Without a fit, the base scenario's laws stand.
 
 A run gives, per initial cluster and catalogue limit, the first day (after the start) its used level reaches the
 capacity the cluster has on day 0 (``sim.planning.measures``); NaN when it does not within the horizon.
@@ -25,10 +26,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.churn_fit import ChurnFit
 from sim.collect import cluster_series
 from sim.config import RunConfig, compile_scenario
 from sim.forecast.orders import first_orders
-from sim.growth_fit import ChurnFit, GrowthFit
+from sim.growth_fit import GrowthFit
 from sim.opening import Openings
 from sim.planning import RESOURCES
 from sim.scenario import Scenario
@@ -68,7 +70,7 @@ class RunOutcome:
 def draw_laws(task: ForecastTask, rng: np.random.Generator) -> tuple[dict[str, Any], dict[str, Any]]:
     """This run's scenario update (growth, churn) and what was drawn, for the run table."""
     update: dict[str, Any] = {}
-    drawn: dict[str, Any] = {"growth_kind": None, "growth": None, "churn_rate": None}
+    drawn: dict[str, Any] = {"growth_kind": None, "growth": None, "churn_kind": None, "churn": None}
     fit = task.growth_fit
     if fit is not None and fit.enough:
         weights = fit.weights()
@@ -82,7 +84,8 @@ def draw_laws(task: ForecastTask, rng: np.random.Generator) -> tuple[dict[str, A
     if task.churn_fit is not None and task.churn_fit.fitted:
         churn = task.churn_fit.draw(rng)
         update["churn"] = churn
-        drawn["churn_rate"] = float(churn.rate)
+        drawn["churn_kind"] = churn.kind
+        drawn["churn"] = ", ".join(f"{k}={v:.4g}" for k, v in churn.model_dump().items() if k != "kind")
     return update, drawn
 
 

@@ -31,8 +31,10 @@ from typing import Any
 import pandas as pd
 
 from placement.model import ClusterLoad
+from sim.churn_fit import ChurnFit
 from sim.config import resolve_limits, run_node_cap
-from sim.growth_fit import ChurnFit, GrowthFit
+from sim.distributions import LognormalLifetime
+from sim.growth_fit import GrowthFit
 from sim.growth_recent import churn_from_ledger, growth_from_ledger
 from sim.initial_fleet import mean_size
 from sim.scenario import ClusterSpec, Fleet, Scenario
@@ -309,7 +311,7 @@ def start_from(
         regions.setdefault(spec.region, 0.0)
     if state.has_ledger:
         growth_fit = growth_from_ledger(state.ledger, state.now, criterion=criterion, **weeks)
-        churn_fit, churn_note = churn_from_ledger(state.ledger, state.now, **weeks)
+        churn_fit, churn_note = churn_from_ledger(state.ledger, state.now, criterion=criterion, **weeks)
         warnings += [churn_note] if churn_note else []
         if growth_fit.enough:
             update["growth"] = growth_fit.chosen.growth()
@@ -335,6 +337,13 @@ def start_from(
     record("growth", _describe(update.get("growth", base.growth)), growth_basis,
            growth_fit.message if growth_fit else f"base scenario ({state.kind} has no history)")  # fmt: skip
     churn_basis = MEASURED if churn_fit is not None and churn_fit.fitted else ASSUMED
+    unaged = sum(c.age_days is None for c in customers)
+    if unaged and isinstance(update.get("churn", base.churn), LognormalLifetime):
+        warnings.append(
+            f"churn: lifetimes are lognormal, and {unaged:,} customers' ages are unknown (not in the ledger): each is "
+            "drawn as a new customer's, whose first months are the law's least likely to leave; older, they leave "
+            "sooner, so the churn of them leans low and the dates early"
+        )
     record("churn", _describe(update.get("churn", base.churn)), churn_basis,
            churn_fit.message if churn_fit else f"base scenario ({state.kind} has no history)")  # fmt: skip
     regions_source = {MEASURED: "ledger sign-ups since every region had a cluster", ASSUMED: "base scenario",

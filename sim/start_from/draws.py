@@ -4,6 +4,10 @@ Customer rows ``0..n-1`` of a run are the initial fleet's, in the order of ``fle
 ``LiveFleet.customers`` is in that order too, one entry per customer. Every stream still draws its values for
 those rows, so the grown customers after them get the same draws as without the live start.
 
+A measured customer has lived ``age_days`` already: under lifetimes that are not memoryless (lognormal), its
+lifetime from now is drawn given it has lasted that long (``remaining_lifetimes``), from a stream of its own
+(``live_lifetime``); an estimated customer's age is unknown, and its lifetime is drawn as a new customer's.
+
 A measured customer that signed up recently has not created all its services yet:
 ``sim.sampling.add_pending_services`` gives it, from a stream of its own (``live_pending``), the services the
 customer mix would still bring. It draws the customer's total from the mix's count law and, for each service
@@ -14,10 +18,12 @@ inserted after each customer's measured services, so every other draw of the run
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from sim.distributions import DAYS_PER_MONTH, LognormalLifetime
 from sim.start_from.spec import LiveFleet
 
 
@@ -67,3 +73,27 @@ def set_live_sizes(live: LiveFleet, ram: np.ndarray, volume: np.ndarray) -> None
     sizes = measured(live)
     ram[: len(sizes.ram)] = sizes.ram
     volume[: len(sizes.volume)] = sizes.volume
+
+
+def remaining_lifetimes(live: LiveFleet, churn, lifetime: np.ndarray, rng: np.random.Generator) -> None:
+    """Overwrite the lifetimes of the measured customers (the first rows; their age known) with the time each has
+    left, drawn from the law given the customer has lived its age: for lognormal lifetimes, by inverting the law's
+    distribution function over (F(age), 1). Memoryless laws (a constant hazard) are left as drawn."""
+    if not isinstance(churn, LognormalLifetime):
+        return
+    ages = measured(live).ages
+    known = np.flatnonzero(np.isfinite(ages))
+    if not len(known):
+        return
+    from statistics import NormalDist  # (scipy is the parent's only: a worker's start-up)
+
+    normal = NormalDist()
+    mean_days = churn.mean_months * DAYS_PER_MONTH
+    mu = math.log(mean_days) - churn.sigma**2 / 2
+    uniform = rng.random(len(known))
+    for row, customer in enumerate(known.tolist()):
+        age = float(ages[customer])
+        lived = normal.cdf((math.log(age) - mu) / churn.sigma) if age > 0 else 0.0
+        share = min(lived + (1.0 - lived) * float(uniform[row]), 1.0 - 1e-16)
+        total = math.exp(mu + churn.sigma * normal.inv_cdf(max(share, 1e-300)))
+        lifetime[customer] = max(total - age, 0.0)

@@ -41,7 +41,7 @@ from sim.distributions import (
     LognormalSize,
     PoissonCount,
 )
-from sim.growth_fit import MIN_HISTORY_WEEKS
+from sim.growth_fit import MIN_HISTORY_WEEKS, signed_up_here
 from sim.initial_fleet import mean_size
 from sim.objects import mean_count
 from sim.scenario import CustomerMix
@@ -109,7 +109,7 @@ def check_mix(
         )
     _pods(check, ledger["pods"].to_numpy(np.int64))
     weeks = float((pd.Timestamp(now) - ledger["reserved_at"].min()).total_seconds()) / (7 * 86400.0)
-    signed_up = _signed_up_here(ledger)
+    signed_up = signed_up_here(ledger)
     if weeks >= min_weeks:
         _delay(check, signed_up, now)
     else:
@@ -117,17 +117,6 @@ def check_mix(
         check.keep("service_delay", _shown(base.service_delay), why)
     _services(check, signed_up, now)
     return check
-
-
-def _signed_up_here(ledger: pd.DataFrame) -> pd.DataFrame:
-    """The reservations of the customers whose sign-up the ledger holds, for their services' count and delays: where
-    the product API marks ``new_customer``, those whose first reservation is marked (a customer the fleet had before
-    the router came to it with services the ledger never saw, and its first reservation is no sign-up); where it
-    marks none, every customer's."""
-    if not ledger["new_customer"].astype(bool).any():
-        return ledger
-    first_marked = ledger.sort_values("reserved_at", kind="stable").groupby("customer_id")["new_customer"].first()
-    return ledger[ledger["customer_id"].map(first_marked.astype(bool)).to_numpy(bool)]
 
 
 def _differs(measured_mean: float, base_mean: float, standard_error: float) -> bool:

@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sim.churn_fit import fit_churn
 from sim.distributions import DAYS_PER_MONTH, ConstantGrowth, ExponentialGrowth, LinearGrowth, LogisticGrowth
 from sim.growth_fit import (
     KIND_BY_NAME,
     MIN_HISTORY_WEEKS,
     churn_days,
     expected_counts,
-    fit_churn,
     fit_growth,
     signup_days,
 )
@@ -248,7 +248,7 @@ def test_a_change_in_churn_is_said_and_the_recent_rate_used(before, after):
     book = piecewise_churn_ledger(np.random.default_rng(7), now, before, after, 70.0)
     whole = fit_churn(book, now)
     churn, note = churn_from_ledger(book, now)
-    assert note is not None and note.startswith(f"churn: the whole ledger's rate ({whole.churn().rate:.2%} a month)")
+    assert note is not None and note.startswith(f"churn: the whole ledger's law ({whole.described()})")
     assert "churn is fitted to those weeks instead" in note
     assert churn.churn().rate == pytest.approx(after, rel=0.3)
     assert abs(whole.churn().rate / after - 1) > 0.3  # the whole ledger's mixes the two rates
