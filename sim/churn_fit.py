@@ -126,7 +126,7 @@ class ChurnFit:
             return self.hazard_per_month * float(np.sum(until_months - since_months))
         from scipy import special  # the parent's only
 
-        mu, sigma = math.log(law.mean_months) - law.sigma**2 / 2, law.sigma
+        mu, sigma = law.mu_days - math.log(DAYS_PER_MONTH), law.sigma  # in log months
 
         def log_survival(months: np.ndarray) -> np.ndarray:
             return special.log_ndtr(-(np.log(np.maximum(months, MIN_AGE_MONTHS)) - mu) / sigma)

@@ -8,6 +8,7 @@ field says months. A month is ``DAYS_PER_MONTH`` days.
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -271,6 +272,11 @@ class LognormalLifetime(SpecModel):
     kind: Literal["lognormal"]
     mean_months: float = Field(gt=0)
     sigma: float = Field(gt=0, le=5)
+
+    @property
+    def mu_days(self) -> float:
+        """The log-scale location of the lifetimes in days (their mean is ``mean_months``)."""
+        return math.log(self.mean_months * DAYS_PER_MONTH) - self.sigma**2 / 2
 
 
 Churn = Annotated[NoChurn | MonthlyChurn | ExponentialLifetime | LognormalLifetime, Field(discriminator="kind")]

@@ -160,9 +160,7 @@ def sample_lifetimes(churn, n: int, rng: np.random.Generator) -> np.ndarray:
     if isinstance(churn, ExponentialLifetime):
         return rng.exponential(churn.mean_months * DAYS_PER_MONTH, size=n)
     if isinstance(churn, LognormalLifetime):
-        mean_days = churn.mean_months * DAYS_PER_MONTH
-        mu = np.log(mean_days) - churn.sigma**2 / 2
-        return rng.lognormal(mu, churn.sigma, size=n)
+        return rng.lognormal(churn.mu_days, churn.sigma, size=n)
     raise TypeError(type(churn))  # pragma: no cover
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.distributions import DAYS_PER_MONTH, LognormalLifetime
+from sim.distributions import LognormalLifetime
 from sim.start_from.spec import LiveFleet
 
 
@@ -88,8 +88,7 @@ def remaining_lifetimes(live: LiveFleet, churn, lifetime: np.ndarray, rng: np.ra
     from statistics import NormalDist  # (scipy is the parent's only: a worker's start-up)
 
     normal = NormalDist()
-    mean_days = churn.mean_months * DAYS_PER_MONTH
-    mu = math.log(mean_days) - churn.sigma**2 / 2
+    mu = churn.mu_days
     uniform = rng.random(len(known))
     for row, customer in enumerate(known.tolist()):
         age = float(ages[customer])
