@@ -43,7 +43,7 @@ from sim.start_from.estimated import estimated_customers, ledger_at, unmarked_no
 from sim.start_from.gaps import record_gaps, start_levels
 from sim.start_from.mix import check_mix, snapshot_notes
 from sim.start_from.on_order import clusters_on_order
-from sim.start_from.regions import customer_regions, signup_regions
+from sim.start_from.regions import customer_regions, signup_regions, unseen_regions_note
 from sim.start_from.run_nodes import NOT_MEASURED, measured_nodes, unschedulable_note
 from sim.start_from.sources import (
     HISTORY_DAYS,
@@ -317,6 +317,7 @@ def start_from(
             update["growth"] = growth_fit.chosen.growth()
             warnings += [growth_fit.recent_misfit] if growth_fit.recent_misfit else []
             regions = signup_regions(state, specs) or regions
+            warnings += [note] if (note := unseen_regions_note(dict(base.regions), regions)) else []
         if churn_fit.fitted:
             update["churn"] = churn_fit.churn()
     growth_basis = MEASURED if growth_fit is not None and growth_fit.enough else ASSUMED

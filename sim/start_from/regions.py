@@ -43,3 +43,20 @@ def customer_regions(
     for spec in specs:
         counts[spec.region] += spec.customers
     return counts if sum(counts.values()) > 0 else {}
+
+
+def unseen_regions_note(base_regions: dict[str, float], measured: dict[str, float]) -> str | None:
+    """Regions the base sends new customers to that the measured mix (``signup_regions``) cannot hold: the source
+    has no cluster there, so their customers were placed in other regions (the engine's preferred region mode) and
+    the ledger, which keeps the cluster but not the region asked for, counts them there."""
+    unseen = {region: share for region, share in base_regions.items() if share > 0 and region not in measured}
+    if not unseen or not measured:
+        return None
+    total = sum(base_regions.values())
+    shares = ", ".join(f"{region} {share / total:.0%}" for region, share in unseen.items())
+    return (
+        f"regions: the base sends {shares} of new customers to regions where the source has no cluster; the ledger "
+        "keeps the cluster a customer was placed on, not the region it asked for, so the measured mix counts them "
+        f"in the regions they were placed in ({measured}). If the operator opens a cluster there, those regions "
+        "gain less than the forecast says: their dates lean early"
+    )

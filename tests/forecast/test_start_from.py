@@ -529,3 +529,15 @@ def test_a_snapshot_with_services_and_no_requested_ram_is_said(tmp_path):
     assert day_zero(started.scenario)["ram_requested_bytes"]["eu-west-1"] > 0
     assert not any("measures no requested RAM" in w for w in start_from(base(), read_source(
         str(ROOT / "examples" / "state.yaml"), NOW)).warnings)  # fmt: skip
+
+
+def test_a_region_the_base_names_and_the_fleet_has_no_cluster_in_is_said_under_a_measured_mix():
+    """Customers asking for a region without a cluster are placed elsewhere (the preferred region mode); the ledger
+    keeps the cluster, not the region asked for, so the measured mix cannot hold them, and that is said."""
+    from sim.start_from.regions import unseen_regions_note
+
+    note = unseen_regions_note({"eu-west": 0.5, "us-east": 0.3, "ap-south": 0.2}, {"eu-west": 61.0, "us-east": 39.0})
+    assert note is not None and note.startswith("regions: the base sends ap-south 20% of new customers to regions")
+    assert note.endswith("their dates lean early")
+    assert unseen_regions_note({"eu-west": 1.0}, {"eu-west": 61.0, "us-east": 39.0}) is None
+    assert unseen_regions_note({"eu-west": 0.5, "ap-south": 0.5}, {}) is None  # nothing measured: the base's mix
