@@ -57,6 +57,7 @@ def unseen_regions_note(base_regions: dict[str, float], measured: dict[str, floa
     return (
         f"regions: the base sends {shares} of new customers to regions where the source has no cluster; the ledger "
         "keeps the cluster a customer was placed on, not the region it asked for, so the measured mix counts them "
-        f"in the regions they were placed in ({measured}). If the operator opens a cluster there, those regions "
-        "gain less than the forecast says: their dates lean early"
+        f"in the regions they were placed in ({measured}), and the forecast's new customers keep to those regions' "
+        "clusters, where such customers take the best cluster of any region (or one opened in theirs): the dates "
+        "of a region that took them lean early once its clusters are no longer the best"
     )

@@ -538,6 +538,6 @@ def test_a_region_the_base_names_and_the_fleet_has_no_cluster_in_is_said_under_a
 
     note = unseen_regions_note({"eu-west": 0.5, "us-east": 0.3, "ap-south": 0.2}, {"eu-west": 61.0, "us-east": 39.0})
     assert note is not None and note.startswith("regions: the base sends ap-south 20% of new customers to regions")
-    assert note.endswith("their dates lean early")
+    assert note.endswith("lean early once its clusters are no longer the best")
     assert unseen_regions_note({"eu-west": 1.0}, {"eu-west": 61.0, "us-east": 39.0}) is None
     assert unseen_regions_note({"eu-west": 0.5, "ap-south": 0.5}, {}) is None  # nothing measured: the base's mix
