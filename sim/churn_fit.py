@@ -97,7 +97,7 @@ class ChurnFit:
 
     def churn(self) -> MonthlyChurn | LognormalLifetime:
         """The preferred law: lognormal lifetimes where they weigh more than the constant hazard."""
-        if self.lognormal is not None and self.lognormal_weight > 0.5:
+        if self.lognormal_weight > 0.5:
             return LognormalFit.law(self.lognormal.theta)
         return MonthlyChurn(kind="monthly", rate=min(-math.expm1(-self.hazard_per_month), 1 - 1e-9))
 
@@ -105,7 +105,7 @@ class ChurnFit:
         """One run's churn law: lognormal lifetimes with their weight, their parameters drawn from the fit's
         covariance; else the hazard drawn from its Gamma(events, exposure) posterior (flat prior)."""
         shape = self.lognormal
-        if shape is not None and self.lognormal_weight and rng.random() < self.lognormal_weight:
+        if self.lognormal_weight and rng.random() < self.lognormal_weight:
             if shape.covariance is None:
                 return LognormalFit.law(shape.theta)
             return LognormalFit.law(rng.multivariate_normal(shape.theta, np.array(shape.covariance)))
@@ -166,16 +166,14 @@ def fit_churn(ledger: pd.DataFrame, now: datetime, *, criterion: str = "bic") ->
         ((gone.reindex(ids).fillna(0.0) - first.reindex(ids)) / DAYS_PER_MONTH).to_numpy(float),
         gone.reindex(ids).notna().to_numpy(bool),
     )
-    fit = ChurnFit(events, exposure, message, shape, criterion)
     if shape is not None:
-        fit = ChurnFit(events, exposure, message + "; " + _shape_said(fit), shape, criterion)
-    return fit
+        message += "; " + _shape_said(shape, criterion)
+    return ChurnFit(events, exposure, message, shape, criterion)
 
 
-def _shape_said(fit: ChurnFit) -> str:
-    shape, name = fit.lognormal, fit.criterion
+def _shape_said(shape: LognormalFit, name: str) -> str:
     law = LognormalFit.law(shape.theta)
-    weight = fit.lognormal_weight
+    weight = shape.weight(name)
     hazards = ", ".join(f"{shape.hazard_per_month(age):.2%} at {age:g}" for age in (1, 6, 12, 24))
     compared = f"{name.upper()} {shape.criterion(name, True):.1f} against {shape.criterion(name, False):.1f}"
     if weight > 0.5:
