@@ -17,13 +17,10 @@ by one, in the same order, in the caller's transaction (its writers take turns a
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg.types.json import Json
 from sqlalchemy import (
-    JSON,
     Boolean,
     Connection,
     Integer,
@@ -46,6 +43,15 @@ from sqlalchemy.exc import DBAPIError
 from placement.engine import Decision
 from placement.footprint import Footprint
 from placement.router import counters
+from placement.router.booking_params import (
+    VOLUME_PARAMS,
+    Compiled,
+    binds,
+    json_param,
+    prefixed,
+    volume_id,
+    volume_params,
+)
 from placement.router.db import customer_volumes, reservations, services, volumes
 from placement.router.ledger import PlacedService
 
@@ -88,10 +94,12 @@ class BookingRows:
         ledger: dict[str, Any],
         on_cluster: dict[str, Any],
         on_node: dict[str, Any],
+        region: str | None,
     ) -> BookingRows:
         """The rows of ``placed`` (as ``BookingStatements.statement_params`` takes them), ``response`` its
         ``PlacedService`` as JSON values; ``ledger``, ``on_cluster`` and ``on_node`` its footprint's values and the
-        counters' (``counters.ledger_values``; the additions and capacities, the matched control-plane type)."""
+        counters' (``counters.ledger_values``; the additions and capacities, the matched control-plane type);
+        ``region`` the one the request asked for."""
         service_id, cluster_id, node_name = placed.service_id, placed.cluster_id, placed.node
         name, repo, ram_bytes, pods = service
         return cls(
@@ -104,6 +112,7 @@ class BookingRows:
                 "customer_id": customer_id,
                 "reserved_at": now,
                 "response": response,
+                "region": region,
                 **ledger,
             },
             service={
@@ -177,103 +186,12 @@ class Booked:
         )
 
 
-# The rows' columns that hold the same value in every row of one booking, bound once under one name (the
-# counters' guards bind the cluster and the node under these names too). Fewer and shorter parameters keep the
-# statement within what psycopg caches the parsing of (4,096 characters, 50 parameters).
-_SHARED = {
-    ("reservations", "service_id"): "service_id",
-    ("services", "id"): "service_id",
-    ("volumes", "service_id"): "service_id",
-    ("reservations", "cluster_id"): "match_cluster_id",
-    ("services", "cluster_id"): "match_cluster_id",
-    ("volumes", "cluster_id"): "match_cluster_id",
-    ("reservations", "node_name"): "match_node_name",
-    ("volumes", "node_name"): "match_node_name",
-    ("reservations", "customer_id"): "customer_id",
-    ("services", "customer_id"): "customer_id",
-    ("reservations", "reserved_at"): "now",
-    ("services", "created_at"): "now",
-    ("volumes", "created_at"): "now",
-}
-
-
-def _name(table: Any, column: str, prefix: str) -> str:
-    return _SHARED.get((table.name, column)) or f"{prefix}{column}"
-
-
-def _binds(table: Any, names: tuple[str, ...], prefix: str) -> dict[str, Any]:
-    return {name: bindparam(_name(table, name, prefix), type_=table.c[name].type) for name in names}
-
-
-# (table name, prefix) -> {column: its parameter's name}: a few dozen names in all, worked out once.
-_NAMES: dict[tuple[str, str], dict[str, str]] = {}
-
-
-def _prefixed(table: Any, values: dict[str, Any], prefix: str) -> dict[str, Any]:
-    names = _NAMES.setdefault((table.name, prefix), {})
-    try:
-        return {names[column]: value for column, value in values.items()}
-    except KeyError:
-        names.update((column, _name(table, column, prefix)) for column in values)
-        return {names[column]: value for column, value in values.items()}
-
-
-def volume_id(service_id: str, index: int) -> str:
-    """The id of a service's volume ``index`` (its mount order), on either backend."""
-    return f"{service_id}-vol-{index}"
-
-
-def _volume_params(index: int) -> tuple[str, str, str]:
-    """The statement's parameters of the volume row ``index``: its id, mount path and size."""
-    return (f"v{index}_id", f"v{index}_mount_path", f"v{index}_size_bytes")
-
-
-_VOLUME_PARAMS = tuple(_volume_params(index) for index in range(8))
-
-
-def _as_is(text: bytes) -> bytes:
-    return text
-
-
-def json_param(text: bytes) -> Json:
-    """A JSON column's value already serialised (``TypeAdapter.dump_json``: pydantic's serialiser writes it once,
-    where SQLAlchemy's JSON type would have ``json.dumps`` a dict made for it), sent as psycopg sends JSON."""
-    return Json(text, _as_is)
-
-
-@dataclass(frozen=True, slots=True)
-class _Compiled:
-    """A booking statement compiled once for the connection's dialect: its SQL text and the bind processors of
-    its typed parameters (a JSON column's), applied as SQLAlchemy would. Executing the text skips SQLAlchemy's
-    per-call compile-cache lookup and parameter processing (about 0.2 ms of a placement's CPU)."""
-
-    sql: str
-    processors: dict[str, Callable[[Any], Any]]
-
-    @classmethod
-    def of(cls, statement: Any, dialect: Any) -> _Compiled:
-        compiled = statement.compile(dialect=dialect)
-        processors = {}
-        for name, bind in compiled.binds.items():
-            if isinstance(bind.type, JSON):
-                continue  # given serialised already (``json_param``)
-            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            if processor is not None:
-                processors[name] = processor
-        return cls(compiled.string, processors)
-
-    def processed(self, params: dict[str, Any]) -> dict[str, Any]:
-        for name, processor in self.processors.items():
-            params[name] = processor(params[name])
-        return params
-
-
 class BookingStatements:
     """Builds (once per shape) and runs a booking's statements. Thread-safe: the built statements never change."""
 
     def __init__(self, backend: str):
         self.backend = backend
-        self._combined: dict[tuple[tuple[str, ...], int, bool], _Compiled] = {}
+        self._combined: dict[tuple[tuple[str, ...], int, bool], Compiled] = {}
         self._on_cluster: dict[tuple[str, ...], Any] = {}
         self._on_node = counters.reserve_on_node()
 
@@ -302,7 +220,7 @@ class BookingStatements:
         shape = (booking.binding, booking.volume_count, booking.customer is not None)
         statement = self._combined.get(shape)
         if statement is None:
-            statement = self._combined[shape] = _Compiled.of(self._combine(*shape), dialect)
+            statement = self._combined[shape] = Compiled.of(self._combine(*shape), dialect)
         return statement.sql, statement.processed(booking.params)
 
     @staticmethod
@@ -310,7 +228,7 @@ class BookingStatements:
         """The statement's parameters that are the same for every booking of one footprint on one kind of cluster
         (``counters.ledger_values``, and the counters' additions, capacities and matched control-plane type): made
         once each by the caller, and copied into each booking's ``statement_params``."""
-        return {**_prefixed(reservations, ledger, "l_"), **on_cluster, **on_node}
+        return {**prefixed(reservations, ledger, "l_"), **on_cluster, **on_node}
 
     @staticmethod
     def statement_params(
@@ -323,11 +241,13 @@ class BookingStatements:
         service: tuple[str, str | None, int, int],
         volume_rows: list[tuple[str, int]],
         customer: tuple[str, int, int] | None,
+        region: str | None,
     ) -> dict[str, Any]:
         """The one statement's parameters (PostgreSQL), built directly: ``fixed`` (``fixed_params``), the ledger
         row's own values and ``response`` (the ``PlacedService``'s JSON text), the service's (name, repo, RAM,
-        pods), each volume's (mount path, size) and the customer's (id, added, allowed). The names are the
-        statement's bind names (``_combine``; the shared ones in ``_SHARED``)."""
+        pods), each volume's (mount path, size), the customer's (id, added, allowed) and the region the request
+        asked for. The names are the
+        statement's bind names (``_combine``; the shared ones in ``SHARED``)."""
         service_id = placed.service_id
         name, repo, ram_bytes, pods = service
         params = {
@@ -340,6 +260,7 @@ class BookingStatements:
             "customer_id": customer_id,
             "now": now,
             "l_response": json_param(response),
+            "l_region": region,
             "s_name": name,
             "s_repo": repo,
             "s_ram_bytes": ram_bytes,
@@ -347,7 +268,7 @@ class BookingStatements:
             "expected_task_queue": placed.task_queue,
         }
         for index, (mount_path, size_bytes) in enumerate(volume_rows):
-            names = _VOLUME_PARAMS[index] if index < len(_VOLUME_PARAMS) else _volume_params(index)
+            names = VOLUME_PARAMS[index] if index < len(VOLUME_PARAMS) else volume_params(index)
             params[names[0]] = volume_id(service_id, index)
             params[names[1]] = mount_path
             params[names[2]] = size_bytes
@@ -369,15 +290,15 @@ class BookingStatements:
     def _combine(self, binding: tuple[str, ...], volume_count: int, counts_customer: bool) -> Any:
         rows = [
             insert(reservations)
-            .values(_binds(reservations, _LEDGER, "l_"))
+            .values(binds(reservations, _LEDGER, "l_"))
             .returning(literal_column("1"))
             .cte("ledger"),
-            insert(services).values(_binds(services, _SERVICE, "s_")).returning(literal_column("1")).cte("service"),
+            insert(services).values(binds(services, _SERVICE, "s_")).returning(literal_column("1")).cte("service"),
         ]
         # One INSERT per volume: SQLAlchemy does not cache a statement with a multi-row VALUES.
         rows += [
             insert(volumes)
-            .values(_binds(volumes, _VOLUME, f"v{index}_"))
+            .values(binds(volumes, _VOLUME, f"v{index}_"))
             .returning(literal_column("1"))
             .cte(f"volume_{index}")
             for index in range(volume_count)

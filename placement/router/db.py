@@ -155,6 +155,9 @@ reservations = Table(
     Column("objects", Integer, nullable=False),
     Column("new_customer", Boolean, nullable=False),
     Column("disk_bytes", BigInteger, nullable=False, server_default="0"),  # the replicas' raw disk (0007)
+    # The region the request asked for (0010; NULL: it named none, or it was placed before 0010). The cluster may
+    # be in another: with none open in the region asked for, the engine's preferred mode places it elsewhere.
+    Column("region", Text),
     Column("reserved_at", DateTime(timezone=True), nullable=False),
     Column("released_at", DateTime(timezone=True)),
     Column("response", JSON, nullable=False),

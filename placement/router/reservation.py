@@ -379,6 +379,7 @@ class Reservations:
                 (order.service_name, order.repo, request.ram_bytes, request.pods),
                 [(volume.mount_path, volume.size_bytes) for volume in request.volumes],
                 customer,
+                order.request.region,
             )
             return booking
         capacities = self._guard_capacities(cluster.storage_provider, load.ctrl_node_type, ctrl)
@@ -393,6 +394,7 @@ class Reservations:
             adds.ledger,
             {"match_ctrl_node_type": load.ctrl_node_type, **adds.on_cluster, **capacities},
             adds.on_node,
+            order.request.region,
         )
         return booking
 

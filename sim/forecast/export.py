@@ -152,6 +152,7 @@ def ledger_rows(world: World, day: int, now: datetime, clusters: set[str]) -> di
         departed = float(people.departed[customer])
         first, last = int(draws.service_start[customer]), int(draws.service_start[customer + 1])
         customer_id = f"cust-{customer:07d}"
+        region = world.config.regions[draws.region[customer]]
         for k, service in enumerate(range(first, last)):
             created = float(draws.service_created[service])
             if created > day or (np.isfinite(departed) and created >= departed):
@@ -177,7 +178,7 @@ def ledger_rows(world: World, day: int, now: datetime, clusters: set[str]) -> di
                  "customer_id": customer_id, "ram_bytes": need, "pods": 1, "volumes": int(volume > 0),
                  "objects": int(people.service_objects[service]), "disk_bytes": int(people.service_disk[service]),
                  "new_customer": k == 0, "reserved_at": at, "released_at": released,
-                 "response": {"cluster_id": cluster}}
+                 "response": {"cluster_id": cluster}, "region": region}
             )  # fmt: skip
             if volume and released is None:
                 out["volumes"].append(

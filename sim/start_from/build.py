@@ -317,7 +317,7 @@ def start_from(
             update["growth"] = growth_fit.chosen.growth()
             warnings += [growth_fit.recent_misfit] if growth_fit.recent_misfit else []
             regions = signup_regions(state, specs) or regions
-            warnings += [note] if (note := unseen_regions_note(dict(base.regions), regions)) else []
+            warnings += [note] if (note := unseen_regions_note(dict(base.regions), regions, state.ledger)) else []
         if churn_fit.fitted:
             update["churn"] = churn_fit.churn()
     growth_basis = MEASURED if growth_fit is not None and growth_fit.enough else ASSUMED
@@ -347,7 +347,7 @@ def start_from(
         )
     record("churn", _describe(update.get("churn", base.churn)), churn_basis,
            churn_fit.message if churn_fit else f"base scenario ({state.kind} has no history)")  # fmt: skip
-    regions_source = {MEASURED: "ledger sign-ups since every region had a cluster", ASSUMED: "base scenario",
+    regions_source = {MEASURED: "ledger sign-ups (region asked, else first cluster's)", ASSUMED: "base scenario",
                       ESTIMATED: "customers per region at the start (the base's mix omits a fleet region)"}  # fmt: skip
     record("regions", regions, regions_basis, regions_source[regions_basis])
     for region in sorted({c.region for c in [*specs, *on_order] if not regions.get(c.region)}):

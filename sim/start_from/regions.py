@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
 from sim.scenario import ClusterSpec
 from sim.start_from.sources import LiveState
 from sim.start_from.spec import LiveOrder
@@ -10,19 +12,27 @@ MIN_REGION_SIGNUPS = 50  # sign-ups since every region had a cluster, below whic
 
 
 def signup_regions(state: LiveState, specs: list[ClusterSpec]) -> dict[str, float]:
-    """The region mix of new customers: each customer's first cluster's region, over the ledger's sign-ups since
-    every region had a cluster taking them (before a region's first cluster, its customers signed up elsewhere
-    and counted for another region); over all of them when fewer than ``MIN_REGION_SIGNUPS`` came since."""
+    """The region mix of new customers: the region each customer's reservations asked for (the ledger's
+    ``region``, migration 0010), else its first cluster's region. Where every sign-up says the region it asked
+    for, over all of them; else over the sign-ups since every region had a cluster taking them (before a
+    region's first cluster, its customers were placed elsewhere and counted for another region), or over all of
+    them when fewer than ``MIN_REGION_SIGNUPS`` came since. A region asked for where the fleet has no cluster
+    keeps its share: the forecast's customers of it take the best cluster of any region, as they did."""
     region_of = {s.id: s.region for s in specs}
     ledger = state.ledger.sort_values("reserved_at", kind="stable")
-    firsts = ledger.groupby("customer_id")[["cluster_id", "reserved_at"]].first()
-    firsts = firsts.assign(region=firsts["cluster_id"].map(region_of)).dropna(subset=["region"])
-    opened = firsts.groupby("region")["reserved_at"].min()
-    since = firsts[firsts["reserved_at"] >= opened.max()] if len(opened) else firsts
+    # ``first`` takes each column's first value that is not null: a customer's first region asked for.
+    firsts = ledger.groupby("customer_id")[["cluster_id", "reserved_at", "region"]].first()
+    asked = firsts["region"].notna()
+    firsts = firsts.assign(region=firsts["region"].where(asked, firsts["cluster_id"].map(region_of)))
+    firsts = firsts.dropna(subset=["region"])
+    since = firsts
+    if not asked.all():
+        opened = firsts.groupby("region")["reserved_at"].min()
+        since = firsts[firsts["reserved_at"] >= opened.max()] if len(opened) else firsts
     counts = (since if len(since) >= MIN_REGION_SIGNUPS else firsts)["region"].value_counts()
     if counts.empty:
         return {}
-    regions = {region: float(counts.get(region, 0)) for region in dict.fromkeys(region_of.values())}
+    regions = {region: float(counts.get(region, 0)) for region in dict.fromkeys([*region_of.values(), *counts.index])}
     return regions if sum(regions.values()) > 0 else {}
 
 
@@ -45,19 +55,22 @@ def customer_regions(
     return counts if sum(counts.values()) > 0 else {}
 
 
-def unseen_regions_note(base_regions: dict[str, float], measured: dict[str, float]) -> str | None:
+def unseen_regions_note(base_regions: dict[str, float], measured: dict[str, float], ledger: pd.DataFrame) -> str | None:
     """Regions the base sends new customers to that the measured mix (``signup_regions``) cannot hold: the source
     has no cluster there, so their customers were placed in other regions (the engine's preferred region mode) and
-    the ledger, which keeps the cluster but not the region asked for, counts them there."""
+    a ledger that does not say the region asked for (reservations from before migration 0010, or requests that
+    named none) counts them there. None where every reservation says it."""
     unseen = {region: share for region, share in base_regions.items() if share > 0 and region not in measured}
-    if not unseen or not measured:
+    unasked = ledger.loc[ledger["region"].isna(), "customer_id"].nunique()
+    if not unseen or not measured or not unasked:
         return None
     total = sum(base_regions.values())
     shares = ", ".join(f"{region} {share / total:.0%}" for region, share in unseen.items())
     return (
-        f"regions: the base sends {shares} of new customers to regions where the source has no cluster; the ledger "
-        "keeps the cluster a customer was placed on, not the region it asked for, so the measured mix counts them "
-        f"in the regions they were placed in ({measured}), and the forecast's new customers keep to those regions' "
-        "clusters, where such customers take the best cluster of any region (or one opened in theirs): the dates "
-        "of a region that took them lean early once its clusters are no longer the best"
+        f"regions: the base sends {shares} of new customers to regions where the source has no cluster; "
+        f"{unasked:,} customers' reservations do not say the region they asked for (placed before the router's "
+        "migration 0010, or their requests named none), so the measured mix counts them in the regions they were "
+        f"placed in ({measured}), and the forecast's new customers keep to those regions' clusters, where such "
+        "customers take the best cluster of any region (or one opened in theirs): the dates of a region that took "
+        "them lean early once its clusters are no longer the best"
     )

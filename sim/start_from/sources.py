@@ -47,6 +47,7 @@ LEDGER_COLUMNS = (
     "new_customer",
     "reserved_at",
     "released_at",
+    "region",
 )
 # How far back older snapshots are read: the operator's trend window (``sim.operator.PROJECTION_WINDOW_DAYS``).
 HISTORY_DAYS = 28
@@ -78,7 +79,8 @@ class LiveCluster:
 class LiveState:
     """What a source said, read at ``now``. ``ledger``: one row per reservation (``LEDGER_COLUMNS``; times are
     aware UTC, ``released_at`` NaT while active; ``volume_bytes`` only for active services; ``ram_bytes`` an active
-    service's request, a released one's footprint RAM as reserved); empty without one."""
+    service's request, a released one's footprint RAM as reserved; ``region`` the one the request asked for, None
+    where it named none); empty without one."""
 
     kind: str  # router_db, snapshots, state
     source: str  # the source as shown to people (a URL without its password)
@@ -266,6 +268,7 @@ def read_router_db(url: str, now: datetime) -> LiveState:
             "released_at": pd.to_datetime(
                 [None if r.released_at is None else _aware(r.released_at) for r in ledger_rows], utc=True
             ),
+            "region": pd.Series([r.region for r in ledger_rows], dtype="object"),
         }
     )
     future = ledger["reserved_at"] > now + timedelta(seconds=DEFAULT_MAX_CLOCK_SKEW_SECONDS)

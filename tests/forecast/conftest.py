@@ -71,14 +71,23 @@ class History:
     weeks: int
 
 
-def build_history(url: str, *, weeks: int = 20, per_week: float = 6.0, seed: int = 7, unseen: int = 15) -> History:
+def build_history(
+    url: str,
+    *,
+    weeks: int = 20,
+    per_week: float = 6.0,
+    seed: int = 7,
+    unseen: int = 15,
+    asking: tuple[str, ...] = ("eu-west",),
+) -> History:
     """A router database with ``weeks`` of constant-rate sign-ups (Poisson, ``per_week``) through its HTTP API.
 
     Each customer places one or two services (1 GiB each, half of them with a 2 GiB volume) in eu-west; every
     tenth customer releases all of them three days later (churn). Before each placement the collector's snapshot
     of every cluster arrives (the router refuses stale ones): what the ledger holds plus ``unseen`` customers the
     router never saw on each eu-west cluster, each with two services and one volume; us-east-1 is draining and its
-    12 customers are all unseen.
+    12 customers are all unseen. Customer number n asks for region ``asking[n % len(asking)]`` (a region without a
+    cluster: the engine places it on eu-west's).
     """
     rng = np.random.default_rng(seed)
     start = NOW - timedelta(weeks=weeks)
@@ -102,7 +111,7 @@ def build_history(url: str, *, weeks: int = 20, per_week: float = 6.0, seed: int
             count = 1 + int(rng.random() < 0.5)
             for k in range(count):
                 with_volume = bool(rng.random() < 0.5)
-                request = {"customer_id": customer, "ram": "1Gi", "region": "eu-west"}
+                request = {"customer_id": customer, "ram": "1Gi", "region": asking[number % len(asking)]}
                 if with_volume:
                     request["volumes"] = [{"size": "2Gi"}]
                 body = {

@@ -141,23 +141,39 @@ def test_the_operator_starts_with_the_trend_the_older_snapshots_measured(stage2,
     assert max(rises) > 0
 
 
-def test_the_region_mix_counts_the_sign_ups_since_every_region_had_a_cluster():
+def test_the_region_mix_counts_the_sign_ups_in_the_region_they_asked_for():
     # 100 days of eu-west only, then a us-east cluster: from then on 60 sign-ups in eu-west and 40 in us-east.
-    # The whole ledger would say 15 % us-east; the sign-ups since us-east had a cluster say 40 %.
+    # Before, a fifth of the sign-ups asked for us-east and were placed in eu-west (no cluster in theirs).
     start = pd.Timestamp("2026-01-01", tz="UTC")
-    rows = [("eu", start + pd.Timedelta(days=d / 2)) for d in range(200)]
-    rows += [("us" if k % 5 < 2 else "eu", start + pd.Timedelta(days=100 + k / 2)) for k in range(100)]
+    rows = [("eu", start + pd.Timedelta(days=d / 2), "us-east" if d % 5 == 0 else "eu-west") for d in range(200)]
+    rows += [
+        ("us", start + pd.Timedelta(days=100 + k / 2), "us-east") if k % 5 < 2
+        else ("eu", start + pd.Timedelta(days=100 + k / 2), "eu-west")
+        for k in range(100)
+    ]  # fmt: skip
     ledger = pd.DataFrame(
         {
             "customer_id": [f"c{k}" for k in range(len(rows))],
-            "cluster_id": [cluster for cluster, _ in rows],
-            "reserved_at": [at for _, at in rows],
+            "cluster_id": [cluster for cluster, _, _ in rows],
+            "reserved_at": [at for _, at, _ in rows],
+            "region": [region for _, _, region in rows],
         }
     )
-    state = LiveState("router_db", "test", start + pd.Timedelta(days=160), (), ledger)
     specs = [ClusterSpec(id="eu", region="eu-west", run_nodes=3), ClusterSpec(id="us", region="us-east", run_nodes=3)]
-    mix = signup_regions(state, specs)
-    assert mix == {"eu-west": 60.0, "us-east": 40.0}
+    now = start + pd.Timedelta(days=160)
+    # The ledger says the region each asked for: every sign-up counts in it.
+    assert signup_regions(LiveState("router_db", "test", now, (), ledger), specs) == {
+        "eu-west": 160.0 + 60.0,
+        "us-east": 40.0 + 40.0,
+    }
+    # A ledger from before migration 0010 does not: counted in their first cluster's region, the whole ledger would
+    # say 15 % us-east; the sign-ups since us-east had a cluster say 40 %.
+    legacy = ledger.assign(region=None)
+    assert signup_regions(LiveState("router_db", "test", now, (), legacy), specs) == {"eu-west": 60.0, "us-east": 40.0}
+    # A region asked for where the fleet has no cluster keeps its share.
+    asking = ledger.assign(region=ledger["region"].where(ledger.index % 10 != 1, "ap-south"))
+    mix = signup_regions(LiveState("router_db", "test", now, (), asking), specs)
+    assert mix == {"eu-west": 220.0 - 20.0, "us-east": 80.0 - 10.0, "ap-south": 30.0}
 
 
 def test_a_start_without_older_snapshots_assumes_the_trend_from_the_growth_law():

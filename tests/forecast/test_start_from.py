@@ -18,7 +18,7 @@ from sim.scenario import Scenario, load_scenario
 from sim.simulation import run
 from sim.start_from.build import ASSUMED, ESTIMATED, MEASURED, read_source, start_from
 from sim.start_from.sources import StartFromError
-from tests.forecast.conftest import NOW, ROOT, History
+from tests.forecast.conftest import NOW, ROOT, History, build_history
 
 BASE = ROOT / "scenarios" / "stage1.yaml"
 
@@ -531,13 +531,42 @@ def test_a_snapshot_with_services_and_no_requested_ram_is_said(tmp_path):
         str(ROOT / "examples" / "state.yaml"), NOW)).warnings)  # fmt: skip
 
 
-def test_a_region_the_base_names_and_the_fleet_has_no_cluster_in_is_said_under_a_measured_mix():
-    """Customers asking for a region without a cluster are placed elsewhere (the preferred region mode); the ledger
-    keeps the cluster, not the region asked for, so the measured mix cannot hold them, and that is said."""
-    from sim.start_from.regions import unseen_regions_note
-
-    note = unseen_regions_note({"eu-west": 0.5, "us-east": 0.3, "ap-south": 0.2}, {"eu-west": 61.0, "us-east": 39.0})
-    assert note is not None and note.startswith("regions: the base sends ap-south 20% of new customers to regions")
-    assert note.endswith("lean early once its clusters are no longer the best")
-    assert unseen_regions_note({"eu-west": 1.0}, {"eu-west": 61.0, "us-east": 39.0}) is None
-    assert unseen_regions_note({"eu-west": 0.5, "ap-south": 0.5}, {}) is None  # nothing measured: the base's mix
+def test_customers_asking_for_a_region_without_a_cluster_keep_their_region_in_the_measured_mix(tmp_path):
+    """A quarter of the customers ask for ap-south, where the fleet has no cluster: the engine places them in
+    eu-west, and the ledger keeps the region they asked for, so the measured mix gives ap-south its quarter (the
+    forecast's customers of it take the best cluster of any region, or one the operator opens there) and eu-west
+    keeps only its own. A ledger that does not say the region (rows from before migration 0010) counts them in
+    eu-west, and where the base sends customers to ap-south, that is said."""
+    url = f"sqlite:///{tmp_path / 'router.db'}"
+    history = build_history(url, weeks=12, per_week=8.0, asking=("eu-west", "eu-west", "eu-west", "ap-south"))
+    state = read_source(url, NOW)
+    firsts = state.ledger.groupby("customer_id")["region"].first()
+    assert firsts.notna().all() and (firsts == "ap-south").sum() == history.customers // 4
+    started = start_from(base(), state)
+    assert basis(started, "regions") == MEASURED
+    assert started.scenario.regions == {
+        "eu-west": float(history.customers - history.customers // 4),
+        "us-east": 0.0,
+        "ap-south": float(history.customers // 4),
+    }
+    assert not any(w.startswith("regions: the base sends") for w in started.warnings)
+    assert (
+        f"the regions' mix (measured: {started.scenario.regions}) sends new customers to ['ap-south'], where the "
+        "source has no open cluster: the engine places them on other regions' clusters until the operator opens one "
+        "there" in started.warnings
+    )
+    assert set(day_zero(started.scenario).index) >= {"eu-west-1", "eu-west-2"}  # it runs
+    # The same ledger without the regions asked for: each customer counts in its first cluster's region.
+    with sqlite3.connect(tmp_path / "router.db") as conn:
+        conn.execute("UPDATE reservations SET region = NULL")
+    legacy = read_source(url, NOW)
+    unasked = start_from(base(), legacy)
+    assert unasked.scenario.regions == {"eu-west": float(history.customers), "us-east": 0.0}
+    asks_ap_south = base().model_copy(update={"regions": {"eu-west": 0.8, "ap-south": 0.2}})
+    said = [w for w in start_from(asks_ap_south, legacy).warnings if w.startswith("regions: the base sends")]
+    assert len(said) == 1 and said[0].startswith(
+        f"regions: the base sends ap-south 20% of new customers to regions where the source has no cluster; "
+        f"{history.customers:,} customers' reservations do not say the region they asked for"
+    )
+    assert said[0].endswith("lean early once its clusters are no longer the best")
+    assert not any(w.startswith("regions: the base sends") for w in start_from(asks_ap_south, state).warnings)

@@ -209,3 +209,51 @@ def test_on_postgresql_a_bookings_parameters_are_its_statements_binds_and_write_
         check_consistency(pg_url)
     finally:
         store.dispose()
+
+
+def test_the_ledger_keeps_the_region_each_request_asked_for(db_url, clock):
+    # With no cluster open in the region asked for, the preferred region mode places the service elsewhere; the
+    # ledger keeps the region asked for beside the cluster (migration 0010), so a forecast started from it sends
+    # that region's new customers where the engine would, not to the region they happened to land in.
+    store = open_store(db_url, clock=clock)
+    try:
+        seed_store(store, [(cluster_body("eu-west-1"), load_body(nodes=ROOMY))])
+        asked = {"r-1": "ap-south", "r-2": "eu-west", "r-3": None}
+        for request_id, region in asked.items():
+            request = RequestIn(customer_id=f"c-{request_id}", ram="1Gi", region=region, volumes=[{"size": "1Gi"}])
+            assert store.place(PlacementOrder(request_id, "web", request)).placed.cluster_id == "eu-west-1"
+        with store.engine.connect() as conn:
+            kept = dict(conn.execute(select(reservations.c.request_id, reservations.c.region)).all())
+        assert kept == asked
+    finally:
+        store.dispose()
+
+
+@pytest.mark.parametrize("new_customer", [False, True])
+@pytest.mark.parametrize("volumes", [[], [{"size": "1Gi", "mount_path": "/srv"}]], ids=["plain", "volume"])
+def test_on_postgresql_the_booking_statement_stays_within_what_psycopg_caches_the_parsing_of(
+    pg_url, clock, volumes, new_customer
+):
+    # Over 4,096 characters or 50 parameters, psycopg parses the statement's text again at every placement.
+    from psycopg._queries import MAX_CACHED_STATEMENT_LENGTH, MAX_CACHED_STATEMENT_PARAMS
+
+    store = open_store(pg_url, clock=clock, fleet_cache_seconds=3600)
+    try:
+        seed_store(store, [(cluster_body("bk-1"), load_body(nodes=ROOMY))])
+        store.refresh_fleet()
+        request = RequestIn(
+            customer_id="cust-1", ram="1Gi", region="eu-west", new_customer=new_customer, etcd_objects=5,
+            volumes=volumes,
+        )  # fmt: skip
+        booking = store.reservations.booked_on_cache(PlacementOrder("req-1", "web", request, "repo"), clock())
+        sql, params = store.reservations.statements.statement(store.engine.dialect, booking)
+        assert len(sql.encode()) <= MAX_CACHED_STATEMENT_LENGTH
+        assert len(params) <= MAX_CACHED_STATEMENT_PARAMS
+        # Bound without casts, the row's own values are written with their columns' types.
+        placed = store.place(PlacementOrder("req-1", "web", request, "repo")).placed
+        with store.engine.connect() as conn:
+            row = conn.execute(select(reservations)).one()
+        assert (row.request_id, row.region, row.pods, row.volumes) == ("req-1", "eu-west", 1, len(volumes))
+        assert row.new_customer is new_customer and row.ram_bytes >= GiB and placed.cluster_id == "bk-1"
+    finally:
+        store.dispose()
