@@ -33,12 +33,12 @@ import pandas as pd
 from placement.model import ClusterLoad
 from sim.churn_fit import ChurnFit
 from sim.config import resolve_limits, run_node_cap
-from sim.distributions import LognormalLifetime
 from sim.growth_fit import GrowthFit
 from sim.growth_recent import churn_from_ledger, growth_from_ledger
 from sim.initial_fleet import mean_size
 from sim.scenario import ClusterSpec, Fleet, Scenario
 from sim.start_from.assumed_trend import assumed_rise
+from sim.start_from.draws import unaged_note
 from sim.start_from.estimated import estimated_customers, ledger_at, unmarked_note
 from sim.start_from.gaps import record_gaps, start_levels
 from sim.start_from.mix import check_mix, snapshot_notes
@@ -302,6 +302,7 @@ def start_from(
                 on_order=on_order,
                 history=history,
                 snapshots=[_now_level(live) for live in state.clusters if live.load is not None],
+                unseen_lived_days=_age(state, state.ledger["reserved_at"].min()) if state.has_ledger else None,
             ),
         ),
     }
@@ -338,13 +339,7 @@ def start_from(
     record("growth", _describe(update.get("growth", base.growth)), growth_basis,
            growth_fit.message if growth_fit else f"base scenario ({state.kind} has no history)")  # fmt: skip
     churn_basis = MEASURED if churn_fit is not None and churn_fit.fitted else ASSUMED
-    unaged = sum(c.age_days is None for c in customers)
-    if unaged and isinstance(update.get("churn", base.churn), LognormalLifetime):
-        warnings.append(
-            f"churn: lifetimes are lognormal, and {unaged:,} customers' ages are unknown (not in the ledger): each is "
-            "drawn as a new customer's, whose first months are the law's least likely to leave; older, they leave "
-            "sooner, so the churn of them leans low and the dates early"
-        )
+    warnings += [note] if (note := unaged_note(update["start_from"].live, update.get("churn", base.churn))) else []
     record("churn", _describe(update.get("churn", base.churn)), churn_basis,
            churn_fit.message if churn_fit else f"base scenario ({state.kind} has no history)")  # fmt: skip
     regions_source = {MEASURED: "ledger sign-ups (region asked, else first cluster's)", ASSUMED: "base scenario",

@@ -6,7 +6,9 @@ those rows, so the grown customers after them get the same draws as without the 
 
 A measured customer has lived ``age_days`` already: under lifetimes that are not memoryless (lognormal), its
 lifetime from now is drawn given it has lasted that long (``remaining_lifetimes``), from a stream of its own
-(``live_lifetime``); an estimated customer's age is unknown, and its lifetime is drawn as a new customer's.
+(``live_lifetime``). An estimated customer (not in the ledger) was on the fleet before the ledger's first
+reservation: it is taken to have lived the ledger's span (``LiveFleet.unseen_lived_days``), the least it can have;
+without a ledger its age is unknown, and its lifetime is drawn as a new customer's (``unaged_note`` says which).
 
 A measured customer that signed up recently has not created all its services yet:
 ``sim.sampling.add_pending_services`` gives it, from a stream of its own (``live_pending``), the services the
@@ -76,12 +78,15 @@ def set_live_sizes(live: LiveFleet, ram: np.ndarray, volume: np.ndarray) -> None
 
 
 def remaining_lifetimes(live: LiveFleet, churn, lifetime: np.ndarray, rng: np.random.Generator) -> None:
-    """Overwrite the lifetimes of the measured customers (the first rows; their age known) with the time each has
-    left, drawn from the law given the customer has lived its age: for lognormal lifetimes, by inverting the law's
-    distribution function over (F(age), 1). Memoryless laws (a constant hazard) are left as drawn."""
+    """Overwrite the lifetimes of the initial customers (the first rows) whose age is known, or bounded below for
+    the estimated ones (``LiveFleet.unseen_lived_days``), with the time each has left, drawn from the law given
+    the customer has lived that long: for lognormal lifetimes, by inverting the law's distribution function over
+    (F(age), 1). Memoryless laws (a constant hazard) are left as drawn."""
     if not isinstance(churn, LognormalLifetime):
         return
     ages = measured(live).ages
+    if live.unseen_lived_days is not None:
+        ages = np.where(np.isfinite(ages), ages, live.unseen_lived_days)
     known = np.flatnonzero(np.isfinite(ages))
     if not len(known):
         return
@@ -96,3 +101,21 @@ def remaining_lifetimes(live: LiveFleet, churn, lifetime: np.ndarray, rng: np.ra
         share = min(lived + (1.0 - lived) * float(uniform[row]), 1.0 - 1e-16)
         total = math.exp(mu + churn.sigma * normal.inv_cdf(max(share, 1e-300)))
         lifetime[customer] = max(total - age, 0.0)
+
+
+def unaged_note(live: LiveFleet, churn) -> str | None:
+    """What the start takes for the estimated customers' ages under lognormal lifetimes (None: nothing to say)."""
+    unaged = sum(c.age_days is None for c in live.customers)
+    if not unaged or not isinstance(churn, LognormalLifetime):
+        return None
+    if live.unseen_lived_days is not None:
+        return (
+            f"churn: lifetimes are lognormal, and {unaged:,} customers are not in the ledger: each is taken to have "
+            f"lived {live.unseen_lived_days:.0f} days, the ledger's span (it was on the fleet before the first "
+            "reservation), the least it can have; an older one's hazard differs, so the churn of them is a bound"
+        )
+    return (
+        f"churn: lifetimes are lognormal, and {unaged:,} customers' ages are unknown (the source has no ledger): each "
+        "is drawn as a new customer's, whose first months are the law's least likely to leave; older, they leave "
+        "sooner, so the churn of them leans low and the dates early"
+    )

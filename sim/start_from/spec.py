@@ -116,6 +116,12 @@ class LiveFleet(SpecModel):
     assumed_rise: list[AssumedRise] = Field(
         default_factory=list, description="without older snapshots: each open cluster's assumed daily rise"
     )
+    unseen_lived_days: float | None = Field(
+        default=None,
+        ge=0,
+        description="days the customers not in the ledger have lived at least: the ledger's span (they were on the "
+        "fleet before its first reservation); None: unknown (no ledger)",
+    )
 
 
 class _Source(SpecModel):

@@ -89,15 +89,24 @@ def test_a_measured_customer_lives_on_from_its_age_under_lognormal_lifetimes():
     within = float(np.mean(lifetime[:20000] <= DAYS_PER_MONTH))
     assert within == pytest.approx(expected, abs=4 * math.sqrt(expected * (1 - expected) / 20000))
     assert expected > 2 * (1 - survival(1.0))  # what a newborn's draw would give is far below
+    # Customers not in the ledger were on the fleet before its first reservation: they have lived its span at least.
+    unseen = LiveFleet(customers=[c.model_copy(update={"age_days": None}) for c in customers],
+                       unseen_lived_days=6.0 * DAYS_PER_MONTH)  # fmt: skip
+    bounded = np.full(len(customers), -1.0)
+    remaining_lifetimes(unseen, law, bounded, np.random.default_rng(5))
+    within = float(np.mean(bounded <= DAYS_PER_MONTH))
+    assert (bounded >= 0).all()
+    assert within == pytest.approx(expected, abs=4 * math.sqrt(expected * (1 - expected) / len(customers)))
     constant = MonthlyChurn(kind="monthly", rate=0.02)
     untouched = np.full(len(customers), 5.0)
     remaining_lifetimes(live, constant, untouched, np.random.default_rng(3))  # memoryless: nothing to condition
     assert (untouched == 5.0).all()
 
 
-def test_customers_of_unknown_age_under_lognormal_lifetimes_are_said():
+def test_customers_of_unknown_age_under_lognormal_lifetimes_are_said(sqlite_history):
     from sim.scenario import load_scenario
     from sim.start_from.build import read_source, start_from
+    from sim.start_from.draws import unaged_note
     from tests.forecast.conftest import NOW as AS_OF
     from tests.forecast.conftest import ROOT
 
@@ -107,6 +116,21 @@ def test_customers_of_unknown_age_under_lognormal_lifetimes_are_said():
     assert len(said) == 1 and said[0].endswith("so the churn of them leans low and the dates early")
     constant = start_from(load_scenario(ROOT / "scenarios" / "stage1.yaml"), state)
     assert not any(w.startswith("churn: lifetimes are lognormal") for w in constant.warnings)
+    # With a ledger, those it does not hold were there before its first reservation: they lived its span at least.
+    ledger = read_source(sqlite_history.url, AS_OF)
+    started = start_from(load_scenario(ROOT / "scenarios" / "longhorn-vs-ceph.yaml"), ledger)
+    live = started.scenario.start_from.live
+    span = (AS_OF - ledger.ledger["reserved_at"].min()).total_seconds() / 86400
+    assert live.unseen_lived_days == pytest.approx(span) and 0 < span <= 7 * sqlite_history.weeks
+    unseen = sum(not c.measured for c in live.customers)
+    assert unseen == sum(sqlite_history.unseen.values()) + 12  # us-east-1's 12 are all unseen
+    # This ledger's churn is fitted as a constant hazard (memoryless: nothing said); under lognormal lifetimes:
+    assert not any(w.startswith("churn: lifetimes are lognormal") for w in started.warnings)
+    assert unaged_note(live, LognormalLifetime(kind="lognormal", mean_months=36.0, sigma=1.0)) == (
+        f"churn: lifetimes are lognormal, and {unseen:,} customers are not in the ledger: each is taken to have "
+        f"lived {span:.0f} days, the ledger's span (it was on the fleet before the first reservation), the least it "
+        "can have; an older one's hazard differs, so the churn of them is a bound"
+    )
 
 
 def test_an_ageing_fleet_under_lognormal_lifetimes_is_no_change_in_churn():
