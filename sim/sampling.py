@@ -42,7 +42,13 @@ from sim.distributions import (
     SizeDistribution,
 )
 from sim.scenario import Scenario
-from sim.start_from.draws import live_service_counts, measured, remaining_lifetimes, set_live_sizes
+from sim.start_from.draws import (
+    live_regions,
+    live_service_counts,
+    measured,
+    remaining_lifetimes,
+    set_live_sizes,
+)
 from sim.start_from.spec import LiveFleet, live_of
 
 
@@ -243,6 +249,7 @@ def draw(scenario: Scenario, seed: np.random.SeedSequence, horizon: float) -> Dr
     live = live_of(scenario.start_from)
     if live is not None:
         counts[:n_initial] = live_service_counts(live, n_initial)
+        live_regions(live, region_names, region)
         remaining_lifetimes(live, scenario.churn, lifetime, rng["live_lifetime"])
     service_start = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
     total = int(service_start[-1])

@@ -246,8 +246,7 @@ class BookingStatements:
         """The one statement's parameters (PostgreSQL), built directly: ``fixed`` (``fixed_params``), the ledger
         row's own values and ``response`` (the ``PlacedService``'s JSON text), the service's (name, repo, RAM,
         pods), each volume's (mount path, size), the customer's (id, added, allowed) and the region the request
-        asked for. The names are the
-        statement's bind names (``_combine``; the shared ones in ``SHARED``)."""
+        asked for. The names are the statement's bind names (``_combine``; the shared ones in ``SHARED``)."""
         service_id = placed.service_id
         name, repo, ram_bytes, pods = service
         params = {

@@ -32,6 +32,15 @@ SHARED = {
 }
 
 
+class _Uncast(UserDefinedType):
+    """A value bound as the driver sends it, without a cast (``_bind``)."""
+
+    cache_ok = True
+
+
+_UNCAST = _Uncast()
+
+
 def _name(table: Any, column: str, prefix: str) -> str:
     return SHARED.get((table.name, column)) or f"{prefix}{column}"
 
@@ -48,15 +57,6 @@ def _bind(table: Any, column: str, prefix: str) -> Any:
     if (table.name, column) not in SHARED and isinstance(type_, (String, Integer)):
         return bindparam(name, type_=_UNCAST)
     return bindparam(name, type_=type_)
-
-
-class _Uncast(UserDefinedType):
-    """A value bound as the driver sends it, without a cast (``_bind``)."""
-
-    cache_ok = True
-
-
-_UNCAST = _Uncast()
 
 
 # (table name, prefix) -> {column: its parameter's name}: a few dozen names in all, worked out once.

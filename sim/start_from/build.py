@@ -43,7 +43,7 @@ from sim.start_from.estimated import estimated_customers, ledger_at, unmarked_no
 from sim.start_from.gaps import record_gaps, start_levels
 from sim.start_from.mix import check_mix, snapshot_notes
 from sim.start_from.on_order import clusters_on_order
-from sim.start_from.regions import customer_regions, signup_regions, unseen_regions_note
+from sim.start_from.regions import asked_regions, customer_regions, signup_regions, unseen_regions_note
 from sim.start_from.run_nodes import NOT_MEASURED, measured_nodes, unschedulable_note
 from sim.start_from.sources import (
     HISTORY_DAYS,
@@ -157,6 +157,7 @@ def start_from(
     operator = base.operator
     ladder = tuple(operator.control_plane.ladder or profile.control_plane_ladder)
     by_cluster = _ledger_customers(state) if state.has_ledger else {}
+    asked = asked_regions(state.ledger) if state.has_ledger else {}
     mix = None
     weeks = {"min_weeks": min_weeks} if min_weeks is not None else {}
     if state.has_ledger:
@@ -236,8 +237,8 @@ def start_from(
                where if live.ctrl_nodes else "base scenario (default 1)")  # fmt: skip
         seen = by_cluster.get(live.id, [])
         mine = [
-            LiveCustomer(cluster=live.id, ram=ram, volume=volume, age_days=_age(state, first))
-            for _, ram, volume, first in seen
+            LiveCustomer(cluster=live.id, ram=ram, volume=volume, age_days=_age(state, first), region=asked.get(who))
+            for who, ram, volume, first in seen
         ]
         storage = profile.storage[provider]
         volume_ram = storage.volume_ram_bytes(storage.replicas_on(run_nodes))

@@ -10,6 +10,10 @@ lifetime from now is drawn given it has lasted that long (``remaining_lifetimes`
 reservation: it is taken to have lived the ledger's span (``LiveFleet.unseen_lived_days``), the least it can have;
 without a ledger its age is unknown, and its lifetime is drawn as a new customer's (``unaged_note`` says which).
 
+A measured customer keeps the region its requests asked for (``live_regions``), which may not be its cluster's:
+the engine places a customer of a region without an open cluster elsewhere, and such customers living outside
+their region are what orders a cluster there.
+
 A measured customer that signed up recently has not created all its services yet:
 ``sim.sampling.add_pending_services`` gives it, from a stream of its own (``live_pending``), the services the
 customer mix would still bring. It draws the customer's total from the mix's count law and, for each service
@@ -32,12 +36,16 @@ from sim.start_from.spec import LiveFleet
 @dataclass(frozen=True)
 class Measured:
     """A live start's customers as arrays (read-only), in their order: services per customer, each service's RAM and
-    volume bytes, and each customer's age in days (NaN: estimated, age unknown)."""
+    volume bytes, each customer's age in days (NaN: estimated, age unknown), and the customers whose region asked
+    for is known: their rows, the regions' names and each row's name (an index into them)."""
 
     counts: np.ndarray
     ram: np.ndarray
     volume: np.ndarray
     ages: np.ndarray
+    asked_rows: np.ndarray
+    asked_names: tuple[str, ...]
+    asked_name: np.ndarray
 
 
 def measured(live: LiveFleet) -> Measured:
@@ -46,13 +54,19 @@ def measured(live: LiveFleet) -> Measured:
     global _LAST
     if _LAST is None or _LAST[0] is not live:
         customers = live.customers
+        asked = [(row, c.region) for row, c in enumerate(customers) if c.region is not None]
+        names = tuple(dict.fromkeys(name for _, name in asked))
+        number = {name: k for k, name in enumerate(names)}
         arrays = Measured(
             np.array([len(c.ram) for c in customers], dtype=np.int64),
             np.array([size for c in customers for size in c.ram], dtype=np.int64),
             np.array([size for c in customers for size in c.volume], dtype=np.int64),
             np.array([np.nan if c.age_days is None else c.age_days for c in customers], dtype=float),
+            np.array([row for row, _ in asked], dtype=np.int64),
+            names,
+            np.array([number[name] for _, name in asked], dtype=np.int64),
         )
-        for array in (arrays.counts, arrays.ram, arrays.volume, arrays.ages):
+        for array in (arrays.counts, arrays.ram, arrays.volume, arrays.ages, arrays.asked_rows, arrays.asked_name):
             array.setflags(write=False)
         _LAST = (live, arrays)
     return _LAST[1]
@@ -75,6 +89,20 @@ def set_live_sizes(live: LiveFleet, ram: np.ndarray, volume: np.ndarray) -> None
     sizes = measured(live)
     ram[: len(sizes.ram)] = sizes.ram
     volume[: len(sizes.volume)] = sizes.volume
+
+
+def live_regions(live: LiveFleet, region_names: list[str], region: np.ndarray) -> None:
+    """Overwrite the initial customers' regions (the first rows: their cluster's) with the region each asked for,
+    where the ledger says it and the scenario has it: a customer placed outside its region counts as living
+    elsewhere (``World.customers_outside_region``, whose count orders a cluster there), and its later services
+    ask for its region."""
+    arrays = measured(live)
+    if not len(arrays.asked_rows):
+        return
+    index = {name: number for number, name in enumerate(region_names)}
+    codes = np.array([index.get(name, -1) for name in arrays.asked_names], dtype=np.int64)[arrays.asked_name]
+    kept = codes >= 0
+    region[arrays.asked_rows[kept]] = codes[kept]
 
 
 def remaining_lifetimes(live: LiveFleet, churn, lifetime: np.ndarray, rng: np.random.Generator) -> None:

@@ -36,6 +36,12 @@ def signup_regions(state: LiveState, specs: list[ClusterSpec]) -> dict[str, floa
     return regions if sum(regions.values()) > 0 else {}
 
 
+def asked_regions(ledger: pd.DataFrame) -> dict[str, str]:
+    """Each customer's region as its first reservation that says one asked for it (none: not in the mapping)."""
+    asked = ledger.dropna(subset=["region"]).sort_values("reserved_at", kind="stable")
+    return asked.groupby("customer_id")["region"].first().to_dict()
+
+
 def customer_regions(
     specs: list[ClusterSpec], on_order: list[LiveOrder], base_regions: dict[str, float]
 ) -> dict[str, float]:

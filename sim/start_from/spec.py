@@ -44,6 +44,11 @@ class LiveCustomer(SpecModel):
     age_days: float | None = Field(
         default=None, ge=0, description="days since its first reservation (services still to come); None: unknown"
     )
+    region: str | None = Field(
+        default=None,
+        description="the region its requests asked for (the ledger's, migration 0010), which may have no cluster "
+        "it could be placed in; None: its cluster's",
+    )
 
     @model_validator(mode="after")
     def _aligned(self) -> LiveCustomer:

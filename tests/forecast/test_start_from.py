@@ -9,11 +9,13 @@ import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from placement.router.db import normalise_url
+from sim.sampling import draw
 from sim.scenario import Scenario, load_scenario
 from sim.simulation import run
 from sim.start_from.build import ASSUMED, ESTIMATED, MEASURED, read_source, start_from
@@ -556,6 +558,19 @@ def test_customers_asking_for_a_region_without_a_cluster_keep_their_region_in_th
         "there" in started.warnings
     )
     assert set(day_zero(started.scenario).index) >= {"eu-west-1", "eu-west-2"}  # it runs
+    # Those on the fleet keep the region they asked for: they live outside it (which orders a cluster there), and
+    # their later services ask for it.
+    live = started.scenario.start_from.live.customers
+    active = state.ledger[state.ledger["released_at"].isna()]
+    asked = active.groupby("customer_id")["region"].first()  # one customer per cluster it holds services on
+    per_cluster = active.drop_duplicates(["cluster_id", "customer_id"])["customer_id"].map(asked)
+    assert sorted(c.region for c in live if c.measured) == sorted(per_cluster.tolist())
+    assert all(c.region is None for c in live if not c.measured)  # estimated: their cluster's
+    draws = draw(started.scenario, np.random.SeedSequence(3), 10.0)
+    names = list(started.scenario.regions)
+    home = {spec.id: names.index(spec.region) for spec in started.scenario.fleet.clusters}
+    expected = [names.index(c.region) if c.region else home[c.cluster] for c in live]
+    assert draws.region[: len(live)].tolist() == expected and names.index("ap-south") in expected
     # The same ledger without the regions asked for: each customer counts in its first cluster's region.
     with sqlite3.connect(tmp_path / "router.db") as conn:
         conn.execute("UPDATE reservations SET region = NULL")
