@@ -20,8 +20,8 @@ def signup_regions(state: LiveState, specs: list[ClusterSpec]) -> dict[str, floa
     keeps its share: the forecast's customers of it take the best cluster of any region, as they did."""
     region_of = {s.id: s.region for s in specs}
     ledger = state.ledger.sort_values("reserved_at", kind="stable")
-    # ``first`` takes each column's first value that is not null: a customer's first region asked for.
-    firsts = ledger.groupby("customer_id")[["cluster_id", "reserved_at", "region"]].first()
+    firsts = ledger.groupby("customer_id")[["cluster_id", "reserved_at"]].first()
+    firsts = firsts.assign(region=firsts.index.map(asked_regions(ledger)))
     asked = firsts["region"].notna()
     firsts = firsts.assign(region=firsts["region"].where(asked, firsts["cluster_id"].map(region_of)))
     firsts = firsts.dropna(subset=["region"])
