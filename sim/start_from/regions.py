@@ -67,7 +67,7 @@ def unseen_regions_note(base_regions: dict[str, float], measured: dict[str, floa
     a ledger that does not say the region asked for (reservations from before migration 0010, or requests that
     named none) counts them there. None where every reservation says it."""
     unseen = {region: share for region, share in base_regions.items() if share > 0 and region not in measured}
-    unasked = ledger.loc[ledger["region"].isna(), "customer_id"].nunique()
+    unasked = ledger["customer_id"].nunique() - len(asked_regions(ledger))
     if not unseen or not measured or not unasked:
         return None
     total = sum(base_regions.values())
