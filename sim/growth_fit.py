@@ -38,6 +38,7 @@ MIN_HISTORY_WEEKS = 8  # fewer weeks of ledger than this: no fit, the base scena
 MIN_SIGNUPS = 10  # fewer sign-ups than this: no fit either (nothing to tell the kinds apart)
 CRITERIA = ("aic", "bic")
 Z90 = 1.6448536269514722  # the two-sided 90 % normal quantile
+EXTRAPOLATION_RATIO = 2.0  # a horizon beyond this many times the fitted history: ``GrowthFit.horizon_note``
 PLATEAU_RISE = 4.0  # (``_held_to_the_likelihood``) a 90 % step may cost this many times its quadratic share
 _FLOOR = 1e-9  # sign-ups per month below which a rate law is taken as zero (a log-likelihood needs > 0)
 
@@ -168,6 +169,27 @@ class GrowthFit:
         scores = np.array([getattr(f, self.criterion) for f in self.fits])
         relative = np.exp(-(scores - scores.min()) / 2)
         return {f.kind: float(w) for f, w in zip(self.fits, relative / relative.sum(), strict=True)}
+
+    def horizon_note(self, horizon_days: float) -> str | None:
+        """What a forecast ``horizon_days`` ahead leans on when that is more than ``EXTRAPOLATION_RATIO`` times the
+        weeks fitted: the kinds' rates at its end, and that a turn the history has not shown is in no run."""
+        history_days = 7.0 * self.weeks
+        if self.chosen is None or horizon_days <= EXTRAPOLATION_RATIO * history_days:
+            return None
+        weights = self.weights()
+        kinds = sorted((f for f in self.fits if weights[f.kind] >= 0.01), key=lambda f: -weights[f.kind])
+        end = np.array([horizon_days / DAYS_PER_MONTH])
+        rates = [float(KIND_BY_NAME[f.kind].rate(f.theta, end)[0]) for f in kinds]
+        now = float(KIND_BY_NAME[self.chosen.kind].rate(self.chosen.theta, np.zeros(1))[0])
+        return (
+            f"growth: fitted to {self.weeks:.1f} weeks of sign-ups, and the forecast runs {horizon_days:.0f} days, "
+            f"{horizon_days / history_days:.1f} times as long: the kinds that fit those weeks "
+            f"({', '.join(f'{f.kind} {100 * weights[f.kind]:.0f} %' for f in kinds)}) sign up "
+            f"{max(min(rates), 0.0):,.0f}-{max(rates):,.0f} customers a month by its end, against {now:,.0f} now, and "
+            "each run follows one of them; a turn the history has not shown (an exponential's growth slowing, a "
+            f"step) is in none, so dates past about day {EXTRAPOLATION_RATIO * history_days:.0f} rest on a kind "
+            "continuing"
+        )
 
     def table(self) -> pd.DataFrame:
         """One row per kind: parameters with 90 % intervals, log-likelihood, AIC, BIC, weight, chosen."""

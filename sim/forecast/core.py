@@ -33,7 +33,15 @@ from sim.config import compile_scenario
 from sim.decisions import volume_limit
 from sim.forecast.bands import MIN_BAND_RUNS, QUANTILES, censored_percentile, day_date
 from sim.forecast.orders import ORDER_COLUMNS, ORDER_KINDS, summarise_orders
-from sim.forecast.runs import LIMITS, ForecastTask, PackedTask, RunOutcome, run_forecast_chunk
+from sim.forecast.runs import (
+    LIMITS,
+    SIGNUP_BUDGET_FLOOR,
+    ForecastTask,
+    PackedTask,
+    RunOutcome,
+    run_forecast_chunk,
+    signup_budget,
+)
 from sim.growth_fit import GrowthFit
 from sim.planning import RESOURCE_BY_KEY, action, answer_kind, lead_days
 from sim.scenario import Scenario
@@ -72,6 +80,8 @@ def started_from(
     churn fitted, run for ``horizon_days``."""
     started = start_from(base, state, min_weeks=min_weeks)
     started.scenario = started.scenario.model_copy(update={"horizon_days": float(horizon_days), "horizon_years": None})
+    if started.growth_fit is not None and (note := started.growth_fit.horizon_note(horizon_days)):
+        started.warnings.append(note)
     return started
 
 
@@ -105,6 +115,7 @@ def forecast(
     chunk_size: int = 1,
     base_name: str | None = None,
     on_run: Callable[[RunOutcome], None] | None = None,
+    signup_floor: int = SIGNUP_BUDGET_FLOOR,
 ) -> Forecast:
     """Run ``runs`` replications from ``started`` on ``executor`` (default: a local process pool) and summarise."""
     if runs < 1:
@@ -113,7 +124,7 @@ def forecast(
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     scenario = started.scenario
     clusters = tuple(spec.id for spec in scenario.fleet.clusters) + tuple(o.id for o in arriving(scenario))
-    task = PackedTask.of(ForecastTask(scenario, clusters, started.growth_fit, started.churn_fit))
+    task = PackedTask.of(ForecastTask(scenario, clusters, started.growth_fit, started.churn_fit, signup_floor))
     chunks = [list(range(k, min(k + chunk_size, runs))) for k in range(0, runs, max(1, chunk_size))]
     outcomes: dict[int, RunOutcome] = {}
     own = executor is None
@@ -150,9 +161,12 @@ def forecast(
     }
     run_rows = pd.DataFrame(
         [{"run": o.index, "status": o.status, "error": o.error} | o.drawn for o in ordered],
-        columns=["run", "status", "error", "growth_kind", "growth", "churn_kind", "churn"],
+        columns=["run", "status", "error", "growth_kind", "growth", "churn_kind", "churn", "stopped_day"],
     )
     warnings = list(started.warnings)
+    stopped = stopped_note(ok, signup_budget(scenario, signup_floor))
+    if stopped:
+        warnings.append(stopped)
     if len(ok) < MIN_BAND_RUNS:
         warnings.append(
             f"{len(ok)} successful run{'s' if len(ok) != 1 else ''}: p10 and p90 are the runs' own range, not an "
@@ -168,6 +182,38 @@ def forecast(
     return Forecast(
         table, header, run_rows, started.provenance, started.growth_fit, started.churn_fit, warnings, orders
     )
+
+
+def stopped_note(ok: list[RunOutcome], budget: int) -> str | None:
+    """What the runs stopped early (``sim.forecast.runs.stop_day``) mean for the bands, or None when none was."""
+    stopped = [o for o in ok if o.drawn.get("stopped_day") is not None]
+    if not stopped:
+        return None
+    days = [o.drawn["stopped_day"] for o in stopped]
+    went_on = [o.bind_days for o in ok if o.drawn.get("stopped_day") is None]
+    # A limit a stopped run had not reached that a run going on reached only after that run's stop day: one the stop
+    # may have hidden (NaN compares False: not reached).
+    hidden = sum(
+        int((~np.isfinite(o.bind_days) & (np.stack(went_on) > o.drawn["stopped_day"]).any(axis=0)).sum())
+        for o in stopped
+        if went_on
+    )
+    verdict = (
+        "none was reached after that day in a run that went on"
+        if not hidden
+        else f"{hidden} {'was' if hidden == 1 else 'were'} reached after that day in runs that went on: those limits' "
+        "dates may lean late"
+    )
+    return (
+        f"{len(stopped)} of {len(ok)} runs drew growth that signs up more than {budget:,} customers within the "
+        f"horizon (by day {_span(days, '{:.0f}')}); each stopped on that day, a limit it had not reached counting "
+        f"as not within the horizon; of those limits, {verdict}"
+    )
+
+
+def _span(values: list[float], form: str) -> str:
+    low, high = form.format(min(values)), form.format(max(values))
+    return low if low == high else f"{low}-{high}"
 
 
 def summarise(started: StartedScenario, ok: list[RunOutcome]) -> pd.DataFrame:

@@ -12,6 +12,14 @@ covariance, by their weights (``sim.churn_fit``). Without a fit, the base scenar
 
 A run gives, per initial cluster and catalogue limit, the first day (after the start) its used level reaches the
 capacity the cluster has on day 0 (``sim.planning.measures``); NaN when it does not within the horizon.
+
+A run whose drawn growth would sign up more customers within the horizon than ``signup_budget`` allows (a short
+history's exponential, drawn from the upper tail of its fit: 70 % a month for two years is 30 million sign-ups)
+stops on the day its expected sign-ups reach the budget (``stop_day``), and says so (``stopped_day``). Such a run
+was refused before (more than a run holds), and dropping it took the fastest growth out of the bands; run to the
+horizon, one would take hours and gigabytes. By the day a run has signed up ten times the customers it started with,
+every limit its clusters can reach has bound: a limit not reached then counts as not within the horizon, as in a
+run that went on (the forecast says how many limits that concerns).
 """
 
 from __future__ import annotations
@@ -28,16 +36,21 @@ import pandas as pd
 
 from sim.churn_fit import ChurnFit
 from sim.collect import cluster_series
-from sim.config import RunConfig, compile_scenario
+from sim.config import MAX_EXPECTED_SIGNUPS, RunConfig, compile_scenario
 from sim.forecast.orders import first_orders
 from sim.growth_fit import GrowthFit
 from sim.opening import Openings
 from sim.planning import RESOURCES
+from sim.sampling import signup_rate_per_day
 from sim.scenario import Scenario
 from sim.simulation import simulate
 from sim.sweep.runs import run_seed
 
 LIMITS = tuple(m.key for m in RESOURCES)  # every catalogue limit, in the catalogue's order
+# A run's expected sign-ups: at least this many, else this many times the customers it starts with. 250,000 sign-ups
+# are about 20 s and 250 MB of a run (bench.sim_1m: 1.2M in 90 s, 1 GB).
+SIGNUP_BUDGET_FLOOR = 250_000
+SIGNUP_BUDGET_PER_CUSTOMER = 10
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,7 @@ class ForecastTask:
     clusters: tuple[str, ...]  # the initial clusters, in the order of the result's rows
     growth_fit: GrowthFit | None
     churn_fit: ChurnFit | None
+    signup_floor: int = SIGNUP_BUDGET_FLOOR  # ``signup_budget``'s floor
 
 
 @dataclass
@@ -70,7 +84,13 @@ class RunOutcome:
 def draw_laws(task: ForecastTask, rng: np.random.Generator) -> tuple[dict[str, Any], dict[str, Any]]:
     """This run's scenario update (growth, churn) and what was drawn, for the run table."""
     update: dict[str, Any] = {}
-    drawn: dict[str, Any] = {"growth_kind": None, "growth": None, "churn_kind": None, "churn": None}
+    drawn: dict[str, Any] = {
+        "growth_kind": None,
+        "growth": None,
+        "churn_kind": None,
+        "churn": None,
+        "stopped_day": None,
+    }
     fit = task.growth_fit
     if fit is not None and fit.enough:
         weights = fit.weights()
@@ -122,6 +142,21 @@ def bind_days(timeseries: pd.DataFrame, scenario: Scenario, clusters: tuple[str,
     return days, used0, capacity0
 
 
+def signup_budget(scenario: Scenario, floor: int = SIGNUP_BUDGET_FLOOR) -> int:
+    """The most customers a forecast run expects to sign up (see the module's docstring)."""
+    start = sum(spec.customers for spec in scenario.fleet.clusters)
+    return min(max(floor, SIGNUP_BUDGET_PER_CUSTOMER * start), MAX_EXPECTED_SIGNUPS - start)
+
+
+def stop_day(scenario: Scenario, floor: int = SIGNUP_BUDGET_FLOOR) -> int | None:
+    """The first whole day by whose end the run's expected sign-ups reach ``signup_budget``; None when they do not
+    within the horizon (the run goes to its end)."""
+    days = np.arange(int(np.floor(scenario.days))) + 0.5
+    expected = np.cumsum(signup_rate_per_day(scenario.growth, days, scenario.start_date))
+    over = np.flatnonzero(~(expected < signup_budget(scenario, floor)))  # NaN or inf is over too
+    return None if not len(over) else max(1, int(over[0]))
+
+
 def run_forecast(task: ForecastTask, root: int, index: int) -> RunOutcome:
     """Run ``index`` of a forecast. An exception becomes a ``failed`` outcome carrying the error."""
     started = time.process_time()
@@ -130,6 +165,9 @@ def run_forecast(task: ForecastTask, root: int, index: int) -> RunOutcome:
     empty = np.full((len(task.clusters), len(LIMITS)), np.nan)
     try:
         scenario = task.scenario.model_copy(update=update)
+        drawn["stopped_day"] = stopped = stop_day(scenario, task.signup_floor)
+        if stopped is not None:
+            scenario = scenario.model_copy(update={"horizon_days": float(stopped), "horizon_years": None})
         config = compile_scenario(scenario)
         world, log = simulate(config, sim_seq, openings=_OPENINGS)
         # Only the per-cluster levels: the costs, events, customers and decision table of a full ``collect``

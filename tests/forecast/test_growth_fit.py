@@ -163,6 +163,26 @@ def test_parameter_draws_come_from_the_covariance_through_the_passed_generator()
     assert all(d.kind == "linear" and d.start_per_month > 0 for d in draws)
 
 
+def test_a_horizon_far_beyond_the_history_says_where_the_kinds_part_ways():
+    days = 16 * 7
+    truth = ExponentialGrowth(kind="exponential", start_per_month=20, monthly_growth=0.3)
+    times = signup_times(truth, days, START, np.random.default_rng(4))
+    fit = fit_growth(times - days, days)
+    assert fit.horizon_note(2 * 7 * fit.weeks) is None  # up to twice the weeks fitted: nothing to say
+    note = fit.horizon_note(730)
+    weights = fit.weights()
+    kinds = [kind for kind, weight in sorted(weights.items(), key=lambda item: -item[1]) if weight >= 0.01]
+    end = np.array([730 / DAYS_PER_MONTH])
+    rates = [KIND_BY_NAME[f.kind].rate(f.theta, end)[0] for f in fit.fits if f.kind in kinds]
+    now = KIND_BY_NAME[fit.chosen.kind].rate(fit.chosen.theta, np.zeros(1))[0]
+    assert note.startswith(f"growth: fitted to {fit.weeks:.1f} weeks of sign-ups, and the forecast runs 730 days, ")
+    assert f"({', '.join(f'{kind} {100 * weights[kind]:.0f} %' for kind in kinds)})" in note
+    spread = f"{max(min(rates), 0):,.0f}-{max(rates):,.0f}"
+    assert f"sign up {spread} customers a month by its end, against {now:,.0f} now" in note
+    assert max(rates) > 10 * now  # the exponential's end, far beyond anything the history saw
+    assert note.endswith(f"so dates past about day {2 * 7 * fit.weeks:.0f} rest on a kind continuing")
+
+
 def test_too_little_history_says_so_and_fits_nothing():
     weeks = MIN_HISTORY_WEEKS - 1
     times = signup_times(
