@@ -170,9 +170,10 @@ class GrowthFit:
         relative = np.exp(-(scores - scores.min()) / 2)
         return {f.kind: float(w) for f, w in zip(self.fits, relative / relative.sum(), strict=True)}
 
-    def horizon_note(self, horizon_days: float) -> str | None:
-        """What a forecast ``horizon_days`` ahead leans on when that is more than ``EXTRAPOLATION_RATIO`` times the
-        weeks fitted: the kinds' rates at its end, and that a turn the history has not shown is in no run."""
+    def horizon_note(self, horizon_days: float, *, forecast: bool = True) -> str | None:
+        """What a forecast (or, without ``forecast``, one run of the chosen kind) ``horizon_days`` ahead leans on
+        when that is more than ``EXTRAPOLATION_RATIO`` times the weeks fitted: the kinds' rates at its end, and that
+        a turn the history has not shown is in no run."""
         history_days = 7.0 * self.weeks
         if self.chosen is None or horizon_days <= EXTRAPOLATION_RATIO * history_days:
             return None
@@ -181,14 +182,14 @@ class GrowthFit:
         end = np.array([horizon_days / DAYS_PER_MONTH])
         rates = [float(KIND_BY_NAME[f.kind].rate(f.theta, end)[0]) for f in kinds]
         now = float(KIND_BY_NAME[self.chosen.kind].rate(self.chosen.theta, np.zeros(1))[0])
+        follows = "each run follows one of them" if forecast else f"the run follows the chosen {self.chosen.kind}"
         return (
-            f"growth: fitted to {self.weeks:.1f} weeks of sign-ups, and the forecast runs {horizon_days:.0f} days, "
-            f"{horizon_days / history_days:.1f} times as long: the kinds that fit those weeks "
+            f"growth: fitted to {self.weeks:.1f} weeks of sign-ups, and the {'forecast' if forecast else 'run'} goes "
+            f"{horizon_days:.0f} days, {horizon_days / history_days:.1f} times as long: the kinds that fit those weeks "
             f"({', '.join(f'{f.kind} {100 * weights[f.kind]:.0f} %' for f in kinds)}) sign up "
             f"{max(min(rates), 0.0):,.0f}-{max(rates):,.0f} customers a month by its end, against {now:,.0f} now, and "
-            "each run follows one of them; a turn the history has not shown (an exponential's growth slowing, a "
-            f"step) is in none, so dates past about day {EXTRAPOLATION_RATIO * history_days:.0f} rest on a kind "
-            "continuing"
+            f"{follows}; a turn the history has not shown (an exponential's growth slowing, a step) is in none, so "
+            f"dates past about day {EXTRAPOLATION_RATIO * history_days:.0f} rest on a kind continuing"
         )
 
     def table(self) -> pd.DataFrame:

@@ -175,12 +175,16 @@ def test_a_horizon_far_beyond_the_history_says_where_the_kinds_part_ways():
     end = np.array([730 / DAYS_PER_MONTH])
     rates = [KIND_BY_NAME[f.kind].rate(f.theta, end)[0] for f in fit.fits if f.kind in kinds]
     now = KIND_BY_NAME[fit.chosen.kind].rate(fit.chosen.theta, np.zeros(1))[0]
-    assert note.startswith(f"growth: fitted to {fit.weeks:.1f} weeks of sign-ups, and the forecast runs 730 days, ")
+    assert note.startswith(f"growth: fitted to {fit.weeks:.1f} weeks of sign-ups, and the forecast goes 730 days, ")
     assert f"({', '.join(f'{kind} {100 * weights[kind]:.0f} %' for kind in kinds)})" in note
     spread = f"{max(min(rates), 0):,.0f}-{max(rates):,.0f}"
     assert f"sign up {spread} customers a month by its end, against {now:,.0f} now" in note
     assert max(rates) > 10 * now  # the exponential's end, far beyond anything the history saw
     assert note.endswith(f"so dates past about day {2 * 7 * fit.weeks:.0f} rest on a kind continuing")
+    assert "now, and each run follows one of them; a turn" in note
+    single = fit.horizon_note(730, forecast=False)
+    assert single.startswith("growth: fitted to") and "and the run goes 730 days" in single
+    assert f"now, and the run follows the chosen {fit.chosen.kind}; a turn" in single
 
 
 def test_too_little_history_says_so_and_fits_nothing():
