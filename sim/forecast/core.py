@@ -164,6 +164,7 @@ def forecast(
         columns=["run", "status", "error", "growth_kind", "growth", "churn_kind", "churn", "stopped_day"],
     )
     warnings = list(started.warnings)
+    warnings += [note] if (note := failed_note(ordered)) else []
     stopped = stopped_note(ok, signup_budget(scenario, signup_floor))
     if stopped:
         warnings.append(stopped)
@@ -181,6 +182,17 @@ def forecast(
     )
     return Forecast(
         table, header, run_rows, started.provenance, started.growth_fit, started.churn_fit, warnings, orders
+    )
+
+
+def failed_note(ordered: list[RunOutcome]) -> str | None:
+    """The runs that failed (left out of the bands), with the first one's error; None when none did."""
+    failed = [o for o in ordered if o.status != "ok"]
+    if not failed:
+        return None
+    return (
+        f"{len(failed)} of {len(ordered)} runs failed and are left out of the bands (runs.csv has each one's error; "
+        f"the first, run {failed[0].index}: {failed[0].error})"
     )
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from sim.config import MAX_EXPECTED_SIGNUPS, compile_scenario
 from sim.distributions import DAYS_PER_MONTH, ConstantGrowth, ExponentialGrowth
-from sim.forecast.core import forecast, prepare, stopped_note
+from sim.forecast.core import failed_note, forecast, prepare, stopped_note
 from sim.forecast.output import write_forecast
 from sim.forecast.runs import ForecastTask, RunOutcome, run_forecast, signup_budget, stop_day
 from sim.scenario import load_scenario
@@ -122,3 +122,14 @@ def test_the_note_counts_the_limits_a_stop_may_have_hidden():
         "those limits, none was reached after that day in a run that went on"
     )
     assert stopped_note(went_on, 5_000) is None
+
+
+def test_failed_runs_are_said_with_the_first_error():
+    ok = outcome(0, None, 50.0)
+    empty = np.full((1, 1), np.nan)
+    failed = [RunOutcome(i, "failed", f"ValueError: run {i} at x.py:1", {}, empty, empty, empty) for i in (1, 3)]
+    assert failed_note([ok, failed[0], outcome(2, None, 60.0), failed[1]]) == (
+        "2 of 4 runs failed and are left out of the bands (runs.csv has each one's error; the first, run 1: "
+        "ValueError: run 1 at x.py:1)"
+    )
+    assert failed_note([ok]) is None
