@@ -27,19 +27,31 @@ from sim.scenario import OperatorPolicy, Scenario
 MAX_EXPECTED_SIGNUPS = 10_000_000
 
 
-def signup_problems(scenario: Scenario) -> list[str]:
-    """Growth that would sign up more customers over the horizon than a run can hold (an exponent's typo, say)."""
+def expected_signups_by_day(scenario: Scenario) -> np.ndarray:
+    """The sign-ups the scenario's growth expects by the end of each simulated day (cumulative, day 0 first)."""
     from sim.sampling import signup_rate_per_day  # the growth law's one definition
 
     days = np.arange(math.floor(scenario.days)) + 0.5
-    expected = float(signup_rate_per_day(scenario.growth, days, scenario.start_date).sum())
+    return np.cumsum(signup_rate_per_day(scenario.growth, days, scenario.start_date))
+
+
+def signup_excess(scenario: Scenario) -> str | None:
+    """Growth that would sign up more customers over the horizon than a run can hold (an exponent's typo, say): what
+    it expects, else None."""
+    by_day = expected_signups_by_day(scenario)
+    expected = float(by_day[-1]) if len(by_day) else 0.0
     initial = sum(spec.customers for spec in scenario.fleet.clusters)
-    if not math.isfinite(expected) or expected + initial > MAX_EXPECTED_SIGNUPS:
-        return [
-            f"growth: about {expected:,.0f} sign-ups expected over {scenario.days:,.0f} days, more than a run holds "
-            f"({MAX_EXPECTED_SIGNUPS:,} customers); check the growth rates"
-        ]
-    return []
+    if math.isfinite(expected) and expected + initial <= MAX_EXPECTED_SIGNUPS:
+        return None
+    return (
+        f"about {expected:,.0f} sign-ups expected over {scenario.days:,.0f} days, more than a run holds "
+        f"({MAX_EXPECTED_SIGNUPS:,} customers)"
+    )
+
+
+def signup_problems(scenario: Scenario) -> list[str]:
+    excess = signup_excess(scenario)
+    return [] if excess is None else [f"growth: {excess}; check the growth rates"]
 
 
 @dataclass(frozen=True, slots=True)

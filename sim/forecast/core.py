@@ -165,9 +165,7 @@ def forecast(
     )
     warnings = list(started.warnings)
     warnings += [note] if (note := failed_note(ordered)) else []
-    stopped = stopped_note(ok, signup_budget(scenario, signup_floor))
-    if stopped:
-        warnings.append(stopped)
+    warnings += [note] if (note := stopped_note(ok, signup_budget(scenario, signup_floor))) else []
     if len(ok) < MIN_BAND_RUNS:
         warnings.append(
             f"{len(ok)} successful run{'s' if len(ok) != 1 else ''}: p10 and p90 are the runs' own range, not an "

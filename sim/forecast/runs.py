@@ -36,12 +36,11 @@ import pandas as pd
 
 from sim.churn_fit import ChurnFit
 from sim.collect import cluster_series
-from sim.config import MAX_EXPECTED_SIGNUPS, RunConfig, compile_scenario
+from sim.config import MAX_EXPECTED_SIGNUPS, RunConfig, compile_scenario, expected_signups_by_day
 from sim.forecast.orders import first_orders
 from sim.growth_fit import GrowthFit
 from sim.opening import Openings
 from sim.planning import RESOURCES
-from sim.sampling import signup_rate_per_day
 from sim.scenario import Scenario
 from sim.simulation import simulate
 from sim.sweep.runs import run_seed
@@ -151,8 +150,7 @@ def signup_budget(scenario: Scenario, floor: int = SIGNUP_BUDGET_FLOOR) -> int:
 def stop_day(scenario: Scenario, floor: int = SIGNUP_BUDGET_FLOOR) -> int | None:
     """The first whole day by whose end the run's expected sign-ups reach ``signup_budget``; None when they do not
     within the horizon (the run goes to its end)."""
-    days = np.arange(int(np.floor(scenario.days))) + 0.5
-    expected = np.cumsum(signup_rate_per_day(scenario.growth, days, scenario.start_date))
+    expected = expected_signups_by_day(scenario)
     over = np.flatnonzero(~(expected < signup_budget(scenario, floor)))  # NaN or inf is over too
     return None if not len(over) else max(1, int(over[0]))
 

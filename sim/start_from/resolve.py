@@ -25,7 +25,7 @@ def needs_reading(scenario: Scenario) -> bool:
 def started_scenario(scenario: Scenario, now: datetime | None = None) -> Scenario:
     """``scenario`` started from its ``start_from`` source (unchanged without one, or once read); ``now`` is the
     read's time when the source has no ``as_of`` (default: the clock). ``StartFromError`` on a bad source."""
-    from sim.config import signup_problems
+    from sim.config import signup_excess
     from sim.start_from.build import read_source, start_from
     from sim.start_from.sources import StartFromError
 
@@ -38,13 +38,12 @@ def started_scenario(scenario: Scenario, now: datetime | None = None) -> Scenari
     fit = started.growth_fit
     if fit is not None and fit.enough:
         # The growth is the ledger's, not the scenario's: where it cannot be run, say so in those terms.
-        if problems := signup_problems(started.scenario):
+        if excess := signup_excess(started.scenario):
             raise StartFromError(
                 f"the growth fitted to the ledger ({fit.chosen.kind}, "
                 f"{', '.join(f'{name} {value:.4g}' for name, value in fit.chosen.params.items())}; from "
                 f"{fit.weeks:.1f} weeks of sign-ups) cannot be run over the scenario's {started.scenario.days:,.0f} "
-                f"days: {problems[0].removeprefix('growth: ').removesuffix('; check the growth rates')}; shorten "
-                "horizon_days or horizon_years"
+                f"days: {excess}; shorten horizon_days or horizon_years"
             )
         notes += [note] if (note := fit.horizon_note(started.scenario.days, forecast=False)) else []
     live = live_of(started.scenario.start_from)
