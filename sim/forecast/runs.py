@@ -18,8 +18,8 @@ history's exponential, drawn from the upper tail of its fit: 70 % a month for tw
 stops on the day its expected sign-ups reach the budget (``stop_day``), and says so (``stopped_day``). Such a run
 was refused before (more than a run holds), and dropping it took the fastest growth out of the bands; run to the
 horizon, one would take hours and gigabytes. By the day a run has signed up ten times the customers it started with,
-every limit its clusters can reach has bound: a limit not reached then counts as not within the horizon, as in a
-run that went on (the forecast says how many limits that concerns).
+its clusters have mostly reached what they can: a limit not reached then counts as not within the horizon, and the
+forecast says how many such limits runs that went on reached after that day (``sim.forecast.core.stopped_note``).
 """
 
 from __future__ import annotations
