@@ -307,10 +307,17 @@ def render_page(
         _cluster_section(view, by_cluster.pop(view["cluster"].id, []), units, orders.get(view["cluster"].id, []))
         for view in views
     ]
+    shown = {view["cluster"].id for view in views}
     unknown = "".join(
         f'<section data-cluster="{escape(cid)}"><h2>{escape(cid)} <span class="muted">(in the forecast, not in '
-        f"the router)</span></h2>{_forecast_table(rows)}</section>"
+        f"the router)</span></h2>{_forecast_table(rows)}{_orders_table(orders.get(cid, []))}</section>"
         for cid, rows in sorted(by_cluster.items())
+    )
+    # Orders for no cluster of the page: a region's new cluster, ordered for its customers' demand.
+    unknown += "".join(
+        f'<section data-cluster="{escape(label)}"><h2>{escape(label)}</h2>{table}</section>'
+        for label, placed in sorted(orders.items())
+        if label not in shown and label not in by_cluster and (table := _orders_table(placed))
     )
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>capplan fleet</title>"

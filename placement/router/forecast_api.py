@@ -50,8 +50,13 @@ class ForecastRowOut(BaseModel):
 
 
 class ForecastOrderOut(BaseModel):
-    cluster: str
-    order: str = Field(description="what was ordered: run nodes, control-plane upgrade, a successor cluster")
+    cluster: str = Field(
+        description="the cluster it was ordered for, or '<region> (region)' for a new cluster a region's own demand "
+        "asked for (its new customers had no open cluster of theirs)"
+    )
+    order: str = Field(
+        description="what was ordered: run nodes, control-plane upgrade, a successor cluster, a new cluster in <region>"
+    )
     runs_ordering: float = Field(description="the share of runs in which the operator ordered it")
     p10_days: float | None = Field(
         description="days after as_of by which 10 % of runs had ordered it; null: not within the horizon"

@@ -83,7 +83,8 @@ ROW_FIELDS = tuple(ForecastRow.__dataclass_fields__)
 @dataclass(frozen=True, slots=True)
 class ForecastOrder:
     """When the simulated operator first ordered one kind of capacity (``order``: run nodes, a control-plane
-    upgrade, a successor cluster) for a cluster, over the forecast's runs; ``limit``: what forced it most often."""
+    upgrade, a successor cluster) for a cluster, or a new cluster for a region's own demand (``cluster``
+    "<region> (region)"), over the forecast's runs; ``limit``: what forced it most often."""
 
     cluster: str
     order: str

@@ -33,6 +33,7 @@ from sim.config import compile_scenario
 from sim.decisions import volume_limit
 from sim.forecast.bands import MIN_BAND_RUNS, QUANTILES, censored_percentile, day_date
 from sim.forecast.orders import ORDER_COLUMNS, ORDER_KINDS, summarise_orders
+from sim.forecast.refusals import turned_away_note
 from sim.forecast.runs import (
     LIMITS,
     SIGNUP_BUDGET_FLOOR,
@@ -56,6 +57,10 @@ TABLE_COLUMNS = [
     "cluster", "region", "storage_provider", "limit", "limit_name", "unit", "used", "capacity", "share",
     "p10_days", "p50_days", "p90_days", "p10_date", "p50_date", "p90_date", "runs_binding",
     "order_by_days", "order_by_date", "lead_days", "action", "basis",
+]  # fmt: skip
+RUN_COLUMNS = [
+    "run", "status", "error", "growth_kind", "growth", "churn_kind", "churn", "stopped_day", "signed_up", "turned_away",
+    "first_turned_away_day",
 ]  # fmt: skip
 
 
@@ -124,7 +129,9 @@ def forecast(
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     scenario = started.scenario
     clusters = tuple(spec.id for spec in scenario.fleet.clusters) + tuple(o.id for o in arriving(scenario))
-    task = PackedTask.of(ForecastTask(scenario, clusters, started.growth_fit, started.churn_fit, signup_floor))
+    regions = tuple(dict.fromkeys([*scenario.regions, *(spec.region for spec in scenario.fleet.clusters)]))
+    task = ForecastTask(scenario, clusters, started.growth_fit, started.churn_fit, signup_floor, regions)
+    task = PackedTask.of(task)
     chunks = [list(range(k, min(k + chunk_size, runs))) for k in range(0, runs, max(1, chunk_size))]
     outcomes: dict[int, RunOutcome] = {}
     own = executor is None
@@ -160,12 +167,13 @@ def forecast(
         "churn": started.churn_fit.message if started.churn_fit else "not fitted: the source has no ledger",
     }
     run_rows = pd.DataFrame(
-        [{"run": o.index, "status": o.status, "error": o.error} | o.drawn for o in ordered],
-        columns=["run", "status", "error", "growth_kind", "growth", "churn_kind", "churn", "stopped_day"],
+        [{"run": o.index, "status": o.status, "error": o.error} | o.drawn | _turned_away_row(o) for o in ordered],
+        columns=RUN_COLUMNS,
     )
     warnings = list(started.warnings)
     warnings += [note] if (note := failed_note(ordered)) else []
     warnings += [note] if (note := stopped_note(ok, signup_budget(scenario, signup_floor))) else []
+    warnings += [note] if (note := turned_away_note(ok, regions)) else []
     if len(ok) < MIN_BAND_RUNS:
         warnings.append(
             f"{len(ok)} successful run{'s' if len(ok) != 1 else ''}: p10 and p90 are the runs' own range, not an "
@@ -177,10 +185,24 @@ def forecast(
         [o.order_limits for o in ok],
         scenario.start_date,
         {kind: lead_days(scenario.operator, kind) for kind, _ in ORDER_KINDS},
+        regions,
+        np.stack([o.region_orders for o in ok]),
     )
     return Forecast(
         table, header, run_rows, started.provenance, started.growth_fit, started.churn_fit, warnings, orders
     )
+
+
+def _turned_away_row(outcome: RunOutcome) -> dict[str, Any]:
+    """A run's turned-away customers for the run table (a failed run has none to tell)."""
+    if outcome.status != "ok":
+        return {}
+    first = outcome.first_turned_away
+    return {
+        "signed_up": outcome.signed_up,
+        "turned_away": int(outcome.turned_away.sum()),
+        "first_turned_away_day": None if math.isnan(first) else first,
+    }
 
 
 def failed_note(ordered: list[RunOutcome]) -> str | None:

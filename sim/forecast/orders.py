@@ -7,7 +7,9 @@ may never bind: the operator closes the cluster at its shard level and orders a 
 day says nothing of when the new cluster must be ordered. Each run's own orders do: per initial cluster and kind
 (run nodes, a control-plane upgrade, a successor cluster), the first day the operator ordered it for that cluster,
 and the limit that forced it (``sim.log.OrderRecord``). Bands are over the runs, as the limits' are; a run that never
-orders counts as "not within the horizon".
+orders counts as "not within the horizon". A cluster ordered for no cluster's limit but for a region's own demand (its
+new customers found no open cluster of theirs, or enough of them live elsewhere) has a row per region,
+``<region> (region)`` (``first_region_orders``): on no cluster's row, it would go unsaid.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from sim.decisions import ON_ORDER_AT_START, limit_name
+from sim.decisions import ON_ORDER_AT_START, REGION_DEMAND, limit_name
 from sim.forecast.bands import QUANTILES, censored_percentile, day_date
 
 # (the order's kind in ``OrderRecord``, what it buys)
@@ -52,9 +54,38 @@ def first_orders(orders, cluster_ids: list[str], clusters: tuple[str, ...]):
     return days, limits
 
 
-def summarise_orders(clusters: tuple[str, ...], days: np.ndarray, limits: list, start: date, leads: dict[str, float]):
+def first_region_orders(orders, cluster_regions: list[str], regions: tuple[str, ...]) -> np.ndarray:
+    """Per region of ``regions``: the first day the operator ordered a cluster for the region's own demand (its new
+    customers found no open cluster of theirs, or enough of its customers live elsewhere: ``OrderRecord.trigger``
+    None), NaN: never. ``cluster_regions``: the run's cluster regions by cluster number."""
+    position = {region: i for i, region in enumerate(regions)}
+    days = np.full(len(regions), np.nan)
+    for order in orders:
+        if order.kind != "cluster" or order.trigger is not None or order.limit == ON_ORDER_AT_START:
+            continue
+        i = position.get(cluster_regions[order.cluster])
+        if i is not None and np.isnan(days[i]):
+            days[i] = order.day
+    return days
+
+
+def region_row(region: str) -> str:
+    """The orders table's ``cluster`` for a region's new cluster (no cluster id has a space or parentheses)."""
+    return f"{region} (region)"
+
+
+def summarise_orders(
+    clusters: tuple[str, ...],
+    days: np.ndarray,
+    limits: list,
+    start: date,
+    leads: dict[str, float],
+    regions: tuple[str, ...] = (),
+    region_days: np.ndarray | None = None,
+):
     """The table of orders: ``days`` (runs x clusters x kinds) and ``limits`` (per run, ``first_orders``' lists);
-    ``leads``: each kind's lead time in days."""
+    ``leads``: each kind's lead time in days; ``region_days`` (runs x ``regions``, ``first_region_orders``): a row per
+    region for the clusters ordered for its demand rather than for a cluster's limit."""
     rows = []
     for i, cluster in enumerate(clusters):
         for k, (kind, what) in enumerate(ORDER_KINDS):
@@ -74,6 +105,22 @@ def summarise_orders(clusters: tuple[str, ...], days: np.ndarray, limits: list, 
                     "limit_runs": count / len(limits) if limits else 0.0,
                 }
             )
+    for r, region in enumerate(regions if region_days is not None else ()):
+        values = region_days[:, r]
+        bands = {name: censored_percentile(values, q) for name, q in QUANTILES}
+        share = float(np.isfinite(values).mean())
+        rows.append(
+            {
+                "cluster": region_row(region),
+                "order": f"a new cluster in {region}",
+                "runs_ordering": share,
+                **{f"{name}_days": value for name, value in bands.items()},
+                **{f"{name}_date": day_date(start, value) for name, value in bands.items()},
+                "lead_days": float(leads["cluster"]),
+                "limit": limit_name(REGION_DEMAND) if share else None,
+                "limit_runs": share,
+            }
+        )
     return pd.DataFrame(rows, columns=ORDER_COLUMNS)
 
 
@@ -92,8 +139,9 @@ def orders_html(frame: pd.DataFrame) -> str:
     )
     return (
         "<h2>When the operator orders</h2><p>The first day the simulated operator ordered each kind of capacity for "
-        "each cluster, over the runs (p10 / p50 / p90; a run that never did counts as not within the horizon), and "
-        "the limit that forced it most often. For a limit the operator answers by closing the cluster (volumes, "
+        "each cluster, and a new cluster for each region whose customers had none of theirs to go to, over the runs "
+        "(p10 / p50 / p90; a run that never did counts as not within the horizon), and the limit that forced it most "
+        "often. For a limit the operator answers by closing the cluster (volumes, "
         "Kubernetes limits, shard triggers) this, not the binding day, is when the successor must be ordered.</p>"
         "<table><tr><th>cluster</th><th>order</th><th>day p10 / p50 / p90</th><th>p50 date</th><th>runs ordering</th>"
         f"<th>lead (days)</th><th>forced by</th></tr>{rows}</table>"

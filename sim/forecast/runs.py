@@ -25,6 +25,7 @@ forecast says how many such limits runs that went on reached after that day (``s
 from __future__ import annotations
 
 import hashlib
+import math
 import pickle
 import time
 import traceback
@@ -37,7 +38,8 @@ import pandas as pd
 from sim.churn_fit import ChurnFit
 from sim.collect import cluster_series
 from sim.config import MAX_EXPECTED_SIGNUPS, RunConfig, compile_scenario, expected_signups_by_day
-from sim.forecast.orders import first_orders
+from sim.forecast.orders import first_orders, first_region_orders
+from sim.forecast.refusals import turned_away
 from sim.growth_fit import GrowthFit
 from sim.opening import Openings
 from sim.planning import RESOURCES
@@ -61,6 +63,7 @@ class ForecastTask:
     growth_fit: GrowthFit | None
     churn_fit: ChurnFit | None
     signup_floor: int = SIGNUP_BUDGET_FLOOR  # ``signup_budget``'s floor
+    regions: tuple[str, ...] = ()  # the regions the result reports new clusters and turned-away customers for
 
 
 @dataclass
@@ -78,6 +81,12 @@ class RunOutcome:
     # Per cluster and order kind (``sim.forecast.orders``): the first day the operator ordered it, and why.
     first_orders: np.ndarray | None = None
     order_limits: list | None = None
+    # Per region (``ForecastTask.regions``): the first day the operator ordered a cluster for its demand
+    # (``sim.forecast.orders.first_region_orders``), and its new customers turned away (``sim.forecast.refusals``).
+    region_orders: np.ndarray | None = None
+    turned_away: np.ndarray | None = None
+    first_turned_away: float = math.nan  # the day the first was (NaN: none)
+    signed_up: int = 0  # new customers within the run
 
 
 def draw_laws(task: ForecastTask, rng: np.random.Generator) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -172,11 +181,16 @@ def run_forecast(task: ForecastTask, root: int, index: int) -> RunOutcome:
         # would be thrown away.
         days, used, capacity = bind_days(cluster_series(world, log), scenario, task.clusters, config)
         ordered, why = first_orders(log.orders, [info.cluster.id for info in world.fleet.clusters], task.clusters)
+        regional = first_region_orders(log.orders, [info.region for info in world.fleet.clusters], task.regions)
+        away, first_away, signed_up = turned_away(world, task.regions)
     except Exception as exc:
         last = traceback.extract_tb(exc.__traceback__)[-1:]
         where = f" at {last[0].filename}:{last[0].lineno}" if last else ""
         return RunOutcome(index, "failed", f"{type(exc).__name__}: {exc}{where}", drawn, empty, empty, empty)
-    return RunOutcome(index, "ok", None, drawn, days, used, capacity, time.process_time() - started, ordered, why)
+    cpu = time.process_time() - started
+    return RunOutcome(
+        index, "ok", None, drawn, days, used, capacity, cpu, ordered, why, regional, away, first_away, signed_up
+    )
 
 
 def run_forecast_chunk(task: ForecastTask | PackedTask, root: int, indices: list[int]) -> list[RunOutcome]:

@@ -43,7 +43,13 @@ from sim.start_from.estimated import estimated_customers, ledger_at, unmarked_no
 from sim.start_from.gaps import record_gaps, start_levels
 from sim.start_from.mix import check_mix, snapshot_notes
 from sim.start_from.on_order import clusters_on_order
-from sim.start_from.regions import asked_regions, customer_regions, signup_regions, unseen_regions_note
+from sim.start_from.regions import (
+    asked_regions,
+    customer_regions,
+    signup_regions,
+    uncovered_regions_note,
+    unseen_regions_note,
+)
 from sim.start_from.run_nodes import NOT_MEASURED, measured_nodes, unschedulable_note
 from sim.start_from.sources import (
     HISTORY_DAYS,
@@ -198,7 +204,11 @@ def start_from(
         if live.load is not None:
             ctrl = live.load.ctrl_node_type
             if ctrl not in ladder:
-                problems.append(f"cluster {live.id}: control-plane type {ctrl!r} is not on the ladder {list(ladder)}")
+                problems.append(
+                    f"cluster {live.id}: control-plane type {ctrl!r} is not on the ladder {list(ladder)} of limits "
+                    f"profile {base.limits_profile!r}: give a base scenario whose profile (limits_profile: a name or a "
+                    "profile YAML) sizes it and whose operator.control_plane.ladder holds it"
+                )
                 continue
             run_nodes = len(live.load.run_nodes)
             record(f"clusters.{live.id}.ctrl_node_type", ctrl, MEASURED, where)
@@ -330,12 +340,9 @@ def start_from(
             f"({sorted(by_customers)}): new customers come to them in the shares of their customers now {by_customers}"
         )
         regions, regions_basis = by_customers, ESTIMATED
-    served = {spec.region for spec in specs if spec.id not in closed} | {order.region for order in on_order}
-    if uncovered := sorted(region for region, share in regions.items() if share > 0 and region not in served):
-        warnings.append(
-            f"the regions' mix ({regions_basis}: {regions}) sends new customers to {uncovered}, where the source has "
-            "no open cluster: the engine places them on other regions' clusters until the operator opens one there"
-        )
+    open_regions = {spec.region for spec in specs if spec.id not in closed}
+    uncovered = uncovered_regions_note(regions, regions_basis, open_regions, {order.region for order in on_order})
+    warnings += [uncovered] if uncovered else []
     update["regions"] = regions
     record("growth", _describe(update.get("growth", base.growth)), growth_basis,
            growth_fit.message if growth_fit else f"base scenario ({state.kind} has no history)")  # fmt: skip

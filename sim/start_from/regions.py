@@ -80,3 +80,24 @@ def unseen_regions_note(base_regions: dict[str, float], measured: dict[str, floa
         "customers take the best cluster of any region (or one opened in theirs): the dates of a region that took "
         "them lean early once its clusters are no longer the best"
     )
+
+
+def uncovered_regions_note(
+    regions: dict[str, float], basis: str, open_regions: set[str], ordered_regions: set[str]
+) -> str | None:
+    """The regions the mix sends new customers to that have no open cluster and none on order, and what becomes of
+    their customers meanwhile; None when every region is served."""
+    served = open_regions | ordered_regions
+    uncovered = sorted(region for region, share in regions.items() if share > 0 and region not in served)
+    if not uncovered:
+        return None
+    # With no open cluster anywhere, a new customer's first service fits nowhere: it is lost (``sim.population``).
+    meanwhile = (
+        "the engine places them on other regions' clusters"
+        if open_regions
+        else "no open cluster in any region takes them: they are turned away"
+    )
+    return (
+        f"the regions' mix ({basis}: {regions}) sends new customers to {uncovered}, where the source has no open "
+        f"cluster: {meanwhile} until the operator opens one there"
+    )

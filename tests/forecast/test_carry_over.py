@@ -222,7 +222,8 @@ def test_the_forecast_follows_the_clusters_on_order_from_their_arrival(stage2, s
         result = forecast(started, 2, seed=3, executor=pool)
     fleet = [c.id for c in started.scenario.fleet.clusters]
     assert list(dict.fromkeys(result.table["cluster"])) == fleet + list(in_flight)
-    assert list(dict.fromkeys(result.orders["cluster"])) == fleet + list(in_flight)
+    regions = [f"{region} (region)" for region in dict.fromkeys([*started.scenario.regions])]
+    assert list(dict.fromkeys(result.orders["cluster"])) == fleet + list(in_flight) + regions
     clusters = tuple(fleet + list(in_flight))
     task = ForecastTask(started.scenario, clusters, started.growth_fit, started.churn_fit)
     alone = run_forecast(task, 3, 0)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from sim.config import compile_scenario
+from sim.forecast.bands import censored_percentile
 from sim.forecast.core import forecast, prepare
 from sim.forecast.orders import ORDER_KINDS
 from sim.forecast.runs import ForecastTask, draw_laws
@@ -37,6 +38,8 @@ def test_each_runs_first_orders_are_the_runs_own(tmp_path):
     clusters = tuple(spec.id for spec in scenario.fleet.clusters)
     task = ForecastTask(scenario, clusters, start.growth_fit, start.churn_fit)
     expected = {}  # (cluster, kind) -> first order day in each run, from the run's own events
+    regions = tuple(scenario.regions)
+    regional = {}  # region -> the first day a cluster was ordered for its own demand, in each run
     for index in range(3):
         draw_seq, sim_seq = run_seed(11, index).spawn(2)
         update, _ = draw_laws(task, np.random.default_rng(draw_seq))
@@ -48,9 +51,23 @@ def test_each_runs_first_orders_are_the_runs_own(tmp_path):
             number = world.fleet.index[cluster]
             successors = [o.day for o in log.orders if o.kind == "cluster" and o.trigger == number]
             expected.setdefault((cluster, "cluster"), []).append(min(successors, default=math.nan))
+        # A region's new cluster: one ordered for no cluster's limit (the state file lists none on order).
+        for region in regions:
+            ordered = [
+                o.day
+                for o in log.orders
+                if o.kind == "cluster" and o.trigger is None and world.fleet.clusters[o.cluster].region == region
+            ]
+            regional.setdefault(region, []).append(min(ordered, default=math.nan))
     names = dict(ORDER_KINDS)
     table = result.orders.set_index(["cluster", "order"])
-    assert len(table) == len(clusters) * len(ORDER_KINDS)
+    assert len(table) == len(clusters) * len(ORDER_KINDS) + len(regions)
+    assert list(table.index[-len(regions) :]) == [(f"{r} (region)", f"a new cluster in {r}") for r in regions]
+    for region, days in regional.items():
+        row = table.loc[(f"{region} (region)", f"a new cluster in {region}")]
+        assert row["runs_ordering"] == np.isfinite(days).mean()
+        median = censored_percentile(np.array(days), 0.5)
+        assert pd.isna(row["p50_days"]) if median is None else row["p50_days"] == median
     for (cluster, kind), days in expected.items():
         row = table.loc[(cluster, names[kind])]
         days = np.array(days)

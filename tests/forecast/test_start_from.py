@@ -268,6 +268,14 @@ def test_a_state_file_that_fails_validation_names_the_line(tmp_path):
         read_source(str(bad), NOW)
 
 
+def test_a_control_plane_the_base_cannot_size_is_refused_saying_what_would_size_it(tmp_path):
+    text = (ROOT / "examples" / "state.yaml").read_text().replace("ctrl_node_type: CX52", "ctrl_node_type: CX42", 1)
+    (tmp_path / "state.yaml").write_text(text)
+    with pytest.raises(StartFromError, match=r"cluster eu-west-1: control-plane type 'CX42' is not on the ladder") as e:
+        start_from(base(), read_source(str(tmp_path / "state.yaml"), NOW))
+    assert "operator.control_plane.ladder" in str(e.value) and "limits_profile" in str(e.value)
+
+
 def test_a_malformed_snapshot_names_its_file(tmp_path):
     folder = tmp_path / "bad"
     folder.mkdir()

@@ -80,7 +80,15 @@ def fleet(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
                     orders = [
                         ForecastOrder("eu-west-2", "run nodes", 0.9, 1.5, 3.0, None, 14.0, "pods per run node"),
                         ForecastOrder("eu-west-2", "control-plane upgrade", 0.0, None, None, None, 1.0, None),
-                    ]
+                        # A region's new cluster (``sim.forecast.orders.region_row``): on no cluster's section.
+                        ForecastOrder(
+                            "us-east (region)", "a new cluster in us-east", 0.5, 20.0, 41.0, None, 30.0,
+                            "a region's demand (its customers had no open cluster nearby)",
+                        ),
+                        ForecastOrder(
+                            "ap-south (region)", "a new cluster in ap-south", 0.0, None, None, None, 30.0, None
+                        ),
+                    ]  # fmt: skip
                     publish(engine, rows=rows, created_at=now - timedelta(hours=1), warnings=said, orders=orders)
                 finally:
                     engine.dispose()
@@ -185,7 +193,11 @@ def test_the_page_renders_cleanly_and_its_numbers_are_the_apis(browser, fleet):
             cells: Object.fromEntries([...row.querySelectorAll('td[data-field]')].map(
                 td => [td.dataset.field, td.dataset.value ?? null]))}))""",
     )
+    # Each cluster's in its section, then the regions' new clusters: the API's order within each.
+    placed.sort(key=lambda order: (order["cluster"].endswith("(region)"), order["cluster"], order["order"]))
     assert [(row["cluster"], row["order"]) for row in rows] == [(o["cluster"], o["order"]) for o in placed]
+    assert "a new cluster in us-east" in page.inner_text('section[data-cluster="us-east (region)"]')
+    assert page.locator('section[data-cluster="ap-south (region)"]').count() == 0  # no run ordered it
     for row, order in zip(rows, placed, strict=True):
         for field in ("runs_ordering", "p10_days", "p50_days", "p90_days", "lead_days"):
             value = row["cells"][field]

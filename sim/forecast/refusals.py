@@ -1,0 +1,58 @@
+"""New customers a forecast's runs turned away: those whose first service fit on no open cluster
+(``sim.population.LOST``: a region without an open cluster while no other region has one, or every cluster full or
+closed), per region, and the first day one was. A planner reads the limits' dates per cluster; customers lost before
+the operator's new cluster arrives are on no cluster's row, so the forecast says them once, as a warning.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from sim.forecast.bands import QUANTILES, censored_percentile
+from sim.population import LOST
+
+
+def turned_away(world, regions: tuple[str, ...]) -> tuple[np.ndarray, float, int]:
+    """One run's new customers (not the live fleet's) whose first service fit nowhere, per region of ``regions``;
+    the first one's sign-up day (NaN: none); and the new customers the run signed up."""
+    draws, state = world.draws, world.population.state
+    grown = draws.forced_cluster < 0
+    lost = grown & (state == LOST)
+    counts = np.bincount(draws.region[lost], minlength=len(world.config.regions))
+    position = {region: i for i, region in enumerate(regions)}
+    per_region = np.zeros(len(regions))
+    for name, count in zip(world.config.regions, counts.tolist(), strict=True):
+        if name in position:
+            per_region[position[name]] += count
+    first = float(draws.signup[lost].min()) if lost.any() else math.nan
+    return per_region, first, int(grown.sum())
+
+
+def turned_away_note(outcomes: list, regions: tuple[str, ...]) -> str | None:
+    """What the runs (``RunOutcome``s with ``turned_away``) say of customers turned away; None when no run turned one
+    away."""
+    per_run = np.stack([o.turned_away for o in outcomes])  # runs x regions
+    totals = per_run.sum(axis=1)
+    if not totals.any():
+        return None
+    bands = {name: censored_percentile(totals, q) for name, q in QUANTILES}
+    signed_up = float(np.median([o.signed_up for o in outcomes]))
+    first = {name: censored_percentile(np.array([o.first_turned_away for o in outcomes]), q) for name, q in QUANTILES}
+    share = per_run.sum(axis=0) / totals.sum()
+    where = ", ".join(f"{region} {s:.0%}" for region, s in zip(regions, share, strict=True) if s > 0)
+    first_day = (
+        f"the first on day {first['p50']:.0f} (p50; p10 {first['p10']:.0f})"
+        if first["p50"] is not None
+        else f"the first by day {first['p10']:.0f} in one run in ten"
+        if first["p10"] is not None
+        else "in fewer than one run in ten"
+    )
+    return (
+        f"new customers turned away (their first service fit on no open cluster, so they never became customers): "
+        f"in {int((totals > 0).sum())} of {len(outcomes)} runs; {bands['p50']:,.0f} (p10 {bands['p10']:,.0f}, p90 "
+        f"{bands['p90']:,.0f}) of the about {signed_up:,.0f} who sign up within the horizon, by region {where}; "
+        f"{first_day}. The new clusters the operator orders for a region's customers are in the orders, as "
+        f"'<region> (region)'"
+    )
