@@ -26,6 +26,7 @@ from sim.forecast.publish import (
     standing_cpu_cores,
     standing_workers,
 )
+from sim.forecast.refusals import turned_away_line
 from sim.scenario import load_scenario
 from sim.start_from.build import read_source
 from sim.start_from.sources import StartFromError
@@ -250,13 +251,15 @@ def _summary(result: Forecast, written: dict[str, Path]) -> None:
         f"{head['customers_estimated']} estimated; wrote {written['html']} and {written['parquet']}",
         highlight=False,
     )
+    if head["runs_turning_away"]:
+        error_console.print(turned_away_line(head), highlight=False, markup=False)
     for warning in result.warnings:
         error_console.print(f"warning: {warning}", highlight=False, markup=False)
     soon = result.table.dropna(subset=["p50_days"]).sort_values("p50_days").head(5)
     for row in soon.itertuples():
         overdue = " (overdue: order now)" if urgency(row) == "overdue" else ""
         error_console.print(
-            f"{row.cluster} {row.limit_name}: binds in {row.p50_days:.0f} days (p50, {row.p50_date}); "
+            f"{row.cluster} {row.limit_name}: binds in {_days(row.p50_days)} (p50, {row.p50_date}); "
             f"order by {row.order_by_date}{overdue}: {row.action}",
             highlight=False,
             markup=False,
@@ -264,11 +267,15 @@ def _summary(result: Forecast, written: dict[str, Path]) -> None:
     ordered = result.orders.dropna(subset=["p50_days"]).sort_values(["p50_days", "cluster"]).head(5)
     for row in ordered.itertuples():
         error_console.print(
-            f"{row.cluster}: the operator orders {row.order} in {row.p50_days:.0f} days (p50, {row.p50_date}; "
+            f"{row.cluster}: the operator orders {row.order} in {_days(row.p50_days)} (p50, {row.p50_date}; "
             f"p10 {row.p10_days:.0f}), forced by {row.limit}",
             highlight=False,
             markup=False,
         )
+
+
+def _days(value: float) -> str:
+    return "1 day" if f"{value:.0f}" == "1" else f"{value:.0f} days"
 
 
 def parse_every(text: str) -> float:

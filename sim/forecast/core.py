@@ -33,7 +33,7 @@ from sim.config import compile_scenario
 from sim.decisions import volume_limit
 from sim.forecast.bands import MIN_BAND_RUNS, QUANTILES, censored_percentile, day_date
 from sim.forecast.orders import ORDER_COLUMNS, ORDER_KINDS, summarise_orders
-from sim.forecast.refusals import turned_away_note
+from sim.forecast.refusals import turned_away_header, turned_away_note
 from sim.forecast.runs import (
     LIMITS,
     SIGNUP_BUDGET_FLOOR,
@@ -165,6 +165,7 @@ def forecast(
         "customers_estimated": started.estimated_customers,
         "growth": started.growth_fit.message if started.growth_fit else "not fitted: the source has no ledger",
         "churn": started.churn_fit.message if started.churn_fit else "not fitted: the source has no ledger",
+        **turned_away_header(ok),
     }
     run_rows = pd.DataFrame(
         [{"run": o.index, "status": o.status, "error": o.error} | o.drawn | _turned_away_row(o) for o in ordered],

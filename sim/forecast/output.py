@@ -17,6 +17,7 @@ import pandas as pd
 from placement.atomic import atomic_write
 from sim import fmt
 from sim.forecast.orders import orders_html
+from sim.forecast.refusals import turned_away_line
 
 if TYPE_CHECKING:
     from sim.forecast.core import Forecast
@@ -128,6 +129,7 @@ seed {head["seed"]}.</p>
 estimated</strong> from load snapshots. Figures: {int(counts.get("measured", 0))} measured,
 {int(counts.get("estimated", 0))} estimated, {int(counts.get("assumed", 0))} assumed (see the provenance table).</p>
 <p>Growth: {_cell(head["growth"])}. Churn: {_cell(head["churn"])}.</p>
+<p id="turned-away">{_cell(turned_away_line(head))}.</p>
 <p>A limit binds on the first day its used level reaches the capacity it has today (the hard limit the engine
 rejects at). Bands are p10 / p50 / p90 over the runs; "{NOT_WITHIN}" when that share of runs does not reach it
 within the horizon. Order by: the p10 day less the lead time of what answers it, so nine runs in ten are not

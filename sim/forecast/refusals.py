@@ -30,6 +30,26 @@ def turned_away(world, regions: tuple[str, ...]) -> tuple[np.ndarray, float, int
     return per_region, first, int(grown.sum())
 
 
+def turned_away_header(outcomes: list) -> dict[str, float]:
+    """The forecast header's figures: the new customers the runs signed up (median) and turned away (p10/p50/p90,
+    the forecast's prediction quantiles)."""
+    totals = np.array([o.turned_away.sum() for o in outcomes], dtype=float)
+    bands = {f"turned_away_{name}": censored_percentile(totals, q) for name, q in QUANTILES}
+    signed_up = float(np.median([o.signed_up for o in outcomes]))
+    return {"signed_up_p50": signed_up, "runs_turning_away": int((totals > 0).sum())} | bands
+
+
+def turned_away_line(header: dict) -> str:
+    """The header's figures (``turned_away_header``) as the console and the page say them."""
+    said = f"New customers within the horizon: about {header['signed_up_p50']:,.0f}; turned away (their first service "
+    if not header["runs_turning_away"]:
+        return said + "fit on no open cluster): none in any run"
+    return said + (
+        f"fit on no open cluster): {header['turned_away_p50']:,.0f} (p10 {header['turned_away_p10']:,.0f}, p90 "
+        f"{header['turned_away_p90']:,.0f}), in {header['runs_turning_away']} of {header['runs_ok']} runs"
+    )
+
+
 def turned_away_note(outcomes: list, regions: tuple[str, ...]) -> str | None:
     """What the runs (``RunOutcome``s with ``turned_away``) say of customers turned away; None when no run turned one
     away."""
@@ -37,8 +57,9 @@ def turned_away_note(outcomes: list, regions: tuple[str, ...]) -> str | None:
     totals = per_run.sum(axis=1)
     if not totals.any():
         return None
-    bands = {name: censored_percentile(totals, q) for name, q in QUANTILES}
-    signed_up = float(np.median([o.signed_up for o in outcomes]))
+    figures = turned_away_header(outcomes)
+    bands = {name: figures[f"turned_away_{name}"] for name, _ in QUANTILES}
+    signed_up = figures["signed_up_p50"]
     first = {name: censored_percentile(np.array([o.first_turned_away for o in outcomes]), q) for name, q in QUANTILES}
     share = per_run.sum(axis=0) / totals.sum()
     where = ", ".join(f"{region} {s:.0%}" for region, s in zip(regions, share, strict=True) if s > 0)

@@ -5,7 +5,10 @@ operator ordered a new cluster for a region's own demand: neither is on any clus
 from __future__ import annotations
 
 import html
+import json
 import math
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import numpy as np
@@ -101,7 +104,12 @@ def test_a_fleet_with_no_open_cluster_turns_new_customers_away_until_the_operato
         row = orders.loc[region_row(region)]
         assert row["order"] == f"a new cluster in {region}" and row["runs_ordering"] == 1.0
         assert row["p90_days"] <= 1 and row["limit"].startswith("a region's demand")
+    head = result.header
+    assert head["runs_turning_away"] == 3 and head["signed_up_p50"] == runs["signed_up"].median()
+    assert head["turned_away_p10"] == runs["turned_away"].min() and head["turned_away_p90"] == runs["turned_away"].max()
     write_forecast(result, tmp_path / "out")
+    page = (tmp_path / "out" / "forecast.html").read_text()
+    assert f"turned away (their first service fit on no open cluster): {head['turned_away_p50']:,.0f} (p10" in page
     written = pd.read_csv(tmp_path / "out" / "runs.csv")
     assert written["turned_away"].tolist() == runs["turned_away"].tolist()
     assert region_row("us-east") in (tmp_path / "out" / "orders.csv").read_text()
@@ -114,6 +122,24 @@ def test_a_fleet_with_room_in_every_region_turns_nobody_away(tmp_path):
     result = forecast(started, 2, seed=1)
     assert (result.runs["turned_away"] == 0).all() and result.runs["first_turned_away_day"].isna().all()
     assert not any(w.startswith("new customers turned away") for w in result.warnings)
+    assert result.header["runs_turning_away"] == 0 and result.header["turned_away_p90"] == 0
+    write_forecast(result, tmp_path / "out")
+    assert "fit on no open cluster): none in any run" in (tmp_path / "out" / "forecast.html").read_text()
     regional = result.orders[result.orders["cluster"].str.endswith("(region)")]
     assert set(regional["cluster"]) == {region_row("eu-west"), region_row("us-east")}
     assert (regional["runs_ordering"] == 0).all() and regional["limit"].isna().all()
+
+
+def test_the_console_says_the_customers_turned_away_first(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "sim", "forecast", "--start-from", state_file(tmp_path, "draining"), "--runs", "2",
+         "--horizon-days", "40", "--as-of", NOW.isoformat(), "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, cwd=ROOT, timeout=900, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    said = " ".join(done.stderr.split())  # the console wraps its lines
+    meta = json.loads((tmp_path / "out" / "meta.json").read_text())["header"]
+    line = f"turned away (their first service fit on no open cluster): {meta['turned_away_p50']:,.0f} (p10"
+    assert line in said and "in 2 of 2 runs" in said
+    assert said.index("New customers within the horizon") < said.index("warning:")
+    assert "eu-west (region): the operator orders a new cluster in eu-west in 1 day (p50" in said
