@@ -68,7 +68,7 @@ def turned_away_note(outcomes: list, regions: tuple[str, ...]) -> str | None:
         if first["p50"] is not None
         else f"the first by day {first['p10']:.0f} in one run in ten"
         if first["p10"] is not None
-        else "in fewer than one run in ten"
+        else "too few runs turn any away to give the first day a band"
     )
     return (
         f"new customers turned away (their first service fit on no open cluster, so they never became customers): "

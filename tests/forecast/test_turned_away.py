@@ -66,6 +66,11 @@ def test_the_note_gives_the_band_the_regions_and_the_first_day_and_nothing_when_
     # The bands are order statistic q(n+1) of the 10 runs; the first day's counts the run that turned none away as
     # beyond the horizon.
     assert "the first on day 11 (p50; p10 2)" in note
+    # One run of 20 turned any away: its first day has no band.
+    rare = [outcome(0, [4, 0], 30.0)] + [outcome(i, [0, 0], math.nan) for i in range(1, 20)]
+    note = turned_away_note(rare, regions)
+    assert "in 1 of 20 runs" in note and "by region eu-west 100%" in note
+    assert "too few runs turn any away to give the first day a band" in note
 
 
 def test_the_uncovered_regions_note_says_whether_any_open_cluster_takes_their_customers():
