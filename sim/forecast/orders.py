@@ -90,7 +90,6 @@ def summarise_orders(
     for i, cluster in enumerate(clusters):
         for k, (kind, what) in enumerate(ORDER_KINDS):
             values = days[:, i, k]
-            bands = {name: censored_percentile(values, q) for name, q in QUANTILES}
             forced = Counter(run[i][k] for run in limits if run[i][k] is not None)
             limit, count = forced.most_common(1)[0] if forced else (None, 0)
             rows.append(
@@ -98,8 +97,7 @@ def summarise_orders(
                     "cluster": cluster,
                     "order": what,
                     "runs_ordering": float(np.isfinite(values).mean()),
-                    **{f"{name}_days": value for name, value in bands.items()},
-                    **{f"{name}_date": day_date(start, value) for name, value in bands.items()},
+                    **_bands(values, start),
                     "lead_days": float(leads[kind]),
                     "limit": None if limit is None else limit_name(limit),
                     "limit_runs": count / len(limits) if limits else 0.0,
@@ -107,21 +105,27 @@ def summarise_orders(
             )
     for r, region in enumerate(regions if region_days is not None else ()):
         values = region_days[:, r]
-        bands = {name: censored_percentile(values, q) for name, q in QUANTILES}
         share = float(np.isfinite(values).mean())
         rows.append(
             {
                 "cluster": region_row(region),
                 "order": f"a new cluster in {region}",
                 "runs_ordering": share,
-                **{f"{name}_days": value for name, value in bands.items()},
-                **{f"{name}_date": day_date(start, value) for name, value in bands.items()},
+                **_bands(values, start),
                 "lead_days": float(leads["cluster"]),
                 "limit": limit_name(REGION_DEMAND) if share else None,
                 "limit_runs": share,
             }
         )
     return pd.DataFrame(rows, columns=ORDER_COLUMNS)
+
+
+def _bands(values: np.ndarray, start: date) -> dict:
+    """An order's p10/p50/p90 days over the runs (NaN: a run that never ordered it) and their dates."""
+    bands = {name: censored_percentile(values, q) for name, q in QUANTILES}
+    return {f"{name}_days": value for name, value in bands.items()} | {
+        f"{name}_date": day_date(start, value) for name, value in bands.items()
+    }
 
 
 def orders_html(frame: pd.DataFrame) -> str:
