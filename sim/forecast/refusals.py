@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from sim.forecast.bands import QUANTILES, censored_percentile
+from sim.forecast.orders import region_row
 from sim.population import LOST
 
 
@@ -72,8 +73,8 @@ def turned_away_note(outcomes: list, regions: tuple[str, ...]) -> str | None:
     )
     return (
         f"new customers turned away (their first service fit on no open cluster, so they never became customers): "
-        f"in {int((totals > 0).sum())} of {len(outcomes)} runs; {bands['p50']:,.0f} (p10 {bands['p10']:,.0f}, p90 "
+        f"in {figures['runs_turning_away']} of {len(outcomes)} runs; {bands['p50']:,.0f} (p10 {bands['p10']:,.0f}, p90 "
         f"{bands['p90']:,.0f}) of the about {signed_up:,.0f} who sign up within the horizon, by region {where}; "
         f"{first_day}. The new clusters the operator orders for a region's customers are in the orders, as "
-        f"'<region> (region)'"
+        f"'{region_row('<region>')}'"
     )
