@@ -20,6 +20,11 @@ beside the floor's, then the server's side split into arrival to app, app to sta
 answer; how the router's own part (all but the statement) grows with the requests that are in the router's own phases
 when one arrives (its event loop's queue); what the slowest 1 % were made of; the refills and collections during the
 run.
+
+``--fleet-cache-seconds S`` serves the router with its fleet cached for S seconds (one worker only; the store's
+default otherwise): with a large S no refill runs during a run, the A/B that tells whether the refills, which the
+report finds beside many of the slowest placements, are what makes them slow. At 352bcf7 they were not: a refill
+starts at a request's read-ahead, so it falls beside busy moments (BENCHMARKS.md, 2026-12-06 08:21).
 """
 
 from __future__ import annotations
@@ -179,14 +184,14 @@ def traced_worker_app() -> Any:
     return traced(worker_bench_app(), f"{os.environ[TRACE_ENV]}.{os.getpid()}")
 
 
-def serve_traced(db: str, port: int, out: str, workers: int) -> None:
+def serve_traced(db: str, port: int, out: str, workers: int, fleet_cache_seconds: float | None = None) -> None:
     from bench.router_floor import bench_app, serve, serve_bench_workers
 
     if workers > 1:
         os.environ[TRACE_ENV] = out  # before uvicorn spawns the workers
         serve_bench_workers(db, port, workers, "bench.router_trace:traced_worker_app", http=ArrivalProtocol)
     else:
-        serve(traced(bench_app(db), f"{out}.{os.getpid()}"), port, http=ArrivalProtocol)
+        serve(traced(bench_app(db, fleet_cache_seconds), f"{out}.{os.getpid()}"), port, http=ArrivalProtocol)
 
 
 def read_traces(out: Path) -> dict[str, list]:
@@ -279,17 +284,25 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
     add_workers_option(parser)
+    parser.add_argument(
+        "--fleet-cache-seconds", type=float, help="how long the router keeps its fleet cached (one worker only)"
+    )
     parser.add_argument("--db", help=argparse.SUPPRESS)  # the server's
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--trace", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.fleet_cache_seconds is not None and (args.workers != 1 or args.fleet_cache_seconds <= 0):
+        parser.error("--fleet-cache-seconds takes a positive number of seconds, with one worker")
     if args.db:
-        serve_traced(args.db, args.port, args.trace, args.workers)
+        serve_traced(args.db, args.port, args.trace, args.workers, args.fleet_cache_seconds)
         return
     wrk = require_wrk()
     load = os.getloadavg()
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} CPUs)")
     print(f"the router: {workers_label(args.workers)} (CPU per request summed over its processes)")
+    cached = () if args.fleet_cache_seconds is None else ("--fleet-cache-seconds", str(args.fleet_cache_seconds))
+    if cached:
+        print(f"its fleet cached for {args.fleet_cache_seconds:g} s")
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(args.pg, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
@@ -300,7 +313,11 @@ def main() -> None:
             trace_file = workdir / "trace.json"
             db = f"{args.pg}?schema={schema}"
             router = Router(
-                db, workdir / "pg.log", "bench.router_trace", ("--trace", str(trace_file)), workers=args.workers
+                db,
+                workdir / "pg.log",
+                "bench.router_trace",
+                ("--trace", str(trace_file), *cached),
+                workers=args.workers,
             )
             engine = make_engine(f"{db}&application_name=capplan-trace-floor")
             try:
